@@ -1,0 +1,82 @@
+"""Credentials and idempotency records: who may do what where, and which requests were served.
+
+NOTE: the events below are a storage format (see the other aggregate modules).
+
+A credential stores only the SHA-256 of its bearer token. An idempotency record is saved in the
+same atomic ``save()`` as the command it answers, so a retry either finds it or races the first
+request on the record's version and loses cleanly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidTransition, InvalidValue
+from domain.regions import NATIONAL, validate_region_code
+
+
+class Role(StrEnum):
+    CASE_WORKER = "case_worker"
+    APPROVER = "approver"
+    FINANCE_OFFICER = "finance_officer"
+    AUDITOR = "auditor"
+    SPECIAL_AUDITOR = "special_auditor"
+    ADMIN = "admin"
+
+
+class Credential(Aggregate):
+    @event("Issued")
+    def __init__(self, role: str, region_scope: str, token_sha256: str, label: str, expires_at: str | None,
+                 period_from: str | None, period_to: str | None, issued_by: str) -> None:
+        self.role = role
+        self.region_scope = region_scope
+        self.token_sha256 = token_sha256
+        self.expires_at = expires_at
+        self.revoked = False
+
+    @classmethod
+    def issue(cls, *, role: str, region_scope: str, token_sha256: str, label: str, expires_at: str | None,
+              period_from: str | None, period_to: str | None, issued_by: str) -> Credential:
+        try:
+            role = Role(role).value
+        except ValueError:
+            raise InvalidValue(f"role must be one of {[r.value for r in Role]}", field="role", rule="role") from None
+        if region_scope != NATIONAL:
+            validate_region_code(region_scope, "region_scope")
+        if len(region_scope) != 6:
+            raise InvalidValue("region_scope is a 6-digit code", field="region_scope", rule="region_scope")
+        if role == Role.SPECIAL_AUDITOR and not (expires_at and period_from and period_to):
+            raise InvalidValue("a special audit credential needs an expiry and an audit period",
+                               field="expires_at", rule="special_audit_limits")
+        return cls(role=role, region_scope=region_scope, token_sha256=token_sha256, label=label[:100],
+                   expires_at=expires_at, period_from=period_from, period_to=period_to, issued_by=issued_by)
+
+    def revoke(self, *, actor: str) -> None:
+        if self.revoked:
+            raise InvalidTransition("credential already revoked", field="credential_id", rule="revoke_once")
+        self._revoked(actor=actor)
+
+    @event("Revoked")
+    def _revoked(self, actor: str) -> None:
+        self.revoked = True
+
+
+def idempotency_id(credential_id: str, key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:idempotency:{credential_id}:{key}")
+
+
+class IdempotencyRecord(Aggregate):
+    @staticmethod
+    def create_id(credential_id: str, key: str, **_: Any) -> UUID:
+        return idempotency_id(credential_id, key)
+
+    @event("Served")
+    def __init__(self, credential_id: str, key: str, request_sha256: str, status_code: int,
+                 response: dict[str, Any]) -> None:
+        self.request_sha256 = request_sha256
+        self.status_code = status_code
+        self.response = response

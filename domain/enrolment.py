@@ -1,0 +1,52 @@
+"""A person's enrolment: the guard that keeps one person in at most one open case of each kind.
+
+NOTE: the events below are a storage format (see the other aggregate modules).
+
+The id is derived from a keyed hash of the identity number (never the number itself), and the
+enrolment is saved in the same atomic ``save()`` as the case decision, so two concurrent
+applications naming the same person cannot both succeed: the second fails on the version.
+"""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict
+
+
+def enrolment_id(person_key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:person:{person_key}")
+
+
+class PersonEnrolment(Aggregate):
+    @staticmethod
+    def create_id(person_key: str) -> UUID:
+        return enrolment_id(person_key)
+
+    @event("Registered")
+    def __init__(self, person_key: str) -> None:
+        self.person_key = person_key
+        self.open_cases: dict[str, str] = {}
+
+    def enrol(self, *, kind: str, case_id: str, field: str = "id_number") -> None:
+        current = self.open_cases.get(kind)
+        if current == case_id:
+            return
+        if current is not None:
+            raise Conflict(f"this person is already in another open {kind} case", field=field,
+                           rule=f"one_open_{kind}_case_per_person")
+        self._enrolled(kind=kind, case_id=case_id)
+
+    def release(self, *, kind: str, case_id: str) -> None:
+        if self.open_cases.get(kind) == case_id:
+            self._released(kind=kind, case_id=case_id)
+
+    @event("Enrolled")
+    def _enrolled(self, kind: str, case_id: str) -> None:
+        self.open_cases[kind] = case_id
+
+    @event("Released")
+    def _released(self, kind: str, case_id: str) -> None:
+        del self.open_cases[kind]

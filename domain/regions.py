@@ -1,0 +1,88 @@
+"""Administrative division codes (GB/T 2260) and township statistical codes.
+
+A 6-digit code is 2 province + 2 city + 2 county digits; a 12-digit township or village code
+starts with its county's 6 digits. Known codes come from python-stdnum's ``cn/loc`` table.
+A credential's region scope is a prefix: 2 digits (province), 4 (city), 6 (county), or empty
+for a national scope (``000000``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from stdnum import numdb
+
+from domain.errors import InvalidValue
+
+_COUNTY = re.compile(r"^\d{6}$")
+_TOWNSHIP = re.compile(r"^\d{9}(\d{3})?$")
+NATIONAL = "000000"
+
+
+@lru_cache(maxsize=8192)
+def _known(code6: str) -> str | None:
+    """Return the current name of a 6-digit code, or None if unknown or abolished."""
+    info = {k: v for _part, props in numdb.get("cn/loc").info(code6) for k, v in props.items()}
+    if code6.endswith("0000"):
+        return info.get("province")
+    names = info.get("county")
+    if not names:
+        return None
+    for name in names.split(","):
+        if not name.startswith("["):
+            return name
+        period, label = name[1:].split("]", 1)
+        if period.endswith("-"):
+            return label
+    return None
+
+
+def validate_region_code(code: str, field: str = "region_code") -> str:
+    """Accept a known 6-digit division code or a 9/12-digit township code under a known county."""
+    if not isinstance(code, str) or not (_COUNTY.match(code) or _TOWNSHIP.match(code)):
+        raise InvalidValue(
+            f"{field} must be a 6-digit division code or a 12-digit township code",
+            field=field,
+            rule="region_code_format",
+        )
+    if _known(code[:6]) is None:
+        raise InvalidValue(f"{field} {code[:6]} is not a current GB/T 2260 code", field=field, rule="known_region")
+    return code
+
+
+def region_name(code: str) -> str | None:
+    return _known(code[:6])
+
+
+def county_of(code: str) -> str:
+    return code[:6]
+
+
+def city_of(code: str) -> str:
+    return code[:4] + "00"
+
+
+def province_of(code: str) -> str:
+    return code[:2] + "0000"
+
+
+def policy_lookup_chain(code: str) -> list[str]:
+    """The codes whose policy applies to ``code``, most specific first (county, city, province)."""
+    chain = [county_of(code), city_of(code), province_of(code)]
+    return list(dict.fromkeys(chain))
+
+
+def scope_prefix(scope_code: str) -> str:
+    """The prefix a scope code grants: '420000' → '42', '420500' → '4205', '420582' → '420582'."""
+    if scope_code == NATIONAL:
+        return ""
+    if scope_code.endswith("0000"):
+        return scope_code[:2]
+    if scope_code.endswith("00"):
+        return scope_code[:4]
+    return scope_code[:6]
+
+
+def in_scope(scope_code: str, region_code: str) -> bool:
+    return region_code.startswith(scope_prefix(scope_code))

@@ -1,0 +1,62 @@
+"""Records fed by data exchange (SPEC §5): deaths, vehicle/property/business registrations, and
+the registry of cadres' and case workers' relatives (近亲属备案).
+
+NOTE: the events below are a storage format (see the other aggregate modules).
+
+A record never changes a case: misuse checks read them beside the cases. The id is derived
+from (kind, source, source_ref) so re-importing the same feed records nothing new.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.dates import validate_date
+from domain.errors import InvalidValue
+from domain.identity import validate_id_number
+from domain.regions import validate_region_code
+
+
+class RegistryKind(StrEnum):
+    DEATH = "death"
+    VEHICLE = "vehicle"
+    PROPERTY = "property"
+    BUSINESS = "business"
+    CADRE_RELATIVE = "cadre_relative"
+
+
+def registry_record_id(kind: str, source: str, source_ref: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:registry:{kind}:{source}:{source_ref}")
+
+
+class RegistryRecord(Aggregate):
+    @staticmethod
+    def create_id(kind: str, source: str, source_ref: str, **_: Any) -> UUID:
+        return registry_record_id(kind, source, source_ref)
+
+    @event("Recorded")
+    def __init__(self, kind: str, source: str, source_ref: str, id_number: str, region_code: str,
+                 effective_date: str, details: dict[str, Any], actor: str) -> None:
+        self.kind = kind
+        self.id_number = id_number
+        self.region_code = region_code
+        self.effective_date = effective_date
+
+    @classmethod
+    def record(cls, *, kind: str, source: str, source_ref: str, id_number: str, region_code: str,
+               effective_date: str, details: dict[str, Any] | None, actor: str) -> RegistryRecord:
+        try:
+            kind = RegistryKind(kind).value
+        except ValueError:
+            raise InvalidValue(f"kind must be one of {[k.value for k in RegistryKind]}", field="kind",
+                               rule="registry_kind") from None
+        for field, value in (("source", source), ("source_ref", source_ref)):
+            if not isinstance(value, str) or not value.strip() or len(value) > 100:
+                raise InvalidValue(f"{field} is 1–100 characters", field=field, rule="text_required")
+        return cls(kind=kind, source=source.strip(), source_ref=source_ref.strip(),
+                   id_number=validate_id_number(id_number), region_code=validate_region_code(region_code),
+                   effective_date=validate_date(effective_date), details=dict(details or {}), actor=actor)
