@@ -15,8 +15,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidTransition, InvalidValue
-from domain.regions import NATIONAL, validate_region_code
+from domain.errors import Forbidden, InvalidTransition, InvalidValue
+from domain.regions import NATIONAL, scope_prefix, validate_region_code
 
 
 class Role(StrEnum):
@@ -80,3 +80,45 @@ class IdempotencyRecord(Aggregate):
         self.request_sha256 = request_sha256
         self.status_code = status_code
         self.response = response
+
+
+# Which roles may take which action. Reads are separate from writes so that auditors and
+# special auditors can never record anything.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "policy.write": frozenset({Role.APPROVER, Role.ADMIN}),
+    "case.apply": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
+    "case.record": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
+    "case.decide": frozenset({Role.APPROVER, Role.ADMIN}),
+    "registry.write": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
+    "credential.issue": frozenset({Role.ADMIN}),
+    "read.cases": frozenset(set(Role)),
+    "read.policy": frozenset(set(Role)),
+    "read.audit": frozenset({Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN, Role.APPROVER}),
+    "read.registry": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN}),
+}
+
+
+class Principal:
+    """The authenticated caller: a credential's id, role and region scope."""
+
+    def __init__(self, credential_id: str, role: str, region_scope: str, period_to: str | None = None) -> None:
+        self.credential_id = credential_id
+        self.role = Role(role)
+        self.region_scope = region_scope
+        self.period_to = period_to
+
+    @property
+    def prefix(self) -> str:
+        return scope_prefix(self.region_scope)
+
+    def require(self, action: str) -> None:
+        if self.role not in PERMISSIONS[action]:
+            raise Forbidden(f"role {self.role} may not {action}", field="role", rule=f"permission:{action}")
+
+    def require_region(self, region_code: str, field: str = "region_code") -> None:
+        """A named region outside the scope is refused (403) without saying what is there."""
+        if not region_code.startswith(self.prefix):
+            raise Forbidden("the region is outside this credential's scope", field=field, rule="region_scope")
+
+    def sees(self, region_code: str) -> bool:
+        return region_code.startswith(self.prefix)

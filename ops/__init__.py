@@ -1,0 +1,1 @@
+"""Operations: settings, logging, the application services, the CLI, benchmarks."""

@@ -1,0 +1,335 @@
+"""Application services: load aggregates, call one decision, save atomically; reads go to views.
+
+``Services`` composes the eventsourcing application (the event store), the read-model database
+and the projection runner from one ``Settings``. Every command runs through ``execute``, which
+makes a command idempotent per (credential, Idempotency-Key) by saving an ``IdempotencyRecord``
+in the same ``save()`` as the decision's events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
+from domain.enrolment import PersonEnrolment, enrolment_id
+from domain.errors import Conflict, InvalidValue, NotFound
+from domain.household import HouseholdCase
+from domain.policy import RegionPolicy, policy_id
+from domain.registry import RegistryRecord, registry_record_id
+from domain.tekun import TekunPerson
+from ops.settings import Settings
+from projections.access.view import AccessView
+from projections.audit_trail.view import AuditTrailView
+from projections.case_state.view import CaseStateView
+from projections.db import Database
+from projections.policy_book.view import PolicyBookView
+from projections.registry.view import RegistryView
+from projections.runner import ProjectionRunner
+
+
+class DoudiApplication(Application):  # type: ignore[type-arg]
+    """The event store of one deployment shard (one province in production)."""
+
+    name = "doudi"
+
+
+@dataclass
+class Outcome:
+    """What a decision produced: aggregates to save, and the response to give (and replay)."""
+
+    aggregates: Sequence[Aggregate]
+    response: dict[str, Any]
+    status_code: int = 200
+
+
+@dataclass
+class Served:
+    response: dict[str, Any]
+    status_code: int
+    replayed: bool = False
+    positions: list[int] = field(default_factory=list)
+
+
+def application_env(settings: Settings) -> dict[str, str]:
+    target = settings.database
+    env = {
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_KEY": settings.effective_cipher_key,
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+    }
+    if target.kind == "sqlite":
+        env.update({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": target.path,
+                    "SQLITE_LOCK_TIMEOUT": "60"})
+    else:
+        env.update({
+            "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": target.dbname,
+            "POSTGRES_HOST": target.host, "POSTGRES_PORT": str(target.port), "POSTGRES_USER": target.user,
+            "POSTGRES_PASSWORD": target.password, "POSTGRES_SCHEMA": target.schema,
+            "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size), "POSTGRES_LOCK_TIMEOUT": "10",
+        })
+    return env
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Create the PostgreSQL schema of a shard if it is named and missing."""
+    target = settings.database
+    if target.kind == "postgres" and target.schema:
+        import psycopg
+
+        with psycopg.connect(target.postgres_conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"')
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        settings.ensure_paths()
+        ensure_schema(settings)
+        self.settings = settings
+        self.app = DoudiApplication(env=application_env(settings))
+        self.db = Database(settings.database, settings.postgres_pool_size)
+        self.case_state = CaseStateView(self.db, self.person_key)
+        self.audit = AuditTrailView(self.db, self.person_key)
+        self.policy = PolicyBookView(self.db)
+        self.registry = RegistryView(self.db, self.person_key)
+        self.access = AccessView(self.db)
+        self.projections = ProjectionRunner(
+            self.db, self.read_log, [self.case_state, self.audit, self.policy, self.registry, self.access]
+        )
+        self.projections.setup()
+
+    def close(self) -> None:
+        self.db.close()
+        self.app.close()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def person_key(self, id_number: str) -> str:
+        """A keyed hash of an identity number: lets views find a person without storing the number."""
+        return hmac.new(self.settings.secret.encode(), id_number.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def read_log(self, start: int, limit: int) -> list[tuple[int, Any]]:
+        notifications = self.app.recorder.select_notifications(start=start, limit=limit)
+        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+
+    def log_position(self) -> int:
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def fresh(self) -> Services:
+        """Bring the views up to the log before a read (read-your-writes)."""
+        self.projections.catch_up()
+        return self
+
+    def load(self, cls: type[Any], aggregate_id: UUID | str, field: str = "id") -> Any:
+        try:
+            aggregate = self.app.repository.get(UUID(str(aggregate_id)))
+        except (AggregateNotFoundError, ValueError):
+            raise NotFound(f"no such {cls.__name__}", field=field, rule="exists") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"no such {cls.__name__}", field=field, rule="exists")
+        return aggregate
+
+    def execute(self, principal: Principal, idempotency_key: str | None, request_sha256: str,
+                decide: Callable[[], Outcome]) -> Served:
+        """Run one decision exactly once per idempotency key; refuse a reused key with another body."""
+        record_id = idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
+        earlier = self._served(record_id, request_sha256)
+        if earlier is not None:
+            return earlier
+        outcome = decide()
+        to_save: list[Aggregate] = list(outcome.aggregates)
+        if idempotency_key:
+            to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
+                                             request_sha256=request_sha256, status_code=outcome.status_code,
+                                             response=outcome.response))
+        try:
+            recordings = self.app.save(*to_save)
+        except IntegrityError:
+            # Another request saved first: the same key (serve its answer) or the same case.
+            earlier = self._served(record_id, request_sha256)
+            if earlier is not None:
+                return earlier
+            raise Conflict("another decision on the same record was saved first; reload and retry",
+                           field="version", rule="concurrent_decision") from None
+        return Served(outcome.response, outcome.status_code, positions=[r.notification.id for r in recordings])
+
+    def _served(self, record_id: UUID | None, request_sha256: str) -> Served | None:
+        if record_id is None:
+            return None
+        try:
+            record = self.app.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        if record.request_sha256 != request_sha256:
+            raise Conflict("this Idempotency-Key was used with a different request body",
+                           field="Idempotency-Key", rule="idempotency_key_reuse")
+        return Served(dict(record.response), record.status_code, replayed=True)
+
+    def _enrolments(self, id_numbers: Sequence[str]) -> dict[str, PersonEnrolment]:
+        """The enrolment guard of each person, loaded or newly created."""
+        found: dict[str, PersonEnrolment] = {}
+        for id_number in id_numbers:
+            key = self.person_key(id_number)
+            try:
+                found[id_number] = self.app.repository.get(enrolment_id(key))
+            except AggregateNotFoundError:
+                found[id_number] = PersonEnrolment(person_key=key)
+        return found
+
+    # --- policy ---------------------------------------------------------------------------
+
+    POLICY_COMMANDS = {
+        "standard": "set_standard", "tiers": "set_tiers", "tekun_rule": "set_tekun_rule",
+        "care_standard": "set_care_standard", "minimum_wage": "set_minimum_wage", "rounding": "set_rounding",
+    }
+
+    def set_policy(self, principal: Principal, region_code: str, kind: str, fields: dict[str, Any]) -> Outcome:
+        principal.require("policy.write")
+        principal.require_region(region_code)
+        try:
+            policy = self.app.repository.get(policy_id(region_code))
+        except AggregateNotFoundError:
+            policy = RegionPolicy.open(region_code)
+        getattr(policy, self.POLICY_COMMANDS[kind])(**fields, actor=principal.credential_id)
+        return Outcome([policy], {"region_code": region_code, "kind": kind, "policy_version": policy.version}, 201)
+
+    # --- household cases ------------------------------------------------------------------
+
+    def apply_household(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
+        principal.require("case.apply")
+        principal.require_region(str(fields.get("region_code", "")))
+        case = HouseholdCase.apply(**fields, actor=principal.credential_id)
+        enrolments = self._enrolments(list(case.members))
+        for index, enrolment in enumerate(enrolments.values()):
+            enrolment.enrol(kind="household", case_id=str(case.id), field=f"members[{index}].id_number")
+        return Outcome([case, *enrolments.values()], self._case_summary(case), 201)
+
+    HOUSEHOLD_COMMANDS = {
+        "economic-checks": ("case.record", "record_economic_check"),
+        "approve": ("case.decide", "approve"),
+        "reject": ("case.decide", "reject"),
+        "members": ("case.record", "add_member"),
+        "remove-member": ("case.record", "remove_member"),
+        "income": ("case.record", "reassess_income"),
+        "tier": ("case.decide", "change_tier"),
+        "payee-account": ("case.record", "change_payee_account"),
+        "suspend": ("case.decide", "suspend"),
+        "resume": ("case.decide", "resume"),
+        "gradual-exit": ("case.decide", "start_gradual_exit"),
+        "terminate": ("case.decide", "terminate"),
+        "annual-review": ("case.decide", "record_annual_review"),
+    }
+
+    def decide_household(self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]) -> Outcome:
+        permission, method = self.HOUSEHOLD_COMMANDS[action]
+        case = self._in_scope(principal, HouseholdCase, case_id)
+        principal.require(permission)
+        before = set(case.members)
+        getattr(case, method)(**fields, actor=principal.credential_id)
+        after = set(case.members) if case.status not in ("terminated", "rejected") else set()
+        enrolments = self._enrolments(sorted(before ^ after))
+        for id_number, enrolment in enrolments.items():
+            if id_number in after:
+                enrolment.enrol(kind="household", case_id=str(case.id))
+            else:
+                enrolment.release(kind="household", case_id=str(case.id))
+        return Outcome([case, *enrolments.values()], self._case_summary(case))
+
+    def _in_scope(self, principal: Principal, cls: type[Any], case_id: str) -> Any:
+        """Load a case the caller may see; a case outside the scope is 'not found' (no leak)."""
+        case = self.load(cls, case_id, "case_id")
+        if not principal.sees(case.region_code):
+            raise NotFound(f"no such {cls.__name__}", field="case_id", rule="exists")
+        return case
+
+    @staticmethod
+    def _case_summary(case: Any) -> dict[str, Any]:
+        return {"case_id": str(case.id), "status": str(case.status), "version": case.version,
+                "region_code": case.region_code, "programme": str(case.programme)}
+
+    # --- 特困 persons ----------------------------------------------------------------------
+
+    def approve_tekun(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
+        principal.require("case.decide")
+        principal.require_region(str(fields.get("region_code", "")))
+        person = TekunPerson.approve(**fields, actor=principal.credential_id)
+        enrolment = self._enrolments([person.person["id_number"]])[person.person["id_number"]]
+        enrolment.enrol(kind="tekun", case_id=str(person.id))
+        return Outcome([person, enrolment], self._case_summary(person), 201)
+
+    TEKUN_COMMANDS = {"care-level": "reassess_care_level", "mode": "change_mode", "terminate": "terminate"}
+
+    def decide_tekun(self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]) -> Outcome:
+        person = self._in_scope(principal, TekunPerson, case_id)
+        principal.require("case.decide")
+        getattr(person, self.TEKUN_COMMANDS[action])(**fields, actor=principal.credential_id)
+        touched: list[Aggregate] = [person]
+        if person.status == "terminated":
+            enrolment = self._enrolments([person.person["id_number"]])[person.person["id_number"]]
+            enrolment.release(kind="tekun", case_id=str(person.id))
+            touched.append(enrolment)
+        return Outcome(touched, self._case_summary(person))
+
+    # --- registries -----------------------------------------------------------------------
+
+    def record_registry(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
+        """Record a data-exchange record; the same (kind, source, source_ref) twice records once."""
+        principal.require("registry.write")
+        principal.require_region(str(fields.get("region_code", "")))
+        record_id = registry_record_id(fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", ""))
+        try:
+            self.app.repository.get(record_id)
+        except AggregateNotFoundError:
+            record = RegistryRecord.record(**fields, actor=principal.credential_id)
+            return Outcome([record], {"record_id": str(record.id), "created": True}, 201)
+        return Outcome([], {"record_id": str(record_id), "created": False}, 200)
+
+    # --- credentials ----------------------------------------------------------------------
+
+    def issue_credential(self, issued_by: str, *, role: str, region_scope: str, label: str = "",
+                         expires_at: str | None = None, period_from: str | None = None,
+                         period_to: str | None = None) -> tuple[str, str]:
+        """Issue a bearer token; only its SHA-256 is stored. Returns (credential id, token)."""
+        if expires_at is not None:
+            try:
+                datetime.fromisoformat(expires_at)
+            except ValueError:
+                raise InvalidValue("expires_at must be an ISO timestamp", field="expires_at",
+                                   rule="timestamp_format") from None
+        token = "doudi_" + secrets.token_urlsafe(32)
+        credential = Credential.issue(role=role, region_scope=region_scope, label=label,
+                                      token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                                      expires_at=expires_at, period_from=period_from, period_to=period_to,
+                                      issued_by=issued_by)
+        self.app.save(credential)
+        return str(credential.id), token
+
+    def authenticate(self, token: str) -> Principal | None:
+        row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
+        if row is None:
+            self.fresh()
+            row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
+        if row is None or row["revoked"]:
+            return None
+        if row["expires_at"] and datetime.fromisoformat(row["expires_at"]).astimezone(UTC) <= now_utc():
+            return None
+        return Principal(row["credential_id"], row["role"], row["region_scope"], row["period_to"])
+
+
+def topic_of(cls: type[Any]) -> str:
+    return get_topic(cls)

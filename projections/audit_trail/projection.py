@@ -1,0 +1,69 @@
+"""Audit trail: every decision and record, with effective date, recorded time, actor, document.
+
+Rows are keyed by log position and indexed by subject (case, person, region), so an auditor
+can follow one case, one person across cases, or one region's policy decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from domain.access import IdempotencyRecord
+from domain.household import HouseholdCase
+from domain.policy import RegionPolicy
+from domain.registry import RegistryRecord
+from domain.tekun import TekunPerson
+from projections.case_state.projection import HIDDEN
+from projections.db import Cursor
+from projections.runner import event_details, event_name, utc_text
+
+
+class AuditTrailProjection:
+    def __init__(self, person_key: Callable[[str], str]) -> None:
+        self.person_key = person_key
+
+    def subjects(self, event: Any) -> Iterator[tuple[str, str]]:
+        """(subject kind, subject id) pairs that this event concerns."""
+        match event:
+            case HouseholdCase.Event() | TekunPerson.Event():
+                yield "case", str(event.originator_id)
+            case RegionPolicy.Event():
+                yield "policy", str(event.originator_id)
+            case RegistryRecord.Recorded():
+                yield "registry", str(event.originator_id)
+        for id_number in _id_numbers(event):
+            yield "person", self.person_key(id_number)
+
+    def process(self, cur: Cursor, position: int, event: Any) -> None:
+        if isinstance(event, IdempotencyRecord.Event):
+            return
+        subjects = list(self.subjects(event))
+        if not subjects:
+            return
+        cur.execute(
+            "INSERT INTO audit_events (position, originator_id, originator_version, event_type, region_code,"
+            " effective_date, recorded_at, actor, document_ref, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (position, str(event.originator_id), event.originator_version, event_name(event),
+             getattr(event, "region_code", None), getattr(event, "effective_date", None), utc_text(event.timestamp),
+             getattr(event, "actor", None) or getattr(event, "issued_by", ""), getattr(event, "document_ref", None),
+             event_details(event, HIDDEN)),
+        )
+        cur.executemany(
+            "INSERT INTO audit_subjects (subject_kind, subject_id, position) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            [(kind, subject, position) for kind, subject in subjects],
+        )
+
+
+def _id_numbers(event: Any) -> list[str]:
+    found = [m["id_number"] for m in getattr(event, "members", None) or []]
+    for name in ("member", "person"):
+        value = getattr(event, name, None)
+        if isinstance(value, dict) and "id_number" in value:
+            found.append(value["id_number"])
+    for name in ("id_number", "single_person_id_number"):
+        value = getattr(event, name, None)
+        if isinstance(value, str):
+            found.append(value)
+    return found

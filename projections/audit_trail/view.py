@@ -1,0 +1,50 @@
+"""Audit trail view: events by subject, in log order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from projections.audit_trail.projection import AuditTrailProjection
+from projections.db import Cursor, Database
+from projections.runner import View
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS audit_events (
+        position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL,
+        event_type TEXT NOT NULL, region_code TEXT, effective_date TEXT, recorded_at TEXT NOT NULL,
+        actor TEXT NOT NULL, document_ref TEXT, details TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS audit_subjects (
+        subject_kind TEXT NOT NULL, subject_id TEXT NOT NULL, position BIGINT NOT NULL,
+        PRIMARY KEY (subject_kind, subject_id, position))""",
+)
+
+
+class AuditTrailView(View):
+    name = "audit_trail"
+    tables = ("audit_events", "audit_subjects")
+
+    def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
+        self.db = db
+        self.projection = AuditTrailProjection(person_key)
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+
+    def process(self, cur: Cursor, position: int, event: Any) -> None:
+        self.projection.process(cur, position, event)
+
+    def for_subject(self, kind: str, subject_id: str, *, as_of: str | None = None) -> list[dict[str, Any]]:
+        """Every event about one subject in log order, optionally only those recorded by ``as_of``."""
+        sql = (
+            "SELECT e.position, e.originator_id, e.originator_version, e.event_type, e.region_code,"
+            " e.effective_date, e.recorded_at, e.actor, e.document_ref, e.details FROM audit_subjects s"
+            " JOIN audit_events e ON e.position = s.position WHERE s.subject_kind = %s AND s.subject_id = %s"
+        )
+        params: list[Any] = [kind, subject_id]
+        if as_of is not None:
+            sql += " AND e.recorded_at <= %s"
+            params.append(as_of)
+        with self.db.transaction() as cur:
+            return cur.execute(sql + " ORDER BY e.position", params).fetchall()

@@ -1,0 +1,104 @@
+"""Case state view: current case rows, members and the effective-dated timeline per case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from projections.case_state.projection import CaseStateProjection
+from projections.db import Cursor, Database
+from projections.runner import View
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS case_state (
+        case_id TEXT PRIMARY KEY, kind TEXT NOT NULL, region_code TEXT NOT NULL, county_code TEXT NOT NULL,
+        programme TEXT NOT NULL, status TEXT NOT NULL, status_since TEXT NOT NULL, head_name TEXT NOT NULL,
+        head_id_masked TEXT NOT NULL, head_person_key TEXT NOT NULL, applied_on TEXT NOT NULL,
+        method TEXT, tier_code TEXT, start_month TEXT, care_level TEXT, payee_account_masked TEXT,
+        household_income_fen BIGINT, annual_review_due TEXT, exit_months INTEGER, end_reason TEXT,
+        single_person BOOLEAN NOT NULL DEFAULT FALSE, member_count INTEGER NOT NULL DEFAULT 0,
+        covered_count INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL, recorded_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
+    """CREATE TABLE IF NOT EXISTS case_members (
+        case_id TEXT NOT NULL, person_key TEXT NOT NULL, name TEXT NOT NULL, id_masked TEXT NOT NULL,
+        relation TEXT NOT NULL, covered BOOLEAN NOT NULL, PRIMARY KEY (case_id, person_key))""",
+    "CREATE INDEX IF NOT EXISTS case_members_person ON case_members (person_key)",
+    """CREATE TABLE IF NOT EXISTS case_timeline (
+        case_id TEXT NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL, event_type TEXT NOT NULL,
+        effective_date TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, document_ref TEXT NOT NULL,
+        status_after TEXT, details TEXT NOT NULL, PRIMARY KEY (case_id, version))""",
+)
+CASE_COLUMNS = (
+    "case_id, kind, region_code, county_code, programme, status, status_since, head_name, head_id_masked,"
+    " applied_on, method, tier_code, start_month, care_level, payee_account_masked, household_income_fen,"
+    " annual_review_due, exit_months, end_reason, single_person, member_count, covered_count, version, recorded_at"
+)
+
+
+class CaseStateView(View):
+    name = "case_state"
+    tables = ("case_state", "case_members", "case_timeline")
+
+    def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
+        self.db = db
+        self.projection = CaseStateProjection(person_key)
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+
+    def process(self, cur: Cursor, position: int, event: Any) -> None:
+        self.projection.process(cur, position, event)
+
+    # --- queries --------------------------------------------------------------------------
+
+    def get(self, case_id: str) -> dict[str, Any] | None:
+        with self.db.transaction() as cur:
+            row = cur.execute(f"SELECT {CASE_COLUMNS} FROM case_state WHERE case_id = %s", (case_id,)).fetchone()
+            if row is None:
+                return None
+            row["members"] = cur.execute(
+                "SELECT name, id_masked, relation, covered FROM case_members WHERE case_id = %s ORDER BY id_masked",
+                (case_id,),
+            ).fetchall()
+        return _booleans(row)
+
+    def search(self, *, scope_prefix: str, kind: str | None, region_prefix: str | None, status: str | None,
+               programme: str | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        where = ["region_code LIKE %s"]
+        params: list[Any] = [scope_prefix + "%"]
+        for column, value in (("kind", kind), ("status", status), ("programme", programme)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if region_prefix:
+            where.append("region_code LIKE %s")
+            params.append(region_prefix + "%")
+        clause = " AND ".join(where)
+        with self.db.transaction() as cur:
+            total = cur.execute(f"SELECT COUNT(*) AS n FROM case_state WHERE {clause}", params).fetchone()
+            rows = cur.execute(
+                f"SELECT {CASE_COLUMNS} FROM case_state WHERE {clause} ORDER BY applied_on, case_id LIMIT %s OFFSET %s",
+                [*params, limit, offset],
+            ).fetchall()
+        return int(total["n"] if total else 0), [_booleans(row) for row in rows]
+
+    def timeline(self, case_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT version, event_type, effective_date, recorded_at, actor, document_ref, status_after, details"
+                " FROM case_timeline WHERE case_id = %s ORDER BY effective_date, version",
+                (case_id,),
+            ).fetchall()
+
+    def region_of(self, case_id: str) -> str | None:
+        with self.db.transaction() as cur:
+            row = cur.execute("SELECT region_code FROM case_state WHERE case_id = %s", (case_id,)).fetchone()
+        return None if row is None else str(row["region_code"])
+
+
+def _booleans(row: dict[str, Any]) -> dict[str, Any]:
+    row["single_person"] = bool(row["single_person"])
+    for member in row.get("members", []):
+        member["covered"] = bool(member["covered"])
+    return row

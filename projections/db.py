@@ -1,0 +1,98 @@
+"""A small database handle for the read models, the same code on SQLite and PostgreSQL.
+
+SQL is written once with ``%s`` placeholders; on SQLite they become ``?``. Write transactions
+on SQLite use ``BEGIN IMMEDIATE`` so writers serialise; on PostgreSQL the projection runner
+locks the tracking row. Rows come back as mappings on both backends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ops.settings import DatabaseTarget
+
+
+class Cursor:
+    """The common face of a sqlite3 or psycopg cursor."""
+
+    def __init__(self, raw: Any, *, sqlite: bool) -> None:
+        self.raw = raw
+        self.sqlite = sqlite
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%s", "?") if self.sqlite else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self._sql(sql), tuple(params))
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._sql(sql), rows)
+
+    def fetchone(self) -> dict[str, Any] | None:
+        row = self.raw.fetchone()
+        return None if row is None else dict(row)
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.raw.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.raw.rowcount)
+
+
+class Database:
+    def __init__(self, target: DatabaseTarget, pool_size: int = 5) -> None:
+        self.target = target
+        self.is_sqlite = target.kind == "sqlite"
+        self._local = threading.local()
+        self._pool: Any = None
+        if not self.is_sqlite:
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool
+
+            options = f"-c search_path={target.schema},public" if target.schema else ""
+            self._pool = ConnectionPool(
+                target.postgres_conninfo(), min_size=1, max_size=pool_size, open=True,
+                kwargs={"row_factory": dict_row, "options": options, "autocommit": False},
+            )
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.target.path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Cursor]:
+        """A transaction; committed on success, rolled back on any exception."""
+        if self.is_sqlite:
+            conn = self._sqlite_connection()
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield Cursor(conn.cursor(), sqlite=True)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield Cursor(cur, sqlite=False)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

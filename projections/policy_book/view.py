@@ -1,0 +1,68 @@
+"""Policy book view: which fact applies to a region, item and month, as known at a time."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from domain.regions import policy_lookup_chain
+from projections.db import Cursor, Database
+from projections.policy_book.projection import PolicyBookProjection
+from projections.runner import View
+
+DDL = (
+    "CREATE TABLE IF NOT EXISTS policy_regions (policy_id TEXT PRIMARY KEY, region_code TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS policy_facts (
+        position BIGINT PRIMARY KEY, region_code TEXT NOT NULL, kind TEXT NOT NULL, item TEXT NOT NULL,
+        effective_date TEXT NOT NULL, recorded_at TEXT NOT NULL, payload TEXT NOT NULL, actor TEXT NOT NULL,
+        document_ref TEXT NOT NULL, event_type TEXT NOT NULL, originator_id TEXT NOT NULL,
+        originator_version INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS policy_facts_lookup ON policy_facts (region_code, kind, item, effective_date)",
+)
+FACT_COLUMNS = ("position, region_code, kind, item, effective_date, recorded_at, payload, actor, document_ref,"
+                " event_type, originator_id, originator_version")
+
+
+class PolicyBookView(View):
+    name = "policy_book"
+    tables = ("policy_regions", "policy_facts")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.projection = PolicyBookProjection()
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+
+    def process(self, cur: Cursor, position: int, event: Any) -> None:
+        self.projection.process(cur, position, event)
+
+    def applicable(self, region_code: str, kind: str, item: str, on_date: str, as_of: str) -> dict[str, Any] | None:
+        """The fact in force on ``on_date`` as known at ``as_of``: the most specific region wins, then
+        the latest effective date, then the latest recording (a correction of the same date)."""
+        with self.db.transaction() as cur:
+            for code in policy_lookup_chain(region_code):
+                row = cur.execute(
+                    f"SELECT {FACT_COLUMNS} FROM policy_facts WHERE region_code = %s AND kind = %s AND item = %s"
+                    " AND effective_date <= %s AND recorded_at <= %s ORDER BY effective_date DESC, position DESC LIMIT 1",
+                    (code, kind, item, on_date, as_of),
+                ).fetchone()
+                if row is not None:
+                    return _decoded(row)
+        return None
+
+    def facts(self, region_code: str, kind: str | None, as_of: str) -> list[dict[str, Any]]:
+        sql = f"SELECT {FACT_COLUMNS} FROM policy_facts WHERE region_code = %s AND recorded_at <= %s"
+        params: list[Any] = [region_code, as_of]
+        if kind is not None:
+            sql += " AND kind = %s"
+            params.append(kind)
+        with self.db.transaction() as cur:
+            rows = cur.execute(sql + " ORDER BY kind, item, effective_date, position", params).fetchall()
+        return [_decoded(row) for row in rows]
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    row["payload"] = json.loads(row["payload"])
+    return row

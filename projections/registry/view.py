@@ -1,0 +1,61 @@
+"""Registry records (deaths, registrations, relatives of cadres), by person and region."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from domain.identity import mask_id_number
+from domain.registry import RegistryRecord
+from projections.db import Cursor, Database
+from projections.runner import View, utc_text
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS registry_records (
+        record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, person_key TEXT NOT NULL, id_masked TEXT NOT NULL,
+        region_code TEXT NOT NULL, effective_date TEXT NOT NULL, recorded_at TEXT NOT NULL, source TEXT NOT NULL,
+        source_ref TEXT NOT NULL, details TEXT NOT NULL, position BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS registry_person ON registry_records (person_key)",
+    "CREATE INDEX IF NOT EXISTS registry_region ON registry_records (region_code, kind)",
+)
+COLUMNS = "record_id, kind, id_masked, region_code, effective_date, recorded_at, source, source_ref, details"
+
+
+class RegistryView(View):
+    name = "registry"
+    tables = ("registry_records",)
+
+    def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
+        self.db = db
+        self.person_key = person_key
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+
+    def process(self, cur: Cursor, position: int, event: Any) -> None:
+        if isinstance(event, RegistryRecord.Recorded):
+            cur.execute(
+                f"INSERT INTO registry_records ({COLUMNS}, person_key, position)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (str(event.originator_id), event.kind, mask_id_number(event.id_number), event.region_code,
+                 event.effective_date, utc_text(event.timestamp), event.source, event.source_ref,
+                 json.dumps(event.details, ensure_ascii=False, sort_keys=True), self.person_key(event.id_number),
+                 position),
+            )
+
+    def search(self, *, scope_prefix: str, kind: str | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        where, params = "region_code LIKE %s", [scope_prefix + "%"]
+        if kind:
+            where += " AND kind = %s"
+            params.append(kind)
+        with self.db.transaction() as cur:
+            total = cur.execute(f"SELECT COUNT(*) AS n FROM registry_records WHERE {where}", params).fetchone()
+            rows = cur.execute(
+                f"SELECT {COLUMNS} FROM registry_records WHERE {where} ORDER BY position LIMIT %s OFFSET %s",
+                [*params, limit, offset],
+            ).fetchall()
+        for row in rows:
+            row["details"] = json.loads(row["details"])
+        return int(total["n"] if total else 0), rows
