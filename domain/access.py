@@ -120,5 +120,14 @@ class Principal:
         if not region_code.startswith(self.prefix):
             raise Forbidden("the region is outside this credential's scope", field=field, rule="region_scope")
 
+    def require_filter(self, region_prefix: str, field: str = "region") -> None:
+        """A list filter must overlap the scope: narrower is fine, broader is clipped to the scope."""
+        if not (region_prefix.startswith(self.prefix) or self.prefix.startswith(region_prefix)):
+            raise Forbidden("the region is outside this credential's scope", field=field, rule="region_scope")
+
+    def sees_policy_of(self, region_code: str) -> bool:
+        """Policy of the scope's own regions and of the regions above it (city, province) is readable."""
+        return self.sees(region_code) or self.prefix.startswith(region_code.rstrip("0")[: len(region_code)])
+
     def sees(self, region_code: str) -> bool:
         return region_code.startswith(self.prefix)

@@ -1,0 +1,54 @@
+"""Audit trail: every event about a case, a person or a region's policy, with actor and document."""
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from api import schemas
+from api.deps import PrincipalDep, ReadServices
+from api.routers.policy import AsOf, _as_of, _readable
+from domain.errors import NotFound
+from domain.identity import validate_id_number
+from domain.policy import policy_id
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("/cases/{case_id}", summary="Every event of one case, in log order")
+def case_trail(case_id: UUID, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None) -> dict[str, Any]:
+    principal.require("read.audit")
+    region = services.case_state.region_of(str(case_id))
+    if region is None or not principal.sees(region):
+        raise NotFound("no such case", field="case_id", rule="exists")
+    known_at = _as_of(as_of, principal)
+    return {"case_id": str(case_id), "as_of": known_at,
+            "items": services.audit.for_subject("case", str(case_id), as_of=known_at)}
+
+
+@router.post("/persons/search", summary="Every event naming one person (identity number in the body, not the URL)")
+def person_trail(body: schemas.PersonQuery, services: ReadServices, principal: PrincipalDep,
+                 as_of: AsOf = None) -> dict[str, Any]:
+    principal.require("read.audit")
+    key = services.person_key(validate_id_number(body.id_number))
+    known_at = _as_of(as_of, principal)
+    rows = services.audit.for_subject("person", key, as_of=known_at)
+    regions: dict[str, str | None] = {}
+    visible = []
+    for row in rows:
+        region = row["region_code"] or regions.setdefault(
+            row["originator_id"], services.case_state.region_of(row["originator_id"])
+        )
+        if region is not None and principal.sees(region):
+            visible.append(row)
+    return {"as_of": known_at, "items": visible}
+
+
+@router.get("/policy/{region_code}", summary="Every policy decision of a region")
+def policy_trail(region_code: str, services: ReadServices, principal: PrincipalDep,
+                 as_of: AsOf = None) -> dict[str, Any]:
+    principal.require("read.audit")
+    _readable(region_code, principal)
+    known_at = _as_of(as_of, principal)
+    return {"region_code": region_code, "as_of": known_at,
+            "items": services.audit.for_subject("policy", str(policy_id(region_code)), as_of=known_at)}

@@ -1,0 +1,105 @@
+"""Household cases (低保 / 低保边缘): apply, decide, list, read, timeline."""
+
+# No ``from __future__ import annotations`` here: decision routes are built in a loop and FastAPI
+# must see each body model as a real type.
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api import schemas
+from api.commands import run
+from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from domain.errors import NotFound
+
+router = APIRouter(prefix="/households", tags=["households"])
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.post("", status_code=201, summary="Record an application (申请)")
+def apply(request: Request, body: schemas.HouseholdApplyIn, services: ServicesDep, principal: PrincipalDep,
+          key: IdempotencyKey) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(request, services, principal, body, key, lambda: services.apply_household(principal, fields))
+
+
+@router.get("", summary="List household cases in scope")
+def list_cases(services: ReadServices, principal: PrincipalDep, region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+               status: str | None = None, programme: str | None = None, limit: Limit = 50,
+               offset: Offset = 0) -> dict[str, Any]:
+    principal.require("read.cases")
+    if region is not None:
+        principal.require_filter(region)
+    total, items = services.case_state.search(scope_prefix=principal.prefix, kind="household", region_prefix=region,
+                                              status=status, programme=programme, limit=limit, offset=offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dict[str, Any]:
+    principal.require("read.cases")
+    case = services.case_state.get(str(case_id))
+    if case is None or case["kind"] != kind or not principal.sees(case["region_code"]):
+        raise NotFound("no such case", field="case_id", rule="exists")
+    return dict(case)
+
+
+@router.get("/{case_id}", summary="Current state of one case")
+def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+    return visible_case(services, principal, case_id, "household")
+
+
+@router.get("/{case_id}/timeline", summary="Decisions in effective-date order")
+def timeline(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+    visible_case(services, principal, case_id, "household")
+    return {"case_id": str(case_id), "items": services.case_state.timeline(str(case_id))}
+
+
+def _income(body: Any) -> dict[str, Any]:
+    data = body.model_dump(mode="json")
+    return {"income": body.as_income(), "effective_date": data["effective_date"], "document_ref": data["document_ref"]}
+
+
+def _member(body: Any) -> dict[str, Any]:
+    data = body.model_dump(mode="json")
+    return {"member": data["member"], "effective_date": data["effective_date"], "document_ref": data["document_ref"]}
+
+
+def _plain(body: Any) -> dict[str, Any]:
+    return dict(body.model_dump(mode="json"))
+
+
+DECISIONS: list[tuple[str, type[BaseModel], Any, str]] = [
+    ("economic-checks", schemas.IncomeIn, _income, "Record an economic check (家庭经济状况核对)"),
+    ("approve", schemas.ApproveIn, _plain, "Approve (审批)"),
+    ("reject", schemas.ReasonIn, _plain, "Reject the application"),
+    ("members", schemas.AddMemberIn, _member, "Add a member"),
+    ("remove-member", schemas.RemoveMemberIn, _plain, "Remove a member"),
+    ("income", schemas.IncomeIn, _income, "Reassess income"),
+    ("tier", schemas.TierIn, _plain, "Change tier (分档)"),
+    ("payee-account", schemas.PayeeAccountIn, _plain, "Change the payee account"),
+    ("suspend", schemas.ReasonIn, _plain, "Suspend payment"),
+    ("resume", schemas.PlainDecision, _plain, "Resume payment"),
+    ("gradual-exit", schemas.GradualExitIn, _plain, "Start gradual exit (渐退)"),
+    ("terminate", schemas.TerminateIn, _plain, "Terminate (停保)"),
+    ("annual-review", schemas.AnnualReviewIn, _plain, "Record the annual review (年度复核)"),
+]
+
+
+def _decision_route(action: str, model: type[BaseModel], shape: Any) -> Any:
+    def route(request: Request, case_id: UUID, body: Any, services: ServicesDep, principal: PrincipalDep,
+              key: IdempotencyKey) -> JSONResponse:
+        fields = shape(body)
+        return run(request, services, principal, body, key,
+                   lambda: services.decide_household(principal, str(case_id), action, fields))
+
+    route.__annotations__["body"] = model
+    route.__name__ = f"household_{action.replace('-', '_')}"
+    return route
+
+
+for _action, _model, _shape, _summary in DECISIONS:
+    router.add_api_route(f"/{{case_id}}/{_action}", _decision_route(_action, _model, _shape), methods=["POST"],
+                         summary=_summary)

@@ -1,0 +1,76 @@
+"""Shared fixtures: a fresh database per test on each backend, services, an API client, tokens.
+
+PostgreSQL tests create and drop their own database. Where the server cannot be reached they
+skip with the reason, unless DOUDI_REQUIRE_POSTGRES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.services import Services
+from ops.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("DOUDI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("DOUDI_REQUIRE_POSTGRES") == "1"
+COUNTY = "420582"  # 当阳市, Hubei (湖北省宜昌市当阳市)
+OTHER_COUNTY = "420581"  # 宜都市, same city
+OTHER_PROVINCE_COUNTY = "110105"  # 朝阳区, Beijing
+
+
+def _pg_reason() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as error:  # noqa: BLE001 - any failure means "cannot run here"
+        return f"PostgreSQL unreachable at {PG_ADMIN_URL}: {error}"
+
+
+_PG_REASON = _pg_reason()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    if _PG_REASON is not None:
+        if REQUIRE_PG:
+            pytest.fail(f"DOUDI_REQUIRE_POSTGRES=1 but {_PG_REASON}")
+        pytest.skip(_PG_REASON)
+    import psycopg
+
+    name = f"doudi_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/doudi.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def make_settings(database_url: str) -> Settings:
+    return Settings(environment="test", database_url=database_url, secret="test-secret", log_json=True)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    found = Services(settings)
+    yield found
+    found.close()
