@@ -31,8 +31,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if owned:
             app.state.services.close()
 
-    app = FastAPIOffline(title="doudi", version="0.1.0", lifespan=lifespan,
-                         description="Event-sourced social-assistance payments and fund ledger (兜底).")
+    app = FastAPIOffline(
+        title="doudi",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Event-sourced social-assistance payments and fund ledger (兜底).",
+    )
     if services is not None:
         app.state.services = services
     problems.install(app)
@@ -44,7 +48,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @v1.get("/health", tags=["meta"])
     def health(request: Request) -> dict[str, Any]:
         found: Services = request.app.state.services
-        return {"status": "ok", "log_position": found.log_position(), "projections": found.projections.positions()}
+        return {
+            "status": "ok",
+            "log_position": found.log_position(),
+            "projections": found.projections.positions(),
+        }
 
     app.include_router(v1)
     return app
@@ -52,16 +60,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def _middleware(app: FastAPI, settings: Settings) -> None:
     @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, method=request.method, path=request.url.path)
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, method=request.method, path=request.url.path
+        )
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
             response: Response = problems.problem(
-                413, "Request body too large", f"the body must be at most {settings.max_body_bytes} bytes",
-                instance=request.url.path, errors=[{"field": "body", "rule": "max_body_bytes",
-                                                    "detail": f"at most {settings.max_body_bytes} bytes"}])
+                413,
+                "Request body too large",
+                f"the body must be at most {settings.max_body_bytes} bytes",
+                instance=request.url.path,
+                errors=[
+                    {
+                        "field": "body",
+                        "rule": "max_body_bytes",
+                        "detail": f"at most {settings.max_body_bytes} bytes",
+                    }
+                ],
+            )
         else:
             response = await call_next(request)
         response.headers["X-Request-ID"] = request_id

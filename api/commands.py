@@ -17,15 +17,25 @@ from ops.services import Outcome, Services
 
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     canonical = json.dumps(
-        {"method": request.method, "path": request.url.path,
-         "body": body.model_dump(mode="json") if body is not None else None},
-        sort_keys=True, ensure_ascii=False,
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "body": body.model_dump(mode="json") if body is not None else None,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def run(request: Request, services: Services, principal: Principal, body: BaseModel | None, key: str | None,
-        decide: Callable[[], Outcome]) -> JSONResponse:
+def run(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    body: BaseModel | None,
+    key: str | None,
+    decide: Callable[[], Outcome],
+) -> JSONResponse:
     served = services.execute(principal, key, request_fingerprint(request, body), decide)
     headers = {"Idempotency-Replayed": "true"} if served.replayed else {}
     if served.positions:

@@ -22,15 +22,21 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_principal(
-    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     principal = services.authenticate(credentials.credentials) if credentials else None
     if principal is None:
-        raise HTTPException(401, "missing, unknown, expired or revoked bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "missing, unknown, expired or revoked bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     import structlog
 
-    structlog.contextvars.bind_contextvars(credential_id=principal.credential_id, role=str(principal.role))
+    structlog.contextvars.bind_contextvars(
+        credential_id=principal.credential_id, role=str(principal.role)
+    )
     return principal
 
 
@@ -38,7 +44,9 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def idempotency_key(
-    key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
+    key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
 ) -> str | None:
     return key
 

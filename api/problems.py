@@ -15,10 +15,22 @@ from ops.logging import log
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, *, instance: str, errors: list[dict[str, Any]] | None = None,
-            problem_type: str = "about:blank") -> JSONResponse:
-    body: dict[str, Any] = {"type": problem_type, "title": title, "status": status, "detail": detail,
-                            "instance": instance}
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    instance: str,
+    errors: list[dict[str, Any]] | None = None,
+    problem_type: str = "about:blank",
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": problem_type,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
@@ -34,20 +46,36 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
         if isinstance(error, Forbidden | NotFound):
             log.warning("refused", status=error.status, rule=error.rule, path=request.url.path)
-        return problem(error.status, error.title, error.detail, instance=request.url.path,
-                       errors=[{"field": error.field, "rule": error.rule, "detail": error.detail}],
-                       problem_type=f"/problems/{error.rule}")
+        return problem(
+            error.status,
+            error.title,
+            error.detail,
+            instance=request.url.path,
+            errors=[{"field": error.field, "rule": error.rule, "detail": error.detail}],
+            problem_type=f"/problems/{error.rule}",
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e["loc"])), "rule": e["type"], "detail": e["msg"]} for e in error.errors()]
+        errors = [
+            {"field": _field(tuple(e["loc"])), "rule": e["type"], "detail": e["msg"]}
+            for e in error.errors()
+        ]
         first = errors[0] if errors else {"field": "", "detail": "invalid request"}
-        return problem(422, "Invalid request", f"{first['field']}: {first['detail']}", instance=request.url.path,
-                       errors=errors, problem_type="/problems/validation")
+        return problem(
+            422,
+            "Invalid request",
+            f"{first['field']}: {first['detail']}",
+            instance=request.url.path,
+            errors=errors,
+            problem_type="/problems/validation",
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        response = problem(error.status_code, str(error.detail), str(error.detail), instance=request.url.path)
+        response = problem(
+            error.status_code, str(error.detail), str(error.detail), instance=request.url.path
+        )
         for key, value in (error.headers or {}).items():
             response.headers[key] = value
         return response

@@ -11,11 +11,23 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 Fen = Annotated[StrictInt, Field(ge=0, le=10**12, description="integer fen (分), never a float")]
 PositiveFen = Annotated[StrictInt, Field(gt=0, le=10**12, description="integer fen (分) > 0")]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, month 01–12",
-                              examples=["2024-04"])]
-RegionCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3}|\d{6})?$", description="6-digit GB/T 2260 code or 12-digit township code")]
+Month = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, month 01–12", examples=["2024-04"]
+    ),
+]
+RegionCode = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{6}(\d{3}|\d{6})?$",
+        description="6-digit GB/T 2260 code or 12-digit township code",
+    ),
+]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
-DocumentRef = Annotated[str, Field(min_length=1, max_length=200, description="decision document (文号)")]
+DocumentRef = Annotated[
+    str, Field(min_length=1, max_length=200, description="decision document (文号)")
+]
 
 
 class Body(BaseModel):
@@ -100,8 +112,16 @@ class ReasonIn(Decision):
 
 
 class TerminateIn(Decision):
-    reason: Literal["income_above_standard", "death", "moved", "fraud", "voluntary", "no_longer_eligible",
-                    "gradual_exit_ended", "other"]
+    reason: Literal[
+        "income_above_standard",
+        "death",
+        "moved",
+        "fraud",
+        "voluntary",
+        "no_longer_eligible",
+        "gradual_exit_ended",
+        "other",
+    ]
 
 
 class RemoveMemberIn(Decision):
@@ -178,7 +198,9 @@ class PersonQuery(Body):
 
 
 class CredentialIn(Body):
-    role: Literal["case_worker", "approver", "finance_officer", "auditor", "special_auditor", "admin"]
+    role: Literal[
+        "case_worker", "approver", "finance_officer", "auditor", "special_auditor", "admin"
+    ]
     region_scope: Annotated[str, Field(pattern=r"^\d{6}$")]
     label: Annotated[str, Field(max_length=100)] = ""
     expires_at: str | None = None

@@ -30,8 +30,17 @@ class Role(StrEnum):
 
 class Credential(Aggregate):
     @event("Issued")
-    def __init__(self, role: str, region_scope: str, token_sha256: str, label: str, expires_at: str | None,
-                 period_from: str | None, period_to: str | None, issued_by: str) -> None:
+    def __init__(
+        self,
+        role: str,
+        region_scope: str,
+        token_sha256: str,
+        label: str,
+        expires_at: str | None,
+        period_from: str | None,
+        period_to: str | None,
+        issued_by: str,
+    ) -> None:
         self.role = role
         self.region_scope = region_scope
         self.token_sha256 = token_sha256
@@ -39,25 +48,52 @@ class Credential(Aggregate):
         self.revoked = False
 
     @classmethod
-    def issue(cls, *, role: str, region_scope: str, token_sha256: str, label: str, expires_at: str | None,
-              period_from: str | None, period_to: str | None, issued_by: str) -> Credential:
+    def issue(
+        cls,
+        *,
+        role: str,
+        region_scope: str,
+        token_sha256: str,
+        label: str,
+        expires_at: str | None,
+        period_from: str | None,
+        period_to: str | None,
+        issued_by: str,
+    ) -> Credential:
         try:
             role = Role(role).value
         except ValueError:
-            raise InvalidValue(f"role must be one of {[r.value for r in Role]}", field="role", rule="role") from None
+            raise InvalidValue(
+                f"role must be one of {[r.value for r in Role]}", field="role", rule="role"
+            ) from None
         if region_scope != NATIONAL:
             validate_region_code(region_scope, "region_scope")
         if len(region_scope) != 6:
-            raise InvalidValue("region_scope is a 6-digit code", field="region_scope", rule="region_scope")
+            raise InvalidValue(
+                "region_scope is a 6-digit code", field="region_scope", rule="region_scope"
+            )
         if role == Role.SPECIAL_AUDITOR and not (expires_at and period_from and period_to):
-            raise InvalidValue("a special audit credential needs an expiry and an audit period",
-                               field="expires_at", rule="special_audit_limits")
-        return cls(role=role, region_scope=region_scope, token_sha256=token_sha256, label=label[:100],
-                   expires_at=expires_at, period_from=period_from, period_to=period_to, issued_by=issued_by)
+            raise InvalidValue(
+                "a special audit credential needs an expiry and an audit period",
+                field="expires_at",
+                rule="special_audit_limits",
+            )
+        return cls(
+            role=role,
+            region_scope=region_scope,
+            token_sha256=token_sha256,
+            label=label[:100],
+            expires_at=expires_at,
+            period_from=period_from,
+            period_to=period_to,
+            issued_by=issued_by,
+        )
 
     def revoke(self, *, actor: str) -> None:
         if self.revoked:
-            raise InvalidTransition("credential already revoked", field="credential_id", rule="revoke_once")
+            raise InvalidTransition(
+                "credential already revoked", field="credential_id", rule="revoke_once"
+            )
         self._revoked(actor=actor)
 
     @event("Revoked")
@@ -75,8 +111,14 @@ class IdempotencyRecord(Aggregate):
         return idempotency_id(credential_id, key)
 
     @event("Served")
-    def __init__(self, credential_id: str, key: str, request_sha256: str, status_code: int,
-                 response: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        credential_id: str,
+        key: str,
+        request_sha256: str,
+        status_code: int,
+        response: dict[str, Any],
+    ) -> None:
         self.request_sha256 = request_sha256
         self.status_code = status_code
         self.response = response
@@ -94,14 +136,18 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read.cases": frozenset(set(Role)),
     "read.policy": frozenset(set(Role)),
     "read.audit": frozenset({Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN, Role.APPROVER}),
-    "read.registry": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN}),
+    "read.registry": frozenset(
+        {Role.CASE_WORKER, Role.APPROVER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN}
+    ),
 }
 
 
 class Principal:
     """The authenticated caller: a credential's id, role and region scope."""
 
-    def __init__(self, credential_id: str, role: str, region_scope: str, period_to: str | None = None) -> None:
+    def __init__(
+        self, credential_id: str, role: str, region_scope: str, period_to: str | None = None
+    ) -> None:
         self.credential_id = credential_id
         self.role = Role(role)
         self.region_scope = region_scope
@@ -113,21 +159,29 @@ class Principal:
 
     def require(self, action: str) -> None:
         if self.role not in PERMISSIONS[action]:
-            raise Forbidden(f"role {self.role} may not {action}", field="role", rule=f"permission:{action}")
+            raise Forbidden(
+                f"role {self.role} may not {action}", field="role", rule=f"permission:{action}"
+            )
 
     def require_region(self, region_code: str, field: str = "region_code") -> None:
         """A named region outside the scope is refused (403) without saying what is there."""
         if not region_code.startswith(self.prefix):
-            raise Forbidden("the region is outside this credential's scope", field=field, rule="region_scope")
+            raise Forbidden(
+                "the region is outside this credential's scope", field=field, rule="region_scope"
+            )
 
     def require_filter(self, region_prefix: str, field: str = "region") -> None:
         """A list filter must overlap the scope: narrower is fine, broader is clipped to the scope."""
         if not (region_prefix.startswith(self.prefix) or self.prefix.startswith(region_prefix)):
-            raise Forbidden("the region is outside this credential's scope", field=field, rule="region_scope")
+            raise Forbidden(
+                "the region is outside this credential's scope", field=field, rule="region_scope"
+            )
 
     def sees_policy_of(self, region_code: str) -> bool:
         """Policy of the scope's own regions and of the regions above it (city, province) is readable."""
-        return self.sees(region_code) or self.prefix.startswith(region_code.rstrip("0")[: len(region_code)])
+        return self.sees(region_code) or self.prefix.startswith(
+            region_code.rstrip("0")[: len(region_code)]
+        )
 
     def sees(self, region_code: str) -> bool:
         return region_code.startswith(self.prefix)

@@ -13,7 +13,9 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 def validate_month(value: str, field: str = "month") -> str:
     match = _MONTH.match(value) if isinstance(value, str) else None
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1950:
-        raise InvalidValue(f"{field} must be a month YYYY-MM with month 01–12", field=field, rule="month_format")
+        raise InvalidValue(
+            f"{field} must be a month YYYY-MM with month 01–12", field=field, rule="month_format"
+        )
     return value
 
 

@@ -10,8 +10,11 @@ from domain.errors import InvalidValue
 
 def require_document(document_ref: str) -> str:
     if not isinstance(document_ref, str) or not document_ref.strip() or len(document_ref) > 200:
-        raise InvalidValue("document_ref must name the decision document (1–200 characters)",
-                           field="document_ref", rule="document_required")
+        raise InvalidValue(
+            "document_ref must name the decision document (1–200 characters)",
+            field="document_ref",
+            rule="document_required",
+        )
     return document_ref.strip()
 
 
@@ -19,5 +22,8 @@ def decision_meta(effective_date: str, actor: str, document_ref: str) -> dict[st
     """Validated keyword arguments for a decision event."""
     if not actor:
         raise InvalidValue("actor is required", field="actor", rule="actor_required")
-    return {"effective_date": validate_date(effective_date), "actor": actor,
-            "document_ref": require_document(document_ref)}
+    return {
+        "effective_date": validate_date(effective_date),
+        "actor": actor,
+        "document_ref": require_document(document_ref),
+    }

@@ -35,8 +35,11 @@ class PersonEnrolment(Aggregate):
         if current == case_id:
             return
         if current is not None:
-            raise Conflict(f"this person is already in another open {kind} case", field=field,
-                           rule=f"one_open_{kind}_case_per_person")
+            raise Conflict(
+                f"this person is already in another open {kind} case",
+                field=field,
+                rule=f"one_open_{kind}_case_per_person",
+            )
         self._enrolled(kind=kind, case_id=case_id)
 
     def release(self, *, kind: str, case_id: str) -> None:

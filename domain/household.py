@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -35,7 +36,9 @@ class CaseStatus(StrEnum):
     REJECTED = "rejected"
 
 
-OPEN_STATUSES = frozenset({CaseStatus.APPLIED, CaseStatus.ACTIVE, CaseStatus.SUSPENDED, CaseStatus.GRADUAL_EXIT})
+OPEN_STATUSES = frozenset(
+    {CaseStatus.APPLIED, CaseStatus.ACTIVE, CaseStatus.SUSPENDED, CaseStatus.GRADUAL_EXIT}
+)
 PAYING_STATUSES = frozenset({CaseStatus.ACTIVE, CaseStatus.GRADUAL_EXIT})
 
 
@@ -59,26 +62,49 @@ def validate_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for index, member in enumerate(members):
         id_number = validate_id_number(member.get("id_number", ""), f"members[{index}].id_number")
         if id_number in seen:
-            raise InvalidValue("a person is listed twice", field=f"members[{index}].id_number", rule="unique_member")
+            raise InvalidValue(
+                "a person is listed twice",
+                field=f"members[{index}].id_number",
+                rule="unique_member",
+            )
         seen.add(id_number)
         name = str(member.get("name", "")).strip()
         if not name or len(name) > 50:
-            raise InvalidValue("name is 1–50 characters", field=f"members[{index}].name", rule="name_required")
-        clean.append({"id_number": id_number, "name": name, "relation": str(member.get("relation") or "member")})
+            raise InvalidValue(
+                "name is 1–50 characters", field=f"members[{index}].name", rule="name_required"
+            )
+        clean.append(
+            {
+                "id_number": id_number,
+                "name": name,
+                "relation": str(member.get("relation") or "member"),
+            }
+        )
     return clean
 
 
 def validate_income(values: dict[str, Any]) -> dict[str, Any]:
     """An economic check: monthly household income and what the rules count out of it."""
-    fields = ("household_income_fen", "excluded_income_fen", "rigid_expenditure_fen",
-              "employment_cost_fen", "assets_fen", "deposits_fen")
+    fields = (
+        "household_income_fen",
+        "excluded_income_fen",
+        "rigid_expenditure_fen",
+        "employment_cost_fen",
+        "assets_fen",
+        "deposits_fen",
+    )
     clean: dict[str, Any] = {name: require_fen(values.get(name, 0), name) for name in fields}
     if clean["excluded_income_fen"] > clean["household_income_fen"]:
-        raise InvalidValue("excluded income cannot exceed household income", field="excluded_income_fen",
-                           rule="excluded_not_above_income")
+        raise InvalidValue(
+            "excluded income cannot exceed household income",
+            field="excluded_income_fen",
+            rule="excluded_not_above_income",
+        )
     matches = values.get("data_matches") or []
     if not isinstance(matches, list) or not all(isinstance(m, str) for m in matches):
-        raise InvalidValue("data_matches is a list of strings", field="data_matches", rule="string_list")
+        raise InvalidValue(
+            "data_matches is a list of strings", field="data_matches", rule="string_list"
+        )
     clean["data_matches"] = list(matches)
     return clean
 
@@ -87,8 +113,16 @@ class HouseholdCase(Aggregate):
     """A household's case from application to termination."""
 
     @event("Applied")
-    def __init__(self, region_code: str, programme: str, members: list[dict[str, Any]], address: str,
-                 effective_date: str, actor: str, document_ref: str) -> None:
+    def __init__(
+        self,
+        region_code: str,
+        programme: str,
+        members: list[dict[str, Any]],
+        address: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
         self.region_code = region_code
         self.programme = programme
         self.members = {m["id_number"]: dict(m, covered=True) for m in members}
@@ -107,123 +141,237 @@ class HouseholdCase(Aggregate):
         self.terminated_reason: str | None = None
 
     @classmethod
-    def apply(cls, *, region_code: str, programme: str, members: list[dict[str, Any]], address: str,
-              effective_date: str, actor: str, document_ref: str) -> HouseholdCase:
+    def apply(
+        cls,
+        *,
+        region_code: str,
+        programme: str,
+        members: list[dict[str, Any]],
+        address: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        case_id: UUID | None = None,
+    ) -> HouseholdCase:
+        """Record an application; ``case_id`` lets a bulk import derive ids so re-runs are no-ops."""
         if programme not in HOUSEHOLD_PROGRAMMES:
-            raise InvalidValue(f"programme must be one of {sorted(HOUSEHOLD_PROGRAMMES)}", field="programme",
-                               rule="household_programme")
-        return cls(region_code=validate_region_code(region_code), programme=programme,
-                   members=validate_members(members), address=str(address or "")[:200],
-                   **decision_meta(effective_date, actor, document_ref))
+            raise InvalidValue(
+                f"programme must be one of {sorted(HOUSEHOLD_PROGRAMMES)}",
+                field="programme",
+                rule="household_programme",
+            )
+        fields = {
+            "region_code": validate_region_code(region_code),
+            "programme": programme,
+            "members": validate_members(members),
+            "address": str(address or "")[:200],
+            **decision_meta(effective_date, actor, document_ref),
+        }
+        if case_id is None:
+            return cls(**fields)
+        applied: type[Any] = getattr(cls, "Applied")  # made by @event; mypy cannot see it
+        return cls._create(applied, id=case_id, **fields)
 
     # --- decide ---------------------------------------------------------------------------
 
     def _require(self, allowed: frozenset[CaseStatus] | set[CaseStatus], action: str) -> None:
         if self.status not in allowed:
-            raise InvalidTransition(f"cannot {action} a case that is {self.status}", field="status",
-                                    rule=f"{action.replace(' ', '_')}_requires_{'_or_'.join(sorted(allowed))}")
+            raise InvalidTransition(
+                f"cannot {action} a case that is {self.status}",
+                field="status",
+                rule=f"{action.replace(' ', '_')}_requires_{'_or_'.join(sorted(allowed))}",
+            )
 
-    def record_economic_check(self, *, income: dict[str, Any], effective_date: str, actor: str,
-                              document_ref: str) -> None:
+    def record_economic_check(
+        self, *, income: dict[str, Any], effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require(OPEN_STATUSES, "record an economic check on")
-        self._economic_check_recorded(**validate_income(income), **decision_meta(effective_date, actor, document_ref))
+        self._economic_check_recorded(
+            **validate_income(income), **decision_meta(effective_date, actor, document_ref)
+        )
 
-    def approve(self, *, method: str, tier_code: str | None, start_month: str, payee_account: str,
-                payee_name: str, single_person_id_number: str | None, annual_review_due: str | None,
-                programme: str | None, effective_date: str, actor: str, document_ref: str) -> None:
+    def approve(
+        self,
+        *,
+        method: str,
+        tier_code: str | None,
+        start_month: str,
+        payee_account: str,
+        payee_name: str,
+        single_person_id_number: str | None,
+        annual_review_due: str | None,
+        programme: str | None,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
         self._require({CaseStatus.APPLIED}, "approve")
         if self.income is None:
-            raise InvalidTransition("an economic check must be recorded before approval", field="status",
-                                    rule="economic_check_before_approval")
+            raise InvalidTransition(
+                "an economic check must be recorded before approval",
+                field="status",
+                rule="economic_check_before_approval",
+            )
         method = _method(method, tier_code)
         programme = programme or self.programme
         if programme not in HOUSEHOLD_PROGRAMMES:
-            raise InvalidValue("programme must be a household programme", field="programme", rule="household_programme")
+            raise InvalidValue(
+                "programme must be a household programme",
+                field="programme",
+                rule="household_programme",
+            )
         if single_person_id_number is not None:
             if self.programme != Programme.MARGINAL:
-                raise InvalidValue("single-person cover (单人保) applies to marginal households",
-                                   field="single_person_id_number", rule="single_person_marginal_only")
-            if validate_id_number(single_person_id_number, "single_person_id_number") not in self.members:
-                raise InvalidValue("the single covered person must be a member", field="single_person_id_number",
-                                   rule="member_of_household")
+                raise InvalidValue(
+                    "single-person cover (单人保) applies to marginal households",
+                    field="single_person_id_number",
+                    rule="single_person_marginal_only",
+                )
+            if (
+                validate_id_number(single_person_id_number, "single_person_id_number")
+                not in self.members
+            ):
+                raise InvalidValue(
+                    "the single covered person must be a member",
+                    field="single_person_id_number",
+                    rule="member_of_household",
+                )
         if annual_review_due is not None:
             decision_meta(annual_review_due, actor, document_ref)  # validates the date
-        self._approved(programme=programme, method=method, tier_code=tier_code,
-                       start_month=validate_month(start_month, "start_month"),
-                       payee={"account_number": validate_account(payee_account, "payee_account"),
-                              "account_name": _name(payee_name, "payee_name")},
-                       single_person_id_number=single_person_id_number, annual_review_due=annual_review_due,
-                       **decision_meta(effective_date, actor, document_ref))
+        self._approved(
+            programme=programme,
+            method=method,
+            tier_code=tier_code,
+            start_month=validate_month(start_month, "start_month"),
+            payee={
+                "account_number": validate_account(payee_account, "payee_account"),
+                "account_name": _name(payee_name, "payee_name"),
+            },
+            single_person_id_number=single_person_id_number,
+            annual_review_due=annual_review_due,
+            **decision_meta(effective_date, actor, document_ref),
+        )
 
     def reject(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require({CaseStatus.APPLIED}, "reject")
-        self._rejected(reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref))
+        self._rejected(
+            reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref)
+        )
 
-    def add_member(self, *, member: dict[str, Any], effective_date: str, actor: str, document_ref: str) -> None:
+    def add_member(
+        self, *, member: dict[str, Any], effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require(OPEN_STATUSES, "add a member to")
         clean = validate_members([member])[0]
         if clean["id_number"] in self.members:
-            raise InvalidValue("already a member of this household", field="id_number", rule="unique_member")
+            raise InvalidValue(
+                "already a member of this household", field="id_number", rule="unique_member"
+            )
         self._member_added(member=clean, **decision_meta(effective_date, actor, document_ref))
 
-    def remove_member(self, *, id_number: str, reason: str, effective_date: str, actor: str,
-                      document_ref: str) -> None:
+    def remove_member(
+        self, *, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require(OPEN_STATUSES, "remove a member from")
         if id_number not in self.members:
-            raise InvalidValue("not a member of this household", field="id_number", rule="member_of_household")
+            raise InvalidValue(
+                "not a member of this household", field="id_number", rule="member_of_household"
+            )
         if len(self.members) == 1:
-            raise InvalidTransition("the last member cannot be removed; terminate the case instead",
-                                    field="id_number", rule="last_member")
-        self._member_removed(id_number=id_number, reason=_text(reason, "reason"),
-                             **decision_meta(effective_date, actor, document_ref))
+            raise InvalidTransition(
+                "the last member cannot be removed; terminate the case instead",
+                field="id_number",
+                rule="last_member",
+            )
+        self._member_removed(
+            id_number=id_number,
+            reason=_text(reason, "reason"),
+            **decision_meta(effective_date, actor, document_ref),
+        )
 
-    def reassess_income(self, *, income: dict[str, Any], effective_date: str, actor: str, document_ref: str) -> None:
+    def reassess_income(
+        self, *, income: dict[str, Any], effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "reassess income of")
-        self._income_reassessed(**validate_income(income), **decision_meta(effective_date, actor, document_ref))
+        self._income_reassessed(
+            **validate_income(income), **decision_meta(effective_date, actor, document_ref)
+        )
 
-    def change_tier(self, *, tier_code: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def change_tier(
+        self, *, tier_code: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "change the tier of")
         if self.method != PaymentMethod.TIER:
-            raise InvalidTransition("the case is paid by top-up, not by tier", field="tier_code", rule="tier_method")
+            raise InvalidTransition(
+                "the case is paid by top-up, not by tier", field="tier_code", rule="tier_method"
+            )
         _method(PaymentMethod.TIER, tier_code)
-        self._tier_changed(tier_code=tier_code, **decision_meta(effective_date, actor, document_ref))
+        self._tier_changed(
+            tier_code=tier_code, **decision_meta(effective_date, actor, document_ref)
+        )
 
-    def change_payee_account(self, *, account_number: str, account_name: str, effective_date: str, actor: str,
-                             document_ref: str) -> None:
+    def change_payee_account(
+        self,
+        *,
+        account_number: str,
+        account_name: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "change the payee account of")
-        self._payee_account_changed(payee={"account_number": validate_account(account_number),
-                                           "account_name": _name(account_name, "account_name")},
-                                    **decision_meta(effective_date, actor, document_ref))
+        self._payee_account_changed(
+            payee={
+                "account_number": validate_account(account_number),
+                "account_name": _name(account_name, "account_name"),
+            },
+            **decision_meta(effective_date, actor, document_ref),
+        )
 
     def suspend(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require({CaseStatus.ACTIVE}, "suspend")
-        self._suspended(reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref))
+        self._suspended(
+            reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref)
+        )
 
     def resume(self, *, effective_date: str, actor: str, document_ref: str) -> None:
         self._require({CaseStatus.SUSPENDED}, "resume")
         self._resumed(**decision_meta(effective_date, actor, document_ref))
 
-    def start_gradual_exit(self, *, months: int, effective_date: str, actor: str, document_ref: str) -> None:
+    def start_gradual_exit(
+        self, *, months: int, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require({CaseStatus.ACTIVE}, "start gradual exit of")
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 12:
-            raise InvalidValue("months must be a whole number 1–12", field="months", rule="gradual_exit_months")
-        self._gradual_exit_started(months=months, **decision_meta(effective_date, actor, document_ref))
+            raise InvalidValue(
+                "months must be a whole number 1–12", field="months", rule="gradual_exit_months"
+            )
+        self._gradual_exit_started(
+            months=months, **decision_meta(effective_date, actor, document_ref)
+        )
 
     def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "terminate")
         try:
             reason = TerminationReason(reason).value
         except ValueError:
-            raise InvalidValue(f"reason must be one of {[r.value for r in TerminationReason]}", field="reason",
-                               rule="termination_reason") from None
+            raise InvalidValue(
+                f"reason must be one of {[r.value for r in TerminationReason]}",
+                field="reason",
+                rule="termination_reason",
+            ) from None
         self._terminated(reason=reason, **decision_meta(effective_date, actor, document_ref))
 
-    def record_annual_review(self, *, outcome: str, next_due: str, effective_date: str, actor: str,
-                             document_ref: str) -> None:
+    def record_annual_review(
+        self, *, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "review")
         decision_meta(next_due, actor, document_ref)
-        self._annual_review_recorded(outcome=_text(outcome, "outcome"), next_due=next_due,
-                                     **decision_meta(effective_date, actor, document_ref))
+        self._annual_review_recorded(
+            outcome=_text(outcome, "outcome"),
+            next_due=next_due,
+            **decision_meta(effective_date, actor, document_ref),
+        )
 
     @property
     def active_member_ids(self) -> list[str]:
@@ -232,19 +380,47 @@ class HouseholdCase(Aggregate):
     # --- fold -----------------------------------------------------------------------------
 
     @event("EconomicCheckRecorded")
-    def _economic_check_recorded(self, household_income_fen: int, excluded_income_fen: int,
-                                 rigid_expenditure_fen: int, employment_cost_fen: int, assets_fen: int,
-                                 deposits_fen: int, data_matches: list[str], effective_date: str, actor: str,
-                                 document_ref: str) -> None:
-        self.income = {"household_income_fen": household_income_fen, "excluded_income_fen": excluded_income_fen,
-                       "rigid_expenditure_fen": rigid_expenditure_fen, "employment_cost_fen": employment_cost_fen}
+    def _economic_check_recorded(
+        self,
+        household_income_fen: int,
+        excluded_income_fen: int,
+        rigid_expenditure_fen: int,
+        employment_cost_fen: int,
+        assets_fen: int,
+        deposits_fen: int,
+        data_matches: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.income = {
+            "household_income_fen": household_income_fen,
+            "excluded_income_fen": excluded_income_fen,
+            "rigid_expenditure_fen": rigid_expenditure_fen,
+            "employment_cost_fen": employment_cost_fen,
+        }
 
     @event("Approved")
-    def _approved(self, programme: str, method: str, tier_code: str | None, start_month: str,
-                  payee: dict[str, str], single_person_id_number: str | None, annual_review_due: str | None,
-                  effective_date: str, actor: str, document_ref: str) -> None:
+    def _approved(
+        self,
+        programme: str,
+        method: str,
+        tier_code: str | None,
+        start_month: str,
+        payee: dict[str, str],
+        single_person_id_number: str | None,
+        annual_review_due: str | None,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
         self.status = CaseStatus.ACTIVE
-        self.programme, self.method, self.tier_code, self.start_month = programme, method, tier_code, start_month
+        self.programme, self.method, self.tier_code, self.start_month = (
+            programme,
+            method,
+            tier_code,
+            start_month,
+        )
         self.payee = payee
         self.annual_review_due = annual_review_due
         self.single_person = single_person_id_number is not None
@@ -257,28 +433,48 @@ class HouseholdCase(Aggregate):
         self.terminated_reason = reason
 
     @event("MemberAdded")
-    def _member_added(self, member: dict[str, Any], effective_date: str, actor: str, document_ref: str) -> None:
+    def _member_added(
+        self, member: dict[str, Any], effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self.members[member["id_number"]] = dict(member, covered=not self.single_person)
 
     @event("MemberRemoved")
-    def _member_removed(self, id_number: str, reason: str, effective_date: str, actor: str,
-                        document_ref: str) -> None:
+    def _member_removed(
+        self, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         del self.members[id_number]
 
     @event("IncomeReassessed")
-    def _income_reassessed(self, household_income_fen: int, excluded_income_fen: int, rigid_expenditure_fen: int,
-                           employment_cost_fen: int, assets_fen: int, deposits_fen: int, data_matches: list[str],
-                           effective_date: str, actor: str, document_ref: str) -> None:
-        self.income = {"household_income_fen": household_income_fen, "excluded_income_fen": excluded_income_fen,
-                       "rigid_expenditure_fen": rigid_expenditure_fen, "employment_cost_fen": employment_cost_fen}
+    def _income_reassessed(
+        self,
+        household_income_fen: int,
+        excluded_income_fen: int,
+        rigid_expenditure_fen: int,
+        employment_cost_fen: int,
+        assets_fen: int,
+        deposits_fen: int,
+        data_matches: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.income = {
+            "household_income_fen": household_income_fen,
+            "excluded_income_fen": excluded_income_fen,
+            "rigid_expenditure_fen": rigid_expenditure_fen,
+            "employment_cost_fen": employment_cost_fen,
+        }
 
     @event("TierChanged")
-    def _tier_changed(self, tier_code: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def _tier_changed(
+        self, tier_code: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self.tier_code = tier_code
 
     @event("PayeeAccountChanged")
-    def _payee_account_changed(self, payee: dict[str, str], effective_date: str, actor: str,
-                               document_ref: str) -> None:
+    def _payee_account_changed(
+        self, payee: dict[str, str], effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self.payee = payee
 
     @event("Suspended")
@@ -290,7 +486,9 @@ class HouseholdCase(Aggregate):
         self.status = CaseStatus.ACTIVE
 
     @event("GradualExitStarted")
-    def _gradual_exit_started(self, months: int, effective_date: str, actor: str, document_ref: str) -> None:
+    def _gradual_exit_started(
+        self, months: int, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self.status = CaseStatus.GRADUAL_EXIT
         self.exit_months = months
 
@@ -300,8 +498,9 @@ class HouseholdCase(Aggregate):
         self.terminated_reason = reason
 
     @event("AnnualReviewRecorded")
-    def _annual_review_recorded(self, outcome: str, next_due: str, effective_date: str, actor: str,
-                                document_ref: str) -> None:
+    def _annual_review_recorded(
+        self, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self.annual_review_due = next_due
 
 
@@ -309,11 +508,19 @@ def _method(method: str, tier_code: str | None) -> str:
     try:
         chosen = PaymentMethod(method)
     except ValueError:
-        raise InvalidValue("method must be 'top_up' or 'tier'", field="method", rule="payment_method") from None
-    if chosen is PaymentMethod.TIER and not (isinstance(tier_code, str) and 0 < len(tier_code) <= 16):
-        raise InvalidValue("tier method needs a tier_code of 1–16 characters", field="tier_code", rule="tier_code")
+        raise InvalidValue(
+            "method must be 'top_up' or 'tier'", field="method", rule="payment_method"
+        ) from None
+    if chosen is PaymentMethod.TIER and not (
+        isinstance(tier_code, str) and 0 < len(tier_code) <= 16
+    ):
+        raise InvalidValue(
+            "tier method needs a tier_code of 1–16 characters", field="tier_code", rule="tier_code"
+        )
     if chosen is PaymentMethod.TOP_UP and tier_code is not None:
-        raise InvalidValue("top_up method takes no tier_code", field="tier_code", rule="tier_code_only_for_tier")
+        raise InvalidValue(
+            "top_up method takes no tier_code", field="tier_code", rule="tier_code_only_for_tier"
+        )
     return chosen.value
 
 

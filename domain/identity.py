@@ -25,7 +25,9 @@ def validate_id_number(value: str, field: str = "id_number") -> str:
             "InvalidFormat": "id_number_format",
             "InvalidComponent": "id_number_birth_data",
         }.get(type(error).__name__, "id_number_invalid")
-        raise InvalidValue(f"{field} is not a valid resident identity number ({error})", field=field, rule=rule) from None
+        raise InvalidValue(
+            f"{field} is not a valid resident identity number ({error})", field=field, rule=rule
+        ) from None
 
 
 def mask_id_number(value: str) -> str:

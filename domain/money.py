@@ -23,14 +23,18 @@ class RoundingMode(StrEnum):
 def require_fen(value: object, field: str, *, allow_zero: bool = True) -> int:
     """Return ``value`` if it is a whole, non-negative number of fen; refuse anything else."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidValue(f"{field} must be a whole number of fen", field=field, rule="integer_fen")
+        raise InvalidValue(
+            f"{field} must be a whole number of fen", field=field, rule="integer_fen"
+        )
     if value < 0 or (value == 0 and not allow_zero):
         rule = "non_negative_fen" if allow_zero else "positive_fen"
         raise InvalidValue(f"{field} must be {rule.replace('_', ' ')}", field=field, rule=rule)
     return value
 
 
-def divide_rounded(numerator_fen: int, denominator: int, unit: RoundingUnit, mode: RoundingMode) -> int:
+def divide_rounded(
+    numerator_fen: int, denominator: int, unit: RoundingUnit, mode: RoundingMode
+) -> int:
     """Divide a fen amount and round the quotient to ``unit`` with ``mode``, in exact integers.
 
     Used for annual→monthly standards (annual / 12) and multipliers expressed in percent.

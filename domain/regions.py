@@ -47,7 +47,9 @@ def validate_region_code(code: str, field: str = "region_code") -> str:
             rule="region_code_format",
         )
     if _known(code[:6]) is None:
-        raise InvalidValue(f"{field} {code[:6]} is not a current GB/T 2260 code", field=field, rule="known_region")
+        raise InvalidValue(
+            f"{field} {code[:6]} is not a current GB/T 2260 code", field=field, rule="known_region"
+        )
     return code
 
 

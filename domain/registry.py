@@ -39,24 +39,55 @@ class RegistryRecord(Aggregate):
         return registry_record_id(kind, source, source_ref)
 
     @event("Recorded")
-    def __init__(self, kind: str, source: str, source_ref: str, id_number: str, region_code: str,
-                 effective_date: str, details: dict[str, Any], actor: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        source: str,
+        source_ref: str,
+        id_number: str,
+        region_code: str,
+        effective_date: str,
+        details: dict[str, Any],
+        actor: str,
+    ) -> None:
         self.kind = kind
         self.id_number = id_number
         self.region_code = region_code
         self.effective_date = effective_date
 
     @classmethod
-    def record(cls, *, kind: str, source: str, source_ref: str, id_number: str, region_code: str,
-               effective_date: str, details: dict[str, Any] | None, actor: str) -> RegistryRecord:
+    def record(
+        cls,
+        *,
+        kind: str,
+        source: str,
+        source_ref: str,
+        id_number: str,
+        region_code: str,
+        effective_date: str,
+        details: dict[str, Any] | None,
+        actor: str,
+    ) -> RegistryRecord:
         try:
             kind = RegistryKind(kind).value
         except ValueError:
-            raise InvalidValue(f"kind must be one of {[k.value for k in RegistryKind]}", field="kind",
-                               rule="registry_kind") from None
+            raise InvalidValue(
+                f"kind must be one of {[k.value for k in RegistryKind]}",
+                field="kind",
+                rule="registry_kind",
+            ) from None
         for field, value in (("source", source), ("source_ref", source_ref)):
             if not isinstance(value, str) or not value.strip() or len(value) > 100:
-                raise InvalidValue(f"{field} is 1–100 characters", field=field, rule="text_required")
-        return cls(kind=kind, source=source.strip(), source_ref=source_ref.strip(),
-                   id_number=validate_id_number(id_number), region_code=validate_region_code(region_code),
-                   effective_date=validate_date(effective_date), details=dict(details or {}), actor=actor)
+                raise InvalidValue(
+                    f"{field} is 1–100 characters", field=field, rule="text_required"
+                )
+        return cls(
+            kind=kind,
+            source=source.strip(),
+            source_ref=source_ref.strip(),
+            id_number=validate_id_number(id_number),
+            region_code=validate_region_code(region_code),
+            effective_date=validate_date(effective_date),
+            details=dict(details or {}),
+            actor=actor,
+        )

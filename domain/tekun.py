@@ -24,27 +24,46 @@ from domain.regions import validate_region_code
 TEKUN_OPEN = frozenset({CaseStatus.ACTIVE})
 
 
-def validate_support(mode: str, care_level: str, institution: dict[str, Any] | None,
-                     payee_account: str | None, payee_name: str | None) -> dict[str, Any]:
+def validate_support(
+    mode: str,
+    care_level: str,
+    institution: dict[str, Any] | None,
+    payee_account: str | None,
+    payee_name: str | None,
+) -> dict[str, Any]:
     """Mode, care level and who is paid: the institution (centralised) or the person (dispersed)."""
     try:
         mode = SupportMode(mode).value
     except ValueError:
-        raise InvalidValue("mode must be 'centralized' or 'dispersed'", field="mode", rule="support_mode") from None
+        raise InvalidValue(
+            "mode must be 'centralized' or 'dispersed'", field="mode", rule="support_mode"
+        ) from None
     try:
         care_level = CareLevel(care_level).value
     except ValueError:
-        raise InvalidValue(f"care_level must be one of {[c.value for c in CareLevel]}", field="care_level",
-                           rule="care_level") from None
+        raise InvalidValue(
+            f"care_level must be one of {[c.value for c in CareLevel]}",
+            field="care_level",
+            rule="care_level",
+        ) from None
     if mode == SupportMode.CENTRALIZED:
         if not institution:
-            raise InvalidValue("centralised support names the institution", field="institution",
-                               rule="institution_required")
-        payee = {"account_number": validate_account(institution.get("account_number", ""), "institution.account_number"),
-                 "account_name": _name(institution.get("name", ""), "institution.name")}
+            raise InvalidValue(
+                "centralised support names the institution",
+                field="institution",
+                rule="institution_required",
+            )
+        payee = {
+            "account_number": validate_account(
+                institution.get("account_number", ""), "institution.account_number"
+            ),
+            "account_name": _name(institution.get("name", ""), "institution.name"),
+        }
     else:
-        payee = {"account_number": validate_account(payee_account or "", "payee_account"),
-                 "account_name": _name(payee_name or "", "payee_name")}
+        payee = {
+            "account_number": validate_account(payee_account or "", "payee_account"),
+            "account_name": _name(payee_name or "", "payee_name"),
+        }
     return {"mode": mode, "care_level": care_level, "payee": payee}
 
 
@@ -52,8 +71,18 @@ class TekunPerson(Aggregate):
     """One person supported under 特困供养."""
 
     @event("Approved")
-    def __init__(self, region_code: str, person: dict[str, str], mode: str, care_level: str,
-                 payee: dict[str, str], start_month: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def __init__(
+        self,
+        region_code: str,
+        person: dict[str, str],
+        mode: str,
+        care_level: str,
+        payee: dict[str, str],
+        start_month: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
         self.region_code = region_code
         self.person = person
         self.mode = mode
@@ -64,14 +93,30 @@ class TekunPerson(Aggregate):
         self.terminated_reason: str | None = None
 
     @classmethod
-    def approve(cls, *, region_code: str, id_number: str, name: str, mode: str, care_level: str,
-                institution: dict[str, Any] | None, payee_account: str | None, payee_name: str | None,
-                start_month: str, effective_date: str, actor: str, document_ref: str) -> TekunPerson:
+    def approve(
+        cls,
+        *,
+        region_code: str,
+        id_number: str,
+        name: str,
+        mode: str,
+        care_level: str,
+        institution: dict[str, Any] | None,
+        payee_account: str | None,
+        payee_name: str | None,
+        start_month: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> TekunPerson:
         person = {"id_number": validate_id_number(id_number), "name": _name(name, "name")}
-        return cls(region_code=validate_region_code(region_code), person=person,
-                   **validate_support(mode, care_level, institution, payee_account, payee_name),
-                   start_month=validate_month(start_month, "start_month"),
-                   **decision_meta(effective_date, actor, document_ref))
+        return cls(
+            region_code=validate_region_code(region_code),
+            person=person,
+            **validate_support(mode, care_level, institution, payee_account, payee_name),
+            start_month=validate_month(start_month, "start_month"),
+            **decision_meta(effective_date, actor, document_ref),
+        )
 
     @property
     def programme(self) -> str:
@@ -79,41 +124,72 @@ class TekunPerson(Aggregate):
 
     def _require_active(self, action: str) -> None:
         if self.status != CaseStatus.ACTIVE:
-            raise InvalidTransition(f"cannot {action} a person whose support is {self.status}", field="status",
-                                    rule=f"{action.replace(' ', '_')}_requires_active")
+            raise InvalidTransition(
+                f"cannot {action} a person whose support is {self.status}",
+                field="status",
+                rule=f"{action.replace(' ', '_')}_requires_active",
+            )
 
-    def reassess_care_level(self, *, care_level: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def reassess_care_level(
+        self, *, care_level: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self._require_active("reassess the care level of")
-        support = validate_support(self.mode, care_level, _institution(self), self.payee["account_number"],
-                                   self.payee["account_name"])
-        self._care_level_reassessed(care_level=support["care_level"],
-                                    **decision_meta(effective_date, actor, document_ref))
+        support = validate_support(
+            self.mode,
+            care_level,
+            _institution(self),
+            self.payee["account_number"],
+            self.payee["account_name"],
+        )
+        self._care_level_reassessed(
+            care_level=support["care_level"], **decision_meta(effective_date, actor, document_ref)
+        )
 
-    def change_mode(self, *, mode: str, institution: dict[str, Any] | None, payee_account: str | None,
-                    payee_name: str | None, effective_date: str, actor: str, document_ref: str) -> None:
+    def change_mode(
+        self,
+        *,
+        mode: str,
+        institution: dict[str, Any] | None,
+        payee_account: str | None,
+        payee_name: str | None,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
         self._require_active("change the support mode of")
         support = validate_support(mode, self.care_level, institution, payee_account, payee_name)
         if support["mode"] == self.mode:
-            raise InvalidValue("the person is already supported in this mode", field="mode", rule="mode_changes")
-        self._mode_changed(mode=support["mode"], payee=support["payee"],
-                           **decision_meta(effective_date, actor, document_ref))
+            raise InvalidValue(
+                "the person is already supported in this mode", field="mode", rule="mode_changes"
+            )
+        self._mode_changed(
+            mode=support["mode"],
+            payee=support["payee"],
+            **decision_meta(effective_date, actor, document_ref),
+        )
 
     def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require_active("terminate")
         try:
             reason = TerminationReason(reason).value
         except ValueError:
-            raise InvalidValue(f"reason must be one of {[r.value for r in TerminationReason]}", field="reason",
-                               rule="termination_reason") from None
+            raise InvalidValue(
+                f"reason must be one of {[r.value for r in TerminationReason]}",
+                field="reason",
+                rule="termination_reason",
+            ) from None
         self._terminated(reason=reason, **decision_meta(effective_date, actor, document_ref))
 
     @event("CareLevelReassessed")
-    def _care_level_reassessed(self, care_level: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def _care_level_reassessed(
+        self, care_level: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self.care_level = care_level
 
     @event("ModeChanged")
-    def _mode_changed(self, mode: str, payee: dict[str, str], effective_date: str, actor: str,
-                      document_ref: str) -> None:
+    def _mode_changed(
+        self, mode: str, payee: dict[str, str], effective_date: str, actor: str, document_ref: str
+    ) -> None:
         self.mode = mode
         self.payee = payee
 

@@ -9,7 +9,9 @@ import structlog
 
 def configure_logging(*, json_lines: bool = True, level: int = logging.INFO) -> None:
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False) if json_lines else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json_lines
+        else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
         processors=[

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -70,15 +70,27 @@ def application_env(settings: Settings) -> dict[str, str]:
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
     }
     if target.kind == "sqlite":
-        env.update({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": target.path,
-                    "SQLITE_LOCK_TIMEOUT": "60"})
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": target.path,
+                "SQLITE_LOCK_TIMEOUT": "60",
+            }
+        )
     else:
-        env.update({
-            "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": target.dbname,
-            "POSTGRES_HOST": target.host, "POSTGRES_PORT": str(target.port), "POSTGRES_USER": target.user,
-            "POSTGRES_PASSWORD": target.password, "POSTGRES_SCHEMA": target.schema,
-            "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size), "POSTGRES_LOCK_TIMEOUT": "10",
-        })
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": target.dbname,
+                "POSTGRES_HOST": target.host,
+                "POSTGRES_PORT": str(target.port),
+                "POSTGRES_USER": target.user,
+                "POSTGRES_PASSWORD": target.password,
+                "POSTGRES_SCHEMA": target.schema,
+                "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+                "POSTGRES_LOCK_TIMEOUT": "10",
+            }
+        )
     return env
 
 
@@ -109,7 +121,9 @@ class Services:
         self.registry = RegistryView(self.db, self.person_key)
         self.access = AccessView(self.db)
         self.projections = ProjectionRunner(
-            self.db, self.read_log, [self.case_state, self.audit, self.policy, self.registry, self.access]
+            self.db,
+            self.read_log,
+            [self.case_state, self.audit, self.policy, self.registry, self.access],
         )
         self.projections.setup()
 
@@ -121,7 +135,9 @@ class Services:
 
     def person_key(self, id_number: str) -> str:
         """A keyed hash of an identity number: lets views find a person without storing the number."""
-        return hmac.new(self.settings.secret.encode(), id_number.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(
+            self.settings.secret.encode(), id_number.encode(), hashlib.sha256
+        ).hexdigest()[:32]
 
     def read_log(self, start: int, limit: int) -> list[tuple[int, Any]]:
         notifications = self.app.recorder.select_notifications(start=start, limit=limit)
@@ -144,19 +160,32 @@ class Services:
             raise NotFound(f"no such {cls.__name__}", field=field, rule="exists")
         return aggregate
 
-    def execute(self, principal: Principal, idempotency_key: str | None, request_sha256: str,
-                decide: Callable[[], Outcome]) -> Served:
+    def execute(
+        self,
+        principal: Principal,
+        idempotency_key: str | None,
+        request_sha256: str,
+        decide: Callable[[], Outcome],
+    ) -> Served:
         """Run one decision exactly once per idempotency key; refuse a reused key with another body."""
-        record_id = idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
+        record_id = (
+            idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
+        )
         earlier = self._served(record_id, request_sha256)
         if earlier is not None:
             return earlier
         outcome = decide()
         to_save: list[Aggregate] = list(outcome.aggregates)
         if idempotency_key:
-            to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
-                                             request_sha256=request_sha256, status_code=outcome.status_code,
-                                             response=outcome.response))
+            to_save.append(
+                IdempotencyRecord(
+                    credential_id=principal.credential_id,
+                    key=idempotency_key,
+                    request_sha256=request_sha256,
+                    status_code=outcome.status_code,
+                    response=outcome.response,
+                )
+            )
         try:
             recordings = self.app.save(*to_save)
         except IntegrityError:
@@ -164,9 +193,14 @@ class Services:
             earlier = self._served(record_id, request_sha256)
             if earlier is not None:
                 return earlier
-            raise Conflict("another decision on the same record was saved first; reload and retry",
-                           field="version", rule="concurrent_decision") from None
-        return Served(outcome.response, outcome.status_code, positions=[r.notification.id for r in recordings])
+            raise Conflict(
+                "another decision on the same record was saved first; reload and retry",
+                field="version",
+                rule="concurrent_decision",
+            ) from None
+        return Served(
+            outcome.response, outcome.status_code, positions=[r.notification.id for r in recordings]
+        )
 
     def _served(self, record_id: UUID | None, request_sha256: str) -> Served | None:
         if record_id is None:
@@ -176,8 +210,11 @@ class Services:
         except AggregateNotFoundError:
             return None
         if record.request_sha256 != request_sha256:
-            raise Conflict("this Idempotency-Key was used with a different request body",
-                           field="Idempotency-Key", rule="idempotency_key_reuse")
+            raise Conflict(
+                "this Idempotency-Key was used with a different request body",
+                field="Idempotency-Key",
+                rule="idempotency_key_reuse",
+            )
         return Served(dict(record.response), record.status_code, replayed=True)
 
     def _enrolments(self, id_numbers: Sequence[str]) -> dict[str, PersonEnrolment]:
@@ -193,12 +230,18 @@ class Services:
 
     # --- policy ---------------------------------------------------------------------------
 
-    POLICY_COMMANDS = {
-        "standard": "set_standard", "tiers": "set_tiers", "tekun_rule": "set_tekun_rule",
-        "care_standard": "set_care_standard", "minimum_wage": "set_minimum_wage", "rounding": "set_rounding",
+    POLICY_COMMANDS: ClassVar[dict[str, str]] = {
+        "standard": "set_standard",
+        "tiers": "set_tiers",
+        "tekun_rule": "set_tekun_rule",
+        "care_standard": "set_care_standard",
+        "minimum_wage": "set_minimum_wage",
+        "rounding": "set_rounding",
     }
 
-    def set_policy(self, principal: Principal, region_code: str, kind: str, fields: dict[str, Any]) -> Outcome:
+    def set_policy(
+        self, principal: Principal, region_code: str, kind: str, fields: dict[str, Any]
+    ) -> Outcome:
         principal.require("policy.write")
         principal.require_region(region_code)
         try:
@@ -206,7 +249,11 @@ class Services:
         except AggregateNotFoundError:
             policy = RegionPolicy.open(region_code)
         getattr(policy, self.POLICY_COMMANDS[kind])(**fields, actor=principal.credential_id)
-        return Outcome([policy], {"region_code": region_code, "kind": kind, "policy_version": policy.version}, 201)
+        return Outcome(
+            [policy],
+            {"region_code": region_code, "kind": kind, "policy_version": policy.version},
+            201,
+        )
 
     # --- household cases ------------------------------------------------------------------
 
@@ -216,10 +263,12 @@ class Services:
         case = HouseholdCase.apply(**fields, actor=principal.credential_id)
         enrolments = self._enrolments(list(case.members))
         for index, enrolment in enumerate(enrolments.values()):
-            enrolment.enrol(kind="household", case_id=str(case.id), field=f"members[{index}].id_number")
+            enrolment.enrol(
+                kind="household", case_id=str(case.id), field=f"members[{index}].id_number"
+            )
         return Outcome([case, *enrolments.values()], self._case_summary(case), 201)
 
-    HOUSEHOLD_COMMANDS = {
+    HOUSEHOLD_COMMANDS: ClassVar[dict[str, tuple[str, str]]] = {
         "economic-checks": ("case.record", "record_economic_check"),
         "approve": ("case.decide", "approve"),
         "reject": ("case.decide", "reject"),
@@ -235,7 +284,9 @@ class Services:
         "annual-review": ("case.decide", "record_annual_review"),
     }
 
-    def decide_household(self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]) -> Outcome:
+    def decide_household(
+        self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]
+    ) -> Outcome:
         permission, method = self.HOUSEHOLD_COMMANDS[action]
         case = self._in_scope(principal, HouseholdCase, case_id)
         principal.require(permission)
@@ -259,8 +310,13 @@ class Services:
 
     @staticmethod
     def _case_summary(case: Any) -> dict[str, Any]:
-        return {"case_id": str(case.id), "status": str(case.status), "version": case.version,
-                "region_code": case.region_code, "programme": str(case.programme)}
+        return {
+            "case_id": str(case.id),
+            "status": str(case.status),
+            "version": case.version,
+            "region_code": case.region_code,
+            "programme": str(case.programme),
+        }
 
     # --- 特困 persons ----------------------------------------------------------------------
 
@@ -272,9 +328,15 @@ class Services:
         enrolment.enrol(kind="tekun", case_id=str(person.id))
         return Outcome([person, enrolment], self._case_summary(person), 201)
 
-    TEKUN_COMMANDS = {"care-level": "reassess_care_level", "mode": "change_mode", "terminate": "terminate"}
+    TEKUN_COMMANDS: ClassVar[dict[str, str]] = {
+        "care-level": "reassess_care_level",
+        "mode": "change_mode",
+        "terminate": "terminate",
+    }
 
-    def decide_tekun(self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]) -> Outcome:
+    def decide_tekun(
+        self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]
+    ) -> Outcome:
         person = self._in_scope(principal, TekunPerson, case_id)
         principal.require("case.decide")
         getattr(person, self.TEKUN_COMMANDS[action])(**fields, actor=principal.credential_id)
@@ -291,7 +353,9 @@ class Services:
         """Record a data-exchange record; the same (kind, source, source_ref) twice records once."""
         principal.require("registry.write")
         principal.require_region(str(fields.get("region_code", "")))
-        record_id = registry_record_id(fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", ""))
+        record_id = registry_record_id(
+            fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", "")
+        )
         try:
             self.app.repository.get(record_id)
         except AggregateNotFoundError:
@@ -301,21 +365,38 @@ class Services:
 
     # --- credentials ----------------------------------------------------------------------
 
-    def issue_credential(self, issued_by: str, *, role: str, region_scope: str, label: str = "",
-                         expires_at: str | None = None, period_from: str | None = None,
-                         period_to: str | None = None) -> tuple[str, str]:
+    def issue_credential(
+        self,
+        issued_by: str,
+        *,
+        role: str,
+        region_scope: str,
+        label: str = "",
+        expires_at: str | None = None,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> tuple[str, str]:
         """Issue a bearer token; only its SHA-256 is stored. Returns (credential id, token)."""
         if expires_at is not None:
             try:
                 datetime.fromisoformat(expires_at)
             except ValueError:
-                raise InvalidValue("expires_at must be an ISO timestamp", field="expires_at",
-                                   rule="timestamp_format") from None
+                raise InvalidValue(
+                    "expires_at must be an ISO timestamp",
+                    field="expires_at",
+                    rule="timestamp_format",
+                ) from None
         token = "doudi_" + secrets.token_urlsafe(32)
-        credential = Credential.issue(role=role, region_scope=region_scope, label=label,
-                                      token_sha256=hashlib.sha256(token.encode()).hexdigest(),
-                                      expires_at=expires_at, period_from=period_from, period_to=period_to,
-                                      issued_by=issued_by)
+        credential = Credential.issue(
+            role=role,
+            region_scope=region_scope,
+            label=label,
+            token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+            expires_at=expires_at,
+            period_from=period_from,
+            period_to=period_to,
+            issued_by=issued_by,
+        )
         self.app.save(credential)
         return str(credential.id), token
 
@@ -326,7 +407,10 @@ class Services:
             row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
         if row is None or row["revoked"]:
             return None
-        if row["expires_at"] and datetime.fromisoformat(row["expires_at"]).astimezone(UTC) <= now_utc():
+        if (
+            row["expires_at"]
+            and datetime.fromisoformat(row["expires_at"]).astimezone(UTC) <= now_utc()
+        ):
             return None
         return Principal(row["credential_id"], row["role"], row["region_scope"], row["period_to"])
 

@@ -35,7 +35,12 @@ class DatabaseTarget:
     schema: str = ""
 
     def postgres_conninfo(self) -> str:
-        parts = {"dbname": self.dbname, "host": self.host, "port": str(self.port), "user": self.user}
+        parts = {
+            "dbname": self.dbname,
+            "host": self.host,
+            "port": str(self.port),
+            "user": self.user,
+        }
         if self.password:
             parts["password"] = self.password
         return " ".join(f"{key}={value}" for key, value in parts.items() if value)
@@ -54,9 +59,13 @@ def parse_database_url(url: str) -> DatabaseTarget:
         if schema and not schema.replace("_", "").isalnum():
             raise ValueError("schema must be letters, digits and underscores")
         return DatabaseTarget(
-            kind="postgres", dbname=(parsed.path or "/").lstrip("/") or "postgres", host=parsed.hostname or "127.0.0.1",
-            port=parsed.port or 5432, user=unquote(parsed.username or "postgres"),
-            password=unquote(parsed.password or ""), schema=schema,
+            kind="postgres",
+            dbname=(parsed.path or "/").lstrip("/") or "postgres",
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 5432,
+            user=unquote(parsed.username or "postgres"),
+            password=unquote(parsed.password or ""),
+            schema=schema,
         )
     raise ValueError("DOUDI_DATABASE_URL must start with sqlite:/// or postgresql://")
 
@@ -84,7 +93,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
-        if self.environment is Environment.PRODUCTION and (self.secret == DEV_SECRET or not self.cipher_key):
+        if self.environment is Environment.PRODUCTION and (
+            self.secret == DEV_SECRET or not self.cipher_key
+        ):
             raise ValueError("production needs DOUDI_SECRET and DOUDI_CIPHER_KEY set (no defaults)")
         return self
 

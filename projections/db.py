@@ -58,14 +58,19 @@ class Database:
 
             options = f"-c search_path={target.schema},public" if target.schema else ""
             self._pool = ConnectionPool(
-                target.postgres_conninfo(), min_size=1, max_size=pool_size, open=True,
+                target.postgres_conninfo(),
+                min_size=1,
+                max_size=pool_size,
+                open=True,
                 kwargs={"row_factory": dict_row, "options": options, "autocommit": False},
             )
 
     def _sqlite_connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.target.path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn = sqlite3.connect(
+                self.target.path, isolation_level=None, check_same_thread=False, timeout=60
+            )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=60000")

@@ -37,8 +37,12 @@ def event_name(event: Any) -> str:
 def event_details(event: Any, skip: Iterable[str] = ()) -> str:
     """The event's own fields as JSON, without the library's envelope or skipped fields."""
     hidden = {"originator_id", "originator_version", "timestamp", *skip}
-    return json.dumps({k: v for k, v in vars(event).items() if k not in hidden}, ensure_ascii=False,
-                      sort_keys=True, default=str)
+    return json.dumps(
+        {k: v for k, v in vars(event).items() if k not in hidden},
+        ensure_ascii=False,
+        sort_keys=True,
+        default=str,
+    )
 
 
 class View(ABC):
@@ -68,7 +72,9 @@ class ProjectionRunner:
 
     def setup(self) -> None:
         with self.db.transaction(write=True) as cur:
-            cur.execute("CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+            )
             for view in self.views.values():
                 view.create(cur)
                 cur.execute(
@@ -81,7 +87,9 @@ class ProjectionRunner:
             rows = cur.execute("SELECT name, position FROM projection_tracking").fetchall()
         return {row["name"]: int(row["position"]) for row in rows if row["name"] in self.views}
 
-    def catch_up(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> int:
+    def catch_up(
+        self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Apply every recorded event not yet applied; return how many notifications were read."""
         wanted = list(names) if names is not None else list(self.views)
         total = 0
@@ -100,7 +108,9 @@ class ProjectionRunner:
     def _apply(self, view: View, batch: Sequence[tuple[int, Any]]) -> None:
         lock = "" if self.db.is_sqlite else " FOR UPDATE"
         with self.db.transaction(write=True) as cur:
-            row = cur.execute(f"SELECT position FROM projection_tracking WHERE name = %s{lock}", (view.name,)).fetchone()
+            row = cur.execute(
+                f"SELECT position FROM projection_tracking WHERE name = %s{lock}", (view.name,)
+            ).fetchone()
             current = int(row["position"]) if row else 0
             last = current
             for position, event in batch:
@@ -108,7 +118,10 @@ class ProjectionRunner:
                     view.process(cur, position, event)
                     last = position
             if last != current:
-                cur.execute("UPDATE projection_tracking SET position = %s WHERE name = %s", (last, view.name))
+                cur.execute(
+                    "UPDATE projection_tracking SET position = %s WHERE name = %s",
+                    (last, view.name),
+                )
 
     def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> int:
         """Drop a view's tables, recreate them and replay the whole log into them."""

@@ -16,7 +16,9 @@ import pytest
 from ops.services import Services
 from ops.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("DOUDI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "DOUDI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REQUIRE_PG = os.environ.get("DOUDI_REQUIRE_POSTGRES") == "1"
 COUNTY = "420582"  # 当阳市, Hubei (湖北省宜昌市当阳市)
 OTHER_COUNTY = "420581"  # 宜都市, same city
@@ -29,7 +31,7 @@ def _pg_reason() -> str | None:
 
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
             return None
-    except Exception as error:  # noqa: BLE001 - any failure means "cannot run here"
+    except Exception as error:
         return f"PostgreSQL unreachable at {PG_ADMIN_URL}: {error}"
 
 
@@ -61,7 +63,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def make_settings(database_url: str) -> Settings:
-    return Settings(environment="test", database_url=database_url, secret="test-secret", log_json=True)
+    return Settings(
+        environment="test", database_url=database_url, secret="test-secret", log_json=True
+    )
 
 
 @pytest.fixture

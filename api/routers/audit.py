@@ -16,19 +16,28 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("/cases/{case_id}", summary="Every event of one case, in log order")
-def case_trail(case_id: UUID, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None) -> dict[str, Any]:
+def case_trail(
+    case_id: UUID, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+) -> dict[str, Any]:
     principal.require("read.audit")
     region = services.case_state.region_of(str(case_id))
     if region is None or not principal.sees(region):
         raise NotFound("no such case", field="case_id", rule="exists")
     known_at = _as_of(as_of, principal)
-    return {"case_id": str(case_id), "as_of": known_at,
-            "items": services.audit.for_subject("case", str(case_id), as_of=known_at)}
+    return {
+        "case_id": str(case_id),
+        "as_of": known_at,
+        "items": services.audit.for_subject("case", str(case_id), as_of=known_at),
+    }
 
 
-@router.post("/persons/search", summary="Every event naming one person (identity number in the body, not the URL)")
-def person_trail(body: schemas.PersonQuery, services: ReadServices, principal: PrincipalDep,
-                 as_of: AsOf = None) -> dict[str, Any]:
+@router.post(
+    "/persons/search",
+    summary="Every event naming one person (identity number in the body, not the URL)",
+)
+def person_trail(
+    body: schemas.PersonQuery, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+) -> dict[str, Any]:
     principal.require("read.audit")
     key = services.person_key(validate_id_number(body.id_number))
     known_at = _as_of(as_of, principal)
@@ -45,10 +54,14 @@ def person_trail(body: schemas.PersonQuery, services: ReadServices, principal: P
 
 
 @router.get("/policy/{region_code}", summary="Every policy decision of a region")
-def policy_trail(region_code: str, services: ReadServices, principal: PrincipalDep,
-                 as_of: AsOf = None) -> dict[str, Any]:
+def policy_trail(
+    region_code: str, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+) -> dict[str, Any]:
     principal.require("read.audit")
     _readable(region_code, principal)
     known_at = _as_of(as_of, principal)
-    return {"region_code": region_code, "as_of": known_at,
-            "items": services.audit.for_subject("policy", str(policy_id(region_code)), as_of=known_at)}
+    return {
+        "region_code": region_code,
+        "as_of": known_at,
+        "items": services.audit.for_subject("policy", str(policy_id(region_code)), as_of=known_at),
+    }

@@ -11,9 +11,16 @@ router = APIRouter(prefix="/credentials", tags=["credentials"])
 
 
 @router.post("", status_code=201)
-def issue(body: schemas.CredentialIn, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+def issue(
+    body: schemas.CredentialIn, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
     principal.require("credential.issue")
     principal.require_region(body.region_scope, "region_scope")
     data = body.model_dump(mode="json")
     credential_id, token = services.issue_credential(principal.credential_id, **data)
-    return {"credential_id": credential_id, "token": token, "role": body.role, "region_scope": body.region_scope}
+    return {
+        "credential_id": credential_id,
+        "token": token,
+        "role": body.role,
+        "region_scope": body.region_scope,
+    }

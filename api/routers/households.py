@@ -20,21 +20,41 @@ Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post("", status_code=201, summary="Record an application (申请)")
-def apply(request: Request, body: schemas.HouseholdApplyIn, services: ServicesDep, principal: PrincipalDep,
-          key: IdempotencyKey) -> JSONResponse:
+def apply(
+    request: Request,
+    body: schemas.HouseholdApplyIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
     fields = body.model_dump(mode="json")
-    return run(request, services, principal, body, key, lambda: services.apply_household(principal, fields))
+    return run(
+        request, services, principal, body, key, lambda: services.apply_household(principal, fields)
+    )
 
 
 @router.get("", summary="List household cases in scope")
-def list_cases(services: ReadServices, principal: PrincipalDep, region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
-               status: str | None = None, programme: str | None = None, limit: Limit = 50,
-               offset: Offset = 0) -> dict[str, Any]:
+def list_cases(
+    services: ReadServices,
+    principal: PrincipalDep,
+    region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+    status: str | None = None,
+    programme: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
     principal.require("read.cases")
     if region is not None:
         principal.require_filter(region)
-    total, items = services.case_state.search(scope_prefix=principal.prefix, kind="household", region_prefix=region,
-                                              status=status, programme=programme, limit=limit, offset=offset)
+    total, items = services.case_state.search(
+        scope_prefix=principal.prefix,
+        kind="household",
+        region_prefix=region,
+        status=status,
+        programme=programme,
+        limit=limit,
+        offset=offset,
+    )
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
@@ -59,12 +79,20 @@ def timeline(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> 
 
 def _income(body: Any) -> dict[str, Any]:
     data = body.model_dump(mode="json")
-    return {"income": body.as_income(), "effective_date": data["effective_date"], "document_ref": data["document_ref"]}
+    return {
+        "income": body.as_income(),
+        "effective_date": data["effective_date"],
+        "document_ref": data["document_ref"],
+    }
 
 
 def _member(body: Any) -> dict[str, Any]:
     data = body.model_dump(mode="json")
-    return {"member": data["member"], "effective_date": data["effective_date"], "document_ref": data["document_ref"]}
+    return {
+        "member": data["member"],
+        "effective_date": data["effective_date"],
+        "document_ref": data["document_ref"],
+    }
 
 
 def _plain(body: Any) -> dict[str, Any]:
@@ -89,11 +117,23 @@ DECISIONS: list[tuple[str, type[BaseModel], Any, str]] = [
 
 
 def _decision_route(action: str, model: type[BaseModel], shape: Any) -> Any:
-    def route(request: Request, case_id: UUID, body: Any, services: ServicesDep, principal: PrincipalDep,
-              key: IdempotencyKey) -> JSONResponse:
+    def route(
+        request: Request,
+        case_id: UUID,
+        body: Any,
+        services: ServicesDep,
+        principal: PrincipalDep,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
         fields = shape(body)
-        return run(request, services, principal, body, key,
-                   lambda: services.decide_household(principal, str(case_id), action, fields))
+        return run(
+            request,
+            services,
+            principal,
+            body,
+            key,
+            lambda: services.decide_household(principal, str(case_id), action, fields),
+        )
 
     route.__annotations__["body"] = model
     route.__name__ = f"household_{action.replace('-', '_')}"
@@ -101,5 +141,9 @@ def _decision_route(action: str, model: type[BaseModel], shape: Any) -> Any:
 
 
 for _action, _model, _shape, _summary in DECISIONS:
-    router.add_api_route(f"/{{case_id}}/{_action}", _decision_route(_action, _model, _shape), methods=["POST"],
-                         summary=_summary)
+    router.add_api_route(
+        f"/{{case_id}}/{_action}",
+        _decision_route(_action, _model, _shape),
+        methods=["POST"],
+        summary=_summary,
+    )

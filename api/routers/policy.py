@@ -32,12 +32,24 @@ DEFAULT_ROUNDING = {"unit": RoundingUnit.FEN.value, "mode": RoundingMode.HALF_UP
 
 
 def _fact_route(kind: str, model: type[BaseModel]) -> Any:
-    def route(request: Request, region_code: str, body: Any, services: ServicesDep, principal: PrincipalDep,
-              key: IdempotencyKey) -> JSONResponse:
+    def route(
+        request: Request,
+        region_code: str,
+        body: Any,
+        services: ServicesDep,
+        principal: PrincipalDep,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
         validate_region_code(region_code)
         fields = body.model_dump(mode="json")
-        return run(request, services, principal, body, key,
-                   lambda: services.set_policy(principal, region_code, kind, fields))
+        return run(
+            request,
+            services,
+            principal,
+            body,
+            key,
+            lambda: services.set_policy(principal, region_code, kind, fields),
+        )
 
     route.__annotations__["body"] = model
     route.__name__ = f"set_{kind}"
@@ -45,7 +57,9 @@ def _fact_route(kind: str, model: type[BaseModel]) -> Any:
 
 
 for _path, _kind, _model in KINDS:
-    router.add_api_route(f"/{{region_code}}/{_path}", _fact_route(_kind, _model), methods=["POST"], status_code=201)
+    router.add_api_route(
+        f"/{{region_code}}/{_path}", _fact_route(_kind, _model), methods=["POST"], status_code=201
+    )
 
 
 def _as_of(value: str | None, principal: Any) -> str:
@@ -60,40 +74,82 @@ def _readable(region_code: str, principal: Any) -> None:
     validate_region_code(region_code)
     principal.require("read.policy")
     if not principal.sees_policy_of(region_code):
-        raise Forbidden("the region is outside this credential's scope", field="region_code", rule="region_scope")
+        raise Forbidden(
+            "the region is outside this credential's scope",
+            field="region_code",
+            rule="region_scope",
+        )
 
 
-AsOf = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
-                                   description="UTC time, e.g. 2024-05-01T00:00:00Z")]
+AsOf = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
+        description="UTC time, e.g. 2024-05-01T00:00:00Z",
+    ),
+]
 
 
-@router.get("/{region_code}/standard", summary="The standard in force for a month, as known at a time")
-def applicable_standard(region_code: str, services: ReadServices, principal: PrincipalDep,
-                        programme: Programme, month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
-                        as_of: AsOf = None) -> dict[str, Any]:
+@router.get(
+    "/{region_code}/standard", summary="The standard in force for a month, as known at a time"
+)
+def applicable_standard(
+    region_code: str,
+    services: ReadServices,
+    principal: PrincipalDep,
+    programme: Programme,
+    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    as_of: AsOf = None,
+) -> dict[str, Any]:
     _readable(region_code, principal)
     known_at = _as_of(as_of, principal)
     on_date = first_day(month)
     fact = services.policy.applicable(region_code, "standard", programme.value, on_date, known_at)
     if fact is None:
-        raise NotFound(f"no {programme.value} standard in force for {region_code} in {month} as known at {known_at}",
-                       field="month", rule="standard_exists")
+        raise NotFound(
+            f"no {programme.value} standard in force for {region_code} in {month} as known at {known_at}",
+            field="month",
+            rule="standard_exists",
+        )
     rounding_fact = services.policy.applicable(region_code, "rounding", "", on_date, known_at)
     rounding = rounding_fact["payload"] if rounding_fact else DEFAULT_ROUNDING
     payload = fact["payload"]
-    monthly = monthly_standard_fen(payload["amount_fen"], payload["period"], RoundingUnit(rounding["unit"]),
-                                   RoundingMode(rounding["mode"]))
-    return {"region_code": region_code, "programme": programme.value, "month": month, "as_of": known_at,
-            "standard_fen_per_month": monthly, "published_amount_fen": payload["amount_fen"],
-            "published_period": payload["period"], "rounding": rounding, "set_by": fact,
-            "rounding_set_by": rounding_fact}
+    monthly = monthly_standard_fen(
+        payload["amount_fen"],
+        payload["period"],
+        RoundingUnit(rounding["unit"]),
+        RoundingMode(rounding["mode"]),
+    )
+    return {
+        "region_code": region_code,
+        "programme": programme.value,
+        "month": month,
+        "as_of": known_at,
+        "standard_fen_per_month": monthly,
+        "published_amount_fen": payload["amount_fen"],
+        "published_period": payload["period"],
+        "rounding": rounding,
+        "set_by": fact,
+        "rounding_set_by": rounding_fact,
+    }
 
 
 @router.get("/{region_code}/facts", summary="Every policy fact of a region recorded by a time")
-def facts(region_code: str, services: ReadServices, principal: PrincipalDep, kind: str | None = None,
-          as_of: AsOf = None) -> dict[str, Any]:
+def facts(
+    region_code: str,
+    services: ReadServices,
+    principal: PrincipalDep,
+    kind: str | None = None,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
     _readable(region_code, principal)
     if kind is not None and kind not in {k for _, k, _ in KINDS}:
-        raise InvalidValue(f"kind must be one of {[k for _, k, _ in KINDS]}", field="kind", rule="policy_kind")
+        raise InvalidValue(
+            f"kind must be one of {[k for _, k, _ in KINDS]}", field="kind", rule="policy_kind"
+        )
     known_at = _as_of(as_of, principal)
-    return {"region_code": region_code, "as_of": known_at, "items": services.policy.facts(region_code, kind, known_at)}
+    return {
+        "region_code": region_code,
+        "as_of": known_at,
+        "items": services.policy.facts(region_code, kind, known_at),
+    }

@@ -13,16 +13,34 @@ from api.routers.households import Limit, Offset
 router = APIRouter(prefix="/registry", tags=["registry"])
 
 
-@router.post("/records", status_code=201, summary="Record one data-exchange record (re-sending it records nothing)")
-def record(request: Request, body: schemas.RegistryIn, services: ServicesDep, principal: PrincipalDep,
-           key: IdempotencyKey) -> JSONResponse:
+@router.post(
+    "/records",
+    status_code=201,
+    summary="Record one data-exchange record (re-sending it records nothing)",
+)
+def record(
+    request: Request,
+    body: schemas.RegistryIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
     fields = body.model_dump(mode="json")
-    return run(request, services, principal, body, key, lambda: services.record_registry(principal, fields))
+    return run(
+        request, services, principal, body, key, lambda: services.record_registry(principal, fields)
+    )
 
 
 @router.get("/records")
-def records(services: ReadServices, principal: PrincipalDep, kind: Annotated[str | None, Query()] = None,
-            limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+def records(
+    services: ReadServices,
+    principal: PrincipalDep,
+    kind: Annotated[str | None, Query()] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
     principal.require("read.registry")
-    total, items = services.registry.search(scope_prefix=principal.prefix, kind=kind, limit=limit, offset=offset)
+    total, items = services.registry.search(
+        scope_prefix=principal.prefix, kind=kind, limit=limit, offset=offset
+    )
     return {"total": total, "limit": limit, "offset": offset, "items": items}

@@ -33,11 +33,23 @@ class AccessView(View):
                 cur.execute(
                     "INSERT INTO credentials (credential_id, token_sha256, role, region_scope, label, expires_at,"
                     " period_from, period_to, issued_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (str(event.originator_id), event.token_sha256, event.role, event.region_scope, event.label,
-                     event.expires_at, event.period_from, event.period_to, utc_text(event.timestamp)),
+                    (
+                        str(event.originator_id),
+                        event.token_sha256,
+                        event.role,
+                        event.region_scope,
+                        event.label,
+                        event.expires_at,
+                        event.period_from,
+                        event.period_to,
+                        utc_text(event.timestamp),
+                    ),
                 )
             case Credential.Revoked():
-                cur.execute("UPDATE credentials SET revoked = TRUE WHERE credential_id = %s", (str(event.originator_id),))
+                cur.execute(
+                    "UPDATE credentials SET revoked = TRUE WHERE credential_id = %s",
+                    (str(event.originator_id),),
+                )
 
     def by_token_hash(self, token_sha256: str) -> dict[str, Any] | None:
         with self.db.transaction() as cur:

@@ -44,10 +44,18 @@ class AuditTrailProjection:
         cur.execute(
             "INSERT INTO audit_events (position, originator_id, originator_version, event_type, region_code,"
             " effective_date, recorded_at, actor, document_ref, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (position, str(event.originator_id), event.originator_version, event_name(event),
-             getattr(event, "region_code", None), getattr(event, "effective_date", None), utc_text(event.timestamp),
-             getattr(event, "actor", None) or getattr(event, "issued_by", ""), getattr(event, "document_ref", None),
-             event_details(event, HIDDEN)),
+            (
+                position,
+                str(event.originator_id),
+                event.originator_version,
+                event_name(event),
+                getattr(event, "region_code", None),
+                getattr(event, "effective_date", None),
+                utc_text(event.timestamp),
+                getattr(event, "actor", None) or getattr(event, "issued_by", ""),
+                getattr(event, "document_ref", None),
+                event_details(event, HIDDEN),
+            ),
         )
         cur.executemany(
             "INSERT INTO audit_subjects (subject_kind, subject_id, position) VALUES (%s, %s, %s)"

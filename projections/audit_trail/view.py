@@ -35,7 +35,9 @@ class AuditTrailView(View):
     def process(self, cur: Cursor, position: int, event: Any) -> None:
         self.projection.process(cur, position, event)
 
-    def for_subject(self, kind: str, subject_id: str, *, as_of: str | None = None) -> list[dict[str, Any]]:
+    def for_subject(
+        self, kind: str, subject_id: str, *, as_of: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every event about one subject in log order, optionally only those recorded by ``as_of``."""
         sql = (
             "SELECT e.position, e.originator_id, e.originator_version, e.event_type, e.region_code,"

@@ -54,7 +54,9 @@ class CaseStateView(View):
 
     def get(self, case_id: str) -> dict[str, Any] | None:
         with self.db.transaction() as cur:
-            row = cur.execute(f"SELECT {CASE_COLUMNS} FROM case_state WHERE case_id = %s", (case_id,)).fetchone()
+            row = cur.execute(
+                f"SELECT {CASE_COLUMNS} FROM case_state WHERE case_id = %s", (case_id,)
+            ).fetchone()
             if row is None:
                 return None
             row["members"] = cur.execute(
@@ -63,8 +65,17 @@ class CaseStateView(View):
             ).fetchall()
         return _booleans(row)
 
-    def search(self, *, scope_prefix: str, kind: str | None, region_prefix: str | None, status: str | None,
-               programme: str | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    def search(
+        self,
+        *,
+        scope_prefix: str,
+        kind: str | None,
+        region_prefix: str | None,
+        status: str | None,
+        programme: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
         where = ["region_code LIKE %s"]
         params: list[Any] = [scope_prefix + "%"]
         for column, value in (("kind", kind), ("status", status), ("programme", programme)):
@@ -76,7 +87,9 @@ class CaseStateView(View):
             params.append(region_prefix + "%")
         clause = " AND ".join(where)
         with self.db.transaction() as cur:
-            total = cur.execute(f"SELECT COUNT(*) AS n FROM case_state WHERE {clause}", params).fetchone()
+            total = cur.execute(
+                f"SELECT COUNT(*) AS n FROM case_state WHERE {clause}", params
+            ).fetchone()
             rows = cur.execute(
                 f"SELECT {CASE_COLUMNS} FROM case_state WHERE {clause} ORDER BY applied_on, case_id LIMIT %s OFFSET %s",
                 [*params, limit, offset],
@@ -93,7 +106,9 @@ class CaseStateView(View):
 
     def region_of(self, case_id: str) -> str | None:
         with self.db.transaction() as cur:
-            row = cur.execute("SELECT region_code FROM case_state WHERE case_id = %s", (case_id,)).fetchone()
+            row = cur.execute(
+                "SELECT region_code FROM case_state WHERE case_id = %s", (case_id,)
+            ).fetchone()
         return None if row is None else str(row["region_code"])
 
 

@@ -18,7 +18,14 @@ FACTS: dict[type[Any], tuple[str, str | None]] = {
     RegionPolicy.MinimumWageSet: ("minimum_wage", None),
     RegionPolicy.RoundingRuleSet: ("rounding", None),
 }
-ENVELOPE = {"originator_id", "originator_version", "timestamp", "effective_date", "actor", "document_ref"}
+ENVELOPE = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "effective_date",
+    "actor",
+    "document_ref",
+}
 
 
 class PolicyBookProjection:
@@ -28,8 +35,10 @@ class PolicyBookProjection:
     def process(self, cur: Cursor, position: int, event: Any) -> None:
         match event:
             case RegionPolicy.Opened():
-                cur.execute("INSERT INTO policy_regions (policy_id, region_code) VALUES (%s, %s)",
-                            (str(event.originator_id), event.region_code))
+                cur.execute(
+                    "INSERT INTO policy_regions (policy_id, region_code) VALUES (%s, %s)",
+                    (str(event.originator_id), event.region_code),
+                )
             case RegionPolicy.Event() if type(event) in FACTS:
                 kind, item_field = FACTS[type(event)]
                 payload = {k: v for k, v in vars(event).items() if k not in ENVELOPE}
@@ -38,7 +47,18 @@ class PolicyBookProjection:
                     " payload, actor, document_ref, event_type, originator_id, originator_version)"
                     " SELECT %s, region_code, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM policy_regions"
                     " WHERE policy_id = %s",
-                    (position, kind, payload.get(item_field, "") if item_field else "", event.effective_date,
-                     utc_text(event.timestamp), json.dumps(payload, sort_keys=True), event.actor, event.document_ref,
-                     event_name(event), str(event.originator_id), event.originator_version, str(event.originator_id)),
+                    (
+                        position,
+                        kind,
+                        payload.get(item_field, "") if item_field else "",
+                        event.effective_date,
+                        utc_text(event.timestamp),
+                        json.dumps(payload, sort_keys=True),
+                        event.actor,
+                        event.document_ref,
+                        event_name(event),
+                        str(event.originator_id),
+                        event.originator_version,
+                        str(event.originator_id),
+                    ),
                 )

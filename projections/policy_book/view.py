@@ -19,8 +19,10 @@ DDL = (
         originator_version INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS policy_facts_lookup ON policy_facts (region_code, kind, item, effective_date)",
 )
-FACT_COLUMNS = ("position, region_code, kind, item, effective_date, recorded_at, payload, actor, document_ref,"
-                " event_type, originator_id, originator_version")
+FACT_COLUMNS = (
+    "position, region_code, kind, item, effective_date, recorded_at, payload, actor, document_ref,"
+    " event_type, originator_id, originator_version"
+)
 
 
 class PolicyBookView(View):
@@ -38,7 +40,9 @@ class PolicyBookView(View):
     def process(self, cur: Cursor, position: int, event: Any) -> None:
         self.projection.process(cur, position, event)
 
-    def applicable(self, region_code: str, kind: str, item: str, on_date: str, as_of: str) -> dict[str, Any] | None:
+    def applicable(
+        self, region_code: str, kind: str, item: str, on_date: str, as_of: str
+    ) -> dict[str, Any] | None:
         """The fact in force on ``on_date`` as known at ``as_of``: the most specific region wins, then
         the latest effective date, then the latest recording (a correction of the same date)."""
         with self.db.transaction() as cur:
@@ -53,13 +57,17 @@ class PolicyBookView(View):
         return None
 
     def facts(self, region_code: str, kind: str | None, as_of: str) -> list[dict[str, Any]]:
-        sql = f"SELECT {FACT_COLUMNS} FROM policy_facts WHERE region_code = %s AND recorded_at <= %s"
+        sql = (
+            f"SELECT {FACT_COLUMNS} FROM policy_facts WHERE region_code = %s AND recorded_at <= %s"
+        )
         params: list[Any] = [region_code, as_of]
         if kind is not None:
             sql += " AND kind = %s"
             params.append(kind)
         with self.db.transaction() as cur:
-            rows = cur.execute(sql + " ORDER BY kind, item, effective_date, position", params).fetchall()
+            rows = cur.execute(
+                sql + " ORDER BY kind, item, effective_date, position", params
+            ).fetchall()
         return [_decoded(row) for row in rows]
 
 

@@ -39,19 +39,32 @@ class RegistryView(View):
             cur.execute(
                 f"INSERT INTO registry_records ({COLUMNS}, person_key, position)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (str(event.originator_id), event.kind, mask_id_number(event.id_number), event.region_code,
-                 event.effective_date, utc_text(event.timestamp), event.source, event.source_ref,
-                 json.dumps(event.details, ensure_ascii=False, sort_keys=True), self.person_key(event.id_number),
-                 position),
+                (
+                    str(event.originator_id),
+                    event.kind,
+                    mask_id_number(event.id_number),
+                    event.region_code,
+                    event.effective_date,
+                    utc_text(event.timestamp),
+                    event.source,
+                    event.source_ref,
+                    json.dumps(event.details, ensure_ascii=False, sort_keys=True),
+                    self.person_key(event.id_number),
+                    position,
+                ),
             )
 
-    def search(self, *, scope_prefix: str, kind: str | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    def search(
+        self, *, scope_prefix: str, kind: str | None, limit: int, offset: int
+    ) -> tuple[int, list[dict[str, Any]]]:
         where, params = "region_code LIKE %s", [scope_prefix + "%"]
         if kind:
             where += " AND kind = %s"
             params.append(kind)
         with self.db.transaction() as cur:
-            total = cur.execute(f"SELECT COUNT(*) AS n FROM registry_records WHERE {where}", params).fetchone()
+            total = cur.execute(
+                f"SELECT COUNT(*) AS n FROM registry_records WHERE {where}", params
+            ).fetchone()
             rows = cur.execute(
                 f"SELECT {COLUMNS} FROM registry_records WHERE {where} ORDER BY position LIMIT %s OFFSET %s",
                 [*params, limit, offset],

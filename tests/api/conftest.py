@@ -24,7 +24,9 @@ def token(services: Services) -> Callable[..., dict[str, str]]:
     """Headers with a bearer token for a role and region scope (default: the test county)."""
 
     def issue(role: str = "admin", region: str = COUNTY, **extra: str) -> dict[str, str]:
-        _credential, secret = services.issue_credential("test", role=role, region_scope=region, **extra)
+        _credential, secret = services.issue_credential(
+            "test", role=role, region_scope=region, **extra
+        )
         return {"Authorization": f"Bearer {secret}"}
 
     return issue

@@ -1,0 +1,289 @@
+"""A deterministic demo county: 当阳市 (420582), with standards like those in the seeds.
+
+Urban dibao 630 → 670 yuan per person per month and rural 5,280 → 6,000 yuan per year from
+1 April 2022; 特困 at 2 × the dibao standard; care allowances at 10 / 15 / 25 % of the minimum
+wage (as Hanzhong sets them). A few hundred households go through the same decisions as the
+API records (some suspended, exiting, terminated), plus 特困 persons and a death record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from collections.abc import Callable
+from typing import Any
+
+from stdnum.cn import ric
+
+from domain.access import Principal
+from domain.household import HouseholdCase
+from ops.importer import COLUMNS, import_households
+from ops.services import Services
+
+COUNTY = "420582"
+TOWNSHIPS = [f"{COUNTY}{n:03d}000" for n in (1, 2, 3, 100, 101, 102, 103, 104)]
+SURNAMES = "王李张刘陈杨黄赵周吴徐孙马朱胡郭何林罗高"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
+POLICY_DOC = "当民发〔2022〕12号"
+
+
+def demo_id_number(rng: random.Random) -> str:
+    body = f"{COUNTY}{rng.randint(1993, 2015)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+
+
+def policy_facts() -> list[tuple[str, dict[str, Any]]]:
+    meta = {"document_ref": POLICY_DOC}
+    return [
+        ("rounding", {"unit": "fen", "mode": "half_up", "effective_date": "2021-01-01", **meta}),
+        (
+            "standard",
+            {
+                "programme": "dibao_urban",
+                "amount_fen": 63_000,
+                "period": "month",
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
+        (
+            "standard",
+            {
+                "programme": "dibao_rural",
+                "amount_fen": 528_000,
+                "period": "year",
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
+        (
+            "standard",
+            {
+                "programme": "marginal",
+                "amount_fen": 63_000,
+                "period": "month",
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
+        (
+            "standard",
+            {
+                "programme": "dibao_urban",
+                "amount_fen": 67_000,
+                "period": "month",
+                "effective_date": "2022-04-01",
+                **meta,
+            },
+        ),
+        (
+            "standard",
+            {
+                "programme": "dibao_rural",
+                "amount_fen": 600_000,
+                "period": "year",
+                "effective_date": "2022-04-01",
+                **meta,
+            },
+        ),
+        (
+            "tiers",
+            {
+                "programme": "dibao_rural",
+                "tiers": {"A": 50_000, "B": 35_000, "C": 21_000},
+                "effective_date": "2022-04-01",
+                **meta,
+            },
+        ),
+        (
+            "tekun_rule",
+            {
+                "multiplier_percent": 200,
+                "explicit_amount_fen": None,
+                "effective_date": "2022-04-01",
+                **meta,
+            },
+        ),
+        ("minimum_wage", {"amount_fen": 180_000, "effective_date": "2021-01-01", **meta}),
+        (
+            "care_standard",
+            {
+                "level": "full_self_care",
+                "amount_fen": None,
+                "percent_of_minimum_wage": 10,
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
+        (
+            "care_standard",
+            {
+                "level": "partial",
+                "amount_fen": None,
+                "percent_of_minimum_wage": 15,
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
+        (
+            "care_standard",
+            {
+                "level": "none",
+                "amount_fen": None,
+                "percent_of_minimum_wage": 25,
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
+    ]
+
+
+def roster_csv(households: int, seed: int = 2022) -> str:
+    """A roster in the import format: deterministic for a seed."""
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    for number in range(1, households + 1):
+        programme = rng.choices(["dibao_urban", "dibao_rural", "marginal"], weights=[4, 5, 1])[0]
+        tier = rng.choice("ABC") if programme == "dibao_rural" else ""
+        size = rng.choices([1, 2, 3, 4, 5], weights=[30, 30, 20, 15, 5])[0]
+        names = [_name(rng) for _ in range(size)]
+        for index in range(size):
+            writer.writerow(
+                {
+                    "household_ref": f"H{number:06d}",
+                    "region_code": rng.choice(TOWNSHIPS) if index == 0 else "",
+                    "programme": programme,
+                    "id_number": demo_id_number(rng),
+                    "name": names[index],
+                    "relation": "self" if index == 0 else "member",
+                    "method": "tier" if tier else "top_up",
+                    "tier_code": tier,
+                    "start_month": f"2022-{rng.randint(1, 12):02d}",
+                    "household_income_fen": rng.randrange(0, 40_000 * size, 100),
+                    "payee_account": f"62170033{rng.randint(10**10, 10**11 - 1)}",
+                    "payee_name": names[0],
+                    "approved_on": "2022-01-15",
+                    "document_ref": f"当民批〔2022〕{number}号",
+                }
+            )
+    # Only the first row of a household carries the region; copy it down for the others.
+    lines = list(csv.DictReader(io.StringIO(out.getvalue())))
+    region = ""
+    for line in lines:
+        region = line["region_code"] or region
+        line["region_code"] = region
+    final = io.StringIO()
+    writer = csv.DictWriter(final, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(lines)
+    return final.getvalue()
+
+
+def load_demo(
+    services: Services,
+    households: int = 300,
+    tekun: int = 40,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Load the demo county; returns tokens for each role (shown to the person running ``make run``)."""
+    rng = random.Random(7)
+    tokens = {
+        role: services.issue_credential(
+            "demo", role=role, region_scope=COUNTY, label=f"demo {role}"
+        )
+        for role in ("admin", "case_worker", "approver", "finance_officer", "auditor")
+    }
+    admin = Principal(tokens["admin"][0], "admin", COUNTY)
+    for kind, fields in policy_facts():
+        services.app.save(*services.set_policy(admin, COUNTY, kind, fields).aggregates)
+    report = import_households(
+        services, io.StringIO(roster_csv(households)), admin.credential_id, progress
+    )
+    _later_decisions(services, admin, rng)
+    for number in range(tekun):
+        mode = "centralized" if number % 3 == 0 else "dispersed"
+        fields = {
+            "region_code": rng.choice(TOWNSHIPS),
+            "id_number": demo_id_number(rng),
+            "name": _name(rng),
+            "mode": mode,
+            "care_level": rng.choice(["full_self_care", "partial", "none"]),
+            "institution": {"name": "当阳市社会福利院", "account_number": "4200123456789012"}
+            if mode == "centralized"
+            else None,
+            "payee_account": None
+            if mode == "centralized"
+            else f"62170033{rng.randint(10**10, 10**11 - 1)}",
+            "payee_name": None if mode == "centralized" else "本人",
+            "start_month": "2022-05",
+            "effective_date": "2022-04-20",
+            "document_ref": f"当特批〔2022〕{number}号",
+        }
+        services.app.save(*services.approve_tekun(admin, fields).aggregates)
+    services.projections.catch_up()
+    return {
+        "households": report.households,
+        "events": services.log_position(),
+        "tokens": {role: token for role, (_cid, token) in tokens.items()},
+    }
+
+
+def _later_decisions(services: Services, admin: Principal, rng: random.Random) -> None:
+    """Suspensions, gradual exits, terminations and a late death record on some demo cases."""
+    services.projections.catch_up()
+    _total, cases = services.case_state.search(
+        scope_prefix=COUNTY,
+        kind="household",
+        region_prefix=None,
+        status="active",
+        programme=None,
+        limit=60,
+        offset=0,
+    )
+    for index, case in enumerate(cases[:30]):
+        action, fields = [
+            (
+                "suspend",
+                {
+                    "reason": "未按期复核",
+                    "effective_date": "2022-09-01",
+                    "document_ref": "当民停〔2022〕1号",
+                },
+            ),
+            (
+                "gradual-exit",
+                {"months": 6, "effective_date": "2022-10-01", "document_ref": "当民退〔2022〕2号"},
+            ),
+            (
+                "terminate",
+                {
+                    "reason": "income_above_standard",
+                    "effective_date": "2022-11-01",
+                    "document_ref": "当民停〔2022〕3号",
+                },
+            ),
+        ][index % 3]
+        outcome = services.decide_household(admin, case["case_id"], action, fields)
+        services.app.save(*outcome.aggregates)
+    dead = services.load(HouseholdCase, cases[40]["case_id"])
+    services.app.save(
+        *services.record_registry(
+            admin,
+            {
+                "kind": "death",
+                "source": "公安户籍",
+                "source_ref": f"D-2022-{rng.randint(1000, 9999)}",
+                "id_number": dead.head_id_number,
+                "region_code": dead.region_code,
+                "effective_date": "2022-08-03",
+                "details": {"note": "死亡注销户口"},
+            },
+        ).aggregates
+    )
