@@ -169,7 +169,7 @@ class HouseholdCase(Aggregate):
         }
         if case_id is None:
             return cls(**fields)
-        applied: type[Any] = getattr(cls, "Applied")  # made by @event; mypy cannot see it
+        applied: type[Any] = getattr(cls, "Applied")  # noqa: B009 - made by @event, unseen by mypy
         return cls._create(applied, id=case_id, **fields)
 
     # --- decide ---------------------------------------------------------------------------
