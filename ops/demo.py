@@ -272,7 +272,7 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
         ][index % 3]
         outcome = services.decide_household(admin, case["case_id"], action, fields)
         services.app.save(*outcome.aggregates)
-    dead = services.load(HouseholdCase, cases[40]["case_id"])
+    dead = services.load(HouseholdCase, cases[-1]["case_id"])
     services.app.save(
         *services.record_registry(
             admin,

@@ -1,0 +1,293 @@
+"""Contract tests that run unchanged on SQLite and PostgreSQL (the `database_url` fixture)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from domain.access import Principal
+from domain.errors import Conflict
+from ops.demo import load_demo, roster_csv
+from ops.importer import import_households
+from ops.services import Outcome, Served, Services
+from ops.settings import Settings
+from projections.runner import ProjectionRunner
+from tests.conftest import COUNTY, make_settings
+from tests.factories import household_body
+
+APPROVE = {
+    "method": "top_up",
+    "tier_code": None,
+    "start_month": "2024-02",
+    "payee_account": "6222020200112233",
+    "payee_name": "王一",
+    "single_person_id_number": None,
+    "annual_review_due": None,
+    "programme": None,
+    "effective_date": "2024-01-20",
+    "document_ref": "批",
+}
+
+
+def admin(services: Services, region: str = COUNTY) -> Principal:
+    credential_id, _token = services.issue_credential("test", role="admin", region_scope=region)
+    return Principal(credential_id, "admin", region)
+
+
+def record(
+    services: Services,
+    principal: Principal,
+    decide: Callable[[], Outcome],
+    key: str | None = None,
+    fingerprint: str = "f",
+) -> Served:
+    return services.execute(principal, key, fingerprint, decide)
+
+
+def checked_case(services: Services, principal: Principal, seed: int = 1) -> str:
+    body = household_body(seed=seed)
+    served = record(services, principal, lambda: services.apply_household(principal, body))
+    case_id = str(served.response["case_id"])
+    record(
+        services,
+        principal,
+        lambda: services.decide_household(
+            principal,
+            case_id,
+            "economic-checks",
+            {
+                "income": {"household_income_fen": 1000},
+                "effective_date": "2024-01-10",
+                "document_ref": "核",
+            },
+        ),
+    )
+    return case_id
+
+
+def test_starting_twice_is_a_no_op_and_keeps_everything(settings: Settings) -> None:
+    """Set-up creates every table on an empty database; a second start changes nothing."""
+    first = Services(settings)
+    principal = admin(first)
+    checked_case(first, principal)
+    first.fresh()
+    before = {name: first.projections.dump(name) for name in first.projections.views}
+    position = first.log_position()
+    first.close()
+    second = Services(settings)
+    assert second.log_position() == position
+    assert {name: second.projections.dump(name) for name in second.projections.views} == before
+    second.close()
+
+
+def test_rebuilding_every_projection_equals_the_live_one(services: Services) -> None:
+    """Replay the whole log into fresh tables: the rows equal those built live, incrementally."""
+    load_demo(services, households=60, tekun=10)
+    principal = admin(services)
+    checked_case(services, principal, seed=40)
+    services.fresh()
+    for name in services.projections.views:
+        live = services.projections.dump(name)
+        assert any(live.values()), name
+        services.projections.rebuild(name)
+        assert services.projections.dump(name) == live, name
+
+
+def test_concurrent_conflicting_decisions_exactly_one_wins(services: Services) -> None:
+    """Four approvers approve the same case at once: one is recorded, the others get a conflict."""
+    principal = admin(services)
+    case_id = checked_case(services, principal)
+    barrier = threading.Barrier(4)
+    results: list[Any] = []
+
+    def decide() -> Outcome:
+        outcome = services.decide_household(principal, case_id, "approve", dict(APPROVE))
+        barrier.wait(timeout=10)  # every thread has loaded and decided before anyone saves
+        return outcome
+
+    def worker() -> None:
+        try:
+            results.append(record(services, principal, decide))
+        except Conflict as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(isinstance(r, Served) for r in results) == 1
+    assert sum(isinstance(r, Conflict) and r.rule == "concurrent_decision" for r in results) == 3
+    services.fresh()
+    timeline = services.case_state.timeline(case_id)
+    assert [t["event_type"] for t in timeline].count("HouseholdCase.Approved") == 1
+
+
+def test_concurrent_retries_with_one_idempotency_key_record_once(services: Services) -> None:
+    """Twenty identical requests with one key at once: one application recorded, twenty equal answers."""
+    principal = admin(services)
+    body = household_body(seed=11)
+    position = services.log_position()
+    barrier = threading.Barrier(20)
+    answers: list[dict[str, Any]] = []
+
+    def decide() -> Outcome:
+        outcome = services.apply_household(principal, body)
+        barrier.wait(timeout=10)
+        return outcome
+
+    def worker() -> None:
+        answers.append(record(services, principal, decide, key="same-key").response)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 20 and all(a == answers[0] for a in answers)
+    services.fresh()
+    total, _rows = services.case_state.search(
+        scope_prefix=COUNTY,
+        kind="household",
+        region_prefix=None,
+        status=None,
+        programme=None,
+        limit=10,
+        offset=0,
+    )
+    assert total == 1
+    # application + 2 enrolments × (registered, enrolled) + the idempotency record
+    assert services.log_position() == position + 1 + 4 + 1
+
+
+def test_two_runners_catching_up_at_once_apply_each_event_once(
+    services: Services, settings: Settings
+) -> None:
+    """Two processes' runners race over the same log; every timeline row exists exactly once."""
+    load_demo(services, households=40, tekun=5)
+    services.fresh()
+    expected = services.projections.dump("case_state")
+    services.projections.rebuild("case_state")  # reset, then race two runners from position 0
+    other = Services(settings)
+    with services.db.transaction(write=True) as cur:
+        for table in services.case_state.tables:
+            cur.execute(f"DELETE FROM {table}")
+        cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = 'case_state'")
+    runners: list[ProjectionRunner] = [services.projections, other.projections]
+    threads = [threading.Thread(target=r.catch_up, args=(["case_state"],)) for r in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert services.projections.dump("case_state") == expected
+    other.close()
+
+
+def test_importing_the_same_roster_twice_records_nothing_new(services: Services) -> None:
+    roster = roster_csv(50, seed=5)
+    first = import_households(services, io.StringIO(roster), "import")
+    assert first.households == 50 and not first.errors
+    position = services.log_position()
+    second = import_households(services, io.StringIO(roster), "import")
+    assert second.households == 0 and second.skipped_existing == 50
+    assert services.log_position() == position
+
+
+def test_standard_as_known_at_a_time(services: Services) -> None:
+    """A raise effective 1 April recorded later: asked as of before the recording, the old standard applies."""
+    principal = admin(services)
+    meta = {"period": "month", "document_ref": "当民发"}
+    record(
+        services,
+        principal,
+        lambda: services.set_policy(
+            principal,
+            COUNTY,
+            "standard",
+            {
+                "programme": "dibao_urban",
+                "amount_fen": 63_000,
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
+    )
+    services.fresh()
+    before_raise = services.policy.facts(COUNTY, "standard", "9999")[0]["recorded_at"]
+    record(
+        services,
+        principal,
+        lambda: services.set_policy(
+            principal,
+            COUNTY,
+            "standard",
+            {
+                "programme": "dibao_urban",
+                "amount_fen": 67_000,
+                "effective_date": "2022-04-01",
+                **meta,
+            },
+        ),
+    )
+    services.fresh()
+    now = "9999-12-31T00:00:00.000000Z"
+    assert (
+        services.policy.applicable(COUNTY, "standard", "dibao_urban", "2022-03-01", now)["payload"][
+            "amount_fen"
+        ]
+        == 63_000
+    )
+    assert (
+        services.policy.applicable(COUNTY, "standard", "dibao_urban", "2022-04-01", now)["payload"][
+            "amount_fen"
+        ]
+        == 67_000
+    )
+    assert (
+        services.policy.applicable(COUNTY, "standard", "dibao_urban", "2022-04-01", before_raise)[
+            "payload"
+        ]["amount_fen"]
+        == 63_000
+    )
+    # A township inherits its county's standard; a county without one falls back to nothing here.
+    assert (
+        services.policy.applicable("420582101000", "standard", "dibao_urban", "2022-05-01", now)
+        is not None
+    )
+
+
+def test_decision_errors_leave_the_log_unchanged(services: Services) -> None:
+    principal = admin(services)
+    case_id = checked_case(services, principal)
+    position = services.log_position()
+    with pytest.raises(Conflict):
+        record(
+            services, principal, lambda: services.apply_household(principal, household_body(seed=1))
+        )
+    bad = dict(APPROVE, start_month="2023-13")
+    with pytest.raises(Exception) as caught:
+        record(
+            services,
+            principal,
+            lambda: services.decide_household(principal, case_id, "approve", bad),
+        )
+    assert getattr(caught.value, "field", None) == "start_month"
+    assert services.log_position() == position
+
+
+def test_settings_refuse_default_secrets_in_production() -> None:
+    with pytest.raises(ValueError):
+        Settings(environment="production", database_url="sqlite:///x.db")
+    assert make_settings("sqlite:///x.db").database.kind == "sqlite"
+    target = Settings(database_url="postgresql://u:p@db:5433/doudi?schema=shard_42").database
+    assert (target.kind, target.host, target.port, target.dbname, target.schema) == (
+        "postgres",
+        "db",
+        5433,
+        "doudi",
+        "shard_42",
+    )
