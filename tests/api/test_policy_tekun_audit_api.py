@@ -1,0 +1,317 @@
+"""Policy book, 特困 persons, registries, audit trails and credentials through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ops.services import Services
+from tests.api.test_households_api import API, apply, assert_problem
+from tests.conftest import OTHER_COUNTY
+from tests.factories import id_number
+
+DOC = {"document_ref": "当民发〔2022〕12号"}
+
+
+def test_policy_standard_as_known_at_a_time_with_its_source(client: TestClient, token: Any) -> None:
+    """Rural 5,280 → 6,000 yuan a year from 1 April: monthly 440 then 500 yuan, each with the event that set it."""
+    approver = token("approver")
+    for amount, day in ((528_000, "2021-01-01"), (600_000, "2022-04-01")):
+        body = {
+            "programme": "dibao_rural",
+            "amount_fen": amount,
+            "period": "year",
+            "effective_date": day,
+            **DOC,
+        }
+        assert (
+            client.post(f"{API}/policy/420582/standards", json=body, headers=approver).status_code
+            == 201
+        )
+    march = client.get(
+        f"{API}/policy/420582/standard?programme=dibao_rural&month=2022-03", headers=approver
+    ).json()
+    april = client.get(
+        f"{API}/policy/420582/standard?programme=dibao_rural&month=2022-04", headers=approver
+    ).json()
+    assert march["standard_fen_per_month"] == 44_000 and april["standard_fen_per_month"] == 50_000
+    assert april["set_by"]["event_type"] == "RegionPolicy.StandardSet"
+    assert april["set_by"]["document_ref"] == DOC["document_ref"]
+    early = client.get(
+        f"{API}/policy/420582/standard?programme=dibao_rural&month=2022-04&as_of=2000-01-01T00:00:00Z",
+        headers=approver,
+    )
+    assert_problem(early, 404, "month", "standard_exists")
+    # Rounding to the yuan changes the monthly figure of an annual standard that is not a multiple of 12.
+    client.post(
+        f"{API}/policy/420582/standards",
+        headers=approver,
+        json={
+            "programme": "dibao_rural",
+            "amount_fen": 600_100,
+            "period": "year",
+            "effective_date": "2023-01-01",
+            **DOC,
+        },
+    )
+    client.post(
+        f"{API}/policy/420582/rounding",
+        headers=approver,
+        json={"unit": "yuan", "mode": "half_up", "effective_date": "2023-01-01", **DOC},
+    )
+    jan = client.get(
+        f"{API}/policy/420582/standard?programme=dibao_rural&month=2023-01", headers=approver
+    ).json()
+    assert jan["standard_fen_per_month"] == 50_000 and jan["rounding"]["unit"] == "yuan"
+    facts = client.get(f"{API}/policy/420582/facts?kind=standard", headers=approver).json()["items"]
+    assert len(facts) == 3
+
+
+def test_policy_bad_input(client: TestClient, token: Any, services: Services) -> None:
+    approver = token("approver")
+    worker = token("case_worker")
+    position = services.log_position()
+    cases = [
+        (
+            {
+                "programme": "dibao_urban",
+                "amount_fen": -1,
+                "period": "month",
+                "effective_date": "2022-01-01",
+                **DOC,
+            },
+            "amount_fen",
+        ),
+        (
+            {
+                "programme": "dibao_urban",
+                "amount_fen": 1.5,
+                "period": "month",
+                "effective_date": "2022-01-01",
+                **DOC,
+            },
+            "amount_fen",
+        ),
+        (
+            {
+                "programme": "dibao_urban",
+                "amount_fen": 100,
+                "period": "week",
+                "effective_date": "2022-01-01",
+                **DOC,
+            },
+            "period",
+        ),
+        (
+            {
+                "programme": "dibao_urban",
+                "amount_fen": 100,
+                "period": "month",
+                "effective_date": "2022-13-01",
+                **DOC,
+            },
+            "effective_date",
+        ),
+        (
+            {
+                "programme": "spaceship",
+                "amount_fen": 100,
+                "period": "month",
+                "effective_date": "2022-01-01",
+                **DOC,
+            },
+            "programme",
+        ),
+    ]
+    for body, field in cases:
+        assert_problem(
+            client.post(f"{API}/policy/420582/standards", json=body, headers=approver), 422, field
+        )
+    tekun = {"multiplier_percent": 120, "effective_date": "2022-01-01", **DOC}
+    assert_problem(
+        client.post(f"{API}/policy/420582/tekun-rules", json=tekun, headers=approver),
+        422,
+        "multiplier_percent",
+    )
+    assert_problem(
+        client.get(
+            f"{API}/policy/420582/standard?programme=dibao_urban&month=2023-13", headers=approver
+        ),
+        422,
+        "month",
+    )
+    good = {
+        "programme": "dibao_urban",
+        "amount_fen": 100,
+        "period": "month",
+        "effective_date": "2022-01-01",
+        **DOC,
+    }
+    assert_problem(
+        client.post(f"{API}/policy/420582/standards", json=good, headers=worker), 403, "role"
+    )
+    assert_problem(
+        client.post(f"{API}/policy/420581/standards", json=good, headers=approver),
+        403,
+        "region_code",
+    )
+    assert services.log_position() == position
+    # A county officer reads its province's policy, not another county's.
+    assert client.get(f"{API}/policy/420000/facts", headers=worker).status_code == 200
+    assert_problem(client.get(f"{API}/policy/420581/facts", headers=worker), 403, "region_code")
+
+
+def test_tekun_person_lifecycle_and_payee(client: TestClient, token: Any) -> None:
+    """Centralised support is paid to the institution; changing to dispersed pays the person."""
+    approver = token("approver")
+    body = {
+        "region_code": "420582",
+        "id_number": id_number(sequence=301),
+        "name": "李老汉",
+        "mode": "centralized",
+        "care_level": "partial",
+        "institution": {"name": "当阳市社会福利院", "account_number": "4200123456789012"},
+        "start_month": "2024-01",
+        "effective_date": "2023-12-20",
+        **DOC,
+    }
+    response = client.post(f"{API}/tekun", json=body, headers=approver)
+    assert response.status_code == 201, response.text
+    case_id = response.json()["case_id"]
+    again = client.post(f"{API}/tekun", json=body, headers=approver)
+    assert_problem(again, 409, "id_number", "one_open_tekun_case_per_person")
+    change = {
+        "mode": "dispersed",
+        "payee_account": "6217003312345678",
+        "payee_name": "李老汉",
+        "effective_date": "2024-06-01",
+        **DOC,
+    }
+    assert (
+        client.post(f"{API}/tekun/{case_id}/mode", json=change, headers=approver).status_code == 200
+    )
+    care = {"care_level": "none", "effective_date": "2024-07-01", **DOC}
+    assert (
+        client.post(f"{API}/tekun/{case_id}/care-level", json=care, headers=approver).status_code
+        == 200
+    )
+    person = client.get(f"{API}/tekun/{case_id}", headers=approver).json()
+    assert person["programme"] == "tekun_dispersed" and person["care_level"] == "none"
+    assert person["payee_account_masked"].endswith("5678")
+    end = {"reason": "death", "effective_date": "2024-08-01", **DOC}
+    assert (
+        client.post(f"{API}/tekun/{case_id}/terminate", json=end, headers=approver).status_code
+        == 200
+    )
+    assert_problem(
+        client.post(f"{API}/tekun/{case_id}/care-level", json=care, headers=approver), 409, "status"
+    )
+    # After termination the person may be approved again (a new case).
+    assert client.post(f"{API}/tekun", json=body, headers=approver).status_code == 201
+
+
+def test_registry_records_are_idempotent_and_never_change_a_case(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    admin = token("admin")
+    case_id = apply(client, admin, seed=21)
+    head = services.load(
+        __import__("domain.household", fromlist=["HouseholdCase"]).HouseholdCase, case_id
+    )
+    death = {
+        "kind": "death",
+        "source": "公安户籍",
+        "source_ref": "D-1",
+        "id_number": head.head_id_number,
+        "region_code": "420582",
+        "effective_date": "2024-03-03",
+    }
+    first = client.post(f"{API}/registry/records", json=death, headers=admin)
+    assert first.status_code == 201 and first.json()["created"] is True
+    position = services.log_position()
+    second = client.post(f"{API}/registry/records", json=death, headers=admin)
+    assert second.status_code == 200 and second.json()["created"] is False
+    assert services.log_position() == position
+    assert client.get(f"{API}/households/{case_id}", headers=admin).json()["status"] == "applied"
+    records = client.get(f"{API}/registry/records?kind=death", headers=admin).json()
+    assert records["total"] == 1 and "*" in records["items"][0]["id_masked"]
+    assert (
+        client.get(f"{API}/registry/records", headers=token("auditor", OTHER_COUNTY)).json()[
+            "total"
+        ]
+        == 0
+    )
+
+
+def test_audit_trail_names_actor_document_and_respects_scope_and_period(
+    client: TestClient, token: Any
+) -> None:
+    """Auditors follow a case and a person; a special auditor sees nothing recorded after its period."""
+    admin = token("admin")
+    case_id = apply(client, admin, seed=31)
+    auditor = token("auditor")
+    trail = client.get(f"{API}/audit/cases/{case_id}", headers=auditor).json()["items"]
+    assert trail[0]["event_type"] == "HouseholdCase.Applied" and trail[0]["document_ref"]
+    assert "id_number" not in trail[0]["details"]
+    person = client.post(
+        f"{API}/audit/persons/search",
+        json={"id_number": id_number(sequence=310, birth="19930101")},
+        headers=auditor,
+    ).json()["items"]
+    assert [
+        row["originator_id"] for row in person if row["event_type"] == "HouseholdCase.Applied"
+    ] == [case_id]
+    past = token(
+        "special_auditor",
+        expires_at="2099-01-01T00:00:00+00:00",
+        period_from="2000-01-01",
+        period_to="2001-12-31",
+    )
+    assert client.get(f"{API}/audit/cases/{case_id}", headers=past).json()["items"] == []
+    expired = token(
+        "special_auditor",
+        expires_at="2001-01-01T00:00:00+00:00",
+        period_from="2000-01-01",
+        period_to="2000-12-31",
+    )
+    assert client.get(f"{API}/audit/cases/{case_id}", headers=expired).status_code == 401
+    assert_problem(
+        client.get(f"{API}/audit/cases/{case_id}", headers=token("case_worker")), 403, "role"
+    )
+    assert_problem(
+        client.get(f"{API}/audit/cases/{case_id}", headers=token("auditor", OTHER_COUNTY)),
+        404,
+        "case_id",
+    )
+
+
+def test_admin_issues_credentials_only_within_its_scope(client: TestClient, token: Any) -> None:
+    city_admin = token("admin", "420500")
+    response = client.post(
+        f"{API}/credentials",
+        json={"role": "case_worker", "region_scope": "420582"},
+        headers=city_admin,
+    )
+    assert response.status_code == 201
+    new = {"Authorization": f"Bearer {response.json()['token']}"}
+    assert client.get(f"{API}/households", headers=new).status_code == 200
+    assert_problem(
+        client.post(
+            f"{API}/credentials",
+            json={"role": "admin", "region_scope": "110105"},
+            headers=city_admin,
+        ),
+        403,
+        "region_scope",
+    )
+    assert_problem(
+        client.post(
+            f"{API}/credentials",
+            json={"role": "admin", "region_scope": "420582"},
+            headers=token("approver"),
+        ),
+        403,
+        "role",
+    )
+    assert client.get("/docs").status_code == 200 and "cdn" not in client.get("/docs").text.lower()

@@ -1,0 +1,63 @@
+"""The ``doudi`` command on SQLite: token issue, demo, import (with a bad row), projections."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ops.cli import app
+from ops.demo import roster_csv
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DOUDI_DATABASE_URL", f"sqlite:///{tmp_path}/cli.sqlite3")
+    monkeypatch.setenv("DOUDI_SECRET", "cli-test-secret")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_token_issue_prints_a_token_once_and_refuses_bad_roles(env: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["token", "issue", "--role", "auditor", "--region", "420500"])
+    assert result.exit_code == 0, result.output
+    issued = json.loads(result.stdout.strip().splitlines()[-1])
+    assert issued["token"].startswith("doudi_") and issued["region_scope"] == "420500"
+    bad = runner.invoke(app, ["token", "issue", "--role", "emperor", "--region", "420500"])
+    assert bad.exit_code == 2
+
+
+def test_demo_import_and_rebuild(env: Path) -> None:
+    runner = CliRunner()
+    demo = runner.invoke(app, ["demo", "--households", "30"])
+    assert demo.exit_code == 0, demo.output
+    assert set(json.loads((env / "var" / "demo-tokens.json").read_text())) >= {"admin", "auditor"}
+    again = runner.invoke(app, ["demo", "--if-empty"])
+    assert again.exit_code == 0 and "already has events" in again.output
+    rows = list(csv.DictReader(io.StringIO(roster_csv(5, seed=99))))
+    for row in rows:
+        row["household_ref"] = "T" + row["household_ref"]  # refs of their own, not the demo's
+    rows[-1]["id_number"] = "420582199501010000"  # wrong check digit: that household is reported
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    (env / "roster.csv").write_text(out.getvalue(), encoding="utf-8")
+    result = runner.invoke(app, ["import", "households", str(env / "roster.csv")])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (
+        report["households"] == 4
+        and report["error_count"] == 1
+        and "check digit" in report["errors"][0]
+    )
+    rebuilt = runner.invoke(app, ["projections", "rebuild", "all"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    status = json.loads(runner.invoke(app, ["projections", "status"]).stdout)
+    assert set(status["projections"].values()) == {status["log_position"]}
+    assert runner.invoke(app, ["projections", "rebuild", "nope"]).exit_code == 2

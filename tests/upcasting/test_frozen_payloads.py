@@ -1,0 +1,60 @@
+"""Stored events are a storage format: payloads frozen when each event was first released must
+still decode into today's classes and replay to a valid case.
+
+Method: ``frozen/household_case_v1.json`` holds the JSON state of a household history exactly as
+the store held it (before encryption) at class_version 1. It is decoded with the same
+transcoder the application uses. When an event gains a ``class_version`` 2, add its
+``upcast_v1_v2`` and keep this file unchanged: the test then proves the upcaster.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    UUIDAsHex,
+)
+
+from domain.household import CaseStatus, HouseholdCase
+
+FROZEN = Path(__file__).parent / "frozen" / "household_case_v1.json"
+
+
+def mapper() -> Mapper[UUID]:
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DatetimeAsISO(), DecimalAsStr()):
+        transcoder.register(transcoding)
+    return Mapper(transcoder=transcoder)
+
+
+def test_frozen_v1_household_history_replays() -> None:
+    records = json.loads(FROZEN.read_text(encoding="utf-8"))
+    decode = mapper()
+    case: Any = None
+    for record in records:
+        stored = StoredEvent(
+            originator_id=UUID(record["originator_id"]),
+            originator_version=record["originator_version"],
+            topic=record["topic"],
+            state=json.dumps(record["state"]).encode(),
+        )
+        case = decode.to_domain_event(stored).mutate(case)
+    assert isinstance(case, HouseholdCase)
+    assert case.status is CaseStatus.TERMINATED or case.status == "terminated"
+    assert case.terminated_reason == "death"
+    assert case.method == "top_up" and case.start_month == "2024-02"
+    assert [r["topic"].rsplit(".", 1)[1] for r in records] == [
+        "Applied",
+        "EconomicCheckRecorded",
+        "Approved",
+        "Suspended",
+        "Terminated",
+    ]
