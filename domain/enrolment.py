@@ -26,9 +26,10 @@ class PersonEnrolment(Aggregate):
         return enrolment_id(person_key)
 
     @event("Registered")
-    def __init__(self, person_key: str) -> None:
+    def __init__(self, person_key: str, kind: str, case_id: str) -> None:
+        """A person's first enrolment: one event, since most people only ever have one case."""
         self.person_key = person_key
-        self.open_cases: dict[str, str] = {}
+        self.open_cases: dict[str, str] = {kind: case_id}
 
     def enrol(self, *, kind: str, case_id: str, field: str = "id_number") -> None:
         current = self.open_cases.get(kind)

@@ -70,10 +70,8 @@ def read_households(stream: TextIO) -> Iterator[list[dict[str, str]]]:
         yield list(rows)
 
 
-def build_household(
-    rows: list[dict[str, str]], actor: str, person_key: Callable[[str], str]
-) -> list[Aggregate]:
-    """The case and its members' new enrolments, decided by the same domain methods as the API."""
+def build_household(rows: list[dict[str, str]], actor: str) -> HouseholdCase:
+    """The case, decided by the same domain methods the API calls."""
     head = rows[0]
     meta = {
         "effective_date": head["approved_on"],
@@ -106,29 +104,68 @@ def build_household(
         programme=None,
         **meta,
     )
-    enrolments: list[Aggregate] = []
-    for member_id in case.members:
-        enrolment = PersonEnrolment(person_key=person_key(member_id))
-        enrolment.enrol(kind="household", case_id=str(case.id))
-        enrolments.append(enrolment)
-    return [case, *enrolments]
+    return case
+
+
+class _Batch:
+    """Households saved together in one ``save()``; a person seen earlier in this run forces the
+    batch out first, so the later household goes the careful way (loading that person's record)."""
+
+    def __init__(
+        self, services: Services, report: ImportReport, progress: Callable[[int], None] | None
+    ):
+        self.services, self.report, self.progress = services, report, progress
+        self.cases: list[HouseholdCase] = []
+        self.aggregates: list[Aggregate] = []
+        self.seen: set[str] = set()
+
+    def add(self, case: HouseholdCase) -> None:
+        keys = [self.services.person_key(id_number) for id_number in case.members]
+        if any(key in self.seen for key in keys):
+            self.flush()
+            _save_one(self.services, case, self.report)
+            return
+        self.seen.update(keys)
+        self.cases.append(case)
+        self.aggregates.append(case)
+        self.aggregates += [
+            PersonEnrolment(person_key=k, kind="household", case_id=str(case.id)) for k in keys
+        ]
+        if len(self.cases) >= BATCH_HOUSEHOLDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.cases:
+            return
+        events = _events(self.aggregates)
+        try:
+            self.services.app.save(*self.aggregates)
+            self.report.households += len(self.cases)
+            self.report.events += events
+        except IntegrityError:
+            for case in self.cases:
+                _save_one(self.services, case, self.report)
+        if self.progress is not None:
+            self.progress(len(self.cases))
+        self.cases, self.aggregates = [], []
 
 
 def import_households(
-    services: Services, stream: TextIO, actor: str, progress: Callable[[int], None] | None = None
+    services: Services,
+    stream: TextIO,
+    actor: str,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     report = ImportReport()
-    batch: list[list[Aggregate]] = []
+    batch = _Batch(services, report, progress)
     for rows in read_households(stream):
         try:
-            batch.append(build_household(rows, actor, services.person_key))
+            case = build_household(rows, actor)
         except (DomainError, ValueError, KeyError) as error:
             report.errors.append(f"household {rows[0].get('household_ref')}: {error}")
-        if len(batch) >= BATCH_HOUSEHOLDS:
-            _save_batch(services, batch, report, progress)
-            batch = []
-    if batch:
-        _save_batch(services, batch, report, progress)
+            continue
+        batch.add(case)
+    batch.flush()
     return report
 
 
@@ -136,43 +173,19 @@ def _events(aggregates: Iterable[Aggregate]) -> int:
     return sum(len(a._pending_events) for a in aggregates)
 
 
-def _save_batch(
-    services: Services,
-    batch: list[list[Aggregate]],
-    report: ImportReport,
-    progress: Callable[[int], None] | None,
-) -> None:
-    flat = [aggregate for household in batch for aggregate in household]
-    events = _events(flat)
-    try:
-        services.app.save(*flat)
-        report.households += len(batch)
-        report.events += events
-    except IntegrityError:
-        for household in batch:
-            _save_one(services, household, report)
-    if progress is not None:
-        progress(len(batch))
-
-
-def _save_one(services: Services, household: list[Aggregate], report: ImportReport) -> None:
-    """Save one household after a batch collided: skip it if imported before, else enrol properly."""
-    case = household[0]
+def _save_one(services: Services, case: HouseholdCase, report: ImportReport) -> None:
+    """Save one household the careful way: skip it if imported before, else enrol with loads."""
     try:
         services.app.repository.get(case.id)
         report.skipped_existing += 1
         return
     except AggregateNotFoundError:
         pass
-    assert isinstance(case, HouseholdCase)
     try:
-        enrolments = services._enrolments(list(case.members))
-        for enrolment in enrolments.values():
-            enrolment.enrol(kind="household", case_id=str(case.id))
-        fresh: list[Any] = [case, *enrolments.values()]
+        fresh: list[Any] = [case, *services._enrol(list(case.members), "household", str(case.id))]
         events = _events(fresh)
         services.app.save(*fresh)
         report.households += 1
         report.events += events
     except (DomainError, IntegrityError) as error:
-        report.errors.append(f"case {case.id}: {error}")
+        report.errors.append(f"household {case.id}: {error}")

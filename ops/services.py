@@ -217,16 +217,32 @@ class Services:
             )
         return Served(dict(record.response), record.status_code, replayed=True)
 
-    def _enrolments(self, id_numbers: Sequence[str]) -> dict[str, PersonEnrolment]:
-        """The enrolment guard of each person, loaded or newly created."""
-        found: dict[str, PersonEnrolment] = {}
-        for id_number in id_numbers:
+    def _enrol(
+        self, id_numbers: Sequence[str], kind: str, case_id: str, field: str = "id_number"
+    ) -> list[Aggregate]:
+        """Enrol each person in the case, refusing anyone already in another open case of the kind."""
+        touched: list[Aggregate] = []
+        for index, id_number in enumerate(id_numbers):
             key = self.person_key(id_number)
             try:
-                found[id_number] = self.app.repository.get(enrolment_id(key))
+                enrolment = self.app.repository.get(enrolment_id(key))
             except AggregateNotFoundError:
-                found[id_number] = PersonEnrolment(person_key=key)
-        return found
+                touched.append(PersonEnrolment(person_key=key, kind=kind, case_id=case_id))
+                continue
+            enrolment.enrol(kind=kind, case_id=case_id, field=field.format(index=index))
+            touched.append(enrolment)
+        return touched
+
+    def _release(self, id_numbers: Sequence[str], kind: str, case_id: str) -> list[Aggregate]:
+        touched: list[Aggregate] = []
+        for id_number in id_numbers:
+            try:
+                enrolment = self.app.repository.get(enrolment_id(self.person_key(id_number)))
+            except AggregateNotFoundError:
+                continue
+            enrolment.release(kind=kind, case_id=case_id)
+            touched.append(enrolment)
+        return touched
 
     # --- policy ---------------------------------------------------------------------------
 
@@ -261,12 +277,10 @@ class Services:
         principal.require("case.apply")
         principal.require_region(str(fields.get("region_code", "")))
         case = HouseholdCase.apply(**fields, actor=principal.credential_id)
-        enrolments = self._enrolments(list(case.members))
-        for index, enrolment in enumerate(enrolments.values()):
-            enrolment.enrol(
-                kind="household", case_id=str(case.id), field=f"members[{index}].id_number"
-            )
-        return Outcome([case, *enrolments.values()], self._case_summary(case), 201)
+        enrolments = self._enrol(
+            list(case.members), "household", str(case.id), "members[{index}].id_number"
+        )
+        return Outcome([case, *enrolments], self._case_summary(case), 201)
 
     HOUSEHOLD_COMMANDS: ClassVar[dict[str, tuple[str, str]]] = {
         "economic-checks": ("case.record", "record_economic_check"),
@@ -293,13 +307,9 @@ class Services:
         before = set(case.members)
         getattr(case, method)(**fields, actor=principal.credential_id)
         after = set(case.members) if case.status not in ("terminated", "rejected") else set()
-        enrolments = self._enrolments(sorted(before ^ after))
-        for id_number, enrolment in enrolments.items():
-            if id_number in after:
-                enrolment.enrol(kind="household", case_id=str(case.id))
-            else:
-                enrolment.release(kind="household", case_id=str(case.id))
-        return Outcome([case, *enrolments.values()], self._case_summary(case))
+        enrolments = self._enrol(sorted(after - before), "household", str(case.id))
+        enrolments += self._release(sorted(before - after), "household", str(case.id))
+        return Outcome([case, *enrolments], self._case_summary(case))
 
     def _in_scope(self, principal: Principal, cls: type[Any], case_id: str) -> Any:
         """Load a case the caller may see; a case outside the scope is 'not found' (no leak)."""
@@ -324,9 +334,8 @@ class Services:
         principal.require("case.decide")
         principal.require_region(str(fields.get("region_code", "")))
         person = TekunPerson.approve(**fields, actor=principal.credential_id)
-        enrolment = self._enrolments([person.person["id_number"]])[person.person["id_number"]]
-        enrolment.enrol(kind="tekun", case_id=str(person.id))
-        return Outcome([person, enrolment], self._case_summary(person), 201)
+        enrolments = self._enrol([person.person["id_number"]], "tekun", str(person.id))
+        return Outcome([person, *enrolments], self._case_summary(person), 201)
 
     TEKUN_COMMANDS: ClassVar[dict[str, str]] = {
         "care-level": "reassess_care_level",
@@ -342,9 +351,7 @@ class Services:
         getattr(person, self.TEKUN_COMMANDS[action])(**fields, actor=principal.credential_id)
         touched: list[Aggregate] = [person]
         if person.status == "terminated":
-            enrolment = self._enrolments([person.person["id_number"]])[person.person["id_number"]]
-            enrolment.release(kind="tekun", case_id=str(person.id))
-            touched.append(enrolment)
+            touched += self._release([person.person["id_number"]], "tekun", str(person.id))
         return Outcome(touched, self._case_summary(person))
 
     # --- registries -----------------------------------------------------------------------

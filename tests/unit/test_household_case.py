@@ -151,8 +151,7 @@ def test_replaying_the_events_rebuilds_the_same_case() -> None:
 
 
 def test_enrolment_guard_keeps_one_open_case_per_person() -> None:
-    enrolment = PersonEnrolment(person_key="k")
-    enrolment.enrol(kind="household", case_id="a")
+    enrolment = PersonEnrolment(person_key="k", kind="household", case_id="a")
     enrolment.enrol(kind="household", case_id="a")  # the same case again is no change
     enrolment.enrol(kind="tekun", case_id="t")  # another kind is tracked separately
     with pytest.raises(Conflict):

@@ -1,0 +1,1 @@
+"""Benchmarks (not timed tests): run them, write the figures in RESULTS.md."""

@@ -1,0 +1,117 @@
+"""Bulk import and projection catch-up, beside the raw eventsourcing library's batched append.
+
+    python -m ops.bench.import_bench --households 20000 [--backend postgres|sqlite|both]
+
+Everything is measured in one run on fresh databases, so the ratios hold on a noisy machine:
+1. library baseline: a plain ``Application`` saving 100 new aggregates (one event each) per
+   ``save()``, default settings (no cipher, no compression);
+2. doudi import: a generated roster through ``ops.importer`` (cipher + compression on, as in
+   production), events/s over every event it records;
+3. catch-up: rebuilding the ``case_state`` and ``audit_trail`` views from position 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import resource
+import time
+import uuid
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from ops.demo import roster_csv
+from ops.importer import import_households
+from ops.services import Services
+from ops.settings import Settings
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class Probe(Aggregate):
+    @event("Created")
+    def __init__(self, region_code: str, amount_fen: int) -> None:
+        self.region_code = region_code
+        self.amount_fen = amount_fen
+
+
+def library_baseline(env: dict[str, str], events: int) -> float:
+    app: Application[Any] = Application(env=env)
+    started = time.perf_counter()
+    for _ in range(events // 100):
+        app.save(*[Probe(region_code="420582", amount_fen=67_000) for _ in range(100)])
+    elapsed = time.perf_counter() - started
+    app.close()
+    return events / elapsed
+
+
+def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
+    if kind == "postgres":
+        name = f"doudi_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        base_env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": name,
+            "POSTGRES_HOST": "127.0.0.1",
+            "POSTGRES_PORT": "5432",
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_PASSWORD": "",
+            "POSTGRES_SCHEMA": "baseline",
+        }
+        with psycopg.connect(f"{url}", autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA baseline")
+    else:
+        url = f"sqlite:///{folder}/bench.sqlite3"
+        base_env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": f"{folder}/baseline.sqlite3",
+        }
+    try:
+        result: dict[str, Any] = {"backend": kind, "households": households}
+        result["library_events_per_s"] = round(library_baseline(base_env, 20_000))
+        services = Services(Settings(environment="test", database_url=url, secret="bench"))
+        roster = roster_csv(households, seed=1)
+        started = time.perf_counter()
+        report = import_households(services, io.StringIO(roster), "bench")
+        elapsed = time.perf_counter() - started
+        result.update(
+            import_events=report.events,
+            import_seconds=round(elapsed, 2),
+            import_events_per_s=round(report.events / elapsed),
+            import_errors=len(report.errors),
+        )
+        for view in ("case_state", "audit_trail"):
+            started = time.perf_counter()
+            count = services.projections.rebuild(view)
+            elapsed = time.perf_counter() - started
+            result[f"{view}_catch_up_events_per_s"] = round(count / elapsed)
+        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        services.close()
+        return result
+    finally:
+        if kind == "postgres":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--households", type=int, default=20_000)
+    parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")
+    args = parser.parse_args()
+    kinds = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
+    with TemporaryDirectory() as folder:
+        for kind in kinds:
+            print(json.dumps(run_backend(kind, args.households, Path(folder))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
