@@ -89,6 +89,7 @@ def application_env(settings: Settings) -> dict[str, str]:
                 "POSTGRES_SCHEMA": target.schema,
                 "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
                 "POSTGRES_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "ops.recorders:BinaryPostgresApplicationRecorder",
             }
         )
     return env

@@ -59,6 +59,11 @@ class View(ABC):
     def process(self, cur: Cursor, position: int, event: Any) -> None:
         """Apply one event, in the transaction that also moves the tracking position."""
 
+    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        """Apply a batch of events in log order; views override this to write in bulk."""
+        for position, event in batch:
+            self.process(cur, position, event)
+
     def drop(self, cur: Cursor) -> None:
         for table in self.tables:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
@@ -112,15 +117,12 @@ class ProjectionRunner:
                 f"SELECT position FROM projection_tracking WHERE name = %s{lock}", (view.name,)
             ).fetchone()
             current = int(row["position"]) if row else 0
-            last = current
-            for position, event in batch:
-                if position > current:
-                    view.process(cur, position, event)
-                    last = position
-            if last != current:
+            todo = [(position, event) for position, event in batch if position > current]
+            if todo:
+                view.process_batch(cur, todo)
                 cur.execute(
                     "UPDATE projection_tracking SET position = %s WHERE name = %s",
-                    (last, view.name),
+                    (todo[-1][0], view.name),
                 )
 
     def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> int:

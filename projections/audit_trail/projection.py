@@ -15,7 +15,6 @@ from domain.policy import RegionPolicy
 from domain.registry import RegistryRecord
 from domain.tekun import TekunPerson
 from projections.case_state.projection import HIDDEN
-from projections.db import Cursor
 from projections.runner import event_details, event_name, utc_text
 
 
@@ -35,33 +34,22 @@ class AuditTrailProjection:
         for id_number in _id_numbers(event):
             yield "person", self.person_key(id_number)
 
-    def process(self, cur: Cursor, position: int, event: Any) -> None:
+    def rows(
+        self, position: int, event: Any
+    ) -> tuple[tuple[Any, ...] | None, list[tuple[str, str, int]]]:
+        """The audit_events row and the audit_subjects rows of one event (none for plumbing)."""
         if isinstance(event, IdempotencyRecord.Event):
-            return
+            return None, []
         subjects = list(self.subjects(event))
         if not subjects:
-            return
-        cur.execute(
-            "INSERT INTO audit_events (position, originator_id, originator_version, event_type, region_code,"
-            " effective_date, recorded_at, actor, document_ref, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                position,
-                str(event.originator_id),
-                event.originator_version,
-                event_name(event),
-                getattr(event, "region_code", None),
-                getattr(event, "effective_date", None),
-                utc_text(event.timestamp),
-                getattr(event, "actor", None) or getattr(event, "issued_by", ""),
-                getattr(event, "document_ref", None),
-                event_details(event, HIDDEN),
-            ),
-        )
-        cur.executemany(
-            "INSERT INTO audit_subjects (subject_kind, subject_id, position) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            [(kind, subject, position) for kind, subject in subjects],
-        )
+            return None, []
+        row = (
+            position, str(event.originator_id), event.originator_version, event_name(event),
+            getattr(event, "region_code", None), getattr(event, "effective_date", None),
+            utc_text(event.timestamp), getattr(event, "actor", None) or getattr(event, "issued_by", ""),
+            getattr(event, "document_ref", None), event_details(event, HIDDEN),
+        )  # fmt: skip
+        return row, [(kind, subject, position) for kind, subject in subjects]
 
 
 def _id_numbers(event: Any) -> list[str]:

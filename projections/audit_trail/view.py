@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from projections.audit_trail.projection import AuditTrailProjection
-from projections.db import Cursor, Database
+from projections.db import Cursor, Database, insert_sql
 from projections.runner import View
 
 DDL = (
@@ -18,6 +18,12 @@ DDL = (
         subject_kind TEXT NOT NULL, subject_id TEXT NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (subject_kind, subject_id, position))""",
 )
+
+
+EVENT_FIELDS = (
+    "position", "originator_id", "originator_version", "event_type", "region_code",
+    "effective_date", "recorded_at", "actor", "document_ref", "details",
+)  # fmt: skip
 
 
 class AuditTrailView(View):
@@ -33,7 +39,21 @@ class AuditTrailView(View):
             cur.execute(statement)
 
     def process(self, cur: Cursor, position: int, event: Any) -> None:
-        self.projection.process(cur, position, event)
+        self.process_batch(cur, [(position, event)])
+
+    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        events, subjects = [], []
+        for position, event in batch:
+            row, about = self.projection.rows(position, event)
+            if row is not None:
+                events.append(row)
+                subjects += about
+        cur.executemany(insert_sql("audit_events", EVENT_FIELDS), events)
+        cur.executemany(
+            insert_sql("audit_subjects", ("subject_kind", "subject_id", "position"))
+            + " ON CONFLICT DO NOTHING",
+            subjects,
+        )
 
     def for_subject(
         self, kind: str, subject_id: str, *, as_of: str | None = None

@@ -1,15 +1,20 @@
-"""Case state: maps household and 特困 events to the current row, members and timeline."""
+"""Case state: a pure fold of household and 特困 events into case rows, members and timeline.
+
+The view loads the rows a batch of events touches, this module folds the events into them in
+memory, and the view writes the result back in a few bulk statements (one round trip per
+statement, not per event: that is what makes catch-up fast on PostgreSQL).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain.household import CaseStatus, HouseholdCase
 from domain.identity import mask_account, mask_id_number
 from domain.regions import county_of
 from domain.tekun import TekunPerson
-from projections.db import Cursor
 from projections.runner import event_details, event_name, utc_text
 
 STATUS_AFTER: dict[str, str] = {
@@ -33,175 +38,131 @@ HIDDEN = (
     "single_person_id_number",
     "institution",
 )
+CASE_FIELDS = (
+    "case_id", "kind", "region_code", "county_code", "programme", "status", "status_since",
+    "head_name", "head_id_masked", "head_person_key", "applied_on", "method", "tier_code",
+    "start_month", "care_level", "payee_account_masked", "household_income_fen",
+    "annual_review_due", "exit_months", "end_reason", "single_person", "member_count",
+    "covered_count", "version", "recorded_at",
+)  # fmt: skip
+MEMBER_FIELDS = ("case_id", "person_key", "name", "id_masked", "relation", "covered")
+TIMELINE_FIELDS = (
+    "case_id", "version", "position", "event_type", "effective_date", "recorded_at", "actor",
+    "document_ref", "status_after", "details",
+)  # fmt: skip
+
+
+def is_case_event(event: Any) -> bool:
+    return isinstance(event, HouseholdCase.Event | TekunPerson.Event)
+
+
+@dataclass
+class CaseRows:
+    """The rows of the cases a batch touches, as plain dicts keyed by case id."""
+
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    timeline: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class CaseStateProjection:
     def __init__(self, person_key: Callable[[str], str]) -> None:
         self.person_key = person_key
 
-    def process(self, cur: Cursor, position: int, event: Any) -> None:
-        if not isinstance(event, HouseholdCase.Event | TekunPerson.Event):
-            return
+    def fold(self, rows: CaseRows, position: int, event: Any) -> None:
         case_id = str(event.originator_id)
-        self._state(cur, case_id, event)
+        self._state(rows, case_id, event)
+        case = rows.cases[case_id]
         status = STATUS_AFTER.get(event_name(event))
         if status is not None:
-            cur.execute(
-                "UPDATE case_state SET status = %s, status_since = %s WHERE case_id = %s",
-                (status, event.effective_date, case_id),
-            )
-        cur.execute(
-            "UPDATE case_state SET version = %s, recorded_at = %s WHERE case_id = %s",
-            (event.originator_version, utc_text(event.timestamp), case_id),
-        )
-        cur.execute(
-            "INSERT INTO case_timeline (case_id, version, position, event_type, effective_date, recorded_at, actor,"
-            " document_ref, status_after, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                case_id,
-                event.originator_version,
-                position,
-                event_name(event),
-                event.effective_date,
-                utc_text(event.timestamp),
-                event.actor,
-                event.document_ref,
-                status,
-                event_details(event, HIDDEN),
-            ),
-        )
+            case["status"], case["status_since"] = str(status), event.effective_date
+        members = rows.members.setdefault(case_id, {})
+        case["member_count"] = len(members)
+        case["covered_count"] = sum(1 for m in members.values() if m["covered"])
+        case["version"] = event.originator_version
+        case["recorded_at"] = utc_text(event.timestamp)
+        rows.timeline.append(
+            (case_id, event.originator_version, position, event_name(event), event.effective_date,
+             case["recorded_at"], event.actor, event.document_ref, status, event_details(event, HIDDEN))
+        )  # fmt: skip
 
-    def _state(self, cur: Cursor, case_id: str, event: Any) -> None:
+    def _state(self, rows: CaseRows, case_id: str, event: Any) -> None:
+        case = rows.cases.get(case_id, {})
+        members = rows.members.setdefault(case_id, {})
         match event:
             case HouseholdCase.Applied():
-                cur.execute(
-                    "INSERT INTO case_state (case_id, kind, region_code, county_code, programme, status, status_since,"
-                    " head_name, head_id_masked, head_person_key, applied_on, version, recorded_at)"
-                    " VALUES (%s, 'household', %s, %s, %s, 'applied', %s, %s, %s, %s, %s, 1, %s)",
-                    (
-                        case_id,
-                        event.region_code,
-                        county_of(event.region_code),
-                        event.programme,
-                        event.effective_date,
-                        event.members[0]["name"],
-                        mask_id_number(event.members[0]["id_number"]),
-                        self.person_key(event.members[0]["id_number"]),
-                        event.effective_date,
-                        utc_text(event.timestamp),
-                    ),
+                head = event.members[0]
+                rows.cases[case_id] = self._new_case(
+                    case_id, "household", event, head, event.programme
                 )
                 for member in event.members:
-                    self._member(cur, case_id, member, covered=True)
+                    self._member(members, case_id, member, covered=True)
             case HouseholdCase.Approved():
-                cur.execute(
-                    "UPDATE case_state SET programme = %s, method = %s, tier_code = %s, start_month = %s,"
-                    " payee_account_masked = %s, annual_review_due = %s, single_person = %s WHERE case_id = %s",
-                    (
-                        event.programme,
-                        event.method,
-                        event.tier_code,
-                        event.start_month,
-                        mask_account(event.payee["account_number"]),
-                        event.annual_review_due,
-                        event.single_person_id_number is not None,
-                        case_id,
-                    ),
-                )
+                case.update(
+                    programme=event.programme, method=event.method, tier_code=event.tier_code,
+                    start_month=event.start_month, annual_review_due=event.annual_review_due,
+                    payee_account_masked=mask_account(event.payee["account_number"]),
+                    single_person=event.single_person_id_number is not None,
+                )  # fmt: skip
                 if event.single_person_id_number is not None:
-                    cur.execute(
-                        "UPDATE case_members SET covered = (person_key = %s) WHERE case_id = %s",
-                        (self.person_key(event.single_person_id_number), case_id),
-                    )
+                    covered = self.person_key(event.single_person_id_number)
+                    for key, member in members.items():
+                        member["covered"] = key == covered
             case HouseholdCase.MemberAdded():
-                row = cur.execute(
-                    "SELECT single_person FROM case_state WHERE case_id = %s", (case_id,)
-                ).fetchone()
-                self._member(cur, case_id, event.member, covered=not (row and row["single_person"]))
+                self._member(members, case_id, event.member, covered=not case["single_person"])
             case HouseholdCase.MemberRemoved():
-                cur.execute(
-                    "DELETE FROM case_members WHERE case_id = %s AND person_key = %s",
-                    (case_id, self.person_key(event.id_number)),
-                )
+                members.pop(self.person_key(event.id_number), None)
             case HouseholdCase.EconomicCheckRecorded() | HouseholdCase.IncomeReassessed():
-                cur.execute(
-                    "UPDATE case_state SET household_income_fen = %s WHERE case_id = %s",
-                    (event.household_income_fen, case_id),
-                )
+                case["household_income_fen"] = event.household_income_fen
             case HouseholdCase.TierChanged():
-                cur.execute(
-                    "UPDATE case_state SET tier_code = %s WHERE case_id = %s",
-                    (event.tier_code, case_id),
-                )
-            case HouseholdCase.PayeeAccountChanged() | TekunPerson.ModeChanged():
-                cur.execute(
-                    "UPDATE case_state SET payee_account_masked = %s WHERE case_id = %s",
-                    (mask_account(event.payee["account_number"]), case_id),
-                )
-                if isinstance(event, TekunPerson.ModeChanged):
-                    cur.execute(
-                        "UPDATE case_state SET programme = %s WHERE case_id = %s",
-                        (f"tekun_{event.mode}", case_id),
-                    )
+                case["tier_code"] = event.tier_code
+            case HouseholdCase.PayeeAccountChanged():
+                case["payee_account_masked"] = mask_account(event.payee["account_number"])
+            case TekunPerson.ModeChanged():
+                case["payee_account_masked"] = mask_account(event.payee["account_number"])
+                case["programme"] = f"tekun_{event.mode}"
             case HouseholdCase.GradualExitStarted():
-                cur.execute(
-                    "UPDATE case_state SET exit_months = %s WHERE case_id = %s",
-                    (event.months, case_id),
-                )
+                case["exit_months"] = event.months
             case HouseholdCase.Terminated() | HouseholdCase.Rejected() | TekunPerson.Terminated():
-                cur.execute(
-                    "UPDATE case_state SET end_reason = %s WHERE case_id = %s",
-                    (event.reason, case_id),
-                )
+                case["end_reason"] = event.reason
             case HouseholdCase.AnnualReviewRecorded():
-                cur.execute(
-                    "UPDATE case_state SET annual_review_due = %s WHERE case_id = %s",
-                    (event.next_due, case_id),
-                )
+                case["annual_review_due"] = event.next_due
             case TekunPerson.Approved():
-                cur.execute(
-                    "INSERT INTO case_state (case_id, kind, region_code, county_code, programme, status, status_since,"
-                    " head_name, head_id_masked, head_person_key, applied_on, start_month, care_level,"
-                    " payee_account_masked, version, recorded_at)"
-                    " VALUES (%s, 'tekun', %s, %s, %s, 'active', %s, %s, %s, %s, %s, %s, %s, %s, 1, %s)",
-                    (
-                        case_id,
-                        event.region_code,
-                        county_of(event.region_code),
-                        f"tekun_{event.mode}",
-                        event.effective_date,
-                        event.person["name"],
-                        mask_id_number(event.person["id_number"]),
-                        self.person_key(event.person["id_number"]),
-                        event.effective_date,
-                        event.start_month,
-                        event.care_level,
-                        mask_account(event.payee["account_number"]),
-                        utc_text(event.timestamp),
-                    ),
+                rows.cases[case_id] = self._new_case(
+                    case_id, "tekun", event, event.person, f"tekun_{event.mode}"
                 )
-                self._member(cur, case_id, dict(event.person, relation="self"), covered=True)
+                rows.cases[case_id].update(
+                    start_month=event.start_month, care_level=event.care_level,
+                    payee_account_masked=mask_account(event.payee["account_number"]),
+                )  # fmt: skip
+                self._member(members, case_id, dict(event.person, relation="self"), covered=True)
             case TekunPerson.CareLevelReassessed():
-                cur.execute(
-                    "UPDATE case_state SET care_level = %s WHERE case_id = %s",
-                    (event.care_level, case_id),
-                )
-        cur.execute(
-            "UPDATE case_state SET member_count = (SELECT COUNT(*) FROM case_members WHERE case_id = %s),"
-            " covered_count = (SELECT COUNT(*) FROM case_members WHERE case_id = %s AND covered) WHERE case_id = %s",
-            (case_id, case_id, case_id),
-        )
+                case["care_level"] = event.care_level
 
-    def _member(self, cur: Cursor, case_id: str, member: dict[str, Any], *, covered: bool) -> None:
-        cur.execute(
-            "INSERT INTO case_members (case_id, person_key, name, id_masked, relation, covered)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (
-                case_id,
-                self.person_key(member["id_number"]),
-                member["name"],
-                mask_id_number(member["id_number"]),
-                member.get("relation", "member"),
-                covered,
-            ),
-        )
+    def _new_case(
+        self, case_id: str, kind: str, event: Any, head: dict[str, str], programme: str
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = dict.fromkeys(CASE_FIELDS)
+        row.update(
+            case_id=case_id, kind=kind, region_code=event.region_code,
+            county_code=county_of(event.region_code), programme=programme,
+            head_name=head["name"], head_id_masked=mask_id_number(head["id_number"]),
+            head_person_key=self.person_key(head["id_number"]), applied_on=event.effective_date,
+            single_person=False,
+        )  # fmt: skip
+        return row
+
+    def _member(
+        self,
+        members: dict[str, dict[str, Any]],
+        case_id: str,
+        member: dict[str, Any],
+        *,
+        covered: bool,
+    ) -> None:
+        key = self.person_key(member["id_number"])
+        members[key] = {
+            "case_id": case_id, "person_key": key, "name": member["name"],
+            "id_masked": mask_id_number(member["id_number"]),
+            "relation": member.get("relation", "member"), "covered": covered,
+        }  # fmt: skip

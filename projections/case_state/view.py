@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from projections.case_state.projection import CaseStateProjection
-from projections.db import Cursor, Database
+from projections.case_state.projection import (
+    CASE_FIELDS,
+    MEMBER_FIELDS,
+    TIMELINE_FIELDS,
+    CaseRows,
+    CaseStateProjection,
+    is_case_event,
+)
+from projections.db import Cursor, Database, chunks, insert_sql
 from projections.runner import View
 
 DDL = (
@@ -48,7 +55,43 @@ class CaseStateView(View):
             cur.execute(statement)
 
     def process(self, cur: Cursor, position: int, event: Any) -> None:
-        self.projection.process(cur, position, event)
+        self.process_batch(cur, [(position, event)])
+
+    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        """Load the touched cases, fold the batch in memory, write back in bulk."""
+        events = [(position, event) for position, event in batch if is_case_event(event)]
+        if not events:
+            return
+        ids = sorted({str(event.originator_id) for _position, event in events})
+        rows = CaseRows()
+        for chunk in chunks(ids):
+            marks = ", ".join(["%s"] * len(chunk))
+            found = cur.execute(
+                f"SELECT {', '.join(CASE_FIELDS)} FROM case_state WHERE case_id IN ({marks})", chunk
+            ).fetchall()
+            rows.cases.update({row["case_id"]: row for row in found})
+            for member in cur.execute(
+                f"SELECT {', '.join(MEMBER_FIELDS)} FROM case_members WHERE case_id IN ({marks})",
+                chunk,
+            ).fetchall():
+                rows.members.setdefault(member["case_id"], {})[member["person_key"]] = member
+            cur.execute(f"DELETE FROM case_state WHERE case_id IN ({marks})", chunk)
+            cur.execute(f"DELETE FROM case_members WHERE case_id IN ({marks})", chunk)
+        for position, event in events:
+            self.projection.fold(rows, position, event)
+        cur.executemany(
+            insert_sql("case_state", CASE_FIELDS),
+            [tuple(row[f] for f in CASE_FIELDS) for row in rows.cases.values()],
+        )
+        cur.executemany(
+            insert_sql("case_members", MEMBER_FIELDS),
+            [
+                tuple(member[f] for f in MEMBER_FIELDS)
+                for members in rows.members.values()
+                for member in members.values()
+            ],
+        )
+        cur.executemany(insert_sql("case_timeline", TIMELINE_FIELDS), rows.timeline)
 
     # --- queries --------------------------------------------------------------------------
 
