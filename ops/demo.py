@@ -144,8 +144,16 @@ def policy_facts() -> list[tuple[str, dict[str, Any]]]:
 
 
 def roster_csv(households: int, seed: int = 2022) -> str:
-    """A roster in the import format: deterministic for a seed."""
+    """A roster in the import format: deterministic for a seed, each person listed once."""
     rng = random.Random(seed)
+    used: set[str] = set()
+
+    def unique_id() -> str:
+        while (number := demo_id_number(rng)) in used:
+            pass
+        used.add(number)
+        return number
+
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS)
     writer.writeheader()
@@ -160,7 +168,7 @@ def roster_csv(households: int, seed: int = 2022) -> str:
                     "household_ref": f"H{number:06d}",
                     "region_code": rng.choice(TOWNSHIPS) if index == 0 else "",
                     "programme": programme,
-                    "id_number": demo_id_number(rng),
+                    "id_number": unique_id(),
                     "name": names[index],
                     "relation": "self" if index == 0 else "member",
                     "method": "tier" if tier else "top_up",

@@ -67,7 +67,7 @@ def application_env(settings: Settings) -> dict[str, str]:
     env = {
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": settings.effective_cipher_key,
-        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        "COMPRESSOR_TOPIC": "ops.compression:Lz4Compressor",
     }
     if target.kind == "sqlite":
         env.update(

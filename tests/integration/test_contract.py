@@ -291,3 +291,38 @@ def test_settings_refuse_default_secrets_in_production() -> None:
         "doudi",
         "shard_42",
     )
+
+
+@pytest.mark.postgres
+def test_a_province_shard_lives_in_its_own_schema(postgres_url: str) -> None:
+    """Two shards in one PostgreSQL database, each in its schema, never see each other's events."""
+    hubei = Services(make_settings(f"{postgres_url}?schema=shard_42"))
+    beijing = Services(make_settings(f"{postgres_url}?schema=shard_11"))
+    principal = admin(hubei)
+    checked_case(hubei, principal)
+    hubei.fresh()
+    beijing.fresh()
+    assert hubei.log_position() > 0 and beijing.log_position() == 0
+    total, _ = beijing.case_state.search(
+        scope_prefix="",
+        kind=None,
+        region_prefix=None,
+        status=None,
+        programme=None,
+        limit=5,
+        offset=0,
+    )
+    assert total == 0
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+                " WHERE table_schema LIKE 'shard_%'"
+            )
+        }
+    assert {"shard_42.case_state", "shard_11.case_state", "shard_42.doudi_events"} <= tables
+    hubei.close()
+    beijing.close()
