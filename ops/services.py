@@ -123,7 +123,8 @@ class Services:
         self.access = AccessView(self.db)
         self.projections = ProjectionRunner(
             self.db,
-            self.read_log,
+            self.read_notifications,
+            self.app.mapper.to_domain_event,
             [self.case_state, self.audit, self.policy, self.registry, self.access],
         )
         self.projections.setup()
@@ -140,9 +141,8 @@ class Services:
             self.settings.secret.encode(), id_number.encode(), hashlib.sha256
         ).hexdigest()[:32]
 
-    def read_log(self, start: int, limit: int) -> list[tuple[int, Any]]:
-        notifications = self.app.recorder.select_notifications(start=start, limit=limit)
-        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+    def read_notifications(self, start: int, limit: int) -> Sequence[Any]:
+        return self.app.recorder.select_notifications(start=start, limit=limit)
 
     def log_position(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)

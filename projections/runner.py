@@ -19,15 +19,23 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from projections.db import Cursor, Database
 
 BATCH_SIZE = 1000
-Reader = Callable[[int, int], Sequence[tuple[int, Any]]]
+Reader = Callable[[int, int], Sequence[Any]]  # (start, limit) → notifications (id, topic, state)
+Decoder = Callable[[Any], Any]  # notification → domain event
 
 
 def utc_text(moment: datetime) -> str:
     """Timestamps are stored as fixed-width UTC text so they compare correctly on both backends."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def aggregate_topic(cls: type[Any]) -> str:
+    """The prefix shared by the stored topics of an aggregate's events: 'domain.x:Class.'."""
+    return f"{get_topic(cls)}."
 
 
 def event_name(event: Any) -> str:
@@ -50,6 +58,10 @@ class View(ABC):
 
     name: str
     tables: tuple[str, ...]
+    # Topic prefixes of the events the view reads ("module:Class."); empty means every event.
+    # Notifications of other topics are never decoded for this view (decoding is the costliest
+    # part of catch-up), but the view's position still moves past them.
+    topics: tuple[str, ...] = ()
 
     @abstractmethod
     def create(self, cur: Cursor) -> None:
@@ -70,9 +82,12 @@ class View(ABC):
 
 
 class ProjectionRunner:
-    def __init__(self, db: Database, reader: Reader, views: Sequence[View]) -> None:
+    def __init__(
+        self, db: Database, reader: Reader, decoder: Decoder, views: Sequence[View]
+    ) -> None:
         self.db = db
         self.reader = reader
+        self.decoder = decoder
         self.views = {view.name: view for view in views}
 
     def setup(self) -> None:
@@ -101,29 +116,46 @@ class ProjectionRunner:
         while True:
             positions = self.positions()
             start = min(positions[name] for name in wanted)
-            batch = self.reader(start + 1, BATCH_SIZE)
-            if not batch:
+            notifications = self.reader(start + 1, BATCH_SIZE)
+            if not notifications:
                 return total
+            decoded: dict[int, Any] = {}
             for name in wanted:
-                self._apply(self.views[name], batch)
-            total += len(batch)
+                self._apply(self.views[name], notifications, decoded)
+            total += len(notifications)
             if progress is not None:
-                progress(len(batch))
+                progress(len(notifications))
 
-    def _apply(self, view: View, batch: Sequence[tuple[int, Any]]) -> None:
+    def _events_for(
+        self, view: View, notifications: Sequence[Any], after: int, decoded: dict[int, Any]
+    ) -> list[tuple[int, Any]]:
+        """The view's events after its position, each notification decoded at most once."""
+        events = []
+        for notification in notifications:
+            if notification.id > after and (
+                not view.topics or notification.topic.startswith(view.topics)
+            ):
+                if notification.id not in decoded:
+                    decoded[notification.id] = self.decoder(notification)
+                events.append((notification.id, decoded[notification.id]))
+        return events
+
+    def _apply(self, view: View, notifications: Sequence[Any], decoded: dict[int, Any]) -> None:
         lock = "" if self.db.is_sqlite else " FOR UPDATE"
         with self.db.transaction(write=True) as cur:
             row = cur.execute(
                 f"SELECT position FROM projection_tracking WHERE name = %s{lock}", (view.name,)
             ).fetchone()
             current = int(row["position"]) if row else 0
-            todo = [(position, event) for position, event in batch if position > current]
+            last = notifications[-1].id
+            if last <= current:
+                return
+            todo = self._events_for(view, notifications, current, decoded)
             if todo:
                 view.process_batch(cur, todo)
-                cur.execute(
-                    "UPDATE projection_tracking SET position = %s WHERE name = %s",
-                    (todo[-1][0], view.name),
-                )
+            cur.execute(
+                "UPDATE projection_tracking SET position = %s WHERE name = %s", (last, view.name)
+            )
 
     def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> int:
         """Drop a view's tables, recreate them and replay the whole log into them."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from domain.access import Credential
 from projections.db import Cursor, Database
-from projections.runner import View, utc_text
+from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS credentials (
@@ -19,6 +19,7 @@ DDL = (
 class AccessView(View):
     name = "access"
     tables = ("credentials",)
+    topics = (aggregate_topic(Credential),)
 
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from domain.household import HouseholdCase
+from domain.policy import RegionPolicy
+from domain.registry import RegistryRecord
+from domain.tekun import TekunPerson
 from projections.audit_trail.projection import AuditTrailProjection
 from projections.db import Cursor, Database, insert_sql
-from projections.runner import View
+from projections.runner import View, aggregate_topic
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS audit_events (
@@ -29,6 +33,9 @@ EVENT_FIELDS = (
 class AuditTrailView(View):
     name = "audit_trail"
     tables = ("audit_events", "audit_subjects")
+    topics = tuple(
+        aggregate_topic(c) for c in (HouseholdCase, TekunPerson, RegionPolicy, RegistryRecord)
+    )
 
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
         self.db = db

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from domain.household import HouseholdCase
+from domain.tekun import TekunPerson
 from projections.case_state.projection import (
     CASE_FIELDS,
     MEMBER_FIELDS,
@@ -14,7 +16,7 @@ from projections.case_state.projection import (
     is_case_event,
 )
 from projections.db import Cursor, Database, chunks, insert_sql
-from projections.runner import View
+from projections.runner import View, aggregate_topic
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS case_state (
@@ -45,6 +47,7 @@ CASE_COLUMNS = (
 class CaseStateView(View):
     name = "case_state"
     tables = ("case_state", "case_members", "case_timeline")
+    topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
 
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
         self.db = db

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from domain.policy import RegionPolicy
 from domain.regions import policy_lookup_chain
 from projections.db import Cursor, Database
 from projections.policy_book.projection import PolicyBookProjection
-from projections.runner import View
+from projections.runner import View, aggregate_topic
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS policy_regions (policy_id TEXT PRIMARY KEY, region_code TEXT NOT NULL)",
@@ -28,6 +29,7 @@ FACT_COLUMNS = (
 class PolicyBookView(View):
     name = "policy_book"
     tables = ("policy_regions", "policy_facts")
+    topics = (aggregate_topic(RegionPolicy),)
 
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -9,7 +9,7 @@ from typing import Any
 from domain.identity import mask_id_number
 from domain.registry import RegistryRecord
 from projections.db import Cursor, Database
-from projections.runner import View, utc_text
+from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS registry_records (
@@ -25,6 +25,7 @@ COLUMNS = "record_id, kind, id_masked, region_code, effective_date, recorded_at,
 class RegistryView(View):
     name = "registry"
     tables = ("registry_records",)
+    topics = (aggregate_topic(RegistryRecord),)
 
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
         self.db = db
