@@ -34,6 +34,20 @@ class Cursor:
         if rows:
             self.raw.executemany(self._sql(sql), rows)
 
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Bulk insert: COPY on PostgreSQL (several times faster than executemany measured
+        here), executemany on SQLite (where it is already an in-process loop)."""
+        if not rows:
+            return
+        if self.sqlite:
+            self.raw.executemany(self._sql(insert_sql(table, columns)), rows)
+            return
+        with self.raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
     def fetchone(self) -> dict[str, Any] | None:
         row = self.raw.fetchone()
         return None if row is None else dict(row)

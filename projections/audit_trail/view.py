@@ -10,7 +10,7 @@ from domain.policy import RegionPolicy
 from domain.registry import RegistryRecord
 from domain.tekun import TekunPerson
 from projections.audit_trail.projection import AuditTrailProjection
-from projections.db import Cursor, Database, insert_sql
+from projections.db import Cursor, Database
 from projections.runner import View, aggregate_topic
 
 DDL = (
@@ -28,6 +28,9 @@ EVENT_FIELDS = (
     "position", "originator_id", "originator_version", "event_type", "region_code",
     "effective_date", "recorded_at", "actor", "document_ref", "details",
 )  # fmt: skip
+
+
+SUBJECT_FIELDS = ("subject_kind", "subject_id", "position")
 
 
 class AuditTrailView(View):
@@ -55,12 +58,10 @@ class AuditTrailView(View):
             if row is not None:
                 events.append(row)
                 subjects += about
-        cur.executemany(insert_sql("audit_events", EVENT_FIELDS), events)
-        cur.executemany(
-            insert_sql("audit_subjects", ("subject_kind", "subject_id", "position"))
-            + " ON CONFLICT DO NOTHING",
-            subjects,
-        )
+        cur.insert_many("audit_events", EVENT_FIELDS, events)
+        # A person named twice in one event (a member who is also the single covered person)
+        # is one subject row.
+        cur.insert_many("audit_subjects", SUBJECT_FIELDS, list(dict.fromkeys(subjects)))
 
     def for_subject(
         self, kind: str, subject_id: str, *, as_of: str | None = None

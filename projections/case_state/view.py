@@ -15,7 +15,7 @@ from projections.case_state.projection import (
     CaseStateProjection,
     is_case_event,
 )
-from projections.db import Cursor, Database, chunks, insert_sql
+from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic
 
 DDL = (
@@ -82,19 +82,21 @@ class CaseStateView(View):
             cur.execute(f"DELETE FROM case_members WHERE case_id IN ({marks})", chunk)
         for position, event in events:
             self.projection.fold(rows, position, event)
-        cur.executemany(
-            insert_sql("case_state", CASE_FIELDS),
+        cur.insert_many(
+            "case_state",
+            CASE_FIELDS,
             [tuple(row[f] for f in CASE_FIELDS) for row in rows.cases.values()],
         )
-        cur.executemany(
-            insert_sql("case_members", MEMBER_FIELDS),
+        cur.insert_many(
+            "case_members",
+            MEMBER_FIELDS,
             [
                 tuple(member[f] for f in MEMBER_FIELDS)
                 for members in rows.members.values()
                 for member in members.values()
             ],
         )
-        cur.executemany(insert_sql("case_timeline", TIMELINE_FIELDS), rows.timeline)
+        cur.insert_many("case_timeline", TIMELINE_FIELDS, rows.timeline)
 
     # --- queries --------------------------------------------------------------------------
 
