@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import random
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from stdnum.cn import ric
 
@@ -143,8 +143,8 @@ def policy_facts() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def roster_csv(households: int, seed: int = 2022) -> str:
-    """A roster in the import format: deterministic for a seed, each person listed once."""
+def roster_rows(households: int, seed: int = 2022) -> Iterator[dict[str, Any]]:
+    """Roster rows in the import format: deterministic for a seed, each person listed once."""
     rng = random.Random(seed)
     used: set[str] = set()
 
@@ -154,44 +154,36 @@ def roster_csv(households: int, seed: int = 2022) -> str:
         used.add(number)
         return number
 
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
-    writer.writeheader()
     for number in range(1, households + 1):
         programme = rng.choices(["dibao_urban", "dibao_rural", "marginal"], weights=[4, 5, 1])[0]
         tier = rng.choice("ABC") if programme == "dibao_rural" else ""
         size = rng.choices([1, 2, 3, 4, 5], weights=[30, 30, 20, 15, 5])[0]
         names = [_name(rng) for _ in range(size)]
+        region = rng.choice(TOWNSHIPS)
+        start_month = f"2022-{rng.randint(1, 12):02d}"
+        income_fen = rng.randrange(0, 40_000 * size, 100)
+        account = f"62170033{rng.randint(10**10, 10**11 - 1)}"
         for index in range(size):
-            writer.writerow(
-                {
-                    "household_ref": f"H{number:06d}",
-                    "region_code": rng.choice(TOWNSHIPS) if index == 0 else "",
-                    "programme": programme,
-                    "id_number": unique_id(),
-                    "name": names[index],
-                    "relation": "self" if index == 0 else "member",
-                    "method": "tier" if tier else "top_up",
-                    "tier_code": tier,
-                    "start_month": f"2022-{rng.randint(1, 12):02d}",
-                    "household_income_fen": rng.randrange(0, 40_000 * size, 100),
-                    "payee_account": f"62170033{rng.randint(10**10, 10**11 - 1)}",
-                    "payee_name": names[0],
-                    "approved_on": "2022-01-15",
-                    "document_ref": f"当民批〔2022〕{number}号",
-                }
-            )
-    # Only the first row of a household carries the region; copy it down for the others.
-    lines = list(csv.DictReader(io.StringIO(out.getvalue())))
-    region = ""
-    for line in lines:
-        region = line["region_code"] or region
-        line["region_code"] = region
-    final = io.StringIO()
-    writer = csv.DictWriter(final, fieldnames=COLUMNS)
+            yield {
+                "household_ref": f"H{number:06d}", "region_code": region, "programme": programme,
+                "id_number": unique_id(), "name": names[index],
+                "relation": "self" if index == 0 else "member", "method": "tier" if tier else "top_up",
+                "tier_code": tier, "start_month": start_month, "household_income_fen": income_fen,
+                "payee_account": account, "payee_name": names[0], "approved_on": "2022-01-15",
+                "document_ref": f"当民批〔2022〕{number}号",
+            }  # fmt: skip
+
+
+def write_roster(stream: TextIO, households: int, seed: int = 2022) -> None:
+    writer = csv.DictWriter(stream, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows(lines)
-    return final.getvalue()
+    writer.writerows(roster_rows(households, seed))
+
+
+def roster_csv(households: int, seed: int = 2022) -> str:
+    out = io.StringIO()
+    write_roster(out, households, seed)
+    return out.getvalue()
 
 
 def load_demo(

@@ -13,7 +13,6 @@ Everything is measured in one run on fresh databases, so the ratios hold on a no
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import resource
 import time
@@ -26,7 +25,7 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from ops.demo import roster_csv
+from ops.demo import write_roster
 from ops.importer import import_households
 from ops.services import Services
 from ops.settings import Settings
@@ -78,9 +77,12 @@ def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
         result: dict[str, Any] = {"backend": kind, "households": households}
         result["library_events_per_s"] = round(library_baseline(base_env, 20_000))
         services = Services(Settings(environment="test", database_url=url, secret="bench"))
-        roster = roster_csv(households, seed=1)
+        roster = folder / f"roster-{kind}.csv"
+        with roster.open("w", encoding="utf-8", newline="") as stream:
+            write_roster(stream, households, seed=1)
         started = time.perf_counter()
-        report = import_households(services, io.StringIO(roster), "bench")
+        with roster.open(encoding="utf-8", newline="") as stream:
+            report = import_households(services, stream, "bench")
         elapsed = time.perf_counter() - started
         result.update(
             import_events=report.events,
