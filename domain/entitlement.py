@@ -1,0 +1,205 @@
+"""The entitlement engine: what one case is owed for one month, and why (SPEC §4–5).
+
+Pure functions over plain values; no I/O. The caller gathers, *as known at time T*, the case's
+basis for the month and the policy in force, each with the reference of the event that set it;
+the engine returns the amount as components, each naming its rule and its sources, with the
+rounding rule stated. Arithmetic is exact in integers: a gap of standard minus per-capita income
+times covered members is computed as one fraction and rounded once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from domain.dates import add_months
+from domain.errors import InvalidValue
+from domain.money import RoundingMode, RoundingUnit, divide_rounded
+
+PERCENT = 100
+
+
+@dataclass(frozen=True)
+class Rounding:
+    unit: RoundingUnit = RoundingUnit.FEN
+    mode: RoundingMode = RoundingMode.HALF_UP
+    source: str = "default"
+
+    def divide(self, numerator_fen: int, denominator: int) -> int:
+        return divide_rounded(numerator_fen, denominator, self.unit, self.mode)
+
+    def describe(self) -> str:
+        return f"rounded to the {self.unit} ({self.mode})"
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A policy value with the reference of the event that set it (e.g. 'policy:<id>@<version>')."""
+
+    amount_fen: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Income:
+    """Monthly household income as checked, and what the rules count out of it."""
+
+    household_income_fen: int
+    excluded_income_fen: int = 0  # e.g. basic pension 基础养老金 in the transition period
+    rigid_expenditure_fen: int = 0  # 刚性支出
+    employment_cost_fen: int = 0  # 就业成本, deducted up to one standard
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class HouseholdBasis:
+    """A household case as it stood for the month."""
+
+    method: Literal["top_up", "tier"]
+    household_members: int
+    covered_members: int
+    income: Income
+    tier_code: str | None = None
+    paying: bool = True  # active, or within a gradual exit (see ``gradual_exit_pays``)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class TekunBasis:
+    care_level: Literal["full_self_care", "partial", "none"]
+    centralized: bool
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class CareStandard:
+    amount_fen: int | None
+    percent_of_minimum_wage: int | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Component:
+    code: str  # base, care, …
+    amount_fen: int
+    rule: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    components: tuple[Component, ...] = field(default_factory=tuple)
+    rounding: str = ""
+
+    @property
+    def amount_fen(self) -> int:
+        return sum(component.amount_fen for component in self.components)
+
+
+def counted_income_fen(income: Income, standard_fen: int) -> int:
+    """Income the rules count: excluded items out, rigid expenditure and employment costs
+    (the latter capped at one standard) deducted, never below zero."""
+    employment = min(income.employment_cost_fen, standard_fen)
+    counted = (
+        income.household_income_fen
+        - income.excluded_income_fen
+        - income.rigid_expenditure_fen
+        - employment
+    )
+    return max(0, counted)
+
+
+def household_entitlement(
+    basis: HouseholdBasis,
+    standard: Sourced,
+    rounding: Rounding,
+    tiers: dict[str, Sourced] | None = None,
+) -> Entitlement:
+    """低保 / 单人保 benefit for one month: top-up (补差) or tier (分档), for the covered members."""
+    if basis.household_members < 1 or not 0 <= basis.covered_members <= basis.household_members:
+        raise InvalidValue(
+            "covered members must be between 0 and the household size",
+            field="covered_members",
+            rule="covered_within_household",
+        )
+    if not basis.paying or basis.covered_members == 0:
+        return Entitlement((), rounding.describe())
+    if basis.method == "tier":
+        tier = (tiers or {}).get(basis.tier_code or "")
+        if tier is None:
+            raise InvalidValue(
+                f"no amount for tier {basis.tier_code!r} in force",
+                field="tier_code",
+                rule="tier_in_force",
+            )
+        component = Component(
+            "base", tier.amount_fen * basis.covered_members,
+            f"tier {basis.tier_code}: {tier.amount_fen} fen × {basis.covered_members} covered",
+            (tier.source, basis.source),
+        )  # fmt: skip
+        return Entitlement((component,), rounding.describe())
+    counted = counted_income_fen(basis.income, standard.amount_fen)
+    # (standard − counted / n) × covered = (standard × n − counted) × covered / n, rounded once.
+    gap_total = max(0, standard.amount_fen * basis.household_members - counted)
+    amount = rounding.divide(gap_total * basis.covered_members, basis.household_members)
+    rule = (
+        f"top-up: max(0, {standard.amount_fen} − {counted}/{basis.household_members}) fen"
+        f" × {basis.covered_members} covered, {rounding.describe()}"
+    )
+    return Entitlement(
+        (Component("base", amount, rule, (standard.source, basis.income.source, basis.source)),),
+        rounding.describe(),
+    )
+
+
+def tekun_entitlement(
+    basis: TekunBasis,
+    dibao_standard: Sourced,
+    multiplier_percent: Sourced,
+    explicit_amount: Sourced | None,
+    care: CareStandard,
+    minimum_wage: Sourced | None,
+    rounding: Rounding,
+) -> Entitlement:
+    """特困 basic living allowance = max(multiplier × dibao standard, explicit amount), plus the
+    care allowance for the person's self-care level (an amount or % of the minimum wage)."""
+    by_multiplier = rounding.divide(
+        dibao_standard.amount_fen * multiplier_percent.amount_fen, PERCENT
+    )
+    basic = by_multiplier
+    rule = f"basic: {multiplier_percent.amount_fen}% × {dibao_standard.amount_fen} fen, {rounding.describe()}"
+    sources = [dibao_standard.source, multiplier_percent.source]
+    if explicit_amount is not None and explicit_amount.amount_fen > by_multiplier:
+        basic = explicit_amount.amount_fen
+        rule = f"basic: explicit {explicit_amount.amount_fen} fen (above {by_multiplier} by multiplier)"
+        sources.append(explicit_amount.source)
+    components = [Component("base", basic, rule, (*sources, basis.source))]
+    care_sources: tuple[str, ...]
+    if care.amount_fen is not None:
+        care_fen, care_rule, care_sources = (
+            care.amount_fen,
+            f"care ({basis.care_level}): set amount",
+            (care.source,),
+        )
+    else:
+        if minimum_wage is None or care.percent_of_minimum_wage is None:
+            raise InvalidValue(
+                "care standard in % needs a minimum wage in force",
+                field="minimum_wage",
+                rule="minimum_wage_in_force",
+            )
+        care_fen = rounding.divide(minimum_wage.amount_fen * care.percent_of_minimum_wage, PERCENT)
+        care_rule = (
+            f"care ({basis.care_level}): {care.percent_of_minimum_wage}% × minimum wage "
+            f"{minimum_wage.amount_fen} fen, {rounding.describe()}"
+        )
+        care_sources = (care.source, minimum_wage.source)
+    if care_fen > 0:
+        components.append(Component("care", care_fen, care_rule, (*care_sources, basis.source)))
+    return Entitlement(tuple(components), rounding.describe())
+
+
+def gradual_exit_pays(exit_start_month: str, months: int, month: str) -> bool:
+    """渐退: a case in gradual exit keeps being paid for ``months`` months from the month the exit
+    takes effect, then stops."""
+    return exit_start_month <= month < add_months(exit_start_month, months)
