@@ -70,6 +70,38 @@ class RoundingIn(Decision):
     mode: Literal["half_up", "up", "down"] = "half_up"
 
 
+Permille = Annotated[StrictInt, Field(description="tenths of a percent: 3.5 % → 35")]
+Programmes = Annotated[list[str], Field(min_length=1, max_length=10)]
+
+
+class PriceIndexIn(Body):
+    month: Month
+    cpi_yoy_permille: Permille = Field(ge=-500, le=1000)
+    food_cpi_yoy_permille: Permille = Field(ge=-500, le=1000)
+    document_ref: DocumentRef
+
+
+class PriceLinkageIn(Decision):
+    cpi_threshold_permille: Permille = Field(default=35, ge=1, le=1000)
+    food_threshold_permille: Permille = Field(default=60, ge=1, le=1000)
+    minimum_fen: Fen | None = None
+    programmes: Programmes
+
+
+class ElectricityIn(Decision):
+    amount_fen_per_quarter: PositiveFen
+    pay_month_of_quarter: StrictInt = Field(ge=1, le=3)
+    programmes: Programmes
+
+
+class OneTimeIn(Decision):
+    name: Annotated[str, Field(min_length=1, max_length=50)]
+    amount_fen: PositiveFen
+    per: Literal["person", "household"]
+    pay_month: Month
+    programmes: Programmes
+
+
 class MemberIn(Body):
     id_number: Annotated[str, Field(min_length=15, max_length=18)]
     name: Annotated[str, Field(min_length=1, max_length=50)]

@@ -13,6 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.dates import first_day, validate_month
 from domain.decisions import decision_meta
 from domain.errors import InvalidValue
 from domain.money import RoundingMode, RoundingUnit, divide_rounded, require_fen
@@ -202,6 +203,103 @@ class RegionPolicy(Aggregate):
             unit=unit, mode=mode, **decision_meta(effective_date, actor, document_ref)
         )
 
+    # Subsidies paid on top (SPEC §4): price linkage, electricity, one-time.
+
+    def record_price_index(
+        self,
+        *,
+        month: str,
+        cpi_yoy_permille: int,
+        food_cpi_yoy_permille: int,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        """Monthly CPI and food-CPI year on year, in tenths of a percent (3.5 % → 35)."""
+        for field, value in (
+            ("cpi_yoy_permille", cpi_yoy_permille),
+            ("food_cpi_yoy_permille", food_cpi_yoy_permille),
+        ):
+            _whole(value, field, -500, 1000)
+        month = validate_month(month)
+        self._price_index_recorded(
+            month=month,
+            cpi_yoy_permille=cpi_yoy_permille,
+            food_cpi_yoy_permille=food_cpi_yoy_permille,
+            **decision_meta(first_day(month), actor, document_ref),
+        )
+
+    def set_price_linkage(
+        self,
+        *,
+        cpi_threshold_permille: int,
+        food_threshold_permille: int,
+        minimum_fen: int | None,
+        programmes: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        """物价上涨挂钩联动: thresholds that trigger the subsidy, its minimum, and who is covered."""
+        _whole(cpi_threshold_permille, "cpi_threshold_permille", 1, 1000)
+        _whole(food_threshold_permille, "food_threshold_permille", 1, 1000)
+        if minimum_fen is not None:
+            require_fen(minimum_fen, "minimum_fen")
+        self._price_linkage_set(
+            cpi_threshold_permille=cpi_threshold_permille,
+            food_threshold_permille=food_threshold_permille,
+            minimum_fen=minimum_fen,
+            programmes=_programmes(programmes),
+            **decision_meta(effective_date, actor, document_ref),
+        )
+
+    def set_electricity_subsidy(
+        self,
+        *,
+        amount_fen_per_quarter: int,
+        pay_month_of_quarter: int,
+        programmes: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        """电价补贴: an amount per household per quarter, paid in the chosen month of each quarter."""
+        require_fen(amount_fen_per_quarter, "amount_fen_per_quarter", allow_zero=False)
+        _whole(pay_month_of_quarter, "pay_month_of_quarter", 1, 3)
+        self._electricity_subsidy_set(
+            amount_fen_per_quarter=amount_fen_per_quarter,
+            pay_month_of_quarter=pay_month_of_quarter,
+            programmes=_programmes(programmes),
+            **decision_meta(effective_date, actor, document_ref),
+        )
+
+    def set_one_time_subsidy(
+        self,
+        *,
+        name: str,
+        amount_fen: int,
+        per: str,
+        pay_month: str,
+        programmes: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        """一次性生活补贴: an amount per person or per household, paid in one named month."""
+        if not isinstance(name, str) or not 0 < len(name.strip()) <= 50:
+            raise InvalidValue("name is 1–50 characters", field="name", rule="text_required")
+        if per not in ("person", "household"):
+            raise InvalidValue(
+                "per must be 'person' or 'household'", field="per", rule="subsidy_unit"
+            )
+        self._one_time_subsidy_set(
+            name=name.strip(),
+            amount_fen=require_fen(amount_fen, "amount_fen", allow_zero=False),
+            per=per,
+            pay_month=validate_month(pay_month, "pay_month"),
+            programmes=_programmes(programmes),
+            **decision_meta(effective_date, actor, document_ref),
+        )
+
     # Fold: the facts themselves live in the policy projection; the aggregate only counts them.
 
     @event("StandardSet")
@@ -261,3 +359,70 @@ class RegionPolicy(Aggregate):
         self, unit: str, mode: str, effective_date: str, actor: str, document_ref: str
     ) -> None:
         self.fact_count += 1
+
+    @event("PriceIndexRecorded")
+    def _price_index_recorded(
+        self,
+        month: str,
+        cpi_yoy_permille: int,
+        food_cpi_yoy_permille: int,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.fact_count += 1
+
+    @event("PriceLinkageSet")
+    def _price_linkage_set(
+        self,
+        cpi_threshold_permille: int,
+        food_threshold_permille: int,
+        minimum_fen: int | None,
+        programmes: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.fact_count += 1
+
+    @event("ElectricitySubsidySet")
+    def _electricity_subsidy_set(
+        self,
+        amount_fen_per_quarter: int,
+        pay_month_of_quarter: int,
+        programmes: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.fact_count += 1
+
+    @event("OneTimeSubsidySet")
+    def _one_time_subsidy_set(
+        self,
+        name: str,
+        amount_fen: int,
+        per: str,
+        pay_month: str,
+        programmes: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.fact_count += 1
+
+
+def _whole(value: object, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidValue(
+            f"{field} must be a whole number {low}–{high}", field=field, rule="whole_in_range"
+        )
+    return value
+
+
+def _programmes(values: list[str]) -> list[str]:
+    if not isinstance(values, list) or not values:
+        raise InvalidValue(
+            "programmes lists at least one programme", field="programmes", rule="non_empty"
+        )
+    return sorted({_programme(value, "programmes") for value in values})

@@ -254,6 +254,10 @@ class Services:
         "care_standard": "set_care_standard",
         "minimum_wage": "set_minimum_wage",
         "rounding": "set_rounding",
+        "price_index": "record_price_index",
+        "price_linkage": "set_price_linkage",
+        "electricity": "set_electricity_subsidy",
+        "one_time": "set_one_time_subsidy",
     }
 
     def set_policy(

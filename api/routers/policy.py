@@ -27,6 +27,10 @@ KINDS: list[tuple[str, str, type[BaseModel]]] = [
     ("care-standards", "care_standard", schemas.CareStandardIn),
     ("minimum-wage", "minimum_wage", schemas.MinimumWageIn),
     ("rounding", "rounding", schemas.RoundingIn),
+    ("price-indices", "price_index", schemas.PriceIndexIn),
+    ("price-linkage", "price_linkage", schemas.PriceLinkageIn),
+    ("electricity-subsidies", "electricity", schemas.ElectricityIn),
+    ("one-time-subsidies", "one_time", schemas.OneTimeIn),
 ]
 DEFAULT_ROUNDING = {"unit": RoundingUnit.FEN.value, "mode": RoundingMode.HALF_UP.value}
 

@@ -17,6 +17,10 @@ FACTS: dict[type[Any], tuple[str, str | None]] = {
     RegionPolicy.CareStandardSet: ("care_standard", "level"),
     RegionPolicy.MinimumWageSet: ("minimum_wage", None),
     RegionPolicy.RoundingRuleSet: ("rounding", None),
+    RegionPolicy.PriceIndexRecorded: ("price_index", "month"),
+    RegionPolicy.PriceLinkageSet: ("price_linkage", None),
+    RegionPolicy.ElectricitySubsidySet: ("electricity", None),
+    RegionPolicy.OneTimeSubsidySet: ("one_time", "name"),
 }
 ENVELOPE = {
     "originator_id",

@@ -315,3 +315,108 @@ def test_admin_issues_credentials_only_within_its_scope(client: TestClient, toke
         "role",
     )
     assert client.get("/docs").status_code == 200 and "cdn" not in client.get("/docs").text.lower()
+
+
+def test_subsidy_policy_is_recorded_and_validated(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Price indices, the linkage rule, electricity and one-time subsidies are policy facts."""
+    approver = token("approver")
+    posts = [
+        (
+            "price-indices",
+            {"month": "2022-10", "cpi_yoy_permille": 31, "food_cpi_yoy_permille": 88, **DOC},
+        ),
+        (
+            "price-linkage",
+            {
+                "cpi_threshold_permille": 30,
+                "food_threshold_permille": 60,
+                "minimum_fen": 1000,
+                "programmes": ["dibao_urban", "tekun_dispersed"],
+                "effective_date": "2022-09-01",
+                **DOC,
+            },
+        ),
+        (
+            "electricity-subsidies",
+            {
+                "amount_fen_per_quarter": 3000,
+                "pay_month_of_quarter": 3,
+                "programmes": ["dibao_urban"],
+                "effective_date": "2022-01-01",
+                **DOC,
+            },
+        ),
+        (
+            "one-time-subsidies",
+            {
+                "name": "春节慰问",
+                "amount_fen": 20000,
+                "per": "household",
+                "pay_month": "2023-01",
+                "programmes": ["dibao_urban"],
+                "effective_date": "2022-12-01",
+                **DOC,
+            },
+        ),
+    ]
+    for path, body in posts:
+        response = client.post(f"{API}/policy/420582/{path}", json=body, headers=approver)
+        assert response.status_code == 201, (path, response.text)
+    kinds = {
+        f["kind"]: f
+        for f in client.get(f"{API}/policy/420582/facts", headers=approver).json()["items"]
+    }
+    assert set(kinds) == {"price_index", "price_linkage", "electricity", "one_time"}
+    assert (
+        kinds["price_index"]["item"] == "2022-10"
+        and kinds["price_index"]["effective_date"] == "2022-10-01"
+    )
+    position = services.log_position()
+    bad = [
+        (
+            "price-indices",
+            {"month": "2022-13", "cpi_yoy_permille": 31, "food_cpi_yoy_permille": 8, **DOC},
+            "month",
+        ),
+        (
+            "price-indices",
+            {"month": "2022-10", "cpi_yoy_permille": 3.1, "food_cpi_yoy_permille": 8, **DOC},
+            "cpi_yoy_permille",
+        ),
+        (
+            "electricity-subsidies",
+            {
+                "amount_fen_per_quarter": 3000,
+                "pay_month_of_quarter": 4,
+                "programmes": ["dibao_urban"],
+                "effective_date": "2022-01-01",
+                **DOC,
+            },
+            "pay_month_of_quarter",
+        ),
+        (
+            "one-time-subsidies",
+            {
+                "name": "x",
+                "amount_fen": 100,
+                "per": "village",
+                "pay_month": "2023-01",
+                "programmes": ["dibao_urban"],
+                "effective_date": "2022-12-01",
+                **DOC,
+            },
+            "per",
+        ),
+        (
+            "price-linkage",
+            {"programmes": ["nope"], "effective_date": "2022-09-01", **DOC},
+            "programmes",
+        ),
+    ]
+    for path, body, field in bad:
+        assert_problem(
+            client.post(f"{API}/policy/420582/{path}", json=body, headers=approver), 422, field
+        )
+    assert services.log_position() == position
