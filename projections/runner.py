@@ -13,7 +13,6 @@ on PostgreSQL the same code runs in the API (read-your-writes) and in ``doudi pr
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -40,17 +39,6 @@ def aggregate_topic(cls: type[Any]) -> str:
 
 def event_name(event: Any) -> str:
     return type(event).__qualname__
-
-
-def event_details(event: Any, skip: Iterable[str] = ()) -> str:
-    """The event's own fields as JSON, without the library's envelope or skipped fields."""
-    hidden = {"originator_id", "originator_version", "timestamp", *skip}
-    return json.dumps(
-        {k: v for k, v in vars(event).items() if k not in hidden},
-        ensure_ascii=False,
-        sort_keys=True,
-        default=str,
-    )
 
 
 class View(ABC):

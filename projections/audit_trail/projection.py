@@ -14,8 +14,8 @@ from domain.household import HouseholdCase
 from domain.policy import RegionPolicy
 from domain.registry import RegistryRecord
 from domain.tekun import TekunPerson
-from projections.case_state.projection import HIDDEN
-from projections.runner import event_details, event_name, utc_text
+from projections.case_state.projection import pseudonymous_details
+from projections.runner import event_name, utc_text
 
 
 class AuditTrailProjection:
@@ -47,7 +47,7 @@ class AuditTrailProjection:
             position, str(event.originator_id), event.originator_version, event_name(event),
             getattr(event, "region_code", None), getattr(event, "effective_date", None),
             utc_text(event.timestamp), getattr(event, "actor", None) or getattr(event, "issued_by", ""),
-            getattr(event, "document_ref", None), event_details(event, HIDDEN),
+            getattr(event, "document_ref", None), pseudonymous_details(event, self.person_key),
         )  # fmt: skip
         return row, [(kind, subject, position) for kind, subject in subjects]
 

@@ -7,6 +7,7 @@ statement, not per event: that is what makes catch-up fast on PostgreSQL).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from domain.household import CaseStatus, HouseholdCase
 from domain.identity import mask_account, mask_id_number
 from domain.regions import county_of
 from domain.tekun import TekunPerson
-from projections.runner import event_details, event_name, utc_text
+from projections.runner import event_name, utc_text
 
 STATUS_AFTER: dict[str, str] = {
     "HouseholdCase.Applied": CaseStatus.APPLIED,
@@ -28,16 +29,35 @@ STATUS_AFTER: dict[str, str] = {
     "TekunPerson.Approved": CaseStatus.ACTIVE,
     "TekunPerson.Terminated": CaseStatus.TERMINATED,
 }
-# Identity numbers and accounts never reach a view in clear: the timeline keeps other fields.
-HIDDEN = (
-    "members",
-    "member",
-    "payee",
-    "person",
-    "id_number",
-    "single_person_id_number",
-    "institution",
-)
+ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
+    """An event's own fields as JSON, with identity numbers replaced by person keys and bank
+    accounts masked: identity numbers and accounts never reach a view in clear, yet the facts
+    (who is a member, who is covered) stay usable by rolls, statistics and misuse checks."""
+    out: dict[str, Any] = {}
+    for name, value in vars(event).items():
+        if name in ENVELOPE:
+            continue
+        if name in ("members", "member", "person"):
+            people = value if isinstance(value, list) else [value]
+            masked = [
+                {"person_key": person_key(p["id_number"]), "relation": p.get("relation", "self")}
+                for p in people
+            ]
+            out[name] = masked if isinstance(value, list) else masked[0]
+        elif name in ("id_number", "single_person_id_number"):
+            out[name.replace("id_number", "person_key")] = (
+                None if value is None else person_key(value)
+            )
+        elif name in ("payee", "institution") and isinstance(value, dict):
+            out[name] = {"account_masked": mask_account(value.get("account_number", ""))}
+        else:
+            out[name] = value
+    return json.dumps(out, ensure_ascii=False, sort_keys=True, default=str)
+
+
 CASE_FIELDS = (
     "case_id", "kind", "region_code", "county_code", "programme", "status", "status_since",
     "head_name", "head_id_masked", "head_person_key", "applied_on", "method", "tier_code",
@@ -83,7 +103,7 @@ class CaseStateProjection:
         case["recorded_at"] = utc_text(event.timestamp)
         rows.timeline.append(
             (case_id, event.originator_version, position, event_name(event), event.effective_date,
-             case["recorded_at"], event.actor, event.document_ref, status, event_details(event, HIDDEN))
+             case["recorded_at"], event.actor, event.document_ref, status, pseudonymous_details(event, self.person_key))
         )  # fmt: skip
 
     def _state(self, rows: CaseRows, case_id: str, event: Any) -> None:
