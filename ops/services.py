@@ -9,7 +9,6 @@ in the same ``save()`` as the decision's events.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from domain.household import HouseholdCase
 from domain.policy import RegionPolicy, policy_id
 from domain.registry import RegistryRecord, registry_record_id
 from domain.tekun import TekunPerson
+from ops.keys import Keys
 from ops.settings import Settings
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
@@ -114,9 +114,10 @@ class Services:
         settings.ensure_paths()
         ensure_schema(settings)
         self.settings = settings
+        self.keys = Keys(settings.secret)
         self.app = DoudiApplication(env=application_env(settings))
         self.db = Database(settings.database, settings.postgres_pool_size)
-        self.case_state = CaseStateView(self.db, self.person_key)
+        self.case_state = CaseStateView(self.db, self.person_key, self.keys.seal)
         self.audit = AuditTrailView(self.db, self.person_key)
         self.policy = PolicyBookView(self.db)
         self.registry = RegistryView(self.db, self.person_key)
@@ -137,9 +138,7 @@ class Services:
 
     def person_key(self, id_number: str) -> str:
         """A keyed hash of an identity number: lets views find a person without storing the number."""
-        return hmac.new(
-            self.settings.secret.encode(), id_number.encode(), hashlib.sha256
-        ).hexdigest()[:32]
+        return self.keys.person_key(id_number)
 
     def read_notifications(self, start: int, limit: int) -> Sequence[Any]:
         return self.app.recorder.select_notifications(start=start, limit=limit)

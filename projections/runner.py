@@ -50,6 +50,8 @@ class View(ABC):
     # Notifications of other topics are never decoded for this view (decoding is the costliest
     # part of catch-up), but the view's position still moves past them.
     topics: tuple[str, ...] = ()
+    # Bump when the tables or the mapping change: the view is then rebuilt on start-up.
+    version: int = 1
 
     @abstractmethod
     def create(self, cur: Cursor) -> None:
@@ -79,15 +81,28 @@ class ProjectionRunner:
         self.views = {view.name: view for view in views}
 
     def setup(self) -> None:
+        """Create what is missing. A view whose ``version`` changed since its tables were built
+        is dropped and will be rebuilt from position 0 by the next catch-up."""
         with self.db.transaction(write=True) as cur:
             cur.execute(
-                "CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY,"
+                " position BIGINT NOT NULL, view_version INTEGER NOT NULL DEFAULT 1)"
             )
+            built = {
+                row["name"]: int(row["view_version"])
+                for row in cur.execute(
+                    "SELECT name, view_version FROM projection_tracking"
+                ).fetchall()
+            }
             for view in self.views.values():
+                if view.name in built and built[view.name] != view.version:
+                    view.drop(cur)
+                    cur.execute("DELETE FROM projection_tracking WHERE name = %s", (view.name,))
                 view.create(cur)
                 cur.execute(
-                    "INSERT INTO projection_tracking (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
-                    (view.name,),
+                    "INSERT INTO projection_tracking (name, position, view_version) VALUES (%s, 0, %s)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    (view.name, view.version),
                 )
 
     def positions(self) -> dict[str, int]:

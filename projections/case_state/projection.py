@@ -63,7 +63,7 @@ CASE_FIELDS = (
     "head_name", "head_id_masked", "head_person_key", "applied_on", "method", "tier_code",
     "start_month", "care_level", "payee_account_masked", "household_income_fen",
     "annual_review_due", "exit_months", "end_reason", "single_person", "member_count",
-    "covered_count", "version", "recorded_at",
+    "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at",
 )  # fmt: skip
 MEMBER_FIELDS = ("case_id", "person_key", "name", "id_masked", "relation", "covered")
 TIMELINE_FIELDS = (
@@ -86,8 +86,15 @@ class CaseRows:
 
 
 class CaseStateProjection:
-    def __init__(self, person_key: Callable[[str], str]) -> None:
+    def __init__(self, person_key: Callable[[str], str], seal: Callable[[str], str]) -> None:
         self.person_key = person_key
+        self.seal = seal
+
+    def _payee(self, case: dict[str, Any], payee: dict[str, str]) -> None:
+        """The current payee: masked for display, sealed (encrypted) for the bank file."""
+        case["payee_account_masked"] = mask_account(payee["account_number"])
+        case["payee_account_sealed"] = self.seal(payee["account_number"])
+        case["payee_name"] = payee["account_name"]
 
     def fold(self, rows: CaseRows, position: int, event: Any) -> None:
         case_id = str(event.originator_id)
@@ -121,9 +128,9 @@ class CaseStateProjection:
                 case.update(
                     programme=event.programme, method=event.method, tier_code=event.tier_code,
                     start_month=event.start_month, annual_review_due=event.annual_review_due,
-                    payee_account_masked=mask_account(event.payee["account_number"]),
                     single_person=event.single_person_id_number is not None,
                 )  # fmt: skip
+                self._payee(case, event.payee)
                 if event.single_person_id_number is not None:
                     covered = self.person_key(event.single_person_id_number)
                     for key, member in members.items():
@@ -137,9 +144,9 @@ class CaseStateProjection:
             case HouseholdCase.TierChanged():
                 case["tier_code"] = event.tier_code
             case HouseholdCase.PayeeAccountChanged():
-                case["payee_account_masked"] = mask_account(event.payee["account_number"])
+                self._payee(case, event.payee)
             case TekunPerson.ModeChanged():
-                case["payee_account_masked"] = mask_account(event.payee["account_number"])
+                self._payee(case, event.payee)
                 case["programme"] = f"tekun_{event.mode}"
             case HouseholdCase.GradualExitStarted():
                 case["exit_months"] = event.months
@@ -152,9 +159,9 @@ class CaseStateProjection:
                     case_id, "tekun", event, event.person, f"tekun_{event.mode}"
                 )
                 rows.cases[case_id].update(
-                    start_month=event.start_month, care_level=event.care_level,
-                    payee_account_masked=mask_account(event.payee["account_number"]),
-                )  # fmt: skip
+                    start_month=event.start_month, care_level=event.care_level
+                )
+                self._payee(rows.cases[case_id], event.payee)
                 self._member(members, case_id, dict(event.person, relation="self"), covered=True)
             case TekunPerson.CareLevelReassessed():
                 case["care_level"] = event.care_level

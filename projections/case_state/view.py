@@ -26,7 +26,8 @@ DDL = (
         method TEXT, tier_code TEXT, start_month TEXT, care_level TEXT, payee_account_masked TEXT,
         household_income_fen BIGINT, annual_review_due TEXT, exit_months INTEGER, end_reason TEXT,
         single_person BOOLEAN NOT NULL DEFAULT FALSE, member_count INTEGER NOT NULL DEFAULT 0,
-        covered_count INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL, recorded_at TEXT NOT NULL)""",
+        covered_count INTEGER NOT NULL DEFAULT 0, payee_name TEXT, payee_account_sealed TEXT,
+        version INTEGER NOT NULL, recorded_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     """CREATE TABLE IF NOT EXISTS case_members (
         case_id TEXT NOT NULL, person_key TEXT NOT NULL, name TEXT NOT NULL, id_masked TEXT NOT NULL,
@@ -46,12 +47,15 @@ CASE_COLUMNS = (
 
 class CaseStateView(View):
     name = "case_state"
+    version = 2  # 2: payee name and sealed account
     tables = ("case_state", "case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
 
-    def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
+    def __init__(
+        self, db: Database, person_key: Callable[[str], str], seal: Callable[[str], str]
+    ) -> None:
         self.db = db
-        self.projection = CaseStateProjection(person_key)
+        self.projection = CaseStateProjection(person_key, seal)
 
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
