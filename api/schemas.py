@@ -238,3 +238,9 @@ class CredentialIn(Body):
     expires_at: str | None = None
     period_from: date | None = None
     period_to: date | None = None
+
+
+class RollGenerateIn(Body):
+    county_code: Annotated[str, Field(pattern=r"^\d{6}$")]
+    month: Month
+    group: Literal["all", "dibao", "marginal", "tekun"] = "all"

@@ -133,6 +133,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "case.decide": frozenset({Role.APPROVER, Role.ADMIN}),
     "registry.write": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
     "credential.issue": frozenset({Role.ADMIN}),
+    "roll.generate": frozenset({Role.FINANCE_OFFICER, Role.ADMIN}),
+    "roll.approve": frozenset({Role.FINANCE_OFFICER}),
+    "read.rolls": frozenset(
+        {Role.FINANCE_OFFICER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN, Role.APPROVER}
+    ),
     "read.cases": frozenset(set(Role)),
     "read.policy": frozenset(set(Role)),
     "read.audit": frozenset({Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN, Role.APPROVER}),

@@ -20,6 +20,8 @@ app = typer.Typer(
 token_app = typer.Typer(help="Bearer credentials", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports", no_args_is_help=True)
+roll_app = typer.Typer(help="Monthly payment rolls (发放名册)", no_args_is_help=True)
+app.add_typer(roll_app, name="roll")
 app.add_typer(token_app, name="token")
 app.add_typer(projections_app, name="projections")
 app.add_typer(import_app, name="import")
@@ -187,6 +189,34 @@ def import_households_command(
     )
     if report.errors:
         raise typer.Exit(1)
+
+
+@roll_app.command("generate")
+def roll_generate(
+    county: Annotated[str, typer.Option(help="6-digit county code")],
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    group: Annotated[str, typer.Option(help="all, dibao, marginal, tekun")] = "all",
+) -> None:
+    """Generate (or regenerate) a county's draft roll for a month, as known now."""
+    from domain.access import Principal
+    from domain.errors import DomainError
+    from ops.rolls import generate_roll
+
+    services = _services()
+    operator = Principal("cli", "admin", "000000")
+    try:
+        with _progress() as progress:
+            task = progress.add_task(f"roll {county} {month}", total=None)
+            outcome = generate_roll(
+                services, operator, county, month, group, lambda n: progress.advance(task, n)
+            )
+            services.app.save(*outcome.aggregates)
+    except DomainError as error:
+        console.print(f"[red]{error.field}: {error.detail}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    typer.echo(json.dumps(outcome.response, ensure_ascii=False))
 
 
 @app.command()

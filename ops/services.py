@@ -36,6 +36,7 @@ from projections.case_state.view import CaseStateView
 from projections.db import Database
 from projections.policy_book.view import PolicyBookView
 from projections.registry.view import RegistryView
+from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner
 
 
@@ -122,11 +123,12 @@ class Services:
         self.policy = PolicyBookView(self.db)
         self.registry = RegistryView(self.db, self.person_key)
         self.access = AccessView(self.db)
+        self.rolls = RollsView(self.db)
         self.projections = ProjectionRunner(
             self.db,
             self.read_notifications,
             self.app.mapper.to_domain_event,
-            [self.case_state, self.audit, self.policy, self.registry, self.access],
+            [self.case_state, self.audit, self.policy, self.registry, self.access, self.rolls],
         )
         self.projections.setup()
 

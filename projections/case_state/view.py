@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from domain.basis import CaseFact
 from domain.household import HouseholdCase
 from domain.tekun import TekunPerson
 from projections.case_state.projection import (
@@ -160,6 +162,51 @@ class CaseStateView(View):
                 " FROM case_timeline WHERE case_id = %s ORDER BY effective_date, version",
                 (case_id,),
             ).fetchall()
+
+    def county_cases(
+        self, county_code: str, page: int = 1000
+    ) -> Iterator[tuple[dict[str, Any], list[CaseFact]]]:
+        """Every case of a county with its facts, in case-id order, a page at a time."""
+        last = ""
+        while True:
+            with self.db.transaction() as cur:
+                cases = cur.execute(
+                    "SELECT case_id, kind, region_code, head_name, head_id_masked, payee_name,"
+                    " payee_account_masked, payee_account_sealed FROM case_state"
+                    " WHERE county_code = %s AND case_id > %s ORDER BY case_id LIMIT %s",
+                    (county_code, last, page),
+                ).fetchall()
+                if not cases:
+                    return
+                ids = [case["case_id"] for case in cases]
+                facts: dict[str, list[CaseFact]] = {}
+                for chunk in chunks(ids):
+                    marks = ", ".join(["%s"] * len(chunk))
+                    for row in cur.execute(
+                        "SELECT case_id, version, event_type, effective_date, recorded_at, position, details"
+                        f" FROM case_timeline WHERE case_id IN ({marks})",
+                        chunk,
+                    ).fetchall():
+                        facts.setdefault(row["case_id"], []).append(CaseFact(
+                            row["version"], row["event_type"], row["effective_date"], row["recorded_at"],
+                            row["position"], json.loads(row["details"])))  # fmt: skip
+            for case in cases:
+                yield case, facts.get(case["case_id"], [])
+            last = ids[-1]
+
+    def county_programmes(self, county_code: str) -> list[tuple[str, str, str | None]]:
+        """The (kind, programme, tier) combinations among a county's approved cases; for 特困 the
+        programme is the dibao standard it is a multiple of (rural for towns and townships,
+        whose code digits 7–9 are 100 or more; urban otherwise)."""
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT kind, CASE WHEN kind <> 'tekun' THEN programme"
+                " WHEN length(region_code) >= 9 AND substr(region_code, 7, 3) >= '100' THEN 'dibao_rural'"
+                " ELSE 'dibao_urban' END AS programme, tier_code FROM case_state"
+                " WHERE county_code = %s AND start_month IS NOT NULL ORDER BY kind, programme",
+                (county_code,),
+            ).fetchall()
+        return [(row["kind"], row["programme"], row["tier_code"]) for row in rows]
 
     def region_of(self, case_id: str) -> str | None:
         with self.db.transaction() as cur:

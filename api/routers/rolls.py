@@ -1,0 +1,104 @@
+"""Monthly payment rolls (发放名册): generate a draft, read it, approve it."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from api import schemas
+from api.commands import run
+from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.routers.households import Limit, Offset
+from domain.errors import NotFound
+from ops.rolls import approve_roll, generate_roll
+
+router = APIRouter(prefix="/rolls", tags=["rolls"])
+
+
+@router.post(
+    "", status_code=201, summary="Generate (or regenerate) the draft roll of a county × month"
+)
+def generate(
+    request: Request,
+    body: schemas.RollGenerateIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    return run(
+        request,
+        services,
+        principal,
+        body,
+        key,
+        lambda: generate_roll(services, principal, body.county_code, body.month, body.group),
+    )
+
+
+@router.get("", summary="Rolls in scope")
+def list_rolls(
+    services: ReadServices,
+    principal: PrincipalDep,
+    county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    principal.require("read.rolls")
+    if county is not None:
+        principal.require_filter(county, "county")
+    total, items = services.rolls.search(
+        scope_prefix=principal.prefix, county=county, month=month, limit=limit, offset=offset
+    )
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def _visible(services: Any, principal: Any, roll_id: UUID) -> dict[str, Any]:
+    principal.require("read.rolls")
+    roll = services.rolls.get(str(roll_id))
+    if roll is None or not principal.sees(roll["county_code"]):
+        raise NotFound("no such roll", field="roll_id", rule="exists")
+    return dict(roll)
+
+
+@router.get("/{roll_id}", summary="Roll summary: status, totals per programme and township")
+def get_roll(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+    return _visible(services, principal, roll_id)
+
+
+@router.get("/{roll_id}/lines", summary="Lines of the roll's current generation, with components")
+def lines(
+    roll_id: UUID,
+    services: ReadServices,
+    principal: PrincipalDep,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    roll = _visible(services, principal, roll_id)
+    items = services.rolls.lines(str(roll_id), limit=limit, offset=offset)
+    return {
+        "roll_id": str(roll_id),
+        "total": roll["line_count"],
+        "limit": limit,
+        "offset": offset,
+        "items": items,
+    }
+
+
+@router.post("/{roll_id}/approve", summary="Approve (finance officer of the roll's county only)")
+def approve(
+    request: Request,
+    roll_id: UUID,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    return run(
+        request,
+        services,
+        principal,
+        None,
+        key,
+        lambda: approve_roll(services, principal, str(roll_id)),
+    )

@@ -1,0 +1,364 @@
+"""Payment-roll generation and approval (SPEC §7): policy and case facts as known at a time →
+entitlement engine → lines in chunks → roll header.
+
+Generation streams the county's cases page by page (never the whole roll in memory), records
+the lines as ``RollChunk`` aggregates a few at a time, and finally records the header's
+``Generated`` event naming the generation's token. Chunk ids include that random token, so a
+crash half-way leaves only orphan chunks that no header names, and a retry starts cleanly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.access import Principal
+from domain.basis import MonthBasis, basis_for_month
+from domain.dates import first_day, validate_month
+from domain.entitlement import (
+    CareStandard,
+    Component,
+    Entitlement,
+    HouseholdBasis,
+    Rounding,
+    Sourced,
+    TekunBasis,
+    household_entitlement,
+    tekun_entitlement,
+)
+from domain.errors import Forbidden, InvalidValue
+from domain.money import RoundingMode, RoundingUnit
+from domain.regions import validate_region_code
+from domain.roll import LINES_PER_CHUNK, PaymentRoll, ProgrammeGroup, RollChunk, roll_id
+from domain.subsidies import (
+    ElectricitySubsidy,
+    OneTimeSubsidy,
+    PriceIndex,
+    PriceLinkage,
+    electricity_subsidy,
+    one_time_subsidies,
+    price_linked_subsidy,
+)
+from ops.services import Outcome, Services, now_utc
+from projections.runner import utc_text
+
+CHUNKS_PER_SAVE = 20
+
+
+def _ref(fact: dict[str, Any]) -> str:
+    return f"{fact['event_type']}#{fact['position']}"
+
+
+class MonthPolicy:
+    """The policy of a county for one month as known at a time, looked up once and cached."""
+
+    def __init__(self, services: Services, county_code: str, month: str, as_of: str) -> None:
+        self.services, self.county, self.month, self.as_of = services, county_code, month, as_of
+        self.day = first_day(month)
+        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        fact = self.fact("rounding", "")
+        self.rounding = (
+            Rounding(RoundingUnit(fact["payload"]["unit"]), RoundingMode(fact["payload"]["mode"]), _ref(fact))
+            if fact else Rounding()
+        )  # fmt: skip
+
+    def fact(self, kind: str, item: str) -> dict[str, Any] | None:
+        if (kind, item) not in self._cache:
+            self._cache[kind, item] = self.services.policy.applicable(
+                self.county, kind, item, self.day, self.as_of
+            )
+        return self._cache[kind, item]
+
+    def standard(self, programme: str) -> Sourced:
+        fact = self.fact("standard", programme)
+        if fact is None:
+            raise InvalidValue(
+                f"no {programme} standard in force for {self.county} in {self.month} as known at {self.as_of}",
+                field="month", rule="standard_in_force",
+            )  # fmt: skip
+        from domain.policy import monthly_standard_fen
+
+        payload = fact["payload"]
+        amount = monthly_standard_fen(
+            payload["amount_fen"], payload["period"], self.rounding.unit, self.rounding.mode
+        )
+        return Sourced(amount, _ref(fact))
+
+    def tiers(self, programme: str) -> dict[str, Sourced]:
+        fact = self.fact("tiers", programme)
+        if fact is None:
+            return {}
+        return {
+            code: Sourced(amount, _ref(fact)) for code, amount in fact["payload"]["tiers"].items()
+        }
+
+    def sourced(self, kind: str, field_name: str, item: str = "") -> Sourced | None:
+        fact = self.fact(kind, item)
+        if fact is None or fact["payload"].get(field_name) is None:
+            return None
+        return Sourced(int(fact["payload"][field_name]), _ref(fact))
+
+    def care(self, level: str) -> CareStandard:
+        fact = self.fact("care_standard", level)
+        if fact is None:
+            return CareStandard(0, None, "none")
+        payload = fact["payload"]
+        return CareStandard(payload["amount_fen"], payload["percent_of_minimum_wage"], _ref(fact))
+
+    def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
+        index, rule = self.fact("price_index", self.month), self.fact("price_linkage", "")
+        return (
+            PriceIndex(self.month, index["payload"]["cpi_yoy_permille"], index["payload"]["food_cpi_yoy_permille"],
+                       _ref(index)) if index else None,
+            PriceLinkage(rule["payload"]["cpi_threshold_permille"], rule["payload"]["food_threshold_permille"],
+                         rule["payload"]["minimum_fen"], tuple(rule["payload"]["programmes"]), _ref(rule))
+            if rule else None,
+        )  # fmt: skip
+
+    def electricity(self) -> ElectricitySubsidy | None:
+        fact = self.fact("electricity", "")
+        if fact is None:
+            return None
+        payload = fact["payload"]
+        return ElectricitySubsidy(
+            payload["amount_fen_per_quarter"],
+            payload["pay_month_of_quarter"],
+            tuple(payload["programmes"]),
+            _ref(fact),
+        )
+
+    def one_time(self) -> list[OneTimeSubsidy]:
+        rows = self.services.policy.facts(self.county, "one_time", self.as_of)
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row["effective_date"] <= self.day:
+                latest[row["item"]] = row
+        return [
+            OneTimeSubsidy(r["item"], r["payload"]["amount_fen"], r["payload"]["per"], r["payload"]["pay_month"],
+                           tuple(r["payload"]["programmes"]), _ref(r))
+            for r in latest.values()
+        ]  # fmt: skip
+
+
+def dibao_programme_for(region_code: str) -> str:
+    """特困 support is a multiple of the urban or the rural dibao standard: a township code's digits
+    7–9 under 100 are a sub-district (街道, urban), otherwise a town or township (rural)."""
+    if len(region_code) >= 9 and int(region_code[6:9]) >= 100:
+        return "dibao_rural"
+    return "dibao_urban"
+
+
+def entitlement_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> Entitlement:
+    if basis.kind == "tekun":
+        multiplier = policy.sourced("tekun_rule", "multiplier_percent")
+        if multiplier is None:
+            raise InvalidValue(
+                f"no 特困 rule in force for {policy.county} in {policy.month}",
+                field="month",
+                rule="tekun_rule_in_force",
+            )
+        return tekun_entitlement(
+            TekunBasis(basis.care_level, basis.mode == "centralized", ",".join(basis.sources[-1:])),
+            policy.standard(dibao_programme_for(region_code)), multiplier,
+            policy.sourced("tekun_rule", "explicit_amount_fen"), policy.care(basis.care_level),
+            policy.sourced("minimum_wage", "amount_fen"), policy.rounding,
+        )  # fmt: skip
+    household = HouseholdBasis(
+        basis.method, max(basis.household_members, 1), basis.covered_members, basis.income,
+        basis.tier_code, True, ",".join(basis.sources[-1:]),
+    )  # fmt: skip
+    return household_entitlement(
+        household, policy.standard(basis.programme), policy.rounding, policy.tiers(basis.programme)
+    )
+
+
+def subsidies_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> list[Component]:
+    standard_programme = (
+        dibao_programme_for(region_code) if basis.kind == "tekun" else basis.programme
+    )
+    found: list[Component | None] = []
+    index, linkage = policy.price()
+    if index is not None and linkage is not None:
+        standard = policy.standard(standard_programme)
+        found.append(
+            price_linked_subsidy(
+                basis.programme,
+                basis.covered_members,
+                standard.amount_fen,
+                standard.source,
+                index,
+                linkage,
+            )
+        )
+    found.append(electricity_subsidy(policy.month, basis.programme, policy.electricity()))
+    found += one_time_subsidies(
+        policy.month, basis.programme, basis.covered_members, policy.one_time()
+    )
+    return [c for c in found if c is not None and c.amount_fen > 0]
+
+
+@dataclass
+class Totals:
+    lines: int = 0
+    persons: int = 0
+    amount_fen: int = 0
+    by_programme: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_township: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, line: dict[str, Any]) -> None:
+        self.lines += 1
+        self.persons += line["covered_members"]
+        self.amount_fen += line["total_fen"]
+        for table, key in (
+            (self.by_programme, line["programme"]),
+            (self.by_township, line["region_code"][:9]),
+        ):
+            bucket = table.setdefault(key, {"lines": 0, "persons": 0, "amount_fen": 0})
+            bucket["lines"] += 1
+            bucket["persons"] += line["covered_members"]
+            bucket["amount_fen"] += line["total_fen"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "persons": self.persons,
+            "amount_fen": self.amount_fen,
+            "by_programme": dict(sorted(self.by_programme.items())),
+            "by_township": dict(sorted(self.by_township.items())),
+        }
+
+
+def roll_lines(
+    services: Services, county: str, month: str, group: ProgrammeGroup, policy: MonthPolicy
+) -> Iterator[dict[str, Any]]:
+    """Every payable line of the county's roll, in case-id order (deterministic)."""
+    for case, facts in services.case_state.county_cases(county):
+        basis = basis_for_month(case["kind"], facts, month, policy.as_of)
+        if not basis.paying_in(month) or not group.includes(basis.programme):
+            continue
+        entitlement = entitlement_for(basis, case["region_code"], policy)
+        components = [*entitlement.components, *subsidies_for(basis, case["region_code"], policy)]
+        total = sum(c.amount_fen for c in components)
+        if total <= 0:
+            continue
+        yield {
+            "case_id": case["case_id"], "kind": case["kind"], "programme": basis.programme,
+            "region_code": case["region_code"], "head_name": case["head_name"],
+            "head_id_masked": case["head_id_masked"], "payee_name": case["payee_name"],
+            "account_number": services.keys.unseal(case["payee_account_sealed"]),
+            "account_masked": case["payee_account_masked"], "covered_members": basis.covered_members,
+            "components": [{"code": c.code, "amount_fen": c.amount_fen, "rule": c.rule, "sources": list(c.sources)}
+                           for c in components],
+            "total_fen": total, "basis_sources": basis.sources,
+        }  # fmt: skip
+
+
+def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) -> None:
+    """Refuse before anything is recorded when the month's policy lacks what the county's cases
+    need (a standard per programme, the 特困 rule, each tier used), so a refused roll records
+    nothing rather than half its chunks."""
+    for kind, programme, tier_code in services.case_state.county_programmes(county):
+        if kind == "tekun" and policy.sourced("tekun_rule", "multiplier_percent") is None:
+            raise InvalidValue(
+                f"no 特困 rule in force for {county} in {policy.month}",
+                field="month",
+                rule="tekun_rule_in_force",
+            )
+        policy.standard(programme)
+        if tier_code is not None and tier_code not in policy.tiers(programme):
+            raise InvalidValue(
+                f"tier {tier_code} of {programme} has no amount in force in {policy.month}",
+                field="month",
+                rule="tier_in_force",
+            )
+
+
+def generate_roll(
+    services: Services,
+    principal: Principal,
+    county: str,
+    month: str,
+    group: str,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Generate (or regenerate) the draft roll of a county × month × programme group."""
+    principal.require("roll.generate")
+    validate_region_code(county, "county_code")
+    principal.require_region(county, "county_code")
+    month = validate_month(month)
+    services.fresh()
+    try:
+        roll = services.app.repository.get(roll_id(county, month, group))
+    except AggregateNotFoundError:
+        roll = PaymentRoll.open(county_code=county, month=month, group=group)
+    roll.require_draft()
+    as_of = utc_text(now_utc())
+    policy = MonthPolicy(services, county, month, as_of)
+    check_policy_in_force(services, county, policy)
+    token = uuid.uuid4()
+    totals, chunk, chunks, pending = Totals(), [], 0, []
+    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), policy):
+        totals.add(line)
+        chunk.append(line)
+        if len(chunk) == LINES_PER_CHUNK:
+            pending.append(RollChunk(roll_id=roll.id, token=token, number=chunks, lines=chunk))
+            chunks, chunk = chunks + 1, []
+            if len(pending) == CHUNKS_PER_SAVE:
+                services.app.save(*pending)
+                pending = []
+            if progress is not None:
+                progress(LINES_PER_CHUNK)
+    if chunk:
+        pending.append(RollChunk(roll_id=roll.id, token=token, number=chunks, lines=chunk))
+        chunks += 1
+    services.app.save(*pending)
+    generation = roll.record_generation(
+        as_of=as_of,
+        line_count=totals.lines,
+        total_fen=totals.amount_fen,
+        totals=totals.as_dict() | {"token": str(token)},
+        chunk_count=chunks,
+        actor=principal.credential_id,
+    )
+    return Outcome([roll], roll_summary(roll) | {"generation": generation}, 201)
+
+
+def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome:
+    """Approval by a finance officer of that county only (not a city or province officer)."""
+    found = _visible_roll(services, principal, roll)
+    principal.require("roll.approve")
+    if principal.region_scope != found.county_code:
+        raise Forbidden(
+            "only a finance officer of the roll's own county approves it",
+            field="region_scope",
+            rule="county_finance_officer",
+        )
+    found.approve(actor=principal.credential_id)
+    return Outcome([found], roll_summary(found))
+
+
+def _visible_roll(services: Services, principal: Principal, roll: str) -> PaymentRoll:
+    from domain.errors import NotFound
+
+    found = services.load(PaymentRoll, roll, "roll_id")
+    if not principal.sees(found.county_code):
+        raise NotFound("no such roll", field="roll_id", rule="exists")
+    return found
+
+
+def roll_summary(roll: PaymentRoll) -> dict[str, Any]:
+    return {
+        "roll_id": str(roll.id),
+        "county_code": roll.county_code,
+        "month": roll.month,
+        "group": roll.group,
+        "status": str(roll.status),
+        "generation": roll.generation,
+        "line_count": roll.line_count,
+        "total_fen": roll.total_fen,
+        "version": roll.version,
+    }

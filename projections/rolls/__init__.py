@@ -1,0 +1,1 @@
+"""Read model: payment rolls and their lines."""

@@ -1,0 +1,154 @@
+"""Payment rolls: headers and the lines of each roll's current generation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from domain.roll import PaymentRoll, RollChunk
+from projections.db import Cursor, Database
+from projections.runner import View, aggregate_topic, utc_text
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS rolls (
+        roll_id TEXT PRIMARY KEY, county_code TEXT NOT NULL, month TEXT NOT NULL, grp TEXT NOT NULL,
+        status TEXT NOT NULL, generation INTEGER NOT NULL, token TEXT, as_of TEXT, line_count INTEGER NOT NULL,
+        persons INTEGER NOT NULL, total_fen BIGINT NOT NULL, totals TEXT NOT NULL, generated_at TEXT,
+        approved_at TEXT, approved_by TEXT, version INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS rolls_county ON rolls (county_code, month)",
+    """CREATE TABLE IF NOT EXISTS roll_lines (
+        roll_id TEXT NOT NULL, token TEXT NOT NULL, line_no INTEGER NOT NULL, case_id TEXT NOT NULL,
+        kind TEXT NOT NULL, programme TEXT NOT NULL, region_code TEXT NOT NULL, head_name TEXT NOT NULL,
+        head_id_masked TEXT NOT NULL, payee_name TEXT, account_masked TEXT, covered_members INTEGER NOT NULL,
+        total_fen BIGINT NOT NULL, components TEXT NOT NULL, PRIMARY KEY (roll_id, token, line_no))""",
+)
+LINE_FIELDS = (
+    "roll_id", "token", "line_no", "case_id", "kind", "programme", "region_code", "head_name",
+    "head_id_masked", "payee_name", "account_masked", "covered_members", "total_fen", "components",
+)  # fmt: skip
+ROLL_COLUMNS = (
+    "roll_id, county_code, month, grp AS group_name, status, generation, as_of, line_count, persons,"
+    " total_fen, totals, generated_at, approved_at, approved_by, version"
+)
+
+
+class RollsView(View):
+    name = "rolls"
+    tables = ("rolls", "roll_lines")
+    topics = (aggregate_topic(PaymentRoll), aggregate_topic(RollChunk))
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+
+    def process(self, cur: Cursor, position: int, event: Any) -> None:
+        self.process_batch(cur, [(position, event)])
+
+    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        lines: list[tuple[Any, ...]] = []
+        for _position, event in batch:
+            if isinstance(event, RollChunk.Recorded):
+                lines += [_line(event, index, line) for index, line in enumerate(event.lines)]
+                continue
+            cur.insert_many("roll_lines", LINE_FIELDS, lines)  # keep log order around header events
+            lines = []
+            self._header(cur, event)
+        cur.insert_many("roll_lines", LINE_FIELDS, lines)
+
+    def _header(self, cur: Cursor, event: Any) -> None:
+        roll = str(event.originator_id)
+        match event:
+            case PaymentRoll.Opened():
+                cur.execute(
+                    "INSERT INTO rolls (roll_id, county_code, month, grp, status, generation, line_count, persons,"
+                    " total_fen, totals, version) VALUES (%s, %s, %s, %s, 'draft', 0, 0, 0, 0, '{}', 1)",
+                    (roll, event.county_code, event.month, event.group),
+                )
+            case PaymentRoll.Generated():
+                token = event.totals.get("token")
+                cur.execute(
+                    "UPDATE rolls SET generation = %s, token = %s, as_of = %s, line_count = %s, persons = %s,"
+                    " total_fen = %s, totals = %s, generated_at = %s, version = %s WHERE roll_id = %s",
+                    (
+                        event.generation,
+                        token,
+                        event.as_of,
+                        event.line_count,
+                        event.totals.get("persons", 0),
+                        event.total_fen,
+                        json.dumps(event.totals, ensure_ascii=False, sort_keys=True),
+                        utc_text(event.timestamp),
+                        event.originator_version,
+                        roll,
+                    ),
+                )
+                cur.execute(
+                    "DELETE FROM roll_lines WHERE roll_id = %s AND token <> %s", (roll, token)
+                )
+            case PaymentRoll.Approved():
+                cur.execute(
+                    "UPDATE rolls SET status = 'approved', approved_at = %s, approved_by = %s, version = %s"
+                    " WHERE roll_id = %s",
+                    (utc_text(event.timestamp), event.actor, event.originator_version, roll),
+                )
+
+    # --- queries --------------------------------------------------------------------------
+
+    def get(self, roll_id: str) -> dict[str, Any] | None:
+        with self.db.transaction() as cur:
+            row = cur.execute(
+                f"SELECT {ROLL_COLUMNS} FROM rolls WHERE roll_id = %s", (roll_id,)
+            ).fetchone()
+        return None if row is None else _decoded(row)
+
+    def search(
+        self, *, scope_prefix: str, county: str | None, month: str | None, limit: int, offset: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        where, params = ["county_code LIKE %s"], [scope_prefix + "%"]
+        for column, value in (("county_code", county), ("month", month)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        clause = " AND ".join(where)
+        with self.db.transaction() as cur:
+            total = cur.execute(
+                f"SELECT COUNT(*) AS n FROM rolls WHERE {clause}", params
+            ).fetchone()
+            rows = cur.execute(
+                f"SELECT {ROLL_COLUMNS} FROM rolls WHERE {clause} ORDER BY month DESC, county_code, grp"
+                " LIMIT %s OFFSET %s",
+                [*params, limit, offset],
+            ).fetchall()
+        return int(total["n"] if total else 0), [_decoded(row) for row in rows]
+
+    def lines(self, roll_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT l.line_no, l.case_id, l.kind, l.programme, l.region_code, l.head_name, l.head_id_masked,"
+                " l.payee_name, l.account_masked, l.covered_members, l.total_fen, l.components"
+                " FROM roll_lines l JOIN rolls r ON r.roll_id = l.roll_id AND r.token = l.token"
+                " WHERE l.roll_id = %s ORDER BY l.line_no LIMIT %s OFFSET %s",
+                (roll_id, limit, offset),
+            ).fetchall()
+        for row in rows:
+            row["components"] = json.loads(row["components"])
+        return rows
+
+
+def _line(event: Any, index: int, line: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        str(event.roll_id), str(event.token), event.number * 1000 + index,
+        line["case_id"], line["kind"], line["programme"], line["region_code"], line["head_name"],
+        line["head_id_masked"], line["payee_name"], line["account_masked"], line["covered_members"],
+        line["total_fen"], json.dumps(line["components"], ensure_ascii=False),
+    )  # fmt: skip
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    row["totals"] = json.loads(row["totals"])
+    row.pop("token", None)
+    return row
