@@ -35,6 +35,7 @@ SUBJECT_FIELDS = ("subject_kind", "subject_id", "position")
 
 class AuditTrailView(View):
     name = "audit_trail"
+    version = 2  # 2: person keys instead of identity numbers in details
     tables = ("audit_events", "audit_subjects")
     topics = tuple(
         aggregate_topic(c) for c in (HouseholdCase, TekunPerson, RegionPolicy, RegistryRecord)

@@ -30,6 +30,7 @@ STATUS_AFTER: dict[str, str] = {
     "TekunPerson.Terminated": CaseStatus.TERMINATED,
 }
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
+KEYED = {"id_number": "person_key", "single_person_id_number": "single_person_key"}
 
 
 def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
@@ -47,10 +48,8 @@ def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
                 for p in people
             ]
             out[name] = masked if isinstance(value, list) else masked[0]
-        elif name in ("id_number", "single_person_id_number"):
-            out[name.replace("id_number", "person_key")] = (
-                None if value is None else person_key(value)
-            )
+        elif name in KEYED:
+            out[KEYED[name]] = None if value is None else person_key(value)
         elif name in ("payee", "institution") and isinstance(value, dict):
             out[name] = {"account_masked": mask_account(value.get("account_number", ""))}
         else:

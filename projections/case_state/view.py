@@ -49,7 +49,7 @@ CASE_COLUMNS = (
 
 class CaseStateView(View):
     name = "case_state"
-    version = 2  # 2: payee name and sealed account
+    version = 3  # 2: payee name and sealed account; 3: person keys in timeline details
     tables = ("case_state", "case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
 

@@ -1,0 +1,215 @@
+"""Payment rolls through the API: a county's month from policy to an approved roll.
+
+The case file: 当阳市 (420582). Urban standard 670 yuan a month, rural 6,000 yuan a year (500 a
+month), 特困 at 200 % of the dibao standard, care 15 % of a 1,800-yuan minimum wage for partial
+self-care. Household A (urban, 3 people, income 900 yuan): 1,110.00 yuan. Household B (marginal,
+3 people, income 1,000 yuan, one covered alone as 单人保): 336.67 yuan. A rural 特困 person with
+partial self-care: 1,000 + 270 = 1,270.00 yuan. March 2024 roll: 3 lines, 2,716.67 yuan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ops.services import Services
+from tests.api.test_households_api import API, assert_problem
+from tests.factories import approve_body, household_body, id_number, income_body
+
+DOC = {"document_ref": "当民发〔2024〕1号"}
+POLICY = [
+    (
+        "standards",
+        {
+            "programme": "dibao_urban",
+            "amount_fen": 67_000,
+            "period": "month",
+            "effective_date": "2021-01-01",
+        },
+    ),
+    (
+        "standards",
+        {
+            "programme": "marginal",
+            "amount_fen": 67_000,
+            "period": "month",
+            "effective_date": "2021-01-01",
+        },
+    ),
+    (
+        "standards",
+        {
+            "programme": "dibao_rural",
+            "amount_fen": 600_000,
+            "period": "year",
+            "effective_date": "2021-01-01",
+        },
+    ),
+    ("tekun-rules", {"multiplier_percent": 200, "effective_date": "2021-01-01"}),
+    ("minimum-wage", {"amount_fen": 180_000, "effective_date": "2021-01-01"}),
+    (
+        "care-standards",
+        {"level": "partial", "percent_of_minimum_wage": 15, "effective_date": "2021-01-01"},
+    ),
+]
+
+
+def county_with_cases(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    for path, body in POLICY:
+        assert (
+            client.post(f"{API}/policy/420582/{path}", json=body | DOC, headers=admin).status_code
+            == 201
+        )
+    ids = {}
+    a = client.post(
+        f"{API}/households", json=household_body("420582001000", members=3, seed=50), headers=admin
+    )
+    ids["a"] = a.json()["case_id"]
+    client.post(
+        f"{API}/households/{ids['a']}/economic-checks", json=income_body(90_000), headers=admin
+    )
+    client.post(f"{API}/households/{ids['a']}/approve", json=approve_body(), headers=admin)
+    b_body = household_body("420582002000", members=3, seed=60, programme="marginal")
+    ids["b"] = client.post(f"{API}/households", json=b_body, headers=admin).json()["case_id"]
+    client.post(
+        f"{API}/households/{ids['b']}/economic-checks", json=income_body(100_000), headers=admin
+    )
+    single = b_body["members"][1]["id_number"]
+    response = client.post(
+        f"{API}/households/{ids['b']}/approve",
+        headers=admin,
+        json=approve_body(single_person_id_number=single, programme="dibao_urban"),
+    )
+    assert response.status_code == 200, response.text
+    tekun = {
+        "region_code": "420582101000",
+        "id_number": id_number(sequence=700),
+        "name": "赵老",
+        "mode": "dispersed",
+        "care_level": "partial",
+        "payee_account": "6217003312345678",
+        "payee_name": "赵老",
+        "start_month": "2024-01",
+        "effective_date": "2023-12-20",
+        **DOC,
+    }
+    ids["t"] = client.post(f"{API}/tekun", json=tekun, headers=admin).json()["case_id"]
+    return ids
+
+
+def test_march_roll_to_the_fen_with_sources(client: TestClient, token: Any) -> None:
+    admin = token("admin")
+    ids = county_with_cases(client, admin)
+    finance = token("finance_officer")
+    response = client.post(
+        f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
+    )
+    assert response.status_code == 201, response.text
+    roll = response.json()
+    assert (roll["status"], roll["line_count"], roll["total_fen"]) == ("draft", 3, 271_667)
+    lines = client.get(f"{API}/rolls/{roll['roll_id']}/lines", headers=finance).json()["items"]
+    by_case = {line["case_id"]: line for line in lines}
+    assert by_case[ids["a"]]["total_fen"] == 111_000
+    assert by_case[ids["b"]]["total_fen"] == 33_667 and by_case[ids["b"]]["covered_members"] == 1
+    assert [(c["code"], c["amount_fen"]) for c in by_case[ids["t"]]["components"]] == [
+        ("base", 100_000),
+        ("care", 27_000),
+    ]
+    base = by_case[ids["a"]]["components"][0]
+    assert base["sources"][0].startswith("RegionPolicy.StandardSet#") and "top-up" in base["rule"]
+    assert by_case[ids["a"]]["account_masked"].startswith("*") and "6222020200112233445" not in str(
+        lines
+    )
+    summary = client.get(f"{API}/rolls/{roll['roll_id']}", headers=finance).json()
+    assert summary["totals"]["by_programme"]["tekun_dispersed"]["amount_fen"] == 127_000
+    assert summary["totals"]["persons"] == 3 + 1 + 1
+
+
+def test_regenerate_approve_and_refusals(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    admin = token("admin")
+    ids = county_with_cases(client, admin)
+    finance = token("finance_officer")
+    city = token("finance_officer", "420500")
+    neighbour = token("finance_officer", "420581")
+    body = {"county_code": "420582", "month": "2024-03"}
+    first = client.post(f"{API}/rolls", json=body, headers=finance).json()
+    again = client.post(f"{API}/rolls", json=body, headers=finance).json()
+    assert again["generation"] == 2 and again["roll_id"] == first["roll_id"]
+    roll = first["roll_id"]
+    lines_1 = client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"]
+    # A decision recorded between generations changes the draft: A is suspended.
+    client.post(
+        f"{API}/households/{ids['a']}/suspend",
+        json={"reason": "外出", "effective_date": "2024-03-01", **DOC},
+        headers=admin,
+    )
+    third = client.post(f"{API}/rolls", json=body, headers=finance).json()
+    assert (
+        third["generation"] == 3
+        and third["line_count"] == 2
+        and third["total_fen"] == 271_667 - 111_000
+    )
+    lines_3 = client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"]
+    assert {line["case_id"] for line in lines_1} - {line["case_id"] for line in lines_3} == {
+        ids["a"]
+    }
+    assert_problem(
+        client.post(f"{API}/rolls/{roll}/approve", headers=city),
+        403,
+        "region_scope",
+        "county_finance_officer",
+    )
+    assert_problem(
+        client.post(f"{API}/rolls/{roll}/approve", headers=token("approver")), 403, "role"
+    )
+    assert_problem(client.post(f"{API}/rolls/{roll}/approve", headers=neighbour), 404, "roll_id")
+    assert (
+        client.post(f"{API}/rolls/{roll}/approve", headers=finance).json()["status"] == "approved"
+    )
+    position = services.log_position()
+    assert_problem(
+        client.post(f"{API}/rolls/{roll}/approve", headers=finance), 409, "status", "approve_once"
+    )
+    assert_problem(
+        client.post(f"{API}/rolls", json=body, headers=finance),
+        409,
+        "status",
+        "regenerate_only_draft",
+    )
+    assert services.log_position() == position
+    assert client.get(f"{API}/rolls", headers=neighbour).json()["total"] == 0
+    assert client.get(f"{API}/rolls", headers=city).json()["total"] == 1
+
+
+def test_roll_refused_without_policy_records_nothing(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    admin = token("admin")
+    county_with_cases(client, admin)
+    finance = token("finance_officer")
+    position = services.log_position()
+    for body, field in (
+        ({"county_code": "420582", "month": "2020-06"}, "month"),
+        ({"county_code": "420582", "month": "2024-13"}, "month"),
+        ({"county_code": "420599", "month": "2024-03"}, "county_code"),
+    ):
+        response = client.post(f"{API}/rolls", json=body, headers=finance)
+        assert response.status_code in (403, 422), response.text
+        assert_problem(response, response.status_code, field)
+    assert services.log_position() == position
+
+
+def test_regenerating_unchanged_facts_gives_identical_lines(client: TestClient, token: Any) -> None:
+    """Determinism: the same facts as known at two times give byte-identical lines."""
+    admin = token("admin")
+    county_with_cases(client, admin)
+    finance = token("finance_officer")
+    body = {"county_code": "420582", "month": "2024-04", "group": "dibao"}
+    roll = client.post(f"{API}/rolls", json=body, headers=finance).json()["roll_id"]
+    first = client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"]
+    client.post(f"{API}/rolls", json=body, headers=finance)
+    second = client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"]
+    assert first == second and len(first) == 2  # the dibao group leaves out the 特困 person

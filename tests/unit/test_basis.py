@@ -1,0 +1,117 @@
+"""A case's basis for a month as known at a time: effective dates and recorded times both count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.basis import CaseFact, basis_for_month
+
+EARLY, LATE = "2024-01-31T00:00:00.000000Z", "2024-09-30T00:00:00.000000Z"
+
+
+def fact(
+    version: int, kind: str, effective: str, recorded: str = EARLY, **details: Any
+) -> CaseFact:
+    return CaseFact(version, f"HouseholdCase.{kind}", effective, recorded, version * 10, details)
+
+
+def history(*later: CaseFact) -> list[CaseFact]:
+    members = [{"person_key": "p1", "relation": "self"}, {"person_key": "p2", "relation": "member"}]
+    return [
+        fact(1, "Applied", "2024-01-05", programme="dibao_urban", members=members),
+        fact(
+            2,
+            "EconomicCheckRecorded",
+            "2024-01-10",
+            household_income_fen=30_000,
+            excluded_income_fen=0,
+            rigid_expenditure_fen=0,
+            employment_cost_fen=0,
+        ),
+        fact(
+            3,
+            "Approved",
+            "2024-01-20",
+            programme="dibao_urban",
+            method="top_up",
+            tier_code=None,
+            start_month="2024-02",
+            single_person_key=None,
+        ),
+        *later,
+    ]
+
+
+def test_paid_from_the_start_month_with_members_and_income() -> None:
+    facts = history()
+    assert not basis_for_month("household", facts, "2024-01", LATE).paying_in("2024-01")
+    basis = basis_for_month("household", facts, "2024-02", LATE)
+    assert basis.paying_in("2024-02") and basis.covered_members == 2
+    assert (
+        basis.income.household_income_fen == 30_000
+        and basis.sources[-1] == "HouseholdCase.Approved#30"
+    )
+
+
+def test_death_on_the_tenth_leaves_that_month_paid_and_stops_the_next() -> None:
+    facts = history(fact(4, "Terminated", "2024-05-10", reason="death"))
+    assert basis_for_month("household", facts, "2024-05", LATE).paying_in("2024-05")
+    assert not basis_for_month("household", facts, "2024-06", LATE).paying_in("2024-06")
+
+
+def test_a_fact_recorded_late_is_unknown_before_its_recording() -> None:
+    """A member added effective March but recorded in September: March as known in January has 2."""
+    facts = history(
+        fact(4, "MemberAdded", "2024-03-01", LATE, member={"person_key": "p3", "relation": "child"})
+    )
+    assert basis_for_month("household", facts, "2024-03", EARLY).covered_members == 2
+    assert basis_for_month("household", facts, "2024-03", LATE).covered_members == 3
+
+
+def test_out_of_order_facts_fold_in_effective_order() -> None:
+    """Income reassessed effective April recorded before a suspension effective March: both apply."""
+    facts = history(
+        fact(
+            4,
+            "IncomeReassessed",
+            "2024-04-01",
+            household_income_fen=10_000,
+            excluded_income_fen=0,
+            rigid_expenditure_fen=0,
+            employment_cost_fen=0,
+        ),
+        fact(5, "Suspended", "2024-03-01", reason="x"),
+        fact(6, "Resumed", "2024-05-01"),
+    )
+    assert not basis_for_month("household", facts, "2024-04", LATE).paying_in("2024-04")
+    may = basis_for_month("household", facts, "2024-05", LATE)
+    assert may.paying_in("2024-05") and may.income.household_income_fen == 10_000
+
+
+def test_gradual_exit_pays_n_months_then_stops() -> None:
+    facts = history(fact(4, "GradualExitStarted", "2024-06-01", months=3))
+    paid = [
+        m
+        for m in ("2024-05", "2024-06", "2024-07", "2024-08", "2024-09")
+        if basis_for_month("household", facts, m, LATE).paying_in(m)
+    ]
+    assert paid == ["2024-05", "2024-06", "2024-07", "2024-08"]
+
+
+def test_single_person_cover_and_member_removal() -> None:
+    facts = history()
+    facts[2] = fact(
+        3,
+        "Approved",
+        "2024-01-20",
+        programme="dibao_urban",
+        method="top_up",
+        tier_code=None,
+        start_month="2024-02",
+        single_person_key="p2",
+    )
+    facts.append(fact(4, "MemberRemoved", "2024-04-01", person_key="p1", reason="moved"))
+    march = basis_for_month("household", facts, "2024-03", LATE)
+    assert (march.household_members, march.covered_members) == (2, 1)
+    april = basis_for_month("household", facts, "2024-04", LATE)
+    assert (april.household_members, april.covered_members) == (1, 1)
