@@ -13,6 +13,7 @@ from domain.access import Principal
 from domain.errors import Conflict
 from ops.demo import load_demo, roster_csv
 from ops.importer import import_households
+from ops.rolls import generate_roll
 from ops.services import Outcome, Served, Services
 from ops.settings import Settings
 from projections.runner import ProjectionRunner
@@ -89,6 +90,9 @@ def test_rebuilding_every_projection_equals_the_live_one(services: Services) -> 
     load_demo(services, households=60, tekun=10)
     principal = admin(services)
     checked_case(services, principal, seed=40)
+    record(
+        services, principal, lambda: generate_roll(services, principal, COUNTY, "2022-06", "all")
+    )
     services.fresh()
     for name in services.projections.views:
         live = services.projections.dump(name)
