@@ -1,8 +1,9 @@
 """A case's basis for one month, as known at a time: a pure fold of its effective-dated facts.
 
 Facts are the case's events as the case-state view keeps them (identity numbers replaced by
-person keys). The rule for a month M: the facts recorded by time T whose effective date is on or
-before the first day of M are folded in effective-date order (then version). So a raise effective
+person keys). The rule for a month M: the facts recorded by time T that count from on or before the first
+day of M are folded in that order (then version); a fact counts from its effective date, except
+that an approval — and the application and checks it rests on — counts from its start month. So a raise effective
 1 April counts for April; a death on 10 May still leaves May paid and stops June (次月停发); a
 fact recorded later than T is not known yet, and the difference it makes is carried by a later
 roll as back-pay or recovery.
@@ -66,11 +67,28 @@ class MonthBasis:
         return False
 
 
+def _effective_keys(facts: list[CaseFact]) -> dict[int, str]:
+    """The date from which each fact counts. An approval counts from its start month (a decision
+    dated 20 January with start month January pays January), and the application and checks it
+    rests on count with it; every later fact counts from its own effective date."""
+    keys = {f.version: f.effective_date for f in facts}
+    approvals = [f for f in facts if f.event_type.endswith(".Approved")]
+    if approvals:
+        approval = approvals[0]
+        start = first_day(approval.details["start_month"])
+        for f in facts:
+            if f.version <= approval.version:
+                keys[f.version] = start
+    return keys
+
+
 def basis_for_month(kind: str, facts: list[CaseFact], month: str, as_of: str) -> MonthBasis:
     cut = first_day(month)
+    known_facts = [f for f in facts if f.recorded_at <= as_of]
+    keys = _effective_keys(known_facts)
     known = sorted(
-        (f for f in facts if f.recorded_at <= as_of and f.effective_date <= cut),
-        key=lambda f: (f.effective_date, f.version),
+        (f for f in known_facts if keys[f.version] <= cut),
+        key=lambda f: (keys[f.version], f.version),
     )
     basis = MonthBasis(kind=kind)
     for fact in known:

@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.access import Principal
-from domain.basis import MonthBasis, basis_for_month
+from domain.basis import CaseFact, MonthBasis, basis_for_month
 from domain.dates import first_day, validate_month
 from domain.entitlement import (
     CareStandard,
@@ -56,8 +56,16 @@ def _ref(fact: dict[str, Any]) -> str:
 class MonthPolicy:
     """The policy of a county for one month as known at a time, looked up once and cached."""
 
-    def __init__(self, services: Services, county_code: str, month: str, as_of: str) -> None:
+    def __init__(
+        self,
+        services: Services,
+        county_code: str,
+        month: str,
+        as_of: str,
+        recorded: dict[str, str] | None = None,
+    ) -> None:
         self.services, self.county, self.month, self.as_of = services, county_code, month, as_of
+        self.recorded = recorded if recorded is not None else {}
         self.day = first_day(month)
         self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
         fact = self.fact("rounding", "")
@@ -68,9 +76,10 @@ class MonthPolicy:
 
     def fact(self, kind: str, item: str) -> dict[str, Any] | None:
         if (kind, item) not in self._cache:
-            self._cache[kind, item] = self.services.policy.applicable(
-                self.county, kind, item, self.day, self.as_of
-            )
+            fact = self.services.policy.applicable(self.county, kind, item, self.day, self.as_of)
+            if fact is not None:
+                self.recorded[_ref(fact)] = fact["recorded_at"]
+            self._cache[kind, item] = fact
         return self._cache[kind, item]
 
     def standard(self, programme: str) -> Sourced:
@@ -209,10 +218,21 @@ class Totals:
     by_programme: dict[str, dict[str, int]] = field(default_factory=dict)
     by_township: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    backpay_fen: int = 0
+    recovered_fen: int = 0
+    receivable_fen: int = 0
+
     def add(self, line: dict[str, Any]) -> None:
         self.lines += 1
         self.persons += line["covered_members"]
         self.amount_fen += line["total_fen"]
+        self.receivable_fen += line["receivable_fen"]
+        self.backpay_fen += sum(
+            c["amount_fen"] for c in line["components"] if c["code"] == "backpay"
+        )
+        self.recovered_fen -= sum(
+            part["amount_fen"] for part in line["months"] if part["amount_fen"] < 0
+        )
         for table, key in (
             (self.by_programme, line["programme"]),
             (self.by_township, line["region_code"][:9]),
@@ -227,34 +247,140 @@ class Totals:
             "lines": self.lines,
             "persons": self.persons,
             "amount_fen": self.amount_fen,
+            "backpay_fen": self.backpay_fen,
+            "recovered_fen": self.recovered_fen,
+            "receivable_fen": self.receivable_fen,
             "by_programme": dict(sorted(self.by_programme.items())),
             "by_township": dict(sorted(self.by_township.items())),
         }
 
 
+class PolicyBook:
+    """Month policies of one county as known at one time, built on first use."""
+
+    def __init__(self, services: Services, county: str, as_of: str) -> None:
+        self.services, self.county, self.as_of = services, county, as_of
+        self.months: dict[str, MonthPolicy] = {}
+        self.recorded: dict[
+            str, str
+        ] = {}  # policy fact ref → recorded_at, filled as facts are read
+
+    def month(self, month: str) -> MonthPolicy:
+        if month not in self.months:
+            self.months[month] = MonthPolicy(
+                self.services, self.county, month, self.as_of, self.recorded
+            )
+        return self.months[month]
+
+    def recorded_at(self, ref: str) -> str:
+        """When a policy fact named in a component was recorded ('' if it is not a policy fact)."""
+        return self.recorded.get(ref, "")
+
+
+def due_components(
+    case: dict[str, Any], facts: list[CaseFact], month: str, book: PolicyBook
+) -> tuple[MonthBasis, list[Component]]:
+    """What the case is owed for ``month`` as known at the book's time, as components."""
+    policy = book.month(month)
+    basis = basis_for_month(case["kind"], facts, month, book.as_of)
+    if not basis.paying_in(month):
+        return basis, []
+    entitlement = entitlement_for(basis, case["region_code"], policy)
+    return basis, [*entitlement.components, *subsidies_for(basis, case["region_code"], policy)]
+
+
+def _causes(
+    facts: list[CaseFact], due: list[Component], month: str, paid_as_of: str, book: PolicyBook
+) -> list[str]:
+    """The facts recorded after the month was paid that bear on it: what the adjustment names."""
+    cut = first_day(month)
+    found = [f.ref for f in facts if f.recorded_at > paid_as_of and f.effective_date <= cut]
+    for component in due:
+        found += [ref for ref in component.sources if book.recorded_at(ref) > paid_as_of]
+    return list(dict.fromkeys(found)) or ["recomputed"]
+
+
+def adjustments(
+    case: dict[str, Any],
+    facts: list[CaseFact],
+    month: str,
+    paid: dict[str, tuple[int, str]],
+    book: PolicyBook,
+) -> list[dict[str, Any]]:
+    """Back-pay (补发) or recovery (追回) for each month already paid whose due amount, as known
+    now, differs from what was paid; one adjustment per month, naming the facts that caused it."""
+    found = []
+    for paid_month in sorted(m for m in paid if m <= month):
+        paid_fen, paid_as_of = paid[paid_month]
+        _basis, due = due_components(case, facts, paid_month, book)
+        difference = sum(c.amount_fen for c in due) - paid_fen
+        if difference == 0:
+            continue
+        kind = "backpay" if difference > 0 else "recovery"
+        found.append({
+            "code": kind, "month": paid_month, "amount_fen": difference,
+            "rule": f"{'back-pay' if difference > 0 else 'recovery'} for {paid_month}: due "
+                    f"{difference + paid_fen} fen as known now, paid {paid_fen} fen",
+            "sources": _causes(facts, due, paid_month, paid_as_of, book),
+        })  # fmt: skip
+    return found
+
+
+def net(
+    month: str, regular: list[dict[str, Any]], adjusted: list[dict[str, Any]]
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """Net adjustments against this month's payment: (payable, receivable, amount per month).
+
+    Back-pay is paid in full; recoveries are taken, oldest month first, from what this line
+    would pay. What cannot be recovered stays a receivable on the line — never netted to nothing.
+    """
+    regular_fen = sum(c["amount_fen"] for c in regular)
+    months = [{"month": month, "amount_fen": regular_fen}] if regular else []
+    available = regular_fen
+    for adjustment in adjusted:
+        if adjustment["amount_fen"] > 0:
+            available += adjustment["amount_fen"]
+            months.append({"month": adjustment["month"], "amount_fen": adjustment["amount_fen"]})
+    receivable = 0
+    for adjustment in adjusted:
+        if adjustment["amount_fen"] < 0:
+            taken = min(available, -adjustment["amount_fen"])
+            available -= taken
+            receivable += -adjustment["amount_fen"] - taken
+            if taken:
+                months.append({"month": adjustment["month"], "amount_fen": -taken})
+    return available, receivable, months
+
+
 def roll_lines(
-    services: Services, county: str, month: str, group: ProgrammeGroup, policy: MonthPolicy
+    services: Services, county: str, month: str, group: ProgrammeGroup, book: PolicyBook
 ) -> Iterator[dict[str, Any]]:
-    """Every payable line of the county's roll, in case-id order (deterministic)."""
-    for case, facts in services.case_state.county_cases(county):
-        basis = basis_for_month(case["kind"], facts, month, policy.as_of)
-        if not basis.paying_in(month) or not group.includes(basis.programme):
-            continue
-        entitlement = entitlement_for(basis, case["region_code"], policy)
-        components = [*entitlement.components, *subsidies_for(basis, case["region_code"], policy)]
-        total = sum(c.amount_fen for c in components)
-        if total <= 0:
-            continue
-        yield {
-            "case_id": case["case_id"], "kind": case["kind"], "programme": basis.programme,
-            "region_code": case["region_code"], "head_name": case["head_name"],
-            "head_id_masked": case["head_id_masked"], "payee_name": case["payee_name"],
-            "account_number": services.keys.unseal(case["payee_account_sealed"]),
-            "account_masked": case["payee_account_masked"], "covered_members": basis.covered_members,
-            "components": [{"code": c.code, "amount_fen": c.amount_fen, "rule": c.rule, "sources": list(c.sources)}
-                           for c in components],
-            "total_fen": total, "basis_sources": basis.sources,
-        }  # fmt: skip
+    """Every line of the county's roll, in case-id order (deterministic): this month's benefit
+    for cases not yet paid for it, plus adjustments for months already paid."""
+    for page in services.case_state.county_case_pages(county):
+        paid = services.rolls.paid_history([case["case_id"] for case, _facts in page])
+        for case, facts in page:
+            history = paid.get(case["case_id"], {})
+            basis, due = due_components(case, facts, month, book)
+            if not group.includes(basis.programme):
+                continue
+            regular = [] if month in history else [
+                {"code": c.code, "month": month, "amount_fen": c.amount_fen, "rule": c.rule, "sources": list(c.sources)}
+                for c in due if c.amount_fen
+            ]  # fmt: skip
+            adjusted = adjustments(case, facts, month, history, book) if history else []
+            if not regular and not adjusted:
+                continue
+            payable, receivable, months = net(month, regular, adjusted)
+            yield {
+                "case_id": case["case_id"], "kind": case["kind"], "programme": basis.programme,
+                "region_code": case["region_code"], "head_name": case["head_name"],
+                "head_id_masked": case["head_id_masked"], "payee_name": case["payee_name"],
+                "account_number": services.keys.unseal(case["payee_account_sealed"]),
+                "account_masked": case["payee_account_masked"], "covered_members": basis.covered_members,
+                "components": regular + adjusted, "total_fen": payable, "receivable_fen": receivable,
+                "months": months, "basis_sources": basis.sources,
+            }  # fmt: skip
 
 
 def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) -> None:
@@ -297,11 +423,11 @@ def generate_roll(
         roll = PaymentRoll.open(county_code=county, month=month, group=group)
     roll.require_draft()
     as_of = utc_text(now_utc())
-    policy = MonthPolicy(services, county, month, as_of)
-    check_policy_in_force(services, county, policy)
+    book = PolicyBook(services, county, as_of)
+    check_policy_in_force(services, county, book.month(month))
     token = uuid.uuid4()
     totals, chunk, chunks, pending = Totals(), [], 0, []
-    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), policy):
+    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book):
         totals.add(line)
         chunk.append(line)
         if len(chunk) == LINES_PER_CHUNK:

@@ -163,9 +163,9 @@ class CaseStateView(View):
                 (case_id,),
             ).fetchall()
 
-    def county_cases(
+    def county_case_pages(
         self, county_code: str, page: int = 1000
-    ) -> Iterator[tuple[dict[str, Any], list[CaseFact]]]:
+    ) -> Iterator[list[tuple[dict[str, Any], list[CaseFact]]]]:
         """Every case of a county with its facts, in case-id order, a page at a time."""
         last = ""
         while True:
@@ -190,8 +190,7 @@ class CaseStateView(View):
                         facts.setdefault(row["case_id"], []).append(CaseFact(
                             row["version"], row["event_type"], row["effective_date"], row["recorded_at"],
                             row["position"], json.loads(row["details"])))  # fmt: skip
-            for case in cases:
-                yield case, facts.get(case["case_id"], [])
+            yield [(case, facts.get(case["case_id"], [])) for case in cases]
             last = ids[-1]
 
     def county_programmes(self, county_code: str) -> list[tuple[str, str, str | None]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from domain.roll import PaymentRoll, RollChunk
-from projections.db import Cursor, Database
+from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
@@ -21,12 +21,22 @@ DDL = (
         roll_id TEXT NOT NULL, token TEXT NOT NULL, line_no INTEGER NOT NULL, case_id TEXT NOT NULL,
         kind TEXT NOT NULL, programme TEXT NOT NULL, region_code TEXT NOT NULL, head_name TEXT NOT NULL,
         head_id_masked TEXT NOT NULL, payee_name TEXT, account_masked TEXT, covered_members INTEGER NOT NULL,
-        total_fen BIGINT NOT NULL, components TEXT NOT NULL, PRIMARY KEY (roll_id, token, line_no))""",
+        total_fen BIGINT NOT NULL, receivable_fen BIGINT NOT NULL, components TEXT NOT NULL,
+        PRIMARY KEY (roll_id, token, line_no))""",
+    """CREATE TABLE IF NOT EXISTS roll_line_months (
+        roll_id TEXT NOT NULL, token TEXT NOT NULL, case_id TEXT NOT NULL, month TEXT NOT NULL,
+        amount_fen BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS roll_line_months_roll ON roll_line_months (roll_id, token)",
+    """CREATE TABLE IF NOT EXISTS paid_months (
+        case_id TEXT NOT NULL, month TEXT NOT NULL, roll_id TEXT NOT NULL, amount_fen BIGINT NOT NULL,
+        as_of TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id))""",
 )
 LINE_FIELDS = (
     "roll_id", "token", "line_no", "case_id", "kind", "programme", "region_code", "head_name",
-    "head_id_masked", "payee_name", "account_masked", "covered_members", "total_fen", "components",
+    "head_id_masked", "payee_name", "account_masked", "covered_members", "total_fen", "receivable_fen",
+    "components",
 )  # fmt: skip
+MONTH_FIELDS = ("roll_id", "token", "case_id", "month", "amount_fen")
 ROLL_COLUMNS = (
     "roll_id, county_code, month, grp AS group_name, status, generation, as_of, line_count, persons,"
     " total_fen, totals, generated_at, approved_at, approved_by, version"
@@ -35,7 +45,8 @@ ROLL_COLUMNS = (
 
 class RollsView(View):
     name = "rolls"
-    tables = ("rolls", "roll_lines")
+    version = 2  # 2: receivables and the months each line pays (back-pay, recovery)
+    tables = ("rolls", "roll_lines", "roll_line_months", "paid_months")
     topics = (aggregate_topic(PaymentRoll), aggregate_topic(RollChunk))
 
     def __init__(self, db: Database) -> None:
@@ -50,14 +61,20 @@ class RollsView(View):
 
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         lines: list[tuple[Any, ...]] = []
+        months: list[tuple[Any, ...]] = []
         for _position, event in batch:
             if isinstance(event, RollChunk.Recorded):
                 lines += [_line(event, index, line) for index, line in enumerate(event.lines)]
+                months += [(str(event.roll_id), str(event.token), line["case_id"], part["month"], part["amount_fen"])
+                           for line in event.lines for part in line["months"]]  # fmt: skip
                 continue
-            cur.insert_many("roll_lines", LINE_FIELDS, lines)  # keep log order around header events
-            lines = []
+            # Header events see every line recorded before them in the log.
+            cur.insert_many("roll_lines", LINE_FIELDS, lines)
+            cur.insert_many("roll_line_months", MONTH_FIELDS, months)
+            lines, months = [], []
             self._header(cur, event)
         cur.insert_many("roll_lines", LINE_FIELDS, lines)
+        cur.insert_many("roll_line_months", MONTH_FIELDS, months)
 
     def _header(self, cur: Cursor, event: Any) -> None:
         roll = str(event.originator_id)
@@ -95,6 +112,16 @@ class RollsView(View):
                     " WHERE roll_id = %s",
                     (utc_text(event.timestamp), event.actor, event.originator_version, roll),
                 )
+                # An approved roll's amounts count as paid for their months (what later rolls
+                # compare with to find back-pay and recoveries). Failed bank lines will be
+                # released from here when bank results are imported.
+                cur.execute(
+                    "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of)"
+                    " SELECT m.case_id, m.month, m.roll_id, SUM(m.amount_fen), r.as_of FROM roll_line_months m"
+                    " JOIN rolls r ON r.roll_id = m.roll_id AND r.token = m.token WHERE m.roll_id = %s"
+                    " GROUP BY m.case_id, m.month, m.roll_id, r.as_of",
+                    (roll,),
+                )
 
     # --- queries --------------------------------------------------------------------------
 
@@ -125,11 +152,28 @@ class RollsView(View):
             ).fetchall()
         return int(total["n"] if total else 0), [_decoded(row) for row in rows]
 
+    def paid_history(self, case_ids: list[str]) -> dict[str, dict[str, tuple[int, str]]]:
+        """For each case: month → (amount paid by approved rolls, latest as-of of those rolls)."""
+        found: dict[str, dict[str, tuple[int, str]]] = {}
+        with self.db.transaction() as cur:
+            for chunk in chunks(case_ids):
+                marks = ", ".join(["%s"] * len(chunk))
+                for row in cur.execute(
+                    "SELECT case_id, month, SUM(amount_fen) AS amount_fen, MAX(as_of) AS as_of FROM paid_months"
+                    f" WHERE case_id IN ({marks}) GROUP BY case_id, month",
+                    chunk,
+                ).fetchall():
+                    found.setdefault(row["case_id"], {})[row["month"]] = (
+                        int(row["amount_fen"]),
+                        row["as_of"],
+                    )
+        return found
+
     def lines(self, roll_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
         with self.db.transaction() as cur:
             rows = cur.execute(
                 "SELECT l.line_no, l.case_id, l.kind, l.programme, l.region_code, l.head_name, l.head_id_masked,"
-                " l.payee_name, l.account_masked, l.covered_members, l.total_fen, l.components"
+                " l.payee_name, l.account_masked, l.covered_members, l.total_fen, l.receivable_fen, l.components"
                 " FROM roll_lines l JOIN rolls r ON r.roll_id = l.roll_id AND r.token = l.token"
                 " WHERE l.roll_id = %s ORDER BY l.line_no LIMIT %s OFFSET %s",
                 (roll_id, limit, offset),
@@ -144,7 +188,7 @@ def _line(event: Any, index: int, line: dict[str, Any]) -> tuple[Any, ...]:
         str(event.roll_id), str(event.token), event.number * 1000 + index,
         line["case_id"], line["kind"], line["programme"], line["region_code"], line["head_name"],
         line["head_id_masked"], line["payee_name"], line["account_masked"], line["covered_members"],
-        line["total_fen"], json.dumps(line["components"], ensure_ascii=False),
+        line["total_fen"], line["receivable_fen"], json.dumps(line["components"], ensure_ascii=False),
     )  # fmt: skip
 
 
