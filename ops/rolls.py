@@ -261,9 +261,9 @@ class PolicyBook:
     def __init__(self, services: Services, county: str, as_of: str) -> None:
         self.services, self.county, self.as_of = services, county, as_of
         self.months: dict[str, MonthPolicy] = {}
-        self.recorded: dict[
-            str, str
-        ] = {}  # policy fact ref → recorded_at, filled as facts are read
+        # Policy fact ref → when it was recorded, filled as facts are read.
+        self.recorded: dict[str, str] = {}
+        self.policy_recorded_until = services.policy.latest_recorded(county, as_of)
 
     def month(self, month: str) -> MonthPolicy:
         if month not in self.months:
@@ -310,8 +310,11 @@ def adjustments(
     """Back-pay (补发) or recovery (追回) for each month already paid whose due amount, as known
     now, differs from what was paid; one adjustment per month, naming the facts that caused it."""
     found = []
+    latest_case_fact = max((f.recorded_at for f in facts), default="")
     for paid_month in sorted(m for m in paid if m <= month):
         paid_fen, paid_as_of = paid[paid_month]
+        if latest_case_fact <= paid_as_of and book.policy_recorded_until <= paid_as_of:
+            continue  # nothing about this case or the county's policy was learned since it was paid
         _basis, due = due_components(case, facts, paid_month, book)
         difference = sum(c.amount_fen for c in due) - paid_fen
         if difference == 0:

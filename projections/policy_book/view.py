@@ -58,6 +58,18 @@ class PolicyBookView(View):
                     return _decoded(row)
         return None
 
+    def latest_recorded(self, region_code: str, as_of: str) -> str:
+        """When the latest policy fact bearing on a region (its county, city, province) was recorded."""
+        chain = policy_lookup_chain(region_code)
+        marks = ", ".join(["%s"] * len(chain))
+        with self.db.transaction() as cur:
+            row = cur.execute(
+                f"SELECT MAX(recorded_at) AS latest FROM policy_facts WHERE region_code IN ({marks})"
+                " AND recorded_at <= %s",
+                [*chain, as_of],
+            ).fetchone()
+        return str(row["latest"] or "") if row else ""
+
     def facts(self, region_code: str, kind: str | None, as_of: str) -> list[dict[str, Any]]:
         sql = (
             f"SELECT {FACT_COLUMNS} FROM policy_facts WHERE region_code = %s AND recorded_at <= %s"
