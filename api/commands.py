@@ -1,4 +1,4 @@
-"""One way to run a command from a route: hash the request, execute once, answer."""
+"""One way to run a command from a route: fingerprint the request, execute once, answer."""
 
 from __future__ import annotations
 
@@ -14,13 +14,22 @@ from pydantic import BaseModel
 from domain.access import Principal
 from ops.services import Outcome, Services
 
+Body = BaseModel | bytes | None
 
-def request_fingerprint(request: Request, body: BaseModel | None) -> str:
+
+def request_fingerprint(request: Request, body: Body) -> str:
+    """What an Idempotency-Key is bound to: method, path, query and body."""
+    content: Any
+    if isinstance(body, bytes):
+        content = hashlib.sha256(body).hexdigest()
+    else:
+        content = body.model_dump(mode="json") if body is not None else None
     canonical = json.dumps(
         {
             "method": request.method,
             "path": request.url.path,
-            "body": body.model_dump(mode="json") if body is not None else None,
+            "query": str(request.url.query),
+            "body": content,
         },
         sort_keys=True,
         ensure_ascii=False,
@@ -29,20 +38,11 @@ def request_fingerprint(request: Request, body: BaseModel | None) -> str:
 
 
 def run(
-    request: Request,
-    services: Services,
-    principal: Principal,
-    body: BaseModel | None,
-    key: str | None,
+    request: Request, services: Services, principal: Principal, body: Body, key: str | None,
     decide: Callable[[], Outcome],
-) -> JSONResponse:
+) -> JSONResponse:  # fmt: skip
     served = services.execute(principal, key, request_fingerprint(request, body), decide)
     headers = {"Idempotency-Replayed": "true"} if served.replayed else {}
     if served.positions:
         headers["Doudi-Log-Position"] = str(max(served.positions))
     return JSONResponse(served.response, status_code=served.status_code, headers=headers)
-
-
-def fields(body: BaseModel, **extra: Any) -> dict[str, Any]:
-    """A request body as keyword arguments for a domain method."""
-    return {**body.model_dump(mode="python"), **extra}

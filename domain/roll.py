@@ -162,7 +162,74 @@ class PaymentRoll(Aggregate):
         self.total_fen = total_fen
         self.chunk_count = chunk_count
         self.as_of = as_of
+        self.token: str | None = totals.get("token")
+        self.payable_lines: int = totals.get("payable_lines", line_count)
+
+    def record_sent(
+        self, *, file_sha256: str, encoding: str, line_count: int, total_fen: int, actor: str
+    ) -> bool:
+        """The bank file left for the bank. Returns False (records nothing) if already sent."""
+        if self.status not in (RollStatus.APPROVED, RollStatus.SENT):
+            raise InvalidTransition(
+                f"a roll that is {self.status} cannot be sent",
+                field="status",
+                rule="send_requires_approved",
+            )
+        if self.status == RollStatus.SENT:
+            return False
+        self._sent(
+            file_sha256=file_sha256,
+            encoding=encoding,
+            line_count=line_count,
+            total_fen=total_fen,
+            actor=actor,
+        )
+        return True
+
+    def import_bank_results(
+        self, *, file_sha256: str, results: list[list[Any]], payable_lines: int, actor: str
+    ) -> bool:
+        """Record the bank's result per line ([line_no, "paid"|"failed", reason]). The same file
+        again records nothing (returns False); a line already settled cannot get another result."""
+        if self.status not in (RollStatus.SENT, RollStatus.SETTLED):
+            raise InvalidTransition(
+                f"a roll that is {self.status} has no bank results yet",
+                field="status",
+                rule="results_require_sent",
+            )
+        if file_sha256 in self.result_files:
+            return False
+        again = sorted({line for line, _status, _reason in results} & self.resulted)
+        if again:
+            raise InvalidValue(
+                f"lines {again[:10]} already have a bank result",
+                field="file",
+                rule="one_result_per_line",
+            )
+        self._bank_results_imported(file_sha256=file_sha256, results=results, actor=actor)
+        if len(self.resulted) == payable_lines:
+            self._settled(actor=actor)
+        return True
 
     @event("Approved")
     def _approved(self, generation: int, total_fen: int, actor: str) -> None:
         self.status = RollStatus.APPROVED
+        self.result_files: list[str] = []
+        self.resulted: set[int] = set()
+
+    @event("Sent")
+    def _sent(
+        self, file_sha256: str, encoding: str, line_count: int, total_fen: int, actor: str
+    ) -> None:
+        self.status = RollStatus.SENT
+
+    @event("BankResultsImported")
+    def _bank_results_imported(
+        self, file_sha256: str, results: list[list[Any]], actor: str
+    ) -> None:
+        self.result_files.append(file_sha256)
+        self.resulted.update(line for line, _status, _reason in results)
+
+    @event("Settled")
+    def _settled(self, actor: str) -> None:
+        self.status = RollStatus.SETTLED

@@ -222,8 +222,11 @@ class Totals:
     recovered_fen: int = 0
     receivable_fen: int = 0
 
+    payable_lines: int = 0
+
     def add(self, line: dict[str, Any]) -> None:
         self.lines += 1
+        self.payable_lines += 1 if line["total_fen"] > 0 else 0
         self.persons += line["covered_members"]
         self.amount_fen += line["total_fen"]
         self.receivable_fen += line["receivable_fen"]
@@ -247,6 +250,7 @@ class Totals:
             "lines": self.lines,
             "persons": self.persons,
             "amount_fen": self.amount_fen,
+            "payable_lines": self.payable_lines,
             "backpay_fen": self.backpay_fen,
             "recovered_fen": self.recovered_fen,
             "receivable_fen": self.receivable_fen,

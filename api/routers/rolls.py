@@ -4,13 +4,15 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from api import schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
+from ops.bank import import_results, send_bank_file
 from ops.rolls import approve_roll, generate_roll
 
 router = APIRouter(prefix="/rolls", tags=["rolls"])
@@ -101,4 +103,51 @@ def approve(
         None,
         key,
         lambda: approve_roll(services, principal, str(roll_id)),
+    )
+
+
+@router.post(
+    "/{roll_id}/bank-file",
+    summary="The bank payment file (CSV, UTF-8 or GBK); marks the roll sent",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def bank_file(
+    roll_id: UUID,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    encoding: Annotated[str, Query(pattern="^(utf-8|gbk)$")] = "utf-8",
+) -> Response:
+    data = send_bank_file(services, principal, str(roll_id), encoding)
+    return Response(
+        data,
+        media_type=f"text/csv; charset={encoding}",
+        headers={"Content-Disposition": f'attachment; filename="roll-{roll_id}.csv"'},
+    )
+
+
+@router.post(
+    "/{roll_id}/bank-results",
+    summary="Import the bank's result file (CSV: reference, amount_fen, status, reason)",
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def bank_results(
+    request: Request,
+    roll_id: UUID,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    data = await request.body()
+    # The import reads the roll and writes events: off the event loop.
+    return await run_in_threadpool(
+        run,
+        request,
+        services,
+        principal,
+        data,
+        key,
+        lambda: import_results(services, principal, str(roll_id), data),
     )

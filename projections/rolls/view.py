@@ -22,7 +22,7 @@ DDL = (
         kind TEXT NOT NULL, programme TEXT NOT NULL, region_code TEXT NOT NULL, head_name TEXT NOT NULL,
         head_id_masked TEXT NOT NULL, payee_name TEXT, account_masked TEXT, covered_members INTEGER NOT NULL,
         total_fen BIGINT NOT NULL, receivable_fen BIGINT NOT NULL, components TEXT NOT NULL,
-        PRIMARY KEY (roll_id, token, line_no))""",
+        bank_status TEXT, bank_reason TEXT, PRIMARY KEY (roll_id, token, line_no))""",
     """CREATE TABLE IF NOT EXISTS roll_line_months (
         roll_id TEXT NOT NULL, token TEXT NOT NULL, case_id TEXT NOT NULL, month TEXT NOT NULL,
         amount_fen BIGINT NOT NULL)""",
@@ -45,7 +45,7 @@ ROLL_COLUMNS = (
 
 class RollsView(View):
     name = "rolls"
-    version = 2  # 2: receivables and the months each line pays (back-pay, recovery)
+    version = 3  # 2: receivables and the months each line pays; 3: bank results
     tables = ("rolls", "roll_lines", "roll_line_months", "paid_months")
     topics = (aggregate_topic(PaymentRoll), aggregate_topic(RollChunk))
 
@@ -106,6 +106,8 @@ class RollsView(View):
                 cur.execute(
                     "DELETE FROM roll_lines WHERE roll_id = %s AND token <> %s", (roll, token)
                 )
+            case PaymentRoll.Sent() | PaymentRoll.BankResultsImported() | PaymentRoll.Settled():
+                self._bank(cur, event, roll)
             case PaymentRoll.Approved():
                 cur.execute(
                     "UPDATE rolls SET status = 'approved', approved_at = %s, approved_by = %s, version = %s"
@@ -121,6 +123,48 @@ class RollsView(View):
                     " JOIN rolls r ON r.roll_id = m.roll_id AND r.token = m.token WHERE m.roll_id = %s"
                     " GROUP BY m.case_id, m.month, m.roll_id, r.as_of",
                     (roll,),
+                )
+
+    def _bank(self, cur: Cursor, event: Any, roll: str) -> None:
+        match event:
+            case PaymentRoll.Sent():
+                cur.execute(
+                    "UPDATE rolls SET status = 'sent', version = %s WHERE roll_id = %s",
+                    (event.originator_version, roll),
+                )
+            case PaymentRoll.BankResultsImported():
+                cur.executemany(
+                    "UPDATE roll_lines SET bank_status = %s, bank_reason = %s WHERE roll_id = %s AND line_no = %s"
+                    " AND token = (SELECT token FROM rolls WHERE roll_id = %s)",
+                    [
+                        (status, reason or None, roll, line_no, roll)
+                        for line_no, status, reason in event.results
+                    ],
+                )
+                failed = [
+                    line_no for line_no, status, _reason in event.results if status == "failed"
+                ]
+                for part in chunks(failed):
+                    marks = ", ".join(["%s"] * len(part))
+                    # A failed payment is not paid: take it out of the paid months, so the next
+                    # roll re-issues it as back-pay (unless the case stopped being due).
+                    cur.execute(
+                        "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of)"
+                        " SELECT m.case_id, m.month, %s, -SUM(m.amount_fen), '' FROM roll_line_months m"
+                        " JOIN rolls r ON r.roll_id = m.roll_id AND r.token = m.token"
+                        " JOIN roll_lines l ON l.roll_id = m.roll_id AND l.token = m.token AND l.case_id = m.case_id"
+                        f" WHERE m.roll_id = %s AND l.line_no IN ({marks})"
+                        " GROUP BY m.case_id, m.month",
+                        [f"{roll}:failed:{event.originator_version}", roll, *part],
+                    )
+                cur.execute(
+                    "UPDATE rolls SET version = %s WHERE roll_id = %s",
+                    (event.originator_version, roll),
+                )
+            case PaymentRoll.Settled():
+                cur.execute(
+                    "UPDATE rolls SET status = 'settled', version = %s WHERE roll_id = %s",
+                    (event.originator_version, roll),
                 )
 
     # --- queries --------------------------------------------------------------------------
@@ -153,13 +197,14 @@ class RollsView(View):
         return int(total["n"] if total else 0), [_decoded(row) for row in rows]
 
     def paid_history(self, case_ids: list[str]) -> dict[str, dict[str, tuple[int, str]]]:
-        """For each case: month → (amount paid by approved rolls, latest as-of of those rolls)."""
+        """For each case: month → (amount paid, earliest as-of of the rolls that paid it). A failed
+        bank payment has no as-of (''), so a month with one is always recomputed."""
         found: dict[str, dict[str, tuple[int, str]]] = {}
         with self.db.transaction() as cur:
             for chunk in chunks(case_ids):
                 marks = ", ".join(["%s"] * len(chunk))
                 for row in cur.execute(
-                    "SELECT case_id, month, SUM(amount_fen) AS amount_fen, MAX(as_of) AS as_of FROM paid_months"
+                    "SELECT case_id, month, SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months"
                     f" WHERE case_id IN ({marks}) GROUP BY case_id, month",
                     chunk,
                 ).fetchall():
@@ -173,7 +218,8 @@ class RollsView(View):
         with self.db.transaction() as cur:
             rows = cur.execute(
                 "SELECT l.line_no, l.case_id, l.kind, l.programme, l.region_code, l.head_name, l.head_id_masked,"
-                " l.payee_name, l.account_masked, l.covered_members, l.total_fen, l.receivable_fen, l.components"
+                " l.payee_name, l.account_masked, l.covered_members, l.total_fen, l.receivable_fen, l.components,"
+                " l.bank_status, l.bank_reason"
                 " FROM roll_lines l JOIN rolls r ON r.roll_id = l.roll_id AND r.token = l.token"
                 " WHERE l.roll_id = %s ORDER BY l.line_no LIMIT %s OFFSET %s",
                 (roll_id, limit, offset),

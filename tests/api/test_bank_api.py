@@ -1,0 +1,98 @@
+"""Bank round-trip: payment file out (UTF-8 and GBK), result file back, failures re-issued.
+
+Method: the March roll of the rolls case file is approved and its bank file taken; the bank
+answers one line failed. Importing the same file twice changes nothing; unknown references and
+changed amounts are refused whole; the April roll re-issues the failed March payment as back-pay.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ops.services import Services
+from tests.api.test_households_api import API, assert_problem
+from tests.api.test_rolls_api import county_with_cases
+
+
+def approved_march(client: TestClient, token: Any) -> tuple[str, dict[str, str], dict[str, str]]:
+    admin, finance = token("admin"), token("finance_officer")
+    ids = county_with_cases(client, admin)
+    roll = client.post(
+        f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
+    ).json()
+    client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance)
+    return roll["roll_id"], finance, ids
+
+
+def results_file(rows: list[dict[str, Any]], encoding: str = "utf-8") -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["reference", "amount_fen", "status", "reason"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def test_bank_round_trip(client: TestClient, token: Any, services: Services) -> None:
+    roll_id, finance, ids = approved_march(client, token)
+    gbk = client.post(f"{API}/rolls/{roll_id}/bank-file?encoding=gbk", headers=finance)
+    assert gbk.status_code == 200 and "gbk" in gbk.headers["content-type"]
+    lines = list(csv.DictReader(io.StringIO(gbk.content.decode("gbk"))))
+    assert len(lines) == 3 and sum(int(line["amount_fen"]) for line in lines) == 271_667
+    assert {line["account_number"] for line in lines} >= {"6222020200112233445", "6217003312345678"}
+    utf8 = client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance)
+    assert utf8.content.decode("utf-8") == gbk.content.decode("gbk")  # same file, other encoding
+    assert client.get(f"{API}/rolls/{roll_id}", headers=finance).json()["status"] == "sent"
+    assert_problem(
+        client.post(f"{API}/rolls/{roll_id}/bank-file", headers=token("auditor")), 403, "role"
+    )
+
+    position = services.log_position()
+    bad_ref = results_file([{"reference": "NOPE", "amount_fen": 1, "status": "paid", "reason": ""}])
+    changed = results_file(
+        [{"reference": lines[0]["reference"], "amount_fen": 1, "status": "paid", "reason": ""}]
+    )
+    for body, rule in ((bad_ref, "known_reference"), (changed, "amount_matches")):
+        assert_problem(
+            client.post(f"{API}/rolls/{roll_id}/bank-results", content=body, headers=finance),
+            422,
+            "file",
+            rule,
+        )
+    assert services.log_position() == position
+
+    failed_case = next(line for line in lines if line["case_id"] == ids["a"])
+    answer = results_file([
+        {"reference": line["reference"], "amount_fen": line["amount_fen"],
+         "status": "failed" if line is failed_case else "paid", "reason": "账户已销户" if line is failed_case else ""}
+        for line in lines
+    ])  # fmt: skip
+    first = client.post(f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance)
+    assert first.status_code == 200, first.text
+    assert first.json()["failed"] == 1 and first.json()["status"] == "settled"
+    position = services.log_position()
+    again = client.post(f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance)
+    assert again.status_code == 200 and again.json()["imported"] is False
+    assert services.log_position() == position
+    statuses = {
+        line["case_id"]: line["bank_status"]
+        for line in client.get(f"{API}/rolls/{roll_id}/lines", headers=finance).json()["items"]
+    }
+    assert statuses[ids["a"]] == "failed" and statuses[ids["b"]] == "paid"
+
+    april = client.post(
+        f"{API}/rolls", json={"county_code": "420582", "month": "2024-04"}, headers=finance
+    ).json()
+    april_lines = client.get(f"{API}/rolls/{april['roll_id']}/lines", headers=finance).json()[
+        "items"
+    ]
+    line_a = next(line for line in april_lines if line["case_id"] == ids["a"])
+    assert [
+        (c["code"], c["month"], c["amount_fen"])
+        for c in line_a["components"]
+        if c["code"] == "backpay"
+    ] == [("backpay", "2024-03", 111_000)]
+    assert line_a["total_fen"] == 222_000
