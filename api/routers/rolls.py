@@ -12,6 +12,7 @@ from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
+from ops import roll_outputs
 from ops.bank import import_results, send_bank_file
 from ops.rolls import approve_roll, generate_roll
 
@@ -150,4 +151,32 @@ async def bank_results(
         data,
         key,
         lambda: import_results(services, principal, str(roll_id), data),
+    )
+
+
+@router.get(
+    "/{roll_id}/xlsx",
+    summary="The roll for officers as XLSX: totals per programme and township, lines",
+    response_class=Response,
+)
+def roll_xlsx(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -> Response:
+    roll = _visible(services, principal, roll_id)
+    return Response(
+        roll_outputs.roll_xlsx(services, roll),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="roll-{roll["county_code"]}-{roll["month"]}.xlsx"'
+        },
+    )
+
+
+@router.get(
+    "/{roll_id}/disclosure",
+    summary="Public-disclosure version (公示): masked names, no id or account",
+    response_class=Response,
+)
+def disclosure(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -> Response:
+    roll = _visible(services, principal, roll_id)
+    return Response(
+        roll_outputs.disclosure_csv(services, roll), media_type="text/csv; charset=utf-8"
     )

@@ -213,3 +213,33 @@ def test_regenerating_unchanged_facts_gives_identical_lines(client: TestClient, 
     client.post(f"{API}/rolls", json=body, headers=finance)
     second = client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"]
     assert first == second and len(first) == 2  # the dibao group leaves out the 特困 person
+
+
+def test_xlsx_and_public_disclosure(client: TestClient, token: Any) -> None:
+    """The officers' XLSX sums to the roll; the 公示 file masks names and shows no id or account."""
+    import io
+
+    from openpyxl import load_workbook
+
+    admin = token("admin")
+    county_with_cases(client, admin)
+    finance = token("finance_officer")
+    roll = client.post(
+        f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
+    ).json()
+    xlsx = client.get(f"{API}/rolls/{roll['roll_id']}/xlsx", headers=finance)
+    assert xlsx.status_code == 200
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    lines = list(book["名册 lines"].iter_rows(min_row=2, values_only=True))
+    assert len(lines) == 3 and round(sum(row[15] for row in lines), 2) == 2716.67
+    summary = list(book["汇总 summary"].iter_rows(values_only=True))
+    assert any(row[0] == "合计 total" and round(row[3], 2) == 2716.67 for row in summary)
+    public = client.get(
+        f"{API}/rolls/{roll['roll_id']}/disclosure", headers=token("auditor")
+    ).content.decode("utf-8-sig")
+    rows = public.strip().splitlines()[1:]
+    assert len(rows) == 3 and all("*" in row.split(",")[2] for row in rows)
+    assert "6222020200112233445" not in public and "420582" not in "".join(
+        r.split(",")[2] for r in rows
+    )
+    assert "1110.00" in public
