@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "projections": found.projections.positions(),
         }
 
+    v1.include_router(rolls.statistics_router)
     app.include_router(v1)
     return app
 

@@ -38,6 +38,7 @@ from projections.policy_book.view import PolicyBookView
 from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner
+from projections.statistics.view import StatisticsView
 
 
 class DoudiApplication(Application):  # type: ignore[type-arg]
@@ -124,6 +125,7 @@ class Services:
         self.registry = RegistryView(self.db, self.person_key)
         self.access = AccessView(self.db)
         self.rolls = RollsView(self.db)
+        self.statistics = StatisticsView(self.db)
         self.projections = ProjectionRunner(
             self.db,
             self.read_notifications,

@@ -11,7 +11,7 @@ from api import schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
-from domain.errors import NotFound
+from domain.errors import InvalidValue, NotFound
 from ops import roll_outputs
 from ops.bank import import_results, send_bank_file
 from ops.rolls import approve_roll, generate_roll
@@ -180,3 +180,31 @@ def disclosure(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -
     return Response(
         roll_outputs.disclosure_csv(services, roll), media_type="text/csv; charset=utf-8"
     )
+
+
+statistics_router = APIRouter(prefix="/statistics", tags=["statistics"])
+
+
+@statistics_router.get(
+    "", summary="Households, persons, person-times, amount, average level, additions, removals"
+)
+def statistics(
+    services: ReadServices, principal: PrincipalDep,
+    first: Annotated[str, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    last: Annotated[str, Query(alias="to", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    level: Annotated[str, Query(pattern="^(county|city|province)$")] = "county",
+    period: Annotated[str, Query(pattern="^(month|quarter|year)$")] = "month",
+    programme: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    principal.require("read.rolls")
+    if first > last:
+        raise InvalidValue("from must not be after to", field="from", rule="range_order")
+    items = services.statistics.report(
+        scope_prefix=principal.prefix,
+        level=level,
+        period=period,
+        first=first,
+        last=last,
+        programme=programme,
+    )
+    return {"level": level, "period": period, "from": first, "to": last, "items": items}

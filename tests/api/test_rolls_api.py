@@ -243,3 +243,44 @@ def test_xlsx_and_public_disclosure(client: TestClient, token: Any) -> None:
         r.split(",")[2] for r in rows
     )
     assert "1110.00" in public
+
+
+def test_statistics_as_the_seeds_report_them(client: TestClient, token: Any) -> None:
+    """Q1 2024, urban dibao: A (3 covered) and B (1 covered) paid February and March:
+    8 person-times, 2,893.34 yuan, average 361.67 yuan; both were additions in February."""
+    admin, finance = token("admin"), token("finance_officer")
+    county_with_cases(client, admin)
+    for month in ("2024-01", "2024-02", "2024-03"):
+        roll = client.post(
+            f"{API}/rolls", json={"county_code": "420582", "month": month}, headers=finance
+        ).json()
+        client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance)
+    monthly = client.get(
+        f"{API}/statistics?from=2024-01&to=2024-03&programme=dibao_urban", headers=finance
+    ).json()
+    by_month = {item["period"]: item for item in monthly["items"]}
+    assert set(by_month) == {"2024-02", "2024-03"}
+    assert (
+        by_month["2024-02"]["households"],
+        by_month["2024-02"]["persons"],
+        by_month["2024-02"]["additions"],
+    ) == (2, 4, 2)
+    assert by_month["2024-03"]["additions"] == 0 and by_month["2024-03"]["amount_fen"] == 144_667
+    province = token("auditor", "420000")
+    quarter = client.get(
+        f"{API}/statistics?from=2024-01&to=2024-03&level=province&period=quarter", headers=province
+    )
+    rows = {(i["programme"], i["period"]): i for i in quarter.json()["items"]}
+    urban = rows["dibao_urban", "2024-Q1"]
+    assert (
+        urban["area"] == "420000" and urban["person_times"] == 8 and urban["amount_fen"] == 289_334
+    )
+    assert urban["average_monthly_yuan"] == "361.67"
+    assert rows["tekun_dispersed", "2024-Q1"]["person_times"] == 3
+    other = client.get(
+        f"{API}/statistics?from=2024-01&to=2024-03", headers=token("auditor", "110105")
+    ).json()
+    assert other["items"] == []
+    assert_problem(
+        client.get(f"{API}/statistics?from=2024-03&to=2024-01", headers=finance), 422, "from"
+    )

@@ -1,0 +1,1 @@
+"""Read model: statistics of assistance paid."""
