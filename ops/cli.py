@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from domain.access import Principal
 from ops.services import Services
 from ops.settings import Settings
 
@@ -191,32 +193,143 @@ def import_households_command(
         raise typer.Exit(1)
 
 
+TokenOption = Annotated[
+    str | None,
+    typer.Option(envvar="DOUDI_TOKEN", help="act as this credential (default: the operator)"),
+]
+
+
+def _principal(services: Services, token: str | None) -> Principal:
+    """The credential a command acts as; without a token, the local operator (national admin)."""
+    if token is None:
+        return Principal("cli", "admin", "000000")
+    found = services.authenticate(token)
+    if found is None:
+        console.print("[red]unknown, expired or revoked token[/red]")
+        raise typer.Exit(2)
+    return found
+
+
+def _run(action: Callable[[Services, Principal], Any], token: str | None) -> Any:
+    """Run one command against the services, printing a domain refusal as field: detail."""
+    from domain.errors import DomainError
+
+    services = _services()
+    try:
+        return action(services, _principal(services, token))
+    except DomainError as error:
+        console.print(f"[red]{error.field}: {error.detail} ({error.rule})[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+
+
 @roll_app.command("generate")
 def roll_generate(
     county: Annotated[str, typer.Option(help="6-digit county code")],
     month: Annotated[str, typer.Option(help="YYYY-MM")],
     group: Annotated[str, typer.Option(help="all, dibao, marginal, tekun")] = "all",
+    token: TokenOption = None,
 ) -> None:
     """Generate (or regenerate) a county's draft roll for a month, as known now."""
-    from domain.access import Principal
-    from domain.errors import DomainError
     from ops.rolls import generate_roll
 
-    services = _services()
-    operator = Principal("cli", "admin", "000000")
-    try:
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
         with _progress() as progress:
             task = progress.add_task(f"roll {county} {month}", total=None)
             outcome = generate_roll(
-                services, operator, county, month, group, lambda n: progress.advance(task, n)
+                services, principal, county, month, group, lambda n: progress.advance(task, n)
             )
-            services.app.save(*outcome.aggregates)
-    except DomainError as error:
-        console.print(f"[red]{error.field}: {error.detail}[/red]")
-        raise typer.Exit(2) from None
-    finally:
-        services.close()
-    typer.echo(json.dumps(outcome.response, ensure_ascii=False))
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@roll_app.command("approve")
+def roll_approve(
+    roll: Annotated[str, typer.Argument(help="roll id")], token: TokenOption = None
+) -> None:
+    """Approve a draft roll (a finance officer of the roll's county: pass its --token)."""
+    from ops.rolls import approve_roll
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = approve_roll(services, principal, roll)
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@roll_app.command("bank-file")
+def roll_bank_file(
+    roll: Annotated[str, typer.Argument(help="roll id")],
+    out: Annotated[Path, typer.Option(help="where to write the CSV")],
+    encoding: Annotated[str, typer.Option(help="utf-8 or gbk")] = "utf-8",
+    token: TokenOption = None,
+) -> None:
+    """Write the bank payment file of an approved roll (marks it sent)."""
+    from ops.bank import send_bank_file
+
+    data = _run(
+        lambda services, principal: send_bank_file(services, principal, roll, encoding), token
+    )
+    out.write_bytes(data)
+    console.print(f"wrote {out} ({len(data)} bytes, {encoding})")
+
+
+@roll_app.command("bank-results")
+def roll_bank_results(
+    roll: Annotated[str, typer.Argument(help="roll id")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    token: TokenOption = None,
+) -> None:
+    """Import the bank's result file (reference, amount_fen, status, reason); twice changes nothing."""
+    from ops.bank import import_results
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = import_results(services, principal, roll, path.read_bytes())
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@roll_app.command("xlsx")
+def roll_xlsx(
+    roll: Annotated[str, typer.Argument(help="roll id")],
+    out: Annotated[Path, typer.Option(help="where to write the XLSX")],
+) -> None:
+    """Write the officers' XLSX of a roll."""
+    from ops.roll_outputs import roll_xlsx as build
+
+    def action(services: Services, principal: Principal) -> bytes:
+        found = services.fresh().rolls.get(roll)
+        if found is None:
+            console.print("[red]no such roll[/red]")
+            raise typer.Exit(2)
+        return build(services, found)
+
+    out.write_bytes(_run(action, None))
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def stats(
+    first: Annotated[str, typer.Option("--from", help="YYYY-MM")],
+    last: Annotated[str, typer.Option("--to", help="YYYY-MM")],
+    level: Annotated[str, typer.Option(help="county, city, province")] = "county",
+    period: Annotated[str, typer.Option(help="month, quarter, year")] = "month",
+    region: Annotated[str, typer.Option(help="scope prefix, e.g. 42 or 4205")] = "",
+) -> None:
+    """Statistics from approved rolls (households, persons, person-times, amount, average level)."""
+    items = _run(
+        lambda services, _p: services.fresh().statistics.report(
+            scope_prefix=region, level=level, period=period, first=first, last=last, programme=None
+        ),
+        None,
+    )
+    typer.echo(json.dumps(items, ensure_ascii=False, indent=1))
 
 
 @app.command()

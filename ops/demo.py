@@ -227,6 +227,7 @@ def load_demo(
             "document_ref": f"当特批〔2022〕{number}号",
         }
         services.app.save(*services.approve_tekun(admin, fields).aggregates)
+    _demo_rolls(services, Principal(tokens["finance_officer"][0], "finance_officer", COUNTY))
     services.projections.catch_up()
     return {
         "households": report.households,
@@ -287,3 +288,13 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
             },
         ).aggregates
     )
+
+
+def _demo_rolls(services: Services, finance: Principal) -> None:
+    """June 2022 approved, July 2022 as a draft: the roll screens have something to show."""
+    from ops.rolls import approve_roll, generate_roll
+
+    june = generate_roll(services, finance, COUNTY, "2022-06", "all")
+    services.app.save(*june.aggregates)
+    services.app.save(*approve_roll(services, finance, june.response["roll_id"]).aggregates)
+    services.app.save(*generate_roll(services, finance, COUNTY, "2022-07", "all").aggregates)

@@ -61,3 +61,63 @@ def test_demo_import_and_rebuild(env: Path) -> None:
     status = json.loads(runner.invoke(app, ["projections", "status"]).stdout)
     assert set(status["projections"].values()) == {status["log_position"]}
     assert runner.invoke(app, ["projections", "rebuild", "nope"]).exit_code == 2
+
+
+def test_roll_commands_from_generation_to_bank_results(env: Path) -> None:
+    """A finance officer's token drives the month through the CLI: generate, approve, bank file,
+    results; the officers' XLSX and statistics follow."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--households", "20"]).exit_code == 0
+    finance = json.loads((env / "var" / "demo-tokens.json").read_text())["finance_officer"]
+    made = runner.invoke(
+        app, ["roll", "generate", "--county", "420582", "--month", "2022-08", "--token", finance]
+    )
+    assert made.exit_code == 0, made.output
+    roll = json.loads(made.stdout.strip().splitlines()[-1])
+    assert roll["status"] == "draft" and roll["line_count"] > 0
+    refused = runner.invoke(
+        app, ["roll", "approve", roll["roll_id"]]
+    )  # the operator is no finance officer
+    assert refused.exit_code == 2
+    assert (
+        runner.invoke(app, ["roll", "approve", roll["roll_id"], "--token", finance]).exit_code == 0
+    )
+    out = env / "bank.csv"
+    sent = runner.invoke(
+        app,
+        [
+            "roll",
+            "bank-file",
+            roll["roll_id"],
+            "--out",
+            str(out),
+            "--encoding",
+            "gbk",
+            "--token",
+            finance,
+        ],
+    )
+    assert sent.exit_code == 0, sent.output
+    rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("gbk"))))
+    results = env / "results.csv"
+    with results.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["reference", "amount_fen", "status", "reason"])
+        writer.writerows([row["reference"], row["amount_fen"], "paid", ""] for row in rows)
+    imported = runner.invoke(
+        app, ["roll", "bank-results", roll["roll_id"], str(results), "--token", finance]
+    )
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout.strip().splitlines()[-1])["status"] == "settled"
+    assert (
+        runner.invoke(
+            app, ["roll", "xlsx", roll["roll_id"], "--out", str(env / "roll.xlsx")]
+        ).exit_code
+        == 0
+    )
+    assert (env / "roll.xlsx").stat().st_size > 1000
+    stats = runner.invoke(app, ["stats", "--from", "2022-08", "--to", "2022-08"])
+    assert (
+        stats.exit_code == 0
+        and sum(item["amount_fen"] for item in json.loads(stats.stdout)) == roll["total_fen"]
+    )
