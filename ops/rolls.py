@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -118,6 +119,7 @@ class MonthPolicy:
         payload = fact["payload"]
         return CareStandard(payload["amount_fen"], payload["percent_of_minimum_wage"], _ref(fact))
 
+    @cached_property
     def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
         index, rule = self.fact("price_index", self.month), self.fact("price_linkage", "")
         return (
@@ -128,6 +130,7 @@ class MonthPolicy:
             if rule else None,
         )  # fmt: skip
 
+    @cached_property
     def electricity(self) -> ElectricitySubsidy | None:
         fact = self.fact("electricity", "")
         if fact is None:
@@ -140,6 +143,7 @@ class MonthPolicy:
             _ref(fact),
         )
 
+    @cached_property
     def one_time(self) -> list[OneTimeSubsidy]:
         rows = self.services.policy.facts(self.county, "one_time", self.as_of)
         latest: dict[str, dict[str, Any]] = {}
@@ -190,7 +194,7 @@ def subsidies_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> l
         dibao_programme_for(region_code) if basis.kind == "tekun" else basis.programme
     )
     found: list[Component | None] = []
-    index, linkage = policy.price()
+    index, linkage = policy.price
     if index is not None and linkage is not None:
         standard = policy.standard(standard_programme)
         found.append(
@@ -203,9 +207,9 @@ def subsidies_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> l
                 linkage,
             )
         )
-    found.append(electricity_subsidy(policy.month, basis.programme, policy.electricity()))
+    found.append(electricity_subsidy(policy.month, basis.programme, policy.electricity))
     found += one_time_subsidies(
-        policy.month, basis.programme, basis.covered_members, policy.one_time()
+        policy.month, basis.programme, basis.covered_members, policy.one_time
     )
     return [c for c in found if c is not None and c.amount_fen > 0]
 
