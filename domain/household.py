@@ -53,6 +53,17 @@ class TerminationReason(StrEnum):
     OTHER = "other"
 
 
+def termination_reason(reason: str) -> str:
+    try:
+        return TerminationReason(reason).value
+    except ValueError:
+        raise InvalidValue(
+            f"reason must be one of {[r.value for r in TerminationReason]}",
+            field="reason",
+            rule="termination_reason",
+        ) from None
+
+
 def validate_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Members as stored: id number (validated), name, relation; each person once."""
     if not members:
@@ -352,15 +363,9 @@ class HouseholdCase(Aggregate):
 
     def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "terminate")
-        try:
-            reason = TerminationReason(reason).value
-        except ValueError:
-            raise InvalidValue(
-                f"reason must be one of {[r.value for r in TerminationReason]}",
-                field="reason",
-                rule="termination_reason",
-            ) from None
-        self._terminated(reason=reason, **decision_meta(effective_date, actor, document_ref))
+        self._terminated(
+            reason=termination_reason(reason), **decision_meta(effective_date, actor, document_ref)
+        )
 
     def record_annual_review(
         self, *, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
@@ -379,6 +384,16 @@ class HouseholdCase(Aggregate):
 
     # --- fold -----------------------------------------------------------------------------
 
+    def _set_income(
+        self, income_fen: int, excluded_fen: int, rigid_fen: int, employment_fen: int
+    ) -> None:
+        self.income = {
+            "household_income_fen": income_fen,
+            "excluded_income_fen": excluded_fen,
+            "rigid_expenditure_fen": rigid_fen,
+            "employment_cost_fen": employment_fen,
+        }
+
     @event("EconomicCheckRecorded")
     def _economic_check_recorded(
         self,
@@ -393,12 +408,9 @@ class HouseholdCase(Aggregate):
         actor: str,
         document_ref: str,
     ) -> None:
-        self.income = {
-            "household_income_fen": household_income_fen,
-            "excluded_income_fen": excluded_income_fen,
-            "rigid_expenditure_fen": rigid_expenditure_fen,
-            "employment_cost_fen": employment_cost_fen,
-        }
+        self._set_income(
+            household_income_fen, excluded_income_fen, rigid_expenditure_fen, employment_cost_fen
+        )
 
     @event("Approved")
     def _approved(
@@ -458,12 +470,9 @@ class HouseholdCase(Aggregate):
         actor: str,
         document_ref: str,
     ) -> None:
-        self.income = {
-            "household_income_fen": household_income_fen,
-            "excluded_income_fen": excluded_income_fen,
-            "rigid_expenditure_fen": rigid_expenditure_fen,
-            "employment_cost_fen": employment_cost_fen,
-        }
+        self._set_income(
+            household_income_fen, excluded_income_fen, rigid_expenditure_fen, employment_cost_fen
+        )
 
     @event("TierChanged")
     def _tier_changed(

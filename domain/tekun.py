@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.dates import validate_month
 from domain.decisions import decision_meta
 from domain.errors import InvalidTransition, InvalidValue
-from domain.household import CaseStatus, TerminationReason, _name
+from domain.household import CaseStatus, _name, termination_reason
 from domain.identity import validate_account, validate_id_number
 from domain.programmes import CareLevel, SupportMode
 from domain.regions import validate_region_code
@@ -170,15 +170,9 @@ class TekunPerson(Aggregate):
 
     def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require_active("terminate")
-        try:
-            reason = TerminationReason(reason).value
-        except ValueError:
-            raise InvalidValue(
-                f"reason must be one of {[r.value for r in TerminationReason]}",
-                field="reason",
-                rule="termination_reason",
-            ) from None
-        self._terminated(reason=reason, **decision_meta(effective_date, actor, document_ref))
+        self._terminated(
+            reason=termination_reason(reason), **decision_meta(effective_date, actor, document_ref)
+        )
 
     @event("CareLevelReassessed")
     def _care_level_reassessed(

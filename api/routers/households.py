@@ -33,31 +33,6 @@ def apply(
     )
 
 
-@router.get("", summary="List household cases in scope")
-def list_cases(
-    services: ReadServices,
-    principal: PrincipalDep,
-    region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
-    status: str | None = None,
-    programme: str | None = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> dict[str, Any]:
-    principal.require("read.cases")
-    if region is not None:
-        principal.require_filter(region)
-    total, items = services.case_state.search(
-        scope_prefix=principal.prefix,
-        kind="household",
-        region_prefix=region,
-        status=status,
-        programme=programme,
-        limit=limit,
-        offset=offset,
-    )
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
-
-
 def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dict[str, Any]:
     principal.require("read.cases")
     case = services.case_state.get(str(case_id))
@@ -66,15 +41,39 @@ def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dic
     return dict(case)
 
 
-@router.get("/{case_id}", summary="Current state of one case")
-def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
-    return visible_case(services, principal, case_id, "household")
+def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
+    """List (paginated, filtered by region, status, programme), one case, and its timeline."""
+
+    @target.get("", summary=f"List {noun} in scope")
+    def list_cases(
+        services: ReadServices,
+        principal: PrincipalDep,
+        region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+        status: str | None = None,
+        programme: str | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        principal.require("read.cases")
+        if region is not None:
+            principal.require_filter(region)
+        total, items = services.case_state.search(
+            scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status,
+            programme=programme, limit=limit, offset=offset,
+        )  # fmt: skip
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    @target.get("/{case_id}", summary="Current state of one case")
+    def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+        return visible_case(services, principal, case_id, kind)
+
+    @target.get("/{case_id}/timeline", summary="Decisions in effective-date order")
+    def timeline(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+        visible_case(services, principal, case_id, kind)
+        return {"case_id": str(case_id), "items": services.case_state.timeline(str(case_id))}
 
 
-@router.get("/{case_id}/timeline", summary="Decisions in effective-date order")
-def timeline(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
-    visible_case(services, principal, case_id, "household")
-    return {"case_id": str(case_id), "items": services.case_state.timeline(str(case_id))}
+add_case_reads(router, "household", "household cases")
 
 
 def _income(body: Any) -> dict[str, Any]:

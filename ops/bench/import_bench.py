@@ -16,7 +16,6 @@ import argparse
 import json
 import resource
 import time
-import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -25,12 +24,11 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from ops.bench.databases import fresh_database
 from ops.demo import write_roster
 from ops.importer import import_households
 from ops.services import Services
 from ops.settings import Settings
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 class Probe(Aggregate):
@@ -50,32 +48,25 @@ def library_baseline(env: dict[str, str], events: int) -> float:
     return events / elapsed
 
 
-def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
-    if kind == "postgres":
-        name = f"doudi_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-        base_env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": name,
-            "POSTGRES_HOST": "127.0.0.1",
-            "POSTGRES_PORT": "5432",
-            "POSTGRES_USER": "postgres",
-            "POSTGRES_PASSWORD": "",
-            "POSTGRES_SCHEMA": "baseline",
-        }
-        with psycopg.connect(f"{url}", autocommit=True) as conn:
-            conn.execute("CREATE SCHEMA baseline")
-    else:
-        url = f"sqlite:///{folder}/bench.sqlite3"
-        base_env = {
+def baseline_env(url: str, folder: Path) -> dict[str, str]:
+    """The plain library application's settings: same server, its own schema or file."""
+    if url.startswith("sqlite"):
+        return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": f"{folder}/baseline.sqlite3",
         }
-    try:
+    target = Settings(database_url=url).database
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS baseline")
+    return {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": target.dbname,
+            "POSTGRES_HOST": target.host, "POSTGRES_PORT": str(target.port), "POSTGRES_USER": target.user,
+            "POSTGRES_PASSWORD": "", "POSTGRES_SCHEMA": "baseline"}  # fmt: skip
+
+
+def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
+    with fresh_database(kind, folder) as url:
         result: dict[str, Any] = {"backend": kind, "households": households}
-        result["library_events_per_s"] = round(library_baseline(base_env, 20_000))
+        result["library_events_per_s"] = round(library_baseline(baseline_env(url, folder), 20_000))
         services = Services(Settings(environment="test", database_url=url, secret="bench"))
         roster = folder / f"roster-{kind}.csv"
         with roster.open("w", encoding="utf-8", newline="") as stream:
@@ -93,15 +84,10 @@ def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
         for view in ("case_state", "audit_trail"):
             started = time.perf_counter()
             count = services.projections.rebuild(view)
-            elapsed = time.perf_counter() - started
-            result[f"{view}_catch_up_events_per_s"] = round(count / elapsed)
+            result[f"{view}_catch_up_events_per_s"] = round(count / (time.perf_counter() - started))
         result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         services.close()
         return result
-    finally:
-        if kind == "postgres":
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -16,20 +16,16 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-import psycopg
-
 from domain.access import Principal
+from ops.bench.databases import fresh_database
 from ops.demo import COUNTY, policy_facts, write_roster
 from ops.importer import import_households
 from ops.rolls import generate_roll
 from ops.services import Services
 from ops.settings import Settings
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def settings(url: str) -> Settings:
@@ -72,30 +68,15 @@ def generate(url: str) -> dict[str, object]:
 
 
 def run(kind: str, households: int, folder: Path) -> dict[str, object]:
-    name = f"doudi_rollbench_{uuid.uuid4().hex[:8]}"
-    if kind == "postgres":
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    else:
-        url = f"sqlite:///{folder}/{name}.sqlite3"
-    try:
+    with fresh_database(kind, folder, "doudi_rollbench") as url:
         load(url, households, folder)
-        child = subprocess.run(
-            [sys.executable, "-m", "ops.bench.roll_bench", "--generate", url],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        child = subprocess.run([sys.executable, "-m", "ops.bench.roll_bench", "--generate", url],
+                               check=True, capture_output=True, text=True)  # fmt: skip
         return {
             "backend": kind,
             "households": households,
             **json.loads(child.stdout.strip().splitlines()[-1]),
         }
-    finally:
-        if kind == "postgres":
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

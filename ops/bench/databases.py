@@ -1,0 +1,28 @@
+"""A fresh database per benchmark run, dropped afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def fresh_database(kind: str, folder: Path, prefix: str = "doudi_bench") -> Iterator[str]:
+    """Yield a ``DOUDI_DATABASE_URL`` for a new, empty database of the kind."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    if kind == "sqlite":
+        yield f"sqlite:///{folder}/{name}.sqlite3"
+        return
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
