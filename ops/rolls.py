@@ -47,7 +47,7 @@ from domain.subsidies import (
 from ops.services import Outcome, Services, now_utc
 from projections.runner import utc_text
 
-CHUNKS_PER_SAVE = 20
+CHUNKS_PER_SAVE = 5  # ~5,000 lines per transaction: bounded memory
 
 
 def _ref(fact: dict[str, Any]) -> str:
