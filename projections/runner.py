@@ -14,7 +14,7 @@ on PostgreSQL the same code runs in the API (read-your-writes) and in ``doudi pr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic
 from projections.db import Cursor, Database
 
 BATCH_SIZE = 1000
+BATCH_BYTES = 2_000_000
 Reader = Callable[[int, int], Sequence[Any]]  # (start, limit) → notifications (id, topic, state)
 Decoder = Callable[[Any], Any]  # notification → domain event
 
@@ -39,6 +40,21 @@ def aggregate_topic(cls: type[Any]) -> str:
 
 def event_name(event: Any) -> str:
     return type(event).__qualname__
+
+
+def by_size(
+    notifications: Sequence[Any], budget_bytes: int = BATCH_BYTES
+) -> Iterator[Sequence[Any]]:
+    """Split a batch so that one transaction decodes at most ~budget bytes of stored state: a
+    roll chunk holds a thousand lines, and fifty of them decoded at once would cost ~100 MiB."""
+    start, size = 0, 0
+    for index, notification in enumerate(notifications):
+        size += len(notification.state)
+        if size >= budget_bytes:
+            yield notifications[start : index + 1]
+            start, size = index + 1, 0
+    if start < len(notifications):
+        yield notifications[start:]
 
 
 class View(ABC):
@@ -122,9 +138,10 @@ class ProjectionRunner:
             notifications = self.reader(start + 1, BATCH_SIZE)
             if not notifications:
                 return total
-            decoded: dict[int, Any] = {}
-            for name in wanted:
-                self._apply(self.views[name], notifications, decoded)
+            for group in by_size(notifications):
+                decoded: dict[int, Any] = {}
+                for name in wanted:
+                    self._apply(self.views[name], group, decoded)
             total += len(notifications)
             if progress is not None:
                 progress(len(notifications))

@@ -13,6 +13,8 @@ from api import schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from domain.errors import NotFound
+from domain.household import CaseStatus
+from domain.programmes import Programme
 
 router = APIRouter(prefix="/households", tags=["households"])
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -49,8 +51,8 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         services: ReadServices,
         principal: PrincipalDep,
         region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
-        status: str | None = None,
-        programme: str | None = None,
+        status: CaseStatus | None = None,
+        programme: Programme | None = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> dict[str, Any]:
@@ -58,8 +60,8 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         if region is not None:
             principal.require_filter(region)
         total, items = services.case_state.search(
-            scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status,
-            programme=programme, limit=limit, offset=offset,
+            scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status.value if status else None,
+            programme=programme.value if programme else None, limit=limit, offset=offset,
         )  # fmt: skip
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 

@@ -12,6 +12,7 @@ from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import InvalidValue, NotFound
+from domain.programmes import Programme
 from ops import roll_outputs
 from ops.bank import import_results, send_bank_file
 from ops.rolls import approve_roll, generate_roll
@@ -194,7 +195,7 @@ def statistics(
     last: Annotated[str, Query(alias="to", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
     level: Annotated[str, Query(pattern="^(county|city|province)$")] = "county",
     period: Annotated[str, Query(pattern="^(month|quarter|year)$")] = "month",
-    programme: str | None = None,
+    programme: Programme | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     principal.require("read.rolls")
     if first > last:
@@ -205,6 +206,6 @@ def statistics(
         period=period,
         first=first,
         last=last,
-        programme=programme,
+        programme=programme.value if programme else None,
     )
     return {"level": level, "period": period, "from": first, "to": last, "items": items}

@@ -32,6 +32,7 @@ DDL = (
         covered_count INTEGER NOT NULL DEFAULT 0, payee_name TEXT, payee_account_sealed TEXT,
         version INTEGER NOT NULL, recorded_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
+    "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id)",
     """CREATE TABLE IF NOT EXISTS case_members (
         case_id TEXT NOT NULL, person_key TEXT NOT NULL, name TEXT NOT NULL, id_masked TEXT NOT NULL,
         relation TEXT NOT NULL, covered BOOLEAN NOT NULL, PRIMARY KEY (case_id, person_key))""",

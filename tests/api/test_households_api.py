@@ -269,3 +269,19 @@ def test_roles_and_scopes(client: TestClient, token: Any, services: Services) ->
     assert (
         services.log_position() == before + 0 or services.log_position() > before
     )  # tokens are events
+
+
+def test_list_filters_are_validated(client: TestClient, token: Any) -> None:
+    """An unknown status or programme in a list filter is a 422 naming it, not an empty list."""
+    admin = token("admin")
+    assert_problem(client.get(f"{API}/households?status=happy", headers=admin), 422, "status")
+    assert_problem(
+        client.get(f"{API}/households?programme=spaceship", headers=admin), 422, "programme"
+    )
+    assert_problem(client.get(f"{API}/households?limit=0", headers=admin), 422, "limit")
+    assert (
+        client.get(
+            f"{API}/households?status=active&programme=dibao_urban", headers=admin
+        ).status_code
+        == 200
+    )
