@@ -1,0 +1,105 @@
+"""The chart of accounts (SPEC §6): what an account is, and which may never go negative.
+
+An account code reads ``kind:region:qualifier`` — ``pool:420582:dibao`` is 当阳市's dibao fund
+pool, ``source:420582:central`` its central-budget funding source, ``reserve:420582101:temporary``
+a township's reserve fund (备用金). Balances are debit minus credit; accounts whose money is
+real cash on hand (pools, reserves, bank clearing) must never go negative.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.errors import InvalidValue
+
+
+class AccountKind(StrEnum):
+    SOURCE = "source"  # funding source by level (资金来源): credited when funds are raised
+    POOL = "pool"  # county fund pool per programme group: cash available to the county
+    RESERVE = "reserve"  # township reserve fund (备用金), advanced by the county
+    RESERVED = "reserved"  # roll totals reserved on approval, pending the bank (在途)
+    PAYABLE = "payable"  # payables to beneficiaries
+    CLEARING = "clearing"  # bank clearing
+    RETURNED = "returned"  # failed or returned payments
+    RECOVERY = "recovery"  # recoveries receivable (追回)
+    DISBURSED = "disbursed"  # paid out to beneficiaries: the expense side
+
+
+class FundingLevel(StrEnum):
+    CENTRAL = "central"  # 中央
+    PROVINCIAL = "provincial"  # 省级
+    CITY = "city"  # 市本级
+    COUNTY = "county"  # 县本级
+
+
+class TransferCode(StrEnum):
+    """Why money moved — every transaction carries one (as TigerBeetle's ``code``)."""
+
+    RAISE = "raise"  # funds raised into a funding source
+    ALLOCATE = "allocate"  # 拨付: source → county pool
+    RESERVE_ROLL = "reserve_roll"  # roll approved: pool → reserved
+    DISBURSE = "disburse"  # bank confirmed: reserved → disbursed
+    RELEASE = "release"  # bank failed: reserved → pool (or returned)
+    RETURN = "return"  # money returned by the bank or a beneficiary
+    ADVANCE = "advance"  # county pool → township reserve
+    GRANT = "grant"  # township reserve → disbursed (临时救助 paid)
+    REIMBURSE = "reimburse"  # 报账: county pool replenishes a township reserve
+    CARRY_OVER = "carry_over"  # 结转: year-end balance carried to the next year
+    RECOVER = "recover"  # a recovery received
+    REVERSAL = "reversal"  # the mirror of an earlier transaction
+
+
+NEVER_NEGATIVE = frozenset(
+    {AccountKind.POOL, AccountKind.RESERVE, AccountKind.RESERVED, AccountKind.CLEARING}
+)
+_QUALIFIER = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+@dataclass(frozen=True)
+class Account:
+    kind: AccountKind
+    region_code: str
+    qualifier: str
+
+    @property
+    def code(self) -> str:
+        return f"{self.kind}:{self.region_code}:{self.qualifier}"
+
+    @property
+    def never_negative(self) -> bool:
+        return self.kind in NEVER_NEGATIVE
+
+
+def parse_account(code: str, field: str = "account") -> Account:
+    """An account from its code, refusing anything outside the chart."""
+    parts = code.split(":") if isinstance(code, str) else []
+    if len(parts) != 3:
+        raise InvalidValue(
+            f"{field} must read kind:region:qualifier", field=field, rule="account_code"
+        )
+    kind, region, qualifier = parts
+    try:
+        account_kind = AccountKind(kind)
+    except ValueError:
+        raise InvalidValue(
+            f"{field} kind must be one of {[k.value for k in AccountKind]}",
+            field=field,
+            rule="account_kind",
+        ) from None
+    if not (region.isdigit() and len(region) in (6, 9, 12)) or not _QUALIFIER.match(qualifier):
+        raise InvalidValue(
+            f"{field} needs a 6/9/12-digit region and a lower-case qualifier",
+            field=field,
+            rule="account_code",
+        )
+    if account_kind is AccountKind.SOURCE and qualifier not in {
+        level.value for level in FundingLevel
+    }:
+        raise InvalidValue(
+            f"{field}: a funding source is one of {[v.value for v in FundingLevel]}",
+            field=field,
+            rule="funding_level",
+        )
+    return Account(account_kind, region, qualifier)

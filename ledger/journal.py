@@ -1,0 +1,245 @@
+"""Journal transactions (double entry) and the guard of accounts that must not go negative.
+
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
+changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
+
+A transaction's id is derived from the client's idempotency key: the same key with the same
+content is the same transaction; with other content it is a conflict. A transaction is never
+edited: a correction is its reversal (at most once) or a new transaction. An ``AccountGuard``
+carries the running balance of one never-negative account and is saved in the same ``save()``
+as the transaction that moves it, so concurrent postings cannot overdraw it: the second loses
+on the guard's version and is retried against the new balance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.dates import validate_date
+from domain.decisions import require_document
+from domain.errors import Conflict, InvalidTransition, InvalidValue
+from ledger.accounts import TransferCode, parse_account
+
+MAX_LINES = 1000
+
+
+def transaction_id(key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:journal:{key}")
+
+
+def guard_id(account: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:guard:{account}")
+
+
+def assert_balanced(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate and normalise a transaction's lines: at least two, each a debit or a credit of a
+    whole positive number of fen to a known account, no account on both sides, debits = credits."""
+    if not isinstance(lines, list) or not 2 <= len(lines) <= MAX_LINES:
+        raise InvalidValue(
+            f"a transaction has 2 to {MAX_LINES} lines", field="lines", rule="line_count"
+        )
+    clean: list[dict[str, Any]] = []
+    sides: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        field = f"lines[{index}]"
+        account = parse_account(line.get("account", ""), f"{field}.account").code
+        debit, credit = line.get("debit_fen", 0), line.get("credit_fen", 0)
+        for name, value in (("debit_fen", debit), ("credit_fen", credit)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidValue(
+                    f"{field}.{name} must be whole fen ≥ 0",
+                    field=f"{field}.{name}",
+                    rule="integer_fen",
+                )
+        if (debit > 0) == (credit > 0):
+            raise InvalidValue(
+                f"{field} is either a debit or a credit of more than 0 fen",
+                field=field,
+                rule="one_positive_side",
+            )
+        side = "debit" if debit else "credit"
+        if sides.setdefault(account, side) != side:
+            raise InvalidValue(
+                f"{field}: {account} is both debited and credited",
+                field=field,
+                rule="distinct_accounts",
+            )
+        clean.append(
+            {
+                "account": account,
+                "debit_fen": debit,
+                "credit_fen": credit,
+                "source": str(line.get("source") or ""),
+            }
+        )
+    debits = sum(line["debit_fen"] for line in clean)
+    credits = sum(line["credit_fen"] for line in clean)
+    if debits != credits:
+        raise InvalidValue(
+            f"debits {debits} fen ≠ credits {credits} fen", field="lines", rule="balanced"
+        )
+    return clean
+
+
+def content_sha256(content: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+class JournalTransaction(Aggregate):
+    @staticmethod
+    def create_id(key: str, **_: Any) -> UUID:
+        return transaction_id(key)
+
+    @event("Posted")
+    def __init__(
+        self,
+        key: str,
+        code: str,
+        posting_date: str,
+        lines: list[dict[str, Any]],
+        description: str,
+        actor: str,
+        document_ref: str,
+        reverses: str | None,
+        content_sha256: str,
+    ) -> None:
+        self.key = key
+        self.code = code
+        self.posting_date = posting_date
+        self.lines = lines
+        self.content_sha256 = content_sha256
+        self.reversed_by: str | None = None
+
+    @classmethod
+    def post(
+        cls,
+        *,
+        key: str,
+        code: str,
+        posting_date: str,
+        lines: list[dict[str, Any]],
+        description: str,
+        actor: str,
+        document_ref: str,
+        reverses: str | None = None,
+    ) -> JournalTransaction:
+        if not isinstance(key, str) or not 1 <= len(key) <= 200:
+            raise InvalidValue(
+                "the transaction key (Idempotency-Key) is 1–200 characters",
+                field="key",
+                rule="transaction_key",
+            )
+        try:
+            code = TransferCode(code).value
+        except ValueError:
+            raise InvalidValue(
+                f"code must be one of {[c.value for c in TransferCode]}",
+                field="code",
+                rule="transfer_code",
+            ) from None
+        content: dict[str, Any] = {
+            "code": code,
+            "posting_date": validate_date(posting_date, "posting_date"),
+            "lines": assert_balanced(lines),
+            "description": str(description or "")[:500],
+            "document_ref": require_document(document_ref),
+        }
+        return cls(
+            key=key,
+            **content,
+            actor=actor,
+            reverses=reverses,
+            content_sha256=content_sha256(content),
+        )
+
+    def same_content(self, other: JournalTransaction) -> None:
+        """A retry with the same key must carry the same content; anything else is a conflict."""
+        if other.content_sha256 != self.content_sha256:
+            raise Conflict(
+                "this transaction key was used with different content",
+                field="key",
+                rule="transaction_key_reuse",
+            )
+
+    def reversal(
+        self, *, key: str, posting_date: str, actor: str, document_ref: str
+    ) -> JournalTransaction:
+        """The mirror transaction (debits and credits swapped); a transaction is reversed at most once."""
+        if self.reversed_by is not None:
+            raise InvalidTransition(
+                "this transaction has already been reversed", field="reverses", rule="reverse_once"
+            )
+        if self.code == TransferCode.REVERSAL:
+            raise InvalidTransition(
+                "a reversal is not itself reversed; post a new transaction",
+                field="reverses",
+                rule="no_reversal_of_reversal",
+            )
+        mirror = [
+            {
+                "account": line["account"],
+                "debit_fen": line["credit_fen"],
+                "credit_fen": line["debit_fen"],
+                "source": line["source"],
+            }
+            for line in self.lines
+        ]
+        reversal = JournalTransaction.post(
+            key=key,
+            code=TransferCode.REVERSAL,
+            posting_date=posting_date,
+            lines=mirror,
+            description=f"reversal of {self.key}",
+            actor=actor,
+            document_ref=document_ref,
+            reverses=self.key,
+        )
+        self._reversed(reversal_key=key, actor=actor)
+        return reversal
+
+    @event("Reversed")
+    def _reversed(self, reversal_key: str, actor: str) -> None:
+        self.reversed_by = reversal_key
+
+
+class AccountGuard(Aggregate):
+    """The running balance of one never-negative account (pool, reserve, reserved, clearing)."""
+
+    @staticmethod
+    def create_id(account: str) -> UUID:
+        return guard_id(account)
+
+    @event("Opened")
+    def __init__(self, account: str) -> None:
+        self.account = account
+        self.balance_fen = 0
+
+    def move(self, *, transaction_key: str, delta_fen: int) -> None:
+        if self.balance_fen + delta_fen < 0:
+            raise InvalidValue(
+                f"{self.account} holds {self.balance_fen} fen; this would take it to {self.balance_fen + delta_fen}",
+                field="lines", rule="never_negative",
+            )  # fmt: skip
+        self._moved(transaction_key=transaction_key, delta_fen=delta_fen)
+
+    @event("Moved")
+    def _moved(self, transaction_key: str, delta_fen: int) -> None:
+        self.balance_fen += delta_fen
+
+
+def guarded_deltas(lines: list[dict[str, Any]]) -> dict[str, int]:
+    """Balance change (debit − credit) of each never-negative account a transaction touches."""
+    deltas: dict[str, int] = {}
+    for line in lines:
+        if parse_account(line["account"]).never_negative:
+            deltas[line["account"]] = (
+                deltas.get(line["account"], 0) + line["debit_fen"] - line["credit_fen"]
+            )
+    return deltas

@@ -1,0 +1,221 @@
+"""Double entry in memory: the chart, balanced transactions, reversal once, never-negative guards.
+
+The case file: 当阳市 receives 1,000,000 yuan of central funds, allocates 600,000 to its dibao pool,
+approves a 271,667-yuan roll (reserved), and the bank pays it.
+
+    source:420582:central   Cr 100,000,000   (raised)
+    pool:420582:dibao       Dr  60,000,000 · Cr 27,166,700
+    reserved:420582:dibao   Dr  27,166,700 · Cr 27,166,700
+    disbursed:420582:dibao  Dr  27,166,700
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from domain.errors import Conflict, InvalidTransition, InvalidValue
+from ledger.accounts import parse_account
+from ledger.journal import AccountGuard, JournalTransaction, assert_balanced, guarded_deltas
+
+META = {"actor": "finance-1", "document_ref": "当财社〔2024〕1号", "description": ""}
+
+
+def dr(account: str, fen: int) -> dict[str, Any]:
+    return {"account": account, "debit_fen": fen, "credit_fen": 0, "source": "central"}
+
+
+def cr(account: str, fen: int) -> dict[str, Any]:
+    return {"account": account, "debit_fen": 0, "credit_fen": fen, "source": "central"}
+
+
+def post(key: str, code: str, *lines: dict[str, Any]) -> JournalTransaction:
+    return JournalTransaction.post(
+        key=key, code=code, posting_date="2024-03-05", lines=list(lines), **META
+    )
+
+
+def test_the_case_file_balances_and_every_line_keeps_its_source() -> None:
+    transactions = [
+        post(
+            "t1",
+            "raise",
+            dr("clearing:420582:bank", 100_000_000),
+            cr("source:420582:central", 100_000_000),
+        ),
+        post(
+            "t2",
+            "allocate",
+            dr("pool:420582:dibao", 60_000_000),
+            cr("clearing:420582:bank", 60_000_000),
+        ),
+        post(
+            "t3",
+            "reserve_roll",
+            dr("reserved:420582:dibao", 27_166_700),
+            cr("pool:420582:dibao", 27_166_700),
+        ),
+        post(
+            "t4",
+            "disburse",
+            dr("disbursed:420582:dibao", 27_166_700),
+            cr("reserved:420582:dibao", 27_166_700),
+        ),
+    ]
+    balances: dict[str, int] = {}
+    for transaction in transactions:
+        for line in transaction.lines:
+            balances[line["account"]] = (
+                balances.get(line["account"], 0) + line["debit_fen"] - line["credit_fen"]
+            )
+    assert sum(balances.values()) == 0  # the trial balance
+    assert balances["pool:420582:dibao"] == 32_833_300 and balances["reserved:420582:dibao"] == 0
+    assert all(line["source"] == "central" for t in transactions for line in t.lines)
+
+
+@pytest.mark.parametrize(("lines", "rule"), [
+    ([dr("pool:420582:dibao", 100)], "line_count"),
+    ([dr("pool:420582:dibao", 100), cr("source:420582:central", 99)], "balanced"),
+    ([dr("pool:420582:dibao", 0), cr("source:420582:central", 0)], "one_positive_side"),
+    ([dr("pool:420582:dibao", -5), cr("source:420582:central", -5)], "integer_fen"),
+    ([dr("pool:420582:dibao", 1.5), cr("source:420582:central", 1.5)], "integer_fen"),
+    ([dr("pool:420582:dibao", 100), cr("pool:420582:dibao", 100)], "distinct_accounts"),
+    ([dr("vault:420582:dibao", 100), cr("source:420582:central", 100)], "account_kind"),
+    ([dr("pool:420582:dibao", 100), cr("source:420582:lottery", 100)], "funding_level"),
+])  # fmt: skip
+def test_unbalanced_or_malformed_transactions_are_refused(
+    lines: list[dict[str, Any]], rule: str
+) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        assert_balanced(lines)
+    assert caught.value.rule == rule
+
+
+def test_same_key_same_content_is_the_same_transaction_other_content_conflicts() -> None:
+    first = post("k", "allocate", dr("pool:420582:dibao", 100), cr("clearing:420582:bank", 100))
+    again = post("k", "allocate", dr("pool:420582:dibao", 100), cr("clearing:420582:bank", 100))
+    assert again.id == first.id
+    first.same_content(again)
+    other = post("k", "allocate", dr("pool:420582:dibao", 101), cr("clearing:420582:bank", 101))
+    with pytest.raises(Conflict):
+        first.same_content(other)
+
+
+def test_reversal_mirrors_the_lines_and_happens_once() -> None:
+    original = post("a", "allocate", dr("pool:420582:dibao", 500), cr("clearing:420582:bank", 500))
+    reversal = original.reversal(
+        key="a-rev", posting_date="2024-03-06", actor="f", document_ref="更正"
+    )
+    assert [
+        (line["account"], line["debit_fen"], line["credit_fen"]) for line in reversal.lines
+    ] == [("pool:420582:dibao", 0, 500), ("clearing:420582:bank", 500, 0)]
+    with pytest.raises(InvalidTransition):
+        original.reversal(key="a-rev2", posting_date="2024-03-06", actor="f", document_ref="更正")
+    with pytest.raises(InvalidTransition):
+        reversal.reversal(
+            key="a-rev-rev", posting_date="2024-03-06", actor="f", document_ref="更正"
+        )
+
+
+def test_a_pool_never_goes_negative() -> None:
+    guard = AccountGuard(account="pool:420582:dibao")
+    guard.move(transaction_key="t1", delta_fen=1_000)
+    with pytest.raises(InvalidValue) as caught:
+        guard.move(transaction_key="t2", delta_fen=-1_001)
+    assert caught.value.rule == "never_negative" and guard.balance_fen == 1_000
+    lines = [dr("reserved:420582:dibao", 300), cr("pool:420582:dibao", 300)]
+    assert guarded_deltas(assert_balanced(lines)) == {
+        "reserved:420582:dibao": 300,
+        "pool:420582:dibao": -300,
+    }
+    assert parse_account("disbursed:420582:dibao").never_negative is False
+
+
+ACCOUNTS = [
+    "clearing:420582:bank",
+    "pool:420582:dibao",
+    "reserve:420582101:temporary",
+    "reserved:420582:dibao",
+    "disbursed:420582:dibao",
+    "source:420582:central",
+]
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Random postings against a reference model: after every step the trial balance is zero,
+    each guard equals the sum of its account's entries, and no guarded account is negative."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.guards = {
+            a: AccountGuard(account=a) for a in ACCOUNTS if parse_account(a).never_negative
+        }
+        self.entries: dict[str, int] = dict.fromkeys(ACCOUNTS, 0)
+        self.posted: list[JournalTransaction] = []
+        self.count = 0
+
+    def _post(self, transaction: JournalTransaction) -> None:
+        deltas = guarded_deltas(transaction.lines)
+        if any(self.guards[a].balance_fen + d < 0 for a, d in deltas.items()):
+            with pytest.raises(InvalidValue):
+                for account, delta in deltas.items():
+                    copy = AccountGuard(account=account)
+                    copy.balance_fen = self.guards[account].balance_fen
+                    copy.move(transaction_key=transaction.key, delta_fen=delta)
+            return
+        for account, delta in deltas.items():
+            self.guards[account].move(transaction_key=transaction.key, delta_fen=delta)
+        for line in transaction.lines:
+            self.entries[line["account"]] += line["debit_fen"] - line["credit_fen"]
+        self.posted.append(transaction)
+
+    @rule(
+        debit=st.sampled_from(ACCOUNTS),
+        credit=st.sampled_from(ACCOUNTS),
+        fen=st.integers(1, 10_000),
+    )
+    def transfer(self, debit: str, credit: str, fen: int) -> None:
+        self.count += 1
+        if debit == credit:
+            with pytest.raises(InvalidValue):
+                post(f"k{self.count}", "allocate", dr(debit, fen), cr(credit, fen))
+            return
+        self._post(post(f"k{self.count}", "allocate", dr(debit, fen), cr(credit, fen)))
+
+    @rule(index=st.integers(0, 50))
+    def reverse(self, index: int) -> None:
+        if not self.posted:
+            return
+        original = self.posted[index % len(self.posted)]
+        self.count += 1
+        if original.reversed_by is not None or original.code == "reversal":
+            with pytest.raises(InvalidTransition):
+                original.reversal(
+                    key=f"r{self.count}", posting_date="2024-03-06", actor="f", document_ref="更正"
+                )
+            return
+        deltas = guarded_deltas(
+            [
+                {**line, "debit_fen": line["credit_fen"], "credit_fen": line["debit_fen"]}
+                for line in original.lines
+            ]
+        )
+        if any(self.guards[a].balance_fen + d < 0 for a, d in deltas.items()):
+            return  # the reversal would overdraw a pool: the service refuses it before reversing
+        self._post(
+            original.reversal(
+                key=f"r{self.count}", posting_date="2024-03-06", actor="f", document_ref="更正"
+            )
+        )
+
+    @invariant()
+    def balanced_and_never_negative(self) -> None:
+        assert sum(self.entries.values()) == 0
+        for account, guard in self.guards.items():
+            assert guard.balance_fen == self.entries[account] >= 0
+
+
+TestLedgerMachine = LedgerMachine.TestCase
