@@ -39,9 +39,9 @@ def request_fingerprint(request: Request, body: Body) -> str:
 
 def run(
     request: Request, services: Services, principal: Principal, body: Body, key: str | None,
-    decide: Callable[[], Outcome],
+    decide: Callable[[], Outcome], retries: int = 0,
 ) -> JSONResponse:  # fmt: skip
-    served = services.execute(principal, key, request_fingerprint(request, body), decide)
+    served = services.execute(principal, key, request_fingerprint(request, body), decide, retries)
     headers = {"Idempotency-Replayed": "true"} if served.replayed else {}
     if served.positions:
         headers["Doudi-Log-Position"] = str(max(served.positions))

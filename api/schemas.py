@@ -244,3 +244,30 @@ class RollGenerateIn(Body):
     county_code: Annotated[str, Field(pattern=r"^\d{6}$")]
     month: Month
     group: Literal["all", "dibao", "marginal", "tekun"] = "all"
+
+
+class LedgerLineIn(Body):
+    account: Annotated[str, Field(min_length=5, max_length=80, examples=["pool:420582:dibao"])]
+    debit_fen: Fen = 0
+    credit_fen: Fen = 0
+    source: Annotated[
+        str, Field(max_length=40, description="funding source the money came from")
+    ] = ""
+
+
+class TransactionIn(Body):
+    code: Literal["raise", "allocate", "reserve_roll", "disburse", "release", "return", "advance", "grant",
+                  "reimburse", "carry_over", "recover"]  # fmt: skip
+    posting_date: date
+    lines: Annotated[list[LedgerLineIn], Field(min_length=2, max_length=1000)]
+    description: Annotated[str, Field(max_length=500)] = ""
+    document_ref: DocumentRef
+
+
+class ReversalIn(Body):
+    posting_date: date
+    document_ref: DocumentRef
+
+
+class PeriodCloseIn(Body):
+    document_ref: DocumentRef

@@ -134,6 +134,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "registry.write": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
     "credential.issue": frozenset({Role.ADMIN}),
     "roll.generate": frozenset({Role.FINANCE_OFFICER, Role.ADMIN}),
+    "ledger.post": frozenset({Role.FINANCE_OFFICER, Role.ADMIN}),
+    "read.ledger": frozenset(
+        {Role.FINANCE_OFFICER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN}
+    ),
     "roll.approve": frozenset({Role.FINANCE_OFFICER}),
     "read.rolls": frozenset(
         {Role.FINANCE_OFFICER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN, Role.APPROVER}

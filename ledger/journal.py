@@ -115,6 +115,7 @@ class JournalTransaction(Aggregate):
         self.posting_date = posting_date
         self.lines = lines
         self.content_sha256 = content_sha256
+        self.reverses = reverses
         self.reversed_by: str | None = None
 
     @classmethod
@@ -125,9 +126,9 @@ class JournalTransaction(Aggregate):
         code: str,
         posting_date: str,
         lines: list[dict[str, Any]],
-        description: str,
         actor: str,
         document_ref: str,
+        description: str = "",
         reverses: str | None = None,
     ) -> JournalTransaction:
         if not isinstance(key, str) or not 1 <= len(key) <= 200:
@@ -243,3 +244,53 @@ def guarded_deltas(lines: list[dict[str, Any]]) -> dict[str, int]:
                 deltas.get(line["account"], 0) + line["debit_fen"] - line["credit_fen"]
             )
     return deltas
+
+
+def period_id(county_code: str, month: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:period:{county_code}:{month}")
+
+
+class LedgerPeriod(Aggregate):
+    """One month of one county's ledger. A closed period accepts no posting dated in it; every
+    posting records that it checked its period, so a closing and a posting into the same month
+    cannot both succeed (the second loses on the version). The application snapshots it."""
+
+    @staticmethod
+    def create_id(county_code: str, month: str) -> UUID:
+        return period_id(county_code, month)
+
+    @event("Opened")
+    def __init__(self, county_code: str, month: str) -> None:
+        self.county_code = county_code
+        self.month = month
+        self.closed = False
+        self.postings = 0
+
+    def check_open(self, *, transaction_key: str) -> None:
+        if self.closed:
+            raise InvalidValue(
+                f"the period {self.month} of {self.county_code} is closed",
+                field="posting_date",
+                rule="period_closed",
+            )
+        self._checked(transaction_key=transaction_key)
+
+    def close(self, *, actor: str, document_ref: str) -> None:
+        if self.closed:
+            raise InvalidTransition(
+                f"{self.month} is already closed", field="month", rule="close_once"
+            )
+        self._closed(
+            county_code=self.county_code,
+            month=self.month,
+            actor=actor,
+            document_ref=require_document(document_ref),
+        )
+
+    @event("Checked")
+    def _checked(self, transaction_key: str) -> None:
+        self.postings += 1
+
+    @event("Closed")
+    def _closed(self, county_code: str, month: str, actor: str, document_ref: str) -> None:
+        self.closed = True

@@ -28,12 +28,14 @@ from domain.household import HouseholdCase
 from domain.policy import RegionPolicy, policy_id
 from domain.registry import RegistryRecord, registry_record_id
 from domain.tekun import TekunPerson
+from ledger.journal import LedgerPeriod
 from ops.keys import Keys
 from ops.settings import Settings
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
 from projections.db import Database
+from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView
 from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
@@ -45,6 +47,8 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
     """The event store of one deployment shard (one province in production)."""
 
     name = "doudi"
+    # A ledger period is checked by every posting dated in it: snapshot it so loading stays cheap.
+    snapshotting_intervals = {LedgerPeriod: 100}  # noqa: RUF012 - the library reads a class attribute
 
 
 @dataclass
@@ -126,11 +130,20 @@ class Services:
         self.access = AccessView(self.db)
         self.rolls = RollsView(self.db)
         self.statistics = StatisticsView(self.db)
+        self.ledger = LedgerView(self.db)
         self.projections = ProjectionRunner(
             self.db,
             self.read_notifications,
             self.app.mapper.to_domain_event,
-            [self.case_state, self.audit, self.policy, self.registry, self.access, self.rolls],
+            [
+                self.case_state,
+                self.audit,
+                self.policy,
+                self.registry,
+                self.access,
+                self.rolls,
+                self.ledger,
+            ],
         )
         self.projections.setup()
 
@@ -170,41 +183,47 @@ class Services:
         idempotency_key: str | None,
         request_sha256: str,
         decide: Callable[[], Outcome],
+        retries: int = 0,
     ) -> Served:
-        """Run one decision exactly once per idempotency key; refuse a reused key with another body."""
+        """Run one decision exactly once per idempotency key; refuse a reused key with another body.
+
+        ``retries``: when another request saved first on the same aggregates (a version
+        conflict), decide again against the new state up to this many times — for postings that
+        move shared balances, where the second request is still valid if the money is there.
+        """
         record_id = (
             idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
         )
-        earlier = self._served(record_id, request_sha256)
-        if earlier is not None:
-            return earlier
-        outcome = decide()
-        to_save: list[Aggregate] = list(outcome.aggregates)
-        if idempotency_key:
-            to_save.append(
-                IdempotencyRecord(
-                    credential_id=principal.credential_id,
-                    key=idempotency_key,
-                    request_sha256=request_sha256,
-                    status_code=outcome.status_code,
-                    response=outcome.response,
-                )
-            )
-        try:
-            recordings = self.app.save(*to_save)
-        except IntegrityError:
-            # Another request saved first: the same key (serve its answer) or the same case.
+        for attempt in range(retries + 1):
             earlier = self._served(record_id, request_sha256)
             if earlier is not None:
                 return earlier
-            raise Conflict(
-                "another decision on the same record was saved first; reload and retry",
-                field="version",
-                rule="concurrent_decision",
-            ) from None
-        return Served(
-            outcome.response, outcome.status_code, positions=[r.notification.id for r in recordings]
-        )
+            outcome = decide()
+            to_save: list[Aggregate] = list(outcome.aggregates)
+            if idempotency_key:
+                to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
+                                                 request_sha256=request_sha256, status_code=outcome.status_code,
+                                                 response=outcome.response))  # fmt: skip
+            try:
+                recordings = self.app.save(*to_save)
+            except IntegrityError:
+                if attempt < retries:
+                    continue
+                # Another request saved first: the same key (serve its answer) or the same record.
+                earlier = self._served(record_id, request_sha256)
+                if earlier is not None:
+                    return earlier
+                raise Conflict(
+                    "another decision on the same record was saved first; reload and retry",
+                    field="version",
+                    rule="concurrent_decision",
+                ) from None
+            return Served(
+                outcome.response,
+                outcome.status_code,
+                positions=[r.notification.id for r in recordings],
+            )
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def _served(self, record_id: UUID | None, request_sha256: str) -> Served | None:
         if record_id is None:

@@ -27,7 +27,10 @@ class Cursor:
         return sql.replace("%s", "?") if self.sqlite else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        self.raw.execute(self._sql(sql), tuple(params))
+        if params:
+            self.raw.execute(self._sql(sql), tuple(params))
+        else:
+            self.raw.execute(sql)  # no placeholders to convert: '%' stays literal (plpgsql RAISE)
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -1,0 +1,114 @@
+"""The fund ledger: post and reverse transactions, close periods, balances, statements."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from api import schemas
+from api.commands import run
+from api.deps import PrincipalDep, ReadServices, ServicesDep
+from api.routers.households import Limit, Offset
+from domain.errors import NotFound
+from ledger.accounts import parse_account
+from ops.ledger_service import close_period, post_transaction, reverse_transaction
+
+router = APIRouter(prefix="/ledger", tags=["ledger"])
+# The transaction's id is the client's idempotency key: required, not optional, on postings.
+TransactionKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+LEDGER_RETRIES = 5
+
+
+@router.post("/transactions", status_code=201, summary="Post a balanced journal transaction")
+def post(
+    request: Request,
+    body: schemas.TransactionIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: TransactionKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(
+        request,
+        services,
+        principal,
+        body,
+        None,
+        lambda: post_transaction(services, principal, key, fields),
+        retries=LEDGER_RETRIES,
+    )
+
+
+@router.post(
+    "/transactions/{key}/reverse", status_code=201, summary="Reverse a transaction (at most once)"
+)
+def reverse(
+    request: Request,
+    key: str,
+    body: schemas.ReversalIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    reversal_key: TransactionKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(request, services, principal, body, None,
+               lambda: reverse_transaction(services, principal, key, reversal_key, fields["posting_date"],
+                                           fields["document_ref"]), retries=LEDGER_RETRIES)  # fmt: skip
+
+
+@router.post(
+    "/periods/{county_code}/{month}/close",
+    status_code=201,
+    summary="Close a month: no more postings in it",
+)
+def close(
+    request: Request,
+    county_code: Annotated[str, "county"],
+    month: str,
+    body: schemas.PeriodCloseIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> JSONResponse:
+    from domain.dates import validate_month
+    from domain.regions import validate_region_code
+
+    validate_region_code(county_code, "county_code")
+    validate_month(month)
+    return run(
+        request,
+        services,
+        principal,
+        body,
+        None,
+        lambda: close_period(services, principal, county_code, month, body.document_ref),
+    )
+
+
+@router.get(
+    "/balances", summary="Balance of every account in scope; the trial balance is their sum"
+)
+def balances(
+    services: ReadServices,
+    principal: PrincipalDep,
+    region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+) -> dict[str, Any]:
+    principal.require("read.ledger")
+    if region is not None:
+        principal.require_filter(region)
+    items = services.ledger.balances(principal.prefix, region)
+    return {"items": items, "trial_balance_fen": sum(int(item["balance_fen"]) for item in items)}
+
+
+@router.get("/accounts/{account}/statement", summary="An account's entries with running balance")
+def statement(
+    account: str,
+    services: ReadServices,
+    principal: PrincipalDep,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    principal.require("read.ledger")
+    parsed = parse_account(account)
+    if not principal.sees(parsed.region_code):
+        raise NotFound("no such account", field="account", rule="exists")
+    return {"account": parsed.code, "items": services.ledger.statement(parsed.code, limit, offset)}

@@ -1,0 +1,1 @@
+"""Read model: the fund ledger (transactions, entries, periods)."""

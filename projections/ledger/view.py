@@ -1,0 +1,153 @@
+"""The fund ledger's view: transactions, entries, closed periods; balances, trial balance, statements.
+
+Invariants are checked twice (STYLE): in Python by ``ledger.journal`` before anything is
+recorded, and here by the database on the view's tables — ``CHECK`` on every entry (whole
+positive fen on exactly one side), no UPDATE or DELETE of an entry, and on PostgreSQL a
+commit-time constraint trigger that every transaction's entries balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ledger.journal import JournalTransaction, LedgerPeriod
+from projections.db import Cursor, Database
+from projections.runner import View, aggregate_topic, utc_text
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS ledger_transactions (
+        txn_id TEXT PRIMARY KEY, txn_key TEXT NOT NULL UNIQUE, code TEXT NOT NULL, posting_date TEXT NOT NULL,
+        recorded_at TEXT NOT NULL, description TEXT NOT NULL, document_ref TEXT NOT NULL, actor TEXT NOT NULL,
+        reverses TEXT, reversed_by TEXT, position BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ledger_entries (
+        txn_id TEXT NOT NULL, line_no INTEGER NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL,
+        region_code TEXT NOT NULL, county_code TEXT NOT NULL, debit_fen BIGINT NOT NULL, credit_fen BIGINT NOT NULL,
+        source TEXT NOT NULL, posting_date TEXT NOT NULL, position BIGINT NOT NULL,
+        PRIMARY KEY (txn_id, line_no),
+        CHECK (debit_fen >= 0 AND credit_fen >= 0),
+        CHECK ((debit_fen > 0 AND credit_fen = 0) OR (credit_fen > 0 AND debit_fen = 0)))""",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries (account, position)",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_county ON ledger_entries (county_code)",
+    """CREATE TABLE IF NOT EXISTS ledger_periods (
+        county_code TEXT NOT NULL, month TEXT NOT NULL, closed_at TEXT NOT NULL, closed_by TEXT NOT NULL,
+        document_ref TEXT NOT NULL, PRIMARY KEY (county_code, month))""",
+)
+SQLITE_GUARDS = (
+    """CREATE TRIGGER IF NOT EXISTS ledger_entries_no_update BEFORE UPDATE ON ledger_entries
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are never edited; post a reversal'); END""",
+    """CREATE TRIGGER IF NOT EXISTS ledger_entries_no_delete BEFORE DELETE ON ledger_entries
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are never deleted; post a reversal'); END""",
+)
+POSTGRES_GUARDS = (
+    """CREATE OR REPLACE FUNCTION doudi_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'ledger entries are never edited or deleted; post a reversal'; END $$""",
+    """CREATE OR REPLACE FUNCTION doudi_ledger_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE difference BIGINT;
+        BEGIN
+            SELECT COALESCE(SUM(debit_fen), 0) - COALESCE(SUM(credit_fen), 0) INTO difference
+              FROM ledger_entries WHERE txn_id = NEW.txn_id;
+            IF difference <> 0 THEN
+                RAISE EXCEPTION 'transaction % is unbalanced by % fen', NEW.txn_id, difference;
+            END IF;
+            IF (SELECT COUNT(*) FROM ledger_entries WHERE txn_id = NEW.txn_id) < 2 THEN
+                RAISE EXCEPTION 'transaction % has fewer than two entries', NEW.txn_id;
+            END IF;
+            RETURN NULL;
+        END $$""",
+    "DROP TRIGGER IF EXISTS ledger_entries_immutable ON ledger_entries",
+    """CREATE TRIGGER ledger_entries_immutable BEFORE UPDATE OR DELETE ON ledger_entries
+        FOR EACH ROW EXECUTE FUNCTION doudi_ledger_immutable()""",
+    "DROP TRIGGER IF EXISTS ledger_entries_balanced ON ledger_entries",
+    """CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION doudi_ledger_balanced()""",
+)
+ENTRY_FIELDS = ("txn_id", "line_no", "account", "kind", "region_code", "county_code", "debit_fen", "credit_fen",
+                "source", "posting_date", "position")  # fmt: skip
+
+
+class LedgerView(View):
+    name = "ledger"
+    tables = ("ledger_transactions", "ledger_entries", "ledger_periods")
+    topics = (aggregate_topic(JournalTransaction), aggregate_topic(LedgerPeriod))
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, cur: Cursor) -> None:
+        for statement in DDL:
+            cur.execute(statement)
+        for statement in SQLITE_GUARDS if self.db.is_sqlite else POSTGRES_GUARDS:
+            cur.execute(statement)
+
+    def process(self, cur: Cursor, position: int, event: Any) -> None:
+        self.process_batch(cur, [(position, event)])
+
+    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        for position, event in batch:
+            match event:
+                case JournalTransaction.Posted():
+                    txn = str(event.originator_id)
+                    cur.execute(
+                        "INSERT INTO ledger_transactions (txn_id, txn_key, code, posting_date, recorded_at,"
+                        " description, document_ref, actor, reverses, position)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        (txn, event.key, event.code, event.posting_date, utc_text(event.timestamp), event.description,
+                         event.document_ref, event.actor, event.reverses, position),
+                    )  # fmt: skip
+                    cur.insert_many("ledger_entries", ENTRY_FIELDS, [
+                        (txn, index, line["account"], *_parts(line["account"]), line["debit_fen"], line["credit_fen"],
+                         line["source"], event.posting_date, position)
+                        for index, line in enumerate(event.lines)
+                    ])  # fmt: skip
+                case JournalTransaction.Reversed():
+                    cur.execute(
+                        "UPDATE ledger_transactions SET reversed_by = %s WHERE txn_id = %s",
+                        (event.reversal_key, str(event.originator_id)),
+                    )
+                case LedgerPeriod.Closed():
+                    cur.execute(
+                        "INSERT INTO ledger_periods (county_code, month, closed_at, closed_by, document_ref)"
+                        " SELECT %s, %s, %s, %s, %s",
+                        (
+                            *_period(event),
+                            utc_text(event.timestamp),
+                            event.actor,
+                            event.document_ref,
+                        ),
+                    )
+
+    # --- queries --------------------------------------------------------------------------
+
+    def balances(self, scope_prefix: str, region: str | None = None) -> list[dict[str, Any]]:
+        where, params = "region_code LIKE %s", [scope_prefix + "%"]
+        if region:
+            where += " AND region_code LIKE %s"
+            params.append(region + "%")
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT account, kind, region_code, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen,"
+                f" SUM(debit_fen) - SUM(credit_fen) AS balance_fen FROM ledger_entries WHERE {where}"
+                " GROUP BY account, kind, region_code ORDER BY account",
+                params,
+            ).fetchall()
+
+    def statement(self, account: str, limit: int, offset: int) -> list[dict[str, Any]]:
+        """An account's entries in log order, each with the running balance after it."""
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT e.position, t.txn_key, t.code, e.posting_date, t.document_ref, e.debit_fen, e.credit_fen,"
+                " e.source, SUM(e.debit_fen - e.credit_fen) OVER (ORDER BY e.position, e.line_no) AS balance_fen"
+                " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s"
+                " ORDER BY e.position, e.line_no LIMIT %s OFFSET %s",
+                (account, limit, offset),
+            ).fetchall()
+
+
+def _parts(account: str) -> tuple[str, str, str]:
+    kind, region, _qualifier = account.split(":")
+    return kind, region, region[:6]
+
+
+def _period(event: Any) -> tuple[str, str]:
+    return event.county_code, event.month

@@ -1,0 +1,253 @@
+"""The fund ledger through the API and straight at the database (SPEC §6).
+
+The case file: 当阳市 receives 1,000,000 yuan of central funds into bank clearing, allocates 600,000
+to its dibao pool, reserves a 271,667-yuan roll and the bank pays it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from domain.access import Principal
+from domain.errors import DomainError
+from ops.ledger_service import post_transaction
+from ops.services import Services
+from tests.api.test_households_api import API, assert_problem
+
+DOC = {"document_ref": "当财社〔2024〕3号"}
+
+
+def txn(
+    code: str, debit: str, credit: str, fen: Any, date: str = "2024-03-05", **extra: Any
+) -> dict[str, Any]:
+    return {"code": code, "posting_date": date, **DOC, **extra, "lines": [
+        {"account": debit, "debit_fen": fen, "source": "central"},
+        {"account": credit, "credit_fen": fen, "source": "central"}]}  # fmt: skip
+
+
+def post(client: TestClient, headers: dict[str, str], key: str, body: dict[str, Any]) -> Any:
+    return client.post(
+        f"{API}/ledger/transactions", json=body, headers=headers | {"Idempotency-Key": key}
+    )
+
+
+CASE_FILE = [
+    ("raise-1", txn("raise", "clearing:420582:bank", "source:420582:central", 100_000_000)),
+    ("alloc-1", txn("allocate", "pool:420582:dibao", "clearing:420582:bank", 60_000_000)),
+    ("roll-2024-03", txn("reserve_roll", "reserved:420582:dibao", "pool:420582:dibao", 27_166_700)),
+    (
+        "bank-2024-03",
+        txn("disburse", "disbursed:420582:dibao", "reserved:420582:dibao", 27_166_700),
+    ),
+]
+
+
+def test_the_case_file_balances_with_statements(client: TestClient, token: Any) -> None:
+    finance = token("finance_officer")
+    for key, body in CASE_FILE:
+        assert post(client, finance, key, body).status_code == 201
+    balances = client.get(f"{API}/ledger/balances", headers=finance).json()
+    by_account = {item["account"]: int(item["balance_fen"]) for item in balances["items"]}
+    assert balances["trial_balance_fen"] == 0
+    assert (
+        by_account["pool:420582:dibao"] == 32_833_300 and by_account["reserved:420582:dibao"] == 0
+    )
+    statement = client.get(
+        f"{API}/ledger/accounts/pool:420582:dibao/statement", headers=token("auditor")
+    ).json()
+    assert [int(row["balance_fen"]) for row in statement["items"]] == [60_000_000, 32_833_300]
+    assert statement["items"][1]["txn_key"] == "roll-2024-03"
+    other = token("auditor", "420581")
+    assert_problem(
+        client.get(f"{API}/ledger/accounts/pool:420582:dibao/statement", headers=other),
+        404,
+        "account",
+    )
+    assert client.get(f"{API}/ledger/balances", headers=other).json()["items"] == []
+
+
+def test_bad_postings_are_refused_and_record_nothing(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    finance = token("finance_officer")
+    post(client, finance, "raise-1", CASE_FILE[0][1])
+    post(client, finance, "alloc-1", CASE_FILE[1][1])
+    auditor = token("auditor")
+    position = services.log_position()
+    cases = [
+        (txn("allocate", "pool:420582:dibao", "clearing:420582:bank", 0), 422, "lines"),
+        (txn("allocate", "pool:420582:dibao", "clearing:420582:bank", -5), 422, "debit_fen"),
+        (txn("allocate", "pool:420582:dibao", "clearing:420582:bank", 1.5), 422, "debit_fen"),
+        (txn("allocate", "pool:420582:dibao", "pool:420582:dibao", 100), 422, "lines"),
+        (txn("allocate", "vault:420582:dibao", "clearing:420582:bank", 100), 422, "account"),
+        (
+            txn("allocate", "pool:420581:dibao", "clearing:420582:bank", 100),
+            403,
+            "lines[0].account",
+        ),
+        (
+            txn("reserve_roll", "reserved:420582:dibao", "pool:420582:dibao", 60_000_001),
+            422,
+            "lines",
+        ),
+        (
+            txn("allocate", "pool:420582:dibao", "clearing:420582:bank", 100)
+            | {"posting_date": "2024-02-30"},
+            422,
+            "posting_date",
+        ),
+    ]
+    for index, (body, status, field) in enumerate(cases):
+        assert_problem(post(client, finance, f"bad-{index}", body), status, field)
+    assert_problem(post(client, auditor, "x", CASE_FILE[1][1]), 403, "role")
+    missing_key = client.post(f"{API}/ledger/transactions", json=CASE_FILE[1][1], headers=finance)
+    assert_problem(missing_key, 422, "Idempotency-Key")
+    assert services.log_position() == position
+
+
+def test_same_key_same_content_once_other_content_conflicts(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    finance = token("finance_officer")
+    first = post(client, finance, "raise-1", CASE_FILE[0][1])
+    position = services.log_position()
+    again = post(client, finance, "raise-1", CASE_FILE[0][1])
+    assert again.status_code == 200 and again.json() == first.json()
+    changed = txn("raise", "clearing:420582:bank", "source:420582:central", 1)
+    assert_problem(post(client, finance, "raise-1", changed), 409, "key", "transaction_key_reuse")
+    assert services.log_position() == position
+
+
+def test_reversal_once_and_closed_periods(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    finance = token("finance_officer")
+    post(client, finance, "raise-1", CASE_FILE[0][1])
+    post(client, finance, "alloc-1", CASE_FILE[1][1])
+    reverse = {"posting_date": "2024-03-06", **DOC}
+    first = client.post(
+        f"{API}/ledger/transactions/alloc-1/reverse",
+        json=reverse,
+        headers=finance | {"Idempotency-Key": "alloc-1-rev"},
+    )
+    assert first.status_code == 201 and first.json()["code"] == "reversal"
+    same = client.post(
+        f"{API}/ledger/transactions/alloc-1/reverse",
+        json=reverse,
+        headers=finance | {"Idempotency-Key": "alloc-1-rev"},
+    )
+    assert same.status_code == 200
+    assert_problem(
+        client.post(
+            f"{API}/ledger/transactions/alloc-1/reverse",
+            json=reverse,
+            headers=finance | {"Idempotency-Key": "alloc-1-rev-2"},
+        ),
+        409,
+        "reverses",
+        "reverse_once",
+    )
+    pool = {
+        i["account"]: int(i["balance_fen"])
+        for i in client.get(f"{API}/ledger/balances", headers=finance).json()["items"]
+    }
+    assert pool["pool:420582:dibao"] == 0
+    close = client.post(f"{API}/ledger/periods/420582/2024-03/close", json=DOC, headers=finance)
+    assert close.status_code == 201
+    position = services.log_position()
+    late = post(
+        client, finance, "late", txn("allocate", "pool:420582:dibao", "clearing:420582:bank", 100)
+    )
+    assert_problem(late, 422, "posting_date", "period_closed")
+    assert_problem(
+        client.post(f"{API}/ledger/periods/420582/2024-03/close", json=DOC, headers=finance),
+        409,
+        "month",
+        "close_once",
+    )
+    assert services.log_position() == position
+    april = txn("allocate", "pool:420582:dibao", "clearing:420582:bank", 100, date="2024-04-01")
+    assert post(client, finance, "april", april).status_code == 201
+
+
+def test_many_workers_draining_one_pool_never_overdraw(services: Services) -> None:
+    """Twelve workers each reserve 100 yuan from a pool holding 1,000 yuan, at once: exactly ten
+    succeed, two are refused for want of money, and the pool ends at zero — never below."""
+    credential_id, _ = services.issue_credential(
+        "test", role="finance_officer", region_scope="420582"
+    )
+    finance = Principal(credential_id, "finance_officer", "420582")
+    for key, body in (
+        ("raise", txn("raise", "clearing:420582:bank", "source:420582:central", 100_000)),
+        ("alloc", txn("allocate", "pool:420582:dibao", "clearing:420582:bank", 100_000)),
+    ):
+        fields = {k: v for k, v in body.items()}
+        services.execute(
+            finance, None, key, lambda k=key, f=fields: post_transaction(services, finance, k, f)
+        )
+    barrier = threading.Barrier(12)
+    outcomes: list[Any] = []
+
+    def worker(number: int) -> None:
+        body = txn("reserve_roll", "reserved:420582:dibao", "pool:420582:dibao", 10_000)
+        barrier.wait(timeout=10)
+        try:
+            services.execute(
+                finance,
+                None,
+                f"w{number}",
+                lambda: post_transaction(services, finance, f"w{number}", body),
+                retries=20,
+            )
+            outcomes.append("ok")
+        except DomainError as error:
+            outcomes.append(error.rule)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("ok") == 10 and outcomes.count("never_negative") == 2, outcomes
+    services.fresh()
+    balances = {i["account"]: int(i["balance_fen"]) for i in services.ledger.balances("420582")}
+    assert balances["pool:420582:dibao"] == 0 and balances["reserved:420582:dibao"] == 100_000
+
+
+def test_the_database_itself_refuses_edits_and_unbalanced_transactions(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Bypassing the application: UPDATE and DELETE of an entry fail on both backends, and on
+    PostgreSQL an unbalanced transaction fails at commit; a non-positive amount fails its CHECK."""
+    finance = token("finance_officer")
+    post(client, finance, "raise-1", CASE_FILE[0][1])
+    client.get(f"{API}/ledger/balances", headers=finance)
+    for statement in (
+        "UPDATE ledger_entries SET debit_fen = debit_fen + 1",
+        "DELETE FROM ledger_entries",
+    ):
+        with pytest.raises(Exception, match="never"), services.db.transaction(write=True) as cur:
+            cur.execute(statement)
+    insert = (
+        "INSERT INTO ledger_entries (txn_id, line_no, account, kind, region_code, county_code, debit_fen,"
+        " credit_fen, source, posting_date, position) VALUES (%s, %s, 'pool:420582:dibao', 'pool', '420582',"
+        " '420582', %s, %s, '', '2024-03-05', 999)"
+    )
+    with pytest.raises(Exception), services.db.transaction(write=True) as cur:  # noqa: B017 - driver-specific
+        cur.execute(insert, ("t-neg", 0, -5, 0))
+    if not services.db.is_sqlite:
+        with (
+            pytest.raises(Exception, match="unbalanced"),
+            services.db.transaction(write=True) as cur,
+        ):
+            cur.execute(insert, ("t-half", 0, 500, 0))
+            cur.execute(
+                insert.replace("'pool:420582:dibao'", "'clearing:420582:bank'"),
+                ("t-half", 1, 0, 400),
+            )
+    balances = services.ledger.balances("420582")
+    assert sum(int(item["balance_fen"]) for item in balances) == 0
