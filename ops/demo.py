@@ -297,4 +297,28 @@ def _demo_rolls(services: Services, finance: Principal) -> None:
     june = generate_roll(services, finance, COUNTY, "2022-06", "all")
     services.app.save(*june.aggregates)
     services.app.save(*approve_roll(services, finance, june.response["roll_id"]).aggregates)
+    _demo_ledger(services, finance, june.aggregates[0].total_fen)
     services.app.save(*generate_roll(services, finance, COUNTY, "2022-07", "all").aggregates)
+
+
+def _demo_ledger(services: Services, finance: Principal, june_total_fen: int) -> None:
+    """Central and provincial funds raised, allocated to the county's pools, June's roll reserved."""
+    from ops.ledger_service import post_transaction
+
+    def line(account: str, debit: int, credit: int, source: str) -> dict[str, Any]:
+        return {"account": account, "debit_fen": debit, "credit_fen": credit, "source": source}
+
+    meta = {"document_ref": "当财社〔2022〕8号", "description": "demo"}
+    postings = [
+        ("demo-raise-central", "raise", "2022-05-10", [line(f"clearing:{COUNTY}:bank", 400_000_000, 0, "central"),
+                                                       line(f"source:{COUNTY}:central", 0, 400_000_000, "central")]),
+        ("demo-raise-province", "raise", "2022-05-12", [line(f"clearing:{COUNTY}:bank", 100_000_000, 0, "provincial"),
+                                                        line(f"source:{COUNTY}:provincial", 0, 100_000_000, "provincial")]),
+        ("demo-allocate-dibao", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:dibao", 300_000_000, 0, "central"),
+                                                           line(f"clearing:{COUNTY}:bank", 0, 300_000_000, "central")]),
+        ("demo-reserve-june", "reserve_roll", "2022-06-05", [line(f"reserved:{COUNTY}:dibao", june_total_fen, 0, "central"),
+                                                             line(f"pool:{COUNTY}:dibao", 0, june_total_fen, "central")]),
+    ]  # fmt: skip
+    for key, code, day, lines in postings:
+        fields = {"code": code, "posting_date": day, "lines": lines, **meta}
+        services.app.save(*post_transaction(services, finance, key, fields).aggregates)
