@@ -163,6 +163,7 @@ class PaymentRoll(Aggregate):
         self.chunk_count = chunk_count
         self.as_of = as_of
         self.token: str | None = totals.get("token")
+        self.totals = totals
         self.payable_lines: int = totals.get("payable_lines", line_count)
 
     def record_sent(

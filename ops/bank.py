@@ -24,8 +24,9 @@ from domain.access import Principal
 from domain.errors import Conflict, Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
 from domain.roll import PaymentRoll, chunk_id
+from ops.ledger_service import distinct, flow_postings, pool_group
 from ops.rolls import roll_summary
-from ops.services import Outcome, Services
+from ops.services import Outcome, Services, now_utc
 
 BANK_COLUMNS = ("reference", "payee_name", "account_number", "amount_yuan", "amount_fen", "case_id")
 RESULT_STATUSES = ("paid", "failed")
@@ -122,9 +123,13 @@ def bank_file(
 def import_results(services: Services, principal: Principal, roll_id: str, data: bytes) -> Outcome:
     roll = _finance_roll(services, principal, roll_id)
     text = _decode(data)
-    expected = {
-        reference(roll, line_no): (line_no, line["total_fen"])
+    sent = {
+        line_no: (line["total_fen"], line["programme"])
         for line_no, line in payable_lines(services, roll)
+    }
+    expected = {
+        reference(roll, line_no): (line_no, amount)
+        for line_no, (amount, _programme) in sent.items()
     }
     results: list[list[Any]] = []
     seen: set[str] = set()
@@ -173,9 +178,41 @@ def import_results(services: Services, principal: Principal, roll_id: str, data:
         actor=principal.credential_id,
     )
     failed = sum(1 for _line, status, _reason in results if status == "failed")
+    postings = _settle(services, roll, results, sent, hashlib.sha256(data).hexdigest(),
+                       principal.credential_id) if changed else []  # fmt: skip
     return Outcome(
-        [roll], roll_summary(roll) | {"imported": changed, "lines": len(results), "failed": failed}
+        [roll, *postings],
+        roll_summary(roll) | {"imported": changed, "lines": len(results), "failed": failed},
     )
+
+
+def _settle(
+    services: Services,
+    roll: PaymentRoll,
+    results: list[list[Any]],
+    sent: dict[int, tuple[int, str]],
+    file_sha256: str,
+    actor: str,
+) -> list[Any]:
+    """Post the bank's answer: paid lines leave the reservation as disbursed; failed ones go back
+    to the pool (the next roll re-issues them)."""
+    paid: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for line_no, status, _reason in results:
+        amount, programme = sent[line_no]
+        target = paid if status == "paid" else failed
+        target[pool_group(programme)] = target.get(pool_group(programme), 0) + amount
+    today = now_utc().date().isoformat()
+    document = f"bank results {file_sha256[:12]}"
+    loaded: dict[Any, Any] = {}
+    return distinct([
+        *flow_postings(services, key=f"roll:{roll.id}:paid:{file_sha256[:16]}", code="disburse",
+                       county=roll.county_code, amounts=paid, debit_kind="disbursed", credit_kind="reserved",
+                       posting_date=today, actor=actor, document_ref=document, loaded=loaded),
+        *flow_postings(services, key=f"roll:{roll.id}:failed:{file_sha256[:16]}", code="release",
+                       county=roll.county_code, amounts=failed, debit_kind="pool", credit_kind="reserved",
+                       posting_date=today, actor=actor, document_ref=document, loaded=loaded),
+    ])  # fmt: skip
 
 
 def _decode(data: bytes) -> str:

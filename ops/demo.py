@@ -294,15 +294,16 @@ def _demo_rolls(services: Services, finance: Principal) -> None:
     """June 2022 approved, July 2022 as a draft: the roll screens have something to show."""
     from ops.rolls import approve_roll, generate_roll
 
+    _demo_ledger(services, finance)
     june = generate_roll(services, finance, COUNTY, "2022-06", "all")
     services.app.save(*june.aggregates)
     services.app.save(*approve_roll(services, finance, june.response["roll_id"]).aggregates)
-    _demo_ledger(services, finance, june.aggregates[0].total_fen)
+
     services.app.save(*generate_roll(services, finance, COUNTY, "2022-07", "all").aggregates)
 
 
-def _demo_ledger(services: Services, finance: Principal, june_total_fen: int) -> None:
-    """Central and provincial funds raised, allocated to the county's pools, June's roll reserved."""
+def _demo_ledger(services: Services, finance: Principal) -> None:
+    """Central and provincial funds raised and allocated to the county's pools (rolls reserve from them)."""
     from ops.ledger_service import post_transaction
 
     def line(account: str, debit: int, credit: int, source: str) -> dict[str, Any]:
@@ -316,8 +317,8 @@ def _demo_ledger(services: Services, finance: Principal, june_total_fen: int) ->
                                                         line(f"source:{COUNTY}:provincial", 0, 100_000_000, "provincial")]),
         ("demo-allocate-dibao", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:dibao", 300_000_000, 0, "central"),
                                                            line(f"clearing:{COUNTY}:bank", 0, 300_000_000, "central")]),
-        ("demo-reserve-june", "reserve_roll", "2022-06-05", [line(f"reserved:{COUNTY}:dibao", june_total_fen, 0, "central"),
-                                                             line(f"pool:{COUNTY}:dibao", 0, june_total_fen, "central")]),
+        ("demo-allocate-tekun", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:tekun", 150_000_000, 0, "provincial"),
+                                                           line(f"clearing:{COUNTY}:bank", 0, 150_000_000, "provincial")]),
     ]  # fmt: skip
     for key, code, day, lines in postings:
         fields = {"code": code, "posting_date": day, "lines": lines, **meta}

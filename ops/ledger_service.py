@@ -42,20 +42,32 @@ def _get(services: Services, cls: type[Any], aggregate_id: Any) -> Any | None:
     return found if isinstance(found, cls) else None
 
 
-def _effects(services: Services, transaction: JournalTransaction) -> list[Aggregate]:
-    """The periods checked open and the guards moved by a new transaction."""
+def _effects(
+    services: Services, transaction: JournalTransaction, loaded: dict[Any, Aggregate] | None = None
+) -> list[Aggregate]:
+    """The periods checked open and the guards moved by a new transaction. ``loaded`` shares
+    aggregates between several transactions decided together (one save, one version each)."""
+    loaded = {} if loaded is None else loaded
+
+    def get(cls: type[Any], aggregate_id: Any, make: Any) -> Any:
+        if aggregate_id not in loaded:
+            loaded[aggregate_id] = _get(services, cls, aggregate_id) or make()
+        return loaded[aggregate_id]
+
     touched: list[Aggregate] = []
     month = transaction.posting_date[:7]
     for county in sorted({line["account"].split(":")[1][:6] for line in transaction.lines}):
-        period = _get(services, LedgerPeriod, period_id(county, month)) or LedgerPeriod(
-            county_code=county, month=month
+        period = get(
+            LedgerPeriod,
+            period_id(county, month),
+            lambda c=county: LedgerPeriod(county_code=c, month=month),
         )
         period.check_open(transaction_key=transaction.key)
         touched.append(period)
     for account, delta in sorted(guarded_deltas(transaction.lines).items()):
         if delta == 0:
             continue
-        guard = _get(services, AccountGuard, guard_id(account)) or AccountGuard(account=account)
+        guard = get(AccountGuard, guard_id(account), lambda a=account: AccountGuard(account=a))
         guard.move(transaction_key=transaction.key, delta_fen=delta)
         touched.append(guard)
     return touched
@@ -122,3 +134,63 @@ def close_period(
     )
     period.close(actor=principal.credential_id, document_ref=document_ref)
     return Outcome([period], {"county_code": county, "month": month, "closed": True}, 201)
+
+
+def pool_group(programme: str) -> str:
+    """The county fund pool a programme is paid from."""
+    if programme.startswith("tekun"):
+        return "tekun"
+    return "temporary" if programme == "temporary" else "dibao"
+
+
+def flow_postings(
+    services: Services,
+    *,
+    key: str,
+    code: str,
+    county: str,
+    amounts: dict[str, int],
+    debit_kind: str,
+    credit_kind: str,
+    posting_date: str,
+    actor: str,
+    document_ref: str,
+    loaded: dict[Any, Aggregate] | None = None,
+) -> list[Aggregate]:
+    """A flow's transaction moving each programme group's amount from one account kind to another
+    (pool → reserved on approval, reserved → disbursed when paid, reserved → pool when failed),
+    with its period check and guards; nothing if there is nothing to move or it was posted."""
+    lines = []
+    for group, amount in sorted(amounts.items()):
+        if amount > 0:
+            lines += [
+                {
+                    "account": f"{debit_kind}:{county}:{group}",
+                    "debit_fen": amount,
+                    "credit_fen": 0,
+                    "source": "",
+                },
+                {
+                    "account": f"{credit_kind}:{county}:{group}",
+                    "debit_fen": 0,
+                    "credit_fen": amount,
+                    "source": "",
+                },
+            ]
+    if not lines or _get(services, JournalTransaction, transaction_id(key)) is not None:
+        return []
+    transaction = JournalTransaction.post(
+        key=key,
+        code=code,
+        posting_date=posting_date,
+        lines=lines,
+        actor=actor,
+        document_ref=document_ref,
+        description=key,
+    )
+    return [transaction, *_effects(services, transaction, loaded)]
+
+
+def distinct(aggregates: list[Aggregate]) -> list[Aggregate]:
+    """Each aggregate once, in first-seen order (several postings may touch one period or guard)."""
+    return list({id(aggregate): aggregate for aggregate in aggregates}.values())

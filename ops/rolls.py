@@ -44,6 +44,7 @@ from domain.subsidies import (
     one_time_subsidies,
     price_linked_subsidy,
 )
+from ops.ledger_service import flow_postings, pool_group
 from ops.services import Outcome, Services, now_utc
 from projections.runner import utc_text
 
@@ -475,7 +476,18 @@ def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome
             rule="county_finance_officer",
         )
     found.approve(actor=principal.credential_id)
-    return Outcome([found], roll_summary(found))
+    # Approval reserves the roll's total in the county's pools (pending the bank): refused,
+    # with nothing recorded, if a pool does not hold the money.
+    amounts: dict[str, int] = {}
+    for programme, bucket in found.totals.get("by_programme", {}).items():
+        amounts[pool_group(programme)] = (
+            amounts.get(pool_group(programme), 0) + bucket["amount_fen"]
+        )
+    reservation = flow_postings(services, key=f"roll:{found.id}:reserve", code="reserve_roll",
+                                county=found.county_code, amounts=amounts, debit_kind="reserved", credit_kind="pool",
+                                posting_date=now_utc().date().isoformat(), actor=principal.credential_id,
+                                document_ref=f"roll {found.county_code} {found.month} {found.group}")  # fmt: skip
+    return Outcome([found, *reservation], roll_summary(found))
 
 
 def _visible_roll(services: Services, principal: Principal, roll: str) -> PaymentRoll:

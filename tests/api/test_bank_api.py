@@ -73,6 +73,17 @@ def test_bank_round_trip(client: TestClient, token: Any, services: Services) -> 
     first = client.post(f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance)
     assert first.status_code == 200, first.text
     assert first.json()["failed"] == 1 and first.json()["status"] == "settled"
+    balances = {
+        i["account"]: int(i["balance_fen"])
+        for i in client.get(f"{API}/ledger/balances", headers=finance).json()["items"]
+    }
+    # B (336.67 yuan) and the 特困 person were paid; A's 1,110 yuan went back to the pool.
+    assert balances["reserved:420582:dibao"] == 0 and balances["reserved:420582:tekun"] == 0
+    assert (
+        balances["disbursed:420582:dibao"] == 33_667
+        and balances["disbursed:420582:tekun"] == 127_000
+    )
+    assert balances["pool:420582:dibao"] == 100_000_000 - 33_667
     position = services.log_position()
     again = client.post(f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance)
     assert again.status_code == 200 and again.json()["imported"] is False

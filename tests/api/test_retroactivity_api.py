@@ -12,13 +12,14 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.api.test_households_api import API
-from tests.api.test_rolls_api import DOC, POLICY
+from tests.api.test_rolls_api import DOC, POLICY, fund_county
 from tests.factories import approve_body, household_body, income_body
 
 
 def setup_county(
     client: TestClient, admin: dict[str, str], members: int = 3, income_fen: int = 90_000
 ) -> str:
+    fund_county(client, admin)
     for path, body in POLICY:
         client.post(f"{API}/policy/420582/{path}", json=body | DOC, headers=admin)
     case_id = client.post(
@@ -52,7 +53,8 @@ def roll(
     assert made.status_code == 201, made.text
     roll_id = made.json()["roll_id"]
     if approve:
-        assert client.post(f"{API}/rolls/{roll_id}/approve", headers=finance).status_code == 200
+        approved = client.post(f"{API}/rolls/{roll_id}/approve", headers=finance)
+        assert approved.status_code == 200, approved.text
     summary: dict[str, Any] = client.get(f"{API}/rolls/{roll_id}", headers=finance).json()
     summary["lines"] = client.get(f"{API}/rolls/{roll_id}/lines", headers=finance).json()["items"]
     return summary

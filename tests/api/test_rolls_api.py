@@ -55,7 +55,25 @@ POLICY = [
 ]
 
 
+def fund_county(client: TestClient, headers: dict[str, str], yuan: int = 1_000_000) -> None:
+    """Central funds raised and allocated to the county's dibao and 特困 pools (rolls reserve from them)."""
+    lines = [("clearing:420582:bank", "source:420582:central", 2 * yuan * 100, "raise"),
+             ("pool:420582:dibao", "clearing:420582:bank", yuan * 100, "allocate"),
+             ("pool:420582:tekun", "clearing:420582:bank", yuan * 100, "allocate")]  # fmt: skip
+    for number, (debit, credit, fen, code) in enumerate(lines):
+        body = {"code": code, "posting_date": "2024-01-02", **DOC, "lines": [
+            {"account": debit, "debit_fen": fen, "source": "central"},
+            {"account": credit, "credit_fen": fen, "source": "central"}]}  # fmt: skip
+        response = client.post(
+            f"{API}/ledger/transactions",
+            json=body,
+            headers=headers | {"Idempotency-Key": f"fund-{number}"},
+        )
+        assert response.status_code in (200, 201), response.text
+
+
 def county_with_cases(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    fund_county(client, admin)
     for path, body in POLICY:
         assert (
             client.post(f"{API}/policy/420582/{path}", json=body | DOC, headers=admin).status_code
@@ -284,3 +302,47 @@ def test_statistics_as_the_seeds_report_them(client: TestClient, token: Any) -> 
     assert_problem(
         client.get(f"{API}/statistics?from=2024-03&to=2024-01", headers=finance), 422, "from"
     )
+
+
+def test_approval_reserves_funds_and_is_refused_without_them(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Approving March reserves 2,716.67 yuan (1,446.67 dibao + 1,270 特困) in the pools; a county
+    whose 特困 pool is empty cannot approve, and nothing is recorded."""
+    admin, finance = token("admin"), token("finance_officer")
+    county_with_cases(client, admin)
+    roll = client.post(
+        f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
+    ).json()
+    drain = {"code": "allocate", "posting_date": "2024-03-01", **DOC, "lines": [
+        {"account": "clearing:420582:bank", "debit_fen": 100_000_000, "source": "central"},
+        {"account": "pool:420582:tekun", "credit_fen": 100_000_000, "source": "central"}]}  # fmt: skip
+    assert (
+        client.post(
+            f"{API}/ledger/transactions", json=drain, headers=admin | {"Idempotency-Key": "drain"}
+        ).status_code
+        == 201
+    )
+    position = services.log_position()
+    refused = client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance)
+    assert_problem(refused, 422, "lines", "never_negative")
+    assert services.log_position() == position
+    refill = drain | {
+        "lines": [
+            dict(drain["lines"][0], account="pool:420582:tekun"),
+            dict(drain["lines"][1], account="clearing:420582:bank"),
+        ]
+    }
+    client.post(
+        f"{API}/ledger/transactions", json=refill, headers=admin | {"Idempotency-Key": "refill"}
+    )
+    assert client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance).status_code == 200
+    balances = {
+        i["account"]: int(i["balance_fen"])
+        for i in client.get(f"{API}/ledger/balances", headers=finance).json()["items"]
+    }
+    assert (
+        balances["reserved:420582:dibao"] == 144_667
+        and balances["reserved:420582:tekun"] == 127_000
+    )
+    assert balances["pool:420582:dibao"] == 100_000_000 - 144_667
