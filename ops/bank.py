@@ -122,7 +122,7 @@ def bank_file(
 
 def import_results(services: Services, principal: Principal, roll_id: str, data: bytes) -> Outcome:
     roll = _finance_roll(services, principal, roll_id)
-    text = _decode(data)
+    text = decode_text(data)
     sent = {
         line_no: (line["total_fen"], line["programme"])
         for line_no, line in payable_lines(services, roll)
@@ -215,7 +215,7 @@ def _settle(
     ])  # fmt: skip
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
     for encoding in ("utf-8-sig", "gbk"):
         try:
             return data.decode(encoding)

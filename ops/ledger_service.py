@@ -194,3 +194,38 @@ def flow_postings(
 def distinct(aggregates: list[Aggregate]) -> list[Aggregate]:
     """Each aggregate once, in first-seen order (several postings may touch one period or guard)."""
     return list({id(aggregate): aggregate for aggregate in aggregates}.values())
+
+
+def import_statement(services: Services, principal: Principal, county: str, data: bytes) -> Outcome:
+    """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description);
+    the same file twice records nothing."""
+    import csv
+    import hashlib
+    import io
+
+    from ledger.statements import BankStatement, statement_id
+    from ops.bank import decode_text
+
+    principal.require("ledger.post")
+    principal.require_region(county, "county_code")
+    existing = _get(services, BankStatement, statement_id(county, hashlib.sha256(data).hexdigest()))
+    if existing is not None:
+        return Outcome(
+            [],
+            {"statement_id": str(existing.id), "lines": existing.line_count, "imported": False},
+            200,
+        )
+    reader = csv.DictReader(io.StringIO(decode_text(data)))
+    missing = {"reference", "amount_fen", "booked_on"} - set(reader.fieldnames or ())
+    if missing:
+        raise InvalidValue(
+            f"the statement lacks columns {sorted(missing)}", field="file", rule="statement_columns"
+        )
+    statement = BankStatement.read(
+        county_code=county, rows=list(reader), data=data, actor=principal.credential_id
+    )
+    return Outcome(
+        [statement],
+        {"statement_id": str(statement.id), "lines": statement.line_count, "imported": True},
+        201,
+    )

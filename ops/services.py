@@ -37,6 +37,7 @@ from projections.case_state.view import CaseStateView
 from projections.db import Database
 from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView
+from projections.reconciliation.view import ReconciliationView
 from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner
@@ -131,6 +132,7 @@ class Services:
         self.rolls = RollsView(self.db)
         self.statistics = StatisticsView(self.db)
         self.ledger = LedgerView(self.db)
+        self.reconciliation = ReconciliationView(self.db)
         self.projections = ProjectionRunner(
             self.db,
             self.read_notifications,

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api import schemas
 from api.commands import run
@@ -11,7 +12,7 @@ from api.deps import PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ledger.accounts import parse_account
-from ops.ledger_service import close_period, post_transaction, reverse_transaction
+from ops.ledger_service import close_period, import_statement, post_transaction, reverse_transaction
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 # The transaction's id is the client's idempotency key: required, not optional, on postings.
@@ -112,3 +113,47 @@ def statement(
     if not principal.sees(parsed.region_code):
         raise NotFound("no such account", field="account", rule="exists")
     return {"account": parsed.code, "items": services.ledger.statement(parsed.code, limit, offset)}
+
+
+@router.post(
+    "/statements/{county_code}",
+    status_code=201,
+    summary="Import the county's bank statement (CSV)",
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def statement_import(
+    request: Request, county_code: str, services: ServicesDep, principal: PrincipalDep
+) -> JSONResponse:
+    data = await request.body()
+    return await run_in_threadpool(
+        run,
+        request,
+        services,
+        principal,
+        data,
+        None,
+        lambda: import_statement(services, principal, county_code, data),
+    )
+
+
+@router.get(
+    "/reconciliation/{county_code}/{month}",
+    summary="Roll ↔ ledger ↔ bank statement, every mismatch itemised",
+)
+def reconciliation(
+    county_code: str,
+    month: str,
+    services: ReadServices,
+    principal: PrincipalDep,
+    idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+) -> dict[str, Any]:
+    from domain.dates import validate_month
+    from ops.services import now_utc
+
+    principal.require("read.ledger")
+    principal.require_region(county_code, "county_code")
+    return services.reconciliation.report(
+        county_code, validate_month(month), idle_days, now_utc().date().isoformat()
+    )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledger.journal import JournalTransaction, LedgerPeriod
+from ledger.statements import BankStatement
 from projections.db import Cursor, Database
 from projections.runner import View, aggregate_topic, utc_text
 
@@ -29,6 +30,11 @@ DDL = (
         CHECK ((debit_fen > 0 AND credit_fen = 0) OR (credit_fen > 0 AND debit_fen = 0)))""",
     "CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries (account, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_county ON ledger_entries (county_code)",
+    """CREATE TABLE IF NOT EXISTS bank_statement_lines (
+        statement_id TEXT NOT NULL, line_no INTEGER NOT NULL, county_code TEXT NOT NULL, reference TEXT NOT NULL,
+        amount_fen BIGINT NOT NULL, booked_on TEXT NOT NULL, description TEXT NOT NULL, position BIGINT NOT NULL,
+        PRIMARY KEY (statement_id, line_no))""",
+    "CREATE INDEX IF NOT EXISTS bank_statement_reference ON bank_statement_lines (county_code, reference)",
     """CREATE TABLE IF NOT EXISTS ledger_periods (
         county_code TEXT NOT NULL, month TEXT NOT NULL, closed_at TEXT NOT NULL, closed_by TEXT NOT NULL,
         document_ref TEXT NOT NULL, PRIMARY KEY (county_code, month))""",
@@ -62,14 +68,21 @@ POSTGRES_GUARDS = (
     """CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION doudi_ledger_balanced()""",
 )
+STATEMENT_FIELDS = ("statement_id", "line_no", "county_code", "reference", "amount_fen", "booked_on",
+                    "description", "position")  # fmt: skip
 ENTRY_FIELDS = ("txn_id", "line_no", "account", "kind", "region_code", "county_code", "debit_fen", "credit_fen",
                 "source", "posting_date", "position")  # fmt: skip
 
 
 class LedgerView(View):
     name = "ledger"
-    tables = ("ledger_transactions", "ledger_entries", "ledger_periods")
-    topics = (aggregate_topic(JournalTransaction), aggregate_topic(LedgerPeriod))
+    version = 2  # 2: bank statements
+    tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines")
+    topics = (
+        aggregate_topic(JournalTransaction),
+        aggregate_topic(LedgerPeriod),
+        aggregate_topic(BankStatement),
+    )
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -105,6 +118,12 @@ class LedgerView(View):
                         "UPDATE ledger_transactions SET reversed_by = %s WHERE txn_id = %s",
                         (event.reversal_key, str(event.originator_id)),
                     )
+                case BankStatement.Imported():
+                    cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
+                        (str(event.originator_id), number, event.county_code, reference, amount, booked, description,
+                         position)
+                        for number, (reference, amount, booked, description) in enumerate(event.lines)
+                    ])  # fmt: skip
                 case LedgerPeriod.Closed():
                     cur.execute(
                         "INSERT INTO ledger_periods (county_code, month, closed_at, closed_by, document_ref)"
@@ -126,8 +145,9 @@ class LedgerView(View):
             params.append(region + "%")
         with self.db.transaction() as cur:
             return cur.execute(
-                "SELECT account, kind, region_code, SUM(debit_fen) AS debit_fen, SUM(credit_fen) AS credit_fen,"
-                f" SUM(debit_fen) - SUM(credit_fen) AS balance_fen FROM ledger_entries WHERE {where}"
+                "SELECT account, kind, region_code, CAST(SUM(debit_fen) AS BIGINT) AS debit_fen,"
+                " CAST(SUM(credit_fen) AS BIGINT) AS credit_fen,"
+                f" CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS balance_fen FROM ledger_entries WHERE {where}"
                 " GROUP BY account, kind, region_code ORDER BY account",
                 params,
             ).fetchall()
@@ -137,7 +157,8 @@ class LedgerView(View):
         with self.db.transaction() as cur:
             return cur.execute(
                 "SELECT e.position, t.txn_key, t.code, e.posting_date, t.document_ref, e.debit_fen, e.credit_fen,"
-                " e.source, SUM(e.debit_fen - e.credit_fen) OVER (ORDER BY e.position, e.line_no) AS balance_fen"
+                " e.source, CAST(SUM(e.debit_fen - e.credit_fen) OVER (ORDER BY e.position, e.line_no) AS BIGINT)"
+                " AS balance_fen"
                 " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s"
                 " ORDER BY e.position, e.line_no LIMIT %s OFFSET %s",
                 (account, limit, offset),

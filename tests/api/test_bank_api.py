@@ -107,3 +107,83 @@ def test_bank_round_trip(client: TestClient, token: Any, services: Services) -> 
         if c["code"] == "backpay"
     ] == [("backpay", "2024-03", 111_000)]
     assert line_a["total_fen"] == 222_000
+
+
+def test_reconciliation_itemises_every_planted_mismatch(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """March is paid except A (failed). The statement then plants: B booked 336.00 instead of
+    336.67 yuan, the 特困 payment missing, A's failed payment booked anyway, a line no roll knows;
+    and 10,000 yuan allocated to the temporary-assistance pool sits unused (滞留)."""
+    roll_id, finance, ids = approved_march(client, token)
+    lines = list(csv.DictReader(io.StringIO(client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance)
+                                            .content.decode("utf-8"))))  # fmt: skip
+    by_case = {line["case_id"]: line for line in lines}
+    answer = results_file([
+        {"reference": line["reference"], "amount_fen": line["amount_fen"],
+         "status": "failed" if line["case_id"] == ids["a"] else "paid", "reason": "销户" if line["case_id"] == ids["a"] else ""}
+        for line in lines
+    ])  # fmt: skip
+    assert (
+        client.post(
+            f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance
+        ).status_code
+        == 200
+    )
+    idle = {"code": "allocate", "posting_date": "2024-01-02", "document_ref": "当财社", "lines": [
+        {"account": "pool:420582:temporary", "debit_fen": 1_000_000, "source": "county"},
+        {"account": "clearing:420582:bank", "credit_fen": 1_000_000, "source": "county"}]}  # fmt: skip
+    raised = idle | {"code": "raise", "lines": [
+        {"account": "clearing:420582:bank", "debit_fen": 1_000_000, "source": "county"},
+        {"account": "source:420582:county", "credit_fen": 1_000_000, "source": "county"}]}  # fmt: skip
+    for key, body in (("idle-raise", raised), ("idle", idle)):
+        posted = client.post(
+            f"{API}/ledger/transactions", json=body, headers=finance | {"Idempotency-Key": key}
+        )
+        assert posted.status_code == 201, posted.text
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["reference", "amount_fen", "booked_on", "description"])
+    writer.writerow([by_case[ids["b"]]["reference"], -33_600, "2024-03-20", "低保"])
+    writer.writerow([by_case[ids["a"]]["reference"], -111_000, "2024-03-20", "低保"])
+    writer.writerow(["OTHER000001", -5_000, "2024-03-21", "手续费"])
+    statement = out.getvalue().encode("gbk")
+    first = client.post(f"{API}/ledger/statements/420582", content=statement, headers=finance)
+    assert first.status_code == 201, first.text
+    position = services.log_position()
+    again = client.post(f"{API}/ledger/statements/420582", content=statement, headers=finance)
+    assert (
+        again.status_code == 200
+        and again.json()["imported"] is False
+        and services.log_position() == position
+    )
+    bad = b"reference,amount_fen,booked_on\nX,1.5,2024-03-01\n"
+    assert_problem(
+        client.post(f"{API}/ledger/statements/420582", content=bad, headers=finance),
+        422,
+        "file",
+        "integer_fen",
+    )
+
+    report = client.get(
+        f"{API}/ledger/reconciliation/420582/2024-03", headers=token("auditor")
+    ).json()
+    (roll,) = report["rolls"]
+    issues = {(m.get("case_id"), m["issue"]) for m in roll["mismatches"]}
+    assert (ids["b"], "statement amount differs from the roll") in issues
+    assert (ids["t"], "paid per bank results, missing from the statement") in issues
+    assert (ids["a"], "failed per bank results, yet on the statement") in issues
+    assert len(roll["mismatches"]) == 3  # the ledger agrees with the bank results
+    assert (roll["paid_fen"], roll["ledger_disbursed_fen"]) == (33_667 + 127_000, 33_667 + 127_000)
+    assert roll["failed_fen"] == roll["ledger_released_fen"] == 111_000
+    assert [line["reference"] for line in report["unmatched_statement_lines"]] == ["OTHER000001"]
+    assert [item["account"] for item in report["idle_allocations"]] == ["pool:420582:temporary"]
+    pools = {row["account"]: row for row in report["accounts"]}
+    # Funds allocated in January: March opens and closes with them (flows are dated when they happen).
+    temporary = pools["pool:420582:temporary"]
+    assert (temporary["opening_fen"], temporary["closing_fen"]) == (1_000_000, 1_000_000)
+    assert_problem(
+        client.get(f"{API}/ledger/reconciliation/420581/2024-03", headers=finance),
+        403,
+        "county_code",
+    )

@@ -1,0 +1,1 @@
+"""Read model: fund reconciliation (机账实一致)."""
