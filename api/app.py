@@ -12,7 +12,17 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from api import problems
-from api.routers import audit, credentials, households, ledger, policy, registry, rolls, tekun
+from api.routers import (
+    audit,
+    credentials,
+    grants,
+    households,
+    ledger,
+    policy,
+    registry,
+    rolls,
+    tekun,
+)
 from ops.logging import configure_logging, log
 from ops.services import Services
 from ops.settings import Settings
@@ -42,7 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     problems.install(app)
     _middleware(app, settings)
     v1 = APIRouter(prefix="/api/v1")
-    for module in (policy, households, tekun, registry, audit, credentials, rolls, ledger):
+    for module in (policy, households, tekun, registry, audit, credentials, rolls, ledger, grants):
         v1.include_router(module.router)
 
     @v1.get("/health", tags=["meta"])

@@ -271,3 +271,31 @@ class ReversalIn(Body):
 
 class PeriodCloseIn(Body):
     document_ref: DocumentRef
+
+
+class ApprovalLimitsIn(Decision):
+    township_limit_fen: PositiveFen
+    committee_limit_fen: PositiveFen
+
+
+class GrantRequestIn(Decision):
+    region_code: RegionCode
+    occurred_in: RegionCode
+    id_number: Annotated[str, Field(min_length=15, max_length=18)]
+    name: Annotated[str, Field(min_length=1, max_length=50)]
+    grant_type: Literal["urgent", "expenditure"]
+    amount_fen: PositiveFen
+    reason: Text
+
+
+class GrantApproveIn(Decision):
+    level: Literal["township", "county", "committee"]
+    paying_township: Annotated[str, Field(pattern=r"^\d{9}$")]
+
+
+class GrantPayIn(Body):
+    posting_date: date
+
+
+class SupplementIn(Decision):
+    note: Text

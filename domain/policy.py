@@ -300,6 +300,33 @@ class RegionPolicy(Aggregate):
             **decision_meta(effective_date, actor, document_ref),
         )
 
+    def set_approval_limits(
+        self,
+        *,
+        township_limit_fen: int,
+        committee_limit_fen: int,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        """临时救助 approval levels: a township approves up to its limit, the county above it, and a
+        committee (一事一议) from the second limit up (seeds: 500 yuan in Laibin, 3,000 elsewhere)."""
+        require_fen(township_limit_fen, "township_limit_fen", allow_zero=False)
+        if (
+            require_fen(committee_limit_fen, "committee_limit_fen", allow_zero=False)
+            <= township_limit_fen
+        ):
+            raise InvalidValue(
+                "the committee limit is above the township limit",
+                field="committee_limit_fen",
+                rule="limits_ordered",
+            )
+        self._approval_limits_set(
+            township_limit_fen=township_limit_fen,
+            committee_limit_fen=committee_limit_fen,
+            **decision_meta(effective_date, actor, document_ref),
+        )
+
     # Fold: the facts themselves live in the policy projection; the aggregate only counts them.
 
     @event("StandardSet")
@@ -405,6 +432,17 @@ class RegionPolicy(Aggregate):
         per: str,
         pay_month: str,
         programmes: list[str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.fact_count += 1
+
+    @event("ApprovalLimitsSet")
+    def _approval_limits_set(
+        self,
+        township_limit_fen: int,
+        committee_limit_fen: int,
         effective_date: str,
         actor: str,
         document_ref: str,

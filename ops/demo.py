@@ -140,6 +140,15 @@ def policy_facts() -> list[tuple[str, dict[str, Any]]]:
                 **meta,
             },
         ),
+        (
+            "approval_limits",
+            {
+                "township_limit_fen": 300_000,
+                "committee_limit_fen": 2_000_000,
+                "effective_date": "2021-01-01",
+                **meta,
+            },
+        ),
     ]
 
 
@@ -295,6 +304,7 @@ def _demo_rolls(services: Services, finance: Principal) -> None:
     from ops.rolls import approve_roll, generate_roll
 
     _demo_ledger(services, finance)
+    _demo_grant(services, Principal(finance.credential_id, "admin", COUNTY))
     june = generate_roll(services, finance, COUNTY, "2022-06", "all")
     services.app.save(*june.aggregates)
     services.app.save(*approve_roll(services, finance, june.response["roll_id"]).aggregates)
@@ -317,9 +327,39 @@ def _demo_ledger(services: Services, finance: Principal) -> None:
                                                         line(f"source:{COUNTY}:provincial", 0, 100_000_000, "provincial")]),
         ("demo-allocate-dibao", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:dibao", 300_000_000, 0, "central"),
                                                            line(f"clearing:{COUNTY}:bank", 0, 300_000_000, "central")]),
+        ("demo-allocate-temporary", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:temporary", 20_000_000, 0, "county"),
+                                                               line(f"clearing:{COUNTY}:bank", 0, 20_000_000, "county")]),
+        ("demo-advance-yuyang", "advance", "2022-05-25", [line(f"reserve:{COUNTY}001:temporary", 5_000_000, 0, "county"),
+                                                          line(f"pool:{COUNTY}:temporary", 0, 5_000_000, "county")]),
         ("demo-allocate-tekun", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:tekun", 150_000_000, 0, "provincial"),
                                                            line(f"clearing:{COUNTY}:bank", 0, 150_000_000, "provincial")]),
     ]  # fmt: skip
     for key, code, day, lines in postings:
         fields = {"code": code, "posting_date": day, "lines": lines, **meta}
         services.app.save(*post_transaction(services, finance, key, fields).aggregates)
+
+
+def _demo_grant(services: Services, admin: Principal) -> None:
+    """An urgent grant (急难型) approved by the township and paid from its reserve."""
+    from ops.grants import approve_grant, pay_grant, request_grant
+
+    rng = random.Random(11)
+    request = request_grant(services, admin, {
+        "region_code": f"{COUNTY}002000", "occurred_in": f"{COUNTY}001000", "id_number": demo_id_number(rng),
+        "name": _name(rng), "grant_type": "urgent", "amount_fen": 200_000, "reason": "火灾后基本生活",
+        "effective_date": "2022-06-10", "document_ref": "当民临〔2022〕7号"})  # fmt: skip
+    services.app.save(*request.aggregates)
+    grant_id = request.response["grant_id"]
+    approval = approve_grant(
+        services,
+        admin,
+        grant_id,
+        {
+            "level": "township",
+            "paying_township": f"{COUNTY}001",
+            "effective_date": "2022-06-10",
+            "document_ref": "玉阳临审〔2022〕3号",
+        },
+    )
+    services.app.save(*approval.aggregates)
+    services.app.save(*pay_grant(services, admin, grant_id, "2022-06-11").aggregates)

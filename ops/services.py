@@ -35,6 +35,7 @@ from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
 from projections.db import Database
+from projections.grants.view import GrantsView
 from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView
 from projections.reconciliation.view import ReconciliationView
@@ -133,6 +134,7 @@ class Services:
         self.statistics = StatisticsView(self.db)
         self.ledger = LedgerView(self.db)
         self.reconciliation = ReconciliationView(self.db)
+        self.grants = GrantsView(self.db, self.person_key)
         self.projections = ProjectionRunner(
             self.db,
             self.read_notifications,
@@ -145,6 +147,7 @@ class Services:
                 self.access,
                 self.rolls,
                 self.ledger,
+                self.grants,
             ],
         )
         self.projections.setup()
@@ -282,6 +285,7 @@ class Services:
         "price_linkage": "set_price_linkage",
         "electricity": "set_electricity_subsidy",
         "one_time": "set_one_time_subsidy",
+        "approval_limits": "set_approval_limits",
     }
 
     def set_policy(

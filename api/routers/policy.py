@@ -31,6 +31,7 @@ KINDS: list[tuple[str, str, type[BaseModel]]] = [
     ("price-linkage", "price_linkage", schemas.PriceLinkageIn),
     ("electricity-subsidies", "electricity", schemas.ElectricityIn),
     ("one-time-subsidies", "one_time", schemas.OneTimeIn),
+    ("approval-limits", "approval_limits", schemas.ApprovalLimitsIn),
 ]
 DEFAULT_ROUNDING = {"unit": RoundingUnit.FEN.value, "mode": RoundingMode.HALF_UP.value}
 

@@ -21,6 +21,7 @@ FACTS: dict[type[Any], tuple[str, str | None]] = {
     RegionPolicy.PriceLinkageSet: ("price_linkage", None),
     RegionPolicy.ElectricitySubsidySet: ("electricity", None),
     RegionPolicy.OneTimeSubsidySet: ("one_time", "name"),
+    RegionPolicy.ApprovalLimitsSet: ("approval_limits", None),
 }
 ENVELOPE = {
     "originator_id",

@@ -1,0 +1,192 @@
+"""Temporary assistance grants (临时救助, SPEC §5): requested, approved at a level, paid from a
+township's reserve fund (备用金), documented afterwards (先行救助, 事后补充说明).
+
+NOTE: the events below are a storage format (see the other aggregate modules).
+
+The place of occurrence may lie outside the person's hukou region (急难发生地). Approval levels by
+amount are regional policy: a grant approved at too low a level is refused.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.decisions import decision_meta
+from domain.errors import InvalidTransition, InvalidValue
+from domain.household import _name, _text
+from domain.identity import validate_id_number
+from domain.money import require_fen
+from domain.programmes import TemporaryType
+from domain.regions import validate_region_code
+
+
+class ApprovalLevel(StrEnum):
+    TOWNSHIP = "township"
+    COUNTY = "county"
+    COMMITTEE = "committee"  # 一事一议
+
+
+LEVEL_ORDER = [ApprovalLevel.TOWNSHIP, ApprovalLevel.COUNTY, ApprovalLevel.COMMITTEE]
+
+
+def required_level(
+    amount_fen: int, township_limit_fen: int, committee_limit_fen: int
+) -> ApprovalLevel:
+    if amount_fen <= township_limit_fen:
+        return ApprovalLevel.TOWNSHIP
+    if amount_fen < committee_limit_fen:
+        return ApprovalLevel.COUNTY
+    return ApprovalLevel.COMMITTEE
+
+
+class TemporaryGrant(Aggregate):
+    @event("Requested")
+    def __init__(
+        self,
+        region_code: str,
+        occurred_in: str,
+        person: dict[str, str],
+        grant_type: str,
+        amount_fen: int,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.region_code = region_code
+        self.occurred_in = occurred_in
+        self.person = person
+        self.amount_fen = amount_fen
+        self.status = "requested"
+        self.level: str | None = None
+        self.paying_township: str | None = None
+        self.supplements = 0
+
+    @classmethod
+    def request(
+        cls,
+        *,
+        region_code: str,
+        occurred_in: str,
+        id_number: str,
+        name: str,
+        grant_type: str,
+        amount_fen: int,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> TemporaryGrant:
+        try:
+            grant_type = TemporaryType(grant_type).value
+        except ValueError:
+            raise InvalidValue(
+                "grant_type must be urgent or expenditure",
+                field="grant_type",
+                rule="temporary_type",
+            ) from None
+        return cls(region_code=validate_region_code(region_code),
+                   occurred_in=validate_region_code(occurred_in, "occurred_in"),
+                   person={"id_number": validate_id_number(id_number), "name": _name(name, "name")},
+                   grant_type=grant_type, amount_fen=require_fen(amount_fen, "amount_fen", allow_zero=False),
+                   reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref))  # fmt: skip
+
+    def approve(
+        self,
+        *,
+        level: str,
+        paying_township: str,
+        township_limit_fen: int,
+        committee_limit_fen: int,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        if self.status != "requested":
+            raise InvalidTransition(
+                f"the grant is already {self.status}", field="status", rule="approve_once"
+            )
+        try:
+            chosen = ApprovalLevel(level)
+        except ValueError:
+            raise InvalidValue(
+                "level must be township, county or committee", field="level", rule="approval_level"
+            ) from None
+        needed = required_level(self.amount_fen, township_limit_fen, committee_limit_fen)
+        if LEVEL_ORDER.index(chosen) < LEVEL_ORDER.index(needed):
+            raise InvalidValue(
+                f"{self.amount_fen} fen needs approval at {needed} level, not {chosen}",
+                field="level",
+                rule="approval_level_too_low",
+            )
+        counties = (self.region_code[:6], self.occurred_in[:6])
+        if (
+            not isinstance(paying_township, str)
+            or len(paying_township) != 9
+            or paying_township[:6] not in counties
+        ):
+            raise InvalidValue(
+                "paying_township is the 9-digit township whose reserve pays, in the county of "
+                "residence or of occurrence",
+                field="paying_township",
+                rule="paying_township",
+            )
+        validate_region_code(paying_township, "paying_township")
+        self._approved(
+            level=chosen.value,
+            needed=needed.value,
+            paying_township=paying_township,
+            **decision_meta(effective_date, actor, document_ref),
+        )
+
+    def pay(self, *, transaction_key: str, posting_date: str, actor: str) -> None:
+        if self.status != "approved":
+            raise InvalidTransition(
+                f"a grant that is {self.status} cannot be paid",
+                field="status",
+                rule="pay_requires_approved",
+            )
+        self._paid(
+            transaction_key=transaction_key, **decision_meta(posting_date, actor, transaction_key)
+        )
+
+    def record_supplement(
+        self, *, note: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
+        if self.status == "requested":
+            raise InvalidTransition(
+                "supplementary documentation follows approval",
+                field="status",
+                rule="supplement_after_approval",
+            )
+        self._supplement_recorded(
+            note=_text(note, "note"), **decision_meta(effective_date, actor, document_ref)
+        )
+
+    @event("Approved")
+    def _approved(
+        self,
+        level: str,
+        needed: str,
+        paying_township: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+    ) -> None:
+        self.status = "approved"
+        self.level = level
+        self.paying_township = paying_township
+
+    @event("Paid")
+    def _paid(
+        self, transaction_key: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
+        self.status = "paid"
+
+    @event("SupplementRecorded")
+    def _supplement_recorded(
+        self, note: str, effective_date: str, actor: str, document_ref: str
+    ) -> None:
+        self.supplements += 1

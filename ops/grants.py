@@ -1,0 +1,96 @@
+"""Temporary assistance services: request, approve at a level, pay from the township reserve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.access import Principal
+from domain.errors import Forbidden, InvalidValue, NotFound
+from domain.temporary import TemporaryGrant
+from ops.ledger_service import flow_postings
+from ops.services import Outcome, Services, now_utc
+from projections.runner import utc_text
+
+
+def summary(grant: TemporaryGrant) -> dict[str, Any]:
+    return {"grant_id": str(grant.id), "status": grant.status, "amount_fen": grant.amount_fen, "level": grant.level,
+            "paying_township": grant.paying_township, "version": grant.version}  # fmt: skip
+
+
+def _sees(principal: Principal, grant: TemporaryGrant) -> bool:
+    return principal.sees(grant.region_code) or principal.sees(grant.occurred_in)
+
+
+def _load(services: Services, principal: Principal, grant_id: str) -> TemporaryGrant:
+    grant: TemporaryGrant = services.load(TemporaryGrant, grant_id, "grant_id")
+    if not _sees(principal, grant):
+        raise NotFound("no such grant", field="grant_id", rule="exists")
+    return grant
+
+
+def request_grant(services: Services, principal: Principal, fields: dict[str, Any]) -> Outcome:
+    principal.require("case.apply")
+    if not (
+        principal.sees(str(fields.get("region_code", "")))
+        or principal.sees(str(fields.get("occurred_in", "")))
+    ):
+        raise Forbidden(
+            "neither the hukou region nor the place of occurrence is in scope",
+            field="region_code",
+            rule="region_scope",
+        )
+    grant = TemporaryGrant.request(**fields, actor=principal.credential_id)
+    return Outcome([grant], summary(grant), 201)
+
+
+def approve_grant(
+    services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
+) -> Outcome:
+    grant = _load(services, principal, grant_id)
+    principal.require("case.decide")
+    limits = services.fresh().policy.applicable(
+        fields["paying_township"][:6],
+        "approval_limits",
+        "",
+        fields["effective_date"],
+        utc_text(now_utc()),
+    )
+    if limits is None:
+        raise InvalidValue(
+            "no approval limits (审批权限) in force for the paying county",
+            field="level",
+            rule="approval_limits_in_force",
+        )
+    grant.approve(
+        **fields,
+        township_limit_fen=limits["payload"]["township_limit_fen"],
+        committee_limit_fen=limits["payload"]["committee_limit_fen"],
+        actor=principal.credential_id,
+    )
+    return Outcome(
+        [grant], summary(grant) | {"limits_set_by": f"{limits['event_type']}#{limits['position']}"}
+    )
+
+
+def pay_grant(
+    services: Services, principal: Principal, grant_id: str, posting_date: str
+) -> Outcome:
+    """Pay from the township reserve fund (备用金): refused if the reserve does not hold the amount."""
+    grant = _load(services, principal, grant_id)
+    principal.require("ledger.post")
+    key = f"grant:{grant.id}:pay"
+    grant.pay(transaction_key=key, posting_date=posting_date, actor=principal.credential_id)
+    township = str(grant.paying_township)
+    postings = flow_postings(services, key=key, code="grant", county=township, amounts={"temporary": grant.amount_fen},
+                             debit_kind="disbursed", credit_kind="reserve", posting_date=posting_date,
+                             actor=principal.credential_id, document_ref=f"临时救助 {grant.id}")  # fmt: skip
+    return Outcome([grant, *postings], summary(grant))
+
+
+def record_supplement(
+    services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
+) -> Outcome:
+    grant = _load(services, principal, grant_id)
+    principal.require("case.record")
+    grant.record_supplement(**fields, actor=principal.credential_id)
+    return Outcome([grant], summary(grant))

@@ -1,0 +1,1 @@
+"""Read model: temporary assistance grants."""

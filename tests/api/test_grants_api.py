@@ -1,0 +1,143 @@
+"""Temporary assistance (临时救助) through the API: approval levels by amount, payment from the
+township reserve (备用金) advanced by the county, supplementary documentation afterwards.
+
+Policy: a township approves up to 3,000 yuan, the county above, a committee (一事一议) from
+20,000 yuan. The county advances 5,000 yuan to 玉阳街道 (420582001)'s reserve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ops.services import Services
+from tests.api.test_households_api import API, assert_problem
+from tests.api.test_rolls_api import fund_county
+from tests.factories import id_number
+
+DOC = {"document_ref": "当民临〔2024〕5号"}
+
+
+def grant_body(amount_fen: int, **extra: Any) -> dict[str, Any]:
+    return {"region_code": "110105", "occurred_in": "420582001000", "id_number": id_number("110105", sequence=5),
+            "name": "过路人", "grant_type": "urgent", "amount_fen": amount_fen, "reason": "车祸急救",
+            "effective_date": "2024-03-02", **DOC, **extra}  # fmt: skip
+
+
+def setup(client: TestClient, admin: dict[str, str]) -> None:
+    fund_county(client, admin)
+    limits = {
+        "township_limit_fen": 300_000,
+        "committee_limit_fen": 2_000_000,
+        "effective_date": "2021-01-01",
+        **DOC,
+    }
+    assert (
+        client.post(f"{API}/policy/420582/approval-limits", json=limits, headers=admin).status_code
+        == 201
+    )
+    body = {"code": "advance", "posting_date": "2024-03-01", **DOC, "lines": [
+        {"account": "reserve:420582001:temporary", "debit_fen": 500_000, "source": "county"},
+        {"account": "pool:420582:dibao", "credit_fen": 500_000, "source": "county"}]}  # fmt: skip
+    advance = client.post(
+        f"{API}/ledger/transactions", json=body, headers=admin | {"Idempotency-Key": "advance-1"}
+    )
+    assert advance.status_code == 201, advance.text
+
+
+def test_levels_payment_from_the_reserve_and_supplements(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """An urgent grant to someone from Beijing hurt in 当阳: 2,500 yuan is a township decision and
+    is paid from the township reserve; 4,000 yuan approved by a township is refused (county
+    level needed); the reserve cannot pay more than it holds."""
+    admin = token("admin")
+    setup(client, admin)
+    small = client.post(f"{API}/temporary-grants", json=grant_body(250_000), headers=admin).json()
+    approve = {
+        "level": "township",
+        "paying_township": "420582001",
+        "effective_date": "2024-03-02",
+        **DOC,
+    }
+    approved = client.post(
+        f"{API}/temporary-grants/{small['grant_id']}/approve", json=approve, headers=admin
+    )
+    assert approved.status_code == 200 and approved.json()["limits_set_by"].startswith(
+        "RegionPolicy.ApprovalLimitsSet#"
+    )
+    paid = client.post(
+        f"{API}/temporary-grants/{small['grant_id']}/pay",
+        json={"posting_date": "2024-03-03"},
+        headers=admin,
+    )
+    assert paid.status_code == 200 and paid.json()["status"] == "paid"
+    balances = {
+        i["account"]: i["balance_fen"]
+        for i in client.get(f"{API}/ledger/balances", headers=admin).json()["items"]
+    }
+    assert (
+        balances["reserve:420582001:temporary"] == 250_000
+        and balances["disbursed:420582001:temporary"] == 250_000
+    )
+
+    big = client.post(f"{API}/temporary-grants", json=grant_body(400_000), headers=admin).json()
+    position = services.log_position()
+    too_low = client.post(
+        f"{API}/temporary-grants/{big['grant_id']}/approve", json=approve, headers=admin
+    )
+    assert_problem(too_low, 422, "level", "approval_level_too_low")
+    assert services.log_position() == position
+    county = approve | {"level": "county"}
+    assert (
+        client.post(
+            f"{API}/temporary-grants/{big['grant_id']}/approve", json=county, headers=admin
+        ).status_code
+        == 200
+    )
+    overdraw = client.post(
+        f"{API}/temporary-grants/{big['grant_id']}/pay",
+        json={"posting_date": "2024-03-04"},
+        headers=admin,
+    )
+    assert_problem(overdraw, 422, "lines", "never_negative")
+    assert services.log_position() == position + 1  # only the approval
+
+    huge = client.post(f"{API}/temporary-grants", json=grant_body(2_500_000), headers=admin).json()
+    assert_problem(
+        client.post(
+            f"{API}/temporary-grants/{huge['grant_id']}/approve", json=county, headers=admin
+        ),
+        422,
+        "level",
+        "approval_level_too_low",
+    )
+    supplement = {"note": "补充医院诊断证明", "effective_date": "2024-03-10", **DOC}
+    assert (
+        client.post(
+            f"{API}/temporary-grants/{small['grant_id']}/supplements",
+            json=supplement,
+            headers=admin,
+        ).status_code
+        == 200
+    )
+    listing = client.get(f"{API}/temporary-grants", headers=token("auditor")).json()
+    assert listing["total"] == 3 and {g["status"] for g in listing["items"]} == {
+        "paid",
+        "approved",
+        "requested",
+    }
+    beijing = token("auditor", "110105")
+    assert (
+        client.get(f"{API}/temporary-grants", headers=beijing).json()["total"] == 3
+    )  # by hukou region
+    assert (
+        client.get(f"{API}/temporary-grants", headers=token("auditor", "420581")).json()["total"]
+        == 0
+    )
+    assert_problem(
+        client.post(f"{API}/temporary-grants", json=grant_body(-1), headers=admin),
+        422,
+        "amount_fen",
+    )
