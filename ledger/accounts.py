@@ -103,3 +103,40 @@ def parse_account(code: str, field: str = "account") -> Account:
             rule="funding_level",
         )
     return Account(account_kind, region, qualifier)
+
+
+K = AccountKind
+# Which account kinds each code may debit and credit: money moves only along the flows of SPEC §6,
+# so a reserve fund is never diverted (it pays grants, or is replenished) and a funding source is
+# only credited when money is raised. A reversal mirrors a transaction that obeyed these rules.
+FLOWS: dict[TransferCode, tuple[frozenset[AccountKind], frozenset[AccountKind]]] = {
+    TransferCode.RAISE: (frozenset({K.CLEARING}), frozenset({K.SOURCE})),
+    TransferCode.ALLOCATE: (frozenset({K.POOL}), frozenset({K.CLEARING, K.SOURCE})),
+    TransferCode.RESERVE_ROLL: (frozenset({K.RESERVED}), frozenset({K.POOL})),
+    TransferCode.DISBURSE: (frozenset({K.DISBURSED}), frozenset({K.RESERVED})),
+    TransferCode.RELEASE: (frozenset({K.POOL, K.RETURNED}), frozenset({K.RESERVED})),
+    TransferCode.RETURN: (frozenset({K.CLEARING, K.POOL}), frozenset({K.RETURNED, K.DISBURSED})),
+    TransferCode.ADVANCE: (frozenset({K.RESERVE}), frozenset({K.POOL})),
+    TransferCode.GRANT: (frozenset({K.DISBURSED}), frozenset({K.RESERVE})),
+    TransferCode.REIMBURSE: (frozenset({K.RESERVE}), frozenset({K.POOL})),
+    TransferCode.CARRY_OVER: (frozenset({K.RESERVE, K.POOL}), frozenset({K.RESERVE, K.POOL})),
+    TransferCode.RECOVER: (frozenset({K.CLEARING, K.POOL}), frozenset({K.RECOVERY})),
+}
+
+
+def check_flow(code: str, lines: list[dict[str, object]]) -> None:
+    """Refuse a line whose account kind the transfer code may not move money through."""
+    if code == TransferCode.REVERSAL:
+        return
+    debit_kinds, credit_kinds = FLOWS[TransferCode(code)]
+    for index, line in enumerate(lines):
+        kind = parse_account(str(line["account"])).kind
+        allowed = debit_kinds if int(str(line["debit_fen"])) > 0 else credit_kinds
+        if kind not in allowed:
+            side = "debit" if int(str(line["debit_fen"])) > 0 else "credit"
+            raise InvalidValue(
+                f"a {code} transaction may not {side} a {kind} account "
+                f"(allowed: {sorted(k.value for k in allowed)})",
+                field=f"lines[{index}].account",
+                rule="transfer_flow",
+            )

@@ -23,7 +23,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.dates import validate_date
 from domain.decisions import require_document
 from domain.errors import Conflict, InvalidTransition, InvalidValue
-from ledger.accounts import TransferCode, parse_account
+from ledger.accounts import TransferCode, check_flow, parse_account
 
 MAX_LINES = 1000
 
@@ -152,6 +152,8 @@ class JournalTransaction(Aggregate):
             "description": str(description or "")[:500],
             "document_ref": require_document(document_ref),
         }
+        if reverses is None:
+            check_flow(code, content["lines"])
         return cls(
             key=key,
             **content,

@@ -314,8 +314,8 @@ def test_approval_reserves_funds_and_is_refused_without_them(
     roll = client.post(
         f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
     ).json()
-    drain = {"code": "allocate", "posting_date": "2024-03-01", **DOC, "lines": [
-        {"account": "clearing:420582:bank", "debit_fen": 100_000_000, "source": "central"},
+    drain = {"code": "reserve_roll", "posting_date": "2024-03-01", **DOC, "lines": [
+        {"account": "reserved:420582:tekun", "debit_fen": 100_000_000, "source": "central"},
         {"account": "pool:420582:tekun", "credit_fen": 100_000_000, "source": "central"}]}  # fmt: skip
     assert (
         client.post(
@@ -328,10 +328,11 @@ def test_approval_reserves_funds_and_is_refused_without_them(
     assert_problem(refused, 422, "lines", "never_negative")
     assert services.log_position() == position
     refill = drain | {
+        "code": "release",
         "lines": [
             dict(drain["lines"][0], account="pool:420582:tekun"),
-            dict(drain["lines"][1], account="clearing:420582:bank"),
-        ]
+            dict(drain["lines"][1], account="reserved:420582:tekun"),
+        ],
     }
     client.post(
         f"{API}/ledger/transactions", json=refill, headers=admin | {"Idempotency-Key": "refill"}

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from domain.errors import Conflict, InvalidTransition, InvalidValue
-from ledger.accounts import parse_account
+from ledger.accounts import FLOWS, TransferCode, parse_account
 from ledger.journal import AccountGuard, JournalTransaction, assert_balanced, guarded_deltas
 
 META = {"actor": "finance-1", "document_ref": "当财社〔2024〕1号", "description": ""}
@@ -173,17 +173,23 @@ class LedgerMachine(RuleBasedStateMachine):
         self.posted.append(transaction)
 
     @rule(
+        code=st.sampled_from(sorted(c.value for c in FLOWS)),
         debit=st.sampled_from(ACCOUNTS),
         credit=st.sampled_from(ACCOUNTS),
         fen=st.integers(1, 10_000),
     )
-    def transfer(self, debit: str, credit: str, fen: int) -> None:
+    def transfer(self, code: str, debit: str, credit: str, fen: int) -> None:
+        """Any code between any two accounts: refused unless the flow is one SPEC §6 allows."""
         self.count += 1
-        if debit == credit:
+        debit_kinds, credit_kinds = FLOWS[TransferCode(code)]
+        allowed = (
+            parse_account(debit).kind in debit_kinds and parse_account(credit).kind in credit_kinds
+        )
+        if debit == credit or not allowed:
             with pytest.raises(InvalidValue):
-                post(f"k{self.count}", "allocate", dr(debit, fen), cr(credit, fen))
+                post(f"k{self.count}", code, dr(debit, fen), cr(credit, fen))
             return
-        self._post(post(f"k{self.count}", "allocate", dr(debit, fen), cr(credit, fen)))
+        self._post(post(f"k{self.count}", code, dr(debit, fen), cr(credit, fen)))
 
     @rule(index=st.integers(0, 50))
     def reverse(self, index: int) -> None:
@@ -219,3 +225,16 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 TestLedgerMachine = LedgerMachine.TestCase
+
+
+def test_a_reserve_fund_is_never_diverted() -> None:
+    """A township reserve (备用金) pays grants and is replenished by the county; any other use is refused."""
+    post(
+        "ok",
+        "grant",
+        dr("disbursed:420582101:temporary", 100),
+        cr("reserve:420582101:temporary", 100),
+    )
+    with pytest.raises(InvalidValue) as caught:
+        post("no", "allocate", dr("pool:420582:dibao", 100), cr("reserve:420582101:temporary", 100))
+    assert caught.value.rule == "transfer_flow" and caught.value.field == "lines[1].account"
