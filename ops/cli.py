@@ -23,6 +23,8 @@ token_app = typer.Typer(help="Bearer credentials", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports", no_args_is_help=True)
 roll_app = typer.Typer(help="Monthly payment rolls (发放名册)", no_args_is_help=True)
+ledger_app = typer.Typer(help="The fund ledger", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(roll_app, name="roll")
 app.add_typer(token_app, name="token")
 app.add_typer(projections_app, name="projections")
@@ -312,6 +314,72 @@ def roll_xlsx(
 
     out.write_bytes(_run(action, None))
     console.print(f"wrote {out}")
+
+
+@ledger_app.command("post")
+def ledger_post(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="JSON: code, posting_date, lines, document_ref"
+        ),
+    ],
+    key: Annotated[str, typer.Option(help="the transaction key (idempotency key)")],
+    token: TokenOption = None,
+) -> None:
+    """Post a journal transaction from a JSON file; the same key and content again changes nothing."""
+    from ops.ledger_service import post_transaction
+
+    fields = json.loads(path.read_text(encoding="utf-8"))
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        served = services.execute(
+            principal,
+            None,
+            key,
+            lambda: post_transaction(services, principal, key, fields),
+            retries=5,
+        )
+        return served.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@ledger_app.command("statement")
+def ledger_statement(
+    county: Annotated[str, typer.Argument(help="6-digit county code")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    token: TokenOption = None,
+) -> None:
+    """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description)."""
+    from ops.ledger_service import import_statement
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = import_statement(services, principal, county, path.read_bytes())
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@ledger_app.command("reconcile")
+def ledger_reconcile(
+    county: Annotated[str, typer.Argument(help="6-digit county code")],
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    idle_days: Annotated[
+        int, typer.Option(help="allocations unused longer than this are idle (滞留)")
+    ] = 90,
+    xlsx: Annotated[Path | None, typer.Option(help="also write the report as XLSX")] = None,
+) -> None:
+    """The three-way reconciliation of a county's month, as JSON (and XLSX)."""
+    from ops.ledger_outputs import reconciliation_xlsx
+    from ops.services import now_utc
+
+    report = _run(lambda services, _p: services.fresh().reconciliation.report(
+        county, month, idle_days, now_utc().date().isoformat()), None)  # fmt: skip
+    if xlsx is not None:
+        xlsx.write_bytes(reconciliation_xlsx(report))
+    typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
 
 
 @app.command()

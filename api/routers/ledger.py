@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
@@ -15,6 +15,7 @@ from ledger.accounts import parse_account
 from ops.ledger_service import close_period, import_statement, post_transaction, reverse_transaction
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The transaction's id is the client's idempotency key: required, not optional, on postings.
 TransactionKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 LEDGER_RETRIES = 5
@@ -141,6 +142,7 @@ async def statement_import(
 @router.get(
     "/reconciliation/{county_code}/{month}",
     summary="Roll ↔ ledger ↔ bank statement, every mismatch itemised",
+    responses={200: {"content": {"application/json": {}, XLSX: {}}}},
 )
 def reconciliation(
     county_code: str,
@@ -148,12 +150,23 @@ def reconciliation(
     services: ReadServices,
     principal: PrincipalDep,
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,
-) -> dict[str, Any]:
+    format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+) -> Any:
     from domain.dates import validate_month
+    from ops.ledger_outputs import reconciliation_xlsx
     from ops.services import now_utc
 
     principal.require("read.ledger")
     principal.require_region(county_code, "county_code")
-    return services.reconciliation.report(
+    report = services.reconciliation.report(
         county_code, validate_month(month), idle_days, now_utc().date().isoformat()
     )
+    if format == "xlsx":
+        return Response(
+            reconciliation_xlsx(report),
+            media_type=XLSX,
+            headers={
+                "Content-Disposition": f'attachment; filename="reconciliation-{county_code}-{month}.xlsx"'
+            },
+        )
+    return report

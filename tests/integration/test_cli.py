@@ -121,3 +121,36 @@ def test_roll_commands_from_generation_to_bank_results(env: Path) -> None:
         stats.exit_code == 0
         and sum(item["amount_fen"] for item in json.loads(stats.stdout)) == roll["total_fen"]
     )
+
+
+def test_ledger_commands(env: Path) -> None:
+    """Post from a JSON file (twice: once recorded), import a statement, reconcile to XLSX."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--households", "20"]).exit_code == 0
+    finance = json.loads((env / "var" / "demo-tokens.json").read_text())["finance_officer"]
+    body = {"code": "allocate", "posting_date": "2022-07-01", "document_ref": "当财社〔2022〕9号", "lines": [
+        {"account": "pool:420582:dibao", "debit_fen": 1_000, "credit_fen": 0, "source": "central"},
+        {"account": "clearing:420582:bank", "debit_fen": 0, "credit_fen": 1_000, "source": "central"}]}  # fmt: skip
+    (env / "txn.json").write_text(json.dumps(body))
+    first = runner.invoke(
+        app, ["ledger", "post", str(env / "txn.json"), "--key", "cli-1", "--token", finance]
+    )
+    again = runner.invoke(
+        app, ["ledger", "post", str(env / "txn.json"), "--key", "cli-1", "--token", finance]
+    )
+    assert first.exit_code == again.exit_code == 0 and first.stdout == again.stdout
+    (env / "statement.csv").write_text(
+        "reference,amount_fen,booked_on,description\nFEE1,-500,2022-06-30,fee\n"
+    )
+    imported = runner.invoke(
+        app, ["ledger", "statement", "420582", str(env / "statement.csv"), "--token", finance]
+    )
+    assert imported.exit_code == 0 and json.loads(imported.stdout)["lines"] == 1
+    report = runner.invoke(
+        app, ["ledger", "reconcile", "420582", "2022-06", "--xlsx", str(env / "rec.xlsx")]
+    )
+    assert report.exit_code == 0, report.output
+    assert [s["reference"] for s in json.loads(report.stdout)["unmatched_statement_lines"]] == [
+        "FEE1"
+    ]
+    assert (env / "rec.xlsx").stat().st_size > 1000
