@@ -28,7 +28,7 @@ from domain.household import HouseholdCase
 from domain.policy import RegionPolicy, policy_id
 from domain.registry import RegistryRecord, registry_record_id
 from domain.tekun import TekunPerson
-from ledger.journal import LedgerPeriod
+from ledger.journal import AccountGuard, LedgerPeriod
 from ops.keys import Keys
 from ops.settings import Settings
 from projections.access.view import AccessView
@@ -49,8 +49,9 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
     """The event store of one deployment shard (one province in production)."""
 
     name = "doudi"
-    # A ledger period is checked by every posting dated in it: snapshot it so loading stays cheap.
-    snapshotting_intervals = {LedgerPeriod: 100}  # noqa: RUF012 - the library reads a class attribute
+    # A ledger period is checked by every posting dated in it, and a pool's guard moves with every
+    # posting through the pool: snapshot both so loading them stays cheap however busy they are.
+    snapshotting_intervals = {LedgerPeriod: 50, AccountGuard: 50}  # noqa: RUF012 - read by the library
 
 
 @dataclass

@@ -70,6 +70,8 @@ POSTGRES_GUARDS = (
 )
 STATEMENT_FIELDS = ("statement_id", "line_no", "county_code", "reference", "amount_fen", "booked_on",
                     "description", "position")  # fmt: skip
+TRANSACTION_FIELDS = ("txn_id", "txn_key", "code", "posting_date", "recorded_at", "description", "document_ref",
+                      "actor", "reverses", "position")  # fmt: skip
 ENTRY_FIELDS = ("txn_id", "line_no", "account", "kind", "region_code", "county_code", "debit_fen", "credit_fen",
                 "source", "posting_date", "position")  # fmt: skip
 
@@ -97,44 +99,66 @@ class LedgerView(View):
         self.process_batch(cur, [(position, event)])
 
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        """Postings are written in bulk; any other event first flushes what came before it."""
+        transactions: list[tuple[Any, ...]] = []
+        entries: list[tuple[Any, ...]] = []
+
+        def flush() -> None:
+            cur.insert_many("ledger_transactions", TRANSACTION_FIELDS, transactions)
+            cur.insert_many("ledger_entries", ENTRY_FIELDS, entries)
+            transactions.clear()
+            entries.clear()
+
         for position, event in batch:
-            match event:
-                case JournalTransaction.Posted():
-                    txn = str(event.originator_id)
-                    cur.execute(
-                        "INSERT INTO ledger_transactions (txn_id, txn_key, code, posting_date, recorded_at,"
-                        " description, document_ref, actor, reverses, position)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        (txn, event.key, event.code, event.posting_date, utc_text(event.timestamp), event.description,
-                         event.document_ref, event.actor, event.reverses, position),
-                    )  # fmt: skip
-                    cur.insert_many("ledger_entries", ENTRY_FIELDS, [
-                        (txn, index, line["account"], *_parts(line["account"]), line["debit_fen"], line["credit_fen"],
-                         line["source"], event.posting_date, position)
-                        for index, line in enumerate(event.lines)
-                    ])  # fmt: skip
-                case JournalTransaction.Reversed():
-                    cur.execute(
-                        "UPDATE ledger_transactions SET reversed_by = %s WHERE txn_id = %s",
-                        (event.reversal_key, str(event.originator_id)),
+            if isinstance(event, JournalTransaction.Posted):
+                txn = str(event.originator_id)
+                transactions.append(
+                    (
+                        txn,
+                        event.key,
+                        event.code,
+                        event.posting_date,
+                        utc_text(event.timestamp),
+                        event.description,
+                        event.document_ref,
+                        event.actor,
+                        event.reverses,
+                        position,
                     )
-                case BankStatement.Imported():
-                    cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
-                        (str(event.originator_id), number, event.county_code, reference, amount, booked, description,
-                         position)
-                        for number, (reference, amount, booked, description) in enumerate(event.lines)
-                    ])  # fmt: skip
-                case LedgerPeriod.Closed():
-                    cur.execute(
-                        "INSERT INTO ledger_periods (county_code, month, closed_at, closed_by, document_ref)"
-                        " SELECT %s, %s, %s, %s, %s",
-                        (
-                            *_period(event),
-                            utc_text(event.timestamp),
-                            event.actor,
-                            event.document_ref,
-                        ),
-                    )
+                )
+                entries += [(txn, index, line["account"], *_parts(line["account"]), line["debit_fen"],
+                             line["credit_fen"], line["source"], event.posting_date, position)
+                            for index, line in enumerate(event.lines)]  # fmt: skip
+                continue
+            flush()
+            self._other(cur, position, event)
+        flush()
+
+    def _other(self, cur: Cursor, position: int, event: Any) -> None:
+        match event:
+            case JournalTransaction.Reversed():
+                cur.execute(
+                    "UPDATE ledger_transactions SET reversed_by = %s WHERE txn_id = %s",
+                    (event.reversal_key, str(event.originator_id)),
+                )
+            case BankStatement.Imported():
+                cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
+                    (str(event.originator_id), number, event.county_code, reference, amount, booked, description,
+                     position)
+                    for number, (reference, amount, booked, description) in enumerate(event.lines)
+                ])  # fmt: skip
+            case LedgerPeriod.Closed():
+                cur.execute(
+                    "INSERT INTO ledger_periods (county_code, month, closed_at, closed_by, document_ref)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        event.county_code,
+                        event.month,
+                        utc_text(event.timestamp),
+                        event.actor,
+                        event.document_ref,
+                    ),
+                )
 
     # --- queries --------------------------------------------------------------------------
 
@@ -168,7 +192,3 @@ class LedgerView(View):
 def _parts(account: str) -> tuple[str, str, str]:
     kind, region, _qualifier = account.split(":")
     return kind, region, region[:6]
-
-
-def _period(event: Any) -> tuple[str, str]:
-    return event.county_code, event.month
