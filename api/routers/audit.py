@@ -11,6 +11,7 @@ from api.routers.policy import AsOf, _as_of, _readable
 from domain.errors import NotFound
 from domain.identity import validate_id_number
 from domain.policy import policy_id
+from ledger.accounts import parse_account
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -64,4 +65,22 @@ def policy_trail(
         "region_code": region_code,
         "as_of": known_at,
         "items": services.audit.for_subject("policy", str(policy_id(region_code)), as_of=known_at),
+    }
+
+
+@router.get(
+    "/accounts/{account}", summary="Every posting to one ledger account, with actor and document"
+)
+def account_trail(
+    account: str, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    parsed = parse_account(account)
+    if not principal.sees(parsed.region_code):
+        raise NotFound("no such account", field="account", rule="exists")
+    known_at = _as_of(as_of, principal)
+    return {
+        "account": parsed.code,
+        "as_of": known_at,
+        "items": services.audit.for_subject("account", parsed.code, as_of=known_at),
     }

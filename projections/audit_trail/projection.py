@@ -13,7 +13,10 @@ from domain.access import IdempotencyRecord
 from domain.household import HouseholdCase
 from domain.policy import RegionPolicy
 from domain.registry import RegistryRecord
+from domain.roll import PaymentRoll
 from domain.tekun import TekunPerson
+from domain.temporary import TemporaryGrant
+from ledger.journal import JournalTransaction
 from projections.case_state.projection import pseudonymous_details
 from projections.runner import event_name, utc_text
 
@@ -31,6 +34,16 @@ class AuditTrailProjection:
                 yield "policy", str(event.originator_id)
             case RegistryRecord.Recorded():
                 yield "registry", str(event.originator_id)
+            case TemporaryGrant.Event():
+                yield "grant", str(event.originator_id)
+            case PaymentRoll.Event():
+                yield "roll", str(event.originator_id)
+            case JournalTransaction.Posted():
+                yield "transaction", str(event.originator_id)
+                for account in dict.fromkeys(line["account"] for line in event.lines):
+                    yield "account", account
+            case JournalTransaction.Reversed():
+                yield "transaction", str(event.originator_id)
         for id_number in _id_numbers(event):
             yield "person", self.person_key(id_number)
 

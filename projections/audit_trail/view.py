@@ -8,7 +8,10 @@ from typing import Any
 from domain.household import HouseholdCase
 from domain.policy import RegionPolicy
 from domain.registry import RegistryRecord
+from domain.roll import PaymentRoll
 from domain.tekun import TekunPerson
+from domain.temporary import TemporaryGrant
+from ledger.journal import JournalTransaction
 from projections.audit_trail.projection import AuditTrailProjection
 from projections.db import Cursor, Database
 from projections.runner import View, aggregate_topic
@@ -35,10 +38,21 @@ SUBJECT_FIELDS = ("subject_kind", "subject_id", "position")
 
 class AuditTrailView(View):
     name = "audit_trail"
-    version = 2  # 2: person keys instead of identity numbers in details
+    version = (
+        3  # 2: person keys instead of identity numbers; 3: grants, rolls, transactions, accounts
+    )
     tables = ("audit_events", "audit_subjects")
     topics = tuple(
-        aggregate_topic(c) for c in (HouseholdCase, TekunPerson, RegionPolicy, RegistryRecord)
+        aggregate_topic(c)
+        for c in (
+            HouseholdCase,
+            TekunPerson,
+            RegionPolicy,
+            RegistryRecord,
+            TemporaryGrant,
+            PaymentRoll,
+            JournalTransaction,
+        )
     )
 
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:

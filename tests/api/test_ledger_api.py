@@ -251,3 +251,20 @@ def test_the_database_itself_refuses_edits_and_unbalanced_transactions(
             )
     balances = services.ledger.balances("420582")
     assert sum(int(item["balance_fen"]) for item in balances) == 0
+
+
+def test_audit_trail_per_account(client: TestClient, token: Any) -> None:
+    """An auditor follows a pool: every posting to it, who made it, on which document."""
+    finance = token("finance_officer")
+    for key, body in CASE_FILE[:3]:
+        post(client, finance, key, body)
+    trail = client.get(f"{API}/audit/accounts/pool:420582:dibao", headers=token("auditor")).json()[
+        "items"
+    ]
+    assert [row["event_type"] for row in trail] == ["JournalTransaction.Posted"] * 2
+    assert all(row["document_ref"] == DOC["document_ref"] and row["actor"] for row in trail)
+    assert_problem(
+        client.get(f"{API}/audit/accounts/pool:420582:dibao", headers=token("auditor", "420581")),
+        404,
+        "account",
+    )
