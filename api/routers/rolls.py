@@ -53,15 +53,21 @@ def list_rolls(
     if county is not None:
         principal.require_filter(county, "county")
     total, items = services.rolls.search(
-        scope_prefix=principal.prefix, county=county, month=month, limit=limit, offset=offset
-    )
+        scope_prefix=principal.prefix, county=county, month=month, limit=limit, offset=offset,
+        until_month=principal.period_to[:7] if principal.period_to else None,
+    )  # fmt: skip
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 def _visible(services: Any, principal: Any, roll_id: UUID) -> dict[str, Any]:
     principal.require("read.rolls")
     roll = services.rolls.get(str(roll_id))
-    if roll is None or not principal.sees(roll["county_code"]):
+    outside_period = (
+        principal.period_to is not None
+        and roll is not None
+        and roll["month"] > principal.period_to[:7]
+    )
+    if roll is None or not principal.sees(roll["county_code"]) or outside_period:
         raise NotFound("no such roll", field="roll_id", rule="exists")
     return dict(roll)
 

@@ -177,9 +177,20 @@ class RollsView(View):
         return None if row is None else _decoded(row)
 
     def search(
-        self, *, scope_prefix: str, county: str | None, month: str | None, limit: int, offset: int
+        self,
+        *,
+        scope_prefix: str,
+        county: str | None,
+        month: str | None,
+        limit: int,
+        offset: int,
+        until_month: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
+        """Rolls in scope; ``until_month`` bounds a special auditor to the audit period."""
         where, params = ["county_code LIKE %s"], [scope_prefix + "%"]
+        if until_month is not None:
+            where.append("month <= %s")
+            params.append(until_month)
         for column, value in (("county_code", county), ("month", month)):
             if value is not None:
                 where.append(f"{column} = %s")

@@ -347,3 +347,26 @@ def test_approval_reserves_funds_and_is_refused_without_them(
         and balances["reserved:420582:tekun"] == 127_000
     )
     assert balances["pool:420582:dibao"] == 100_000_000 - 144_667
+
+
+def test_special_auditor_sees_only_rolls_of_the_audit_period(
+    client: TestClient, token: Any
+) -> None:
+    admin, finance = token("admin"), token("finance_officer")
+    county_with_cases(client, admin)
+    for month in ("2024-02", "2024-03"):
+        client.post(f"{API}/rolls", json={"county_code": "420582", "month": month}, headers=finance)
+    special = token(
+        "special_auditor",
+        expires_at="2099-01-01T00:00:00+00:00",
+        period_from="2024-01-01",
+        period_to="2024-02-29",
+    )
+    listing = client.get(f"{API}/rolls", headers=special).json()
+    assert [item["month"] for item in listing["items"]] == ["2024-02"]
+    march = next(
+        i
+        for i in client.get(f"{API}/rolls", headers=finance).json()["items"]
+        if i["month"] == "2024-03"
+    )
+    assert_problem(client.get(f"{API}/rolls/{march['roll_id']}", headers=special), 404, "roll_id")
