@@ -268,3 +268,41 @@ def test_audit_trail_per_account(client: TestClient, token: Any) -> None:
         404,
         "account",
     )
+
+
+def test_fifty_identical_postings_at_once_record_one_transaction(services: Services) -> None:
+    """Fifty threads post the same key and content at once: one transaction, fifty equal answers."""
+    credential_id, _ = services.issue_credential(
+        "test", role="finance_officer", region_scope="420582"
+    )
+    finance = Principal(credential_id, "finance_officer", "420582")
+    body = txn("raise", "clearing:420582:bank", "source:420582:central", 500)
+    barrier = threading.Barrier(50)
+    answers: list[Any] = []
+
+    def worker() -> None:
+        barrier.wait(timeout=20)
+        served = services.execute(
+            finance,
+            None,
+            "same",
+            lambda: post_transaction(services, finance, "same", body),
+            retries=50,
+        )
+        answers.append(served.response)
+
+    threads = [threading.Thread(target=worker) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 50 and all(answer == answers[0] for answer in answers)
+    services.fresh()
+    with services.db.transaction() as cur:
+        count = cur.execute(
+            "SELECT COUNT(*) AS n FROM ledger_transactions WHERE txn_key = 'same'"
+        ).fetchone()
+    assert count is not None and int(count["n"]) == 1
+    assert {i["account"]: int(i["balance_fen"]) for i in services.ledger.balances("420582")}[
+        "clearing:420582:bank"
+    ] == 500
