@@ -77,18 +77,19 @@ class ReconciliationView:
             ).fetchall()
 
     def _lines(self, roll: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        offset = 0
+        """The roll's payable lines in order, a page at a time (keyset paging: no growing OFFSET)."""
+        last = -1
         while True:
             with self.db.transaction() as cur:
                 page = cur.execute(
                     "SELECT line_no, case_id, total_fen, bank_status FROM roll_lines WHERE roll_id = %s AND token = %s"
-                    " AND total_fen > 0 ORDER BY line_no LIMIT %s OFFSET %s",
-                    (roll["roll_id"], roll["token"], PAGE, offset),
+                    " AND total_fen > 0 AND line_no > %s ORDER BY line_no LIMIT %s",
+                    (roll["roll_id"], roll["token"], last, PAGE),
                 ).fetchall()
             yield from page
             if len(page) < PAGE:
                 return
-            offset += PAGE
+            last = int(page[-1]["line_no"])
 
     def _statement(self, county: str, prefix: str) -> dict[str, list[int]]:
         with self.db.transaction() as cur:
