@@ -44,6 +44,11 @@ def roll_id(county_code: str, month: str, group: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"doudi:roll:{county_code}:{month}:{group}")
 
 
+def bank_reference(county_code: str, month: str, group: str, line_no: int) -> str:
+    """A roll line's reference at the bank, unique per roll: county, month, group letter, line."""
+    return f"{county_code}{month.replace('-', '')}{group[0].upper()}{line_no:07d}"
+
+
 def chunk_id(roll: UUID, token: UUID, number: int) -> UUID:
     return uuid5(NAMESPACE_URL, f"doudi:roll-chunk:{roll}:{token}:{number}")
 
@@ -57,8 +62,9 @@ class RollChunk(Aggregate):
 
     @event("Recorded")
     def __init__(
-        self, roll_id: UUID, token: UUID, number: int, lines: list[dict[str, Any]]
-    ) -> None:
+        self, roll_id: UUID, token: UUID, number: int, county_code: str, month: str, group: str,
+        lines: list[dict[str, Any]],
+    ) -> None:  # fmt: skip
         """``token`` names the generation attempt; only the one its roll header names counts."""
         self.roll_id = roll_id
         self.token = token

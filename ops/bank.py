@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.access import Principal
 from domain.errors import Conflict, Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
-from domain.roll import PaymentRoll, chunk_id
+from domain.roll import PaymentRoll, bank_reference, chunk_id
 from ops.ledger_service import distinct, flow_postings, pool_group
 from ops.rolls import roll_summary
 from ops.services import Outcome, Services, now_utc
@@ -33,8 +33,7 @@ RESULT_STATUSES = ("paid", "failed")
 
 
 def reference(roll: PaymentRoll, line_no: int) -> str:
-    """A bank reference unique per roll: county, month, group letter, line number."""
-    return f"{roll.county_code}{roll.month.replace('-', '')}{roll.group[0].upper()}{line_no:07d}"
+    return bank_reference(roll.county_code, roll.month, roll.group, line_no)
 
 
 def _finance_roll(services: Services, principal: Principal, roll_id: str) -> PaymentRoll:

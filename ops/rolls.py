@@ -443,7 +443,17 @@ def generate_roll(
         totals.add(line)
         chunk.append(line)
         if len(chunk) == LINES_PER_CHUNK:
-            pending.append(RollChunk(roll_id=roll.id, token=token, number=chunks, lines=chunk))
+            pending.append(
+                RollChunk(
+                    roll_id=roll.id,
+                    token=token,
+                    number=chunks,
+                    county_code=roll.county_code,
+                    month=roll.month,
+                    group=roll.group,
+                    lines=chunk,
+                )
+            )
             chunks, chunk = chunks + 1, []
             if len(pending) == CHUNKS_PER_SAVE:
                 services.app.save(*pending)
@@ -451,7 +461,17 @@ def generate_roll(
             if progress is not None:
                 progress(LINES_PER_CHUNK)
     if chunk:
-        pending.append(RollChunk(roll_id=roll.id, token=token, number=chunks, lines=chunk))
+        pending.append(
+            RollChunk(
+                roll_id=roll.id,
+                token=token,
+                number=chunks,
+                county_code=roll.county_code,
+                month=roll.month,
+                group=roll.group,
+                lines=chunk,
+            )
+        )
         chunks += 1
     services.app.save(*pending)
     generation = roll.record_generation(

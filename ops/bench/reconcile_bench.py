@@ -23,12 +23,11 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from domain.access import Principal
-from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk
+from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, bank_reference
 from ops.bench.databases import fresh_database
 from ops.ledger_service import import_statement
 from ops.services import Services
 from ops.settings import Settings
-from projections.reconciliation.view import reference
 
 COUNTY, MONTH = "420582", "2024-03"
 
@@ -48,7 +47,15 @@ def build(url: str, lines: int, folder: Path) -> None:
                   "components": [], "total_fen": 50_000, "receivable_fen": 0, "months": []}
                  for n in range(start, min(start + LINES_PER_CHUNK, lines))]  # fmt: skip
         services.app.save(
-            RollChunk(roll_id=roll.id, token=token, number=start // LINES_PER_CHUNK, lines=chunk)
+            RollChunk(
+                roll_id=roll.id,
+                token=token,
+                number=start // LINES_PER_CHUNK,
+                county_code=COUNTY,
+                month=MONTH,
+                group="all",
+                lines=chunk,
+            )
         )
     roll.record_generation(as_of="", line_count=lines, total_fen=lines * 50_000,
                            totals={"token": str(token), "payable_lines": lines}, chunk_count=-(-lines // 1000),
@@ -66,7 +73,7 @@ def build(url: str, lines: int, folder: Path) -> None:
     for n in range(lines):
         amount = -50_000 if n % 100_000 != 7 else -49_999  # a changed amount now and then
         if n % 100_000 != 11:  # and a missing line
-            writer.writerow([reference(COUNTY, MONTH, "all", n), amount, "2024-03-20", ""])
+            writer.writerow([bank_reference(COUNTY, MONTH, "all", n), amount, "2024-03-20", ""])
     (folder / "statement.csv").write_text(out.getvalue())
     services.close()
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from domain.roll import PaymentRoll, RollChunk
+from domain.roll import PaymentRoll, RollChunk, bank_reference
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, utc_text
 
@@ -22,7 +22,8 @@ DDL = (
         kind TEXT NOT NULL, programme TEXT NOT NULL, region_code TEXT NOT NULL, head_name TEXT NOT NULL,
         head_id_masked TEXT NOT NULL, payee_name TEXT, account_masked TEXT, covered_members INTEGER NOT NULL,
         total_fen BIGINT NOT NULL, receivable_fen BIGINT NOT NULL, components TEXT NOT NULL,
-        bank_status TEXT, bank_reason TEXT, PRIMARY KEY (roll_id, token, line_no))""",
+        bank_status TEXT, bank_reason TEXT, reference TEXT NOT NULL, PRIMARY KEY (roll_id, token, line_no))""",
+    "CREATE INDEX IF NOT EXISTS roll_lines_reference ON roll_lines (reference)",
     """CREATE TABLE IF NOT EXISTS roll_line_months (
         roll_id TEXT NOT NULL, token TEXT NOT NULL, case_id TEXT NOT NULL, month TEXT NOT NULL,
         amount_fen BIGINT NOT NULL)""",
@@ -34,7 +35,7 @@ DDL = (
 LINE_FIELDS = (
     "roll_id", "token", "line_no", "case_id", "kind", "programme", "region_code", "head_name",
     "head_id_masked", "payee_name", "account_masked", "covered_members", "total_fen", "receivable_fen",
-    "components",
+    "components", "reference",
 )  # fmt: skip
 MONTH_FIELDS = ("roll_id", "token", "case_id", "month", "amount_fen")
 ROLL_COLUMNS = (
@@ -45,7 +46,7 @@ ROLL_COLUMNS = (
 
 class RollsView(View):
     name = "rolls"
-    version = 3  # 2: receivables and the months each line pays; 3: bank results
+    version = 4  # 2: receivables and months paid; 3: bank results; 4: bank reference per line
     tables = ("rolls", "roll_lines", "roll_line_months", "paid_months")
     topics = (aggregate_topic(PaymentRoll), aggregate_topic(RollChunk))
 
@@ -246,6 +247,7 @@ def _line(event: Any, index: int, line: dict[str, Any]) -> tuple[Any, ...]:
         line["case_id"], line["kind"], line["programme"], line["region_code"], line["head_name"],
         line["head_id_masked"], line["payee_name"], line["account_masked"], line["covered_members"],
         line["total_fen"], line["receivable_fen"], json.dumps(line["components"], ensure_ascii=False),
+        bank_reference(event.county_code, event.month, event.group, event.number * 1000 + index),
     )  # fmt: skip
 
 
