@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -46,3 +48,37 @@ def run(
     if served.positions:
         headers["Doudi-Log-Position"] = str(max(served.positions))
     return JSONResponse(served.response, status_code=served.status_code, headers=headers)
+
+
+def add_decision_route(
+    router: Any, *, path_id: str, action: str, model: type[BaseModel], name: str,
+    decide: Callable[[Services, Principal, str, dict[str, Any]], Outcome],
+    shape: Callable[[Any], dict[str, Any]] | None = None, summary: str | None = None, retries: int = 0,
+) -> None:  # fmt: skip
+    """Register ``POST /{path_id}/{action}``: validate ``model``, run one decision on the record.
+
+    One factory for every decision route (households, 特困 persons, grants), so each is
+    idempotent, fingerprinted and answered the same way.
+    """
+    from fastapi import Request as RequestType
+
+    from api.deps import IdempotencyKey, PrincipalDep, ServicesDep
+
+    def route(**values: Any) -> JSONResponse:
+        services, principal, body = values["services"], values["principal"], values["body"]
+        fields = shape(body) if shape is not None else body.model_dump(mode="json")
+        record = str(values[path_id])
+        return run(values["request"], services, principal, body, values["key"],
+                   lambda: decide(services, principal, record, fields), retries)  # fmt: skip
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    route.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter("request", keyword, annotation=RequestType),
+        inspect.Parameter(path_id, keyword, annotation=UUID),
+        inspect.Parameter("body", keyword, annotation=model),
+        inspect.Parameter("services", keyword, annotation=ServicesDep),
+        inspect.Parameter("principal", keyword, annotation=PrincipalDep),
+        inspect.Parameter("key", keyword, annotation=IdempotencyKey),
+    ], return_annotation=JSONResponse)  # fmt: skip
+    route.__name__ = f"{name}_{action.replace('-', '_')}"
+    router.add_api_route(f"/{{{path_id}}}/{action}", route, methods=["POST"], summary=summary)

@@ -378,10 +378,6 @@ class HouseholdCase(Aggregate):
             **decision_meta(effective_date, actor, document_ref),
         )
 
-    @property
-    def active_member_ids(self) -> list[str]:
-        return list(self.members)
-
     # --- fold -----------------------------------------------------------------------------
 
     def _set_income(

@@ -53,10 +53,6 @@ def validate_region_code(code: str, field: str = "region_code") -> str:
     return code
 
 
-def region_name(code: str) -> str | None:
-    return _known(code[:6])
-
-
 def county_of(code: str) -> str:
     return code[:6]
 

@@ -19,7 +19,6 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import get_topic
 
 from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
 from domain.enrolment import PersonEnrolment, enrolment_id
@@ -454,7 +453,3 @@ class Services:
         ):
             return None
         return Principal(row["credential_id"], row["role"], row["region_scope"], row["period_to"])
-
-
-def topic_of(cls: type[Any]) -> str:
-    return get_topic(cls)

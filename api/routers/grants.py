@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api import schemas
-from api.commands import run
+from api.commands import add_decision_route, run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
@@ -34,67 +34,31 @@ def request(
     )
 
 
-@router.post(
-    "/{grant_id}/approve", summary="Approve at a level (refused if too low for the amount)"
+add_decision_route(
+    router,
+    path_id="grant_id",
+    action="approve",
+    model=schemas.GrantApproveIn,
+    name="grant",
+    summary="Approve at a level (refused if too low for the amount)",
+    decide=approve_grant,
 )
-def approve(
-    request: Request,
-    grant_id: UUID,
-    body: schemas.GrantApproveIn,
-    services: ServicesDep,
-    principal: PrincipalDep,
-    key: IdempotencyKey,
-) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(
-        request,
-        services,
-        principal,
-        body,
-        key,
-        lambda: approve_grant(services, principal, str(grant_id), fields),
-    )
-
-
-@router.post("/{grant_id}/pay", summary="Pay from the township reserve fund (备用金)")
-def pay(
-    request: Request,
-    grant_id: UUID,
-    body: schemas.GrantPayIn,
-    services: ServicesDep,
-    principal: PrincipalDep,
-    key: IdempotencyKey,
-) -> JSONResponse:
-    day = body.model_dump(mode="json")["posting_date"]
-    return run(
-        request,
-        services,
-        principal,
-        body,
-        key,
-        lambda: pay_grant(services, principal, str(grant_id), day),
-        retries=5,
-    )
-
-
-@router.post("/{grant_id}/supplements", summary="Record supplementary documentation (事后补充说明)")
-def supplement(
-    request: Request,
-    grant_id: UUID,
-    body: schemas.SupplementIn,
-    services: ServicesDep,
-    principal: PrincipalDep,
-    key: IdempotencyKey,
-) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(
-        request,
-        services,
-        principal,
-        body,
-        key,
-        lambda: record_supplement(services, principal, str(grant_id), fields),
-    )
+add_decision_route(
+    router,
+    path_id="grant_id",
+    action="pay",
+    model=schemas.GrantPayIn,
+    name="grant",
+    retries=5,
+    summary="Pay from the township reserve fund (备用金)",
+    decide=lambda services, principal, grant_id, fields: pay_grant(
+        services, principal, grant_id, fields["posting_date"]
+    ),
+)
+add_decision_route(
+    router, path_id="grant_id", action="supplements", model=schemas.SupplementIn, name="grant",
+    summary="Record supplementary documentation (事后补充说明)", decide=record_supplement,
+)  # fmt: skip
 
 
 @router.get("", summary="Grants in scope (by hukou region or place of occurrence)")

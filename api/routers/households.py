@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api import schemas
-from api.commands import run
+from api.commands import add_decision_route, run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from domain.errors import NotFound
 from domain.household import CaseStatus
@@ -117,34 +117,9 @@ DECISIONS: list[tuple[str, type[BaseModel], Any, str]] = [
 ]
 
 
-def _decision_route(action: str, model: type[BaseModel], shape: Any) -> Any:
-    def route(
-        request: Request,
-        case_id: UUID,
-        body: Any,
-        services: ServicesDep,
-        principal: PrincipalDep,
-        key: IdempotencyKey,
-    ) -> JSONResponse:
-        fields = shape(body)
-        return run(
-            request,
-            services,
-            principal,
-            body,
-            key,
-            lambda: services.decide_household(principal, str(case_id), action, fields),
-        )
-
-    route.__annotations__["body"] = model
-    route.__name__ = f"household_{action.replace('-', '_')}"
-    return route
-
-
 for _action, _model, _shape, _summary in DECISIONS:
-    router.add_api_route(
-        f"/{{case_id}}/{_action}",
-        _decision_route(_action, _model, _shape),
-        methods=["POST"],
-        summary=_summary,
-    )
+    add_decision_route(
+        router, path_id="case_id", action=_action, model=_model, name="household", shape=_shape,
+        summary=_summary, decide=lambda services, principal, case_id, fields, a=_action: services.decide_household(
+            principal, case_id, a, fields),
+    )  # fmt: skip

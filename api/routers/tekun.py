@@ -1,14 +1,10 @@
 """特困 persons: approve, reassess care level, change mode, terminate, list, read."""
 
-from typing import Any
-from uuid import UUID
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from api import schemas
-from api.commands import run
+from api.commands import add_decision_route, run
 from api.deps import IdempotencyKey, PrincipalDep, ServicesDep
 from api.routers.households import add_case_reads
 
@@ -32,35 +28,13 @@ def approve(
 add_case_reads(router, "tekun", "特困 persons")
 
 
-def _decision_route(action: str, model: type[BaseModel]) -> Any:
-    def route(
-        request: Request,
-        case_id: UUID,
-        body: Any,
-        services: ServicesDep,
-        principal: PrincipalDep,
-        key: IdempotencyKey,
-    ) -> JSONResponse:
-        fields = body.model_dump(mode="json")
-        return run(
-            request,
-            services,
-            principal,
-            body,
-            key,
-            lambda: services.decide_tekun(principal, str(case_id), action, fields),
-        )
-
-    route.__annotations__["body"] = model
-    route.__name__ = f"tekun_{action.replace('-', '_')}"
-    return route
-
-
 for _action, _model in (
     ("care-level", schemas.CareLevelIn),
     ("mode", schemas.ModeIn),
     ("terminate", schemas.TerminateIn),
 ):
-    router.add_api_route(
-        f"/{{case_id}}/{_action}", _decision_route(_action, _model), methods=["POST"]
-    )
+    add_decision_route(
+        router, path_id="case_id", action=_action, model=_model, name="tekun",
+        decide=lambda services, principal, case_id, fields, a=_action: services.decide_tekun(
+            principal, case_id, a, fields),
+    )  # fmt: skip
