@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition, InvalidValue
@@ -56,20 +57,50 @@ def chunk_id(roll: UUID, token: UUID, number: int) -> UUID:
 class RollChunk(Aggregate):
     """Up to 1,000 roll lines, recorded once."""
 
+    class Recorded(Aggregate.Created):
+        """Version 2 carries the lines as one JSON text (``lines_json``), encoded by the roll
+        generator with orjson: the event store's JSON encoder then copies one string instead of
+        walking a thousand dicts (measured: ~33 µs per line before, ~2 µs after)."""
+
+        roll_id: UUID
+        token: UUID
+        number: int
+        county_code: str
+        month: str
+        group: str
+        lines_json: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["lines_json"] = orjson.dumps(state.pop("lines")).decode()
+
+        @property
+        def lines(self) -> list[dict[str, Any]]:
+            decoded: list[dict[str, Any]] = orjson.loads(self.lines_json)
+            return decoded
+
     @staticmethod
     def create_id(roll_id: UUID, token: UUID, number: int, **_: Any) -> UUID:
         return chunk_id(roll_id, token, number)
 
-    @event("Recorded")
+    @event(Recorded)
     def __init__(
         self, roll_id: UUID, token: UUID, number: int, county_code: str, month: str, group: str,
-        lines: list[dict[str, Any]],
+        lines_json: str,
     ) -> None:  # fmt: skip
         """``token`` names the generation attempt; only the one its roll header names counts."""
         self.roll_id = roll_id
         self.token = token
         self.number = number
-        self.line_count = len(lines)
+
+    @classmethod
+    def record(
+        cls, *, roll_id: UUID, token: UUID, number: int, county_code: str, month: str, group: str,
+        lines: list[dict[str, Any]],
+    ) -> RollChunk:  # fmt: skip
+        return cls(roll_id=roll_id, token=token, number=number, county_code=county_code,
+                   month=month, group=group, lines_json=orjson.dumps(lines).decode())  # fmt: skip
 
 
 class PaymentRoll(Aggregate):

@@ -444,7 +444,7 @@ def generate_roll(
         chunk.append(line)
         if len(chunk) == LINES_PER_CHUNK:
             pending.append(
-                RollChunk(
+                RollChunk.record(
                     roll_id=roll.id,
                     token=token,
                     number=chunks,
@@ -462,7 +462,7 @@ def generate_roll(
                 progress(LINES_PER_CHUNK)
     if chunk:
         pending.append(
-            RollChunk(
+            RollChunk.record(
                 roll_id=roll.id,
                 token=token,
                 number=chunks,

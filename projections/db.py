@@ -111,6 +111,33 @@ class Database:
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield Cursor(cur, sqlite=False)
 
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), page: int = 2000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """A large result as pages of tuples, never all in memory: on PostgreSQL through a named
+        (server-side) binary cursor, which reads several times faster than a client-side one
+        here; on SQLite by stepping the statement."""
+        if self.is_sqlite:
+            conn = self._sqlite_connection()
+            raw = conn.cursor()
+            raw.row_factory = None
+            raw.execute(sql.replace("%s", "?"), tuple(params))
+            while rows := raw.fetchmany(page):
+                yield rows
+            raw.close()
+            return
+        from psycopg.rows import tuple_row
+
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="doudi_stream", binary=True, row_factory=tuple_row) as cur,
+        ):
+            cur.itersize = page
+            cur.execute(sql, tuple(params))
+            while rows := cur.fetchmany(page):
+                yield rows
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

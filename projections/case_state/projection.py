@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from domain.household import CaseStatus, HouseholdCase
 from domain.identity import mask_account, mask_id_number
 from domain.regions import county_of
@@ -34,6 +36,12 @@ KEYED = {"id_number": "person_key", "single_person_id_number": "single_person_ke
 
 
 def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
+    return json.dumps(
+        pseudonymous_fields(event, person_key), ensure_ascii=False, sort_keys=True, default=str
+    )
+
+
+def pseudonymous_fields(event: Any, person_key: Callable[[str], str]) -> dict[str, Any]:
     """An event's own fields as JSON, with identity numbers replaced by person keys and bank
     accounts masked: identity numbers and accounts never reach a view in clear, yet the facts
     (who is a member, who is covered) stay usable by rolls, statistics and misuse checks."""
@@ -53,8 +61,17 @@ def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
         elif name in ("payee", "institution") and isinstance(value, dict):
             out[name] = {"account_masked": mask_account(value.get("account_number", ""))}
         else:
-            out[name] = value
-    return json.dumps(out, ensure_ascii=False, sort_keys=True, default=str)
+            out[name] = value if isinstance(value, str | int | bool | None) else _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: lists and dicts kept, anything else (dates, UUIDs) as text."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | None) else str(value)
 
 
 CASE_FIELDS = (
@@ -62,7 +79,7 @@ CASE_FIELDS = (
     "head_name", "head_id_masked", "head_person_key", "applied_on", "method", "tier_code",
     "start_month", "care_level", "payee_account_masked", "household_income_fen",
     "annual_review_due", "exit_months", "end_reason", "single_person", "member_count",
-    "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at",
+    "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at", "facts",
 )  # fmt: skip
 MEMBER_FIELDS = ("case_id", "person_key", "name", "id_masked", "relation", "covered")
 TIMELINE_FIELDS = (
@@ -82,6 +99,16 @@ class CaseRows:
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    # Each case's facts as the roll fold reads them (version, type, effective date, recorded at,
+    # position, details): one blob per case, so a roll reads one row per case, not its history.
+    facts: dict[str, list[list[Any]]] = field(default_factory=dict)
+
+    def load_facts(self, case_id: str, blob: bytes | None) -> None:
+        self.facts[case_id] = orjson.loads(blob) if blob else []
+
+    def dump_facts(self) -> None:
+        for case_id, facts in self.facts.items():
+            self.cases[case_id]["facts"] = orjson.dumps(facts)
 
 
 class CaseStateProjection:
@@ -107,9 +134,14 @@ class CaseStateProjection:
         case["covered_count"] = sum(1 for m in members.values() if m["covered"])
         case["version"] = event.originator_version
         case["recorded_at"] = utc_text(event.timestamp)
+        details = pseudonymous_fields(event, self.person_key)
+        fact = [event.originator_version, event_name(event), event.effective_date, case["recorded_at"],
+                position, details]  # fmt: skip
+        rows.facts.setdefault(case_id, []).append(fact)
         rows.timeline.append(
             (case_id, event.originator_version, position, event_name(event), event.effective_date,
-             case["recorded_at"], event.actor, event.document_ref, status, pseudonymous_details(event, self.person_key))
+             case["recorded_at"], event.actor, event.document_ref, status,
+             json.dumps(details, ensure_ascii=False, sort_keys=True))
         )  # fmt: skip
 
     def _state(self, rows: CaseRows, case_id: str, event: Any) -> None:

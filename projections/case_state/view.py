@@ -30,7 +30,7 @@ DDL = (
         household_income_fen BIGINT, annual_review_due TEXT, exit_months INTEGER, end_reason TEXT,
         single_person BOOLEAN NOT NULL DEFAULT FALSE, member_count INTEGER NOT NULL DEFAULT 0,
         covered_count INTEGER NOT NULL DEFAULT 0, payee_name TEXT, payee_account_sealed TEXT,
-        version INTEGER NOT NULL, recorded_at TEXT NOT NULL)""",
+        version INTEGER NOT NULL, recorded_at TEXT NOT NULL, facts BYTEA NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id)",
     """CREATE TABLE IF NOT EXISTS case_members (
@@ -48,10 +48,16 @@ CASE_COLUMNS = (
     " annual_review_due, exit_months, end_reason, single_person, member_count, covered_count, version, recorded_at"
 )
 
+PAGE_FIELDS = (
+    "case_id", "kind", "region_code", "head_name", "head_id_masked", "payee_name",
+    "payee_account_masked", "payee_account_sealed",
+)  # fmt: skip
+
 
 class CaseStateView(View):
     name = "case_state"
-    version = 3  # 2: payee name and sealed account; 3: person keys in timeline details
+    # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case
+    version = 4
     tables = ("case_state", "case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
 
@@ -86,6 +92,8 @@ class CaseStateView(View):
                 f"SELECT {', '.join(CASE_FIELDS)} FROM case_state WHERE case_id IN ({marks})", chunk
             ).fetchall()
             rows.cases.update({row["case_id"]: row for row in found})
+            for row in found:
+                rows.load_facts(row["case_id"], row["facts"])
             for member in cur.execute(
                 f"SELECT {', '.join(MEMBER_FIELDS)} FROM case_members WHERE case_id IN ({marks})",
                 chunk,
@@ -95,6 +103,7 @@ class CaseStateView(View):
             cur.execute(f"DELETE FROM case_members WHERE case_id IN ({marks})", chunk)
         for position, event in events:
             self.projection.fold(rows, position, event)
+        rows.dump_facts()
         cur.insert_many(
             "case_state",
             CASE_FIELDS,
@@ -168,32 +177,17 @@ class CaseStateView(View):
     def county_case_pages(
         self, county_code: str, page: int = 1000
     ) -> Iterator[list[tuple[dict[str, Any], list[CaseFact]]]]:
-        """Every case of a county with its facts, in case-id order, a page at a time."""
-        last = ""
-        while True:
-            with self.db.transaction() as cur:
-                cases = cur.execute(
-                    "SELECT case_id, kind, region_code, head_name, head_id_masked, payee_name,"
-                    " payee_account_masked, payee_account_sealed FROM case_state"
-                    " WHERE county_code = %s AND case_id > %s ORDER BY case_id LIMIT %s",
-                    (county_code, last, page),
-                ).fetchall()
-                if not cases:
-                    return
-                ids = [case["case_id"] for case in cases]
-                facts: dict[str, list[CaseFact]] = {}
-                # The same page again as a subquery: one statement, no thousand-parameter list.
-                for row in cur.execute(
-                    "SELECT t.case_id, t.version, t.event_type, t.effective_date, t.recorded_at, t.position,"
-                    " t.details FROM case_timeline t JOIN (SELECT case_id FROM case_state WHERE county_code = %s"
-                    " AND case_id > %s ORDER BY case_id LIMIT %s) page ON page.case_id = t.case_id",
-                    (county_code, last, page),
-                ).fetchall():
-                    facts.setdefault(row["case_id"], []).append(CaseFact(
-                        row["version"], row["event_type"], row["effective_date"], row["recorded_at"],
-                        row["position"], orjson.loads(row["details"])))  # fmt: skip
-            yield [(case, facts.get(case["case_id"], [])) for case in cases]
-            last = ids[-1]
+        """Every case of a county with its facts, in case-id order, a page at a time (one row
+        per case, streamed: a county of any size is read in bounded memory)."""
+        for rows in self.db.stream(
+            f"SELECT {', '.join(PAGE_FIELDS)}, facts FROM case_state WHERE county_code = %s ORDER BY case_id",
+            (county_code,),
+            page,
+        ):
+            yield [
+                (dict(zip(PAGE_FIELDS, row, strict=False)), [CaseFact(*fact) for fact in orjson.loads(row[-1])])
+                for row in rows
+            ]  # fmt: skip
 
     def county_programmes(self, county_code: str) -> list[tuple[str, str, str | None]]:
         """The (kind, programme, tier) combinations among a county's approved cases; for 特困 the

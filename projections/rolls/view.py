@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from domain.roll import PaymentRoll, RollChunk, bank_reference
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, utc_text
@@ -65,9 +67,10 @@ class RollsView(View):
         months: list[tuple[Any, ...]] = []
         for _position, event in batch:
             if isinstance(event, RollChunk.Recorded):
-                lines += [_line(event, index, line) for index, line in enumerate(event.lines)]
+                decoded = event.lines
+                lines += [_line(event, index, line) for index, line in enumerate(decoded)]
                 months += [(str(event.roll_id), str(event.token), line["case_id"], part["month"], part["amount_fen"])
-                           for line in event.lines for part in line["months"]]  # fmt: skip
+                           for line in decoded for part in line["months"]]  # fmt: skip
                 continue
             # Header events see every line recorded before them in the log.
             cur.insert_many("roll_lines", LINE_FIELDS, lines)
@@ -246,7 +249,7 @@ def _line(event: Any, index: int, line: dict[str, Any]) -> tuple[Any, ...]:
         str(event.roll_id), str(event.token), event.number * 1000 + index,
         line["case_id"], line["kind"], line["programme"], line["region_code"], line["head_name"],
         line["head_id_masked"], line["payee_name"], line["account_masked"], line["covered_members"],
-        line["total_fen"], line["receivable_fen"], json.dumps(line["components"], ensure_ascii=False),
+        line["total_fen"], line["receivable_fen"], orjson.dumps(line["components"]).decode(),
         bank_reference(event.county_code, event.month, event.group, event.number * 1000 + index),
     )  # fmt: skip
 

@@ -58,3 +58,19 @@ def test_frozen_v1_household_history_replays() -> None:
         "Suspended",
         "Terminated",
     ]
+
+
+def test_frozen_v1_roll_chunk_upcasts_to_lines_json() -> None:
+    """Version 1 of ``RollChunk.Recorded`` held the lines as a JSON array; version 2 holds them
+    as one JSON text. An old chunk still decodes, with the same lines."""
+    record = json.loads((FROZEN.parent / "roll_chunk_v1.json").read_text(encoding="utf-8"))
+    stored = StoredEvent(
+        originator_id=UUID(record["originator_id"]),
+        originator_version=1,
+        topic=record["topic"],
+        state=json.dumps(record["state"]).encode(),
+    )
+    event: Any = mapper().to_domain_event(stored)
+    assert event.lines == record["state"]["lines"]
+    chunk = event.mutate(None)
+    assert chunk.number == 0 and str(chunk.token) == "6a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9"
