@@ -67,6 +67,39 @@ class MonthBasis:
         return False
 
 
+# The fields of each event the fold reads: the case-state view keeps only these in the facts
+# blob a roll reads (the full details stay in the timeline).
+FOLD_FIELDS: dict[str, tuple[str, ...]] = {
+    "Applied": ("programme", "members"),
+    "Approved": ("programme", "method", "tier_code", "start_month", "single_person_key", "mode",
+                 "care_level", "person"),
+    "EconomicCheckRecorded": ("household_income_fen", "excluded_income_fen", "rigid_expenditure_fen",
+                              "employment_cost_fen"),
+    "MemberAdded": ("member",),
+    "MemberRemoved": ("person_key",),
+    "TierChanged": ("tier_code",),
+    "GradualExitStarted": ("months",),
+    "CareLevelReassessed": ("care_level",),
+    "ModeChanged": ("mode",),
+}  # fmt: skip
+FOLD_FIELDS["IncomeReassessed"] = FOLD_FIELDS["EconomicCheckRecorded"]
+
+
+def fold_details(event_type: str, details: dict[str, Any]) -> dict[str, Any]:
+    """The part of an event's details the fold reads (people reduced to their person keys)."""
+    out: dict[str, Any] = {}
+    for name in FOLD_FIELDS.get(event_type.split(".", 1)[1], ()):
+        if name not in details:
+            continue
+        value = details[name]
+        if name == "members":
+            value = [{"person_key": m["person_key"]} for m in value]
+        elif name in ("member", "person") and value is not None:
+            value = {"person_key": value["person_key"]}
+        out[name] = value
+    return out
+
+
 def _effective_keys(facts: list[CaseFact]) -> dict[int, str]:
     """The date from which each fact counts. An approval counts from its start month (a decision
     dated 20 January with start month January pays January), and the application and checks it

@@ -369,10 +369,8 @@ def roll_lines(
 ) -> Iterator[dict[str, Any]]:
     """Every line of the county's roll, in case-id order (deterministic): this month's benefit
     for cases not yet paid for it, plus adjustments for months already paid."""
-    for page in services.case_state.county_case_pages(county):
-        paid = services.rolls.paid_history([case["case_id"] for case, _facts in page])
-        for case, facts in page:
-            history = paid.get(case["case_id"], {})
+    for page in services.case_state.county_case_pages(county, month):
+        for case, facts, history in page:
             basis, due = due_components(case, facts, month, book)
             if not group.includes(basis.programme):
                 continue

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from domain.basis import fold_details
 from domain.household import CaseStatus, HouseholdCase
 from domain.identity import mask_account, mask_id_number
 from domain.regions import county_of
@@ -136,7 +137,7 @@ class CaseStateProjection:
         case["recorded_at"] = utc_text(event.timestamp)
         details = pseudonymous_fields(event, self.person_key)
         fact = [event.originator_version, event_name(event), event.effective_date, case["recorded_at"],
-                position, details]  # fmt: skip
+                position, fold_details(event_name(event), details)]  # fmt: skip
         rows.facts.setdefault(case_id, []).append(fact)
         rows.timeline.append(
             (case_id, event.originator_version, position, event_name(event), event.effective_date,

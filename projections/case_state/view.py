@@ -175,17 +175,31 @@ class CaseStateView(View):
             ).fetchall()
 
     def county_case_pages(
-        self, county_code: str, page: int = 1000
-    ) -> Iterator[list[tuple[dict[str, Any], list[CaseFact]]]]:
-        """Every case of a county with its facts, in case-id order, a page at a time (one row
-        per case, streamed: a county of any size is read in bounded memory)."""
+        self, county_code: str, month: str, page: int = 2000
+    ) -> Iterator[list[tuple[dict[str, Any], list[CaseFact], dict[str, tuple[int, str]]]]]:
+        """Every case of a county that may be paid for ``month`` — approved with a start month on
+        or before it — with its facts and what was paid for it for months up to ``month``
+        (month → (amount, earliest as-of), from the rolls view's ``paid_months``), in case-id order, a page at a time. One row per case,
+        streamed: a county of any size is read in bounded memory. A case approved to start after
+        ``month`` was never paid for it nor for any month before it, so it cannot have a line."""
+        history = (
+            "SELECT json_group_array(json_array(month, amount_fen, as_of)) FROM (SELECT month,"
+            " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
+            " AND p.month <= %s GROUP BY month)"
+            if self.db.is_sqlite else
+            "SELECT json_agg(json_build_array(month, amount_fen, as_of))::text FROM (SELECT month,"
+            " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
+            " AND p.month <= %s GROUP BY month) h"
+        )  # fmt: skip
         for rows in self.db.stream(
-            f"SELECT {', '.join(PAGE_FIELDS)}, facts FROM case_state WHERE county_code = %s ORDER BY case_id",
-            (county_code,),
+            f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.facts, ({history}) FROM case_state c"
+            " WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
+            (month, county_code, month),
             page,
         ):
             yield [
-                (dict(zip(PAGE_FIELDS, row, strict=False)), [CaseFact(*fact) for fact in orjson.loads(row[-1])])
+                (dict(zip(PAGE_FIELDS, row, strict=False)), [CaseFact(*fact) for fact in orjson.loads(row[-2])],
+                 {m: (int(amount), as_of) for m, amount, as_of in orjson.loads(row[-1] or "[]")})
                 for row in rows
             ]  # fmt: skip
 

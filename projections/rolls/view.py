@@ -211,24 +211,6 @@ class RollsView(View):
             ).fetchall()
         return int(total["n"] if total else 0), [_decoded(row) for row in rows]
 
-    def paid_history(self, case_ids: list[str]) -> dict[str, dict[str, tuple[int, str]]]:
-        """For each case: month → (amount paid, earliest as-of of the rolls that paid it). A failed
-        bank payment has no as-of (''), so a month with one is always recomputed."""
-        found: dict[str, dict[str, tuple[int, str]]] = {}
-        with self.db.transaction() as cur:
-            for chunk in chunks(case_ids):
-                marks = ", ".join(["%s"] * len(chunk))
-                for row in cur.execute(
-                    "SELECT case_id, month, SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months"
-                    f" WHERE case_id IN ({marks}) GROUP BY case_id, month",
-                    chunk,
-                ).fetchall():
-                    found.setdefault(row["case_id"], {})[row["month"]] = (
-                        int(row["amount_fen"]),
-                        row["as_of"],
-                    )
-        return found
-
     def lines(self, roll_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
         with self.db.transaction() as cur:
             rows = cur.execute(
