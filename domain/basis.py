@@ -12,14 +12,15 @@ roll as back-pay or recovery.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.dates import first_day, month_of
 from domain.entitlement import Income, gradual_exit_pays
 
 
-@dataclass(frozen=True)
-class CaseFact:
+class CaseFact(NamedTuple):
+    """A tuple, not a dataclass: a roll builds a few million of these."""
+
     version: int
     event_type: str  # "HouseholdCase.Approved", …
     effective_date: str
@@ -100,33 +101,28 @@ def fold_details(event_type: str, details: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _effective_keys(facts: list[CaseFact]) -> dict[int, str]:
-    """The date from which each fact counts. An approval counts from its start month (a decision
-    dated 20 January with start month January pays January), and the application and checks it
-    rests on count with it; every later fact counts from its own effective date."""
-    keys = {f.version: f.effective_date for f in facts}
-    approvals = [f for f in facts if f.event_type.endswith(".Approved")]
-    if approvals:
-        approval = approvals[0]
-        start = first_day(approval.details["start_month"])
-        for f in facts:
-            if f.version <= approval.version:
-                keys[f.version] = start
-    return keys
+def _counting_from(facts: list[CaseFact]) -> list[tuple[str, int, CaseFact]]:
+    """(date from which the fact counts, version, fact) for each fact. An approval counts from
+    its start month (a decision dated 20 January with start month January pays January), and the
+    application and checks it rests on count with it; every later fact counts from its own
+    effective date."""
+    start, approved_at = "", 0
+    for f in facts:
+        if f.event_type.endswith(".Approved"):
+            start, approved_at = first_day(f.details["start_month"]), f.version
+            break
+    return [(start if f.version <= approved_at else f.effective_date, f.version, f) for f in facts]
 
 
 def basis_for_month(kind: str, facts: list[CaseFact], month: str, as_of: str) -> MonthBasis:
     cut = first_day(month)
-    known_facts = [f for f in facts if f.recorded_at <= as_of]
-    keys = _effective_keys(known_facts)
-    known = sorted(
-        (f for f in known_facts if keys[f.version] <= cut),
-        key=lambda f: (keys[f.version], f.version),
-    )
+    known = [f for f in facts if f.recorded_at <= as_of]
+    # Versions are unique within a case, so the sort never compares the facts themselves.
+    counting = sorted(entry for entry in _counting_from(known) if entry[0] <= cut)
     basis = MonthBasis(kind=kind)
-    for fact in known:
+    for _from, _version, fact in counting:
         _fold(basis, fact)
-        basis.sources.append(fact.ref)
+        basis.sources.append(f"{fact.event_type}#{fact.position}")
     return basis
 
 

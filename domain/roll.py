@@ -59,7 +59,7 @@ class RollChunk(Aggregate):
 
     class Recorded(Aggregate.Created):
         """Version 2 carries the lines as one JSON text (``lines_json``), encoded by the roll
-        generator with orjson: the event store's JSON encoder then copies one string instead of
+        generator with orjson, each line with its ``line_no`` and bank ``reference``: the event store's JSON encoder then copies one string instead of
         walking a thousand dicts (measured: ~33 µs per line before, ~2 µs after)."""
 
         roll_id: UUID
@@ -73,7 +73,14 @@ class RollChunk(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["lines_json"] = orjson.dumps(state.pop("lines")).decode()
+            """Version 2 lines also carry their number and bank reference."""
+            lines = state.pop("lines")
+            for index, line in enumerate(lines):
+                line["line_no"] = state["number"] * LINES_PER_CHUNK + index
+                line["reference"] = bank_reference(
+                    state["county_code"], state["month"], state["group"], line["line_no"]
+                )
+            state["lines_json"] = orjson.dumps(lines).decode()
 
         @property
         def lines(self) -> list[dict[str, Any]]:
@@ -99,6 +106,11 @@ class RollChunk(Aggregate):
         cls, *, roll_id: UUID, token: UUID, number: int, county_code: str, month: str, group: str,
         lines: list[dict[str, Any]],
     ) -> RollChunk:  # fmt: skip
+        """Record lines as chunk ``number``; each line is numbered and given its bank reference."""
+        first = number * LINES_PER_CHUNK
+        for index, line in enumerate(lines):
+            line["line_no"] = first + index
+            line["reference"] = bank_reference(county_code, month, group, first + index)
         return cls(roll_id=roll_id, token=token, number=number, county_code=county_code,
                    month=month, group=group, lines_json=orjson.dumps(lines).decode())  # fmt: skip
 

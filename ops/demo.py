@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from stdnum.cn import ric
@@ -152,8 +152,11 @@ def policy_facts() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def roster_rows(households: int, seed: int = 2022) -> Iterator[dict[str, Any]]:
-    """Roster rows in the import format: deterministic for a seed, each person listed once."""
+def roster_rows(
+    households: int, seed: int = 2022, counties: Sequence[str] = ()
+) -> Iterator[dict[str, Any]]:
+    """Roster rows in the import format: deterministic for a seed, each person listed once.
+    With ``counties``, households are dealt round-robin to those counties (same townships)."""
     rng = random.Random(seed)
     used: set[str] = set()
 
@@ -169,6 +172,8 @@ def roster_rows(households: int, seed: int = 2022) -> Iterator[dict[str, Any]]:
         size = rng.choices([1, 2, 3, 4, 5], weights=[30, 30, 20, 15, 5])[0]
         names = [_name(rng) for _ in range(size)]
         region = rng.choice(TOWNSHIPS)
+        if counties:
+            region = counties[number % len(counties)] + region[6:]
         start_month = f"2022-{rng.randint(1, 12):02d}"
         income_fen = rng.randrange(0, 40_000 * size, 100)
         account = f"62170033{rng.randint(10**10, 10**11 - 1)}"
@@ -183,10 +188,12 @@ def roster_rows(households: int, seed: int = 2022) -> Iterator[dict[str, Any]]:
             }  # fmt: skip
 
 
-def write_roster(stream: TextIO, households: int, seed: int = 2022) -> None:
+def write_roster(
+    stream: TextIO, households: int, seed: int = 2022, counties: Sequence[str] = ()
+) -> None:
     writer = csv.DictWriter(stream, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows(roster_rows(households, seed))
+    writer.writerows(roster_rows(households, seed, counties))
 
 
 def roster_csv(households: int, seed: int = 2022) -> str:

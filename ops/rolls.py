@@ -25,6 +25,7 @@ from domain.entitlement import (
     Component,
     Entitlement,
     HouseholdBasis,
+    Income,
     Rounding,
     Sourced,
     TekunBasis,
@@ -51,6 +52,11 @@ from projections.runner import utc_text
 CHUNKS_PER_SAVE = 5  # ~5,000 lines per transaction: bounded memory
 
 
+# Placeholders for a case's own references in cached components (see ``MonthPolicy.due``).
+_INCOME_REF, _BASIS_REF = "\x00income", "\x00basis"
+_DUE_CACHE = 50_000  # value keys kept per month: bounded memory whatever the incomes
+
+
 def _ref(fact: dict[str, Any]) -> str:
     return f"{fact['event_type']}#{fact['position']}"
 
@@ -70,6 +76,9 @@ class MonthPolicy:
         self.recorded = recorded if recorded is not None else {}
         self.day = first_day(month)
         self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._due: dict[tuple[Any, ...], list[Component]] = {}
+        self._standards: dict[str, Sourced] = {}
+        self._tiers: dict[str, dict[str, Sourced]] = {}
         fact = self.fact("rounding", "")
         self.rounding = (
             Rounding(RoundingUnit(fact["payload"]["unit"]), RoundingMode(fact["payload"]["mode"]), _ref(fact))
@@ -85,6 +94,11 @@ class MonthPolicy:
         return self._cache[kind, item]
 
     def standard(self, programme: str) -> Sourced:
+        if programme not in self._standards:
+            self._standards[programme] = self._standard(programme)
+        return self._standards[programme]
+
+    def _standard(self, programme: str) -> Sourced:
         fact = self.fact("standard", programme)
         if fact is None:
             raise InvalidValue(
@@ -100,12 +114,12 @@ class MonthPolicy:
         return Sourced(amount, _ref(fact))
 
     def tiers(self, programme: str) -> dict[str, Sourced]:
-        fact = self.fact("tiers", programme)
-        if fact is None:
-            return {}
-        return {
-            code: Sourced(amount, _ref(fact)) for code, amount in fact["payload"]["tiers"].items()
-        }
+        if programme not in self._tiers:
+            fact = self.fact("tiers", programme)
+            self._tiers[programme] = {} if fact is None else {
+                code: Sourced(amount, _ref(fact)) for code, amount in fact["payload"]["tiers"].items()
+            }  # fmt: skip
+        return self._tiers[programme]
 
     def sourced(self, kind: str, field_name: str, item: str = "") -> Sourced | None:
         fact = self.fact(kind, item)
@@ -119,6 +133,44 @@ class MonthPolicy:
             return CareStandard(0, None, "none")
         payload = fact["payload"]
         return CareStandard(payload["amount_fen"], payload["percent_of_minimum_wage"], _ref(fact))
+
+    def due(self, basis: MonthBasis, region_code: str) -> list[Component]:
+        """The entitlement and subsidy components of a basis paying this month.
+
+        The engine is pure, and within one month's policy its amounts and rules depend only on
+        the basis's values, not on which case it is; the case's own fact references reach only
+        the components' sources. So results are kept per value key, computed once with
+        placeholder references and filled in with each case's own: two cases with the same
+        values get the same components, as the engine would give them, for a dict lookup.
+        """
+        key = (
+            basis.kind, basis.programme, basis.method, basis.tier_code, basis.household_members,
+            basis.covered_members, basis.income.household_income_fen, basis.income.excluded_income_fen,
+            basis.income.rigid_expenditure_fen, basis.income.employment_cost_fen, basis.care_level,
+            basis.mode, dibao_programme_for(region_code),
+        )  # fmt: skip
+        found = self._due.get(key)
+        if found is None:
+            income = basis.income
+            template = MonthBasis(
+                basis.kind, basis.programme, basis.status, basis.method, basis.tier_code,
+                basis.members, Income(income.household_income_fen, income.excluded_income_fen,
+                                      income.rigid_expenditure_fen, income.employment_cost_fen, _INCOME_REF),
+                basis.start_month, basis.exit_month, basis.exit_months, basis.care_level, basis.mode,
+                [_BASIS_REF],
+            )  # fmt: skip
+            found = [
+                *entitlement_for(template, region_code, self).components,
+                *subsidies_for(template, region_code, self),
+            ]
+            if len(self._due) >= _DUE_CACHE:
+                self._due.clear()
+            self._due[key] = found
+        own = {_INCOME_REF: basis.income.source, _BASIS_REF: ",".join(basis.sources[-1:])}
+        return [
+            Component(c.code, c.amount_fen, c.rule, tuple(own.get(ref, ref) for ref in c.sources))
+            for c in found
+        ]
 
     @cached_property
     def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
@@ -294,8 +346,7 @@ def due_components(
     basis = basis_for_month(case["kind"], facts, month, book.as_of)
     if not basis.paying_in(month):
         return basis, []
-    entitlement = entitlement_for(basis, case["region_code"], policy)
-    return basis, [*entitlement.components, *subsidies_for(basis, case["region_code"], policy)]
+    return basis, policy.due(basis, case["region_code"])
 
 
 def _causes(

@@ -71,6 +71,10 @@ def test_frozen_v1_roll_chunk_upcasts_to_lines_json() -> None:
         state=json.dumps(record["state"]).encode(),
     )
     event: Any = mapper().to_domain_event(stored)
-    assert event.lines == record["state"]["lines"]
+    (line,) = event.lines
+    assert line == record["state"]["lines"][0] | {
+        "line_no": 0,
+        "reference": "420582202206A0000000",
+    }
     chunk = event.mutate(None)
     assert chunk.number == 0 and str(chunk.token) == "6a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9"
