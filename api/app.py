@@ -24,6 +24,7 @@ from api.routers import (
     tekun,
 )
 from ops.logging import configure_logging, log
+from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
 
@@ -31,6 +32,7 @@ from ops.settings import Settings
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(json_lines=settings.log_json)
+    tune_gc()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

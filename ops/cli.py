@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from domain.access import Principal
+from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
 
@@ -434,4 +435,5 @@ def demo(
 
 
 def main() -> None:
+    tune_gc()
     app()

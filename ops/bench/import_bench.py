@@ -27,6 +27,7 @@ from eventsourcing.domain import Aggregate, event
 from ops.bench.databases import fresh_database
 from ops.demo import write_roster
 from ops.importer import import_households
+from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
 
@@ -91,6 +92,7 @@ def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    tune_gc()
     parser = argparse.ArgumentParser()
     parser.add_argument("--households", type=int, default=20_000)
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")

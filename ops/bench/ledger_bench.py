@@ -23,6 +23,7 @@ from domain.access import Principal
 from ops.bench.databases import fresh_database
 from ops.bench.import_bench import Probe, baseline_env
 from ops.ledger_service import post_transaction
+from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
 
@@ -67,6 +68,7 @@ def run(kind: str, postings: int, folder: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    tune_gc()
     parser = argparse.ArgumentParser()
     parser.add_argument("--postings", type=int, default=3000)
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")

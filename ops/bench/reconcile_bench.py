@@ -26,6 +26,7 @@ from domain.access import Principal
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, bank_reference
 from ops.bench.databases import fresh_database
 from ops.ledger_service import import_statement
+from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
 
@@ -99,6 +100,7 @@ def reconcile(url: str, statement: str) -> dict[str, object]:
 
 
 def main() -> None:
+    tune_gc()
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")
