@@ -9,65 +9,145 @@ a roll line by reference *and* amount.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
 from eventsourcing.domain import Aggregate, event
 
 from domain.dates import validate_date
 from domain.errors import InvalidValue
 
-MAX_LINES = 200_000
+MAX_LINES = 2_000_000
+LINES_PER_CHUNK = 10_000
+COLUMNS = ("reference", "amount_fen", "booked_on")  # and optionally "description"
 
 
 def statement_id(county_code: str, file_sha256: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"doudi:statement:{county_code}:{file_sha256}")
 
 
+def statement_chunk_id(statement: UUID, number: int) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:statement-chunk:{statement}:{number}")
+
+
+class StatementChunk(Aggregate):
+    """Up to 10,000 lines of one statement, recorded once (a million-line statement is a hundred
+    events). The ids follow from the statement's and the chunk's number, so an import cut off
+    half-way is completed by running it again: the chunks already there are the same."""
+
+    @staticmethod
+    def create_id(statement_id: UUID, number: int, **_: Any) -> UUID:
+        return statement_chunk_id(statement_id, number)
+
+    @event("Recorded")
+    def __init__(
+        self, statement_id: UUID, number: int, first_line: int, county_code: str, lines_json: str
+    ) -> None:
+        """``lines_json``: the lines as one JSON text of [reference, amount_fen, booked_on,
+        description] lists (orjson-encoded: the store then copies one string); the first of them
+        is line ``first_line`` of the statement (counting from 0)."""
+        self.statement_id = statement_id
+        self.number = number
+
+
 class BankStatement(Aggregate):
+    class Imported(Aggregate.Created):
+        """Version 2 records the lines in ``StatementChunk`` events before this one (``lines``
+        is then empty); version 1 carried every line here."""
+
+        county_code: str
+        file_sha256: str
+        lines: list[list[Any]]
+        line_count: int
+        chunk_count: int
+        actor: str
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["line_count"], state["chunk_count"] = len(state["lines"]), 0
+
     @staticmethod
     def create_id(county_code: str, file_sha256: str, **_: Any) -> UUID:
         return statement_id(county_code, file_sha256)
 
-    @event("Imported")
+    @event(Imported)
     def __init__(
-        self, county_code: str, file_sha256: str, lines: list[list[Any]], actor: str
-    ) -> None:
+        self, county_code: str, file_sha256: str, lines: list[list[Any]], line_count: int,
+        chunk_count: int, actor: str,
+    ) -> None:  # fmt: skip
         self.county_code = county_code
-        self.line_count = len(lines)
+        self.line_count = line_count
+        self.chunk_count = chunk_count
 
     @classmethod
     def read(
-        cls, *, county_code: str, rows: list[dict[str, str]], data: bytes, actor: str
-    ) -> BankStatement:
-        """Validate every row (a bad row refuses the whole file) and record the statement."""
-        if not rows or len(rows) > MAX_LINES:
+        cls, *, county_code: str, header: list[str], rows: Iterable[list[str]], file_sha256: str,
+        actor: str,
+    ) -> list[Aggregate]:  # fmt: skip
+        """Validate every row (a bad row refuses the whole file, recording nothing) and return
+        the statement's chunks followed by the statement itself — save them in that order."""
+        missing = set(COLUMNS) - set(header)
+        if missing:
+            raise InvalidValue(
+                f"the statement lacks columns {sorted(missing)}", field="file", rule="statement_columns"
+            )  # fmt: skip
+        at = [header.index(name) for name in COLUMNS]
+        described = header.index("description") if "description" in header else None
+        ident = statement_id(county_code, file_sha256)
+        chunks: list[Aggregate] = []
+        lines: list[list[Any]] = []
+        count = 0
+        for count, row in enumerate(rows, start=1):
+            if count > MAX_LINES:
+                break
+            lines.append(_line(row, at, described, count + 1))
+            if len(lines) == LINES_PER_CHUNK:
+                chunks.append(_chunk(ident, len(chunks), count - len(lines), county_code, lines))
+                lines = []
+        if not 1 <= count <= MAX_LINES:
             raise InvalidValue(
                 f"a statement has 1 to {MAX_LINES} lines", field="file", rule="statement_size"
             )
-        lines: list[list[Any]] = []
-        for number, row in enumerate(rows, start=2):
-            where = f"file line {number}"
-            reference = (row.get("reference") or "").strip()
-            amount = (row.get("amount_fen") or "").strip()
-            if not reference or len(reference) > 64:
-                raise InvalidValue(
-                    f"{where}: a reference of 1–64 characters", field="file", rule="reference"
-                )
-            if not amount.lstrip("-").isdigit() or int(amount) == 0:
-                raise InvalidValue(
-                    f"{where}: amount_fen must be a whole, non-zero number of fen",
-                    field="file",
-                    rule="integer_fen",
-                )
-            booked = validate_date((row.get("booked_on") or "").strip(), "booked_on")
-            lines.append(
-                [reference, int(amount), booked, (row.get("description") or "").strip()[:200]]
-            )
-        return cls(
-            county_code=county_code,
-            file_sha256=hashlib.sha256(data).hexdigest(),
-            lines=lines,
-            actor=actor,
+        if lines:
+            chunks.append(_chunk(ident, len(chunks), count - len(lines), county_code, lines))
+        statement = cls(county_code=county_code, file_sha256=file_sha256, lines=[], line_count=count,
+                        chunk_count=len(chunks), actor=actor)  # fmt: skip
+        return [*chunks, statement]
+
+
+def _chunk(ident: UUID, number: int, first: int, county_code: str, lines: list[list[Any]]) -> StatementChunk:  # fmt: skip
+    return StatementChunk(statement_id=ident, number=number, first_line=first, county_code=county_code,
+                          lines_json=orjson.dumps(lines).decode())  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _booked(text: str) -> str:
+    return validate_date(text, "booked_on")
+
+
+def _line(row: list[str], at: list[int], described: int | None, number: int) -> list[Any]:
+    where = f"file line {number}"
+    try:
+        reference, amount, booked = (row[i].strip() for i in at)
+        description = row[described].strip()[:200] if described is not None else ""
+    except IndexError:
+        raise InvalidValue(
+            f"{where}: too few columns", field="file", rule="statement_columns"
+        ) from None
+    if not reference or len(reference) > 64:
+        raise InvalidValue(
+            f"{where}: a reference of 1–64 characters", field="file", rule="reference"
         )
+    digits = amount[1:] if amount[:1] == "-" else amount
+    if not (digits.isascii() and digits.isdigit()) or int(digits) == 0:
+        raise InvalidValue(
+            f"{where}: amount_fen must be a whole, non-zero number of fen", field="file", rule="integer_fen"
+        )  # fmt: skip
+    try:
+        return [reference, int(amount), _booked(booked), description]
+    except InvalidValue as error:
+        raise InvalidValue(f"{where}: {error}", field="file", rule=error.rule) from None

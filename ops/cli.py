@@ -353,11 +353,12 @@ def ledger_statement(
     token: TokenOption = None,
 ) -> None:
     """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description)."""
-    from ops.ledger_service import import_statement
+    from ops.ledger_service import import_statement, save_in_order
 
     def action(services: Services, principal: Principal) -> dict[str, Any]:
         outcome = import_statement(services, principal, county, path.read_bytes())
-        services.app.save(*outcome.aggregates)
+        if outcome.aggregates:
+            save_in_order(services, outcome.aggregates)
         return outcome.response
 
     typer.echo(json.dumps(_run(action, token), ensure_ascii=False))

@@ -28,7 +28,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.enrolment import PersonEnrolment
 from domain.errors import DomainError
 from domain.household import HouseholdCase
-from ops.services import Services
+from ops.services import Services, save_or_keep
 
 COLUMNS = (
     "household_ref",
@@ -139,7 +139,7 @@ class _Batch:
             return
         events = _events(self.aggregates)
         try:
-            self.services.app.save(*self.aggregates)
+            save_or_keep(self.services.app, *self.aggregates)
             self.report.households += len(self.cases)
             self.report.events += events
         except IntegrityError:

@@ -8,10 +8,16 @@ balance (a few times) and is refused if the money is no longer there — never o
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import hashlib
+import io
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
 
 from domain.access import Principal
 from domain.errors import InvalidValue, NotFound
@@ -25,7 +31,7 @@ from ledger.journal import (
     period_id,
     transaction_id,
 )
-from ops.services import Outcome, Services
+from ops.services import Outcome, Services, save_or_keep
 
 
 def summary(transaction: JournalTransaction) -> dict[str, Any]:
@@ -198,34 +204,53 @@ def distinct(aggregates: list[Aggregate]) -> list[Aggregate]:
 
 def import_statement(services: Services, principal: Principal, county: str, data: bytes) -> Outcome:
     """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description);
-    the same file twice records nothing."""
-    import csv
-    import hashlib
-    import io
-
+    the same file twice records nothing. The file is parsed as a stream (UTF-8, else GBK) and its
+    lines recorded in chunks; the outcome lists the chunks before the statement, for
+    ``save_in_order``."""
     from ledger.statements import BankStatement, statement_id
-    from ops.bank import decode_text
 
     principal.require("ledger.post")
     principal.require_region(county, "county_code")
-    existing = _get(services, BankStatement, statement_id(county, hashlib.sha256(data).hexdigest()))
+    sha = hashlib.sha256(data).hexdigest()
+    existing = _get(services, BankStatement, statement_id(county, sha))
     if existing is not None:
         return Outcome(
             [],
             {"statement_id": str(existing.id), "lines": existing.line_count, "imported": False},
             200,
         )
-    reader = csv.DictReader(io.StringIO(decode_text(data)))
-    missing = {"reference", "amount_fen", "booked_on"} - set(reader.fieldnames or ())
-    if missing:
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=""))
+            header = [name.strip() for name in next(reader, [])]
+            aggregates = BankStatement.read(county_code=county, header=header, rows=reader,
+                                            file_sha256=sha, actor=principal.credential_id)  # fmt: skip
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
         raise InvalidValue(
-            f"the statement lacks columns {sorted(missing)}", field="file", rule="statement_columns"
+            "the statement must be UTF-8 or GBK text", field="file", rule="statement_encoding"
         )
-    statement = BankStatement.read(
-        county_code=county, rows=list(reader), data=data, actor=principal.credential_id
-    )
+    statement = aggregates[-1]
     return Outcome(
-        [statement],
+        aggregates,
         {"statement_id": str(statement.id), "lines": statement.line_count, "imported": True},
         201,
     )
+
+
+def save_in_order(services: Services, aggregates: Sequence[Aggregate], batch: int = 10) -> None:
+    """Save chunk aggregates a batch at a time, the last aggregate (the header naming them) last:
+    bounded memory for a large file. Chunks already recorded by an attempt that was cut off are
+    the same chunks (their ids follow from the content), and are skipped."""
+    *chunks, header = aggregates
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        try:
+            save_or_keep(services.app, *part)
+        except IntegrityError:
+            for chunk in part:
+                with contextlib.suppress(IntegrityError):
+                    services.app.save(chunk)
+    services.app.save(header)

@@ -117,6 +117,19 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: ignore[type-arg]
+    """``app.save``, except that when the save fails (a version conflict) the aggregates keep
+    their pending events: the library takes them out before it records, so without this a
+    caller that falls back to saving part of a batch would silently save nothing of it."""
+    pending = [(aggregate, list(aggregate._pending_events)) for aggregate in aggregates]
+    try:
+        return app.save(*aggregates)
+    except BaseException:
+        for aggregate, events in pending:
+            aggregate._pending_events[:] = events
+        raise
+
+
 class Services:
     def __init__(self, settings: Settings) -> None:
         settings.ensure_paths()

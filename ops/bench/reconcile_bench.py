@@ -25,7 +25,7 @@ from tempfile import TemporaryDirectory
 from domain.access import Principal
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, bank_reference
 from ops.bench.databases import fresh_database
-from ops.ledger_service import import_statement
+from ops.ledger_service import import_statement, save_in_order
 from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
@@ -84,7 +84,7 @@ def reconcile(url: str, statement: str) -> dict[str, object]:
     finance = Principal("bench", "finance_officer", COUNTY)
     started = time.perf_counter()
     outcome = import_statement(services, finance, COUNTY, Path(statement).read_bytes())
-    services.app.save(*outcome.aggregates)
+    save_in_order(services, outcome.aggregates)
     services.fresh()
     imported = time.perf_counter() - started
     report = services.reconciliation.report(COUNTY, MONTH, 90, "2024-12-31")

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from ledger.journal import JournalTransaction, LedgerPeriod
-from ledger.statements import BankStatement
+from ledger.statements import BankStatement, StatementChunk
 from projections.db import Cursor, Database
 from projections.runner import View, aggregate_topic, utc_text
 
@@ -35,6 +37,9 @@ DDL = (
         amount_fen BIGINT NOT NULL, booked_on TEXT NOT NULL, description TEXT NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (statement_id, line_no))""",
     "CREATE INDEX IF NOT EXISTS bank_statement_reference ON bank_statement_lines (county_code, reference)",
+    """CREATE TABLE IF NOT EXISTS bank_statements (
+        statement_id TEXT PRIMARY KEY, county_code TEXT NOT NULL, file_sha256 TEXT NOT NULL,
+        line_count INTEGER NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, position BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ledger_periods (
         county_code TEXT NOT NULL, month TEXT NOT NULL, closed_at TEXT NOT NULL, closed_by TEXT NOT NULL,
         document_ref TEXT NOT NULL, PRIMARY KEY (county_code, month))""",
@@ -78,12 +83,14 @@ ENTRY_FIELDS = ("txn_id", "line_no", "account", "kind", "region_code", "county_c
 
 class LedgerView(View):
     name = "ledger"
-    version = 2  # 2: bank statements
-    tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines")
+    version = 3  # 2: bank statements; 3: statements in chunks, complete ones listed
+    tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines",
+              "bank_statements")  # fmt: skip
     topics = (
         aggregate_topic(JournalTransaction),
         aggregate_topic(LedgerPeriod),
         aggregate_topic(BankStatement),
+        aggregate_topic(StatementChunk),
     )
 
     def __init__(self, db: Database) -> None:
@@ -141,12 +148,26 @@ class LedgerView(View):
                     "UPDATE ledger_transactions SET reversed_by = %s WHERE txn_id = %s",
                     (event.reversal_key, str(event.originator_id)),
                 )
+            case StatementChunk.Recorded():
+                # Lines of a statement not yet complete count nowhere until its header below.
+                first = event.first_line
+                cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
+                    (str(event.statement_id), first + index, event.county_code, reference, amount, booked,
+                     description, position)
+                    for index, (reference, amount, booked, description) in enumerate(orjson.loads(event.lines_json))
+                ])  # fmt: skip
             case BankStatement.Imported():
                 cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
                     (str(event.originator_id), number, event.county_code, reference, amount, booked, description,
                      position)
                     for number, (reference, amount, booked, description) in enumerate(event.lines)
                 ])  # fmt: skip
+                cur.execute(
+                    "INSERT INTO bank_statements (statement_id, county_code, file_sha256, line_count, recorded_at,"
+                    " actor, position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    (str(event.originator_id), event.county_code, event.file_sha256, event.line_count,
+                     utc_text(event.timestamp), event.actor, position),
+                )  # fmt: skip
             case LedgerPeriod.Closed():
                 cur.execute(
                     "INSERT INTO ledger_periods (county_code, month, closed_at, closed_by, document_ref)"

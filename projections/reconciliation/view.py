@@ -32,6 +32,11 @@ def _issue(row: dict[str, Any]) -> dict[str, Any]:
     return item | {"issue": "statement amount differs from the roll"}
 
 
+# The statements recorded whole (header after all its chunks) of a county: lines of an import
+# cut off half-way count nowhere until it is completed.
+COMPLETE = "SELECT statement_id FROM bank_statements WHERE county_code = %s"
+
+
 class ReconciliationView:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -41,7 +46,7 @@ class ReconciliationView:
             # Lines and statements arrive by bulk COPY faster than autovacuum notices: without fresh
             # statistics the planner takes the tables for empty and matches row by row (minutes).
             with self.db.transaction(write=True) as cur:
-                cur.execute("ANALYZE roll_lines, bank_statement_lines")
+                cur.execute("ANALYZE roll_lines, bank_statement_lines, bank_statements")
         return {
             "county_code": county, "month": month,
             "accounts": self.accounts(county, month),
@@ -105,9 +110,9 @@ class ReconciliationView:
         # the planner to re-run per row.
         joined = (
             "roll_lines l LEFT JOIN bank_statement_lines s ON s.county_code = %s AND s.reference = l.reference"
-            " WHERE l.roll_id = %s AND l.token = %s AND l.total_fen > 0"
+            f" AND s.statement_id IN ({COMPLETE}) WHERE l.roll_id = %s AND l.token = %s AND l.total_fen > 0"
         )
-        params = (county, roll["roll_id"], roll["token"])
+        params = (county, county, roll["roll_id"], roll["token"])
         with self.db.transaction() as cur:
             sums = (
                 cur.execute(
@@ -130,10 +135,10 @@ class ReconciliationView:
             ).fetchall()
             strangers = cur.execute(
                 "SELECT s.reference, CAST(SUM(-s.amount_fen) AS BIGINT) AS fen FROM bank_statement_lines s"
-                " WHERE s.county_code = %s AND s.reference LIKE %s AND NOT EXISTS (SELECT 1 FROM roll_lines l"
-                " WHERE l.roll_id = %s AND l.token = %s AND l.reference = s.reference)"
-                " GROUP BY s.reference ORDER BY s.reference",
-                (county, prefix + "%", roll["roll_id"], roll["token"]),
+                f" WHERE s.county_code = %s AND s.statement_id IN ({COMPLETE}) AND s.reference LIKE %s"
+                " AND NOT EXISTS (SELECT 1 FROM roll_lines l WHERE l.roll_id = %s AND l.token = %s"
+                " AND l.reference = s.reference) GROUP BY s.reference ORDER BY s.reference",
+                (county, county, prefix + "%", roll["roll_id"], roll["token"]),
             ).fetchall()
         mismatches = [_issue(row) for row in odd]
         paid, failed = int(sums.get("paid", 0)), int(sums.get("failed", 0))
@@ -169,15 +174,13 @@ class ReconciliationView:
         """Statement lines of the month that belong to no roll of the county."""
         start, end = first_day(month), first_day(add_months(month, 1))
         with self.db.transaction() as cur:
-            lines = cur.execute(
-                "SELECT reference, amount_fen, booked_on FROM bank_statement_lines WHERE county_code = %s"
-                " AND booked_on >= %s AND booked_on < %s ORDER BY reference",
-                (county, start, end),
+            return cur.execute(
+                "SELECT reference, amount_fen, booked_on FROM bank_statement_lines s WHERE s.county_code = %s"
+                f" AND s.booked_on >= %s AND s.booked_on < %s AND s.statement_id IN ({COMPLETE})"
+                " AND NOT (substr(s.reference, 1, 6) = %s AND substr(s.reference, 7, 6) IN"
+                " (SELECT replace(month, '-', '') FROM rolls WHERE county_code = %s)) ORDER BY reference",
+                (county, start, end, county, county, county),
             ).fetchall()
-            months = {r["month"].replace("-", "") for r in cur.execute(
-                "SELECT DISTINCT month FROM rolls WHERE county_code = %s", (county,)).fetchall()}  # fmt: skip
-        return [line for line in lines
-                if not (line["reference"].startswith(county) and line["reference"][6:12] in months)]  # fmt: skip
 
     def idle(self, county: str, idle_days: int, today: str) -> list[dict[str, Any]]:
         """Pools that hold money and have not paid anything out for more than ``idle_days`` (滞留)."""

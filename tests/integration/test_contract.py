@@ -201,6 +201,20 @@ def test_importing_the_same_roster_twice_records_nothing_new(services: Services)
     assert services.log_position() == position
 
 
+def test_a_roster_overlapping_an_earlier_import_records_the_rest(services: Services) -> None:
+    """A batch that collides with households imported before falls back to one by one: the
+    new households of the batch are recorded, not lost with the failed batch."""
+    full = roster_csv(30, seed=6)
+    head = full[: full.index("H000011")].rsplit("\n", 1)[0] + "\n"  # households 1–10
+    assert import_households(services, io.StringIO(head), "import").households == 10
+    second = import_households(services, io.StringIO(full), "import")
+    assert (second.households, second.skipped_existing, second.errors) == (20, 10, [])
+    services.fresh()
+    total, _rows = services.case_state.search(scope_prefix="420582", kind=None, region_prefix=None,
+                                              status=None, programme=None, limit=1, offset=0)  # fmt: skip
+    assert total == 30
+
+
 def test_standard_as_known_at_a_time(services: Services) -> None:
     """A raise effective 1 April recorded later: asked as of before the recording, the old standard applies."""
     principal = admin(services)

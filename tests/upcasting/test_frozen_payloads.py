@@ -78,3 +78,19 @@ def test_frozen_v1_roll_chunk_upcasts_to_lines_json() -> None:
     }
     chunk = event.mutate(None)
     assert chunk.number == 0 and str(chunk.token) == "6a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9"
+
+
+def test_frozen_v1_bank_statement_keeps_its_lines() -> None:
+    """Version 1 of ``BankStatement.Imported`` carried every line; version 2 records lines in
+    chunks and counts them. An old statement still decodes with its lines and their count."""
+    record = json.loads((FROZEN.parent / "bank_statement_v1.json").read_text(encoding="utf-8"))
+    stored = StoredEvent(
+        originator_id=UUID(record["originator_id"]),
+        originator_version=1,
+        topic=record["topic"],
+        state=json.dumps(record["state"]).encode(),
+    )
+    event: Any = mapper().to_domain_event(stored)
+    assert event.lines == record["state"]["lines"]
+    statement = event.mutate(None)
+    assert (statement.line_count, statement.chunk_count) == (2, 0)
