@@ -282,25 +282,33 @@ class Totals:
     payable_lines: int = 0
 
     def add(self, line: dict[str, Any]) -> None:
+        total, covered, months = line["total_fen"], line["covered_members"], line["months"]
         self.lines += 1
-        self.payable_lines += 1 if line["total_fen"] > 0 else 0
-        self.persons += line["covered_members"]
-        self.amount_fen += line["total_fen"]
+        if total > 0:
+            self.payable_lines += 1
+        self.persons += covered
+        self.amount_fen += total
         self.receivable_fen += line["receivable_fen"]
-        self.backpay_fen += sum(
-            c["amount_fen"] for c in line["components"] if c["code"] == "backpay"
-        )
-        self.recovered_fen -= sum(
-            part["amount_fen"] for part in line["months"] if part["amount_fen"] < 0
-        )
-        for table, key in (
-            (self.by_programme, line["programme"]),
-            (self.by_township, line["region_code"][:9]),
-        ):
-            bucket = table.setdefault(key, {"lines": 0, "persons": 0, "amount_fen": 0})
+        if line["components"][-1]["code"] in ("backpay", "recovery"):
+            # Adjustments follow the month's own components: only such lines hold any.
+            for component in line["components"]:
+                if component["code"] == "backpay":
+                    self.backpay_fen += component["amount_fen"]
+            for part in months:
+                if part["amount_fen"] < 0:
+                    self.recovered_fen -= part["amount_fen"]
+        for bucket in (
+            self.by_programme.get(line["programme"]) or self._bucket(self.by_programme, line["programme"]),
+            self.by_township.get(line["region_code"][:9]) or self._bucket(self.by_township, line["region_code"][:9]),
+        ):  # fmt: skip
             bucket["lines"] += 1
-            bucket["persons"] += line["covered_members"]
-            bucket["amount_fen"] += line["total_fen"]
+            bucket["persons"] += covered
+            bucket["amount_fen"] += total
+
+    @staticmethod
+    def _bucket(table: dict[str, dict[str, int]], key: str) -> dict[str, int]:
+        table[key] = {"lines": 0, "persons": 0, "amount_fen": 0}
+        return table[key]
 
     def as_dict(self) -> dict[str, Any]:
         return {

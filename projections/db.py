@@ -7,6 +7,8 @@ locks the tracking row. Rows come back as mappings on both backends.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -116,7 +118,7 @@ class Database:
     ) -> Iterator[list[tuple[Any, ...]]]:
         """A large result as pages of tuples, never all in memory: on PostgreSQL through a named
         (server-side) binary cursor, which reads several times faster than a client-side one
-        here; on SQLite by stepping the statement."""
+        here, a page ahead in a reader thread; on SQLite by stepping the statement."""
         if self.is_sqlite:
             conn = self._sqlite_connection()
             raw = conn.cursor()
@@ -126,17 +128,54 @@ class Database:
                 yield rows
             raw.close()
             return
+        # A reader thread fetches the next page while the caller works on this one: psycopg
+        # waits for the server without the GIL, so the database's time overlaps Python's.
+        pages: queue.Queue[Any] = queue.Queue(maxsize=2)
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=self._read_pages, args=(sql, params, page, pages, stop), daemon=True
+        )
+        reader.start()
+        try:
+            while True:
+                rows = pages.get()
+                if isinstance(rows, BaseException):
+                    raise rows
+                if not rows:
+                    return
+                yield rows
+        finally:
+            stop.set()
+            while reader.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    pages.get_nowait()
+                reader.join(0.01)
+
+    def _read_pages(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        page: int,
+        pages: queue.Queue[Any],
+        stop: threading.Event,
+    ) -> None:
         from psycopg.rows import tuple_row
 
-        with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(name="doudi_stream", binary=True, row_factory=tuple_row) as cur,
-        ):
-            cur.itersize = page
-            cur.execute(sql, tuple(params))
-            while rows := cur.fetchmany(page):
-                yield rows
+        try:
+            with (
+                self._pool.connection() as conn,
+                conn.transaction(),
+                conn.cursor(name="doudi_stream", binary=True, row_factory=tuple_row) as cur,
+            ):
+                cur.itersize = page
+                cur.execute(sql, tuple(params))
+                while not stop.is_set():
+                    rows = cur.fetchmany(page)
+                    pages.put(rows)
+                    if not rows:
+                        return
+        except BaseException as error:  # handed to the caller's thread
+            pages.put(error)
 
     def close(self) -> None:
         if self._pool is not None:
