@@ -130,24 +130,20 @@ def _booked(text: str) -> str:
 
 
 def _line(row: list[str], at: list[int], described: int | None, number: int) -> list[Any]:
-    where = f"file line {number}"
+    """One validated line; the checks are written out inline (a million lines run through here)."""
     try:
-        reference, amount, booked = (row[i].strip() for i in at)
+        reference, amount, booked = row[at[0]].strip(), row[at[1]].strip(), row[at[2]].strip()
         description = row[described].strip()[:200] if described is not None else ""
     except IndexError:
-        raise InvalidValue(
-            f"{where}: too few columns", field="file", rule="statement_columns"
-        ) from None
+        raise InvalidValue(f"file line {number}: too few columns", field="file", rule="statement_columns") from None  # fmt: skip
     if not reference or len(reference) > 64:
-        raise InvalidValue(
-            f"{where}: a reference of 1–64 characters", field="file", rule="reference"
-        )
+        raise InvalidValue(f"file line {number}: a reference of 1–64 characters", field="file", rule="reference")  # fmt: skip
     digits = amount[1:] if amount[:1] == "-" else amount
-    if not (digits.isascii() and digits.isdigit()) or int(digits) == 0:
+    if not (digits.isdigit() and digits.isascii()) or not digits.strip("0"):
         raise InvalidValue(
-            f"{where}: amount_fen must be a whole, non-zero number of fen", field="file", rule="integer_fen"
+            f"file line {number}: amount_fen must be a whole, non-zero number of fen", field="file", rule="integer_fen"
         )  # fmt: skip
     try:
         return [reference, int(amount), _booked(booked), description]
     except InvalidValue as error:
-        raise InvalidValue(f"{where}: {error}", field="file", rule=error.rule) from None
+        raise InvalidValue(f"file line {number}: {error}", field="file", rule=error.rule) from None

@@ -53,6 +53,13 @@ class Cursor:
             for row in rows:
                 copy.write_row(row)
 
+    def copy_text(self, table: str, columns: Sequence[str], text: str) -> None:
+        """PostgreSQL only: COPY rows already written in COPY's text format (tab-separated,
+        fields escaped with ``copy_escape``) — for rows built as one string, this skips psycopg's
+        per-row adaptation (~3 µs a row measured here)."""
+        with self.raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(text)
+
     def fetchone(self) -> dict[str, Any] | None:
         row = self.raw.fetchone()
         return None if row is None else dict(row)
@@ -184,6 +191,14 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_escape(text: str) -> str:
+    """A text field for COPY's text format: backslash, tab, newline and carriage return escaped."""
+    return text.translate(_COPY_ESCAPES)
 
 
 def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:

@@ -15,7 +15,7 @@ import orjson
 
 from ledger.journal import JournalTransaction, LedgerPeriod
 from ledger.statements import BankStatement, StatementChunk
-from projections.db import Cursor, Database
+from projections.db import Cursor, Database, copy_escape
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
@@ -79,6 +79,24 @@ TRANSACTION_FIELDS = ("txn_id", "txn_key", "code", "posting_date", "recorded_at"
                       "actor", "reverses", "position")  # fmt: skip
 ENTRY_FIELDS = ("txn_id", "line_no", "account", "kind", "region_code", "county_code", "debit_fen", "credit_fen",
                 "source", "posting_date", "position")  # fmt: skip
+
+
+def _statement_lines(cur: Cursor, position: int, event: Any) -> None:
+    """A chunk's lines; on PostgreSQL written as one COPY text (a million-line statement is
+    projected in seconds). Amounts are integers and dates validated ISO text: only the
+    reference and description need escaping."""
+    ident, first, county = str(event.statement_id), event.first_line, event.county_code
+    lines = orjson.loads(event.lines_json)
+    if cur.sqlite:
+        cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
+            (ident, first + index, county, reference, amount, booked, description, position)
+            for index, (reference, amount, booked, description) in enumerate(lines)
+        ])  # fmt: skip
+        return
+    cur.copy_text("bank_statement_lines", STATEMENT_FIELDS, "".join([
+        f"{ident}\t{first + index}\t{county}\t{copy_escape(reference)}\t{amount}\t{booked}\t{copy_escape(description)}\t{position}\n"
+        for index, (reference, amount, booked, description) in enumerate(lines)
+    ]))  # fmt: skip
 
 
 class LedgerView(View):
@@ -150,12 +168,7 @@ class LedgerView(View):
                 )
             case StatementChunk.Recorded():
                 # Lines of a statement not yet complete count nowhere until its header below.
-                first = event.first_line
-                cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
-                    (str(event.statement_id), first + index, event.county_code, reference, amount, booked,
-                     description, position)
-                    for index, (reference, amount, booked, description) in enumerate(orjson.loads(event.lines_json))
-                ])  # fmt: skip
+                _statement_lines(cur, position, event)
             case BankStatement.Imported():
                 cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
                     (str(event.originator_id), number, event.county_code, reference, amount, booked, description,

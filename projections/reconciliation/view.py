@@ -106,31 +106,35 @@ class ReconciliationView:
         """Match in the database: every payable line against the statement by reference and amount;
         only the mismatches (and the sums) come back, so a million-line roll stays small here."""
         prefix = bank_reference(county, roll["month"], roll["grp"], 0)[:-7]
-        # Joined through the (county, reference) index, line by line: no aggregate subquery for
-        # the planner to re-run per row.
+        # Each payable line joined to its reference's statement lines summed (count and amount), so
+        # that one row per roll line comes back to be tested: no grouping of a million roll lines.
         joined = (
-            "roll_lines l LEFT JOIN bank_statement_lines s ON s.county_code = %s AND s.reference = l.reference"
-            f" AND s.statement_id IN ({COMPLETE}) WHERE l.roll_id = %s AND l.token = %s AND l.total_fen > 0"
+            "roll_lines l LEFT JOIN (SELECT reference, COUNT(*) AS n, SUM(-amount_fen) AS fen"
+            f" FROM bank_statement_lines WHERE county_code = %s AND statement_id IN ({COMPLETE})"
+            " GROUP BY reference) s ON s.reference = l.reference"
+            " WHERE l.roll_id = %s AND l.token = %s AND l.total_fen > 0"
         )
         params = (county, county, roll["roll_id"], roll["token"])
         with self.db.transaction() as cur:
+            if not self.db.is_sqlite:
+                # Room to hash a county's statement in memory rather than sort it on disk.
+                cur.execute("SET LOCAL work_mem = '64MB'")
             sums = (
                 cur.execute(
                     "SELECT CAST(COALESCE(SUM(CASE WHEN l.bank_status = 'paid' THEN l.total_fen END), 0) AS BIGINT) AS paid,"
                     " CAST(COALESCE(SUM(CASE WHEN l.bank_status = 'failed' THEN l.total_fen END), 0) AS BIGINT) AS failed,"
                     " CAST(COALESCE(SUM(CASE WHEN l.bank_status IS NULL THEN l.total_fen END), 0) AS BIGINT) AS awaiting,"
-                    f" CAST(COALESCE(SUM(-s.amount_fen), 0) AS BIGINT) AS booked FROM {joined}",
+                    f" CAST(COALESCE(SUM(s.fen), 0) AS BIGINT) AS booked FROM {joined}",
                     params,
                 ).fetchone()
                 or {}
             )
             odd = cur.execute(
-                "SELECT l.reference, l.case_id, l.total_fen, l.bank_status, CAST(SUM(-s.amount_fen) AS BIGINT) AS fen,"
-                f" COUNT(s.reference) AS n FROM {joined}"
-                " GROUP BY l.line_no, l.reference, l.case_id, l.total_fen, l.bank_status HAVING NOT ("
-                " (l.bank_status = 'paid' AND COUNT(s.reference) = 1 AND SUM(-s.amount_fen) = l.total_fen)"
-                " OR (l.bank_status = 'failed' AND COUNT(s.reference) = 0)"
-                " OR (l.bank_status IS NULL AND COUNT(s.reference) = 0)) ORDER BY l.line_no",
+                "SELECT l.reference, l.case_id, l.total_fen, l.bank_status, CAST(s.fen AS BIGINT) AS fen,"
+                f" COALESCE(s.n, 0) AS n FROM {joined} AND NOT ("
+                " (l.bank_status = 'paid' AND COALESCE(s.n, 0) = 1 AND s.fen = l.total_fen)"
+                " OR (l.bank_status = 'failed' AND s.n IS NULL)"
+                " OR (l.bank_status IS NULL AND s.n IS NULL)) ORDER BY l.line_no",
                 params,
             ).fetchall()
             strangers = cur.execute(

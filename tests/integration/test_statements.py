@@ -24,7 +24,8 @@ def statement_file(lines: int, bad_at: int | None = None) -> bytes:
     writer.writerow(["reference", "amount_fen", "booked_on", "description"])
     for n in range(lines):
         amount = "1.5" if n == bad_at else str(-(1_000 + n))
-        writer.writerow([f"REF{n:06d}", amount, "2024-03-20", "低保"])
+        description = "低保\t\\补\n发" if n == 0 else "低保"  # escapes must survive COPY
+        writer.writerow([f"REF{n:06d}", amount, "2024-03-20", description])
     return out.getvalue().encode("gbk")
 
 
@@ -32,9 +33,10 @@ def statement_rows(services: Services) -> list[tuple[int, str, int]]:
     services.fresh()
     with services.db.transaction() as cur:
         rows = cur.execute(
-            "SELECT s.line_no, s.reference, s.amount_fen FROM bank_statement_lines s"
+            "SELECT s.line_no, s.reference, s.amount_fen, s.description FROM bank_statement_lines s"
             " JOIN bank_statements b ON b.statement_id = s.statement_id ORDER BY s.line_no"
         ).fetchall()
+    assert not rows or rows[0]["description"] == "低保\t\\补\n发"
     return [(int(r["line_no"]), r["reference"], int(r["amount_fen"])) for r in rows]
 
 
