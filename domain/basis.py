@@ -177,3 +177,30 @@ def _fold(basis: MonthBasis, fact: CaseFact) -> None:
             basis.care_level = d["care_level"]
         case "ModeChanged":
             basis.mode, basis.programme = d["mode"], f"tekun_{d['mode']}"
+
+
+def settled_basis(kind: str, facts: list[CaseFact]) -> tuple[str, MonthBasis]:
+    """(from, basis): the date from which every fact counts, and the basis that every month
+    whose first day is on or after it folds to (as known once all the facts are known). The
+    case-state view keeps it per case, so a roll folds only the cases with a recent fact."""
+    since = max((entry[0] for entry in _counting_from(facts)), default="")
+    return since, basis_for_month(kind, facts, "9999-12", "9999")
+
+
+def basis_data(basis: MonthBasis) -> list[Any]:
+    """A basis as plain data (for a view's JSON column); ``basis_from_data`` restores it."""
+    income = basis.income
+    return [
+        basis.kind, basis.programme, basis.status, basis.method, basis.tier_code, basis.members,
+        [income.household_income_fen, income.excluded_income_fen, income.rigid_expenditure_fen,
+         income.employment_cost_fen, income.source],
+        basis.start_month, basis.exit_month, basis.exit_months, basis.care_level, basis.mode,
+        basis.sources,
+    ]  # fmt: skip
+
+
+def basis_from_data(data: list[Any]) -> MonthBasis:
+    (kind, programme, status, method, tier_code, members, income, start_month, exit_month,
+     exit_months, care_level, mode, sources) = data  # fmt: skip
+    return MonthBasis(kind, programme, status, method, tier_code, members, Income(*income),
+                      start_month, exit_month, exit_months, care_level, mode, sources)  # fmt: skip

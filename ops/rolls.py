@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.access import Principal
-from domain.basis import CaseFact, MonthBasis, basis_for_month
+from domain.basis import CaseFact, MonthBasis, basis_for_month, basis_from_data
 from domain.dates import first_day, validate_month
 from domain.entitlement import (
     CareStandard,
@@ -428,16 +429,25 @@ def roll_lines(
 ) -> Iterator[dict[str, Any]]:
     """Every line of the county's roll, in case-id order (deterministic): this month's benefit
     for cases not yet paid for it, plus adjustments for months already paid."""
+    cut = first_day(month)
+    policy = book.month(month)
     for page in services.case_state.county_case_pages(county, month):
-        for case, facts, history in page:
-            basis, due = due_components(case, facts, month, book)
+        for row in page:
+            case, history = row.case, row.history
+            if case["settled_from"] <= cut and case["recorded_at"] <= book.as_of:
+                # No fact of the case counts from a later date nor is unknown at the book's
+                # time: its basis this month is the settled one the view keeps (no fold).
+                basis = basis_from_data(orjson.loads(row.settled))
+            else:
+                basis = basis_for_month(case["kind"], row.facts, month, book.as_of)
             if not group.includes(basis.programme):
                 continue
+            due = policy.due(basis, case["region_code"]) if basis.paying_in(month) else []
             regular = [] if month in history else [
                 {"code": c.code, "month": month, "amount_fen": c.amount_fen, "rule": c.rule, "sources": list(c.sources)}
                 for c in due if c.amount_fen
             ]  # fmt: skip
-            adjusted = adjustments(case, facts, month, history, book) if history else []
+            adjusted = adjustments(case, row.facts, month, history, book) if history else []
             if not regular and not adjusted:
                 continue
             payable, receivable, months = net(month, regular, adjusted)

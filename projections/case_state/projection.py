@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from domain.basis import fold_details
+from domain.basis import CaseFact, basis_data, fold_details, settled_basis
 from domain.household import CaseStatus, HouseholdCase
 from domain.identity import mask_account, mask_id_number
 from domain.regions import county_of
@@ -81,6 +81,7 @@ CASE_FIELDS = (
     "start_month", "care_level", "payee_account_masked", "household_income_fen",
     "annual_review_due", "exit_months", "end_reason", "single_person", "member_count",
     "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at", "facts",
+    "settled_from", "settled",
 )  # fmt: skip
 MEMBER_FIELDS = ("case_id", "person_key", "name", "id_masked", "relation", "covered")
 TIMELINE_FIELDS = (
@@ -108,8 +109,12 @@ class CaseRows:
         self.facts[case_id] = orjson.loads(blob) if blob else []
 
     def dump_facts(self) -> None:
+        """Write back each touched case's facts, and the basis they settle to from a date on."""
         for case_id, facts in self.facts.items():
-            self.cases[case_id]["facts"] = orjson.dumps(facts)
+            case = self.cases[case_id]
+            case["facts"] = orjson.dumps(facts)
+            since, basis = settled_basis(case["kind"], [CaseFact(*fact) for fact in facts])
+            case["settled_from"], case["settled"] = since, orjson.dumps(basis_data(basis))
 
 
 class CaseStateProjection:

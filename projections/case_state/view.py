@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,7 +31,8 @@ DDL = (
         household_income_fen BIGINT, annual_review_due TEXT, exit_months INTEGER, end_reason TEXT,
         single_person BOOLEAN NOT NULL DEFAULT FALSE, member_count INTEGER NOT NULL DEFAULT 0,
         covered_count INTEGER NOT NULL DEFAULT 0, payee_name TEXT, payee_account_sealed TEXT,
-        version INTEGER NOT NULL, recorded_at TEXT NOT NULL, facts BYTEA NOT NULL)""",
+        version INTEGER NOT NULL, recorded_at TEXT NOT NULL, facts BYTEA NOT NULL,
+        settled_from TEXT NOT NULL, settled BYTEA NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id)",
     """CREATE TABLE IF NOT EXISTS case_members (
@@ -50,14 +52,33 @@ CASE_COLUMNS = (
 
 PAGE_FIELDS = (
     "case_id", "kind", "region_code", "head_name", "head_id_masked", "payee_name",
-    "payee_account_masked", "payee_account_sealed",
+    "payee_account_masked", "payee_account_sealed", "recorded_at", "settled_from",
 )  # fmt: skip
+
+
+@dataclass(slots=True)
+class RollCase:
+    """A case as a roll reads it: its row, its settled basis, what was paid for it; its facts are
+    decoded only if the roll needs them (a recent fact, or adjustments to work out)."""
+
+    case: dict[str, Any]
+    settled: bytes
+    history: dict[str, tuple[int, str]]
+    blob: bytes
+    decoded: list[CaseFact] | None = None
+
+    @property
+    def facts(self) -> list[CaseFact]:
+        if self.decoded is None:
+            self.decoded = [CaseFact(*fact) for fact in orjson.loads(self.blob)]
+        return self.decoded
 
 
 class CaseStateView(View):
     name = "case_state"
-    # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case
-    version = 4
+    # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case;
+    # 5: settled basis per case
+    version = 5
     tables = ("case_state", "case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
 
@@ -176,7 +197,7 @@ class CaseStateView(View):
 
     def county_case_pages(
         self, county_code: str, month: str, page: int = 2000
-    ) -> Iterator[list[tuple[dict[str, Any], list[CaseFact], dict[str, tuple[int, str]]]]]:
+    ) -> Iterator[list[RollCase]]:
         """Every case of a county that may be paid for ``month`` — approved with a start month on
         or before it — with its facts and what was paid for it for months up to ``month``
         (month → (amount, earliest as-of), from the rolls view's ``paid_months``), in case-id order, a page at a time. One row per case,
@@ -192,14 +213,14 @@ class CaseStateView(View):
             " AND p.month <= %s GROUP BY month) h"
         )  # fmt: skip
         for rows in self.db.stream(
-            f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.facts, ({history}) FROM case_state c"
-            " WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
+            f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled, c.facts, ({history})"
+            " FROM case_state c WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
             (month, county_code, month),
             page,
         ):
             yield [
-                (dict(zip(PAGE_FIELDS, row, strict=False)), [CaseFact(*fact) for fact in orjson.loads(row[-2])],
-                 {m: (int(amount), as_of) for m, amount, as_of in orjson.loads(row[-1] or "[]")})
+                RollCase(dict(zip(PAGE_FIELDS, row, strict=False)), row[-3],
+                         {m: (int(amount), as_of) for m, amount, as_of in orjson.loads(row[-1] or "[]")}, row[-2])
                 for row in rows
             ]  # fmt: skip
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from domain.basis import CaseFact, basis_for_month
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.basis import CaseFact, basis_data, basis_for_month, basis_from_data, settled_basis
 
 EARLY, LATE = "2024-01-31T00:00:00.000000Z", "2024-09-30T00:00:00.000000Z"
 
@@ -115,3 +120,36 @@ def test_single_person_cover_and_member_removal() -> None:
     assert (march.household_members, march.covered_members) == (2, 1)
     april = basis_for_month("household", facts, "2024-04", LATE)
     assert (april.household_members, april.covered_members) == (1, 1)
+
+
+LATER = {
+    "IncomeReassessed": {"household_income_fen": 10_000, "excluded_income_fen": 0,
+                         "rigid_expenditure_fen": 0, "employment_cost_fen": 0},
+    "TierChanged": {"tier_code": "B"},
+    "Suspended": {},
+    "Resumed": {},
+    "MemberAdded": {"member": {"person_key": "p3"}},
+    "MemberRemoved": {"person_key": "p2"},
+    "GradualExitStarted": {"months": 2},
+    "Terminated": {},
+}  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(sorted(LATER)), st.dates(date(2024, 1, 1), date(2025, 3, 31))),
+        max_size=5,
+    )
+)
+def test_the_settled_basis_is_the_fold_of_every_month_from_its_date(
+    later: list[tuple[str, date]],
+) -> None:
+    """What the case-state view keeps per case (and a roll uses instead of folding) equals the
+    fold for every month whose first day is on or after the settled date."""
+    facts = history(*(fact(4 + n, kind, day.isoformat(), **LATER[kind]) for n, (kind, day) in enumerate(later)))  # fmt: skip
+    since, settled = settled_basis("household", facts)
+    assert basis_from_data(orjson.loads(orjson.dumps(basis_data(settled)))) == settled
+    for month in (f"{year}-{m:02d}" for year in (2024, 2025) for m in range(1, 13)):
+        if f"{month}-01" >= since:
+            assert basis_for_month("household", facts, month, LATE) == settled
