@@ -212,8 +212,31 @@ class JournalTransaction(Aggregate):
         self.reversed_by = reversal_key
 
 
+# The order a flow draws on a guarded account's money by funding source (资金来源): higher-level
+# transfers first, then the county's own funds, then money of no recorded source.
+FUNDING_ORDER = ("central", "provincial", "city", "county", "")
+
+
 class AccountGuard(Aggregate):
-    """The running balance of one never-negative account (pool, reserve, reserved, clearing)."""
+    """The running balance of one never-negative account (pool, reserve, reserved, clearing),
+    in total and per funding source: neither may go negative, so money can only leave an
+    account from a source that put it there, and the source stays traceable to the payment."""
+
+    class_version = 2  # 2: balances per funding source
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["sources"] = {"": state["balance_fen"]} if state["balance_fen"] else {}
+
+    class Moved(Aggregate.Event):
+        transaction_key: str
+        delta_fen: int
+        sources: dict[str, int]
+        class_version = 2  # 2: the move per funding source
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["sources"] = {"": state["delta_fen"]}
 
     @staticmethod
     def create_id(account: str) -> UUID:
@@ -223,28 +246,57 @@ class AccountGuard(Aggregate):
     def __init__(self, account: str) -> None:
         self.account = account
         self.balance_fen = 0
+        self.sources: dict[str, int] = {}
 
-    def move(self, *, transaction_key: str, delta_fen: int) -> None:
+    def move(self, *, transaction_key: str, delta_fen: int, sources: dict[str, int]) -> None:
         if self.balance_fen + delta_fen < 0:
             raise InvalidValue(
                 f"{self.account} holds {self.balance_fen} fen; this would take it to {self.balance_fen + delta_fen}",
                 field="lines", rule="never_negative",
             )  # fmt: skip
-        self._moved(transaction_key=transaction_key, delta_fen=delta_fen)
+        for source, delta in sorted(sources.items()):
+            held = self.sources.get(source, 0)
+            if held + delta < 0:
+                raise InvalidValue(
+                    f"{self.account} holds {held} fen from source {source or '(none)'};"
+                    f" this would take it to {held + delta}",
+                    field="lines", rule="never_negative_by_source",
+                )  # fmt: skip
+        self._moved(transaction_key=transaction_key, delta_fen=delta_fen, sources=sources)
 
-    @event("Moved")
-    def _moved(self, transaction_key: str, delta_fen: int) -> None:
+    @event(Moved)
+    def _moved(self, transaction_key: str, delta_fen: int, sources: dict[str, int]) -> None:
         self.balance_fen += delta_fen
+        for source, delta in sources.items():
+            self.sources[source] = self.sources.get(source, 0) + delta
+
+    def draw(self, amount_fen: int) -> dict[str, int]:
+        """How ``amount_fen`` leaving this account splits by funding source, taking what each
+        source holds in ``FUNDING_ORDER``; more than the account holds is left unattributed
+        for ``move`` to refuse."""
+        split: dict[str, int] = {}
+        left = amount_fen
+        order = [*FUNDING_ORDER, *sorted(set(self.sources) - set(FUNDING_ORDER))]
+        for source in order:
+            taken = min(left, max(self.sources.get(source, 0), 0))
+            if taken:
+                split[source] = taken
+                left -= taken
+        if left:
+            split[""] = split.get("", 0) + left
+        return split
 
 
-def guarded_deltas(lines: list[dict[str, Any]]) -> dict[str, int]:
-    """Balance change (debit − credit) of each never-negative account a transaction touches."""
-    deltas: dict[str, int] = {}
+def guarded_deltas(lines: list[dict[str, Any]]) -> dict[str, tuple[int, dict[str, int]]]:
+    """Balance change (debit − credit) of each never-negative account a transaction touches, in
+    total and per funding source."""
+    deltas: dict[str, tuple[int, dict[str, int]]] = {}
     for line in lines:
         if parse_account(line["account"]).never_negative:
-            deltas[line["account"]] = (
-                deltas.get(line["account"], 0) + line["debit_fen"] - line["credit_fen"]
-            )
+            delta = line["debit_fen"] - line["credit_fen"]
+            total, sources = deltas.get(line["account"], (0, {}))
+            sources[line["source"]] = sources.get(line["source"], 0) + delta
+            deltas[line["account"]] = (total + delta, sources)
     return deltas
 
 

@@ -320,7 +320,8 @@ def _demo_rolls(services: Services, finance: Principal) -> None:
 
 
 def _demo_ledger(services: Services, finance: Principal) -> None:
-    """Central and provincial funds raised and allocated to the county's pools (rolls reserve from them)."""
+    """Central, provincial and county funds raised and allocated to the county's pools (rolls
+    reserve from them); each keeps its funding source down to the payments."""
     from ops.ledger_service import post_transaction
 
     def line(account: str, debit: int, credit: int, source: str) -> dict[str, Any]:
@@ -330,8 +331,10 @@ def _demo_ledger(services: Services, finance: Principal) -> None:
     postings = [
         ("demo-raise-central", "raise", "2022-05-10", [line(f"clearing:{COUNTY}:bank", 400_000_000, 0, "central"),
                                                        line(f"source:{COUNTY}:central", 0, 400_000_000, "central")]),
-        ("demo-raise-province", "raise", "2022-05-12", [line(f"clearing:{COUNTY}:bank", 100_000_000, 0, "provincial"),
-                                                        line(f"source:{COUNTY}:provincial", 0, 100_000_000, "provincial")]),
+        ("demo-raise-province", "raise", "2022-05-12", [line(f"clearing:{COUNTY}:bank", 150_000_000, 0, "provincial"),
+                                                        line(f"source:{COUNTY}:provincial", 0, 150_000_000, "provincial")]),
+        ("demo-raise-county", "raise", "2022-05-12", [line(f"clearing:{COUNTY}:bank", 20_000_000, 0, "county"),
+                                                      line(f"source:{COUNTY}:county", 0, 20_000_000, "county")]),
         ("demo-allocate-dibao", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:dibao", 300_000_000, 0, "central"),
                                                            line(f"clearing:{COUNTY}:bank", 0, 300_000_000, "central")]),
         ("demo-allocate-temporary", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:temporary", 20_000_000, 0, "county"),

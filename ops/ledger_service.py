@@ -70,11 +70,12 @@ def _effects(
         )
         period.check_open(transaction_key=transaction.key)
         touched.append(period)
-    for account, delta in sorted(guarded_deltas(transaction.lines).items()):
-        if delta == 0:
+    for account, (delta, sources) in sorted(guarded_deltas(transaction.lines).items()):
+        moved = {source: fen for source, fen in sources.items() if fen}
+        if delta == 0 and not moved:
             continue
         guard = get(AccountGuard, guard_id(account), lambda a=account: AccountGuard(account=a))
-        guard.move(transaction_key=transaction.key, delta_fen=delta)
+        guard.move(transaction_key=transaction.key, delta_fen=delta, sources=moved)
         touched.append(guard)
     return touched
 
@@ -165,23 +166,24 @@ def flow_postings(
 ) -> list[Aggregate]:
     """A flow's transaction moving each programme group's amount from one account kind to another
     (pool → reserved on approval, reserved → disbursed when paid, reserved → pool when failed),
-    with its period check and guards; nothing if there is nothing to move or it was posted."""
+    with its period check and guards; nothing if there is nothing to move or it was posted.
+    The money keeps its funding source: each amount is split by the sources the credited
+    account holds (``AccountGuard.draw``), one debit and one credit line per source."""
+    loaded = {} if loaded is None else loaded
     lines = []
     for group, amount in sorted(amounts.items()):
-        if amount > 0:
+        if amount <= 0:
+            continue
+        debit, credit = f"{debit_kind}:{county}:{group}", f"{credit_kind}:{county}:{group}"
+        split = {"": amount}
+        if parse_account(credit).never_negative:
+            if guard_id(credit) not in loaded:
+                loaded[guard_id(credit)] = _get(services, AccountGuard, guard_id(credit)) or AccountGuard(account=credit)  # fmt: skip
+            split = loaded[guard_id(credit)].draw(amount)  # type: ignore[attr-defined]
+        for source, fen in split.items():
             lines += [
-                {
-                    "account": f"{debit_kind}:{county}:{group}",
-                    "debit_fen": amount,
-                    "credit_fen": 0,
-                    "source": "",
-                },
-                {
-                    "account": f"{credit_kind}:{county}:{group}",
-                    "debit_fen": 0,
-                    "credit_fen": amount,
-                    "source": "",
-                },
+                {"account": debit, "debit_fen": fen, "credit_fen": 0, "source": source},
+                {"account": credit, "debit_fen": 0, "credit_fen": fen, "source": source},
             ]
     if not lines or _get(services, JournalTransaction, transaction_id(key)) is not None:
         return []

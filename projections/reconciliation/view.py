@@ -51,6 +51,7 @@ class ReconciliationView:
             "county_code": county, "month": month,
             "accounts": self.accounts(county, month),
             "receipts_by_source": self.receipts(county, month),
+            "funds_by_source": self.funds_by_source(county, month),
             "rolls": [self.three_way(county, roll) for roll in self.rolls(county, month)],
             "unmatched_statement_lines": self.unknown_references(county, month),
             "idle_allocations": self.idle(county, idle_days, today),
@@ -83,6 +84,27 @@ class ReconciliationView:
                 " GROUP BY source ORDER BY source",
                 (county, start, end),
             ).fetchall()
+
+    def funds_by_source(self, county: str, month: str) -> list[dict[str, Any]]:
+        """Each funding source's money through the month (资金来源追溯): allocated into the pools,
+        paid out to beneficiaries, and what of it the county still holds at the month's end
+        (pools, township reserves, reserved for rolls at the bank)."""
+        start, end = first_day(month), first_day(add_months(month, 1))
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT e.source,"
+                " CAST(SUM(CASE WHEN e.kind = 'pool' AND t.code = 'allocate' AND e.posting_date >= %s"
+                "  THEN e.debit_fen - e.credit_fen ELSE 0 END) AS BIGINT) AS allocated_fen,"
+                " CAST(SUM(CASE WHEN e.kind = 'disbursed' AND e.posting_date >= %s"
+                "  THEN e.debit_fen - e.credit_fen ELSE 0 END) AS BIGINT) AS disbursed_fen,"
+                " CAST(SUM(CASE WHEN e.kind IN ('pool', 'reserve', 'reserved')"
+                "  THEN e.debit_fen - e.credit_fen ELSE 0 END) AS BIGINT) AS held_fen"
+                " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id"
+                " WHERE e.county_code = %s AND e.posting_date < %s AND e.kind IN ('pool', 'reserve', 'reserved', 'disbursed')"
+                " GROUP BY e.source ORDER BY e.source",
+                (start, start, county, end),
+            ).fetchall()
+        return [{k: (int(v) if k != "source" else v) for k, v in row.items()} for row in rows]
 
     def rolls(self, county: str, month: str) -> list[dict[str, Any]]:
         with self.db.transaction() as cur:

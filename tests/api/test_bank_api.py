@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -176,6 +177,15 @@ def test_reconciliation_itemises_every_planted_mismatch(
     assert len(roll["mismatches"]) == 3  # the ledger agrees with the bank results
     assert (roll["paid_fen"], roll["ledger_disbursed_fen"]) == (33_667 + 127_000, 33_667 + 127_000)
     assert roll["failed_fen"] == roll["ledger_released_fen"] == 111_000
+    # The money paid is traceable to its funding source: all of it central funds here, and the
+    # county still holds the rest of what was allocated (1,000,000 yuan into each of two pools).
+    # The bank results were posted today, so today's month shows the payment.
+    today = datetime.now(UTC).strftime("%Y-%m")
+    now = client.get(f"{API}/ledger/reconciliation/420582/{today}", headers=token("auditor")).json()
+    by_source = {row["source"]: row for row in now["funds_by_source"]}
+    assert by_source["central"]["disbursed_fen"] == 33_667 + 127_000
+    assert by_source["central"]["held_fen"] == 2 * 100_000_000 - (33_667 + 127_000)
+    assert (by_source["county"]["held_fen"], by_source["county"]["disbursed_fen"]) == (1_000_000, 0)
     assert [line["reference"] for line in report["unmatched_statement_lines"]] == ["OTHER000001"]
     assert [item["account"] for item in report["idle_allocations"]] == ["pool:420582:temporary"]
     pools = {row["account"]: row for row in report["accounts"]}

@@ -38,8 +38,8 @@ def setup(client: TestClient, admin: dict[str, str]) -> None:
         == 201
     )
     body = {"code": "advance", "posting_date": "2024-03-01", **DOC, "lines": [
-        {"account": "reserve:420582001:temporary", "debit_fen": 500_000, "source": "county"},
-        {"account": "pool:420582:dibao", "credit_fen": 500_000, "source": "county"}]}  # fmt: skip
+        {"account": "reserve:420582001:temporary", "debit_fen": 500_000, "source": "central"},
+        {"account": "pool:420582:dibao", "credit_fen": 500_000, "source": "central"}]}  # fmt: skip
     advance = client.post(
         f"{API}/ledger/transactions", json=body, headers=admin | {"Idempotency-Key": "advance-1"}
     )

@@ -24,12 +24,12 @@ from ledger.journal import AccountGuard, JournalTransaction, assert_balanced, gu
 META = {"actor": "finance-1", "document_ref": "当财社〔2024〕1号", "description": ""}
 
 
-def dr(account: str, fen: int) -> dict[str, Any]:
-    return {"account": account, "debit_fen": fen, "credit_fen": 0, "source": "central"}
+def dr(account: str, fen: int, source: str = "central") -> dict[str, Any]:
+    return {"account": account, "debit_fen": fen, "credit_fen": 0, "source": source}
 
 
-def cr(account: str, fen: int) -> dict[str, Any]:
-    return {"account": account, "debit_fen": 0, "credit_fen": fen, "source": "central"}
+def cr(account: str, fen: int, source: str = "central") -> dict[str, Any]:
+    return {"account": account, "debit_fen": 0, "credit_fen": fen, "source": source}
 
 
 def post(key: str, code: str, *lines: dict[str, Any]) -> JournalTransaction:
@@ -122,16 +122,28 @@ def test_reversal_mirrors_the_lines_and_happens_once() -> None:
 
 def test_a_pool_never_goes_negative() -> None:
     guard = AccountGuard(account="pool:420582:dibao")
-    guard.move(transaction_key="t1", delta_fen=1_000)
+    guard.move(transaction_key="t1", delta_fen=1_000, sources={"central": 1_000})
     with pytest.raises(InvalidValue) as caught:
-        guard.move(transaction_key="t2", delta_fen=-1_001)
+        guard.move(transaction_key="t2", delta_fen=-1_001, sources={"central": -1_001})
     assert caught.value.rule == "never_negative" and guard.balance_fen == 1_000
     lines = [dr("reserved:420582:dibao", 300), cr("pool:420582:dibao", 300)]
     assert guarded_deltas(assert_balanced(lines)) == {
-        "reserved:420582:dibao": 300,
-        "pool:420582:dibao": -300,
+        "reserved:420582:dibao": (300, {"central": 300}),
+        "pool:420582:dibao": (-300, {"central": -300}),
     }
     assert parse_account("disbursed:420582:dibao").never_negative is False
+
+
+def test_money_leaves_an_account_only_from_a_source_that_put_it_there() -> None:
+    """Per funding source the guard never goes negative either, and a flow draws central money
+    first, then provincial, city, county and money of no recorded source."""
+    guard = AccountGuard(account="pool:420582:dibao")
+    guard.move(transaction_key="t1", delta_fen=1_500, sources={"county": 1_000, "central": 500})
+    with pytest.raises(InvalidValue) as caught:
+        guard.move(transaction_key="t2", delta_fen=-600, sources={"central": -600})
+    assert caught.value.rule == "never_negative_by_source"
+    assert guard.draw(700) == {"central": 500, "county": 200}
+    assert guard.draw(2_000) == {"central": 500, "county": 1_000, "": 500}  # move refuses this
 
 
 ACCOUNTS = [
@@ -146,7 +158,8 @@ ACCOUNTS = [
 
 class LedgerMachine(RuleBasedStateMachine):
     """Random postings against a reference model: after every step the trial balance is zero,
-    each guard equals the sum of its account's entries, and no guarded account is negative."""
+    each guard equals the sum of its account's entries, in total and per funding source, and no
+    guarded account is negative."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,22 +167,34 @@ class LedgerMachine(RuleBasedStateMachine):
             a: AccountGuard(account=a) for a in ACCOUNTS if parse_account(a).never_negative
         }
         self.entries: dict[str, int] = dict.fromkeys(ACCOUNTS, 0)
+        self.by_source: dict[tuple[str, str], int] = {}
         self.posted: list[JournalTransaction] = []
         self.count = 0
 
     def _post(self, transaction: JournalTransaction) -> None:
         deltas = guarded_deltas(transaction.lines)
-        if any(self.guards[a].balance_fen + d < 0 for a, d in deltas.items()):
+        if any(
+            self.guards[a].balance_fen + d < 0
+            or any(self.guards[a].sources.get(src, 0) + fen < 0 for src, fen in sources.items())
+            for a, (d, sources) in deltas.items()
+        ):
             with pytest.raises(InvalidValue):
-                for account, delta in deltas.items():
+                for account, (delta, sources) in deltas.items():
                     copy = AccountGuard(account=account)
                     copy.balance_fen = self.guards[account].balance_fen
-                    copy.move(transaction_key=transaction.key, delta_fen=delta)
+                    copy.sources = dict(self.guards[account].sources)
+                    copy.move(transaction_key=transaction.key, delta_fen=delta, sources=sources)
             return
-        for account, delta in deltas.items():
-            self.guards[account].move(transaction_key=transaction.key, delta_fen=delta)
+        for account, (delta, sources) in deltas.items():
+            self.guards[account].move(
+                transaction_key=transaction.key, delta_fen=delta, sources=sources
+            )
         for line in transaction.lines:
             self.entries[line["account"]] += line["debit_fen"] - line["credit_fen"]
+            key = (line["account"], line["source"])
+            self.by_source[key] = (
+                self.by_source.get(key, 0) + line["debit_fen"] - line["credit_fen"]
+            )
         self.posted.append(transaction)
 
     @rule(
@@ -177,8 +202,9 @@ class LedgerMachine(RuleBasedStateMachine):
         debit=st.sampled_from(ACCOUNTS),
         credit=st.sampled_from(ACCOUNTS),
         fen=st.integers(1, 10_000),
+        source=st.sampled_from(["central", "county"]),
     )
-    def transfer(self, code: str, debit: str, credit: str, fen: int) -> None:
+    def transfer(self, code: str, debit: str, credit: str, fen: int, source: str) -> None:
         """Any code between any two accounts: refused unless the flow is one SPEC §6 allows."""
         self.count += 1
         debit_kinds, credit_kinds = FLOWS[TransferCode(code)]
@@ -187,9 +213,9 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if debit == credit or not allowed:
             with pytest.raises(InvalidValue):
-                post(f"k{self.count}", code, dr(debit, fen), cr(credit, fen))
+                post(f"k{self.count}", code, dr(debit, fen, source), cr(credit, fen, source))
             return
-        self._post(post(f"k{self.count}", code, dr(debit, fen), cr(credit, fen)))
+        self._post(post(f"k{self.count}", code, dr(debit, fen, source), cr(credit, fen, source)))
 
     @rule(index=st.integers(0, 50))
     def reverse(self, index: int) -> None:
@@ -209,7 +235,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 for line in original.lines
             ]
         )
-        if any(self.guards[a].balance_fen + d < 0 for a, d in deltas.items()):
+        if any(
+            self.guards[a].balance_fen + d < 0
+            or any(self.guards[a].sources.get(src, 0) + fen < 0 for src, fen in sources.items())
+            for a, (d, sources) in deltas.items()
+        ):
             return  # the reversal would overdraw a pool: the service refuses it before reversing
         self._post(
             original.reversal(
@@ -222,6 +252,8 @@ class LedgerMachine(RuleBasedStateMachine):
         assert sum(self.entries.values()) == 0
         for account, guard in self.guards.items():
             assert guard.balance_fen == self.entries[account] >= 0
+            for source, held in guard.sources.items():
+                assert held == self.by_source.get((account, source), 0) >= 0
 
 
 TestLedgerMachine = LedgerMachine.TestCase
