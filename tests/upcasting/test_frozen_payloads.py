@@ -24,6 +24,7 @@ from eventsourcing.persistence import (
 )
 
 from domain.household import CaseStatus, HouseholdCase
+from ledger.journal import AccountGuard
 
 FROZEN = Path(__file__).parent / "frozen" / "household_case_v1.json"
 
@@ -94,3 +95,21 @@ def test_frozen_v1_bank_statement_keeps_its_lines() -> None:
     assert event.lines == record["state"]["lines"]
     statement = event.mutate(None)
     assert (statement.line_count, statement.chunk_count) == (2, 0)
+
+
+def test_frozen_v1_guard_move_counts_as_money_of_no_recorded_source() -> None:
+    """Version 1 of ``AccountGuard.Moved`` (and of the guard's snapshots) knew no funding
+    sources: what it moved counts as money of no recorded source ("")."""
+    state = {"timestamp": {"_type_": "datetime_iso", "_data_": "2026-11-23T03:41:01.228052+00:00"},
+             "originator_topic": "ledger.journal:AccountGuard", "transaction_key": "fund-1", "delta_fen": 5_000}  # fmt: skip
+    stored = StoredEvent(
+        originator_id=UUID("3c1d2e4f-5a6b-5c7d-8e9f-0a1b2c3d4e5f"),
+        originator_version=2,
+        topic="ledger.journal:AccountGuard.Moved",
+        state=json.dumps(state).encode(),
+    )
+    event: Any = mapper().to_domain_event(stored)
+    assert (event.delta_fen, event.sources) == (5_000, {"": 5_000})
+    snapshot = {"account": "pool:420582:dibao", "balance_fen": 5_000}
+    AccountGuard.upcast_v1_v2(snapshot)
+    assert snapshot["sources"] == {"": 5_000}
