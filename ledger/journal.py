@@ -348,3 +348,27 @@ class LedgerPeriod(Aggregate):
     @event("Closed")
     def _closed(self, county_code: str, month: str, actor: str, document_ref: str) -> None:
         self.closed = True
+
+
+def year_id(county_code: str, year: int) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:ledger-year:{county_code}:{year}")
+
+
+class LedgerYear(Aggregate):
+    """A county's year-end carry-over (结转): once every month of the year is closed, the balance
+    each cash account (bank clearing, pools, township reserves, roll reservations) holds at 31
+    December, per funding source, is carried into the next year — recorded once, as the next
+    year's opening balances."""
+
+    @staticmethod
+    def create_id(county_code: str, year: int, **_: Any) -> UUID:
+        return year_id(county_code, year)
+
+    @event("CarriedOver")
+    def __init__(
+        self, county_code: str, year: int, balances: list[list[Any]], actor: str, document_ref: str
+    ) -> None:
+        """``balances``: [account, source, fen] for every non-zero balance carried over."""
+        self.county_code = county_code
+        self.year = year
+        self.carried_fen = sum(int(fen) for _account, _source, fen in balances)

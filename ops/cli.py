@@ -364,6 +364,24 @@ def ledger_statement(
     typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
 
 
+@ledger_app.command("carry-over")
+def ledger_carry_over(
+    county: Annotated[str, typer.Argument(help="6-digit county code")],
+    year: Annotated[int, typer.Argument(help="the year to close, e.g. 2024")],
+    document_ref: Annotated[str, typer.Option(help="the closing document (文号)")],
+    token: TokenOption = None,
+) -> None:
+    """Year-end carry-over (结转): close the year's months and record its closing balances."""
+    from ops.ledger_service import carry_over
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = carry_over(services, principal, county, year, document_ref)
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
 @ledger_app.command("reconcile")
 def ledger_reconcile(
     county: Annotated[str, typer.Argument(help="6-digit county code")],

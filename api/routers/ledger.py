@@ -12,7 +12,13 @@ from api.deps import PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ledger.accounts import parse_account
-from ops.ledger_service import close_period, import_statement, post_transaction, reverse_transaction
+from ops.ledger_service import (
+    carry_over,
+    close_period,
+    import_statement,
+    post_transaction,
+    reverse_transaction,
+)
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -83,6 +89,32 @@ def close(
         body,
         None,
         lambda: close_period(services, principal, county_code, month, body.document_ref),
+    )
+
+
+@router.post(
+    "/carry-over/{county_code}/{year}",
+    status_code=201,
+    summary="Year-end carry-over (结转): close the year, record its closing balances once",
+)
+def year_end(
+    request: Request,
+    county_code: Annotated[str, "county"],
+    year: int,
+    body: schemas.PeriodCloseIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> JSONResponse:
+    from domain.regions import validate_region_code
+
+    validate_region_code(county_code, "county_code")
+    return run(
+        request,
+        services,
+        principal,
+        body,
+        None,
+        lambda: carry_over(services, principal, county_code, year, body.document_ref),
     )
 
 

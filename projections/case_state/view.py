@@ -220,7 +220,7 @@ class CaseStateView(View):
         ):
             yield [
                 RollCase(dict(zip(PAGE_FIELDS, row, strict=False)), row[-3],
-                         {m: (int(amount), as_of) for m, amount, as_of in orjson.loads(row[-1] or "[]")}, row[-2])
+                         _paid(row[-1]), row[-2])
                 for row in rows
             ]  # fmt: skip
 
@@ -244,6 +244,13 @@ class CaseStateView(View):
                 "SELECT region_code FROM case_state WHERE case_id = %s", (case_id,)
             ).fetchone()
         return None if row is None else str(row["region_code"])
+
+
+def _paid(history: str | None) -> dict[str, tuple[int, str]]:
+    """Month → (amount, as-of) from the JSON the case page's subquery returns (NULL or '[]' if none)."""
+    if not history or history == "[]":
+        return {}
+    return {month: (int(amount), as_of) for month, amount, as_of in orjson.loads(history)}
 
 
 def _booleans(row: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ledger.journal import JournalTransaction, LedgerPeriod
+from ledger.journal import JournalTransaction, LedgerPeriod, LedgerYear
 from ledger.statements import BankStatement, StatementChunk
 from projections.db import Cursor, Database, copy_escape
 from projections.runner import View, aggregate_topic, utc_text
@@ -40,6 +40,10 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS bank_statements (
         statement_id TEXT PRIMARY KEY, county_code TEXT NOT NULL, file_sha256 TEXT NOT NULL,
         line_count INTEGER NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, position BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ledger_carry_overs (
+        county_code TEXT NOT NULL, year INTEGER NOT NULL, account TEXT NOT NULL, source TEXT NOT NULL,
+        amount_fen BIGINT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, document_ref TEXT NOT NULL,
+        PRIMARY KEY (county_code, year, account, source))""",
     """CREATE TABLE IF NOT EXISTS ledger_periods (
         county_code TEXT NOT NULL, month TEXT NOT NULL, closed_at TEXT NOT NULL, closed_by TEXT NOT NULL,
         document_ref TEXT NOT NULL, PRIMARY KEY (county_code, month))""",
@@ -73,6 +77,16 @@ POSTGRES_GUARDS = (
     """CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION doudi_ledger_balanced()""",
 )
+CARRY_FIELDS = (
+    "county_code",
+    "year",
+    "account",
+    "source",
+    "amount_fen",
+    "recorded_at",
+    "actor",
+    "document_ref",
+)
 STATEMENT_FIELDS = ("statement_id", "line_no", "county_code", "reference", "amount_fen", "booked_on",
                     "description", "position")  # fmt: skip
 TRANSACTION_FIELDS = ("txn_id", "txn_key", "code", "posting_date", "recorded_at", "description", "document_ref",
@@ -101,14 +115,15 @@ def _statement_lines(cur: Cursor, position: int, event: Any) -> None:
 
 class LedgerView(View):
     name = "ledger"
-    version = 3  # 2: bank statements; 3: statements in chunks, complete ones listed
+    version = 4  # 2: bank statements; 3: statements in chunks, complete ones listed; 4: carry-overs
     tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines",
-              "bank_statements")  # fmt: skip
+              "bank_statements", "ledger_carry_overs")  # fmt: skip
     topics = (
         aggregate_topic(JournalTransaction),
         aggregate_topic(LedgerPeriod),
         aggregate_topic(BankStatement),
         aggregate_topic(StatementChunk),
+        aggregate_topic(LedgerYear),
     )
 
     def __init__(self, db: Database) -> None:
@@ -181,6 +196,12 @@ class LedgerView(View):
                     (str(event.originator_id), event.county_code, event.file_sha256, event.line_count,
                      utc_text(event.timestamp), event.actor, position),
                 )  # fmt: skip
+            case LedgerYear.CarriedOver():
+                cur.insert_many("ledger_carry_overs", CARRY_FIELDS, [
+                    (event.county_code, event.year, account, source, fen, utc_text(event.timestamp), event.actor,
+                     event.document_ref)
+                    for account, source, fen in event.balances
+                ])  # fmt: skip
             case LedgerPeriod.Closed():
                 cur.execute(
                     "INSERT INTO ledger_periods (county_code, month, closed_at, closed_by, document_ref)"
@@ -208,6 +229,26 @@ class LedgerView(View):
                 f" CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS balance_fen FROM ledger_entries WHERE {where}"
                 " GROUP BY account, kind, region_code ORDER BY account",
                 params,
+            ).fetchall()
+
+    def year_end_balances(self, county: str, last_day: str) -> list[list[Any]]:
+        """[account, source, fen] of every non-zero balance of a county's cash accounts — bank
+        clearing, pools, township reserves, roll reservations — at the end of ``last_day``."""
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT account, source, CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS fen FROM ledger_entries"
+                " WHERE county_code = %s AND kind IN ('clearing', 'pool', 'reserve', 'reserved') AND posting_date <= %s"
+                " GROUP BY account, source HAVING SUM(debit_fen) - SUM(credit_fen) <> 0 ORDER BY account, source",
+                (county, last_day),
+            ).fetchall()
+        return [[row["account"], row["source"], int(row["fen"])] for row in rows]
+
+    def carried_over(self, county: str, year: int) -> list[dict[str, Any]]:
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT account, source, amount_fen, recorded_at, document_ref FROM ledger_carry_overs"
+                " WHERE county_code = %s AND year = %s ORDER BY account, source",
+                (county, year),
             ).fetchall()
 
     def statement(self, account: str, limit: int, offset: int) -> list[dict[str, Any]]:

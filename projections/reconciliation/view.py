@@ -52,6 +52,7 @@ class ReconciliationView:
             "accounts": self.accounts(county, month),
             "receipts_by_source": self.receipts(county, month),
             "funds_by_source": self.funds_by_source(county, month),
+            "carried_in": self.carried_in(county, month),
             "rolls": [self.three_way(county, roll) for roll in self.rolls(county, month)],
             "unmatched_statement_lines": self.unknown_references(county, month),
             "idle_allocations": self.idle(county, idle_days, today),
@@ -84,6 +85,25 @@ class ReconciliationView:
                 " GROUP BY source ORDER BY source",
                 (county, start, end),
             ).fetchall()
+
+    def carried_in(self, county: str, month: str) -> list[dict[str, Any]]:
+        """In January: what the previous year's carry-over (结转) recorded per account, beside the
+        account's opening balance here (they agree unless something was posted into the closed
+        year afterwards, which closed periods refuse)."""
+        if not month.endswith("-01"):
+            return []
+        start = first_day(month)
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT c.account, CAST(SUM(c.amount_fen) AS BIGINT) AS carried_fen, CAST(COALESCE((SELECT"
+                " SUM(e.debit_fen) - SUM(e.credit_fen) FROM ledger_entries e WHERE e.account = c.account"
+                " AND e.posting_date < %s), 0) AS BIGINT) AS opening_fen FROM ledger_carry_overs c"
+                " WHERE c.county_code = %s AND c.year = %s GROUP BY c.account ORDER BY c.account",
+                (start, county, int(month[:4]) - 1),
+            ).fetchall()
+        return [
+            row | {"agrees": int(row["carried_fen"]) == int(row["opening_fen"])} for row in rows
+        ]
 
     def funds_by_source(self, county: str, month: str) -> list[dict[str, Any]]:
         """Each funding source's money through the month (资金来源追溯): allocated into the pools,

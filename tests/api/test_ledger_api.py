@@ -306,3 +306,47 @@ def test_fifty_identical_postings_at_once_record_one_transaction(services: Servi
     assert {i["account"]: int(i["balance_fen"]) for i in services.ledger.balances("420582")}[
         "clearing:420582:bank"
     ] == 500
+
+
+def test_year_end_carry_over_closes_the_year_and_opens_the_next(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """结转: the township reserve's unused balance and the pools' balances at 31 December are
+    recorded once per county and year, per funding source; the year accepts no more postings;
+    January's reconciliation shows them carried in, agreeing with its opening balances."""
+    finance = token("finance_officer")
+    for key, body in [*CASE_FILE, ("advance-1", txn("advance", "reserve:420582001:temporary", "pool:420582:dibao", 500_000)),
+                      ("grant-1", txn("grant", "disbursed:420582:temporary", "reserve:420582001:temporary", 120_000))]:  # fmt: skip
+        assert post(client, finance, key, body).status_code == 201
+    carried = client.post(f"{API}/ledger/carry-over/420582/2024", json=DOC, headers=finance)
+    assert carried.status_code == 201, carried.text
+    body = carried.json()
+    assert body["periods_closed"] == [f"2024-{m:02d}" for m in range(1, 13)]
+    assert {(b["account"], b["source"]): b["amount_fen"] for b in body["balances"]} == {
+        ("clearing:420582:bank", "central"): 100_000_000 - 60_000_000,
+        ("pool:420582:dibao", "central"): 60_000_000 - 27_166_700 - 500_000,
+        ("reserve:420582001:temporary", "central"): 500_000 - 120_000,
+    }
+    position = services.log_position()
+    assert_problem(
+        client.post(f"{API}/ledger/carry-over/420582/2024", json=DOC, headers=finance),
+        409, "year", "carry_over_once",
+    )  # fmt: skip
+    late = post(client, finance, "late-1", txn("advance", "reserve:420582001:temporary",
+                                                 "pool:420582:dibao", 100, date="2024-12-31"))  # fmt: skip
+    assert_problem(late, 422, "posting_date", "period_closed")
+    assert services.log_position() == position
+    report = client.get(
+        f"{API}/ledger/reconciliation/420582/2025-01", headers=token("auditor")
+    ).json()
+    assert [
+        (row["account"], row["carried_fen"], row["agrees"]) for row in report["carried_in"]
+    ] == [
+        ("clearing:420582:bank", 40_000_000, True),
+        ("pool:420582:dibao", 60_000_000 - 27_166_700 - 500_000, True),
+        ("reserve:420582001:temporary", 380_000, True),
+    ]
+    assert_problem(
+        client.post(f"{API}/ledger/carry-over/420581/2024", json=DOC, headers=finance),
+        403, "county_code",
+    )  # fmt: skip
