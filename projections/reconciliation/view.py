@@ -148,45 +148,54 @@ class ReconciliationView:
         """Match in the database: every payable line against the statement by reference and amount;
         only the mismatches (and the sums) come back, so a million-line roll stays small here."""
         prefix = bank_reference(county, roll["month"], roll["grp"], 0)[:-7]
-        # Each payable line joined to its reference's statement lines summed (count and amount), so
-        # that one row per roll line comes back to be tested: no grouping of a million roll lines.
-        joined = (
-            "roll_lines l LEFT JOIN (SELECT reference, COUNT(*) AS n, SUM(-amount_fen) AS fen"
-            f" FROM bank_statement_lines WHERE county_code = %s AND statement_id IN ({COMPLETE})"
-            " GROUP BY reference) s ON s.reference = l.reference"
-            " WHERE l.roll_id = %s AND l.token = %s AND l.total_fen > 0"
+        lines = "SELECT reference, case_id, total_fen, bank_status FROM roll_lines WHERE roll_id = %s AND token = %s"
+        booked = (
+            "SELECT reference, amount_fen FROM bank_statement_lines WHERE county_code = %s"
+            f" AND statement_id IN ({COMPLETE}) AND reference LIKE %s"
         )
-        params = (county, county, roll["roll_id"], roll["token"])
+        statement = (county, county, prefix + "%")
         with self.db.transaction() as cur:
             if not self.db.is_sqlite:
-                # Room to hash a county's statement in memory rather than sort it on disk.
-                cur.execute("SET LOCAL work_mem = '64MB'")
-            sums = (
-                cur.execute(
-                    "SELECT CAST(COALESCE(SUM(CASE WHEN l.bank_status = 'paid' THEN l.total_fen END), 0) AS BIGINT) AS paid,"
-                    " CAST(COALESCE(SUM(CASE WHEN l.bank_status = 'failed' THEN l.total_fen END), 0) AS BIGINT) AS failed,"
-                    " CAST(COALESCE(SUM(CASE WHEN l.bank_status IS NULL THEN l.total_fen END), 0) AS BIGINT) AS awaiting,"
-                    f" CAST(COALESCE(SUM(s.fen), 0) AS BIGINT) AS booked FROM {joined}",
-                    params,
-                ).fetchone()
-                or {}
-            )
+                # One hash of the statement in memory, built once: a parallel plan had each
+                # worker build its own, and a small work_mem sorted it on disk.
+                cur.execute("SET LOCAL work_mem = '256MB'")
+                cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # The sums need no join: the roll's lines by bank result, and the statement's lines
+            # under the roll's reference prefix (less those the roll does not know, below).
+            sums = cur.execute(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN bank_status = 'paid' THEN total_fen END), 0) AS BIGINT) AS paid,"
+                " CAST(COALESCE(SUM(CASE WHEN bank_status = 'failed' THEN total_fen END), 0) AS BIGINT) AS failed,"
+                " CAST(COALESCE(SUM(CASE WHEN bank_status IS NULL THEN total_fen END), 0) AS BIGINT) AS awaiting"
+                " FROM roll_lines WHERE roll_id = %s AND token = %s AND total_fen > 0",
+                (roll["roll_id"], roll["token"]),
+            ).fetchone() or {}  # fmt: skip
+            on_statement = cur.execute(
+                f"SELECT CAST(COALESCE(SUM(-amount_fen), 0) AS BIGINT) AS fen FROM ({booked}) s", statement
+            ).fetchone() or {}  # fmt: skip
+            # One pass over both sides: every line whose statement line is missing, differs or
+            # should not be there, and every statement line the roll does not know.
             odd = cur.execute(
-                "SELECT l.reference, l.case_id, l.total_fen, l.bank_status, CAST(s.fen AS BIGINT) AS fen,"
-                f" COALESCE(s.n, 0) AS n FROM {joined} AND NOT ("
-                " (l.bank_status = 'paid' AND COALESCE(s.n, 0) = 1 AND s.fen = l.total_fen)"
-                " OR (l.bank_status = 'failed' AND s.n IS NULL)"
-                " OR (l.bank_status IS NULL AND s.n IS NULL)) ORDER BY l.line_no",
-                params,
+                f"SELECT l.reference, s.reference AS statement_reference, l.case_id, l.total_fen, l.bank_status,"
+                f" -s.amount_fen AS fen, CASE WHEN s.reference IS NULL THEN 0 ELSE 1 END AS n"
+                f" FROM ({lines}) l FULL JOIN ({booked}) s ON s.reference = l.reference"
+                # Null-safe on purpose: a line without a bank result or a statement line must
+                # still compare true or false, never unknown.
+                " WHERE l.reference IS NULL OR NOT ((COALESCE(l.bank_status, '') = 'paid'"
+                " AND s.reference IS NOT NULL AND -s.amount_fen = l.total_fen)"
+                " OR (s.reference IS NULL AND (l.total_fen <= 0 OR COALESCE(l.bank_status, '') <> 'paid')))"
+                " ORDER BY COALESCE(l.reference, s.reference)",
+                (roll["roll_id"], roll["token"], *statement),
             ).fetchall()
-            strangers = cur.execute(
-                "SELECT s.reference, CAST(SUM(-s.amount_fen) AS BIGINT) AS fen FROM bank_statement_lines s"
-                f" WHERE s.county_code = %s AND s.statement_id IN ({COMPLETE}) AND s.reference LIKE %s"
-                " AND NOT EXISTS (SELECT 1 FROM roll_lines l WHERE l.roll_id = %s AND l.token = %s"
-                " AND l.reference = s.reference) GROUP BY s.reference ORDER BY s.reference",
-                (county, county, prefix + "%", roll["roll_id"], roll["token"]),
+            twice = cur.execute(
+                f"SELECT reference, COUNT(*) AS n, CAST(SUM(-amount_fen) AS BIGINT) AS fen FROM ({booked}) s"
+                " GROUP BY reference HAVING COUNT(*) > 1 ORDER BY reference",
+                statement,
             ).fetchall()
-        mismatches = [_issue(row) for row in odd]
+        strangers = [row for row in odd if row["reference"] is None]
+        mismatches = [_issue(row) for row in odd if row["reference"] is not None]
+        mismatches += [{"reference": row["reference"], "statement_fen": int(row["fen"]),
+                        "issue": f"on the statement {row['n']} times"} for row in twice]  # fmt: skip
+        sums["booked"] = int(on_statement.get("fen", 0)) - sum(int(row["fen"]) for row in strangers)
         paid, failed = int(sums.get("paid", 0)), int(sums.get("failed", 0))
         disbursed, released = (
             self._ledger(roll["roll_id"], "disbursed"),
@@ -208,7 +217,7 @@ class ReconciliationView:
                     "roll_fen": failed,
                 }
             )
-        mismatches += [{"reference": row["reference"], "statement_fen": int(row["fen"]),
+        mismatches += [{"reference": row["statement_reference"], "statement_fen": int(row["fen"]),
                         "issue": "statement line not in the roll"} for row in strangers]  # fmt: skip
         return {"roll_id": roll["roll_id"], "group": roll["grp"], "status": roll["status"],
                 "roll_fen": int(roll["total_fen"]), "paid_fen": paid, "failed_fen": failed,

@@ -179,6 +179,21 @@ def test_reconciliation_itemises_every_planted_mismatch(
     assert roll["failed_fen"] == roll["ledger_released_fen"] == 111_000
     # The money paid is traceable to its funding source: all of it central funds here, and the
     # county still holds the rest of what was allocated (1,000,000 yuan into each of two pools).
+    # A second statement books B again, at the right amount: B is now on the statements twice.
+    again_b = (
+        f"reference,amount_fen,booked_on\n{by_case[ids['b']]['reference']},-33667,2024-03-22\n"
+    )
+    assert (
+        client.post(
+            f"{API}/ledger/statements/420582", content=again_b.encode(), headers=finance
+        ).status_code
+        == 201
+    )
+    twice = client.get(
+        f"{API}/ledger/reconciliation/420582/2024-03", headers=token("auditor")
+    ).json()
+    issues = [(m["reference"], m["issue"]) for m in twice["rolls"][0]["mismatches"]]
+    assert (by_case[ids["b"]]["reference"], "on the statement 2 times") in issues
     # The bank results were posted today, so today's month shows the payment.
     today = datetime.now(UTC).strftime("%Y-%m")
     now = client.get(f"{API}/ledger/reconciliation/420582/{today}", headers=token("auditor")).json()
