@@ -60,6 +60,9 @@ class Outcome:
     aggregates: Sequence[Aggregate]
     response: dict[str, Any]
     status_code: int = 200
+    # Response fields kept sealed (AES-SIV under DOUDI_SECRET) in the idempotency record, for a
+    # secret shown once — a new credential's token — that a retry must get back the same.
+    sealed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -219,9 +222,14 @@ class Services:
             outcome = decide()
             to_save: list[Aggregate] = list(outcome.aggregates)
             if idempotency_key:
+                kept = outcome.response | {
+                    name: self.keys.seal(outcome.response[name]) for name in outcome.sealed
+                }
+                if outcome.sealed:
+                    kept["_sealed"] = list(outcome.sealed)
                 to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
                                                  request_sha256=request_sha256, status_code=outcome.status_code,
-                                                 response=outcome.response))  # fmt: skip
+                                                 response=kept))  # fmt: skip
             try:
                 recordings = self.app.save(*to_save)
             except IntegrityError:
@@ -256,7 +264,10 @@ class Services:
                 field="Idempotency-Key",
                 rule="idempotency_key_reuse",
             )
-        return Served(dict(record.response), record.status_code, replayed=True)
+        response = dict(record.response)
+        for name in response.pop("_sealed", []):
+            response[name] = self.keys.unseal(response[name])
+        return Served(response, record.status_code, replayed=True)
 
     def _enrol(
         self, id_numbers: Sequence[str], kind: str, case_id: str, field: str = "id_number"
@@ -430,6 +441,25 @@ class Services:
         period_to: str | None = None,
     ) -> tuple[str, str]:
         """Issue a bearer token; only its SHA-256 is stored. Returns (credential id, token)."""
+        outcome = self.credential_outcome(
+            issued_by, role=role, region_scope=region_scope, label=label, expires_at=expires_at,
+            period_from=period_from, period_to=period_to,
+        )  # fmt: skip
+        self.app.save(*outcome.aggregates)
+        return outcome.response["credential_id"], outcome.response["token"]
+
+    def credential_outcome(
+        self,
+        issued_by: str,
+        *,
+        role: str,
+        region_scope: str,
+        label: str = "",
+        expires_at: str | None = None,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> Outcome:
+        """A new credential and its token, shown once (kept sealed for a retried request)."""
         if expires_at is not None:
             try:
                 datetime.fromisoformat(expires_at)
@@ -450,8 +480,9 @@ class Services:
             period_to=period_to,
             issued_by=issued_by,
         )
-        self.app.save(credential)
-        return str(credential.id), token
+        response = {"credential_id": str(credential.id), "token": token, "role": role,
+                    "region_scope": region_scope}  # fmt: skip
+        return Outcome([credential], response, 201, sealed=("token",))
 
     def authenticate(self, token: str) -> Principal | None:
         row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())

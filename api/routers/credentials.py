@@ -1,26 +1,27 @@
 """Credentials: an admin issues bearer tokens within its own scope (the token is shown once)."""
 
-from typing import Any
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from api import schemas
-from api.deps import PrincipalDep, ServicesDep
+from api.commands import run
+from api.deps import IdempotencyKey, PrincipalDep, ServicesDep
 
 router = APIRouter(prefix="/credentials", tags=["credentials"])
 
 
 @router.post("", status_code=201)
 def issue(
-    body: schemas.CredentialIn, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+    request: Request,
+    body: schemas.CredentialIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A retry with the same Idempotency-Key returns the same credential and token (kept sealed
+    under the deployment secret in the idempotency record), not a second credential."""
     principal.require("credential.issue")
     principal.require_region(body.region_scope, "region_scope")
     data = body.model_dump(mode="json")
-    credential_id, token = services.issue_credential(principal.credential_id, **data)
-    return {
-        "credential_id": credential_id,
-        "token": token,
-        "role": body.role,
-        "region_scope": body.region_scope,
-    }
+    return run(request, services, principal, body, key,
+               lambda: services.credential_outcome(principal.credential_id, **data))  # fmt: skip

@@ -317,6 +317,32 @@ def test_admin_issues_credentials_only_within_its_scope(client: TestClient, toke
     assert client.get("/docs").status_code == 200 and "cdn" not in client.get("/docs").text.lower()
 
 
+def test_a_retried_credential_request_returns_the_same_token(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """The token is shown once, but a retry with the same Idempotency-Key (a lost response) gets
+    the same credential and token back, not a second credential; the token never reaches the
+    event log in clear."""
+    admin = token("admin", "420500") | {"Idempotency-Key": "issue-1"}
+    body = {"role": "case_worker", "region_scope": "420582", "label": "王会计"}
+    first = client.post(f"{API}/credentials", json=body, headers=admin)
+    assert first.status_code == 201
+    position = services.log_position()
+    again = client.post(f"{API}/credentials", json=body, headers=admin)
+    assert again.status_code == 201 and again.headers["Idempotency-Replayed"] == "true"
+    assert again.json() == first.json() and services.log_position() == position
+    new = {"Authorization": f"Bearer {first.json()['token']}"}
+    assert client.get(f"{API}/households", headers=new).status_code == 200
+    other = client.post(f"{API}/credentials", json=body | {"role": "auditor"}, headers=admin)
+    assert_problem(other, 409, "Idempotency-Key", "idempotency_key_reuse")
+    secret = first.json()["token"].encode()
+    for notification in services.read_notifications(1, 10_000):
+        plain = services.app.mapper.compressor.decompress(
+            services.app.mapper.cipher.decrypt(notification.state)
+        )  # type: ignore[union-attr]
+        assert secret not in plain
+
+
 def test_subsidy_policy_is_recorded_and_validated(
     client: TestClient, token: Any, services: Services
 ) -> None:
