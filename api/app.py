@@ -71,6 +71,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+def _is_file_upload(path: str) -> bool:
+    """Routes whose body is a whole CSV file: bank statements and bank result files."""
+    return path.startswith("/api/v1/ledger/statements/") or path.endswith("/bank-results")
+
+
 def _middleware(app: FastAPI, settings: Settings) -> None:
     @app.middleware("http")
     async def request_context(
@@ -82,18 +87,19 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
             request_id=request_id, method=request.method, path=request.url.path
         )
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+        limit = (
+            settings.max_file_bytes
+            if _is_file_upload(request.url.path)
+            else settings.max_body_bytes
+        )
+        if length is not None and (not length.isdigit() or int(length) > limit):
             response: Response = problems.problem(
                 413,
                 "Request body too large",
-                f"the body must be at most {settings.max_body_bytes} bytes",
+                f"the body must be at most {limit} bytes",
                 instance=request.url.path,
                 errors=[
-                    {
-                        "field": "body",
-                        "rule": "max_body_bytes",
-                        "detail": f"at most {settings.max_body_bytes} bytes",
-                    }
+                    {"field": "body", "rule": "max_body_bytes", "detail": f"at most {limit} bytes"}
                 ],
             )
         else:

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_000_000
+    # CSV files posted whole (bank statements, bank result files): a county's monthly statement
+    # runs to megabytes. Larger files go through the CLI, which records them chunk by chunk.
+    max_file_bytes: int = 64_000_000
     postgres_pool_size: int = 5
     log_json: bool = True
 

@@ -212,3 +212,18 @@ def test_reconciliation_itemises_every_planted_mismatch(
         403,
         "county_code",
     )
+
+
+def test_a_statement_larger_than_a_request_body_is_accepted_as_a_file(
+    client: TestClient, token: Any
+) -> None:
+    """Request bodies stop at 1 MB, CSV files posted whole (statements, bank results) at 64 MB:
+    a county's monthly statement runs to megabytes."""
+    rows = "".join(f"420582202403A{n:07d},-50000,2024-03-20,低保\n" for n in range(30_000))
+    data = ("reference,amount_fen,booked_on,description\n" + rows).encode()
+    assert len(data) > 1_000_000
+    response = client.post(
+        f"{API}/ledger/statements/420582", content=data, headers=token("finance_officer")
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["lines"] == 30_000
