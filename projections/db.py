@@ -11,7 +11,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -53,12 +53,14 @@ class Cursor:
             for row in rows:
                 copy.write_row(row)
 
-    def copy_text(self, table: str, columns: Sequence[str], text: str) -> None:
+    def copy_text(self, table: str, columns: Sequence[str], texts: Iterable[str]) -> None:
         """PostgreSQL only: COPY rows already written in COPY's text format (tab-separated,
-        fields escaped with ``copy_escape``) — for rows built as one string, this skips psycopg's
-        per-row adaptation (~3 µs a row measured here)."""
+        fields escaped with ``copy_escape``), one block of rows per string — this skips psycopg's
+        per-row adaptation (~3 µs a row measured here); a generator's next block is built
+        while the server works on the last."""
         with self.raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            copy.write(text)
+            for text in texts:
+                copy.write(text)
 
     def fetchone(self) -> dict[str, Any] | None:
         row = self.raw.fetchone()

@@ -95,22 +95,22 @@ ENTRY_FIELDS = ("txn_id", "line_no", "account", "kind", "region_code", "county_c
                 "source", "posting_date", "position")  # fmt: skip
 
 
-def _statement_lines(cur: Cursor, position: int, event: Any) -> None:
-    """A chunk's lines; on PostgreSQL written as one COPY text (a million-line statement is
-    projected in seconds). Amounts are integers and dates validated ISO text: only the
-    reference and description need escaping."""
+def _statement_rows(position: int, event: Any) -> list[tuple[Any, ...]]:
     ident, first, county = str(event.statement_id), event.first_line, event.county_code
-    lines = orjson.loads(event.lines_json)
-    if cur.sqlite:
-        cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
-            (ident, first + index, county, reference, amount, booked, description, position)
-            for index, (reference, amount, booked, description) in enumerate(lines)
-        ])  # fmt: skip
-        return
-    cur.copy_text("bank_statement_lines", STATEMENT_FIELDS, "".join([
+    return [
+        (ident, first + index, county, reference, amount, booked, description, position)
+        for index, (reference, amount, booked, description) in enumerate(orjson.loads(event.lines_json))
+    ]  # fmt: skip
+
+
+def _statement_text(position: int, event: Any) -> str:
+    """A chunk's lines in COPY's text format. Amounts are integers and dates validated ISO text:
+    only the reference and description need escaping."""
+    ident, first, county = str(event.statement_id), event.first_line, event.county_code
+    return "".join([
         f"{ident}\t{first + index}\t{county}\t{copy_escape(reference)}\t{amount}\t{booked}\t{copy_escape(description)}\t{position}\n"
-        for index, (reference, amount, booked, description) in enumerate(lines)
-    ]))  # fmt: skip
+        for index, (reference, amount, booked, description) in enumerate(orjson.loads(event.lines_json))
+    ])  # fmt: skip
 
 
 class LedgerView(View):
@@ -143,13 +143,30 @@ class LedgerView(View):
         transactions: list[tuple[Any, ...]] = []
         entries: list[tuple[Any, ...]] = []
 
+        chunks: list[tuple[int, Any]] = []
+
         def flush() -> None:
             cur.insert_many("ledger_transactions", TRANSACTION_FIELDS, transactions)
             cur.insert_many("ledger_entries", ENTRY_FIELDS, entries)
             transactions.clear()
             entries.clear()
+            if chunks and cur.sqlite:
+                for position, chunk in chunks:
+                    cur.insert_many(
+                        "bank_statement_lines", STATEMENT_FIELDS, _statement_rows(position, chunk)
+                    )
+            elif chunks:
+                # One COPY for the batch's statement chunks, each chunk's text built while the
+                # database is still inserting the one before: Python's work overlaps PostgreSQL's.
+                cur.copy_text("bank_statement_lines", STATEMENT_FIELDS,
+                              (_statement_text(position, chunk) for position, chunk in chunks))  # fmt: skip
+            chunks.clear()
 
         for position, event in batch:
+            if isinstance(event, StatementChunk.Recorded):
+                # Lines of a statement not yet complete count nowhere until its header arrives.
+                chunks.append((position, event))
+                continue
             if isinstance(event, JournalTransaction.Posted):
                 txn = str(event.originator_id)
                 transactions.append(
@@ -181,9 +198,6 @@ class LedgerView(View):
                     "UPDATE ledger_transactions SET reversed_by = %s WHERE txn_id = %s",
                     (event.reversal_key, str(event.originator_id)),
                 )
-            case StatementChunk.Recorded():
-                # Lines of a statement not yet complete count nowhere until its header below.
-                _statement_lines(cur, position, event)
             case BankStatement.Imported():
                 cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
                     (str(event.originator_id), number, event.county_code, reference, amount, booked, description,
