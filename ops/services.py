@@ -429,22 +429,9 @@ class Services:
 
     # --- credentials ----------------------------------------------------------------------
 
-    def issue_credential(
-        self,
-        issued_by: str,
-        *,
-        role: str,
-        region_scope: str,
-        label: str = "",
-        expires_at: str | None = None,
-        period_from: str | None = None,
-        period_to: str | None = None,
-    ) -> tuple[str, str]:
+    def issue_credential(self, issued_by: str, **fields: Any) -> tuple[str, str]:
         """Issue a bearer token; only its SHA-256 is stored. Returns (credential id, token)."""
-        outcome = self.credential_outcome(
-            issued_by, role=role, region_scope=region_scope, label=label, expires_at=expires_at,
-            period_from=period_from, period_to=period_to,
-        )  # fmt: skip
+        outcome = self.credential_outcome(issued_by, **fields)
         self.app.save(*outcome.aggregates)
         return outcome.response["credential_id"], outcome.response["token"]
 

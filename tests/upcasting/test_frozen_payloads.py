@@ -36,6 +36,18 @@ def mapper() -> Mapper[UUID]:
     return Mapper(transcoder=transcoder)
 
 
+def frozen_event(name: str) -> tuple[dict[str, Any], Any]:
+    """A frozen v1 record from ``frozen/`` and the event today's classes decode it into."""
+    record = json.loads((FROZEN.parent / name).read_text(encoding="utf-8"))
+    stored = StoredEvent(
+        originator_id=UUID(record["originator_id"]),
+        originator_version=record["originator_version"],
+        topic=record["topic"],
+        state=json.dumps(record["state"]).encode(),
+    )
+    return record, mapper().to_domain_event(stored)
+
+
 def test_frozen_v1_household_history_replays() -> None:
     records = json.loads(FROZEN.read_text(encoding="utf-8"))
     decode = mapper()
@@ -64,14 +76,7 @@ def test_frozen_v1_household_history_replays() -> None:
 def test_frozen_v1_roll_chunk_upcasts_to_lines_json() -> None:
     """Version 1 of ``RollChunk.Recorded`` held the lines as a JSON array; version 2 holds them
     as one JSON text. An old chunk still decodes, with the same lines."""
-    record = json.loads((FROZEN.parent / "roll_chunk_v1.json").read_text(encoding="utf-8"))
-    stored = StoredEvent(
-        originator_id=UUID(record["originator_id"]),
-        originator_version=1,
-        topic=record["topic"],
-        state=json.dumps(record["state"]).encode(),
-    )
-    event: Any = mapper().to_domain_event(stored)
+    record, event = frozen_event("roll_chunk_v1.json")
     (line,) = event.lines
     assert line == record["state"]["lines"][0] | {
         "line_no": 0,
@@ -84,14 +89,7 @@ def test_frozen_v1_roll_chunk_upcasts_to_lines_json() -> None:
 def test_frozen_v1_bank_statement_keeps_its_lines() -> None:
     """Version 1 of ``BankStatement.Imported`` carried every line; version 2 records lines in
     chunks and counts them. An old statement still decodes with its lines and their count."""
-    record = json.loads((FROZEN.parent / "bank_statement_v1.json").read_text(encoding="utf-8"))
-    stored = StoredEvent(
-        originator_id=UUID(record["originator_id"]),
-        originator_version=1,
-        topic=record["topic"],
-        state=json.dumps(record["state"]).encode(),
-    )
-    event: Any = mapper().to_domain_event(stored)
+    record, event = frozen_event("bank_statement_v1.json")
     assert event.lines == record["state"]["lines"]
     statement = event.mutate(None)
     assert (statement.line_count, statement.chunk_count) == (2, 0)
