@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -24,7 +23,7 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from ops.bench.databases import fresh_database
+from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import write_roster
 from ops.importer import import_households
 from ops.runtime import tune_gc
@@ -86,7 +85,7 @@ def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
             started = time.perf_counter()
             count = services.projections.rebuild(view)
             result[f"{view}_catch_up_events_per_s"] = round(count / (time.perf_counter() - started))
-        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        result["peak_rss_mib"] = peak_rss_mib()
         services.close()
         return result
 

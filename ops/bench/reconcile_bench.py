@@ -14,7 +14,6 @@ import argparse
 import csv
 import io
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from tempfile import TemporaryDirectory
 
 from domain.access import Principal
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, bank_reference
-from ops.bench.databases import fresh_database
+from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.ledger_service import import_statement, save_in_order
 from ops.runtime import tune_gc
 from ops.services import Services
@@ -95,7 +94,7 @@ def reconcile(url: str, statement: str) -> dict[str, object]:
         "import_s": round(imported, 2),
         "end_to_end_s": round(total, 2),
         "mismatches": len(roll["mismatches"]),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from domain.access import Principal
-from ops.bench.databases import fresh_database
+from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import policy_facts, write_roster
 from ops.importer import import_households
 from ops.rolls import generate_roll
@@ -68,7 +67,7 @@ def generate(url: str, counties: list[str], month: str) -> dict[str, object]:
         services.projections.catch_up(["rolls"])
         lines += int(outcome.response["line_count"])
     services.close()
-    return {"lines": lines, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}  # fmt: skip
+    return {"lines": lines, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
 
 
 def run(kind: str, households: int, counties: int, workers: int, month: str, folder: Path) -> dict[str, object]:  # fmt: skip
