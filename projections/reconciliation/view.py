@@ -42,11 +42,6 @@ class ReconciliationView:
         self.db = db
 
     def report(self, county: str, month: str, idle_days: int, today: str) -> dict[str, Any]:
-        if not self.db.is_sqlite:
-            # Lines and statements arrive by bulk COPY faster than autovacuum notices: without fresh
-            # statistics the planner takes the tables for empty and matches row by row (minutes).
-            with self.db.transaction(write=True) as cur:
-                cur.execute("ANALYZE roll_lines, bank_statement_lines, bank_statements")
         return {
             "county_code": county, "month": month,
             "accounts": self.accounts(county, month),
@@ -160,6 +155,11 @@ class ReconciliationView:
                 # worker build its own, and a small work_mem sorted it on disk.
                 cur.execute("SET LOCAL work_mem = '256MB'")
                 cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                # Lines and statements arrive by COPY faster than autovacuum analyses them; with
+                # stale statistics the planner once took the tables for empty and matched row by
+                # row (minutes). Every query below is a scan, an aggregate or a full join (hash
+                # or merge only), so no ANALYZE of millions of rows (~3 s) is needed first.
+                cur.execute("SET LOCAL enable_nestloop = off")
             # The sums need no join: the roll's lines by bank result, and the statement's lines
             # under the roll's reference prefix (less those the roll does not know, below).
             sums = cur.execute(
