@@ -23,6 +23,8 @@ def _issue(row: dict[str, Any]) -> dict[str, Any]:
     status, booked = row["bank_status"], row["n"]
     item = {"reference": row["reference"], "case_id": row["case_id"], "roll_fen": int(row["total_fen"]),
             "bank_result": status, "statement_fen": None if row["fen"] is None else int(row["fen"])}  # fmt: skip
+    if booked > 1:
+        return item | {"issue": f"on the statement {booked} times"}
     if status == "paid" and not booked:
         return item | {"issue": "paid per bank results, missing from the statement"}
     if status == "failed":
@@ -172,29 +174,24 @@ class ReconciliationView:
             on_statement = cur.execute(
                 f"SELECT CAST(COALESCE(SUM(-amount_fen), 0) AS BIGINT) AS fen FROM ({booked}) s", statement
             ).fetchone() or {}  # fmt: skip
-            # One pass over both sides: every line whose statement line is missing, differs or
-            # should not be there, and every statement line the roll does not know.
+            # One pass over both sides, the statement summed per reference: every line whose
+            # statement line is missing, booked more than once, differs or should not be there,
+            # and every reference on the statement the roll does not know.
             odd = cur.execute(
                 f"SELECT l.reference, s.reference AS statement_reference, l.case_id, l.total_fen, l.bank_status,"
-                f" -s.amount_fen AS fen, CASE WHEN s.reference IS NULL THEN 0 ELSE 1 END AS n"
-                f" FROM ({lines}) l FULL JOIN ({booked}) s ON s.reference = l.reference"
+                f" s.fen, COALESCE(s.n, 0) AS n FROM ({lines}) l FULL JOIN (SELECT reference, COUNT(*) AS n,"
+                f" CAST(SUM(-amount_fen) AS BIGINT) AS fen FROM ({booked}) b GROUP BY reference) s"
+                " ON s.reference = l.reference"
                 # Null-safe on purpose: a line without a bank result or a statement line must
                 # still compare true or false, never unknown.
-                " WHERE l.reference IS NULL OR NOT ((COALESCE(l.bank_status, '') = 'paid'"
-                " AND s.reference IS NOT NULL AND -s.amount_fen = l.total_fen)"
+                " WHERE l.reference IS NULL OR COALESCE(s.n, 0) > 1 OR NOT ((COALESCE(l.bank_status, '') = 'paid'"
+                " AND s.n IS NOT NULL AND s.fen = l.total_fen)"
                 " OR (s.reference IS NULL AND (l.total_fen <= 0 OR COALESCE(l.bank_status, '') <> 'paid')))"
                 " ORDER BY COALESCE(l.reference, s.reference)",
                 (roll["roll_id"], roll["token"], *statement),
             ).fetchall()
-            twice = cur.execute(
-                f"SELECT reference, COUNT(*) AS n, CAST(SUM(-amount_fen) AS BIGINT) AS fen FROM ({booked}) s"
-                " GROUP BY reference HAVING COUNT(*) > 1 ORDER BY reference",
-                statement,
-            ).fetchall()
         strangers = [row for row in odd if row["reference"] is None]
         mismatches = [_issue(row) for row in odd if row["reference"] is not None]
-        mismatches += [{"reference": row["reference"], "statement_fen": int(row["fen"]),
-                        "issue": f"on the statement {row['n']} times"} for row in twice]  # fmt: skip
         sums["booked"] = int(on_statement.get("fen", 0)) - sum(int(row["fen"]) for row in strangers)
         paid, failed = int(sums.get("paid", 0)), int(sums.get("failed", 0))
         disbursed, released = (
