@@ -38,6 +38,12 @@ def reconciliation_xlsx(report: dict[str, Any]) -> bytes:
            for r in report["rolls"] for m in r["mismatches"]]
           + [["statement line in no roll", s["reference"], None, None, int(s["amount_fen"]), None]
              for s in report["unmatched_statement_lines"]], {3, 4})  # fmt: skip
+    sheet("资金来源 sources", ["来源 source", "拨入 allocated", "支付 disbursed", "结存 held"],
+          [[f["source"] or "(none)", f["allocated_fen"], f["disbursed_fen"], f["held_fen"]]
+           for f in report["funds_by_source"]], {1, 2, 3})  # fmt: skip
+    sheet("结转 carried in", ["账户 account", "结转 carried", "期初 opening", "一致 agrees"],
+          [[c["account"], int(c["carried_fen"]), int(c["opening_fen"]), "是" if c["agrees"] else "否"]
+           for c in report["carried_in"]], {1, 2})  # fmt: skip
     sheet(
         "滞留 idle",
         ["账户 account", "余额 balance", "自 since", "天 days"],

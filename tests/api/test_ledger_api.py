@@ -6,6 +6,7 @@ to its dibao pool, reserves a 271,667-yuan roll and the bank pays it.
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
@@ -346,6 +347,20 @@ def test_year_end_carry_over_closes_the_year_and_opens_the_next(
         ("pool:420582:dibao", 60_000_000 - 27_166_700 - 500_000, True),
         ("reserve:420582001:temporary", 380_000, True),
     ]
+    from openpyxl import load_workbook
+
+    xlsx = client.get(
+        f"{API}/ledger/reconciliation/420582/2025-01?format=xlsx", headers=token("auditor")
+    )
+    book = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    rows = list(book["结转 carried in"].iter_rows(min_row=2, values_only=True))
+    assert [(account, carried, agrees) for account, carried, _opening, agrees in rows] == [
+        ("clearing:420582:bank", 400_000.0, "是"),
+        ("pool:420582:dibao", 323_333.0, "是"),
+        ("reserve:420582001:temporary", 3_800.0, "是"),
+    ]
+    sources = list(book["资金来源 sources"].iter_rows(min_row=2, values_only=True))
+    assert [row[0] for row in sources] == ["central"]
     assert_problem(
         client.post(f"{API}/ledger/carry-over/420581/2024", json=DOC, headers=finance),
         403, "county_code",
