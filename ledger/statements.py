@@ -9,6 +9,7 @@ a roll line by reference *and* amount.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -129,6 +130,9 @@ def _booked(text: str) -> str:
     return validate_date(text, "booked_on")
 
 
+_NON_ZERO_FEN = re.compile(r"-?[0-9]*[1-9][0-9]*").fullmatch
+
+
 def _line(row: list[str], at: list[int], described: int | None, number: int) -> list[Any]:
     """One validated line; the checks are written out inline (a million lines run through here)."""
     try:
@@ -138,8 +142,7 @@ def _line(row: list[str], at: list[int], described: int | None, number: int) -> 
         raise InvalidValue(f"file line {number}: too few columns", field="file", rule="statement_columns") from None  # fmt: skip
     if not reference or len(reference) > 64:
         raise InvalidValue(f"file line {number}: a reference of 1–64 characters", field="file", rule="reference")  # fmt: skip
-    digits = amount[1:] if amount[:1] == "-" else amount
-    if not (digits.isdigit() and digits.isascii()) or not digits.strip("0"):
+    if _NON_ZERO_FEN(amount) is None:
         raise InvalidValue(
             f"file line {number}: amount_fen must be a whole, non-zero number of fen", field="file", rule="integer_fen"
         )  # fmt: skip
