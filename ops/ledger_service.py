@@ -156,7 +156,10 @@ def carry_over(
     The balances are read from the ledger view after catching it up; a posting dated in the
     year that races this would have to check one of the periods closed here, so one of the two
     loses on the version and the carried balances are final."""
+    from domain.regions import validate_region_code
+
     principal.require("ledger.post")
+    validate_region_code(county, "county_code")
     principal.require_region(county, "county_code")
     if not 2000 <= year <= 2100:
         raise InvalidValue("year must be between 2000 and 2100", field="year", rule="year_range")
@@ -250,9 +253,14 @@ def import_statement(services: Services, principal: Principal, county: str, data
     the same file twice records nothing. The file is parsed as a stream (UTF-8, else GBK) and its
     lines recorded in chunks; the outcome lists the chunks before the statement, for
     ``save_in_order``."""
+    from domain.regions import validate_region_code
     from ledger.statements import BankStatement, statement_id
 
     principal.require("ledger.post")
+    if len(validate_region_code(county, "county_code")) != 6:
+        raise InvalidValue(
+            "a statement is a county's (6-digit code)", field="county_code", rule="county_level"
+        )
     principal.require_region(county, "county_code")
     sha = hashlib.sha256(data).hexdigest()
     existing = _get(services, BankStatement, statement_id(county, sha))

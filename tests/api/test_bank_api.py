@@ -158,6 +158,10 @@ def test_reconciliation_itemises_every_planted_mismatch(
         and again.json()["imported"] is False
         and services.log_position() == position
     )
+    assert_problem(
+        client.post(f"{API}/ledger/statements/42058x", content=statement, headers=finance),
+        422, "county_code",
+    )  # fmt: skip
     bad = b"reference,amount_fen,booked_on\nX,1.5,2024-03-01\n"
     assert_problem(
         client.post(f"{API}/ledger/statements/420582", content=bad, headers=finance),
