@@ -506,21 +506,16 @@ def generate_roll(
     check_policy_in_force(services, county, book.month(month))
     token = uuid.uuid4()
     totals, chunk, chunks, pending = Totals(), [], 0, []
+
+    def record(lines: list[dict[str, Any]], number: int) -> RollChunk:
+        return RollChunk.record(roll_id=roll.id, token=token, number=number, county_code=roll.county_code,
+                                month=roll.month, group=roll.group, lines=lines)  # fmt: skip
+
     for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book):
         totals.add(line)
         chunk.append(line)
         if len(chunk) == LINES_PER_CHUNK:
-            pending.append(
-                RollChunk.record(
-                    roll_id=roll.id,
-                    token=token,
-                    number=chunks,
-                    county_code=roll.county_code,
-                    month=roll.month,
-                    group=roll.group,
-                    lines=chunk,
-                )
-            )
+            pending.append(record(chunk, chunks))
             chunks, chunk = chunks + 1, []
             if len(pending) == CHUNKS_PER_SAVE:
                 services.app.save(*pending)
@@ -528,17 +523,7 @@ def generate_roll(
             if progress is not None:
                 progress(LINES_PER_CHUNK)
     if chunk:
-        pending.append(
-            RollChunk.record(
-                roll_id=roll.id,
-                token=token,
-                number=chunks,
-                county_code=roll.county_code,
-                month=roll.month,
-                group=roll.group,
-                lines=chunk,
-            )
-        )
+        pending.append(record(chunk, chunks))
         chunks += 1
     services.app.save(*pending)
     generation = roll.record_generation(

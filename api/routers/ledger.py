@@ -105,17 +105,9 @@ def year_end(
     services: ServicesDep,
     principal: PrincipalDep,
 ) -> JSONResponse:
-    from domain.regions import validate_region_code
-
-    validate_region_code(county_code, "county_code")
-    return run(
-        request,
-        services,
-        principal,
-        body,
-        None,
-        lambda: carry_over(services, principal, county_code, year, body.document_ref),
-    )
+    """The service validates the county (also for the CLI); a year out of range is 422."""
+    return run(request, services, principal, body, None,
+               lambda: carry_over(services, principal, county_code, year, body.document_ref))  # fmt: skip
 
 
 @router.get(
