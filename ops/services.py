@@ -18,7 +18,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Transcoder
 
 from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
 from domain.enrolment import PersonEnrolment, enrolment_id
@@ -30,6 +30,7 @@ from domain.tekun import TekunPerson
 from ledger.journal import AccountGuard, LedgerPeriod
 from ops.keys import Keys
 from ops.settings import Settings
+from ops.transcoding import OrjsonDecodingTranscoder
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
@@ -51,6 +52,12 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
     # A ledger period is checked by every posting dated in it, and a pool's guard moves with every
     # posting through the pool: snapshot both so loading them stays cheap however busy they are.
     snapshotting_intervals = {LedgerPeriod: 50, AccountGuard: 50}  # noqa: RUF012 - read by the library
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON encoding, decoded with orjson (``ops/transcoding.py``)."""
+        transcoder = OrjsonDecodingTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
 
 @dataclass
