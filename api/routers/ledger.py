@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import schemas
 from api.commands import run
-from api.deps import PrincipalDep, ReadServices, ServicesDep
+from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ledger.accounts import parse_account
@@ -76,6 +76,7 @@ def close(
     body: schemas.PeriodCloseIn,
     services: ServicesDep,
     principal: PrincipalDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     from domain.dates import validate_month
     from domain.regions import validate_region_code
@@ -87,7 +88,7 @@ def close(
         services,
         principal,
         body,
-        None,
+        key,
         lambda: close_period(services, principal, county_code, month, body.document_ref),
     )
 
@@ -104,9 +105,10 @@ def year_end(
     body: schemas.PeriodCloseIn,
     services: ServicesDep,
     principal: PrincipalDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The service validates the county (also for the CLI); a year out of range is 422."""
-    return run(request, services, principal, body, None,
+    return run(request, services, principal, body, key,
                lambda: carry_over(services, principal, county_code, year, body.document_ref))  # fmt: skip
 
 
@@ -149,8 +151,13 @@ def statement(
     },
 )
 async def statement_import(
-    request: Request, county_code: str, services: ServicesDep, principal: PrincipalDep
+    request: Request,
+    county_code: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
 ) -> JSONResponse:
+    """The same file twice records nothing, with or without a key; a key also binds the file."""
     data = await request.body()
     return await run_in_threadpool(
         run,
@@ -158,7 +165,7 @@ async def statement_import(
         services,
         principal,
         data,
-        None,
+        key,
         lambda: import_statement(services, principal, county_code, data),
     )
 

@@ -319,8 +319,11 @@ def test_year_end_carry_over_closes_the_year_and_opens_the_next(
     for key, body in [*CASE_FILE, ("advance-1", txn("advance", "reserve:420582001:temporary", "pool:420582:dibao", 500_000)),
                       ("grant-1", txn("grant", "disbursed:420582:temporary", "reserve:420582001:temporary", 120_000))]:  # fmt: skip
         assert post(client, finance, key, body).status_code == 201
-    carried = client.post(f"{API}/ledger/carry-over/420582/2024", json=DOC, headers=finance)
+    keyed = finance | {"Idempotency-Key": "year-end-2024"}
+    carried = client.post(f"{API}/ledger/carry-over/420582/2024", json=DOC, headers=keyed)
     assert carried.status_code == 201, carried.text
+    retried = client.post(f"{API}/ledger/carry-over/420582/2024", json=DOC, headers=keyed)
+    assert retried.json() == carried.json() and retried.headers["Idempotency-Replayed"] == "true"
     body = carried.json()
     assert body["periods_closed"] == [f"2024-{m:02d}" for m in range(1, 13)]
     assert {(b["account"], b["source"]): b["amount_fen"] for b in body["balances"]} == {
