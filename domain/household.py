@@ -10,6 +10,7 @@ log rebuilds the same case.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -120,6 +121,85 @@ def validate_income(values: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+# --- decisions as pure functions ------------------------------------------------------------
+# Each returns the validated fields of one event. The aggregate's methods call them after their
+# checks of the case's state, and the bulk importer (ops/bulk.py) calls the same functions to
+# encode new cases' events directly: one set of rules for both paths.
+
+
+def application_fields(
+    *, region_code: str, programme: str, members: list[dict[str, Any]], address: str,
+    effective_date: str, actor: str, document_ref: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The fields of ``Applied``."""
+    if programme not in HOUSEHOLD_PROGRAMMES:
+        raise InvalidValue(
+            f"programme must be one of {sorted(HOUSEHOLD_PROGRAMMES)}",
+            field="programme",
+            rule="household_programme",
+        )
+    return {
+        "region_code": validate_region_code(region_code),
+        "programme": programme,
+        "members": validate_members(members),
+        "address": str(address or "")[:200],
+        **decision_meta(effective_date, actor, document_ref),
+    }
+
+
+def economic_check_fields(
+    income: dict[str, Any], effective_date: str, actor: str, document_ref: str
+) -> dict[str, Any]:
+    """The fields of ``EconomicCheckRecorded``."""
+    return {**validate_income(income), **decision_meta(effective_date, actor, document_ref)}
+
+
+def approval_fields(
+    *, applied_programme: str, member_ids: Collection[str], method: str, tier_code: str | None,
+    start_month: str, payee_account: str, payee_name: str, single_person_id_number: str | None,
+    annual_review_due: str | None, programme: str | None, effective_date: str, actor: str,
+    document_ref: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The fields of ``Approved`` for a case applied for ``applied_programme`` with these members
+    (the caller has checked that the case is applied and economically checked)."""
+    method = _method(method, tier_code)
+    programme = programme or applied_programme
+    if programme not in HOUSEHOLD_PROGRAMMES:
+        raise InvalidValue(
+            "programme must be a household programme",
+            field="programme",
+            rule="household_programme",
+        )
+    if single_person_id_number is not None:
+        if applied_programme != Programme.MARGINAL:
+            raise InvalidValue(
+                "single-person cover (单人保) applies to marginal households",
+                field="single_person_id_number",
+                rule="single_person_marginal_only",
+            )
+        if validate_id_number(single_person_id_number, "single_person_id_number") not in member_ids:
+            raise InvalidValue(
+                "the single covered person must be a member",
+                field="single_person_id_number",
+                rule="member_of_household",
+            )
+    if annual_review_due is not None:
+        decision_meta(annual_review_due, actor, document_ref)  # validates the date
+    return {
+        "programme": programme,
+        "method": method,
+        "tier_code": tier_code,
+        "start_month": validate_month(start_month, "start_month"),
+        "payee": {
+            "account_number": validate_account(payee_account, "payee_account"),
+            "account_name": _name(payee_name, "payee_name"),
+        },
+        "single_person_id_number": single_person_id_number,
+        "annual_review_due": annual_review_due,
+        **decision_meta(effective_date, actor, document_ref),
+    }
+
+
 class HouseholdCase(Aggregate):
     """A household's case from application to termination."""
 
@@ -165,19 +245,10 @@ class HouseholdCase(Aggregate):
         case_id: UUID | None = None,
     ) -> HouseholdCase:
         """Record an application; ``case_id`` lets a bulk import derive ids so re-runs are no-ops."""
-        if programme not in HOUSEHOLD_PROGRAMMES:
-            raise InvalidValue(
-                f"programme must be one of {sorted(HOUSEHOLD_PROGRAMMES)}",
-                field="programme",
-                rule="household_programme",
-            )
-        fields = {
-            "region_code": validate_region_code(region_code),
-            "programme": programme,
-            "members": validate_members(members),
-            "address": str(address or "")[:200],
-            **decision_meta(effective_date, actor, document_ref),
-        }
+        fields = application_fields(
+            region_code=region_code, programme=programme, members=members, address=address,
+            effective_date=effective_date, actor=actor, document_ref=document_ref,
+        )  # fmt: skip
         if case_id is None:
             return cls(**fields)
         applied: type[Any] = getattr(cls, "Applied")  # noqa: B009 - made by @event, unseen by mypy
@@ -198,7 +269,7 @@ class HouseholdCase(Aggregate):
     ) -> None:
         self._require(OPEN_STATUSES, "record an economic check on")
         self._economic_check_recorded(
-            **validate_income(income), **decision_meta(effective_date, actor, document_ref)
+            **economic_check_fields(income, effective_date, actor, document_ref)
         )
 
     def approve(
@@ -223,45 +294,15 @@ class HouseholdCase(Aggregate):
                 field="status",
                 rule="economic_check_before_approval",
             )
-        method = _method(method, tier_code)
-        programme = programme or self.programme
-        if programme not in HOUSEHOLD_PROGRAMMES:
-            raise InvalidValue(
-                "programme must be a household programme",
-                field="programme",
-                rule="household_programme",
-            )
-        if single_person_id_number is not None:
-            if self.programme != Programme.MARGINAL:
-                raise InvalidValue(
-                    "single-person cover (单人保) applies to marginal households",
-                    field="single_person_id_number",
-                    rule="single_person_marginal_only",
-                )
-            if (
-                validate_id_number(single_person_id_number, "single_person_id_number")
-                not in self.members
-            ):
-                raise InvalidValue(
-                    "the single covered person must be a member",
-                    field="single_person_id_number",
-                    rule="member_of_household",
-                )
-        if annual_review_due is not None:
-            decision_meta(annual_review_due, actor, document_ref)  # validates the date
         self._approved(
-            programme=programme,
-            method=method,
-            tier_code=tier_code,
-            start_month=validate_month(start_month, "start_month"),
-            payee={
-                "account_number": validate_account(payee_account, "payee_account"),
-                "account_name": _name(payee_name, "payee_name"),
-            },
-            single_person_id_number=single_person_id_number,
-            annual_review_due=annual_review_due,
-            **decision_meta(effective_date, actor, document_ref),
-        )
+            **approval_fields(
+                applied_programme=self.programme, member_ids=self.members, method=method,
+                tier_code=tier_code, start_month=start_month, payee_account=payee_account,
+                payee_name=payee_name, single_person_id_number=single_person_id_number,
+                annual_review_due=annual_review_due, programme=programme,
+                effective_date=effective_date, actor=actor, document_ref=document_ref,
+            )
+        )  # fmt: skip
 
     def reject(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require({CaseStatus.APPLIED}, "reject")

@@ -83,7 +83,7 @@ class Served:
 def application_env(settings: Settings) -> dict[str, str]:
     target = settings.database
     env = {
-        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_TOPIC": "ops.cipher:CachedAESCipher",
         "CIPHER_KEY": settings.effective_cipher_key,
         "COMPRESSOR_TOPIC": "ops.compression:Lz4Compressor",
     }

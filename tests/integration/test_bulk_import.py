@@ -1,0 +1,161 @@
+"""The importer's fast lane records exactly what the domain path records: it builds stored events
+from the domain's decision functions without event objects, so these tests compare it with the
+aggregates' own events — the encoded bytes for the same fields and timestamp, and the decoded
+log of a whole imported roster on both backends."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.enrolment import PersonEnrolment
+from ops.bulk import StoredEventEncoder, event_shape
+from ops.demo import roster_csv
+from ops.importer import (
+    build_household,
+    decide_household,
+    import_households,
+    read_households,
+)
+from ops.services import DoudiApplication, Services
+
+ENVELOPE = ("originator_id", "originator_version", "timestamp")
+
+
+def households(roster: str) -> list[list[dict[str, str]]]:
+    return list(read_households(io.StringIO(roster)))
+
+
+def domain_events(rows: list[dict[str, str]], person_key: Any) -> list[Any]:
+    """The events the aggregates produce for a new household: its case's, then each member's
+    first enrolment, in the order the importer records them."""
+    case = build_household(rows, "import")
+    enrolments = [
+        PersonEnrolment(person_key=person_key(id_number), kind="household", case_id=str(case.id))
+        for id_number in case.members
+    ]
+    return [e for aggregate in (case, *enrolments) for e in aggregate.collect_events()]
+
+
+def fields_of(event: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(event).items() if k not in ENVELOPE}
+
+
+def assert_same_bytes(app: DoudiApplication, rows: list[dict[str, str]]) -> None:
+    encoder = StoredEventEncoder(app)
+    key = lambda id_number: f"key-{id_number}"  # noqa: E731 - any function will do here
+    decided = decide_household(rows, "import", key)
+    expected = domain_events(rows, key)
+    built = decided.stored_events(encoder)
+    assert len(built) == len(expected)
+    for event, stored in zip(expected, built, strict=True):
+        reference = app.mapper.to_stored_event(event)
+        assert (stored.topic, stored.originator_id, stored.originator_version) == (
+            reference.topic, reference.originator_id, reference.originator_version,
+        )  # fmt: skip
+        state = dict(vars(event))
+        del state["originator_id"], state["originator_version"]
+        library_bytes = app.mapper.transcoder.encode(state)
+        ours = encoder.state(event_shape(type(event)), fields_of(event), event.timestamp)
+        assert ours == library_bytes
+
+
+def plain_app() -> DoudiApplication:
+    return DoudiApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def test_a_generated_roster_encodes_to_the_libraries_bytes() -> None:
+    app = plain_app()
+    for rows in households(roster_csv(40, seed=3)):
+        assert_same_bytes(app, rows)
+
+
+ODD_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40
+).filter(lambda text: text.strip() and "\n" not in text and "\r" not in text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=ODD_TEXT, document=ODD_TEXT, payee=ODD_TEXT)
+def test_any_names_and_references_encode_to_the_libraries_bytes(
+    name: str, document: str, payee: str
+) -> None:
+    """Quotes, backslashes, control characters, CJK and emoji: orjson and the library's JSON
+    encoder must agree on every string a roster can carry."""
+    rows = households(roster_csv(1, seed=4))[0]
+    for row in rows:
+        row.update(name=name, document_ref=document, payee_name=payee)
+    assert_same_bytes(plain_app(), rows)
+
+
+def test_a_lone_surrogate_is_refused_as_the_library_refuses_it() -> None:
+    """orjson refuses a lone surrogate; the fast lane then asks the library's encoder, which
+    refuses it too, as it would on the domain path (a roster read as UTF-8 never has one)."""
+    app = plain_app()
+    rows = households(roster_csv(1, seed=4))[0]
+    rows[0]["name"] = "王\udc80"
+    with pytest.raises(UnicodeEncodeError):
+        decide_household(rows, "import", str).stored_events(StoredEventEncoder(app))
+    with pytest.raises(UnicodeEncodeError):
+        app.mapper.to_stored_event(domain_events(rows, str)[0])
+
+
+def test_an_imported_roster_logs_the_domain_paths_events(services: Services) -> None:
+    """Imported through the fast lane, the log holds, in order, the same events (topics, ids,
+    versions, fields) that the aggregates produce, and every case loads from it."""
+    roster = roster_csv(60, seed=8)
+    report = import_households(services, io.StringIO(roster), "import")
+    assert (report.households, report.errors) == (60, [])
+    expected = [e for rows in households(roster) for e in domain_events(rows, services.person_key)]
+    logged = [services.app.mapper.to_domain_event(n)
+              for n in services.read_notifications(1, 10_000)]  # fmt: skip
+    assert report.events == len(logged) == len(expected)
+    for ours, theirs in zip(logged, expected, strict=True):
+        assert type(ours) is type(theirs)
+        assert (ours.originator_id, ours.originator_version) == (
+            theirs.originator_id, theirs.originator_version,
+        )  # fmt: skip
+        assert fields_of(ours) == fields_of(theirs)
+    timestamps = [event.timestamp for event in logged]
+    assert timestamps == sorted(timestamps)
+    rows = households(roster)[0]
+    loaded = services.app.repository.get(decide_household(rows, "import", str).case_id)
+    built = build_household(rows, "import")
+    assert (loaded.members, loaded.payee, loaded.status, loaded.income) == (
+        built.members, built.payee, built.status, built.income,
+    )  # fmt: skip
+
+
+def test_a_person_in_two_households_of_one_roster_goes_the_careful_way(
+    services: Services,
+) -> None:
+    """The second household naming an already imported person is refused on the enrolment
+    guard, as through the API; the households around it are recorded."""
+    lines = list(csv.DictReader(io.StringIO(roster_csv(3, seed=9))))
+    refs = sorted({line["household_ref"] for line in lines})
+    third = next(line for line in lines if line["household_ref"] == refs[2])
+    third["id_number"] = lines[0]["id_number"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(lines[0]))
+    writer.writeheader()
+    writer.writerows(lines)
+    report = import_households(services, io.StringIO(out.getvalue()), "import")
+    assert report.households == 2
+    assert len(report.errors) == 1 and "already in another open household case" in report.errors[0]
+
+
+@pytest.mark.parametrize("column", ["id_number", "start_month", "programme"])
+def test_a_bad_row_is_reported_and_the_rest_recorded(services: Services, column: str) -> None:
+    lines = list(csv.DictReader(io.StringIO(roster_csv(4, seed=10))))
+    lines[0][column] = "bad"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(lines[0]))
+    writer.writeheader()
+    writer.writerows(lines)
+    report = import_households(services, io.StringIO(out.getvalue()), "import")
+    assert report.households == 3 and len(report.errors) == 1

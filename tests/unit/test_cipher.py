@@ -1,0 +1,40 @@
+"""The cached AES-GCM cipher writes and reads exactly the library's format: each reads what the
+other wrote, and a damaged text is refused by both."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+from eventsourcing.cryptography import AESCipher
+from eventsourcing.utils import Environment
+
+from ops.cipher import CachedAESCipher
+
+
+def environment() -> Environment:
+    return Environment(env={"CIPHER_KEY": base64.b64encode(os.urandom(32)).decode()})
+
+
+@pytest.mark.parametrize("size", [0, 1, 450, 70_000])
+def test_each_cipher_reads_what_the_other_wrote(size: int) -> None:
+    env = environment()
+    library, cached = AESCipher(env), CachedAESCipher(env)
+    plaintext = os.urandom(size)
+    assert cached.decrypt(library.encrypt(plaintext)) == plaintext
+    assert library.decrypt(cached.encrypt(plaintext)) == plaintext
+    assert cached.encrypt(plaintext) != cached.encrypt(plaintext)  # a fresh nonce each time
+
+
+def test_damaged_or_foreign_texts_are_refused() -> None:
+    env = environment()
+    cached = CachedAESCipher(env)
+    sealed = bytearray(cached.encrypt(b"a statement of account"))
+    sealed[-1] ^= 1
+    with pytest.raises(ValueError, match="Invalid cipher tag"):
+        cached.decrypt(bytes(sealed))
+    with pytest.raises(ValueError, match="Damaged"):
+        cached.decrypt(b"short")
+    with pytest.raises(ValueError, match="Invalid cipher tag"):
+        cached.decrypt(CachedAESCipher(environment()).encrypt(b"another key"))
