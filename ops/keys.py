@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
@@ -22,8 +23,11 @@ class Keys:
     def __init__(self, secret: str) -> None:
         self._mac_key = hashlib.sha256(b"person-key:" + secret.encode()).digest()
         self._siv = AESSIV(hashlib.sha512(b"view-seal:" + secret.encode()).digest())
+        # A catch-up asks for the same person's key several times in a row (the application,
+        # each member row, the facts): the recent ones are kept.
+        self.person_key = lru_cache(maxsize=16_384)(self._person_key)
 
-    def person_key(self, id_number: str) -> str:
+    def _person_key(self, id_number: str) -> str:
         return hmac.new(self._mac_key, id_number.encode(), hashlib.sha256).hexdigest()[:32]
 
     def seal(self, text: str) -> str:

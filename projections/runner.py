@@ -22,14 +22,18 @@ from eventsourcing.utils import get_topic
 
 from projections.db import Cursor, Database
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 BATCH_BYTES = 2_000_000
 Reader = Callable[[int, int], Sequence[Any]]  # (start, limit) → notifications (id, topic, state)
 Decoder = Callable[[Any], Any]  # notification → domain event
 
 
 def utc_text(moment: datetime) -> str:
-    """Timestamps are stored as fixed-width UTC text so they compare correctly on both backends."""
+    """Timestamps are stored as fixed-width UTC text so they compare correctly on both backends.
+    Every event's timestamp is already UTC: ``isoformat`` writes it in half the time of
+    ``strftime`` (catch-up formats one per event)."""
+    if moment.tzinfo is UTC:
+        return moment.isoformat(timespec="microseconds")[:26] + "Z"
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -38,9 +38,9 @@ SUBJECT_FIELDS = ("subject_kind", "subject_id", "position")
 
 class AuditTrailView(View):
     name = "audit_trail"
-    version = (
-        3  # 2: person keys instead of identity numbers; 3: grants, rolls, transactions, accounts
-    )
+    # 2: person keys instead of identity numbers; 3: grants, rolls, transactions, accounts;
+    # 4: details as compact JSON (orjson)
+    version = 4
     tables = ("audit_events", "audit_subjects")
     topics = tuple(
         aggregate_topic(c)

@@ -7,7 +7,6 @@ statement, not per event: that is what makes catch-up fast on PostgreSQL).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +33,17 @@ STATUS_AFTER: dict[str, str] = {
 }
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 KEYED = {"id_number": "person_key", "single_person_id_number": "single_person_key"}
+PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
-    return json.dumps(
-        pseudonymous_fields(event, person_key), ensure_ascii=False, sort_keys=True, default=str
-    )
+    return details_json(pseudonymous_fields(event, person_key))
+
+
+def details_json(details: dict[str, Any]) -> str:
+    """An event's pseudonymous fields as compact JSON text, keys sorted (so a rebuild writes the
+    same text). orjson: ~0.7 µs against ~4.6 µs for ``json.dumps`` on a typical event."""
+    return orjson.dumps(details, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 def pseudonymous_fields(event: Any, person_key: Callable[[str], str]) -> dict[str, Any]:
@@ -48,6 +52,10 @@ def pseudonymous_fields(event: Any, person_key: Callable[[str], str]) -> dict[st
     (who is a member, who is covered) stay usable by rolls, statistics and misuse checks."""
     out: dict[str, Any] = {}
     for name, value in vars(event).items():
+        if type(value) in PLAIN and name not in KEYED:  # most fields: text, numbers, flags
+            if name not in ENVELOPE:
+                out[name] = value
+            continue
         if name in ENVELOPE:
             continue
         if name in ("members", "member", "person"):
@@ -147,7 +155,7 @@ class CaseStateProjection:
         rows.timeline.append(
             (case_id, event.originator_version, position, event_name(event), event.effective_date,
              case["recorded_at"], event.actor, event.document_ref, status,
-             json.dumps(details, ensure_ascii=False, sort_keys=True))
+             details_json(details))
         )  # fmt: skip
 
     def _state(self, rows: CaseRows, case_id: str, event: Any) -> None:

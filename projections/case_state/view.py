@@ -77,8 +77,8 @@ class RollCase:
 class CaseStateView(View):
     name = "case_state"
     # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case;
-    # 5: settled basis per case
-    version = 5
+    # 5: settled basis per case; 6: timeline details as compact JSON (orjson)
+    version = 6
     tables = ("case_state", "case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
 
