@@ -15,6 +15,7 @@ bytes against the mapper's and the decoded events against the domain path's.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -43,10 +44,14 @@ class EventShape:
 def event_shape(event_class: type[Any]) -> EventShape:
     names = [field.name for field in dataclasses.fields(event_class)]
     created = "originator_topic" in names
-    owner = event_class.__qualname__.rsplit(".", 1)[0]
+    # The aggregate class the event is nested in, and its topic as the library's ``_create``
+    # writes it (``get_topic`` honours topics registered for renamed classes).
+    owner: Any = sys.modules[event_class.__module__]
+    for name in event_class.__qualname__.split(".")[:-1]:
+        owner = getattr(owner, name)
     return EventShape(
         topic=get_topic(event_class),
-        originator_topic=f"{event_class.__module__}:{owner}" if created else None,
+        originator_topic=get_topic(owner) if created else None,
         fields=tuple(name for name in names if name not in ENVELOPE),
         class_version=getattr(event_class, "class_version", 1),
     )
