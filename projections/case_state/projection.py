@@ -21,15 +21,15 @@ from domain.tekun import TekunPerson
 from projections.runner import event_name, utc_text
 
 STATUS_AFTER: dict[str, str] = {
-    "HouseholdCase.Applied": CaseStatus.APPLIED,
-    "HouseholdCase.Approved": CaseStatus.ACTIVE,
-    "HouseholdCase.Rejected": CaseStatus.REJECTED,
-    "HouseholdCase.Suspended": CaseStatus.SUSPENDED,
-    "HouseholdCase.Resumed": CaseStatus.ACTIVE,
-    "HouseholdCase.GradualExitStarted": CaseStatus.GRADUAL_EXIT,
-    "HouseholdCase.Terminated": CaseStatus.TERMINATED,
-    "TekunPerson.Approved": CaseStatus.ACTIVE,
-    "TekunPerson.Terminated": CaseStatus.TERMINATED,
+    "HouseholdCase.Applied": CaseStatus.APPLIED.value,
+    "HouseholdCase.Approved": CaseStatus.ACTIVE.value,
+    "HouseholdCase.Rejected": CaseStatus.REJECTED.value,
+    "HouseholdCase.Suspended": CaseStatus.SUSPENDED.value,
+    "HouseholdCase.Resumed": CaseStatus.ACTIVE.value,
+    "HouseholdCase.GradualExitStarted": CaseStatus.GRADUAL_EXIT.value,
+    "HouseholdCase.Terminated": CaseStatus.TERMINATED.value,
+    "TekunPerson.Approved": CaseStatus.ACTIVE.value,
+    "TekunPerson.Terminated": CaseStatus.TERMINATED.value,
 }
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 KEYED = {"id_number": "person_key", "single_person_id_number": "single_person_key"}
@@ -117,9 +117,13 @@ class CaseRows:
         self.facts[case_id] = orjson.loads(blob) if blob else []
 
     def dump_facts(self) -> None:
-        """Write back each touched case's facts, and the basis they settle to from a date on."""
+        """Write back each touched case's member counts, facts, and the basis they settle to
+        from a date on (once per case, after all of the batch's events)."""
         for case_id, facts in self.facts.items():
             case = self.cases[case_id]
+            members = self.members.get(case_id, {})
+            case["member_count"] = len(members)
+            case["covered_count"] = sum([1 for member in members.values() if member["covered"]])
             case["facts"] = orjson.dumps(facts)
             since, basis = settled_basis(case["kind"], [CaseFact(*fact) for fact in facts])
             case["settled_from"], case["settled"] = since, orjson.dumps(basis_data(basis))
@@ -136,26 +140,23 @@ class CaseStateProjection:
         case["payee_account_sealed"] = self.seal(payee["account_number"])
         case["payee_name"] = payee["account_name"]
 
-    def fold(self, rows: CaseRows, position: int, event: Any) -> None:
-        case_id = str(event.originator_id)
+    def fold(self, rows: CaseRows, position: int, event: Any, case_id: str) -> None:
+        """Fold one event of the case ``case_id`` (its id as text) into the batch's rows."""
+        name = event_name(event)
         self._state(rows, case_id, event)
         case = rows.cases[case_id]
-        status = STATUS_AFTER.get(event_name(event))
+        status = STATUS_AFTER.get(name)
         if status is not None:
-            case["status"], case["status_since"] = str(status), event.effective_date
-        members = rows.members.setdefault(case_id, {})
-        case["member_count"] = len(members)
-        case["covered_count"] = sum(1 for m in members.values() if m["covered"])
-        case["version"] = event.originator_version
-        case["recorded_at"] = utc_text(event.timestamp)
+            case["status"], case["status_since"] = status, event.effective_date
+        version, recorded = event.originator_version, utc_text(event.timestamp)
+        case["version"], case["recorded_at"] = version, recorded
         details = pseudonymous_fields(event, self.person_key)
-        fact = [event.originator_version, event_name(event), event.effective_date, case["recorded_at"],
-                position, fold_details(event_name(event), details)]  # fmt: skip
-        rows.facts.setdefault(case_id, []).append(fact)
+        rows.facts.setdefault(case_id, []).append(
+            [version, name, event.effective_date, recorded, position, fold_details(name, details)]
+        )
         rows.timeline.append(
-            (case_id, event.originator_version, position, event_name(event), event.effective_date,
-             case["recorded_at"], event.actor, event.document_ref, status,
-             details_json(details))
+            (case_id, version, position, name, event.effective_date, recorded, event.actor,
+             event.document_ref, status, details_json(details))
         )  # fmt: skip
 
     def _state(self, rows: CaseRows, case_id: str, event: Any) -> None:

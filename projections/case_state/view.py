@@ -103,15 +103,14 @@ class CaseStateView(View):
 
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         """Load the touched cases, fold the batch in memory, write back in bulk."""
-        events = [(position, event) for position, event in batch if is_case_event(event)]
+        events = [(position, event, str(event.originator_id))
+                  for position, event in batch if is_case_event(event)]  # fmt: skip
         if not events:
             return
         # Cases whose first event here is their creation have no rows yet: in a bulk load or a
         # rebuild that is nearly every case, and skipping their lookup halves the round trips.
-        ids = sorted(
-            {str(event.originator_id) for _p, event in events if event.originator_version > 1}
-            - {str(event.originator_id) for _p, event in events if event.originator_version == 1}
-        )
+        created = {case_id for _p, event, case_id in events if event.originator_version == 1}
+        ids = sorted({case_id for _p, _e, case_id in events} - created)
         rows = CaseRows()
         for chunk in chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
@@ -128,8 +127,8 @@ class CaseStateView(View):
                 rows.members.setdefault(member["case_id"], {})[member["person_key"]] = member
             cur.execute(f"DELETE FROM case_state WHERE case_id IN ({marks})", chunk)
             cur.execute(f"DELETE FROM case_members WHERE case_id IN ({marks})", chunk)
-        for position, event in events:
-            self.projection.fold(rows, position, event)
+        for position, event, case_id in events:
+            self.projection.fold(rows, position, event, case_id)
         rows.dump_facts()
         cur.insert_many("case_state", CASE_FIELDS, list(map(_case_row, rows.cases.values())))
         cur.insert_many(
