@@ -8,6 +8,7 @@ changed amounts are refused whole; the April roll re-issues the failed March pay
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from datetime import UTC, datetime
 from typing import Any
@@ -216,6 +217,66 @@ def test_reconciliation_itemises_every_planted_mismatch(
         403,
         "county_code",
     )
+
+
+def test_reconciliation_finds_a_failure_not_released_and_a_payment_not_disbursed(
+    client: TestClient, token: Any
+) -> None:
+    """March is paid except A (failed), and the ledger posts both flows. Then someone reverses
+    the release of A's failed payment (the money stays reserved, as if the failure had never
+    reached the ledger) and the disbursement of the paid lines: the reconciliation names both
+    differences with their amounts, while the statement itself agrees with the roll."""
+    roll_id, finance, ids = approved_march(client, token)
+    lines = list(csv.DictReader(io.StringIO(client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance)
+                                            .content.decode("utf-8"))))  # fmt: skip
+    failed = {line["reference"] for line in lines if line["case_id"] == ids["a"]}
+    answer = results_file([
+        {"reference": line["reference"], "amount_fen": line["amount_fen"],
+         "status": "failed" if line["reference"] in failed else "paid",
+         "reason": "销户" if line["reference"] in failed else ""}
+        for line in lines
+    ])  # fmt: skip
+    assert (
+        client.post(
+            f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance
+        ).status_code
+        == 200
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["reference", "amount_fen", "booked_on"])
+    for line in lines:
+        if line["reference"] not in failed:
+            writer.writerow([line["reference"], -int(line["amount_fen"]), "2024-03-20"])
+    statement = client.post(
+        f"{API}/ledger/statements/420582", content=out.getvalue().encode(), headers=finance
+    )
+    assert statement.status_code == 201, statement.text
+
+    def mismatches() -> list[dict[str, Any]]:
+        report = client.get(f"{API}/ledger/reconciliation/420582/2024-03", headers=token("auditor"))
+        (roll,) = report.json()["rolls"]
+        return list(roll["mismatches"])
+
+    assert mismatches() == []  # roll, ledger and statement agree
+    digest = hashlib.sha256(answer).hexdigest()[:16]
+    today = datetime.now(UTC).date().isoformat()
+    for flow, key in (("failed", "undo-release"), ("paid", "undo-disburse")):
+        reversed_ = client.post(
+            f"{API}/ledger/transactions/roll:{roll_id}:{flow}:{digest}/reverse",
+            json={"posting_date": today, "document_ref": "误冲"},
+            headers=finance | {"Idempotency-Key": key},
+        )
+        assert reversed_.status_code == 201, reversed_.text
+    paid_fen = sum(int(line["amount_fen"]) for line in lines if line["reference"] not in failed)
+    assert sorted(mismatches(), key=lambda item: item["issue"]) == [
+        {"issue": "failed lines not released in the ledger", "ledger_fen": 0, "roll_fen": 111_000},
+        {
+            "issue": "ledger disbursement differs from lines paid",
+            "ledger_fen": 0,
+            "roll_fen": paid_fen,
+        },
+    ]
 
 
 def test_a_statement_larger_than_a_request_body_is_accepted_as_a_file(
