@@ -166,9 +166,11 @@ def decide_household(
 
 
 class _Batch:
-    """New households recorded together in one insert; a person seen earlier in this run forces
-    the batches out first, so the later household goes the careful way (loading that person's
-    record through the domain path).
+    """New households recorded together in one insert. A person named twice within the batch
+    forces it out first, so the later household goes the careful way (loading that person's
+    record through the domain path). A person named again in a later batch needs no memory of
+    earlier ones (which at a province's scale would hold millions of keys): that batch's insert
+    collides on the person's enrolment record and goes household by household the same way.
 
     One batch is inserted by a writer thread while the next is decided and encoded: psycopg
     waits for the server without the GIL, so the database's work overlaps Python's. A batch is
@@ -207,6 +209,7 @@ class _Batch:
         # the building of the events is bypassed, not how they are recorded.
         future = self.writer.submit(self.services.app.recorder.insert_events, stored)
         self.in_flight = (future, households, len(stored))
+        self.seen = set()
 
     def drain(self) -> None:
         """Wait for the batch being inserted; if it collided, record it one by one."""

@@ -149,6 +149,30 @@ def test_a_person_in_two_households_of_one_roster_goes_the_careful_way(
     assert len(report.errors) == 1 and "already in another open household case" in report.errors[0]
 
 
+def test_a_person_named_again_in_a_later_batch_is_refused_and_the_rest_recorded(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of three households: household 8 names household 1's head. Its batch collides on
+    the head's enrolment and is recorded household by household: 8 is refused as through the
+    API, the other nine households are recorded once each."""
+    monkeypatch.setattr("ops.importer.BATCH_HOUSEHOLDS", 3)
+    lines = list(csv.DictReader(io.StringIO(roster_csv(10, seed=11))))
+    refs = sorted({line["household_ref"] for line in lines})
+    eighth = next(line for line in lines if line["household_ref"] == refs[7])
+    eighth["id_number"] = lines[0]["id_number"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(lines[0]))
+    writer.writeheader()
+    writer.writerows(lines)
+    report = import_households(services, io.StringIO(out.getvalue()), "import")
+    assert (report.households, len(report.errors)) == (9, 1)
+    assert "already in another open household case" in report.errors[0]
+    services.fresh()
+    total, _rows = services.case_state.search(scope_prefix="42", kind=None, region_prefix=None,
+                                              status=None, programme=None, limit=1, offset=0)  # fmt: skip
+    assert total == 9
+
+
 @pytest.mark.parametrize("column", ["id_number", "start_month", "programme"])
 def test_a_bad_row_is_reported_and_the_rest_recorded(services: Services, column: str) -> None:
     lines = list(csv.DictReader(io.StringIO(roster_csv(4, seed=10))))
