@@ -38,3 +38,18 @@ def test_damaged_or_foreign_texts_are_refused() -> None:
         cached.decrypt(b"short")
     with pytest.raises(ValueError, match="Invalid cipher tag"):
         cached.decrypt(CachedAESCipher(environment()).encrypt(b"another key"))
+
+
+def test_one_cipher_shared_by_threads_round_trips_every_message() -> None:
+    """The API's worker threads share the application's cipher: its one ``AESGCM`` object keeps
+    no state between calls (pyca copies its base context per operation)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cached = CachedAESCipher(environment())
+    messages = [os.urandom(64 + n % 2_000) for n in range(400)]
+
+    def round_trip(message: bytes) -> bool:
+        return all(cached.decrypt(cached.encrypt(message)) == message for _ in range(20))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(round_trip, messages))
