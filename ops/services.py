@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -123,6 +124,31 @@ def ensure_schema(settings: Settings) -> None:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"')
 
 
+# Any fixed number: the key of the advisory lock that serialises start-ups on one database.
+STARTUP_LOCK = 4_206_582_0001
+
+
+@contextmanager
+def startup_lock(settings: Settings) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while a process creates or checks the tables. Two
+    processes starting at once (an API process and a projection worker, or two roll
+    generators) otherwise run the library's and the views' ``CREATE … IF NOT EXISTS`` side by
+    side, and PostgreSQL may refuse one with "tuple concurrently updated" (seen here in the
+    roll benchmark, two runs in ten). SQLite serialises its schema changes itself."""
+    target = settings.database
+    if target.kind != "postgres":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(target.postgres_conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK,))
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -143,6 +169,10 @@ def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: igno
 class Services:
     def __init__(self, settings: Settings) -> None:
         settings.ensure_paths()
+        with startup_lock(settings):
+            self._start(settings)
+
+    def _start(self, settings: Settings) -> None:
         ensure_schema(settings)
         self.settings = settings
         self.keys = Keys(settings.secret)
