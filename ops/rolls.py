@@ -506,10 +506,21 @@ def generate_roll(
     check_policy_in_force(services, county, book.month(month))
     token = uuid.uuid4()
     totals, chunk, chunks, pending = Totals(), [], 0, []
+    written: list[dict[str, Any]] = []
 
     def record(lines: list[dict[str, Any]], number: int) -> RollChunk:
+        written.extend(lines)  # numbered and given their bank references by ``record``
         return RollChunk.record(roll_id=roll.id, token=token, number=number, county_code=roll.county_code,
                                 month=roll.month, group=roll.group, lines=lines)  # fmt: skip
+
+    def save() -> None:
+        # The lines go into the rolls view first, then their chunk events into the log
+        # (``RollsView.write_ahead`` says why that order keeps the view exactly once).
+        if pending:
+            services.rolls.write_ahead(str(roll.id), str(token), written)
+            services.app.save(*pending)
+        pending.clear()
+        written.clear()
 
     for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book):
         totals.add(line)
@@ -518,14 +529,13 @@ def generate_roll(
             pending.append(record(chunk, chunks))
             chunks, chunk = chunks + 1, []
             if len(pending) == CHUNKS_PER_SAVE:
-                services.app.save(*pending)
-                pending = []
+                save()
             if progress is not None:
                 progress(LINES_PER_CHUNK)
     if chunk:
         pending.append(record(chunk, chunks))
         chunks += 1
-    services.app.save(*pending)
+    save()
     generation = roll.record_generation(
         as_of=as_of,
         line_count=totals.lines,

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from domain.roll import PaymentRoll, RollChunk
+from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, utc_text
 
@@ -67,10 +67,12 @@ class RollsView(View):
         months: list[tuple[Any, ...]] = []
         for _position, event in batch:
             if isinstance(event, RollChunk.Recorded):
-                roll, token, decoded = str(event.roll_id), str(event.token), event.lines
-                lines += [_line(roll, token, line) for line in decoded]
-                months += [(roll, token, line["case_id"], part["month"], part["amount_fen"])
-                           for line in decoded for part in line["months"]]  # fmt: skip
+                roll, token = str(event.roll_id), str(event.token)
+                if self._written_ahead(cur, roll, token, event.number * LINES_PER_CHUNK):
+                    continue
+                rows, parts = _rows(roll, token, event.lines)
+                lines += rows
+                months += parts
                 continue
             # Header events see every line recorded before them in the log.
             cur.insert_many("roll_lines", LINE_FIELDS, lines)
@@ -79,6 +81,31 @@ class RollsView(View):
             self._header(cur, event)
         cur.insert_many("roll_lines", LINE_FIELDS, lines)
         cur.insert_many("roll_line_months", MONTH_FIELDS, months)
+
+    def write_ahead(self, roll_id: str, token: str, lines: list[dict[str, Any]]) -> None:
+        """Write a generation's lines before its chunk events are saved (the generator calls
+        this, then saves the chunks): each generating process loads its own lines, in parallel,
+        instead of one catch-up decoding every county's chunks again behind one tracking row.
+
+        Exactly once still holds: these are the rows the chunk events map to (``_rows``), and
+        the catch-up skips a chunk whose first line is already there, or writes it if not (a
+        header that deleted other tokens' lines in between, a rebuild). Lines of a token that
+        no header names — a generation that failed before its header — are never read (every
+        query joins on the header's token) and go with the roll's next ``Generated``."""
+        rows, parts = _rows(roll_id, token, lines)
+        with self.db.transaction(write=True) as cur:
+            cur.insert_many("roll_lines", LINE_FIELDS, rows)
+            cur.insert_many("roll_line_months", MONTH_FIELDS, parts)
+
+    @staticmethod
+    def _written_ahead(cur: Cursor, roll_id: str, token: str, line_no: int) -> bool:
+        return (
+            cur.execute(
+                "SELECT 1 FROM roll_lines WHERE roll_id = %s AND token = %s AND line_no = %s",
+                (roll_id, token, line_no),
+            ).fetchone()
+            is not None
+        )
 
     def _header(self, cur: Cursor, event: Any) -> None:
         roll = str(event.originator_id)
@@ -225,6 +252,17 @@ class RollsView(View):
         for row in rows:
             row["components"] = json.loads(row["components"])
         return rows
+
+
+def _rows(
+    roll: str, token: str, lines: list[dict[str, Any]]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """A chunk's rows: one per line, and one per month each line pays or recovers."""
+    return [_line(roll, token, line) for line in lines], [
+        (roll, token, line["case_id"], part["month"], part["amount_fen"])
+        for line in lines
+        for part in line["months"]
+    ]
 
 
 def _line(roll: str, token: str, line: dict[str, Any]) -> tuple[Any, ...]:
