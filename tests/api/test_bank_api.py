@@ -38,6 +38,27 @@ def results_file(rows: list[dict[str, Any]], encoding: str = "utf-8") -> bytes:
     return out.getvalue().encode(encoding)
 
 
+def march_paid_but_a(
+    client: TestClient, token: Any
+) -> tuple[str, dict[str, str], dict[str, str], list[dict[str, str]], bytes]:
+    """March approved and sent; the bank answers every line paid except A's (account closed).
+    Returns the roll, the finance officer's headers, the case ids, the bank file's lines and
+    the result file."""
+    roll_id, finance, ids = approved_march(client, token)
+    sent = client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance).content.decode("utf-8")
+    lines = list(csv.DictReader(io.StringIO(sent)))
+    failed = {line["reference"] for line in lines if line["case_id"] == ids["a"]}
+    answer = results_file([
+        {"reference": line["reference"], "amount_fen": line["amount_fen"],
+         "status": "failed" if line["reference"] in failed else "paid",
+         "reason": "销户" if line["reference"] in failed else ""}
+        for line in lines
+    ])  # fmt: skip
+    posted = client.post(f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance)
+    assert posted.status_code == 200, posted.text
+    return roll_id, finance, ids, lines, answer
+
+
 def test_bank_round_trip(client: TestClient, token: Any, services: Services) -> None:
     roll_id, finance, ids = approved_march(client, token)
     gbk = client.post(f"{API}/rolls/{roll_id}/bank-file?encoding=gbk", headers=finance)
@@ -117,21 +138,8 @@ def test_reconciliation_itemises_every_planted_mismatch(
     """March is paid except A (failed). The statement then plants: B booked 336.00 instead of
     336.67 yuan, the 特困 payment missing, A's failed payment booked anyway, a line no roll knows;
     and 10,000 yuan allocated to the temporary-assistance pool sits unused (滞留)."""
-    roll_id, finance, ids = approved_march(client, token)
-    lines = list(csv.DictReader(io.StringIO(client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance)
-                                            .content.decode("utf-8"))))  # fmt: skip
+    _roll, finance, ids, lines, _answer = march_paid_but_a(client, token)
     by_case = {line["case_id"]: line for line in lines}
-    answer = results_file([
-        {"reference": line["reference"], "amount_fen": line["amount_fen"],
-         "status": "failed" if line["case_id"] == ids["a"] else "paid", "reason": "销户" if line["case_id"] == ids["a"] else ""}
-        for line in lines
-    ])  # fmt: skip
-    assert (
-        client.post(
-            f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance
-        ).status_code
-        == 200
-    )
     idle = {"code": "allocate", "posting_date": "2024-01-02", "document_ref": "当财社", "lines": [
         {"account": "pool:420582:temporary", "debit_fen": 1_000_000, "source": "county"},
         {"account": "clearing:420582:bank", "credit_fen": 1_000_000, "source": "county"}]}  # fmt: skip
@@ -226,22 +234,8 @@ def test_reconciliation_finds_a_failure_not_released_and_a_payment_not_disbursed
     the release of A's failed payment (the money stays reserved, as if the failure had never
     reached the ledger) and the disbursement of the paid lines: the reconciliation names both
     differences with their amounts, while the statement itself agrees with the roll."""
-    roll_id, finance, ids = approved_march(client, token)
-    lines = list(csv.DictReader(io.StringIO(client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance)
-                                            .content.decode("utf-8"))))  # fmt: skip
+    roll_id, finance, ids, lines, answer = march_paid_but_a(client, token)
     failed = {line["reference"] for line in lines if line["case_id"] == ids["a"]}
-    answer = results_file([
-        {"reference": line["reference"], "amount_fen": line["amount_fen"],
-         "status": "failed" if line["reference"] in failed else "paid",
-         "reason": "销户" if line["reference"] in failed else ""}
-        for line in lines
-    ])  # fmt: skip
-    assert (
-        client.post(
-            f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance
-        ).status_code
-        == 200
-    )
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["reference", "amount_fen", "booked_on"])

@@ -42,6 +42,23 @@ def domain_events(rows: list[dict[str, str]], person_key: Any) -> list[Any]:
     return [e for aggregate in (case, *enrolments) for e in aggregate.collect_events()]
 
 
+def roster_of(lines: list[dict[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(lines[0]))
+    writer.writeheader()
+    writer.writerows(lines)
+    return out.getvalue()
+
+
+def head_named_again(households: int, seed: int, again: int) -> str:
+    """A roster whose household number ``again`` (counting from 0) lists household 0's head."""
+    lines = list(csv.DictReader(io.StringIO(roster_csv(households, seed=seed))))
+    refs = sorted({line["household_ref"] for line in lines})
+    other = next(line for line in lines if line["household_ref"] == refs[again])
+    other["id_number"] = lines[0]["id_number"]
+    return roster_of(lines)
+
+
 def fields_of(event: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(event).items() if k not in ENVELOPE}
 
@@ -136,15 +153,7 @@ def test_a_person_in_two_households_of_one_roster_goes_the_careful_way(
 ) -> None:
     """The second household naming an already imported person is refused on the enrolment
     guard, as through the API; the households around it are recorded."""
-    lines = list(csv.DictReader(io.StringIO(roster_csv(3, seed=9))))
-    refs = sorted({line["household_ref"] for line in lines})
-    third = next(line for line in lines if line["household_ref"] == refs[2])
-    third["id_number"] = lines[0]["id_number"]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(lines[0]))
-    writer.writeheader()
-    writer.writerows(lines)
-    report = import_households(services, io.StringIO(out.getvalue()), "import")
+    report = import_households(services, io.StringIO(head_named_again(3, 9, 2)), "import")
     assert report.households == 2
     assert len(report.errors) == 1 and "already in another open household case" in report.errors[0]
 
@@ -156,15 +165,7 @@ def test_a_person_named_again_in_a_later_batch_is_refused_and_the_rest_recorded(
     the head's enrolment and is recorded household by household: 8 is refused as through the
     API, the other nine households are recorded once each."""
     monkeypatch.setattr("ops.importer.BATCH_HOUSEHOLDS", 3)
-    lines = list(csv.DictReader(io.StringIO(roster_csv(10, seed=11))))
-    refs = sorted({line["household_ref"] for line in lines})
-    eighth = next(line for line in lines if line["household_ref"] == refs[7])
-    eighth["id_number"] = lines[0]["id_number"]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(lines[0]))
-    writer.writeheader()
-    writer.writerows(lines)
-    report = import_households(services, io.StringIO(out.getvalue()), "import")
+    report = import_households(services, io.StringIO(head_named_again(10, 11, 7)), "import")
     assert (report.households, len(report.errors)) == (9, 1)
     assert "already in another open household case" in report.errors[0]
     services.fresh()
@@ -177,9 +178,5 @@ def test_a_person_named_again_in_a_later_batch_is_refused_and_the_rest_recorded(
 def test_a_bad_row_is_reported_and_the_rest_recorded(services: Services, column: str) -> None:
     lines = list(csv.DictReader(io.StringIO(roster_csv(4, seed=10))))
     lines[0][column] = "bad"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(lines[0]))
-    writer.writeheader()
-    writer.writerows(lines)
-    report = import_households(services, io.StringIO(out.getvalue()), "import")
+    report = import_households(services, io.StringIO(roster_of(lines)), "import")
     assert report.households == 3 and len(report.errors) == 1

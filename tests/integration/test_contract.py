@@ -34,6 +34,15 @@ APPROVE = {
 }
 
 
+def at_once(*targets: Callable[[], object]) -> None:
+    """Run each target in its own thread, all started before any is waited for."""
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def admin(services: Services, region: str = COUNTY) -> Principal:
     credential_id, _token = services.issue_credential("test", role="admin", region_scope=region)
     return Principal(credential_id, "admin", region)
@@ -113,11 +122,7 @@ def test_processes_starting_at_once_on_an_empty_database_all_start(database_url:
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(*[start] * 4)
     assert errors == []
     services = Services(make_settings(database_url))
     assert services.log_position() == 0 and services.projections.positions()["case_state"] == 0
@@ -189,11 +194,7 @@ def test_concurrent_conflicting_decisions_exactly_one_wins(services: Services) -
         except Conflict as error:
             results.append(error)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(*[worker] * 4)
     assert sum(isinstance(r, Served) for r in results) == 1
     assert sum(isinstance(r, Conflict) and r.rule == "concurrent_decision" for r in results) == 3
     services.fresh()
@@ -217,11 +218,7 @@ def test_concurrent_retries_with_one_idempotency_key_record_once(services: Servi
     def worker() -> None:
         answers.append(record(services, principal, decide, key="same-key").response)
 
-    threads = [threading.Thread(target=worker) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(*[worker] * 20)
     assert len(answers) == 20 and all(a == answers[0] for a in answers)
     services.fresh()
     total, _rows = services.case_state.search(
@@ -252,11 +249,7 @@ def test_two_runners_catching_up_at_once_apply_each_event_once(
             cur.execute(f"DELETE FROM {table}")
         cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = 'case_state'")
     runners: list[ProjectionRunner] = [services.projections, other.projections]
-    threads = [threading.Thread(target=r.catch_up, args=(["case_state"],)) for r in runners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(*[lambda runner=runner: runner.catch_up(["case_state"]) for runner in runners])
     assert services.projections.dump("case_state") == expected
     other.close()
 
