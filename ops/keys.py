@@ -28,7 +28,9 @@ class Keys:
         self.person_key = lru_cache(maxsize=16_384)(self._person_key)
 
     def _person_key(self, id_number: str) -> str:
-        return hmac.new(self._mac_key, id_number.encode(), hashlib.sha256).hexdigest()[:32]
+        # hmac.digest: the one-shot C path, same bytes as hmac.new(...).digest() in a fifth of
+        # the time (a catch-up computes one per new member).
+        return hmac.digest(self._mac_key, id_number.encode(), "sha256").hex()[:32]
 
     def seal(self, text: str) -> str:
         return base64.b64encode(self._siv.encrypt(text.encode(), _CONTEXT)).decode()

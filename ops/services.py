@@ -30,6 +30,7 @@ from domain.registry import RegistryRecord, registry_record_id
 from domain.tekun import TekunPerson
 from ledger.journal import AccountGuard, LedgerPeriod
 from ops.keys import Keys
+from ops.logreader import LogReader
 from ops.settings import Settings
 from ops.transcoding import OrjsonDecodingTranscoder
 from projections.access.view import AccessView
@@ -176,6 +177,8 @@ class Services:
         ensure_schema(settings)
         self.settings = settings
         self.keys = Keys(settings.secret)
+        # Views call it per member and event: the cached function itself, no method in between.
+        self.person_key: Callable[[str], str] = self.keys.person_key
         self.app = DoudiApplication(env=application_env(settings))
         self.db = Database(settings.database, settings.postgres_pool_size)
         self.case_state = CaseStateView(self.db, self.person_key, self.keys.seal)
@@ -188,9 +191,10 @@ class Services:
         self.ledger = LedgerView(self.db)
         self.reconciliation = ReconciliationView(self.db)
         self.grants = GrantsView(self.db, self.person_key)
+        self.log = LogReader(self.app.recorder, postgres=not self.db.is_sqlite)
         self.projections = ProjectionRunner(
             self.db,
-            self.read_notifications,
+            self.log.read,
             self.app.mapper.to_domain_event,
             [
                 self.case_state,
@@ -210,10 +214,6 @@ class Services:
         self.app.close()
 
     # --- plumbing -------------------------------------------------------------------------
-
-    def person_key(self, id_number: str) -> str:
-        """A keyed hash of an identity number: lets views find a person without storing the number."""
-        return self.keys.person_key(id_number)
 
     def read_notifications(self, start: int, limit: int) -> Sequence[Any]:
         return self.app.recorder.select_notifications(start=start, limit=limit)

@@ -23,8 +23,13 @@ from eventsourcing.utils import get_topic
 from projections.db import Cursor, Database
 
 BATCH_SIZE = 5000
+# The tracking position of a view being rebuilt by several processes: catch-ups leave it alone
+# until the rebuild sets the position it reached.
+REBUILDING = -1
 BATCH_BYTES = 2_000_000
-Reader = Callable[[int, int], Sequence[Any]]  # (start, limit) → notifications (id, topic, state)
+# (start, limit, topic prefixes) → (notifications (id, topic, state, …) from start whose topic has
+# one of the prefixes — all if none — at most limit; the position the log is covered through)
+Reader = Callable[[int, int, tuple[str, ...]], tuple[Sequence[Any], int]]
 Decoder = Callable[[Any], Any]  # notification → domain event
 
 
@@ -72,6 +77,10 @@ class View(ABC):
     topics: tuple[str, ...] = ()
     # Bump when the tables or the mapping change: the view is then rebuilt on start-up.
     version: int = 1
+    # True if the rows an event touches depend only on the events of its own aggregate: the
+    # view can then be rebuilt by several processes at once, each replaying the aggregates of
+    # one shard of the log (``ops/rebuild.py``).
+    shardable: bool = False
 
     @abstractmethod
     def create(self, cur: Cursor) -> None:
@@ -133,22 +142,39 @@ class ProjectionRunner:
     def catch_up(
         self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None
     ) -> int:
-        """Apply every recorded event not yet applied; return how many notifications were read."""
-        wanted = list(names) if names is not None else list(self.views)
+        """Apply every recorded event not yet applied; return how many log positions the
+        slowest of the views moved (notifications of topics no view reads are passed over in
+        the database, never read)."""
+        asked = list(names) if names is not None else list(self.views)
         total = 0
         while True:
             positions = self.positions()
-            start = min(positions[name] for name in wanted)
-            notifications = self.reader(start + 1, BATCH_SIZE)
-            if not notifications:
+            wanted = [name for name in asked if positions[name] != REBUILDING]
+            if not wanted:
                 return total
-            for group in by_size(notifications):
+            topics = self.topics(wanted)
+            start = min(positions[name] for name in wanted)
+            notifications, covered = self.reader(start + 1, BATCH_SIZE, topics)
+            if covered <= start:
+                return total
+            groups = list(by_size(notifications)) or [notifications]
+            for index, group in enumerate(groups):
                 decoded: dict[int, Any] = {}
+                through = covered if index == len(groups) - 1 else group[-1].id
                 for name in wanted:
-                    self._apply(self.views[name], group, decoded)
-            total += len(notifications)
+                    self._apply(self.views[name], group, through, decoded)
+            total += covered - start
             if progress is not None:
-                progress(len(notifications))
+                progress(covered - start)
+
+    def topics(self, names: Iterable[str]) -> tuple[str, ...]:
+        """The topic prefixes the views read; none (read everything) if one reads every topic."""
+        prefixes: list[str] = []
+        for name in names:
+            if not self.views[name].topics:
+                return ()
+            prefixes.extend(t for t in self.views[name].topics if t not in prefixes)
+        return tuple(prefixes)
 
     def _events_for(
         self, view: View, notifications: Sequence[Any], after: int, decoded: dict[int, Any]
@@ -164,31 +190,83 @@ class ProjectionRunner:
                 events.append((notification.id, decoded[notification.id]))
         return events
 
-    def _apply(self, view: View, notifications: Sequence[Any], decoded: dict[int, Any]) -> None:
+    def _apply(
+        self, view: View, notifications: Sequence[Any], through: int, decoded: dict[int, Any]
+    ) -> None:
+        """Apply the view's events among ``notifications`` after its position and move the
+        position to ``through`` (the log is covered up to there), in one transaction."""
         lock = "" if self.db.is_sqlite else " FOR UPDATE"
         with self.db.transaction(write=True) as cur:
             row = cur.execute(
                 f"SELECT position FROM projection_tracking WHERE name = %s{lock}", (view.name,)
             ).fetchone()
             current = int(row["position"]) if row else 0
-            last = notifications[-1].id
-            if last <= current:
+            if through <= current:
                 return
             todo = self._events_for(view, notifications, current, decoded)
             if todo:
                 view.process_batch(cur, todo)
             cur.execute(
-                "UPDATE projection_tracking SET position = %s WHERE name = %s", (last, view.name)
+                "UPDATE projection_tracking SET position = %s WHERE name = %s", (through, view.name)
             )
 
     def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> int:
         """Drop a view's tables, recreate them and replay the whole log into them."""
+        self.rebuild_later(name)
+        return self.catch_up([name], progress)
+
+    def rebuild_later(self, name: str) -> None:
+        """Empty a view and set it back to position 0: the next catch-up replays the log."""
         view = self.views[name]
         with self.db.transaction(write=True) as cur:
             view.drop(cur)
             view.create(cur)
             cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = %s", (name,))
-        return self.catch_up([name], progress)
+
+    # --- a rebuild shared by several processes (driven by ops/rebuild.py) -------------------
+
+    def begin_sharded_rebuild(self, name: str) -> None:
+        """Empty the view and mark it as being rebuilt: catch-ups pass it over from now on."""
+        view = self.views[name]
+        with self.db.transaction(write=True) as cur:
+            view.drop(cur)
+            view.create(cur)
+            cur.execute(
+                "UPDATE projection_tracking SET position = %s WHERE name = %s", (REBUILDING, name)
+            )
+
+    def apply_shard(
+        self,
+        name: str,
+        reader: Callable[[int, int, tuple[str, ...]], tuple[Sequence[Any], int]],
+        stop: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Replay one shard of the log up to ``stop`` into a view being rebuilt (one
+        transaction per batch; no tracking: the rebuild as a whole is what counts, and a rebuild
+        that does not finish leaves the view marked, to be rebuilt again). ``reader`` reads
+        only the shard's notifications. Returns the positions covered."""
+        view = self.views[name]
+        position = 0
+        while position < stop:
+            notifications, covered = reader(position + 1, BATCH_SIZE, view.topics)
+            for group in by_size(notifications):
+                with self.db.transaction(write=True) as cur:
+                    todo = self._events_for(view, group, 0, {})
+                    if todo:
+                        view.process_batch(cur, todo)
+            if progress is not None:
+                progress(covered - position)
+            position = covered
+        return position
+
+    def finish_sharded_rebuild(self, name: str, stop: int) -> None:
+        """Every shard is in: the view stands at ``stop`` and follows the log again."""
+        with self.db.transaction(write=True) as cur:
+            cur.execute(
+                "UPDATE projection_tracking SET position = %s WHERE name = %s AND position = %s",
+                (stop, name, REBUILDING),
+            )
 
     def dump(self, name: str) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of a view's tables, sorted: what 'rebuild equals live' compares."""

@@ -55,6 +55,8 @@ class AuditTrailView(View):
         )
     )
 
+    shardable = True  # a row per event, keyed by its position
+
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
         self.db = db
         self.projection = AuditTrailProjection(person_key)

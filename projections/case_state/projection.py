@@ -91,11 +91,15 @@ CASE_FIELDS = (
     "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at", "facts",
     "settled_from", "settled",
 )  # fmt: skip
-MEMBER_FIELDS = ("case_id", "person_key", "name", "id_masked", "relation", "covered")
+# A case's members and timeline are kept as two documents in one row per case (not a row per
+# member and per event): a rebuild then writes one history row per case instead of ~5, and both
+# are only ever read whole, for one case.
+MEMBER_FIELDS = ("person_key", "name", "id_masked", "relation", "covered")
 TIMELINE_FIELDS = (
-    "case_id", "version", "position", "event_type", "effective_date", "recorded_at", "actor",
+    "version", "position", "event_type", "effective_date", "recorded_at", "actor",
     "document_ref", "status_after", "details",
 )  # fmt: skip
+HISTORY_FIELDS = ("case_id", "members", "timeline")
 
 
 def is_case_event(event: Any) -> bool:
@@ -108,7 +112,8 @@ class CaseRows:
 
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    timeline: list[tuple[Any, ...]] = field(default_factory=list)
+    # Each case's timeline entries, in TIMELINE_FIELDS order.
+    timeline: dict[str, list[list[Any]]] = field(default_factory=dict)
     # Each case's facts as the roll fold reads them (version, type, effective date, recorded at,
     # position, details): one blob per case, so a roll reads one row per case, not its history.
     facts: dict[str, list[list[Any]]] = field(default_factory=dict)
@@ -116,9 +121,18 @@ class CaseRows:
     def load_facts(self, case_id: str, blob: bytes | None) -> None:
         self.facts[case_id] = orjson.loads(blob) if blob else []
 
-    def dump_facts(self) -> None:
+    def load_history(self, case_id: str, members: bytes, timeline: bytes) -> None:
+        self.members[case_id] = {
+            values[0]: dict(zip(MEMBER_FIELDS, values, strict=True))
+            for values in orjson.loads(members)
+        }
+        self.timeline[case_id] = orjson.loads(timeline)
+
+    def dump_facts(self) -> list[tuple[str, bytes, bytes]]:
         """Write back each touched case's member counts, facts, and the basis they settle to
-        from a date on (once per case, after all of the batch's events)."""
+        from a date on (once per case, after all of the batch's events); return the touched
+        cases' history rows (HISTORY_FIELDS)."""
+        history = []
         for case_id, facts in self.facts.items():
             case = self.cases[case_id]
             members = self.members.get(case_id, {})
@@ -127,6 +141,9 @@ class CaseRows:
             case["facts"] = orjson.dumps(facts)
             since, basis = settled_basis(case["kind"], [CaseFact(*fact) for fact in facts])
             case["settled_from"], case["settled"] = since, orjson.dumps(basis_data(basis))
+            people = [list(map(member.__getitem__, MEMBER_FIELDS)) for member in members.values()]
+            history.append((case_id, orjson.dumps(people), orjson.dumps(self.timeline[case_id])))
+        return history
 
 
 class CaseStateProjection:
@@ -154,9 +171,9 @@ class CaseStateProjection:
         rows.facts.setdefault(case_id, []).append(
             [version, name, event.effective_date, recorded, position, fold_details(name, details)]
         )
-        rows.timeline.append(
-            (case_id, version, position, name, event.effective_date, recorded, event.actor,
-             event.document_ref, status, details_json(details))
+        rows.timeline.setdefault(case_id, []).append(
+            [version, position, name, event.effective_date, recorded, event.actor,
+             event.document_ref, status, details_json(details)]
         )  # fmt: skip
 
     def _state(self, rows: CaseRows, case_id: str, event: Any) -> None:
@@ -169,7 +186,7 @@ class CaseStateProjection:
                     case_id, "household", event, head, event.programme
                 )
                 for member in event.members:
-                    self._member(members, case_id, member, covered=True)
+                    self._member(members, member, covered=True)
             case HouseholdCase.Approved():
                 case.update(
                     programme=event.programme, method=event.method, tier_code=event.tier_code,
@@ -182,7 +199,7 @@ class CaseStateProjection:
                     for key, member in members.items():
                         member["covered"] = key == covered
             case HouseholdCase.MemberAdded():
-                self._member(members, case_id, event.member, covered=not case["single_person"])
+                self._member(members, event.member, covered=not case["single_person"])
             case HouseholdCase.MemberRemoved():
                 members.pop(self.person_key(event.id_number), None)
             case HouseholdCase.EconomicCheckRecorded() | HouseholdCase.IncomeReassessed():
@@ -208,7 +225,7 @@ class CaseStateProjection:
                     start_month=event.start_month, care_level=event.care_level
                 )
                 self._payee(rows.cases[case_id], event.payee)
-                self._member(members, case_id, dict(event.person, relation="self"), covered=True)
+                self._member(members, dict(event.person, relation="self"), covered=True)
             case TekunPerson.CareLevelReassessed():
                 case["care_level"] = event.care_level
 
@@ -228,14 +245,13 @@ class CaseStateProjection:
     def _member(
         self,
         members: dict[str, dict[str, Any]],
-        case_id: str,
         member: dict[str, Any],
         *,
         covered: bool,
     ) -> None:
         key = self.person_key(member["id_number"])
         members[key] = {
-            "case_id": case_id, "person_key": key, "name": member["name"],
+            "person_key": key, "name": member["name"],
             "id_masked": mask_id_number(member["id_number"]),
             "relation": member.get("relation", "member"), "covered": covered,
         }  # fmt: skip

@@ -14,7 +14,7 @@ from domain.household import HouseholdCase
 from domain.tekun import TekunPerson
 from projections.case_state.projection import (
     CASE_FIELDS,
-    MEMBER_FIELDS,
+    HISTORY_FIELDS,
     TIMELINE_FIELDS,
     CaseRows,
     CaseStateProjection,
@@ -36,14 +36,8 @@ DDL = (
         settled_from TEXT NOT NULL, settled BYTEA NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id)",
-    """CREATE TABLE IF NOT EXISTS case_members (
-        case_id TEXT NOT NULL, person_key TEXT NOT NULL, name TEXT NOT NULL, id_masked TEXT NOT NULL,
-        relation TEXT NOT NULL, covered BOOLEAN NOT NULL, PRIMARY KEY (case_id, person_key))""",
-    "CREATE INDEX IF NOT EXISTS case_members_person ON case_members (person_key)",
-    """CREATE TABLE IF NOT EXISTS case_timeline (
-        case_id TEXT NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL, event_type TEXT NOT NULL,
-        effective_date TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, document_ref TEXT NOT NULL,
-        status_after TEXT, details TEXT NOT NULL, PRIMARY KEY (case_id, version))""",
+    """CREATE TABLE IF NOT EXISTS case_history (
+        case_id TEXT PRIMARY KEY, members BYTEA NOT NULL, timeline BYTEA NOT NULL)""",
 )
 CASE_COLUMNS = (
     "case_id, kind, region_code, county_code, programme, status, status_since, head_name, head_id_masked,"
@@ -77,16 +71,18 @@ class RollCase:
 
 # A row's values in column order, picked in C (a bulk load writes tens of thousands a batch).
 _case_row = itemgetter(*CASE_FIELDS)
-_member_row = itemgetter(*MEMBER_FIELDS)
 
 
 class CaseStateView(View):
     name = "case_state"
     # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case;
-    # 5: settled basis per case; 6: timeline details as compact JSON (orjson)
-    version = 6
-    tables = ("case_state", "case_members", "case_timeline")
+    # 5: settled basis per case; 6: timeline details as compact JSON (orjson); 7: members and
+    # timeline as one history row per case
+    version = 7
+    tables = ("case_state", "case_history")
+    retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
+    shardable = True  # every row belongs to one case
 
     def __init__(
         self, db: Database, person_key: Callable[[str], str], seal: Callable[[str], str]
@@ -97,6 +93,11 @@ class CaseStateView(View):
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
             cur.execute(statement)
+
+    def drop(self, cur: Cursor) -> None:
+        super().drop(cur)
+        for table in self.retired_tables:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
 
     def process(self, cur: Cursor, position: int, event: Any) -> None:
         self.process_batch(cur, [(position, event)])
@@ -120,27 +121,18 @@ class CaseStateView(View):
             rows.cases.update({row["case_id"]: row for row in found})
             for row in found:
                 rows.load_facts(row["case_id"], row["facts"])
-            for member in cur.execute(
-                f"SELECT {', '.join(MEMBER_FIELDS)} FROM case_members WHERE case_id IN ({marks})",
+            for row in cur.execute(
+                f"SELECT case_id, members, timeline FROM case_history WHERE case_id IN ({marks})",
                 chunk,
             ).fetchall():
-                rows.members.setdefault(member["case_id"], {})[member["person_key"]] = member
+                rows.load_history(row["case_id"], row["members"], row["timeline"])
             cur.execute(f"DELETE FROM case_state WHERE case_id IN ({marks})", chunk)
-            cur.execute(f"DELETE FROM case_members WHERE case_id IN ({marks})", chunk)
+            cur.execute(f"DELETE FROM case_history WHERE case_id IN ({marks})", chunk)
         for position, event, case_id in events:
             self.projection.fold(rows, position, event, case_id)
-        rows.dump_facts()
+        history = rows.dump_facts()
         cur.insert_many("case_state", CASE_FIELDS, list(map(_case_row, rows.cases.values())))
-        cur.insert_many(
-            "case_members",
-            MEMBER_FIELDS,
-            [
-                _member_row(member)
-                for members in rows.members.values()
-                for member in members.values()
-            ],
-        )
-        cur.insert_many("case_timeline", TIMELINE_FIELDS, rows.timeline)
+        cur.insert_many("case_history", HISTORY_FIELDS, history)
 
     # --- queries --------------------------------------------------------------------------
 
@@ -151,10 +143,14 @@ class CaseStateView(View):
             ).fetchone()
             if row is None:
                 return None
-            row["members"] = cur.execute(
-                "SELECT name, id_masked, relation, covered FROM case_members WHERE case_id = %s ORDER BY id_masked",
-                (case_id,),
-            ).fetchall()
+            history = cur.execute(
+                "SELECT members FROM case_history WHERE case_id = %s", (case_id,)
+            ).fetchone()
+        people = orjson.loads(history["members"]) if history else []
+        row["members"] = [
+            {"name": name, "id_masked": masked, "relation": relation, "covered": covered}
+            for _key, name, masked, relation, covered in sorted(people, key=itemgetter(2))
+        ]
         return _booleans(row)
 
     def search(
@@ -189,12 +185,16 @@ class CaseStateView(View):
         return int(total["n"] if total else 0), [_booleans(row) for row in rows]
 
     def timeline(self, case_id: str) -> list[dict[str, Any]]:
+        """The case's decisions in effective-date order (recording order within a date)."""
         with self.db.transaction() as cur:
-            return cur.execute(
-                "SELECT version, event_type, effective_date, recorded_at, actor, document_ref, status_after, details"
-                " FROM case_timeline WHERE case_id = %s ORDER BY effective_date, version",
-                (case_id,),
-            ).fetchall()
+            row = cur.execute(
+                "SELECT timeline FROM case_history WHERE case_id = %s", (case_id,)
+            ).fetchone()
+        entries = [dict(zip(TIMELINE_FIELDS, entry, strict=True))
+                   for entry in (orjson.loads(row["timeline"]) if row else [])]  # fmt: skip
+        for entry in entries:
+            del entry["position"]
+        return sorted(entries, key=itemgetter("effective_date", "version"))
 
     def county_case_pages(
         self, county_code: str, month: str, page: int = 2000

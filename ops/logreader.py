@@ -1,0 +1,117 @@
+"""Reading the notification log for the projection runner.
+
+A catch-up asks for the notifications after its position whose topics its views read, and
+learns up to which position the log is covered by the answer — so that a view's position moves
+past the notifications it does not read without their ever leaving the database. Half of a
+household's notifications are its members' enrolment guards, which the case-state view never
+reads.
+
+Why "covered up to the head" is safe: the event store takes an exclusive table lock for each
+insert until it commits (the library's ``_lock_table``; SQLite has one writer), so notification
+ids are committed in id order. The head is read before the notifications, and the select is
+bounded by it: every notification up to the head is either committed and visible to the select,
+or was rolled back and will never exist.
+
+A rebuild split across processes reads one shard of the log each: the notifications whose
+originator id falls in the shard (last byte of the UUID modulo the shard count), so that all the
+events of one aggregate go to one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+
+Shard = tuple[int, int]  # (this shard, number of shards)
+# The plan every read must have: walk the notification id index from ``start`` and stop after
+# ``limit`` matches. Without fresh statistics (the library never analyses its table, and this
+# server runs without autovacuum) PostgreSQL chose a bitmap scan of every notification up to
+# the head, sorted on disk, for each batch: reading 107,000 notifications took 1.6 s, not 0.5 s.
+INDEX_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+
+
+class LogReader:
+    def __init__(self, recorder: Any, *, postgres: bool) -> None:
+        self.recorder = recorder
+        self.postgres = postgres
+
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def read(
+        self,
+        start: int,
+        limit: int,
+        prefixes: tuple[str, ...] = (),
+        *,
+        stop: int | None = None,
+        shard: Shard | None = None,
+    ) -> tuple[Sequence[Notification], int]:
+        """(notifications from ``start`` whose topic starts with one of ``prefixes`` — all if
+        none — in log order, at most ``limit``; the position through which the log has been
+        looked at). ``stop`` bounds the read (a rebuild's end); ``shard`` picks one shard."""
+        head = self.head() if stop is None else stop
+        if head < start:
+            return [], head
+        if self.postgres:
+            found = self._select_postgres(start, head, limit, prefixes, shard)
+        else:
+            found = self.recorder.select_notifications(start=start, limit=limit, stop=head)
+        covered = found[-1].id if len(found) == limit else head
+        if not self.postgres and (prefixes or shard):
+            found = [
+                n
+                for n in found
+                if (not prefixes or n.topic.startswith(prefixes))
+                and (shard is None or in_shard(n.originator_id, shard))
+            ]
+        return found, covered
+
+    def _select_postgres(
+        self, start: int, stop: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
+    ) -> list[Notification]:
+        where: list[Composed | SQL] = [SQL("notification_id >= %s AND notification_id <= %s")]
+        params: list[Any] = [start, stop]
+        if prefixes:
+            # LIKE: '_' in a topic matches any one character, so the runner checks the prefix
+            # again; '%' and '\' never occur in topics (module paths and class names).
+            where.append(SQL("topic LIKE ANY(%s)"))
+            params.append([prefix + "%" for prefix in prefixes])
+        if shard is not None:
+            where.append(SQL("get_byte(uuid_send(originator_id), 15) %% %s = %s"))
+            params.extend([shard[1], shard[0]])
+        params.append(limit)
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM {schema}.{table} WHERE {where} ORDER BY notification_id LIMIT %s"
+        ).format(
+            schema=Identifier(self.recorder.datastore.schema),
+            table=Identifier(self.recorder.events_table_name),
+            where=SQL(" AND ").join(where),
+        )
+        with (
+            self.recorder.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(INDEX_ORDER)
+            curs.execute(statement, params, prepare=True)
+            return [
+                Notification(
+                    id=row[0],
+                    originator_id=row[1],
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=bytes(row[4]),
+                )
+                for row in curs.fetchall()
+            ]
+
+
+def in_shard(originator_id: Any, shard: Shard) -> bool:
+    """The same rule as the SQL: the UUID's last byte modulo the number of shards."""
+    return bool(originator_id.bytes[15] % shard[1] == shard[0])
