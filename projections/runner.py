@@ -81,6 +81,9 @@ class View(ABC):
     # view can then be rebuilt by several processes at once, each replaying the aggregates of
     # one shard of the log (``ops/rebuild.py``).
     shardable: bool = False
+    # True if ``process_batch`` takes the notifications themselves and decodes them its own way
+    # (the case-state view folds decoded fields, with no event objects).
+    raw: bool = False
 
     @abstractmethod
     def create(self, cur: Cursor) -> None:
@@ -185,6 +188,9 @@ class ProjectionRunner:
             if notification.id > after and (
                 not view.topics or notification.topic.startswith(view.topics)
             ):
+                if view.raw:
+                    events.append((notification.id, notification))
+                    continue
                 if notification.id not in decoded:
                     decoded[notification.id] = self.decoder(notification)
                 events.append((notification.id, decoded[notification.id]))

@@ -14,11 +14,9 @@ from typing import Any
 import orjson
 
 from domain.basis import CaseFact, basis_data, fold_details, settled_basis
-from domain.household import CaseStatus, HouseholdCase
+from domain.household import CaseStatus
 from domain.identity import mask_account, mask_id_number
 from domain.regions import county_of
-from domain.tekun import TekunPerson
-from projections.runner import event_name, utc_text
 
 STATUS_AFTER: dict[str, str] = {
     "HouseholdCase.Applied": CaseStatus.APPLIED.value,
@@ -37,7 +35,7 @@ PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
-    return details_json(pseudonymous_fields(event, person_key))
+    return details_json(pseudonymous_fields(vars(event), person_key))
 
 
 def details_json(details: dict[str, Any]) -> str:
@@ -46,12 +44,13 @@ def details_json(details: dict[str, Any]) -> str:
     return orjson.dumps(details, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
-def pseudonymous_fields(event: Any, person_key: Callable[[str], str]) -> dict[str, Any]:
-    """An event's own fields as JSON, with identity numbers replaced by person keys and bank
-    accounts masked: identity numbers and accounts never reach a view in clear, yet the facts
-    (who is a member, who is covered) stay usable by rolls, statistics and misuse checks."""
+def pseudonymous_fields(fields: dict[str, Any], person_key: Callable[[str], str]) -> dict[str, Any]:
+    """An event's own fields (``vars(event)`` or its decoded state) as JSON, with identity
+    numbers replaced by person keys and bank accounts masked: identity numbers and accounts
+    never reach a view in clear, yet the facts (who is a member, who is covered) stay usable by
+    rolls, statistics and misuse checks."""
     out: dict[str, Any] = {}
-    for name, value in vars(event).items():
+    for name, value in fields.items():
         if type(value) in PLAIN and name not in KEYED:  # most fields: text, numbers, flags
             if name not in ENVELOPE:
                 out[name] = value
@@ -100,10 +99,6 @@ TIMELINE_FIELDS = (
     "document_ref", "status_after", "details",
 )  # fmt: skip
 HISTORY_FIELDS = ("case_id", "members", "timeline")
-
-
-def is_case_event(event: Any) -> bool:
-    return isinstance(event, HouseholdCase.Event | TekunPerson.Event)
 
 
 @dataclass
@@ -157,87 +152,88 @@ class CaseStateProjection:
         case["payee_account_sealed"] = self.seal(payee["account_number"])
         case["payee_name"] = payee["account_name"]
 
-    def fold(self, rows: CaseRows, position: int, event: Any, case_id: str) -> None:
-        """Fold one event of the case ``case_id`` (its id as text) into the batch's rows."""
-        name = event_name(event)
-        self._state(rows, case_id, event)
+    def fold(
+        self, rows: CaseRows, position: int, name: str, fields: dict[str, Any], case_id: str,
+        version: int, recorded: str,
+    ) -> None:  # fmt: skip
+        """Fold one event of the case ``case_id`` (its id as text) into the batch's rows: the
+        event's type ('HouseholdCase.Applied'), its decoded fields (``EventState``), its
+        version and when it was recorded (UTC text)."""
+        self._state(rows, case_id, name, fields)
         case = rows.cases[case_id]
+        effective = fields["effective_date"]
         status = STATUS_AFTER.get(name)
         if status is not None:
-            case["status"], case["status_since"] = status, event.effective_date
-        version, recorded = event.originator_version, utc_text(event.timestamp)
+            case["status"], case["status_since"] = status, effective
         case["version"], case["recorded_at"] = version, recorded
-        details = pseudonymous_fields(event, self.person_key)
+        details = pseudonymous_fields(fields, self.person_key)
         rows.facts.setdefault(case_id, []).append(
-            [version, name, event.effective_date, recorded, position, fold_details(name, details)]
+            [version, name, effective, recorded, position, fold_details(name, details)]
         )
         rows.timeline.setdefault(case_id, []).append(
-            [version, position, name, event.effective_date, recorded, event.actor,
-             event.document_ref, status, details_json(details)]
+            [version, position, name, effective, recorded, fields["actor"],
+             fields["document_ref"], status, details_json(details)]
         )  # fmt: skip
 
-    def _state(self, rows: CaseRows, case_id: str, event: Any) -> None:
+    def _state(self, rows: CaseRows, case_id: str, name: str, e: dict[str, Any]) -> None:
         case = rows.cases.get(case_id, {})
         members = rows.members.setdefault(case_id, {})
-        match event:
-            case HouseholdCase.Applied():
-                head = event.members[0]
-                rows.cases[case_id] = self._new_case(
-                    case_id, "household", event, head, event.programme
-                )
-                for member in event.members:
+        match name:
+            case "HouseholdCase.Applied":
+                head = e["members"][0]
+                rows.cases[case_id] = self._new_case(case_id, "household", e, head, e["programme"])
+                for member in e["members"]:
                     self._member(members, member, covered=True)
-            case HouseholdCase.Approved():
+            case "HouseholdCase.Approved":
+                single = e["single_person_id_number"]
                 case.update(
-                    programme=event.programme, method=event.method, tier_code=event.tier_code,
-                    start_month=event.start_month, annual_review_due=event.annual_review_due,
-                    single_person=event.single_person_id_number is not None,
+                    programme=e["programme"], method=e["method"], tier_code=e["tier_code"],
+                    start_month=e["start_month"], annual_review_due=e["annual_review_due"],
+                    single_person=single is not None,
                 )  # fmt: skip
-                self._payee(case, event.payee)
-                if event.single_person_id_number is not None:
-                    covered = self.person_key(event.single_person_id_number)
+                self._payee(case, e["payee"])
+                if single is not None:
+                    covered = self.person_key(single)
                     for key, member in members.items():
                         member["covered"] = key == covered
-            case HouseholdCase.MemberAdded():
-                self._member(members, event.member, covered=not case["single_person"])
-            case HouseholdCase.MemberRemoved():
-                members.pop(self.person_key(event.id_number), None)
-            case HouseholdCase.EconomicCheckRecorded() | HouseholdCase.IncomeReassessed():
-                case["household_income_fen"] = event.household_income_fen
-            case HouseholdCase.TierChanged():
-                case["tier_code"] = event.tier_code
-            case HouseholdCase.PayeeAccountChanged():
-                self._payee(case, event.payee)
-            case TekunPerson.ModeChanged():
-                self._payee(case, event.payee)
-                case["programme"] = f"tekun_{event.mode}"
-            case HouseholdCase.GradualExitStarted():
-                case["exit_months"] = event.months
-            case HouseholdCase.Terminated() | HouseholdCase.Rejected() | TekunPerson.Terminated():
-                case["end_reason"] = event.reason
-            case HouseholdCase.AnnualReviewRecorded():
-                case["annual_review_due"] = event.next_due
-            case TekunPerson.Approved():
-                rows.cases[case_id] = self._new_case(
-                    case_id, "tekun", event, event.person, f"tekun_{event.mode}"
+            case "HouseholdCase.MemberAdded":
+                self._member(members, e["member"], covered=not case["single_person"])
+            case "HouseholdCase.MemberRemoved":
+                members.pop(self.person_key(e["id_number"]), None)
+            case "HouseholdCase.EconomicCheckRecorded" | "HouseholdCase.IncomeReassessed":
+                case["household_income_fen"] = e["household_income_fen"]
+            case "HouseholdCase.TierChanged":
+                case["tier_code"] = e["tier_code"]
+            case "HouseholdCase.PayeeAccountChanged":
+                self._payee(case, e["payee"])
+            case "TekunPerson.ModeChanged":
+                self._payee(case, e["payee"])
+                case["programme"] = f"tekun_{e['mode']}"
+            case "HouseholdCase.GradualExitStarted":
+                case["exit_months"] = e["months"]
+            case "HouseholdCase.Terminated" | "HouseholdCase.Rejected" | "TekunPerson.Terminated":
+                case["end_reason"] = e["reason"]
+            case "HouseholdCase.AnnualReviewRecorded":
+                case["annual_review_due"] = e["next_due"]
+            case "TekunPerson.Approved":
+                new = rows.cases[case_id] = self._new_case(
+                    case_id, "tekun", e, e["person"], f"tekun_{e['mode']}"
                 )
-                rows.cases[case_id].update(
-                    start_month=event.start_month, care_level=event.care_level
-                )
-                self._payee(rows.cases[case_id], event.payee)
-                self._member(members, dict(event.person, relation="self"), covered=True)
-            case TekunPerson.CareLevelReassessed():
-                case["care_level"] = event.care_level
+                new.update(start_month=e["start_month"], care_level=e["care_level"])
+                self._payee(new, e["payee"])
+                self._member(members, dict(e["person"], relation="self"), covered=True)
+            case "TekunPerson.CareLevelReassessed":
+                case["care_level"] = e["care_level"]
 
     def _new_case(
-        self, case_id: str, kind: str, event: Any, head: dict[str, str], programme: str
+        self, case_id: str, kind: str, e: dict[str, Any], head: dict[str, str], programme: str
     ) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(CASE_FIELDS)
         row.update(
-            case_id=case_id, kind=kind, region_code=event.region_code,
-            county_code=county_of(event.region_code), programme=programme,
+            case_id=case_id, kind=kind, region_code=e["region_code"],
+            county_code=county_of(e["region_code"]), programme=programme,
             head_name=head["name"], head_id_masked=mask_id_number(head["id_number"]),
-            head_person_key=self.person_key(head["id_number"]), applied_on=event.effective_date,
+            head_person_key=self.person_key(head["id_number"]), applied_on=e["effective_date"],
             single_person=False,
         )  # fmt: skip
         return row

@@ -18,7 +18,6 @@ from projections.case_state.projection import (
     TIMELINE_FIELDS,
     CaseRows,
     CaseStateProjection,
-    is_case_event,
 )
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic
@@ -83,11 +82,17 @@ class CaseStateView(View):
     retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
     shardable = True  # every row belongs to one case
+    raw = True  # folds decoded fields (ops.transcoding.EventFields), not event objects
 
     def __init__(
-        self, db: Database, person_key: Callable[[str], str], seal: Callable[[str], str]
+        self,
+        db: Database,
+        person_key: Callable[[str], str],
+        seal: Callable[[str], str],
+        decode: Callable[[Any], tuple[str, dict[str, Any], str]],
     ) -> None:
         self.db = db
+        self.decode = decode
         self.projection = CaseStateProjection(person_key, seal)
 
     def create(self, cur: Cursor) -> None:
@@ -103,15 +108,15 @@ class CaseStateView(View):
         self.process_batch(cur, [(position, event)])
 
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
-        """Load the touched cases, fold the batch in memory, write back in bulk."""
-        events = [(position, event, str(event.originator_id))
-                  for position, event in batch if is_case_event(event)]  # fmt: skip
+        """Load the touched cases, fold the batch in memory, write back in bulk. The batch holds
+        notifications (``raw``): each is decoded to its fields here, with no event object."""
+        events = [(position, n, str(n.originator_id)) for position, n in batch]
         if not events:
             return
         # Cases whose first event here is their creation have no rows yet: in a bulk load or a
         # rebuild that is nearly every case, and skipping their lookup halves the round trips.
-        created = {case_id for _p, event, case_id in events if event.originator_version == 1}
-        ids = sorted({case_id for _p, _e, case_id in events} - created)
+        created = {case_id for _p, n, case_id in events if n.originator_version == 1}
+        ids = sorted({case_id for _p, _n, case_id in events} - created)
         rows = CaseRows()
         for chunk in chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
@@ -128,8 +133,10 @@ class CaseStateView(View):
                 rows.load_history(row["case_id"], row["members"], row["timeline"])
             cur.execute(f"DELETE FROM case_state WHERE case_id IN ({marks})", chunk)
             cur.execute(f"DELETE FROM case_history WHERE case_id IN ({marks})", chunk)
-        for position, event, case_id in events:
-            self.projection.fold(rows, position, event, case_id)
+        fold, decode = self.projection.fold, self.decode
+        for position, notification, case_id in events:
+            name, fields, recorded = decode(notification)
+            fold(rows, position, name, fields, case_id, notification.originator_version, recorded)
         history = rows.dump_facts()
         cur.insert_many("case_state", CASE_FIELDS, list(map(_case_row, rows.cases.values())))
         cur.insert_many("case_history", HISTORY_FIELDS, history)
