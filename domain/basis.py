@@ -118,7 +118,10 @@ def basis_for_month(kind: str, facts: list[CaseFact], month: str, as_of: str) ->
     cut = first_day(month)
     known = [f for f in facts if f.recorded_at <= as_of]
     # Versions are unique within a case, so the sort never compares the facts themselves.
-    counting = sorted(entry for entry in _counting_from(known) if entry[0] <= cut)
+    return _folded(kind, sorted(entry for entry in _counting_from(known) if entry[0] <= cut))
+
+
+def _folded(kind: str, counting: list[tuple[str, int, CaseFact]]) -> MonthBasis:
     basis = MonthBasis(kind=kind)
     for _from, _version, fact in counting:
         _fold(basis, fact)
@@ -183,8 +186,10 @@ def settled_basis(kind: str, facts: list[CaseFact]) -> tuple[str, MonthBasis]:
     """(from, basis): the date from which every fact counts, and the basis that every month
     whose first day is on or after it folds to (as known once all the facts are known). The
     case-state view keeps it per case, so a roll folds only the cases with a recent fact."""
-    since = max((entry[0] for entry in _counting_from(facts)), default="")
-    return since, basis_for_month(kind, facts, "9999-12", "9999")
+    # basis_for_month(kind, facts, "9999-12", "9999"), with the counting dates worked out once
+    counting = _counting_from(facts)
+    since = max((entry[0] for entry in counting), default="")
+    return since, _folded(kind, sorted(counting))
 
 
 def basis_data(basis: MonthBasis) -> list[Any]:

@@ -79,6 +79,10 @@ class EventFields:
                 fields = None
             if type(fields) is dict:
                 stamp = fields.pop("timestamp", None)
+                text = stamp.get("_data_") if type(stamp) is dict else None
+                # the usual case inline: '…T14:16:33.184967+00:00' → '…T14:16:33.184967Z'
+                if type(text) is str and len(text) == 32 and text.endswith("+00:00"):
+                    return name, fields, text[:26] + "Z"
                 recorded = _utc_text_of(stamp)
                 if recorded is not None:
                     return name, fields, recorded

@@ -29,7 +29,7 @@ STATUS_AFTER: dict[str, str] = {
     "TekunPerson.Approved": CaseStatus.ACTIVE.value,
     "TekunPerson.Terminated": CaseStatus.TERMINATED.value,
 }
-ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
+ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 KEYED = {"id_number": "person_key", "single_person_id_number": "single_person_key"}
 PLAIN = frozenset({str, int, bool, type(None)})
 
