@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from domain.access import Principal
+from ops.rebuild import rebuild
 from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
@@ -112,7 +113,17 @@ def token_issue(
 
 
 @projections_app.command("rebuild")
-def projections_rebuild(name: Annotated[str, typer.Argument(help="a view name, or 'all'")]) -> None:
+def projections_rebuild(
+    name: Annotated[str, typer.Argument(help="a view name, or 'all'")],
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="processes sharing the replay (PostgreSQL; views keyed by aggregate:"
+            " case_state, audit_trail). While they run, catch-ups leave the view alone.",
+        ),
+    ] = 1,
+) -> None:
     """Drop a read model and replay the whole log into it."""
     services = _services()
     names = list(services.projections.views) if name == "all" else [name]
@@ -126,7 +137,7 @@ def projections_rebuild(name: Annotated[str, typer.Argument(help="a view name, o
     with _progress() as progress:
         for view in names:
             task = progress.add_task(f"rebuild {view}", total=total)
-            count = services.projections.rebuild(view, lambda n, t=task: progress.advance(t, n))
+            count = rebuild(services, view, workers, lambda n, t=task: progress.advance(t, n))
             console.print(f"{view}: {count} events replayed")
     services.close()
 

@@ -7,7 +7,9 @@ Everything is measured in one run on fresh databases, so the ratios hold on a no
    ``save()``, default settings (no cipher, no compression);
 2. doudi import: a generated roster through ``ops.importer`` (cipher + compression on, as in
    production), events/s over every event it records;
-3. catch-up: rebuilding the ``case_state`` and ``audit_trail`` views from position 0.
+3. catch-up: rebuilding the ``case_state`` and ``audit_trail`` views from position 0, first by
+   the ordinary catch-up in this process, then (PostgreSQL) shared by ``--workers`` processes
+   (``ops/rebuild.py``). Events/s count every position of the log, read or passed over.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from eventsourcing.domain import Aggregate, event
 from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import write_roster
 from ops.importer import import_households
+from ops.rebuild import rebuild
 from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
@@ -63,7 +66,7 @@ def baseline_env(url: str, folder: Path) -> dict[str, str]:
             "POSTGRES_PASSWORD": "", "POSTGRES_SCHEMA": "baseline"}  # fmt: skip
 
 
-def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
+def run_backend(kind: str, households: int, folder: Path, workers: int) -> dict[str, Any]:
     with fresh_database(kind, folder) as url:
         result: dict[str, Any] = {"backend": kind, "households": households}
         result["library_events_per_s"] = round(library_baseline(baseline_env(url, folder), 20_000))
@@ -85,6 +88,12 @@ def run_backend(kind: str, households: int, folder: Path) -> dict[str, Any]:
             started = time.perf_counter()
             count = services.projections.rebuild(view)
             result[f"{view}_catch_up_events_per_s"] = round(count / (time.perf_counter() - started))
+            if kind == "postgres" and workers > 1:
+                started = time.perf_counter()
+                count = rebuild(services, view, workers)
+                result[f"{view}_rebuild_{workers}_processes_events_per_s"] = round(
+                    count / (time.perf_counter() - started)
+                )
         result["peak_rss_mib"] = peak_rss_mib()
         services.close()
         return result
@@ -95,11 +104,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--households", type=int, default=20_000)
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=2, help="processes sharing a rebuild")
     args = parser.parse_args()
     kinds = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     with TemporaryDirectory() as folder:
         for kind in kinds:
-            print(json.dumps(run_backend(kind, args.households, Path(folder))), flush=True)
+            print(
+                json.dumps(run_backend(kind, args.households, Path(folder), args.workers)),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

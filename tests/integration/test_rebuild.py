@@ -3,6 +3,7 @@ a view with several processes: each gives what the ordinary path gives."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -123,3 +124,23 @@ def test_catch_up_passes_over_a_view_being_rebuilt_and_a_failed_rebuild_is_hande
         assert len(rebuilt["case_state"]) == len(live["case_state"]) + 1
     finally:
         services.close()
+
+
+@pytest.mark.postgres
+def test_the_rebuild_command_shares_a_view_between_processes(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from ops.cli import app
+
+    monkeypatch.setenv("DOUDI_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("DOUDI_SECRET", "cli-test-secret")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--households", "30"]).exit_code == 0
+    before = json.loads(runner.invoke(app, ["projections", "status"]).stdout)
+    result = runner.invoke(app, ["projections", "rebuild", "case_state", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(runner.invoke(app, ["projections", "status"]).stdout) == before
+    assert runner.invoke(app, ["projections", "rebuild", "all", "--workers", "0"]).exit_code == 2
