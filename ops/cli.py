@@ -179,6 +179,9 @@ def projections_status() -> None:
 def import_households_command(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     actor: Annotated[str, typer.Option(help="who is importing")] = "import",
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes deciding and encoding households")
+    ] = 1,
 ) -> None:
     """Import a roster CSV (see ops/importer.py for the columns)."""
     from ops.importer import import_households
@@ -188,7 +191,9 @@ def import_households_command(
         households = len({line.split(",", 1)[0] for line in count_stream}) - 1
     with _progress() as progress, path.open(encoding="utf-8-sig", newline="") as stream:
         task = progress.add_task("import households", total=households)
-        report = import_households(services, stream, actor, lambda n: progress.advance(task, n))
+        report = import_households(
+            services, stream, actor, lambda n: progress.advance(task, n), workers
+        )
     services.projections.catch_up()
     services.close()
     typer.echo(

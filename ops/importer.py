@@ -19,8 +19,10 @@ by household through the aggregates, so one bad row never blocks the rest.
 from __future__ import annotations
 
 import csv
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any, TextIO
@@ -38,7 +40,9 @@ from domain.household import (
     economic_check_fields,
 )
 from ops.bulk import StoredEventEncoder
+from ops.runtime import tune_gc
 from ops.services import Services
+from ops.settings import Settings
 
 COLUMNS = (
     "household_ref",
@@ -126,8 +130,12 @@ class NewHousehold:
     checked: dict[str, Any]
     approved: dict[str, Any]
     person_keys: list[str]
+    # Encoded already (by a worker process of a parallel import); the fields are then not kept.
+    encoded: list[StoredEvent] | None = None
 
     def stored_events(self, encoder: StoredEventEncoder) -> list[StoredEvent]:
+        if self.encoded is not None:
+            return self.encoded
         case = HouseholdCase
         events = [
             encoder.encode(case.Applied, self.case_id, 1, self.applied),
@@ -238,21 +246,118 @@ def import_households(
     stream: TextIO,
     actor: str,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> ImportReport:
+    """Import a roster. With ``workers`` > 1, that many processes decide and encode the
+    households (the CPU-bound part), a batch at a time, while this process records the batches
+    in roster order exactly as it would have: the log, the reports and which of two households
+    naming one person is refused are the same whatever the number of workers."""
     report = ImportReport()
     batch = _Batch(services, report, progress)
+    households = read_households(stream)
     try:
-        for rows in read_households(stream):
-            try:
-                household = decide_household(rows, actor, services.person_key)
-            except (DomainError, ValueError, KeyError) as error:
-                report.errors.append(f"household {rows[0].get('household_ref')}: {error}")
-                continue
-            batch.add(household)
+        decided = (
+            _decided_in_processes(services.settings, households, actor, workers)
+            if workers > 1
+            else (_decided(rows, actor, services.person_key) for rows in households)
+        )
+        for household in decided:
+            if isinstance(household, str):
+                report.errors.append(household)
+            else:
+                batch.add(household)
         batch.finish()
     finally:
         batch.writer.shutdown(wait=True)  # after an error: the insert under way ends first
     return report
+
+
+def _decided(
+    rows: list[dict[str, str]], actor: str, person_key: Callable[[str], str]
+) -> NewHousehold | str:
+    """The household decided, or why it was refused."""
+    try:
+        return decide_household(rows, actor, person_key)
+    except (DomainError, ValueError, KeyError) as error:
+        return f"household {rows[0].get('household_ref')}: {error}"
+
+
+# What a worker sends back for a household: why it was refused, or its members' person keys and
+# its stored events as plain tuples (originator id bytes, version, topic, state) — measured,
+# pickling StoredEvent objects and the rows back cost the importing process more than it saved.
+Encoded = str | tuple[list[str], list[tuple[bytes, int, str, bytes]]]
+
+
+def _decided_in_processes(
+    settings: Settings, households: Iterator[list[dict[str, str]]], actor: str, workers: int
+) -> Iterator[NewHousehold | str]:
+    """Households decided and encoded by worker processes, in roster order; at most two
+    batches per worker are under way (bounded memory whatever the roster's size)."""
+    context = multiprocessing.get_context("spawn")  # no fork of open connections and threads
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(settings,)
+    ) as pool:
+        under_way: deque[tuple[list[list[dict[str, str]]], Future[list[Encoded]]]] = deque()
+
+        def submit(group: list[list[dict[str, str]]]) -> None:
+            values = [[[row.get(c) for c in COLUMNS] for row in rows] for rows in group]
+            under_way.append((group, pool.submit(_decide_group, values, actor)))
+
+        def collect() -> Iterator[NewHousehold | str]:
+            group, future = under_way.popleft()
+            for rows, encoded in zip(group, future.result(), strict=True):
+                yield encoded if isinstance(encoded, str) else _received(rows, actor, encoded)
+
+        group: list[list[dict[str, str]]] = []
+        for rows in households:
+            group.append(rows)
+            if len(group) == BATCH_HOUSEHOLDS:
+                submit(group)
+                group = []
+                if len(under_way) >= 2 * workers:
+                    yield from collect()
+        if group:
+            submit(group)
+        while under_way:
+            yield from collect()
+
+
+def _received(
+    rows: list[dict[str, str]], actor: str, encoded: tuple[list[str], list[Any]]
+) -> NewHousehold:
+    keys, events = encoded
+    return NewHousehold(
+        rows=rows, actor=actor, case_id=imported_case_id(rows[0]["region_code"], rows[0]["household_ref"]),
+        applied={}, checked={}, approved={}, person_keys=keys,
+        encoded=[StoredEvent(UUID(bytes=i), v, topic, state) for i, v, topic, state in events],
+    )  # fmt: skip
+
+
+_worker: tuple[Callable[[str], str], StoredEventEncoder] | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _worker
+    tune_gc()
+    services = Services(settings)  # the deployment's keys, cipher and compressor
+    _worker = (services.person_key, StoredEventEncoder(services.app))
+
+
+def _decide_group(group: list[list[list[str | None]]], actor: str) -> list[Encoded]:
+    assert _worker is not None, "started by _start_worker"
+    person_key, encoder = _worker
+    out: list[Encoded] = []
+    for values in group:
+        rows = [dict(zip(COLUMNS, row, strict=True)) for row in values]
+        household = _decided(rows, actor, person_key)  # type: ignore[arg-type]
+        if isinstance(household, str):
+            out.append(household)
+            continue
+        events = household.stored_events(encoder)
+        out.append((household.person_keys, [
+            (e.originator_id.bytes, e.originator_version, e.topic, e.state) for e in events
+        ]))  # fmt: skip
+    return out
 
 
 def _save_one(services: Services, household: NewHousehold, report: ImportReport) -> None:

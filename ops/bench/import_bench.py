@@ -6,7 +6,7 @@ Everything is measured in one run on fresh databases, so the ratios hold on a no
 1. library baseline: a plain ``Application`` saving 100 new aggregates (one event each) per
    ``save()``, default settings (no cipher, no compression);
 2. doudi import: a generated roster through ``ops.importer`` (cipher + compression on, as in
-   production), events/s over every event it records;
+   production; ``--workers`` processes decide and encode), events/s over every event recorded;
 3. catch-up: rebuilding the ``case_state`` and ``audit_trail`` views from position 0, first by
    the ordinary catch-up in this process, then (PostgreSQL) shared by ``--workers`` processes
    (``ops/rebuild.py``). Events/s count every position of the log, read or passed over.
@@ -68,7 +68,7 @@ def baseline_env(url: str, folder: Path) -> dict[str, str]:
 
 def run_backend(kind: str, households: int, folder: Path, workers: int) -> dict[str, Any]:
     with fresh_database(kind, folder) as url:
-        result: dict[str, Any] = {"backend": kind, "households": households}
+        result: dict[str, Any] = {"backend": kind, "households": households, "workers": workers}
         result["library_events_per_s"] = round(library_baseline(baseline_env(url, folder), 20_000))
         services = Services(Settings(environment="test", database_url=url, secret="bench"))
         roster = folder / f"roster-{kind}.csv"
@@ -76,7 +76,7 @@ def run_backend(kind: str, households: int, folder: Path, workers: int) -> dict[
             write_roster(stream, households, seed=1)
         started = time.perf_counter()
         with roster.open(encoding="utf-8", newline="") as stream:
-            report = import_households(services, stream, "bench")
+            report = import_households(services, stream, "bench", workers=workers)
         elapsed = time.perf_counter() - started
         result.update(
             import_events=report.events,
@@ -104,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--households", type=int, default=20_000)
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")
-    parser.add_argument("--workers", type=int, default=2, help="processes sharing a rebuild")
+    parser.add_argument("--workers", type=int, default=2, help="import and rebuild processes")
     args = parser.parse_args()
     kinds = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     with TemporaryDirectory() as folder:

@@ -180,3 +180,30 @@ def test_a_bad_row_is_reported_and_the_rest_recorded(services: Services, column:
     lines[0][column] = "bad"
     report = import_households(services, io.StringIO(roster_of(lines)), "import")
     assert report.households == 3 and len(report.errors) == 1
+
+
+def test_worker_processes_record_what_one_process_records(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes decide and encode while this one records, batches of four: the log holds
+    the domain path's events in roster order, the bad row and the person named again are
+    refused with the same reports, as by one process."""
+    monkeypatch.setattr("ops.importer.BATCH_HOUSEHOLDS", 4)
+    lines = list(csv.DictReader(io.StringIO(head_named_again(12, 13, 9))))
+    refs = sorted({line["household_ref"] for line in lines})
+    next(line for line in lines if line["household_ref"] == refs[5])["start_month"] = "bad"
+    roster = roster_of(lines)
+    report = import_households(services, io.StringIO(roster), "import", workers=2)
+    assert report.households == 10 and len(report.errors) == 2
+    assert report.errors[0].startswith(f"household {refs[5]}:")
+    assert "already in another open household case" in report.errors[1]
+    recorded = [rows for rows in households(roster) if rows[0]["household_ref"] not in (refs[5], refs[9])]  # fmt: skip
+    expected = [e for rows in recorded for e in domain_events(rows, services.person_key)]
+    logged = [services.app.mapper.to_domain_event(n)
+              for n in services.read_notifications(1, 10_000)]  # fmt: skip
+    assert report.events == len(logged) == len(expected)
+    for ours, theirs in zip(logged, expected, strict=True):
+        assert (type(ours), ours.originator_id, ours.originator_version) == (
+            type(theirs), theirs.originator_id, theirs.originator_version,
+        )  # fmt: skip
+        assert fields_of(ours) == fields_of(theirs)
