@@ -8,24 +8,16 @@ from typing import Any
 
 import pytest
 
-from ops.demo import load_demo
 from ops.rebuild import rebuild
-from ops.rolls import generate_roll
 from ops.services import Services
 from ops.transcoding import _utc_text_of
 from projections.runner import REBUILDING, utc_text
-from tests.conftest import COUNTY
-from tests.integration.test_contract import admin, checked_case, record
+from tests.integration.test_contract import admin, checked_case
+from tests.integration.test_contract import demo_log as contract_demo_log
 
 
 def demo_log(services: Services) -> None:
-    load_demo(services, households=40, tekun=6)
-    principal = admin(services)
-    checked_case(services, principal, seed=41)
-    record(
-        services, principal, lambda: generate_roll(services, principal, COUNTY, "2022-09", "all")
-    )
-    services.fresh()
+    contract_demo_log(services, households=40, tekun=6, seed=41)
 
 
 def everything(services: Services) -> list[Any]:
