@@ -9,15 +9,16 @@ applications naming the same person cannot both succeed: the second fails on the
 
 from __future__ import annotations
 
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict
+from domain.ids import name_uuid
 
 
 def enrolment_id(person_key: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"doudi:person:{person_key}")
+    return name_uuid(f"doudi:person:{person_key}")
 
 
 class PersonEnrolment(Aggregate):

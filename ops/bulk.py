@@ -60,11 +60,14 @@ def event_shape(event_class: type[Any]) -> EventShape:
 class StoredEventEncoder:
     def __init__(self, app: Application) -> None:  # type: ignore[type-arg]
         self.mapper = app.mapper
+        self._stamped: tuple[datetime | None, str] = (None, "")  # the last timestamp's text
 
     def state(self, shape: EventShape, fields: dict[str, Any], timestamp: datetime) -> bytes:
         """The JSON document of one event, byte for byte what ``mapper.to_stored_event`` encodes."""
+        if timestamp is not self._stamped[0]:
+            self._stamped = (timestamp, timestamp.isoformat())
         document: dict[str, Any] = {
-            "timestamp": {"_type_": "datetime_iso", "_data_": timestamp.isoformat()}
+            "timestamp": {"_type_": "datetime_iso", "_data_": self._stamped[1]}
         }
         if shape.originator_topic is not None:
             document["originator_topic"] = shape.originator_topic
@@ -81,10 +84,16 @@ class StoredEventEncoder:
             return bytes(self.mapper.transcoder.encode(document))
 
     def encode(
-        self, event_class: type[Any], originator_id: UUID, version: int, fields: dict[str, Any]
+        self,
+        event_class: type[Any],
+        originator_id: UUID,
+        version: int,
+        fields: dict[str, Any],
+        timestamp: datetime | None = None,
     ) -> StoredEvent:
+        """The stored event; ``timestamp`` defaults to now (a household's events share one)."""
         shape = event_shape(event_class)
-        state = self.state(shape, fields, datetime.now(tz=UTC))
+        state = self.state(shape, fields, timestamp or datetime.now(tz=UTC))
         if self.mapper.compressor:
             state = self.mapper.compressor.compress(state)
         if self.mapper.cipher:

@@ -24,9 +24,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any, TextIO
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -39,6 +40,7 @@ from domain.household import (
     approval_fields,
     economic_check_fields,
 )
+from domain.ids import name_uuid
 from ops.bulk import StoredEventEncoder
 from ops.runtime import tune_gc
 from ops.services import Services
@@ -72,7 +74,7 @@ class ImportReport:
 
 
 def imported_case_id(region_code: str, household_ref: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"doudi:import:{region_code}:{household_ref}")
+    return name_uuid(f"doudi:import:{region_code}:{household_ref}")
 
 
 def read_households(stream: TextIO) -> Iterator[list[dict[str, str]]]:
@@ -136,16 +138,16 @@ class NewHousehold:
     def stored_events(self, encoder: StoredEventEncoder) -> list[StoredEvent]:
         if self.encoded is not None:
             return self.encoded
-        case = HouseholdCase
+        case, now = HouseholdCase, datetime.now(tz=UTC)  # recorded together: one timestamp
         events = [
-            encoder.encode(case.Applied, self.case_id, 1, self.applied),
-            encoder.encode(case.EconomicCheckRecorded, self.case_id, 2, self.checked),
-            encoder.encode(case.Approved, self.case_id, 3, self.approved),
+            encoder.encode(case.Applied, self.case_id, 1, self.applied, now),
+            encoder.encode(case.EconomicCheckRecorded, self.case_id, 2, self.checked, now),
+            encoder.encode(case.Approved, self.case_id, 3, self.approved, now),
         ]
         case_id = str(self.case_id)
         events += [
             encoder.encode(PersonEnrolment.Registered, enrolment_id(key), 1,
-                           {"person_key": key, "kind": "household", "case_id": case_id})
+                           {"person_key": key, "kind": "household", "case_id": case_id}, now)
             for key in self.person_keys
         ]  # fmt: skip
         return events
