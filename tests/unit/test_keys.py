@@ -24,4 +24,3 @@ def test_seal_round_trips_and_is_deterministic() -> None:
     token = keys.seal("6217003343508589109")
     assert token == keys.seal("6217003343508589109") != "6217003343508589109"
     assert keys.unseal(token) == "6217003343508589109"
-
