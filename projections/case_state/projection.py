@@ -38,10 +38,13 @@ def pseudonymous_details(event: Any, person_key: Callable[[str], str]) -> str:
     return details_json(pseudonymous_fields(vars(event), person_key))
 
 
+SORTED = orjson.OPT_SORT_KEYS
+
+
 def details_json(details: dict[str, Any]) -> str:
     """An event's pseudonymous fields as compact JSON text, keys sorted (so a rebuild writes the
     same text). orjson: ~0.7 µs against ~4.6 µs for ``json.dumps`` on a typical event."""
-    return orjson.dumps(details, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    return orjson.dumps(details, option=SORTED, default=str).decode()
 
 
 def pseudonymous_fields(fields: dict[str, Any], person_key: Callable[[str], str]) -> dict[str, Any]:
@@ -137,7 +140,10 @@ class CaseRows:
             since, basis = settled_basis(case["kind"], [CaseFact(*fact) for fact in facts])
             case["settled_from"], case["settled"] = since, orjson.dumps(basis_data(basis))
             people = [list(map(member.__getitem__, MEMBER_FIELDS)) for member in members.values()]
-            history.append((case_id, orjson.dumps(people), orjson.dumps(self.timeline[case_id])))
+            # Details as objects, keys sorted: one encoding per case, not a JSON text per event
+            # escaped again inside the blob.
+            timeline = orjson.dumps(self.timeline[case_id], option=SORTED, default=str)
+            history.append((case_id, orjson.dumps(people), timeline))
         return history
 
 
@@ -172,7 +178,7 @@ class CaseStateProjection:
         )
         rows.timeline.setdefault(case_id, []).append(
             [version, position, name, effective, recorded, fields["actor"],
-             fields["document_ref"], status, details_json(details)]
+             fields["document_ref"], status, details]
         )  # fmt: skip
 
     def _state(self, rows: CaseRows, case_id: str, name: str, e: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from projections.case_state.projection import (
     TIMELINE_FIELDS,
     CaseRows,
     CaseStateProjection,
+    details_json,
 )
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic
@@ -76,8 +77,8 @@ class CaseStateView(View):
     name = "case_state"
     # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case;
     # 5: settled basis per case; 6: timeline details as compact JSON (orjson); 7: members and
-    # timeline as one history row per case
-    version = 7
+    # timeline as one history row per case; 8: timeline details as objects in the history row
+    version = 8
     tables = ("case_state", "case_history")
     retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
@@ -201,6 +202,7 @@ class CaseStateView(View):
                    for entry in (orjson.loads(row["timeline"]) if row else [])]  # fmt: skip
         for entry in entries:
             del entry["position"]
+            entry["details"] = details_json(entry["details"])
         return sorted(entries, key=itemgetter("effective_date", "version"))
 
     def county_case_pages(
