@@ -51,7 +51,7 @@ def load(url: str, households: int, counties: tuple[str, ...], folder: Path) -> 
     with roster.open("w", encoding="utf-8", newline="") as stream:
         write_roster(stream, households, seed=3, counties=counties)
     with roster.open(encoding="utf-8", newline="") as stream:
-        import_households(services, stream, "bench", workers=2)
+        import_households(services, stream, "bench", workers=3)
     services.fresh()
     services.close()
 
