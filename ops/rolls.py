@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 import orjson
+import structlog
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.access import Principal
@@ -518,7 +519,11 @@ def generate_roll(
         # (``RollsView.write_ahead`` says why that order keeps the view exactly once).
         if pending:
             services.rolls.write_ahead(str(roll.id), str(token), written)
-            services.app.save(*pending)
+            try:
+                services.app.save(*pending)
+            except BaseException:
+                withdraw_unrecorded(services, str(roll.id), str(token), pending, written)
+                raise
         pending.clear()
         written.clear()
 
@@ -545,6 +550,21 @@ def generate_roll(
         actor=principal.credential_id,
     )
     return Outcome([roll], roll_summary(roll) | {"generation": generation}, 201)
+
+
+def withdraw_unrecorded(
+    services: Services, roll: str, token: str, chunks: list[RollChunk], lines: list[dict[str, Any]]
+) -> None:
+    """After a failed save of chunks: if their events are not in the log, take their lines out
+    of the rolls view again, so the view holds only what the log can rebuild. (If the save did
+    commit before failing, the events are there and the lines stay.) A save records all of its
+    chunks or none, so the first one tells. Best effort: the save's own error is what the
+    caller sees; lines left behind are never shown and go with the roll's next generation."""
+    try:
+        if not services.app.recorder.select_events(chunks[0].id, limit=1):
+            services.rolls.withdraw(roll, token, lines)
+    except Exception:  # the save's error is the one that matters
+        structlog.get_logger().warning("roll_lines_not_withdrawn", roll_id=roll, token=token)
 
 
 def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome:

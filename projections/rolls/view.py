@@ -106,6 +106,25 @@ class RollsView(View):
             cur.insert_many("roll_lines", LINE_FIELDS, rows)
             cur.insert_many("roll_line_months", MONTH_FIELDS, parts)
 
+    def withdraw(self, roll_id: str, token: str, lines: list[dict[str, Any]]) -> None:
+        """Take out lines written ahead whose chunk events were never recorded."""
+        if self.db.is_sqlite or not lines:
+            return
+        numbers = [line["line_no"] for line in lines]
+        with self.db.transaction(write=True) as cur:
+            cur.execute(
+                "DELETE FROM roll_lines WHERE roll_id = %s AND token = %s"
+                " AND line_no BETWEEN %s AND %s",
+                (roll_id, token, min(numbers), max(numbers)),
+            )
+            for part in chunks([line["case_id"] for line in lines]):
+                marks = ", ".join(["%s"] * len(part))
+                cur.execute(
+                    "DELETE FROM roll_line_months WHERE roll_id = %s AND token = %s"
+                    f" AND case_id IN ({marks})",
+                    (roll_id, token, *part),
+                )
+
     @staticmethod
     def _written_ahead(cur: Cursor, roll_id: str, token: str, line_no: int) -> bool:
         return (

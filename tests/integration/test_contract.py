@@ -11,6 +11,7 @@ import pytest
 
 from domain.access import Principal
 from domain.errors import Conflict
+from domain.roll import RollChunk
 from ops.demo import load_demo, roster_csv
 from ops.importer import import_households
 from ops.rolls import generate_roll
@@ -179,6 +180,56 @@ def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
     assert rows(roll) == {token: count}
     assert services.rolls.lines(roll, limit=10_000, offset=0) == shown
     assert second.response["generation"] < outcome.response["generation"]
+
+
+def test_a_generation_whose_chunks_fail_to_save_leaves_no_lines(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines are written ahead of their chunk events; when the save of those events fails, the
+    lines are taken out again, so the rolls view holds only what a rebuild from the log holds."""
+    load_demo(services, households=40, tekun=5)
+    principal = admin(services)
+    services.fresh()
+    save = services.app.save
+
+    def failing(*aggregates: Any) -> Any:
+        if any(isinstance(aggregate, RollChunk) for aggregate in aggregates):
+            raise RuntimeError("the event store went away")
+        return save(*aggregates)
+
+    def counts() -> list[Any]:
+        with services.db.transaction() as cur:
+            return [cur.execute(f"SELECT COUNT(*) AS n FROM {table}").fetchone()
+                    for table in ("roll_lines", "roll_line_months")]  # fmt: skip
+
+    before = counts()  # the demo's own rolls
+    monkeypatch.setattr(services.app, "save", failing)
+    with pytest.raises(RuntimeError, match="went away"):
+        generate_roll(services, principal, COUNTY, "2022-09", "all")
+    monkeypatch.undo()
+    services.fresh()
+    assert counts() == before
+    live = services.projections.dump("rolls")
+    services.projections.rebuild("rolls")
+    assert services.projections.dump("rolls") == live
+
+    # A save that recorded its chunks and then failed to answer: the lines stay, as the log
+    # has them (they are never shown: no header names their generation).
+    def lost_answer(*aggregates: Any) -> Any:
+        result = save(*aggregates)
+        if any(isinstance(aggregate, RollChunk) for aggregate in aggregates):
+            raise RuntimeError("the answer was lost")
+        return result
+
+    monkeypatch.setattr(services.app, "save", lost_answer)
+    with pytest.raises(RuntimeError, match="lost"):
+        generate_roll(services, principal, COUNTY, "2022-09", "all")
+    monkeypatch.undo()
+    services.fresh()
+    assert counts() != before
+    live = services.projections.dump("rolls")
+    services.projections.rebuild("rolls")
+    assert services.projections.dump("rolls") == live
 
 
 def test_a_county_larger_than_a_page_of_cases_generates_its_roll(
