@@ -27,6 +27,7 @@ from domain.access import Principal
 from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import policy_facts, write_roster
 from ops.importer import import_households
+from ops.rebuild import rebuild
 from ops.rolls import generate_roll
 from ops.runtime import tune_gc
 from ops.services import Services
@@ -52,6 +53,8 @@ def load(url: str, households: int, counties: tuple[str, ...], folder: Path) -> 
         write_roster(stream, households, seed=3, counties=counties)
     with roster.open(encoding="utf-8", newline="") as stream:
         import_households(services, stream, "bench", workers=3)
+    for view in ("case_state", "audit_trail"):  # the views keyed by aggregate, shared by 2
+        rebuild(services, view, workers=2)
     services.fresh()
     services.close()
 
