@@ -126,7 +126,7 @@ class CaseRows:
         }
         self.timeline[case_id] = orjson.loads(timeline)
 
-    def dump_facts(self) -> list[tuple[str, bytes, bytes]]:
+    def write_back(self) -> list[tuple[str, bytes, bytes]]:
         """Write back each touched case's member counts, facts, and the basis they settle to
         from a date on (once per case, after all of the batch's events); return the touched
         cases' history rows (HISTORY_FIELDS)."""

@@ -105,8 +105,8 @@ class CaseStateView(View):
         for table in self.retired_tables:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def process(self, cur: Cursor, position: int, event: Any) -> None:
-        self.process_batch(cur, [(position, event)])
+    def process(self, cur: Cursor, position: int, notification: Any) -> None:
+        self.process_batch(cur, [(position, notification)])
 
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         """Load the touched cases, fold the batch in memory, write back in bulk. The batch holds
@@ -138,7 +138,7 @@ class CaseStateView(View):
         for position, notification, case_id in events:
             name, fields, recorded = decode(notification)
             fold(rows, position, name, fields, case_id, notification.originator_version, recorded)
-        history = rows.dump_facts()
+        history = rows.write_back()
         cur.insert_many("case_state", CASE_FIELDS, list(map(_case_row, rows.cases.values())))
         cur.insert_many("case_history", HISTORY_FIELDS, history)
 
