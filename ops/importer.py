@@ -13,16 +13,17 @@ New households take the fast lane: the domain's decision functions validate and 
 event's fields, ``ops.bulk`` encodes the stored events directly, and 200 households are
 recorded per insert through the library's recorder (one transaction). A batch that collides
 with existing records (a case imported before, a person already enrolled) is retried household
-by household through the aggregates, so one bad row never blocks the rest.
+by household through the aggregates, so one bad row never blocks the rest. With
+``workers`` > 1, worker processes decide and encode while this process records the batches in
+roster order (``_decided_in_processes``): the same log and report as one process.
 """
 
 from __future__ import annotations
 
 import csv
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -42,7 +43,7 @@ from domain.household import (
 )
 from domain.ids import name_uuid
 from ops.bulk import StoredEventEncoder
-from ops.runtime import tune_gc
+from ops.runtime import tune_gc, worker_pool
 from ops.services import Services
 from ops.settings import Settings
 
@@ -296,10 +297,7 @@ def _decided_in_processes(
 ) -> Iterator[NewHousehold | str]:
     """Households decided and encoded by worker processes, in roster order; at most two
     batches per worker are under way (bounded memory whatever the roster's size)."""
-    context = multiprocessing.get_context("spawn")  # no fork of open connections and threads
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(settings,)
-    ) as pool:
+    with worker_pool(workers, _start_worker, (settings,)) as pool:
         under_way: deque[tuple[list[list[dict[str, str]]], Future[list[Encoded]]]] = deque()
 
         def submit(group: list[list[dict[str, str]]]) -> None:

@@ -18,11 +18,10 @@ SQLite has one writer at a time, so there the rebuild is the ordinary one-proces
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
+from ops.runtime import tune_gc, worker_pool
 from ops.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,11 +40,8 @@ def rebuild(
         return services.projections.rebuild(name, progress)
     stop = services.log.head()
     services.projections.begin_sharded_rebuild(name)
-    # Spawned, not forked: a fork would copy open connections and the pool's threads. The
-    # executor (unlike multiprocessing.Pool) fails instead of hanging when a process dies.
-    context = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with worker_pool(workers) as pool:
             shards = [(services.settings, name, (k, workers), stop) for k in range(workers)]
             list(pool.map(_replay_shard, shards))
     except BaseException:
@@ -58,7 +54,6 @@ def rebuild(
 
 
 def _replay_shard(job: tuple[Settings, str, tuple[int, int], int]) -> int:
-    from ops.runtime import tune_gc
     from ops.services import Services
 
     settings, name, shard, stop = job

@@ -12,6 +12,10 @@ often.
 from __future__ import annotations
 
 import gc
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 THRESHOLDS = (100_000, 50, 1_000)
 _tuned = False
@@ -25,3 +29,17 @@ def tune_gc() -> None:
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
     _tuned = True
+
+
+def worker_pool(
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
+) -> ProcessPoolExecutor:
+    """Worker processes for CPU-bound work (import, sharded rebuild). Spawned, not forked: a
+    fork would copy open connections and the pool's threads. The executor (unlike
+    ``multiprocessing.Pool``) fails instead of hanging when a process dies."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=initializer,
+        initargs=initargs,
+    )

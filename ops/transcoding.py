@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.utils import resolve_topic
 
 _MARKER = b'"_type_"'
 
@@ -65,8 +66,8 @@ class EventFields:
     def __call__(self, notification: Any) -> tuple[str, dict[str, Any], str]:
         topic = notification.topic
         name = self._names.get(topic)
-        if name is None:
-            name = self._names[topic] = topic.rsplit(":", 1)[1]
+        if name is None:  # the class's own name, as for an event object (renamed topics too)
+            name = self._names[topic] = resolve_topic(topic).__qualname__
         data = notification.state
         if self.mapper.cipher:
             data = self.mapper.cipher.decrypt(data)
@@ -78,12 +79,7 @@ class EventFields:
             except orjson.JSONDecodeError:
                 fields = None
             if type(fields) is dict:
-                stamp = fields.pop("timestamp", None)
-                text = stamp.get("_data_") if type(stamp) is dict else None
-                # the usual case inline: '…T14:16:33.184967+00:00' → '…T14:16:33.184967Z'
-                if type(text) is str and len(text) == 32 and text.endswith("+00:00"):
-                    return name, fields, text[:26] + "Z"
-                recorded = _utc_text_of(stamp)
+                recorded = _utc_text_of(fields.pop("timestamp", None))
                 if recorded is not None:
                     return name, fields, recorded
         event = self.mapper.to_domain_event(notification)
