@@ -49,6 +49,18 @@ from domain.subsidies import (
 )
 from ops.ledger_service import flow_postings, pool_group
 from ops.services import Outcome, Services, now_utc
+from projections.case_state.view import (
+    ACCOUNT_MASKED,
+    ACCOUNT_SEALED,
+    CASE_ID,
+    HEAD_ID_MASKED,
+    HEAD_NAME,
+    KIND,
+    PAYEE_NAME,
+    RECORDED_AT,
+    REGION_CODE,
+    SETTLED_FROM,
+)
 from projections.runner import utc_text
 
 CHUNKS_PER_SAVE = 5  # ~5,000 lines per transaction: bounded memory
@@ -56,6 +68,8 @@ CHUNKS_PER_SAVE = 5  # ~5,000 lines per transaction: bounded memory
 
 # Placeholders for a case's own references in cached components (see ``MonthPolicy.due``).
 _INCOME_REF, _BASIS_REF = "\x00income", "\x00basis"
+# A cached component: (code, amount, rule, sources, whether a source is a placeholder).
+_Template = tuple[str, int, str, tuple[str, ...], bool]
 _DUE_CACHE = 50_000  # value keys kept per month: bounded memory whatever the incomes
 
 
@@ -78,7 +92,7 @@ class MonthPolicy:
         self.recorded = recorded if recorded is not None else {}
         self.day = first_day(month)
         self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self._due: dict[tuple[Any, ...], list[Component]] = {}
+        self._due: dict[tuple[Any, ...], tuple[list[_Template], int]] = {}
         self._standards: dict[str, Sourced] = {}
         self._tiers: dict[str, dict[str, Sourced]] = {}
         fact = self.fact("rounding", "")
@@ -137,23 +151,48 @@ class MonthPolicy:
         return CareStandard(payload["amount_fen"], payload["percent_of_minimum_wage"], _ref(fact))
 
     def due(self, basis: MonthBasis, region_code: str) -> list[Component]:
-        """The entitlement and subsidy components of a basis paying this month.
+        """The entitlement and subsidy components of a basis paying this month."""
+        own = {_INCOME_REF: basis.income.source, _BASIS_REF: ",".join(basis.sources[-1:])}
+        return [
+            Component(code, amount, rule, tuple(own.get(ref, ref) for ref in sources) if placed else sources)
+            for code, amount, rule, sources, placed in self._templates(basis, region_code, basis.covered_members)[0]
+        ]  # fmt: skip
+
+    def due_parts(
+        self, basis: MonthBasis, region_code: str, covered: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """What ``due`` gives, as a roll line's component dicts for this month (amounts of zero
+        left out), and their total: the roll's path, one dict per component and no objects."""
+        templates, total = self._templates(basis, region_code, covered)
+        month, income, own = self.month, basis.income.source, ",".join(basis.sources[-1:])
+        return [
+            {"code": code, "month": month, "amount_fen": amount, "rule": rule,
+             "sources": [income if ref == _INCOME_REF else own if ref == _BASIS_REF else ref for ref in sources]
+             if placed else list(sources)}
+            for code, amount, rule, sources, placed in templates if amount
+        ], total  # fmt: skip
+
+    def _templates(
+        self, basis: MonthBasis, region_code: str, covered: int
+    ) -> tuple[list[_Template], int]:
+        """The components of a basis, with placeholders for the case's own references.
 
         The engine is pure, and within one month's policy its amounts and rules depend only on
         the basis's values, not on which case it is; the case's own fact references reach only
         the components' sources. So results are kept per value key, computed once with
         placeholder references and filled in with each case's own: two cases with the same
         values get the same components, as the engine would give them, for a dict lookup.
+        Kept with the components' total.
         """
+        income = basis.income
         key = (
-            basis.kind, basis.programme, basis.method, basis.tier_code, basis.household_members,
-            basis.covered_members, basis.income.household_income_fen, basis.income.excluded_income_fen,
-            basis.income.rigid_expenditure_fen, basis.income.employment_cost_fen, basis.care_level,
-            basis.mode, dibao_programme_for(region_code),
+            basis.kind, basis.programme, basis.method, basis.tier_code, len(basis.members), covered,
+            income.household_income_fen, income.excluded_income_fen, income.rigid_expenditure_fen,
+            income.employment_cost_fen, basis.care_level, basis.mode,
+            dibao_programme_for(region_code) if basis.kind == "tekun" else "",
         )  # fmt: skip
         found = self._due.get(key)
         if found is None:
-            income = basis.income
             template = MonthBasis(
                 basis.kind, basis.programme, basis.status, basis.method, basis.tier_code,
                 basis.members, Income(income.household_income_fen, income.excluded_income_fen,
@@ -161,18 +200,19 @@ class MonthPolicy:
                 basis.start_month, basis.exit_month, basis.exit_months, basis.care_level, basis.mode,
                 [_BASIS_REF],
             )  # fmt: skip
-            found = [
+            components = [
                 *entitlement_for(template, region_code, self).components,
                 *subsidies_for(template, region_code, self),
             ]
+            found = (
+                [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
+                 for c in components],
+                sum(c.amount_fen for c in components),
+            )  # fmt: skip
             if len(self._due) >= _DUE_CACHE:
                 self._due.clear()
             self._due[key] = found
-        own = {_INCOME_REF: basis.income.source, _BASIS_REF: ",".join(basis.sources[-1:])}
-        return [
-            Component(c.code, c.amount_fen, c.rule, tuple(own.get(ref, ref) for ref in c.sources))
-            for c in found
-        ]
+        return found
 
     @cached_property
     def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
@@ -430,36 +470,48 @@ def roll_lines(
 ) -> Iterator[dict[str, Any]]:
     """Every line of the county's roll, in case-id order (deterministic): this month's benefit
     for cases not yet paid for it, plus adjustments for months already paid."""
-    cut = first_day(month)
+    cut, as_of = first_day(month), book.as_of
     policy = book.month(month)
+    unseal, loads, everything = services.keys.unseal, orjson.loads, group is ProgrammeGroup.ALL
     for page in services.case_state.county_case_pages(county, month):
         for row in page:
-            case, history = row.case, row.history
-            if case["settled_from"] <= cut and case["recorded_at"] <= book.as_of:
+            case = row.case
+            if case[SETTLED_FROM] <= cut and case[RECORDED_AT] <= as_of:
                 # No fact of the case counts from a later date nor is unknown at the book's
                 # time: its basis this month is the settled one the view keeps (no fold).
-                basis = basis_from_data(orjson.loads(row.settled))
+                basis = basis_from_data(loads(row.settled))
             else:
-                basis = basis_for_month(case["kind"], row.facts, month, book.as_of)
-            if not group.includes(basis.programme):
+                basis = basis_for_month(case[KIND], row.facts, month, as_of)
+            if not everything and not group.includes(basis.programme):
                 continue
-            due = policy.due(basis, case["region_code"]) if basis.paying_in(month) else []
-            regular = [] if month in history else [
-                {"code": c.code, "month": month, "amount_fen": c.amount_fen, "rule": c.rule, "sources": list(c.sources)}
-                for c in due if c.amount_fen
-            ]  # fmt: skip
-            adjusted = adjustments(case, row.facts, month, history, book) if history else []
-            if not regular and not adjusted:
+            covered = basis.covered_members
+            history = row.history
+            if month in history or not basis.paying_in(month):
+                regular, regular_fen = [], 0
+            else:
+                regular, regular_fen = policy.due_parts(basis, case[REGION_CODE], covered)
+            if history:
+                adjusted = adjustments(row.as_dict(), row.facts, month, history, book)
+                if not regular and not adjusted:
+                    continue
+                payable, receivable, months = net(month, regular, adjusted)
+                components = regular + adjusted
+            elif regular:
+                payable, receivable, months = (
+                    regular_fen,
+                    0,
+                    [{"month": month, "amount_fen": regular_fen}],
+                )
+                components = regular
+            else:
                 continue
-            payable, receivable, months = net(month, regular, adjusted)
             yield {
-                "case_id": case["case_id"], "kind": case["kind"], "programme": basis.programme,
-                "region_code": case["region_code"], "head_name": case["head_name"],
-                "head_id_masked": case["head_id_masked"], "payee_name": case["payee_name"],
-                "account_number": services.keys.unseal(case["payee_account_sealed"]),
-                "account_masked": case["payee_account_masked"], "covered_members": basis.covered_members,
-                "components": regular + adjusted, "total_fen": payable, "receivable_fen": receivable,
-                "months": months, "basis_sources": basis.sources,
+                "case_id": case[CASE_ID], "kind": case[KIND], "programme": basis.programme,
+                "region_code": case[REGION_CODE], "head_name": case[HEAD_NAME],
+                "head_id_masked": case[HEAD_ID_MASKED], "payee_name": case[PAYEE_NAME],
+                "account_number": unseal(case[ACCOUNT_SEALED]), "account_masked": case[ACCOUNT_MASKED],
+                "covered_members": covered, "components": components, "total_fen": payable,
+                "receivable_fen": receivable, "months": months, "basis_sources": basis.sources,
             }  # fmt: skip
 
 

@@ -149,11 +149,16 @@ class Database:
             yield Cursor(cur, sqlite=False, column_types=self._column_types)
 
     def stream(
-        self, sql: str, params: Sequence[Any] = (), page: int = 2000
+        self, sql: str, params: Sequence[Any] = (), page: int = 2000, index_order: bool = False
     ) -> Iterator[list[tuple[Any, ...]]]:
         """A large result as pages of tuples, never all in memory: on PostgreSQL through a named
         (server-side) binary cursor, which reads several times faster than a client-side one
-        here, a page ahead in a reader thread; on SQLite by stepping the statement."""
+        here, a page ahead in a reader thread; on SQLite by stepping the statement.
+
+        ``index_order``: on PostgreSQL, have the plan walk an index that gives the ORDER BY
+        rather than sort. Without statistics (a bulk-loaded table nobody has analysed) the planner
+        picks a lossy bitmap scan and an on-disk sort: a county's 77,000 cases took 1.07 s of
+        server time that way, 0.49 s along the index."""
         if self.is_sqlite:
             conn = self._sqlite_connection()
             raw = conn.cursor()
@@ -168,7 +173,7 @@ class Database:
         pages: queue.Queue[Any] = queue.Queue(maxsize=2)
         stop = threading.Event()
         reader = threading.Thread(
-            target=self._read_pages, args=(sql, params, page, pages, stop), daemon=True
+            target=self._read_pages, args=(sql, params, page, index_order, pages, stop), daemon=True
         )
         reader.start()
         try:
@@ -191,6 +196,7 @@ class Database:
         sql: str,
         params: Sequence[Any],
         page: int,
+        index_order: bool,
         pages: queue.Queue[Any],
         stop: threading.Event,
     ) -> None:
@@ -203,6 +209,8 @@ class Database:
                 conn.cursor(name="doudi_stream", binary=True, row_factory=tuple_row) as cur,
             ):
                 cur.itersize = page
+                if index_order:
+                    conn.execute(INDEX_ORDER)
                 cur.execute(sql, tuple(params))
                 while not stop.is_set():
                     rows = cur.fetchmany(page)
@@ -220,6 +228,10 @@ class Database:
             conn.close()
             self._local.conn = None
 
+
+# Session settings that make a read walk the index giving its order instead of sorting (see
+# ``Database.stream`` and ``ops.logreader``): plans without statistics, made safe.
+INDEX_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 

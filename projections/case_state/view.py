@@ -51,14 +51,20 @@ PAGE_FIELDS = (
 )  # fmt: skip
 
 
+# Where each of ``PAGE_FIELDS`` sits in a ``RollCase.case`` tuple (a roll reads a million).
+(CASE_ID, KIND, REGION_CODE, HEAD_NAME, HEAD_ID_MASKED, PAYEE_NAME, ACCOUNT_MASKED, ACCOUNT_SEALED,
+ RECORDED_AT, SETTLED_FROM) = range(len(PAGE_FIELDS))  # fmt: skip
+
+
 @dataclass(slots=True)
 class RollCase:
-    """A case as a roll reads it: its row, its settled basis, what was paid for it; its facts are
-    decoded only if the roll needs them (a recent fact, or adjustments to work out)."""
+    """A case as a roll reads it: its row (``PAGE_FIELDS`` in order, read by the indexes above),
+    its settled basis, what was paid for it; its facts and history are decoded only if the roll
+    needs them (a recent fact, or adjustments to work out)."""
 
-    case: dict[str, Any]
+    case: tuple[Any, ...]
     settled: bytes
-    history: dict[str, tuple[int, str]]
+    paid: str | None
     blob: bytes
     decoded: list[CaseFact] | None = None
 
@@ -67,6 +73,14 @@ class RollCase:
         if self.decoded is None:
             self.decoded = [CaseFact(*fact) for fact in orjson.loads(self.blob)]
         return self.decoded
+
+    @property
+    def history(self) -> dict[str, tuple[int, str]]:
+        """Month → (amount paid, as of when it was first paid), for months up to the roll's."""
+        return _paid(self.paid)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(zip(PAGE_FIELDS, self.case, strict=True))
 
 
 # A row's values in column order, picked in C (a bulk load writes tens of thousands a batch).
@@ -227,12 +241,9 @@ class CaseStateView(View):
             " FROM case_state c WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
             (month, county_code, month),
             page,
+            index_order=True,  # along case_state_county: no sort (see ``Database.stream``)
         ):
-            yield [
-                RollCase(dict(zip(PAGE_FIELDS, row, strict=False)), row[-3],
-                         _paid(row[-1]), row[-2])
-                for row in rows
-            ]  # fmt: skip
+            yield [RollCase(row[:-3], row[-3], row[-1], row[-2]) for row in rows]
 
     def county_programmes(self, county_code: str) -> list[tuple[str, str, str | None]]:
         """The (kind, programme, tier) combinations among a county's approved cases; for 特困 the
