@@ -570,7 +570,9 @@ def generate_roll(
         # The lines go into the rolls view first, then their chunk events into the log
         # (``RollsView.write_ahead`` says why that order keeps the view exactly once).
         if pending:
-            services.rolls.write_ahead(str(roll.id), str(token), written)
+            services.rolls.write_ahead(
+                str(roll.id), str(token), [str(c.id) for c in pending], written
+            )
             try:
                 services.app.save(*pending)
             except BaseException:
@@ -614,7 +616,7 @@ def withdraw_unrecorded(
     caller sees; lines left behind are never shown and go with the roll's next generation."""
     try:
         if not services.app.recorder.select_events(chunks[0].id, limit=1):
-            services.rolls.withdraw(roll, token, lines)
+            services.rolls.withdraw(roll, token, [str(c.id) for c in chunks], lines)
     except Exception:  # the save's error is the one that matters
         structlog.get_logger().warning("roll_lines_not_withdrawn", roll_id=roll, token=token)
 

@@ -197,7 +197,7 @@ class Services:
         self.policy = PolicyBookView(self.db)
         self.registry = RegistryView(self.db, self.person_key)
         self.access = AccessView(self.db)
-        self.rolls = RollsView(self.db)
+        self.rolls = RollsView(self.db, self.app.mapper.to_domain_event)
         self.statistics = StatisticsView(self.db)
         self.ledger = LedgerView(self.db)
         self.reconciliation = ReconciliationView(self.db)

@@ -136,7 +136,7 @@ def test_processes_starting_at_once_on_an_empty_database_all_start(database_url:
 
 
 def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
-    services: Services,
+    services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A generation writes its lines into the rolls view before saving their chunk events.
     Lines of a generation whose header never came stay invisible and go with the next
@@ -164,17 +164,32 @@ def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
     assert count > 0 and list(rows(roll).values()) == [count]
     shown = services.rolls.lines(roll, limit=10_000, offset=0)
     # A generation that wrote its lines and then failed: never shown, gone with the next one.
-    services.rolls.write_ahead(roll, "orphan-token", [dict(line, line_no=n, reference=f"X{n}", months=[])
-                                                      for n, line in enumerate(shown)])  # fmt: skip
+    services.rolls.write_ahead(roll, "orphan-token", ["orphan-chunk"],
+                               [dict(line, line_no=n, reference=f"X{n}", months=[]) for n, line in enumerate(shown)])  # fmt: skip
     assert services.rolls.lines(roll, limit=10_000, offset=0) == shown
+    decoded: list[Any] = []
+    decode = services.rolls.decode
+    monkeypatch.setattr(
+        services.rolls, "decode", lambda n: decoded.append(decode(n)) or decoded[-1]
+    )
     second = generate()
+    monkeypatch.undo()
+    # Chunks written ahead are passed over undecoded (PostgreSQL); SQLite never writes ahead.
+    chunks_decoded = [e for e in decoded if isinstance(e, RollChunk.Recorded)]
+    assert len(chunks_decoded) == (second.aggregates[0].chunk_count if services.db.is_sqlite else 0)
     assert "orphan-token" not in rows(roll) and list(rows(roll).values()) == [count]
+    with services.db.transaction() as cur:
+        marks = cur.execute(
+            "SELECT token FROM roll_chunks_ahead WHERE roll_id = %s", (roll,)
+        ).fetchall()
+    assert {row["token"] for row in marks} <= {str(second.aggregates[0].totals["token"])}
     # Lines written ahead but deleted before their chunks were projected are written again.
     outcome = generate_roll(services, principal, COUNTY, "2022-09", "all")
     token = str(outcome.aggregates[0].totals["token"])
     with services.db.transaction(write=True) as cur:
         cur.execute("DELETE FROM roll_lines WHERE token = %s", (token,))
         cur.execute("DELETE FROM roll_line_months WHERE token = %s", (token,))
+        cur.execute("DELETE FROM roll_chunks_ahead WHERE token = %s", (token,))
     services.app.save(*outcome.aggregates)
     services.fresh()
     assert rows(roll) == {token: count}
@@ -200,7 +215,7 @@ def test_a_generation_whose_chunks_fail_to_save_leaves_no_lines(
     def counts() -> list[Any]:
         with services.db.transaction() as cur:
             return [cur.execute(f"SELECT COUNT(*) AS n FROM {table}").fetchone()
-                    for table in ("roll_lines", "roll_line_months")]  # fmt: skip
+                    for table in ("roll_lines", "roll_line_months", "roll_chunks_ahead")]  # fmt: skip
 
     before = counts()  # the demo's own rolls
     monkeypatch.setattr(services.app, "save", failing)
