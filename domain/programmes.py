@@ -37,3 +37,11 @@ class CareLevel(StrEnum):
 class SupportMode(StrEnum):
     CENTRALIZED = "centralized"
     DISPERSED = "dispersed"
+
+
+def dibao_programme_for(region_code: str) -> str:
+    """特困 support is a multiple of the urban or the rural dibao standard: a township code's digits
+    7–9 under 100 are a sub-district (街道, urban), otherwise a town or township (rural)."""
+    if len(region_code) >= 9 and int(region_code[6:9]) >= 100:
+        return "dibao_rural"
+    return "dibao_urban"

@@ -36,6 +36,7 @@ from domain.entitlement import (
 )
 from domain.errors import Forbidden, InvalidValue
 from domain.money import RoundingMode, RoundingUnit
+from domain.programmes import dibao_programme_for
 from domain.regions import validate_region_code
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, ProgrammeGroup, RollChunk, roll_id
 from domain.subsidies import (
@@ -250,14 +251,6 @@ class MonthPolicy:
                            tuple(r["payload"]["programmes"]), _ref(r))
             for r in latest.values()
         ]  # fmt: skip
-
-
-def dibao_programme_for(region_code: str) -> str:
-    """特困 support is a multiple of the urban or the rural dibao standard: a township code's digits
-    7–9 under 100 are a sub-district (街道, urban), otherwise a town or township (rural)."""
-    if len(region_code) >= 9 and int(region_code[6:9]) >= 100:
-        return "dibao_rural"
-    return "dibao_urban"
 
 
 def entitlement_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> Entitlement:
@@ -518,21 +511,33 @@ def roll_lines(
 def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) -> None:
     """Refuse before anything is recorded when the month's policy lacks what the county's cases
     need (a standard per programme, the 特困 rule, each tier used), so a refused roll records
-    nothing rather than half its chunks."""
+    nothing rather than half its chunks. The combinations come from a short list that keeps
+    every one a case has had: one the policy does not cover refuses the roll only if a case
+    still has it."""
     for kind, programme, tier_code in services.case_state.county_programmes(county):
-        if kind == "tekun" and policy.sourced("tekun_rule", "multiplier_percent") is None:
-            raise InvalidValue(
-                f"no 特困 rule in force for {county} in {policy.month}",
-                field="month",
-                rule="tekun_rule_in_force",
-            )
-        policy.standard(programme)
-        if tier_code is not None and tier_code not in policy.tiers(programme):
-            raise InvalidValue(
-                f"tier {tier_code} of {programme} has no amount in force in {policy.month}",
-                field="month",
-                rule="tier_in_force",
-            )
+        try:
+            _require_policy(county, policy, kind, programme, tier_code)
+        except InvalidValue:
+            if services.case_state.programme_in_use(county, kind, programme, tier_code):
+                raise
+
+
+def _require_policy(
+    county: str, policy: MonthPolicy, kind: str, programme: str, tier_code: str | None
+) -> None:
+    if kind == "tekun" and policy.sourced("tekun_rule", "multiplier_percent") is None:
+        raise InvalidValue(
+            f"no 特困 rule in force for {county} in {policy.month}",
+            field="month",
+            rule="tekun_rule_in_force",
+        )
+    policy.standard(programme)
+    if tier_code is not None and tier_code not in policy.tiers(programme):
+        raise InvalidValue(
+            f"tier {tier_code} of {programme} has no amount in force in {policy.month}",
+            field="month",
+            rule="tier_in_force",
+        )
 
 
 def generate_roll(

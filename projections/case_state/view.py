@@ -11,6 +11,7 @@ import orjson
 
 from domain.basis import CaseFact
 from domain.household import HouseholdCase
+from domain.programmes import dibao_programme_for
 from domain.tekun import TekunPerson
 from projections.case_state.projection import (
     CASE_FIELDS,
@@ -38,6 +39,19 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id)",
     """CREATE TABLE IF NOT EXISTS case_history (
         case_id TEXT PRIMARY KEY, members BYTEA NOT NULL, timeline BYTEA NOT NULL)""",
+    # Every (kind, programme, tier) an approved case of a county has had — for 特困 the dibao
+    # standard it is a multiple of, tier '' for none: what a roll's policy check asks for, in a
+    # few rows instead of a pass over the county's cases. It only grows (see
+    # ``county_programmes``).
+    """CREATE TABLE IF NOT EXISTS case_programmes (
+        county_code TEXT NOT NULL, kind TEXT NOT NULL, programme TEXT NOT NULL, tier_code TEXT NOT NULL,
+        PRIMARY KEY (county_code, kind, programme, tier_code))""",
+)
+# For 特困, the dibao standard its support is a multiple of (as ``dibao_programme_for``).
+PAID_PROGRAMME = (
+    "CASE WHEN kind <> 'tekun' THEN programme"
+    " WHEN length(region_code) >= 9 AND substr(region_code, 7, 3) >= '100' THEN 'dibao_rural'"
+    " ELSE 'dibao_urban' END"
 )
 CASE_COLUMNS = (
     "case_id, kind, region_code, county_code, programme, status, status_since, head_name, head_id_masked,"
@@ -91,9 +105,10 @@ class CaseStateView(View):
     name = "case_state"
     # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case;
     # 5: settled basis per case; 6: timeline details as compact JSON (orjson); 7: members and
-    # timeline as one history row per case; 8: timeline details as objects in the history row
-    version = 8
-    tables = ("case_state", "case_history")
+    # timeline as one history row per case; 8: timeline details as objects in the history row;
+    # 9: the programmes each county's cases have had
+    version = 9
+    tables = ("case_state", "case_history", "case_programmes")
     retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
     shardable = True  # every row belongs to one case
@@ -155,6 +170,18 @@ class CaseStateView(View):
         history = rows.write_back()
         cur.insert_many("case_state", CASE_FIELDS, list(map(_case_row, rows.cases.values())))
         cur.insert_many("case_history", HISTORY_FIELDS, history)
+        paid = sorted({
+            (case["county_code"], case["kind"],
+             dibao_programme_for(case["region_code"]) if case["kind"] == "tekun" else case["programme"],
+             case["tier_code"] or "")
+            for case in rows.cases.values() if case["start_month"] is not None
+        })  # fmt: skip
+        if paid:  # in key order: processes rebuilding shards at once never wait in a circle
+            cur.execute(
+                "INSERT INTO case_programmes (county_code, kind, programme, tier_code) VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * len(paid)) + " ON CONFLICT DO NOTHING",
+                [value for row in paid for value in row],
+            )  # fmt: skip
 
     # --- queries --------------------------------------------------------------------------
 
@@ -246,18 +273,30 @@ class CaseStateView(View):
             yield [RollCase(row[:-3], row[-3], row[-1], row[-2]) for row in rows]
 
     def county_programmes(self, county_code: str) -> list[tuple[str, str, str | None]]:
-        """The (kind, programme, tier) combinations among a county's approved cases; for 特困 the
-        programme is the dibao standard it is a multiple of (rural for towns and townships,
-        whose code digits 7–9 are 100 or more; urban otherwise)."""
+        """The (kind, programme, tier) combinations the county's approved cases have had; for 特困
+        the programme is the dibao standard it is a multiple of. A combination stays listed after
+        the last case leaves it (``programme_in_use`` tells)."""
         with self.db.transaction() as cur:
             rows = cur.execute(
-                "SELECT DISTINCT kind, CASE WHEN kind <> 'tekun' THEN programme"
-                " WHEN length(region_code) >= 9 AND substr(region_code, 7, 3) >= '100' THEN 'dibao_rural'"
-                " ELSE 'dibao_urban' END AS programme, tier_code FROM case_state"
-                " WHERE county_code = %s AND start_month IS NOT NULL ORDER BY kind, programme",
+                "SELECT kind, programme, tier_code FROM case_programmes WHERE county_code = %s"
+                " ORDER BY kind, programme, tier_code",
                 (county_code,),
             ).fetchall()
-        return [(row["kind"], row["programme"], row["tier_code"]) for row in rows]
+        return [(row["kind"], row["programme"], row["tier_code"] or None) for row in rows]
+
+    def programme_in_use(
+        self, county_code: str, kind: str, programme: str, tier_code: str | None
+    ) -> bool:
+        """Whether an approved case of the county has this combination now (a pass over the
+        county's cases: asked only of a combination the policy does not cover)."""
+        with self.db.transaction() as cur:
+            row = cur.execute(
+                f"SELECT 1 AS found FROM case_state WHERE county_code = %s AND kind = %s"
+                f" AND start_month IS NOT NULL AND {PAID_PROGRAMME} = %s AND COALESCE(tier_code, '') = %s"
+                " LIMIT 1",
+                (county_code, kind, programme, tier_code or ""),
+            ).fetchone()
+        return row is not None
 
     def region_of(self, case_id: str) -> str | None:
         with self.db.transaction() as cur:

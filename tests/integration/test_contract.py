@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from domain.access import Principal
-from domain.errors import Conflict
+from domain.errors import Conflict, InvalidValue
 from domain.roll import RollChunk
 from ops.demo import load_demo, roster_csv
 from ops.importer import import_households
@@ -19,7 +19,7 @@ from ops.services import Outcome, Served, Services
 from ops.settings import Settings
 from projections.runner import ProjectionRunner
 from tests.conftest import COUNTY, make_settings
-from tests.factories import household_body
+from tests.factories import approve_body, household_body
 
 APPROVE = {
     "method": "top_up",
@@ -195,6 +195,56 @@ def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
     assert rows(roll) == {token: count}
     assert services.rolls.lines(roll, limit=10_000, offset=0) == shown
     assert second.response["generation"] < outcome.response["generation"]
+
+
+def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: Services) -> None:
+    """A roll is refused, recording nothing, while a case has a tier the month's policy has no
+    amount for; once that case has moved to another tier, the county's list of programmes
+    still names the old tier, and the roll goes ahead."""
+    load_demo(services, households=10, tekun=1)
+    principal = admin(services)
+    body = household_body("420582101000", seed=77, programme="dibao_rural")
+    applied = services.apply_household(principal, body)
+    services.app.save(*applied.aggregates)
+    case_id = str(applied.response["case_id"])
+    for action, fields in (
+        (
+            "economic-checks",
+            {
+                "income": {"household_income_fen": 30_000},
+                "effective_date": "2024-01-10",
+                "document_ref": "核对报告2024-01",
+            },
+        ),
+        (
+            "approve",
+            approve_body(
+                method="tier",
+                tier_code="Z",
+                programme="dibao_rural",
+                single_person_id_number=None,
+                annual_review_due=None,
+            ),
+        ),
+    ):
+        services.app.save(*services.decide_household(principal, case_id, action, fields).aggregates)
+    services.fresh()
+    assert ("household", "dibao_rural", "Z") in services.case_state.county_programmes(COUNTY)
+    position = services.log_position()
+    with pytest.raises(InvalidValue) as refused:
+        generate_roll(services, principal, COUNTY, "2024-03", "all")
+    assert refused.value.rule == "tier_in_force" and services.log_position() == position
+    change = {"tier_code": "B", "effective_date": "2024-02-01", "document_ref": "当民批〔2024〕2号"}
+    services.app.save(*services.decide_household(principal, case_id, "tier", change).aggregates)
+    services.fresh()
+    assert ("household", "dibao_rural", "Z") in services.case_state.county_programmes(COUNTY)
+    outcome = generate_roll(services, principal, COUNTY, "2024-03", "all")
+    services.app.save(*outcome.aggregates)
+    services.fresh()
+    lines = services.rolls.lines(str(outcome.response["roll_id"]), limit=10_000, offset=0)
+    assert [line["components"][0]["rule"] for line in lines if line["case_id"] == case_id] == [
+        "tier B: 35000 fen × 2 covered"
+    ]
 
 
 def test_a_generation_whose_chunks_fail_to_save_leaves_no_lines(
