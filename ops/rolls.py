@@ -153,9 +153,9 @@ class MonthPolicy:
 
     def due(self, basis: MonthBasis, region_code: str) -> list[Component]:
         """The entitlement and subsidy components of a basis paying this month."""
-        own = {_INCOME_REF: basis.income.source, _BASIS_REF: ",".join(basis.sources[-1:])}
+        income, own = basis.income.source, ",".join(basis.sources[-1:])
         return [
-            Component(code, amount, rule, tuple(own.get(ref, ref) for ref in sources) if placed else sources)
+            Component(code, amount, rule, tuple(_own_sources(sources, income, own)) if placed else sources)
             for code, amount, rule, sources, placed in self._templates(basis, region_code, basis.covered_members)[0]
         ]  # fmt: skip
 
@@ -168,8 +168,7 @@ class MonthPolicy:
         month, income, own = self.month, basis.income.source, ",".join(basis.sources[-1:])
         return [
             {"code": code, "month": month, "amount_fen": amount, "rule": rule,
-             "sources": [income if ref == _INCOME_REF else own if ref == _BASIS_REF else ref for ref in sources]
-             if placed else list(sources)}
+             "sources": _own_sources(sources, income, own) if placed else list(sources)}
             for code, amount, rule, sources, placed in templates if amount
         ], total  # fmt: skip
 
@@ -251,6 +250,14 @@ class MonthPolicy:
                            tuple(r["payload"]["programmes"]), _ref(r))
             for r in latest.values()
         ]  # fmt: skip
+
+
+def _own_sources(sources: tuple[str, ...], income: str, basis: str) -> list[str]:
+    """A cached component's sources with the placeholders replaced by the case's own references
+    (its income fact, its basis's latest fact)."""
+    return [
+        income if ref == _INCOME_REF else basis if ref == _BASIS_REF else ref for ref in sources
+    ]
 
 
 def entitlement_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> Entitlement:
@@ -489,7 +496,7 @@ def roll_lines(
                     continue
                 payable, receivable, months = net(month, regular, adjusted)
                 components = regular + adjusted
-            elif regular:
+            elif regular:  # what ``net`` gives with no adjustments, without its loops
                 payable, receivable, months = (
                     regular_fen,
                     0,

@@ -227,23 +227,23 @@ class ProjectionRunner:
 
     def rebuild_later(self, name: str) -> None:
         """Empty a view and set it back to position 0: the next catch-up replays the log."""
-        view = self.views[name]
-        with self.db.transaction(write=True) as cur:
-            view.drop(cur)
-            view.create(cur)
-            cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = %s", (name,))
+        self._reset(name, 0)
 
-    # --- a rebuild shared by several processes (driven by ops/rebuild.py) -------------------
-
-    def begin_sharded_rebuild(self, name: str) -> None:
-        """Empty the view and mark it as being rebuilt: catch-ups pass it over from now on."""
+    def _reset(self, name: str, position: int) -> None:
+        """Drop and recreate a view's tables, and set its position, in one transaction."""
         view = self.views[name]
         with self.db.transaction(write=True) as cur:
             view.drop(cur)
             view.create(cur)
             cur.execute(
-                "UPDATE projection_tracking SET position = %s WHERE name = %s", (REBUILDING, name)
+                "UPDATE projection_tracking SET position = %s WHERE name = %s", (position, name)
             )
+
+    # --- a rebuild shared by several processes (driven by ops/rebuild.py) -------------------
+
+    def begin_sharded_rebuild(self, name: str) -> None:
+        """Empty the view and mark it as being rebuilt: catch-ups pass it over from now on."""
+        self._reset(name, REBUILDING)
 
     def apply_shard(
         self,
