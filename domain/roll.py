@@ -108,9 +108,10 @@ class RollChunk(Aggregate):
     ) -> RollChunk:  # fmt: skip
         """Record lines as chunk ``number``; each line is numbered and given its bank reference."""
         first = number * LINES_PER_CHUNK
-        for index, line in enumerate(lines):
-            line["line_no"] = first + index
-            line["reference"] = bank_reference(county_code, month, group, first + index)
+        prefix = bank_reference(county_code, month, group, 0)[:-7]  # all but the line number
+        for line_no, line in enumerate(lines, first):
+            line["line_no"] = line_no
+            line["reference"] = f"{prefix}{line_no:07d}"
         return cls(roll_id=roll_id, token=token, number=number, county_code=county_code,
                    month=month, group=group, lines_json=orjson.dumps(lines).decode())  # fmt: skip
 

@@ -96,6 +96,7 @@ class MonthPolicy:
         self._due: dict[tuple[Any, ...], tuple[list[_Template], int]] = {}
         self._standards: dict[str, Sourced] = {}
         self._tiers: dict[str, dict[str, Sourced]] = {}
+        self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
         fact = self.fact("rounding", "")
         self.rounding = (
             Rounding(RoundingUnit(fact["payload"]["unit"]), RoundingMode(fact["payload"]["mode"]), _ref(fact))
@@ -202,7 +203,7 @@ class MonthPolicy:
             )  # fmt: skip
             components = [
                 *entitlement_for(template, region_code, self).components,
-                *subsidies_for(template, region_code, self),
+                *self.subsidies(template, region_code),
             ]
             found = (
                 [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
@@ -212,6 +213,18 @@ class MonthPolicy:
             if len(self._due) >= _DUE_CACHE:
                 self._due.clear()
             self._due[key] = found
+        return found
+
+    def subsidies(self, basis: MonthBasis, region_code: str) -> list[Component]:
+        """``subsidies_for`` a basis, kept per what they depend on: the programme, the covered
+        count and the standard they are reckoned on (for 特困, the region's dibao standard)."""
+        standard_programme = (
+            dibao_programme_for(region_code) if basis.kind == "tekun" else basis.programme
+        )
+        key = (basis.programme, basis.covered_members, standard_programme)
+        found = self._subsidies.get(key)
+        if found is None:
+            found = self._subsidies[key] = subsidies_for(basis, region_code, self)
         return found
 
     @cached_property

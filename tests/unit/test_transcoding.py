@@ -1,4 +1,4 @@
-"""The orjson decoding transcoder gives exactly what the library's decoder gives."""
+"""The orjson transcoder decodes exactly what the library's decoder gives, and encodes the library's bytes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ops.transcoding import OrjsonDecodingTranscoder
 
@@ -41,3 +43,38 @@ def test_decodes_exactly_as_the_library(state: Any) -> None:
     assert fast.encode(state) == data  # encoding is the library's own
     decoded = fast.decode(data)
     assert decoded == library.decode(data) == state
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=300),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=20) | st.integers(), max_size=4),
+)
+def test_long_texts_encode_exactly_as_the_library(text: str, other: dict[str, Any]) -> None:
+    """Long top-level texts take orjson's path; the bytes stay the library's, whatever the text
+    holds (quotes, backslashes, control characters, any plane, lone surrogates)."""
+    library, fast = both()
+    state = {"timestamp": MOMENT, **other, "lines_json": "[" * 4097 + text, "id": ID}
+    try:
+        expected = library.encode(state)
+    except UnicodeEncodeError:  # a lone surrogate: the library cannot write it either
+        with pytest.raises(UnicodeEncodeError):
+            fast.encode(state)
+        return
+    assert fast.encode(state) == expected
+    assert fast.decode(expected) == state
+
+
+def test_a_long_text_holding_the_slot_is_written_by_the_library() -> None:
+    library, fast = both()
+    slot = "\x00doudi-long-text-0"
+    state = {"a": slot, "lines_json": "x" * 5000 + '"\\\n'}
+    assert fast.encode(state) == library.encode(state)
+
+
+def test_a_long_text_with_a_lone_surrogate_fails_as_the_library_fails() -> None:
+    library, fast = both()
+    state = {"lines_json": "x" * 5000 + "\ud800"}
+    for transcoder in (library, fast):
+        with pytest.raises(UnicodeEncodeError):
+            transcoder.encode(state)
