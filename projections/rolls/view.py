@@ -24,12 +24,8 @@ DDL = (
         kind TEXT NOT NULL, programme TEXT NOT NULL, region_code TEXT NOT NULL, head_name TEXT NOT NULL,
         head_id_masked TEXT NOT NULL, payee_name TEXT, account_masked TEXT, covered_members INTEGER NOT NULL,
         total_fen BIGINT NOT NULL, receivable_fen BIGINT NOT NULL, components TEXT NOT NULL,
-        bank_status TEXT, bank_reason TEXT, reference TEXT NOT NULL, PRIMARY KEY (roll_id, token, line_no))""",
-    "CREATE INDEX IF NOT EXISTS roll_lines_reference ON roll_lines (reference)",
-    """CREATE TABLE IF NOT EXISTS roll_line_months (
-        roll_id TEXT NOT NULL, token TEXT NOT NULL, case_id TEXT NOT NULL, month TEXT NOT NULL,
-        amount_fen BIGINT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS roll_line_months_roll ON roll_line_months (roll_id, token)",
+        months TEXT NOT NULL, bank_status TEXT, bank_reason TEXT, reference TEXT NOT NULL,
+        PRIMARY KEY (roll_id, token, line_no))""",
     # The chunks whose lines the generator wrote ahead (``write_ahead``): the catch-up passes
     # over their events without decoding them.
     """CREATE TABLE IF NOT EXISTS roll_chunks_ahead (
@@ -41,9 +37,8 @@ DDL = (
 LINE_FIELDS = (
     "roll_id", "token", "line_no", "case_id", "kind", "programme", "region_code", "head_name",
     "head_id_masked", "payee_name", "account_masked", "covered_members", "total_fen", "receivable_fen",
-    "components", "reference",
+    "components", "months", "reference",
 )  # fmt: skip
-MONTH_FIELDS = ("roll_id", "token", "case_id", "month", "amount_fen")
 ROLL_COLUMNS = (
     "roll_id, county_code, month, grp AS group_name, status, generation, as_of, line_count, persons,"
     " total_fen, totals, generated_at, approved_at, approved_by, version"
@@ -53,9 +48,10 @@ ROLL_COLUMNS = (
 class RollsView(View):
     name = "rolls"
     # 2: receivables and months paid; 3: bank results; 4: bank reference per line; 5: chunks
-    # written ahead marked, their events not decoded again
-    version = 5
-    tables = ("rolls", "roll_lines", "roll_line_months", "roll_chunks_ahead", "paid_months")
+    # written ahead marked, their events not decoded again; 6: the months a line pays or
+    # recovers kept on the line (``months``, JSON), not one row each in a table of their own
+    version = 6
+    tables = ("rolls", "roll_lines", "roll_chunks_ahead", "paid_months")
     working_tables = ("roll_chunks_ahead",)
     topics = (aggregate_topic(PaymentRoll), aggregate_topic(RollChunk))
     raw = True  # takes notifications: a chunk written ahead is passed over undecoded
@@ -77,7 +73,6 @@ class RollsView(View):
         1,000 lines, is not even decoded. Written ahead is asked of the database, again after
         each header, which may have taken another generation's lines out."""
         lines: list[tuple[Any, ...]] = []
-        months: list[tuple[Any, ...]] = []
         chunk_topic = aggregate_topic(RollChunk)
         chunk_ids = [str(n.originator_id) for _p, n in batch if n.topic.startswith(chunk_topic)]
         ahead: set[str] | None = None
@@ -88,18 +83,14 @@ class RollsView(View):
                 if str(notification.originator_id) in ahead:
                     continue
                 event = self.decode(notification)
-                rows, parts = _rows(str(event.roll_id), str(event.token), event.lines)
-                lines += rows
-                months += parts
+                lines += _rows(str(event.roll_id), str(event.token), event.lines)
                 continue
             # Header events see every line recorded before them in the log.
             cur.insert_many("roll_lines", LINE_FIELDS, lines)
-            cur.insert_many("roll_line_months", MONTH_FIELDS, months)
-            lines, months = [], []
+            lines = []
             self._header(cur, self.decode(notification))
             ahead = None
         cur.insert_many("roll_lines", LINE_FIELDS, lines)
-        cur.insert_many("roll_line_months", MONTH_FIELDS, months)
 
     def write_ahead(
         self, roll_id: str, token: str, chunk_ids: Sequence[str], lines: list[dict[str, Any]]
@@ -121,10 +112,9 @@ class RollsView(View):
         the lines from the events instead."""
         if self.db.is_sqlite:
             return
-        rows, parts = _rows(roll_id, token, lines)
+        rows = _rows(roll_id, token, lines)
         with self.db.transaction(write=True) as cur:
             cur.insert_many("roll_lines", LINE_FIELDS, rows)
-            cur.insert_many("roll_line_months", MONTH_FIELDS, parts)
             cur.insert_many(
                 "roll_chunks_ahead", ("chunk_id", "roll_id", "token"),
                 [(chunk, roll_id, token) for chunk in chunk_ids],
@@ -143,13 +133,6 @@ class RollsView(View):
                 " AND line_no BETWEEN %s AND %s",
                 (roll_id, token, min(numbers), max(numbers)),
             )
-            for part in chunks([line["case_id"] for line in lines]):
-                marks = ", ".join(["%s"] * len(part))
-                cur.execute(
-                    "DELETE FROM roll_line_months WHERE roll_id = %s AND token = %s"
-                    f" AND case_id IN ({marks})",
-                    (roll_id, token, *part),
-                )
             for part in chunks(list(chunk_ids)):
                 marks = ", ".join(["%s"] * len(part))
                 cur.execute(f"DELETE FROM roll_chunks_ahead WHERE chunk_id IN ({marks})", part)
@@ -195,7 +178,7 @@ class RollsView(View):
                         roll,
                     ),
                 )
-                for table in ("roll_lines", "roll_line_months", "roll_chunks_ahead"):
+                for table in ("roll_lines", "roll_chunks_ahead"):
                     cur.execute(
                         f"DELETE FROM {table} WHERE roll_id = %s AND token <> %s", (roll, token)
                     )
@@ -210,11 +193,12 @@ class RollsView(View):
                 # An approved roll's amounts count as paid for their months (what later rolls
                 # compare with to find back-pay and recoveries). Failed bank lines will be
                 # released from here when bank results are imported.
+                months, month, amount = line_months(cur.sqlite)
                 cur.execute(
                     "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of)"
-                    " SELECT m.case_id, m.month, m.roll_id, SUM(m.amount_fen), r.as_of FROM roll_line_months m"
-                    " JOIN rolls r ON r.roll_id = m.roll_id AND r.token = m.token WHERE m.roll_id = %s"
-                    " GROUP BY m.case_id, m.month, m.roll_id, r.as_of",
+                    f" SELECT l.case_id, {month}, l.roll_id, SUM({amount}), r.as_of FROM roll_lines l"
+                    f" JOIN rolls r ON r.roll_id = l.roll_id AND r.token = l.token, {months}"
+                    f" WHERE l.roll_id = %s GROUP BY l.case_id, {month}, l.roll_id, r.as_of",
                     (roll,),
                 )
 
@@ -237,17 +221,17 @@ class RollsView(View):
                 failed = [
                     line_no for line_no, status, _reason in event.results if status == "failed"
                 ]
+                months, month, amount = line_months(cur.sqlite)
                 for part in chunks(failed):
                     marks = ", ".join(["%s"] * len(part))
                     # A failed payment is not paid: take it out of the paid months, so the next
                     # roll re-issues it as back-pay (unless the case stopped being due).
                     cur.execute(
                         "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of)"
-                        " SELECT m.case_id, m.month, %s, -SUM(m.amount_fen), '' FROM roll_line_months m"
-                        " JOIN rolls r ON r.roll_id = m.roll_id AND r.token = m.token"
-                        " JOIN roll_lines l ON l.roll_id = m.roll_id AND l.token = m.token AND l.case_id = m.case_id"
-                        f" WHERE m.roll_id = %s AND l.line_no IN ({marks})"
-                        " GROUP BY m.case_id, m.month",
+                        f" SELECT l.case_id, {month}, %s, -SUM({amount}), '' FROM roll_lines l"
+                        f" JOIN rolls r ON r.roll_id = l.roll_id AND r.token = l.token, {months}"
+                        f" WHERE l.roll_id = %s AND l.line_no IN ({marks})"
+                        f" GROUP BY l.case_id, {month}",
                         [f"{roll}:failed:{event.originator_version}", roll, *part],
                     )
                 cur.execute(
@@ -315,15 +299,25 @@ class RollsView(View):
         return rows
 
 
-def _rows(
-    roll: str, token: str, lines: list[dict[str, Any]]
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """A chunk's rows: one per line, and one per month each line pays or recovers."""
-    return [_line(roll, token, line) for line in lines], [
-        (roll, token, line["case_id"], part["month"], part["amount_fen"])
-        for line in lines
-        for part in line["months"]
-    ]
+def line_months(sqlite: bool) -> tuple[str, str, str]:
+    """The months a roll line (alias ``l``) pays or recovers, one row each, in SQL: a FROM item
+    to join and its month and amount expressions (JSON functions differ by dialect)."""
+    if sqlite:
+        return (
+            "json_each(l.months) AS m",
+            "json_extract(m.value, '$.month')",
+            "json_extract(m.value, '$.amount_fen')",
+        )
+    return (
+        "jsonb_to_recordset(l.months::jsonb) AS m(month TEXT, amount_fen BIGINT)",
+        "m.month",
+        "m.amount_fen",
+    )
+
+
+def _rows(roll: str, token: str, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """A chunk's rows, one per line."""
+    return [_line(roll, token, line) for line in lines]
 
 
 def _line(roll: str, token: str, line: dict[str, Any]) -> tuple[Any, ...]:
@@ -331,7 +325,8 @@ def _line(roll: str, token: str, line: dict[str, Any]) -> tuple[Any, ...]:
         roll, token, line["line_no"], line["case_id"], line["kind"], line["programme"],
         line["region_code"], line["head_name"], line["head_id_masked"], line["payee_name"],
         line["account_masked"], line["covered_members"], line["total_fen"], line["receivable_fen"],
-        orjson.dumps(line["components"]).decode(), line["reference"],
+        orjson.dumps(line["components"]).decode(), orjson.dumps(line["months"]).decode(),
+        line["reference"],
     )  # fmt: skip
 
 

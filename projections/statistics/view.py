@@ -19,6 +19,7 @@ from typing import Any
 from domain.dates import add_months
 from domain.money import RoundingMode, RoundingUnit, divide_rounded, format_yuan
 from projections.db import Database
+from projections.rolls.view import line_months
 
 LEVEL_DIGITS = {"county": 6, "city": 4, "province": 2}
 
@@ -68,10 +69,10 @@ class StatisticsView:
     def _lines(
         self, scope_prefix: str, first: str, last: str, programme: str | None
     ) -> list[dict[str, Any]]:
+        months, month, _amount = line_months(self.db.is_sqlite)
         sql = (
             "SELECT r.county_code, r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
-            " EXISTS (SELECT 1 FROM roll_line_months m WHERE m.roll_id = l.roll_id AND m.token = l.token"
-            " AND m.case_id = l.case_id AND m.month = r.month) AS regular"
+            f" EXISTS (SELECT 1 FROM {months} WHERE {month} = r.month) AS regular"
             " FROM roll_lines l JOIN rolls r ON r.roll_id = l.roll_id AND r.token = l.token"
             " WHERE r.status IN ('approved', 'sent', 'settled') AND r.county_code LIKE %s"
             " AND r.month >= %s AND r.month <= %s"

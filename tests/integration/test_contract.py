@@ -188,7 +188,6 @@ def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
     token = str(outcome.aggregates[0].totals["token"])
     with services.db.transaction(write=True) as cur:
         cur.execute("DELETE FROM roll_lines WHERE token = %s", (token,))
-        cur.execute("DELETE FROM roll_line_months WHERE token = %s", (token,))
         cur.execute("DELETE FROM roll_chunks_ahead WHERE token = %s", (token,))
     services.app.save(*outcome.aggregates)
     services.fresh()
@@ -265,7 +264,7 @@ def test_a_generation_whose_chunks_fail_to_save_leaves_no_lines(
     def counts() -> list[Any]:
         with services.db.transaction() as cur:
             return [cur.execute(f"SELECT COUNT(*) AS n FROM {table}").fetchone()
-                    for table in ("roll_lines", "roll_line_months", "roll_chunks_ahead")]  # fmt: skip
+                    for table in ("roll_lines", "roll_chunks_ahead")]  # fmt: skip
 
     before = counts()  # the demo's own rolls
     monkeypatch.setattr(services.app, "save", failing)
