@@ -65,7 +65,8 @@ def build(url: str, lines: int, folder: Path) -> None:
     services.fresh()
     with services.db.transaction(write=True) as cur:
         cur.execute(
-            "UPDATE roll_lines SET bank_status = 'paid' WHERE roll_id = %s", (str(roll.id),)
+            "UPDATE roll_lines SET bank_status = 'paid' WHERE gen = (SELECT gen FROM rolls WHERE roll_id = %s)",
+            (str(roll.id),),
         )
     out = io.StringIO()
     writer = csv.writer(out)

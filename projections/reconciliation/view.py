@@ -126,7 +126,7 @@ class ReconciliationView:
     def rolls(self, county: str, month: str) -> list[dict[str, Any]]:
         with self.db.transaction() as cur:
             return cur.execute(
-                "SELECT roll_id, month, grp, status, token, total_fen FROM rolls WHERE county_code = %s AND month = %s"
+                "SELECT roll_id, month, grp, status, gen, total_fen FROM rolls WHERE county_code = %s AND month = %s"
                 " AND status IN ('approved', 'sent', 'settled') ORDER BY grp",
                 (county, month),
             ).fetchall()
@@ -145,7 +145,7 @@ class ReconciliationView:
         """Match in the database: every payable line against the statement by reference and amount;
         only the mismatches (and the sums) come back, so a million-line roll stays small here."""
         prefix = bank_reference(county, roll["month"], roll["grp"], 0)[:-7]
-        lines = "SELECT reference, case_id, total_fen, bank_status FROM roll_lines WHERE roll_id = %s AND token = %s"
+        lines = "SELECT reference, case_id, total_fen, bank_status FROM roll_lines WHERE gen = %s"
         booked = (
             "SELECT reference, amount_fen FROM bank_statement_lines WHERE county_code = %s"
             f" AND statement_id IN ({COMPLETE}) AND reference LIKE %s"
@@ -168,8 +168,8 @@ class ReconciliationView:
                 "SELECT CAST(COALESCE(SUM(CASE WHEN bank_status = 'paid' THEN total_fen END), 0) AS BIGINT) AS paid,"
                 " CAST(COALESCE(SUM(CASE WHEN bank_status = 'failed' THEN total_fen END), 0) AS BIGINT) AS failed,"
                 " CAST(COALESCE(SUM(CASE WHEN bank_status IS NULL THEN total_fen END), 0) AS BIGINT) AS awaiting"
-                " FROM roll_lines WHERE roll_id = %s AND token = %s AND total_fen > 0",
-                (roll["roll_id"], roll["token"]),
+                " FROM roll_lines WHERE gen = %s AND total_fen > 0",
+                (roll["gen"],),
             ).fetchone() or {}  # fmt: skip
             on_statement = cur.execute(
                 f"SELECT CAST(COALESCE(SUM(-amount_fen), 0) AS BIGINT) AS fen FROM ({booked}) s", statement
@@ -188,7 +188,7 @@ class ReconciliationView:
                 " AND s.n IS NOT NULL AND s.fen = l.total_fen)"
                 " OR (s.reference IS NULL AND (l.total_fen <= 0 OR COALESCE(l.bank_status, '') <> 'paid')))"
                 " ORDER BY COALESCE(l.reference, s.reference)",
-                (roll["roll_id"], roll["token"], *statement),
+                (roll["gen"], *statement),
             ).fetchall()
         strangers = [row for row in odd if row["reference"] is None]
         mismatches = [_issue(row) for row in odd if row["reference"] is not None]

@@ -73,7 +73,7 @@ class StatisticsView:
         sql = (
             "SELECT r.county_code, r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
             f" EXISTS (SELECT 1 FROM {months} WHERE {month} = r.month) AS regular"
-            " FROM roll_lines l JOIN rolls r ON r.roll_id = l.roll_id AND r.token = l.token"
+            " FROM roll_lines l JOIN rolls r ON r.gen = l.gen"
             " WHERE r.status IN ('approved', 'sent', 'settled') AND r.county_code LIKE %s"
             " AND r.month >= %s AND r.month <= %s"
         )
