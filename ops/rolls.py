@@ -31,6 +31,7 @@ from domain.entitlement import (
     Rounding,
     Sourced,
     TekunBasis,
+    counted_income_fen,
     household_entitlement,
     tekun_entitlement,
 )
@@ -186,12 +187,7 @@ class MonthPolicy:
         Kept with the components' total.
         """
         income = basis.income
-        key = (
-            basis.kind, basis.programme, basis.method, basis.tier_code, len(basis.members), covered,
-            income.household_income_fen, income.excluded_income_fen, income.rigid_expenditure_fen,
-            income.employment_cost_fen, basis.care_level, basis.mode,
-            dibao_programme_for(region_code) if basis.kind == "tekun" else "",
-        )  # fmt: skip
+        key = self._value_key(basis, region_code, covered)
         found = self._due.get(key)
         if found is None:
             template = MonthBasis(
@@ -226,6 +222,28 @@ class MonthPolicy:
         if found is None:
             found = self._subsidies[key] = subsidies_for(basis, region_code, self)
         return found
+
+    def _value_key(self, basis: MonthBasis, region_code: str, covered: int) -> tuple[Any, ...]:
+        """What a basis's components depend on, besides the case's own references: the values
+        each engine function reads (and the subsidies, by programme and covered count).
+
+        - 特困 (``tekun_entitlement``): the care level, the mode, the region's dibao standard;
+          no income.
+        - By tier (``household_entitlement``): the tier, the household size and covered count;
+          no income.
+        - Top-up: the sizes, and the income only as the rules count it (``counted_income_fen``:
+          exclusions and deductions taken, employment costs capped at the standard).
+
+        So households whose incomes differ but count the same, and every household paid by
+        tier, share one computation."""
+        if basis.kind == "tekun":
+            return ("tekun", basis.programme, covered, basis.care_level, basis.mode,
+                    dibao_programme_for(region_code))  # fmt: skip
+        if basis.method == "tier":
+            return ("tier", basis.programme, basis.tier_code, len(basis.members), covered)
+        standard = self.standard(basis.programme).amount_fen
+        return ("top_up", basis.programme, len(basis.members), covered,
+                counted_income_fen(basis.income, standard))  # fmt: skip
 
     @cached_property
     def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
