@@ -79,12 +79,14 @@ class RollCase:
     case: tuple[Any, ...]
     settled: bytes
     paid: str | None
-    blob: bytes
+    blob: bytes | None  # None: not read, as the roll said it would not need them
     decoded: list[CaseFact] | None = None
 
     @property
     def facts(self) -> list[CaseFact]:
         if self.decoded is None:
+            if self.blob is None:
+                raise LookupError(f"the facts of case {self.case[CASE_ID]} were not read")
             self.decoded = [CaseFact(*fact) for fact in orjson.loads(self.blob)]
         return self.decoded
 
@@ -266,13 +268,23 @@ class CaseStateView(View):
         return sorted(entries, key=itemgetter("effective_date", "version"))
 
     def county_case_pages(
-        self, county_code: str, month: str, page: int = 2000
+        self,
+        county_code: str,
+        month: str,
+        settled_until: tuple[str, str] | None = None,
+        page: int = 2000,
     ) -> Iterator[list[RollCase]]:
         """Every case of a county that may be paid for ``month`` — approved with a start month on
-        or before it — with its facts and what was paid for it for months up to ``month``
-        (month → (amount, earliest as-of), from the rolls view's ``paid_months``), in case-id order, a page at a time. One row per case,
-        streamed: a county of any size is read in bounded memory. A case approved to start after
-        ``month`` was never paid for it nor for any month before it, so it cannot have a line."""
+        or before it — with what was paid for it for months up to ``month`` (month → (amount,
+        earliest as-of), from the rolls view's ``paid_months``), in case-id order, a page at a
+        time. One row per case, streamed: a county of any size is read in bounded memory. A case
+        approved to start after ``month`` was never paid for it nor for any month before it, so
+        it cannot have a line.
+
+        With ``settled_until`` = (first day, as of), a case's facts (~600 bytes) are read only if
+        the roll needs them: if its settled basis does not hold for the month as known then
+        (a fact counting from a later day, or recorded later), or it has months already paid
+        (adjustments fold the facts). Otherwise ``RollCase.facts`` is not there to read."""
         history = (
             "SELECT json_group_array(json_array(month, amount_fen, as_of)) FROM (SELECT month,"
             " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
@@ -282,10 +294,19 @@ class CaseStateView(View):
             " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
             " AND p.month <= %s GROUP BY month) h"
         )  # fmt: skip
+        facts, facts_params = "c.facts", ()
+        if settled_until is not None:
+            # What ``ops.rolls.roll_lines`` asks before it takes the settled basis, in SQL.
+            facts = (
+                "CASE WHEN c.settled_from <= %s AND c.recorded_at <= %s AND NOT EXISTS (SELECT 1"
+                " FROM paid_months p WHERE p.case_id = c.case_id AND p.month <= %s) THEN NULL"
+                " ELSE c.facts END"
+            )
+            facts_params = (*settled_until, month)
         for rows in self.db.stream(
-            f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled, c.facts, ({history})"
+            f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled, {facts}, ({history})"
             " FROM case_state c WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
-            (month, county_code, month),
+            (*facts_params, month, county_code, month),
             page,
             index_order=True,  # along case_state_county: no sort (see ``Database.stream``)
         ):

@@ -17,6 +17,7 @@ from ops.importer import import_households
 from ops.rolls import generate_roll
 from ops.services import Outcome, Served, Services
 from ops.settings import Settings
+from projections.case_state.view import CASE_ID, RECORDED_AT, SETTLED_FROM
 from projections.rolls.view import generation_key
 from projections.runner import ProjectionRunner
 from tests.conftest import COUNTY, make_settings
@@ -580,3 +581,22 @@ def test_a_view_whose_version_changed_is_rebuilt_on_start(settings: Settings) ->
     finally:
         second.case_state.version -= 1
         second.close()
+
+
+def test_a_roll_reads_the_facts_of_exactly_the_cases_that_need_them(services: Services) -> None:
+    """The case stream leaves out a case's facts when its settled basis holds for the month and
+    nothing was paid for it yet; the roll folds facts for every other case (the SQL and the
+    roll's own test must agree: a case the roll folds without its facts is an error)."""
+    load_demo(services, households=40, tekun=5)
+    services.fresh()
+    as_of = "2030-01-01T00:00:00.000000Z"
+    seen = {"without": 0, "with": 0}
+    for month in ("2022-03", "2022-09", "2023-06"):
+        cut = f"{month}-01"
+        for page in services.case_state.county_case_pages(COUNTY, month, (cut, as_of)):
+            for row in page:
+                settled = row.case[SETTLED_FROM] <= cut and row.case[RECORDED_AT] <= as_of
+                needed = not settled or bool(row.history)
+                assert (row.blob is not None) == needed, row.case[CASE_ID]
+                seen["with" if needed else "without"] += 1
+    assert seen["with"] > 0 and seen["without"] > 0, seen
