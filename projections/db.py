@@ -160,13 +160,17 @@ class Database:
         picks a lossy bitmap scan and an on-disk sort: a county's 77,000 cases took 1.07 s of
         server time that way, 0.49 s along the index."""
         if self.is_sqlite:
-            conn = self._sqlite_connection()
-            raw = conn.cursor()
-            raw.row_factory = None
-            raw.execute(sql.replace("%s", "?"), tuple(params))
-            while rows := raw.fetchmany(page):
-                yield rows
-            raw.close()
+            # A connection of its own: the read snapshot it holds while the caller works must
+            # not be the one the caller writes through (a connection reading an old snapshot
+            # cannot start writing once another connection has committed: "database is
+            # locked"). Readers never block the writer in WAL mode.
+            conn = sqlite3.connect(self.target.path, isolation_level=None, timeout=60)
+            try:
+                raw = conn.execute(sql.replace("%s", "?"), tuple(params))
+                while rows := raw.fetchmany(page):
+                    yield rows
+            finally:
+                conn.close()
             return
         # A reader thread fetches the next page while the caller works on this one: psycopg
         # waits for the server without the GIL, so the database's time overlaps Python's.

@@ -78,7 +78,7 @@ class RollsView(View):
 
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         """Apply notifications in log order. A chunk's lines are written from its event unless
-        the generator wrote them ahead (PostgreSQL only): then its event, ~180 KB of JSON for
+        the generator wrote them ahead: then its event, ~180 KB of JSON for
         1,000 lines, is not even decoded. Written ahead is asked of the database, again after
         each header, which may have taken another generation's lines out."""
         lines: list[tuple[Any, ...]] = []
@@ -131,12 +131,9 @@ class RollsView(View):
         failed before its header — are never read (every query joins on the header's token)
         and go with the roll's next ``Generated``.
 
-        Not on SQLite: it has one writer anyway, and the generator's connection there holds the
-        read snapshot of the case stream, which cannot become a write transaction once the
-        event store's connection has saved chunks ("database is locked"); the catch-up writes
-        the lines from the events instead."""
-        if self.db.is_sqlite:
-            return
+        On SQLite too: the case stream reads through a connection of its own
+        (``Database.stream``), so the snapshot it holds is not the one these lines are written
+        through."""
         rows = _rows(token, lines)
         with self.db.transaction(write=True) as cur:
             self._insert(cur, {(generation_key(token), roll_id, token)}, rows)
@@ -149,7 +146,7 @@ class RollsView(View):
         self, roll_id: str, token: str, chunk_ids: Sequence[str], lines: list[dict[str, Any]]
     ) -> None:
         """Take out lines written ahead whose chunk events were never recorded, and their marks."""
-        if self.db.is_sqlite or not lines:
+        if not lines:
             return
         numbers = [line["line_no"] for line in lines]
         with self.db.transaction(write=True) as cur:
@@ -163,10 +160,8 @@ class RollsView(View):
 
     @staticmethod
     def _ahead(cur: Cursor, chunk_ids: list[str]) -> set[str]:
-        """Which of these chunks were written ahead (none on SQLite, which never does)."""
+        """Which of these chunks were written ahead."""
         found: set[str] = set()
-        if cur.sqlite:
-            return found
         for part in chunks(chunk_ids):
             marks = ", ".join(["%s"] * len(part))
             rows = cur.execute(
