@@ -511,7 +511,8 @@ def roll_lines(
     cut, as_of = first_day(month), book.as_of
     policy = book.month(month)
     unseal, loads, everything = services.keys.unseal, orjson.loads, group is ProgrammeGroup.ALL
-    for page in services.case_state.county_case_pages(county, month, (cut, as_of)):
+    known = (cut, as_of, book.policy_recorded_until)
+    for page in services.case_state.county_case_pages(county, month, known):
         for row in page:
             case = row.case
             if case[SETTLED_FROM] <= cut and case[RECORDED_AT] <= as_of:

@@ -271,7 +271,7 @@ class CaseStateView(View):
         self,
         county_code: str,
         month: str,
-        settled_until: tuple[str, str] | None = None,
+        known: tuple[str, str, str] | None = None,
         page: int = 2000,
     ) -> Iterator[list[RollCase]]:
         """Every case of a county that may be paid for ``month`` — approved with a start month on
@@ -281,32 +281,39 @@ class CaseStateView(View):
         approved to start after ``month`` was never paid for it nor for any month before it, so
         it cannot have a line.
 
-        With ``settled_until`` = (first day, as of), a case's facts (~600 bytes) are read only if
-        the roll needs them: if its settled basis does not hold for the month as known then
-        (a fact counting from a later day, or recorded later), or it has months already paid
-        (adjustments fold the facts). Otherwise ``RollCase.facts`` is not there to read."""
+        ``known`` = (the month's first day, the roll's as-of, when the county's policy last
+        changed as known then) reads only what the roll will use, with the tests it makes:
+        - of the months paid, ``month`` itself and those paid before the case's latest fact or
+          the latest policy change was recorded (``ops.rolls.adjustments`` passes over the
+          others: nothing learned since could change them);
+        - the case's facts (~600 bytes) only if its settled basis does not hold for the month as
+          known then (a fact counting from a later day, or recorded later) or a paid month is
+          listed (adjustments fold the facts). Otherwise ``RollCase.facts`` is not there."""
+        having, having_params = "", ()
+        facts, facts_params = "c.facts", ()
+        if known is not None:
+            cut, as_of, policy_until = known
+            having = " HAVING p.month = %s OR MIN(p.as_of) < c.recorded_at OR MIN(p.as_of) < %s"
+            having_params = (month, policy_until)
+            facts = (
+                "CASE WHEN c.settled_from <= %s AND c.recorded_at <= %s AND NOT EXISTS (SELECT 1"
+                " FROM paid_months p WHERE p.case_id = c.case_id AND p.month <= %s GROUP BY p.month"
+                f"{having}) THEN NULL ELSE c.facts END"
+            )
+            facts_params = (cut, as_of, month, *having_params)
         history = (
             "SELECT json_group_array(json_array(month, amount_fen, as_of)) FROM (SELECT month,"
             " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
-            " AND p.month <= %s GROUP BY month)"
+            f" AND p.month <= %s GROUP BY month{having})"
             if self.db.is_sqlite else
             "SELECT json_agg(json_build_array(month, amount_fen, as_of))::text FROM (SELECT month,"
             " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
-            " AND p.month <= %s GROUP BY month) h"
+            f" AND p.month <= %s GROUP BY month{having}) h"
         )  # fmt: skip
-        facts, facts_params = "c.facts", ()
-        if settled_until is not None:
-            # What ``ops.rolls.roll_lines`` asks before it takes the settled basis, in SQL.
-            facts = (
-                "CASE WHEN c.settled_from <= %s AND c.recorded_at <= %s AND NOT EXISTS (SELECT 1"
-                " FROM paid_months p WHERE p.case_id = c.case_id AND p.month <= %s) THEN NULL"
-                " ELSE c.facts END"
-            )
-            facts_params = (*settled_until, month)
         for rows in self.db.stream(
             f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled, {facts}, ({history})"
             " FROM case_state c WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
-            (*facts_params, month, county_code, month),
+            (*facts_params, month, *having_params, county_code, month),
             page,
             index_order=True,  # along case_state_county: no sort (see ``Database.stream``)
         ):

@@ -583,20 +583,37 @@ def test_a_view_whose_version_changed_is_rebuilt_on_start(settings: Settings) ->
         second.close()
 
 
-def test_a_roll_reads_the_facts_of_exactly_the_cases_that_need_them(services: Services) -> None:
-    """The case stream leaves out a case's facts when its settled basis holds for the month and
-    nothing was paid for it yet; the roll folds facts for every other case (the SQL and the
-    roll's own test must agree: a case the roll folds without its facts is an error)."""
-    load_demo(services, households=40, tekun=5)
+def test_a_roll_reads_the_facts_and_paid_months_it_uses(services: Services) -> None:
+    """The case stream lists, of the months paid, only this month and those paid before the
+    case's latest fact or the latest policy change was recorded (adjustments pass over the
+    rest), and leaves out a case's facts when its settled basis holds for the month and no paid
+    month is listed; the roll folds facts for every other case (the SQL and the roll's own test
+    must agree: a case the roll folds without its facts is an error)."""
+    load_demo(services, households=40, tekun=5)  # June 2022 approved, July drafted
     services.fresh()
     as_of = "2030-01-01T00:00:00.000000Z"
-    seen = {"without": 0, "with": 0}
-    for month in ("2022-03", "2022-09", "2023-06"):
+    seen = {"without facts": 0, "with facts": 0, "months dropped": 0, "months kept": 0}
+    for month, policy_until in (("2022-03", ""), ("2022-09", ""), ("2023-06", as_of)):
         cut = f"{month}-01"
-        for page in services.case_state.county_case_pages(COUNTY, month, (cut, as_of)):
+        full = {
+            row.case[CASE_ID]: row.history
+            for page in services.case_state.county_case_pages(COUNTY, month)
+            for row in page
+        }
+        known = (cut, as_of, policy_until)
+        for page in services.case_state.county_case_pages(COUNTY, month, known):
             for row in page:
-                settled = row.case[SETTLED_FROM] <= cut and row.case[RECORDED_AT] <= as_of
-                needed = not settled or bool(row.history)
+                recorded = row.case[RECORDED_AT]
+                expected = {
+                    paid: value
+                    for paid, value in full[row.case[CASE_ID]].items()
+                    if paid == month or value[1] < recorded or value[1] < policy_until
+                }
+                assert row.history == expected, row.case[CASE_ID]
+                seen["months kept"] += len(expected)
+                seen["months dropped"] += len(full[row.case[CASE_ID]]) - len(expected)
+                settled = row.case[SETTLED_FROM] <= cut and recorded <= as_of
+                needed = not settled or bool(expected)
                 assert (row.blob is not None) == needed, row.case[CASE_ID]
-                seen["with" if needed else "without"] += 1
-    assert seen["with"] > 0 and seen["without"] > 0, seen
+                seen["with facts" if needed else "without facts"] += 1
+    assert all(seen.values()), seen
