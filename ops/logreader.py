@@ -29,6 +29,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from projections.db import INDEX_ORDER
 
 Shard = tuple[int, int]  # (this shard, number of shards)
+READ_BYTES = 32_000_000  # stored state read at once: a rebuild of the rolls view stays small
 # The plan every read must have (``INDEX_ORDER``): walk the notification id index from ``start``
 # and stop after ``limit`` matches. Without fresh statistics (the library never analyses its
 # table, and this server runs without autovacuum) PostgreSQL chose a bitmap scan of every
@@ -59,11 +60,13 @@ class LogReader:
         head = self.head() if stop is None else stop
         if head < start:
             return [], head
+        # At most ~READ_BYTES of stored state at once: a thousand roll chunks are ~150 MB.
+        last, limit = self._within_budget(start, head, limit, prefixes, shard)
         if self.postgres:
-            found = self._select_postgres(start, head, limit, prefixes, shard)
+            found = self._select_postgres(start, last, limit, prefixes, shard)
         else:
-            found = self.recorder.select_notifications(start=start, limit=limit, stop=head)
-        covered = found[-1].id if len(found) == limit else head
+            found = self.recorder.select_notifications(start=start, limit=limit, stop=last)
+        covered = found[-1].id if len(found) == limit or last < head else head
         if not self.postgres and (prefixes or shard):
             found = [
                 n
@@ -73,9 +76,47 @@ class LogReader:
             ]
         return found, covered
 
-    def _select_postgres(
-        self, start: int, stop: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
-    ) -> list[Notification]:
+    def _within_budget(
+        self, start: int, head: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
+    ) -> tuple[int, int]:
+        """(last position, how many) to read so that the notifications' stored state stays
+        within ``READ_BYTES`` (at least one notification, however large): their sizes are
+        asked first, which reads no state."""
+        if self.postgres:
+            where, params = self._where(start, head, prefixes, shard)
+            statement = SQL(
+                "SELECT notification_id, octet_length(state) FROM {schema}.{table} WHERE {where}"
+                " ORDER BY notification_id LIMIT %s"
+            ).format(
+                schema=Identifier(self.recorder.datastore.schema),
+                table=Identifier(self.recorder.events_table_name),
+                where=where,
+            )
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                curs.execute(INDEX_ORDER)
+                sizes = curs.execute(statement, [*params, limit], prepare=True).fetchall()
+        else:  # every topic: the library's reader filters none in SQL
+            with self.recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(
+                    f"SELECT rowid, length(state) FROM {self.recorder.events_table_name}"
+                    " WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                    (start, head, limit),
+                )
+                sizes = [tuple(row) for row in curs.fetchall()]
+        total = 0
+        for count, (position, size) in enumerate(sizes, 1):
+            total += size
+            if total >= READ_BYTES and count < len(sizes):
+                return position, count
+        return head, limit
+
+    def _where(
+        self, start: int, stop: int, prefixes: tuple[str, ...], shard: Shard | None
+    ) -> tuple[Composed, list[Any]]:
         where: list[Composed | SQL] = [SQL("notification_id >= %s AND notification_id <= %s")]
         params: list[Any] = [start, stop]
         if prefixes:
@@ -86,6 +127,12 @@ class LogReader:
         if shard is not None:
             where.append(SQL("get_byte(uuid_send(originator_id), 15) %% %s = %s"))
             params.extend([shard[1], shard[0]])
+        return SQL(" AND ").join(where), params
+
+    def _select_postgres(
+        self, start: int, stop: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
+    ) -> list[Notification]:
+        where, params = self._where(start, stop, prefixes, shard)
         params.append(limit)
         statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state"
@@ -93,7 +140,7 @@ class LogReader:
         ).format(
             schema=Identifier(self.recorder.datastore.schema),
             table=Identifier(self.recorder.events_table_name),
-            where=SQL(" AND ").join(where),
+            where=where,
         )
         with (
             self.recorder.datastore.get_connection() as conn,

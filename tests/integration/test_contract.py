@@ -14,6 +14,7 @@ from domain.errors import Conflict, InvalidValue
 from domain.roll import RollChunk
 from ops.demo import load_demo, roster_csv
 from ops.importer import import_households
+from ops.logreader import LogReader
 from ops.rolls import generate_roll
 from ops.services import Outcome, Served, Services
 from ops.settings import Settings
@@ -116,6 +117,24 @@ def test_rebuilding_every_projection_equals_the_live_one(services: Services) -> 
         assert any(live.values()), name
         services.projections.rebuild(name)
         assert services.projections.dump(name) == live, name
+
+
+def test_the_log_is_read_a_few_megabytes_at_a_time(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up reads at most ``READ_BYTES`` of stored state at once (at least one
+    notification): a rebuild of the rolls view after a year of provincial rolls would otherwise
+    read thousands of ~150 KB chunks in one go. Small reads rebuild every view the same."""
+    demo_log(services)
+    live = {name: services.projections.dump(name) for name in services.projections.views}
+    monkeypatch.setattr("ops.logreader.READ_BYTES", 20_000)
+    reader = LogReader(services.app.recorder, postgres=not services.db.is_sqlite)
+    found, covered = reader.read(1, 5000)
+    assert 1 < len(found) < 5000 and covered == found[-1].id < reader.head()
+    assert sum(len(n.state) for n in found[:-1]) < 20_000 <= sum(len(n.state) for n in found)
+    for name in services.projections.views:
+        services.projections.rebuild(name)
+        assert services.projections.dump(name) == live[name], name
 
 
 def test_processes_starting_at_once_on_an_empty_database_all_start(database_url: str) -> None:
