@@ -132,7 +132,7 @@ class RollsView(View):
         the chunks are marked in the same transaction; the catch-up passes over a marked chunk,
         or writes it if its mark is gone (a header that deleted other tokens' lines and marks
         in between, a rebuild). Lines of a token that no header names — a generation that
-        failed before its header — are never read (every query joins on the header's token)
+        failed before its header — are never read (every query joins on the header's generation key)
         and go with the roll's next ``Generated``.
 
         On SQLite too: the case stream reads through a connection of its own
