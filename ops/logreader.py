@@ -83,22 +83,9 @@ class LogReader:
         within ``READ_BYTES`` (at least one notification, however large): their sizes are
         asked first, which reads no state."""
         if self.postgres:
-            where, params = self._where(start, head, prefixes, shard)
-            statement = SQL(
-                "SELECT notification_id, octet_length(state) FROM {schema}.{table} WHERE {where}"
-                " ORDER BY notification_id LIMIT %s"
-            ).format(
-                schema=Identifier(self.recorder.datastore.schema),
-                table=Identifier(self.recorder.events_table_name),
-                where=where,
+            sizes = self._query_postgres(
+                "notification_id, octet_length(state)", start, head, limit, prefixes, shard
             )
-            with (
-                self.recorder.datastore.get_connection() as conn,
-                conn.transaction(),
-                conn.cursor(row_factory=tuple_row) as curs,
-            ):
-                curs.execute(INDEX_ORDER)
-                sizes = curs.execute(statement, [*params, limit], prepare=True).fetchall()
         else:  # every topic: the library's reader filters none in SQL
             with self.recorder.datastore.transaction(commit=False) as curs:
                 curs.execute(
@@ -114,9 +101,35 @@ class LogReader:
                 return position, count
         return head, limit
 
-    def _where(
-        self, start: int, stop: int, prefixes: tuple[str, ...], shard: Shard | None
-    ) -> tuple[Composed, list[Any]]:
+    def _select_postgres(
+        self, start: int, stop: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
+    ) -> list[Notification]:
+        rows = self._query_postgres(
+            "notification_id, originator_id, originator_version, topic, state",
+            start, stop, limit, prefixes, shard,
+        )  # fmt: skip
+        return [
+            Notification(
+                id=row[0],
+                originator_id=row[1],
+                originator_version=row[2],
+                topic=row[3],
+                state=bytes(row[4]),
+            )
+            for row in rows
+        ]
+
+    def _query_postgres(
+        self,
+        columns: str,
+        start: int,
+        stop: int,
+        limit: int,
+        prefixes: tuple[str, ...],
+        shard: Shard | None,
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` of the notifications from ``start`` to ``stop`` of these topics and
+        shard, in log order, at most ``limit``: along the id index (``INDEX_ORDER``)."""
         where: list[Composed | SQL] = [SQL("notification_id >= %s AND notification_id <= %s")]
         params: list[Any] = [start, stop]
         if prefixes:
@@ -127,20 +140,14 @@ class LogReader:
         if shard is not None:
             where.append(SQL("get_byte(uuid_send(originator_id), 15) %% %s = %s"))
             params.extend([shard[1], shard[0]])
-        return SQL(" AND ").join(where), params
-
-    def _select_postgres(
-        self, start: int, stop: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
-    ) -> list[Notification]:
-        where, params = self._where(start, stop, prefixes, shard)
         params.append(limit)
         statement = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM {schema}.{table} WHERE {where} ORDER BY notification_id LIMIT %s"
+            "SELECT {columns} FROM {schema}.{table} WHERE {where} ORDER BY notification_id LIMIT %s"
         ).format(
+            columns=SQL(columns),
             schema=Identifier(self.recorder.datastore.schema),
             table=Identifier(self.recorder.events_table_name),
-            where=where,
+            where=SQL(" AND ").join(where),
         )
         with (
             self.recorder.datastore.get_connection() as conn,
@@ -148,17 +155,8 @@ class LogReader:
             conn.cursor(row_factory=tuple_row) as curs,
         ):
             curs.execute(INDEX_ORDER)
-            curs.execute(statement, params, prepare=True)
-            return [
-                Notification(
-                    id=row[0],
-                    originator_id=row[1],
-                    originator_version=row[2],
-                    topic=row[3],
-                    state=bytes(row[4]),
-                )
-                for row in curs.fetchall()
-            ]
+            found: list[tuple[Any, ...]] = curs.execute(statement, params, prepare=True).fetchall()
+            return found
 
 
 def in_shard(originator_id: Any, shard: Shard) -> bool:
