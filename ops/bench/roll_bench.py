@@ -11,6 +11,10 @@ computing every line, storing ~1 chunk event per 1,000 lines — and projects th
 view. End to end is from the start of the first worker until the last has projected its rolls;
 peak RSS is the largest of any one process. With month 2022-12 every case has started, so
 there is about one line per household.
+
+An ordinary month — every case paid the month before, nothing new since — is timed on a loaded
+database after ``--database URL --pay-month 2022-11`` (not timed: funds each county's pools,
+generates and approves its November roll), then ``--database URL --month 2022-12``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,37 @@ def load(url: str, households: int, counties: tuple[str, ...], folder: Path) -> 
         import_households(services, stream, "bench", workers=3)
     for view in ("case_state", "audit_trail"):  # the views keyed by aggregate, shared by 2
         rebuild(services, view, workers=2)
+    services.fresh()
+    services.close()
+
+
+def pay_month(url: str, counties: tuple[str, ...], month: str) -> None:
+    """Not timed: fund each county's pools, generate its roll for ``month`` and approve it, so
+    that the next month's roll is an ordinary month's (every case paid before, nothing new)."""
+    from domain.access import Role
+    from ops.ledger_service import post_transaction
+    from ops.rolls import approve_roll
+
+    services = Services(settings(url))
+    operator = Principal("bench", "admin", "000000")
+    meta = {"document_ref": "bench", "description": "bench"}
+    for county in counties:
+        bank, fen = f"clearing:{county}:bank", 10**12
+        postings = [("raise", [(bank, fen, 0), (f"source:{county}:central", 0, fen)])] + [
+            ("allocate", [(f"pool:{county}:{pool}", fen // 4, 0), (bank, 0, fen // 4)])
+            for pool in ("dibao", "tekun", "marginal")
+        ]
+        for number, (code, lines) in enumerate(postings):
+            fields = {"code": code, "posting_date": f"{month}-01", **meta, "lines": [
+                {"account": a, "debit_fen": d, "credit_fen": c, "source": "central"} for a, d, c in lines]}  # fmt: skip
+            outcome = post_transaction(
+                services, operator, f"bench-{county}-{month}-{number}", fields
+            )
+            services.app.save(*outcome.aggregates)
+        roll = generate_roll(services, operator, county, month, "all")
+        services.app.save(*roll.aggregates)
+        finance = Principal("bench-finance", Role.FINANCE_OFFICER, county)
+        services.app.save(*approve_roll(services, finance, roll.response["roll_id"]).aggregates)
     services.fresh()
     services.close()
 
@@ -119,8 +154,15 @@ def main() -> None:
     parser.add_argument(
         "--load-only", action="store_true", help="load into --database and stop (not timed)"
     )
+    parser.add_argument(
+        "--pay-month",
+        help="with --database: fund the pools, generate and approve this month's rolls (not timed)",
+    )
     args = parser.parse_args()
     chosen = COUNTIES[: args.counties]
+    if args.database and args.pay_month:
+        pay_month(args.database, chosen, args.pay_month)
+        return
     if args.database and args.load_only:
         with TemporaryDirectory() as folder:
             load(args.database, args.households, chosen, Path(folder))
