@@ -46,7 +46,6 @@ LINE_FIELDS = (
     "head_id_masked", "payee_name", "account_masked", "covered_members", "total_fen", "receivable_fen",
     "components", "months", "reference",
 )  # fmt: skip
-LINES_PER_INSERT = 20_000
 ROLL_COLUMNS = (
     "roll_id, county_code, month, grp AS group_name, status, generation, as_of, line_count, persons,"
     " total_fen, totals, generated_at, approved_at, approved_by, version"
@@ -97,9 +96,6 @@ class RollsView(View):
                 roll, token = str(event.roll_id), str(event.token)
                 generations.add((generation_key(token), roll, token))
                 lines += _rows(token, event.lines)
-                if len(lines) >= LINES_PER_INSERT:  # bounded memory in a rebuild's long batches
-                    self._insert(cur, generations, lines)
-                    generations, lines = set(), []
                 continue
             # Header events see every line recorded before them in the log.
             self._insert(cur, generations, lines)

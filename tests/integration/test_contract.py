@@ -14,7 +14,6 @@ from domain.errors import Conflict, InvalidValue
 from domain.roll import RollChunk
 from ops.demo import load_demo, roster_csv
 from ops.importer import import_households
-from ops.logreader import LogReader
 from ops.rolls import generate_roll
 from ops.services import Outcome, Served, Services
 from ops.settings import Settings
@@ -128,7 +127,7 @@ def test_the_log_is_read_a_few_megabytes_at_a_time(
     demo_log(services)
     live = {name: services.projections.dump(name) for name in services.projections.views}
     monkeypatch.setattr("ops.logreader.READ_BYTES", 20_000)
-    reader = LogReader(services.app.recorder, postgres=not services.db.is_sqlite)
+    reader = services.log
     found, covered = reader.read(1, 5000)
     assert 1 < len(found) < 5000 and covered == found[-1].id < reader.head()
     assert sum(len(n.state) for n in found[:-1]) < 20_000 <= sum(len(n.state) for n in found)
