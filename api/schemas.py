@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from domain.money import MAX_FEN
+
 Fen = Annotated[StrictInt, Field(ge=0, le=10**12, description="integer fen (分), never a float")]
 PositiveFen = Annotated[StrictInt, Field(gt=0, le=10**12, description="integer fen (分) > 0")]
 Month = Annotated[
@@ -222,7 +224,10 @@ class RegistryIn(Body):
     id_number: Annotated[str, Field(min_length=15, max_length=18)]
     region_code: RegionCode
     effective_date: date
-    details: dict[str, str | int | bool | None] = {}
+    # Integers within ±MAX_FEN: the event store's JSON decodes exactly only within 64 bits.
+    details: dict[
+        str, str | Annotated[StrictInt, Field(ge=-MAX_FEN, le=MAX_FEN)] | bool | None
+    ] = {}
 
 
 class PersonQuery(Body):

@@ -20,12 +20,21 @@ class RoundingMode(StrEnum):
     DOWN = "down"
 
 
+# The most any recorded amount may be (10 trillion yuan): far inside 64 bits, so the event
+# store's JSON (decoded by orjson, which turns integers beyond 64 bits into floats) and the views'
+# BIGINT columns hold every amount exactly.
+MAX_FEN = 10**15
+
+
 def require_fen(value: object, field: str, *, allow_zero: bool = True) -> int:
-    """Return ``value`` if it is a whole, non-negative number of fen; refuse anything else."""
+    """Return ``value`` if it is a whole, non-negative number of fen up to ``MAX_FEN``; refuse
+    anything else."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidValue(
             f"{field} must be a whole number of fen", field=field, rule="integer_fen"
         )
+    if value > MAX_FEN:
+        raise InvalidValue(f"{field} must be at most {MAX_FEN} fen", field=field, rule="max_fen")
     if value < 0 or (value == 0 and not allow_zero):
         rule = "non_negative_fen" if allow_zero else "positive_fen"
         raise InvalidValue(f"{field} must be {rule.replace('_', ' ')}", field=field, rule=rule)

@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.dates import validate_date
 from domain.errors import InvalidValue
+from domain.money import MAX_FEN
 
 MAX_LINES = 2_000_000
 LINES_PER_CHUNK = 10_000
@@ -146,6 +147,10 @@ def _line(row: list[str], at: list[int], described: int | None, number: int) -> 
         raise InvalidValue(
             f"file line {number}: amount_fen must be a whole, non-zero number of fen", field="file", rule="integer_fen"
         )  # fmt: skip
+    if abs(int(amount)) > MAX_FEN:
+        raise InvalidValue(
+            f"file line {number}: amount_fen beyond {MAX_FEN}", field="file", rule="max_fen"
+        )
     try:
         return [reference, int(amount), _booked(booked), description]
     except InvalidValue as error:

@@ -6,7 +6,9 @@ called for every object in the document; measured here, that was ~13 µs of a ty
 stored events are byte for byte what the library writes. Decoding parses with orjson and turns
 the type markers (``{"_type_": …, "_data_": …}``) of top-level fields — where doudi's events keep
 their UUIDs and timestamps — back into objects; a document with a marker anywhere else, or that
-orjson refuses, is decoded by the library's own decoder, so the result is always the same.
+orjson refuses, is decoded by the library's own decoder, so the result is always the same —
+for integers within 64 bits: orjson reads a longer one as a float. Doudi records none (amounts
+are bounded by ``domain.money.MAX_FEN``, and so are the API's free-form integers).
 
 Encoding is the library's, byte for byte, with one shortcut: a long text at the top level (a
 roll chunk's ``lines_json``, ~180 KB) is written as a JSON string by orjson and put in the

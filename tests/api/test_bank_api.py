@@ -178,6 +178,16 @@ def test_reconciliation_itemises_every_planted_mismatch(
         "file",
         "integer_fen",
     )
+    huge = (
+        b"reference,amount_fen,booked_on\nX,-100000000000000000000,2024-03-01\n"  # beyond 64 bits
+    )
+    assert_problem(
+        client.post(f"{API}/ledger/statements/420582", content=huge, headers=finance),
+        422,
+        "file",
+        "max_fen",
+    )
+    assert services.log_position() == position
 
     report = client.get(
         f"{API}/ledger/reconciliation/420582/2024-03", headers=token("auditor")

@@ -233,6 +233,12 @@ def test_registry_records_are_idempotent_and_never_change_a_case(
     second = client.post(f"{API}/registry/records", json=death, headers=admin)
     assert second.status_code == 200 and second.json()["created"] is False
     assert services.log_position() == position
+    # A free-form detail holding an integer the event store's JSON cannot carry exactly (beyond
+    # 64 bits, read back as a float) is refused, not recorded.
+    huge = death | {"source_ref": "D-2", "details": {"value": 10**20}}
+    refused = client.post(f"{API}/registry/records", json=huge, headers=admin)
+    assert refused.status_code == 422 and "details" in refused.text
+    assert services.log_position() == position
     assert client.get(f"{API}/households/{case_id}", headers=admin).json()["status"] == "applied"
     records = client.get(f"{API}/registry/records?kind=death", headers=admin).json()
     assert records["total"] == 1 and "*" in records["items"][0]["id_masked"]

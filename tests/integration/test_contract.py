@@ -635,3 +635,44 @@ def test_a_roll_reads_the_facts_and_paid_months_it_uses(services: Services) -> N
                 assert (row.blob is not None) == needed, row.case[CASE_ID]
                 seen["with facts" if needed else "without facts"] += 1
     assert all(seen.values()), seen
+
+
+def test_shape_lines_equal_folded_lines(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case whose settled basis holds and which has no paid month to adjust gets its line
+    from its basis's shape (JSON text kept per basis values, the case's own references put
+    in): the chunk's JSON is byte for byte what the basis objects and the engine give."""
+    import orjson
+
+    from domain.roll import ProgrammeGroup
+    from ops.rolls import MonthPolicy, PolicyBook, roll_lines
+    from projections.case_state.view import RollCase
+
+    load_demo(services, households=60, tekun=9)  # June 2022 approved, July drafted
+    services.fresh()
+    as_of = "2030-01-01T00:00:00.000000Z"
+    shaped = 0
+    real_shape = MonthPolicy.shape
+
+    def counted(self: MonthPolicy, data: list[Any], region_code: str) -> Any:
+        nonlocal shaped
+        shaped += 1
+        return real_shape(self, data, region_code)
+
+    def text(month: str, group: ProgrammeGroup) -> bytes:
+        book = PolicyBook(services, COUNTY, as_of)
+        lines = [line for line, _ in roll_lines(services, COUNTY, month, group, book)]
+        return orjson.dumps(lines)
+
+    for month in ("2022-05", "2022-07", "2023-06"):
+        for group in ProgrammeGroup:
+            with monkeypatch.context() as patch:
+                patch.setattr(MonthPolicy, "shape", counted)
+                fast = text(month, group)
+            with monkeypatch.context() as patch:  # every case by its basis objects
+                patch.setattr(RollCase, "unpaid", property(lambda self: False))
+                folded = text(month, group)
+            assert fast == folded, (month, group)
+            assert len(orjson.loads(fast)) > 0 or group is not ProgrammeGroup.ALL, month
+    assert shaped > 100

@@ -7,7 +7,14 @@ import pytest
 from domain.dates import add_months, validate_month
 from domain.errors import InvalidValue
 from domain.identity import mask_account, mask_id_number, mask_name, validate_id_number
-from domain.money import RoundingMode, RoundingUnit, divide_rounded, format_yuan, require_fen
+from domain.money import (
+    MAX_FEN,
+    RoundingMode,
+    RoundingUnit,
+    divide_rounded,
+    format_yuan,
+    require_fen,
+)
 from domain.regions import in_scope, policy_lookup_chain, scope_prefix, validate_region_code
 from tests.factories import id_number
 
@@ -27,7 +34,8 @@ def test_annual_standard_divided_by_twelve_under_each_rule() -> None:
 
 def test_fen_must_be_whole_and_not_negative() -> None:
     assert require_fen(0, "x") == 0
-    for bad in (-1, 1.5, "100", True):
+    assert require_fen(MAX_FEN, "x") == MAX_FEN
+    for bad in (-1, 1.5, "100", True, MAX_FEN + 1, 2**64):
         with pytest.raises(InvalidValue) as caught:
             require_fen(bad, "amount_fen")
         assert caught.value.field == "amount_fen"
