@@ -59,20 +59,13 @@ class MonthBasis:
 
     def paying_in(self, month: str) -> bool:
         """Whether the case is paid for ``month`` at all (before its amount is worked out)."""
-        return pays_in(self.status, self.start_month, self.exit_month, self.exit_months, month)
-
-
-def pays_in(
-    status: str, start_month: str | None, exit_month: str | None, exit_months: int, month: str
-) -> bool:
-    """``MonthBasis.paying_in`` of the fields it reads."""
-    if start_month is None or month < start_month:
+        if self.start_month is None or month < self.start_month:
+            return False
+        if self.status == "active":
+            return True
+        if self.status == "gradual_exit" and self.exit_month is not None:
+            return gradual_exit_pays(self.exit_month, self.exit_months, month)
         return False
-    if status == "active":
-        return True
-    if status == "gradual_exit" and exit_month is not None:
-        return gradual_exit_pays(exit_month, exit_months, month)
-    return False
 
 
 # The fields of each event the fold reads: the case-state view keeps only these in the facts

@@ -99,17 +99,14 @@ class Entitlement:
 def counted_income_fen(income: Income, standard_fen: int) -> int:
     """Income the rules count: excluded items out, rigid expenditure and employment costs
     (the latter capped at one standard) deducted, never below zero."""
-    return counted_fen(
-        income.household_income_fen, income.excluded_income_fen, income.rigid_expenditure_fen,
-        income.employment_cost_fen, standard_fen,
-    )  # fmt: skip
-
-
-def counted_fen(
-    household_fen: int, excluded_fen: int, rigid_fen: int, employment_fen: int, standard_fen: int
-) -> int:
-    """``counted_income_fen`` of the four amounts (a roll asks it of a million bases)."""
-    return max(0, household_fen - excluded_fen - rigid_fen - min(employment_fen, standard_fen))
+    employment = min(income.employment_cost_fen, standard_fen)
+    counted = (
+        income.household_income_fen
+        - income.excluded_income_fen
+        - income.rigid_expenditure_fen
+        - employment
+    )
+    return max(0, counted)
 
 
 def household_entitlement(

@@ -12,14 +12,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.access import Principal
-from domain.basis import CaseFact, MonthBasis, basis_for_month, basis_from_data, pays_in
+from domain.basis import CaseFact, MonthBasis, basis_for_month, basis_from_data
 from domain.dates import first_day, validate_month
 from domain.entitlement import (
     CareStandard,
@@ -30,7 +30,6 @@ from domain.entitlement import (
     Rounding,
     Sourced,
     TekunBasis,
-    counted_fen,
     counted_income_fen,
     household_entitlement,
     tekun_entitlement,
@@ -68,41 +67,11 @@ from projections.runner import utc_text
 CHUNKS_PER_SAVE = 5  # ~5,000 lines per transaction: bounded memory
 
 
-# Placeholders for a case's own references in cached components (see ``MonthPolicy.due``),
-# and the same as they stand in the JSON text of a line shape (``MonthPolicy.shape``).
+# Placeholders for a case's own references in cached components (see ``MonthPolicy.due``).
 _INCOME_REF, _BASIS_REF = "\x00income", "\x00basis"
-_INCOME_JSON, _BASIS_JSON = orjson.dumps(_INCOME_REF).decode(), orjson.dumps(_BASIS_REF).decode()
 # A cached component: (code, amount, rule, sources, whether a source is a placeholder).
 _Template = tuple[str, int, str, tuple[str, ...], bool]
 _DUE_CACHE = 50_000  # value keys kept per month: bounded memory whatever the incomes
-_SHAPE_CACHE = 20_000  # line shapes kept per month (each ~0.5 KB of JSON text)
-
-
-class Shape(NamedTuple):
-    """What a settled basis pays in a month, whichever case it is: the line's programme and
-    covered count, its components and months as JSON text with placeholders for the case's own
-    references (``None``: no line this month), and its total."""
-
-    programme: str
-    covered: int
-    components: str | None
-    total_fen: int
-    months: str
-    income_placeholder: bool
-    basis_placeholder: bool
-
-    def components_for(self, income_ref: str | None, sources: list[str]) -> str:
-        """The components' JSON text for one case: its income fact and its basis's latest fact
-        in the placeholders' places (as ``MonthPolicy.due_parts`` names them)."""
-        text = self.components or "[]"
-        if self.income_placeholder:
-            text = text.replace(_INCOME_JSON, orjson.dumps(income_ref).decode())
-        if self.basis_placeholder:
-            text = text.replace(_BASIS_JSON, orjson.dumps(",".join(sources[-1:])).decode())
-        return text
-
-
-_NO_LINE = Shape("", 0, None, 0, "", False, False)  # a basis that pays nothing this month
 
 
 def _ref(fact: dict[str, Any]) -> str:
@@ -125,7 +94,6 @@ class MonthPolicy:
         self.day = first_day(month)
         self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._due: dict[tuple[Any, ...], tuple[list[_Template], int]] = {}
-        self._shapes: dict[tuple[Any, ...], Shape] = {}
         self._standards: dict[str, Sourced] = {}
         self._tiers: dict[str, dict[str, Sourced]] = {}
         self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
@@ -204,51 +172,6 @@ class MonthPolicy:
              "sources": _own_sources(sources, income, own) if placed else list(sources)}
             for code, amount, rule, sources, placed in templates if amount
         ], total  # fmt: skip
-
-    def shape(self, data: list[Any], region_code: str) -> Shape:
-        """The line shape of a settled basis as the case-state view keeps it (``basis_data``):
-        none if it does not pay this month; else kept per what ``_value_key`` says its
-        amounts depend on: the members only by number
-        and covered number, a top-up household's income only as the rules count it, no income
-        for 特困 or a tier, and never the case's own references. Two cases with one key get the
-        same line but for those references, which ``components_for`` puts in the
-        placeholders' places (tests: ``test_shape_lines_equal_folded_lines``, and the cache
-        property in tests/property)."""
-        (kind, programme, status, method, tier_code, members, income, start_month, exit_month,
-         exit_months, care_level, mode, _sources) = data  # fmt: skip
-        if not pays_in(status, start_month, exit_month, exit_months, self.month):
-            return _NO_LINE
-        flags = list(members.values())
-        key: tuple[Any, ...]
-        if kind == "tekun":
-            key = (programme, flags.count(True), care_level, mode, dibao_programme_for(region_code))
-        elif method == "tier":
-            key = (kind, programme, method, tier_code, len(flags), flags.count(True))
-        else:
-            standard = self.standard(programme).amount_fen
-            counted = counted_fen(income[0], income[1], income[2], income[3], standard)
-            key = (kind, programme, method, len(flags), flags.count(True), counted)
-        found = self._shapes.get(key)
-        if found is None:
-            if len(self._shapes) >= _SHAPE_CACHE:
-                self._shapes.clear()
-            found = self._shapes[key] = self._shape(basis_from_data(data), region_code)
-        return found
-
-    def _shape(self, basis: MonthBasis, region_code: str) -> Shape:
-        covered = basis.covered_members
-        templates, total = self._templates(basis, region_code, covered)
-        parts = [
-            {"code": code, "month": self.month, "amount_fen": amount, "rule": rule,
-             "sources": list(sources)}
-            for code, amount, rule, sources, _placed in templates if amount
-        ]  # fmt: skip
-        if not parts:
-            return _NO_LINE
-        text = orjson.dumps(parts).decode()
-        months = orjson.dumps([{"month": self.month, "amount_fen": total}]).decode()
-        return Shape(basis.programme, covered, text, total, months, _INCOME_JSON in text,
-                     _BASIS_JSON in text)  # fmt: skip
 
     def _templates(
         self, basis: MonthBasis, region_code: str, covered: int
@@ -425,8 +348,7 @@ class Totals:
         self.cells: dict[tuple[str, str], list[int]] = {}
         self.backpay_fen = self.recovered_fen = self.receivable_fen = 0
 
-    def add(self, line: dict[str, Any], adjusted: list[dict[str, Any]]) -> None:
-        """A line, with the adjustments among its components (back-pay, recovery)."""
+    def add(self, line: dict[str, Any]) -> None:
         total, covered = line["total_fen"], line["covered_members"]
         key = (line["programme"], line["region_code"][:9])
         cell = self.cells.get(key)
@@ -439,10 +361,11 @@ class Totals:
             cell[3] += 1
         if line["receivable_fen"]:
             self.receivable_fen += line["receivable_fen"]
-        if adjusted:
-            for adjustment in adjusted:
-                if adjustment["code"] == "backpay":
-                    self.backpay_fen += adjustment["amount_fen"]
+        if line["components"][-1]["code"] in ("backpay", "recovery"):
+            # Adjustments follow the month's own components: only such lines hold any.
+            for component in line["components"]:
+                if component["code"] == "backpay":
+                    self.backpay_fen += component["amount_fen"]
             for part in line["months"]:
                 if part["amount_fen"] < 0:
                     self.recovered_fen -= part["amount_fen"]
@@ -582,34 +505,19 @@ def net(
 
 def roll_lines(
     services: Services, county: str, month: str, group: ProgrammeGroup, book: PolicyBook
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+) -> Iterator[dict[str, Any]]:
     """Every line of the county's roll, in case-id order (deterministic): this month's benefit
-    for cases not yet paid for it, plus adjustments for months already paid. Each line comes
-    with its adjustments (none for most)."""
+    for cases not yet paid for it, plus adjustments for months already paid."""
     cut, as_of = first_day(month), book.as_of
     policy = book.month(month)
-    unseal, loads = services.keys.unseal, orjson.loads
-    everything, fragment = group is ProgrammeGroup.ALL, orjson.Fragment
+    unseal, loads, everything = services.keys.unseal, orjson.loads, group is ProgrammeGroup.ALL
     known = (cut, as_of, book.policy_recorded_until)
     for page in services.case_state.county_case_pages(county, month, known):
         for row in page:
             case = row.case
-            settled = case[SETTLED_FROM] <= cut and case[RECORDED_AT] <= as_of
-            if settled and row.unpaid:
-                # The common case: no fact of the case counts from a later date nor is unknown
-                # at the book's time, and no paid month to adjust. Its line is its basis's
-                # shape with the case's own references put in; no fold, no objects.
-                data = loads(row.settled)
-                shape = policy.shape(data, case[REGION_CODE])
-                if shape.components is None or not (everything or group.includes(shape.programme)):
-                    continue
-                sources = data[12]
-                components = shape.components_for(data[6][4], sources)
-                yield _line(case, shape.programme, shape.covered, fragment(components),
-                            shape.total_fen, 0, fragment(shape.months), sources, unseal), []  # fmt: skip
-                continue
-            if settled:
-                # Its basis this month is the settled one the view keeps (no fold).
+            if case[SETTLED_FROM] <= cut and case[RECORDED_AT] <= as_of:
+                # No fact of the case counts from a later date nor is unknown at the book's
+                # time: its basis this month is the settled one the view keeps (no fold).
                 basis = basis_from_data(loads(row.settled))
             else:
                 basis = basis_for_month(case[KIND], row.facts, month, as_of)
@@ -621,37 +529,29 @@ def roll_lines(
                 regular, regular_fen = [], 0
             else:
                 regular, regular_fen = policy.due_parts(basis, case[REGION_CODE], covered)
-            adjusted = (
-                adjustments(row.as_dict(), row.facts, month, history, book) if history else []
-            )
-            if not regular and not adjusted:
-                continue
-            if adjusted:
+            if history:
+                adjusted = adjustments(row.as_dict(), row.facts, month, history, book)
+                if not regular and not adjusted:
+                    continue
                 payable, receivable, months = net(month, regular, adjusted)
-            else:  # what ``net`` gives with no adjustments, without its loops
+                components = regular + adjusted
+            elif regular:  # what ``net`` gives with no adjustments, without its loops
                 payable, receivable, months = (
                     regular_fen,
                     0,
                     [{"month": month, "amount_fen": regular_fen}],
                 )
-            yield _line(case, basis.programme, covered, regular + adjusted, payable, receivable,
-                        months, basis.sources, unseal), adjusted  # fmt: skip
-
-
-def _line(
-    case: tuple[Any, ...], programme: str, covered: int, components: Any, total_fen: int,
-    receivable_fen: int, months: Any, sources: list[str], unseal: Callable[[str], str],
-) -> dict[str, Any]:  # fmt: skip
-    """A roll line (``RollChunk.record`` numbers it); components and months as lists or as
-    JSON text (``orjson.Fragment``): the chunk's JSON is the same either way."""
-    return {
-        "case_id": case[CASE_ID], "kind": case[KIND], "programme": programme,
-        "region_code": case[REGION_CODE], "head_name": case[HEAD_NAME],
-        "head_id_masked": case[HEAD_ID_MASKED], "payee_name": case[PAYEE_NAME],
-        "account_number": unseal(case[ACCOUNT_SEALED]), "account_masked": case[ACCOUNT_MASKED],
-        "covered_members": covered, "components": components, "total_fen": total_fen,
-        "receivable_fen": receivable_fen, "months": months, "basis_sources": sources,
-    }  # fmt: skip
+                components = regular
+            else:
+                continue
+            yield {
+                "case_id": case[CASE_ID], "kind": case[KIND], "programme": basis.programme,
+                "region_code": case[REGION_CODE], "head_name": case[HEAD_NAME],
+                "head_id_masked": case[HEAD_ID_MASKED], "payee_name": case[PAYEE_NAME],
+                "account_number": unseal(case[ACCOUNT_SEALED]), "account_masked": case[ACCOUNT_MASKED],
+                "covered_members": covered, "components": components, "total_fen": payable,
+                "receivable_fen": receivable, "months": months, "basis_sources": basis.sources,
+            }  # fmt: skip
 
 
 def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) -> None:
@@ -732,8 +632,8 @@ def generate_roll(
         pending.clear()
         written.clear()
 
-    for line, adjusted in roll_lines(services, county, month, ProgrammeGroup(roll.group), book):
-        totals.add(line, adjusted)
+    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book):
+        totals.add(line)
         chunk.append(line)
         if len(chunk) == LINES_PER_CHUNK:
             pending.append(record(chunk, chunks))

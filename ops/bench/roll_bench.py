@@ -175,8 +175,11 @@ def main() -> None:
         return
     with TemporaryDirectory() as folder:
         for kind in ["postgres", "sqlite"] if args.backend == "both" else [args.backend]:
-            workers = args.workers if kind == "postgres" else 1  # SQLite has one writer at a time
-            result = run(kind, args.households, args.counties, workers, args.month, Path(folder))
+            # SQLite too: one writer at a time, but each worker computes its lines while the
+            # other writes (300,000 households: 12.2–12.7 s with two workers, 19.9 s with one).
+            result = run(
+                kind, args.households, args.counties, args.workers, args.month, Path(folder)
+            )
             print(json.dumps(result), flush=True)
 
 

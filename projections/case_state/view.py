@@ -91,11 +91,6 @@ class RollCase:
         return self.decoded
 
     @property
-    def unpaid(self) -> bool:
-        """No month paid is listed (``history`` is empty)."""
-        return not self.paid or self.paid == "[]"
-
-    @property
     def history(self) -> dict[str, tuple[int, str]]:
         """Month → (amount paid, as of when it was first paid), for months up to the roll's."""
         return _paid(self.paid)
