@@ -136,6 +136,11 @@ class RollsView(View):
         through."""
         rows = _rows(token, lines)
         with self.db.transaction(write=True) as cur:
+            if not cur.sqlite:
+                # Not waiting for the server to flush these lines to disk is safe: the chunk
+                # events are saved next with a flushed commit, which flushes this one before it
+                # (one write-ahead log, in order). A crash before that loses both, as it should.
+                cur.execute("SET LOCAL synchronous_commit = off")
             self._insert(cur, {(generation_key(token), roll_id, token)}, rows)
             cur.insert_many(
                 "roll_chunks_ahead", ("chunk_id", "roll_id", "token"),
