@@ -204,19 +204,7 @@ class RollsView(View):
                         roll,
                     ),
                 )
-                # The roll's other generations go: each by its key, along the lines' index.
-                others = cur.execute(
-                    "SELECT gen FROM roll_generations WHERE roll_id = %s AND gen <> %s", (roll, gen)
-                ).fetchall()
-                for other in others:
-                    cur.execute("DELETE FROM roll_lines WHERE gen = %s", (other["gen"],))
-                cur.execute(
-                    "DELETE FROM roll_generations WHERE roll_id = %s AND gen <> %s", (roll, gen)
-                )
-                cur.execute(
-                    "DELETE FROM roll_chunks_ahead WHERE roll_id = %s AND token <> %s",
-                    (roll, token),
-                )
+                _drop_other_generations(cur, roll, gen, token)
             case PaymentRoll.Sent() | PaymentRoll.BankResultsImported() | PaymentRoll.Settled():
                 self._bank(cur, event, roll)
             case PaymentRoll.Approved():
@@ -225,6 +213,14 @@ class RollsView(View):
                     " WHERE roll_id = %s",
                     (utc_text(event.timestamp), event.actor, event.originator_version, roll),
                 )
+                # An approved roll is never generated again: lines a failed attempt wrote
+                # ahead since its last generation (a process killed before saving its chunks)
+                # would otherwise stay, hidden, for good.
+                found = cur.execute(
+                    "SELECT gen, token FROM rolls WHERE roll_id = %s", (roll,)
+                ).fetchone()
+                if found is not None and found["gen"] is not None:
+                    _drop_other_generations(cur, roll, found["gen"], found["token"])
                 # An approved roll's amounts count as paid for their months (what later rolls
                 # compare with to find back-pay and recoveries). Failed bank lines will be
                 # released from here when bank results are imported.
@@ -332,6 +328,18 @@ class RollsView(View):
         for row in rows:
             row["components"] = json.loads(row["components"])
         return rows
+
+
+def _drop_other_generations(cur: Cursor, roll: str, gen: int, token: str) -> None:
+    """Every generation of the roll but ``gen`` goes: its lines (each generation by its key,
+    along the lines' index), its registration and its written-ahead marks."""
+    others = cur.execute(
+        "SELECT gen FROM roll_generations WHERE roll_id = %s AND gen <> %s", (roll, gen)
+    ).fetchall()
+    for other in others:
+        cur.execute("DELETE FROM roll_lines WHERE gen = %s", (other["gen"],))
+    cur.execute("DELETE FROM roll_generations WHERE roll_id = %s AND gen <> %s", (roll, gen))
+    cur.execute("DELETE FROM roll_chunks_ahead WHERE roll_id = %s AND token <> %s", (roll, token))
 
 
 def line_months(sqlite: bool) -> tuple[str, str, str]:

@@ -14,7 +14,7 @@ from domain.errors import Conflict, InvalidValue
 from domain.roll import RollChunk
 from ops.demo import load_demo, roster_csv
 from ops.importer import import_households
-from ops.rolls import generate_roll
+from ops.rolls import approve_roll, generate_roll
 from ops.services import Outcome, Served, Services
 from ops.settings import Settings
 from projections.case_state.view import CASE_ID, RECORDED_AT, SETTLED_FROM
@@ -215,6 +215,21 @@ def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
     assert rows(roll) == {token: count}
     assert services.rolls.lines(roll, limit=10_000, offset=0) == shown
     assert second.response["generation"] < outcome.response["generation"]
+    # An attempt that failed after the last generation, and the roll approved as it was: the
+    # approval takes the attempt's lines and marks out (the roll is never generated again).
+    services.rolls.write_ahead(roll, "late-orphan", ["late-chunk"],
+                               [dict(line, line_no=n, reference=f"Y{n}", months=[]) for n, line in enumerate(shown)])  # fmt: skip
+    assert rows(roll) == {token: count, "late-orphan": len(shown)}
+    finance = Principal("finance-1", "finance_officer", COUNTY)
+    services.app.save(*approve_roll(services, finance, roll).aggregates)
+    services.fresh()
+    assert rows(roll) == {token: count}
+    with services.db.transaction() as cur:
+        late = cur.execute(
+            "SELECT COUNT(*) AS n FROM roll_chunks_ahead WHERE token = 'late-orphan'"
+        ).fetchone()
+    assert late["n"] == 0
+    assert services.rolls.lines(roll, limit=10_000, offset=0) == shown
 
 
 def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: Services) -> None:
