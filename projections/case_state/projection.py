@@ -85,13 +85,16 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | None) else str(value)
 
 
+# The largest settled basis kept in the county index's entries (a basis grows by ~35 bytes a
+# fact): an index entry must stay under ~2.7 KB whatever the case's history.
+SETTLED_INLINE = 1000
 CASE_FIELDS = (
     "case_id", "kind", "region_code", "county_code", "programme", "status", "status_since",
     "head_name", "head_id_masked", "head_person_key", "applied_on", "method", "tier_code",
     "start_month", "care_level", "payee_account_masked", "household_income_fen",
     "annual_review_due", "exit_months", "end_reason", "single_person", "member_count",
     "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at", "facts",
-    "settled_from", "settled",
+    "settled_from", "settled", "settled_inline",
 )  # fmt: skip
 # A case's members and timeline are kept as two documents in one row per case (not a row per
 # member and per event): a rebuild then writes one history row per case instead of ~5, and both
@@ -138,7 +141,12 @@ class CaseRows:
             case["covered_count"] = sum([1 for member in members.values() if member["covered"]])
             case["facts"] = orjson.dumps(facts)
             since, basis = settled_basis(case["kind"], [CaseFact(*fact) for fact in facts])
-            case["settled_from"], case["settled"] = since, orjson.dumps(basis_data(basis))
+            settled = orjson.dumps(basis_data(basis))
+            case["settled_from"] = since
+            # Kept in the county index's own entries when small (nearly every case), so a roll
+            # reads a county's cases along the index alone (``county_case_pages``).
+            small = len(settled) <= SETTLED_INLINE
+            case["settled_inline"], case["settled"] = (settled, None) if small else (None, settled)
             people = [list(map(member.__getitem__, MEMBER_FIELDS)) for member in members.values()]
             # Details as objects, keys sorted: one encoding per case, not a JSON text per event
             # escaped again inside the blob.

@@ -650,3 +650,41 @@ def test_a_roll_reads_the_facts_and_paid_months_it_uses(services: Services) -> N
                 assert (row.blob is not None) == needed, row.case[CASE_ID]
                 seen["with facts" if needed else "without facts"] += 1
     assert all(seen.values()), seen
+
+
+def test_a_settled_basis_too_large_for_the_county_index_is_read_from_the_row(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The county index holds a case's settled basis only up to ``SETTLED_INLINE`` bytes (an
+    index entry has a size limit, a basis grows with the case's facts); a larger one is read
+    from the case's row. Rebuilt with every basis counted as too large, the roll is the same."""
+    import orjson
+
+    import projections.case_state.projection as projection
+    from domain.roll import ProgrammeGroup
+    from ops.rolls import PolicyBook, roll_lines
+
+    load_demo(services, households=30, tekun=4)  # June 2022 approved, July drafted
+    services.fresh()
+    as_of = "2030-01-01T00:00:00.000000Z"
+
+    def lines() -> bytes:
+        found = []
+        for month in ("2022-05", "2022-07", "2023-06"):
+            book = PolicyBook(services, COUNTY, as_of)
+            found += list(roll_lines(services, COUNTY, month, ProgrammeGroup.ALL, book))
+        return orjson.dumps(found)
+
+    def inline() -> int:
+        with services.db.transaction() as cur:
+            row = cur.execute(
+                "SELECT COUNT(settled_inline) AS n FROM case_state WHERE settled IS NULL"
+            ).fetchone()
+        return int(row["n"])
+
+    expected = lines()
+    assert inline() > 0 and b"case_id" in expected
+    monkeypatch.setattr(projection, "SETTLED_INLINE", 0)
+    services.projections.rebuild("case_state")
+    assert inline() == 0
+    assert lines() == expected
