@@ -307,7 +307,9 @@ class CaseStateView(View):
           others: nothing learned since could change them);
         - the case's facts (~600 bytes) only if its settled basis does not hold for the month as
           known then (a fact counting from a later day, or recorded later) or a paid month is
-          listed (adjustments fold the facts). Otherwise ``RollCase.facts`` is not there."""
+          listed (adjustments fold the facts). Otherwise ``RollCase.facts`` is not there;
+        - read per page by case id, after the index's own columns (``_complete``): those facts,
+          and a settled basis too large for the county index (``SETTLED_INLINE``)."""
         having, having_params = "", ()
         if known is not None:
             policy_until = known[2]
