@@ -147,7 +147,9 @@ def _line(row: list[str], at: list[int], described: int | None, number: int) -> 
         raise InvalidValue(
             f"file line {number}: amount_fen must be a whole, non-zero number of fen", field="file", rule="integer_fen"
         )  # fmt: skip
-    if abs(int(amount)) > MAX_FEN:
+    if (
+        len(amount.lstrip("-")) > len(str(MAX_FEN)) or abs(int(amount)) > MAX_FEN
+    ):  # int() of any length
         raise InvalidValue(
             f"file line {number}: amount_fen beyond {MAX_FEN}", field="file", rule="max_fen"
         )
