@@ -58,9 +58,7 @@ from projections.case_state.view import (
     HEAD_NAME,
     KIND,
     PAYEE_NAME,
-    RECORDED_AT,
     REGION_CODE,
-    SETTLED_FROM,
 )
 from projections.runner import utc_text
 
@@ -515,7 +513,7 @@ def roll_lines(
     for page in services.case_state.county_case_pages(county, month, known):
         for row in page:
             case = row.case
-            if case[SETTLED_FROM] <= cut and case[RECORDED_AT] <= as_of:
+            if row.settled_holds(cut, as_of):
                 # No fact of the case counts from a later date nor is unknown at the book's
                 # time: its basis this month is the settled one the view keeps (no fold).
                 basis = basis_from_data(loads(row.settled))

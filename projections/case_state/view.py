@@ -89,10 +89,16 @@ class RollCase:
     needs them (a recent fact, or adjustments to work out)."""
 
     case: tuple[Any, ...]
-    settled: bytes | None  # None only until ``_complete`` reads a large one
+    settled: bytes | None  # None: too large for the county index (the roll folds the facts)
     paid: str | None
     blob: bytes | None  # None: not read, as the roll said it would not need them
     decoded: list[CaseFact] | None = None
+
+    def settled_holds(self, cut: str, as_of: str) -> bool:
+        """Whether the settled basis is the case's basis for a month starting on ``cut`` as
+        known at ``as_of``: it was read, no fact counts from a later date, none is unknown then."""
+        case = self.case
+        return self.settled is not None and case[SETTLED_FROM] <= cut and case[RECORDED_AT] <= as_of
 
     @property
     def unpaid(self) -> bool:
@@ -308,8 +314,10 @@ class CaseStateView(View):
         - the case's facts (~600 bytes) only if its settled basis does not hold for the month as
           known then (a fact counting from a later day, or recorded later) or a paid month is
           listed (adjustments fold the facts). Otherwise ``RollCase.facts`` is not there;
-        - read per page by case id, after the index's own columns (``_complete``): those facts,
-          and a settled basis too large for the county index (``SETTLED_INLINE``)."""
+        - a settled basis too large for the county index (``SETTLED_INLINE``) is not read:
+          the roll folds that case's facts, as it does for a recent fact. The facts are read
+          per page by case id, after the index's own columns (``_complete``): read with the
+          row, a large basis could be newer than the row's dates that vouch for it."""
         having, having_params = "", ()
         if known is not None:
             policy_until = known[2]
@@ -325,8 +333,7 @@ class CaseStateView(View):
             f" AND p.month <= %s GROUP BY month{having}) h"
         )  # fmt: skip
         # With ``known``, only what the county index holds (PostgreSQL reads it alone: see
-        # ``COUNTY_INDEX``); the facts of the cases that need them, and the settled basis of the
-        # few too large for the index, follow per page by case id.
+        # ``COUNTY_INDEX``); the facts of the cases that need them follow per page by case id.
         extra = "" if known is not None else ", c.settled, c.facts"
         width = len(PAGE_FIELDS)
         for rows in self.db.stream(
@@ -344,13 +351,12 @@ class CaseStateView(View):
             yield cases
 
     def _complete(self, cases: list[RollCase], cut: str, as_of: str) -> None:
-        """Read the facts of the cases whose settled basis does not hold for the month as known
-        then (a fact counting from a later day, or recorded later), or which have a paid month
-        listed (adjustments fold the facts), and the settled basis too large for the index."""
+        """Read the facts of the cases the roll folds — whose settled basis does not hold for
+        the month as known then, or was too large for the county index — and of those with a
+        paid month listed (adjustments fold the facts)."""
         wanted = {
             case.case[CASE_ID]: case for case in cases
-            if case.settled is None or not case.unpaid
-            or not (case.case[SETTLED_FROM] <= cut and case.case[RECORDED_AT] <= as_of)
+            if not case.unpaid or not case.settled_holds(cut, as_of)
         }  # fmt: skip
         if not wanted:
             return
@@ -358,13 +364,9 @@ class CaseStateView(View):
             for part in chunks(list(wanted)):
                 marks = ", ".join(["%s"] * len(part))
                 for row in cur.execute(
-                    f"SELECT case_id, settled, facts FROM case_state WHERE case_id IN ({marks})",
-                    part,
+                    f"SELECT case_id, facts FROM case_state WHERE case_id IN ({marks})", part
                 ).fetchall():
-                    case = wanted[row["case_id"]]
-                    case.blob = row["facts"]
-                    if case.settled is None:
-                        case.settled = row["settled"]
+                    wanted[row["case_id"]].blob = row["facts"]
 
     def county_programmes(self, county_code: str) -> list[tuple[str, str, str | None]]:
         """The (kind, programme, tier) combinations the county's approved cases have had; for 特困
