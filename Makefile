@@ -3,10 +3,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# NATIVE=0 keeps the roll's hot path pure Python (no mypyc build; see ops/native.py).
+NATIVE ?= 1
 
-.PHONY: install run test lint format typecheck bench clean
+.PHONY: install native run test lint format typecheck bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -15,7 +17,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# Compiles the roll's hot path with mypyc when its sources changed (a no-op otherwise).
+native: $(STAMP)
+ifeq ($(NATIVE),0)
+	$(BIN)/python -m ops.native clean
+else
+	$(BIN)/python -m ops.native build
+endif
+
+run: native
 	mkdir -p var
 	$(BIN)/doudi demo --if-empty
 	$(BIN)/doudi serve
@@ -29,11 +39,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+test: lint native
 	$(BIN)/pytest --cov --cov-report=term:skip-covered
 
-bench: $(STAMP)
+bench: native
 	$(BIN)/python -m ops.bench.import_bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	test ! -x $(BIN)/python || $(BIN)/python -m ops.native clean
+	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -298,13 +298,13 @@ def entitlement_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) ->
                 rule="tekun_rule_in_force",
             )
         return tekun_entitlement(
-            TekunBasis(basis.care_level, basis.mode == "centralized", ",".join(basis.sources[-1:])),
+            TekunBasis(cast(Any, basis.care_level), basis.mode == "centralized", ",".join(basis.sources[-1:])),
             policy.standard(dibao_programme_for(region_code)), multiplier,
             policy.sourced("tekun_rule", "explicit_amount_fen"), policy.care(basis.care_level),
             policy.sourced("minimum_wage", "amount_fen"), policy.rounding,
         )  # fmt: skip
     household = HouseholdBasis(
-        basis.method, max(basis.household_members, 1), basis.covered_members, basis.income,
+        cast(Any, basis.method), max(basis.household_members, 1), basis.covered_members, basis.income,
         basis.tier_code, True, ",".join(basis.sources[-1:]),
     )  # fmt: skip
     return household_entitlement(
@@ -516,7 +516,7 @@ def roll_lines(
             if row.settled_holds(cut, as_of):
                 # No fact of the case counts from a later date nor is unknown at the book's
                 # time: its basis this month is the settled one the view keeps (no fold).
-                basis = basis_from_data(loads(row.settled))
+                basis = basis_from_data(loads(row.settled or b""))
             else:
                 basis = basis_for_month(case[KIND], row.facts, month, as_of)
             if not everything and not group.includes(basis.programme):
@@ -524,7 +524,8 @@ def roll_lines(
             covered = basis.covered_members
             history = row.history
             if month in history or not basis.paying_in(month):
-                regular, regular_fen = [], 0
+                regular: list[dict[str, Any]] = []
+                regular_fen = 0
             else:
                 regular, regular_fen = policy.due_parts(basis, case[REGION_CODE], covered)
             if history:
@@ -599,7 +600,7 @@ def generate_roll(
     month = validate_month(month)
     services.fresh()
     try:
-        roll = services.app.repository.get(roll_id(county, month, group))
+        roll: PaymentRoll = services.app.repository.get(roll_id(county, month, group))
     except AggregateNotFoundError:
         roll = PaymentRoll.open(county_code=county, month=month, group=group)
     roll.require_draft()
@@ -607,7 +608,9 @@ def generate_roll(
     book = PolicyBook(services, county, as_of)
     check_policy_in_force(services, county, book.month(month))
     token = uuid.uuid4()
-    totals, chunk, chunks, pending = Totals(), [], 0, []
+    totals, chunks = Totals(), 0
+    chunk: list[dict[str, Any]] = []
+    pending: list[RollChunk] = []
     written: list[dict[str, Any]] = []
 
     def record(lines: list[dict[str, Any]], number: int) -> RollChunk:
@@ -698,7 +701,7 @@ def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome
 def _visible_roll(services: Services, principal: Principal, roll: str) -> PaymentRoll:
     from domain.errors import NotFound
 
-    found = services.load(PaymentRoll, roll, "roll_id")
+    found: PaymentRoll = services.load(PaymentRoll, roll, "roll_id")
     if not principal.sees(found.county_code):
         raise NotFound("no such roll", field="roll_id", rule="exists")
     return found

@@ -29,6 +29,7 @@ from domain.policy import RegionPolicy, policy_id
 from domain.registry import RegistryRecord, registry_record_id
 from domain.tekun import TekunPerson
 from ledger.journal import AccountGuard, LedgerPeriod
+from ops import native
 from ops.keys import Keys
 from ops.logreader import LogReader
 from ops.settings import Settings
@@ -178,6 +179,7 @@ def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: igno
 
 class Services:
     def __init__(self, settings: Settings) -> None:
+        native.check()  # never run a compiled module whose source has changed since
         settings.ensure_paths()
         with startup_lock(settings):
             self._start(settings)

@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from ops import native
 from ops.services import Services
 from ops.settings import Settings
+
+try:
+    native.check()
+except RuntimeError as stale:  # a source edited after `make native`: its tests would not run it
+    pytest.exit(str(stale), returncode=2)
 
 PG_ADMIN_URL = os.environ.get(
     "DOUDI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

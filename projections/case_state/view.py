@@ -318,7 +318,8 @@ class CaseStateView(View):
           the roll folds that case's facts, as it does for a recent fact. The facts are read
           per page by case id, after the index's own columns (``_complete``): read with the
           row, a large basis could be newer than the row's dates that vouch for it."""
-        having, having_params = "", ()
+        having = ""
+        having_params: tuple[str, ...] = ()
         if known is not None:
             policy_until = known[2]
             having = " HAVING p.month = %s OR MIN(p.as_of) < c.recorded_at OR MIN(p.as_of) < %s"
