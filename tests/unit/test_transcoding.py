@@ -12,6 +12,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.roll import PlainLines
 from ops.transcoding import OrjsonDecodingTranscoder
 
 MOMENT = datetime(2026, 11, 23, 3, 41, 1, 228052, tzinfo=UTC)
@@ -82,3 +83,36 @@ def test_a_long_text_with_a_lone_surrogate_fails_as_the_library_fails() -> None:
     for transcoder in (library, fast):
         with pytest.raises(UnicodeEncodeError):
             transcoder.encode(state)
+
+
+_PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=10), _PLAIN, max_size=6), max_size=8))
+def test_plain_roll_lines_encode_exactly_as_the_library(lines: list[dict[str, Any]]) -> None:
+    """Roll lines (``PlainLines``) take orjson's path whatever plain values they hold, and the
+    bytes stay the library's; they decode to the same lines."""
+    library, fast = both()
+    state = {"timestamp": MOMENT, "roll_id": ID, "number": 3, "lines": PlainLines(lines)}
+    try:
+        expected = library.encode(state)
+    except UnicodeEncodeError:  # a lone surrogate: the library cannot write it either
+        with pytest.raises(UnicodeEncodeError):
+            fast.encode(state)
+        return
+    assert fast.encode(state) == expected
+    assert fast.decode(expected) == state
+
+
+def test_roll_lines_orjson_cannot_write_go_the_library_s_way() -> None:
+    """An integer beyond 64 bits in the lines: orjson refuses it, the library writes it."""
+    library, fast = both()
+    state = {"lines": PlainLines([{"amount_fen": 2**70, "name": "王一"}])}
+    assert fast.encode(state) == library.encode(state)

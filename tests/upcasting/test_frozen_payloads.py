@@ -73,9 +73,10 @@ def test_frozen_v1_household_history_replays() -> None:
     ]
 
 
-def test_frozen_v1_roll_chunk_upcasts_to_lines_json() -> None:
-    """Version 1 of ``RollChunk.Recorded`` held the lines as a JSON array; version 2 holds them
-    as one JSON text. An old chunk still decodes, with the same lines."""
+def test_frozen_v1_roll_chunk_upcasts_to_numbered_lines() -> None:
+    """Version 1 of ``RollChunk.Recorded`` held the lines without their numbers and bank
+    references; version 2 held them as one JSON text; version 3 as an array again. A version 1
+    chunk still decodes, through both upcasters, with the same lines numbered."""
     record, event = frozen_event("roll_chunk_v1.json")
     (line,) = event.lines
     assert line == record["state"]["lines"][0] | {
@@ -84,6 +85,19 @@ def test_frozen_v1_roll_chunk_upcasts_to_lines_json() -> None:
     }
     chunk = event.mutate(None)
     assert chunk.number == 0 and str(chunk.token) == "6a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9"
+
+
+def test_frozen_v2_roll_chunk_upcasts_its_lines_text_to_an_array() -> None:
+    """Version 2 held a chunk's lines as one JSON text (``lines_json``); version 3 holds the
+    array itself. A version 2 chunk decodes to the same lines."""
+    record, event = frozen_event("roll_chunk_v2.json")
+    assert event.lines == json.loads(record["state"]["lines_json"])
+    assert [(line["line_no"], line["reference"]) for line in event.lines] == [
+        (0, "420582202206A0000000")
+    ]
+    assert not hasattr(event, "lines_json")
+    chunk = event.mutate(None)
+    assert chunk.number == 0 and str(chunk.roll_id) == "5f0e8a3c-2b1d-4e6f-8a9b-0c1d2e3f4a5b"
 
 
 def test_frozen_v1_bank_statement_keeps_its_lines() -> None:
