@@ -46,6 +46,19 @@ def test_decodes_exactly_as_the_library(state: Any) -> None:
     assert decoded == library.decode(data) == state
 
 
+def assert_written_as_the_library(state: dict[str, Any]) -> None:
+    """The fast encoder writes the library's bytes and reads them back, or fails as it does."""
+    library, fast = both()
+    try:
+        expected = library.encode(state)
+    except UnicodeEncodeError:  # a lone surrogate: the library cannot write it either
+        with pytest.raises(UnicodeEncodeError):
+            fast.encode(state)
+        return
+    assert fast.encode(state) == expected
+    assert fast.decode(expected) == state
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.text(max_size=300),
@@ -58,16 +71,9 @@ def test_decodes_exactly_as_the_library(state: Any) -> None:
 def test_long_texts_encode_exactly_as_the_library(text: str, other: dict[str, Any]) -> None:
     """Long top-level texts take orjson's path; the bytes stay the library's, whatever the text
     holds (quotes, backslashes, control characters, any plane, lone surrogates)."""
-    library, fast = both()
-    state = {"timestamp": MOMENT, **other, "lines_json": "[" * 4097 + text, "id": ID}
-    try:
-        expected = library.encode(state)
-    except UnicodeEncodeError:  # a lone surrogate: the library cannot write it either
-        with pytest.raises(UnicodeEncodeError):
-            fast.encode(state)
-        return
-    assert fast.encode(state) == expected
-    assert fast.decode(expected) == state
+    assert_written_as_the_library(
+        {"timestamp": MOMENT, **other, "lines_json": "[" * 4097 + text, "id": ID}
+    )
 
 
 def test_a_long_text_holding_the_slot_is_written_by_the_library() -> None:
@@ -99,16 +105,9 @@ _PLAIN = st.recursive(
 def test_plain_roll_lines_encode_exactly_as_the_library(lines: list[dict[str, Any]]) -> None:
     """Roll lines (``PlainLines``) take orjson's path whatever plain values they hold, and the
     bytes stay the library's; they decode to the same lines."""
-    library, fast = both()
-    state = {"timestamp": MOMENT, "roll_id": ID, "number": 3, "lines": PlainLines(lines)}
-    try:
-        expected = library.encode(state)
-    except UnicodeEncodeError:  # a lone surrogate: the library cannot write it either
-        with pytest.raises(UnicodeEncodeError):
-            fast.encode(state)
-        return
-    assert fast.encode(state) == expected
-    assert fast.decode(expected) == state
+    assert_written_as_the_library(
+        {"timestamp": MOMENT, "roll_id": ID, "number": 3, "lines": PlainLines(lines)}
+    )
 
 
 def test_roll_lines_orjson_cannot_write_go_the_library_s_way() -> None:
