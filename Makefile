@@ -8,7 +8,7 @@ NATIVE ?= 1
 
 .PHONY: install native run test lint format typecheck bench clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -40,6 +40,7 @@ MODULES = (
     "projections/case_state/view.py",
 )
 STAMP = ROOT / "build" / "native.json"
+PACKAGES = ("domain", "ledger", "projections", "api", "ops")
 # mypyc's support library for the group, named into a package (the default name would be a
 # top-level module, importable only with the checkout itself on sys.path).
 GROUP = "ops.native_lib"
@@ -62,8 +63,26 @@ def _runtime_libraries() -> list[Path]:
     return sorted((ROOT / "ops").glob("native_lib__mypyc.*"))
 
 
+def _leftovers() -> list[Path]:
+    """Extension modules in the packages that MODULES no longer lists (nothing else in the
+    checkout is compiled): left in place, they would run instead of their source unchecked."""
+    listed = {path for source in MODULES for path in _extensions(source)}
+    found = {  # a set: the suffixes overlap ('.cpython-311-….so' also ends in '.so')
+        path
+        for package in PACKAGES
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+        for path in (ROOT / package).rglob("*" + suffix)
+    }
+    return sorted(
+        path
+        for path in found
+        if path not in listed and not path.name.startswith("native_lib__mypyc.")
+    )
+
+
 def status() -> dict[str, str]:
-    """Per module: 'pure' (no extension), 'current' or 'stale' (source changed since the build)."""
+    """Per module: 'pure' (no extension), 'current' or 'stale' (source changed since the build,
+    or an extension no longer listed)."""
     stamp = json.loads(STAMP.read_text()) if STAMP.exists() else {}
     found = {}
     for source in MODULES:
@@ -71,6 +90,8 @@ def status() -> dict[str, str]:
             found[source] = "pure"
         else:
             found[source] = "current" if stamp.get(source) == _digest(source) else "stale"
+    for path in _leftovers():
+        found[str(path.relative_to(ROOT))] = "stale"
     return found
 
 
@@ -89,6 +110,8 @@ def clean() -> None:
     for source in MODULES:
         for extension in _extensions(source):
             extension.unlink()
+    for leftover in _leftovers():
+        leftover.unlink()
     for library in _runtime_libraries():
         library.unlink()
     STAMP.unlink(missing_ok=True)

@@ -513,10 +513,11 @@ def roll_lines(
     for page in services.case_state.county_case_pages(county, month, known):
         for row in page:
             case = row.case
-            if row.settled_holds(cut, as_of):
+            settled = row.settled
+            if settled is not None and row.settled_holds(cut, as_of):
                 # No fact of the case counts from a later date nor is unknown at the book's
                 # time: its basis this month is the settled one the view keeps (no fold).
-                basis = basis_from_data(loads(row.settled or b""))
+                basis = basis_from_data(loads(settled))
             else:
                 basis = basis_for_month(case[KIND], row.facts, month, as_of)
             if not everything and not group.includes(basis.programme):

@@ -20,6 +20,7 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setattr(native, "ROOT", tmp_path)
     monkeypatch.setattr(native, "MODULES", ("pkg/hot.py", "pkg/cold.py"))
     monkeypatch.setattr(native, "STAMP", tmp_path / "build" / "native.json")
+    monkeypatch.setattr(native, "PACKAGES", ("pkg",))
     native.check.cache_clear()
     yield tmp_path
     native.check.cache_clear()
@@ -64,3 +65,15 @@ def test_clean_takes_out_extensions_and_the_stamp(checkout: Path) -> None:
     assert native.status() == {"pkg/hot.py": "pure", "pkg/cold.py": "pure"}
     assert not native.STAMP.exists()
     assert (checkout / "pkg" / "hot.py").exists()
+
+
+def test_an_extension_no_longer_listed_is_stale_and_cleaned(checkout: Path) -> None:
+    """A module taken off MODULES keeps its extension from the last build: it would run instead
+    of its source, unchecked. It counts as stale until cleaned."""
+    gone = checkout / "pkg" / ("gone" + importlib.machinery.EXTENSION_SUFFIXES[0])
+    gone.write_bytes(b"\x7fELF")
+    assert native.status()[f"pkg/{gone.name}"] == "stale"
+    with pytest.raises(RuntimeError, match="gone"):
+        native.check()
+    native.clean()
+    assert not gone.exists()
