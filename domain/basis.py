@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from domain.dates import first_day, month_of
-from domain.entitlement import Income, gradual_exit_pays
+from domain.entitlement import CareLevel, Income, PayMethod, gradual_exit_pays
 
 
 class CaseFact(NamedTuple):
@@ -38,14 +38,14 @@ class MonthBasis:
     kind: str
     programme: str = ""
     status: str = "applied"
-    method: str = "top_up"
+    method: PayMethod = "top_up"
     tier_code: str | None = None
     members: dict[str, bool] = field(default_factory=dict)  # person key → covered
     income: Income = field(default_factory=lambda: Income(0))
     start_month: str | None = None
     exit_month: str | None = None
     exit_months: int = 0
-    care_level: str = "full_self_care"
+    care_level: CareLevel = "full_self_care"
     mode: str = "dispersed"
     sources: list[str] = field(default_factory=list)
 

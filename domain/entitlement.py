@@ -51,11 +51,15 @@ class Income:
     source: str = ""
 
 
+PayMethod = Literal["top_up", "tier"]  # 补差 (standard minus counted income) or by tier
+CareLevel = Literal["full_self_care", "partial", "none"]  # 特困 self-care assessment
+
+
 @dataclass(frozen=True)
 class HouseholdBasis:
     """A household case as it stood for the month."""
 
-    method: Literal["top_up", "tier"]
+    method: PayMethod
     household_members: int
     covered_members: int
     income: Income
@@ -66,7 +70,7 @@ class HouseholdBasis:
 
 @dataclass(frozen=True)
 class TekunBasis:
-    care_level: Literal["full_self_care", "partial", "none"]
+    care_level: CareLevel
     centralized: bool
     source: str = ""
 

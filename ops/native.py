@@ -97,11 +97,12 @@ def status() -> dict[str, str]:
 
 @cache
 def check() -> None:
-    """Refuse to run a compiled module whose source has changed since it was built."""
+    """Refuse to run a compiled module whose source has changed since it was built, or whose
+    module is no longer listed."""
     stale = [source for source, state in status().items() if state == "stale"]
     if stale:
         raise RuntimeError(
-            f"compiled modules are older than their source: {', '.join(stale)}."
+            f"compiled modules do not match their source: {', '.join(stale)}."
             " Run `make native` (rebuild) or `python -m ops.native clean` (pure Python)."
         )
 

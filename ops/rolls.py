@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import structlog
@@ -298,13 +298,13 @@ def entitlement_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) ->
                 rule="tekun_rule_in_force",
             )
         return tekun_entitlement(
-            TekunBasis(cast(Any, basis.care_level), basis.mode == "centralized", ",".join(basis.sources[-1:])),
+            TekunBasis(basis.care_level, basis.mode == "centralized", ",".join(basis.sources[-1:])),
             policy.standard(dibao_programme_for(region_code)), multiplier,
             policy.sourced("tekun_rule", "explicit_amount_fen"), policy.care(basis.care_level),
             policy.sourced("minimum_wage", "amount_fen"), policy.rounding,
         )  # fmt: skip
     household = HouseholdBasis(
-        cast(Any, basis.method), max(basis.household_members, 1), basis.covered_members, basis.income,
+        basis.method, max(basis.household_members, 1), basis.covered_members, basis.income,
         basis.tier_code, True, ",".join(basis.sources[-1:]),
     )  # fmt: skip
     return household_entitlement(
