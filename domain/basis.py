@@ -11,7 +11,7 @@ roll as back-pay or recovery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from domain.dates import first_day, month_of
@@ -36,18 +36,49 @@ class CaseFact(NamedTuple):
 @dataclass
 class MonthBasis:
     kind: str
-    programme: str = ""
-    status: str = "applied"
-    method: PayMethod = "top_up"
-    tier_code: str | None = None
-    members: dict[str, bool] = field(default_factory=dict)  # person key → covered
-    income: Income = field(default_factory=lambda: Income(0))
-    start_month: str | None = None
-    exit_month: str | None = None
-    exit_months: int = 0
-    care_level: CareLevel = "full_self_care"
-    mode: str = "dispersed"
-    sources: list[str] = field(default_factory=list)
+    programme: str
+    status: str
+    method: PayMethod
+    tier_code: str | None
+    members: dict[str, bool]  # person key → covered
+    income: Income
+    start_month: str | None
+    exit_month: str | None
+    exit_months: int
+    care_level: CareLevel
+    mode: str
+    sources: list[str]
+
+    def __init__(
+        self,
+        kind: str,
+        programme: str = "",
+        status: str = "applied",
+        method: PayMethod = "top_up",
+        tier_code: str | None = None,
+        members: dict[str, bool] | None = None,
+        income: Income | None = None,
+        start_month: str | None = None,
+        exit_month: str | None = None,
+        exit_months: int = 0,
+        care_level: CareLevel = "full_self_care",
+        mode: str = "dispersed",
+        sources: list[str] | None = None,
+    ) -> None:
+        # Written out, not generated: see ``compiled_init`` in ``domain.entitlement``.
+        self.kind = kind
+        self.programme = programme
+        self.status = status
+        self.method = method
+        self.tier_code = tier_code
+        self.members = {} if members is None else members
+        self.income = Income(0) if income is None else income
+        self.start_month = start_month
+        self.exit_month = exit_month
+        self.exit_months = exit_months
+        self.care_level = care_level
+        self.mode = mode
+        self.sources = [] if sources is None else sources
 
     @property
     def household_members(self) -> int:

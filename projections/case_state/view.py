@@ -94,6 +94,21 @@ class RollCase:
     blob: bytes | None  # None: not read, as the roll said it would not need them
     decoded: list[CaseFact] | None = None
 
+    def __init__(
+        self,
+        case: tuple[Any, ...],
+        settled: bytes | None,
+        paid: str | None,
+        blob: bytes | None,
+        decoded: list[CaseFact] | None = None,
+    ) -> None:
+        # Written out, not generated: see ``compiled_init`` in ``domain.entitlement``.
+        self.case = case
+        self.settled = settled
+        self.paid = paid
+        self.blob = blob
+        self.decoded = decoded
+
     def settled_holds(self, cut: str, as_of: str) -> bool:
         """Whether the settled basis is the case's basis for a month starting on ``cut`` as
         known at ``as_of``: it was read, no fact counts from a later date, none is unknown then."""
