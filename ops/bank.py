@@ -63,6 +63,14 @@ def payable_lines(services: Services, roll: PaymentRoll) -> Iterator[tuple[int, 
                 yield number * 1000 + index, line
 
 
+def account_of(services: Services, line: dict[str, Any]) -> str:
+    """A line's account number in full: unsealed from a line of ``RollChunk.Recorded`` version
+    4 on, as it is from an earlier one (which carried it in the clear)."""
+    if "account_number" in line:
+        return str(line["account_number"])
+    return services.keys.unseal(line["account_sealed"])
+
+
 def send_bank_file(services: Services, principal: Principal, roll_id: str, encoding: str) -> bytes:
     """The payment file; the first download marks the roll sent (later ones record nothing)."""
     outcome, data = bank_file(services, principal, roll_id, encoding)
@@ -94,7 +102,7 @@ def bank_file(
             (
                 reference(roll, line_no),
                 line["payee_name"],
-                line["account_number"],
+                account_of(services, line),
                 format_yuan(line["total_fen"]),
                 line["total_fen"],
                 line["case_id"],

@@ -508,7 +508,7 @@ def roll_lines(
     for cases not yet paid for it, plus adjustments for months already paid."""
     cut, as_of = first_day(month), book.as_of
     policy = book.month(month)
-    unseal, loads, everything = services.keys.unseal, orjson.loads, group is ProgrammeGroup.ALL
+    loads, everything = orjson.loads, group is ProgrammeGroup.ALL
     known = (cut, as_of, book.policy_recorded_until)
     for page in services.case_state.county_case_pages(county, month, known):
         for row in page:
@@ -548,7 +548,7 @@ def roll_lines(
                 "case_id": case[CASE_ID], "kind": case[KIND], "programme": basis.programme,
                 "region_code": case[REGION_CODE], "head_name": case[HEAD_NAME],
                 "head_id_masked": case[HEAD_ID_MASKED], "payee_name": case[PAYEE_NAME],
-                "account_number": unseal(case[ACCOUNT_SEALED]), "account_masked": case[ACCOUNT_MASKED],
+                "account_sealed": case[ACCOUNT_SEALED], "account_masked": case[ACCOUNT_MASKED],
                 "covered_members": covered, "components": components, "total_fen": payable,
                 "receivable_fen": receivable, "months": months, "basis_sources": basis.sources,
             }  # fmt: skip

@@ -295,3 +295,32 @@ def test_a_statement_larger_than_a_request_body_is_accepted_as_a_file(
     )
     assert response.status_code == 201, response.text
     assert response.json()["lines"] == 30_000
+
+
+def test_roll_events_hold_accounts_sealed_and_the_bank_file_in_full(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """``RollChunk.Recorded`` v4: a line carries the account as the case-state view seals it,
+    never in the clear; the bank file unseals it. A line of an earlier version, which carried
+    the account in the clear, gives it as it is."""
+    from uuid import UUID
+
+    from domain.roll import PaymentRoll, chunk_id
+    from ops.bank import account_of
+
+    roll_id, finance, _ids = approved_march(client, token)
+    roll: PaymentRoll = services.app.repository.get(UUID(roll_id))
+    (chunk,) = [
+        services.app.repository.get(chunk_id(roll.id, UUID(str(roll.token)), number))
+        for number in range(roll.chunk_count)
+    ]
+    (stored,) = services.app.recorder.select_events(chunk.id, limit=1)
+    event = services.app.mapper.to_domain_event(stored)
+    sealed = {line["account_sealed"] for line in event.lines}
+    assert all("account_number" not in line for line in event.lines)
+    assert b"6222020200112233445" not in stored.state  # nor in the stored state, when plain
+    sent = client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance).content.decode("utf-8")
+    accounts = {line["account_number"] for line in csv.DictReader(io.StringIO(sent))}
+    assert accounts == {services.keys.unseal(token) for token in sealed}
+    assert "6222020200112233445" in accounts
+    assert account_of(services, {"account_number": "6217003312345678"}) == "6217003312345678"

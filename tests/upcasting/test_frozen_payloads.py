@@ -125,3 +125,15 @@ def test_frozen_v1_guard_move_counts_as_money_of_no_recorded_source() -> None:
     snapshot = {"account": "pool:420582:dibao", "balance_fen": 5_000}
     AccountGuard.upcast_v1_v2(snapshot)
     assert snapshot["sources"] == {"": 5_000}
+
+
+def test_frozen_v3_roll_chunk_keeps_its_account_in_the_clear_for_the_bank_file() -> None:
+    """Version 4 lines carry the account sealed (``account_sealed``); a version 3 line keeps
+    the ``account_number`` it was recorded with, and the bank file reads that as it is."""
+    from ops.bank import account_of
+
+    record, event = frozen_event("roll_chunk_v3.json")
+    assert event.lines == record["state"]["lines"]
+    (line,) = event.lines
+    assert "account_sealed" not in line
+    assert account_of(None, line) == "6217003300000001"  # type: ignore[arg-type]  # no key needed
