@@ -20,6 +20,7 @@ import orjson
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTransition, InvalidValue
+from domain.references import bank_reference, number_lines
 
 LINES_PER_CHUNK = 1000
 
@@ -43,11 +44,6 @@ class ProgrammeGroup(StrEnum):
 
 def roll_id(county_code: str, month: str, group: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"doudi:roll:{county_code}:{month}:{group}")
-
-
-def bank_reference(county_code: str, month: str, group: str, line_no: int) -> str:
-    """A roll line's reference at the bank, unique per roll: county, month, group letter, line."""
-    return f"{county_code}{month.replace('-', '')}{group[0].upper()}{line_no:07d}"
 
 
 def chunk_id(roll: UUID, token: UUID, number: int) -> UUID:
@@ -133,11 +129,7 @@ class RollChunk(Aggregate):
         lines: list[dict[str, Any]],
     ) -> RollChunk:  # fmt: skip
         """Record lines as chunk ``number``; each line is numbered and given its bank reference."""
-        first = number * LINES_PER_CHUNK
-        prefix = bank_reference(county_code, month, group, 0)[:-7]  # all but the line number
-        for line_no, line in enumerate(lines, first):
-            line["line_no"] = line_no
-            line["reference"] = f"{prefix}{line_no:07d}"
+        number_lines(lines, number * LINES_PER_CHUNK, county_code, month, group)
         return cls(roll_id=roll_id, token=token, number=number, county_code=county_code,
                    month=month, group=group, lines=PlainLines(lines))  # fmt: skip
 

@@ -23,7 +23,8 @@ from eventsourcing.persistence import IntegrityError
 from domain.access import Principal
 from domain.errors import Conflict, Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
-from domain.roll import PaymentRoll, bank_reference, chunk_id
+from domain.references import bank_reference
+from domain.roll import PaymentRoll, chunk_id
 from ops.ledger_service import distinct, flow_postings, pool_group
 from ops.rolls import roll_summary
 from ops.services import Outcome, Services, now_utc

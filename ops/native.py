@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
     "domain/basis.py",
     "domain/entitlement.py",
+    "domain/references.py",
     "domain/subsidies.py",
     "ops/rolls.py",
     "projections/case_state/view.py",

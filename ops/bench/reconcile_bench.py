@@ -22,7 +22,8 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from domain.access import Principal
-from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, bank_reference
+from domain.references import bank_reference
+from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk
 from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.ledger_service import import_statement, save_in_order
 from ops.runtime import tune_gc

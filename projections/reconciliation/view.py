@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from domain.dates import add_months, first_day
-from domain.roll import bank_reference
+from domain.references import bank_reference
 from projections.db import Database
 
 
