@@ -16,7 +16,6 @@ import hashlib
 import io
 from collections.abc import Iterator
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
@@ -24,7 +23,7 @@ from domain.access import Principal
 from domain.errors import Conflict, Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
 from domain.references import bank_reference
-from domain.roll import PaymentRoll, chunk_id
+from domain.roll import LINES_PER_CHUNK, PaymentRoll
 from ops.ledger_service import distinct, flow_postings, pool_group
 from ops.rolls import roll_summary
 from ops.services import Outcome, Services, now_utc
@@ -55,13 +54,9 @@ def payable_lines(services: Services, roll: PaymentRoll) -> Iterator[tuple[int, 
     """(line number, line) of the current generation with an amount to pay, in line order.
     Each chunk is one stored event, read straight from the store (the aggregate keeps a count)."""
     for number in range(roll.chunk_count):
-        (record,) = services.app.recorder.select_events(
-            chunk_id(roll.id, UUID(str(roll.token)), number), limit=1
-        )
-        chunk: Any = services.app.mapper.to_domain_event(record)
-        for index, line in enumerate(chunk.lines):
+        for index, line in enumerate(services.roll_chunk_lines(roll.id, str(roll.token), number)):
             if line["total_fen"] > 0:
-                yield number * 1000 + index, line
+                yield number * LINES_PER_CHUNK + index, line
 
 
 def account_of(services: Services, line: dict[str, Any]) -> str:

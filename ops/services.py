@@ -27,6 +27,7 @@ from domain.errors import Conflict, InvalidValue, NotFound
 from domain.household import HouseholdCase
 from domain.policy import RegionPolicy, policy_id
 from domain.registry import RegistryRecord, registry_record_id
+from domain.roll import chunk_id
 from domain.tekun import TekunPerson
 from ledger.journal import AccountGuard, LedgerPeriod
 from ops import native
@@ -199,7 +200,7 @@ class Services:
         self.policy = PolicyBookView(self.db)
         self.registry = RegistryView(self.db, self.person_key)
         self.access = AccessView(self.db)
-        self.rolls = RollsView(self.db, self.app.mapper.to_domain_event)
+        self.rolls = RollsView(self.db, self.app.mapper.to_domain_event, self.roll_chunk_lines)
         self.statistics = StatisticsView(self.db)
         self.ledger = LedgerView(self.db)
         self.reconciliation = ReconciliationView(self.db)
@@ -238,6 +239,17 @@ class Services:
         """Bring the views up to the log before a read (read-your-writes)."""
         self.projections.catch_up()
         return self
+
+    def roll_chunk_lines(
+        self, roll: UUID | str, token: UUID | str, number: int
+    ) -> list[dict[str, Any]]:
+        """The lines of one chunk of a roll's generation, as its event recorded them (one stored
+        event, read straight from the store: the chunk aggregate has nothing else to say)."""
+        (record,) = self.app.recorder.select_events(
+            chunk_id(UUID(str(roll)), UUID(str(token)), number), limit=1
+        )
+        lines: list[dict[str, Any]] = self.app.mapper.to_domain_event(record).lines
+        return lines
 
     def load(self, cls: type[Any], aggregate_id: UUID | str, field: str = "id") -> Any:
         try:

@@ -6,6 +6,7 @@ import io
 import threading
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -362,6 +363,17 @@ def test_a_county_larger_than_a_page_of_cases_generates_its_roll(
             (str(outcome.response["roll_id"]),),
         ).fetchone()
     assert found is not None and (int(found["n"]), int(found["cases"])) == (4_500, 4_500)
+    # A page across two chunks: each line's components come from the chunk it was recorded in.
+    roll_id = str(outcome.response["roll_id"])
+    page = services.rolls.lines(roll_id, limit=20, offset=990)
+    assert [line["line_no"] for line in page] == list(range(990, 1010))
+    token = services.app.repository.get(UUID(roll_id)).token
+    recorded = {line["line_no"]: line for number in (0, 1)
+                for line in services.roll_chunk_lines(roll_id, str(token), number)}  # fmt: skip
+    for line in page:
+        assert line["components"] == recorded[line["line_no"]]["components"]
+        assert line["case_id"] == recorded[line["line_no"]]["case_id"]
+        assert line["total_fen"] == sum(c["amount_fen"] for c in line["components"])
 
 
 def test_concurrent_conflicting_decisions_exactly_one_wins(services: Services) -> None:
