@@ -27,7 +27,8 @@ DDL = (
         gen BIGINT NOT NULL, line_no INTEGER NOT NULL, case_id TEXT NOT NULL,
         kind TEXT NOT NULL, programme TEXT NOT NULL, region_code TEXT NOT NULL, head_name TEXT NOT NULL,
         head_id_masked TEXT NOT NULL, payee_name TEXT, account_masked TEXT, covered_members INTEGER NOT NULL,
-        total_fen BIGINT NOT NULL, receivable_fen BIGINT NOT NULL, months TEXT NOT NULL, bank_status TEXT, bank_reason TEXT, reference TEXT NOT NULL,
+        total_fen BIGINT NOT NULL, receivable_fen BIGINT NOT NULL, months TEXT NOT NULL,
+        bank_status TEXT, bank_reason TEXT, reference TEXT NOT NULL,
         PRIMARY KEY (gen, line_no))""",
     """CREATE TABLE IF NOT EXISTS roll_generations (
         gen BIGINT PRIMARY KEY, roll_id TEXT NOT NULL, token TEXT NOT NULL)""",
