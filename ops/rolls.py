@@ -337,28 +337,39 @@ def subsidies_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> l
     return [c for c in found if c is not None and c.amount_fen > 0]
 
 
-class Totals:
-    """A roll's totals, added line by line: one tally per programme × township, summed at the
-    end (one dict lookup a line instead of a dozen updates)."""
+class Cell:
+    """One programme × region's tally (native integers: no boxed arithmetic a line)."""
 
     def __init__(self) -> None:
-        # (programme, township) → [lines, persons, amount, payable lines]
-        self.cells: dict[tuple[str, str], list[int]] = {}
+        self.lines = 0
+        self.persons = 0
+        self.amount_fen = 0
+        self.payable = 0
+
+
+class Totals:
+    """A roll's totals, added line by line: one tally per programme × region code, summed by
+    programme and by township at the end (one dict lookup a line instead of a dozen updates;
+    keyed by the line's own region code, so no township code is cut out of it a line)."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, str], Cell] = {}
         self.backpay_fen = self.recovered_fen = self.receivable_fen = 0
 
     def add(self, line: dict[str, Any]) -> None:
-        total, covered = line["total_fen"], line["covered_members"]
-        key = (line["programme"], line["region_code"][:9])
+        total: int = line["total_fen"]
+        key = (line["programme"], line["region_code"])
         cell = self.cells.get(key)
         if cell is None:
-            cell = self.cells[key] = [0, 0, 0, 0]
-        cell[0] += 1
-        cell[1] += covered
-        cell[2] += total
+            cell = self.cells[key] = Cell()
+        cell.lines += 1
+        cell.persons += line["covered_members"]
+        cell.amount_fen += total
         if total > 0:
-            cell[3] += 1
-        if line["receivable_fen"]:
-            self.receivable_fen += line["receivable_fen"]
+            cell.payable += 1
+        receivable: int = line["receivable_fen"]
+        if receivable:
+            self.receivable_fen += receivable
         if line["components"][-1]["code"] in ("backpay", "recovery"):
             # Adjustments follow the month's own components: only such lines hold any.
             for component in line["components"]:
@@ -368,37 +379,36 @@ class Totals:
                 if part["amount_fen"] < 0:
                     self.recovered_fen -= part["amount_fen"]
 
-    def _sum(self, index: int) -> int:
-        return sum(cell[index] for cell in self.cells.values())
-
     @property
     def lines(self) -> int:
-        return self._sum(0)
+        return sum(cell.lines for cell in self.cells.values())
 
     @property
     def amount_fen(self) -> int:
-        return self._sum(2)
+        return sum(cell.amount_fen for cell in self.cells.values())
 
-    def _by(self, part: int) -> dict[str, dict[str, int]]:
+    def _by(self, township: bool) -> dict[str, dict[str, int]]:
         found: dict[str, dict[str, int]] = {}
-        for key, (lines, persons, amount, _payable) in sorted(self.cells.items()):
-            bucket = found.setdefault(key[part], {"lines": 0, "persons": 0, "amount_fen": 0})
-            bucket["lines"] += lines
-            bucket["persons"] += persons
-            bucket["amount_fen"] += amount
+        for (programme, region), cell in self.cells.items():
+            name = region[:9] if township else programme
+            bucket = found.setdefault(name, {"lines": 0, "persons": 0, "amount_fen": 0})
+            bucket["lines"] += cell.lines
+            bucket["persons"] += cell.persons
+            bucket["amount_fen"] += cell.amount_fen
         return dict(sorted(found.items()))
 
     def as_dict(self) -> dict[str, Any]:
+        cells = self.cells.values()
         return {
-            "lines": self._sum(0),
-            "persons": self._sum(1),
-            "amount_fen": self._sum(2),
-            "payable_lines": self._sum(3),
+            "lines": self.lines,
+            "persons": sum(cell.persons for cell in cells),
+            "amount_fen": self.amount_fen,
+            "payable_lines": sum(cell.payable for cell in cells),
             "backpay_fen": self.backpay_fen,
             "recovered_fen": self.recovered_fen,
             "receivable_fen": self.receivable_fen,
-            "by_programme": self._by(0),
-            "by_township": self._by(1),
+            "by_programme": self._by(False),
+            "by_township": self._by(True),
         }
 
 
