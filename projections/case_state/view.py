@@ -50,14 +50,19 @@ DDL = (
 # each case (``PAGE_FIELDS`` and the settled basis, when small): a county's 77,000 cases are
 # then read from ~6,500 adjacent index pages (an index-only scan), not from 77,000 heap pages
 # spread over the whole table, as cases of all counties arrive interleaved. SQLite has no
-# INCLUDE.
+# INCLUDE: there the same columns follow the key in the index itself, which SQLite then reads
+# alone ("covering index"). A county's 76,923 cases streamed in 0.52 s instead of 0.97–1.06 s
+# (ninth session); the index costs ~600 bytes a case and its upkeep on every case update, as
+# PostgreSQL's does. It replaces ``case_state_county`` (key only), dropped at start-up.
 COUNTY_INDEX = (
     "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id) INCLUDE ("
     "start_month, kind, region_code, head_name, head_id_masked, payee_name, payee_account_masked,"
     " payee_account_sealed, recorded_at, settled_from, settled_inline)"
 )
 COUNTY_INDEX_SQLITE = (
-    "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id)"
+    "CREATE INDEX IF NOT EXISTS case_state_county_cover ON case_state (county_code, case_id,"
+    " start_month, kind, region_code, head_name, head_id_masked, payee_name, payee_account_masked,"
+    " payee_account_sealed, recorded_at, settled_from, settled_inline)"
 )
 # For 特困, the dibao standard its support is a multiple of (as ``dibao_programme_for``).
 PAID_PROGRAMME = (
@@ -169,6 +174,8 @@ class CaseStateView(View):
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
             cur.execute(statement)
+        if cur.sqlite:
+            cur.execute("DROP INDEX IF EXISTS case_state_county")  # key only: the cover replaces it
         cur.execute(COUNTY_INDEX_SQLITE if cur.sqlite else COUNTY_INDEX)
 
     def drop(self, cur: Cursor) -> None:

@@ -700,3 +700,30 @@ def test_a_settled_basis_too_large_for_the_county_index_is_read_from_the_row(
     services.projections.rebuild("case_state")
     assert inline() == 0
     assert lines() == expected
+
+
+def test_the_roll_reads_a_countys_cases_from_the_county_index_alone(services: Services) -> None:
+    """The county index holds every column the roll's case stream reads (``PAGE_FIELDS``, the
+    settled basis, the start month): PostgreSQL in its INCLUDE, SQLite after the key (a
+    covering index), so a county's cases are read from adjacent index pages, not from rows
+    spread over the whole table. A field added to the stream without the index fails here."""
+    from projections.case_state.view import PAGE_FIELDS
+
+    columns = ", ".join(f"c.{name}" for name in PAGE_FIELDS)
+    sql = (
+        f"SELECT {columns}, c.settled_inline FROM case_state c"
+        " WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id"
+    )
+    with services.db.transaction() as cur:
+        if cur.sqlite:
+            plan = cur.execute(f"EXPLAIN QUERY PLAN {sql}", ("420582", "2024-03")).fetchall()
+            assert any("COVERING INDEX case_state_county_cover" in str(row) for row in plan), plan
+            names = {row["name"] for row in cur.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'case_state'"
+            ).fetchall()}  # fmt: skip
+            assert "case_state_county" not in names  # the key-only index it replaced
+        else:
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute("SET LOCAL enable_bitmapscan = off")
+            plan = cur.execute(f"EXPLAIN {sql}", ("420582", "2024-03")).fetchall()
+            assert "Index Only Scan using case_state_county" in str(plan), plan
