@@ -355,20 +355,14 @@ class CaseStateView(View):
             " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
             f" AND p.month <= %s GROUP BY month{having}) h"
         )  # fmt: skip
-        # Asked first whether the case has any month paid at all: a case never paid (a county's
-        # first roll, a new case) then costs one probe of the key, not the grouping and JSON
-        # machinery on no rows (PostgreSQL: 379 ms against 71 ms of execution for a county of
-        # 76,923 cases, none paid; SQLite 0.56 s against 0.47 s of the stream; ninth session).
-        paid = "EXISTS (SELECT 1 FROM paid_months p WHERE p.case_id = c.case_id AND p.month <= %s)"
         # With ``known``, only what the county index holds (PostgreSQL reads it alone: see
         # ``COUNTY_INDEX``); the facts of the cases that need them follow per page by case id.
         extra = "" if known is not None else ", c.settled, c.facts"
         width = len(PAGE_FIELDS)
         for rows in self.db.stream(
-            f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled_inline,"
-            f" CASE WHEN {paid} THEN ({history}) END{extra}"
+            f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled_inline, ({history}){extra}"
             " FROM case_state c WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
-            (month, month, *having_params, county_code, month),
+            (month, *having_params, county_code, month),
             page,
             index_order=True,  # along case_state_county: no sort (see ``Database.stream``)
         ):
