@@ -634,7 +634,7 @@ def generate_roll(
         # (``RollsView.write_ahead`` says why that order keeps the view exactly once).
         if pending:
             services.rolls.write_ahead(
-                str(roll.id), str(token), [str(c.id) for c in pending], written
+                str(roll.id), str(token), roll.month, [str(c.id) for c in pending], written
             )
             try:
                 services.app.save(*pending)

@@ -23,13 +23,14 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS rolls_county ON rolls (county_code, month)",
     # A line belongs to its generation by ``gen`` (``generation_key``); which roll and token a
     # generation is, ``roll_generations`` says.
+    # What queries select, sum or match on; a line's names, masked numbers and components are
+    # read from its chunk event (``lines``). ``months`` is NULL for a line that pays only its
+    # roll's own month, its total (nearly every line): ``line_months`` reads it so.
     """CREATE TABLE IF NOT EXISTS roll_lines (
-        gen BIGINT NOT NULL, line_no INTEGER NOT NULL, case_id TEXT NOT NULL,
-        kind TEXT NOT NULL, programme TEXT NOT NULL, region_code TEXT NOT NULL, head_name TEXT NOT NULL,
-        head_id_masked TEXT NOT NULL, payee_name TEXT, account_masked TEXT, covered_members INTEGER NOT NULL,
-        total_fen BIGINT NOT NULL, receivable_fen BIGINT NOT NULL, months TEXT NOT NULL,
-        bank_status TEXT, bank_reason TEXT, reference TEXT NOT NULL,
-        PRIMARY KEY (gen, line_no))""",
+        gen BIGINT NOT NULL, line_no INTEGER NOT NULL, case_id TEXT NOT NULL, programme TEXT NOT NULL,
+        region_code TEXT NOT NULL, covered_members INTEGER NOT NULL, total_fen BIGINT NOT NULL,
+        receivable_fen BIGINT NOT NULL, months TEXT, bank_status TEXT, bank_reason TEXT,
+        reference TEXT NOT NULL, PRIMARY KEY (gen, line_no))""",
     """CREATE TABLE IF NOT EXISTS roll_generations (
         gen BIGINT PRIMARY KEY, roll_id TEXT NOT NULL, token TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS roll_generations_roll ON roll_generations (roll_id)",
@@ -42,9 +43,8 @@ DDL = (
         as_of TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id))""",
 )
 LINE_FIELDS = (
-    "gen", "line_no", "case_id", "kind", "programme", "region_code", "head_name",
-    "head_id_masked", "payee_name", "account_masked", "covered_members", "total_fen", "receivable_fen",
-    "months", "reference",
+    "gen", "line_no", "case_id", "programme", "region_code", "covered_members", "total_fen",
+    "receivable_fen", "months", "reference",
 )  # fmt: skip
 ROLL_COLUMNS = (
     "roll_id, county_code, month, grp AS group_name, status, generation, as_of, line_count, persons,"
@@ -58,8 +58,10 @@ class RollsView(View):
     # written ahead marked, their events not decoded again; 6: the months a line pays or
     # recovers kept on the line (``months``, JSON), not one row each in a table of their own;
     # 7: lines keyed by one integer per generation (``gen``), not by two ids; 8: a line's
-    # components are read from its chunk event (``lines``), not kept in a column of their own
-    version = 8
+    # components are read from its chunk event (``lines``), not kept in a column of their own;
+    # 9: names and masked numbers read from the chunk event too, ``months`` NULL for a line
+    # paying its roll's month only
+    version = 9
     tables = ("rolls", "roll_lines", "roll_generations", "roll_chunks_ahead", "paid_months")
     # Also lists generations whose chunks never reached the log (a failed save): not rebuilt.
     working_tables = ("roll_chunks_ahead", "roll_generations")
@@ -104,7 +106,7 @@ class RollsView(View):
                 event = self.decode(notification)
                 roll, token = str(event.roll_id), str(event.token)
                 generations.add((generation_key(token), roll, token))
-                lines += _rows(token, event.lines)
+                lines += _rows(token, event.month, event.lines)
                 continue
             # Header events see every line recorded before them in the log.
             self._insert(cur, generations, lines)
@@ -127,7 +129,12 @@ class RollsView(View):
         cur.insert_many("roll_lines", LINE_FIELDS, lines)
 
     def write_ahead(
-        self, roll_id: str, token: str, chunk_ids: Sequence[str], lines: list[dict[str, Any]]
+        self,
+        roll_id: str,
+        token: str,
+        month: str,
+        chunk_ids: Sequence[str],
+        lines: list[dict[str, Any]],
     ) -> None:
         """Write a generation's lines before its chunk events are saved (the generator calls
         this, then saves the chunks): each generating process loads its own lines, in parallel,
@@ -143,7 +150,7 @@ class RollsView(View):
         On SQLite too: the case stream reads through a connection of its own
         (``Database.stream``), so the snapshot it holds is not the one these lines are written
         through."""
-        rows = _rows(token, lines)
+        rows = _rows(token, month, lines)
         with self.db.transaction(write=True) as cur:
             if not cur.sqlite:
                 # Not waiting for the server to flush these lines to disk is safe: the chunk
@@ -233,7 +240,7 @@ class RollsView(View):
                 # An approved roll's amounts count as paid for their months (what later rolls
                 # compare with to find back-pay and recoveries). Failed bank lines will be
                 # released from here when bank results are imported.
-                months, month, amount = line_months(cur.sqlite)
+                months, month, amount = line_months(cur.sqlite, "r.month")
                 cur.execute(
                     "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of)"
                     f" SELECT l.case_id, {month}, r.roll_id, SUM({amount}), r.as_of FROM rolls r"
@@ -250,8 +257,10 @@ class RollsView(View):
                     (event.originator_version, roll),
                 )
             case PaymentRoll.BankResultsImported():
-                found = cur.execute("SELECT gen FROM rolls WHERE roll_id = %s", (roll,)).fetchone()
-                gen = found["gen"] if found else None
+                found = cur.execute(
+                    "SELECT gen, month FROM rolls WHERE roll_id = %s", (roll,)
+                ).fetchone()
+                gen, roll_month = (found["gen"], found["month"]) if found else (None, None)
                 cur.executemany(
                     "UPDATE roll_lines SET bank_status = %s, bank_reason = %s WHERE gen = %s AND line_no = %s",
                     [
@@ -262,17 +271,17 @@ class RollsView(View):
                 failed = [
                     line_no for line_no, status, _reason in event.results if status == "failed"
                 ]
-                months, month, amount = line_months(cur.sqlite)
+                months, month, amount = line_months(cur.sqlite, "r.month")
                 for part in chunks(failed):
                     marks = ", ".join(["%s"] * len(part))
                     # A failed payment is not paid: take it out of the paid months, so the next
                     # roll re-issues it as back-pay (unless the case stopped being due).
                     cur.execute(
                         "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of)"
-                        f" SELECT l.case_id, {month}, %s, -SUM({amount}), '' FROM roll_lines l, {months}"
-                        f" WHERE l.gen = %s AND l.line_no IN ({marks})"
+                        f" SELECT l.case_id, {month}, %s, -SUM({amount}), '' FROM (SELECT %s AS month) r,"
+                        f" roll_lines l, {months} WHERE l.gen = %s AND l.line_no IN ({marks})"
                         f" GROUP BY l.case_id, {month}",
-                        [f"{roll}:failed:{event.originator_version}", gen, *part],
+                        [f"{roll}:failed:{event.originator_version}", roll_month, gen, *part],
                     )
                 cur.execute(
                     "UPDATE rolls SET version = %s WHERE roll_id = %s",
@@ -325,28 +334,37 @@ class RollsView(View):
         return int(total["n"] if total else 0), [_decoded(row) for row in rows]
 
     def lines(self, roll_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
-        """A page of the current generation's lines, each with its components. The components
-        (~200 bytes of JSON a line, with their rules and sources) are read from the chunk
-        events the page's lines were recorded in, not kept a second time in the view: writing
-        them into ``roll_lines`` was ~2.5 µs a line of the generating process and ~2 µs of
-        PostgreSQL's (ops/bench/RESULTS.md, ninth session)."""
+        """A page of the current generation's lines. What queries never select on — names,
+        masked numbers, components (~450 bytes of a line's ~600) — is read from the chunk events
+        the page's lines were recorded in, not kept a second time in the view: a page of up to
+        2,000 lines reads 1–3 of them (measured in ops/bench/RESULTS.md, ninth and tenth
+        sessions: writing them into ``roll_lines`` cost the generating process and PostgreSQL
+        a few µs a line)."""
         with self.db.transaction() as cur:
             rows = cur.execute(
-                "SELECT r.token, l.line_no, l.case_id, l.kind, l.programme, l.region_code, l.head_name,"
-                " l.head_id_masked, l.payee_name, l.account_masked, l.covered_members, l.total_fen,"
-                " l.receivable_fen, l.bank_status, l.bank_reason"
+                "SELECT r.token, l.line_no, l.case_id, l.programme, l.region_code, l.covered_members,"
+                " l.total_fen, l.receivable_fen, l.bank_status, l.bank_reason"
                 " FROM rolls r JOIN roll_lines l ON l.gen = r.gen"
                 " WHERE r.roll_id = %s ORDER BY l.line_no LIMIT %s OFFSET %s",
                 (roll_id, limit, offset),
             ).fetchall()
-        components: dict[int, Any] = {}
+        recorded: dict[int, dict[str, Any]] = {}
         for number in sorted({row["line_no"] // LINES_PER_CHUNK for row in rows}):
             for line in self.chunk_lines(roll_id, rows[0]["token"], number):
-                components[line["line_no"]] = line["components"]
+                recorded[line["line_no"]] = line
+        page = []
         for row in rows:
-            del row["token"]
-            row["components"] = components[row["line_no"]]
-        return rows
+            line = recorded[row["line_no"]]
+            page.append({
+                "line_no": row["line_no"], "case_id": row["case_id"], "kind": line["kind"],
+                "programme": row["programme"], "region_code": row["region_code"],
+                "head_name": line["head_name"], "head_id_masked": line["head_id_masked"],
+                "payee_name": line["payee_name"], "account_masked": line["account_masked"],
+                "covered_members": row["covered_members"], "total_fen": row["total_fen"],
+                "receivable_fen": row["receivable_fen"], "bank_status": row["bank_status"],
+                "bank_reason": row["bank_reason"], "components": line["components"],
+            })  # fmt: skip
+        return page
 
 
 def _drop_other_generations(cur: Cursor, roll: str, gen: int, token: str) -> None:
@@ -361,17 +379,21 @@ def _drop_other_generations(cur: Cursor, roll: str, gen: int, token: str) -> Non
     cur.execute("DELETE FROM roll_chunks_ahead WHERE roll_id = %s AND token <> %s", (roll, token))
 
 
-def line_months(sqlite: bool) -> tuple[str, str, str]:
+def line_months(sqlite: bool, roll_month: str) -> tuple[str, str, str]:
     """The months a roll line (alias ``l``) pays or recovers, one row each, in SQL: a FROM item
-    to join and its month and amount expressions (JSON functions differ by dialect)."""
+    to join and its month and amount expressions (JSON functions differ by dialect).
+    ``roll_month`` is an SQL expression for the line's roll's month: a line whose ``months``
+    is NULL pays that month only, its total."""
     if sqlite:
         return (
-            "json_each(l.months) AS m",
+            "json_each(COALESCE(l.months, json_array(json_object('month', "
+            f"{roll_month}, 'amount_fen', l.total_fen)))) AS m",
             "json_extract(m.value, '$.month')",
             "json_extract(m.value, '$.amount_fen')",
         )
     return (
-        "jsonb_to_recordset(l.months::jsonb) AS m(month TEXT, amount_fen BIGINT)",
+        "jsonb_to_recordset(COALESCE(l.months::jsonb, jsonb_build_array(jsonb_build_object('month', "
+        f"{roll_month}, 'amount_fen', l.total_fen)))) AS m(month TEXT, amount_fen BIGINT)",
         "m.month",
         "m.amount_fen",
     )
@@ -386,18 +408,21 @@ def generation_key(token: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _rows(token: str, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """A chunk's rows, one per line."""
+def _rows(token: str, month: str, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """A chunk's rows, one per line, of a roll for ``month``."""
     gen = generation_key(token)
-    return [_line(gen, line) for line in lines]
+    return [_line(gen, month, line) for line in lines]
 
 
-def _line(gen: int, line: dict[str, Any]) -> tuple[Any, ...]:
+def _line(gen: int, month: str, line: dict[str, Any]) -> tuple[Any, ...]:
+    months = line["months"]
+    own = (
+        len(months) == 1 and months[0]["month"] == month and months[0]["amount_fen"] == line["total_fen"]
+    )  # fmt: skip
     return (
-        gen, line["line_no"], line["case_id"], line["kind"], line["programme"],
-        line["region_code"], line["head_name"], line["head_id_masked"], line["payee_name"],
-        line["account_masked"], line["covered_members"], line["total_fen"], line["receivable_fen"],
-        orjson.dumps(line["months"]).decode(), line["reference"],
+        gen, line["line_no"], line["case_id"], line["programme"], line["region_code"],
+        line["covered_members"], line["total_fen"], line["receivable_fen"],
+        None if own else orjson.dumps(months).decode(), line["reference"],
     )  # fmt: skip
 
 

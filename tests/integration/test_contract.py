@@ -186,7 +186,7 @@ def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
     assert count > 0 and list(rows(roll).values()) == [count]
     shown = services.rolls.lines(roll, limit=10_000, offset=0)
     # A generation that wrote its lines and then failed: never shown, gone with the next one.
-    services.rolls.write_ahead(roll, "orphan-token", ["orphan-chunk"],
+    services.rolls.write_ahead(roll, "orphan-token", str(first.response["month"]), ["orphan-chunk"],
                                [dict(line, line_no=n, reference=f"X{n}", months=[]) for n, line in enumerate(shown)])  # fmt: skip
     assert services.rolls.lines(roll, limit=10_000, offset=0) == shown
     decoded: list[Any] = []
@@ -218,7 +218,7 @@ def test_roll_lines_written_ahead_count_once_and_only_under_their_header(
     assert second.response["generation"] < outcome.response["generation"]
     # An attempt that failed after the last generation, and the roll approved as it was: the
     # approval takes the attempt's lines and marks out (the roll is never generated again).
-    services.rolls.write_ahead(roll, "late-orphan", ["late-chunk"],
+    services.rolls.write_ahead(roll, "late-orphan", str(first.response["month"]), ["late-chunk"],
                                [dict(line, line_no=n, reference=f"Y{n}", months=[]) for n, line in enumerate(shown)])  # fmt: skip
     assert rows(roll) == {token: count, "late-orphan": len(shown)}
     finance = Principal("finance-1", "finance_officer", COUNTY)
