@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
     "domain/basis.py",
     "domain/entitlement.py",
+    "domain/lines.py",
     "domain/references.py",
     "domain/subsidies.py",
     "ops/rolls.py",

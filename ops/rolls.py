@@ -9,6 +9,7 @@ crash half-way leaves only orphan chunks that no header names, and a retry start
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -35,6 +36,20 @@ from domain.entitlement import (
     tekun_entitlement,
 )
 from domain.errors import Forbidden, InvalidValue
+from domain.lines import (
+    BASIS,
+    COMPONENTS,
+    COVERED,
+    FIELDS,
+    INCOME,
+    MONTHS,
+    PROGRAMME,
+    RECEIVABLE,
+    TOTAL,
+    Parts,
+    table_rows,
+)
+from domain.lines import REGION_CODE as LINE_REGION
 from domain.money import RoundingMode, RoundingUnit
 from domain.programmes import dibao_programme_for
 from domain.regions import validate_region_code
@@ -60,16 +75,33 @@ from projections.case_state.view import (
     PAYEE_NAME,
     REGION_CODE,
 )
+from projections.rolls.view import generation_key
 from projections.runner import utc_text
 
 CHUNKS_PER_SAVE = 5  # ~5,000 lines per transaction: bounded memory
 
 
-# Placeholders for a case's own references in cached components (see ``MonthPolicy.due``).
-_INCOME_REF, _BASIS_REF = "\x00income", "\x00basis"
+# Placeholders for a case's own references in cached components (see ``MonthPolicy.due``):
+# the same as a chunk's parts hold (``domain.lines``), so a cached part is recorded as it is.
+_INCOME_REF, _BASIS_REF = INCOME, BASIS
 # A cached component: (code, amount, rule, sources, whether a source is a placeholder).
 _Template = tuple[str, int, str, tuple[str, ...], bool]
 _DUE_CACHE = 50_000  # value keys kept per month: bounded memory whatever the incomes
+_serials = itertools.count()  # names each cached part for a chunk's parts table (``Parts``)
+
+
+class Due:
+    """What a basis's values are owed in one month (``MonthPolicy._templates``): its components
+    with placeholders for the case's own references, their total, and the ones with an amount
+    as a chunk's parts, each with the serial a chunk's table knows it by."""
+
+    def __init__(self, templates: list[_Template], month: str) -> None:
+        self.templates = templates
+        self.total_fen = sum(template[1] for template in templates)
+        self.parts = [
+            (next(_serials), [code, month, amount, rule, list(sources)])
+            for code, amount, rule, sources, _placed in templates if amount
+        ]  # fmt: skip
 
 
 def _ref(fact: dict[str, Any]) -> str:
@@ -91,7 +123,7 @@ class MonthPolicy:
         self.recorded = recorded if recorded is not None else {}
         self.day = first_day(month)
         self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self._due: dict[tuple[Any, ...], tuple[list[_Template], int]] = {}
+        self._due: dict[tuple[Any, ...], Due] = {}
         self._standards: dict[str, Sourced] = {}
         self._tiers: dict[str, dict[str, Sourced]] = {}
         self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
@@ -155,25 +187,19 @@ class MonthPolicy:
         income, own = basis.income.source, ",".join(basis.sources[-1:])
         return [
             Component(code, amount, rule, tuple(_own_sources(sources, income, own)) if placed else sources)
-            for code, amount, rule, sources, placed in self._templates(basis, region_code, basis.covered_members)[0]
+            for code, amount, rule, sources, placed in self._templates(basis, region_code, basis.covered_members).templates
         ]  # fmt: skip
 
     def due_parts(
-        self, basis: MonthBasis, region_code: str, covered: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """What ``due`` gives, as a roll line's component dicts for this month (amounts of zero
-        left out), and their total: the roll's path, one dict per component and no objects."""
-        templates, total = self._templates(basis, region_code, covered)
-        month, income, own = self.month, basis.income.source, ",".join(basis.sources[-1:])
-        return [
-            {"code": code, "month": month, "amount_fen": amount, "rule": rule,
-             "sources": _own_sources(sources, income, own) if placed else list(sources)}
-            for code, amount, rule, sources, placed in templates if amount
-        ], total  # fmt: skip
+        self, basis: MonthBasis, region_code: str, covered: int, parts: Parts
+    ) -> tuple[list[int], int]:
+        """What ``due`` gives, as indices into a chunk's parts table (amounts of zero left out:
+        a line's own references fill the placeholders when it is read), and their total: the
+        roll's path, no objects a line but the list of indices."""
+        due = self._templates(basis, region_code, covered)
+        return [parts.shared(serial, part) for serial, part in due.parts], due.total_fen
 
-    def _templates(
-        self, basis: MonthBasis, region_code: str, covered: int
-    ) -> tuple[list[_Template], int]:
+    def _templates(self, basis: MonthBasis, region_code: str, covered: int) -> Due:
         """The components of a basis, with placeholders for the case's own references.
 
         The engine is pure, and within one month's policy its amounts and rules depend only on
@@ -181,7 +207,6 @@ class MonthPolicy:
         the components' sources. So results are kept per value key, computed once with
         placeholder references and filled in with each case's own: two cases with the same
         values get the same components, as the engine would give them, for a dict lookup.
-        Kept with the components' total.
         """
         income = basis.income
         key = self._value_key(basis, region_code, covered)
@@ -198,10 +223,10 @@ class MonthPolicy:
                 *entitlement_for(template, region_code, self).components,
                 *self.subsidies(template, region_code),
             ]
-            found = (
+            found = Due(
                 [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
                  for c in components],
-                sum(c.amount_fen for c in components),
+                self.month,
             )  # fmt: skip
             if len(self._due) >= _DUE_CACHE:
                 self._due.clear()
@@ -356,26 +381,27 @@ class Totals:
         self.cells: dict[tuple[str, str], Cell] = {}
         self.backpay_fen = self.recovered_fen = self.receivable_fen = 0
 
-    def add(self, line: dict[str, Any]) -> None:
-        total: int = line["total_fen"]
-        key = (line["programme"], line["region_code"])
+    def add(self, line: list[Any], parts: list[list[Any]]) -> None:
+        """Add a row of ``domain.lines.FIELDS`` whose components index ``parts``."""
+        total: int = line[TOTAL]
+        key = (line[PROGRAMME], line[LINE_REGION])
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = Cell()
         cell.lines += 1
-        cell.persons += line["covered_members"]
+        cell.persons += line[COVERED]
         cell.amount_fen += total
         if total > 0:
             cell.payable += 1
-        receivable: int = line["receivable_fen"]
+        receivable: int = line[RECEIVABLE]
         if receivable:
             self.receivable_fen += receivable
-        if line["components"][-1]["code"] in ("backpay", "recovery"):
-            # Adjustments follow the month's own components: only such lines hold any.
-            for component in line["components"]:
-                if component["code"] == "backpay":
-                    self.backpay_fen += component["amount_fen"]
-            for part in line["months"]:
+        months: list[dict[str, Any]] | None = line[MONTHS]
+        if months is not None:  # only a line with adjustments lists its months
+            for index in line[COMPONENTS]:
+                if parts[index][0] == "backpay":
+                    self.backpay_fen += parts[index][2]
+            for part in months:
                 if part["amount_fen"] < 0:
                     self.recovered_fen -= part["amount_fen"]
 
@@ -486,16 +512,16 @@ def adjustments(
 
 
 def net(
-    month: str, regular: list[dict[str, Any]], adjusted: list[dict[str, Any]]
+    month: str, regular_fen: int | None, adjusted: list[dict[str, Any]]
 ) -> tuple[int, int, list[dict[str, Any]]]:
-    """Net adjustments against this month's payment: (payable, receivable, amount per month).
+    """Net adjustments against this month's payment (``regular_fen``, None if the line pays
+    nothing for this month): (payable, receivable, amount per month).
 
     Back-pay is paid in full; recoveries are taken, oldest month first, from what this line
     would pay. What cannot be recovered stays a receivable on the line — never netted to nothing.
     """
-    regular_fen = sum(c["amount_fen"] for c in regular)
-    months = [{"month": month, "amount_fen": regular_fen}] if regular else []
-    available = regular_fen
+    months = [{"month": month, "amount_fen": regular_fen}] if regular_fen is not None else []
+    available = regular_fen or 0
     for adjustment in adjusted:
         if adjustment["amount_fen"] > 0:
             available += adjustment["amount_fen"]
@@ -512,10 +538,17 @@ def net(
 
 
 def roll_lines(
-    services: Services, county: str, month: str, group: ProgrammeGroup, book: PolicyBook
-) -> Iterator[dict[str, Any]]:
+    services: Services,
+    county: str,
+    month: str,
+    group: ProgrammeGroup,
+    book: PolicyBook,
+    parts: Parts,
+) -> Iterator[list[Any]]:
     """Every line of the county's roll, in case-id order (deterministic): this month's benefit
-    for cases not yet paid for it, plus adjustments for months already paid."""
+    for cases not yet paid for it, plus adjustments for months already paid. Each line is a row
+    of ``domain.lines.FIELDS``, its components indices into ``parts``, the table of the chunk
+    it goes into: the caller takes the table when it records a chunk, before the next line."""
     cut, as_of = first_day(month), book.as_of
     policy = book.month(month)
     loads, everything = orjson.loads, group is ProgrammeGroup.ALL
@@ -535,33 +568,31 @@ def roll_lines(
             covered = basis.covered_members
             history = row.history
             if month in history or not basis.paying_in(month):
-                regular: list[dict[str, Any]] = []
+                regular: list[int] = []
                 regular_fen = 0
             else:
-                regular, regular_fen = policy.due_parts(basis, case[REGION_CODE], covered)
+                regular, regular_fen = policy.due_parts(basis, case[REGION_CODE], covered, parts)
+            months: list[dict[str, Any]] | None = None  # this month's only, its total
             if history:
                 adjusted = adjustments(row.as_dict(), row.facts, month, history, book)
                 if not regular and not adjusted:
                     continue
-                payable, receivable, months = net(month, regular, adjusted)
-                components = regular + adjusted
+                payable, receivable, months = net(month, regular_fen if regular else None, adjusted)
+                components = regular + [
+                    parts.own([a["code"], a["month"], a["amount_fen"], a["rule"], a["sources"]])
+                    for a in adjusted
+                ]  # fmt: skip
+                if not adjusted:
+                    months = None
             elif regular:  # what ``net`` gives with no adjustments, without its loops
-                payable, receivable, months = (
-                    regular_fen,
-                    0,
-                    [{"month": month, "amount_fen": regular_fen}],
-                )
-                components = regular
+                payable, receivable, components = regular_fen, 0, regular
             else:
                 continue
-            yield {
-                "case_id": case[CASE_ID], "kind": case[KIND], "programme": basis.programme,
-                "region_code": case[REGION_CODE], "head_name": case[HEAD_NAME],
-                "head_id_masked": case[HEAD_ID_MASKED], "payee_name": case[PAYEE_NAME],
-                "account_sealed": case[ACCOUNT_SEALED], "account_masked": case[ACCOUNT_MASKED],
-                "covered_members": covered, "components": components, "total_fen": payable,
-                "receivable_fen": receivable, "months": months, "basis_sources": basis.sources,
-            }  # fmt: skip
+            yield [
+                case[CASE_ID], case[KIND], basis.programme, case[REGION_CODE], case[HEAD_NAME],
+                case[HEAD_ID_MASKED], case[PAYEE_NAME], case[ACCOUNT_SEALED], case[ACCOUNT_MASKED],
+                covered, components, payable, receivable, months, basis.sources, basis.income.source,
+            ]  # fmt: skip
 
 
 def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) -> None:
@@ -620,21 +651,24 @@ def generate_roll(
     check_policy_in_force(services, county, book.month(month))
     token = uuid.uuid4()
     totals, chunks = Totals(), 0
-    chunk: list[dict[str, Any]] = []
+    parts = Parts()
+    chunk: list[list[Any]] = []
     pending: list[RollChunk] = []
-    written: list[dict[str, Any]] = []
+    written: list[tuple[Any, ...]] = []  # the view's rows of the pending chunks
+    gen = generation_key(str(token))
 
-    def record(lines: list[dict[str, Any]], number: int) -> RollChunk:
-        written.extend(lines)  # numbered and given their bank references by ``record``
+    def record(lines: list[list[Any]], number: int) -> RollChunk:
+        written.extend(table_rows(gen, number * LINES_PER_CHUNK, roll.county_code, roll.month,
+                                  roll.group, FIELDS, lines))  # fmt: skip
         return RollChunk.record(roll_id=roll.id, token=token, number=number, county_code=roll.county_code,
-                                month=roll.month, group=roll.group, lines=lines)  # fmt: skip
+                                month=roll.month, group=roll.group, parts=parts.take(), lines=lines)  # fmt: skip
 
     def save() -> None:
         # The lines go into the rolls view first, then their chunk events into the log
         # (``RollsView.write_ahead`` says why that order keeps the view exactly once).
         if pending:
             services.rolls.write_ahead(
-                str(roll.id), str(token), roll.month, [str(c.id) for c in pending], written
+                str(roll.id), str(token), [str(c.id) for c in pending], written
             )
             try:
                 services.app.save(*pending)
@@ -644,8 +678,8 @@ def generate_roll(
         pending.clear()
         written.clear()
 
-    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book):
-        totals.add(line)
+    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book, parts):
+        totals.add(line, parts.parts)
         chunk.append(line)
         if len(chunk) == LINES_PER_CHUNK:
             pending.append(record(chunk, chunks))
@@ -670,7 +704,7 @@ def generate_roll(
 
 
 def withdraw_unrecorded(
-    services: Services, roll: str, token: str, chunks: list[RollChunk], lines: list[dict[str, Any]]
+    services: Services, roll: str, token: str, chunks: list[RollChunk], rows: list[tuple[Any, ...]]
 ) -> None:
     """After a failed save of chunks: if their events are not in the log, take their lines out
     of the rolls view again, so the view holds only what the log can rebuild. (If the save did
@@ -679,7 +713,7 @@ def withdraw_unrecorded(
     caller sees; lines left behind are never shown and go with the roll's next generation."""
     try:
         if not services.app.recorder.select_events(chunks[0].id, limit=1):
-            services.rolls.withdraw(roll, token, [str(c.id) for c in chunks], lines)
+            services.rolls.withdraw(roll, token, [str(c.id) for c in chunks], rows)
     except Exception:  # the save's error is the one that matters
         structlog.get_logger().warning("roll_lines_not_withdrawn", roll_id=roll, token=token)
 

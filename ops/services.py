@@ -248,7 +248,7 @@ class Services:
         (record,) = self.app.recorder.select_events(
             chunk_id(UUID(str(roll)), UUID(str(token)), number), limit=1
         )
-        lines: list[dict[str, Any]] = self.app.mapper.to_domain_event(record).lines
+        lines: list[dict[str, Any]] = self.app.mapper.to_domain_event(record).expanded()
         return lines
 
     def load(self, cls: type[Any], aggregate_id: UUID | str, field: str = "id") -> Any:

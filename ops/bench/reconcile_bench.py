@@ -48,7 +48,7 @@ def build(url: str, lines: int, folder: Path) -> None:
                   "components": [], "total_fen": 50_000, "receivable_fen": 0, "months": []}
                  for n in range(start, min(start + LINES_PER_CHUNK, lines))]  # fmt: skip
         services.app.save(
-            RollChunk.record(
+            RollChunk.record_lines(
                 roll_id=roll.id,
                 token=token,
                 number=start // LINES_PER_CHUNK,

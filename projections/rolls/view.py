@@ -7,8 +7,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
+from domain.lines import table_rows
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, utc_text
@@ -105,8 +104,10 @@ class RollsView(View):
                     continue
                 event = self.decode(notification)
                 roll, token = str(event.roll_id), str(event.token)
-                generations.add((generation_key(token), roll, token))
-                lines += _rows(token, event.month, event.lines)
+                gen = generation_key(token)
+                generations.add((gen, roll, token))
+                lines += table_rows(gen, event.number * LINES_PER_CHUNK, event.county_code,
+                                    event.month, event.group, event.fields, event.lines)  # fmt: skip
                 continue
             # Header events see every line recorded before them in the log.
             self._insert(cur, generations, lines)
@@ -129,18 +130,14 @@ class RollsView(View):
         cur.insert_many("roll_lines", LINE_FIELDS, lines)
 
     def write_ahead(
-        self,
-        roll_id: str,
-        token: str,
-        month: str,
-        chunk_ids: Sequence[str],
-        lines: list[dict[str, Any]],
+        self, roll_id: str, token: str, chunk_ids: Sequence[str], rows: list[tuple[Any, ...]]
     ) -> None:
         """Write a generation's lines before its chunk events are saved (the generator calls
         this, then saves the chunks): each generating process loads its own lines, in parallel,
         instead of one catch-up decoding every county's chunks again behind one tracking row.
 
-        Exactly once still holds: these are the rows the chunk events map to (``_rows``), and
+        Exactly once still holds: these are the rows the chunk events map to
+        (``domain.lines.table_rows``, ``LINE_FIELDS`` in order), and
         the chunks are marked in the same transaction; the catch-up passes over a marked chunk,
         or writes it if its mark is gone (a header that deleted other tokens' lines and marks
         in between, a rebuild). Lines of a token that no header names — a generation that
@@ -150,7 +147,6 @@ class RollsView(View):
         On SQLite too: the case stream reads through a connection of its own
         (``Database.stream``), so the snapshot it holds is not the one these lines are written
         through."""
-        rows = _rows(token, month, lines)
         with self.db.transaction(write=True) as cur:
             if not cur.sqlite:
                 # Not waiting for the server to flush these lines to disk is safe: the chunk
@@ -164,12 +160,12 @@ class RollsView(View):
             )  # fmt: skip
 
     def withdraw(
-        self, roll_id: str, token: str, chunk_ids: Sequence[str], lines: list[dict[str, Any]]
+        self, roll_id: str, token: str, chunk_ids: Sequence[str], rows: list[tuple[Any, ...]]
     ) -> None:
         """Take out lines written ahead whose chunk events were never recorded, and their marks."""
-        if not lines:
+        if not rows:
             return
-        numbers = [line["line_no"] for line in lines]
+        numbers = [row[1] for row in rows]
         with self.db.transaction(write=True) as cur:
             cur.execute(
                 "DELETE FROM roll_lines WHERE gen = %s AND line_no BETWEEN %s AND %s",
@@ -406,24 +402,6 @@ def generation_key(token: str) -> int:
     lines' primary key, line 0 first: a failed generation, never a silent mix."""
     digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-def _rows(token: str, month: str, lines: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """A chunk's rows, one per line, of a roll for ``month``."""
-    gen = generation_key(token)
-    return [_line(gen, month, line) for line in lines]
-
-
-def _line(gen: int, month: str, line: dict[str, Any]) -> tuple[Any, ...]:
-    months = line["months"]
-    own = (
-        len(months) == 1 and months[0]["month"] == month and months[0]["amount_fen"] == line["total_fen"]
-    )  # fmt: skip
-    return (
-        gen, line["line_no"], line["case_id"], line["programme"], line["region_code"],
-        line["covered_members"], line["total_fen"], line["receivable_fen"],
-        None if own else orjson.dumps(months).decode(), line["reference"],
-    )  # fmt: skip
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from domain.access import Principal
 from domain.basis import MonthBasis
 from domain.entitlement import Income
 from domain.errors import InvalidValue
+from domain.lines import Parts, expand
 from ops.demo import policy_facts
 from ops.rolls import MonthPolicy
 from ops.services import Services
@@ -109,8 +110,13 @@ def test_cached_components_are_the_engines(
         assert cached.value.rule == refused.rule
         return
     assert shared[month].due(basis, region) == expected
-    parts, total = shared[month].due_parts(basis, region, basis.covered_members)
+    table = Parts()
+    indices, total = shared[month].due_parts(basis, region, basis.covered_members, table)
     assert total == sum(c.amount_fen for c in expected)
-    assert [(p["code"], p["amount_fen"], p["rule"], p["sources"]) for p in parts] == [
-        (c.code, c.amount_fen, c.rule, list(c.sources)) for c in expected if c.amount_fen
-    ]
+    # As a roll line records them: parts with placeholders, filled from the line's own fields.
+    row = {"components": indices, "months": None, "total_fen": total,
+           "basis_sources": basis.sources, "income_source": basis.income.source}  # fmt: skip
+    (line,) = expand(list(row), table.take(), [list(row.values())], 0, COUNTY, month, "all")
+    assert [(p["code"], p["month"], p["amount_fen"], p["rule"], p["sources"]) for p in line["components"]] == [
+        (c.code, month, c.amount_fen, c.rule, list(c.sources)) for c in expected if c.amount_fen
+    ]  # fmt: skip

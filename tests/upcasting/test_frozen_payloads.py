@@ -78,7 +78,7 @@ def test_frozen_v1_roll_chunk_upcasts_to_numbered_lines() -> None:
     references; version 2 held them as one JSON text; version 3 as an array again. A version 1
     chunk still decodes, through both upcasters, with the same lines numbered."""
     record, event = frozen_event("roll_chunk_v1.json")
-    (line,) = event.lines
+    (line,) = event.expanded()
     assert line == record["state"]["lines"][0] | {
         "line_no": 0,
         "reference": "420582202206A0000000",
@@ -91,8 +91,8 @@ def test_frozen_v2_roll_chunk_upcasts_its_lines_text_to_an_array() -> None:
     """Version 2 held a chunk's lines as one JSON text (``lines_json``); version 3 holds the
     array itself. A version 2 chunk decodes to the same lines."""
     record, event = frozen_event("roll_chunk_v2.json")
-    assert event.lines == json.loads(record["state"]["lines_json"])
-    assert [(line["line_no"], line["reference"]) for line in event.lines] == [
+    assert event.expanded() == json.loads(record["state"]["lines_json"])
+    assert [(line["line_no"], line["reference"]) for line in event.expanded()] == [
         (0, "420582202206A0000000")
     ]
     assert not hasattr(event, "lines_json")
@@ -133,7 +133,19 @@ def test_frozen_v3_roll_chunk_keeps_its_account_in_the_clear_for_the_bank_file()
     from ops.bank import account_of
 
     record, event = frozen_event("roll_chunk_v3.json")
-    assert event.lines == record["state"]["lines"]
-    (line,) = event.lines
+    assert event.expanded() == record["state"]["lines"]
+    (line,) = event.expanded()
     assert "account_sealed" not in line
     assert account_of(None, line) == "6217003300000001"  # type: ignore[arg-type]  # no key needed
+
+
+def test_frozen_v4_roll_chunk_reads_as_the_lines_it_recorded() -> None:
+    """Version 5 records rows, a parts table and the fields' order; a version 4 chunk (lines
+    as objects) upcasts to rows of the fields it had and reads back as the same lines, its
+    months and references included."""
+    record, event = frozen_event("roll_chunk_v4.json")
+    assert event.expanded() == record["state"]["lines"]
+    assert "line_no" not in event.fields and "reference" not in event.fields
+    months = event.fields.index("months")
+    assert [row[months] for row in event.lines] == [None, record["state"]["lines"][1]["months"]]
+    assert len(event.parts) == 3

@@ -1,0 +1,155 @@
+"""Roll lines as a chunk event records them (compiled with mypyc: see ``ops/native.py``).
+
+A line is a row of values in the order its event's ``fields`` name, not an object naming every
+value: a million-line roll would otherwise write "case_id", "programme", … a million times
+each. Its components are indices into the chunk's ``parts`` — each distinct component once a
+chunk, since cases with the same values share the engine's result (``MonthPolicy._templates``)
+— whose sources may hold two placeholders for the line's own references: ``INCOME`` (the
+line's ``income_source``) and ``BASIS`` (its basis's latest fact, the last of its
+``basis_sources``). A line's number and bank reference follow from its place in the roll, and
+its ``months`` is null when it pays its roll's own month only, its total. ``expand`` gives a
+line back as the object every reader sees (the fields of ``RollChunk.Recorded`` version 4).
+
+Measured (ops/bench/RESULTS.md, tenth session): ~820 bytes of JSON a line as objects, ~440 as
+rows; encoding, compressing and storing the chunk events scale with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from domain.references import bank_reference
+
+# The fields of the lines a roll generator records, in row order.
+FIELDS = (
+    "case_id", "kind", "programme", "region_code", "head_name", "head_id_masked", "payee_name",
+    "account_sealed", "account_masked", "covered_members", "components", "total_fen",
+    "receivable_fen", "months", "basis_sources", "income_source",
+)  # fmt: skip
+(CASE_ID, KIND, PROGRAMME, REGION_CODE, HEAD_NAME, HEAD_ID_MASKED, PAYEE_NAME, ACCOUNT_SEALED,
+ ACCOUNT_MASKED, COVERED, COMPONENTS, TOTAL, RECEIVABLE, MONTHS, BASIS_SOURCES,
+ INCOME_SOURCE) = range(len(FIELDS))  # fmt: skip
+# A part (a component): code, month, amount, rule, sources.
+PART_FIELDS = ("code", "month", "amount_fen", "rule", "sources")
+INCOME, BASIS = "{income}", "{basis}"
+# Derived from a line's place, not recorded: its number and bank reference.
+DERIVED = ("line_no", "reference")
+
+
+class Parts:
+    """The parts table of the chunk being filled: each part once, in order of first use."""
+
+    def __init__(self) -> None:
+        self.parts: list[list[Any]] = []
+        self.index: dict[int, int] = {}
+
+    def shared(self, serial: int, part: list[Any]) -> int:
+        """The index of a part shared by many lines (``serial`` names it for the generation)."""
+        found = self.index.get(serial)
+        if found is None:
+            found = self.index[serial] = len(self.parts)
+            self.parts.append(part)
+        return found
+
+    def own(self, part: list[Any]) -> int:
+        """The index of a part of one line only (an adjustment)."""
+        self.parts.append(part)
+        return len(self.parts) - 1
+
+    def take(self) -> list[list[Any]]:
+        """The table so far; the next chunk starts an empty one."""
+        parts = self.parts
+        self.parts, self.index = [], {}
+        return parts
+
+
+def expand(
+    fields: Sequence[str], parts: list[list[Any]], rows: list[list[Any]], first: int,
+    county_code: str, month: str, group: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The lines of a chunk whose first line is number ``first``, as objects: each field by
+    name, components with their sources, ``months`` in full, number and bank reference."""
+    prefix = bank_reference(county_code, month, group, 0)[:-7]
+    lines = []
+    line_no = first
+    for row in rows:
+        line = dict(zip(fields, row, strict=True))
+        income = line.pop("income_source", "")
+        basis = ",".join(line.get("basis_sources", [])[-1:])
+        line["components"] = [
+            _component(parts[index], income, basis) for index in line["components"]
+        ]
+        if line["months"] is None:
+            line["months"] = [{"month": month, "amount_fen": line["total_fen"]}]
+        line["line_no"] = line_no
+        line["reference"] = prefix + str(line_no).zfill(7)
+        lines.append(line)
+        line_no += 1
+    return lines
+
+
+def _component(part: list[Any], income: str, basis: str) -> dict[str, Any]:
+    code, month, amount, rule, sources = part
+    return {
+        "code": code, "month": month, "amount_fen": amount, "rule": rule,
+        "sources": [income if ref == INCOME else basis if ref == BASIS else ref for ref in sources],
+    }  # fmt: skip
+
+
+def compact(
+    lines: list[dict[str, Any]], month: str
+) -> tuple[list[str], list[list[Any]], list[list[Any]]]:
+    """(fields, parts, rows) of lines given as objects (``expand`` gives them back): the
+    fields the first line has, in its order, less those derived from a line's place."""
+    fields = [name for name in (lines[0] if lines else {}) if name not in DERIVED]
+    table = Parts()
+    seen: dict[str, int] = {}
+    rows = []
+    for line in lines:
+        row = [line[name] for name in fields]
+        if "components" in line:
+            indices = []
+            for component in line["components"]:
+                part = [component[name] for name in PART_FIELDS]
+                key = repr(part)
+                found = seen.get(key)
+                if found is None:
+                    found = seen[key] = table.own(part)
+                indices.append(found)
+            row[fields.index("components")] = indices
+        if "months" in line:
+            months = line["months"]
+            own = [{"month": month, "amount_fen": line.get("total_fen")}]
+            row[fields.index("months")] = None if months == own else months
+        rows.append(row)
+    return fields, table.take(), rows
+
+
+def table_rows(
+    gen: int, first: int, county_code: str, month: str, group: str,
+    fields: Sequence[str], rows: list[list[Any]],
+) -> list[tuple[Any, ...]]:  # fmt: skip
+    """A chunk's rows for the rolls view's ``roll_lines`` (``LINE_FIELDS``): generation key,
+    number, case, programme, region, persons, total, receivable, months (JSON, or null for the
+    roll's own month only), bank reference."""
+    prefix = bank_reference(county_code, month, group, 0)[:-7]
+    case, programme, region, covered, total, receivable, months = (
+        fields.index(name) for name in (
+            "case_id", "programme", "region_code", "covered_members", "total_fen",
+            "receivable_fen", "months",
+        )
+    )  # fmt: skip
+    found = []
+    line_no = first
+    for row in rows:
+        paid = row[months]
+        found.append((
+            gen, line_no, row[case], row[programme], row[region], row[covered], row[total],
+            row[receivable], None if paid is None else orjson.dumps(paid).decode(),
+            prefix + str(line_no).zfill(7),
+        ))  # fmt: skip
+        line_no += 1
+    return found

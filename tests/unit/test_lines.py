@@ -1,0 +1,91 @@
+"""Roll lines as chunk events record them (domain/lines.py and domain/references.py, compiled
+with mypyc): rows, a parts table with placeholders, numbers and references from the place."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import orjson
+
+from domain.lines import BASIS, FIELDS, INCOME, Parts, compact, expand, table_rows
+from domain.references import bank_reference
+from domain.roll import LINES_PER_CHUNK, RollChunk
+
+MONTH = "2024-03"
+
+
+def test_bank_reference_is_county_month_group_letter_and_seven_digits() -> None:
+    assert bank_reference("420582", MONTH, "all", 0) == "420582202403A0000000"
+    assert bank_reference("420582", MONTH, "tekun", 1_234_567) == "420582202403T1234567"
+
+
+def row(case: str, parts: list[int], total: int, months: Any = None) -> list[Any]:
+    values = {
+        "case_id": case, "kind": "household", "programme": "dibao_urban",
+        "region_code": "420582001000", "head_name": "王芳", "head_id_masked": "4205**********0021",
+        "payee_name": "王芳", "account_sealed": "sealed-" + case, "account_masked": "****0021",
+        "covered_members": 2, "components": parts, "total_fen": total, "receivable_fen": 0,
+        "months": months, "basis_sources": ["HouseholdCase.Applied#1", f"HouseholdCase.Approved#{case}"],
+        "income_source": f"HouseholdCase.EconomicCheckRecorded#{case}",
+    }  # fmt: skip
+    return [values[name] for name in FIELDS]
+
+
+def test_rows_expand_to_lines_with_their_own_references_numbers_and_months() -> None:
+    table = Parts()
+    base = ["base", MONTH, 60_000, "top-up", ["RegionPolicy.StandardSet#6", INCOME, BASIS]]
+    first = table.shared(7, base)
+    assert table.shared(7, base) == first  # a shared part is in the table once
+    backpay = table.own(
+        ["backpay", "2024-01", 1_500, "back-pay", ["HouseholdCase.IncomeChanged#9"]]
+    )
+    months = [{"month": MONTH, "amount_fen": 60_000}, {"month": "2024-01", "amount_fen": 1_500}]
+    rows = [row("a", [first], 60_000), row("b", [first, backpay], 61_500, months)]
+    parts = table.take()
+    assert table.parts == [] and table.shared(7, base) == 0  # the next chunk starts afresh
+    lines = expand(list(FIELDS), parts, rows, 2 * LINES_PER_CHUNK, "420582", MONTH, "dibao")
+    assert [(line["line_no"], line["reference"]) for line in lines] == [
+        (2000, "420582202403D0002000"),
+        (2001, "420582202403D0002001"),
+    ]
+    assert lines[0]["components"] == [{
+        "code": "base", "month": MONTH, "amount_fen": 60_000, "rule": "top-up",
+        "sources": ["RegionPolicy.StandardSet#6", "HouseholdCase.EconomicCheckRecorded#a",
+                    "HouseholdCase.Approved#a"],
+    }]  # fmt: skip
+    assert lines[1]["components"][0]["sources"][1:] == [
+        "HouseholdCase.EconomicCheckRecorded#b",
+        "HouseholdCase.Approved#b",
+    ]
+    assert lines[1]["components"][1]["code"] == "backpay"
+    assert lines[0]["months"] == [{"month": MONTH, "amount_fen": 60_000}]
+    assert lines[1]["months"] == months
+    assert "income_source" not in lines[0]
+    # Given as objects again, the lines compact to rows that expand to the same lines.
+    fields, again, compacted = compact(lines, MONTH)
+    assert "line_no" not in fields and "reference" not in fields
+    assert compacted[0][fields.index("months")] is None
+    assert len(again) == 3  # the two lines' base parts differ once their sources are filled
+    assert expand(fields, again, compacted, 2000, "420582", MONTH, "dibao") == lines
+
+
+def test_view_rows_carry_months_only_where_a_line_pays_more_than_its_roll_month() -> None:
+    months = [{"month": MONTH, "amount_fen": 100}, {"month": "2024-01", "amount_fen": -40}]
+    rows = [row("a", [], 500), row("b", [], 60, months)]
+    assert table_rows(-5, 1000, "420582", MONTH, "all", list(FIELDS), rows) == [
+        (-5, 1000, "a", "dibao_urban", "420582001000", 2, 500, 0, None, "420582202403A0001000"),
+        (-5, 1001, "b", "dibao_urban", "420582001000", 2, 60, 0, orjson.dumps(months).decode(),
+         "420582202403A0001001"),
+    ]  # fmt: skip
+
+
+def test_a_chunk_recorded_from_objects_gives_them_back_numbered() -> None:
+    line = {"case_id": "x", "total_fen": 5, "months": [{"month": MONTH, "amount_fen": 5}],
+            "components": [{"code": "base", "month": MONTH, "amount_fen": 5, "rule": "r", "sources": ["s"]}]}  # fmt: skip
+    chunk = RollChunk.record_lines(roll_id=uuid4(), token=uuid4(), number=1, county_code="420582",
+                                   month=MONTH, group="all", lines=[line])  # fmt: skip
+    (event,) = chunk.collect_events()
+    assert event.fields == ["case_id", "total_fen", "months", "components"]
+    assert event.lines == [["x", 5, None, [0]]]
+    assert event.expanded() == [line | {"line_no": 1000, "reference": "420582202403A0001000"}]
