@@ -86,7 +86,11 @@ class MonthBasis:
 
     @property
     def covered_members(self) -> int:
-        return list(self.members.values()).count(True)
+        count = 0  # a compiled loop: no list made, once a roll line
+        for covered in self.members.values():
+            if covered:
+                count += 1
+        return count
 
     def paying_in(self, month: str) -> bool:
         """Whether the case is paid for ``month`` at all (before its amount is worked out)."""

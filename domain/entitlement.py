@@ -10,13 +10,13 @@ times covered members is computed as one fraction and rounded once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from domain.dates import add_months
 from domain.errors import InvalidValue
 from domain.money import RoundingMode, RoundingUnit, divide_rounded
 
-PERCENT = 100
+PERCENT: Final = 100
 
 # compiled_init: the value classes here, and in the other modules mypyc compiles
 # (``ops/native.py``), write their ``__init__`` out in the class body, with the fields in

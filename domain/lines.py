@@ -17,7 +17,7 @@ rows; encoding, compressing and storing the chunk events scale with it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -29,12 +29,28 @@ FIELDS = (
     "account_sealed", "account_masked", "covered_members", "components", "total_fen",
     "receivable_fen", "months", "basis_sources", "income_source",
 )  # fmt: skip
-(CASE_ID, KIND, PROGRAMME, REGION_CODE, HEAD_NAME, HEAD_ID_MASKED, PAYEE_NAME, ACCOUNT_SEALED,
- ACCOUNT_MASKED, COVERED, COMPONENTS, TOTAL, RECEIVABLE, MONTHS, BASIS_SOURCES,
- INCOME_SOURCE) = range(len(FIELDS))  # fmt: skip
+# Where each field sits in a row: ``Final`` and written out, so mypyc compiles each use as a
+# constant (see ``projections.case_state.view.CASE_ID``).
+CASE_ID: Final = 0
+KIND: Final = 1
+PROGRAMME: Final = 2
+REGION_CODE: Final = 3
+HEAD_NAME: Final = 4
+HEAD_ID_MASKED: Final = 5
+PAYEE_NAME: Final = 6
+ACCOUNT_SEALED: Final = 7
+ACCOUNT_MASKED: Final = 8
+COVERED: Final = 9
+COMPONENTS: Final = 10
+TOTAL: Final = 11
+RECEIVABLE: Final = 12
+MONTHS: Final = 13
+BASIS_SOURCES: Final = 14
+INCOME_SOURCE: Final = 15
 # A part (a component): code, month, amount, rule, sources.
 PART_FIELDS = ("code", "month", "amount_fen", "rule", "sources")
-INCOME, BASIS = "{income}", "{basis}"
+INCOME: Final = "{income}"
+BASIS: Final = "{basis}"
 # Derived from a line's place, not recorded: its number and bank reference.
 DERIVED = ("line_no", "reference")
 

@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from domain.entitlement import Component
 from domain.money import RoundingMode, RoundingUnit, divide_rounded
 
-PERMILLE = 1000
+PERMILLE: Final = 1000
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import structlog
@@ -78,15 +78,16 @@ from projections.case_state.view import (
 from projections.rolls.view import generation_key
 from projections.runner import utc_text
 
-CHUNKS_PER_SAVE = 5  # ~5,000 lines per transaction: bounded memory
+CHUNKS_PER_SAVE: Final = 5  # ~5,000 lines per transaction: bounded memory
 
 
 # Placeholders for a case's own references in cached components (see ``MonthPolicy.due``):
 # the same as a chunk's parts hold (``domain.lines``), so a cached part is recorded as it is.
-_INCOME_REF, _BASIS_REF = INCOME, BASIS
+_INCOME_REF: Final = INCOME
+_BASIS_REF: Final = BASIS
 # A cached component: (code, amount, rule, sources, whether a source is a placeholder).
 _Template = tuple[str, int, str, tuple[str, ...], bool]
-_DUE_CACHE = 50_000  # value keys kept per month: bounded memory whatever the incomes
+_DUE_CACHE: Final = 50_000  # value keys kept per month: bounded memory whatever the incomes
 _serials = itertools.count()  # names each cached part for a chunk's parts table (``Parts``)
 
 
@@ -678,10 +679,11 @@ def generate_roll(
         pending.clear()
         written.clear()
 
+    per_chunk = LINES_PER_CHUNK  # a local: a module-level name is looked up at every use
     for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book, parts):
         totals.add(line, parts.parts)
         chunk.append(line)
-        if len(chunk) == LINES_PER_CHUNK:
+        if len(chunk) == per_chunk:
             pending.append(record(chunk, chunks))
             chunks, chunk = chunks + 1, []
             if len(pending) == CHUNKS_PER_SAVE:
