@@ -365,6 +365,20 @@ class CaseStateView(View):
             " SUM(amount_fen) AS amount_fen, MIN(as_of) AS as_of FROM paid_months p WHERE p.case_id = c.case_id"
             f" AND p.month <= %s GROUP BY month{having}) h"
         )  # fmt: skip
+        history_params: tuple[str, ...] = (month, *having_params)
+        if known is not None:
+            # A month group passes the HAVING above if and only if one of its rows has the
+            # month itself or an as-of before the case's latest fact or policy change (MIN(as_of)
+            # < x ⟺ some as_of < x). So one probe of the case's rows decides whether the
+            # grouping runs at all: a case never paid, or paid with nothing learned since (an
+            # ordinary month: nearly every case), costs the probe alone. Measured, one county of
+            # 76,923 cases after a paid month: 417 ms of PostgreSQL's execution grouped for every
+            # case (ops/bench/RESULTS.md, tenth session).
+            history = (
+                "CASE WHEN EXISTS (SELECT 1 FROM paid_months q WHERE q.case_id = c.case_id AND q.month <= %s"
+                f" AND (q.month = %s OR q.as_of < c.recorded_at OR q.as_of < %s)) THEN ({history}) END"
+            )  # fmt: skip
+            history_params = (month, month, known[2], *history_params)
         # With ``known``, only what the county index holds (PostgreSQL reads it alone: see
         # ``COUNTY_INDEX``); the facts of the cases that need them follow per page by case id.
         extra = "" if known is not None else ", c.settled, c.facts"
@@ -372,7 +386,7 @@ class CaseStateView(View):
         for rows in self.db.stream(
             f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled_inline, ({history}){extra}"
             " FROM case_state c WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
-            (month, *having_params, county_code, month),
+            (*history_params, county_code, month),
             page,
             index_order=True,  # along case_state_county: no sort (see ``Database.stream``)
         ):
