@@ -121,12 +121,14 @@ def compact(
     """(fields, parts, rows) of lines given as objects (``expand`` gives them back): the
     fields the first line has, in its order, less those derived from a line's place."""
     fields = [name for name in (lines[0] if lines else {}) if name not in DERIVED]
+    components = fields.index("components") if "components" in fields else -1
+    months = fields.index("months") if "months" in fields else -1
     table = Parts()
     seen: dict[str, int] = {}
     rows = []
     for line in lines:
         row = [line[name] for name in fields]
-        if "components" in line:
+        if components >= 0:
             indices = []
             for component in line["components"]:
                 part = [component[name] for name in PART_FIELDS]
@@ -135,11 +137,10 @@ def compact(
                 if found is None:
                     found = seen[key] = table.own(part)
                 indices.append(found)
-            row[fields.index("components")] = indices
-        if "months" in line:
-            months = line["months"]
+            row[components] = indices
+        if months >= 0:
             own = [{"month": month, "amount_fen": line.get("total_fen")}]
-            row[fields.index("months")] = None if months == own else months
+            row[months] = None if line["months"] == own else line["months"]
         rows.append(row)
     return fields, table.take(), rows
 

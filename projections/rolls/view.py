@@ -236,7 +236,7 @@ class RollsView(View):
                 # An approved roll's amounts count as paid for their months (what later rolls
                 # compare with to find back-pay and recoveries). Failed bank lines will be
                 # released from here when bank results are imported.
-                months, month, amount = line_months(cur.sqlite, "r.month")
+                months, month, amount = line_months(cur.sqlite)
                 cur.execute(
                     "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of)"
                     f" SELECT l.case_id, {month}, r.roll_id, SUM({amount}), r.as_of FROM rolls r"
@@ -267,7 +267,7 @@ class RollsView(View):
                 failed = [
                     line_no for line_no, status, _reason in event.results if status == "failed"
                 ]
-                months, month, amount = line_months(cur.sqlite, "r.month")
+                months, month, amount = line_months(cur.sqlite)
                 for part in chunks(failed):
                     marks = ", ".join(["%s"] * len(part))
                     # A failed payment is not paid: take it out of the paid months, so the next
@@ -375,21 +375,21 @@ def _drop_other_generations(cur: Cursor, roll: str, gen: int, token: str) -> Non
     cur.execute("DELETE FROM roll_chunks_ahead WHERE roll_id = %s AND token <> %s", (roll, token))
 
 
-def line_months(sqlite: bool, roll_month: str) -> tuple[str, str, str]:
+def line_months(sqlite: bool) -> tuple[str, str, str]:
     """The months a roll line (alias ``l``) pays or recovers, one row each, in SQL: a FROM item
-    to join and its month and amount expressions (JSON functions differ by dialect).
-    ``roll_month`` is an SQL expression for the line's roll's month: a line whose ``months``
-    is NULL pays that month only, its total."""
+    to join and its month and amount expressions (JSON functions differ by dialect). The query
+    names the line's roll ``r`` (or its month ``r.month``): a line whose ``months`` is NULL
+    pays that month only, its total."""
     if sqlite:
         return (
-            "json_each(COALESCE(l.months, json_array(json_object('month', "
-            f"{roll_month}, 'amount_fen', l.total_fen)))) AS m",
+            "json_each(COALESCE(l.months, json_array(json_object('month', r.month,"
+            " 'amount_fen', l.total_fen)))) AS m",
             "json_extract(m.value, '$.month')",
             "json_extract(m.value, '$.amount_fen')",
         )
     return (
-        "jsonb_to_recordset(COALESCE(l.months::jsonb, jsonb_build_array(jsonb_build_object('month', "
-        f"{roll_month}, 'amount_fen', l.total_fen)))) AS m(month TEXT, amount_fen BIGINT)",
+        "jsonb_to_recordset(COALESCE(l.months::jsonb, jsonb_build_array(jsonb_build_object('month',"
+        " r.month, 'amount_fen', l.total_fen)))) AS m(month TEXT, amount_fen BIGINT)",
         "m.month",
         "m.amount_fen",
     )

@@ -69,7 +69,7 @@ class StatisticsView:
     def _lines(
         self, scope_prefix: str, first: str, last: str, programme: str | None
     ) -> list[dict[str, Any]]:
-        months, month, _amount = line_months(self.db.is_sqlite, "r.month")
+        months, month, _amount = line_months(self.db.is_sqlite)
         sql = (
             "SELECT r.county_code, r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
             f" EXISTS (SELECT 1 FROM {months} WHERE {month} = r.month) AS regular"
