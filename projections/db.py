@@ -151,9 +151,9 @@ class Database:
     def stream(
         self, sql: str, params: Sequence[Any] = (), page: int = 2000, index_order: bool = False
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """A large result as pages of tuples, never all in memory: on PostgreSQL through a named
-        (server-side) binary cursor, which reads several times faster than a client-side one
-        here, a page ahead in a reader thread; on SQLite by stepping the statement.
+        """A large result as pages of tuples, never all in memory: on PostgreSQL streamed in binary
+        (never the whole result in the client), a page ahead in a reader thread; on SQLite by
+        stepping the statement.
 
         ``index_order``: on PostgreSQL, have the plan walk an index that gives the ORDER BY
         rather than sort. Without statistics (a bulk-loaded table nobody has analysed) the planner
@@ -210,17 +210,25 @@ class Database:
             with (
                 self._pool.connection() as conn,
                 conn.transaction(),
-                conn.cursor(name="doudi_stream", binary=True, row_factory=tuple_row) as cur,
+                conn.cursor(binary=True, row_factory=tuple_row) as cur,
             ):
-                cur.itersize = page
                 if index_order:
                     conn.execute(INDEX_ORDER)
-                cur.execute(sql, tuple(params))
-                while not stop.is_set():
-                    rows = cur.fetchmany(page)
-                    pages.put(rows)
-                    if not rows:
-                        return
+                # The rows stream as the query makes them, ``page`` at a time (libpq's chunked
+                # mode), through one query: a named cursor's FETCH is a statement of its own,
+                # whose rows the server first copies into a store before it sends them
+                # (measured: ~7 % of the server's time for a roll, ops/bench/RESULTS.md).
+                rows: list[tuple[Any, ...]] = []
+                for row in cur.stream(sql, tuple(params), binary=True, size=page):
+                    rows.append(row)
+                    if len(rows) == page:
+                        pages.put(rows)
+                        rows = []
+                        if stop.is_set():
+                            return
+                pages.put(rows)
+                if rows:
+                    pages.put([])
         except BaseException as error:  # handed to the caller's thread
             pages.put(error)
 
