@@ -27,6 +27,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from projections.db import INDEX_ORDER
+from projections.runner import Unread
 
 Shard = tuple[int, int]  # (this shard, number of shards)
 READ_BYTES = 32_000_000  # stored state read at once: a rebuild of the rolls view stays small
@@ -50,20 +51,26 @@ class LogReader:
         start: int,
         limit: int,
         prefixes: tuple[str, ...] = (),
+        unread: tuple[str, ...] = (),
         *,
         stop: int | None = None,
         shard: Shard | None = None,
     ) -> tuple[Sequence[Notification], int]:
         """(notifications from ``start`` whose topic starts with one of ``prefixes`` — all if
         none — in log order, at most ``limit``; the position through which the log has been
-        looked at). ``stop`` bounds the read (a rebuild's end); ``shard`` picks one shard."""
+        looked at). ``stop`` bounds the read (a rebuild's end); ``shard`` picks one shard.
+
+        On PostgreSQL, those whose topic starts with one of ``unread`` come without their
+        state, as ``Unread`` (its size given): the view reads the states it needs with
+        ``states``. SQLite reads every state (from a local file, little to save)."""
         head = self.head() if stop is None else stop
         if head < start:
             return [], head
+        unread = unread if self.postgres else ()
         # At most ~READ_BYTES of stored state at once: a thousand roll chunks are ~150 MB.
-        last, limit = self._within_budget(start, head, limit, prefixes, shard)
+        last, limit = self._within_budget(start, head, limit, prefixes, unread, shard)
         if self.postgres:
-            found = self._select_postgres(start, last, limit, prefixes, shard)
+            found = self._select_postgres(start, last, limit, prefixes, unread, shard)
         else:
             found = self.recorder.select_notifications(start=start, limit=limit, stop=last)
         covered = found[-1].id if len(found) == limit or last < head else head
@@ -77,15 +84,22 @@ class LogReader:
         return found, covered
 
     def _within_budget(
-        self, start: int, head: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
+        self,
+        start: int,
+        head: int,
+        limit: int,
+        prefixes: tuple[str, ...],
+        unread: tuple[str, ...],
+        shard: Shard | None,
     ) -> tuple[int, int]:
         """(last position, how many) to read so that the notifications' stored state stays
         within ``READ_BYTES`` (at least one notification, however large): their sizes are
-        asked first, which reads no state."""
+        asked first, which reads no state. A state left unread counts nothing."""
         if self.postgres:
             sizes = self._query_postgres(
-                "notification_id, octet_length(state)", start, head, limit, prefixes, shard
-            )
+                f"notification_id, {_unless_unread('octet_length(state)', unread)}",
+                start, head, limit, prefixes, shard, _patterns(unread),
+            )  # fmt: skip
         else:  # every topic: the library's reader filters none in SQL
             with self.recorder.datastore.transaction(commit=False) as curs:
                 curs.execute(
@@ -96,17 +110,24 @@ class LogReader:
                 sizes = [tuple(row) for row in curs.fetchall()]
         total = 0
         for count, (position, size) in enumerate(sizes, 1):
-            total += size
+            total += size or 0
             if total >= READ_BYTES and count < len(sizes):
                 return position, count
         return head, limit
 
     def _select_postgres(
-        self, start: int, stop: int, limit: int, prefixes: tuple[str, ...], shard: Shard | None
+        self,
+        start: int,
+        stop: int,
+        limit: int,
+        prefixes: tuple[str, ...],
+        unread: tuple[str, ...],
+        shard: Shard | None,
     ) -> list[Notification]:
         rows = self._query_postgres(
-            "notification_id, originator_id, originator_version, topic, state",
-            start, stop, limit, prefixes, shard,
+            "notification_id, originator_id, originator_version, topic,"
+            f" {_unless_unread('state', unread)}, octet_length(state)",
+            start, stop, limit, prefixes, shard, _patterns(unread),
         )  # fmt: skip
         return [
             Notification(
@@ -116,7 +137,47 @@ class LogReader:
                 topic=row[3],
                 state=bytes(row[4]),
             )
+            if row[4] is not None
+            else Unread(
+                id=row[0],
+                originator_id=row[1],
+                originator_version=row[2],
+                topic=row[3],
+                state=b"",
+                size=row[5],
+            )
             for row in rows
+        ]
+
+    def states(self, notifications: Sequence[Notification]) -> list[Notification]:
+        """These notifications with their stored state (those read ``Unread``), in order."""
+        wanted = [n.id for n in notifications if isinstance(n, Unread)]
+        if not wanted:
+            return list(notifications)
+        if not self.postgres:
+            raise LookupError("SQLite reads every state: nothing is left unread")
+        statement = SQL(
+            "SELECT notification_id, state FROM {schema}.{table} WHERE notification_id = ANY(%s)"
+        ).format(
+            schema=Identifier(self.recorder.datastore.schema),
+            table=Identifier(self.recorder.events_table_name),
+        )
+        with (
+            self.recorder.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            found = {row[0]: bytes(row[1]) for row in curs.execute(statement, (wanted,))}
+        return [
+            Notification(
+                id=n.id,
+                originator_id=n.originator_id,
+                originator_version=n.originator_version,
+                topic=n.topic,
+                state=found[n.id],
+            )
+            if isinstance(n, Unread)
+            else n
+            for n in notifications
         ]
 
     def _query_postgres(
@@ -127,11 +188,13 @@ class LogReader:
         limit: int,
         prefixes: tuple[str, ...],
         shard: Shard | None,
+        column_params: Sequence[Any] = (),
     ) -> list[tuple[Any, ...]]:
-        """``columns`` of the notifications from ``start`` to ``stop`` of these topics and
-        shard, in log order, at most ``limit``: along the id index (``INDEX_ORDER``)."""
+        """``columns`` (with ``column_params``) of the notifications from ``start`` to
+        ``stop`` of these topics and shard, in log order, at most ``limit``: along the id index
+        (``INDEX_ORDER``)."""
         where: list[Composed | SQL] = [SQL("notification_id >= %s AND notification_id <= %s")]
-        params: list[Any] = [start, stop]
+        params: list[Any] = [*column_params, start, stop]
         if prefixes:
             # LIKE: '_' in a topic matches any one character, so the runner checks the prefix
             # again; '%' and '\' never occur in topics (module paths and class names).
@@ -160,6 +223,17 @@ class LogReader:
             conn.execute(INDEX_ORDER)  # several statements: the simple protocol, in text
             found: list[tuple[Any, ...]] = curs.execute(statement, params, prepare=True).fetchall()
             return found
+
+
+def _unless_unread(column: str, unread: tuple[str, ...]) -> str:
+    """A column, NULL for a notification of the ``unread`` topics (its pattern a parameter)."""
+    return f"CASE WHEN topic LIKE ANY(%s) THEN NULL ELSE {column} END" if unread else column
+
+
+def _patterns(unread: tuple[str, ...]) -> list[Any]:
+    """LIKE patterns of exactly these prefixes ('_' escaped: the state of a notification of
+    another topic is always read)."""
+    return [[prefix.replace("_", "\\_") + "%" for prefix in unread]] if unread else []
 
 
 def in_shard(originator_id: Any, shard: Shard) -> bool:

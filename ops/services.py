@@ -200,12 +200,14 @@ class Services:
         self.policy = PolicyBookView(self.db)
         self.registry = RegistryView(self.db, self.person_key)
         self.access = AccessView(self.db)
-        self.rolls = RollsView(self.db, self.app.mapper.to_domain_event, self.roll_chunk_lines)
+        self.log = LogReader(self.app.recorder, postgres=not self.db.is_sqlite)
+        self.rolls = RollsView(
+            self.db, self.app.mapper.to_domain_event, self.roll_chunk_lines, self.log.states
+        )
         self.statistics = StatisticsView(self.db)
         self.ledger = LedgerView(self.db)
         self.reconciliation = ReconciliationView(self.db)
         self.grants = GrantsView(self.db, self.person_key)
-        self.log = LogReader(self.app.recorder, postgres=not self.db.is_sqlite)
         self.projections = ProjectionRunner(
             self.db,
             self.log.read,

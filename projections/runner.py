@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from projections.db import Cursor, Database
@@ -27,9 +29,25 @@ BATCH_SIZE = 5000
 # until the rebuild sets the position it reached.
 REBUILDING = -1
 BATCH_BYTES = 2_000_000
-# (start, limit, topic prefixes) → (notifications (id, topic, state, …) from start whose topic has
-# one of the prefixes — all if none — at most limit; the position the log is covered through)
-Reader = Callable[[int, int, tuple[str, ...]], tuple[Sequence[Any], int]]
+# (start, limit, topic prefixes, unread prefixes) → (notifications (id, topic, state, …) from
+# start whose topic has one of the prefixes — all if none — at most limit, those of the unread
+# prefixes without their state (``Unread``); the position the log is covered through)
+Reader = Callable[[int, int, tuple[str, ...], tuple[str, ...]], tuple[Sequence[Any], int]]
+
+
+@dataclass(frozen=True)
+class Unread(Notification):
+    """A notification read without its stored state (``state`` is empty), which is ``size``
+    bytes: a view that takes it reads the state only if it needs it (``View.unread_topics``)."""
+
+    size: int = 0
+
+
+def stored_size(notification: Any) -> int:
+    """The bytes of a notification's stored state, read or not."""
+    return notification.size if isinstance(notification, Unread) else len(notification.state)
+
+
 Decoder = Callable[[Any], Any]  # notification → domain event
 
 
@@ -58,7 +76,7 @@ def by_size(
     roll chunk holds a thousand lines, and fifty of them decoded at once would cost ~100 MiB."""
     start, size = 0, 0
     for index, notification in enumerate(notifications):
-        size += len(notification.state)
+        size += stored_size(notification)
         if size >= budget_bytes:
             yield notifications[start : index + 1]
             start, size = index + 1, 0
@@ -84,6 +102,10 @@ class View(ABC):
     # True if ``process_batch`` takes the notifications themselves and decodes them its own way
     # (the case-state view folds decoded fields, with no event objects).
     raw: bool = False
+    # Of a raw view's topics, those whose notifications it may take as ``Unread``, reading the
+    # state of the few it needs itself: the rolls view, whose chunks were nearly all written
+    # ahead by the process that generated them (~165 KB of state each, otherwise read back).
+    unread_topics: tuple[str, ...] = ()
     # Tables among ``tables`` that record how the view was built rather than what it shows
     # (e.g. which roll chunks were written ahead): a rebuild need not reproduce them, so the
     # 'rebuild equals live' comparison (``dump``) leaves them out.
@@ -161,7 +183,7 @@ class ProjectionRunner:
                 return total
             topics = self.topics(wanted)
             start = min(positions[name] for name in wanted)
-            notifications, covered = self.reader(start + 1, BATCH_SIZE, topics)
+            notifications, covered = self.reader(start + 1, BATCH_SIZE, topics, self.unread(wanted))
             if covered <= start:
                 return total
             groups = list(by_size(notifications)) or [notifications]
@@ -182,6 +204,20 @@ class ProjectionRunner:
                 return ()
             prefixes.extend(t for t in self.views[name].topics if t not in prefixes)
         return tuple(prefixes)
+
+    def unread(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The topics to read without their state: those some of these views take unread and
+        no other of them reads."""
+        found: list[str] = []
+        for name in names:
+            for topic in self.views[name].unread_topics:
+                if all(
+                    other == name
+                    or (self.views[other].topics and not topic.startswith(self.views[other].topics))
+                    for other in names
+                ):
+                    found.append(topic)
+        return tuple(found)
 
     def _events_for(
         self, view: View, notifications: Sequence[Any], after: int, decoded: dict[int, Any]

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from domain.roll import RollChunk
 from ops.rebuild import rebuild
 from ops.services import Services
 from ops.transcoding import _utc_text_of
-from projections.runner import REBUILDING, utc_text
+from projections.runner import REBUILDING, Unread, aggregate_topic, utc_text
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_contract import demo_log as contract_demo_log
 
@@ -39,6 +40,29 @@ def test_reads_by_topic_pass_over_the_rest_and_cover_the_log(services: Services)
     assert seen == wanted and covered == head
     # a log whose tail holds no wanted topic is still covered to its head
     assert services.log.read(wanted[-1] + 1, 7, topics) == ([], head)
+
+
+def test_states_left_unread_are_read_on_demand_as_they_were_stored(services: Services) -> None:
+    demo_log(services)
+    head = services.log_position()
+    chunk = aggregate_topic(RollChunk)
+    stored = {n.id: n for n in everything(services)}
+    found, covered = services.log.read(1, 1_000_000, (), (chunk,))
+    assert covered == head and [n.id for n in found] == sorted(stored)
+    unread = [n for n in found if isinstance(n, Unread)]
+    if services.db.is_sqlite:  # a local file: every state is read
+        assert not unread
+    else:
+        assert unread and {n.id for n in unread} == {
+            i for i, n in stored.items() if n.topic.startswith(chunk)
+        }
+        assert all(n.state == b"" and n.size == len(stored[n.id].state) for n in unread)
+        # '_' in a prefix is no wildcard: only topics that start with exactly it come unread
+        twisted = chunk.replace(".", "_")
+        assert not any(
+            isinstance(n, Unread) for n in services.log.read(1, 1_000_000, (), (twisted,))[0]
+        )
+    assert services.log.states(found) == [stored[n.id] for n in found]
 
 
 def test_shards_split_the_log_by_aggregate(services: Services) -> None:
