@@ -12,7 +12,8 @@ from domain.roll import RollChunk
 from ops.rebuild import rebuild
 from ops.services import Services
 from ops.transcoding import _utc_text_of
-from projections.runner import REBUILDING, Unread, aggregate_topic, utc_text
+from projections.db import Cursor
+from projections.runner import REBUILDING, Unread, View, aggregate_topic, utc_text
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_contract import demo_log as contract_demo_log
 
@@ -63,6 +64,25 @@ def test_states_left_unread_are_read_on_demand_as_they_were_stored(services: Ser
             isinstance(n, Unread) for n in services.log.read(1, 1_000_000, (), (twisted,))[0]
         )
     assert services.log.states(found) == [stored[n.id] for n in found]
+
+
+def test_a_topic_is_left_unread_only_when_no_other_view_caught_up_reads_it(
+    services: Services,
+) -> None:
+    runner, chunk = services.projections, aggregate_topic(RollChunk)
+    assert runner.unread(["rolls"]) == (chunk,)
+    assert runner.unread(["rolls", "case_state", "audit_trail"]) == (chunk,)  # they read no chunk
+    assert runner.unread(["case_state"]) == ()
+
+    class EveryTopic(View):  # a view that reads every event (``topics`` empty)
+        name, tables = "every_topic", ()
+
+        def create(self, cur: Cursor) -> None: ...
+
+        def process(self, cur: Cursor, position: int, event: Any) -> None: ...
+
+    runner.views["every_topic"] = EveryTopic()
+    assert runner.unread(["rolls", "every_topic"]) == ()
 
 
 def test_shards_split_the_log_by_aggregate(services: Services) -> None:
