@@ -204,6 +204,7 @@ class Database:
         pages: queue.Queue[Any],
         stop: threading.Event,
     ) -> None:
+        from psycopg import pq
         from psycopg.rows import tuple_row
 
         try:
@@ -218,8 +219,11 @@ class Database:
                 # mode), through one query: a named cursor's FETCH is a statement of its own,
                 # whose rows the server first copies into a store before it sends them
                 # (measured: ~7 % of the server's time for a roll, ops/bench/RESULTS.md).
+                # Chunks need libpq 17 (psycopg[binary] bundles a newer one); an older libpq
+                # streams a row at a time, slower but the same rows.
+                chunk = page if pq.version() >= 170000 else 1
                 rows: list[tuple[Any, ...]] = []
-                for row in cur.stream(sql, tuple(params), binary=True, size=page):
+                for row in cur.stream(sql, tuple(params), binary=True, size=chunk):
                     rows.append(row)
                     if len(rows) == page:
                         pages.put(rows)

@@ -42,3 +42,19 @@ def test_an_error_in_the_query_reaches_the_reader(services: Services) -> None:
     _probe(services)
     with pytest.raises(Exception, match="no_such_column"):
         list(services.db.stream("SELECT no_such_column FROM stream_probe", (), 100))
+
+
+def test_an_older_libpq_streams_a_row_at_a_time_and_gives_the_same_pages(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _probe(services)
+    expected = list(services.db.stream("SELECT n, label FROM stream_probe ORDER BY n", (), 1000))
+    from psycopg import pq
+
+    asked: list[int] = []
+    monkeypatch.setattr(pq, "version", lambda: asked.append(1) or 160000)  # before libpq 17
+    assert (
+        list(services.db.stream("SELECT n, label FROM stream_probe ORDER BY n", (), 1000))
+        == expected
+    )
+    assert bool(asked) != services.db.is_sqlite  # PostgreSQL asked, and streamed row by row
