@@ -51,6 +51,11 @@ def stored_size(notification: Any) -> int:
 Decoder = Callable[[Any], Any]  # notification → domain event
 
 
+def _overlaps(topic: str, topics: tuple[str, ...]) -> bool:
+    """Whether a view reading ``topics`` (every topic if none) reads some events of ``topic``."""
+    return not topics or any(t.startswith(topic) or topic.startswith(t) for t in topics)
+
+
 def utc_text(moment: datetime) -> str:
     """Timestamps are stored as fixed-width UTC text so they compare correctly on both backends.
     Every event's timestamp is already UTC: ``isoformat`` writes it in half the time of
@@ -207,17 +212,15 @@ class ProjectionRunner:
 
     def unread(self, names: Sequence[str]) -> tuple[str, ...]:
         """The topics to read without their state: those some of these views take unread and
-        no other of them reads."""
-        found: list[str] = []
-        for name in names:
-            for topic in self.views[name].unread_topics:
-                if all(
-                    other == name
-                    or (self.views[other].topics and not topic.startswith(self.views[other].topics))
-                    for other in names
-                ):
-                    found.append(topic)
-        return tuple(found)
+        no other of them reads, in whole or in part (a prefix of the topic, or a longer one)."""
+        return tuple(
+            topic
+            for name in names
+            for topic in self.views[name].unread_topics
+            if all(
+                other == name or not _overlaps(topic, self.views[other].topics) for other in names
+            )
+        )
 
     def _events_for(
         self, view: View, notifications: Sequence[Any], after: int, decoded: dict[int, Any]

@@ -106,7 +106,7 @@ class RollsView(View):
             if notification.topic.startswith(chunk_topic):
                 if ahead is None:
                     ahead = self._ahead(cur, chunk_ids)
-                    self._read_states(notifications, index, ahead)
+                    self._read_states(notifications, index, ahead, chunk_topic)
                     notification = notifications[index]
                 if str(notification.originator_id) in ahead:
                     continue
@@ -183,10 +183,11 @@ class RollsView(View):
                 marks = ", ".join(["%s"] * len(part))
                 cur.execute(f"DELETE FROM roll_chunks_ahead WHERE chunk_id IN ({marks})", part)
 
-    def _read_states(self, notifications: list[Any], start: int, ahead: set[str]) -> None:
+    def _read_states(
+        self, notifications: list[Any], start: int, ahead: set[str], chunk_topic: str
+    ) -> None:
         """Read at once, in place, the states of the chunks from ``start`` to the next header
         that were not written ahead: those whose lines are written from their events."""
-        chunk_topic = aggregate_topic(RollChunk)
         end = start
         while end < len(notifications) and notifications[end].topic.startswith(chunk_topic):
             end += 1

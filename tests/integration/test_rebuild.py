@@ -84,6 +84,12 @@ def test_a_topic_is_left_unread_only_when_no_other_view_caught_up_reads_it(
     runner.views["every_topic"] = EveryTopic()
     assert runner.unread(["rolls", "every_topic"]) == ()
 
+    class RecordedChunks(EveryTopic):  # reads one event class of the chunks: a longer prefix
+        name, topics = "recorded_chunks", (f"{chunk}Recorded",)
+
+    runner.views["recorded_chunks"] = RecordedChunks()
+    assert runner.unread(["rolls", "recorded_chunks"]) == ()
+
 
 def test_shards_split_the_log_by_aggregate(services: Services) -> None:
     demo_log(services)
