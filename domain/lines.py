@@ -146,13 +146,13 @@ def compact(
 
 
 def table_rows(
-    gen: int, first: int, county_code: str, month: str, group: str,
-    fields: Sequence[str], rows: list[list[Any]],
-) -> list[tuple[Any, ...]]:  # fmt: skip
+    gen: int, first: int, fields: Sequence[str], rows: list[list[Any]]
+) -> list[tuple[Any, ...]]:
     """A chunk's rows for the rolls view's ``roll_lines`` (``LINE_FIELDS``): generation key,
     number, case, programme, region, persons, total, receivable, months (JSON, or null for the
-    roll's own month only), bank reference."""
-    prefix = bank_reference(county_code, month, group, 0)[:-7]
+    roll's own month only). The bank reference follows from the number (``bank_reference``):
+    the view works it out where a query needs it (``reference_sql``), not kept a million
+    times a month."""
     case, programme, region, covered, total, receivable, months = (
         fields.index(name) for name in (
             "case_id", "programme", "region_code", "covered_members", "total_fen",
@@ -166,7 +166,6 @@ def table_rows(
         found.append((
             gen, line_no, row[case], row[programme], row[region], row[covered], row[total],
             row[receivable], None if paid is None else orjson.dumps(paid).decode(),
-            prefix + str(line_no).zfill(7),
         ))  # fmt: skip
         line_no += 1
     return found

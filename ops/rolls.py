@@ -659,8 +659,7 @@ def generate_roll(
     gen = generation_key(str(token))
 
     def record(lines: list[list[Any]], number: int) -> RollChunk:
-        written.extend(table_rows(gen, number * LINES_PER_CHUNK, roll.county_code, roll.month,
-                                  roll.group, FIELDS, lines))  # fmt: skip
+        written.extend(table_rows(gen, number * LINES_PER_CHUNK, FIELDS, lines))
         return RollChunk.record(roll_id=roll.id, token=token, number=number, county_code=roll.county_code,
                                 month=roll.month, group=roll.group, parts=parts.take(), lines=lines)  # fmt: skip
 

@@ -17,6 +17,7 @@ from typing import Any
 from domain.dates import add_months, first_day
 from domain.references import bank_reference
 from projections.db import Database
+from projections.rolls.view import reference_sql
 
 
 def _issue(row: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +146,10 @@ class ReconciliationView:
         """Match in the database: every payable line against the statement by reference and amount;
         only the mismatches (and the sums) come back, so a million-line roll stays small here."""
         prefix = bank_reference(county, roll["month"], roll["grp"], 0)[:-7]
-        lines = "SELECT reference, case_id, total_fen, bank_status FROM roll_lines WHERE gen = %s"
+        lines = (
+            f"SELECT {reference_sql(self.db.is_sqlite)} AS reference, l.case_id, l.total_fen, l.bank_status"
+            " FROM roll_lines l WHERE l.gen = %s"
+        )
         booked = (
             "SELECT reference, amount_fen FROM bank_statement_lines WHERE county_code = %s"
             f" AND statement_id IN ({COMPLETE}) AND reference LIKE %s"
@@ -188,7 +192,7 @@ class ReconciliationView:
                 " AND s.n IS NOT NULL AND s.fen = l.total_fen)"
                 " OR (s.reference IS NULL AND (l.total_fen <= 0 OR COALESCE(l.bank_status, '') <> 'paid')))"
                 " ORDER BY COALESCE(l.reference, s.reference)",
-                (roll["gen"], *statement),
+                (prefix, roll["gen"], *statement),
             ).fetchall()
         strangers = [row for row in odd if row["reference"] is None]
         mismatches = [_issue(row) for row in odd if row["reference"] is not None]

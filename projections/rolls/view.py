@@ -29,7 +29,7 @@ DDL = (
         gen BIGINT NOT NULL, line_no INTEGER NOT NULL, case_id TEXT NOT NULL, programme TEXT NOT NULL,
         region_code TEXT NOT NULL, covered_members INTEGER NOT NULL, total_fen BIGINT NOT NULL,
         receivable_fen BIGINT NOT NULL, months TEXT, bank_status TEXT, bank_reason TEXT,
-        reference TEXT NOT NULL, PRIMARY KEY (gen, line_no))""",
+        PRIMARY KEY (gen, line_no))""",
     """CREATE TABLE IF NOT EXISTS roll_generations (
         gen BIGINT PRIMARY KEY, roll_id TEXT NOT NULL, token TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS roll_generations_roll ON roll_generations (roll_id)",
@@ -43,7 +43,7 @@ DDL = (
 )
 LINE_FIELDS = (
     "gen", "line_no", "case_id", "programme", "region_code", "covered_members", "total_fen",
-    "receivable_fen", "months", "reference",
+    "receivable_fen", "months",
 )  # fmt: skip
 ROLL_COLUMNS = (
     "roll_id, county_code, month, grp AS group_name, status, generation, as_of, line_count, persons,"
@@ -59,8 +59,9 @@ class RollsView(View):
     # 7: lines keyed by one integer per generation (``gen``), not by two ids; 8: a line's
     # components are read from its chunk event (``lines``), not kept in a column of their own;
     # 9: names and masked numbers read from the chunk event too, ``months`` NULL for a line
-    # paying its roll's month only
-    version = 9
+    # paying its roll's month only; 10: no bank reference column (it follows from the line's
+    # number: ``reference_sql``)
+    version = 10
     tables = ("rolls", "roll_lines", "roll_generations", "roll_chunks_ahead", "paid_months")
     # Also lists generations whose chunks never reached the log (a failed save): not rebuilt.
     working_tables = ("roll_chunks_ahead", "roll_generations")
@@ -114,8 +115,7 @@ class RollsView(View):
                 roll, token = str(event.roll_id), str(event.token)
                 gen = generation_key(token)
                 generations.add((gen, roll, token))
-                lines += table_rows(gen, event.number * LINES_PER_CHUNK, event.county_code,
-                                    event.month, event.group, event.fields, event.lines)  # fmt: skip
+                lines += table_rows(gen, event.number * LINES_PER_CHUNK, event.fields, event.lines)
                 continue
             # Header events see every line recorded before them in the log.
             self._insert(cur, generations, lines)
@@ -430,3 +430,11 @@ def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     row["totals"] = json.loads(row["totals"])
     row.pop("token", None)
     return row
+
+
+def reference_sql(sqlite: bool) -> str:
+    """A roll line's bank reference (``domain.references.bank_reference``) in SQL: the roll's
+    prefix, a ``%s`` parameter, then the line's number (alias ``l``) in at least 7 digits."""
+    if sqlite:
+        return "(%s || printf('%07d', l.line_no))"
+    return "(%s || lpad(l.line_no::text, greatest(7, length(l.line_no::text)), '0'))"

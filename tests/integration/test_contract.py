@@ -160,7 +160,7 @@ def orphan_rows(token: str, shown: list[dict[str, Any]]) -> list[tuple[Any, ...]
     """``roll_lines`` rows of a failed generation ``token`` with the lines ``shown``."""
     return [
         (generation_key(token), n, line["case_id"], line["programme"], line["region_code"],
-         line["covered_members"], line["total_fen"], line["receivable_fen"], None, f"X{n}")
+         line["covered_members"], line["total_fen"], line["receivable_fen"], None)
         for n, line in enumerate(shown)
     ]  # fmt: skip
 
