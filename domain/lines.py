@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from domain.references import bank_reference
+from domain.references import reference_prefix
 
 # The fields of the lines a roll generator records, in row order.
 FIELDS = (
@@ -88,7 +88,7 @@ def expand(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The lines of a chunk whose first line is number ``first``, as objects: each field by
     name, components with their sources, ``months`` in full, number and bank reference."""
-    prefix = bank_reference(county_code, month, group, 0)[:-7]
+    prefix = reference_prefix(county_code, month, group)
     lines = []
     line_no = first
     for row in rows:

@@ -10,8 +10,9 @@ each generates its counties' rolls for the month (all programmes) — reading ca
 computing every line, storing ~1 chunk event per 1,000 lines — and projects them into the rolls
 view. The workers start, import and open their connections first; end to end is from the
 signal that sets them going until the last has projected its rolls, as a running server or CLI
-process would make them (``with_start_up_s`` adds the processes' start-up, ~0.4 s); peak RSS is the largest of any one process. With month 2022-12 every case has started, so
-there is about one line per household.
+process would make them (``with_start_up_s`` adds the processes' start-up, ~0.5 s). Peak RSS is
+the largest of any one process. With month 2022-12 every case has started, so there is about
+one line per household.
 
 An ordinary month — every case paid the month before, nothing new since — is timed on a loaded
 database after ``--database URL --pay-month 2022-11`` (not timed: funds each county's pools,

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from domain.dates import add_months, first_day
-from domain.references import bank_reference
+from domain.references import reference_prefix
 from projections.db import Database
 from projections.rolls.view import reference_sql
 
@@ -145,7 +145,7 @@ class ReconciliationView:
     def three_way(self, county: str, roll: dict[str, Any]) -> dict[str, Any]:
         """Match in the database: every payable line against the statement by reference and amount;
         only the mismatches (and the sums) come back, so a million-line roll stays small here."""
-        prefix = bank_reference(county, roll["month"], roll["grp"], 0)[:-7]
+        prefix = reference_prefix(county, roll["month"], roll["grp"])
         lines = (
             f"SELECT {reference_sql(self.db.is_sqlite)} AS reference, l.case_id, l.total_fen, l.bank_status"
             " FROM roll_lines l WHERE l.gen = %s"

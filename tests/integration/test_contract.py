@@ -12,6 +12,7 @@ import pytest
 
 from domain.access import Principal
 from domain.errors import Conflict, InvalidValue
+from domain.references import bank_reference, reference_prefix
 from domain.roll import RollChunk
 from ops.demo import load_demo, roster_csv
 from ops.importer import import_households
@@ -19,7 +20,7 @@ from ops.rolls import approve_roll, generate_roll
 from ops.services import Outcome, Served, Services
 from ops.settings import Settings
 from projections.case_state.view import CASE_ID, RECORDED_AT, SETTLED_FROM
-from projections.rolls.view import generation_key
+from projections.rolls.view import generation_key, reference_sql
 from projections.runner import ProjectionRunner
 from tests.conftest import COUNTY, make_settings
 from tests.factories import approve_body, household_body
@@ -740,3 +741,22 @@ def test_the_roll_reads_a_countys_cases_from_the_county_index_alone(services: Se
             cur.execute("SET LOCAL enable_bitmapscan = off")
             plan = cur.execute(f"EXPLAIN {sql}", ("420582", "2024-03")).fetchall()
             assert "Index Only Scan using case_state_county" in str(plan), plan
+
+
+def test_the_view_works_out_a_line_s_bank_reference_as_the_roll_gives_it(
+    services: Services,
+) -> None:
+    """``roll_lines`` keeps no reference: ``reference_sql`` gives the one ``bank_reference``
+    gives, numbers of more than seven digits included."""
+    prefix = reference_prefix("420582", "2024-03", "all")
+    numbers = [0, 7, 1_234_567, 9_999_999, 10_000_000, 123_456_789]
+    union = " UNION ALL ".join(["SELECT %s AS line_no"] * len(numbers))
+    with services.db.transaction() as cur:
+        rows = cur.execute(
+            f"SELECT l.line_no, {reference_sql(services.db.is_sqlite)} AS reference"
+            f" FROM ({union}) l ORDER BY l.line_no",
+            [prefix, *numbers],
+        ).fetchall()
+    assert [(row["line_no"], row["reference"]) for row in rows] == [
+        (n, bank_reference("420582", "2024-03", "all", n)) for n in numbers
+    ]

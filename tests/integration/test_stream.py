@@ -58,25 +58,3 @@ def test_an_older_libpq_streams_a_row_at_a_time_and_gives_the_same_pages(
         == expected
     )
     assert bool(asked) != services.db.is_sqlite  # PostgreSQL asked, and streamed row by row
-
-
-def test_the_view_works_out_a_line_s_bank_reference_as_the_roll_gives_it(
-    services: Services,
-) -> None:
-    """``roll_lines`` keeps no reference: ``reference_sql`` gives the one ``bank_reference``
-    gives, numbers of more than seven digits included."""
-    from domain.references import bank_reference
-    from projections.rolls.view import reference_sql
-
-    prefix = bank_reference("420582", "2024-03", "all", 0)[:-7]
-    numbers = [0, 7, 1_234_567, 9_999_999, 10_000_000, 123_456_789]
-    union = " UNION ALL ".join(["SELECT %s AS line_no"] * len(numbers))
-    with services.db.transaction() as cur:
-        rows = cur.execute(
-            f"SELECT l.line_no, {reference_sql(services.db.is_sqlite)} AS reference"
-            f" FROM ({union}) l ORDER BY l.line_no",
-            [prefix, *numbers],
-        ).fetchall()
-    assert [(row["line_no"], row["reference"]) for row in rows] == [
-        (n, bank_reference("420582", "2024-03", "all", n)) for n in numbers
-    ]
