@@ -39,8 +39,13 @@ DDL = (
         chunk_id TEXT PRIMARY KEY, roll_id TEXT NOT NULL, token TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS paid_months (
         case_id TEXT NOT NULL, month TEXT NOT NULL, roll_id TEXT NOT NULL, amount_fen BIGINT NOT NULL,
-        as_of TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id))""",
+        as_of TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id){paid_include})""",
 )
+# The roll's case stream probes each case's paid months for one whose ``as_of`` is older than
+# what was learned since (``CaseStateView.county_case_pages``): on PostgreSQL the key's entries
+# carry ``as_of`` and the amount, so a million probes read the index alone, not a heap page
+# each (an ordinary month: see ops/bench/RESULTS.md, twelfth session). SQLite has no INCLUDE.
+PAID_INCLUDE = " INCLUDE (as_of, amount_fen)"
 LINE_FIELDS = (
     "gen", "line_no", "case_id", "programme", "region_code", "covered_members", "total_fen",
     "receivable_fen", "months",
@@ -60,7 +65,8 @@ class RollsView(View):
     # components are read from its chunk event (``lines``), not kept in a column of their own;
     # 9: names and masked numbers read from the chunk event too, ``months`` NULL for a line
     # paying its roll's month only; 10: no bank reference column (it follows from the line's
-    # number: ``reference_sql``)
+    # number: ``reference_sql``), and on PostgreSQL ``paid_months``' key carrying ``as_of`` and the
+    # amount (``PAID_INCLUDE``)
     version = 10
     tables = ("rolls", "roll_lines", "roll_generations", "roll_chunks_ahead", "paid_months")
     # Also lists generations whose chunks never reached the log (a failed save): not rebuilt.
@@ -86,7 +92,7 @@ class RollsView(View):
 
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
-            cur.execute(statement)
+            cur.execute(statement.replace("{paid_include}", "" if cur.sqlite else PAID_INCLUDE))
 
     def process(self, cur: Cursor, position: int, notification: Any) -> None:
         self.process_batch(cur, [(position, notification)])

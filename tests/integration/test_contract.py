@@ -760,3 +760,21 @@ def test_the_view_works_out_a_line_s_bank_reference_as_the_roll_gives_it(
     assert [(row["line_no"], row["reference"]) for row in rows] == [
         (n, bank_reference("420582", "2024-03", "all", n)) for n in numbers
     ]
+
+
+def test_paid_months_key_carries_what_the_case_stream_probes(services: Services) -> None:
+    """On PostgreSQL the roll's per-case probe of paid months reads ``as_of`` from the key's
+    index alone (``PAID_INCLUDE``); SQLite, without INCLUDE, keeps the plain key."""
+    services.fresh()
+    with services.db.transaction() as cur:
+        if services.db.is_sqlite:
+            found = cur.execute(
+                "SELECT sql FROM sqlite_master WHERE name = 'paid_months'"
+            ).fetchone()
+            assert found is not None and "PRIMARY KEY (case_id, month, roll_id))" in found["sql"]
+            return
+        found = cur.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'paid_months_pkey'"
+        ).fetchone()
+    assert found is not None
+    assert found["indexdef"].endswith("(case_id, month, roll_id) INCLUDE (as_of, amount_fen)")
