@@ -103,7 +103,8 @@ def generate(url: str, counties: list[str], month: str) -> dict[str, object]:
     services = Services(settings(url))
     operator = Principal("bench", "admin", "000000")
     print("ready", flush=True)
-    sys.stdin.readline()
+    if sys.stdin.readline().strip() != "go":  # the parent gave up (another worker failed)
+        raise SystemExit("not told to go")
     lines = 0
     for county in counties:
         outcome = generate_roll(services, operator, county, month, "all")
@@ -136,6 +137,8 @@ def timed(url: str, counties: tuple[str, ...], workers: int, month: str) -> dict
     for child in children:
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
+            for other in children:
+                other.kill()
             raise SystemExit("a worker failed to start")
     started = time.perf_counter()
     results = []
