@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
+
 from domain.dates import first_day, month_of
 from domain.entitlement import CareLevel, Income, PayMethod, gradual_exit_pays
 
@@ -227,20 +229,50 @@ def settled_basis(kind: str, facts: list[CaseFact]) -> tuple[str, MonthBasis]:
     return since, _folded(kind, sorted(counting))
 
 
-def basis_data(basis: MonthBasis) -> list[Any]:
-    """A basis as plain data (for a view's JSON column); ``basis_from_data`` restores it."""
+# The settled basis as the case-state view keeps it for the roll (``settled_data``): three
+# parts, each on a line of its own, so that a roll takes a case's apart with one split and
+# decodes only what it has not seen: its *values* (what the amounts depend on: kind,
+# programme, method, tier, household size and covered count, the income figures, care level,
+# mode), its *span* (status, start month, exit month and months: whether a month is paid) and
+# its *references* (the income fact, then the basis's facts, separated by ``REF_SEPARATOR``).
+# Thousands of cases share their values and a dozen spans cover a county: the roll keeps what
+# each gives, and per case splits its references alone. Members are kept as counts: their
+# person keys are the facts' business, not the amount's.
+REF_SEPARATOR = "\x1f"
+
+
+def settled_data(basis: MonthBasis) -> bytes | None:
+    """The settled basis in the view's form (above); None if a reference holds a separator
+    (never a fact reference, ``Class.Event#position``: the roll then folds the case's facts)."""
     income = basis.income
-    return [
-        basis.kind, basis.programme, basis.status, basis.method, basis.tier_code, basis.members,
-        [income.household_income_fen, income.excluded_income_fen, income.rigid_expenditure_fen,
-         income.employment_cost_fen, income.source],
-        basis.start_month, basis.exit_month, basis.exit_months, basis.care_level, basis.mode,
-        basis.sources,
-    ]  # fmt: skip
+    refs = [income.source, *basis.sources]
+    if any(REF_SEPARATOR in ref or "\n" in ref for ref in refs):
+        return None
+    values = orjson.dumps([
+        basis.kind, basis.programme, basis.method, basis.tier_code, basis.household_members,
+        basis.covered_members, income.household_income_fen, income.excluded_income_fen,
+        income.rigid_expenditure_fen, income.employment_cost_fen, basis.care_level, basis.mode,
+    ])  # fmt: skip
+    span = orjson.dumps([basis.status, basis.start_month, basis.exit_month, basis.exit_months])
+    return b"\n".join((values, span, REF_SEPARATOR.join(refs).encode()))
 
 
-def basis_from_data(data: list[Any]) -> MonthBasis:
-    (kind, programme, status, method, tier_code, members, income, start_month, exit_month,
-     exit_months, care_level, mode, sources) = data  # fmt: skip
-    return MonthBasis(kind, programme, status, method, tier_code, members, Income(*income),
+def basis_from_settled(values: bytes, span: bytes, refs: str) -> MonthBasis:
+    """A basis from the view's three parts (``settled_data``). Its members are numbered, not
+    named: the form keeps their count and covered count, all a month's amount reads."""
+    (kind, programme, method, tier_code, household, covered, income, excluded, rigid,
+     employment, care_level, mode) = orjson.loads(values)  # fmt: skip
+    status, start_month, exit_month, exit_months = orjson.loads(span)
+    income_source, *sources = refs.split(REF_SEPARATOR)
+    members = {f"#{number}": number < covered for number in range(household)}
+    return MonthBasis(kind, programme, status, method, tier_code, members,
+                      Income(income, excluded, rigid, employment, income_source),
                       start_month, exit_month, exit_months, care_level, mode, sources)  # fmt: skip
+
+
+def span_pays(span: bytes, month: str) -> bool:
+    """Whether a settled basis with this span (``settled_data``) is paid for ``month``."""
+    status, start_month, exit_month, exit_months = orjson.loads(span)
+    return MonthBasis(
+        "", status=status, start_month=start_month, exit_month=exit_month, exit_months=exit_months
+    ).paying_in(month)

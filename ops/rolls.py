@@ -15,12 +15,18 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, Final
 
-import orjson
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.access import Principal
-from domain.basis import CaseFact, MonthBasis, basis_for_month, basis_from_data
+from domain.basis import (
+    REF_SEPARATOR,
+    CaseFact,
+    MonthBasis,
+    basis_for_month,
+    basis_from_settled,
+    span_pays,
+)
 from domain.dates import first_day, validate_month
 from domain.entitlement import (
     CareStandard,
@@ -92,7 +98,7 @@ _serials = itertools.count()  # names each cached part for a chunk's parts table
 
 
 class Due:
-    """What a basis's values are owed in one month (``MonthPolicy._templates``): its components
+    """What a basis's values are owed in one month (``MonthPolicy.owed_by``): its components
     with placeholders for the case's own references, their total, and the ones with an amount
     as a chunk's parts, each with the serial a chunk's table knows it by."""
 
@@ -103,6 +109,10 @@ class Due:
             (next(_serials), [code, month, amount, rule, list(sources)])
             for code, amount, rule, sources, _placed in templates if amount
         ]  # fmt: skip
+
+    def indices(self, parts: Parts) -> list[int]:
+        """The indices of the parts in the chunk's table (added to it where new)."""
+        return [parts.shared(serial, part) for serial, part in self.parts]
 
 
 def _ref(fact: dict[str, Any]) -> str:
@@ -188,7 +198,7 @@ class MonthPolicy:
         income, own = basis.income.source, ",".join(basis.sources[-1:])
         return [
             Component(code, amount, rule, tuple(_own_sources(sources, income, own)) if placed else sources)
-            for code, amount, rule, sources, placed in self._templates(basis, region_code, basis.covered_members).templates
+            for code, amount, rule, sources, placed in self.owed_by(basis, region_code, basis.covered_members).templates
         ]  # fmt: skip
 
     def due_parts(
@@ -197,10 +207,10 @@ class MonthPolicy:
         """What ``due`` gives, as indices into a chunk's parts table (amounts of zero left out:
         a line's own references fill the placeholders when it is read), and their total: the
         roll's path, no objects a line but the list of indices."""
-        due = self._templates(basis, region_code, covered)
-        return [parts.shared(serial, part) for serial, part in due.parts], due.total_fen
+        due = self.owed_by(basis, region_code, covered)
+        return due.indices(parts), due.total_fen
 
-    def _templates(self, basis: MonthBasis, region_code: str, covered: int) -> Due:
+    def owed_by(self, basis: MonthBasis, region_code: str, covered: int) -> Due:
         """The components of a basis, with placeholders for the case's own references.
 
         The engine is pure, and within one month's policy its amounts and rules depend only on
@@ -538,6 +548,27 @@ def net(
     return available, receivable, months
 
 
+class Valued:
+    """What one settled basis's values (``domain.basis.settled_data``) give in a month's roll:
+    the programme, the covered count and, once a case with them is paid, what they are owed.
+    Kept per values (and, for 特困, the dibao standard of the case's region), so the cases that
+    share them — thousands in a county — are neither decoded nor looked up again."""
+
+    def __init__(self, basis: MonthBasis) -> None:
+        self.basis = basis
+        self.programme = basis.programme
+        self.covered = basis.covered_members
+        self.owed: Due | None = None
+
+    def due(self, policy: MonthPolicy, region_code: str) -> Due:
+        if self.owed is None:
+            self.owed = policy.owed_by(self.basis, region_code, self.covered)
+        return self.owed
+
+
+_VALUED: Final = 20_000  # values kept per roll: bounded memory whatever the incomes
+
+
 def roll_lines(
     services: Services,
     county: str,
@@ -549,30 +580,65 @@ def roll_lines(
     """Every line of the county's roll, in case-id order (deterministic): this month's benefit
     for cases not yet paid for it, plus adjustments for months already paid. Each line is a row
     of ``domain.lines.FIELDS``, its components indices into ``parts``, the table of the chunk
-    it goes into: the caller takes the table when it records a chunk, before the next line."""
+    it goes into: the caller takes the table when it records a chunk, before the next line.
+
+    A case whose settled basis holds for the month is read from the basis's parts (``Valued``,
+    ``span_pays``): its references split apart, nothing decoded unless its values or span are
+    new to the roll. Any other case's facts are folded."""
     cut, as_of = first_day(month), book.as_of
     policy = book.month(month)
-    loads, everything = orjson.loads, group is ProgrammeGroup.ALL
+    everything = group is ProgrammeGroup.ALL
     known = (cut, as_of, book.policy_recorded_until)
+    valued: dict[bytes, Valued] = {}
+    spans: dict[bytes, bool] = {}
     for page in services.case_state.county_case_pages(county, month, known):
         for row in page:
             case = row.case
+            region: str = case[REGION_CODE]
             settled = row.settled
+            entry: Valued | None = None
+            basis: MonthBasis | None = None
             if settled is not None and row.settled_holds(cut, as_of):
                 # No fact of the case counts from a later date nor is unknown at the book's
                 # time: its basis this month is the settled one the view keeps (no fold).
-                basis = basis_from_data(loads(settled))
+                values, span, refs = settled.split(b"\n", 2)
+                key = (
+                    values
+                    if case[KIND] != "tekun"
+                    else values + dibao_programme_for(region).encode()
+                )
+                entry = valued.get(key)
+                if entry is None:
+                    if len(valued) >= _VALUED:
+                        valued.clear()
+                    entry = valued[key] = Valued(basis_from_settled(values, span, ""))
+                programme, covered = entry.programme, entry.covered
+                paying = spans.get(span)
+                if paying is None:
+                    paying = spans[span] = span_pays(span, month)
+                sources = refs.decode().split(REF_SEPARATOR)
+                income_source = sources.pop(0)
             else:
                 basis = basis_for_month(case[KIND], row.facts, month, as_of)
-            if not everything and not group.includes(basis.programme):
+                programme, covered, paying = (
+                    basis.programme,
+                    basis.covered_members,
+                    basis.paying_in(month),
+                )
+                sources, income_source = basis.sources, basis.income.source
+            if not everything and not group.includes(programme):
                 continue
-            covered = basis.covered_members
             history = row.history
-            if month in history or not basis.paying_in(month):
+            if month in history or not paying:
                 regular: list[int] = []
                 regular_fen = 0
             else:
-                regular, regular_fen = policy.due_parts(basis, case[REGION_CODE], covered, parts)
+                if entry is not None:
+                    due = entry.due(policy, region)
+                else:
+                    assert basis is not None  # folded above
+                    due = policy.owed_by(basis, region, covered)
+                regular, regular_fen = due.indices(parts), due.total_fen
             months: list[dict[str, Any]] | None = None  # this month's only, its total
             if history:
                 adjusted = adjustments(row.as_dict(), row.facts, month, history, book)
@@ -590,9 +656,9 @@ def roll_lines(
             else:
                 continue
             yield [
-                case[CASE_ID], case[KIND], basis.programme, case[REGION_CODE], case[HEAD_NAME],
+                case[CASE_ID], case[KIND], programme, region, case[HEAD_NAME],
                 case[HEAD_ID_MASKED], case[PAYEE_NAME], case[ACCOUNT_SEALED], case[ACCOUNT_MASKED],
-                covered, components, payable, receivable, months, basis.sources, basis.income.source,
+                covered, components, payable, receivable, months, sources, income_source,
             ]  # fmt: skip
 
 

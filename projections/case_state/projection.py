@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from domain.basis import CaseFact, basis_data, fold_details, settled_basis
+from domain.basis import CaseFact, fold_details, settled_basis, settled_data
 from domain.household import CaseStatus
 from domain.identity import mask_account, mask_id_number
 from domain.regions import county_of
@@ -141,11 +141,11 @@ class CaseRows:
             case["covered_count"] = sum([1 for member in members.values() if member["covered"]])
             case["facts"] = orjson.dumps(facts)
             since, basis = settled_basis(case["kind"], [CaseFact(*fact) for fact in facts])
-            settled = orjson.dumps(basis_data(basis))
+            settled = settled_data(basis)
             case["settled_from"] = since
             # Kept in the county index's own entries when small (nearly every case), so a roll
             # reads a county's cases along the index alone (``county_case_pages``).
-            small = len(settled) <= SETTLED_INLINE
+            small = settled is None or len(settled) <= SETTLED_INLINE
             case["settled_inline"], case["settled"] = (settled, None) if small else (None, settled)
             people = [list(map(member.__getitem__, MEMBER_FIELDS)) for member in members.values()]
             # Details as objects, keys sorted: one encoding per case, not a JSON text per event

@@ -162,8 +162,9 @@ class CaseStateView(View):
     # 5: settled basis per case; 6: timeline details as compact JSON (orjson); 7: members and
     # timeline as one history row per case; 8: timeline details as objects in the history row;
     # 9: the programmes each county's cases have had; 10: a small settled basis in its own
-    # column, held with the roll's columns in the county index's entries (PostgreSQL)
-    version = 10
+    # column, held with the roll's columns in the county index's entries (PostgreSQL); 11: the
+    # settled basis as values, span and references (``domain.basis.settled_data``)
+    version = 11
     tables = ("case_state", "case_history", "case_programmes")
     retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))

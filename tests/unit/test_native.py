@@ -132,7 +132,7 @@ def test_value_classes_of_compiled_modules_write_their_init(source: str, cls: ty
 def test_frozen_value_classes_stay_frozen_and_compare_by_value() -> None:
     import dataclasses
 
-    from domain.basis import basis_from_data
+    from domain.basis import basis_from_settled
     from domain.entitlement import Component, Income
 
     income = Income(120_000, 0, 5_000, 0, "HouseholdCase.EconomicCheckRecorded#3")
@@ -141,11 +141,13 @@ def test_frozen_value_classes_stay_frozen_and_compare_by_value() -> None:
     assert income == Income(120_000, 0, 5_000, 0, "HouseholdCase.EconomicCheckRecorded#3")
     assert income != Income(120_000, 0, 5_001, 0, "HouseholdCase.EconomicCheckRecorded#3")
     assert hash(Component("base", 1, "r", ("a",))) == hash(Component("base", 1, "r", ("a",)))
-    data = ["household", "dibao_urban", "active", "top_up", None, {"k": True},
-            [100, 0, 0, 0, "X#1"], "2022-01", None, 0, "full_self_care", "dispersed", ["A#1"]]  # fmt: skip
-    basis = basis_from_data(data)
-    assert basis == basis_from_data(data) and basis.income.source == "X#1"
-    assert basis.members is data[5] and basis.sources is data[12]
+    values = b'["household","dibao_urban","top_up",null,2,1,100,0,0,0,"full_self_care","dispersed"]'
+    span = b'["active","2022-01",null,0]'
+    basis = basis_from_settled(values, span, "X#1\x1fA#1\x1fB#2")
+    assert basis == basis_from_settled(values, span, "X#1\x1fA#1\x1fB#2")
+    assert basis != basis_from_settled(values, span, "X#1\x1fA#1")
+    assert basis.income.source == "X#1" and basis.sources == ["A#1", "B#2"]
+    assert (basis.household_members, basis.covered_members) == (2, 1)
 
 
 def test_field_positions_are_final_constants_matching_their_fields() -> None:
