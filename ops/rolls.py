@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, Final
 
+import orjson
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 
@@ -257,8 +258,28 @@ class MonthPolicy:
         return found
 
     def _value_key(self, basis: MonthBasis, region_code: str, covered: int) -> tuple[Any, ...]:
-        """What a basis's components depend on, besides the case's own references: the values
-        each engine function reads (and the subsidies, by programme and covered count).
+        """What a basis's components depend on, besides the case's own references
+        (``value_key`` of its values)."""
+        return self.value_key(
+            basis.kind, basis.programme, basis.method, basis.tier_code, len(basis.members),
+            covered, basis.income, basis.care_level, basis.mode, region_code,
+        )  # fmt: skip
+
+    def value_key(
+        self,
+        kind: str,
+        programme: str,
+        method: str,
+        tier_code: str | None,
+        household: int,
+        covered: int,
+        income: Income,
+        care_level: str | None,
+        mode: str | None,
+        region_code: str,
+    ) -> tuple[Any, ...]:
+        """What components depend on, besides the case's own references: the values each
+        engine function reads (and the subsidies, by programme and covered count).
 
         - 特困 (``tekun_entitlement``): the care level, the mode, the region's dibao standard;
           no income.
@@ -269,14 +290,16 @@ class MonthPolicy:
 
         So households whose incomes differ but count the same, and every household paid by
         tier, share one computation."""
-        if basis.kind == "tekun":
-            return ("tekun", basis.programme, covered, basis.care_level, basis.mode,
-                    dibao_programme_for(region_code))  # fmt: skip
-        if basis.method == "tier":
-            return ("tier", basis.programme, basis.tier_code, len(basis.members), covered)
-        standard = self.standard(basis.programme).amount_fen
-        return ("top_up", basis.programme, len(basis.members), covered,
-                counted_income_fen(basis.income, standard))  # fmt: skip
+        if kind == "tekun":
+            return ("tekun", programme, covered, care_level, mode, dibao_programme_for(region_code))
+        if method == "tier":
+            return ("tier", programme, tier_code, household, covered)
+        standard = self.standard(programme).amount_fen
+        return ("top_up", programme, household, covered, counted_income_fen(income, standard))
+
+    def known_due(self, key: tuple[Any, ...]) -> Due | None:
+        """What ``owed_by`` has worked out for a value key this month, if it has."""
+        return self._due.get(key)
 
     @cached_property
     def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
@@ -552,17 +575,39 @@ class Valued:
     """What one settled basis's values (``domain.basis.settled_data``) give in a month's roll:
     the programme, the covered count and, once a case with them is paid, what they are owed.
     Kept per values (and, for 特困, the dibao standard of the case's region), so the cases that
-    share them — thousands in a county — are neither decoded nor looked up again."""
+    share them — thousands in a county — are neither decoded nor looked up again. New values
+    whose value key the month has met already (``MonthPolicy.value_key``: every household paid
+    by tier, and top-ups counting the same income) take its components without a basis built
+    for them (measured: a basis built per new values was ~9 % of a roll's instructions)."""
 
-    def __init__(self, basis: MonthBasis) -> None:
-        self.basis = basis
-        self.programme = basis.programme
-        self.covered = basis.covered_members
+    def __init__(self, values: bytes, span: bytes) -> None:
+        (kind, programme, method, tier_code, household, covered, income, excluded, rigid,
+         employment, care_level, mode) = orjson.loads(values)  # fmt: skip
+        self.kind: str = kind
+        self.programme: str = programme
+        self.method: str = method
+        self.tier_code: str | None = tier_code
+        self.household: int = household
+        self.covered: int = min(covered, household)  # as a basis counts its members
+        self.income: tuple[int, int, int, int] = (income, excluded, rigid, employment)
+        self.care_level: str | None = care_level
+        self.mode: str | None = mode
+        self.values = values
+        self.span = span
         self.owed: Due | None = None
 
     def due(self, policy: MonthPolicy, region_code: str) -> Due:
         if self.owed is None:
-            self.owed = policy.owed_by(self.basis, region_code, self.covered)
+            income = Income(*self.income)
+            key = policy.value_key(
+                self.kind, self.programme, self.method, self.tier_code, self.household,
+                self.covered, income, self.care_level, self.mode, region_code,
+            )  # fmt: skip
+            found = policy.known_due(key)
+            if found is None:
+                basis = basis_from_settled(self.values, self.span, "")
+                found = policy.owed_by(basis, region_code, self.covered)
+            self.owed = found
         return self.owed
 
 
@@ -611,7 +656,7 @@ def roll_lines(
                 if entry is None:
                     if len(valued) >= _VALUED:
                         valued.clear()
-                    entry = valued[key] = Valued(basis_from_settled(values, span, ""))
+                    entry = valued[key] = Valued(values, span)
                 programme, covered = entry.programme, entry.covered
                 paying = spans.get(span)
                 if paying is None:

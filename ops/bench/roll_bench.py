@@ -26,6 +26,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -122,14 +123,22 @@ def run(kind: str, households: int, counties: int, workers: int, month: str, fol
         return timed(url, chosen, workers, month) | {"backend": kind, "households": households}
 
 
-def timed(url: str, counties: tuple[str, ...], workers: int, month: str) -> dict[str, object]:
-    """``end_to_end_s`` from the workers' start signal until the last has projected its rolls;
-    ``with_start_up_s`` also counts starting the processes and importing (~0.4 s each, the two
-    at once)."""
+def timed(
+    url: str,
+    counties: tuple[str, ...],
+    workers: int,
+    month: str,
+    module: str = "ops.bench.roll_bench",
+    finish: Callable[[], None] | None = None,
+) -> dict[str, object]:
+    """``end_to_end_s`` from the workers' start signal until the last has projected its rolls
+    (and ``finish`` has run, if given); ``with_start_up_s`` also counts starting the processes
+    and importing (~0.4 s each, the two at once). ``module`` runs each worker (its
+    ``--generate`` mode): this one, or ``ops.bench.bare_pipeline``."""
     Services(settings(url)).fresh().close()  # views set up and caught up before the clock starts
     spawned = time.perf_counter()
     children = [
-        subprocess.Popen([sys.executable, "-m", "ops.bench.roll_bench", "--generate", url, "--month", month,
+        subprocess.Popen([sys.executable, "-m", module, "--generate", url, "--month", month,
                           "--only", ",".join(counties[index::workers])],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for index in range(workers)
@@ -151,6 +160,8 @@ def timed(url: str, counties: tuple[str, ...], workers: int, month: str) -> dict
         if child.returncode:
             raise SystemExit(f"worker failed with {child.returncode}")
         results.append(json.loads(out.strip().splitlines()[-1]))
+    if finish is not None:
+        finish()
     finished = time.perf_counter()
     elapsed = finished - started
     lines = sum(int(r["lines"]) for r in results)

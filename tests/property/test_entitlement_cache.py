@@ -3,7 +3,8 @@
 ``MonthPolicy`` keeps computed components per value key (``MonthPolicy._value_key``), and a
 roll of a million households asks it a million times. Hypothesis draws bases — households by
 top-up or by tier with any incomes, deductions and covered counts, 特困 persons of any care level
-and mode in urban and rural townships — and asks one long-lived policy, whose cache fills with
+and mode in urban and rural townships — and asks one long-lived policy (directly, and as a
+roll asks it from a settled basis's stored values: ``Valued``), whose cache fills with
 every earlier example, and a new policy, which must compute this basis afresh. Any value the
 engine reads but the key leaves out shows up as a difference.
 """
@@ -20,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.access import Principal
-from domain.basis import MonthBasis
+from domain.basis import MonthBasis, settled_data
 from domain.entitlement import Income
 from domain.errors import InvalidValue
 from domain.lines import Parts, expand
 from ops.demo import policy_facts
-from ops.rolls import MonthPolicy
+from ops.rolls import MonthPolicy, Valued
 from ops.services import Services
 from tests.conftest import COUNTY, make_settings
 
@@ -110,6 +111,15 @@ def test_cached_components_are_the_engines(
         assert cached.value.rule == refused.rule
         return
     assert shared[month].due(basis, region) == expected
+    # As a roll reads a case whose settled basis holds: from the view's stored values, with
+    # no basis built when the month has met the value key (``Valued``).
+    stored = settled_data(basis)
+    assert stored is not None
+    values, span, _refs = stored.split(b"\n", 2)
+    valued = Valued(values, span)
+    assert (valued.programme, valued.covered) == (basis.programme, basis.covered_members)
+    owed = fresh.owed_by(basis, region, basis.covered_members)
+    assert valued.due(shared[month], region).templates == owed.templates
     table = Parts()
     indices, total = shared[month].due_parts(basis, region, basis.covered_members, table)
     assert total == sum(c.amount_fen for c in expected)
