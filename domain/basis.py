@@ -12,7 +12,7 @@ roll as back-pay or recovery.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -238,7 +238,7 @@ def settled_basis(kind: str, facts: list[CaseFact]) -> tuple[str, MonthBasis]:
 # Thousands of cases share their values and a dozen spans cover a county: the roll keeps what
 # each gives, and per case splits its references alone. Members are kept as counts: their
 # person keys are the facts' business, not the amount's.
-REF_SEPARATOR = "\x1f"
+REF_SEPARATOR: Final = "\x1f"
 
 
 def settled_data(basis: MonthBasis) -> bytes | None:

@@ -5,8 +5,8 @@ value: a million-line roll would otherwise write "case_id", "programme", … a m
 each. Its components are indices into the chunk's ``parts`` — each distinct component once a
 chunk, since cases with the same values share the engine's result (``MonthPolicy._templates``)
 — whose sources may hold two placeholders for the line's own references: ``INCOME`` (the
-line's ``income_source``) and ``BASIS`` (its basis's latest fact, the last of its
-``basis_sources``). A line's number and bank reference follow from its place in the roll, and
+line's income fact) and ``BASIS`` (its basis's latest fact, the last of its
+``basis_sources``), both carried in its ``refs``. A line's number and bank reference follow from its place in the roll, and
 its ``months`` is null when it pays its roll's own month only, its total. ``expand`` gives a
 line back as the object every reader sees (the fields of ``RollChunk.Recorded`` version 4).
 
@@ -21,13 +21,14 @@ from typing import Any, Final
 
 import orjson
 
+from domain.basis import REF_SEPARATOR
 from domain.references import reference_prefix
 
 # The fields of the lines a roll generator records, in row order.
 FIELDS = (
     "case_id", "kind", "programme", "region_code", "head_name", "head_id_masked", "payee_name",
     "account_sealed", "account_masked", "covered_members", "components", "total_fen",
-    "receivable_fen", "months", "basis_sources", "income_source",
+    "receivable_fen", "months", "refs",
 )  # fmt: skip
 # Where each field sits in a row: ``Final`` and written out, so mypyc compiles each use as a
 # constant (see ``projections.case_state.view.CASE_ID``).
@@ -45,8 +46,12 @@ COMPONENTS: Final = 10
 TOTAL: Final = 11
 RECEIVABLE: Final = 12
 MONTHS: Final = 13
-BASIS_SOURCES: Final = 14
-INCOME_SOURCE: Final = 15
+REFS: Final = 14
+# ``refs``: the line's income fact and then its basis's facts, joined by ``REF_SEPARATOR`` — the
+# form the case-state view keeps them in (``domain.basis.settled_data``), so a roll passes them
+# on as one string, not split into a list a line. ``expand`` gives them back as
+# ``basis_sources`` (and the income fact in the components' sources). Rows recorded before it
+# carry ``basis_sources`` and ``income_source`` instead; ``expand`` reads both.
 # A part (a component): code, month, amount, rule, sources.
 PART_FIELDS = ("code", "month", "amount_fen", "rule", "sources")
 INCOME: Final = "{income}"
@@ -89,11 +94,17 @@ def expand(
     """The lines of a chunk whose first line is number ``first``, as objects: each field by
     name, components with their sources, ``months`` in full, number and bank reference."""
     prefix = reference_prefix(county_code, month, group)
+    refs = fields.index("refs") if "refs" in fields else -1
+    names = ["basis_sources" if name == "refs" else name for name in fields]
     lines = []
     line_no = first
     for row in rows:
-        line = dict(zip(fields, row, strict=True))
-        income = line.pop("income_source", "")
+        line = dict(zip(names, row, strict=True))
+        if refs >= 0:
+            income, *sources = row[refs].split(REF_SEPARATOR)
+            line["basis_sources"] = sources
+        else:
+            income = line.pop("income_source", "")
         basis = ",".join(line.get("basis_sources", [])[-1:])
         line["components"] = [
             _component(parts[index], income, basis) for index in line["components"]

@@ -81,7 +81,13 @@ class RollChunk(Aggregate):
         components as indices into the chunk's ``parts``, its number, bank reference and (when
         it pays only the roll's month) its months left to follow from its place
         (``domain.lines``): about half the bytes to encode, compress and store. ``lines()``
-        gives the lines as objects, as version 4 recorded them."""
+        gives the lines as objects, as version 4 recorded them.
+
+        Version 6 rows carry a line's fact references as one string, ``refs`` (its income
+        fact, then its basis's facts, joined by ``domain.basis.REF_SEPARATOR``, the form the
+        case-state view keeps them in), where version 5 rows carried ``basis_sources`` (a
+        list) and ``income_source``: a roll no longer splits them into four strings a line
+        (~5 % of a generating process's instructions). Same facts, same lines read back."""
 
         roll_id: UUID
         token: UUID
@@ -92,7 +98,7 @@ class RollChunk(Aggregate):
         fields: list[str]
         parts: list[list[Any]]
         lines: list[list[Any]]
-        class_version = 5
+        class_version = 6
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -126,6 +132,11 @@ class RollChunk(Aggregate):
             state["fields"], state["parts"], state["lines"] = compact(
                 state["lines"], state["month"]
             )
+
+        @staticmethod
+        def upcast_v5_v6(state: dict[str, Any]) -> None:
+            """Nothing to change: a row names its fields (``fields``), and ``expand`` reads a
+            version 5 row's ``basis_sources`` and ``income_source`` as it reads ``refs``."""
 
         def expanded(self) -> list[dict[str, Any]]:
             """The chunk's lines as objects (``domain.lines.expand``)."""

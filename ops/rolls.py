@@ -661,8 +661,7 @@ def roll_lines(
                 paying = spans.get(span)
                 if paying is None:
                     paying = spans[span] = span_pays(span, month)
-                sources = refs.decode().split(REF_SEPARATOR)
-                income_source = sources.pop(0)
+                line_refs = refs.decode()  # as the line keeps them (``domain.lines.REFS``)
             else:
                 basis = basis_for_month(case[KIND], row.facts, month, as_of)
                 programme, covered, paying = (
@@ -670,7 +669,8 @@ def roll_lines(
                     basis.covered_members,
                     basis.paying_in(month),
                 )
-                sources, income_source = basis.sources, basis.income.source
+                # Fact references (``Class.Event#position``) never hold the separator.
+                line_refs = REF_SEPARATOR.join([basis.income.source, *basis.sources])
             if not everything and not group.includes(programme):
                 continue
             history = row.history
@@ -703,7 +703,7 @@ def roll_lines(
             yield [
                 case[CASE_ID], case[KIND], programme, region, case[HEAD_NAME],
                 case[HEAD_ID_MASKED], case[PAYEE_NAME], case[ACCOUNT_SEALED], case[ACCOUNT_MASKED],
-                covered, components, payable, receivable, months, sources, income_source,
+                covered, components, payable, receivable, months, line_refs,
             ]  # fmt: skip
 
 

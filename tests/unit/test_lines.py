@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import orjson
 
+from domain.basis import REF_SEPARATOR
 from domain.lines import BASIS, FIELDS, INCOME, Parts, compact, expand, table_rows
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, RollChunk
@@ -26,8 +27,9 @@ def row(case: str, parts: list[int], total: int, months: Any = None) -> list[Any
         "region_code": "420582001000", "head_name": "王芳", "head_id_masked": "4205**********0021",
         "payee_name": "王芳", "account_sealed": "sealed-" + case, "account_masked": "****0021",
         "covered_members": 2, "components": parts, "total_fen": total, "receivable_fen": 0,
-        "months": months, "basis_sources": ["HouseholdCase.Applied#1", f"HouseholdCase.Approved#{case}"],
-        "income_source": f"HouseholdCase.EconomicCheckRecorded#{case}",
+        "months": months,
+        "refs": REF_SEPARATOR.join([f"HouseholdCase.EconomicCheckRecorded#{case}",
+                                    "HouseholdCase.Applied#1", f"HouseholdCase.Approved#{case}"]),
     }  # fmt: skip
     return [values[name] for name in FIELDS]
 
@@ -61,7 +63,9 @@ def test_rows_expand_to_lines_with_their_own_references_numbers_and_months() -> 
     assert lines[1]["components"][1]["code"] == "backpay"
     assert lines[0]["months"] == [{"month": MONTH, "amount_fen": 60_000}]
     assert lines[1]["months"] == months
-    assert "income_source" not in lines[0]
+    assert "income_source" not in lines[0] and "refs" not in lines[0]
+    assert lines[0]["basis_sources"] == ["HouseholdCase.Applied#1", "HouseholdCase.Approved#a"]
+    assert list(lines[0])[: len(FIELDS)] == [*FIELDS[:-1], "basis_sources"]  # in its place
     # Given as objects again, the lines compact to rows that expand to the same lines.
     fields, again, compacted = compact(lines, MONTH)
     assert "line_no" not in fields and "reference" not in fields

@@ -149,3 +149,12 @@ def test_frozen_v4_roll_chunk_reads_as_the_lines_it_recorded() -> None:
     months = event.fields.index("months")
     assert [row[months] for row in event.lines] == [None, record["state"]["lines"][1]["months"]]
     assert len(event.parts) == 3
+
+
+def test_frozen_v5_roll_chunk_reads_its_separate_references_as_before() -> None:
+    """Version 6 rows carry a line's references as one ``refs`` string; a version 5 chunk —
+    the v4 payload's lines in the form version 5 recorded them: ``basis_sources`` and
+    ``income_source`` per row, placeholders in the parts — reads back as the same lines."""
+    record, event = frozen_event("roll_chunk_v5.json")
+    assert "refs" not in event.fields and "income_source" in event.fields
+    assert event.expanded() == record["expected_lines"]
