@@ -26,9 +26,8 @@ from domain.references import reference_prefix
 
 # The fields of the lines a roll generator records, in row order.
 FIELDS = (
-    "case_id", "kind", "programme", "region_code", "head_name", "head_id_masked", "payee_name",
-    "account_sealed", "account_masked", "covered_members", "components", "total_fen",
-    "receivable_fen", "months", "refs",
+    "case_id", "kind", "programme", "region_code", "payee", "covered_members", "components",
+    "total_fen", "receivable_fen", "months", "refs",
 )  # fmt: skip
 # Where each field sits in a row: ``Final`` and written out, so mypyc compiles each use as a
 # constant (see ``projections.case_state.view.CASE_ID``).
@@ -36,17 +35,17 @@ CASE_ID: Final = 0
 KIND: Final = 1
 PROGRAMME: Final = 2
 REGION_CODE: Final = 3
-HEAD_NAME: Final = 4
-HEAD_ID_MASKED: Final = 5
-PAYEE_NAME: Final = 6
-ACCOUNT_SEALED: Final = 7
-ACCOUNT_MASKED: Final = 8
-COVERED: Final = 9
-COMPONENTS: Final = 10
-TOTAL: Final = 11
-RECEIVABLE: Final = 12
-MONTHS: Final = 13
-REFS: Final = 14
+PAYEE: Final = 4
+COVERED: Final = 5
+COMPONENTS: Final = 6
+TOTAL: Final = 7
+RECEIVABLE: Final = 8
+MONTHS: Final = 9
+REFS: Final = 10
+# ``payee``: whom the line pays, an array of these (the case-state view's ``payee``, passed on
+# as written there); ``expand`` gives them back as fields of their own, in its place. Rows
+# recorded before it carry the five fields one by one; ``expand`` reads both.
+PAYEE_FIELDS = ("head_name", "head_id_masked", "payee_name", "account_sealed", "account_masked")
 # ``refs``: the line's income fact and then its basis's facts, joined by ``REF_SEPARATOR`` — the
 # form the case-state view keeps them in (``domain.basis.settled_data``), so a roll passes them
 # on as one string, not split into a list a line. ``expand`` gives them back as
@@ -94,16 +93,14 @@ def expand(
     """The lines of a chunk whose first line is number ``first``, as objects: each field by
     name, components with their sources, ``months`` in full, number and bank reference."""
     prefix = reference_prefix(county_code, month, group)
-    refs = fields.index("refs") if "refs" in fields else -1
-    names = ["basis_sources" if name == "refs" else name for name in fields]
+    packed = "refs" in fields or "payee" in fields
     lines = []
     line_no = first
     for row in rows:
-        line = dict(zip(names, row, strict=True))
-        if refs >= 0:
-            income, *sources = row[refs].split(REF_SEPARATOR)
-            line["basis_sources"] = sources
+        if packed:
+            line, income = _unpacked(fields, row)
         else:
+            line = dict(zip(fields, row, strict=True))
             income = line.pop("income_source", "")
         basis = ",".join(line.get("basis_sources", [])[-1:])
         line["components"] = [
@@ -116,6 +113,26 @@ def expand(
         lines.append(line)
         line_no += 1
     return lines
+
+
+def _unpacked(fields: Sequence[str], row: list[Any]) -> tuple[dict[str, Any], str]:
+    """A row with ``payee`` or ``refs`` as a line of named fields, each in its place, and the
+    line's income fact."""
+    line: dict[str, Any] = {}
+    income = ""
+    for name, value in zip(fields, row, strict=True):
+        if name == "payee":
+            if type(value) is orjson.Fragment:  # an event not yet stored: the JSON it will hold
+                value = orjson.loads(orjson.dumps(value))
+            line.update(zip(PAYEE_FIELDS, value, strict=True))
+        elif name == "refs":
+            income, *sources = value.split(REF_SEPARATOR)
+            line["basis_sources"] = sources
+        elif name == "income_source":
+            income = value
+        else:
+            line[name] = value
+    return line, income
 
 
 def _component(part: list[Any], income: str, basis: str) -> dict[str, Any]:

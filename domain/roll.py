@@ -55,7 +55,9 @@ class PlainLines(list[Any]):
     """Roll lines (or a chunk's parts) holding plain JSON values only (text, integers,
     booleans, None, and lists and dicts of them), as the roll generator builds them. The event store's transcoder writes such
     a list with orjson in one call (``ops.transcoding``), which for plain values writes exactly
-    the bytes of the library's encoder; anything else (a UUID, a date) would not be plain."""
+    the bytes of the library's encoder; anything else (a UUID, a date) would not be plain.
+    A row may also hold an ``orjson.Fragment``: plain JSON written by orjson already (a line's
+    ``payee``), which orjson copies in as it is."""
 
 
 class RollChunk(Aggregate):
@@ -87,7 +89,14 @@ class RollChunk(Aggregate):
         fact, then its basis's facts, joined by ``domain.basis.REF_SEPARATOR``, the form the
         case-state view keeps them in), where version 5 rows carried ``basis_sources`` (a
         list) and ``income_source``: a roll no longer splits them into four strings a line
-        (~5 % of a generating process's instructions). Same facts, same lines read back."""
+        (~5 % of a generating process's instructions). Same facts, same lines read back.
+
+        Version 7 rows carry whom a line pays as one array, ``payee`` (``domain.lines.
+        PAYEE_FIELDS``: head's name and masked id, payee's name, sealed and masked account),
+        where version 6 rows carried the five as fields of their own. The case-state view keeps
+        the array as JSON, and a roll writes it into the event as it is (``orjson.Fragment``):
+        no five texts decoded from the database and encoded again a line. ``expand`` gives the
+        five fields back in its place."""
 
         roll_id: UUID
         token: UUID
@@ -98,7 +107,7 @@ class RollChunk(Aggregate):
         fields: list[str]
         parts: list[list[Any]]
         lines: list[list[Any]]
-        class_version = 6
+        class_version = 7
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -137,6 +146,11 @@ class RollChunk(Aggregate):
         def upcast_v5_v6(state: dict[str, Any]) -> None:
             """Nothing to change: a row names its fields (``fields``), and ``expand`` reads a
             version 5 row's ``basis_sources`` and ``income_source`` as it reads ``refs``."""
+
+        @staticmethod
+        def upcast_v6_v7(state: dict[str, Any]) -> None:
+            """Nothing to change: ``expand`` reads a version 6 row's five payee fields as it
+            reads ``payee``."""
 
         def expanded(self) -> list[dict[str, Any]]:
             """The chunk's lines as objects (``domain.lines.expand``)."""

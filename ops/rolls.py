@@ -72,16 +72,7 @@ from domain.subsidies import (
 )
 from ops.ledger_service import flow_postings, pool_group
 from ops.services import Outcome, Services, now_utc
-from projections.case_state.view import (
-    ACCOUNT_MASKED,
-    ACCOUNT_SEALED,
-    CASE_ID,
-    HEAD_ID_MASKED,
-    HEAD_NAME,
-    KIND,
-    PAYEE_NAME,
-    REGION_CODE,
-)
+from projections.case_state.view import CASE_ID, KIND, PAYEE, REGION_CODE
 from projections.rolls.view import generation_key
 from projections.runner import utc_text
 
@@ -701,8 +692,7 @@ def roll_lines(
             else:
                 continue
             yield [
-                case[CASE_ID], case[KIND], programme, region, case[HEAD_NAME],
-                case[HEAD_ID_MASKED], case[PAYEE_NAME], case[ACCOUNT_SEALED], case[ACCOUNT_MASKED],
+                case[CASE_ID], case[KIND], programme, region, orjson.Fragment(case[PAYEE]),
                 covered, components, payable, receivable, months, line_refs,
             ]  # fmt: skip
 

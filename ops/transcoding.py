@@ -44,6 +44,20 @@ def _by_orjson(value: Any) -> bool:
     return (type(value) is str and len(value) > _LONG_TEXT) or type(value) is PlainLines
 
 
+def _unfragmented(obj: dict[str, Any]) -> dict[str, Any]:
+    """The event's state with each ``orjson.Fragment`` in its roll lines as the value it holds,
+    for the library's encoder, which knows no fragments (the rare way round: a lone surrogate)."""
+
+    def plain(value: Any) -> Any:
+        return orjson.loads(orjson.dumps(value)) if type(value) is orjson.Fragment else value
+
+    return {
+        key: [[plain(v) for v in row] if type(row) is list else row for row in value]
+        if type(value) is PlainLines else value
+        for key, value in obj.items()
+    }  # fmt: skip
+
+
 class OrjsonDecodingTranscoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         if type(obj) is not dict:
@@ -58,9 +72,9 @@ class OrjsonDecodingTranscoder(JSONTranscoder):
             try:
                 text = orjson.dumps(obj[key])
             except orjson.JSONEncodeError:
-                return super().encode(obj)
+                return super().encode(_unfragmented(obj))
             if data.count(written) != 1:  # the slot's text also elsewhere: no shortcut
-                return super().encode(obj)
+                return super().encode(_unfragmented(obj))
             data = data.replace(written, text)
         return data
 

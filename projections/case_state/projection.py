@@ -94,7 +94,7 @@ CASE_FIELDS = (
     "start_month", "care_level", "payee_account_masked", "household_income_fen",
     "annual_review_due", "exit_months", "end_reason", "single_person", "member_count",
     "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at", "facts",
-    "settled_from", "settled", "settled_inline",
+    "settled_from", "settled", "settled_inline", "payee",
 )  # fmt: skip
 # A case's members and timeline are kept as two documents in one row per case (not a row per
 # member and per event): a rebuild then writes one history row per case instead of ~5, and both
@@ -147,6 +147,12 @@ class CaseRows:
             # reads a county's cases along the index alone (``county_case_pages``).
             small = settled is None or len(settled) <= SETTLED_INLINE
             case["settled_inline"], case["settled"] = (settled, None) if small else (None, settled)
+            # What a roll line says of whom it pays (``domain.lines.PAYEE_FIELDS``), as JSON:
+            # a roll passes it into its chunk event as it is, no text decoded a line.
+            case["payee"] = orjson.dumps([
+                case["head_name"], case["head_id_masked"], case["payee_name"],
+                case["payee_account_sealed"], case["payee_account_masked"],
+            ])  # fmt: skip
             people = [list(map(member.__getitem__, MEMBER_FIELDS)) for member in members.values()]
             # Details as objects, keys sorted: one encoding per case, not a JSON text per event
             # escaped again inside the blob.

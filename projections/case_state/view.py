@@ -34,7 +34,7 @@ DDL = (
         single_person BOOLEAN NOT NULL DEFAULT FALSE, member_count INTEGER NOT NULL DEFAULT 0,
         covered_count INTEGER NOT NULL DEFAULT 0, payee_name TEXT, payee_account_sealed TEXT,
         version INTEGER NOT NULL, recorded_at TEXT NOT NULL, facts BYTEA NOT NULL,
-        settled_from TEXT NOT NULL, settled BYTEA, settled_inline BYTEA)""",
+        settled_from TEXT NOT NULL, settled BYTEA, settled_inline BYTEA, payee BYTEA NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     """CREATE TABLE IF NOT EXISTS case_history (
         case_id TEXT PRIMARY KEY, members BYTEA NOT NULL, timeline BYTEA NOT NULL)""",
@@ -56,13 +56,11 @@ DDL = (
 # PostgreSQL's does. It replaces ``case_state_county`` (key only), dropped at start-up.
 COUNTY_INDEX = (
     "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id) INCLUDE ("
-    "start_month, kind, region_code, head_name, head_id_masked, payee_name, payee_account_masked,"
-    " payee_account_sealed, recorded_at, settled_from, settled_inline)"
+    "start_month, kind, region_code, payee, recorded_at, settled_from, settled_inline)"
 )
 COUNTY_INDEX_SQLITE = (
     "CREATE INDEX IF NOT EXISTS case_state_county_cover ON case_state (county_code, case_id,"
-    " start_month, kind, region_code, head_name, head_id_masked, payee_name, payee_account_masked,"
-    " payee_account_sealed, recorded_at, settled_from, settled_inline)"
+    " start_month, kind, region_code, payee, recorded_at, settled_from, settled_inline)"
 )
 # For 特困, the dibao standard its support is a multiple of (as ``dibao_programme_for``).
 PAID_PROGRAMME = (
@@ -76,10 +74,9 @@ CASE_COLUMNS = (
     " annual_review_due, exit_months, end_reason, single_person, member_count, covered_count, version, recorded_at"
 )
 
-PAGE_FIELDS = (
-    "case_id", "kind", "region_code", "head_name", "head_id_masked", "payee_name",
-    "payee_account_masked", "payee_account_sealed", "recorded_at", "settled_from",
-)  # fmt: skip
+# ``payee``: the names and masked numbers a roll line carries, as one JSON array
+# (``domain.lines.PAYEE_FIELDS``), which the roll hands to its chunk event undecoded.
+PAGE_FIELDS = ("case_id", "kind", "region_code", "payee", "recorded_at", "settled_from")
 
 
 # Where each of ``PAGE_FIELDS`` sits in a ``RollCase.case`` tuple (a roll reads a million).
@@ -88,13 +85,9 @@ PAGE_FIELDS = (
 CASE_ID: Final = 0
 KIND: Final = 1
 REGION_CODE: Final = 2
-HEAD_NAME: Final = 3
-HEAD_ID_MASKED: Final = 4
-PAYEE_NAME: Final = 5
-ACCOUNT_MASKED: Final = 6
-ACCOUNT_SEALED: Final = 7
-RECORDED_AT: Final = 8
-SETTLED_FROM: Final = 9
+PAYEE: Final = 3
+RECORDED_AT: Final = 4
+SETTLED_FROM: Final = 5
 
 
 @dataclass(slots=True)
@@ -163,8 +156,9 @@ class CaseStateView(View):
     # timeline as one history row per case; 8: timeline details as objects in the history row;
     # 9: the programmes each county's cases have had; 10: a small settled basis in its own
     # column, held with the roll's columns in the county index's entries (PostgreSQL); 11: the
-    # settled basis as values, span and references (``domain.basis.settled_data``)
-    version = 11
+    # settled basis as values, span and references (``domain.basis.settled_data``); 12: a
+    # roll line's payee fields as one JSON array (``payee``), read by the roll in their place
+    version = 12
     tables = ("case_state", "case_history", "case_programmes")
     retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))

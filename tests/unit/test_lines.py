@@ -9,7 +9,7 @@ from uuid import uuid4
 import orjson
 
 from domain.basis import REF_SEPARATOR
-from domain.lines import BASIS, FIELDS, INCOME, Parts, compact, expand, table_rows
+from domain.lines import BASIS, FIELDS, INCOME, PAYEE_FIELDS, Parts, compact, expand, table_rows
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, RollChunk
 
@@ -24,8 +24,8 @@ def test_bank_reference_is_county_month_group_letter_and_seven_digits() -> None:
 def row(case: str, parts: list[int], total: int, months: Any = None) -> list[Any]:
     values = {
         "case_id": case, "kind": "household", "programme": "dibao_urban",
-        "region_code": "420582001000", "head_name": "王芳", "head_id_masked": "4205**********0021",
-        "payee_name": "王芳", "account_sealed": "sealed-" + case, "account_masked": "****0021",
+        "region_code": "420582001000",
+        "payee": ["王芳", "4205**********0021", "王芳", "sealed-" + case, "****0021"],
         "covered_members": 2, "components": parts, "total_fen": total, "receivable_fen": 0,
         "months": months,
         "refs": REF_SEPARATOR.join([f"HouseholdCase.EconomicCheckRecorded#{case}",
@@ -65,7 +65,13 @@ def test_rows_expand_to_lines_with_their_own_references_numbers_and_months() -> 
     assert lines[1]["months"] == months
     assert "income_source" not in lines[0] and "refs" not in lines[0]
     assert lines[0]["basis_sources"] == ["HouseholdCase.Applied#1", "HouseholdCase.Approved#a"]
-    assert list(lines[0])[: len(FIELDS)] == [*FIELDS[:-1], "basis_sources"]  # in its place
+    assert list(lines[0])[: len(FIELDS) + 4] == [
+        *FIELDS[:4],
+        *PAYEE_FIELDS,
+        *FIELDS[5:-1],
+        "basis_sources",
+    ]  # each field in its place
+    assert (lines[0]["payee_name"], lines[0]["account_sealed"]) == ("王芳", "sealed-a")
     # Given as objects again, the lines compact to rows that expand to the same lines.
     fields, again, compacted = compact(lines, MONTH)
     assert "line_no" not in fields and "reference" not in fields
@@ -92,3 +98,15 @@ def test_a_chunk_recorded_from_objects_gives_them_back_numbered() -> None:
     assert event.fields == ["case_id", "total_fen", "months", "components"]
     assert event.lines == [["x", 5, None, [0]]]
     assert event.expanded() == [line | {"line_no": 1000, "reference": "420582202403A0001000"}]
+
+
+def test_a_payee_not_yet_stored_reads_as_the_json_it_will_be() -> None:
+    """The roll hands the case-state view's payee JSON to its chunk as an ``orjson.Fragment``:
+    written into the event as it is, and read back, before or after storing, as five fields."""
+    payee = ["李四", "4205**********0033", "李四", "sealed-x", "****0033"]
+    stored = row("x", [], 100)
+    pending = [*stored]
+    pending[FIELDS.index("payee")] = orjson.Fragment(orjson.dumps(payee))
+    assert orjson.loads(orjson.dumps(pending)) == [*stored[:4], payee, *stored[5:]]
+    (line,) = expand(list(FIELDS), [], [pending], 0, "420582", MONTH, "all")
+    assert [line[name] for name in PAYEE_FIELDS] == payee

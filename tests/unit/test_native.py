@@ -172,6 +172,5 @@ def test_field_positions_are_final_constants_matching_their_fields() -> None:
             and isinstance(node.value.value, int)
         }  # fmt: skip
         expected = {name.upper(): index for index, name in enumerate(fields)}
-        aliases = {"PAYEE_ACCOUNT_MASKED": "ACCOUNT_MASKED", "PAYEE_ACCOUNT_SEALED": "ACCOUNT_SEALED",
-                   "COVERED_MEMBERS": "COVERED", "TOTAL_FEN": "TOTAL", "RECEIVABLE_FEN": "RECEIVABLE"}  # fmt: skip
+        aliases = {"COVERED_MEMBERS": "COVERED", "TOTAL_FEN": "TOTAL", "RECEIVABLE_FEN": "RECEIVABLE"}  # fmt: skip
         assert final == {aliases.get(name, name): index for name, index in expected.items()}

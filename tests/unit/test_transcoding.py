@@ -115,3 +115,18 @@ def test_roll_lines_orjson_cannot_write_go_the_library_s_way() -> None:
     library, fast = both()
     state = {"lines": PlainLines([{"amount_fen": 2**70, "name": "王一"}])}
     assert fast.encode(state) == library.encode(state)
+
+
+def test_a_payee_fragment_is_written_as_the_json_it_holds_either_way() -> None:
+    """A line's ``payee`` comes as an ``orjson.Fragment`` (JSON the case-state view wrote):
+    orjson's path copies it in, and where orjson refuses the lines (a 70-bit integer here) the
+    library's path writes the value the fragment holds — the same state decoded either way."""
+    import orjson
+
+    library, fast = both()
+    payee = ["王一", "4205**********0021", "王一", "sealed", "****0021"]
+    row = ["case", orjson.Fragment(orjson.dumps(payee)), 500]
+    plain = {"timestamp": MOMENT, "lines": PlainLines([["case", payee, 500]])}
+    assert fast.encode({"timestamp": MOMENT, "lines": PlainLines([row])}) == library.encode(plain)
+    refused = {"timestamp": MOMENT, "lines": PlainLines([[*row, 2**70]])}
+    assert fast.decode(fast.encode(refused))["lines"] == [["case", payee, 500, 2**70]]

@@ -158,3 +158,13 @@ def test_frozen_v5_roll_chunk_reads_its_separate_references_as_before() -> None:
     record, event = frozen_event("roll_chunk_v5.json")
     assert "refs" not in event.fields and "income_source" in event.fields
     assert event.expanded() == record["expected_lines"]
+
+
+def test_frozen_v6_roll_chunk_reads_its_payee_fields_one_by_one_as_before() -> None:
+    """Version 7 rows carry whom a line pays as one ``payee`` array; a version 6 chunk — the
+    v5 payload's rows with their references as one ``refs`` string, the payee's five fields
+    one by one — reads back as the same lines."""
+    record, event = frozen_event("roll_chunk_v6.json")
+    assert "refs" in event.fields and "payee" not in event.fields
+    assert "head_name" in event.fields
+    assert event.expanded() == record["expected_lines"]
