@@ -13,7 +13,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 import structlog
@@ -25,16 +25,17 @@ from domain.basis import (
     CaseFact,
     MonthBasis,
     basis_for_month,
-    basis_from_settled,
     span_pays,
 )
 from domain.dates import first_day, validate_month
 from domain.entitlement import (
+    CareLevel,
     CareStandard,
     Component,
     Entitlement,
     HouseholdBasis,
     Income,
+    PayMethod,
     Rounding,
     Sourced,
     TekunBasis,
@@ -222,18 +223,24 @@ class MonthPolicy:
                 basis.start_month, basis.exit_month, basis.exit_months, basis.care_level, basis.mode,
                 [_BASIS_REF],
             )  # fmt: skip
-            components = [
-                *entitlement_for(template, region_code, self).components,
-                *self.subsidies(template, region_code),
-            ]
-            found = Due(
-                [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
-                 for c in components],
-                self.month,
-            )  # fmt: skip
-            if len(self._due) >= _DUE_CACHE:
-                self._due.clear()
-            self._due[key] = found
+            found = self.computed(key, template, region_code)
+        return found
+
+    def computed(self, key: tuple[Any, ...], template: MonthBasis, region_code: str) -> Due:
+        """Work out and keep what a value key is owed, from a basis with those values whose
+        references are the placeholders (``_INCOME_REF``, ``_BASIS_REF``)."""
+        components = [
+            *entitlement_for(template, region_code, self).components,
+            *self.subsidies(template, region_code),
+        ]
+        found = Due(
+            [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
+             for c in components],
+            self.month,
+        )  # fmt: skip
+        if len(self._due) >= _DUE_CACHE:
+            self._due.clear()
+        self._due[key] = found
         return found
 
     def subsidies(self, basis: MonthBasis, region_code: str) -> list[Component]:
@@ -571,7 +578,7 @@ class Valued:
     by tier, and top-ups counting the same income) take its components without a basis built
     for them (measured: a basis built per new values was ~9 % of a roll's instructions)."""
 
-    def __init__(self, values: bytes, span: bytes) -> None:
+    def __init__(self, values: bytes) -> None:
         (kind, programme, method, tier_code, household, covered, income, excluded, rigid,
          employment, care_level, mode) = orjson.loads(values)  # fmt: skip
         self.kind: str = kind
@@ -581,10 +588,8 @@ class Valued:
         self.household: int = household
         self.covered: int = min(covered, household)  # as a basis counts its members
         self.income: tuple[int, int, int, int] = (income, excluded, rigid, employment)
-        self.care_level: str | None = care_level
-        self.mode: str | None = mode
-        self.values = values
-        self.span = span
+        self.care_level: str = care_level
+        self.mode: str = mode
         self.owed: Due | None = None
 
     def due(self, policy: MonthPolicy, region_code: str) -> Due:
@@ -596,10 +601,22 @@ class Valued:
             )  # fmt: skip
             found = policy.known_due(key)
             if found is None:
-                basis = basis_from_settled(self.values, self.span, "")
-                found = policy.owed_by(basis, region_code, self.covered)
+                found = policy.computed(key, self.template(income), region_code)
             self.owed = found
         return self.owed
+
+    def template(self, income: Income) -> MonthBasis:
+        """A basis with these values and the placeholder references, as ``owed_by`` computes
+        from (its status and months do not reach a month's amounts: the span decides whether
+        the case is paid, ``span_pays``)."""
+        covered = self.covered
+        members = {f"#{number}": number < covered for number in range(self.household)}
+        return MonthBasis(
+            self.kind, self.programme, "approved", cast(PayMethod, self.method), self.tier_code,
+            members, Income(income.household_income_fen, income.excluded_income_fen,
+                            income.rigid_expenditure_fen, income.employment_cost_fen, _INCOME_REF),
+            None, None, 0, cast(CareLevel, self.care_level), self.mode, [_BASIS_REF],
+        )  # fmt: skip
 
 
 _VALUED: Final = 20_000  # values kept per roll: bounded memory whatever the incomes
@@ -647,7 +664,7 @@ def roll_lines(
                 if entry is None:
                     if len(valued) >= _VALUED:
                         valued.clear()
-                    entry = valued[key] = Valued(values, span)
+                    entry = valued[key] = Valued(values)
                 programme, covered = entry.programme, entry.covered
                 paying = spans.get(span)
                 if paying is None:

@@ -115,11 +115,13 @@ def test_cached_components_are_the_engines(
     # no basis built when the month has met the value key (``Valued``).
     stored = settled_data(basis)
     assert stored is not None
-    values, span, _refs = stored.split(b"\n", 2)
-    valued = Valued(values, span)
+    values, _span, _refs = stored.split(b"\n", 2)
+    valued = Valued(values)
     assert (valued.programme, valued.covered) == (basis.programme, basis.covered_members)
     owed = fresh.owed_by(basis, region, basis.covered_members)
-    assert valued.due(shared[month], region).templates == owed.templates
+    assert valued.due(shared[month], region).templates == owed.templates  # the key known
+    unknown = MonthPolicy(services, COUNTY, month, AS_OF)  # ... and worked out from the values
+    assert Valued(values).due(unknown, region).templates == owed.templates
     table = Parts()
     indices, total = shared[month].due_parts(basis, region, basis.covered_members, table)
     assert total == sum(c.amount_fen for c in expected)
