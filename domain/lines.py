@@ -6,9 +6,10 @@ each. Its components are indices into the chunk's ``parts`` — each distinct co
 chunk, since cases with the same values share the engine's result (``MonthPolicy._templates``)
 — whose sources may hold two placeholders for the line's own references: ``INCOME`` (the
 line's income fact) and ``BASIS`` (its basis's latest fact, the last of its
-``basis_sources``), both carried in its ``refs``. A line's number and bank reference follow from its place in the roll, and
-its ``months`` is null when it pays its roll's own month only, its total. ``expand`` gives a
-line back as the object every reader sees (the fields of ``RollChunk.Recorded`` version 4).
+``basis_sources``), both carried in its ``refs``. Whom it pays is one array, ``payee``. A
+line's number and bank reference follow from its place in the roll, and its ``months`` is null
+when it pays its roll's own month only, its total. ``expand`` gives a line back as the object
+every reader sees (the fields of ``RollChunk.Recorded`` version 4).
 
 Measured (ops/bench/RESULTS.md, tenth session): ~820 bytes of JSON a line as objects, ~440 as
 rows; encoding, compressing and storing the chunk events scale with it.

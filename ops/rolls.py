@@ -636,8 +636,8 @@ def roll_lines(
     it goes into: the caller takes the table when it records a chunk, before the next line.
 
     A case whose settled basis holds for the month is read from the basis's parts (``Valued``,
-    ``span_pays``): its references split apart, nothing decoded unless its values or span are
-    new to the roll. Any other case's facts are folded."""
+    ``span_pays``): its references and payee passed on as the view keeps them, nothing decoded
+    unless its values or span are new to the roll. Any other case's facts are folded."""
     cut, as_of = first_day(month), book.as_of
     policy = book.month(month)
     everything = group is ProgrammeGroup.ALL
