@@ -257,17 +257,45 @@ def settled_data(basis: MonthBasis) -> bytes | None:
     return b"\n".join((values, span, REF_SEPARATOR.join(refs).encode()))
 
 
+class SettledValues(NamedTuple):
+    """A settled basis's values as ``settled_data`` stores them, in their order."""
+
+    kind: str
+    programme: str
+    method: PayMethod
+    tier_code: str | None
+    household: int
+    covered: int
+    income: int
+    excluded: int
+    rigid: int
+    employment: int
+    care_level: CareLevel
+    mode: str
+
+
+def settled_values(values: bytes) -> SettledValues:
+    """The values part of a settled basis (``settled_data``)."""
+    return SettledValues(*orjson.loads(values))
+
+
+def numbered_members(household: int, covered: int) -> dict[str, bool]:
+    """Members as the settled form keeps them, as counts: numbered, the first ``covered`` of
+    them covered."""
+    return {f"#{number}": number < covered for number in range(household)}
+
+
 def basis_from_settled(values: bytes, span: bytes, refs: str) -> MonthBasis:
     """A basis from the view's three parts (``settled_data``). Its members are numbered, not
-    named: the form keeps their count and covered count, all a month's amount reads."""
-    (kind, programme, method, tier_code, household, covered, income, excluded, rigid,
-     employment, care_level, mode) = orjson.loads(values)  # fmt: skip
+    named: the form keeps their count and covered count, all a month's amount reads. (A roll
+    reads the values alone, ``settled_values``; this is the whole inverse of ``settled_data``.)"""
+    v = settled_values(values)
     status, start_month, exit_month, exit_months = orjson.loads(span)
     income_source, *sources = refs.split(REF_SEPARATOR)
-    members = {f"#{number}": number < covered for number in range(household)}
-    return MonthBasis(kind, programme, status, method, tier_code, members,
-                      Income(income, excluded, rigid, employment, income_source),
-                      start_month, exit_month, exit_months, care_level, mode, sources)  # fmt: skip
+    return MonthBasis(v.kind, v.programme, status, v.method, v.tier_code,
+                      numbered_members(v.household, v.covered),
+                      Income(v.income, v.excluded, v.rigid, v.employment, income_source),
+                      start_month, exit_month, exit_months, v.care_level, v.mode, sources)  # fmt: skip
 
 
 def span_pays(span: bytes, month: str) -> bool:

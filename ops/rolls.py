@@ -13,7 +13,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import orjson
 import structlog
@@ -25,17 +25,17 @@ from domain.basis import (
     CaseFact,
     MonthBasis,
     basis_for_month,
+    numbered_members,
+    settled_values,
     span_pays,
 )
 from domain.dates import first_day, validate_month
 from domain.entitlement import (
-    CareLevel,
     CareStandard,
     Component,
     Entitlement,
     HouseholdBasis,
     Income,
-    PayMethod,
     Rounding,
     Sourced,
     TekunBasis,
@@ -579,25 +579,18 @@ class Valued:
     for them (measured: a basis built per new values was ~9 % of a roll's instructions)."""
 
     def __init__(self, values: bytes) -> None:
-        (kind, programme, method, tier_code, household, covered, income, excluded, rigid,
-         employment, care_level, mode) = orjson.loads(values)  # fmt: skip
-        self.kind: str = kind
-        self.programme: str = programme
-        self.method: str = method
-        self.tier_code: str | None = tier_code
-        self.household: int = household
-        self.covered: int = min(covered, household)  # as a basis counts its members
-        self.income: tuple[int, int, int, int] = (income, excluded, rigid, employment)
-        self.care_level: str = care_level
-        self.mode: str = mode
+        self.values = settled_values(values)
+        self.programme = self.values.programme
+        self.covered = min(self.values.covered, self.values.household)  # as a basis counts
         self.owed: Due | None = None
 
     def due(self, policy: MonthPolicy, region_code: str) -> Due:
         if self.owed is None:
-            income = Income(*self.income)
+            v = self.values
+            income = Income(v.income, v.excluded, v.rigid, v.employment)
             key = policy.value_key(
-                self.kind, self.programme, self.method, self.tier_code, self.household,
-                self.covered, income, self.care_level, self.mode, region_code,
+                v.kind, v.programme, v.method, v.tier_code, v.household, self.covered, income,
+                v.care_level, v.mode, region_code,
             )  # fmt: skip
             found = policy.known_due(key)
             if found is None:
@@ -609,13 +602,13 @@ class Valued:
         """A basis with these values and the placeholder references, as ``owed_by`` computes
         from (its status and months do not reach a month's amounts: the span decides whether
         the case is paid, ``span_pays``)."""
-        covered = self.covered
-        members = {f"#{number}": number < covered for number in range(self.household)}
+        v = self.values
         return MonthBasis(
-            self.kind, self.programme, "approved", cast(PayMethod, self.method), self.tier_code,
-            members, Income(income.household_income_fen, income.excluded_income_fen,
-                            income.rigid_expenditure_fen, income.employment_cost_fen, _INCOME_REF),
-            None, None, 0, cast(CareLevel, self.care_level), self.mode, [_BASIS_REF],
+            v.kind, v.programme, "approved", v.method, v.tier_code,
+            numbered_members(v.household, self.covered),
+            Income(income.household_income_fen, income.excluded_income_fen,
+                   income.rigid_expenditure_fen, income.employment_cost_fen, _INCOME_REF),
+            None, None, 0, v.care_level, v.mode, [_BASIS_REF],
         )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ import orjson
 from domain.basis import CaseFact, fold_details, settled_basis, settled_data
 from domain.household import CaseStatus
 from domain.identity import mask_account, mask_id_number
+from domain.lines import PAYEE_FIELDS
 from domain.regions import county_of
 
 STATUS_AFTER: dict[str, str] = {
@@ -96,6 +97,11 @@ CASE_FIELDS = (
     "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at", "facts",
     "settled_from", "settled", "settled_inline", "payee",
 )  # fmt: skip
+# The case's columns a roll line's ``payee`` array holds, in ``domain.lines.PAYEE_FIELDS`` order.
+PAYEE_COLUMNS = tuple(
+    {"account_sealed": "payee_account_sealed", "account_masked": "payee_account_masked"}.get(f, f)
+    for f in PAYEE_FIELDS
+)
 # A case's members and timeline are kept as two documents in one row per case (not a row per
 # member and per event): a rebuild then writes one history row per case instead of ~5, and both
 # are only ever read whole, for one case.
@@ -149,10 +155,7 @@ class CaseRows:
             case["settled_inline"], case["settled"] = (settled, None) if small else (None, settled)
             # What a roll line says of whom it pays (``domain.lines.PAYEE_FIELDS``), as JSON:
             # a roll passes it into its chunk event as it is, no text decoded a line.
-            case["payee"] = orjson.dumps([
-                case["head_name"], case["head_id_masked"], case["payee_name"],
-                case["payee_account_sealed"], case["payee_account_masked"],
-            ])  # fmt: skip
+            case["payee"] = orjson.dumps([case[column] for column in PAYEE_COLUMNS])
             people = [list(map(member.__getitem__, MEMBER_FIELDS)) for member in members.values()]
             # Details as objects, keys sorted: one encoding per case, not a JSON text per event
             # escaped again inside the blob.
