@@ -24,9 +24,9 @@ from domain.basis import (
     REF_SEPARATOR,
     CaseFact,
     MonthBasis,
+    SettledValues,
     basis_for_month,
     numbered_members,
-    settled_values,
     span_pays,
 )
 from domain.dates import first_day, validate_month
@@ -579,7 +579,7 @@ class Valued:
     for them (measured: a basis built per new values was ~9 % of a roll's instructions)."""
 
     def __init__(self, values: bytes) -> None:
-        self.values = settled_values(values)
+        self.values = SettledValues(values)
         self.programme = self.values.programme
         self.covered = min(self.values.covered, self.values.household)  # as a basis counts
         self.owed: Due | None = None
