@@ -77,7 +77,9 @@ from projections.case_state.view import CASE_ID, KIND, PAYEE, REGION_CODE
 from projections.rolls.view import generation_key
 from projections.runner import utc_text
 
-CHUNKS_PER_SAVE: Final = 5  # ~5,000 lines per transaction: bounded memory
+# ~5,000 lines per transaction: bounded memory. Not ``Final``: mypyc would compile it in as a
+# constant, and the tests set it lower (a module-level name is looked up once a save).
+CHUNKS_PER_SAVE = 5
 
 
 # Placeholders for a case's own references in cached components (see ``MonthPolicy.due``):

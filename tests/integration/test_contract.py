@@ -388,6 +388,67 @@ def test_a_county_larger_than_a_page_of_cases_generates_its_roll(
         assert line["total_fen"] == sum(c["amount_fen"] for c in line["components"])
 
 
+def test_a_generation_failing_part_way_records_no_header_and_raises_its_own_error(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a save of chunks fails part-way, or the generator itself fails part-way (an operator's
+    ctrl-c), the error raised is the one that happened, no header names the generation, nothing
+    after the failure is saved, and the rolls view holds what its rebuild from the log holds; the
+    next generation is whole."""
+    from ops.demo import policy_facts
+
+    monkeypatch.setattr("ops.rolls.CHUNKS_PER_SAVE", 1)  # one chunk of 1,000 lines a save
+    principal = admin(services)
+    for kind, fields in policy_facts():
+        services.app.save(*services.set_policy(principal, COUNTY, kind, fields).aggregates)
+    import_households(services, io.StringIO(roster_csv(4_500, seed=12)), "import")
+    services.fresh()
+    save = services.app.save
+    saves: list[int] = []
+
+    def chunks_logged() -> int:
+        notifications = services.app.recorder.select_notifications(start=1, limit=1_000_000)
+        return sum("RollChunk" in notification.topic for notification in notifications)
+
+    def second_fails(*aggregates: Any) -> Any:
+        if any(isinstance(aggregate, RollChunk) for aggregate in aggregates):
+            saves.append(len(aggregates))
+            if len(saves) == 2:
+                raise RuntimeError("the disk is full")
+        return save(*aggregates)
+
+    monkeypatch.setattr(services.app, "save", second_fails)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        generate_roll(services, principal, COUNTY, "2022-12", "all")
+    monkeypatch.setattr(services.app, "save", save)
+    assert (len(saves), chunks_logged()) == (2, 1)  # the third save was never tried
+
+    calls: list[int] = []
+
+    def progress(lines: int) -> None:
+        calls.append(lines)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the operator pressed ctrl-c
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_roll(services, principal, COUNTY, "2022-12", "all", progress)
+    assert chunks_logged() <= 1 + 3  # at most the chunks made before the generator stopped
+    services.fresh()
+    with services.db.transaction() as cur:
+        assert cur.execute("SELECT COUNT(*) AS n FROM rolls").fetchone()["n"] == 0
+    live = services.projections.dump("rolls")
+    services.projections.rebuild("rolls")
+    assert services.projections.dump("rolls") == live
+
+    outcome = generate_roll(services, principal, COUNTY, "2022-12", "all")
+    services.app.save(*outcome.aggregates)
+    services.fresh()
+    assert outcome.response["line_count"] == 4_500
+    lines = services.rolls.lines(str(outcome.response["roll_id"]), limit=5_000, offset=0)
+    assert sorted(line["line_no"] for line in lines) == list(range(4_500))
+    assert len({line["case_id"] for line in lines}) == 4_500
+
+
 def test_concurrent_conflicting_decisions_exactly_one_wins(services: Services) -> None:
     """Four approvers approve the same case at once: one is recorded, the others get a conflict."""
     principal = admin(services)
