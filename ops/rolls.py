@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterator
-from functools import cached_property
 from typing import Any, Final
 
 import orjson
@@ -133,6 +132,10 @@ class MonthPolicy:
         self._standards: dict[str, Sourced] = {}
         self._tiers: dict[str, dict[str, Sourced]] = {}
         self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
+        self._subsidies_read = False
+        self._price: tuple[PriceIndex | None, PriceLinkage | None] = (None, None)
+        self._electricity: ElectricitySubsidy | None = None
+        self._one_time: list[OneTimeSubsidy] = []
         fact = self.fact("rounding", "")
         self.rounding = (
             Rounding(RoundingUnit(fact["payload"]["unit"]), RoundingMode(fact["payload"]["mode"]), _ref(fact))
@@ -301,42 +304,50 @@ class MonthPolicy:
         """What ``owed_by`` has worked out for a value key this month, if it has."""
         return self._due.get(key)
 
-    @cached_property
+    # The subsidies' policy, read on first use and kept (written out, not ``cached_property``:
+    # on a class mypyc compiles that caches nothing, and ``one_time`` queried the database
+    # again for every value key that reached ``subsidies_for``).
+    @property
     def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
+        self._read_subsidies()
+        return self._price
+
+    @property
+    def electricity(self) -> ElectricitySubsidy | None:
+        self._read_subsidies()
+        return self._electricity
+
+    @property
+    def one_time(self) -> list[OneTimeSubsidy]:
+        self._read_subsidies()
+        return self._one_time
+
+    def _read_subsidies(self) -> None:
+        if self._subsidies_read:
+            return
         index, rule = self.fact("price_index", self.month), self.fact("price_linkage", "")
-        return (
+        self._price = (
             PriceIndex(self.month, index["payload"]["cpi_yoy_permille"], index["payload"]["food_cpi_yoy_permille"],
                        _ref(index)) if index else None,
             PriceLinkage(rule["payload"]["cpi_threshold_permille"], rule["payload"]["food_threshold_permille"],
                          rule["payload"]["minimum_fen"], tuple(rule["payload"]["programmes"]), _ref(rule))
             if rule else None,
         )  # fmt: skip
-
-    @cached_property
-    def electricity(self) -> ElectricitySubsidy | None:
         fact = self.fact("electricity", "")
-        if fact is None:
-            return None
-        payload = fact["payload"]
-        return ElectricitySubsidy(
-            payload["amount_fen_per_quarter"],
-            payload["pay_month_of_quarter"],
-            tuple(payload["programmes"]),
-            _ref(fact),
-        )
-
-    @cached_property
-    def one_time(self) -> list[OneTimeSubsidy]:
-        rows = self.services.policy.facts(self.county, "one_time", self.as_of)
+        self._electricity = None if fact is None else ElectricitySubsidy(
+            fact["payload"]["amount_fen_per_quarter"], fact["payload"]["pay_month_of_quarter"],
+            tuple(fact["payload"]["programmes"]), _ref(fact),
+        )  # fmt: skip
         latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
+        for row in self.services.policy.facts(self.county, "one_time", self.as_of):
             if row["effective_date"] <= self.day:
                 latest[row["item"]] = row
-        return [
+        self._one_time = [
             OneTimeSubsidy(r["item"], r["payload"]["amount_fen"], r["payload"]["per"], r["payload"]["pay_month"],
                            tuple(r["payload"]["programmes"]), _ref(r))
             for r in latest.values()
         ]  # fmt: skip
+        self._subsidies_read = True
 
 
 def _own_sources(sources: tuple[str, ...], income: str, basis: str) -> list[str]:

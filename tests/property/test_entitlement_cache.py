@@ -132,3 +132,28 @@ def test_cached_components_are_the_engines(
     assert [(p["code"], p["month"], p["amount_fen"], p["rule"], p["sources"]) for p in line["components"]] == [
         (c.code, month, c.amount_fen, c.rule, list(c.sources)) for c in expected if c.amount_fen
     ]  # fmt: skip
+
+
+def test_a_month_policy_reads_the_subsidies_policy_once(
+    policies: tuple[Services, dict[str, MonthPolicy]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many value keys reach the subsidies, a month's policy reads the subsidies' facts
+    from the database once (a roll asked it again for every new key when the cache on the
+    compiled class kept nothing), and gives the same policy each time."""
+    services, _ = policies
+    policy = MonthPolicy(services, COUNTY, "2023-01", AS_OF)
+    asked: list[tuple[Any, ...]] = []
+    facts, applicable = services.policy.facts, services.policy.applicable
+    monkeypatch.setattr(services.policy, "facts", lambda *a: asked.append(a) or facts(*a))
+    monkeypatch.setattr(services.policy, "applicable", lambda *a: asked.append(a) or applicable(*a))
+    first = (policy.price, policy.electricity, policy.one_time)
+    for _ in range(3):
+        assert (policy.price, policy.electricity, policy.one_time) == first
+    assert first[0][0] is None and first[0][1] is not None  # no index for 2023-01; a linkage
+    assert first[1] is not None and [s.name for s in first[2]] == ["春节慰问"]
+    assert sorted(a[1] for a in asked) == [
+        "electricity",
+        "one_time",
+        "price_index",
+        "price_linkage",
+    ]
