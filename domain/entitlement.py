@@ -223,13 +223,14 @@ def household_entitlement(
     # (standard − counted / n) × covered = (standard × n − counted) × covered / n, rounded once.
     gap_total = max(0, standard.amount_fen * basis.household_members - counted)
     amount = rounding.divide(gap_total * basis.covered_members, basis.household_members)
+    described = rounding.describe()
     rule = (
         f"top-up: max(0, {standard.amount_fen} − {counted}/{basis.household_members}) fen"
-        f" × {basis.covered_members} covered, {rounding.describe()}"
+        f" × {basis.covered_members} covered, {described}"
     )
     return Entitlement(
         (Component("base", amount, rule, (standard.source, basis.income.source, basis.source)),),
-        rounding.describe(),
+        described,
     )
 
 

@@ -17,6 +17,7 @@ rows; encoding, compressing and storing the chunk events scale with it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -60,12 +61,16 @@ BASIS: Final = "{basis}"
 DERIVED = ("line_no", "reference")
 
 
+_tables = itertools.count()
+
+
 class Parts:
     """The parts table of the chunk being filled: each part once, in order of first use."""
 
     def __init__(self) -> None:
         self.parts: list[list[Any]] = []
         self.index: dict[int, int] = {}
+        self.table = next(_tables)  # names this table in the process: a new name at each ``take``
 
     def shared(self, serial: int, part: list[Any]) -> int:
         """The index of a part shared by many lines (``serial`` names it for the generation)."""
@@ -84,6 +89,7 @@ class Parts:
         """The table so far; the next chunk starts an empty one."""
         parts = self.parts
         self.parts, self.index = [], {}
+        self.table = next(_tables)
         return parts
 
 

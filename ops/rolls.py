@@ -103,10 +103,17 @@ class Due:
             (next(_serials), [code, month, amount, rule, list(sources)])
             for code, amount, rule, sources, _placed in templates if amount
         ]  # fmt: skip
+        self.table = -1  # the chunk table ``found`` indexes (``Parts.table``)
+        self.found: list[int] = []
 
     def indices(self, parts: Parts) -> list[int]:
-        """The indices of the parts in the chunk's table (added to it where new)."""
-        return [parts.shared(serial, part) for serial, part in self.parts]
+        """The indices of the parts in the chunk's table (added to it where new). Kept for the
+        chunk's table, so the lines of a chunk that share these values share one list (a line's
+        components are never changed once made: an adjusted line makes a list of its own)."""
+        if self.table != parts.table:
+            self.table = parts.table
+            self.found = [parts.shared(serial, part) for serial, part in self.parts]
+        return self.found
 
 
 def _ref(fact: dict[str, Any]) -> str:
@@ -419,20 +426,24 @@ class Cell:
 
 class Totals:
     """A roll's totals, added line by line: one tally per programme × region code, summed by
-    programme and by township at the end (one dict lookup a line instead of a dozen updates;
+    programme and by township at the end (two dict lookups a line instead of a dozen updates;
     keyed by the line's own region code, so no township code is cut out of it a line)."""
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[str, str], Cell] = {}
+        self.cells: dict[str, dict[str, Cell]] = {}  # programme → region code → tally
         self.backpay_fen = self.recovered_fen = self.receivable_fen = 0
 
     def add(self, line: list[Any], parts: list[list[Any]]) -> None:
         """Add a row of ``domain.lines.FIELDS`` whose components index ``parts``."""
         total: int = line[TOTAL]
-        key = (line[PROGRAMME], line[LINE_REGION])
-        cell = self.cells.get(key)
+        programme: str = line[PROGRAMME]
+        regions = self.cells.get(programme)
+        if regions is None:
+            regions = self.cells[programme] = {}
+        region: str = line[LINE_REGION]
+        cell = regions.get(region)
         if cell is None:
-            cell = self.cells[key] = Cell()
+            cell = regions[region] = Cell()
         cell.lines += 1
         cell.persons += line[COVERED]
         cell.amount_fen += total
@@ -450,17 +461,24 @@ class Totals:
                 if part["amount_fen"] < 0:
                     self.recovered_fen -= part["amount_fen"]
 
+    def _tallies(self) -> list[tuple[str, str, Cell]]:
+        return [
+            (programme, region, cell)
+            for programme, regions in self.cells.items()
+            for region, cell in regions.items()
+        ]
+
     @property
     def lines(self) -> int:
-        return sum(cell.lines for cell in self.cells.values())
+        return sum(cell.lines for _p, _r, cell in self._tallies())
 
     @property
     def amount_fen(self) -> int:
-        return sum(cell.amount_fen for cell in self.cells.values())
+        return sum(cell.amount_fen for _p, _r, cell in self._tallies())
 
     def _by(self, township: bool) -> dict[str, dict[str, int]]:
         found: dict[str, dict[str, int]] = {}
-        for (programme, region), cell in self.cells.items():
+        for programme, region, cell in self._tallies():
             name = region[:9] if township else programme
             bucket = found.setdefault(name, {"lines": 0, "persons": 0, "amount_fen": 0})
             bucket["lines"] += cell.lines
@@ -469,7 +487,7 @@ class Totals:
         return dict(sorted(found.items()))
 
     def as_dict(self) -> dict[str, Any]:
-        cells = self.cells.values()
+        cells = [cell for _p, _r, cell in self._tallies()]
         return {
             "lines": self.lines,
             "persons": sum(cell.persons for cell in cells),
@@ -616,9 +634,15 @@ class Valued:
         from (its status and months do not reach a month's amounts: the span decides whether
         the case is paid, ``span_pays``)."""
         v = self.values
+        members = _MEMBERS.get((v.household, self.covered))
+        if members is None:  # read only: a template is never folded further
+            if len(_MEMBERS) >= 1_000:
+                _MEMBERS.clear()
+            members = _MEMBERS[v.household, self.covered] = numbered_members(
+                v.household, self.covered
+            )
         return MonthBasis(
-            v.kind, v.programme, "approved", v.method, v.tier_code,
-            numbered_members(v.household, self.covered),
+            v.kind, v.programme, "approved", v.method, v.tier_code, members,
             Income(income.household_income_fen, income.excluded_income_fen,
                    income.rigid_expenditure_fen, income.employment_cost_fen, _INCOME_REF),
             None, None, 0, v.care_level, v.mode, [_BASIS_REF],
@@ -626,6 +650,7 @@ class Valued:
 
 
 _VALUED: Final = 20_000  # values kept per roll: bounded memory whatever the incomes
+_MEMBERS: dict[tuple[int, int], dict[str, bool]] = {}  # (household, covered) → template members
 
 
 def roll_lines(
