@@ -71,6 +71,7 @@ from domain.subsidies import (
     price_linked_subsidy,
 )
 from ops.ledger_service import flow_postings, pool_group
+from ops.runtime import gc_paused
 from ops.services import Outcome, Services, now_utc
 from projections.case_state.view import CASE_ID, KIND, PAYEE, REGION_CODE
 from projections.rolls.view import generation_key
@@ -786,6 +787,18 @@ def generate_roll(
     progress: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Generate (or regenerate) the draft roll of a county × month × programme group."""
+    with gc_paused():  # no cycles made a line (``ops.runtime.gc_paused``)
+        return _generate_roll(services, principal, county, month, group, progress)
+
+
+def _generate_roll(
+    services: Services,
+    principal: Principal,
+    county: str,
+    month: str,
+    group: str,
+    progress: Callable[[int], None] | None,
+) -> Outcome:
     principal.require("roll.generate")
     validate_region_code(county, "county_code")
     principal.require_region(county, "county_code")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 THRESHOLDS = (100_000, 50, 1_000)
@@ -29,6 +31,37 @@ def tune_gc() -> None:
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
     _tuned = True
+
+
+_pauses = 0  # how many ``gc_paused`` blocks are running, in any thread
+_resume = False  # whether the collector was on when the first of them began
+_pause_lock = threading.Lock()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic collector off while the block runs (in any thread: it is process-wide), on
+    again after the last such block ends if it was on before the first began.
+
+    For a roll's generation: hundreds of thousands of lines, components and rows live a few
+    chunks each and form no cycles, yet every 100,000 allocations the collector walks those
+    still alive. Sampled with perf (cpu-clock, a process generating six counties' rolls), its
+    walks were ~5 % of the process's time with ``THRESHOLDS``; callgrind counts only ~1 % of
+    the instructions — the walks miss the cache. What cycles a block makes are collected
+    after it, as ever."""
+    global _pauses, _resume
+    with _pause_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
 
 
 def worker_pool(

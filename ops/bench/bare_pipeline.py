@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
 
 import lz4.block
@@ -131,9 +132,10 @@ def work(url: str, counties: list[str], month: str) -> dict[str, object]:
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         raise SystemExit("not told to go")
+    cpu = time.process_time()
     lines = sum(county(conn, code, month) for code in counties)
     conn.close()
-    return {"lines": lines, "peak_rss_mib": peak_rss_mib()}
+    return {"lines": lines, "peak_rss_mib": peak_rss_mib(), "cpu_s": time.process_time() - cpu}
 
 
 def main() -> None:

@@ -106,14 +106,14 @@ def generate(url: str, counties: list[str], month: str) -> dict[str, object]:
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":  # the parent gave up (another worker failed)
         raise SystemExit("not told to go")
-    lines = 0
+    lines, cpu = 0, time.process_time()
     for county in counties:
         outcome = generate_roll(services, operator, county, month, "all")
         services.app.save(*outcome.aggregates)
         services.projections.catch_up(["rolls"])
         lines += int(outcome.response["line_count"])
     services.close()
-    return {"lines": lines, "peak_rss_mib": peak_rss_mib()}  # fmt: skip
+    return {"lines": lines, "peak_rss_mib": peak_rss_mib(), "cpu_s": time.process_time() - cpu}
 
 
 def run(kind: str, households: int, counties: int, workers: int, month: str, folder: Path) -> dict[str, object]:  # fmt: skip
@@ -133,7 +133,9 @@ def timed(
 ) -> dict[str, object]:
     """``end_to_end_s`` from the workers' start signal until the last has projected its rolls
     (and ``finish`` has run, if given); ``with_start_up_s`` also counts starting the processes
-    and importing (~0.4 s each, the two at once). ``module`` runs each worker (its
+    and importing (~0.4 s each, the two at once); ``workers_cpu_s`` is the CPU time the workers'
+    processes spent (all their threads) from the signal to their end — the Python side's work,
+    whatever the machine's cores were doing otherwise. ``module`` runs each worker (its
     ``--generate`` mode): this one, or ``ops.bench.bare_pipeline``."""
     Services(settings(url)).fresh().close()  # views set up and caught up before the clock starts
     spawned = time.perf_counter()
@@ -170,6 +172,7 @@ def timed(
         "end_to_end_s": round(elapsed, 2), "with_start_up_s": round(finished - spawned, 2),
         "lines_per_s": round(lines / elapsed),
         "peak_rss_mib": max(int(r["peak_rss_mib"]) for r in results),
+        "workers_cpu_s": round(sum(float(r["cpu_s"]) for r in results), 2),
     }  # fmt: skip
 
 

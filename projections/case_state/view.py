@@ -96,7 +96,7 @@ class RollCase:
     its settled basis, what was paid for it; its facts and history are decoded only if the roll
     needs them (a recent fact, or adjustments to work out)."""
 
-    case: tuple[Any, ...]
+    case: tuple[Any, ...]  # ``PAGE_FIELDS`` in order, perhaps followed by more of the row
     settled: bytes | None  # None: too large for the county index (the roll folds the facts)
     paid: str | None
     blob: bytes | None  # None: not read, as the roll said it would not need them
@@ -142,7 +142,7 @@ class RollCase:
         return _paid(self.paid)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(zip(PAGE_FIELDS, self.case, strict=True))
+        return dict(zip(PAGE_FIELDS, self.case[: len(PAGE_FIELDS)], strict=True))
 
 
 # A row's values in column order, picked in C (a bulk load writes tens of thousands a batch).
@@ -388,7 +388,9 @@ class CaseStateView(View):
             if known is None:
                 yield [RollCase(row[:width], row[width] or row[-2], row[width + 1], row[-1]) for row in rows]  # fmt: skip
                 continue
-            cases = [RollCase(row[:width], row[width], row[width + 1], None) for row in rows]
+            # The row itself as ``case``: ``PAGE_FIELDS`` first, then what the stream adds (no
+            # tuple sliced a case).
+            cases = [RollCase(row, row[width], row[width + 1], None) for row in rows]
             self._complete(cases, known[0], known[1])
             yield cases
 

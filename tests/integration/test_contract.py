@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import threading
 from collections.abc import Callable
@@ -427,11 +428,13 @@ def test_a_generation_failing_part_way_records_no_header_and_raises_its_own_erro
 
     def progress(lines: int) -> None:
         calls.append(lines)
+        assert not gc.isenabled()  # paused while the lines are made (``ops.runtime.gc_paused``)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the operator pressed ctrl-c
 
     with pytest.raises(KeyboardInterrupt):
         generate_roll(services, principal, COUNTY, "2022-12", "all", progress)
+    assert gc.isenabled() and len(calls) == 3
     assert chunks_logged() <= 1 + 3  # at most the chunks made before the generator stopped
     services.fresh()
     with services.db.transaction() as cur:
