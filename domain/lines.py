@@ -65,30 +65,23 @@ _tables = itertools.count()
 
 
 class Parts:
-    """The parts table of the chunk being filled: each part once, in order of first use."""
+    """The parts table of the chunk being filled, in order of first use. A part shared by many
+    lines is added once a table by whoever shares it (``ops.rolls.Due`` keeps its indices for
+    the table it last added to, named by ``table``)."""
 
     def __init__(self) -> None:
         self.parts: list[list[Any]] = []
-        self.index: dict[int, int] = {}
         self.table = next(_tables)  # names this table in the process: a new name at each ``take``
 
-    def shared(self, serial: int, part: list[Any]) -> int:
-        """The index of a part shared by many lines (``serial`` names it for the generation)."""
-        found = self.index.get(serial)
-        if found is None:
-            found = self.index[serial] = len(self.parts)
-            self.parts.append(part)
-        return found
-
-    def own(self, part: list[Any]) -> int:
-        """The index of a part of one line only (an adjustment)."""
+    def add(self, part: list[Any]) -> int:
+        """The index of a part added to the table."""
         self.parts.append(part)
         return len(self.parts) - 1
 
     def take(self) -> list[list[Any]]:
         """The table so far; the next chunk starts an empty one."""
         parts = self.parts
-        self.parts, self.index = [], {}
+        self.parts = []
         self.table = next(_tables)
         return parts
 
@@ -170,7 +163,7 @@ def compact(
                 key = repr(part)
                 found = seen.get(key)
                 if found is None:
-                    found = seen[key] = table.own(part)
+                    found = seen[key] = table.add(part)
                 indices.append(found)
             row[components] = indices
         if months >= 0:

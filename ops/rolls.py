@@ -9,7 +9,6 @@ crash half-way leaves only orphan chunks that no header names, and a retry start
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Final
@@ -89,31 +88,31 @@ _BASIS_REF: Final = BASIS
 # A cached component: (code, amount, rule, sources, whether a source is a placeholder).
 _Template = tuple[str, int, str, tuple[str, ...], bool]
 _DUE_CACHE: Final = 50_000  # value keys kept per month: bounded memory whatever the incomes
-_serials = itertools.count()  # names each cached part for a chunk's parts table (``Parts``)
 
 
 class Due:
     """What a basis's values are owed in one month (``MonthPolicy.owed_by``): its components
     with placeholders for the case's own references, their total, and the ones with an amount
-    as a chunk's parts, each with the serial a chunk's table knows it by."""
+    as a chunk's parts."""
 
     def __init__(self, templates: list[_Template], month: str) -> None:
         self.templates = templates
         self.total_fen = sum(template[1] for template in templates)
         self.parts = [
-            (next(_serials), [code, month, amount, rule, list(sources)])
+            [code, month, amount, rule, list(sources)]
             for code, amount, rule, sources, _placed in templates if amount
         ]  # fmt: skip
         self.table = -1  # the chunk table ``found`` indexes (``Parts.table``)
         self.found: list[int] = []
 
     def indices(self, parts: Parts) -> list[int]:
-        """The indices of the parts in the chunk's table (added to it where new). Kept for the
-        chunk's table, so the lines of a chunk that share these values share one list (a line's
-        components are never changed once made: an adjusted line makes a list of its own)."""
+        """The indices of the parts in the chunk's table, added to it by the first line of the
+        chunk with these values; the chunk's later lines with them share the same list (a
+        line's components are never changed once made: an adjusted line makes a list of its
+        own)."""
         if self.table != parts.table:
             self.table = parts.table
-            self.found = [parts.shared(serial, part) for serial, part in self.parts]
+            self.found = [parts.add(part) for part in self.parts]
         return self.found
 
 
@@ -731,7 +730,7 @@ def roll_lines(
                     continue
                 payable, receivable, months = net(month, regular_fen if regular else None, adjusted)
                 components = regular + [
-                    parts.own([a["code"], a["month"], a["amount_fen"], a["rule"], a["sources"]])
+                    parts.add([a["code"], a["month"], a["amount_fen"], a["rule"], a["sources"]])
                     for a in adjusted
                 ]  # fmt: skip
                 if not adjusted:

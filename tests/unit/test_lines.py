@@ -37,15 +37,16 @@ def row(case: str, parts: list[int], total: int, months: Any = None) -> list[Any
 def test_rows_expand_to_lines_with_their_own_references_numbers_and_months() -> None:
     table = Parts()
     base = ["base", MONTH, 60_000, "top-up", ["RegionPolicy.StandardSet#6", INCOME, BASIS]]
-    first = table.shared(7, base)
-    assert table.shared(7, base) == first  # a shared part is in the table once
-    backpay = table.own(
+    first = table.add(base)  # lines "a" and "b" share it
+    backpay = table.add(
         ["backpay", "2024-01", 1_500, "back-pay", ["HouseholdCase.IncomeChanged#9"]]
     )
     months = [{"month": MONTH, "amount_fen": 60_000}, {"month": "2024-01", "amount_fen": 1_500}]
     rows = [row("a", [first], 60_000), row("b", [first, backpay], 61_500, months)]
+    named = table.table
     parts = table.take()
-    assert table.parts == [] and table.shared(7, base) == 0  # the next chunk starts afresh
+    assert table.parts == [] and table.table != named  # the next chunk starts afresh
+    assert table.add(base) == 0
     lines = expand(list(FIELDS), parts, rows, 2 * LINES_PER_CHUNK, "420582", MONTH, "dibao")
     assert [(line["line_no"], line["reference"]) for line in lines] == [
         (2000, "420582202403D0002000"),
