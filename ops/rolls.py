@@ -682,7 +682,7 @@ def roll_lines(
             settled = row.settled
             entry: Valued | None = None
             basis: MonthBasis | None = None
-            if settled is not None and row.settled_holds(cut, as_of):
+            if settled is not None and row.holds:
                 # No fact of the case counts from a later date nor is unknown at the book's
                 # time: its basis this month is the settled one the view keeps (no fold).
                 values, span, refs = settled.split(b"\n", 2)

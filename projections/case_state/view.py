@@ -100,6 +100,11 @@ class RollCase:
     settled: bytes | None  # None: too large for the county index (the roll folds the facts)
     paid: str | None
     blob: bytes | None  # None: not read, as the roll said it would not need them
+    # Whether the settled basis is the case's basis for the month as known at the roll's time:
+    # it was read, no fact counts from a later date, none is unknown then (``SETTLED_HOLDS``,
+    # worked out by the database as it reads the row; False when the stream was not told the
+    # month's first day and the roll's time, and so reads every case's facts).
+    holds: bool
     decoded: list[CaseFact] | None = None
 
     def __init__(
@@ -108,6 +113,7 @@ class RollCase:
         settled: bytes | None,
         paid: str | None,
         blob: bytes | None,
+        holds: bool = False,
         decoded: list[CaseFact] | None = None,
     ) -> None:
         # Written out, not generated: see ``compiled_init`` in ``domain.entitlement``.
@@ -115,13 +121,8 @@ class RollCase:
         self.settled = settled
         self.paid = paid
         self.blob = blob
+        self.holds = holds
         self.decoded = decoded
-
-    def settled_holds(self, cut: str, as_of: str) -> bool:
-        """Whether the settled basis is the case's basis for a month starting on ``cut`` as
-        known at ``as_of``: it was read, no fact counts from a later date, none is unknown then."""
-        case = self.case
-        return self.settled is not None and case[SETTLED_FROM] <= cut and case[RECORDED_AT] <= as_of
 
     @property
     def unpaid(self) -> bool:
@@ -145,6 +146,15 @@ class RollCase:
         return dict(zip(PAGE_FIELDS, self.case[: len(PAGE_FIELDS)], strict=True))
 
 
+# Whether a case's settled basis holds for a month starting on the first parameter as known at
+# the second (``RollCase.holds``): it is in the index (not too large), no fact counts from a
+# later date, none was recorded later. Compared by code point, as Python compares the same
+# texts (ISO dates and UTC times), whatever the database's collation; read from the county
+# index's own columns, one boolean a case instead of two texts compared in Python.
+SETTLED_HOLDS = (
+    "COALESCE(c.settled_inline IS NOT NULL AND c.settled_from{collate} <= %s"
+    " AND c.recorded_at{collate} <= %s, FALSE)"
+)
 # A row's values in column order, picked in C (a bulk load writes tens of thousands a batch).
 _case_row = itemgetter(*CASE_FIELDS)
 
@@ -375,32 +385,40 @@ class CaseStateView(View):
             )  # fmt: skip
             history_params = (month, month, known[2], *history_params)
         # With ``known``, only what the county index holds (PostgreSQL reads it alone: see
-        # ``COUNTY_INDEX``); the facts of the cases that need them follow per page by case id.
-        extra = "" if known is not None else ", c.settled, c.facts"
+        # ``COUNTY_INDEX``) and whether the settled basis holds, worked out from the same
+        # columns; the facts of the cases that need them follow per page by case id.
+        extra = ", c.settled, c.facts"
+        extra_params: tuple[str, ...] = ()
+        if known is not None:
+            collate = "" if self.db.is_sqlite else ' COLLATE "C"'
+            extra, extra_params = f", {SETTLED_HOLDS.format(collate=collate)}", (known[0], known[1])
         width = len(PAGE_FIELDS)
         for rows in self.db.stream(
             f"SELECT {', '.join('c.' + f for f in PAGE_FIELDS)}, c.settled_inline, ({history}){extra}"
             " FROM case_state c WHERE c.county_code = %s AND c.start_month <= %s ORDER BY c.case_id",
-            (*history_params, county_code, month),
+            (*history_params, *extra_params, county_code, month),
             page,
             index_order=True,  # along case_state_county: no sort (see ``Database.stream``)
         ):
-            if known is None:
-                yield [RollCase(row[:width], row[width] or row[-2], row[width + 1], row[-1]) for row in rows]  # fmt: skip
-                continue
             # The row itself as ``case``: ``PAGE_FIELDS`` first, then what the stream adds (no
             # tuple sliced a case).
-            cases = [RollCase(row, row[width], row[width + 1], None) for row in rows]
-            self._complete(cases, known[0], known[1])
+            if known is None:
+                yield [RollCase(row, row[width] or row[-2], row[width + 1], row[-1]) for row in rows]  # fmt: skip
+                continue
+            cases = [
+                RollCase(row, row[width], row[width + 1], None, bool(row[width + 2]))
+                for row in rows
+            ]
+            self._complete(cases)
             yield cases
 
-    def _complete(self, cases: list[RollCase], cut: str, as_of: str) -> None:
+    def _complete(self, cases: list[RollCase]) -> None:
         """Read the facts of the cases the roll folds — whose settled basis does not hold for
         the month as known then, or was too large for the county index — and of those with a
         paid month listed (adjustments fold the facts)."""
         wanted = {
             case.case[CASE_ID]: case for case in cases
-            if not case.unpaid or not case.settled_holds(cut, as_of)
+            if not case.unpaid or not case.holds
         }  # fmt: skip
         if not wanted:
             return

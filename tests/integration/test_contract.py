@@ -734,6 +734,8 @@ def test_a_roll_reads_the_facts_and_paid_months_it_uses(services: Services) -> N
                 seen["months kept"] += len(expected)
                 seen["months dropped"] += len(full[row.case[CASE_ID]]) - len(expected)
                 settled = row.case[SETTLED_FROM] <= cut and recorded <= as_of
+                # The database's comparison (``SETTLED_HOLDS``) is Python's, by code point.
+                assert row.holds == (row.settled is not None and settled), row.case[CASE_ID]
                 needed = not settled or bool(expected)
                 assert (row.blob is not None) == needed, row.case[CASE_ID]
                 seen["with facts" if needed else "without facts"] += 1
