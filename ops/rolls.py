@@ -444,8 +444,9 @@ class Totals:
         cell = regions.get(region)
         if cell is None:
             cell = regions[region] = Cell()
+        covered: int = line[COVERED]  # typed: a native addition, not a generic one
         cell.lines += 1
-        cell.persons += line[COVERED]
+        cell.persons += covered
         cell.amount_fen += total
         if total > 0:
             cell.payable += 1
