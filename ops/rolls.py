@@ -9,7 +9,6 @@ crash half-way leaves only orphan chunks that no header names, and a retry start
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -73,7 +72,7 @@ from ops.ledger_service import flow_postings, pool_group
 from ops.runtime import gc_paused
 from ops.services import Outcome, Services, now_utc
 from projections.case_state.view import CASE_ID, KIND, PAYEE, REGION_CODE
-from projections.rolls.view import generation_key
+from projections.rolls.view import generation_key, new_token
 from projections.runner import utc_text
 
 # ~5,000 lines per transaction: bounded memory. Not ``Final``: mypyc would compile it in as a
@@ -812,7 +811,7 @@ def _generate_roll(
     as_of = utc_text(now_utc())
     book = PolicyBook(services, county, as_of)
     check_policy_in_force(services, county, book.month(month))
-    token = uuid.uuid4()
+    token = new_token()  # time-ordered: its lines' key follows every earlier generation's
     totals, chunks = Totals(), 0
     parts = Parts()
     chunk: list[list[Any]] = []

