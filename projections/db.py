@@ -8,6 +8,7 @@ locks the tracking row. Rows come back as mappings on both backends.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import sqlite3
 import threading
@@ -222,17 +223,14 @@ class Database:
                 # Chunks need libpq 17 (psycopg[binary] bundles a newer one); an older libpq
                 # streams a row at a time, slower but the same rows.
                 chunk = page if pq.version() >= 170000 else 1
-                rows: list[tuple[Any, ...]] = []
-                for row in cur.stream(sql, tuple(params), binary=True, size=chunk):
-                    rows.append(row)
-                    if len(rows) == page:
-                        pages.put(rows)
-                        rows = []
-                        if stop.is_set():
-                            return
-                pages.put(rows)
-                if rows:
-                    pages.put([])
+                stream = cur.stream(sql, tuple(params), binary=True, size=chunk)
+                # A page at a time, taken by ``islice`` in C: no Python loop a row here.
+                while rows := list(itertools.islice(stream, page)):
+                    pages.put(rows)
+                    if stop.is_set():
+                        stream.close()  # psycopg cancels the query and drains what came
+                        return
+                pages.put([])
         except BaseException as error:  # handed to the caller's thread
             pages.put(error)
 
