@@ -489,9 +489,9 @@ class Totals:
     def as_dict(self) -> dict[str, Any]:
         cells = [cell for _p, _r, cell in self._tallies()]
         return {
-            "lines": self.lines,
+            "lines": sum(cell.lines for cell in cells),
             "persons": sum(cell.persons for cell in cells),
-            "amount_fen": self.amount_fen,
+            "amount_fen": sum(cell.amount_fen for cell in cells),
             "payable_lines": sum(cell.payable for cell in cells),
             "backpay_fen": self.backpay_fen,
             "recovered_fen": self.recovered_fen,
@@ -682,7 +682,7 @@ def roll_lines(
             settled = row.settled
             entry: Valued | None = None
             basis: MonthBasis | None = None
-            if settled is not None and row.holds:
+            if settled is not None and row.holds:  # (``holds`` implies a basis was read)
                 # No fact of the case counts from a later date nor is unknown at the book's
                 # time: its basis this month is the settled one the view keeps (no fold).
                 values, span, refs = settled.split(b"\n", 2)

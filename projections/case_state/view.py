@@ -156,6 +156,7 @@ SETTLED_HOLDS = (
     "COALESCE(c.settled_inline IS NOT NULL AND c.settled_from{collate} <= %s"
     " AND c.recorded_at{collate} <= %s, FALSE)"
 )
+
 # A row's values in column order, picked in C (a bulk load writes tens of thousands a batch).
 _case_row = itemgetter(*CASE_FIELDS)
 
