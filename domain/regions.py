@@ -20,10 +20,22 @@ _TOWNSHIP = re.compile(r"^\d{9}(\d{3})?$")
 NATIONAL = "000000"
 
 
+# stdnum's region table (``cn/loc``), parsed on first use and kept by stdnum for the process.
+REGION_TABLE = "cn/loc"
+
+
+def load_region_table() -> None:
+    """Parse the region table now rather than at the first code a request checks: a process
+    that serves requests or generates rolls calls this as it starts (``Services``). Parsing it
+    took ~90 ms here and leaves ~15,000 objects for the cyclic collector: in a roll's first
+    county it was ~8 % of the instructions (ops/bench/RESULTS.md, sixteenth session)."""
+    numdb.get(REGION_TABLE)
+
+
 @lru_cache(maxsize=8192)
 def _known(code6: str) -> str | None:
     """Return the current name of a 6-digit code, or None if unknown or abolished."""
-    info = {k: v for _part, props in numdb.get("cn/loc").info(code6) for k, v in props.items()}
+    info = {k: v for _part, props in numdb.get(REGION_TABLE).info(code6) for k, v in props.items()}
     if code6.endswith("0000"):
         return info.get("province")
     names = info.get("county")

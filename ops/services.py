@@ -26,6 +26,7 @@ from domain.enrolment import PersonEnrolment, enrolment_id
 from domain.errors import Conflict, InvalidValue, NotFound
 from domain.household import HouseholdCase
 from domain.policy import RegionPolicy, policy_id
+from domain.regions import load_region_table
 from domain.registry import RegistryRecord, registry_record_id
 from domain.roll import chunk_id
 from domain.tekun import TekunPerson
@@ -186,6 +187,7 @@ class Services:
             self._start(settings)
 
     def _start(self, settings: Settings) -> None:
+        load_region_table()  # at start-up, not in the first request or roll that checks a code
         ensure_schema(settings)
         self.settings = settings
         self.keys = Keys(settings.secret)

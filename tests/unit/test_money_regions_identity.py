@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from stdnum import numdb
 
 from domain.dates import add_months, validate_month
 from domain.errors import InvalidValue
@@ -15,7 +18,14 @@ from domain.money import (
     format_yuan,
     require_fen,
 )
-from domain.regions import in_scope, policy_lookup_chain, scope_prefix, validate_region_code
+from domain.regions import (
+    _known,
+    in_scope,
+    load_region_table,
+    policy_lookup_chain,
+    scope_prefix,
+    validate_region_code,
+)
 from tests.factories import id_number
 
 
@@ -42,6 +52,31 @@ def test_fen_must_be_whole_and_not_negative() -> None:
     with pytest.raises(InvalidValue):
         require_fen(0, "amount_fen", allow_zero=False)
     assert format_yuan(67_000) == "670.00" and format_yuan(-5) == "-0.05"
+
+
+def test_a_process_started_with_services_reads_the_region_table_once_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Services`` parses the region table as it starts; the first code checked afterwards (a
+    roll's county, a request's region) reads no file and parses nothing."""
+    from ops.services import Services
+    from tests.conftest import make_settings
+
+    loaded: list[bool] = []
+    monkeypatch.setattr("ops.services.load_region_table", lambda: loaded.append(True))
+    Services(make_settings(f"sqlite:///{tmp_path}/doudi.sqlite3")).close()
+    assert loaded == [True]
+
+    # As in a new process: stdnum has parsed nothing yet (its own cache, put back after).
+    monkeypatch.delitem(numdb._open_databases, "cn/loc", raising=False)
+    load_region_table()
+    _known.cache_clear()
+
+    def parsing(*_args: object) -> None:
+        raise AssertionError("the region table was parsed again")
+
+    monkeypatch.setattr(numdb, "read", parsing)
+    assert validate_region_code("420502") == "420502"
 
 
 def test_region_codes_and_scopes() -> None:
