@@ -39,6 +39,7 @@ MODULES = (
     "domain/basis.py",
     "domain/entitlement.py",
     "domain/lines.py",
+    "domain/money.py",
     "domain/references.py",
     "domain/subsidies.py",
     "ops/rolls.py",
