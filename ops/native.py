@@ -33,8 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The modules a roll line passes through, per line: the case stream's rows (case-state view),
-# the basis, the engine and subsidies on a cache miss, the roll's line loop and totals, and the
-# line numbers and bank references of each chunk.
+# the basis, the engine, its rounding and the subsidies on a cache miss, the roll's line loop and
+# totals, and the line numbers and bank references of each chunk.
 MODULES = (
     "domain/basis.py",
     "domain/entitlement.py",
