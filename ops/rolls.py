@@ -675,6 +675,7 @@ def roll_lines(
     known = (cut, as_of, book.policy_recorded_until)
     valued: dict[bytes, Valued] = {}
     spans: dict[bytes, bool] = {}
+    fragment = orjson.Fragment  # a local: ``orjson.Fragment`` is a module attribute lookup a line
     for page in services.case_state.county_case_pages(county, month, known):
         for row in page:
             case = row.case
@@ -740,7 +741,7 @@ def roll_lines(
             else:
                 continue
             yield [
-                case[CASE_ID], case[KIND], programme, region, orjson.Fragment(case[PAYEE]),
+                case[CASE_ID], case[KIND], programme, region, fragment(case[PAYEE]),
                 covered, components, payable, receivable, months, line_refs,
             ]  # fmt: skip
 
