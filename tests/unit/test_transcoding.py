@@ -110,6 +110,26 @@ def test_plain_roll_lines_encode_exactly_as_the_library(lines: list[dict[str, An
     )
 
 
+def test_two_long_values_are_each_put_in_their_own_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk's parts and lines both take orjson's path, each written where the library
+    writes it, even when one holds the text that marks the other's place (orjson's texts are
+    never searched for a place): no detour through the library's path."""
+
+    def detour(_obj: object) -> None:
+        raise AssertionError("encoded by the library's path")
+
+    monkeypatch.setattr("ops.transcoding._unfragmented", detour)
+    library, fast = both()
+    state = {
+        "timestamp": MOMENT,
+        "parts": PlainLines([["base", "\x00doudi-long-text-1", 500]]),
+        "number": 3,
+        "lines": PlainLines([["case", 0, "\x00doudi-long-text-0"]]),
+        "id": ID,
+    }
+    assert fast.encode(state) == library.encode(state)
+
+
 def test_roll_lines_orjson_cannot_write_go_the_library_s_way() -> None:
     """An integer beyond 64 bits in the lines: orjson refuses it, the library writes it."""
     library, fast = both()
