@@ -19,6 +19,7 @@ from domain.money import (
     require_fen,
 )
 from domain.regions import (
+    REGION_TABLE,
     _known,
     in_scope,
     load_region_table,
@@ -68,7 +69,7 @@ def test_a_process_started_with_services_reads_the_region_table_once_at_start(
     assert loaded == [True]
 
     # As in a new process: stdnum has parsed nothing yet (its own cache, put back after).
-    monkeypatch.delitem(numdb._open_databases, "cn/loc", raising=False)
+    monkeypatch.delitem(numdb._open_databases, REGION_TABLE, raising=False)
     load_region_table()
     _known.cache_clear()
 
