@@ -238,7 +238,10 @@ class CredentialIn(Body):
     role: Literal[
         "case_worker", "approver", "finance_officer", "auditor", "special_auditor", "admin"
     ]
-    region_scope: Annotated[str, Field(pattern=r"^\d{6}$")]
+    region_scope: Annotated[
+        str,
+        Field(pattern=r"^\d{6}(\d{3})?$", description="county, city, province or 9-digit township"),
+    ]
     label: Annotated[str, Field(max_length=100)] = ""
     expires_at: str | None = None
     period_from: date | None = None
@@ -294,8 +297,11 @@ class GrantRequestIn(Decision):
 
 
 class GrantApproveIn(Decision):
-    level: Literal["township", "county", "committee"]
+    """The approval level is the approver's credential's (township or county), or the committee
+    (一事一议) when a county-level approver records the committee's decision document."""
+
     paying_township: Annotated[str, Field(pattern=r"^\d{9}$")]
+    committee_document_ref: DocumentRef | None = None
 
 
 class GrantPayIn(Body):

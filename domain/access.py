@@ -9,6 +9,7 @@ request on the record's version and loses cleanly.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -16,7 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Forbidden, InvalidTransition, InvalidValue
-from domain.regions import NATIONAL, scope_prefix, validate_region_code
+from domain.regions import NATIONAL, is_ancestor_or_self, scope_prefix, validate_region_code
 
 
 class Role(StrEnum):
@@ -68,9 +69,11 @@ class Credential(Aggregate):
             ) from None
         if region_scope != NATIONAL:
             validate_region_code(region_scope, "region_scope")
-        if len(region_scope) != 6:
+        if len(region_scope) not in (6, 9):
             raise InvalidValue(
-                "region_scope is a 6-digit code", field="region_scope", rule="region_scope"
+                "region_scope is a 6-digit division code or a 9-digit township code",
+                field="region_scope",
+                rule="region_scope",
             )
         if role == Role.SPECIAL_AUDITOR and not (expires_at and period_from and period_to):
             raise InvalidValue(
@@ -78,6 +81,7 @@ class Credential(Aggregate):
                 field="expires_at",
                 rule="special_audit_limits",
             )
+        _check_period(period_from, period_to)
         return cls(
             role=role,
             region_scope=region_scope,
@@ -99,6 +103,25 @@ class Credential(Aggregate):
     @event("Revoked")
     def _revoked(self, actor: str) -> None:
         self.revoked = True
+
+
+def _check_period(period_from: str | None, period_to: str | None) -> None:
+    """An audit period is two ISO dates, the first not after the last."""
+    for field, value in (("period_from", period_from), ("period_to", period_to)):
+        if value is None:
+            continue
+        try:
+            date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise InvalidValue(
+                f"{field} must be an ISO date", field=field, rule="date_format"
+            ) from None
+        if len(value) != 10:
+            raise InvalidValue(f"{field} must read YYYY-MM-DD", field=field, rule="date_format")
+    if period_from and period_to and period_from > period_to:
+        raise InvalidValue(
+            "period_from must not be after period_to", field="period_from", rule="range_order"
+        )
 
 
 def idempotency_id(credential_id: str, key: str) -> UUID:
@@ -152,19 +175,31 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 
 
 class Principal:
-    """The authenticated caller: a credential's id, role and region scope."""
+    """The authenticated caller: a credential's id, role, region scope and (for a special audit)
+    the audit period, both ends as ISO dates."""
 
     def __init__(
-        self, credential_id: str, role: str, region_scope: str, period_to: str | None = None
+        self,
+        credential_id: str,
+        role: str,
+        region_scope: str,
+        period_to: str | None = None,
+        period_from: str | None = None,
     ) -> None:
         self.credential_id = credential_id
         self.role = Role(role)
         self.region_scope = region_scope
+        self.period_from = period_from
         self.period_to = period_to
 
     @property
     def prefix(self) -> str:
         return scope_prefix(self.region_scope)
+
+    @property
+    def is_township(self) -> bool:
+        """A township credential (9-digit scope): 乡镇街道 authority only."""
+        return len(self.region_scope) == 9
 
     def require(self, action: str) -> None:
         if self.role not in PERMISSIONS[action]:
@@ -174,7 +209,7 @@ class Principal:
 
     def require_region(self, region_code: str, field: str = "region_code") -> None:
         """A named region outside the scope is refused (403) without saying what is there."""
-        if not region_code.startswith(self.prefix):
+        if not self.sees(region_code):
             raise Forbidden(
                 "the region is outside this credential's scope", field=field, rule="region_scope"
             )
@@ -187,10 +222,49 @@ class Principal:
             )
 
     def sees_policy_of(self, region_code: str) -> bool:
-        """Policy of the scope's own regions and of the regions above it (city, province) is readable."""
-        return self.sees(region_code) or self.prefix.startswith(
-            region_code.rstrip("0")[: len(region_code)]
-        )
+        """Policy of the scope's own regions and of the regions it lies in (its county, city,
+        province) is readable; a sibling's never is."""
+        return self.sees(region_code) or is_ancestor_or_self(region_code, self.region_scope)
 
     def sees(self, region_code: str) -> bool:
         return region_code.startswith(self.prefix)
+
+    # --- the special-audit period ------------------------------------------------------------
+
+    @property
+    def period(self) -> tuple[str, str] | None:
+        """(first day, last day) of a special audit's period; None for every other credential."""
+        if self.period_from is None and self.period_to is None:
+            return None
+        return (self.period_from or "0001-01-01", self.period_to or "9999-12-31")
+
+    def in_period(self, day_or_month: str | None) -> bool:
+        """Whether a date (or a month, by its days) lies in the audit period; always outside a
+        period: nothing dated."""
+        if self.period is None:
+            return True
+        if not day_or_month:
+            return False
+        first, last = self.period
+        return first[: len(day_or_month)] <= day_or_month <= last[: len(day_or_month)]
+
+    def require_period(self, day_or_month: str, field: str) -> None:
+        if not self.in_period(day_or_month):
+            raise Forbidden(
+                "the date is outside this credential's audit period",
+                field=field,
+                rule="audit_period",
+            )
+
+    def clip_months(self, first: str, last: str, field: str = "from") -> tuple[str, str]:
+        """A month range clipped to the audit period; refused (403) if it lies wholly outside."""
+        if self.period is None:
+            return first, last
+        clipped = (max(first, self.period[0][:7]), min(last, self.period[1][:7]))
+        if clipped[0] > clipped[1]:
+            raise Forbidden(
+                "the months are outside this credential's audit period",
+                field=field,
+                rule="audit_period",
+            )
+        return clipped

@@ -2,8 +2,8 @@
 
 A 6-digit code is 2 province + 2 city + 2 county digits; a 12-digit township or village code
 starts with its county's 6 digits. Known codes come from python-stdnum's ``cn/loc`` table.
-A credential's region scope is a prefix: 2 digits (province), 4 (city), 6 (county), or empty
-for a national scope (``000000``).
+A credential's region scope is a prefix decided by the code's level: 2 digits (province), 4
+(city), 6 (county), 9 (township), or empty for a national scope (``000000``).
 """
 
 from __future__ import annotations
@@ -83,16 +83,43 @@ def policy_lookup_chain(code: str) -> list[str]:
     return list(dict.fromkeys(chain))
 
 
-def scope_prefix(scope_code: str) -> str:
-    """The prefix a scope code grants: '420000' → '42', '420500' → '4205', '420582' → '420582'."""
-    if scope_code == NATIONAL:
+def region_prefix(code: str) -> str:
+    """The digits that name a region at its own GB/T 2260 level — what every code inside it starts
+    with: '420000' → '42' (province), '420500' → '4205' (city), '420582' → '420582' (county),
+    '420582001' and '420582001000' → '420582001' (township), a village's 12 digits as they are,
+    '000000' → '' (the nation). The level comes from the code's structure, never from trimming
+    zeros: 130110 is a county, not the parent of 130111."""
+    if code == NATIONAL:
         return ""
-    if scope_code.endswith("0000"):
-        return scope_code[:2]
-    if scope_code.endswith("00"):
-        return scope_code[:4]
-    return scope_code[:6]
+    if len(code) == 6:
+        if code.endswith("0000"):
+            return code[:2]
+        return code[:4] if code.endswith("00") else code
+    if len(code) == 12 and code.endswith("000"):
+        return code[:9]
+    return code
+
+
+def scope_prefix(scope_code: str) -> str:
+    """The prefix a scope code grants (see ``region_prefix``)."""
+    return region_prefix(scope_code)
 
 
 def in_scope(scope_code: str, region_code: str) -> bool:
     return region_code.startswith(scope_prefix(scope_code))
+
+
+def is_ancestor_or_self(region_code: str, scope_code: str) -> bool:
+    """Whether ``region_code`` is ``scope_code``'s own region or one it lies in (its county, city,
+    province): a county reads the policy of its city and province, never of a sibling."""
+    return scope_prefix(scope_code).startswith(region_prefix(region_code))
+
+
+def current_county_level_codes() -> list[str]:
+    """Every current 6-digit code of the region table (provinces, cities, counties)."""
+    codes = [
+        province + rest
+        for _length, province, _high, _props, children in numdb.get(REGION_TABLE).prefixes
+        for _length2, rest, _high2, _props2, _grand in children
+    ]
+    return [code for code in codes if _known(code) is not None]

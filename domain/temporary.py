@@ -4,7 +4,9 @@ township's reserve fund (备用金), documented afterwards (先行救助, 事后
 NOTE: the events below are a storage format (see the other aggregate modules).
 
 The place of occurrence may lie outside the person's hukou region (急难发生地). Approval levels by
-amount are regional policy: a grant approved at too low a level is refused.
+amount are regional policy; the level a grant is approved at is the approver's (a township
+credential approves at township level, a county one at county level, or as the committee 一事一议
+with the committee's document), and an approver whose level is too low for the amount is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from enum import StrEnum
 from eventsourcing.domain import Aggregate, event
 
 from domain.decisions import decision_meta
-from domain.errors import InvalidTransition, InvalidValue
+from domain.errors import Forbidden, InvalidTransition, InvalidValue
 from domain.household import _name, _text
 from domain.identity import validate_id_number
 from domain.money import require_fen
@@ -103,23 +105,22 @@ class TemporaryGrant(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        committee_document_ref: str | None = None,
     ) -> None:
+        """``level`` is the approver's authority (from the credential, never from a request)."""
         if self.status != "requested":
             raise InvalidTransition(
                 f"the grant is already {self.status}", field="status", rule="approve_once"
             )
-        try:
-            chosen = ApprovalLevel(level)
-        except ValueError:
-            raise InvalidValue(
-                "level must be township, county or committee", field="level", rule="approval_level"
-            ) from None
+        chosen = ApprovalLevel(level)
         needed = required_level(self.amount_fen, township_limit_fen, committee_limit_fen)
         if LEVEL_ORDER.index(chosen) < LEVEL_ORDER.index(needed):
-            raise InvalidValue(
-                f"{self.amount_fen} fen needs approval at {needed} level, not {chosen}",
-                field="level",
-                rule="approval_level_too_low",
+            raise Forbidden(
+                f"{self.amount_fen} fen needs approval at {needed} level; this approval is at {chosen}",
+                field="committee_document_ref"
+                if chosen is ApprovalLevel.COUNTY
+                else "region_scope",
+                rule="approval_authority",
             )
         counties = (self.region_code[:6], self.occurred_in[:6])
         if (
@@ -138,6 +139,7 @@ class TemporaryGrant(Aggregate):
             level=chosen.value,
             needed=needed.value,
             paying_township=paying_township,
+            committee_document_ref=committee_document_ref,
             **decision_meta(effective_date, actor, document_ref),
         )
 
@@ -171,6 +173,7 @@ class TemporaryGrant(Aggregate):
         level: str,
         needed: str,
         paying_township: str,
+        committee_document_ref: str | None,
         effective_date: str,
         actor: str,
         document_ref: str,

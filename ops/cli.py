@@ -77,7 +77,10 @@ def token_issue(
         ),
     ],
     region: Annotated[
-        str, typer.Option(help="6-digit scope: county, city (XXXX00), province (XX0000), 000000")
+        str,
+        typer.Option(
+            help="scope: township (9 digits), county, city (XXXX00), province (XX0000), 000000"
+        ),
     ],
     label: Annotated[str, typer.Option()] = "",
     expires_at: Annotated[

@@ -365,7 +365,6 @@ def _demo_grant(services: Services, admin: Principal) -> None:
         admin,
         grant_id,
         {
-            "level": "township",
             "paying_township": f"{COUNTY}001",
             "effective_date": "2022-06-10",
             "document_ref": "玉阳临审〔2022〕3号",

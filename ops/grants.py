@@ -6,7 +6,7 @@ from typing import Any
 
 from domain.access import Principal
 from domain.errors import Forbidden, InvalidValue, NotFound
-from domain.temporary import TemporaryGrant
+from domain.temporary import ApprovalLevel, TemporaryGrant
 from ops.ledger_service import flow_postings
 from ops.services import Outcome, Services, now_utc
 from projections.runner import utc_text
@@ -43,11 +43,29 @@ def request_grant(services: Services, principal: Principal, fields: dict[str, An
     return Outcome([grant], summary(grant), 201)
 
 
+def approval_level(principal: Principal, committee_document_ref: str | None) -> ApprovalLevel:
+    """The level an approver acts at, from its credential: a township credential (9-digit
+    scope) at township level; any wider scope at county level, or as the committee (一事一议)
+    when it records the committee's decision document, which a township cannot."""
+    if principal.is_township:
+        if committee_document_ref is not None:
+            raise Forbidden(
+                "a township credential cannot record a committee (一事一议) decision",
+                field="committee_document_ref",
+                rule="approval_authority",
+            )
+        return ApprovalLevel.TOWNSHIP
+    return ApprovalLevel.COUNTY if committee_document_ref is None else ApprovalLevel.COMMITTEE
+
+
 def approve_grant(
     services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
 ) -> Outcome:
+    """Approve at the approver's level, paid from a township reserve in the approver's scope."""
     grant = _load(services, principal, grant_id)
     principal.require("case.decide")
+    principal.require_region(str(fields.get("paying_township", "")), "paying_township")
+    level = approval_level(principal, fields.get("committee_document_ref"))
     limits = services.fresh().policy.applicable(
         fields["paying_township"][:6],
         "approval_limits",
@@ -58,11 +76,12 @@ def approve_grant(
     if limits is None:
         raise InvalidValue(
             "no approval limits (审批权限) in force for the paying county",
-            field="level",
+            field="paying_township",
             rule="approval_limits_in_force",
         )
     grant.approve(
         **fields,
+        level=level.value,
         township_limit_fen=limits["payload"]["township_limit_fen"],
         committee_limit_fen=limits["payload"]["committee_limit_fen"],
         actor=principal.credential_id,
@@ -78,6 +97,8 @@ def pay_grant(
     """Pay from the township reserve fund (备用金): refused if the reserve does not hold the amount."""
     grant = _load(services, principal, grant_id)
     principal.require("ledger.post")
+    if grant.paying_township is not None:  # the reserve that pays must be in the payer's scope
+        principal.require_region(grant.paying_township, "paying_township")
     key = f"grant:{grant.id}:pay"
     grant.pay(transaction_key=key, posting_date=posting_date, actor=principal.credential_id)
     township = str(grant.paying_township)

@@ -549,4 +549,5 @@ class Services:
             and datetime.fromisoformat(row["expires_at"]).astimezone(UTC) <= now_utc()
         ):
             return None
-        return Principal(row["credential_id"], row["role"], row["region_scope"], row["period_to"])
+        return Principal(row["credential_id"], row["role"], row["region_scope"],
+                         period_to=row["period_to"], period_from=row["period_from"])  # fmt: skip

@@ -40,7 +40,8 @@ add_decision_route(
     action="approve",
     model=schemas.GrantApproveIn,
     name="grant",
-    summary="Approve at a level (refused if too low for the amount)",
+    summary="Approve at the approver's level (township or county credential, or committee with "
+    "its document); refused if that level's limit is below the amount",
     decide=approve_grant,
 )
 add_decision_route(

@@ -49,24 +49,26 @@ def setup(client: TestClient, admin: dict[str, str]) -> None:
 def test_levels_payment_from_the_reserve_and_supplements(
     client: TestClient, token: Any, services: Services
 ) -> None:
-    """An urgent grant to someone from Beijing hurt in 当阳: 2,500 yuan is a township decision and
-    is paid from the township reserve; 4,000 yuan approved by a township is refused (county
-    level needed); the reserve cannot pay more than it holds."""
+    """An urgent grant to someone from Beijing hurt in 当阳, the level taken from the approver's
+    credential: 2,500 yuan approved by 玉阳街道's approver (a township credential) and paid from
+    its reserve; 4,000 yuan is beyond a township's authority (403) and a county approver's to
+    give; 25,000 yuan needs the committee, which only a county approver with the committee's
+    document records; a level in the body is refused; the reserve cannot pay more than it holds."""
     admin = token("admin")
+    township, county_approver = token("approver", "420582001"), token("approver")
     setup(client, admin)
     small = client.post(f"{API}/temporary-grants", json=grant_body(250_000), headers=admin).json()
-    approve = {
-        "level": "township",
-        "paying_township": "420582001",
-        "effective_date": "2024-03-02",
-        **DOC,
-    }
+    approve = {"paying_township": "420582001", "effective_date": "2024-03-02", **DOC}
+    claimed = client.post(f"{API}/temporary-grants/{small['grant_id']}/approve",
+                          json=approve | {"level": "county"}, headers=township)  # fmt: skip
+    assert_problem(claimed, 422, "level", "extra_forbidden")
     approved = client.post(
-        f"{API}/temporary-grants/{small['grant_id']}/approve", json=approve, headers=admin
+        f"{API}/temporary-grants/{small['grant_id']}/approve", json=approve, headers=township
     )
     assert approved.status_code == 200 and approved.json()["limits_set_by"].startswith(
         "RegionPolicy.ApprovalLimitsSet#"
     )
+    assert approved.json()["level"] == "township"
     paid = client.post(
         f"{API}/temporary-grants/{small['grant_id']}/pay",
         json={"posting_date": "2024-03-03"},
@@ -84,18 +86,18 @@ def test_levels_payment_from_the_reserve_and_supplements(
 
     big = client.post(f"{API}/temporary-grants", json=grant_body(400_000), headers=admin).json()
     position = services.log_position()
-    too_low = client.post(
-        f"{API}/temporary-grants/{big['grant_id']}/approve", json=approve, headers=admin
-    )
-    assert_problem(too_low, 422, "level", "approval_level_too_low")
+    big_approve = f"{API}/temporary-grants/{big['grant_id']}/approve"
+    too_low = client.post(big_approve, json=approve, headers=township)
+    assert_problem(too_low, 403, "region_scope", "approval_authority")
+    no_committee = client.post(big_approve, json=approve | {"committee_document_ref": "一事一议纪要 1"},
+                               headers=township)  # fmt: skip
+    assert_problem(no_committee, 403, "committee_document_ref", "approval_authority")
+    other_reserve = client.post(big_approve, json=approve | {"paying_township": "420582002"},
+                                headers=township)  # fmt: skip
+    assert_problem(other_reserve, 403, "paying_township", "region_scope")
     assert services.log_position() == position
-    county = approve | {"level": "county"}
-    assert (
-        client.post(
-            f"{API}/temporary-grants/{big['grant_id']}/approve", json=county, headers=admin
-        ).status_code
-        == 200
-    )
+    as_county = client.post(big_approve, json=approve, headers=county_approver)
+    assert as_county.status_code == 200 and as_county.json()["level"] == "county"
     overdraw = client.post(
         f"{API}/temporary-grants/{big['grant_id']}/pay",
         json={"posting_date": "2024-03-04"},
@@ -105,14 +107,16 @@ def test_levels_payment_from_the_reserve_and_supplements(
     assert services.log_position() == position + 1  # only the approval
 
     huge = client.post(f"{API}/temporary-grants", json=grant_body(2_500_000), headers=admin).json()
+    huge_approve = f"{API}/temporary-grants/{huge['grant_id']}/approve"
     assert_problem(
-        client.post(
-            f"{API}/temporary-grants/{huge['grant_id']}/approve", json=county, headers=admin
-        ),
-        422,
-        "level",
-        "approval_level_too_low",
+        client.post(huge_approve, json=approve, headers=county_approver),
+        403,
+        "committee_document_ref",
+        "approval_authority",
     )
+    committee = approve | {"committee_document_ref": "当阳市临时救助一事一议纪要〔2024〕2号"}
+    by_committee = client.post(huge_approve, json=committee, headers=county_approver)
+    assert by_committee.status_code == 200 and by_committee.json()["level"] == "committee"
     supplement = {"note": "补充医院诊断证明", "effective_date": "2024-03-10", **DOC}
     assert (
         client.post(
@@ -123,11 +127,11 @@ def test_levels_payment_from_the_reserve_and_supplements(
         == 200
     )
     listing = client.get(f"{API}/temporary-grants", headers=token("auditor")).json()
-    assert listing["total"] == 3 and {g["status"] for g in listing["items"]} == {
-        "paid",
+    assert listing["total"] == 3 and sorted(g["status"] for g in listing["items"]) == [
         "approved",
-        "requested",
-    }
+        "approved",
+        "paid",
+    ]
     beijing = token("auditor", "110105")
     assert (
         client.get(f"{API}/temporary-grants", headers=beijing).json()["total"] == 3
