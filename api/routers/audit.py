@@ -12,6 +12,7 @@ from domain.errors import NotFound
 from domain.identity import validate_id_number
 from domain.policy import policy_id
 from ledger.accounts import parse_account
+from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -21,15 +22,18 @@ def case_trail(
     case_id: UUID, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
 ) -> dict[str, Any]:
     principal.require("read.audit")
-    region = services.case_state.region_of(str(case_id))
-    if region is None or not principal.sees(region):
+    case = services.case_state.get(str(case_id))
+    if (
+        case is None
+        or not principal.sees(case["region_code"])
+        or not case_in_period(case, principal.period)
+    ):
         raise NotFound("no such case", field="case_id", rule="exists")
     known_at = _as_of(as_of, principal)
-    return {
-        "case_id": str(case_id),
-        "as_of": known_at,
-        "items": services.audit.for_subject("case", str(case_id), as_of=known_at),
-    }
+    items = services.audit.for_subject(
+        "case", str(case_id), as_of=known_at, period=principal.period
+    )
+    return {"case_id": str(case_id), "as_of": known_at, "items": items}
 
 
 @router.post(
@@ -42,7 +46,7 @@ def person_trail(
     principal.require("read.audit")
     key = services.person_key(validate_id_number(body.id_number))
     known_at = _as_of(as_of, principal)
-    rows = services.audit.for_subject("person", key, as_of=known_at)
+    rows = services.audit.for_subject("person", key, as_of=known_at, period=principal.period)
     regions: dict[str, str | None] = {}
     visible = []
     for row in rows:
@@ -64,7 +68,9 @@ def policy_trail(
     return {
         "region_code": region_code,
         "as_of": known_at,
-        "items": services.audit.for_subject("policy", str(policy_id(region_code)), as_of=known_at),
+        "items": services.audit.for_subject(
+            "policy", str(policy_id(region_code)), as_of=known_at, period=principal.period
+        ),
     }
 
 
@@ -82,5 +88,7 @@ def account_trail(
     return {
         "account": parsed.code,
         "as_of": known_at,
-        "items": services.audit.for_subject("account", parsed.code, as_of=known_at),
+        "items": services.audit.for_subject(
+            "account", parsed.code, as_of=known_at, period=principal.period
+        ),
     }

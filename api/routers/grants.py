@@ -67,7 +67,7 @@ def list_grants(
     services: ReadServices, principal: PrincipalDep, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     principal.require("read.cases")
-    total, items = services.grants.search(principal.prefix, limit, offset)
+    total, items = services.grants.search(principal.prefix, limit, offset, principal.period)
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
@@ -75,8 +75,10 @@ def list_grants(
 def get_grant(grant_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
     principal.require("read.cases")
     grant = services.grants.get(str(grant_id))
-    if grant is None or not (
-        principal.sees(grant["region_code"]) or principal.sees(grant["occurred_in"])
+    if (
+        grant is None
+        or not (principal.sees(grant["region_code"]) or principal.sees(grant["occurred_in"]))
+        or not principal.in_period(grant["requested_on"])
     ):
         raise NotFound("no such grant", field="grant_id", rule="exists")
     return dict(grant)

@@ -15,6 +15,7 @@ from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from domain.errors import NotFound
 from domain.household import CaseStatus
 from domain.programmes import Programme
+from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/households", tags=["households"])
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -38,7 +39,12 @@ def apply(
 def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dict[str, Any]:
     principal.require("read.cases")
     case = services.case_state.get(str(case_id))
-    if case is None or case["kind"] != kind or not principal.sees(case["region_code"]):
+    if (
+        case is None
+        or case["kind"] != kind
+        or not principal.sees(case["region_code"])
+        or not case_in_period(case, principal.period)
+    ):
         raise NotFound("no such case", field="case_id", rule="exists")
     return dict(case)
 
@@ -62,6 +68,7 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         total, items = services.case_state.search(
             scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status.value if status else None,
             programme=programme.value if programme else None, limit=limit, offset=offset,
+            period=principal.period,
         )  # fmt: skip
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
@@ -72,7 +79,9 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
     @target.get("/{case_id}/timeline", summary="Decisions in effective-date order")
     def timeline(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
         visible_case(services, principal, case_id, kind)
-        return {"case_id": str(case_id), "items": services.case_state.timeline(str(case_id))}
+        items = [entry for entry in services.case_state.timeline(str(case_id))
+                 if principal.in_period(entry["effective_date"])]  # fmt: skip
+        return {"case_id": str(case_id), "items": items}
 
 
 add_case_reads(router, "household", "household cases")

@@ -123,7 +123,9 @@ def balances(
     principal.require("read.ledger")
     if region is not None:
         principal.require_filter(region)
-    items = services.ledger.balances(principal.prefix, region)
+    # A special auditor's balances are those at the end of the audit period (its closing balances).
+    until = principal.period[1] if principal.period else None
+    items = services.ledger.balances(principal.prefix, region, until)
     return {"items": items, "trial_balance_fen": sum(int(item["balance_fen"]) for item in items)}
 
 
@@ -139,7 +141,8 @@ def statement(
     parsed = parse_account(account)
     if not principal.sees(parsed.region_code):
         raise NotFound("no such account", field="account", rule="exists")
-    return {"account": parsed.code, "items": services.ledger.statement(parsed.code, limit, offset)}
+    items = services.ledger.statement(parsed.code, limit, offset, principal.period)
+    return {"account": parsed.code, "items": items}
 
 
 @router.post(
@@ -189,8 +192,9 @@ def reconciliation(
 
     principal.require("read.ledger")
     principal.require_region(county_code, "county_code")
+    principal.require_period(validate_month(month), "month")
     report = services.reconciliation.report(
-        county_code, validate_month(month), idle_days, now_utc().date().isoformat()
+        county_code, month, idle_days, now_utc().date().isoformat()
     )
     if format == "xlsx":
         return Response(

@@ -107,6 +107,7 @@ def applicable_standard(
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     _readable(region_code, principal)
+    principal.require_period(month, "month")
     known_at = _as_of(as_of, principal)
     on_date = first_day(month)
     fact = services.policy.applicable(region_code, "standard", programme.value, on_date, known_at)
@@ -156,5 +157,6 @@ def facts(
     return {
         "region_code": region_code,
         "as_of": known_at,
-        "items": services.policy.facts(region_code, kind, known_at),
-    }
+        "items": [fact for fact in services.policy.facts(region_code, kind, known_at)
+                  if principal.in_period(fact["effective_date"])],
+    }  # fmt: skip

@@ -41,6 +41,10 @@ def records(
 ) -> dict[str, Any]:
     principal.require("read.registry")
     total, items = services.registry.search(
-        scope_prefix=principal.prefix, kind=kind, limit=limit, offset=offset
+        scope_prefix=principal.prefix,
+        kind=kind,
+        limit=limit,
+        offset=offset,
+        period=principal.period,
     )
     return {"total": total, "limit": limit, "offset": offset, "items": items}

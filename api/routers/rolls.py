@@ -54,7 +54,7 @@ def list_rolls(
         principal.require_filter(county, "county")
     total, items = services.rolls.search(
         scope_prefix=principal.prefix, county=county, month=month, limit=limit, offset=offset,
-        until_month=principal.period_to[:7] if principal.period_to else None,
+        period=principal.period,
     )  # fmt: skip
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
@@ -62,12 +62,11 @@ def list_rolls(
 def _visible(services: Any, principal: Any, roll_id: UUID) -> dict[str, Any]:
     principal.require("read.rolls")
     roll = services.rolls.get(str(roll_id))
-    outside_period = (
-        principal.period_to is not None
-        and roll is not None
-        and roll["month"] > principal.period_to[:7]
-    )
-    if roll is None or not principal.sees(roll["county_code"]) or outside_period:
+    if (
+        roll is None
+        or not principal.sees(roll["county_code"])
+        or not principal.in_period(roll["month"])
+    ):
         raise NotFound("no such roll", field="roll_id", rule="exists")
     return dict(roll)
 
@@ -206,6 +205,7 @@ def statistics(
     principal.require("read.rolls")
     if first > last:
         raise InvalidValue("from must not be after to", field="from", rule="range_order")
+    first, last = principal.clip_months(first, last)
     items = services.statistics.report(
         scope_prefix=principal.prefix,
         level=level,

@@ -81,9 +81,15 @@ class AuditTrailView(View):
         cur.insert_many("audit_subjects", SUBJECT_FIELDS, list(dict.fromkeys(subjects)))
 
     def for_subject(
-        self, kind: str, subject_id: str, *, as_of: str | None = None
+        self,
+        kind: str,
+        subject_id: str,
+        *,
+        as_of: str | None = None,
+        period: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every event about one subject in log order, optionally only those recorded by ``as_of``."""
+        """Every event about one subject in log order, optionally only those recorded by ``as_of``
+        and, with an audit ``period``, those effective in it (recorded in it, if undated)."""
         sql = (
             "SELECT e.position, e.originator_id, e.originator_version, e.event_type, e.region_code,"
             " e.effective_date, e.recorded_at, e.actor, e.document_ref, e.details FROM audit_subjects s"
@@ -93,5 +99,8 @@ class AuditTrailView(View):
         if as_of is not None:
             sql += " AND e.recorded_at <= %s"
             params.append(as_of)
+        if period is not None:
+            sql += " AND COALESCE(e.effective_date, SUBSTR(e.recorded_at, 1, 10)) BETWEEN %s AND %s"
+            params += list(period)
         with self.db.transaction() as cur:
             return cur.execute(sql + " ORDER BY e.position", params).fetchall()

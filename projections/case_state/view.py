@@ -297,9 +297,15 @@ class CaseStateView(View):
         programme: str | None,
         limit: int,
         offset: int,
+        period: tuple[str, str] | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
+        """Cases in scope; with an audit ``period`` (first day, last day), only the cases open at
+        some time in it (``case_in_period``)."""
         where = ["region_code LIKE %s"]
         params: list[Any] = [scope_prefix + "%"]
+        if period is not None:
+            where.append(f"applied_on <= %s AND NOT (status IN {ENDED} AND status_since < %s)")
+            params += [period[1], period[0]]
         for column, value in (("kind", kind), ("status", status), ("programme", programme)):
             if value is not None:
                 where.append(f"{column} = %s")
@@ -471,6 +477,22 @@ def _paid(history: str | None) -> dict[str, tuple[int, str]]:
     if not history or history == "[]":
         return {}
     return {month: (int(amount), as_of) for month, amount, as_of in orjson.loads(history)}
+
+
+# A case has ended once terminated or rejected: from then on, only an audit period that
+# reaches back to its open time shows it.
+ENDED = "('terminated', 'rejected')"
+
+
+def case_in_period(case: dict[str, Any], period: tuple[str, str] | None) -> bool:
+    """Whether a case was open at some time in an audit period (first day, last day): applied by
+    its last day and not ended before its first."""
+    if period is None:
+        return True
+    ended = case["status"] in ("terminated", "rejected")
+    return bool(
+        case["applied_on"] <= period[1] and not (ended and case["status_since"] < period[0])
+    )
 
 
 def _booleans(row: dict[str, Any]) -> dict[str, Any]:

@@ -69,10 +69,14 @@ class GrantsView(View):
                             " WHERE grant_id = %s", (at, grant))  # fmt: skip
 
     def search(
-        self, scope_prefix: str, limit: int, offset: int
+        self, scope_prefix: str, limit: int, offset: int, period: tuple[str, str] | None = None
     ) -> tuple[int, list[dict[str, Any]]]:
+        """Grants in scope; with an audit ``period``, those requested (effective) in it."""
         where = "(region_code LIKE %s OR occurred_in LIKE %s)"
         params = [scope_prefix + "%", scope_prefix + "%"]
+        if period is not None:
+            where += " AND requested_on BETWEEN %s AND %s"
+            params += list(period)
         with self.db.transaction() as cur:
             total = cur.execute(
                 f"SELECT COUNT(*) AS n FROM temporary_grants WHERE {where}", params

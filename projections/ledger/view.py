@@ -236,8 +236,14 @@ class LedgerView(View):
 
     # --- queries --------------------------------------------------------------------------
 
-    def balances(self, scope_prefix: str, region: str | None = None) -> list[dict[str, Any]]:
+    def balances(
+        self, scope_prefix: str, region: str | None = None, until: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Balances of the accounts in scope, of the entries posted by ``until`` if given."""
         where, params = "region_code LIKE %s", [scope_prefix + "%"]
+        if until is not None:
+            where += " AND posting_date <= %s"
+            params.append(until)
         if region:
             where += " AND region_code LIKE %s"
             params.append(region + "%")
@@ -270,17 +276,25 @@ class LedgerView(View):
                 (county, year),
             ).fetchall()
 
-    def statement(self, account: str, limit: int, offset: int) -> list[dict[str, Any]]:
-        """An account's entries in log order, each with the running balance after it."""
+    def statement(
+        self, account: str, limit: int, offset: int, period: tuple[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """An account's entries in log order, each with the running balance after it; with an
+        audit ``period``, only the entries posted in it (their balances still count every entry
+        before them)."""
+        first, last = period if period is not None else ("0000-00-00", "9999-99-99")
         with self.db.transaction() as cur:
-            return cur.execute(
-                "SELECT e.position, t.txn_key, t.code, e.posting_date, t.document_ref, e.debit_fen, e.credit_fen,"
-                " e.source, CAST(SUM(e.debit_fen - e.credit_fen) OVER (ORDER BY e.position, e.line_no) AS BIGINT)"
-                " AS balance_fen"
-                " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s"
-                " ORDER BY e.position, e.line_no LIMIT %s OFFSET %s",
-                (account, limit, offset),
+            rows = cur.execute(
+                "SELECT * FROM (SELECT e.position, e.line_no, t.txn_key, t.code, e.posting_date, t.document_ref,"
+                " e.debit_fen, e.credit_fen, e.source,"
+                " CAST(SUM(e.debit_fen - e.credit_fen) OVER (ORDER BY e.position, e.line_no) AS BIGINT) AS balance_fen"
+                " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s) entries"
+                " WHERE posting_date BETWEEN %s AND %s ORDER BY position, line_no LIMIT %s OFFSET %s",
+                (account, first, last, limit, offset),
             ).fetchall()
+        for row in rows:
+            del row["line_no"]
+        return rows
 
 
 def _parts(account: str) -> tuple[str, str, str]:

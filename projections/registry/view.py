@@ -56,9 +56,19 @@ class RegistryView(View):
             )
 
     def search(
-        self, *, scope_prefix: str, kind: str | None, limit: int, offset: int
+        self,
+        *,
+        scope_prefix: str,
+        kind: str | None,
+        limit: int,
+        offset: int,
+        period: tuple[str, str] | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
+        """Records in scope; with an audit ``period``, those effective in it."""
         where, params = "region_code LIKE %s", [scope_prefix + "%"]
+        if period is not None:
+            where += " AND effective_date BETWEEN %s AND %s"
+            params += list(period)
         if kind:
             where += " AND kind = %s"
             params.append(kind)

@@ -337,13 +337,13 @@ class RollsView(View):
         month: str | None,
         limit: int,
         offset: int,
-        until_month: str | None = None,
+        period: tuple[str, str] | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """Rolls in scope; ``until_month`` bounds a special auditor to the audit period."""
+        """Rolls in scope; with an audit ``period`` (first day, last day), those of its months."""
         where, params = ["county_code LIKE %s"], [scope_prefix + "%"]
-        if until_month is not None:
-            where.append("month <= %s")
-            params.append(until_month)
+        if period is not None:
+            where.append("month BETWEEN %s AND %s")
+            params += [period[0][:7], period[1][:7]]
         for column, value in (("county_code", county), ("month", month)):
             if value is not None:
                 where.append(f"{column} = %s")
