@@ -29,7 +29,7 @@ def real_codes() -> list[str]:
 def parts(code: str) -> list[str]:
     """Province, city, county (and township) parts of a code."""
     found = [code[0:2], code[2:4], code[4:6]]
-    return found + [code[6:9]] if len(code) >= 9 else found
+    return [*found, code[6:9]] if len(code) >= 9 else found
 
 
 def depth(code: str) -> int:
@@ -42,9 +42,10 @@ def depth(code: str) -> int:
 
 def lies_in(inner: str, outer: str) -> bool:
     """Whether ``inner`` is ``outer`` itself or lies within it, part by part."""
-    return depth(outer) <= depth(inner) and parts(inner)[: depth(outer)] == parts(outer)[
-        : depth(outer)
-    ]
+    return (
+        depth(outer) <= depth(inner)
+        and parts(inner)[: depth(outer)] == parts(outer)[: depth(outer)]
+    )
 
 
 @st.composite
