@@ -58,7 +58,8 @@ class AuditTrailProjection:
             return None, []
         row = (
             position, str(event.originator_id), event.originator_version, event_name(event),
-            getattr(event, "region_code", None), getattr(event, "effective_date", None),
+            getattr(event, "region_code", None),
+            getattr(event, "effective_date", None) or getattr(event, "posting_date", None),
             utc_text(event.timestamp), getattr(event, "actor", None) or getattr(event, "issued_by", ""),
             getattr(event, "document_ref", None), pseudonymous_details(event, self.person_key),
         )  # fmt: skip

@@ -39,8 +39,8 @@ SUBJECT_FIELDS = ("subject_kind", "subject_id", "position")
 class AuditTrailView(View):
     name = "audit_trail"
     # 2: person keys instead of identity numbers; 3: grants, rolls, transactions, accounts;
-    # 4: details as compact JSON (orjson)
-    version = 4
+    # 4: details as compact JSON (orjson); 5: a posting's date as its effective date
+    version = 5
     tables = ("audit_events", "audit_subjects")
     topics = tuple(
         aggregate_topic(c)
