@@ -32,6 +32,22 @@ def test_token_issue_prints_a_token_once_and_refuses_bad_roles(env: Path) -> Non
     assert bad.exit_code == 2
 
 
+def test_token_issue_scopes_a_township_and_checks_the_audit_period(env: Path) -> None:
+    """A township approver's credential (9-digit scope) is issued; a 12-digit scope and an audit
+    period that ends before it starts are refused."""
+    runner = CliRunner()
+    township = runner.invoke(app, ["token", "issue", "--role", "approver", "--region", "420582001"])
+    assert township.exit_code == 0, township.output
+    assert json.loads(township.stdout.strip().splitlines()[-1])["region_scope"] == "420582001"
+    village = ["token", "issue", "--role", "approver", "--region", "420582001001"]
+    assert runner.invoke(app, village).exit_code == 2
+    backwards = ["token", "issue", "--role", "special_auditor", "--region", "420582",
+                 "--expires-at", "2099-01-01T00:00:00+00:00",
+                 "--period-from", "2024-07-01", "--period-to", "2024-06-30"]  # fmt: skip
+    refused = runner.invoke(app, backwards)
+    assert refused.exit_code == 2 and "period_from" in refused.output
+
+
 def test_demo_import_and_rebuild(env: Path) -> None:
     runner = CliRunner()
     demo = runner.invoke(app, ["demo", "--households", "30"])
