@@ -239,14 +239,15 @@ class Principal:
         return (self.period_from or "0001-01-01", self.period_to or "9999-12-31")
 
     def in_period(self, day_or_month: str | None) -> bool:
-        """Whether a date (or a month, by its days) lies in the audit period; always outside a
-        period: nothing dated."""
+        """Whether a date (a timestamp by its date, a month by its days) lies in the audit
+        period. Without a period everything does; with one, something undated does not."""
         if self.period is None:
             return True
         if not day_or_month:
             return False
+        value = day_or_month[:10]
         first, last = self.period
-        return first[: len(day_or_month)] <= day_or_month <= last[: len(day_or_month)]
+        return first[: len(value)] <= value <= last[: len(value)]
 
     def require_period(self, day_or_month: str, field: str) -> None:
         if not self.in_period(day_or_month):

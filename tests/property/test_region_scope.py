@@ -118,3 +118,26 @@ def test_township_credentials_are_issued_and_other_lengths_refused() -> None:
                          label="", expires_at=None, period_from=None, period_to=None,
                          issued_by="t")  # fmt: skip
     assert refused.value.rule == "region_scope"
+
+
+@pytest.mark.parametrize(
+    ("value", "inside"),
+    [
+        ("2024-01-01", True),
+        ("2024-06-30", True),
+        ("2024-06-30T23:00:00.000000Z", True),
+        ("2023-12-31", False),
+        ("2024-07-01", False),
+        ("2024-06", True),
+        ("2023-12", False),
+        ("2024-07", False),
+        ("", False),
+    ],
+)
+def test_audit_period_holds_both_ends(value: str, inside: bool) -> None:
+    """A special auditor's period admits its first and last day (and the months they lie in)
+    and nothing on either side; any other credential has no period."""
+    auditor = Principal("c", "special_auditor", "420582", period_to="2024-06-30",
+                        period_from="2024-01-01")  # fmt: skip
+    assert auditor.in_period(value) is inside
+    assert Principal("c", "auditor", "420582").in_period(value)
