@@ -183,11 +183,16 @@ _QUOTED = re.compile(r'"[^"]*"')
 
 def is_infrastructure(error: BaseException) -> bool:
     """Whether an error (or one it was raised from or while handling) is the database's rather
-    than the event's: such an error must stop the catch-up, never be recorded against an event."""
+    than the event's: such an error must stop the catch-up, never be recorded against an event.
+    SQLite's plain ``DatabaseError`` is a damaged file ("database disk image is malformed")."""
     seen: set[int] = set()
     found: BaseException | None = error
     while found is not None and id(found) not in seen:
-        if isinstance(found, _INFRASTRUCTURE) or not isinstance(found, Exception):
+        if (
+            isinstance(found, _INFRASTRUCTURE)
+            or type(found) is sqlite3.DatabaseError
+            or not isinstance(found, Exception)
+        ):
             return True
         seen.add(id(found))
         found = found.__cause__ or found.__context__
@@ -320,7 +325,9 @@ class ProjectionRunner:
         """The view's events after its position, each notification decoded at most once."""
         events = []
         for notification in notifications:
-            if notification.id > after and _reads(view, notification):
+            if notification.id > after and (
+                not view.topics or notification.topic.startswith(view.topics)
+            ):
                 if view.raw:
                     events.append((notification.id, notification))
                     continue

@@ -234,6 +234,7 @@ INFRASTRUCTURE = [
     pytest.param(lambda: psycopg.errors.LockNotAvailable("lock timeout"), id="lock-timeout"),
     pytest.param(lambda: psycopg.InterfaceError("the connection is closed"), id="interface"),
     pytest.param(lambda: sqlite3.OperationalError("database is locked"), id="sqlite-locked"),
+    pytest.param(lambda: sqlite3.DatabaseError("database disk image is malformed"), id="damaged"),
 ]
 
 
