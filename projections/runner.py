@@ -35,11 +35,11 @@ from typing import Any
 
 import eventsourcing.persistence
 import psycopg
+import structlog
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.errors import IntegrityFailure
-from ops.logging import log
 from projections.db import Cursor, Database
 
 BATCH_SIZE = 5000
@@ -178,6 +178,7 @@ _INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     eventsourcing.persistence.InterfaceError,
 )
 _ROOT = Path(__file__).resolve().parents[1]
+log = structlog.get_logger("doudi")
 _QUOTED = re.compile(r'"[^"]*"')
 
 
