@@ -22,6 +22,8 @@ def case_trail(
 ) -> dict[str, Any]:
     principal.require("read.audit")
     region = services.case_state.region_of(str(case_id))
+    if region is None or principal.sees(region):
+        services.require_applied(str(case_id))  # a trail a view failed on: 500, not 404 or partial
     if region is None or not principal.sees(region):
         raise NotFound("no such case", field="case_id", rule="exists")
     known_at = _as_of(as_of, principal)

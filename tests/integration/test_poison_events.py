@@ -166,6 +166,8 @@ def test_poisoned_events_stop_nothing_but_their_own_records_until_a_fix_and_retr
     assert damaged.json()["type"] == "/problems/event_integrity"
     assert damaged.json()["aggregate_id"] == tampered_id
     assert damaged.json()["errors"][0]["rule"] == "event_integrity"
+    trail = client.get(f"/api/v1/audit/cases/{tampered_id}", headers=headers(services, "auditor"))
+    assert (trail.status_code, trail.json()["aggregate_id"]) == (500, tampered_id)
     unapplied = client.get(f"/api/v1/households/{odd_id}", headers=admin_headers)
     assert unapplied.status_code == 500
     assert unapplied.json()["type"] == "/problems/projection_failure"
