@@ -59,11 +59,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @v1.get("/health", tags=["meta"])
     def health(request: Request) -> dict[str, Any]:
+        """Unauthenticated: "degraded" while a view has events it could not apply, each named
+        by view, log position and error type only (messages stay with ``doudi projections
+        status``: health answers anyone)."""
         found: Services = request.app.state.services
+        failures = [
+            {"view": f["view"], "position": f["position"], "error_type": f["error_type"]}
+            for f in found.projections.failures()
+        ]
         return {
-            "status": "ok",
+            "status": "degraded" if failures else "ok",
             "log_position": found.log_position(),
             "projections": found.projections.positions(),
+            "failures": failures,
         }
 
     v1.include_router(rolls.statistics_router)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError, Forbidden, NotFound
+from domain.errors import DomainError, Forbidden, IntegrityFailure, NotFound
 from ops.logging import log
 
 PROBLEM = "application/problem+json"
@@ -23,6 +23,7 @@ def problem(
     instance: str,
     errors: list[dict[str, Any]] | None = None,
     problem_type: str = "about:blank",
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": problem_type,
@@ -30,6 +31,7 @@ def problem(
         "status": status,
         "detail": detail,
         "instance": instance,
+        **(extensions or {}),
     }
     if errors:
         body["errors"] = errors
@@ -46,6 +48,10 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
         if isinstance(error, Forbidden | NotFound):
             log.warning("refused", status=error.status, rule=error.rule, path=request.url.path)
+        extensions: dict[str, Any] = {}
+        if isinstance(error, IntegrityFailure):
+            log.error("event_integrity", aggregate_id=error.aggregate_id, version=error.version)
+            extensions = {"aggregate_id": error.aggregate_id}
         return problem(
             error.status,
             error.title,
@@ -53,6 +59,7 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
             errors=[{"field": error.field, "rule": error.rule, "detail": error.detail}],
             problem_type=f"/problems/{error.rule}",
+            extensions=extensions,
         )
 
     @app.exception_handler(RequestValidationError)

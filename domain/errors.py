@@ -50,3 +50,39 @@ class Forbidden(DomainError):
 
     status = 403
     title = "Forbidden"
+
+
+class IntegrityFailure(DomainError):
+    """A stored event that cannot be decrypted or decoded (damaged or tampered bytes): the
+    record it belongs to cannot be answered for, which is the server's failure, never the
+    caller's — and never "not found". ``aggregate_id`` names the record, ``version`` the event."""
+
+    status = 500
+    title = "Stored record failed its integrity check"
+
+    def __init__(self, aggregate_id: str, version: int | None = None) -> None:
+        at = f" (event {version})" if version is not None else ""
+        super().__init__(
+            f"a stored event of {aggregate_id}{at} cannot be decrypted or decoded",
+            field="aggregate_id",
+            rule="event_integrity",
+        )
+        self.aggregate_id = aggregate_id
+        self.version = version
+
+
+class ProjectionFailure(DomainError):
+    """A record a read model could not apply (``doudi projections status`` says why): what the
+    view holds of it is missing or stale, so it is not answered from there until a fix and
+    ``doudi projections retry`` — and it is not "not found" either."""
+
+    status = 500
+    title = "Read model could not apply this record"
+
+    def __init__(self, aggregate_id: str, view: str) -> None:
+        super().__init__(
+            f"the {view} view could not apply an event of {aggregate_id}",
+            field="aggregate_id",
+            rule="projection_failure",
+        )
+        self.aggregate_id = aggregate_id

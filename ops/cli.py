@@ -166,16 +166,54 @@ def projections_run(
 
 @projections_app.command("status")
 def projections_status() -> None:
+    """Each view's position, and the events a view could not apply (open failures)."""
     services = _services()
     typer.echo(
         json.dumps(
             {
                 "log_position": services.log_position(),
                 "projections": services.projections.positions(),
-            }
+                "failures": services.projections.failures(),
+            },
+            ensure_ascii=False,
         )
     )
     services.close()
+
+
+@projections_app.command("retry")
+def projections_retry(
+    name: Annotated[
+        str | None, typer.Argument(help="a view name; by default every view with open failures")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="as for rebuild")] = 1,
+) -> None:
+    """Replay the views with events they could not apply (after a fix): failures that no
+    longer fail are closed. Exits 1 if some still fail."""
+    services = _services()
+    try:
+        if name is not None and name not in services.projections.views:
+            console.print(
+                f"[red]unknown projection {name}; known: {sorted(services.projections.views)}[/red]"
+            )
+            raise typer.Exit(2)
+        failed = services.projections.failures(name)
+        names = sorted({f["view"] for f in failed} | ({name} if name is not None else set()))
+        for view in names:
+            rebuild(services, view, workers)
+        still = [f for f in services.projections.failures(name) if f["view"] in names]
+        closed = {(f["view"], f["position"]) for f in failed} - {
+            (f["view"], f["position"]) for f in still
+        }
+        typer.echo(
+            json.dumps(
+                {"rebuilt": names, "closed": len(closed), "failures": still}, ensure_ascii=False
+            )
+        )
+    finally:
+        services.close()
+    if still:
+        raise typer.Exit(1)
 
 
 @import_app.command("households")

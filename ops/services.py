@@ -19,11 +19,11 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 
 from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
 from domain.enrolment import PersonEnrolment, enrolment_id
-from domain.errors import Conflict, InvalidValue, NotFound
+from domain.errors import Conflict, IntegrityFailure, InvalidValue, NotFound, ProjectionFailure
 from domain.household import HouseholdCase
 from domain.policy import RegionPolicy, policy_id
 from domain.regions import load_region_table
@@ -35,7 +35,7 @@ from ops import native
 from ops.keys import Keys
 from ops.logreader import LogReader
 from ops.settings import Settings
-from ops.transcoding import EventFields, OrjsonDecodingTranscoder
+from ops.transcoding import CheckedMapper, EventFields, OrjsonDecodingTranscoder
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
@@ -48,6 +48,8 @@ from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner, utc_text
 from projections.statistics.view import StatisticsView
+
+INTEGRITY_FAILURE = f"{IntegrityFailure.__module__}.{IntegrityFailure.__qualname__}"
 
 
 class DoudiApplication(Application):  # type: ignore[type-arg]
@@ -63,6 +65,12 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
         transcoder = OrjsonDecodingTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
+
+    def construct_mapper(self) -> Mapper:  # type: ignore[type-arg]
+        """The library's mapper, raising ``IntegrityFailure`` for a state it cannot decode."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=CheckedMapper
+        )
 
 
 @dataclass
@@ -244,6 +252,16 @@ class Services:
         self.projections.catch_up()
         return self
 
+    def require_applied(self, *aggregate_ids: str) -> None:
+        """Before a read answers for one record from a view: if a view could not apply an event
+        of it (``doudi projections status``), the view's answer would be missing or stale — a
+        500 naming the aggregate (an integrity failure for a state that cannot be decoded),
+        never a 404 or an outdated record."""
+        for failure in self.projections.failures_of(aggregate_ids):
+            if failure["error_type"] == INTEGRITY_FAILURE:
+                raise IntegrityFailure(failure["originator_id"])
+            raise ProjectionFailure(failure["originator_id"], failure["view_name"])
+
     def roll_chunk_lines(
         self, roll: UUID | str, token: UUID | str, number: int
     ) -> list[dict[str, Any]]:
@@ -256,9 +274,16 @@ class Services:
         return lines
 
     def load(self, cls: type[Any], aggregate_id: UUID | str, field: str = "id") -> Any:
+        """The aggregate, or NotFound for an id that is malformed or names nothing of ``cls``.
+        A stored event that cannot be decoded raises ``IntegrityFailure`` (500), never
+        NotFound: the record exists, and the store must not hide that it is damaged."""
         try:
-            aggregate = self.app.repository.get(UUID(str(aggregate_id)))
-        except (AggregateNotFoundError, ValueError):
+            wanted = UUID(str(aggregate_id))
+        except ValueError:
+            raise NotFound(f"no such {cls.__name__}", field=field, rule="exists") from None
+        try:
+            aggregate = self.app.repository.get(wanted)
+        except AggregateNotFoundError:
             raise NotFound(f"no such {cls.__name__}", field=field, rule="exists") from None
         if not isinstance(aggregate, cls):
             raise NotFound(f"no such {cls.__name__}", field=field, rule="exists")

@@ -26,9 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder, Mapper, MapperDeserialisationError
 from eventsourcing.utils import resolve_topic
 
+from domain.errors import IntegrityFailure
 from domain.roll import PlainLines
 
 _MARKER = b'"_type_"'
@@ -113,6 +114,24 @@ class OrjsonDecodingTranscoder(JSONTranscoder):
         return super().decode(data)
 
 
+def integrity_failure(stored: Any) -> IntegrityFailure:
+    """The error for a stored event whose state cannot be decrypted or decoded."""
+    return IntegrityFailure(str(stored.originator_id), stored.originator_version)
+
+
+class CheckedMapper(Mapper):  # type: ignore[type-arg]
+    """The library's mapper, except that a stored state it cannot decrypt or decode raises
+    ``IntegrityFailure`` naming the aggregate (a 500), not the library's ``ValueError``, which a
+    caller looking for a malformed id would take for "not found". Every read of stored events
+    goes through it: aggregates, snapshots, roll chunks, idempotency records, the views."""
+
+    def to_domain_event(self, stored_event: Any) -> Any:
+        try:
+            return super().to_domain_event(stored_event)
+        except MapperDeserialisationError as error:
+            raise integrity_failure(stored_event) from error
+
+
 class EventFields:
     """A stored event's fields without the event object, for views that fold many events.
 
@@ -137,10 +156,13 @@ class EventFields:
         if name is None:  # the class's own name, as for an event object (renamed topics too)
             name = self._names[topic] = resolve_topic(topic).__qualname__
         data = notification.state
-        if self.mapper.cipher:
-            data = self.mapper.cipher.decrypt(data)
-        if self.mapper.compressor:
-            data = self.mapper.compressor.decompress(data)
+        try:
+            if self.mapper.cipher:
+                data = self.mapper.cipher.decrypt(data)
+            if self.mapper.compressor:
+                data = self.mapper.compressor.decompress(data)
+        except Exception as error:
+            raise integrity_failure(notification) from error
         if data.count(_MARKER) == 1 and b'"class_version"' not in data:
             try:
                 fields = orjson.loads(data)

@@ -9,19 +9,37 @@ committed position says.
 
 SQLite has no subscriptions, so this polling catch-up is how projections follow the log there;
 on PostgreSQL the same code runs in the API (read-your-writes) and in ``doudi projections run``.
+
+No single stored event stops a view. When a batch fails with an error of the data (a text the
+database refuses, a payload the mapping does not expect, a state that cannot be decrypted),
+the transaction is rolled back and the batch applied again in halves, down to the one event
+that fails alone: that event is recorded in ``projection_failures`` and the view's position
+moves past it, so the view keeps serving everything else. An error of the database itself (a
+lost connection, a lock timeout: ``is_infrastructure``) still raises, or an outage would skip
+every event. Since later events were applied past a failed one, retrying it means replaying
+the view: a rebuild (or a version bump) closes the view's failures, and the replay records
+again those that still fail.
 """
 
 from __future__ import annotations
 
+import re
+import sqlite3
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import eventsourcing.persistence
+import psycopg
+import structlog
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
+from domain.errors import IntegrityFailure
 from projections.db import Cursor, Database
 
 BATCH_SIZE = 5000
@@ -54,6 +72,11 @@ Decoder = Callable[[Any], Any]  # notification → domain event
 def _overlaps(topic: str, topics: tuple[str, ...]) -> bool:
     """Whether a view reading ``topics`` (every topic if none) reads some events of ``topic``."""
     return not topics or any(t.startswith(topic) or topic.startswith(t) for t in topics)
+
+
+def _reads(view: View, notification: Any) -> bool:
+    """Whether the view reads this notification's topic."""
+    return not view.topics or bool(notification.topic.startswith(view.topics))
 
 
 def utc_text(moment: datetime) -> str:
@@ -134,6 +157,74 @@ class View(ABC):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+FAILURES_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_failures (view_name TEXT NOT NULL,"
+    " position BIGINT NOT NULL, topic TEXT NOT NULL, originator_id TEXT NOT NULL,"
+    " error_type TEXT NOT NULL, message TEXT NOT NULL, first_seen TEXT NOT NULL,"
+    " last_seen TEXT NOT NULL, attempts INTEGER NOT NULL, resolved_at TEXT,"
+    " PRIMARY KEY (view_name, position))"
+)
+# Errors of the database or of the connection to it, not of an event: lost connections, a
+# server shut down, lock and statement timeouts, serialisation failures (all
+# ``OperationalError`` in psycopg), "database is locked" on SQLite, files that cannot be read.
+_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    OSError,
+    MemoryError,
+    sqlite3.OperationalError,
+    sqlite3.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+)
+_ROOT = Path(__file__).resolve().parents[1]
+log = structlog.get_logger("doudi")
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def is_infrastructure(error: BaseException) -> bool:
+    """Whether an error (or one it was raised from or while handling) is the database's rather
+    than the event's: such an error must stop the catch-up, never be recorded against an event.
+    SQLite's plain ``DatabaseError`` is a damaged file ("database disk image is malformed")."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen:
+        if (
+            isinstance(found, _INFRASTRUCTURE)
+            or type(found) is sqlite3.DatabaseError
+            or not isinstance(found, Exception)
+        ):
+            return True
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    return False
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """(error type, message) of a failed event, with no personal data: an exception's own text
+    may quote the value that failed (a name, an identity number), so the message is the
+    database's error code and primary message with quoted values left out, an integrity
+    failure's own text, or else where in doudi's code the error was raised."""
+    kind = type(error)
+    error_type = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    if isinstance(error, IntegrityFailure):
+        return error_type, error.detail[:300]
+    if isinstance(error, psycopg.Error) and error.sqlstate:
+        primary = _QUOTED.sub('"…"', error.diag.message_primary or "")
+        return error_type, f"SQLSTATE {error.sqlstate}: {primary}"[:300]
+    where = "outside doudi's code"
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(_ROOT):
+            where = f"{path.relative_to(_ROOT)}:{frame.lineno} in {frame.name}"
+            break
+    return error_type, f"raised at {where}"[:300]
+
+
 class ProjectionRunner:
     def __init__(
         self, db: Database, reader: Reader, decoder: Decoder, views: Sequence[View]
@@ -145,11 +236,17 @@ class ProjectionRunner:
 
     def setup(self) -> None:
         """Create what is missing. A view whose ``version`` changed since its tables were built
-        is dropped and will be rebuilt from position 0 by the next catch-up."""
+        is dropped and will be rebuilt from position 0 by the next catch-up (its failures are
+        closed: the replay records again those that still fail)."""
         with self.db.transaction(write=True) as cur:
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY,"
                 " position BIGINT NOT NULL, view_version INTEGER NOT NULL DEFAULT 1)"
+            )
+            cur.execute(FAILURES_DDL)
+            cur.execute(
+                "CREATE INDEX IF NOT EXISTS projection_failures_originator"
+                " ON projection_failures (originator_id)"
             )
             built = {
                 row["name"]: int(row["view_version"])
@@ -161,6 +258,7 @@ class ProjectionRunner:
                 if view.name in built and built[view.name] != view.version:
                     view.drop(cur)
                     cur.execute("DELETE FROM projection_tracking WHERE name = %s", (view.name,))
+                    self._close_failures(cur, view.name)
                 view.create(cur)
                 cur.execute(
                     "INSERT INTO projection_tracking (name, position, view_version) VALUES (%s, 0, %s)"
@@ -243,13 +341,37 @@ class ProjectionRunner:
         self, view: View, notifications: Sequence[Any], through: int, decoded: dict[int, Any]
     ) -> None:
         """Apply the view's events among ``notifications`` after its position and move the
-        position to ``through`` (the log is covered up to there), in one transaction."""
+        position to ``through`` (the log is covered up to there), in one transaction. If that
+        fails on an event's data, apply the view's events in halves, each half in a transaction
+        of its own, down to the event that fails alone: it is recorded as a failure and passed."""
+        try:
+            self._apply_once(view, notifications, through, decoded)
+        except Exception as error:
+            if is_infrastructure(error):
+                raise
+            mine = [n for n in notifications if _reads(view, n)]
+            if not mine:
+                raise
+            if len(mine) == 1:
+                self._quarantine(view, mine[0], through, error)
+                return
+            half = len(mine) // 2
+            self._apply(view, mine[:half], mine[half - 1].id, decoded)
+            self._apply(view, mine[half:], through, decoded)
+
+    def _position(self, cur: Cursor, view: View) -> int:
+        """The view's position, its tracking row locked (PostgreSQL) until the transaction ends."""
         lock = "" if self.db.is_sqlite else " FOR UPDATE"
+        row = cur.execute(
+            f"SELECT position FROM projection_tracking WHERE name = %s{lock}", (view.name,)
+        ).fetchone()
+        return int(row["position"]) if row else 0
+
+    def _apply_once(
+        self, view: View, notifications: Sequence[Any], through: int, decoded: dict[int, Any]
+    ) -> None:
         with self.db.transaction(write=True) as cur:
-            row = cur.execute(
-                f"SELECT position FROM projection_tracking WHERE name = %s{lock}", (view.name,)
-            ).fetchone()
-            current = int(row["position"]) if row else 0
+            current = self._position(cur, view)
             if through <= current:
                 return
             todo = self._events_for(view, notifications, current, decoded)
@@ -258,6 +380,77 @@ class ProjectionRunner:
             cur.execute(
                 "UPDATE projection_tracking SET position = %s WHERE name = %s", (through, view.name)
             )
+
+    def _quarantine(
+        self, view: View, notification: Any, through: int | None, error: Exception
+    ) -> None:
+        """Record that ``view`` cannot apply ``notification`` and, for a view that is tracked
+        (``through`` given), move its position to ``through`` in the same transaction."""
+        error_type, message = describe(error)
+        with self.db.transaction(write=True) as cur:
+            if through is not None:
+                current = self._position(cur, view)
+                if through <= current or notification.id <= current:
+                    return  # another process got there first
+            now = utc_text(datetime.now(UTC))
+            cur.execute(
+                "INSERT INTO projection_failures (view_name, position, topic, originator_id,"
+                " error_type, message, first_seen, last_seen, attempts)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 1)"
+                " ON CONFLICT (view_name, position) DO UPDATE SET error_type = excluded.error_type,"
+                " message = excluded.message, last_seen = excluded.last_seen,"
+                " attempts = projection_failures.attempts + 1, resolved_at = NULL",
+                (view.name, notification.id, notification.topic, str(notification.originator_id),
+                 error_type, message, now, now),
+            )  # fmt: skip
+            if through is not None:
+                cur.execute(
+                    "UPDATE projection_tracking SET position = %s WHERE name = %s",
+                    (through, view.name),
+                )
+        log.error(
+            "projection_failure",
+            view=view.name,
+            position=notification.id,
+            originator_id=str(notification.originator_id),
+            error_type=error_type,
+            message=message,
+        )
+
+    @staticmethod
+    def _close_failures(cur: Cursor, name: str) -> None:
+        """Close a view's open failures, as it is about to be replayed from the start."""
+        cur.execute(
+            "UPDATE projection_failures SET resolved_at = %s"
+            " WHERE view_name = %s AND resolved_at IS NULL",
+            (utc_text(datetime.now(UTC)), name),
+        )
+
+    def failures_of(self, originator_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The open failures of these aggregates' events: originator id, view name, error type."""
+        if not originator_ids:
+            return []
+        marks = ", ".join(["%s"] * len(originator_ids))
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT originator_id, view_name, error_type FROM projection_failures"
+                f" WHERE originator_id IN ({marks}) AND resolved_at IS NULL ORDER BY position",
+                list(originator_ids),
+            ).fetchall()
+
+    def failures(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The open failures (of one view, or of all), in view and log order."""
+        where, params = ("AND view_name = %s", (name,)) if name is not None else ("", ())
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT view_name, position, topic, originator_id, error_type, message,"
+                " first_seen, last_seen, attempts FROM projection_failures"
+                f" WHERE resolved_at IS NULL {where} ORDER BY view_name, position",
+                params,
+            ).fetchall()
+        return [
+            {"view": row.pop("view_name"), **row, "position": int(row["position"])} for row in rows
+        ]
 
     def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> int:
         """Drop a view's tables, recreate them and replay the whole log into them."""
@@ -269,11 +462,13 @@ class ProjectionRunner:
         self._reset(name, 0)
 
     def _reset(self, name: str, position: int) -> None:
-        """Drop and recreate a view's tables, and set its position, in one transaction."""
+        """Drop and recreate a view's tables, and set its position, in one transaction. The
+        view's failures are closed: the replay records again those that still fail."""
         view = self.views[name]
         with self.db.transaction(write=True) as cur:
             view.drop(cur)
             view.create(cur)
+            self._close_failures(cur, name)
             cur.execute(
                 "UPDATE projection_tracking SET position = %s WHERE name = %s", (position, name)
             )
@@ -294,20 +489,39 @@ class ProjectionRunner:
         """Replay one shard of the log up to ``stop`` into a view being rebuilt (one
         transaction per batch; no tracking: the rebuild as a whole is what counts, and a rebuild
         that does not finish leaves the view marked, to be rebuilt again). ``reader`` reads
-        only the shard's notifications. Returns the positions covered."""
+        only the shard's notifications. An event that fails alone is recorded as a failure and
+        passed, as in a catch-up. Returns the positions covered."""
         view = self.views[name]
         position = 0
         while position < stop:
             notifications, covered = reader(position + 1, BATCH_SIZE, view.topics)
             for group in by_size(notifications):
-                with self.db.transaction(write=True) as cur:
-                    todo = self._events_for(view, group, 0, {})
-                    if todo:
-                        view.process_batch(cur, todo)
+                self._apply_untracked(view, group)
             if progress is not None:
                 progress(covered - position)
             position = covered
         return position
+
+    def _apply_untracked(self, view: View, notifications: Sequence[Any]) -> None:
+        """Apply a view's events in one transaction with no tracking, in halves down to the
+        event that fails alone (recorded as a failure) if an event's data breaks it."""
+        try:
+            with self.db.transaction(write=True) as cur:
+                todo = self._events_for(view, notifications, 0, {})
+                if todo:
+                    view.process_batch(cur, todo)
+        except Exception as error:
+            if is_infrastructure(error):
+                raise
+            mine = [n for n in notifications if _reads(view, n)]
+            if not mine:
+                raise
+            if len(mine) == 1:
+                self._quarantine(view, mine[0], None, error)
+                return
+            half = len(mine) // 2
+            self._apply_untracked(view, mine[:half])
+            self._apply_untracked(view, mine[half:])
 
     def finish_sharded_rebuild(self, name: str, stop: int) -> None:
         """Every shard is in: the view stands at ``stop`` and follows the log again."""

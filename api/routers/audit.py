@@ -23,6 +23,8 @@ def case_trail(
 ) -> dict[str, Any]:
     principal.require("read.audit")
     case = services.case_state.get(str(case_id))
+    if case is None or principal.sees(case["region_code"]):
+        services.require_applied(str(case_id))  # a trail a view failed on: 500, not 404 or partial
     if (
         case is None
         or not principal.sees(case["region_code"])

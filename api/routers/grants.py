@@ -77,6 +77,12 @@ def get_grant(grant_id: UUID, services: ReadServices, principal: PrincipalDep) -
     grant = services.grants.get(str(grant_id))
     if (
         grant is None
+        or principal.sees(grant["region_code"])
+        or principal.sees(grant["occurred_in"])
+    ):
+        services.require_applied(str(grant_id))  # a record the view failed on: 500, not 404
+    if (
+        grant is None
         or not (principal.sees(grant["region_code"]) or principal.sees(grant["occurred_in"]))
         or not principal.in_period(grant["requested_on"])
     ):

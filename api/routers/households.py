@@ -39,6 +39,8 @@ def apply(
 def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dict[str, Any]:
     principal.require("read.cases")
     case = services.case_state.get(str(case_id))
+    if case is None or principal.sees(case["region_code"]):
+        services.require_applied(str(case_id))  # a record the view failed on: 500, not 404
     if (
         case is None
         or case["kind"] != kind

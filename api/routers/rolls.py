@@ -62,6 +62,9 @@ def list_rolls(
 def _visible(services: Any, principal: Any, roll_id: UUID) -> dict[str, Any]:
     principal.require("read.rolls")
     roll = services.rolls.get(str(roll_id))
+    if roll is None or principal.sees(roll["county_code"]):
+        # a roll or a chunk of its lines the view failed on: 500, not 404 or missing lines
+        services.require_applied(str(roll_id), *services.rolls.chunk_ids(str(roll_id)))
     if (
         roll is None
         or not principal.sees(roll["county_code"])

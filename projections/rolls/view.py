@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.lines import table_rows
-from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk
+from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, chunk_id
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, utc_text
 
@@ -321,6 +321,17 @@ class RollsView(View):
                 )
 
     # --- queries --------------------------------------------------------------------------
+
+    def chunk_ids(self, roll_id: str) -> list[str]:
+        """The ids of the chunk events of the roll's current generation (its lines' source)."""
+        with self.db.transaction() as cur:
+            row = cur.execute(
+                "SELECT token, line_count FROM rolls WHERE roll_id = %s", (roll_id,)
+            ).fetchone()
+        if row is None or not row["token"]:
+            return []
+        count = -(-int(row["line_count"]) // LINES_PER_CHUNK)
+        return [str(chunk_id(UUID(roll_id), UUID(row["token"]), n)) for n in range(count)]
 
     def get(self, roll_id: str) -> dict[str, Any] | None:
         with self.db.transaction() as cur:
