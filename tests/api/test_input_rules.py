@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import find
+from hypothesis import strategies as st
 
 from api.app import create_app
 from api.schemas import MAX_OFFSET, TIMESTAMP_PATTERN
@@ -76,8 +78,15 @@ def sample(spec: dict[str, Any], schema: dict[str, Any], name: str = "") -> Any:
     if "pattern" in schema:
         if "0[1-9]|1[0-2]" in schema["pattern"]:
             return "2024-02"
-        return PATTERN_SAMPLES[schema["pattern"]]
+        return pattern_sample(schema["pattern"])
     return "a" * max(schema.get("minLength", 2), 2)
+
+
+def pattern_sample(pattern: str) -> str:
+    """A known sample for the API's patterns, else the simplest text the pattern matches."""
+    if pattern in PATTERN_SAMPLES:
+        return PATTERN_SAMPLES[pattern]
+    return str(find(st.from_regex(pattern, fullmatch=True), lambda _text: True))
 
 
 def text_positions(
@@ -215,7 +224,9 @@ def parameter_sample(spec: dict[str, Any], parameter: dict[str, Any]) -> Any:
     pattern = options[0].get("pattern", "")
     if pattern.startswith("^(") and "[" not in pattern:
         return pattern[2:].split("|")[0].split(")")[0]  # the first of the words allowed
-    return PARAMETER_SAMPLES.get(pattern) or sample(spec, options[0], parameter["name"])
+    if pattern in PARAMETER_SAMPLES:
+        return PARAMETER_SAMPLES[pattern]
+    return sample(spec, options[0], parameter["name"])
 
 
 PARAMETER_SAMPLES = {"^[0-9]{2,12}$": "420582", TIMESTAMP_PATTERN: "2024-05-01T00:00:00Z"}
