@@ -2,10 +2,10 @@
 fen are strict integers ≥ 0 (no floats, no strings), months are YYYY-MM with month 01–12,
 dates are ISO dates, unknown fields are errors.
 
-Every text a request carries — body fields, dict keys, list items, text query parameters and
-stored headers — is one of the ``…Text`` types below: it carries ``TEXT_RULE`` (domain/text.py:
-no control, bidirectional-formatting, zero-width or other invisible characters; NFC), so the
-rule is written once (tests/api/test_input_rules.py walks every route to check it). Digits in
+Every text a request carries — body fields, dict keys, list items, text query and path
+parameters, stored headers — has a type below carrying ``TEXT_RULE`` (domain/text.py: no
+control, bidirectional-formatting, zero-width or other invisible characters; NFC), so the rule
+is written once (tests/api/test_input_rules.py tries it on every field of every operation). Digits in
 every pattern are ASCII ``[0-9]`` (``\\d`` would accept full-width and Arabic-Indic digits).
 Dates and months lie in 1990-01-01 … 2100-12-31 (domain/dates.py).
 """
