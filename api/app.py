@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from api import problems
+from api.limits import BodyLimit, BodyTooLarge, too_large
 from api.routers import (
     audit,
     credentials,
@@ -85,6 +86,18 @@ def _is_file_upload(path: str) -> bool:
 
 
 def _middleware(app: FastAPI, settings: Settings) -> None:
+    def limit_for(path: str) -> int:
+        return settings.max_file_bytes if _is_file_upload(path) else settings.max_body_bytes
+
+    # Inside the request context below, so a refused body is logged with its request id.
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+
+    async def body_too_large(request: Request, error: Exception) -> Response:
+        assert isinstance(error, BodyTooLarge)
+        return too_large(error.limit, request.url.path)
+
+    app.add_exception_handler(BodyTooLarge, body_too_large)
+
     @app.middleware("http")
     async def request_context(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -94,24 +107,7 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
         structlog.contextvars.bind_contextvars(
             request_id=request_id, method=request.method, path=request.url.path
         )
-        length = request.headers.get("content-length")
-        limit = (
-            settings.max_file_bytes
-            if _is_file_upload(request.url.path)
-            else settings.max_body_bytes
-        )
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            response: Response = problems.problem(
-                413,
-                "Request body too large",
-                f"the body must be at most {limit} bytes",
-                instance=request.url.path,
-                errors=[
-                    {"field": "body", "rule": "max_body_bytes", "detail": f"at most {limit} bytes"}
-                ],
-            )
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         response.headers["X-Request-ID"] = request_id
         log.info("request", status=response.status_code)
         return response

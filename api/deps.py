@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.schemas import TEXT_RULE
 from domain.access import Principal
 from ops.services import Services
 
@@ -45,7 +46,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def idempotency_key(
     key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200), TEXT_RULE
     ] = None,
 ) -> str | None:
     return key

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError, Forbidden, IntegrityFailure, NotFound
+from domain.text import visible
 from ops.logging import log
 
 PROBLEM = "application/problem+json"
@@ -39,7 +40,7 @@ def problem(
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [visible(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[-1] if loc else "")
 
 

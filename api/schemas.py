@@ -1,35 +1,127 @@
 """Request bodies. Types refuse what the domain would refuse anyway, with the field named:
 fen are strict integers ≥ 0 (no floats, no strings), months are YYYY-MM with month 01–12,
-dates are ISO dates, unknown fields are errors."""
+dates are ISO dates, unknown fields are errors.
+
+Every text a request carries — body fields, dict keys, list items, text query and path
+parameters, stored headers — has a type below carrying ``TEXT_RULE`` (domain/text.py: no
+control, bidirectional-formatting, zero-width or other invisible characters; NFC), so the rule
+is written once (tests/api/test_input_rules.py tries it on every field of every operation). Digits in
+every pattern are ASCII ``[0-9]`` (``\\d`` would accept full-width and Arabic-Indic digits).
+Dates and months lie in 1990-01-01 … 2100-12-31 (domain/dates.py).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic_core import PydanticCustomError
 
+from domain.dates import DATE_RANGE, FIRST_DATE, LAST_DATE
 from domain.money import MAX_FEN
+from domain.text import nfc, text_problem
 
+
+def _text_rule(value: Any) -> Any:
+    """The domain's text rule as a pydantic validator: the error's type is the rule's name."""
+    if not isinstance(value, str):
+        return value  # not text: the field's own type refuses it
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError(problem[0], "must not contain {what}", {"what": problem[1]})
+    return nfc(value)
+
+
+TEXT_RULE = BeforeValidator(_text_rule)
+
+
+def _date_in_range(value: date) -> date:
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise PydanticCustomError("date_range", "must lie in {range}", {"range": DATE_RANGE})
+    return value
+
+
+def _timestamp_in_range(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("timestamp_format", "must be an ISO 8601 timestamp") from None
+    if not FIRST_DATE <= moment.date() <= LAST_DATE:
+        raise PydanticCustomError("date_range", "must lie in {range}", {"range": DATE_RANGE})
+    return value
+
+
+YEAR = r"(199[0-9]|20[0-9]{2}|2100)"
+MONTH_PATTERN = rf"^{YEAR}-(0[1-9]|1[0-2])$"
+TIMESTAMP_PATTERN = (
+    rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?Z$"
+)
+# Offsets and counts fit PostgreSQL's integer (and SQLite's): far past any real list.
+MAX_OFFSET = 1_000_000_000
+
+Day = Annotated[
+    date,
+    AfterValidator(_date_in_range),
+    Field(description=f"ISO date YYYY-MM-DD in {DATE_RANGE}", examples=["2024-04-01"]),
+]
+Timestamp = Annotated[
+    str,
+    Field(max_length=40, description=f"ISO 8601 timestamp, its date in {DATE_RANGE}"),
+    TEXT_RULE,
+    AfterValidator(_timestamp_in_range),
+]
 Fen = Annotated[StrictInt, Field(ge=0, le=10**12, description="integer fen (分), never a float")]
 PositiveFen = Annotated[StrictInt, Field(gt=0, le=10**12, description="integer fen (分) > 0")]
 Month = Annotated[
     str,
     Field(
-        pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, month 01–12", examples=["2024-04"]
+        pattern=MONTH_PATTERN,
+        description="YYYY-MM, month 01–12, 1990-01 … 2100-12",
+        examples=["2024-04"],
     ),
+    TEXT_RULE,
 ]
 RegionCode = Annotated[
     str,
     Field(
-        pattern=r"^\d{6}(\d{3}|\d{6})?$",
+        pattern=r"^[0-9]{6}([0-9]{3}|[0-9]{6})?$",
         description="6-digit GB/T 2260 code or 12-digit township code",
     ),
+    TEXT_RULE,
 ]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
+CountyCode = Annotated[str, Field(pattern=r"^[0-9]{6}$"), TEXT_RULE]
+TownshipCode = Annotated[str, Field(pattern=r"^[0-9]{9}$"), TEXT_RULE]
+Text = Annotated[str, Field(min_length=1, max_length=500), TEXT_RULE]
+OptionalText = Annotated[str, Field(max_length=500), TEXT_RULE]
 DocumentRef = Annotated[
-    str, Field(min_length=1, max_length=200, description="decision document (文号)")
+    str, Field(min_length=1, max_length=200, description="decision document (文号)"), TEXT_RULE
 ]
+PersonName = Annotated[str, Field(min_length=1, max_length=50), TEXT_RULE]
+PayeeName = Annotated[str, Field(min_length=1, max_length=100), TEXT_RULE]
+Relation = Annotated[str, Field(max_length=20), TEXT_RULE]
+Address = Annotated[str, Field(max_length=200), TEXT_RULE]
+IdNumber = Annotated[
+    str,
+    Field(min_length=15, max_length=18, description="resident identity number (GB 11643)"),
+    TEXT_RULE,
+]
+AccountNumber = Annotated[
+    str, Field(min_length=8, max_length=40, description="bank account: 8–32 digits"), TEXT_RULE
+]
+TierCode = Annotated[str, Field(min_length=1, max_length=16), TEXT_RULE]
+ShortText = Annotated[str, Field(min_length=1, max_length=100), TEXT_RULE]
+Label = Annotated[str, Field(max_length=100), TEXT_RULE]
+ProgrammeCode = Annotated[str, Field(min_length=1, max_length=40), TEXT_RULE]
+DetailText = Annotated[str, Field(max_length=500), TEXT_RULE]
+DetailKey = Annotated[str, Field(min_length=1, max_length=100), TEXT_RULE]
+DataMatch = Annotated[str, Field(max_length=200), TEXT_RULE]
+# Text in a query, a path or a stored header (Idempotency-Key, transaction keys).
+KeyText = Annotated[str, Field(min_length=1, max_length=200), TEXT_RULE]
+# A text path parameter: the domain checks its form (region codes, accounts, months).
+PathText = Annotated[str, TEXT_RULE]
+RegistryKind = Literal["death", "vehicle", "property", "business", "cadre_relative"]
 
 
 class Body(BaseModel):
@@ -37,19 +129,19 @@ class Body(BaseModel):
 
 
 class Decision(Body):
-    effective_date: date
+    effective_date: Day
     document_ref: DocumentRef
 
 
 class StandardIn(Decision):
-    programme: str
+    programme: ProgrammeCode
     amount_fen: PositiveFen
     period: Literal["month", "year"] = "month"
 
 
 class TiersIn(Decision):
-    programme: str
-    tiers: dict[Annotated[str, Field(min_length=1, max_length=16)], PositiveFen]
+    programme: ProgrammeCode
+    tiers: dict[TierCode, PositiveFen]
 
 
 class TekunRuleIn(Decision):
@@ -73,7 +165,7 @@ class RoundingIn(Decision):
 
 
 Permille = Annotated[StrictInt, Field(description="tenths of a percent: 3.5 % → 35")]
-Programmes = Annotated[list[str], Field(min_length=1, max_length=10)]
+Programmes = Annotated[list[ProgrammeCode], Field(min_length=1, max_length=10)]
 
 
 class PriceIndexIn(Body):
@@ -97,7 +189,7 @@ class ElectricityIn(Decision):
 
 
 class OneTimeIn(Decision):
-    name: Annotated[str, Field(min_length=1, max_length=50)]
+    name: PersonName
     amount_fen: PositiveFen
     per: Literal["person", "household"]
     pay_month: Month
@@ -105,16 +197,16 @@ class OneTimeIn(Decision):
 
 
 class MemberIn(Body):
-    id_number: Annotated[str, Field(min_length=15, max_length=18)]
-    name: Annotated[str, Field(min_length=1, max_length=50)]
-    relation: Annotated[str, Field(max_length=20)] = "member"
+    id_number: IdNumber
+    name: PersonName
+    relation: Relation = "member"
 
 
 class HouseholdApplyIn(Decision):
     region_code: RegionCode
     programme: Literal["dibao_urban", "dibao_rural", "marginal"]
     members: Annotated[list[MemberIn], Field(min_length=1, max_length=30)]
-    address: Annotated[str, Field(max_length=200)] = ""
+    address: Address = ""
 
 
 class IncomeIn(Decision):
@@ -124,7 +216,7 @@ class IncomeIn(Decision):
     employment_cost_fen: Fen = 0
     assets_fen: Fen = 0
     deposits_fen: Fen = 0
-    data_matches: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)] = []
+    data_matches: Annotated[list[DataMatch], Field(max_length=50)] = []
 
     def as_income(self) -> dict[str, Any]:
         return self.model_dump(exclude={"effective_date", "document_ref"})
@@ -132,12 +224,12 @@ class IncomeIn(Decision):
 
 class ApproveIn(Decision):
     method: Literal["top_up", "tier"]
-    tier_code: Annotated[str, Field(min_length=1, max_length=16)] | None = None
+    tier_code: TierCode | None = None
     start_month: Month
-    payee_account: Annotated[str, Field(min_length=8, max_length=40)]
-    payee_name: Annotated[str, Field(min_length=1, max_length=100)]
-    single_person_id_number: str | None = None
-    annual_review_due: date | None = None
+    payee_account: AccountNumber
+    payee_name: PayeeName
+    single_person_id_number: IdNumber | None = None
+    annual_review_due: Day | None = None
     programme: Literal["dibao_urban", "dibao_rural", "marginal"] | None = None
 
 
@@ -159,7 +251,7 @@ class TerminateIn(Decision):
 
 
 class RemoveMemberIn(Decision):
-    id_number: Annotated[str, Field(min_length=15, max_length=18)]
+    id_number: IdNumber
     reason: Text
 
 
@@ -168,12 +260,12 @@ class AddMemberIn(Decision):
 
 
 class TierIn(Decision):
-    tier_code: Annotated[str, Field(min_length=1, max_length=16)]
+    tier_code: TierCode
 
 
 class PayeeAccountIn(Decision):
-    account_number: Annotated[str, Field(min_length=8, max_length=40)]
-    account_name: Annotated[str, Field(min_length=1, max_length=100)]
+    account_number: AccountNumber
+    account_name: PayeeName
 
 
 class PlainDecision(Decision):
@@ -186,23 +278,23 @@ class GradualExitIn(Decision):
 
 class AnnualReviewIn(Decision):
     outcome: Text
-    next_due: date
+    next_due: Day
 
 
 class InstitutionIn(Body):
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    account_number: Annotated[str, Field(min_length=8, max_length=40)]
+    name: ShortText
+    account_number: AccountNumber
 
 
 class TekunApproveIn(Decision):
     region_code: RegionCode
-    id_number: Annotated[str, Field(min_length=15, max_length=18)]
-    name: Annotated[str, Field(min_length=1, max_length=50)]
+    id_number: IdNumber
+    name: PersonName
     mode: Literal["centralized", "dispersed"]
     care_level: Literal["full_self_care", "partial", "none"]
     institution: InstitutionIn | None = None
-    payee_account: Annotated[str, Field(min_length=8, max_length=40)] | None = None
-    payee_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    payee_account: AccountNumber | None = None
+    payee_name: PayeeName | None = None
     start_month: Month
 
 
@@ -213,25 +305,29 @@ class CareLevelIn(Decision):
 class ModeIn(Decision):
     mode: Literal["centralized", "dispersed"]
     institution: InstitutionIn | None = None
-    payee_account: Annotated[str, Field(min_length=8, max_length=40)] | None = None
-    payee_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    payee_account: AccountNumber | None = None
+    payee_name: PayeeName | None = None
 
 
 class RegistryIn(Body):
-    kind: Literal["death", "vehicle", "property", "business", "cadre_relative"]
-    source: Annotated[str, Field(min_length=1, max_length=100)]
-    source_ref: Annotated[str, Field(min_length=1, max_length=100)]
-    id_number: Annotated[str, Field(min_length=15, max_length=18)]
+    kind: RegistryKind
+    source: ShortText
+    source_ref: ShortText
+    id_number: IdNumber
     region_code: RegionCode
-    effective_date: date
+    effective_date: Day
     # Integers within ±MAX_FEN: the event store's JSON decodes exactly only within 64 bits.
-    details: dict[
-        str, str | Annotated[StrictInt, Field(ge=-MAX_FEN, le=MAX_FEN)] | bool | None
+    details: Annotated[
+        dict[
+            DetailKey,
+            DetailText | Annotated[StrictInt, Field(ge=-MAX_FEN, le=MAX_FEN)] | bool | None,
+        ],
+        Field(max_length=50),
     ] = {}
 
 
 class PersonQuery(Body):
-    id_number: Annotated[str, Field(min_length=15, max_length=18)]
+    id_number: IdNumber
 
 
 class CredentialIn(Body):
@@ -240,40 +336,46 @@ class CredentialIn(Body):
     ]
     region_scope: Annotated[
         str,
-        Field(pattern=r"^\d{6}(\d{3})?$", description="county, city, province or 9-digit township"),
+        Field(
+            pattern=r"^[0-9]{6}([0-9]{3})?$",
+            description="county, city, province or 9-digit township",
+        ),
+        TEXT_RULE,
     ]
-    label: Annotated[str, Field(max_length=100)] = ""
-    expires_at: str | None = None
-    period_from: date | None = None
-    period_to: date | None = None
+    label: Label = ""
+    expires_at: Timestamp | None = None
+    period_from: Day | None = None
+    period_to: Day | None = None
 
 
 class RollGenerateIn(Body):
-    county_code: Annotated[str, Field(pattern=r"^\d{6}$")]
+    county_code: CountyCode
     month: Month
     group: Literal["all", "dibao", "marginal", "tekun"] = "all"
 
 
 class LedgerLineIn(Body):
-    account: Annotated[str, Field(min_length=5, max_length=80, examples=["pool:420582:dibao"])]
+    account: Annotated[
+        str, Field(min_length=5, max_length=80, examples=["pool:420582:dibao"]), TEXT_RULE
+    ]
     debit_fen: Fen = 0
     credit_fen: Fen = 0
     source: Annotated[
-        str, Field(max_length=40, description="funding source the money came from")
+        str, Field(max_length=40, description="funding source the money came from"), TEXT_RULE
     ] = ""
 
 
 class TransactionIn(Body):
     code: Literal["raise", "allocate", "reserve_roll", "disburse", "release", "return", "advance", "grant",
                   "reimburse", "carry_over", "recover"]  # fmt: skip
-    posting_date: date
+    posting_date: Day
     lines: Annotated[list[LedgerLineIn], Field(min_length=2, max_length=1000)]
-    description: Annotated[str, Field(max_length=500)] = ""
+    description: OptionalText = ""
     document_ref: DocumentRef
 
 
 class ReversalIn(Body):
-    posting_date: date
+    posting_date: Day
     document_ref: DocumentRef
 
 
@@ -289,8 +391,8 @@ class ApprovalLimitsIn(Decision):
 class GrantRequestIn(Decision):
     region_code: RegionCode
     occurred_in: RegionCode
-    id_number: Annotated[str, Field(min_length=15, max_length=18)]
-    name: Annotated[str, Field(min_length=1, max_length=50)]
+    id_number: IdNumber
+    name: PersonName
     grant_type: Literal["urgent", "expenditure"]
     amount_fen: PositiveFen
     reason: Text
@@ -300,12 +402,12 @@ class GrantApproveIn(Decision):
     """The approval level is the approver's credential's (township or county), or the committee
     (一事一议) when a county-level approver records the committee's decision document."""
 
-    paying_township: Annotated[str, Field(pattern=r"^\d{9}$")]
+    paying_township: TownshipCode
     committee_document_ref: DocumentRef | None = None
 
 
 class GrantPayIn(Body):
-    posting_date: date
+    posting_date: Day
 
 
 class SupplementIn(Decision):

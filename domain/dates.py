@@ -1,4 +1,9 @@
-"""Months (YYYY-MM) and ISO dates as they appear in events and requests."""
+"""Months (YYYY-MM) and ISO dates as they appear in events and requests.
+
+Every date and month doudi accepts lies in 1990-01-01 … 2100-12-31: older than the programmes
+it pays, or later than any plan, a date is a typing error (year 1, year 9999), and refusing it
+keeps every stored date within what both databases, spreadsheets and bank files represent.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +12,40 @@ from datetime import date
 
 from domain.errors import InvalidValue
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+FIRST_DATE = date(1990, 1, 1)
+LAST_DATE = date(2100, 12, 31)
+FIRST_YEAR, LAST_YEAR = FIRST_DATE.year, LAST_DATE.year
+DATE_RANGE = f"{FIRST_DATE.isoformat()} … {LAST_DATE.isoformat()}"
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def validate_month(value: str, field: str = "month") -> str:
-    match = _MONTH.match(value) if isinstance(value, str) else None
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1950:
+    match = _MONTH.fullmatch(value) if isinstance(value, str) else None
+    if not match or not 1 <= int(match.group(2)) <= 12:
         raise InvalidValue(
             f"{field} must be a month YYYY-MM with month 01–12", field=field, rule="month_format"
+        )
+    if not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
+        raise InvalidValue(
+            f"{field} must lie in {FIRST_YEAR}-01 … {LAST_YEAR}-12", field=field, rule="month_range"
         )
     return value
 
 
 def validate_date(value: str, field: str = "effective_date") -> str:
+    """An ISO date YYYY-MM-DD (ASCII digits only) within the accepted range."""
     try:
-        return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date(field)
+        day = date.fromisoformat(value) if _DATE.fullmatch(value) else None
     except (TypeError, ValueError):
-        return _bad_date(field)
-
-
-def _bad_date(field: str) -> str:
-    raise InvalidValue(f"{field} must be an ISO date YYYY-MM-DD", field=field, rule="date_format")
+        day = None
+    if day is None:
+        raise InvalidValue(
+            f"{field} must be an ISO date YYYY-MM-DD", field=field, rule="date_format"
+        )
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise InvalidValue(f"{field} must lie in {DATE_RANGE}", field=field, rule="date_range")
+    return day.isoformat()
 
 
 def month_of(iso_date: str) -> str:

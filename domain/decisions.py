@@ -6,6 +6,7 @@ from typing import Any
 
 from domain.dates import validate_date
 from domain.errors import InvalidValue
+from domain.text import clean_text
 
 
 def require_document(document_ref: str) -> str:
@@ -15,7 +16,7 @@ def require_document(document_ref: str) -> str:
             field="document_ref",
             rule="document_required",
         )
-    return document_ref.strip()
+    return clean_text(document_ref.strip(), "document_ref")
 
 
 def decision_meta(effective_date: str, actor: str, document_ref: str) -> dict[str, Any]:

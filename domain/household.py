@@ -24,6 +24,7 @@ from domain.identity import validate_account, validate_id_number
 from domain.money import require_fen
 from domain.programmes import HOUSEHOLD_PROGRAMMES, PaymentMethod, Programme
 from domain.regions import validate_region_code
+from domain.text import clean_text
 
 DEFAULT_GRADUAL_EXIT_MONTHS = 6  # 渐退期
 
@@ -80,7 +81,7 @@ def validate_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 rule="unique_member",
             )
         seen.add(id_number)
-        name = str(member.get("name", "")).strip()
+        name = clean_text(str(member.get("name", "")).strip(), f"members[{index}].name")
         if not name or len(name) > 50:
             raise InvalidValue(
                 "name is 1–50 characters", field=f"members[{index}].name", rule="name_required"
@@ -89,7 +90,9 @@ def validate_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "id_number": id_number,
                 "name": name,
-                "relation": str(member.get("relation") or "member"),
+                "relation": clean_text(
+                    str(member.get("relation") or "member"), f"members[{index}].relation"
+                ),
             }
         )
     return clean

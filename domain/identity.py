@@ -6,43 +6,50 @@ import re
 from datetime import date
 from functools import lru_cache
 
+from stdnum import numdb
 from stdnum.cn import ric
-from stdnum.exceptions import ValidationError
 
 from domain.errors import InvalidValue
 
-_ACCOUNT = re.compile(r"^\d{8,32}$")
+# ASCII digits only: ``str.isdigit()`` and ``\d`` also take full-width (０-９) and
+# Arabic-Indic digits, which would give one person or account a second spelling.
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
+_ACCOUNT = re.compile(r"[0-9]{8,32}")
 
 
 @lru_cache(maxsize=65_536)
-def _birth_place_known(code6: str, year: str) -> bool:
-    """Whether the region existed in the birth year (stdnum's table lookup is slow; cache it)."""
-    try:
-        ric.get_birth_place(f"{code6}{year}0101000X")
-    except ValidationError:
-        return False
-    return True
+def _issuing_region_known(code6: str) -> bool:
+    """Whether the code was ever a division code (stdnum's ``cn/loc``, with its historical codes).
+
+    A number keeps the code of the place that issued it, which may have been created years
+    after the holder's birth (a county formed in 1992 issues numbers to people born in 1960),
+    so the code is not checked against the birth year: only a code never in the table is.
+    """
+    info = {k: v for _part, props in numdb.get("cn/loc").info(code6) for k, v in props.items()}
+    return "county" in info
 
 
 def validate_id_number(value: str, field: str = "id_number") -> str:
     """Return the compact 18-character number or refuse it, naming the broken rule.
 
-    The same checks as ``stdnum.cn.ric.validate`` (length, format, ISO 7064 check digit, birth
-    date, birth-registration region), with the region lookup cached for bulk imports.
+    Spaces are dropped and a lower-case ``x`` is read as ``X``; anything else but ASCII digits
+    is refused. Then the checks of ``stdnum.cn.ric.validate`` (ISO 7064 check digit, birth
+    date, region), except that the region must be known, not known in the birth year.
     """
-    number = value.replace(" ", "").upper() if isinstance(value, str) else ""
+    number = value.replace(" ", "") if isinstance(value, str) else ""
     if len(number) != 18:
         raise _refused(field, "id_number_length", "must be 18 characters")
-    if not (number[:17].isdigit() and (number[17].isdigit() or number[17] == "X")):
-        raise _refused(field, "id_number_format", "must be 17 digits and a digit or X")
+    number = number[:17] + ("X" if number[17] == "x" else number[17])
+    if not _ID_NUMBER.fullmatch(number):
+        raise _refused(field, "id_number_format", "must be 17 ASCII digits and a digit or X")
     if ric.calc_check_digit(number) != number[17]:
         raise _refused(field, "id_number_check_digit", "has a wrong check digit (GB 11643)")
     try:
         date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise _refused(field, "id_number_birth_data", "has an impossible birth date") from None
-    if not _birth_place_known(number[:6], number[6:10]):
-        raise _refused(field, "id_number_birth_data", "names a region unknown in its birth year")
+    if not _issuing_region_known(number[:6]):
+        raise _refused(field, "id_number_region", "names a region code that never existed")
     return number
 
 
@@ -59,7 +66,7 @@ def mask_id_number(value: str) -> str:
 
 def validate_account(value: str, field: str = "account_number") -> str:
     compact = value.replace(" ", "") if isinstance(value, str) else ""
-    if not _ACCOUNT.match(compact):
+    if not _ACCOUNT.fullmatch(compact):
         raise InvalidValue(f"{field} must be 8 to 32 digits", field=field, rule="account_format")
     return compact
 

@@ -15,8 +15,8 @@ from stdnum import numdb
 
 from domain.errors import InvalidValue
 
-_COUNTY = re.compile(r"^\d{6}$")
-_TOWNSHIP = re.compile(r"^\d{9}(\d{3})?$")
+_COUNTY = re.compile(r"^[0-9]{6}$")
+_TOWNSHIP = re.compile(r"^[0-9]{9}([0-9]{3})?$")
 NATIONAL = "000000"
 
 
@@ -52,7 +52,7 @@ def _known(code6: str) -> str | None:
 
 def validate_region_code(code: str, field: str = "region_code") -> str:
     """Accept a known 6-digit division code or a 9/12-digit township code under a known county."""
-    if not isinstance(code, str) or not (_COUNTY.match(code) or _TOWNSHIP.match(code)):
+    if not isinstance(code, str) or not (_COUNTY.fullmatch(code) or _TOWNSHIP.fullmatch(code)):
         raise InvalidValue(
             f"{field} must be a 6-digit division code or a 12-digit township code",
             field=field,

@@ -55,6 +55,7 @@ NEVER_NEGATIVE = frozenset(
     {AccountKind.POOL, AccountKind.RESERVE, AccountKind.RESERVED, AccountKind.CLEARING}
 )
 _QUALIFIER = re.compile(r"^[a-z0-9_]{1,32}$")
+_REGION = re.compile(r"[0-9]{6}([0-9]{3}){0,2}")  # ASCII digits: str.isdigit() takes any script's
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def parse_account(code: str, field: str = "account") -> Account:
             field=field,
             rule="account_kind",
         ) from None
-    if not (region.isdigit() and len(region) in (6, 9, 12)) or not _QUALIFIER.match(qualifier):
+    if not _REGION.fullmatch(region) or not _QUALIFIER.fullmatch(qualifier):
         raise InvalidValue(
             f"{field} needs a 6/9/12-digit region and a lower-case qualifier",
             field=field,

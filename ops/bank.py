@@ -24,6 +24,7 @@ from domain.errors import Conflict, Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, PaymentRoll
+from ops.csv_input import csv_records
 from ops.ledger_service import distinct, flow_postings, pool_group
 from ops.rolls import roll_summary
 from ops.services import Outcome, Services, now_utc
@@ -136,13 +137,10 @@ def import_results(services: Services, principal: Principal, roll_id: str, data:
     }
     results: list[list[Any]] = []
     seen: set[str] = set()
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"reference", "amount_fen", "status"} - set(reader.fieldnames or ())
-    if missing:
-        raise InvalidValue(
-            f"the result file lacks columns {sorted(missing)}", field="file", rule="result_columns"
-        )
-    for row_number, row in enumerate(reader, start=2):
+    _header, rows = csv_records(
+        io.StringIO(text, newline=""), ("reference", "amount_fen", "status"), rule="result_columns"
+    )
+    for row_number, row in rows:
         where = f"file line {row_number}"
         ref = (row.get("reference") or "").strip()
         if ref not in expected:

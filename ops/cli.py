@@ -225,16 +225,28 @@ def import_households_command(
     ] = 1,
 ) -> None:
     """Import a roster CSV (see ops/importer.py for the columns)."""
+    from domain.errors import DomainError
+    from domain.text import clean_text
     from ops.importer import import_households
 
+    try:
+        actor = clean_text(actor, "actor")
+        with path.open(encoding="utf-8-sig") as count_stream:
+            households = len({line.split(",", 1)[0] for line in count_stream}) - 1
+    except (DomainError, UnicodeDecodeError) as error:
+        console.print(f"[red]roster: {error}[/red]")
+        raise typer.Exit(2) from None
     services = _services()
-    with path.open(encoding="utf-8-sig") as count_stream:
-        households = len({line.split(",", 1)[0] for line in count_stream}) - 1
     with _progress() as progress, path.open(encoding="utf-8-sig", newline="") as stream:
         task = progress.add_task("import households", total=households)
-        report = import_households(
-            services, stream, actor, lambda n: progress.advance(task, n), workers
-        )
+        try:
+            report = import_households(
+                services, stream, actor, lambda n: progress.advance(task, n), workers
+            )
+        except DomainError as error:  # the file itself: its line is named; earlier rows stay
+            console.print(f"[red]{error.field}: {error.detail} ({error.rule})[/red]")
+            services.close()
+            raise typer.Exit(2) from None
     services.projections.catch_up()
     services.close()
     typer.echo(
@@ -386,11 +398,13 @@ def ledger_post(
     token: TokenOption = None,
 ) -> None:
     """Post a journal transaction from a JSON file; the same key and content again changes nothing."""
+    from domain.text import clean_tree
     from ops.ledger_service import post_transaction
 
-    fields = json.loads(path.read_text(encoding="utf-8"))
+    raw = json.loads(path.read_text(encoding="utf-8"))
 
     def action(services: Services, principal: Principal) -> dict[str, Any]:
+        fields = clean_tree(raw, "file")
         served = services.execute(
             principal,
             None,

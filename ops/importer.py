@@ -20,7 +20,7 @@ roster order (``_decided_in_processes``): the same log and report as one process
 
 from __future__ import annotations
 
-import csv
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,7 +34,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.enrolment import PersonEnrolment, enrolment_id
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidValue
 from domain.household import (
     HouseholdCase,
     application_fields,
@@ -43,6 +43,7 @@ from domain.household import (
 )
 from domain.ids import name_uuid
 from ops.bulk import StoredEventEncoder
+from ops.csv_input import csv_records
 from ops.runtime import tune_gc, worker_pool
 from ops.services import Services
 from ops.settings import Settings
@@ -64,6 +65,7 @@ COLUMNS = (
     "document_ref",
 )
 BATCH_HOUSEHOLDS = 200
+_FEN = re.compile(r"[0-9]{1,16}")
 
 
 @dataclass
@@ -79,12 +81,12 @@ def imported_case_id(region_code: str, household_ref: str) -> UUID:
 
 
 def read_households(stream: TextIO) -> Iterator[list[dict[str, str]]]:
-    reader = csv.DictReader(stream)
-    missing = set(COLUMNS) - set(reader.fieldnames or ())
-    if missing:
-        raise ValueError(f"CSV lacks columns: {sorted(missing)}")
-    for _ref, rows in groupby(reader, key=lambda row: (row["region_code"], row["household_ref"])):
-        yield list(rows)
+    """The roster's households, each its consecutive rows; every cell passes the text rule, and
+    a problem with the file itself is an ``InvalidValue`` naming its line (``ops.csv_input``)."""
+    _header, records = csv_records(stream, COLUMNS, field="roster")
+    rows = ({name: row.get(name, "") for name in COLUMNS} for _line, row in records)
+    for _ref, group in groupby(rows, key=lambda row: (row["region_code"], row["household_ref"])):
+        yield list(group)
 
 
 def household_decisions(rows: list[dict[str, str]], actor: str) -> dict[str, dict[str, Any]]:
@@ -102,12 +104,25 @@ def household_decisions(rows: list[dict[str, str]], actor: str) -> dict[str, dic
     return {
         "apply": {"region_code": head["region_code"], "programme": head["programme"],
                   "members": members, "address": "", **meta},
-        "check": {"income": {"household_income_fen": int(head["household_income_fen"] or 0)}, **meta},
+        "check": {"income": {"household_income_fen": _fen(head["household_income_fen"])}, **meta},
         "approve": {"method": head["method"], "tier_code": head["tier_code"] or None,
                     "start_month": head["start_month"], "payee_account": head["payee_account"],
                     "payee_name": head["payee_name"], "single_person_id_number": None,
                     "annual_review_due": None, "programme": None, **meta},
     }  # fmt: skip
+
+
+def _fen(cell: str) -> int:
+    """A whole number of fen written in ASCII digits (``int()`` also reads ``１００`` and ``1_0``)."""
+    if not cell:
+        return 0
+    if not _FEN.fullmatch(cell):
+        raise InvalidValue(
+            "household_income_fen must be whole fen in ASCII digits",
+            field="household_income_fen",
+            rule="integer_fen",
+        )
+    return int(cell)
 
 
 def build_household(rows: list[dict[str, str]], actor: str) -> HouseholdCase:

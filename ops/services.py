@@ -538,15 +538,22 @@ class Services:
         period_to: str | None = None,
     ) -> Outcome:
         """A new credential and its token, shown once (kept sealed for a retried request)."""
+        from domain.dates import validate_date
+        from domain.text import clean_text
+
+        label = clean_text(label, "label")
+        period_from = validate_date(period_from, "period_from") if period_from else None
+        period_to = validate_date(period_to, "period_to") if period_to else None
         if expires_at is not None:
             try:
-                datetime.fromisoformat(expires_at)
+                expires_on = datetime.fromisoformat(clean_text(expires_at, "expires_at")).date()
             except ValueError:
                 raise InvalidValue(
                     "expires_at must be an ISO timestamp",
                     field="expires_at",
                     rule="timestamp_format",
                 ) from None
+            validate_date(expires_on.isoformat(), "expires_at")
         token = "doudi_" + secrets.token_urlsafe(32)
         credential = Credential.issue(
             role=role,

@@ -62,7 +62,10 @@ def person_trail(
 
 @router.get("/policy/{region_code}", summary="Every policy decision of a region")
 def policy_trail(
-    region_code: str, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+    region_code: schemas.PathText,
+    services: ReadServices,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
     _readable(region_code, principal)
@@ -80,7 +83,7 @@ def policy_trail(
     "/accounts/{account}", summary="Every posting to one ledger account, with actor and document"
 )
 def account_trail(
-    account: str, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+    account: schemas.PathText, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
 ) -> dict[str, Any]:
     principal.require("read.audit")
     parsed = parse_account(account)

@@ -19,7 +19,7 @@ from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/households", tags=["households"])
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=schemas.MAX_OFFSET)]
 
 
 @router.post("", status_code=201, summary="Record an application (申请)")
@@ -58,7 +58,7 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
     def list_cases(
         services: ReadServices,
         principal: PrincipalDep,
-        region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+        region: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
         status: CaseStatus | None = None,
         programme: Programme | None = None,
         limit: Limit = 50,

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -10,6 +10,7 @@ from api import schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
+from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.errors import NotFound
 from ledger.accounts import parse_account
 from ops.ledger_service import (
@@ -23,7 +24,9 @@ from ops.ledger_service import (
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The transaction's id is the client's idempotency key: required, not optional, on postings.
-TransactionKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+TransactionKey = Annotated[
+    str, Header(alias="Idempotency-Key", min_length=1, max_length=200), schemas.TEXT_RULE
+]
 LEDGER_RETRIES = 5
 
 
@@ -52,7 +55,7 @@ def post(
 )
 def reverse(
     request: Request,
-    key: str,
+    key: schemas.KeyText,
     body: schemas.ReversalIn,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -71,8 +74,8 @@ def reverse(
 )
 def close(
     request: Request,
-    county_code: Annotated[str, "county"],
-    month: str,
+    county_code: schemas.PathText,
+    month: schemas.PathText,
     body: schemas.PeriodCloseIn,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -100,8 +103,8 @@ def close(
 )
 def year_end(
     request: Request,
-    county_code: Annotated[str, "county"],
-    year: int,
+    county_code: schemas.PathText,
+    year: Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR, description="the year to close")],
     body: schemas.PeriodCloseIn,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -118,7 +121,7 @@ def year_end(
 def balances(
     services: ReadServices,
     principal: PrincipalDep,
-    region: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
 ) -> dict[str, Any]:
     principal.require("read.ledger")
     if region is not None:
@@ -131,7 +134,7 @@ def balances(
 
 @router.get("/accounts/{account}/statement", summary="An account's entries with running balance")
 def statement(
-    account: str,
+    account: schemas.PathText,
     services: ReadServices,
     principal: PrincipalDep,
     limit: Limit = 100,
@@ -155,7 +158,7 @@ def statement(
 )
 async def statement_import(
     request: Request,
-    county_code: str,
+    county_code: schemas.PathText,
     services: ServicesDep,
     principal: PrincipalDep,
     key: IdempotencyKey = None,
@@ -179,8 +182,8 @@ async def statement_import(
     responses={200: {"content": {"application/json": {}, XLSX: {}}}},
 )
 def reconciliation(
-    county_code: str,
-    month: str,
+    county_code: schemas.PathText,
+    month: schemas.PathText,
     services: ReadServices,
     principal: PrincipalDep,
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,

@@ -39,7 +39,7 @@ DEFAULT_ROUNDING = {"unit": RoundingUnit.FEN.value, "mode": RoundingMode.HALF_UP
 def _fact_route(kind: str, model: type[BaseModel]) -> Any:
     def route(
         request: Request,
-        region_code: str,
+        region_code: schemas.PathText,
         body: Any,
         services: ServicesDep,
         principal: PrincipalDep,
@@ -89,8 +89,8 @@ def _readable(region_code: str, principal: Any) -> None:
 AsOf = Annotated[
     str | None,
     Query(
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$",
-        description="UTC time, e.g. 2024-05-01T00:00:00Z",
+        pattern=schemas.TIMESTAMP_PATTERN,
+        description="UTC time, e.g. 2024-05-01T00:00:00Z, in 1990 … 2100",
     ),
 ]
 
@@ -99,11 +99,11 @@ AsOf = Annotated[
     "/{region_code}/standard", summary="The standard in force for a month, as known at a time"
 )
 def applicable_standard(
-    region_code: str,
+    region_code: schemas.PathText,
     services: ReadServices,
     principal: PrincipalDep,
     programme: Programme,
-    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    month: Annotated[str, Query(pattern=schemas.MONTH_PATTERN)],
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     _readable(region_code, principal)
@@ -142,10 +142,10 @@ def applicable_standard(
 
 @router.get("/{region_code}/facts", summary="Every policy fact of a region recorded by a time")
 def facts(
-    region_code: str,
+    region_code: schemas.PathText,
     services: ReadServices,
     principal: PrincipalDep,
-    kind: str | None = None,
+    kind: Annotated[str | None, Query(max_length=40), schemas.TEXT_RULE] = None,
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     _readable(region_code, principal)

@@ -35,7 +35,7 @@ def record(
 def records(
     services: ReadServices,
     principal: PrincipalDep,
-    kind: Annotated[str | None, Query()] = None,
+    kind: Annotated[schemas.RegistryKind | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:

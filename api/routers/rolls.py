@@ -44,8 +44,8 @@ def generate(
 def list_rolls(
     services: ReadServices,
     principal: PrincipalDep,
-    county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    county: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
+    month: Annotated[str | None, Query(pattern=schemas.MONTH_PATTERN)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -199,8 +199,8 @@ statistics_router = APIRouter(prefix="/statistics", tags=["statistics"])
 )
 def statistics(
     services: ReadServices, principal: PrincipalDep,
-    first: Annotated[str, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
-    last: Annotated[str, Query(alias="to", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    first: Annotated[str, Query(alias="from", pattern=schemas.MONTH_PATTERN)],
+    last: Annotated[str, Query(alias="to", pattern=schemas.MONTH_PATTERN)],
     level: Annotated[str, Query(pattern="^(county|city|province)$")] = "county",
     period: Annotated[str, Query(pattern="^(month|quarter|year)$")] = "month",
     programme: Programme | None = None,

@@ -24,7 +24,8 @@ def statement_file(lines: int, bad_at: int | None = None) -> bytes:
     writer.writerow(["reference", "amount_fen", "booked_on", "description"])
     for n in range(lines):
         amount = "1.5" if n == bad_at else str(-(1_000 + n))
-        description = "低保\t\\补\n发" if n == 0 else "低保"  # escapes must survive COPY
+        # Backslash, comma and quote must survive CSV and COPY (tabs and line breaks are refused).
+        description = '低保\\补,"发"' if n == 0 else "低保"
         writer.writerow([f"REF{n:06d}", amount, "2024-03-20", description])
     return out.getvalue().encode("gbk")
 
@@ -36,7 +37,7 @@ def statement_rows(services: Services) -> list[tuple[int, str, int]]:
             "SELECT s.line_no, s.reference, s.amount_fen, s.description FROM bank_statement_lines s"
             " JOIN bank_statements b ON b.statement_id = s.statement_id ORDER BY s.line_no"
         ).fetchall()
-    assert not rows or rows[0]["description"] == "低保\t\\补\n发"
+    assert not rows or rows[0]["description"] == '低保\\补,"发"'
     return [(int(r["line_no"]), r["reference"], int(r["amount_fen"])) for r in rows]
 
 

@@ -1,0 +1,110 @@
+"""The text rule (domain/text.py), the date range (domain/dates.py) and the request-size limit
+(api/limits.py), on their own."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import unicodedata
+from typing import Any
+
+import pytest
+
+from api.limits import BodyLimit
+from domain.dates import validate_date, validate_month
+from domain.errors import InvalidValue
+from domain.text import clean_row, clean_text, clean_tree, text_problem, visible
+
+
+def test_the_refused_class_is_exactly_unicode_categories_cc_cf_cs() -> None:
+    """Goal: the literal character class matches the running Python's Unicode table, so a new
+    Unicode version cannot let a format character through unnoticed. Method: every code point."""
+    refused = {c for c in range(sys.maxunicode + 1) if text_problem(chr(c)) is not None}
+    expected = {
+        c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs")
+    }
+    assert refused == expected
+
+
+@pytest.mark.parametrize(
+    ("character", "rule"),
+    [("\x00", "text_control_character"), ("\t", "text_control_character"),
+     ("\n", "text_control_character"), ("\x9b", "text_control_character"),
+     ("\u202e", "text_bidi_override"), ("\u2066", "text_bidi_override"),
+     ("\u200f", "text_bidi_override"), ("\u200b", "text_zero_width"),
+     ("\ufeff", "text_zero_width"), ("\u2060", "text_zero_width"), ("\u00ad", "text_zero_width"),
+     ("\udc80", "text_surrogate")],
+)  # fmt: skip
+def test_each_class_is_refused_naming_field_and_rule(character: str, rule: str) -> None:
+    """Goal: each class has its rule and the error names the field. Method: one per class."""
+    with pytest.raises(InvalidValue) as refused:
+        clean_text(f"王{character}一", "name")
+    assert (refused.value.field, refused.value.rule) == ("name", rule)
+
+
+def test_text_is_normalised_to_nfc_and_ordinary_text_passes() -> None:
+    """Goal: one spelling, one encoding; CJK, private-use (生僻字), emoji pass unchanged."""
+    assert clean_text("Zoe\u0301", "name") == "Zo\u00e9"
+    for text in ("王一", "阿依古丽·买买提", "\ue000明", "😀", "a b"):
+        assert clean_text(text, "name") == text
+
+
+def test_trees_rows_and_echoes() -> None:
+    """Goal: dict keys and nested values are checked with their path; CSV rows name the line;
+    an error echoes the bad character escaped. Method: one example of each."""
+    with pytest.raises(InvalidValue) as refused:
+        clean_tree({"lines": [{"source": "ok"}, {"source": "a\u200bb"}]}, "file")
+    assert refused.value.field == "file.lines[1].source"
+    with pytest.raises(InvalidValue) as refused:
+        clean_tree({"k\x00": 1}, "tiers")
+    assert refused.value.field == "tiers[key]"
+    with pytest.raises(InvalidValue) as refused:
+        clean_row(["R1", "a\x00"], 7)
+    assert "line 7" in refused.value.detail and refused.value.rule == "text_control_character"
+    assert clean_row(["Cafe\u0301", "x"], 2) == ["Café", "x"]
+    assert visible("a\x00\u202e") == "a\\u0000\\u202e"
+
+
+def test_dates_and_months_lie_in_1990_to_2100() -> None:
+    """Goal: year 1 and year 9999 are refused, the bounds accepted, non-ASCII digits refused."""
+    assert validate_date("1990-01-01") == "1990-01-01"
+    assert validate_date("2100-12-31") == "2100-12-31"
+    assert validate_month("2100-12") == "2100-12"
+    for bad, rule in (("0001-01-01", "date_range"), ("9999-12-31", "date_range"),
+                      ("1989-12-31", "date_range"), ("２０２４-01-01", "date_format"),
+                      ("2024-01-01\n", "date_format")):  # fmt: skip
+        with pytest.raises(InvalidValue) as refused:
+            validate_date(bad)
+        assert refused.value.rule == rule
+    for bad, rule in (("9999-01", "month_range"), ("1989-12", "month_range"),
+                      ("2024-13", "month_format"), ("2024-05\n", "month_format")):  # fmt: skip
+        with pytest.raises(InvalidValue) as refused:
+            validate_month(bad)
+        assert refused.value.rule == rule
+
+
+def test_the_body_limit_stops_reading_at_the_limit() -> None:
+    """Goal: a body without Content-Length is never read past the limit. Method: an endless
+    chunked body of 1,000-byte messages against a 10,000-byte limit and an app that reads all;
+    the middleware answers 413 after at most 11 messages."""
+    reads = 0
+    sent: list[dict[str, Any]] = []
+
+    async def endless() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
+
+    async def reads_everything(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+
+    async def record(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    app = BodyLimit(reads_everything, limit_for=lambda path: 10_000)
+    scope = {"type": "http", "path": "/api/v1/households", "headers": [], "method": "POST"}
+    asyncio.run(app(scope, endless, record))
+    assert reads == 11
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert b"max_body_bytes" in sent[1]["body"]
