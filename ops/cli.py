@@ -346,6 +346,7 @@ def ledger_post(
 ) -> None:
     """Post a journal transaction from a JSON file; the same key and content again changes nothing."""
     from ops.ledger_service import post_transaction
+    from ops.services import CONTENDED_RETRIES
 
     fields = json.loads(path.read_text(encoding="utf-8"))
 
@@ -355,7 +356,7 @@ def ledger_post(
             None,
             key,
             lambda: post_transaction(services, principal, key, fields),
-            retries=5,
+            retries=CONTENDED_RETRIES,
         )
         return served.response
 

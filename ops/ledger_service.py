@@ -24,12 +24,14 @@ from domain.decisions import require_document
 from domain.errors import Conflict, InvalidValue, NotFound
 from ledger.accounts import parse_account
 from ledger.journal import (
+    SYSTEM_KEY_PREFIXES,
     AccountGuard,
     JournalTransaction,
     LedgerPeriod,
     LedgerYear,
     guard_id,
     guarded_deltas,
+    key_namespace,
     period_id,
     transaction_id,
     year_id,
@@ -90,11 +92,26 @@ def _in_scope(principal: Principal, transaction: JournalTransaction) -> None:
         )
 
 
+def _client_key(key: str) -> str:
+    if key.startswith(SYSTEM_KEY_PREFIXES):
+        raise InvalidValue(
+            f"keys beginning with {' or '.join(SYSTEM_KEY_PREFIXES)} are doudi's own postings",
+            field="Idempotency-Key",
+            rule="reserved_transaction_key",
+        )
+    return key
+
+
 def post_transaction(
     services: Services, principal: Principal, key: str, fields: dict[str, Any]
 ) -> Outcome:
+    """Post under ``key`` in the caller's namespace: another county's use of the same key is
+    another transaction, invisible here."""
     principal.require("ledger.post")
-    transaction = JournalTransaction.post(key=key, **fields, actor=principal.credential_id)
+    transaction = JournalTransaction.post(
+        namespace=key_namespace(principal.region_scope), key=_client_key(key), **fields,
+        actor=principal.credential_id,
+    )  # fmt: skip
     _in_scope(principal, transaction)
     existing = _get(services, JournalTransaction, transaction.id)
     if existing is not None:
@@ -111,12 +128,15 @@ def reverse_transaction(
     posting_date: str,
     document_ref: str,
 ) -> Outcome:
+    """Reverse the transaction ``key`` names in the caller's namespace; a key used only by another
+    county is answered as one never used."""
     principal.require("ledger.post")
-    original = _get(services, JournalTransaction, transaction_id(key))
+    namespace = key_namespace(principal.region_scope)
+    original = _get(services, JournalTransaction, transaction_id(namespace, key))
     if original is None:
         raise NotFound("no such transaction", field="key", rule="exists")
     _in_scope(principal, original)
-    done = _get(services, JournalTransaction, transaction_id(reversal_key))
+    done = _get(services, JournalTransaction, transaction_id(namespace, _client_key(reversal_key)))
     if done is not None and done.reverses == key:
         return Outcome([], summary(done), 200)  # the same reversal again
     if done is not None:
@@ -229,9 +249,11 @@ def flow_postings(
                 {"account": debit, "debit_fen": fen, "credit_fen": 0, "source": source},
                 {"account": credit, "debit_fen": 0, "credit_fen": fen, "source": source},
             ]
-    if not lines or _get(services, JournalTransaction, transaction_id(key)) is not None:
+    namespace = key_namespace(county)
+    if not lines or _get(services, JournalTransaction, transaction_id(namespace, key)) is not None:
         return []
     transaction = JournalTransaction.post(
+        namespace=namespace,
         key=key,
         code=code,
         posting_date=posting_date,

@@ -9,7 +9,9 @@ in the same ``save()`` as the decision's events.
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -166,6 +168,21 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+# A decision that lost a version race is decided again after a random pause ("full jitter":
+# uniform up to an exponentially growing cap), so requests that collided spread out instead of
+# colliding again; the retries of one request stop after RETRY_BUDGET_S in all.
+RETRY_FIRST_PAUSE_S = 0.01
+RETRY_MAX_PAUSE_S = 0.25
+RETRY_BUDGET_S = 2.5
+# Retries for postings that move shared balances (pools, reserves): the budget bounds them first.
+CONTENDED_RETRIES = 60
+
+
+def retry_pause(attempt: int) -> float:
+    """The pause before the retry after ``attempt`` (0 = the first try) lost a race."""
+    return random.uniform(0, min(RETRY_MAX_PAUSE_S, RETRY_FIRST_PAUSE_S * 2**attempt))
+
+
 def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: ignore[type-arg]
     """``app.save``, except that when the save fails (a version conflict) the aggregates keep
     their pending events: the library takes them out before it records, so without this a
@@ -275,12 +292,14 @@ class Services:
         """Run one decision exactly once per idempotency key; refuse a reused key with another body.
 
         ``retries``: when another request saved first on the same aggregates (a version
-        conflict), decide again against the new state up to this many times — for postings that
-        move shared balances, where the second request is still valid if the money is there.
+        conflict), decide again against the new state up to this many times, after a jittered
+        pause, within ``RETRY_BUDGET_S`` — for postings that move shared balances, where the
+        second request is still valid if the money is there.
         """
         record_id = (
             idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
         )
+        deadline = time.monotonic() + RETRY_BUDGET_S
         for attempt in range(retries + 1):
             earlier = self._served(record_id, request_sha256)
             if earlier is not None:
@@ -299,7 +318,9 @@ class Services:
             try:
                 recordings = self.app.save(*to_save)
             except IntegrityError:
-                if attempt < retries:
+                pause = retry_pause(attempt)
+                if attempt < retries and time.monotonic() + pause < deadline:
+                    time.sleep(pause)
                     continue
                 # Another request saved first: the same key (serve its answer) or the same record.
                 earlier = self._served(record_id, request_sha256)
