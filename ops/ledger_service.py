@@ -3,7 +3,9 @@
 A posting saves, in one ``save()``: the transaction, the period it is dated in (checked open),
 and the guard of every never-negative account it moves. Concurrent postings that drain the same
 pool therefore serialise on the guard's version: the loser is decided again against the new
-balance (a few times) and is refused if the money is no longer there — never overdrawn.
+balance (``Services.execute``: jittered pauses, turns, a time budget) and is refused if the money
+is no longer there — never overdrawn. Transaction keys live in the namespace of the county (or
+city, province) that keys them (``ledger.journal.key_namespace``).
 """
 
 from __future__ import annotations

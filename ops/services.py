@@ -58,7 +58,8 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
 
     name = "doudi"
     # A ledger period is checked by every posting dated in it, and a pool's guard moves with every
-    # posting through the pool: snapshot both so loading them stays cheap however busy they are.
+    # posting through the pool: snapshot both, often, so loading them stays cheap however busy they
+    # are — a posting that lost a race to them loads them again.
     snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
 
     def construct_transcoder(self) -> Transcoder:
@@ -214,7 +215,7 @@ class Turns:
     def take(self, aggregates: Sequence[Aggregate], deadline: float) -> Iterator[bool]:
         """Hold the turns of ``aggregates`` (nothing to hold for none); False if they could not
         be had before ``deadline``."""
-        wanted = sorted({hash(aggregate.id) % len(self._locks) for aggregate in aggregates})
+        wanted = sorted({aggregate.id.int % len(self._locks) for aggregate in aggregates})
         taken: list[threading.Lock] = []
         try:
             for stripe in wanted:
@@ -601,11 +602,13 @@ class Services:
     # --- registries -----------------------------------------------------------------------
 
     def record_registry(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
-        """Record a data-exchange record; the same (kind, source, source_ref) twice records once."""
+        """Record a data-exchange record; the same (kind, source, source_ref) twice in one county
+        records once."""
         principal.require("registry.write")
-        principal.require_region(str(fields.get("region_code", "")))
+        region = str(fields.get("region_code", ""))
+        principal.require_region(region)
         record_id = registry_record_id(
-            fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", "")
+            fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", ""), region
         )
         try:
             self.app.repository.get(record_id)

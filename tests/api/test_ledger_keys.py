@@ -1,4 +1,4 @@
-"""Ledger transaction keys belong to the county that keys them (a namespace per region scope).
+"""Business keys belong to the county that keys them: ledger transaction keys, registry records.
 
 The case file: 当阳市 (420582) posts its allocation under the key ``alloc-2024-03``; 宜都市
 (420581), in the same city, later posts its own allocation under the same key. Each county gets
@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from ops.services import Services
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_ledger_api import DOC, post, txn
+from tests.factories import id_number
 
 KEY = "alloc-2024-03"
 
@@ -96,4 +97,30 @@ def test_one_county_shares_its_keys_across_credentials(
         "Idempotency-Key",
         "reserved_transaction_key",
     )
+    assert services.log_position() == position
+
+
+def test_a_registry_record_is_once_per_county_not_once_overall(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Two counties record a death under the same source reference: each records its own (201),
+    neither learns of the other; the same county again records nothing (200)."""
+    death = {"kind": "death", "source": "公安户籍", "source_ref": "D-1",
+             "id_number": id_number(sequence=31), "effective_date": "2024-03-03"}  # fmt: skip
+    admin = token("admin")
+    ours = client.post(
+        f"{API}/registry/records", json=death | {"region_code": "420582"}, headers=admin
+    )
+    theirs = client.post(
+        f"{API}/registry/records",
+        json=death | {"region_code": "420581"},
+        headers=token("admin", "420581"),
+    )
+    assert (ours.status_code, theirs.status_code) == (201, 201), theirs.text
+    assert theirs.json()["created"] and theirs.json()["record_id"] != ours.json()["record_id"]
+    position = services.log_position()
+    again = client.post(
+        f"{API}/registry/records", json=death | {"region_code": "420582"}, headers=admin
+    )
+    assert again.status_code == 200 and again.json() == ours.json() | {"created": False}
     assert services.log_position() == position
