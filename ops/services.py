@@ -372,7 +372,7 @@ class Services:
 
         ``retries``: when another request saved first on the same aggregates (a version
         conflict), decide again against the new state up to this many times, after a jittered
-        pause and in turn with this process's other retries on those aggregates, within
+        pause and taking turns with the other retries on those aggregates (``Turns``), within
         ``RETRY_BUDGET_S`` — for postings that move shared balances, where the second request is
         still valid if the money is there.
         """
