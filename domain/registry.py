@@ -29,14 +29,16 @@ class RegistryKind(StrEnum):
     CADRE_RELATIVE = "cadre_relative"
 
 
-def registry_record_id(kind: str, source: str, source_ref: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"doudi:registry:{kind}:{source}:{source_ref}")
+def registry_record_id(kind: str, source: str, source_ref: str, region_code: str) -> UUID:
+    """A record is once per county: another county recording the same source reference records
+    its own, and learns nothing of the first."""
+    return uuid5(NAMESPACE_URL, f"doudi:registry:{region_code[:6]}:{kind}:{source}:{source_ref}")
 
 
 class RegistryRecord(Aggregate):
     @staticmethod
-    def create_id(kind: str, source: str, source_ref: str, **_: Any) -> UUID:
-        return registry_record_id(kind, source, source_ref)
+    def create_id(kind: str, source: str, source_ref: str, region_code: str, **_: Any) -> UUID:
+        return registry_record_id(kind, source, source_ref, region_code)
 
     @event("Recorded")
     def __init__(

@@ -3,9 +3,11 @@
 NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
 changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
 
-A transaction's id is derived from the client's idempotency key: the same key with the same
-content is the same transaction; with other content it is a conflict. A transaction is never
-edited: a correction is its reversal (at most once) or a new transaction. An ``AccountGuard``
+A transaction's id is derived from its key (the client's idempotency key) in the namespace of
+the region that keys it (``key_namespace``): in one namespace the same key with the same content
+is the same transaction, with other content a conflict; one county neither sees nor takes the
+keys of another. A transaction is never edited: a correction is its reversal (at most once) or
+a new transaction. An ``AccountGuard``
 carries the running balance of one never-negative account and is saved in the same ``save()``
 as the transaction that moves it, so concurrent postings cannot overdraw it: the second loses
 on the guard's version and is retried against the new balance.
@@ -28,8 +30,20 @@ from ledger.accounts import TransferCode, check_flow, parse_account
 MAX_LINES = 1000
 
 
-def transaction_id(key: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"doudi:journal:{key}")
+def key_namespace(region_code: str) -> str:
+    """Whose business a transaction key is: a county (all its credentials share its keys; a
+    township credential keys as its county), or a city, province or the nation for a credential
+    of that scope."""
+    return region_code[:6]
+
+
+# Keys of the postings doudi makes itself (a roll's reservation and bank results, a grant's
+# payment): a client may reverse them, but not post under them.
+SYSTEM_KEY_PREFIXES = ("roll:", "grant:")
+
+
+def transaction_id(namespace: str, key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:journal:{namespace}:{key}")
 
 
 def guard_id(account: str) -> UUID:
@@ -94,12 +108,13 @@ def content_sha256(content: dict[str, Any]) -> str:
 
 class JournalTransaction(Aggregate):
     @staticmethod
-    def create_id(key: str, **_: Any) -> UUID:
-        return transaction_id(key)
+    def create_id(namespace: str, key: str, **_: Any) -> UUID:
+        return transaction_id(namespace, key)
 
     @event("Posted")
     def __init__(
         self,
+        namespace: str,
         key: str,
         code: str,
         posting_date: str,
@@ -110,6 +125,7 @@ class JournalTransaction(Aggregate):
         reverses: str | None,
         content_sha256: str,
     ) -> None:
+        self.namespace = namespace
         self.key = key
         self.code = code
         self.posting_date = posting_date
@@ -122,6 +138,7 @@ class JournalTransaction(Aggregate):
     def post(
         cls,
         *,
+        namespace: str,
         key: str,
         code: str,
         posting_date: str,
@@ -155,6 +172,7 @@ class JournalTransaction(Aggregate):
         if reverses is None:
             check_flow(code, content["lines"])
         return cls(
+            namespace=namespace,
             key=key,
             **content,
             actor=actor,
@@ -195,6 +213,7 @@ class JournalTransaction(Aggregate):
             for line in self.lines
         ]
         reversal = JournalTransaction.post(
+            namespace=self.namespace,
             key=key,
             code=TransferCode.REVERSAL,
             posting_date=posting_date,

@@ -7,6 +7,10 @@ reference the payment file gave it and says ``paid`` or ``failed`` (with a reaso
 unknown reference, a changed amount or a bad status is refused whole, and the same file twice
 changes nothing. A failed line no longer counts as paid, so the next roll re-issues it as
 back-pay unless the case has stopped being due.
+
+Every cell goes through ``ops.cells``: a payee name that a spreadsheet would run as a formula
+gets a leading ``'`` (no real account holder's name begins so; the bank refuses that line on its
+name check and it comes back failed, to be corrected).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from domain.errors import Conflict, Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, PaymentRoll
+from ops.cells import csv_row
 from ops.csv_input import csv_records
 from ops.ledger_service import distinct, flow_postings, pool_group
 from ops.rolls import roll_summary
@@ -96,13 +101,15 @@ def bank_file(
     count = total = 0
     for line_no, line in payable_lines(services, roll):
         writer.writerow(
-            (
-                reference(roll, line_no),
-                line["payee_name"],
-                account_of(services, line),
-                format_yuan(line["total_fen"]),
-                line["total_fen"],
-                line["case_id"],
+            csv_row(
+                (
+                    reference(roll, line_no),
+                    line["payee_name"],
+                    account_of(services, line),
+                    format_yuan(line["total_fen"]),
+                    line["total_fen"],
+                    line["case_id"],
+                )
             )
         )
         count, total = count + 1, total + line["total_fen"]

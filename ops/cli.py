@@ -400,6 +400,7 @@ def ledger_post(
     """Post a journal transaction from a JSON file; the same key and content again changes nothing."""
     from domain.text import clean_tree
     from ops.ledger_service import post_transaction
+    from ops.services import CONTENDED_RETRIES
 
     raw = json.loads(path.read_text(encoding="utf-8"))
 
@@ -410,7 +411,7 @@ def ledger_post(
             None,
             key,
             lambda: post_transaction(services, principal, key, fields),
-            retries=5,
+            retries=CONTENDED_RETRIES,
         )
         return served.response
 

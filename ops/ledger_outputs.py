@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import xlsxwriter
+from ops.cells import Workbook
 
 
 def reconciliation_xlsx(report: dict[str, Any]) -> bytes:
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    book = Workbook(out, in_memory=True)
     bold = book.add_format({"bold": True})
     money = book.add_format({"num_format": "#,##0.00"})
 
@@ -22,7 +22,7 @@ def reconciliation_xlsx(report: dict[str, Any]) -> bytes:
                 if column in money_columns and isinstance(value, int):
                     page.write_number(number, column, value / 100, money)
                 else:
-                    page.write(number, column, "" if value is None else value)
+                    page.write(number, column, value)
 
     sheet("账户 accounts", ["账户 account", "期初 opening", "借方 debit", "贷方 credit", "期末 closing"],
           [[a["account"], int(a["opening_fen"]), int(a["debit_fen"]), int(a["credit_fen"]), int(a["closing_fen"])]

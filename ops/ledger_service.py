@@ -3,7 +3,9 @@
 A posting saves, in one ``save()``: the transaction, the period it is dated in (checked open),
 and the guard of every never-negative account it moves. Concurrent postings that drain the same
 pool therefore serialise on the guard's version: the loser is decided again against the new
-balance (a few times) and is refused if the money is no longer there — never overdrawn.
+balance (``Services.execute``: jittered pauses, turns, a time budget) and is refused if the money
+is no longer there — never overdrawn. Transaction keys live in the namespace of the county (or
+city, province) that keys them (``ledger.journal.key_namespace``).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from domain.errors import Conflict, InvalidValue, NotFound
 from domain.text import clean_line
 from ledger.accounts import parse_account
 from ledger.journal import (
+    SYSTEM_KEY_PREFIXES,
     AccountGuard,
     JournalTransaction,
     LedgerPeriod,
     LedgerYear,
     guard_id,
     guarded_deltas,
+    key_namespace,
     period_id,
     transaction_id,
     year_id,
@@ -92,11 +96,26 @@ def _in_scope(principal: Principal, transaction: JournalTransaction) -> None:
         )
 
 
+def _client_key(key: str) -> str:
+    if key.startswith(SYSTEM_KEY_PREFIXES):
+        raise InvalidValue(
+            f"keys beginning with {' or '.join(SYSTEM_KEY_PREFIXES)} are doudi's own postings",
+            field="Idempotency-Key",
+            rule="reserved_transaction_key",
+        )
+    return key
+
+
 def post_transaction(
     services: Services, principal: Principal, key: str, fields: dict[str, Any]
 ) -> Outcome:
+    """Post under ``key`` in the caller's namespace: another county's use of the same key is
+    another transaction, invisible here."""
     principal.require("ledger.post")
-    transaction = JournalTransaction.post(key=key, **fields, actor=principal.credential_id)
+    transaction = JournalTransaction.post(
+        namespace=key_namespace(principal.region_scope), key=_client_key(key), **fields,
+        actor=principal.credential_id,
+    )  # fmt: skip
     _in_scope(principal, transaction)
     existing = _get(services, JournalTransaction, transaction.id)
     if existing is not None:
@@ -113,12 +132,15 @@ def reverse_transaction(
     posting_date: str,
     document_ref: str,
 ) -> Outcome:
+    """Reverse the transaction ``key`` names in the caller's namespace; a key used only by another
+    county is answered as one never used."""
     principal.require("ledger.post")
-    original = _get(services, JournalTransaction, transaction_id(key))
+    namespace = key_namespace(principal.region_scope)
+    original = _get(services, JournalTransaction, transaction_id(namespace, key))
     if original is None:
         raise NotFound("no such transaction", field="key", rule="exists")
     _in_scope(principal, original)
-    done = _get(services, JournalTransaction, transaction_id(reversal_key))
+    done = _get(services, JournalTransaction, transaction_id(namespace, _client_key(reversal_key)))
     if done is not None and done.reverses == key:
         return Outcome([], summary(done), 200)  # the same reversal again
     if done is not None:
@@ -233,9 +255,11 @@ def flow_postings(
                 {"account": debit, "debit_fen": fen, "credit_fen": 0, "source": source},
                 {"account": credit, "debit_fen": 0, "credit_fen": fen, "source": source},
             ]
-    if not lines or _get(services, JournalTransaction, transaction_id(key)) is not None:
+    namespace = key_namespace(county)
+    if not lines or _get(services, JournalTransaction, transaction_id(namespace, key)) is not None:
         return []
     transaction = JournalTransaction.post(
+        namespace=namespace,
         key=key,
         code=code,
         posting_date=posting_date,

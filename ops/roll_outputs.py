@@ -14,11 +14,10 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-import xlsxwriter
-
 from domain.identity import mask_name
 from domain.money import format_yuan
 from domain.programmes import Programme
+from ops.cells import Workbook, csv_row
 from ops.services import Services
 
 PAGE = 2000
@@ -56,7 +55,7 @@ def component_totals(line: dict[str, Any]) -> dict[str, int]:
 
 def roll_xlsx(services: Services, roll: dict[str, Any]) -> bytes:
     out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": True})
+    book = Workbook(out, constant_memory=True, in_memory=True)
     bold = book.add_format({"bold": True})
     money = book.add_format({"num_format": "#,##0.00"})
     summary = book.add_worksheet("汇总 summary")
@@ -113,7 +112,7 @@ def roll_xlsx(services: Services, roll: dict[str, Any]) -> bytes:
             lines.write_number(index, column, parts[code] / 100, money)
         lines.write_number(index, 8 + len(COMPONENT_CODES), line["total_fen"] / 100, money)
         lines.write_number(index, 9 + len(COMPONENT_CODES), line["receivable_fen"] / 100, money)
-        lines.write(index, 10 + len(COMPONENT_CODES), line.get("bank_status") or "")
+        lines.write(index, 10 + len(COMPONENT_CODES), line.get("bank_status"))
     book.close()
     return out.getvalue()
 
@@ -129,12 +128,14 @@ def disclosure_csv(services: Services, roll: dict[str, Any]) -> bytes:
         if line["total_fen"] <= 0:
             continue
         writer.writerow(
-            [
-                line["region_code"][:9],
-                PROGRAMME_NAMES.get(line["programme"], line["programme"]),
-                mask_name(line["head_name"]),
-                line["covered_members"],
-                format_yuan(line["total_fen"]),
-            ]
+            csv_row(
+                [
+                    line["region_code"][:9],
+                    PROGRAMME_NAMES.get(line["programme"], line["programme"]),
+                    mask_name(line["head_name"]),
+                    line["covered_members"],
+                    format_yuan(line["total_fen"]),
+                ]
+            )
         )
     return out.getvalue().encode("utf-8-sig")

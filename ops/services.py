@@ -9,7 +9,10 @@ in the same ``save()`` as the decision's events.
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,7 +37,7 @@ from ledger.journal import AccountGuard, LedgerPeriod
 from ops import native
 from ops.keys import Keys
 from ops.logreader import LogReader
-from ops.settings import Settings
+from ops.settings import DatabaseTarget, Settings
 from ops.transcoding import CheckedMapper, EventFields, OrjsonDecodingTranscoder
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
@@ -57,8 +60,9 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
 
     name = "doudi"
     # A ledger period is checked by every posting dated in it, and a pool's guard moves with every
-    # posting through the pool: snapshot both so loading them stays cheap however busy they are.
-    snapshotting_intervals = {LedgerPeriod: 50, AccountGuard: 50}  # noqa: RUF012 - read by the library
+    # posting through the pool: snapshot both, often, so loading them stays cheap however busy they
+    # are — a posting that lost a race to them loads them again.
+    snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON encoding, decoded with orjson (``ops/transcoding.py``)."""
@@ -174,6 +178,96 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+# A decision that lost a version race is decided again after a random pause ("full jitter":
+# uniform up to an exponentially growing cap), so requests that collided spread out instead of
+# colliding again; the retries of one request stop after RETRY_BUDGET_S in all.
+RETRY_FIRST_PAUSE_S = 0.01
+RETRY_MAX_PAUSE_S = 0.25
+RETRY_BUDGET_S = 3.0
+# Retries for postings that move shared balances (pools, reserves): the budget bounds them first.
+CONTENDED_RETRIES = 60
+
+
+def retry_pause(attempt: int) -> float:
+    """The pause before the retry after ``attempt`` (0 = the first try) lost a race."""
+    return random.uniform(0, min(RETRY_MAX_PAUSE_S, RETRY_FIRST_PAUSE_S * 2**attempt))
+
+
+# The advisory-lock class (first key) under which processes take turns on PostgreSQL.
+TURNS_LOCK_CLASS = 4_206_582
+
+
+class Turns:
+    """The retries of decisions that lost a race on the same aggregates take turns: a burst of
+    postings to one pool then costs about one decision per success instead of one per
+    contender in every round. In one process a thread lock per aggregate stripe; on PostgreSQL
+    also an advisory lock of the stripe, so the processes serving one database take turns too.
+    Aggregates share a fixed set of stripes by id, taken in order, so turns never deadlock."""
+
+    def __init__(self, target: DatabaseTarget, stripes: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+        self._pool: Any = None
+        if target.kind == "postgres":
+            from psycopg_pool import ConnectionPool
+
+            # A connection per stripe held at once (one thread per stripe waits on the database).
+            self._pool = ConnectionPool(
+                target.postgres_conninfo(), min_size=1, max_size=4, open=True
+            )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    @contextmanager
+    def take(self, aggregates: Sequence[Aggregate], deadline: float) -> Iterator[bool]:
+        """Hold the turns of ``aggregates`` (nothing to hold for none); False if they could not
+        be had before ``deadline``."""
+        wanted = sorted({aggregate.id.int % len(self._locks) for aggregate in aggregates})
+        taken: list[threading.Lock] = []
+        try:
+            for stripe in wanted:
+                lock = self._locks[stripe]
+                if not lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                    break
+                taken.append(lock)
+            if len(taken) < len(wanted) or not wanted or self._pool is None:
+                yield len(taken) == len(wanted)
+                return
+            with self._across_processes(wanted, deadline) as in_time:
+                yield in_time
+        finally:
+            for lock in reversed(taken):
+                lock.release()
+
+    @contextmanager
+    def _across_processes(self, stripes: list[int], deadline: float) -> Iterator[bool]:
+        """Hold the stripes' advisory locks in a transaction of a connection of our own; the
+        wait is bounded by ``deadline`` (``lock_timeout``)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        locked = False
+        try:
+            with (
+                self._pool.connection(timeout=max(deadline - time.monotonic(), 0.001)) as conn,
+                conn.transaction(),
+            ):
+                wait_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{wait_ms}ms",))
+                conn.execute(  # in the order given (sorted): one round trip for all the stripes
+                    "SELECT pg_advisory_xact_lock(%s, stripe) FROM unnest(%s::int[])"
+                    " WITH ORDINALITY AS t(stripe, n) ORDER BY n",
+                    (TURNS_LOCK_CLASS, stripes),
+                )
+                locked = True
+                yield True
+        except (psycopg.errors.LockNotAvailable, PoolTimeout):
+            if locked:
+                raise
+            yield False
+
+
 def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: ignore[type-arg]
     """``app.save``, except that when the save fails (a version conflict) the aggregates keep
     their pending events: the library takes them out before it records, so without this a
@@ -203,6 +297,7 @@ class Services:
         self.person_key: Callable[[str], str] = self.keys.person_key
         self.app = DoudiApplication(env=application_env(settings))
         self.db = Database(settings.database, settings.postgres_pool_size)
+        self.turns = Turns(settings.database)
         self.case_state = CaseStateView(
             self.db, self.person_key, self.keys.seal, EventFields(self.app.mapper, utc_text)
         )
@@ -236,6 +331,7 @@ class Services:
         self.projections.setup()
 
     def close(self) -> None:
+        self.turns.close()
         self.db.close()
         self.app.close()
 
@@ -300,47 +396,73 @@ class Services:
         """Run one decision exactly once per idempotency key; refuse a reused key with another body.
 
         ``retries``: when another request saved first on the same aggregates (a version
-        conflict), decide again against the new state up to this many times — for postings that
-        move shared balances, where the second request is still valid if the money is there.
+        conflict), decide again against the new state up to this many times, after a jittered
+        pause and taking turns with the other retries on those aggregates (``Turns``), within
+        ``RETRY_BUDGET_S`` — for postings that move shared balances, where the second request is
+        still valid if the money is there.
         """
         record_id = (
             idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
         )
+        deadline = time.monotonic() + RETRY_BUDGET_S
+        contended: Sequence[Aggregate] = ()
         for attempt in range(retries + 1):
-            earlier = self._served(record_id, request_sha256)
-            if earlier is not None:
-                return earlier
-            outcome = decide()
-            to_save: list[Aggregate] = list(outcome.aggregates)
-            if idempotency_key:
-                kept = outcome.response | {
-                    name: self.keys.seal(outcome.response[name]) for name in outcome.sealed
-                }
-                if outcome.sealed:
-                    kept["_sealed"] = list(outcome.sealed)
-                to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
-                                                 request_sha256=request_sha256, status_code=outcome.status_code,
-                                                 response=kept))  # fmt: skip
-            try:
-                recordings = self.app.save(*to_save)
-            except IntegrityError:
-                if attempt < retries:
-                    continue
-                # Another request saved first: the same key (serve its answer) or the same record.
-                earlier = self._served(record_id, request_sha256)
-                if earlier is not None:
-                    return earlier
-                raise Conflict(
-                    "another decision on the same record was saved first; reload and retry",
-                    field="version",
-                    rule="concurrent_decision",
-                ) from None
-            return Served(
-                outcome.response,
-                outcome.status_code,
-                positions=[r.notification.id for r in recordings],
-            )
-        raise AssertionError("unreachable: the loop returns or raises")
+            with self.turns.take(contended, deadline) as in_time:
+                if not in_time:
+                    break
+                attempted = self._attempt(
+                    principal, idempotency_key, record_id, request_sha256, decide
+                )
+            if isinstance(attempted, Served):
+                return attempted
+            contended = attempted
+            pause = retry_pause(attempt)
+            if attempt == retries or time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
+        # Another request saved first: the same key (serve its answer) or the same record.
+        earlier = self._served(record_id, request_sha256)
+        if earlier is not None:
+            return earlier
+        raise Conflict(
+            "another decision on the same record was saved first; reload and retry",
+            field="version",
+            rule="concurrent_decision",
+        )
+
+    def _attempt(
+        self,
+        principal: Principal,
+        idempotency_key: str | None,
+        record_id: UUID | None,
+        request_sha256: str,
+        decide: Callable[[], Outcome],
+    ) -> Served | Sequence[Aggregate]:
+        """Decide and save once: what was served, or the aggregates of a decision that lost a
+        version race (nothing of it saved)."""
+        earlier = self._served(record_id, request_sha256)
+        if earlier is not None:
+            return earlier
+        outcome = decide()
+        to_save: list[Aggregate] = list(outcome.aggregates)
+        if idempotency_key:
+            kept = outcome.response | {
+                name: self.keys.seal(outcome.response[name]) for name in outcome.sealed
+            }
+            if outcome.sealed:
+                kept["_sealed"] = list(outcome.sealed)
+            to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
+                                             request_sha256=request_sha256, status_code=outcome.status_code,
+                                             response=kept))  # fmt: skip
+        try:
+            recordings = self.app.save(*to_save)
+        except IntegrityError:
+            return outcome.aggregates
+        return Served(
+            outcome.response,
+            outcome.status_code,
+            positions=[r.notification.id for r in recordings],
+        )
 
     def _served(self, record_id: UUID | None, request_sha256: str) -> Served | None:
         if record_id is None:
@@ -505,11 +627,13 @@ class Services:
     # --- registries -----------------------------------------------------------------------
 
     def record_registry(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
-        """Record a data-exchange record; the same (kind, source, source_ref) twice records once."""
+        """Record a data-exchange record; the same (kind, source, source_ref) twice in one county
+        records once."""
         principal.require("registry.write")
-        principal.require_region(str(fields.get("region_code", "")))
+        region = str(fields.get("region_code", ""))
+        principal.require_region(region)
         record_id = registry_record_id(
-            fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", "")
+            fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", ""), region
         )
         try:
             self.app.repository.get(record_id)

@@ -12,6 +12,7 @@ from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ops.grants import approve_grant, pay_grant, record_supplement, request_grant
+from ops.services import CONTENDED_RETRIES
 
 router = APIRouter(prefix="/temporary-grants", tags=["temporary assistance"])
 
@@ -50,7 +51,7 @@ add_decision_route(
     action="pay",
     model=schemas.GrantPayIn,
     name="grant",
-    retries=5,
+    retries=CONTENDED_RETRIES,
     summary="Pay from the township reserve fund (备用金)",
     decide=lambda services, principal, grant_id, fields: pay_grant(
         services, principal, grant_id, fields["posting_date"]

@@ -20,6 +20,7 @@ from ops.ledger_service import (
     post_transaction,
     reverse_transaction,
 )
+from ops.services import CONTENDED_RETRIES
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -27,7 +28,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TransactionKey = Annotated[
     str, Header(alias="Idempotency-Key", min_length=1, max_length=200), schemas.TEXT_RULE
 ]
-LEDGER_RETRIES = 5
+LEDGER_RETRIES = CONTENDED_RETRIES
 
 
 @router.post("/transactions", status_code=201, summary="Post a balanced journal transaction")

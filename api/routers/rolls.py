@@ -16,6 +16,7 @@ from domain.programmes import Programme
 from ops import roll_outputs
 from ops.bank import import_results, send_bank_file
 from ops.rolls import approve_roll, generate_roll
+from ops.services import CONTENDED_RETRIES
 
 router = APIRouter(prefix="/rolls", tags=["rolls"])
 
@@ -113,6 +114,7 @@ def approve(
         None,
         key,
         lambda: approve_roll(services, principal, str(roll_id)),
+        retries=CONTENDED_RETRIES,  # approval reserves the total in the pools postings also move
     )
 
 

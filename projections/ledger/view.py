@@ -20,7 +20,7 @@ from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ledger_transactions (
-        txn_id TEXT PRIMARY KEY, txn_key TEXT NOT NULL UNIQUE, code TEXT NOT NULL, posting_date TEXT NOT NULL,
+        txn_id TEXT PRIMARY KEY, txn_key TEXT NOT NULL, code TEXT NOT NULL, posting_date TEXT NOT NULL,
         recorded_at TEXT NOT NULL, description TEXT NOT NULL, document_ref TEXT NOT NULL, actor TEXT NOT NULL,
         reverses TEXT, reversed_by TEXT, position BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -119,8 +119,9 @@ def _statement_text(position: int, event: Any) -> str:
 class LedgerView(View):
     name = "ledger"
     # 2: bank statements; 3: statements in chunks, complete ones listed; 4: carry-overs;
-    # 5: statement lines keyed by (position, line_no)
-    version = 5
+    # 5: statement lines keyed by (position, line_no); 6: a key is unique per namespace, not
+    # overall (the transaction's id, derived from both, is the primary key)
+    version = 6
     tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines",
               "bank_statements", "ledger_carry_overs")  # fmt: skip
     topics = (

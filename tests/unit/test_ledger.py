@@ -34,7 +34,7 @@ def cr(account: str, fen: int, source: str = "central") -> dict[str, Any]:
 
 def post(key: str, code: str, *lines: dict[str, Any]) -> JournalTransaction:
     return JournalTransaction.post(
-        key=key, code=code, posting_date="2024-03-05", lines=list(lines), **META
+        namespace="420582", key=key, code=code, posting_date="2024-03-05", lines=list(lines), **META
     )
 
 
