@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from api import schemas
 from api.commands import add_decision_route, run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.responses import Grant, GrantPage, GrantSummary, answer
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ops.grants import approve_grant, pay_grant, record_supplement, request_grant
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/temporary-grants", tags=["temporary assistance"])
     "",
     status_code=201,
     summary="Request a grant (the place of occurrence may be outside the hukou region)",
+    responses=answer(GrantSummary, 201),
 )
 def request(
     request: Request,
@@ -41,6 +43,7 @@ add_decision_route(
     model=schemas.GrantApproveIn,
     name="grant",
     summary="Approve at a level (refused if too low for the amount)",
+    answers=GrantSummary,
     decide=approve_grant,
 )
 add_decision_route(
@@ -51,6 +54,7 @@ add_decision_route(
     name="grant",
     retries=5,
     summary="Pay from the township reserve fund (备用金)",
+    answers=GrantSummary,
     decide=lambda services, principal, grant_id, fields: pay_grant(
         services, principal, grant_id, fields["posting_date"]
     ),
@@ -58,10 +62,16 @@ add_decision_route(
 add_decision_route(
     router, path_id="grant_id", action="supplements", model=schemas.SupplementIn, name="grant",
     summary="Record supplementary documentation (事后补充说明)", decide=record_supplement,
+    answers=GrantSummary,
 )  # fmt: skip
 
 
-@router.get("", summary="Grants in scope (by hukou region or place of occurrence)")
+@router.get(
+    "",
+    summary="Grants in scope (by hukou region or place of occurrence)",
+    response_model=None,
+    responses=answer(GrantPage, 200),
+)
 def list_grants(
     services: ReadServices, principal: PrincipalDep, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -70,7 +80,7 @@ def list_grants(
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-@router.get("/{grant_id}")
+@router.get("/{grant_id}", response_model=None, responses=answer(Grant, 200))
 def get_grant(grant_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
     principal.require("read.cases")
     grant = services.grants.get(str(grant_id))

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from api import schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.responses import Page, RegistryRecorded, answer
 from api.routers.households import Limit, Offset
 
 router = APIRouter(prefix="/registry", tags=["registry"])
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/registry", tags=["registry"])
     "/records",
     status_code=201,
     summary="Record one data-exchange record (re-sending it records nothing)",
+    responses=answer(RegistryRecorded, 201, 200),
 )
 def record(
     request: Request,
@@ -31,7 +33,7 @@ def record(
     )
 
 
-@router.get("/records")
+@router.get("/records", response_model=None, responses=answer(Page, 200))
 def records(
     services: ReadServices,
     principal: PrincipalDep,
