@@ -1,7 +1,7 @@
 """Generated requests against every operation of /openapi.json, in process, on both backends.
 
 Schemathesis draws requests from each operation's schema and sends them to the ASGI app: every
-operation with an admin's token, the roll and ledger operations with a finance officer's, every
+operation with an admin's token (valid inputs, then invalid ones), the roll and ledger operations with a finance officer's, every
 read with an auditor's, then sequences that follow the links it infers between operations (a
 listed roll's id into its lines, approval, bank file). Half of the time a path parameter or a
 region, identity number or month in the body is replaced by one the seeded county really has,
@@ -22,7 +22,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import run_state_machine_as_test
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -146,21 +148,25 @@ def _records(services: Services) -> dict[str, list[str]]:
     }
 
 
-def _sweep(seeded: Seeded, role: str, examples: int, only: Any = None) -> list[str]:
+def _sweep(
+    seeded: Seeded, role: str, examples: int, only: Any = None, mode: Any = GenerationMode.POSITIVE
+) -> list[str]:
     """Run every operation (``only``: those it accepts) with ``role``'s token; one line a failure."""
     failures: list[str] = []
     for result in seeded.schema.get_all_operations():
         operation = result.ok()
         if only is None or only(operation):
-            failures += _exercise(seeded, operation, role, examples)
+            failures += _exercise(seeded, operation, role, examples, mode)
     return failures
 
 
-def _exercise(seeded: Seeded, operation: Any, role: str, examples: int) -> list[str]:
+def _exercise(
+    seeded: Seeded, operation: Any, role: str, examples: int, mode: Any = GenerationMode.POSITIVE
+) -> list[str]:
     headers = _headers(seeded, role)
     failures: list[str] = []
 
-    @given(case=operation.as_strategy(), data=st.data())
+    @given(case=operation.as_strategy(mode), data=st.data())
     @settings(
         max_examples=examples,
         derandomize=True,
@@ -177,7 +183,10 @@ def _exercise(seeded: Seeded, operation: Any, role: str, examples: int) -> list[
         except (Exception, BaseExceptionGroup) as failure:
             failures.append(f"{role} {operation.label}: {_first_lines(failure)}")
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:  # no input to make invalid (negative mode on GET /health)
+        assert mode is GenerationMode.NEGATIVE, operation.label
     return failures
 
 
@@ -210,9 +219,11 @@ def _read(operation: Any) -> bool:
 
 
 def test_every_operation_answers_as_documented(seeded: Seeded) -> None:
-    """Each role over its operations: no 5xx, no answer off the document."""
+    """Each role over its operations, and invalid inputs (negative mode) to every operation as
+    admin: no 5xx, no answer off the document."""
     failures = (
         _sweep(seeded, "admin", EXAMPLES)
+        + _sweep(seeded, "admin", OTHER_ROLE_EXAMPLES, mode=GenerationMode.NEGATIVE)
         + _sweep(seeded, "finance_officer", OTHER_ROLE_EXAMPLES, only=_money)
         + _sweep(seeded, "auditor", OTHER_ROLE_EXAMPLES, only=_read)
     )
