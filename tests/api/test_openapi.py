@@ -144,7 +144,7 @@ def test_the_generated_run_fails_on_a_server_error_and_on_an_undocumented_answer
 
     openapi.install(app)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    seeded = Seeded(services=None, app=app, schema=schema, tokens={"admin": "none"})  # type: ignore[arg-type]
+    seeded = Seeded(schema=schema, tokens={"admin": "none"})
     reported = {
         operation.path: _exercise(seeded, operation, "admin", 1)
         for operation in (result.ok() for result in schema.get_all_operations())

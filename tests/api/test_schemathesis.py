@@ -62,8 +62,8 @@ BODY_VALUES: dict[str, list[Any]] = {
 
 @dataclass
 class Seeded:
-    services: Services
-    app: Any
+    """The app's schema as schemathesis loaded it, a token per role, the county's record ids."""
+
     schema: Any
     tokens: dict[str, str]
     records: dict[str, list[str]] = field(default_factory=dict)
@@ -80,20 +80,19 @@ def seeded(
         cleanup = None
     else:
         url, cleanup = _postgres_database()
-    services = Services(make_settings(url))
+    services = None
     try:
+        services = Services(make_settings(url))
         demo = load_demo(services, households=6, tekun=2)
         app = create_app(make_settings(url), services)
-        found = Seeded(
-            services,
-            app,
+        yield Seeded(
             schemathesis.openapi.from_asgi("/openapi.json", app),
             {role: demo["tokens"][role] for role in ("admin", "finance_officer", "auditor")},
+            _records(services),
         )
-        found.records = _records(services)
-        yield found
     finally:
-        services.close()
+        if services is not None:
+            services.close()
         if cleanup is not None:
             cleanup()
 
