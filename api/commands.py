@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.responses import answer
 from domain.access import Principal
 from ops.services import Outcome, Services
 
@@ -82,7 +83,5 @@ def add_decision_route(
         inspect.Parameter("key", keyword, annotation=IdempotencyKey),
     ], return_annotation=JSONResponse)  # fmt: skip
     route.__name__ = f"{name}_{action.replace('-', '_')}"
-    from api.responses import answer
-
     router.add_api_route(f"/{{{path_id}}}/{action}", route, methods=["POST"], summary=summary,
                          responses=answer(answers, 200) if answers else None)  # fmt: skip
