@@ -12,6 +12,9 @@ from api.responses import Page, RegistryRecorded, answer
 from api.routers.households import Limit, Offset
 
 router = APIRouter(prefix="/registry", tags=["registry"])
+# A record's kind as the body declares it: a list filter on anything else is 422, and free text
+# never reaches the database (PostgreSQL refuses NUL in a query parameter with a 500).
+RegistryKind = schemas.RegistryIn.model_fields["kind"].annotation
 
 
 @router.post(
@@ -37,7 +40,7 @@ def record(
 def records(
     services: ReadServices,
     principal: PrincipalDep,
-    kind: Annotated[str | None, Query()] = None,
+    kind: Annotated[RegistryKind | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:

@@ -128,6 +128,16 @@ def test_a_body_that_cannot_be_read_is_a_422_problem(client: TestClient, token: 
     assert_problem(response, 422, "body", "json_invalid")
 
 
+def test_a_query_filter_outside_its_values_is_a_422_problem(client: TestClient, token: Any) -> None:
+    """Filters registry records by kinds that do not exist, one with a NUL (a 500 on PostgreSQL
+    when it reached the query): 422 naming `kind`; a real kind still answers 200."""
+    admin = token("admin")
+    for kind in ("%00", "a%00b", "deaths"):
+        response = client.get(f"{API}/registry/records?kind={kind}", headers=admin)
+        assert_problem(response, 422, "kind")
+    assert client.get(f"{API}/registry/records?kind=death", headers=admin).status_code == 200
+
+
 def test_the_generated_run_fails_on_a_server_error_and_on_an_undocumented_answer() -> None:
     """Runs the same per-operation check on a two-route app: one answers 500, one answers a
     body its declared schema refuses; each is reported as a failure."""
