@@ -11,7 +11,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
-from api import problems
+from api import openapi, problems, responses
 from api.limits import BodyLimit, BodyTooLarge, too_large
 from api.routers import (
     audit,
@@ -58,7 +58,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (policy, households, tekun, registry, audit, credentials, rolls, ledger, grants):
         v1.include_router(module.router)
 
-    @v1.get("/health", tags=["meta"])
+    @v1.get(
+        "/health",
+        tags=["meta"],
+        response_model=None,
+        responses=responses.answer(responses.Health, 200),
+    )
     def health(request: Request) -> dict[str, Any]:
         """Unauthenticated: "degraded" while a view has events it could not apply, each named
         by view, log position and error type only (messages stay with ``doudi projections
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     v1.include_router(rolls.statistics_router)
     app.include_router(v1)
+    openapi.install(app)
     return app
 
 

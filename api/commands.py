@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.responses import answer
 from domain.access import Principal
 from ops.services import Outcome, Services
 
@@ -54,11 +55,12 @@ def add_decision_route(
     router: Any, *, path_id: str, action: str, model: type[BaseModel], name: str,
     decide: Callable[[Services, Principal, str, dict[str, Any]], Outcome],
     shape: Callable[[Any], dict[str, Any]] | None = None, summary: str | None = None, retries: int = 0,
+    answers: type[BaseModel] | None = None,
 ) -> None:  # fmt: skip
     """Register ``POST /{path_id}/{action}``: validate ``model``, run one decision on the record.
 
     One factory for every decision route (households, 特困 persons, grants), so each is
-    idempotent, fingerprinted and answered the same way.
+    idempotent, fingerprinted and answered the same way; ``answers`` is the response body's model.
     """
     from fastapi import Request as RequestType
 
@@ -81,4 +83,5 @@ def add_decision_route(
         inspect.Parameter("key", keyword, annotation=IdempotencyKey),
     ], return_annotation=JSONResponse)  # fmt: skip
     route.__name__ = f"{name}_{action.replace('-', '_')}"
-    router.add_api_route(f"/{{{path_id}}}/{action}", route, methods=["POST"], summary=summary)
+    router.add_api_route(f"/{{{path_id}}}/{action}", route, methods=["POST"], summary=summary,
+                         responses=answer(answers, 200) if answers else None)  # fmt: skip

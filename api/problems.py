@@ -81,6 +81,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8 JSON)
+            return problem(
+                422,
+                "Invalid request",
+                "body: the body could not be parsed",
+                instance=request.url.path,
+                errors=[{"field": "body", "rule": "json_invalid", "detail": str(error.detail)}],
+                problem_type="/problems/validation",
+            )
         response = problem(
             error.status_code, str(error.detail), str(error.detail), instance=request.url.path
         )

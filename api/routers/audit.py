@@ -5,8 +5,10 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api import schemas
+from api import paths, schemas
 from api.deps import PrincipalDep, ReadServices
+from api.openapi import QUERY
+from api.responses import Trail, answer
 from api.routers.policy import AsOf, _as_of, _readable
 from domain.errors import NotFound
 from domain.identity import validate_id_number
@@ -17,7 +19,12 @@ from projections.case_state.view import case_in_period
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("/cases/{case_id}", summary="Every event of one case, in log order")
+@router.get(
+    "/cases/{case_id}",
+    summary="Every event of one case, in log order",
+    response_model=None,
+    responses=answer(Trail, 200),
+)
 def case_trail(
     case_id: UUID, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
 ) -> dict[str, Any]:
@@ -41,6 +48,9 @@ def case_trail(
 @router.post(
     "/persons/search",
     summary="Every event naming one person (identity number in the body, not the URL)",
+    response_model=None,
+    openapi_extra={QUERY: True},
+    responses=answer(Trail, 200),
 )
 def person_trail(
     body: schemas.PersonQuery, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
@@ -60,9 +70,14 @@ def person_trail(
     return {"as_of": known_at, "items": visible}
 
 
-@router.get("/policy/{region_code}", summary="Every policy decision of a region")
+@router.get(
+    "/policy/{region_code}",
+    summary="Every policy decision of a region",
+    response_model=None,
+    responses=answer(Trail, 200),
+)
 def policy_trail(
-    region_code: schemas.PathText,
+    region_code: paths.RegionCode,
     services: ReadServices,
     principal: PrincipalDep,
     as_of: AsOf = None,
@@ -80,10 +95,16 @@ def policy_trail(
 
 
 @router.get(
-    "/accounts/{account}", summary="Every posting to one ledger account, with actor and document"
+    "/accounts/{account}",
+    summary="Every posting to one ledger account, with actor and document",
+    response_model=None,
+    responses=answer(Trail, 200),
 )
 def account_trail(
-    account: schemas.PathText, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+    account: paths.Account,
+    services: ReadServices,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
     parsed = parse_account(account)

@@ -6,11 +6,12 @@ from fastapi.responses import JSONResponse
 from api import schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ServicesDep
+from api.responses import CredentialIssued, answer
 
 router = APIRouter(prefix="/credentials", tags=["credentials"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=answer(CredentialIssued, 201))
 def issue(
     request: Request,
     body: schemas.CredentialIn,

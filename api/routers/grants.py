@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from api import schemas
 from api.commands import add_decision_route, run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.responses import Grant, GrantPage, GrantSummary, answer
 from api.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ops.grants import approve_grant, pay_grant, record_supplement, request_grant
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/temporary-grants", tags=["temporary assistance"])
     "",
     status_code=201,
     summary="Request a grant (the place of occurrence may be outside the hukou region)",
+    responses=answer(GrantSummary, 201),
 )
 def request(
     request: Request,
@@ -43,6 +45,7 @@ add_decision_route(
     name="grant",
     summary="Approve at the approver's level (township or county credential, or committee with "
     "its document); refused if that level's limit is below the amount",
+    answers=GrantSummary,
     decide=approve_grant,
 )
 add_decision_route(
@@ -53,6 +56,7 @@ add_decision_route(
     name="grant",
     retries=CONTENDED_RETRIES,
     summary="Pay from the township reserve fund (备用金)",
+    answers=GrantSummary,
     decide=lambda services, principal, grant_id, fields: pay_grant(
         services, principal, grant_id, fields["posting_date"]
     ),
@@ -60,10 +64,16 @@ add_decision_route(
 add_decision_route(
     router, path_id="grant_id", action="supplements", model=schemas.SupplementIn, name="grant",
     summary="Record supplementary documentation (事后补充说明)", decide=record_supplement,
+    answers=GrantSummary,
 )  # fmt: skip
 
 
-@router.get("", summary="Grants in scope (by hukou region or place of occurrence)")
+@router.get(
+    "",
+    summary="Grants in scope (by hukou region or place of occurrence)",
+    response_model=None,
+    responses=answer(GrantPage, 200),
+)
 def list_grants(
     services: ReadServices, principal: PrincipalDep, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
@@ -72,7 +82,7 @@ def list_grants(
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-@router.get("/{grant_id}")
+@router.get("/{grant_id}", response_model=None, responses=answer(Grant, 200))
 def get_grant(grant_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
     principal.require("read.cases")
     grant = services.grants.get(str(grant_id))

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from api import schemas
 from api.commands import add_decision_route, run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.responses import Case, CasePage, CaseSummary, Timeline, answer
 from domain.errors import NotFound
 from domain.household import CaseStatus
 from domain.programmes import Programme
@@ -22,7 +23,9 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=schemas.MAX_OFFSET)]
 
 
-@router.post("", status_code=201, summary="Record an application (申请)")
+@router.post(
+    "", status_code=201, summary="Record an application (申请)", responses=answer(CaseSummary, 201)
+)
 def apply(
     request: Request,
     body: schemas.HouseholdApplyIn,
@@ -54,7 +57,9 @@ def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dic
 def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
     """List (paginated, filtered by region, status, programme), one case, and its timeline."""
 
-    @target.get("", summary=f"List {noun} in scope")
+    @target.get(
+        "", summary=f"List {noun} in scope", response_model=None, responses=answer(CasePage, 200)
+    )
     def list_cases(
         services: ReadServices,
         principal: PrincipalDep,
@@ -74,11 +79,21 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         )  # fmt: skip
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
-    @target.get("/{case_id}", summary="Current state of one case")
+    @target.get(
+        "/{case_id}",
+        summary="Current state of one case",
+        response_model=None,
+        responses=answer(Case, 200),
+    )
     def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
         return visible_case(services, principal, case_id, kind)
 
-    @target.get("/{case_id}/timeline", summary="Decisions in effective-date order")
+    @target.get(
+        "/{case_id}/timeline",
+        summary="Decisions in effective-date order",
+        response_model=None,
+        responses=answer(Timeline, 200),
+    )
     def timeline(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
         visible_case(services, principal, case_id, kind)
         items = [entry for entry in services.case_state.timeline(str(case_id))
@@ -131,6 +146,6 @@ DECISIONS: list[tuple[str, type[BaseModel], Any, str]] = [
 for _action, _model, _shape, _summary in DECISIONS:
     add_decision_route(
         router, path_id="case_id", action=_action, model=_model, name="household", shape=_shape,
-        summary=_summary, decide=lambda services, principal, case_id, fields, a=_action: services.decide_household(
+        summary=_summary, answers=CaseSummary, decide=lambda services, principal, case_id, fields, a=_action: services.decide_household(
             principal, case_id, a, fields),
     )  # fmt: skip

@@ -2,15 +2,24 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api import schemas
+from api import paths, schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.responses import (
+    Balances,
+    CarryOver,
+    PeriodClosed,
+    Reconciliation,
+    Statement,
+    StatementImported,
+    Transaction,
+    answer,
+)
 from api.routers.households import Limit, Offset
-from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.errors import NotFound
 from ledger.accounts import parse_account
 from ops.ledger_service import (
@@ -31,7 +40,12 @@ TransactionKey = Annotated[
 LEDGER_RETRIES = CONTENDED_RETRIES
 
 
-@router.post("/transactions", status_code=201, summary="Post a balanced journal transaction")
+@router.post(
+    "/transactions",
+    status_code=201,
+    summary="Post a balanced journal transaction (the same key and body again: 200)",
+    responses=answer(Transaction, 201, 200),
+)
 def post(
     request: Request,
     body: schemas.TransactionIn,
@@ -52,11 +66,14 @@ def post(
 
 
 @router.post(
-    "/transactions/{key}/reverse", status_code=201, summary="Reverse a transaction (at most once)"
+    "/transactions/{key}/reverse",
+    status_code=201,
+    summary="Reverse a transaction (at most once; the same reversal again: 200)",
+    responses=answer(Transaction, 201, 200),
 )
 def reverse(
     request: Request,
-    key: schemas.KeyText,
+    key: paths.TransactionKey,
     body: schemas.ReversalIn,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -72,11 +89,12 @@ def reverse(
     "/periods/{county_code}/{month}/close",
     status_code=201,
     summary="Close a month: no more postings in it",
+    responses=answer(PeriodClosed, 201),
 )
 def close(
     request: Request,
-    county_code: schemas.PathText,
-    month: schemas.PathText,
+    county_code: paths.CountyCode,
+    month: paths.Month,
     body: schemas.PeriodCloseIn,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -101,11 +119,12 @@ def close(
     "/carry-over/{county_code}/{year}",
     status_code=201,
     summary="Year-end carry-over (结转): close the year, record its closing balances once",
+    responses=answer(CarryOver, 201),
 )
 def year_end(
     request: Request,
-    county_code: schemas.PathText,
-    year: Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR, description="the year to close")],
+    county_code: paths.CountyCode,
+    year: paths.Year,
     body: schemas.PeriodCloseIn,
     services: ServicesDep,
     principal: PrincipalDep,
@@ -117,7 +136,10 @@ def year_end(
 
 
 @router.get(
-    "/balances", summary="Balance of every account in scope; the trial balance is their sum"
+    "/balances",
+    summary="Balance of every account in scope; the trial balance is their sum",
+    response_model=None,
+    responses=answer(Balances, 200),
 )
 def balances(
     services: ReadServices,
@@ -133,9 +155,14 @@ def balances(
     return {"items": items, "trial_balance_fen": sum(int(item["balance_fen"]) for item in items)}
 
 
-@router.get("/accounts/{account}/statement", summary="An account's entries with running balance")
+@router.get(
+    "/accounts/{account}/statement",
+    summary="An account's entries with running balance",
+    response_model=None,
+    responses=answer(Statement, 200),
+)
 def statement(
-    account: schemas.PathText,
+    account: paths.Account,
     services: ReadServices,
     principal: PrincipalDep,
     limit: Limit = 100,
@@ -156,10 +183,11 @@ def statement(
     openapi_extra={
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
     },
+    responses=answer(StatementImported, 201, 200),
 )
 async def statement_import(
     request: Request,
-    county_code: schemas.PathText,
+    county_code: paths.CountyCode,
     services: ServicesDep,
     principal: PrincipalDep,
     key: IdempotencyKey = None,
@@ -180,11 +208,17 @@ async def statement_import(
 @router.get(
     "/reconciliation/{county_code}/{month}",
     summary="Roll ↔ ledger ↔ bank statement, every mismatch itemised",
-    responses={200: {"content": {"application/json": {}, XLSX: {}}}},
+    response_model=None,
+    responses={
+        200: {
+            "model": Reconciliation,
+            "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 def reconciliation(
-    county_code: schemas.PathText,
-    month: schemas.PathText,
+    county_code: paths.CountyCode,
+    month: paths.Month,
     services: ReadServices,
     principal: PrincipalDep,
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import schemas
+from api import paths, schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.responses import Facts, PolicyRecorded, Standard, answer
 from domain.dates import first_day
 from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.money import RoundingMode, RoundingUnit
@@ -39,7 +40,7 @@ DEFAULT_ROUNDING = {"unit": RoundingUnit.FEN.value, "mode": RoundingMode.HALF_UP
 def _fact_route(kind: str, model: type[BaseModel]) -> Any:
     def route(
         request: Request,
-        region_code: schemas.PathText,
+        region_code: paths.RegionCode,
         body: Any,
         services: ServicesDep,
         principal: PrincipalDep,
@@ -63,7 +64,11 @@ def _fact_route(kind: str, model: type[BaseModel]) -> Any:
 
 for _path, _kind, _model in KINDS:
     router.add_api_route(
-        f"/{{region_code}}/{_path}", _fact_route(_kind, _model), methods=["POST"], status_code=201
+        f"/{{region_code}}/{_path}",
+        _fact_route(_kind, _model),
+        methods=["POST"],
+        status_code=201,
+        responses=answer(PolicyRecorded, 201),
     )
 
 
@@ -96,10 +101,16 @@ AsOf = Annotated[
 
 
 @router.get(
-    "/{region_code}/standard", summary="The standard in force for a month, as known at a time"
+    "/{region_code}/standard",
+    summary="The standard in force for a month, as known at a time",
+    response_model=None,
+    responses={
+        **answer(Standard, 200),
+        404: {"description": "No standard of the programme in force in that month"},
+    },
 )
 def applicable_standard(
-    region_code: schemas.PathText,
+    region_code: paths.RegionCode,
     services: ReadServices,
     principal: PrincipalDep,
     programme: Programme,
@@ -140,9 +151,14 @@ def applicable_standard(
     }
 
 
-@router.get("/{region_code}/facts", summary="Every policy fact of a region recorded by a time")
+@router.get(
+    "/{region_code}/facts",
+    summary="Every policy fact of a region recorded by a time",
+    response_model=None,
+    responses=answer(Facts, 200),
+)
 def facts(
-    region_code: schemas.PathText,
+    region_code: paths.RegionCode,
     services: ReadServices,
     principal: PrincipalDep,
     kind: Annotated[str | None, Query(max_length=40), schemas.TEXT_RULE] = None,

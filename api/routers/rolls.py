@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api import schemas
 from api.commands import run
 from api.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.responses import BankResults, Roll, RollLines, RollPage, RollSummary, Statistics, answer
 from api.routers.households import Limit, Offset
 from domain.errors import InvalidValue, NotFound
 from domain.programmes import Programme
@@ -19,10 +20,14 @@ from ops.rolls import approve_roll, generate_roll
 from ops.services import CONTENDED_RETRIES
 
 router = APIRouter(prefix="/rolls", tags=["rolls"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.post(
-    "", status_code=201, summary="Generate (or regenerate) the draft roll of a county × month"
+    "",
+    status_code=201,
+    summary="Generate (or regenerate) the draft roll of a county × month",
+    responses=answer(RollSummary, 201),
 )
 def generate(
     request: Request,
@@ -41,7 +46,7 @@ def generate(
     )
 
 
-@router.get("", summary="Rolls in scope")
+@router.get("", summary="Rolls in scope", response_model=None, responses=answer(RollPage, 200))
 def list_rolls(
     services: ReadServices,
     principal: PrincipalDep,
@@ -75,12 +80,22 @@ def _visible(services: Any, principal: Any, roll_id: UUID) -> dict[str, Any]:
     return dict(roll)
 
 
-@router.get("/{roll_id}", summary="Roll summary: status, totals per programme and township")
+@router.get(
+    "/{roll_id}",
+    summary="Roll summary: status, totals per programme and township",
+    response_model=None,
+    responses=answer(Roll, 200),
+)
 def get_roll(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
     return _visible(services, principal, roll_id)
 
 
-@router.get("/{roll_id}/lines", summary="Lines of the roll's current generation, with components")
+@router.get(
+    "/{roll_id}/lines",
+    summary="Lines of the roll's current generation, with components",
+    response_model=None,
+    responses=answer(RollLines, 200),
+)
 def lines(
     roll_id: UUID,
     services: ReadServices,
@@ -99,7 +114,11 @@ def lines(
     }
 
 
-@router.post("/{roll_id}/approve", summary="Approve (finance officer of the roll's county only)")
+@router.post(
+    "/{roll_id}/approve",
+    summary="Approve (finance officer of the roll's county only)",
+    responses=answer(RollSummary, 200),
+)
 def approve(
     request: Request,
     roll_id: UUID,
@@ -122,7 +141,7 @@ def approve(
     "/{roll_id}/bank-file",
     summary="The bank payment file (CSV, UTF-8 or GBK); marks the roll sent",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def bank_file(
     roll_id: UUID,
@@ -144,6 +163,7 @@ def bank_file(
     openapi_extra={
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
     },
+    responses=answer(BankResults, 200),
 )
 async def bank_results(
     request: Request,
@@ -169,12 +189,13 @@ async def bank_results(
     "/{roll_id}/xlsx",
     summary="The roll for officers as XLSX: totals per programme and township, lines",
     response_class=Response,
+    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
 )
 def roll_xlsx(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -> Response:
     roll = _visible(services, principal, roll_id)
     return Response(
         roll_outputs.roll_xlsx(services, roll),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX,
         headers={
             "Content-Disposition": f'attachment; filename="roll-{roll["county_code"]}-{roll["month"]}.xlsx"'
         },
@@ -185,6 +206,7 @@ def roll_xlsx(roll_id: UUID, services: ReadServices, principal: PrincipalDep) ->
     "/{roll_id}/disclosure",
     summary="Public-disclosure version (公示): masked names, no id or account",
     response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 def disclosure(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -> Response:
     roll = _visible(services, principal, roll_id)
@@ -197,7 +219,10 @@ statistics_router = APIRouter(prefix="/statistics", tags=["statistics"])
 
 
 @statistics_router.get(
-    "", summary="Households, persons, person-times, amount, average level, additions, removals"
+    "",
+    summary="Households, persons, person-times, amount, average level, additions, removals",
+    response_model=None,
+    responses=answer(Statistics, 200),
 )
 def statistics(
     services: ReadServices, principal: PrincipalDep,

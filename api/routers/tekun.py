@@ -6,12 +6,18 @@ from fastapi.responses import JSONResponse
 from api import schemas
 from api.commands import add_decision_route, run
 from api.deps import IdempotencyKey, PrincipalDep, ServicesDep
+from api.responses import CaseSummary, answer
 from api.routers.households import add_case_reads
 
 router = APIRouter(prefix="/tekun", tags=["tekun"])
 
 
-@router.post("", status_code=201, summary="Approve support for an extremely poor person (特困供养)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Approve support for an extremely poor person (特困供养)",
+    responses=answer(CaseSummary, 201),
+)
 def approve(
     request: Request,
     body: schemas.TekunApproveIn,
@@ -34,7 +40,7 @@ for _action, _model in (
     ("terminate", schemas.TerminateIn),
 ):
     add_decision_route(
-        router, path_id="case_id", action=_action, model=_model, name="tekun",
+        router, path_id="case_id", action=_action, model=_model, name="tekun", answers=CaseSummary,
         decide=lambda services, principal, case_id, fields, a=_action: services.decide_tekun(
             principal, case_id, a, fields),
     )  # fmt: skip

@@ -1,0 +1,259 @@
+"""Response bodies as the OpenAPI document declares them.
+
+They document what each route answers (``responses=`` in the routers); they are not used to
+filter or re-validate what a route returns. The schemathesis run in the test suite checks every
+answer against them. Each object allows more fields than it names: a client may rely on the
+named ones, typed as written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+Row = dict[str, Any]
+Count = Field(ge=0)
+
+
+class ProblemError(BaseModel):
+    """One broken rule: which input (in the caller's terms), which rule, and why."""
+
+    field: str | None
+    rule: str
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every 4xx (and 5xx) is answered."""
+
+    type: str = Field(description="a URI reference naming the problem, e.g. /problems/exists")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str = Field(description="the request path")
+    errors: list[ProblemError] = Field(
+        default=[], description="every broken rule (absent when there is none to name)"
+    )
+
+
+class Page(Out):
+    total: int = Count
+    limit: int = Field(ge=1)
+    offset: int = Count
+    items: list[Row]
+
+
+class CaseSummary(Out):
+    case_id: UUID
+    status: str
+    version: int = Field(ge=1)
+    region_code: str
+    programme: str
+
+
+class CaseRow(Out):
+    case_id: UUID
+    kind: Literal["household", "tekun"]
+    region_code: str
+    county_code: str
+    programme: str
+    status: str
+    version: int = Field(ge=1)
+
+
+class CasePage(Page):
+    items: list[CaseRow]  # type: ignore[assignment]
+
+
+class Case(CaseRow):
+    members: list[Row] = []
+
+
+class Timeline(Out):
+    case_id: UUID
+    items: list[Row]
+
+
+class Trail(Out):
+    as_of: str
+    items: list[Row]
+
+
+class PolicyRecorded(Out):
+    region_code: str
+    kind: str
+    policy_version: int = Field(ge=1)
+
+
+class Standard(Out):
+    region_code: str
+    programme: str
+    month: str
+    as_of: str
+    standard_fen_per_month: int
+    published_amount_fen: int
+    published_period: Literal["month", "year"]
+    rounding: dict[str, str]
+    set_by: Row
+    rounding_set_by: Row | None
+
+
+class Facts(Out):
+    region_code: str
+    as_of: str
+    items: list[Row]
+
+
+class RegistryRecorded(Out):
+    record_id: UUID
+    created: bool
+
+
+class CredentialIssued(Out):
+    credential_id: UUID
+    token: str
+    role: str
+    region_scope: str
+
+
+class RollSummary(Out):
+    roll_id: UUID
+    county_code: str
+    month: str
+    status: str
+    generation: int = Count
+    line_count: int = Count
+    total_fen: int
+
+
+class BankResults(RollSummary):
+    imported: bool
+    lines: int = Count
+    failed: int = Count
+
+
+class Roll(Out):
+    roll_id: UUID
+    county_code: str
+    month: str
+    status: str
+    generation: int = Count
+    line_count: int = Count
+    total_fen: int
+
+
+class RollPage(Page):
+    items: list[Roll]  # type: ignore[assignment]
+
+
+class RollLines(Page):
+    roll_id: UUID
+
+
+class Statistics(Out):
+    level: Literal["county", "city", "province"]
+    period: Literal["month", "quarter", "year"]
+    from_: str = Field(alias="from")
+    to: str
+    items: list[Row]
+
+
+class GrantSummary(Out):
+    grant_id: UUID
+    status: str
+    amount_fen: int
+    level: str | None
+    paying_township: str | None
+    version: int = Field(ge=1)
+
+
+class Grant(Out):
+    grant_id: UUID
+    region_code: str
+    occurred_in: str
+    grant_type: str
+    amount_fen: int
+    status: str
+
+
+class GrantPage(Page):
+    items: list[Grant]  # type: ignore[assignment]
+
+
+class Transaction(Out):
+    key: str
+    transaction_id: UUID
+    code: str
+    posting_date: str
+    reversed_by: str | None
+    total_fen: int
+
+
+class PeriodClosed(Out):
+    county_code: str
+    month: str
+    closed: bool
+
+
+class CarriedBalance(Out):
+    account: str
+    source: str
+    amount_fen: int
+
+
+class CarryOver(Out):
+    county_code: str
+    year: int
+    carried_fen: int
+    balances: list[CarriedBalance]
+    periods_closed: list[str]
+
+
+class Balance(Out):
+    account: str
+    kind: str
+    region_code: str
+    debit_fen: int
+    credit_fen: int
+    balance_fen: int
+
+
+class Balances(Out):
+    items: list[Balance]
+    trial_balance_fen: int
+
+
+class Statement(Out):
+    account: str
+    items: list[Row]
+
+
+class StatementImported(Out):
+    statement_id: UUID
+    lines: int = Count
+    imported: bool
+
+
+class Reconciliation(Out):
+    county_code: str
+    month: str
+    accounts: list[Row]
+
+
+class Health(Out):
+    status: Literal["ok"]
+    log_position: int = Count
+    projections: dict[str, Any]
+
+
+def answer(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route answering ``model`` with each of ``statuses``."""
+    descriptions = {200: "Successful Response", 201: "Recorded"}
+    return {status: {"model": model, "description": descriptions[status]} for status in statuses}

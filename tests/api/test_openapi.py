@@ -1,0 +1,163 @@
+"""The OpenAPI document says what the API does: problem statuses, path patterns, typed bodies.
+
+The generated run (test_schemathesis.py) checks answers against this document; these tests pin
+the document's own rules, and check that the generated run fails when an answer breaks them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api import openapi, paths, problems
+from api.app import create_app
+from api.responses import Problem
+from tests.api.test_households_api import API, assert_problem
+from tests.api.test_schemathesis import Seeded, _exercise
+from tests.conftest import make_settings
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('openapi')}/doudi.sqlite3"
+    return create_app(make_settings(url)).openapi()
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    ]
+
+
+def test_every_problem_is_problem_json_with_the_problem_schema(document: dict[str, Any]) -> None:
+    """Walks every operation: each 4xx names application/problem+json and the Problem schema,
+    and FastAPI's own validation shape is gone."""
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["schemas"]["Problem"]["required"] == [
+        "type", "title", "status", "detail", "instance",
+    ]  # fmt: skip
+    for method, path, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            if status.startswith("4"):
+                assert response["content"] == {problems.PROBLEM: {"schema": PROBLEM_REF}}, (
+                    method, path, status,
+                )  # fmt: skip
+
+
+def test_each_operation_lists_only_the_problems_it_can_answer(document: dict[str, Any]) -> None:
+    """Reads the statuses of representative operations: no 401 without auth, no 409 on a read,
+    404 only where a record is named, 413 only with a body."""
+
+    def statuses(method: str, path: str) -> set[str]:
+        return set(document["paths"][f"{API}{path}"][method]["responses"])
+
+    assert statuses("get", "/health") == {"200"}
+    assert statuses("get", "/households") == {"200", "401", "403", "422"}
+    assert statuses("get", "/rolls/{roll_id}") == {"200", "401", "403", "404", "422"}
+    assert statuses("post", "/households/{case_id}/approve") == {
+        "200", "401", "403", "404", "409", "413", "422",
+    }  # fmt: skip
+    assert statuses("post", "/audit/persons/search") == {"200", "401", "403", "413", "422"}
+    assert statuses("post", "/ledger/transactions") == {
+        "200", "201", "401", "403", "409", "413", "422",
+    }  # fmt: skip
+    assert statuses("post", "/rolls/{roll_id}/bank-file") == {
+        "200", "401", "403", "404", "409", "422",
+    }  # fmt: skip
+    for method, path, operation in _operations(document):
+        if method == "get":
+            assert "409" not in operation["responses"], path
+            assert "413" not in operation["responses"], path
+
+
+def test_path_parameters_have_patterns_and_answers_have_schemas(document: dict[str, Any]) -> None:
+    """Every path parameter is a UUID or has a pattern, range or length; every 2xx JSON answer
+    names a schema from components (not an untyped object)."""
+    for method, path, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path":
+                schema = parameter["schema"]
+                assert {"format", "pattern", "maximum", "maxLength"} & set(schema), (path, schema)
+        for status, response in operation["responses"].items():
+            json_body = response.get("content", {}).get("application/json")
+            if status.startswith("2") and json_body is not None:
+                assert json_body["schema"].get("$ref", "").startswith("#/components/schemas/"), (
+                    method, path, status,
+                )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pattern", "good", "bad"),
+    [
+        (paths.REGION, ["420582", "420582001", "420582001000"], ["42058", "4205820", "٤٢٠٥٨٢"]),
+        (paths.COUNTY, ["420582"], ["420582001", "４２０５８２"]),
+        (paths.MONTH, ["2022-06", "2022-12"], ["2022-13", "2022-00", "2022-6"]),
+        (
+            paths.ACCOUNT,
+            ["pool:420582:dibao", "reserve:420582001:temporary"],
+            ["pool:420582", "vault:420582:dibao", "pool:420582:Dibao"],
+        ),
+    ],
+)
+def test_path_patterns_accept_ascii_codes_only(
+    pattern: str, good: list[str], bad: list[str]
+) -> None:
+    """Matches each pattern against valid codes and near misses (other scripts' digits too)."""
+    for value in good:
+        assert re.fullmatch(pattern, value), value
+    for value in bad:
+        assert not re.fullmatch(pattern, value), value
+
+
+def test_a_body_that_cannot_be_read_is_a_422_problem(client: TestClient, token: Any) -> None:
+    """Posts bytes that are not UTF-8 JSON: 422 naming the body, not FastAPI's undocumented 400."""
+    response = client.post(
+        f"{API}/households",
+        content=b"\x7f\xff=",
+        headers=token("admin") | {"Content-Type": "application/json"},
+    )
+    assert_problem(response, 422, "body", "json_invalid")
+
+
+def test_a_query_filter_outside_its_values_is_a_422_problem(client: TestClient, token: Any) -> None:
+    """Filters registry records by kinds that do not exist, one with a NUL (a 500 on PostgreSQL
+    when it reached the query): 422 naming `kind`; a real kind still answers 200."""
+    admin = token("admin")
+    for kind in ("%00", "a%00b", "deaths"):
+        response = client.get(f"{API}/registry/records?kind={kind}", headers=admin)
+        assert_problem(response, 422, "kind")
+    assert client.get(f"{API}/registry/records?kind=death", headers=admin).status_code == 200
+
+
+def test_the_generated_run_fails_on_a_server_error_and_on_an_undocumented_answer() -> None:
+    """Runs the same per-operation check on a two-route app: one answers 500, one answers a
+    body its declared schema refuses; each is reported as a failure."""
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/broken", responses={200: {"model": Problem}})
+    def broken() -> Any:
+        return problems.problem(500, "Integrity", "boom", instance="/broken")
+
+    @app.get("/off-schema", response_model=None, responses={200: {"model": Problem}})
+    def off_schema() -> dict[str, Any]:
+        return {"status": "not a number"}
+
+    openapi.install(app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    seeded = Seeded(schema=schema, tokens={"admin": "none"})
+    reported = {
+        operation.path: _exercise(seeded, operation, "admin", 1)
+        for operation in (result.ok() for result in schema.get_all_operations())
+    }
+    assert any("500" in line or "Server error" in line for line in reported["/broken"]), reported
+    assert any("schema" in line.lower() for line in reported["/off-schema"]), reported
