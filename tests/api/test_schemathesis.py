@@ -132,7 +132,7 @@ def _records(services: Services) -> dict[str, list[str]]:
         limit=10, offset=0,
     )  # fmt: skip
     _, rolls = services.rolls.search(
-        scope_prefix=COUNTY, county=None, month=None, limit=10, offset=0, until_month=None
+        scope_prefix=COUNTY, county=None, month=None, limit=10, offset=0
     )
     _, grants = services.grants.search(COUNTY, 10, 0)
     return {
