@@ -35,6 +35,7 @@ from ops import native
 from ops.keys import Keys
 from ops.logreader import LogReader
 from ops.settings import Settings
+from ops.tlog.reader import TreeReader
 from ops.transcoding import EventFields, OrjsonDecodingTranscoder
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
@@ -48,6 +49,7 @@ from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner, utc_text
 from projections.statistics.view import StatisticsView
+from projections.tlog.view import SealView
 
 
 class DoudiApplication(Application):  # type: ignore[type-arg]
@@ -226,6 +228,14 @@ class Services:
             ],
         )
         self.projections.setup()
+        # The sealed tree follows the log in a runner of its own: it reads every event with its
+        # state's digest (``TreeReader``), and no rebuild of the read models may reseal the log.
+        self.tree_reader = TreeReader(self.app.recorder, postgres=not self.db.is_sqlite)
+        self.tlog = SealView(self.db)
+        self.sealing = ProjectionRunner(
+            self.db, self.tree_reader.read, self.app.mapper.to_domain_event, [self.tlog]
+        )
+        self.sealing.setup()
 
     def close(self) -> None:
         self.db.close()
@@ -242,7 +252,12 @@ class Services:
     def fresh(self) -> Services:
         """Bring the views up to the log before a read (read-your-writes)."""
         self.projections.catch_up()
+        self.seal()
         return self
+
+    def seal(self) -> int:
+        """Seal every stored event not yet in the tree; return how many positions it moved."""
+        return self.sealing.catch_up()
 
     def roll_chunk_lines(
         self, roll: UUID | str, token: UUID | str, number: int

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     max_file_bytes: int = 64_000_000
     postgres_pool_size: int = 5
     log_json: bool = True
+    # The Ed25519 key that signs the log's checkpoints (``ops/tlog/signing.py``): the path of a
+    # file holding "PRIVATE+KEY+…" (``doudi audit keygen`` writes one), or that text itself. It
+    # lives outside the database. Production refuses to start without it; development and tests
+    # derive one from DOUDI_SECRET, and say so.
+    log_signing_key: str = ""
+    # The origin line of the checkpoints: names this log (one per province shard), e.g.
+    # "doudi.mca.example/42". By convention the signing key has the same name.
+    log_origin: str = "doudi.local/log"
 
     @field_validator("database_url")
     @classmethod
@@ -100,6 +108,10 @@ class Settings(BaseSettings):
             self.secret == DEV_SECRET or not self.cipher_key
         ):
             raise ValueError("production needs DOUDI_SECRET and DOUDI_CIPHER_KEY set (no defaults)")
+        if self.environment is Environment.PRODUCTION and not self.log_signing_key:
+            raise ValueError(
+                "production needs DOUDI_LOG_SIGNING_KEY (a key file from `doudi audit keygen`)"
+            )
         return self
 
     @property

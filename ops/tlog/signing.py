@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -76,3 +78,17 @@ class SigningKey:
 
     def sign_checkpoint(self, checkpoint: Checkpoint) -> str:
         return self.sign_note(checkpoint.text())
+
+
+def load_signing_key(setting: str, secret: str, name: str) -> tuple[SigningKey, bool]:
+    """(the log's signing key, whether it was derived from the secret for development).
+
+    ``setting`` is DOUDI_LOG_SIGNING_KEY: the key's text, or the path of a file holding it.
+    Without one, a key named ``name`` is derived from DOUDI_SECRET: the same on every start, and
+    known to whoever knows the secret, so good for development and tests only (production
+    refuses to start without the setting, ``ops/settings.py``)."""
+    if not setting:
+        seed = hashlib.sha256(b"doudi log signing key\n" + secret.encode()).digest()
+        return SigningKey.from_seed(name, seed), True
+    text = setting if setting.startswith(PREFIX) else Path(setting).read_text(encoding="utf-8")
+    return SigningKey.parse(text), False

@@ -1,0 +1,237 @@
+"""Checkpoints and proofs of the live log, and ``doudi audit verify`` against its database.
+
+The verification trusts nothing stored: it recomputes every leaf from the stored events (their
+state's digest computed by the database or here, ``TreeReader``), compares them with the sealed
+leaves, recomputes every sealed subtree head from the leaves, and recomputes the tree head at
+the size of every kept checkpoint from the events alone. What it finds first is named: the
+position where the log and its seal part, or — when the seal was rebuilt to match a rewritten
+log — the kept checkpoints between which the rewrite lies.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ops.tlog.reader import TreeReader
+from ops.tlog.signing import SigningKey
+from ops.tlog.verify import (
+    Checkpoint,
+    Discrepancy,
+    Frontier,
+    VerifyError,
+    first_discrepancy,
+    leaves_of,
+    node_hash,
+    verify_checkpoint,
+)
+from projections.db import Database
+from projections.tlog.view import SealView
+
+
+def checkpoint(tlog: SealView, origin: str) -> Checkpoint:
+    """The checkpoint of the sealed tree's head."""
+    head = tlog.head()
+    return Checkpoint(origin, head.size, head.root)
+
+
+def signed_checkpoint(tlog: SealView, origin: str, key: SigningKey) -> str:
+    return key.sign_checkpoint(checkpoint(tlog, origin))
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@dataclass
+class KeptCheckpoint:
+    """A checkpoint an auditor kept, and what the verification found of it."""
+
+    name: str  # where it came from (a file name)
+    note: str
+    checkpoint: Checkpoint | None = None
+    finding: str = ""  # empty when it holds
+
+
+@dataclass
+class Report:
+    events: int = 0  # stored events read
+    sealed: int = 0  # leaves sealed
+    discrepancy: Discrepancy | None = None
+    problems: list[str] = field(default_factory=list)
+    checkpoints: list[KeptCheckpoint] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "sealed": self.sealed,
+            "first_bad": None
+            if self.discrepancy is None
+            else {
+                "kind": self.discrepancy.kind,
+                "position": self.discrepancy.position,
+                "leaf_index": self.discrepancy.index,
+            },
+            "problems": self.problems,
+            "checkpoints": [
+                {
+                    "name": kept.name,
+                    "size": kept.checkpoint.size if kept.checkpoint else None,
+                    "holds": not kept.finding,
+                    "finding": kept.finding,
+                }
+                for kept in self.checkpoints
+            ],
+        }
+
+
+class _Recomputed:
+    """The stored log's (position, leaf) as they stream past, building the tree of the events
+    alone and noting its head at the sizes asked for."""
+
+    def __init__(self, events: Iterable[tuple[Any, ...]], sizes: Iterable[int]) -> None:
+        self._leaves = leaves_of(events)  # type: ignore[arg-type]
+        self.frontier = Frontier()
+        self.wanted = set(sizes)
+        self.roots: dict[int, bytes] = {}
+        self.positions: list[int] = []  # position of the leaf at each wanted size's end
+        if 0 in self.wanted:
+            self.roots[0] = self.frontier.root()
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        for position, leaf in self._leaves:
+            self.frontier.append(leaf)
+            if self.frontier.size in self.wanted:
+                self.roots[self.frontier.size] = self.frontier.root()
+            yield position, leaf
+
+    def drain(self) -> None:
+        """Read on to the log's end."""
+        for _ in self:
+            pass
+
+
+def verify_database(
+    db: Database,
+    reader: TreeReader,
+    tlog: SealView,
+    kept: Sequence[tuple[str, str]] = (),
+    vkey: str | None = None,
+    origin: str | None = None,
+) -> Report:
+    """Verify the live log against its sealed tree and against kept checkpoints, each given as
+    (name, signed note) and checked under ``vkey`` first."""
+    report = Report(checkpoints=[KeptCheckpoint(name, note) for name, note in kept])
+    _open_checkpoints(report, vkey, origin)
+    head = tlog.head()
+    report.sealed = head.size
+    sizes = {kept.checkpoint.size for kept in report.checkpoints if kept.checkpoint}
+    recomputed = _Recomputed(reader.every(), sizes | {head.size})
+    sealed = (
+        (int(row[0]), bytes(row[1]))
+        for page in db.stream("SELECT position, hash FROM tlog_leaves ORDER BY leaf_index")
+        for row in page
+    )
+    found, _ = first_discrepancy(recomputed, sealed)
+    report.discrepancy = found
+    if found is not None:
+        report.problems.append(f"the log and its seal part at {found}")
+    recomputed.drain()
+    report.events = recomputed.frontier.size
+    if found is None:
+        _check_seal(db, tlog, head.size, recomputed.roots.get(head.size), report)
+    _check_kept(report, recomputed)
+    return report
+
+
+def _open_checkpoints(report: Report, vkey: str | None, origin: str | None) -> None:
+    for kept in report.checkpoints:
+        if vkey is None:
+            kept.finding = "no verifier key given: a checkpoint is trusted only once verified"
+        else:
+            try:
+                kept.checkpoint = verify_checkpoint(kept.note, vkey, origin)
+            except VerifyError as error:
+                kept.finding = f"rejected: {error}"
+        if kept.finding:
+            report.problems.append(f"checkpoint {kept.name}: {kept.finding}")
+
+
+def _check_seal(
+    db: Database, tlog: SealView, size: int, root: bytes | None, report: Report
+) -> None:
+    """The sealed heads of subtrees and of the tree are those of the sealed leaves."""
+    if root is not None and root != tlog.head().root:
+        report.problems.append("the sealed tree head is not the head of the sealed leaves")
+    bad = _first_bad_node(db, size)
+    if bad is not None:
+        report.problems.append(
+            f"the sealed subtree (level {bad[0]}, index {bad[1]}) is not the head of its leaves"
+        )
+
+
+def _first_bad_node(db: Database, size: int) -> tuple[int, int] | None:
+    """Recompute each level of stored subtree heads from the level below (the leaves verified
+    already): the first stored head that is not the hash of its two children, or missing."""
+    level, below = 0, "SELECT hash FROM tlog_leaves WHERE leaf_index < %s ORDER BY leaf_index"
+    while size >> (level + 1):
+        count = size >> (level + 1)
+        children = (bytes(row[0]) for page in db.stream(below, (count * 2,)) for row in page)
+        stored = (
+            (int(row[0]), bytes(row[1]))
+            for page in db.stream(
+                "SELECT idx, hash FROM tlog_nodes WHERE level = %s AND idx < %s ORDER BY idx",
+                (level + 1, count),
+            )
+            for row in page
+        )
+        expected = 0
+        for left in children:
+            right = next(children, None)
+            found = next(stored, None)
+            if right is None or found is None or found[0] != expected:
+                return level + 1, expected
+            if found[1] != node_hash(left, right):
+                return level + 1, expected
+            expected += 1
+        if expected < count:
+            return level + 1, expected
+        level += 1
+        below = f"SELECT hash FROM tlog_nodes WHERE level = {level} AND idx < %s ORDER BY idx"
+    return None
+
+
+def _check_kept(report: Report, recomputed: _Recomputed) -> None:
+    """Each kept checkpoint against the tree of the stored events at its size: truncation if
+    the log is shorter, a rewrite if the head differs (located between the largest checkpoint
+    that still holds and this one)."""
+    holding = sorted(
+        kept.checkpoint.size
+        for kept in report.checkpoints
+        if kept.checkpoint and recomputed.roots.get(kept.checkpoint.size) == kept.checkpoint.root
+    )
+    for kept in report.checkpoints:
+        if kept.checkpoint is None:
+            continue
+        size = kept.checkpoint.size
+        if size > recomputed.frontier.size:
+            kept.finding = (
+                f"the log holds {recomputed.frontier.size} events, fewer than the {size} this"
+                " checkpoint signed: truncated or deleted"
+            )
+        elif recomputed.roots.get(size) != kept.checkpoint.root:
+            after = max((s for s in holding if s < size), default=0)
+            kept.finding = (
+                f"the first {size} events are not those this checkpoint signed: rewritten"
+                f" between leaf {after} and leaf {size - 1}"
+            )
+        else:
+            continue
+        report.problems.append(f"checkpoint {kept.name}: {kept.finding}")

@@ -1,0 +1,105 @@
+"""Reading the stored events as the tree seals and verifies them: each with its state's SHA-256.
+
+On PostgreSQL the digest is computed by the server (``sha256(state)``), so a roll chunk's
+hundred-odd kilobytes never travel to be hashed; on SQLite the state is read from the local file
+and hashed here. The rows come straight from the event store's table, as stored.
+
+``read`` has the projection runner's reader signature, and the same "covered up to the head"
+rule as ``ops.logreader`` (notification ids commit in id order: the event store locks its table
+for each insert).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from projections.runner import Unread
+
+# (position, originator id, version, topic, SHA-256 of the state as stored)
+StoredDigest = tuple[int, UUID, int, str, bytes]
+
+
+@dataclass(frozen=True)
+class Digested(Unread):
+    """A notification read without its state but with the state's SHA-256."""
+
+    state_sha256: bytes = b""
+
+
+class TreeReader:
+    def __init__(self, recorder: Any, *, postgres: bool) -> None:
+        self.recorder = recorder
+        self.postgres = postgres
+
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def read(
+        self, start: int, limit: int, _topics: tuple[str, ...] = (), _unread: tuple[str, ...] = ()
+    ) -> tuple[Sequence[Digested], int]:
+        """(every notification from ``start``, at most ``limit``, with its state's digest; the
+        position the log is covered through). Topics are not filtered: the tree seals all."""
+        head = self.head()
+        if head < start:
+            return [], head
+        rows = self.digests(start, head, limit)
+        found = [
+            Digested(
+                id=row[0],
+                originator_id=row[1],
+                originator_version=row[2],
+                topic=row[3],
+                state=b"",
+                state_sha256=row[4],
+            )
+            for row in rows
+        ]
+        covered = found[-1].id if len(found) == limit else head
+        return found, covered
+
+    def digests(self, start: int, stop: int, limit: int) -> list[StoredDigest]:
+        """The stored events from ``start`` to ``stop``, at most ``limit``, in log order."""
+        if self.postgres:
+            statement = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, sha256(state)"
+                " FROM {schema}.{table} WHERE notification_id >= %s AND notification_id <= %s"
+                " ORDER BY notification_id LIMIT %s"
+            ).format(
+                schema=Identifier(self.recorder.datastore.schema),
+                table=Identifier(self.recorder.events_table_name),
+            )
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=tuple_row, binary=True) as curs,
+            ):
+                rows = curs.execute(statement, (start, stop, limit)).fetchall()
+            return [(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4])) for r in rows]
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state FROM"
+                f" {self.recorder.events_table_name} WHERE rowid >= ? AND rowid <= ?"
+                " ORDER BY rowid LIMIT ?",
+                (start, stop, limit),
+            )
+            rows = curs.fetchall()
+        return [
+            (int(r[0]), UUID(r[1]), int(r[2]), r[3], hashlib.sha256(r[4]).digest()) for r in rows
+        ]
+
+    def every(self, page: int = 5000) -> Iterator[StoredDigest]:
+        """Every stored event, in log order, a page at a time."""
+        start, head = 1, self.head()
+        while start <= head:
+            rows = self.digests(start, head, page)
+            if not rows:
+                return
+            yield from rows
+            start = rows[-1][0] + 1
