@@ -34,8 +34,9 @@ from ledger.journal import AccountGuard, LedgerPeriod
 from ops import native
 from ops.keys import Keys
 from ops.logreader import LogReader
-from ops.settings import Settings
+from ops.settings import Environment, Settings
 from ops.tlog.reader import TreeReader
+from ops.tlog.signing import load_signing_key
 from ops.transcoding import EventFields, OrjsonDecodingTranscoder
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
@@ -192,6 +193,18 @@ class Services:
         load_region_table()  # at start-up, not in the first request or roll that checks a code
         ensure_schema(settings)
         self.settings = settings
+        # The checkpoints' signing key, read before anything else: a bad key file stops start-up.
+        self.log_key, derived = load_signing_key(
+            settings.log_signing_key, settings.secret, settings.log_origin
+        )
+        if derived and settings.environment is not Environment.TEST:
+            from ops.logging import log
+
+            log.warning(
+                "log signing key derived from DOUDI_SECRET (development only): set"
+                " DOUDI_LOG_SIGNING_KEY to a key file from `doudi audit keygen`",
+                vkey=self.log_key.vkey,
+            )
         self.keys = Keys(settings.secret)
         # Views call it per member and event: the cached function itself, no method in between.
         self.person_key: Callable[[str], str] = self.keys.person_key
