@@ -198,12 +198,14 @@ class Services:
             settings.log_signing_key, settings.secret, settings.log_origin
         )
         if derived and settings.environment is not Environment.TEST:
-            from ops.logging import log
+            import logging
 
-            log.warning(
-                "log signing key derived from DOUDI_SECRET (development only): set"
-                " DOUDI_LOG_SIGNING_KEY to a key file from `doudi audit keygen`",
-                vkey=self.log_key.vkey,
+            # To stderr (the standard library's last-resort handler): a command's stdout stays
+            # its output alone.
+            logging.getLogger("doudi").warning(
+                "log signing key derived from DOUDI_SECRET (development only; its verifier key is"
+                " %s): set DOUDI_LOG_SIGNING_KEY to a key file from `doudi audit keygen`",
+                self.log_key.vkey,
             )
         self.keys = Keys(settings.secret)
         # Views call it per member and event: the cached function itself, no method in between.
