@@ -1,15 +1,15 @@
 """The verifiable log: the signed checkpoint and proofs against it (SPEC §8, ``ops/tlog``)."""
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from api.deps import PrincipalDep, ReadServices
+from domain.errors import InvalidValue, NotFound
 from ops.tlog.audit import consistency_proof, inclusion_proof, signed_checkpoint
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-# Sizes and positions are 63-bit in the database.
-Count = Annotated[int, Query(ge=1, le=2**63 - 1)]
 
 
 @router.get(
@@ -24,14 +24,32 @@ def checkpoint(services: ReadServices, principal: PrincipalDep) -> Response:
     return Response(note, media_type="text/plain; charset=utf-8")
 
 
-@router.get("/proofs/inclusion", summary="Inclusion proof of the event at a log position")
+@router.get(
+    "/proofs/inclusion",
+    summary="Inclusion proof of an event, by log position or by case and version",
+)
 def inclusion(
     services: ReadServices,
     principal: PrincipalDep,
-    position: Count,
+    position: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    case_id: UUID | None = None,
+    version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     tree_size: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
+    if (position is None) == (case_id is None) or (case_id is None) != (version is None):
+        raise InvalidValue(
+            "give either position, or case_id and version",
+            field="position",
+            rule="position_or_case_version",
+        )
+    if case_id is not None and version is not None:
+        region = services.case_state.region_of(str(case_id))
+        found = services.tree_reader.position_of(case_id, version)
+        if region is None or not principal.sees(region) or found is None:
+            raise NotFound("no such event of a case", field="case_id", rule="exists")
+        position = found
+    assert position is not None  # one of the two was given
     return inclusion_proof(services.tlog, position, tree_size)
 
 

@@ -98,6 +98,32 @@ class TreeReader:
             for r in rows
         ]
 
+    def position_of(self, originator_id: UUID, version: int) -> int | None:
+        """The log position of an aggregate's event of this version, if it is stored."""
+        if self.postgres:
+            statement = SQL(
+                "SELECT notification_id FROM {schema}.{table}"
+                " WHERE originator_id = %s AND originator_version = %s"
+            ).format(
+                schema=Identifier(self.recorder.datastore.schema),
+                table=Identifier(self.recorder.events_table_name),
+            )
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                row = curs.execute(statement, (originator_id, version)).fetchone()
+        else:
+            with self.recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(
+                    f"SELECT rowid FROM {self.recorder.events_table_name}"
+                    " WHERE originator_id = ? AND originator_version = ?",
+                    (originator_id.hex, version),
+                )
+                row = curs.fetchone()
+        return None if row is None else int(row[0])
+
     def every(self, page: int = 5000) -> Iterator[StoredDigest]:
         """Every stored event, in log order, a page at a time."""
         start, head = 1, self.head()

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from ops.services import Services
 from ops.tlog import verify as v
 from tests.api.test_households_api import API, apply, assert_problem
+from tests.conftest import OTHER_COUNTY
 
 
 def b64(text: str) -> bytes:
@@ -82,3 +83,34 @@ def test_proof_requests_out_of_range_are_problems_and_roles_are_checked(
     )  # fmt: skip
     refused = client.get(f"{API}/audit/checkpoint", headers=token("case_worker"))
     assert refused.status_code == 403
+
+
+def test_inclusion_by_case_and_version_within_the_scope_only(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """A case's first event is found by (case, version) and its proof verifies against the
+    signed head; an auditor of another county, or half of the pair, gets a problem instead."""
+    case_id = apply(client, token("admin"), seed=4)
+    auditor = token("auditor")
+    head = v.verify_checkpoint(
+        client.get(f"{API}/audit/checkpoint", headers=auditor).text, services.log_key.vkey
+    )
+    found = client.get(
+        f"{API}/audit/proofs/inclusion", params={"case_id": case_id, "version": 1}, headers=auditor
+    )
+    assert found.status_code == 200, found.text
+    proof = found.json()
+    v.verify_inclusion(
+        proof["leaf_index"], head.size, b64(proof["leaf_hash"]),
+        [b64(p) for p in proof["proof"]], head.root,
+    )  # fmt: skip
+    elsewhere = token("auditor", region=OTHER_COUNTY)
+    assert_problem(
+        client.get(f"{API}/audit/proofs/inclusion", params={"case_id": case_id, "version": 1},
+                   headers=elsewhere),
+        404, "case_id", "exists",
+    )  # fmt: skip
+    assert_problem(
+        client.get(f"{API}/audit/proofs/inclusion", params={"case_id": case_id}, headers=auditor),
+        422, "position", "position_or_case_version",
+    )  # fmt: skip
