@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import InvalidValue, NotFound
-from ops.tlog.reader import TreeReader
+from ops.tlog.reader import StoredDigest, TreeReader
 from ops.tlog.signing import SigningKey
 from ops.tlog.verify import (
     Checkpoint,
     Discrepancy,
     Frontier,
     VerifyError,
+    entry_bytes,
     first_discrepancy,
-    leaves_of,
+    leaf_hash,
     node_hash,
     verify_checkpoint,
 )
@@ -97,20 +98,21 @@ class _Recomputed:
     """The stored log's (position, leaf) as they stream past, building the tree of the events
     alone and noting its head at the sizes asked for."""
 
-    def __init__(self, events: Iterable[tuple[Any, ...]], sizes: Iterable[int]) -> None:
-        self._leaves = leaves_of(events)  # type: ignore[arg-type]
+    def __init__(self, events: Iterator[StoredDigest], sizes: Iterable[int]) -> None:
+        self._events = events
         self.frontier = Frontier()
         self.wanted = set(sizes)
         self.roots: dict[int, bytes] = {}
-        self.positions: list[int] = []  # position of the leaf at each wanted size's end
         if 0 in self.wanted:
             self.roots[0] = self.frontier.root()
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        for position, leaf in self._leaves:
-            self.frontier.append(leaf)
-            if self.frontier.size in self.wanted:
-                self.roots[self.frontier.size] = self.frontier.root()
+        frontier, wanted = self.frontier, self.wanted
+        for position, originator_id, version, topic, digest in self._events:
+            leaf = leaf_hash(entry_bytes(position, originator_id, version, topic, digest))
+            frontier.append(leaf)
+            if frontier.size in wanted:
+                self.roots[frontier.size] = frontier.root()
             yield position, leaf
 
     def drain(self) -> None:
@@ -126,15 +128,18 @@ def verify_database(
     kept: Sequence[tuple[str, str]] = (),
     vkey: str | None = None,
     origin: str | None = None,
+    *,
+    server_digests: bool = False,
 ) -> Report:
     """Verify the live log against its sealed tree and against kept checkpoints, each given as
-    (name, signed note) and checked under ``vkey`` first."""
+    (name, signed note) and checked under ``vkey`` first. The states are hashed here unless
+    ``server_digests`` lets PostgreSQL hash them (faster, and trusts the server's hashing)."""
     report = Report(checkpoints=[KeptCheckpoint(name, note) for name, note in kept])
     _open_checkpoints(report, vkey, origin)
     head = tlog.head()
     report.sealed = head.size
     sizes = {kept.checkpoint.size for kept in report.checkpoints if kept.checkpoint}
-    recomputed = _Recomputed(reader.every(), sizes | {head.size})
+    recomputed = _Recomputed(reader.every(local=not server_digests), sizes | {head.size})
     sealed = (
         (int(row[0]), bytes(row[1]))
         for page in db.stream("SELECT position, hash FROM tlog_leaves ORDER BY leaf_index")

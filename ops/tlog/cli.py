@@ -115,6 +115,12 @@ def verify(
     seal: Annotated[
         bool, typer.Option(help="seal new events first (off: verify only what is sealed)")
     ] = False,
+    server_digests: Annotated[
+        bool,
+        typer.Option(
+            help="let PostgreSQL hash the stored states (faster; trusts the database server)"
+        ),
+    ] = False,
 ) -> None:
     """Verify the live log: recompute every leaf from the stored events, compare with the
     sealed tree, and check each kept checkpoint (signature, then truncation or rewrite).
@@ -128,7 +134,7 @@ def verify(
             services.seal()
         report = verify_database(
             services.db, services.tree_reader, services.tlog, kept, vkey,
-            services.settings.log_origin,
+            services.settings.log_origin, server_digests=server_digests,
         )  # fmt: skip
     finally:
         services.close()

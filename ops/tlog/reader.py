@@ -64,14 +64,19 @@ class TreeReader:
         covered = found[-1].id if len(found) == limit else head
         return found, covered
 
-    def digests(self, start: int, stop: int, limit: int) -> list[StoredDigest]:
-        """The stored events from ``start`` to ``stop``, at most ``limit``, in log order."""
+    def digests(
+        self, start: int, stop: int, limit: int, *, local: bool = False
+    ) -> list[StoredDigest]:
+        """The stored events from ``start`` to ``stop``, at most ``limit``, in log order.
+        ``local``: on PostgreSQL too, read the states and hash them here, trusting nothing of
+        the server but the bytes it returns (the verification does; sealing need not)."""
         if self.postgres:
             statement = SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, sha256(state)"
-                " FROM {schema}.{table} WHERE notification_id >= %s AND notification_id <= %s"
-                " ORDER BY notification_id LIMIT %s"
+                "SELECT notification_id, originator_id, originator_version, topic,"
+                " {state} FROM {schema}.{table} WHERE notification_id >= %s"
+                " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
             ).format(
+                state=SQL("state" if local else "sha256(state)"),
                 schema=Identifier(self.recorder.datastore.schema),
                 table=Identifier(self.recorder.events_table_name),
             )
@@ -81,7 +86,10 @@ class TreeReader:
                 conn.cursor(row_factory=tuple_row, binary=True) as curs,
             ):
                 rows = curs.execute(statement, (start, stop, limit)).fetchall()
-            return [(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4])) for r in rows]
+            if local:
+                sha256 = hashlib.sha256
+                return [(r[0], r[1], r[2], r[3], sha256(r[4]).digest()) for r in rows]
+            return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
         # SQLite keeps whatever type is written: the casts read a value changed to another type
         # as bytes or a number all the same, so that it is reported as altered, not a crash.
         with self.recorder.datastore.transaction(commit=False) as curs:
@@ -124,11 +132,11 @@ class TreeReader:
                 row = curs.fetchone()
         return None if row is None else int(row[0])
 
-    def every(self, page: int = 5000) -> Iterator[StoredDigest]:
-        """Every stored event, in log order, a page at a time."""
+    def every(self, page: int = 5000, *, local: bool = False) -> Iterator[StoredDigest]:
+        """Every stored event, in log order, a page at a time (``local``: see ``digests``)."""
         start, head = 1, self.head()
         while start <= head:
-            rows = self.digests(start, head, page)
+            rows = self.digests(start, head, page, local=local)
             if not rows:
                 return
             yield from rows

@@ -226,3 +226,20 @@ def test_a_checkpoint_not_signed_by_the_log_key_is_rejected(log: Log) -> None:
     findings = [kept["finding"] for kept in report.as_dict()["checkpoints"]]
     assert findings[0].startswith("rejected: the note carries no signature by")
     assert findings[1].startswith("rejected:") and "does not verify" in findings[1]
+
+
+def test_a_changed_subtree_of_the_seal_is_named(log: Log) -> None:
+    """Change one stored subtree head (the guards dropped first): the events still match the
+    sealed leaves, but the subtree no longer hashes from its children, and is named."""
+    services = log.services
+    with services.db.transaction(write=True) as cur:
+        if services.db.is_sqlite:
+            cur.execute("DROP TRIGGER tlog_nodes_no_update")
+        else:
+            cur.execute("DROP TRIGGER tlog_nodes_sealed ON tlog_nodes")
+        cur.execute("UPDATE tlog_nodes SET hash = %s WHERE level = 2 AND idx = 1", (bytes(32),))
+    report = log.verify(kept=[])
+    assert report.discrepancy is None
+    assert report.problems == [
+        "the sealed subtree (level 2, index 1) is not the head of its leaves"
+    ]
