@@ -192,6 +192,17 @@ def verify_consistency(
         raise VerifyError(f"the tree of size {second} does not extend the tree of size {first}")
 
 
+def verify_event(
+    event: tuple[int, UUID, int, str, bytes],
+    index: int,
+    proof: Sequence[bytes],
+    checkpoint: Checkpoint,
+) -> None:
+    """Check that a stored event — (position, originator id, version, topic, state as stored)
+    — is leaf ``index`` of the tree a (verified) checkpoint signed."""
+    verify_inclusion(index, checkpoint.size, event_leaf(*event), proof, checkpoint.root)
+
+
 # --- signed notes and checkpoints -----------------------------------------------------------
 
 

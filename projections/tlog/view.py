@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
+from ops.tlog.reader import Digested
 from ops.tlog.verify import EMPTY_ROOT, entry_bytes, event_leaf, leaf_hash, node_hash
 from projections.db import Cursor, Database
-from projections.runner import View
+from projections.runner import Unread, View
 from projections.tlog.tree import (
     Node,
     consistency_ranges,
@@ -67,12 +69,15 @@ class Head:
 
 
 def notification_leaf(notification: Any) -> bytes:
-    """The leaf of a notification read with its state, or with its state's digest only."""
-    digest = getattr(notification, "state_sha256", None)
-    if digest:
-        entry = entry_bytes(notification.id, notification.originator_id,
-                            notification.originator_version, notification.topic, digest)  # fmt: skip
+    """The leaf of a notification read with its state, or with its state's digest only. One
+    read without either (``Unread``) cannot be sealed: its leaf would be wrong for ever."""
+    if isinstance(notification, Digested):
+        entry = entry_bytes(notification.id, cast(UUID, notification.originator_id),
+                            notification.originator_version, notification.topic,
+                            notification.state_sha256)  # fmt: skip
         return leaf_hash(entry)
+    if isinstance(notification, Unread):
+        raise ValueError(f"notification {notification.id} was read without its state")
     return event_leaf(notification.id, notification.originator_id,
                       notification.originator_version, notification.topic, notification.state)  # fmt: skip
 

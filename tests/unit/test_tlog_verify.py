@@ -184,3 +184,22 @@ def test_first_discrepancy_names_the_first_bad_position() -> None:
     assert (found.kind, found.position) == ("inserted", 3)
     found, matched = v.first_discrepancy(sealed[:2], sealed)
     assert (found.kind, found.position, matched) == ("missing", 4, 2)
+
+
+def test_an_event_is_verified_against_a_signed_checkpoint_by_its_stored_bytes() -> None:
+    """An event with its stored bytes and proof verifies against a signed checkpoint; the same
+    event with one byte of its state changed, or claimed at another position, does not."""
+    events = [(i + 1, UUID(int=i), 1, "domain.x:Case.Applied", bytes([i]) * 40) for i in range(11)]
+    leaves = [v.event_leaf(*event) for event in events]
+    key = SigningKey.generate("doudi.example/log")
+    note = key.sign_note(v.Checkpoint("doudi.example/log", 11, v.tree_head(leaves)).text())
+    checkpoint = v.verify_checkpoint(note, key.vkey)
+    proof = proof_from(leaves, tree.inclusion_ranges(6, 11))
+    v.verify_event(events[6], 6, proof, checkpoint)
+    position, originator, version, topic, state = events[6]
+    for forged in (
+        (position, originator, version, topic, state[:-1] + b"\xff"),
+        (position + 1, originator, version, topic, state),
+    ):
+        with pytest.raises(v.VerifyError):
+            v.verify_event(forged, 6, proof, checkpoint)
