@@ -100,32 +100,30 @@ class SealView(View):
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
         """Seal these notifications as the next leaves, and the subtrees they complete."""
         head = self._head(cur)
-        parts = perfect_parts(0, head.size)
-        found = _read_nodes(cur, parts)
-        # The right edge of the tree: (level, index, hash) of its perfect subtrees, largest first.
-        edge = [(level, index, found[(level, index)]) for level, index in parts]
+        # The right edge of the tree: the heads of its perfect subtrees, largest first.
+        edge = _hashes(cur, perfect_parts(0, head.size))
         leaves: list[tuple[int, int, bytes]] = []
         nodes: list[tuple[int, int, bytes]] = []
-        last = head.position
+        size, last = head.size, head.position
         for position, notification in batch:
             if position <= last:
                 raise ValueError(f"position {position} comes after {last}: the log is not in order")
-            leaf = notification_leaf(notification)
-            leaves.append((head.size + len(leaves), position, leaf))
-            edge.append((0, leaves[-1][0], leaf))
-            while len(edge) > 1 and edge[-1][0] == edge[-2][0]:
-                (level, _, right), (_, index, left) = edge.pop(), edge.pop()
-                edge.append((level + 1, index >> 1, node_hash(left, right)))
-                nodes.append(edge[-1])
+            hashed = notification_leaf(notification)
+            leaves.append((size, position, hashed))
+            # Leaf number size + 1 completes one perfect subtree per trailing zero bit of it.
+            index, level, size = size, 0, size + 1
+            while not (size >> level) & 1:
+                hashed, level, index = node_hash(edge.pop(), hashed), level + 1, index >> 1
+                nodes.append((level, index, hashed))
+            edge.append(hashed)
             last = position
         cur.insert_many("tlog_leaves", ("leaf_index", "position", "hash"), leaves)
         cur.insert_many("tlog_nodes", ("level", "idx", "hash"), nodes)
-        root = fold([hashed for _, _, hashed in edge])
         cur.execute(
             "INSERT INTO tlog_head (id, size, position, root) VALUES (1, %s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET size = excluded.size, position = excluded.position,"
             " root = excluded.root",
-            (head.size + len(leaves), last, root),
+            (size, last, fold(edge)),
         )
 
     @staticmethod
