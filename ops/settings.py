@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         parse_database_url(value)
         return value
 
+    @field_validator("log_origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        # The first line of every checkpoint, and by default the signing key's name.
+        if not value or "+" in value or any(c.isspace() or ord(c) < 0x20 for c in value):
+            raise ValueError(
+                "DOUDI_LOG_ORIGIN is one word without spaces or '+', e.g. doudi.example/42"
+            )
+        return value
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment is Environment.PRODUCTION and (

@@ -126,16 +126,17 @@ def verify_database(
     reader: TreeReader,
     tlog: SealView,
     kept: Sequence[tuple[str, str]] = (),
-    vkey: str | None = None,
+    vkeys: Sequence[str] = (),
     origin: str | None = None,
     *,
     server_digests: bool = False,
 ) -> Report:
     """Verify the live log against its sealed tree and against kept checkpoints, each given as
-    (name, signed note) and checked under ``vkey`` first. The states are hashed here unless
-    ``server_digests`` lets PostgreSQL hash them (faster, and trusts the server's hashing)."""
+    (name, signed note) and checked first under ``vkeys`` (the log's keys, current and
+    earlier). The states are hashed here unless ``server_digests`` lets PostgreSQL hash them
+    (faster, and trusts the server's hashing)."""
     report = Report(checkpoints=[KeptCheckpoint(name, note) for name, note in kept])
-    _open_checkpoints(report, vkey, origin)
+    _open_checkpoints(report, vkeys, origin)
     head = tlog.head()
     report.sealed = head.size
     sizes = {kept.checkpoint.size for kept in report.checkpoints if kept.checkpoint}
@@ -157,13 +158,13 @@ def verify_database(
     return report
 
 
-def _open_checkpoints(report: Report, vkey: str | None, origin: str | None) -> None:
+def _open_checkpoints(report: Report, vkeys: Sequence[str], origin: str | None) -> None:
     for kept in report.checkpoints:
-        if vkey is None:
+        if not vkeys:
             kept.finding = "no verifier key given: a checkpoint is trusted only once verified"
         else:
             try:
-                kept.checkpoint = verify_checkpoint(kept.note, vkey, origin)
+                kept.checkpoint = verify_checkpoint(kept.note, vkeys, origin)
             except VerifyError as error:
                 kept.finding = f"rejected: {error}"
         if kept.finding:

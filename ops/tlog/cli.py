@@ -110,7 +110,10 @@ def verify(
         ),
     ] = None,
     vkey: Annotated[
-        str | None, typer.Option(help="the published verifier key, or a file holding it")
+        list[str] | None,
+        typer.Option(
+            help="the published verifier key, or a file holding it (repeat: earlier keys too)"
+        ),
     ] = None,
     seal: Annotated[
         bool, typer.Option(help="seal new events first (off: verify only what is sealed)")
@@ -126,14 +129,16 @@ def verify(
     sealed tree, and check each kept checkpoint (signature, then truncation or rewrite).
     Prints a JSON report naming the first bad position; exit status 1 if anything is wrong."""
     kept = [(str(path), path.read_text(encoding="utf-8")) for path in checkpoint or []]
-    if vkey is not None and Path(vkey).is_file():
-        vkey = Path(vkey).read_text(encoding="utf-8").strip()
+    vkeys = [
+        Path(key).read_text(encoding="utf-8").strip() if Path(key).is_file() else key
+        for key in vkey or []
+    ]
     services = _services()
     try:
         if seal:
             services.seal()
         report = verify_database(
-            services.db, services.tree_reader, services.tlog, kept, vkey,
+            services.db, services.tree_reader, services.tlog, kept, vkeys,
             services.settings.log_origin, server_digests=server_digests,
         )  # fmt: skip
     finally:

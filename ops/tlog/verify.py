@@ -270,23 +270,28 @@ def split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
     return text, signatures
 
 
-def open_note(note: str, vkey: str) -> str:
-    """The text of a signed note, once a signature by this key verifies; raise
-    ``VerifyError`` if none does, or if one claiming to be by it does not."""
-    key = parse_vkey(vkey)
+def open_note(note: str, vkeys: str | Sequence[str]) -> str:
+    """The text of a signed note, once a signature by one of these keys (the log's current and
+    earlier keys, after a rotation) verifies. Signatures by other keys (a witness's cosignature)
+    are passed over; raise ``VerifyError`` if one by a known key fails, or none is by one."""
+    keys = {
+        (key.name, key.key_id): key
+        for key in map(parse_vkey, [vkeys] if isinstance(vkeys, str) else vkeys)
+    }
     text, signatures = split_note(note)
-    public = Ed25519PublicKey.from_public_bytes(key.public_key)
     verified = False
     for name, blob in signatures:
-        if name != key.name or blob[:4] != key.key_id:
-            continue  # another key's signature (a witness's cosignature, say)
+        key = keys.get((name, blob[:4]))
+        if key is None:
+            continue
         try:
-            public.verify(blob[4:], text.encode())
+            Ed25519PublicKey.from_public_bytes(key.public_key).verify(blob[4:], text.encode())
         except InvalidSignature:
             raise VerifyError(f"the signature of {name} does not verify") from None
         verified = True
     if not verified:
-        raise VerifyError(f"the note carries no signature by {key.name}+{key.key_id.hex()}")
+        known = ", ".join(f"{name}+{key_id.hex()}" for name, key_id in keys)
+        raise VerifyError(f"the note carries no signature by {known}")
     return text
 
 
@@ -323,10 +328,12 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root, tuple(extensions))
 
 
-def verify_checkpoint(note: str, vkey: str, origin: str | None = None) -> Checkpoint:
-    """The checkpoint of a signed note whose signature by ``vkey`` verifies (and whose origin
-    is ``origin``, if given)."""
-    checkpoint = parse_checkpoint(open_note(note, vkey))
+def verify_checkpoint(
+    note: str, vkeys: str | Sequence[str], origin: str | None = None
+) -> Checkpoint:
+    """The checkpoint of a signed note whose signature by one of ``vkeys`` verifies (and whose
+    origin is ``origin``, if given)."""
+    checkpoint = parse_checkpoint(open_note(note, vkeys))
     if origin is not None and checkpoint.origin != origin:
         raise VerifyError(f"checkpoint of {checkpoint.origin!r}, not of {origin!r}")
     return checkpoint

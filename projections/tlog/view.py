@@ -86,6 +86,10 @@ class SealView(View):
     name = "tlog"
     tables = ("tlog_leaves", "tlog_nodes", "tlog_head")
     raw = True  # the notifications as stored, never decoded
+    # Stays 1: the runner drops and rebuilds a view whose version changes, and a seal rebuilt
+    # from the events as they are now would launder any tampering. A new leaf or table layout
+    # is a new log (a new origin), migrated deliberately.
+    version = 1
 
     def __init__(self, db: Database) -> None:
         self.db = db

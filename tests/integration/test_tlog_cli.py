@@ -63,3 +63,10 @@ def test_production_refuses_to_start_without_a_signing_key() -> None:
     with pytest.raises(ValidationError, match="DOUDI_LOG_SIGNING_KEY"):
         Settings(**fields)
     assert Settings(**fields, log_signing_key="/etc/doudi/log.key").log_signing_key
+    for origin in (
+        "",
+        "doudi example",
+        "doudi+42",
+    ):  # not a checkpoint's origin line, nor a key name
+        with pytest.raises(ValidationError, match="DOUDI_LOG_ORIGIN"):
+            Settings(log_origin=origin)

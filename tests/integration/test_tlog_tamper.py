@@ -58,7 +58,7 @@ class Log:
         services = self.services
         return verify_database(
             services.db, services.tree_reader, services.tlog,
-            self.kept if kept is None else kept, services.log_key.vkey,
+            self.kept if kept is None else kept, [services.log_key.vkey],
             services.settings.log_origin,
         )  # fmt: skip
 

@@ -203,3 +203,26 @@ def test_an_event_is_verified_against_a_signed_checkpoint_by_its_stored_bytes() 
     ):
         with pytest.raises(v.VerifyError):
             v.verify_event(forged, 6, proof, checkpoint)
+
+
+def test_rotated_keys_and_cosignatures() -> None:
+    """After a rotation, a checkpoint signed by the earlier key opens with [new, old]; a
+    witness's cosignature (an unknown key) is passed over; a note whose signature by a known
+    key fails is refused even when another known key's verifies."""
+    old, new, witness = (
+        SigningKey.generate(n) for n in ("log.example", "log.example", "w.example")
+    )
+    text = v.Checkpoint("log.example", 3, bytes(32)).text()
+    by_old = old.sign_note(text)
+    assert v.open_note(by_old, [new.vkey, old.vkey]) == text
+    with pytest.raises(v.VerifyError, match="no signature"):
+        v.open_note(by_old, [new.vkey])
+    cosigned = by_old + witness.sign_note(text).split("\n\n", 1)[1]
+    assert v.open_note(cosigned, [old.vkey]) == text
+    _, line = new.sign_note(text).split("\n\n", 1)
+    dash, name, blob = line.split(" ")
+    forged = bytearray(base64.b64decode(blob))
+    forged[-1] ^= 0x01  # the key id stays: a signature by the known new key, broken
+    broken = by_old + f"{dash} {name} {base64.b64encode(bytes(forged)).decode()}\n"
+    with pytest.raises(v.VerifyError, match="does not verify"):
+        v.open_note(broken, [old.vkey, new.vkey])
