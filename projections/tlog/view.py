@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-from uuid import UUID
+from typing import Any
 
 from ops.tlog.reader import Digested
 from ops.tlog.verify import EMPTY_ROOT, entry_bytes, event_leaf, leaf_hash, node_hash
@@ -72,7 +71,7 @@ def notification_leaf(notification: Any) -> bytes:
     """The leaf of a notification read with its state, or with its state's digest only. One
     read without either (``Unread``) cannot be sealed: its leaf would be wrong for ever."""
     if isinstance(notification, Digested):
-        entry = entry_bytes(notification.id, cast(UUID, notification.originator_id),
+        entry = entry_bytes(notification.id, notification.originator_id,
                             notification.originator_version, notification.topic,
                             notification.state_sha256)  # fmt: skip
         return leaf_hash(entry)
