@@ -21,7 +21,6 @@ from ops.tlog.signing import SigningKey
 from ops.tlog.verify import (
     Checkpoint,
     Discrepancy,
-    Frontier,
     VerifyError,
     entry_bytes,
     first_discrepancy,
@@ -30,6 +29,7 @@ from ops.tlog.verify import (
     verify_checkpoint,
 )
 from projections.db import Database
+from projections.tlog.tree import fold
 from projections.tlog.view import SealView
 
 
@@ -96,24 +96,44 @@ class Report:
 
 class _Recomputed:
     """The stored log's (position, leaf) as they stream past, building the tree of the events
-    alone and noting its head at the sizes asked for."""
+    alone: its head is noted at the sizes asked for, and each subtree it completes within the
+    sealed size is compared with the stored one (``stored_nodes``: (end leaf, level, hash) in
+    the order they complete)."""
 
-    def __init__(self, events: Iterator[StoredDigest], sizes: Iterable[int]) -> None:
+    def __init__(
+        self,
+        events: Iterator[StoredDigest],
+        sizes: Iterable[int],
+        stored_nodes: Iterator[tuple[int, int, bytes]],
+        sealed: int,
+    ) -> None:
         self._events = events
-        self.frontier = Frontier()
+        self._stored_nodes = stored_nodes
+        self.sealed = sealed
+        self.size = 0
+        self.edge: list[bytes] = []  # heads of the perfect subtrees on the right edge
         self.wanted = set(sizes)
-        self.roots: dict[int, bytes] = {}
-        if 0 in self.wanted:
-            self.roots[0] = self.frontier.root()
+        self.roots: dict[int, bytes] = {0: fold([])} if 0 in self.wanted else {}
+        self.bad_node: tuple[int, int] | None = None  # (level, index) of the first bad one
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        frontier, wanted = self.frontier, self.wanted
+        edge, wanted = self.edge, self.wanted
         for position, originator_id, version, topic, digest in self._events:
-            leaf = leaf_hash(entry_bytes(position, originator_id, version, topic, digest))
-            frontier.append(leaf)
-            if frontier.size in wanted:
-                self.roots[frontier.size] = frontier.root()
+            leaf = hashed = leaf_hash(entry_bytes(position, originator_id, version, topic, digest))
+            self.size += 1
+            level = 0
+            while not (self.size >> level) & 1:  # one subtree completes per trailing zero bit
+                hashed, level = node_hash(edge.pop(), hashed), level + 1
+                if self.bad_node is None and self.size <= self.sealed:
+                    self._compare(level, hashed)
+            edge.append(hashed)
+            if self.size in wanted:
+                self.roots[self.size] = fold(edge)
             yield position, leaf
+
+    def _compare(self, level: int, hashed: bytes) -> None:
+        if next(self._stored_nodes, None) != (self.size, level, hashed):
+            self.bad_node = (level, (self.size >> level) - 1)
 
     def drain(self) -> None:
         """Read on to the log's end."""
@@ -140,7 +160,16 @@ def verify_database(
     head = tlog.head()
     report.sealed = head.size
     sizes = {kept.checkpoint.size for kept in report.checkpoints if kept.checkpoint}
-    recomputed = _Recomputed(reader.every(local=not server_digests), sizes | {head.size})
+    stored_nodes = (
+        (int(row[0]), int(row[1]), bytes(row[2]))
+        for page in db.stream(
+            "SELECT end_leaf, level, hash FROM tlog_nodes ORDER BY end_leaf, level"
+        )
+        for row in page
+    )
+    recomputed = _Recomputed(
+        reader.every(local=not server_digests), sizes | {head.size}, stored_nodes, head.size
+    )
     sealed = (
         (int(row[0]), bytes(row[1]))
         for page in db.stream("SELECT position, hash FROM tlog_leaves ORDER BY leaf_index")
@@ -151,9 +180,9 @@ def verify_database(
     if found is not None:
         report.problems.append(f"the log and its seal part at {found}")
     recomputed.drain()
-    report.events = recomputed.frontier.size
+    report.events = recomputed.size
     if found is None:
-        _check_seal(db, tlog, head.size, recomputed.roots.get(head.size), report)
+        _check_seal(tlog, recomputed, report)
     _check_kept(report, recomputed)
     return report
 
@@ -171,48 +200,16 @@ def _open_checkpoints(report: Report, vkeys: Sequence[str], origin: str | None) 
             report.problems.append(f"checkpoint {kept.name}: {kept.finding}")
 
 
-def _check_seal(
-    db: Database, tlog: SealView, size: int, root: bytes | None, report: Report
-) -> None:
-    """The sealed heads of subtrees and of the tree are those of the sealed leaves."""
-    if root is not None and root != tlog.head().root:
+def _check_seal(tlog: SealView, recomputed: _Recomputed, report: Report) -> None:
+    """The sealed heads of subtrees and of the tree are those of the sealed leaves (which
+    matched the events, so the recomputed tree is the tree of them)."""
+    if recomputed.roots.get(recomputed.sealed) != tlog.head().root:
         report.problems.append("the sealed tree head is not the head of the sealed leaves")
-    bad = _first_bad_node(db, size)
-    if bad is not None:
+    if recomputed.bad_node is not None:
+        level, index = recomputed.bad_node
         report.problems.append(
-            f"the sealed subtree (level {bad[0]}, index {bad[1]}) is not the head of its leaves"
+            f"the sealed subtree (level {level}, index {index}) is not the head of its leaves"
         )
-
-
-def _first_bad_node(db: Database, size: int) -> tuple[int, int] | None:
-    """Recompute each level of stored subtree heads from the level below (the leaves verified
-    already): the first stored head that is not the hash of its two children, or missing."""
-    level, below = 0, "SELECT hash FROM tlog_leaves WHERE leaf_index < %s ORDER BY leaf_index"
-    while size >> (level + 1):
-        count = size >> (level + 1)
-        children = (bytes(row[0]) for page in db.stream(below, (count * 2,)) for row in page)
-        stored = (
-            (int(row[0]), bytes(row[1]))
-            for page in db.stream(
-                "SELECT idx, hash FROM tlog_nodes WHERE level = %s AND idx < %s ORDER BY idx",
-                (level + 1, count),
-            )
-            for row in page
-        )
-        expected = 0
-        for left in children:
-            right = next(children, None)
-            found = next(stored, None)
-            if right is None or found is None or found[0] != expected:
-                return level + 1, expected
-            if found[1] != node_hash(left, right):
-                return level + 1, expected
-            expected += 1
-        if expected < count:
-            return level + 1, expected
-        level += 1
-        below = f"SELECT hash FROM tlog_nodes WHERE level = {level} AND idx < %s ORDER BY idx"
-    return None
 
 
 def _check_kept(report: Report, recomputed: _Recomputed) -> None:
@@ -228,9 +225,9 @@ def _check_kept(report: Report, recomputed: _Recomputed) -> None:
         if kept.checkpoint is None:
             continue
         size = kept.checkpoint.size
-        if size > recomputed.frontier.size:
+        if size > recomputed.size:
             kept.finding = (
-                f"the log holds {recomputed.frontier.size} events, fewer than the {size} this"
+                f"the log holds {recomputed.size} events, fewer than the {size} this"
                 " checkpoint signed: truncated or deleted"
             )
         elif recomputed.roots.get(size) != kept.checkpoint.root:

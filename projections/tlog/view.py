@@ -34,8 +34,11 @@ from projections.tlog.tree import (
 DDL = (
     """CREATE TABLE IF NOT EXISTS tlog_leaves (leaf_index BIGINT PRIMARY KEY,
         position BIGINT NOT NULL UNIQUE, hash BYTEA NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS tlog_nodes (level INTEGER NOT NULL, idx BIGINT NOT NULL,
-        hash BYTEA NOT NULL, PRIMARY KEY (level, idx))""",
+    # A subtree is keyed by the tree size at which it completed, (index + 1)·2^level, and its
+    # level: the key's order is the order the subtrees complete in, which the verification
+    # reads them in beside the leaves (``ops/tlog/audit.py``).
+    """CREATE TABLE IF NOT EXISTS tlog_nodes (end_leaf BIGINT NOT NULL, level INTEGER NOT NULL,
+        hash BYTEA NOT NULL, PRIMARY KEY (end_leaf, level))""",
     """CREATE TABLE IF NOT EXISTS tlog_head (id INTEGER PRIMARY KEY CHECK (id = 1),
         size BIGINT NOT NULL, position BIGINT NOT NULL, root BYTEA NOT NULL)""",
 )
@@ -117,11 +120,11 @@ class SealView(View):
             index, level, size = size, 0, size + 1
             while not (size >> level) & 1:
                 hashed, level, index = node_hash(edge.pop(), hashed), level + 1, index >> 1
-                nodes.append((level, index, hashed))
+                nodes.append(((index + 1) << level, level, hashed))
             edge.append(hashed)
             last = position
         cur.insert_many("tlog_leaves", ("leaf_index", "position", "hash"), leaves)
-        cur.insert_many("tlog_nodes", ("level", "idx", "hash"), nodes)
+        cur.insert_many("tlog_nodes", ("end_leaf", "level", "hash"), nodes)
         cur.execute(
             "INSERT INTO tlog_head (id, size, position, root) VALUES (1, %s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET size = excluded.size, position = excluded.position,"
@@ -186,12 +189,13 @@ def _read_nodes(cur: Cursor, wanted: Sequence[Node]) -> dict[Node, bytes]:
         ).fetchall():
             found[(0, int(row["leaf_index"]))] = bytes(row["hash"])
     if inner:
-        where = " OR ".join(["(level = %s AND idx = %s)"] * len(inner))
-        params = [value for node in inner for value in node]
+        where = " OR ".join(["(end_leaf = %s AND level = %s)"] * len(inner))
+        params = [value for level, index in inner for value in ((index + 1) << level, level)]
         for row in cur.execute(
-            f"SELECT level, idx, hash FROM tlog_nodes WHERE {where}", params
+            f"SELECT end_leaf, level, hash FROM tlog_nodes WHERE {where}", params
         ).fetchall():
-            found[(int(row["level"]), int(row["idx"]))] = bytes(row["hash"])
+            level = int(row["level"])
+            found[(level, (int(row["end_leaf"]) >> level) - 1)] = bytes(row["hash"])
     missing = [node for node in wanted if node not in found]
     if missing:
         raise LookupError(f"the sealed tree lacks the subtrees {missing}")

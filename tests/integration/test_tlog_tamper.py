@@ -237,7 +237,9 @@ def test_a_changed_subtree_of_the_seal_is_named(log: Log) -> None:
             cur.execute("DROP TRIGGER tlog_nodes_no_update")
         else:
             cur.execute("DROP TRIGGER tlog_nodes_sealed ON tlog_nodes")
-        cur.execute("UPDATE tlog_nodes SET hash = %s WHERE level = 2 AND idx = 1", (bytes(32),))
+        cur.execute(  # level 2, index 1: leaves 4 to 7, complete at 8
+            "UPDATE tlog_nodes SET hash = %s WHERE level = 2 AND end_leaf = 8", (bytes(32),)
+        )
     report = log.verify(kept=[])
     assert report.discrepancy is None
     assert report.problems == [
