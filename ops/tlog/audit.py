@@ -74,6 +74,7 @@ class Report:
             "ok": self.ok,
             "events": self.events,
             "sealed": self.sealed,
+            "unsealed": max(0, self.events - self.sealed),
             "first_bad": None
             if self.discrepancy is None
             else {
