@@ -50,7 +50,7 @@ from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner, utc_text
 from projections.statistics.view import StatisticsView
-from projections.tlog.view import SealView
+from projections.tlog.view import Sealer, SealView
 
 
 class DoudiApplication(Application):  # type: ignore[type-arg]
@@ -243,13 +243,11 @@ class Services:
             ],
         )
         self.projections.setup()
-        # The sealed tree follows the log in a runner of its own: it reads every event with its
-        # state's digest (``TreeReader``), and no rebuild of the read models may reseal the log.
+        # The sealed tree follows the log with a sealer of its own (``projections/tlog``): it
+        # reads every event with its state's digest, and no rebuild of the read models reseals it.
         self.tree_reader = TreeReader(self.app.recorder, postgres=not self.db.is_sqlite)
         self.tlog = SealView(self.db)
-        self.sealing = ProjectionRunner(
-            self.db, self.tree_reader.read, self.app.mapper.to_domain_event, [self.tlog]
-        )
+        self.sealing = Sealer(self.db, self.tree_reader.read, self.tlog)
         self.sealing.setup()
 
     def close(self) -> None:

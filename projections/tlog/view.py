@@ -8,9 +8,10 @@ size, an inclusion proof or a consistency proof then reads O(log n) stored hashe
 are never changed; triggers refuse an update or delete of them.
 
 The view reads the log through ``TreeReader``, which gives each event's SHA-256 of its state
-rather than the state (PostgreSQL computes it where the state lies), and runs in a projection
-runner of its own (``ops/services.py``): ``projections rebuild all`` must not reseal a log that
-may have been tampered with.
+rather than the state (PostgreSQL computes it where the state lies), and follows it with a
+``Sealer`` of its own, not the projection runner: ``projections rebuild all`` must not reseal a
+log that may have been tampered with, and an event the seal cannot take must stop it, never be
+passed over.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from ops.tlog.reader import Digested
 from ops.tlog.verify import EMPTY_ROOT, entry_bytes, event_leaf, leaf_hash, node_hash
 from projections.db import Cursor, Database
-from projections.runner import Unread, View
+from projections.runner import Reader, Unread, View
 from projections.tlog.tree import (
     Node,
     consistency_ranges,
@@ -212,3 +213,63 @@ def _range_hashes(cur: Cursor, ranges: Sequence[tuple[int, int]]) -> list[bytes]
     parts = [perfect_parts(start, end) for start, end in ranges]
     found = _read_nodes(cur, [node for nodes in parts for node in nodes])
     return [fold([found[node] for node in nodes]) for nodes in parts]
+
+
+class Sealer:
+    """Follows the log and seals it, exactly once: the projection runner's tracking (a row of
+    ``projection_tracking``, moved in the transaction that writes the leaves, locked on
+    PostgreSQL), without what suits a read model but not a seal. An event that cannot be
+    sealed stops the sealing (raises) rather than being passed over, which would leave a hole
+    in the tree for ever; a changed view version never drops the seal; no rebuild reseals it."""
+
+    BATCH_SIZE = 5000
+
+    def __init__(self, db: Database, reader: Reader, view: SealView) -> None:
+        self.db = db
+        self.reader = reader
+        self.view = view
+
+    def setup(self) -> None:
+        with self.db.transaction(write=True) as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY,"
+                " position BIGINT NOT NULL, view_version INTEGER NOT NULL DEFAULT 1)"
+            )
+            self.view.create(cur)
+            cur.execute(
+                "INSERT INTO projection_tracking (name, position, view_version) VALUES (%s, 0, %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (self.view.name, self.view.version),
+            )
+
+    def position(self, cur: Cursor, *, lock: bool = False) -> int:
+        """The log position sealed through (locked, on PostgreSQL, until the transaction ends)."""
+        suffix = " FOR UPDATE" if lock and not self.db.is_sqlite else ""
+        row = cur.execute(
+            f"SELECT position FROM projection_tracking WHERE name = %s{suffix}", (self.view.name,)
+        ).fetchone()
+        return int(row["position"]) if row else 0
+
+    def catch_up(self) -> int:
+        """Seal every stored event after the sealed position; return how many positions moved.
+        The batch is read outside the write transaction (an SQLite writer blocks the event
+        store), then the position is read again under the lock and only what lies after it is
+        sealed: two processes sealing at once seal each event once."""
+        moved = 0
+        while True:
+            with self.db.transaction() as cur:
+                start = self.position(cur)
+            notifications, covered = self.reader(start + 1, self.BATCH_SIZE, (), ())
+            if covered <= start:
+                return moved
+            with self.db.transaction(write=True) as cur:
+                current = self.position(cur, lock=True)
+                if covered > current:
+                    todo = [(n.id, n) for n in notifications if n.id > current]
+                    if todo:
+                        self.view.process_batch(cur, todo)
+                    cur.execute(
+                        "UPDATE projection_tracking SET position = %s WHERE name = %s",
+                        (covered, self.view.name),
+                    )
+            moved += covered - start

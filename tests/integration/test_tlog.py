@@ -9,7 +9,8 @@ from ops.services import Services
 from ops.settings import Settings
 from ops.tlog import verify as v
 from ops.tlog.audit import verify_database
-from projections import runner
+from projections.tlog import view as seal_view
+from projections.tlog.view import Sealer
 from tests.integration.test_contract import admin, at_once, checked_case
 
 
@@ -31,7 +32,7 @@ def test_the_seal_is_the_tree_of_the_log_and_answers_proofs(
     resumes mid-subtree again and again), then check every sealed leaf against the events, the
     head at every size against the tree of the events, and inclusion and consistency proofs
     read from the stored subtrees against those heads."""
-    monkeypatch.setattr(runner, "BATCH_SIZE", 7)
+    monkeypatch.setattr(Sealer, "BATCH_SIZE", 7)
     load_demo(services, households=6, tekun=2)
     services.seal()
     principal = admin(services)
@@ -95,3 +96,30 @@ def test_sealed_rows_refuse_changes(services: Services) -> None:
         ):
             cur.execute(statement)
     assert services.tlog.head().size == 2
+
+
+def test_an_event_that_cannot_be_sealed_stops_the_seal_and_is_never_passed_over(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Make the leaf of one event fail: sealing raises and seals nothing of its batch (no hole,
+    unlike a read model, which records the event and moves on); once it can be sealed, the
+    sealing resumes and the tree is the tree of the whole log."""
+    principal = admin(services)
+    services.seal()
+    checked_case(services, principal, seed=5)
+    before = services.tlog.head()
+    failing = before.position + 2
+    original = seal_view.notification_leaf
+
+    def leaf(notification: object) -> bytes:
+        if getattr(notification, "id", None) == failing:
+            raise ValueError("cannot seal")
+        return original(notification)
+
+    monkeypatch.setattr(seal_view, "notification_leaf", leaf)
+    with pytest.raises(ValueError, match="cannot seal"):
+        services.seal()
+    assert services.tlog.head() == before
+    monkeypatch.setattr(seal_view, "notification_leaf", original)
+    services.seal()
+    assert sealed_leaves(services) == stored_leaves(services)
