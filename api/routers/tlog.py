@@ -4,12 +4,37 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, ReadServices
 from domain.errors import InvalidValue, NotFound
 from ops.tlog.audit import consistency_proof, inclusion_proof, signed_checkpoint
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+Base64Hash = Field(description="a SHA-256 hash, base64", min_length=44, max_length=44)
+
+
+class InclusionProof(BaseModel):
+    """RFC 9162 inclusion proof of one event: the hashes from its leaf's sibling upwards."""
+
+    model_config = ConfigDict(extra="allow")
+    position: int = Field(ge=1, description="the event's log position (notification id)")
+    leaf_index: int = Field(ge=0)
+    tree_size: int = Field(ge=1)
+    leaf_hash: str = Base64Hash
+    root_hash: str = Base64Hash
+    proof: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    """RFC 9162 consistency proof: the tree of ``to`` leaves extends the tree of ``from``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    from_: int = Field(ge=1, alias="from")
+    to: int = Field(ge=1)
+    from_root_hash: str = Base64Hash
+    to_root_hash: str = Base64Hash
+    proof: list[str]
 
 
 @router.get(
@@ -27,6 +52,7 @@ def checkpoint(services: ReadServices, principal: PrincipalDep) -> Response:
 @router.get(
     "/proofs/inclusion",
     summary="Inclusion proof of an event, by log position or by case and version",
+    responses={200: {"model": InclusionProof, "description": "Successful Response"}},
 )
 def inclusion(
     services: ReadServices,
@@ -53,7 +79,11 @@ def inclusion(
     return inclusion_proof(services.tlog, position, tree_size)
 
 
-@router.get("/proofs/consistency", summary="Consistency proof between two tree sizes")
+@router.get(
+    "/proofs/consistency",
+    summary="Consistency proof between two tree sizes",
+    responses={200: {"model": ConsistencyProof, "description": "Successful Response"}},
+)
 def consistency(
     services: ReadServices,
     principal: PrincipalDep,
