@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -51,6 +52,22 @@ def vkey() -> None:
     services = _services()
     try:
         typer.echo(services.log_key.vkey)
+    finally:
+        services.close()
+
+
+@audit_app.command("status")
+def status() -> None:
+    """How far the seal has come: the log's head beside the sealed size and position."""
+    services = _services()
+    try:
+        head = services.tlog.head()
+        typer.echo(json.dumps({
+            "log_position": services.log_position(),
+            "sealed_position": head.position,
+            "sealed_size": head.size,
+            "root_hash": base64.b64encode(head.root).decode(),
+        }))  # fmt: skip
     finally:
         services.close()
 

@@ -41,7 +41,10 @@ def test_keygen_checkpoint_and_verify_catch_a_changed_event(
     monkeypatch.setenv("DOUDI_LOG_ORIGIN", "test.example/log")
     assert runner.invoke(app, ["audit", "vkey"]).stdout.strip() == vkey
     assert runner.invoke(app, ["demo", "--households", "5"]).exit_code == 0
+    before = json.loads(runner.invoke(app, ["audit", "status"]).stdout)
     note = runner.invoke(app, ["audit", "checkpoint"]).stdout
+    after = json.loads(runner.invoke(app, ["audit", "status"]).stdout)
+    assert after["sealed_position"] == after["log_position"] == before["log_position"]
     kept = v.verify_checkpoint(note, vkey, "test.example/log")
     (env / "kept.checkpoint").write_text(note, encoding="utf-8")
     args = ["audit", "verify", "--checkpoint", "kept.checkpoint", "--vkey", vkey]
