@@ -163,3 +163,43 @@ def verify(
     typer.echo(json.dumps(report.as_dict(), indent=1, ensure_ascii=False))
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def export(
+    scope: Annotated[str, typer.Option(help="6-digit region scope: county, city or province")],
+    first: Annotated[str, typer.Option("--from", help="first month, YYYY-MM")],
+    last: Annotated[str, typer.Option("--to", help="last month, YYYY-MM")],
+    out: Annotated[Path, typer.Option(help="a new or empty folder for the package")],
+) -> None:
+    """Write the special-audit package of a scope and period: its cases' events as stored, with
+    inclusion proofs, the checkpoint, and a signed manifest (check it with verify-package)."""
+    from domain.errors import DomainError
+    from ops.tlog.export import export_package
+
+    services = _services()
+    try:
+        typer.echo(json.dumps(export_package(services, scope, first, last, out)))
+    except DomainError as error:
+        console.print(f"[red]{error.field}: {error.detail} ({error.rule})[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+
+
+@audit_app.command("verify-package")
+def verify_package_command(
+    folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    vkey: Annotated[list[str], typer.Option(help="the log's verifier key, or a file holding it")],
+) -> None:
+    """Check a special-audit package offline (no database, no server): exit status 1 if any
+    signature, hash or proof fails."""
+    from ops.tlog.verify import VerifyError, verify_package
+
+    vkeys = [Path(k).read_text(encoding="utf-8").strip() if Path(k).is_file() else k for k in vkey]
+    try:
+        count = verify_package(folder, vkeys)
+    except (VerifyError, ValueError, KeyError, OSError) as error:
+        typer.echo(json.dumps({"ok": False, "problem": str(error)}, ensure_ascii=False))
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"ok": True, "events": count}))

@@ -125,6 +125,37 @@ class TreeReader:
                 row = curs.fetchone()
         return None if row is None else int(row[0])
 
+    def events_of(
+        self, originator_id: UUID, through: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
+        """(position, originator id, version, topic, state as stored) of an aggregate's events
+        up to position ``through``, in log order."""
+        if self.postgres:
+            statement = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state"
+                " FROM {schema}.{table} WHERE originator_id = %s AND notification_id <= %s"
+                " ORDER BY notification_id"
+            ).format(
+                schema=Identifier(self.recorder.datastore.schema),
+                table=Identifier(self.recorder.events_table_name),
+            )
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=tuple_row, binary=True) as curs,
+            ):
+                rows = curs.execute(statement, (originator_id, through)).fetchall()
+            return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT rowid, originator_version, topic, CAST(state AS BLOB) FROM"
+                f" {self.recorder.events_table_name} WHERE originator_id = ? AND rowid <= ?"
+                " ORDER BY rowid",
+                (originator_id.hex, through),
+            )
+            found = curs.fetchall()
+        return [(int(r[0]), originator_id, int(r[1]), r[2], bytes(r[3])) for r in found]
+
     def every(self, page: int = 5000, *, local: bool = False) -> Iterator[StoredDigest]:
         """Every stored event, in log order, a page at a time (``local``: see ``digests``)."""
         start, head = 1, self.head()

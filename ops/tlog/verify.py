@@ -37,9 +37,11 @@ import base64
 import binascii
 import functools
 import hashlib
+import json
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
@@ -383,3 +385,63 @@ def leaves_of(events: Iterable[tuple[int, UUID, int, str, bytes]]) -> Iterator[t
     SHA-256 of the state)."""
     for position, originator_id, version, topic, digest in events:
         yield position, leaf_hash(entry_bytes(position, originator_id, version, topic, digest))
+
+
+# --- a special-audit package, offline -------------------------------------------------------
+
+MANIFEST_TITLE = "doudi special-audit package v1"
+
+
+def verify_package(folder: Path, vkeys: str | Sequence[str]) -> int:
+    """Check a special-audit package completely offline; return how many events it proves.
+
+    ``manifest`` is a note signed by the log's key: its title line, the log's origin, the
+    scope and the period, then one "<SHA-256 hex> <file name>" line per file. Every file is
+    listed and has its hash (so a changed byte anywhere fails); ``checkpoint`` is signed by the
+    log's key; each line of ``events.jsonl`` is an event as stored (state in base64) with its
+    leaf index and inclusion proof, which must lead to the checkpoint's root."""
+    lines = open_note(_text(folder / "manifest"), vkeys).splitlines()
+    if not lines or lines[0] != MANIFEST_TITLE:
+        raise VerifyError(f"manifest: not a {MANIFEST_TITLE!r}")
+    listed: dict[str, str] = {}  # file name → SHA-256 hex
+    for line in lines[4:]:
+        digest, _, name = line.partition(" ")
+        listed[name] = digest
+    present = {path.name for path in folder.iterdir()} - {"manifest"}
+    if set(listed) != present:
+        raise VerifyError(f"manifest lists {sorted(listed)}, the package holds {sorted(present)}")
+    for name, digest in listed.items():
+        if hashlib.sha256((folder / name).read_bytes()).hexdigest() != digest:
+            raise VerifyError(f"{name}: its SHA-256 is not the one the manifest signed")
+    checkpoint = verify_checkpoint(_text(folder / "checkpoint"), vkeys)
+    if checkpoint.origin != lines[1]:
+        raise VerifyError("the checkpoint is of another log than the manifest")
+    count = 0
+    with (folder / "events.jsonl").open(encoding="utf-8") as events:
+        for number, line in enumerate(events, 1):
+            try:
+                item = json.loads(line)
+                event = (item["position"], UUID(item["originator_id"]), item["originator_version"],
+                         item["topic"], base64.b64decode(item["state"], validate=True))  # fmt: skip
+                proof = [base64.b64decode(hashed, validate=True) for hashed in item["proof"]]
+                verify_event(event, item["leaf_index"], proof, checkpoint)
+            except (VerifyError, ValueError, KeyError, TypeError) as error:
+                raise VerifyError(f"events.jsonl line {number}: {error}") from None
+            count += 1
+    return count
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise VerifyError(f"{path.name}: {error}") from None
+
+
+if __name__ == "__main__":  # python verify.py PACKAGE_FOLDER VERIFIER_KEY...
+    import sys
+
+    try:
+        print(f"ok: {verify_package(Path(sys.argv[1]), sys.argv[2:])} events proven")
+    except VerifyError as failure:
+        sys.exit(f"FAILED: {failure}")

@@ -4,7 +4,11 @@ tampering, and production refusing to start without a signing key."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from typer.testing import CliRunner
 from ops.cli import app
 from ops.settings import Settings
 from ops.tlog import verify as v
+from ops.tlog import verify as verify_module
 
 
 @pytest.fixture
@@ -73,3 +78,31 @@ def test_production_refuses_to_start_without_a_signing_key() -> None:
     ):  # not a checkpoint's origin line, nor a key name
         with pytest.raises(ValidationError, match="DOUDI_LOG_ORIGIN"):
             Settings(log_origin=origin)
+
+
+def test_export_and_verify_a_package_with_the_verifier_module_alone(env: Path) -> None:
+    """Export the demo county's package with the CLI; verify it with `doudi audit
+    verify-package`, and with ops/tlog/verify.py copied alone into an empty folder and run by
+    a Python that sees nothing of doudi (what an auditor does)."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--households", "5"]).exit_code == 0
+    vkey = runner.invoke(app, ["audit", "vkey"]).stdout.strip()
+    month = datetime.now(UTC).strftime("%Y-%m")
+    made = runner.invoke(app, ["audit", "export", "--scope", "420582", "--from", month,
+                               "--to", month, "--out", "pkg"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    events = json.loads(made.stdout)["events"]
+    checked = runner.invoke(app, ["audit", "verify-package", "pkg", "--vkey", vkey])
+    assert checked.exit_code == 0 and json.loads(checked.stdout) == {"ok": True, "events": events}
+    alone = env / "auditor"
+    alone.mkdir()
+    shutil.copy(Path(verify_module.__file__), alone / "verify.py")
+    done = subprocess.run(
+        [sys.executable, "-I", "verify.py", str(env / "pkg"), vkey],
+        cwd=alone, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == f"ok: {events} events proven", done
+    (env / "pkg" / "events.jsonl").write_bytes(b" " + (env / "pkg" / "events.jsonl").read_bytes())
+    failed = subprocess.run([sys.executable, "-I", "verify.py", str(env / "pkg"), vkey],
+                            cwd=alone, capture_output=True, text=True, check=False)  # fmt: skip
+    assert failed.returncode == 1 and "events.jsonl" in failed.stderr

@@ -3,7 +3,10 @@ against published vectors and an independent implementation (pymerkle)."""
 
 from __future__ import annotations
 
+import ast
 import base64
+import sys
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -226,3 +229,18 @@ def test_rotated_keys_and_cosignatures() -> None:
     broken = by_old + f"{dash} {name} {base64.b64encode(bytes(forged)).decode()}\n"
     with pytest.raises(v.VerifyError, match="does not verify"):
         v.open_note(broken, [old.vkey, new.vkey])
+
+
+def test_the_verifying_module_needs_only_the_standard_library_and_cryptography() -> None:
+    """Read the module's imports: nothing of doudi, nothing but the standard library and
+    ``cryptography``, so that an auditor can take the one file."""
+    tree_of = ast.parse(Path(v.__file__).read_text(encoding="utf-8"))
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree_of)
+        for name in (
+            [alias.name for alias in node.names] if isinstance(node, ast.Import)
+            else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        )
+    }  # fmt: skip
+    assert imported - set(sys.stdlib_module_names) == {"cryptography"}
