@@ -9,7 +9,8 @@ verify_package`` checks it all with the verifier key alone. Nothing outside the 
 into it: the cases are selected by region before any event is.
 
 The proofs bind each event as stored (encrypted); the payload beside it is bound by the signed
-manifest, that is, by the log's key at export time.
+manifest, that is, by the log's key at export time. The payloads hold identity numbers and
+accounts in full, as recorded: the package is as sensitive as the scope's records.
 """
 
 from __future__ import annotations
