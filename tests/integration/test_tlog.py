@@ -120,6 +120,8 @@ def test_an_event_that_cannot_be_sealed_stops_the_seal_and_is_never_passed_over(
     with pytest.raises(ValueError, match="cannot seal"):
         services.seal()
     assert services.tlog.head() == before
+    services.fresh()  # a read still gets its views brought up to date; the seal stays put
+    assert services.tlog.head() == before
     monkeypatch.setattr(seal_view, "notification_leaf", original)
     services.seal()
     assert sealed_leaves(services) == stored_leaves(services)
