@@ -153,7 +153,7 @@ def projections_run(
     services = _services()
     try:
         while True:
-            count = services.projections.catch_up() + services.seal()
+            count = services.projections.catch_up() + services.keep_sealed()
             if count:
                 console.print(f"applied {count} events")
             if once:
