@@ -279,9 +279,10 @@ class Services:
         try:
             return self.seal()
         except Exception:
-            from ops.logging import log
+            import logging
 
-            log.exception("sealing_stopped")
+            # To stderr, as the development-key warning: a command's stdout stays its output.
+            logging.getLogger("doudi").exception("sealing stopped")
             return 0
 
     def roll_chunk_lines(
