@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import PrincipalDep, ReadServices
 from domain.errors import InvalidValue, NotFound
 from ops.tlog.audit import consistency_proof, inclusion_proof, signed_checkpoint
+from ops.tlog.export import package_zip
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Base64Hash = Field(description="a SHA-256 hash, base64", min_length=44, max_length=44)
@@ -92,3 +93,23 @@ def consistency(
 ) -> dict[str, Any]:
     principal.require("read.audit")
     return consistency_proof(services.tlog, first, second)
+
+
+@router.get(
+    "/export",
+    summary="The special-audit package of the caller's scope and period (a zip; check it offline)",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export(
+    services: ReadServices,
+    principal: PrincipalDep,
+    first: Annotated[str, Query(alias="from", pattern=r"^[0-9]{4}-[0-9]{2}$", max_length=7)],
+    last: Annotated[str, Query(alias="to", pattern=r"^[0-9]{4}-[0-9]{2}$", max_length=7)],
+) -> Response:
+    data = package_zip(services, principal, first, last)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="audit-{first}-{last}.zip"'},
+    )

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from domain.errors import InvalidValue
+from domain.errors import Forbidden, InvalidValue
 from domain.regions import scope_prefix
 from ops.tlog.audit import b64, signed_checkpoint
 from ops.tlog.verify import MANIFEST_TITLE
@@ -108,3 +111,26 @@ def _sign_manifest(services: Any, out: Path, scope: str, first: str, last: str) 
         + [f"{hashlib.sha256((out / name).read_bytes()).hexdigest()} {name}" for name in files]
     )
     (out / "manifest").write_text(services.log_key.sign_note(text + "\n"), encoding="utf-8")
+
+
+def package_zip(services: Any, principal: Any, first: str, last: str) -> bytes:
+    """The package of the caller's own scope for ``first``..``last``, as a zip file: a
+    credential bound to an audit period (a special auditor's) gets nothing outside it."""
+    principal.require("read.audit")
+    first, last = _month(first, "from"), _month(last, "to")
+    since = getattr(principal, "period_from", None)
+    until = getattr(principal, "period_to", None)
+    if since and first < str(since)[:7]:
+        raise Forbidden("the period starts before this credential's audit period",
+                        field="from", rule="audit_period")  # fmt: skip
+    if until and last > str(until)[:7]:
+        raise Forbidden("the period ends after this credential's audit period",
+                        field="to", rule="audit_period")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "package"
+        export_package(services, principal.region_scope, first, last, out)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(out.iterdir()):
+                archive.write(path, path.name)
+    return buffer.getvalue()

@@ -4,12 +4,18 @@ module alone (as an auditor would, holding only the published verifier key)."""
 from __future__ import annotations
 
 import base64
+import io
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from ops.services import Services
 from ops.tlog import verify as v
+from ops.tlog.verify import verify_package
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.conftest import OTHER_COUNTY
 
@@ -114,3 +120,35 @@ def test_inclusion_by_case_and_version_within_the_scope_only(
         client.get(f"{API}/audit/proofs/inclusion", params={"case_id": case_id}, headers=auditor),
         422, "position", "position_or_case_version",
     )  # fmt: skip
+
+
+def test_a_special_auditor_downloads_the_package_of_its_scope_and_period_only(
+    client: TestClient, token: Any, services: Services, tmp_path: Path
+) -> None:
+    """A special auditor of the county for this month gets a zip that verifies offline and
+    holds only the county's case events; a month past its period is refused (403), and a
+    malformed month is a 422 naming the field."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    officer = token("admin", region="420500")
+    ours = apply(client, officer, seed=6)
+    theirs = apply(client, officer, seed=7, region=OTHER_COUNTY)
+    auditor = token("special_auditor", period_from=f"{month}-01", period_to=f"{month}-28",
+                    expires_at=(datetime.now(UTC) + timedelta(days=30)).isoformat())  # fmt: skip
+    response = client.get(
+        f"{API}/audit/export", params={"from": month, "to": month}, headers=auditor
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        archive.extractall(tmp_path / "pkg")
+    assert verify_package(tmp_path / "pkg", [services.log_key.vkey]) > 0
+    cases = {
+        json.loads(line)["originator_id"] for line in (tmp_path / "pkg" / "events.jsonl").open()
+    }
+    assert cases == {ours}
+    assert theirs not in cases
+    later = (datetime.now(UTC).replace(day=1) + timedelta(days=40)).strftime("%Y-%m")
+    assert_problem(client.get(f"{API}/audit/export", params={"from": month, "to": later},
+                              headers=auditor), 403, "to", "audit_period")  # fmt: skip
+    assert_problem(client.get(f"{API}/audit/export", params={"from": "2024-1", "to": month},
+                              headers=auditor), 422, "from")  # fmt: skip
