@@ -1,9 +1,9 @@
 """Checkpoints and proofs of the live log, and ``doudi audit verify`` against its database.
 
 The verification trusts nothing stored: it recomputes every leaf from the stored events (their
-state's digest computed by the database or here, ``TreeReader``), compares them with the sealed
-leaves, recomputes every sealed subtree head from the leaves, and recomputes the tree head at
-the size of every kept checkpoint from the events alone. What it finds first is named: the
+states hashed here, or by PostgreSQL if asked: ``TreeReader``), compares them with the sealed
+leaves, recomputes every sealed subtree head, and the tree head at the size of every kept
+checkpoint, from the events alone, in one pass. What it finds first is named: the
 position where the log and its seal part, or — when the seal was rebuilt to match a rewritten
 log — the kept checkpoints between which the rewrite lies.
 """
@@ -164,7 +164,9 @@ def verify_database(
     stored_nodes = (
         (int(row[0]), int(row[1]), bytes(row[2]))
         for page in db.stream(
-            "SELECT end_leaf, level, hash FROM tlog_nodes ORDER BY end_leaf, level"
+            "SELECT end_leaf, level, hash FROM tlog_nodes WHERE end_leaf <= %s"
+            " ORDER BY end_leaf, level",
+            (head.size,),
         )
         for row in page
     )
@@ -173,7 +175,10 @@ def verify_database(
     )
     sealed = (
         (int(row[0]), bytes(row[1]))
-        for page in db.stream("SELECT position, hash FROM tlog_leaves ORDER BY leaf_index")
+        for page in db.stream(
+            "SELECT position, hash FROM tlog_leaves WHERE leaf_index < %s ORDER BY leaf_index",
+            (head.size,),
+        )
         for row in page
     )
     found, _ = first_discrepancy(recomputed, sealed)
@@ -183,7 +188,7 @@ def verify_database(
     recomputed.drain()
     report.events = recomputed.size
     if found is None:
-        _check_seal(tlog, recomputed, report)
+        _check_seal(head.root, recomputed, report)
     _check_kept(report, recomputed)
     return report
 
@@ -201,10 +206,11 @@ def _open_checkpoints(report: Report, vkeys: Sequence[str], origin: str | None) 
             report.problems.append(f"checkpoint {kept.name}: {kept.finding}")
 
 
-def _check_seal(tlog: SealView, recomputed: _Recomputed, report: Report) -> None:
+def _check_seal(root: bytes, recomputed: _Recomputed, report: Report) -> None:
     """The sealed heads of subtrees and of the tree are those of the sealed leaves (which
-    matched the events, so the recomputed tree is the tree of them)."""
-    if recomputed.roots.get(recomputed.sealed) != tlog.head().root:
+    matched the events, so the recomputed tree is the tree of them). Everything sealed is read
+    as of the head taken at the start: sealing may go on meanwhile."""
+    if recomputed.roots.get(recomputed.sealed) != root:
         report.problems.append("the sealed tree head is not the head of the sealed leaves")
     if recomputed.bad_node is not None:
         level, index = recomputed.bad_node

@@ -125,3 +125,28 @@ def test_an_event_that_cannot_be_sealed_stops_the_seal_and_is_never_passed_over(
     monkeypatch.setattr(seal_view, "notification_leaf", original)
     services.seal()
     assert sealed_leaves(services) == stored_leaves(services)
+
+
+def test_a_verification_reads_the_seal_as_of_its_start(services: Services) -> None:
+    """Sealing goes on while a verification runs: the verification sees the seal as of the head
+    it took at its start (here: a head taken before more events were sealed), and finds
+    nothing wrong with the leaves and subtrees sealed after it."""
+    principal = admin(services)
+    checked_case(services, principal, seed=11)
+    services.seal()
+    early = services.tlog.head()
+    checked_case(services, principal, seed=12)
+    services.seal()
+
+    class SealGoingOn:
+        """The seal's head as the verification starts, and as it is once sealing has gone on."""
+
+        asked = 0
+
+        def head(self) -> object:
+            self.asked += 1
+            return early if self.asked == 1 else services.tlog.head()
+
+    report = verify_database(services.db, services.tree_reader, SealGoingOn())  # type: ignore[arg-type]
+    assert report.ok, report.problems
+    assert report.sealed == early.size < report.events
