@@ -25,6 +25,7 @@ from ops.tlog.verify import (
     entry_bytes,
     first_discrepancy,
     leaf_hash,
+    moved_here,
     node_hash,
     verify_checkpoint,
 )
@@ -81,6 +82,7 @@ class Report:
                 "kind": self.discrepancy.kind,
                 "position": self.discrepancy.position,
                 "leaf_index": self.discrepancy.index,
+                "sealed_at": self.discrepancy.sealed_at,
             },
             "problems": self.problems,
             "checkpoints": [
@@ -116,10 +118,13 @@ class _Recomputed:
         self.wanted = set(sizes)
         self.roots: dict[int, bytes] = {0: fold([])} if 0 in self.wanted else {}
         self.bad_node: tuple[int, int] | None = None  # (level, index) of the first bad one
+        self.last: StoredDigest | None = None  # the event read last
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         edge, wanted = self.edge, self.wanted
-        for position, originator_id, version, topic, digest in self._events:
+        for event in self._events:
+            self.last = event
+            position, originator_id, version, topic, digest = event
             leaf = hashed = leaf_hash(entry_bytes(position, originator_id, version, topic, digest))
             self.size += 1
             level = 0
@@ -182,6 +187,10 @@ def verify_database(
         for row in page
     )
     found, _ = first_discrepancy(recomputed, sealed)
+    if found is not None and found.kind == "altered" and recomputed.last is not None:
+        moved_from = moved_here(recomputed.last, sealed)
+        if moved_from is not None:
+            found = Discrepancy("reordered", found.position, found.index, moved_from)
     report.discrepancy = found
     if found is not None:
         report.problems.append(f"the log and its seal part at {found}")

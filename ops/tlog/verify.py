@@ -37,6 +37,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import itertools
 import json
 import struct
 from collections.abc import Iterable, Iterator, Sequence
@@ -347,16 +348,34 @@ def verify_checkpoint(
 @dataclass(frozen=True)
 class Discrepancy:
     """The first place where the stored log and the sealed tree part: ``kind`` is 'altered'
-    (the event at ``position`` is not what was sealed there: changed, or another's content),
-    'missing' (a sealed position no longer in the log: deleted, or the tail truncated) or
-    'inserted' (a stored event at a position that was never sealed, before the sealed end)."""
+    (the event at ``position`` is not what was sealed there), 'reordered' (it is, unchanged,
+    the event sealed at the later position ``sealed_at``), 'missing' (a sealed position no
+    longer in the log: deleted, or the tail truncated) or 'inserted' (a stored event at a
+    position that was never sealed, before the sealed end)."""
 
     kind: str
     position: int
     index: int  # the leaf index (from 0) where the two part
+    sealed_at: int | None = None
 
     def __str__(self) -> str:
-        return f"position {self.position} {self.kind} (leaf {self.index})"
+        moved = "" if self.sealed_at is None else f", the event sealed at {self.sealed_at}"
+        return f"position {self.position} {self.kind} (leaf {self.index}{moved})"
+
+
+def moved_here(
+    event: tuple[int, UUID, int, str, bytes],
+    sealed: Iterable[tuple[int, bytes]],
+    window: int = 10_000,
+) -> int | None:
+    """Of the next ``window`` sealed (position, leaf), the position whose leaf is this stored
+    event's content (originator, version, topic, state digest) sealed there: the event was
+    moved to where it stands now. None if none is."""
+    _, originator_id, version, topic, digest = event
+    for position, leaf in itertools.islice(sealed, window):
+        if leaf_hash(entry_bytes(position, originator_id, version, topic, digest)) == leaf:
+            return position
+    return None
 
 
 def first_discrepancy(

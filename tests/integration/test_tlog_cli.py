@@ -61,7 +61,12 @@ def test_keygen_checkpoint_and_verify_catch_a_changed_event(
     bad = runner.invoke(app, args)
     assert bad.exit_code == 1, (bad.output, bad.exception)
     report = json.loads(bad.stdout)
-    assert report["first_bad"] == {"kind": "altered", "position": 7, "leaf_index": 6}
+    assert report["first_bad"] == {
+        "kind": "altered",
+        "position": 7,
+        "leaf_index": 6,
+        "sealed_at": None,
+    }
     assert not report["checkpoints"][0]["holds"]
 
 

@@ -118,15 +118,18 @@ def test_a_deleted_row_is_named(log: Log) -> None:
     assert first_bad(log.verify()) == ("missing", position)
 
 
-def test_two_rows_with_their_contents_swapped_are_named_at_the_first(log: Log) -> None:
-    """Swap every stored field of two events (not their positions): the earlier is named."""
+def test_two_rows_with_their_contents_swapped_are_named_as_reordered(log: Log) -> None:
+    """Swap every stored field of two events (not their positions): the earlier position is
+    named as reordered, holding the event sealed at the later one."""
     first, second = log.positions[7], log.positions[12]
     one, other = log.row(first), log.row(second)
     # Through a free version first: (originator, version) is unique.
     log.set_row(first, one | {"originator_version": 1_000_000})
     log.set_row(second, one)
     log.set_row(first, other)
-    assert first_bad(log.verify()) == ("altered", first)
+    report = log.verify()
+    assert first_bad(report) == ("reordered", first)
+    assert report.discrepancy is not None and report.discrepancy.sealed_at == second
 
 
 def test_a_forged_row_in_a_gap_of_the_log_is_named(log: Log, settings: Settings) -> None:

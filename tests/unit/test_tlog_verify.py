@@ -244,3 +244,13 @@ def test_the_verifying_module_needs_only_the_standard_library_and_cryptography()
         )
     }  # fmt: skip
     assert imported - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+def test_an_event_moved_to_another_position_is_recognised() -> None:
+    """The content sealed at position 5, found stored at position 2, is named as moved there;
+    a content never sealed is not."""
+    digests = [(p, UUID(int=p), 1, "t:A.B", bytes([p]) * 32) for p in range(1, 8)]
+    sealed = [(p, v.leaf_hash(v.entry_bytes(*event))) for event in digests for p in [event[0]]]
+    moved = (2, *digests[4][1:])
+    assert v.moved_here(moved, iter(sealed[2:])) == 5
+    assert v.moved_here((2, UUID(int=99), 1, "t:A.B", bytes(32)), iter(sealed[2:])) is None
