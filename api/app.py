@@ -23,6 +23,7 @@ from api.routers import (
     registry,
     rolls,
     tekun,
+    tlog,
 )
 from ops.logging import configure_logging, log
 from ops.runtime import tune_gc
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         }
 
     v1.include_router(rolls.statistics_router)
+    v1.include_router(tlog.router)
     app.include_router(v1)
     openapi.install(app)
     return app

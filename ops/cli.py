@@ -17,6 +17,7 @@ from ops.rebuild import rebuild
 from ops.runtime import tune_gc
 from ops.services import Services
 from ops.settings import Settings
+from ops.tlog.cli import audit_app
 
 app = typer.Typer(
     help="doudi (兜底): social-assistance payments and fund ledger", no_args_is_help=True
@@ -31,6 +32,7 @@ app.add_typer(roll_app, name="roll")
 app.add_typer(token_app, name="token")
 app.add_typer(projections_app, name="projections")
 app.add_typer(import_app, name="import")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -154,7 +156,7 @@ def projections_run(
     services = _services()
     try:
         while True:
-            count = services.projections.catch_up()
+            count = services.projections.catch_up() + services.keep_sealed()
             if count:
                 console.print(f"applied {count} events")
             if once:

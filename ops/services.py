@@ -37,7 +37,9 @@ from ledger.journal import AccountGuard, LedgerPeriod
 from ops import native
 from ops.keys import Keys
 from ops.logreader import LogReader
-from ops.settings import DatabaseTarget, Settings
+from ops.settings import DatabaseTarget, Environment, Settings
+from ops.tlog.reader import TreeReader
+from ops.tlog.signing import load_signing_key
 from ops.transcoding import CheckedMapper, EventFields, OrjsonDecodingTranscoder
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
@@ -51,6 +53,7 @@ from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner, utc_text
 from projections.statistics.view import StatisticsView
+from projections.tlog.view import Sealer, SealView
 
 INTEGRITY_FAILURE = f"{IntegrityFailure.__module__}.{IntegrityFailure.__qualname__}"
 
@@ -292,6 +295,20 @@ class Services:
         load_region_table()  # at start-up, not in the first request or roll that checks a code
         ensure_schema(settings)
         self.settings = settings
+        # The checkpoints' signing key, read before anything else: a bad key file stops start-up.
+        self.log_key, derived = load_signing_key(
+            settings.log_signing_key, settings.secret, settings.log_origin
+        )
+        if derived and settings.environment is not Environment.TEST:
+            import logging
+
+            # To stderr (the standard library's last-resort handler): a command's stdout stays
+            # its output alone.
+            logging.getLogger("doudi").warning(
+                "log signing key derived from DOUDI_SECRET (development only; its verifier key is"
+                " %s): set DOUDI_LOG_SIGNING_KEY to a key file from `doudi audit keygen`",
+                self.log_key.vkey,
+            )
         self.keys = Keys(settings.secret)
         # Views call it per member and event: the cached function itself, no method in between.
         self.person_key: Callable[[str], str] = self.keys.person_key
@@ -329,6 +346,12 @@ class Services:
             ],
         )
         self.projections.setup()
+        # The sealed tree follows the log with a sealer of its own (``projections/tlog``): it
+        # reads every event with its state's digest, and no rebuild of the read models reseals it.
+        self.tree_reader = TreeReader(self.app.recorder, postgres=not self.db.is_sqlite)
+        self.tlog = SealView(self.db)
+        self.sealing = Sealer(self.db, self.tree_reader.read, self.tlog)
+        self.sealing.setup()
 
     def close(self) -> None:
         self.turns.close()
@@ -346,6 +369,7 @@ class Services:
     def fresh(self) -> Services:
         """Bring the views up to the log before a read (read-your-writes)."""
         self.projections.catch_up()
+        self.keep_sealed()
         return self
 
     def require_applied(self, *aggregate_ids: str) -> None:
@@ -357,6 +381,23 @@ class Services:
             if failure["error_type"] == INTEGRITY_FAILURE:
                 raise IntegrityFailure(failure["originator_id"])
             raise ProjectionFailure(failure["originator_id"], failure["view_name"])
+
+    def seal(self) -> int:
+        """Seal every stored event not yet in the tree; return how many positions it moved."""
+        return self.sealing.catch_up()
+
+    def keep_sealed(self) -> int:
+        """``seal``, for the paths that serve the views (reads, the projection worker): a seal
+        that cannot move is logged and stays where it is (``doudi audit status`` shows the lag,
+        ``doudi audit checkpoint`` raises it), and the views serve on."""
+        try:
+            return self.seal()
+        except Exception:
+            import logging
+
+            # To stderr, as the development-key warning: a command's stdout stays its output.
+            logging.getLogger("doudi").exception("sealing stopped")
+            return 0
 
     def roll_chunk_lines(
         self, roll: UUID | str, token: UUID | str, number: int

@@ -87,11 +87,29 @@ class Settings(BaseSettings):
     max_file_bytes: int = 64_000_000
     postgres_pool_size: int = 5
     log_json: bool = True
+    # The Ed25519 key that signs the log's checkpoints (``ops/tlog/signing.py``): the path of a
+    # file holding "PRIVATE+KEY+…" (``doudi audit keygen`` writes one), or that text itself. It
+    # lives outside the database. Production refuses to start without it; development and tests
+    # derive one from DOUDI_SECRET, and say so.
+    log_signing_key: str = ""
+    # The origin line of the checkpoints: names this log (one per province shard), e.g.
+    # "doudi.mca.example/42". By convention the signing key has the same name.
+    log_origin: str = "doudi.local/log"
 
     @field_validator("database_url")
     @classmethod
     def _url(cls, value: str) -> str:
         parse_database_url(value)
+        return value
+
+    @field_validator("log_origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        # The first line of every checkpoint, and by default the signing key's name.
+        if not value or "+" in value or any(c.isspace() or ord(c) < 0x20 for c in value):
+            raise ValueError(
+                "DOUDI_LOG_ORIGIN is one word without spaces or '+', e.g. doudi.example/42"
+            )
         return value
 
     @model_validator(mode="after")
@@ -100,6 +118,10 @@ class Settings(BaseSettings):
             self.secret == DEV_SECRET or not self.cipher_key
         ):
             raise ValueError("production needs DOUDI_SECRET and DOUDI_CIPHER_KEY set (no defaults)")
+        if self.environment is Environment.PRODUCTION and not self.log_signing_key:
+            raise ValueError(
+                "production needs DOUDI_LOG_SIGNING_KEY (a key file from `doudi audit keygen`)"
+            )
         return self
 
     @property

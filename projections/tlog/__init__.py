@@ -1,0 +1,1 @@
+"""The sealed Merkle tree over the event log (``SealView``)."""

@@ -1,0 +1,152 @@
+"""The sealed Merkle tree over the live log, on SQLite and PostgreSQL: sealing, proofs, exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.demo import load_demo
+from ops.services import Services
+from ops.settings import Settings
+from ops.tlog import verify as v
+from ops.tlog.audit import verify_database
+from projections.tlog import view as seal_view
+from projections.tlog.view import Sealer
+from tests.integration.test_contract import admin, at_once, checked_case
+
+
+def stored_leaves(services: Services) -> list[tuple[int, bytes]]:
+    """(position, leaf) of every stored event, recomputed from the event table alone."""
+    return list(v.leaves_of(services.tree_reader.every()))
+
+
+def sealed_leaves(services: Services) -> list[tuple[int, bytes]]:
+    with services.db.transaction() as cur:
+        rows = cur.execute("SELECT position, hash FROM tlog_leaves ORDER BY leaf_index").fetchall()
+    return [(int(row["position"]), bytes(row["hash"])) for row in rows]
+
+
+def test_the_seal_is_the_tree_of_the_log_and_answers_proofs(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seal a log of demo cases and a roll a few events at a time (batches of 7, so sealing
+    resumes mid-subtree again and again), then check every sealed leaf against the events, the
+    head at every size against the tree of the events, and inclusion and consistency proofs
+    read from the stored subtrees against those heads."""
+    monkeypatch.setattr(Sealer, "BATCH_SIZE", 7)
+    load_demo(services, households=6, tekun=2)
+    services.seal()
+    principal = admin(services)
+    checked_case(services, principal, seed=90)
+    assert services.seal() > 0
+    leaves = stored_leaves(services)
+    assert sealed_leaves(services) == leaves
+    head = services.tlog.head()
+    assert (head.size, head.position) == (len(leaves), leaves[-1][0])
+    hashes = [leaf for _, leaf in leaves]
+    assert head.root == v.tree_head(hashes)
+    size = head.size
+    for first in range(0, size + 1, max(1, size // 25)):
+        assert services.tlog.root(first) == v.tree_head(hashes[:first])
+        v.verify_consistency(
+            first, size, v.tree_head(hashes[:first]), head.root,
+            services.tlog.consistency(first, size),
+        )  # fmt: skip
+    for index in range(0, size, max(1, size // 40)):
+        position = leaves[index][0]
+        assert services.tlog.leaf(position) == (index, hashes[index])
+        for tree_size in (index + 1, size):
+            proof = services.tlog.inclusion(index, tree_size)
+            v.verify_inclusion(
+                index, tree_size, hashes[index], proof, v.tree_head(hashes[:tree_size])
+            )
+    with pytest.raises(ValueError, match="beyond"):
+        services.tlog.inclusion(0, size + 1)
+    report = verify_database(services.db, services.tree_reader, services.tlog)
+    assert report.ok, report.problems
+    assert (report.events, report.sealed) == (size, size)
+
+
+def test_sealing_from_two_processes_at_once_seals_each_event_once(settings: Settings) -> None:
+    """Two services seal the same new events at the same time: every position is sealed once,
+    and the tree equals the tree of the log."""
+    first, second = Services(settings), Services(settings)
+    principal = admin(first)
+    for seed in range(3):
+        checked_case(first, principal, seed=seed + 1)
+    at_once(first.seal, second.seal, first.seal)
+    assert sealed_leaves(first) == stored_leaves(first)
+    assert first.tlog.head().root == v.tree_head(leaf for _, leaf in stored_leaves(first))
+    first.close()
+    second.close()
+
+
+def test_sealed_rows_refuse_changes(services: Services) -> None:
+    """The database itself refuses to update or delete a sealed leaf or subtree."""
+    admin(services)
+    admin(services)
+    services.seal()
+    for statement in (
+        "UPDATE tlog_leaves SET hash = hash WHERE leaf_index = 0",
+        "DELETE FROM tlog_leaves WHERE leaf_index = 0",
+        "DELETE FROM tlog_nodes WHERE level = 1",
+    ):
+        with (
+            pytest.raises(Exception, match="never changed"),
+            services.db.transaction(write=True) as cur,
+        ):
+            cur.execute(statement)
+    assert services.tlog.head().size == 2
+
+
+def test_an_event_that_cannot_be_sealed_stops_the_seal_and_is_never_passed_over(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Make the leaf of one event fail: sealing raises and seals nothing of its batch (no hole,
+    unlike a read model, which records the event and moves on); once it can be sealed, the
+    sealing resumes and the tree is the tree of the whole log."""
+    principal = admin(services)
+    services.seal()
+    checked_case(services, principal, seed=5)
+    before = services.tlog.head()
+    failing = before.position + 2
+    original = seal_view.notification_leaf
+
+    def leaf(notification: object) -> bytes:
+        if getattr(notification, "id", None) == failing:
+            raise ValueError("cannot seal")
+        return original(notification)
+
+    monkeypatch.setattr(seal_view, "notification_leaf", leaf)
+    with pytest.raises(ValueError, match="cannot seal"):
+        services.seal()
+    assert services.tlog.head() == before
+    services.fresh()  # a read still gets its views brought up to date; the seal stays put
+    assert services.tlog.head() == before
+    monkeypatch.setattr(seal_view, "notification_leaf", original)
+    services.seal()
+    assert sealed_leaves(services) == stored_leaves(services)
+
+
+def test_a_verification_reads_the_seal_as_of_its_start(services: Services) -> None:
+    """Sealing goes on while a verification runs: the verification sees the seal as of the head
+    it took at its start (here: a head taken before more events were sealed), and finds
+    nothing wrong with the leaves and subtrees sealed after it."""
+    principal = admin(services)
+    checked_case(services, principal, seed=11)
+    services.seal()
+    early = services.tlog.head()
+    checked_case(services, principal, seed=12)
+    services.seal()
+
+    class SealGoingOn:
+        """The seal's head as the verification starts, and as it is once sealing has gone on."""
+
+        asked = 0
+
+        def head(self) -> object:
+            self.asked += 1
+            return early if self.asked == 1 else services.tlog.head()
+
+    report = verify_database(services.db, services.tree_reader, SealGoingOn())  # type: ignore[arg-type]
+    assert report.ok, report.problems
+    assert report.sealed == early.size < report.events
