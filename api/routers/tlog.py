@@ -10,6 +10,7 @@ from api.deps import PrincipalDep, ReadServices
 from domain.errors import InvalidValue, NotFound
 from ops.tlog.audit import consistency_proof, inclusion_proof, signed_checkpoint
 from ops.tlog.export import package_zip
+from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Base64Hash = Field(description="a SHA-256 hash, base64", min_length=44, max_length=44)
@@ -71,9 +72,14 @@ def inclusion(
             rule="position_or_case_version",
         )
     if case_id is not None and version is not None:
-        region = services.case_state.region_of(str(case_id))
+        case = services.case_state.get(str(case_id))
         found = services.tree_reader.position_of(case_id, version)
-        if region is None or not principal.sees(region) or found is None:
+        if (
+            case is None
+            or not principal.sees(case["region_code"])
+            or not case_in_period(case, principal.period)
+            or found is None
+        ):
             raise NotFound("no such event of a case", field="case_id", rule="exists")
         position = found
     assert position is not None  # one of the two was given

@@ -204,6 +204,29 @@ def rolls_files(client: TestClient, world: World, who: Auditors, suffix: str) ->
     one_each(client, world, who, "roll", "/rolls/{}" + suffix, "roll_id")
 
 
+def inclusion(client: TestClient, world: World, who: Auditors) -> None:
+    """An inclusion proof by case and version: only for a case of the auditor's own half."""
+    for half in HALVES:
+        path = "/audit/proofs/inclusion"
+        mine = get(client, path, who[half], case_id=world[f"case_{half}"], version=1)
+        assert ok(mine)["leaf_index"] >= 0
+        theirs = get(client, path, who[half], case_id=world[f"case_{other(half)}"], version=1)
+        assert_problem(theirs, 404, "case_id")
+
+
+def export(client: TestClient, who: Auditors) -> None:
+    """The special-audit package: of months in the period only."""
+    for half in HALVES:
+        month = MONTH_OF[half]
+        assert (
+            get(client, "/audit/export", who[half], **{"from": month, "to": month}).status_code
+            == 200
+        )
+        wrong = MONTH_OF[other(half)]
+        answer = get(client, "/audit/export", who[half], **{"from": wrong, "to": wrong})
+        assert_problem(answer, 403, "", "audit_period")
+
+
 Check = Callable[[TestClient, World, Auditors], None]
 READS: dict[str, Check] = {
     "/policy/{region_code}/standard": policy_standard,
@@ -230,9 +253,12 @@ READS: dict[str, Check] = {
     "/temporary-grants": lambda c, w, a: listed(c, a, "/temporary-grants", "grant_id", w, "grant"),
     "/temporary-grants/{grant_id}": lambda c, w, a: one_each(c, w, a, "grant", "/temporary-grants/{}", "grant_id"),
     "/statistics": lambda c, w, a: statistics(c, a),
+    "/audit/proofs/inclusion": inclusion,
+    "/audit/export": lambda c, w, a: export(c, a),
 }  # fmt: skip
-# Reads that are no one's records: the service's health.
-UNSCOPED = {"/health"}
+# Reads that are no one's records: the service's health, and the log's signed checkpoint and
+# consistency proofs (hashes of the whole log, which every auditor and witness may hold).
+UNSCOPED = {"/health", "/audit/checkpoint", "/audit/proofs/consistency"}
 
 
 def test_every_read_keeps_a_special_auditor_to_its_period(client: TestClient, token: Any) -> None:
