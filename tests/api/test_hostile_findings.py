@@ -232,3 +232,33 @@ def test_f8_tier_codes_take_ascii_digits_only(
     response = client.post(f"{API}/policy/{C}/tiers", json=body, headers=token())
     assert_problem(response, 422, "tiers")
     assert services.log_position() == before
+
+
+@pytest.mark.parametrize("birth", ["20990101", "20300101", "18000101"])
+def test_f9_identity_number_born_after_the_decision_or_centuries_ago_is_refused(
+    client: TestClient, token: Token, services: Services, birth: str
+) -> None:
+    """A member whose identity number says born in 2099 or 2030 (after the 2024 application) or
+    in 1800 has an impossible birth date: applied as admin, 422 naming the member's number,
+    nothing recorded."""
+    body = household_body(f"{C}001000", seed=73, members=1)
+    body["members"][0]["id_number"] = id_number(birth=birth, sequence=731)
+    before = services.log_position()
+    response = client.post(f"{API}/households", json=body, headers=token())
+    assert_problem(response, 422, "members.0.id_number", "id_number_birth_data")
+    assert services.log_position() == before
+
+
+def test_f9_identity_number_written_with_spaces_is_read_without_them(
+    client: TestClient, token: Token
+) -> None:
+    """The README's rule "spaces are dropped" holds for a number written in its usual groups
+    (6 + 8 + 4): the application is accepted as the same person as the number without spaces."""
+    number = id_number(sequence=741)
+    body = household_body(f"{C}001000", seed=74, members=1)
+    body["members"][0]["id_number"] = f"{number[:6]} {number[6:14]} {number[14:]}"
+    ok(client.post(f"{API}/households", json=body, headers=token()))
+    found = ok(
+        client.post(f"{API}/audit/persons/search", json={"id_number": number}, headers=token())
+    )
+    assert found["items"], found
