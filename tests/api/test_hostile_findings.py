@@ -262,3 +262,32 @@ def test_f9_identity_number_written_with_spaces_is_read_without_them(
         client.post(f"{API}/audit/persons/search", json={"id_number": number}, headers=token())
     )
     assert found["items"], found
+
+
+@pytest.mark.parametrize("key", ["café-2", "银行-1"], ids=["latin", "chinese"])
+def test_f12_a_non_ascii_transaction_key_means_the_same_in_the_header_and_the_path(
+    client: TestClient, token: Token, key: str
+) -> None:
+    """A transaction key sent as UTF-8 in the Idempotency-Key header is either refused as such
+    (422 naming the header, not as a "control character" it does not contain) or kept as the
+    caller wrote it, so that the reversal path naming the same key finds it."""
+    from urllib.parse import quote
+
+    finance = token("finance_officer")
+    body = raise_posting()
+    response = client.post(f"{API}/ledger/transactions", json=body,
+                           headers=finance | {"Idempotency-Key": key.encode()})  # fmt: skip
+    if response.status_code == 422:
+        assert_problem(response, 422, "Idempotency-Key")
+        assert all(e["rule"] != "text_control_character" for e in response.json()["errors"])
+        return
+    assert ok(response)["key"] == key
+    reversal = {"posting_date": "2024-03-07", **DOC}
+    reversed_ = client.post(f"{API}/ledger/transactions/{quote(key)}/reverse", json=reversal,
+                            headers=finance | {"Idempotency-Key": "r-f12"})  # fmt: skip
+    assert reversed_.status_code == 201, reversed_.text
+
+
+def raise_posting() -> dict[str, Any]:
+    lines = [line(f"clearing:{C}:bank", debit=5), line(f"source:{C}:central", credit=5)]
+    return {"code": "raise", "posting_date": "2024-03-05", "lines": lines, **DOC}
