@@ -291,3 +291,44 @@ def test_f12_a_non_ascii_transaction_key_means_the_same_in_the_header_and_the_pa
 def raise_posting() -> dict[str, Any]:
     lines = [line(f"clearing:{C}:bank", debit=5), line(f"source:{C}:central", credit=5)]
     return {"code": "raise", "posting_date": "2024-03-05", "lines": lines, **DOC}
+
+
+def test_f13_an_approval_cannot_be_dated_back_to_older_higher_limits(
+    client: TestClient, token: Token, services: Services
+) -> None:
+    """Approval authority is not chosen by a date in the body: with the township limit lowered
+    from 3,000 yuan to 1 yuan in 2024, a township approver approving a 2,000-yuan grant requested
+    in March 2024 is refused even when the approval claims to be dated 2021 (before the request
+    itself); nothing is recorded."""
+    admin = token("admin")
+    for day, township_limit, committee_limit in (("2021-01-01", 300_000, 2_000_000), ("2024-01-01", 100, 500)):  # fmt: skip
+        limits = {"effective_date": day, "township_limit_fen": township_limit,
+                  "committee_limit_fen": committee_limit, **DOC}  # fmt: skip
+        ok(client.post(f"{API}/policy/{C}/approval-limits", json=limits, headers=admin))
+    request = {"region_code": f"{C}001000", "occurred_in": f"{C}001000", "id_number": id_number(sequence=811),
+               "name": "李某", "grant_type": "urgent", "amount_fen": 200_000, "reason": "火灾",
+               "effective_date": "2024-03-01", **DOC}  # fmt: skip
+    grant_id = ok(client.post(f"{API}/temporary-grants", json=request, headers=admin))["grant_id"]
+    approval = {"paying_township": f"{C}001", "effective_date": "2021-06-01", **DOC}
+    before = services.log_position()
+    response = client.post(f"{API}/temporary-grants/{grant_id}/approve", json=approval,
+                           headers=token("approver", f"{C}001"))  # fmt: skip
+    assert response.status_code in (403, 422), response.text
+    assert services.log_position() == before
+
+
+def test_f14_a_carried_over_year_closes_the_years_before_it(
+    client: TestClient, token: Token, services: Services
+) -> None:
+    """After the year-end carry-over (结转) of 2024 has recorded its closing balances as 2025's
+    opening, a posting dated 2023 (or 1990) would change them behind it: posted as finance,
+    422 ``period_closed`` naming ``posting_date``, nothing recorded."""
+    finance = token("finance_officer")
+    ok(client.post(f"{API}/ledger/carry-over/{C}/2024", json=DOC, headers=finance))
+    for day in ("2023-06-15", "1990-01-15"):
+        before = services.log_position()
+        body = raise_posting() | {"posting_date": day}
+        response = client.post(f"{API}/ledger/transactions", json=body,
+                               headers=finance | {"Idempotency-Key": f"late-{day}"})  # fmt: skip
+        assert_problem(response, 422, "posting_date", "period_closed")
+        assert services.log_position() == before
