@@ -332,3 +332,55 @@ def test_f14_a_carried_over_year_closes_the_years_before_it(
                                headers=finance | {"Idempotency-Key": f"late-{day}"})  # fmt: skip
         assert_problem(response, 422, "posting_date", "period_closed")
         assert services.log_position() == before
+
+
+@pytest.mark.parametrize(
+    "reserve",
+    [f"reserve:{C}001000:temporary", f"reserve:{C}:temporary"],
+    ids=["township-as-12-digits", "county-level-reserve"],
+)
+def test_f15_a_township_reserve_has_one_name(
+    client: TestClient, token: Token, services: Services, reserve: str
+) -> None:
+    """A township's reserve is ``reserve:<9-digit township>:temporary`` and nothing else: an
+    advance (county pool → township reserve) into the same township written with 12 digits (a
+    second account with its own balance) or into a county-level reserve is refused (422 naming
+    the line's account) for the county's finance officer; nothing recorded."""
+    finance = token("finance_officer")
+    fund_township_reserve(client, finance, f"{C}001")  # the pool's 1,000 fen go to 001's reserve
+    top_up = {"code": "allocate", "posting_date": "2024-03-05", **DOC,
+              "lines": [line(f"pool:{C}:temporary", debit=5), line(f"clearing:{C}:bank", credit=5)]}  # fmt: skip
+    raised = raise_posting()  # 5 fen into the bank clearing account first
+    ok(client.post(f"{API}/ledger/transactions", json=raised, headers=finance | {"Idempotency-Key": "f15-raise"}))  # fmt: skip
+    ok(client.post(f"{API}/ledger/transactions", json=top_up, headers=finance | {"Idempotency-Key": "f15-top-up"}))  # fmt: skip
+    lines = [line(reserve, debit=1), line(f"pool:{C}:temporary", credit=1)]
+    body = {"code": "advance", "posting_date": "2024-03-06", "lines": lines, **DOC}
+    before = services.log_position()
+    response = client.post(f"{API}/ledger/transactions", json=body,
+                           headers=finance | {"Idempotency-Key": f"advance-{reserve}"})  # fmt: skip
+    assert_problem(response, 422, "lines[0].account")
+    assert services.log_position() == before
+
+
+@pytest.mark.parametrize(
+    ("debit_source", "credit_source"),
+    [("central", "county"), ("foreign_aid", "foreign_aid"), ("=1+1", "=1+1")],
+    ids=["relabelled", "unknown-source", "formula"],
+)
+def test_f16_a_transaction_balances_per_funding_source_of_the_four_levels(
+    client: TestClient, token: Token, services: Services, debit_source: str, credit_source: str
+) -> None:
+    """Funding sources stay traceable: a transaction whose lines move money from one funding
+    source to another (central in, county out), or name a source that is not one of central,
+    provincial, city, county, is refused (422 naming the lines); nothing recorded."""
+    finance = token("finance_officer")
+    lines = [
+        line(f"clearing:{C}:bank", debit=7) | {"source": debit_source},
+        line(f"source:{C}:county", credit=7) | {"source": credit_source},
+    ]
+    body = {"code": "raise", "posting_date": "2024-03-05", "lines": lines, **DOC}
+    before = services.log_position()
+    response = client.post(f"{API}/ledger/transactions", json=body,
+                           headers=finance | {"Idempotency-Key": f"src-{debit_source}"})  # fmt: skip
+    assert_problem(response, 422, "lines")
+    assert services.log_position() == before
