@@ -384,3 +384,33 @@ def test_f16_a_transaction_balances_per_funding_source_of_the_four_levels(
                            headers=finance | {"Idempotency-Key": f"src-{debit_source}"})  # fmt: skip
     assert_problem(response, 422, "lines")
     assert services.log_position() == before
+
+
+def test_f2_special_auditor_sees_a_grant_as_it_stood_at_the_end_of_the_period(
+    client: TestClient, token: Token
+) -> None:
+    """A grant requested in June and approved and paid in September is shown to a special
+    auditor of the first half-year as requested, without the later approval and payment: read
+    as that auditor, in the list and in the detail."""
+    admin = token("admin")
+    limits = {"effective_date": "2021-01-01", "township_limit_fen": 300_000,
+              "committee_limit_fen": 2_000_000, **DOC}  # fmt: skip
+    ok(client.post(f"{API}/policy/{C}/approval-limits", json=limits, headers=admin))
+    fund_township_reserve(client, token("finance_officer"), f"{C}001")
+    request = {"region_code": f"{C}001000", "occurred_in": f"{C}001000", "id_number": id_number(sequence=821),
+               "name": "赵某", "grant_type": "urgent", "amount_fen": 100, "reason": "火灾",
+               "effective_date": "2024-06-10", **DOC}  # fmt: skip
+    grant_id = ok(client.post(f"{API}/temporary-grants", json=request, headers=admin))["grant_id"]
+    approval = {"paying_township": f"{C}001", "effective_date": "2024-09-01", **DOC}
+    ok(client.post(f"{API}/temporary-grants/{grant_id}/approve", json=approval, headers=admin))
+    payment = {"posting_date": "2024-09-02"}
+    ok(client.post(f"{API}/temporary-grants/{grant_id}/pay", json=payment, headers=token("finance_officer")))  # fmt: skip
+    auditor = token("special_auditor", period_from="2024-01-01", period_to="2024-06-30",
+                    expires_at="2099-01-01T00:00:00Z")  # fmt: skip
+    detail = ok(client.get(f"{API}/temporary-grants/{grant_id}", headers=auditor))
+    listed = [g for g in ok(client.get(f"{API}/temporary-grants", headers=auditor))["items"]
+              if g["grant_id"] == grant_id]  # fmt: skip
+    assert len(listed) == 1
+    for shown in (detail, listed[0]):
+        assert shown["status"] == "requested", shown
+        assert shown["approved_on"] is None and shown["paid_on"] is None, shown
