@@ -414,3 +414,14 @@ def test_f2_special_auditor_sees_a_grant_as_it_stood_at_the_end_of_the_period(
     for shown in (detail, listed[0]):
         assert shown["status"] == "requested", shown
         assert shown["approved_on"] is None and shown["paid_on"] is None, shown
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer doudi_unknown", "Basic dXNlcjpwYXNz"])
+def test_f5_a_refused_credential_names_the_authorization_header(
+    client: TestClient, authorization: str | None
+) -> None:
+    """A missing, unknown or non-bearer credential is a 401 problem whose ``errors[]`` name the
+    ``Authorization`` header and a rule, like every other refused input."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get(f"{API}/households", headers=headers)
+    assert_problem(response, 401, "Authorization")
