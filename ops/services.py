@@ -372,6 +372,19 @@ class Services:
         self.keep_sealed()
         return self
 
+    def case_as_of_period(
+        self, case: dict[str, Any], period: tuple[str, str] | None
+    ) -> dict[str, Any]:
+        """A case row as a special auditor sees it: as it stood on its period's last day (the
+        events effective after it left out), so nothing decided after the period shows."""
+        if period is None:
+            return case
+        stored = self.app.recorder.select_events(UUID(case["case_id"]))
+        shown = self.case_state.as_effective_by(case["case_id"], stored, period[1])
+        if shown is None:
+            return case
+        return {key: shown[key] for key in case}
+
     def require_applied(self, *aggregate_ids: str) -> None:
         """Before a read answers for one record from a view: if a view could not apply an event
         of it (``doudi projections status``), the view's answer would be missing or stale — a

@@ -14,6 +14,7 @@ from api.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ops.grants import approve_grant, pay_grant, record_supplement, request_grant
 from ops.services import CONTENDED_RETRIES
+from projections.grants.view import grant_as_of
 
 router = APIRouter(prefix="/temporary-grants", tags=["temporary assistance"])
 
@@ -79,6 +80,8 @@ def list_grants(
 ) -> dict[str, Any]:
     principal.require("read.cases")
     total, items = services.grants.search(principal.prefix, limit, offset, principal.period)
+    if principal.period is not None:  # each grant as it stood at the period's end
+        items = [grant_as_of(item, principal.period[1]) for item in items]
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
@@ -98,4 +101,4 @@ def get_grant(grant_id: UUID, services: ReadServices, principal: PrincipalDep) -
         or not principal.in_period(grant["requested_on"])
     ):
         raise NotFound("no such grant", field="grant_id", rule="exists")
-    return dict(grant)
+    return grant_as_of(grant, principal.period[1]) if principal.period else dict(grant)

@@ -77,6 +77,9 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
             programme=programme.value if programme else None, limit=limit, offset=offset,
             period=principal.period,
         )  # fmt: skip
+        if principal.period is not None:  # each case as it stood at the period's end
+            items = [services.case_as_of_period(item, principal.period) for item in items]
+            items = [item for item in items if status is None or item["status"] == status.value]
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
     @target.get(
@@ -86,7 +89,8 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         responses=answer(Case, 200),
     )
     def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
-        return visible_case(services, principal, case_id, kind)
+        case = visible_case(services, principal, case_id, kind)
+        return services.case_as_of_period(case, principal.period)
 
     @target.get(
         "/{case_id}/timeline",

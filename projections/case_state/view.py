@@ -280,12 +280,28 @@ class CaseStateView(View):
             history = cur.execute(
                 "SELECT members FROM case_history WHERE case_id = %s", (case_id,)
             ).fetchone()
-        people = orjson.loads(history["members"]) if history else []
-        row["members"] = [
-            {"name": name, "id_masked": masked, "relation": relation, "covered": covered}
-            for _key, name, masked, relation, covered in sorted(people, key=itemgetter(2))
-        ]
-        return _booleans(row)
+        return _shown(row, history["members"] if history else None)
+
+    def as_effective_by(
+        self, case_id: str, stored: Sequence[Any], day: str
+    ) -> dict[str, Any] | None:
+        """A case as it stood on ``day``, as known now: its stored events (in version order)
+        folded by this view's own code, leaving out those effective after ``day`` — what a
+        special auditor whose period ends that day is shown. None if not yet applied for."""
+        rows = CaseRows()
+        for event in stored:
+            name, fields, recorded = self.decode(event)
+            if fields["effective_date"] > day:
+                continue
+            if case_id not in rows.cases and event.originator_version != 1:
+                return None  # its application is effective after the day
+            version = event.originator_version  # no log position: none is shown
+            self.projection.fold(rows, version, name, fields, case_id, version, recorded)
+        if case_id not in rows.cases:
+            return None
+        ((_id, members, _timeline),) = rows.write_back()
+        case = rows.cases[case_id]
+        return _shown({column: case[column] for column in CASE_COLUMN_NAMES}, members)
 
     def search(
         self,
@@ -493,6 +509,19 @@ def case_in_period(case: dict[str, Any], period: tuple[str, str] | None) -> bool
     return bool(
         case["applied_on"] <= period[1] and not (ended and case["status_since"] < period[0])
     )
+
+
+CASE_COLUMN_NAMES: Final = tuple(name.strip() for name in CASE_COLUMNS.split(","))
+
+
+def _shown(row: dict[str, Any], members: bytes | None) -> dict[str, Any]:
+    """A case row as reads answer it, with its members (from the history row's JSON)."""
+    people = orjson.loads(members) if members else []
+    row["members"] = [
+        {"name": name, "id_masked": masked, "relation": relation, "covered": covered}
+        for _key, name, masked, relation, covered in sorted(people, key=itemgetter(2))
+    ]
+    return _booleans(row)
 
 
 def _booleans(row: dict[str, Any]) -> dict[str, Any]:

@@ -93,3 +93,15 @@ class GrantsView(View):
             return cur.execute(
                 f"SELECT {COLUMNS} FROM temporary_grants WHERE grant_id = %s", (grant_id,)
             ).fetchone()
+
+
+def grant_as_of(grant: dict[str, Any], day: str) -> dict[str, Any]:
+    """A grant as it stood on ``day`` (a special auditor's period end): an approval or a
+    payment effective after that day is not shown."""
+    shown = dict(grant)
+    if shown["paid_on"] is not None and shown["paid_on"] > day:
+        shown.update(status="approved", paid_on=None)
+    if shown["approved_on"] is not None and shown["approved_on"] > day:
+        shown.update(status="requested", approved_on=None, level=None, needed_level=None,
+                     paying_township=None)  # fmt: skip
+    return shown
