@@ -247,10 +247,21 @@ class Reconciliation(Out):
     accounts: list[Row]
 
 
+class ViewFailure(Out):
+    """An event a view could not apply (the message stays with ``doudi projections status``)."""
+
+    view: str
+    position: int = Count
+    error_type: str
+
+
 class Health(Out):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description='"degraded" while a view has events it could not apply'
+    )
     log_position: int = Count
     projections: dict[str, Any]
+    failures: list[ViewFailure]
 
 
 def answer(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
