@@ -210,7 +210,7 @@ class Turns:
         if target.kind == "postgres":
             from psycopg_pool import ConnectionPool
 
-            # A connection per stripe held at once (one thread per stripe waits on the database).
+            # A few connections: a turn that finds none free before its deadline is not had.
             self._pool = ConnectionPool(
                 target.postgres_conninfo(), min_size=1, max_size=4, open=True
             )
