@@ -24,7 +24,7 @@ from domain.access import Principal
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.decisions import require_document
 from domain.errors import Conflict, InvalidValue, NotFound
-from domain.text import clean_line
+from domain.text import clean_line, clean_text
 from ledger.accounts import parse_account
 from ledger.journal import (
     SYSTEM_KEY_PREFIXES,
@@ -97,6 +97,9 @@ def _in_scope(principal: Principal, transaction: JournalTransaction) -> None:
 
 
 def _client_key(key: str) -> str:
+    """A key a client posts under: text by the text rule (the command line's too), and none of
+    doudi's own."""
+    key = clean_text(key, "Idempotency-Key")
     if key.startswith(SYSTEM_KEY_PREFIXES):
         raise InvalidValue(
             f"keys beginning with {' or '.join(SYSTEM_KEY_PREFIXES)} are doudi's own postings",
