@@ -139,14 +139,8 @@ class BankResults(RollSummary):
     failed: int = Count
 
 
-class Roll(Out):
-    roll_id: UUID
-    county_code: str
-    month: str
-    status: str
-    generation: int = Count
-    line_count: int = Count
-    total_fen: int
+class Roll(RollSummary):
+    """A roll as listed and read: its summary's fields and more (totals per programme, …)."""
 
 
 class RollPage(Page):
