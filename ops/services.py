@@ -25,6 +25,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 
 from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
+from domain.dates import validate_date
 from domain.enrolment import PersonEnrolment, enrolment_id
 from domain.errors import Conflict, IntegrityFailure, InvalidValue, NotFound, ProjectionFailure
 from domain.household import HouseholdCase
@@ -33,6 +34,7 @@ from domain.regions import load_region_table
 from domain.registry import RegistryRecord, registry_record_id
 from domain.roll import chunk_id
 from domain.tekun import TekunPerson
+from domain.text import clean_text
 from ledger.journal import AccountGuard, LedgerPeriod
 from ops import native
 from ops.keys import Keys
@@ -662,12 +664,7 @@ class Services:
         period_to: str | None = None,
     ) -> Outcome:
         """A new credential and its token, shown once (kept sealed for a retried request)."""
-        from domain.dates import validate_date
-        from domain.text import clean_text
-
         label = clean_text(label, "label")
-        period_from = validate_date(period_from, "period_from") if period_from else None
-        period_to = validate_date(period_to, "period_to") if period_to else None
         if expires_at is not None:
             try:
                 expires_on = datetime.fromisoformat(clean_text(expires_at, "expires_at")).date()
