@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import Path
 
-from api.schemas import TEXT_RULE
+from api.schemas import MONTH_PATTERN, TEXT_RULE
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from ledger.accounts import AccountKind
 
 REGION = r"^[0-9]{6}([0-9]{3}|[0-9]{6})?$"
 COUNTY = r"^[0-9]{6}$"
-MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+MONTH = MONTH_PATTERN  # the body's and the query's month: years 1990–2100 in the pattern
 ACCOUNT = rf"^({'|'.join(kind.value for kind in AccountKind)}):{REGION[1:-1]}:[a-z0-9_]{{1,32}}$"
 
 RegionCode = Annotated[

@@ -139,14 +139,8 @@ class BankResults(RollSummary):
     failed: int = Count
 
 
-class Roll(Out):
-    roll_id: UUID
-    county_code: str
-    month: str
-    status: str
-    generation: int = Count
-    line_count: int = Count
-    total_fen: int
+class Roll(RollSummary):
+    """A roll as listed and read: its summary's fields and more (totals per programme, …)."""
 
 
 class RollPage(Page):
@@ -247,10 +241,21 @@ class Reconciliation(Out):
     accounts: list[Row]
 
 
+class ViewFailure(Out):
+    """An event a view could not apply (the message stays with ``doudi projections status``)."""
+
+    view: str
+    position: int = Count
+    error_type: str
+
+
 class Health(Out):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description='"degraded" while a view has events it could not apply'
+    )
     log_position: int = Count
     projections: dict[str, Any]
+    failures: list[ViewFailure]
 
 
 def answer(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:

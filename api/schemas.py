@@ -87,7 +87,7 @@ RegionCode = Annotated[
     str,
     Field(
         pattern=r"^[0-9]{6}([0-9]{3}|[0-9]{6})?$",
-        description="6-digit GB/T 2260 code or 12-digit township code",
+        description="GB/T 2260 code: 6 digits (county and above), 9 or 12 (township)",
     ),
     TEXT_RULE,
 ]

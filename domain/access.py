@@ -9,13 +9,13 @@ request on the record's version and loses cleanly.
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.dates import validate_date
 from domain.errors import Forbidden, InvalidTransition, InvalidValue
 from domain.regions import NATIONAL, is_ancestor_or_self, scope_prefix, validate_region_code
 
@@ -106,18 +106,11 @@ class Credential(Aggregate):
 
 
 def _check_period(period_from: str | None, period_to: str | None) -> None:
-    """An audit period is two ISO dates, the first not after the last."""
+    """An audit period is two dates as every date is accepted (``validate_date``), the first
+    not after the last."""
     for field, value in (("period_from", period_from), ("period_to", period_to)):
-        if value is None:
-            continue
-        try:
-            date.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise InvalidValue(
-                f"{field} must be an ISO date", field=field, rule="date_format"
-            ) from None
-        if len(value) != 10:
-            raise InvalidValue(f"{field} must read YYYY-MM-DD", field=field, rule="date_format")
+        if value is not None:
+            validate_date(value, field)
     if period_from and period_to and period_from > period_to:
         raise InvalidValue(
             "period_from must not be after period_to", field="period_from", rule="range_order"

@@ -574,12 +574,14 @@ def _method(method: str, tier_code: str | None) -> str:
 
 
 def _text(value: str, field: str) -> str:
+    """A reason, outcome or note: 1–500 characters under the text rule (``clean_text``)."""
     if not isinstance(value, str) or not value.strip() or len(value) > 500:
         raise InvalidValue(f"{field} is 1–500 characters", field=field, rule="text_required")
-    return value.strip()
+    return clean_text(value.strip(), field)
 
 
 def _name(value: str, field: str) -> str:
+    """A person's, payee's or institution's name: 1–100 characters under the text rule."""
     if not isinstance(value, str) or not value.strip() or len(value) > 100:
         raise InvalidValue(f"{field} is 1–100 characters", field=field, rule="name_required")
-    return value.strip()
+    return clean_text(value.strip(), field)

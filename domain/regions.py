@@ -54,7 +54,7 @@ def validate_region_code(code: str, field: str = "region_code") -> str:
     """Accept a known 6-digit division code or a 9/12-digit township code under a known county."""
     if not isinstance(code, str) or not (_COUNTY.fullmatch(code) or _TOWNSHIP.fullmatch(code)):
         raise InvalidValue(
-            f"{field} must be a 6-digit division code or a 12-digit township code",
+            f"{field} must be a 6-digit division code or a 9- or 12-digit township code",
             field=field,
             rule="region_code_format",
         )

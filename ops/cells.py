@@ -25,7 +25,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_DECIMAL = re.compile(r"[+-]?\d+(\.\d+)?")
+_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # ASCII digits: a number as data, as written
 
 
 def formula_like(text: str) -> bool:

@@ -25,6 +25,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 
 from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
+from domain.dates import validate_date
 from domain.enrolment import PersonEnrolment, enrolment_id
 from domain.errors import Conflict, IntegrityFailure, InvalidValue, NotFound, ProjectionFailure
 from domain.household import HouseholdCase
@@ -33,6 +34,7 @@ from domain.regions import load_region_table
 from domain.registry import RegistryRecord, registry_record_id
 from domain.roll import chunk_id
 from domain.tekun import TekunPerson
+from domain.text import clean_text
 from ledger.journal import AccountGuard, LedgerPeriod
 from ops import native
 from ops.keys import Keys
@@ -213,7 +215,7 @@ class Turns:
         if target.kind == "postgres":
             from psycopg_pool import ConnectionPool
 
-            # A connection per stripe held at once (one thread per stripe waits on the database).
+            # A few connections: a turn that finds none free before its deadline is not had.
             self._pool = ConnectionPool(
                 target.postgres_conninfo(), min_size=1, max_size=4, open=True
             )
@@ -716,12 +718,7 @@ class Services:
         period_to: str | None = None,
     ) -> Outcome:
         """A new credential and its token, shown once (kept sealed for a retried request)."""
-        from domain.dates import validate_date
-        from domain.text import clean_text
-
         label = clean_text(label, "label")
-        period_from = validate_date(period_from, "period_from") if period_from else None
-        period_to = validate_date(period_to, "period_to") if period_to else None
         if expires_at is not None:
             try:
                 expires_on = datetime.fromisoformat(clean_text(expires_at, "expires_at")).date()

@@ -347,17 +347,32 @@ class ProjectionRunner:
         try:
             self._apply_once(view, notifications, through, decoded)
         except Exception as error:
-            if is_infrastructure(error):
-                raise
-            mine = [n for n in notifications if _reads(view, n)]
-            if not mine:
-                raise
-            if len(mine) == 1:
-                self._quarantine(view, mine[0], through, error)
-                return
-            half = len(mine) // 2
-            self._apply(view, mine[:half], mine[half - 1].id, decoded)
-            self._apply(view, mine[half:], through, decoded)
+            self._bisect(view, notifications, error, through,
+                         lambda part, until: self._apply(view, part, until, decoded))  # fmt: skip
+
+    def _bisect(
+        self,
+        view: View,
+        notifications: Sequence[Any],
+        error: Exception,
+        through: int | None,
+        apply: Callable[[Sequence[Any], int | None], None],
+    ) -> None:
+        """After the view's events among ``notifications`` failed together with ``error``:
+        raise it if it is the database's (or no event of the view's is there to blame); record
+        the one event that fails alone (moving a tracked view to ``through``); else ``apply``
+        each half of them, the first covering the log up to its last event."""
+        if is_infrastructure(error):
+            raise error
+        mine = [n for n in notifications if _reads(view, n)]
+        if not mine:
+            raise error
+        if len(mine) == 1:
+            self._quarantine(view, mine[0], through, error)
+            return
+        half = len(mine) // 2
+        apply(mine[:half], mine[half - 1].id)
+        apply(mine[half:], through)
 
     def _position(self, cur: Cursor, view: View) -> int:
         """The view's position, its tracking row locked (PostgreSQL) until the transaction ends."""
@@ -511,17 +526,8 @@ class ProjectionRunner:
                 if todo:
                     view.process_batch(cur, todo)
         except Exception as error:
-            if is_infrastructure(error):
-                raise
-            mine = [n for n in notifications if _reads(view, n)]
-            if not mine:
-                raise
-            if len(mine) == 1:
-                self._quarantine(view, mine[0], None, error)
-                return
-            half = len(mine) // 2
-            self._apply_untracked(view, mine[:half])
-            self._apply_untracked(view, mine[half:])
+            self._bisect(view, notifications, error, None,
+                         lambda part, _until: self._apply_untracked(view, part))  # fmt: skip
 
     def finish_sharded_rebuild(self, name: str, stop: int) -> None:
         """Every shard is in: the view stands at ``stop`` and follows the log again."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,8 +44,9 @@ def _pg_reason() -> str | None:
 _PG_REASON = _pg_reason()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+def new_postgres_database() -> tuple[str, Callable[[], None]]:
+    """A fresh PostgreSQL database's URL and how to drop it; where the server cannot be
+    reached, the test skips (fails under DOUDI_REQUIRE_POSTGRES=1)."""
     if _PG_REASON is not None:
         if REQUIRE_PG:
             pytest.fail(f"DOUDI_REQUIRE_POSTGRES=1 but {_PG_REASON}")
@@ -55,10 +56,19 @@ def postgres_url() -> Iterator[str]:
     name = f"doudi_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop() -> None:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", drop
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    url, drop = new_postgres_database()
+    yield url
+    drop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -12,8 +12,6 @@ from api.responses import Page, RegistryRecorded, answer
 from api.routers.households import Limit, Offset
 
 router = APIRouter(prefix="/registry", tags=["registry"])
-# A record's kind as the body declares it: a list filter on anything else is 422, and free text
-# never reaches the database (PostgreSQL refuses NUL in a query parameter with a 500).
 
 
 @router.post(
@@ -39,6 +37,7 @@ def record(
 def records(
     services: ReadServices,
     principal: PrincipalDep,
+    # a kind a record can have (422 otherwise): free text never reaches the database
     kind: Annotated[schemas.RegistryKind | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,

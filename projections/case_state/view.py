@@ -497,7 +497,8 @@ def _paid(history: str | None) -> dict[str, tuple[int, str]]:
 
 # A case has ended once terminated or rejected: from then on, only an audit period that
 # reaches back to its open time shows it.
-ENDED = "('terminated', 'rejected')"
+ENDED_STATUSES = ("terminated", "rejected")
+ENDED = "(" + ", ".join(f"'{status}'" for status in ENDED_STATUSES) + ")"
 
 
 def case_in_period(case: dict[str, Any], period: tuple[str, str] | None) -> bool:
@@ -505,7 +506,7 @@ def case_in_period(case: dict[str, Any], period: tuple[str, str] | None) -> bool
     its last day and not ended before its first."""
     if period is None:
         return True
-    ended = case["status"] in ("terminated", "rejected")
+    ended = case["status"] in ENDED_STATUSES
     return bool(
         case["applied_on"] <= period[1] and not (ended and case["status_since"] < period[0])
     )

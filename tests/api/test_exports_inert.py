@@ -39,7 +39,7 @@ DESCRIPTION = "-2+3"
     ("text", "runs"),
     [("=1+1", True), ("+1+1", True), ("-2+3", True), ("@SUM(A1)", True), ("\t=1", True),
      ("\r=1", True), ("  =1", True), ("-12.30", False), ("+5", False), ("123", False),
-     ("张三", False), ("", False), ("a=1", False)],
+     ("-１２", True), ("张三", False), ("", False), ("a=1", False)],
 )  # fmt: skip
 def test_what_a_spreadsheet_would_run(text: str, runs: bool) -> None:
     """The rule, case by case: text beginning = + - @ tab or CR runs; a signed number does not."""

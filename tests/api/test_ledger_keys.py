@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
+from domain.access import Principal
+from domain.errors import InvalidValue
+from ops.ledger_service import post_transaction
 from ops.services import Services
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_ledger_api import DOC, post, txn
@@ -123,4 +127,17 @@ def test_a_registry_record_is_once_per_county_not_once_overall(
         f"{API}/registry/records", json=death | {"region_code": "420582"}, headers=admin
     )
     assert again.status_code == 200 and again.json() == ours.json() | {"created": False}
+    assert services.log_position() == position
+
+
+def test_a_key_posted_outside_the_api_passes_the_text_rule(services: Services) -> None:
+    """Goal: a key that does not come through the API's header type (``doudi ledger post
+    --key``) obeys the same text rule. Method: post through the service with a bidi override
+    in the key; it is refused and nothing is recorded."""
+    finance = Principal("cli-finance", "finance_officer", "420582")
+    position = services.log_position()
+    body = txn("raise", "clearing:420582:bank", "source:420582:central", 5)
+    with pytest.raises(InvalidValue) as refused:
+        post_transaction(services, finance, "alloc\u202e-1", body)
+    assert (refused.value.field, refused.value.rule) == ("Idempotency-Key", "text_bidi_override")
     assert services.log_position() == position

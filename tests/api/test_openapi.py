@@ -100,7 +100,11 @@ def test_path_parameters_have_patterns_and_answers_have_schemas(document: dict[s
     [
         (paths.REGION, ["420582", "420582001", "420582001000"], ["42058", "4205820", "٤٢٠٥٨٢"]),
         (paths.COUNTY, ["420582"], ["420582001", "４２０５８２"]),
-        (paths.MONTH, ["2022-06", "2022-12"], ["2022-13", "2022-00", "2022-6"]),
+        (
+            paths.MONTH,
+            ["2022-06", "2022-12"],
+            ["2022-13", "2022-00", "2022-6", "1989-12", "9999-01"],
+        ),
         (
             paths.ACCOUNT,
             ["pool:420582:dibao", "reserve:420582001:temporary"],

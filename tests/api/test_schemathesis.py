@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from ops.demo import load_demo
 from ops.services import Services
-from tests.conftest import COUNTY, make_settings
+from tests.conftest import COUNTY, make_settings, new_postgres_database
 from tests.factories import id_number
 
 CHECKS = [
@@ -79,7 +79,7 @@ def seeded(
         url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis')}/doudi.sqlite3"
         cleanup = None
     else:
-        url, cleanup = _postgres_database()
+        url, cleanup = new_postgres_database()
     services = None
     try:
         services = Services(make_settings(url))
@@ -95,29 +95,6 @@ def seeded(
             services.close()
         if cleanup is not None:
             cleanup()
-
-
-def _postgres_database() -> tuple[str, Any]:
-    """A fresh PostgreSQL database for the module (the shared fixture is per test)."""
-    import uuid
-
-    import psycopg
-
-    from tests.conftest import _PG_REASON, PG_ADMIN_URL, REQUIRE_PG
-
-    if _PG_REASON is not None:
-        if REQUIRE_PG:
-            pytest.fail(f"DOUDI_REQUIRE_POSTGRES=1 but {_PG_REASON}")
-        pytest.skip(_PG_REASON)
-    name = f"doudi_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}", drop
 
 
 def _records(services: Services) -> dict[str, list[str]]:

@@ -45,6 +45,24 @@ def reservation(fen: int) -> dict[str, Any]:
     return posting("reserve_roll", "reserved:420582:dibao", "pool:420582:dibao", fen)
 
 
+def fund_pool(services: Services) -> tuple[Principal, str]:
+    """A finance officer of 当阳市 (and its token), its dibao pool funded with exactly enough
+    for ``REQUESTS`` reservations."""
+    credential, secret = services.issue_credential(
+        "test", role="finance_officer", region_scope="420582"
+    )
+    finance = Principal(credential, "finance_officer", "420582")
+    total = REQUESTS * EACH_FEN
+    for key, body in (
+        ("raise", posting("raise", "clearing:420582:bank", "source:420582:central", total)),
+        ("allocate", posting("allocate", "pool:420582:dibao", "clearing:420582:bank", total)),
+    ):
+        services.execute(
+            finance, None, key, lambda k=key, b=body: post_transaction(services, finance, k, b)
+        )
+    return finance, secret
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -99,20 +117,10 @@ def test_fifty_fundable_postings_across_two_processes(
     negative; one more reservation than the pool holds is refused."""
     services = Services(make_settings(postgres_url))
     try:
-        credential, secret = services.issue_credential(
-            "test", role="finance_officer", region_scope="420582"
-        )
-        finance = Principal(credential, "finance_officer", "420582")
-        total = REQUESTS * EACH_FEN
-        for key, body in (
-            ("raise", posting("raise", "clearing:420582:bank", "source:420582:central", total)),
-            ("allocate", posting("allocate", "pool:420582:dibao", "clearing:420582:bank", total)),
-        ):
-            services.execute(
-                finance, None, key, lambda k=key, b=body: post_transaction(services, finance, k, b)
-            )
+        _finance, secret = fund_pool(services)
     finally:
         services.close()
+    total = REQUESTS * EACH_FEN
     headers = {"Authorization": f"Bearer {secret}"}
     released: list[float] = []
     answered: list[float] = []
@@ -153,18 +161,8 @@ def test_fifty_fundable_postings_across_two_processes(
 def test_fifty_fundable_postings_in_one_process(services: Services) -> None:
     """The same burst on each backend, fifty threads calling the service as the API does: at
     least 95 % succeed and the pool holds exactly what is left."""
-    credential, _secret = services.issue_credential(
-        "test", role="finance_officer", region_scope="420582"
-    )
-    finance = Principal(credential, "finance_officer", "420582")
+    finance, _secret = fund_pool(services)
     total = REQUESTS * EACH_FEN
-    for key, body in (
-        ("raise", posting("raise", "clearing:420582:bank", "source:420582:central", total)),
-        ("allocate", posting("allocate", "pool:420582:dibao", "clearing:420582:bank", total)),
-    ):
-        services.execute(
-            finance, None, key, lambda k=key, b=body: post_transaction(services, finance, k, b)
-        )
     barrier = threading.Barrier(REQUESTS)
     outcomes: list[str] = []
 

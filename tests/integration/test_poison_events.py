@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from api.responses import Health
 from domain.errors import IntegrityFailure
 from domain.roll import RollChunk
 from ops.cli import app as cli_app
@@ -150,6 +151,7 @@ def test_poisoned_events_stop_nothing_but_their_own_records_until_a_fix_and_retr
 
     health = client.get("/api/v1/health").json()
     assert health["status"] == "degraded"
+    Health.model_validate(health)  # as the OpenAPI document declares it
     assert {"view": "case_state", "position": odd.notification.id, "error_type": "KeyError"} in (
         health["failures"]
     )

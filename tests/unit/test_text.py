@@ -108,3 +108,20 @@ def test_the_body_limit_stops_reading_at_the_limit() -> None:
     assert reads == 11
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert b"max_body_bytes" in sent[1]["body"]
+
+
+def test_domain_names_and_reasons_pass_the_text_rule_whatever_the_entry() -> None:
+    """Goal: the domain refuses a hidden character in a name or a reason however it arrives
+    (API, roster, command line, a future entry), as it does in members' names and document
+    references. Method: request a temporary grant with a NUL in the name, then a bidi override
+    in the reason."""
+    from domain.temporary import TemporaryGrant
+
+    grant = {"region_code": "420582", "occurred_in": "420582", "id_number": "11010519491231002X",
+             "name": "过路人", "grant_type": "urgent", "amount_fen": 100, "reason": "急救",
+             "effective_date": "2024-03-01", "actor": "t", "document_ref": "当民〔2024〕1号"}  # fmt: skip
+    for field, value, rule in (("name", "过\x00路人", "text_control_character"),
+                               ("reason", "急\u202e救", "text_bidi_override")):  # fmt: skip
+        with pytest.raises(InvalidValue) as refused:
+            TemporaryGrant.request(**(grant | {field: value}))
+        assert (refused.value.field, refused.value.rule) == (field, rule)
