@@ -215,9 +215,10 @@ class Turns:
         if target.kind == "postgres":
             from psycopg_pool import ConnectionPool
 
-            # A few connections: a turn that finds none free before its deadline is not had.
+            # A few connections, opened only when turns are first taken (none idle otherwise): a
+            # turn that finds none free before its deadline is not had.
             self._pool = ConnectionPool(
-                target.postgres_conninfo(), min_size=1, max_size=4, open=True
+                target.postgres_conninfo(), min_size=0, max_size=4, max_idle=60, open=True
             )
 
     def close(self) -> None:
@@ -387,15 +388,16 @@ class Services:
             return case
         return {key: shown[key] for key in case}
 
-    def require_applied(self, *aggregate_ids: str) -> None:
-        """Before a read answers for one record from a view: if a view could not apply an event
-        of it (``doudi projections status``), the view's answer would be missing or stale — a
-        500 naming the aggregate (an integrity failure for a state that cannot be decoded),
-        never a 404 or an outdated record."""
+    def require_applied(self, view: str, *aggregate_ids: str) -> None:
+        """Before a read answers for one record from ``view``: if that view could not apply an
+        event of it (``doudi projections status``), its answer would be missing or stale — a
+        500 naming the aggregate, never a 404 or an outdated record. A stored state that cannot
+        be decoded fails every read of its aggregate, whichever view recorded it."""
         for failure in self.projections.failures_of(aggregate_ids):
             if failure["error_type"] == INTEGRITY_FAILURE:
                 raise IntegrityFailure(failure["originator_id"])
-            raise ProjectionFailure(failure["originator_id"], failure["view_name"])
+            if failure["view_name"] == view:
+                raise ProjectionFailure(failure["originator_id"], view)
 
     def seal(self) -> int:
         """Seal every stored event not yet in the tree; return how many positions it moved."""

@@ -70,7 +70,7 @@ def _visible(services: Any, principal: Any, roll_id: UUID) -> dict[str, Any]:
     roll = services.rolls.get(str(roll_id))
     if roll is None or principal.sees(roll["county_code"]):
         # a roll or a chunk of its lines the view failed on: 500, not 404 or missing lines
-        services.require_applied(str(roll_id), *services.rolls.chunk_ids(str(roll_id)))
+        services.require_applied("rolls", str(roll_id), *services.rolls.chunk_ids(str(roll_id)))
     if (
         roll is None
         or not principal.sees(roll["county_code"])

@@ -343,3 +343,34 @@ def test_a_damaged_roll_chunk_is_passed_by_the_rolls_view_and_named_by_the_lines
     assert services.projections.failures() == []
     lines = client.get(f"/api/v1/rolls/{roll}/lines", headers=headers(services))
     assert lines.status_code == 200 and lines.json()["items"]
+
+
+def test_a_failure_of_one_view_fails_only_the_reads_that_view_serves(
+    services: Services, client: TestClient
+) -> None:
+    """Goal: a case whose audit-trail row could not be written still reads from the case-state
+    view, while its audit trail answers 500; an undecodable state fails both. Method: record a
+    failure of each kind for a healthy case, as the runner would, and read the case both ways."""
+    case_id, first = saved_case(services, seed=21)
+    services.fresh()
+
+    def failed(view: str, error_type: str) -> None:
+        with services.db.transaction(write=True) as cur:
+            cur.execute(
+                "INSERT INTO projection_failures (view_name, position, topic, originator_id,"
+                " error_type, message, first_seen, last_seen, attempts)"
+                " VALUES (%s, %s, %s, %s, %s, 'test', 'now', 'now', 1)",
+                (view, first.notification.id, first.notification.topic, case_id, error_type),
+            )
+
+    failed("audit_trail", "KeyError")
+    assert client.get(f"/api/v1/households/{case_id}", headers=headers(services)).status_code == 200
+    trail = client.get(f"/api/v1/audit/cases/{case_id}", headers=headers(services))
+    assert trail.status_code == 500
+    assert trail.json()["type"] == "/problems/projection_failure"
+    with services.db.transaction(write=True) as cur:
+        cur.execute("DELETE FROM projection_failures")
+    failed("audit_trail", INTEGRITY_FAILURE)
+    case = client.get(f"/api/v1/households/{case_id}", headers=headers(services))
+    assert case.status_code == 500
+    assert case.json()["type"] == "/problems/event_integrity"
