@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.schemas import TEXT_RULE
+from api.schemas import HEADER_UTF8, TEXT_RULE
 from domain.access import Principal
 from ops.services import Services
 
@@ -46,7 +46,10 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def idempotency_key(
     key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200), TEXT_RULE
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=200),
+        TEXT_RULE,
+        HEADER_UTF8,
     ] = None,
 ) -> str | None:
     return key

@@ -19,6 +19,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from domain.dates import DATE_RANGE, FIRST_DATE, LAST_DATE
+from domain.errors import InvalidValue
+from domain.identity import validate_id_number
 from domain.money import MAX_FEN
 from domain.text import nfc, text_problem
 
@@ -34,6 +36,33 @@ def _text_rule(value: Any) -> Any:
 
 
 TEXT_RULE = BeforeValidator(_text_rule)
+
+
+def _header_utf8(value: Any) -> Any:
+    """A header value as its sender wrote it. ASGI hands header bytes over as Latin-1 (one
+    character per byte) while paths and bodies are read as UTF-8; reading the header's bytes as
+    UTF-8 makes a key mean the same in a header and in a path, and bytes that are not UTF-8 are
+    refused rather than stored as other characters."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise PydanticCustomError("header_utf8", "must be text encoded as UTF-8") from None
+
+
+# Every header whose value is stored (Idempotency-Key): after this and before ``TEXT_RULE``.
+# Pydantic runs before-validators last-listed first, so ``HEADER_UTF8`` goes after ``TEXT_RULE``.
+HEADER_UTF8 = BeforeValidator(_header_utf8)
+
+
+def _id_number_rule(value: str) -> str:
+    """The domain's identity-number rule (domain/identity.py) on the field as the caller named
+    it: the compact number, or the broken rule as the error's type."""
+    try:
+        return validate_id_number(value)
+    except InvalidValue as refused:
+        raise PydanticCustomError(refused.rule, "{detail}", {"detail": str(refused)}) from None
 
 
 def _date_in_range(value: date) -> date:
@@ -104,8 +133,14 @@ Relation = Annotated[str, Field(max_length=20), TEXT_RULE]
 Address = Annotated[str, Field(max_length=200), TEXT_RULE]
 IdNumber = Annotated[
     str,
-    Field(min_length=15, max_length=18, description="resident identity number (GB 11643)"),
+    Field(
+        min_length=15,
+        max_length=24,
+        description="resident identity number (GB 11643), 18 characters; spaces between groups "
+        "(420582 19950101 0011) are dropped",
+    ),
     TEXT_RULE,
+    AfterValidator(_id_number_rule),
 ]
 AccountNumber = Annotated[
     str, Field(min_length=8, max_length=40, description="bank account: 8–32 digits"), TEXT_RULE

@@ -1,4 +1,11 @@
-"""What every decision event carries: effective date, actor (credential id), document reference."""
+"""What every decision event carries: effective date, actor (credential id), document reference.
+
+A decision is about a fact recorded before it (an application, a request, an approval), so it
+cannot take effect before that fact: ``decision_meta`` refuses an effective date earlier than
+the one it is given as ``not_before``, naming the date field and the fact (``before_application``,
+``before_request``, ``before_approval``). This is the one place the rule lives for every case,
+person and grant aggregate; a date in a request body never reaches back past what it decides on.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +26,37 @@ def require_document(document_ref: str) -> str:
     return clean_text(document_ref.strip(), "document_ref")
 
 
-def decision_meta(effective_date: str, actor: str, document_ref: str) -> dict[str, Any]:
-    """Validated keyword arguments for a decision event."""
+def decision_meta(
+    effective_date: str,
+    actor: str,
+    document_ref: str,
+    *,
+    field: str = "effective_date",
+    not_before: tuple[str | None, str] | None = None,
+    not_after: str | None = None,
+) -> dict[str, Any]:
+    """Validated keyword arguments for a decision event.
+
+    ``not_before`` is (the date of the fact decided on, the rule naming that fact): an earlier
+    effective date is refused. ``not_after`` (today, for decisions that may not be dated ahead
+    of their recording) refuses a later one with rule ``in_future``.
+    """
     if not actor:
         raise InvalidValue("actor is required", field="actor", rule="actor_required")
-    return {
-        "effective_date": validate_date(effective_date),
-        "actor": actor,
-        "document_ref": require_document(document_ref),
-    }
+    day = validate_date(effective_date, field)
+    if not_before is not None:
+        earliest, rule = not_before
+        if earliest is not None and day < earliest:
+            raise InvalidValue(
+                f"{field} {day} is before {earliest}, the date of the "
+                f"{rule.removeprefix('before_').replace('_', ' ')} it decides on",
+                field=field,
+                rule=rule,
+            )
+    if not_after is not None and day > not_after:
+        raise InvalidValue(
+            f"{field} {day} is after the day it is recorded ({not_after})",
+            field=field,
+            rule="in_future",
+        )
+    return {"effective_date": day, "actor": actor, "document_ref": require_document(document_ref)}

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.dates import validate_month
+from domain.dates import month_of, validate_month
 from domain.decisions import decision_meta
 from domain.errors import InvalidTransition, InvalidValue
 from domain.identity import validate_account, validate_id_number
@@ -66,14 +66,17 @@ def termination_reason(reason: str) -> str:
         ) from None
 
 
-def validate_members(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Members as stored: id number (validated), name, relation; each person once."""
+def validate_members(members: list[dict[str, Any]], born_by: str) -> list[dict[str, Any]]:
+    """Members as stored: id number (validated, born by ``born_by``, the decision's date),
+    name, relation; each person once."""
     if not members:
         raise InvalidValue("a household has at least one member", field="members", rule="non_empty")
     seen: set[str] = set()
     clean = []
     for index, member in enumerate(members):
-        id_number = validate_id_number(member.get("id_number", ""), f"members[{index}].id_number")
+        id_number = validate_id_number(
+            member.get("id_number", ""), f"members[{index}].id_number", born_by=born_by
+        )
         if id_number in seen:
             raise InvalidValue(
                 "a person is listed twice",
@@ -141,30 +144,43 @@ def application_fields(
             field="programme",
             rule="household_programme",
         )
+    meta = decision_meta(effective_date, actor, document_ref)
     return {
         "region_code": validate_region_code(region_code),
         "programme": programme,
-        "members": validate_members(members),
+        "members": validate_members(members, born_by=meta["effective_date"]),
         "address": str(address or "")[:200],
-        **decision_meta(effective_date, actor, document_ref),
+        **meta,
     }
 
 
 def economic_check_fields(
-    income: dict[str, Any], effective_date: str, actor: str, document_ref: str
+    income: dict[str, Any], effective_date: str, actor: str, document_ref: str, *, applied_on: str
 ) -> dict[str, Any]:
-    """The fields of ``EconomicCheckRecorded``."""
-    return {**validate_income(income), **decision_meta(effective_date, actor, document_ref)}
+    """The fields of ``EconomicCheckRecorded`` for a case applied for on ``applied_on``."""
+    meta = decision_meta(effective_date, actor, document_ref,
+                         not_before=(applied_on, "before_application"))  # fmt: skip
+    return {**validate_income(income), **meta}
 
 
 def approval_fields(
     *, applied_programme: str, member_ids: Collection[str], method: str, tier_code: str | None,
     start_month: str, payee_account: str, payee_name: str, single_person_id_number: str | None,
     annual_review_due: str | None, programme: str | None, effective_date: str, actor: str,
-    document_ref: str,
+    document_ref: str, applied_on: str,
 ) -> dict[str, Any]:  # fmt: skip
-    """The fields of ``Approved`` for a case applied for ``applied_programme`` with these members
-    (the caller has checked that the case is applied and economically checked)."""
+    """The fields of ``Approved`` for a case applied for ``applied_programme`` on ``applied_on``
+    with these members (the caller has checked that the case is applied and economically
+    checked). Neither the approval nor the first month paid precedes the application."""
+    meta = decision_meta(effective_date, actor, document_ref,
+                         not_before=(applied_on, "before_application"))  # fmt: skip
+    start_month = validate_month(start_month, "start_month")
+    if start_month < month_of(applied_on):
+        raise InvalidValue(
+            f"start_month {start_month} is before the month of the application ({applied_on})",
+            field="start_month",
+            rule="before_application",
+        )
     method = _method(method, tier_code)
     programme = programme or applied_programme
     if programme not in HOUSEHOLD_PROGRAMMES:
@@ -192,14 +208,14 @@ def approval_fields(
         "programme": programme,
         "method": method,
         "tier_code": tier_code,
-        "start_month": validate_month(start_month, "start_month"),
+        "start_month": start_month,
         "payee": {
             "account_number": validate_account(payee_account, "payee_account"),
             "account_name": _name(payee_name, "payee_name"),
         },
         "single_person_id_number": single_person_id_number,
         "annual_review_due": annual_review_due,
-        **decision_meta(effective_date, actor, document_ref),
+        **meta,
     }
 
 
@@ -259,6 +275,14 @@ class HouseholdCase(Aggregate):
 
     # --- decide ---------------------------------------------------------------------------
 
+    def _meta(self, effective_date: str, actor: str, document_ref: str) -> dict[str, Any]:
+        """A decision on this case takes effect no earlier than the application. It may precede
+        an earlier decision's date: a death learned late terminates from the day of death,
+        even if that was before the approval was dated."""
+        return decision_meta(
+            effective_date, actor, document_ref, not_before=(self.applied_on, "before_application")
+        )
+
     def _require(self, allowed: frozenset[CaseStatus] | set[CaseStatus], action: str) -> None:
         if self.status not in allowed:
             raise InvalidTransition(
@@ -272,7 +296,9 @@ class HouseholdCase(Aggregate):
     ) -> None:
         self._require(OPEN_STATUSES, "record an economic check on")
         self._economic_check_recorded(
-            **economic_check_fields(income, effective_date, actor, document_ref)
+            **economic_check_fields(
+                income, effective_date, actor, document_ref, applied_on=self.applied_on
+            )
         )
 
     def approve(
@@ -304,25 +330,27 @@ class HouseholdCase(Aggregate):
                 payee_name=payee_name, single_person_id_number=single_person_id_number,
                 annual_review_due=annual_review_due, programme=programme,
                 effective_date=effective_date, actor=actor, document_ref=document_ref,
+                applied_on=self.applied_on,
             )
         )  # fmt: skip
 
     def reject(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require({CaseStatus.APPLIED}, "reject")
         self._rejected(
-            reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref)
+            reason=_text(reason, "reason"), **self._meta(effective_date, actor, document_ref)
         )
 
     def add_member(
         self, *, member: dict[str, Any], effective_date: str, actor: str, document_ref: str
     ) -> None:
         self._require(OPEN_STATUSES, "add a member to")
-        clean = validate_members([member])[0]
+        meta = self._meta(effective_date, actor, document_ref)
+        clean = validate_members([member], born_by=meta["effective_date"])[0]
         if clean["id_number"] in self.members:
             raise InvalidValue(
                 "already a member of this household", field="id_number", rule="unique_member"
             )
-        self._member_added(member=clean, **decision_meta(effective_date, actor, document_ref))
+        self._member_added(member=clean, **meta)
 
     def remove_member(
         self, *, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str
@@ -341,7 +369,7 @@ class HouseholdCase(Aggregate):
         self._member_removed(
             id_number=id_number,
             reason=_text(reason, "reason"),
-            **decision_meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref),
         )
 
     def reassess_income(
@@ -349,7 +377,7 @@ class HouseholdCase(Aggregate):
     ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "reassess income of")
         self._income_reassessed(
-            **validate_income(income), **decision_meta(effective_date, actor, document_ref)
+            **validate_income(income), **self._meta(effective_date, actor, document_ref)
         )
 
     def change_tier(
@@ -361,9 +389,7 @@ class HouseholdCase(Aggregate):
                 "the case is paid by top-up, not by tier", field="tier_code", rule="tier_method"
             )
         _method(PaymentMethod.TIER, tier_code)
-        self._tier_changed(
-            tier_code=tier_code, **decision_meta(effective_date, actor, document_ref)
-        )
+        self._tier_changed(tier_code=tier_code, **self._meta(effective_date, actor, document_ref))
 
     def change_payee_account(
         self,
@@ -380,18 +406,18 @@ class HouseholdCase(Aggregate):
                 "account_number": validate_account(account_number),
                 "account_name": _name(account_name, "account_name"),
             },
-            **decision_meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref),
         )
 
     def suspend(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require({CaseStatus.ACTIVE}, "suspend")
         self._suspended(
-            reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref)
+            reason=_text(reason, "reason"), **self._meta(effective_date, actor, document_ref)
         )
 
     def resume(self, *, effective_date: str, actor: str, document_ref: str) -> None:
         self._require({CaseStatus.SUSPENDED}, "resume")
-        self._resumed(**decision_meta(effective_date, actor, document_ref))
+        self._resumed(**self._meta(effective_date, actor, document_ref))
 
     def start_gradual_exit(
         self, *, months: int, effective_date: str, actor: str, document_ref: str
@@ -401,14 +427,12 @@ class HouseholdCase(Aggregate):
             raise InvalidValue(
                 "months must be a whole number 1–12", field="months", rule="gradual_exit_months"
             )
-        self._gradual_exit_started(
-            months=months, **decision_meta(effective_date, actor, document_ref)
-        )
+        self._gradual_exit_started(months=months, **self._meta(effective_date, actor, document_ref))
 
     def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "terminate")
         self._terminated(
-            reason=termination_reason(reason), **decision_meta(effective_date, actor, document_ref)
+            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref)
         )
 
     def record_annual_review(
@@ -419,7 +443,7 @@ class HouseholdCase(Aggregate):
         self._annual_review_recorded(
             outcome=_text(outcome, "outcome"),
             next_due=next_due,
-            **decision_meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref),
         )
 
     # --- fold -----------------------------------------------------------------------------

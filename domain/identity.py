@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from stdnum import numdb
@@ -15,6 +15,8 @@ from domain.errors import InvalidValue
 # Arabic-Indic digits, which would give one person or account a second spelling.
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
 _ACCOUNT = re.compile(r"[0-9]{8,32}")
+# No one alive or paid was born before this day; an earlier year in a number is a typing error.
+FIRST_BIRTH_DATE = date(1900, 1, 1)
 
 
 @lru_cache(maxsize=65_536)
@@ -29,12 +31,14 @@ def _issuing_region_known(code6: str) -> bool:
     return "county" in info
 
 
-def validate_id_number(value: str, field: str = "id_number") -> str:
+def validate_id_number(value: str, field: str = "id_number", born_by: str | None = None) -> str:
     """Return the compact 18-character number or refuse it, naming the broken rule.
 
     Spaces are dropped and a lower-case ``x`` is read as ``X``; anything else but ASCII digits
     is refused. Then the checks of ``stdnum.cn.ric.validate`` (ISO 7064 check digit, birth
-    date, region), except that the region must be known, not known in the birth year.
+    date, region), except that the region must be known, not known in the birth year. The birth
+    date must be a calendar date from 1900-01-01 up to today (UTC) and, when the number is part
+    of a decision, up to ``born_by``, its effective date: no one is decided on before birth.
     """
     number = value.replace(" ", "") if isinstance(value, str) else ""
     if len(number) != 18:
@@ -45,9 +49,15 @@ def validate_id_number(value: str, field: str = "id_number") -> str:
     if ric.calc_check_digit(number) != number[17]:
         raise _refused(field, "id_number_check_digit", "has a wrong check digit (GB 11643)")
     try:
-        date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise _refused(field, "id_number_birth_data", "has an impossible birth date") from None
+    latest = datetime.now(UTC).date()
+    if born_by is not None:
+        latest = min(latest, date.fromisoformat(born_by))
+    if not FIRST_BIRTH_DATE <= born <= latest:
+        why = f"has a birth date outside {FIRST_BIRTH_DATE.isoformat()} … {latest.isoformat()}"
+        raise _refused(field, "id_number_birth_data", why)
     if not _issuing_region_known(number[:6]):
         raise _refused(field, "id_number_region", "names a region code that never existed")
     return number

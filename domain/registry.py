@@ -87,7 +87,7 @@ class RegistryRecord(Aggregate):
             kind=kind,
             source=source.strip(),
             source_ref=source_ref.strip(),
-            id_number=validate_id_number(id_number),
+            id_number=validate_id_number(id_number, born_by=validate_date(effective_date)),
             region_code=validate_region_code(region_code),
             effective_date=validate_date(effective_date),
             details=dict(details or {}),

@@ -90,6 +90,7 @@ class TekunPerson(Aggregate):
         self.payee = payee
         self.start_month = start_month
         self.status = CaseStatus.ACTIVE
+        self.approved_on = effective_date
         self.terminated_reason: str | None = None
 
     @classmethod
@@ -109,18 +110,27 @@ class TekunPerson(Aggregate):
         actor: str,
         document_ref: str,
     ) -> TekunPerson:
-        person = {"id_number": validate_id_number(id_number), "name": _name(name, "name")}
+        meta = decision_meta(effective_date, actor, document_ref)
+        born_by = meta["effective_date"]
+        person = {"id_number": validate_id_number(id_number, born_by=born_by),
+                  "name": _name(name, "name")}  # fmt: skip
         return cls(
             region_code=validate_region_code(region_code),
             person=person,
             **validate_support(mode, care_level, institution, payee_account, payee_name),
             start_month=validate_month(start_month, "start_month"),
-            **decision_meta(effective_date, actor, document_ref),
+            **meta,
         )
 
     @property
     def programme(self) -> str:
         return f"tekun_{self.mode}"
+
+    def _meta(self, effective_date: str, actor: str, document_ref: str) -> dict[str, Any]:
+        """A decision on this person's support takes effect no earlier than its approval."""
+        return decision_meta(
+            effective_date, actor, document_ref, not_before=(self.approved_on, "before_approval")
+        )
 
     def _require_active(self, action: str) -> None:
         if self.status != CaseStatus.ACTIVE:
@@ -142,7 +152,7 @@ class TekunPerson(Aggregate):
             self.payee["account_name"],
         )
         self._care_level_reassessed(
-            care_level=support["care_level"], **decision_meta(effective_date, actor, document_ref)
+            care_level=support["care_level"], **self._meta(effective_date, actor, document_ref)
         )
 
     def change_mode(
@@ -165,13 +175,13 @@ class TekunPerson(Aggregate):
         self._mode_changed(
             mode=support["mode"],
             payee=support["payee"],
-            **decision_meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref),
         )
 
     def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
         self._require_active("terminate")
         self._terminated(
-            reason=termination_reason(reason), **decision_meta(effective_date, actor, document_ref)
+            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref)
         )
 
     @event("CareLevelReassessed")

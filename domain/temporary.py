@@ -62,6 +62,8 @@ class TemporaryGrant(Aggregate):
         self.person = person
         self.amount_fen = amount_fen
         self.status = "requested"
+        self.requested_on = effective_date
+        self.approved_on: str | None = None
         self.level: str | None = None
         self.paying_township: str | None = None
         self.supplements = 0
@@ -89,11 +91,13 @@ class TemporaryGrant(Aggregate):
                 field="grant_type",
                 rule="temporary_type",
             ) from None
+        meta = decision_meta(effective_date, actor, document_ref)
+        person = {"id_number": validate_id_number(id_number, born_by=meta["effective_date"]),
+                  "name": _name(name, "name")}  # fmt: skip
         return cls(region_code=validate_region_code(region_code),
-                   occurred_in=validate_region_code(occurred_in, "occurred_in"),
-                   person={"id_number": validate_id_number(id_number), "name": _name(name, "name")},
+                   occurred_in=validate_region_code(occurred_in, "occurred_in"), person=person,
                    grant_type=grant_type, amount_fen=require_fen(amount_fen, "amount_fen", allow_zero=False),
-                   reason=_text(reason, "reason"), **decision_meta(effective_date, actor, document_ref))  # fmt: skip
+                   reason=_text(reason, "reason"), **meta)  # fmt: skip
 
     def approve(
         self,
@@ -105,13 +109,18 @@ class TemporaryGrant(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        recorded_on: str,
         committee_document_ref: str | None = None,
     ) -> None:
-        """``level`` is the approver's authority (from the credential, never from a request)."""
+        """``level`` is the approver's authority (from the credential, never from a request), and
+        the limits are those in force on ``recorded_on``, the day the approval is recorded (see
+        ``ops.grants.approve_grant``). The approval is dated from the request up to that day."""
         if self.status != "requested":
             raise InvalidTransition(
                 f"the grant is already {self.status}", field="status", rule="approve_once"
             )
+        meta = decision_meta(effective_date, actor, document_ref,
+                             not_before=(self.requested_on, "before_request"), not_after=recorded_on)  # fmt: skip
         chosen = ApprovalLevel(level)
         needed = required_level(self.amount_fen, township_limit_fen, committee_limit_fen)
         if LEVEL_ORDER.index(chosen) < LEVEL_ORDER.index(needed):
@@ -140,7 +149,7 @@ class TemporaryGrant(Aggregate):
             needed=needed.value,
             paying_township=paying_township,
             committee_document_ref=committee_document_ref,
-            **decision_meta(effective_date, actor, document_ref),
+            **meta,
         )
 
     def pay(self, *, transaction_key: str, posting_date: str, actor: str) -> None:
@@ -150,9 +159,9 @@ class TemporaryGrant(Aggregate):
                 field="status",
                 rule="pay_requires_approved",
             )
-        self._paid(
-            transaction_key=transaction_key, **decision_meta(posting_date, actor, transaction_key)
-        )
+        meta = decision_meta(posting_date, actor, transaction_key, field="posting_date",
+                             not_before=(self.approved_on, "before_approval"))  # fmt: skip
+        self._paid(transaction_key=transaction_key, **meta)
 
     def record_supplement(
         self, *, note: str, effective_date: str, actor: str, document_ref: str
@@ -163,9 +172,9 @@ class TemporaryGrant(Aggregate):
                 field="status",
                 rule="supplement_after_approval",
             )
-        self._supplement_recorded(
-            note=_text(note, "note"), **decision_meta(effective_date, actor, document_ref)
-        )
+        meta = decision_meta(effective_date, actor, document_ref,
+                             not_before=(self.approved_on, "before_approval"))  # fmt: skip
+        self._supplement_recorded(note=_text(note, "note"), **meta)
 
     @event("Approved")
     def _approved(
@@ -181,6 +190,7 @@ class TemporaryGrant(Aggregate):
         self.status = "approved"
         self.level = level
         self.paying_township = paying_township
+        self.approved_on = effective_date
 
     @event("Paid")
     def _paid(

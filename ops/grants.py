@@ -61,17 +61,20 @@ def approval_level(principal: Principal, committee_document_ref: str | None) -> 
 def approve_grant(
     services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
 ) -> Outcome:
-    """Approve at the approver's level, paid from a township reserve in the approver's scope."""
+    """Approve at the approver's level, paid from a township reserve in the approver's scope.
+
+    The approval limits are those in force on the day the approval is recorded, as known then:
+    an approver's authority is what it is when they act, and no date in a body (the request's
+    or the approval's, both written by callers) chooses older, higher limits.
+    """
     grant = _load(services, principal, grant_id)
     principal.require("case.decide")
     principal.require_region(str(fields.get("paying_township", "")), "paying_township")
     level = approval_level(principal, fields.get("committee_document_ref"))
+    now = now_utc()
+    today = now.date().isoformat()
     limits = services.fresh().policy.applicable(
-        fields["paying_township"][:6],
-        "approval_limits",
-        "",
-        fields["effective_date"],
-        utc_text(now_utc()),
+        fields["paying_township"][:6], "approval_limits", "", today, utc_text(now)
     )
     if limits is None:
         raise InvalidValue(
@@ -85,6 +88,7 @@ def approve_grant(
         township_limit_fen=limits["payload"]["township_limit_fen"],
         committee_limit_fen=limits["payload"]["committee_limit_fen"],
         actor=principal.credential_id,
+        recorded_on=today,
     )
     return Outcome(
         [grant], summary(grant) | {"limits_set_by": f"{limits['event_type']}#{limits['position']}"}

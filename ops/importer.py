@@ -177,15 +177,17 @@ def decide_household(
     head, decided = rows[0], household_decisions(rows, actor)
     applied = application_fields(**decided["apply"])
     ids = [member["id_number"] for member in applied["members"]]
+    applied_on = applied["effective_date"]
     approved = approval_fields(
-        applied_programme=applied["programme"], member_ids=set(ids), **decided["approve"]
-    )
+        applied_programme=applied["programme"], member_ids=set(ids), **decided["approve"],
+        applied_on=applied_on,
+    )  # fmt: skip
     return NewHousehold(
         rows=rows,
         actor=actor,
         case_id=imported_case_id(head["region_code"], head["household_ref"]),
         applied=applied,
-        checked=economic_check_fields(**decided["check"]),
+        checked=economic_check_fields(**decided["check"], applied_on=applied_on),
         approved=approved,
         person_keys=[person_key(id_number) for id_number in ids],
     )

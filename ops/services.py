@@ -723,14 +723,21 @@ class Services:
         label = clean_text(label, "label")
         if expires_at is not None:
             try:
-                expires_on = datetime.fromisoformat(clean_text(expires_at, "expires_at")).date()
+                expires = datetime.fromisoformat(clean_text(expires_at, "expires_at"))
             except ValueError:
                 raise InvalidValue(
                     "expires_at must be an ISO timestamp",
                     field="expires_at",
                     rule="timestamp_format",
                 ) from None
-            validate_date(expires_on.isoformat(), "expires_at")
+            validate_date(expires.date().isoformat(), "expires_at")
+            # Read as ``authenticate`` reads it: a credential expired when issued serves no one.
+            if expires.astimezone(UTC) <= now_utc():
+                raise InvalidValue(
+                    "expires_at must be later than now: the credential would never be valid",
+                    field="expires_at",
+                    rule="expires_in_past",
+                )
         token = "doudi_" + secrets.token_urlsafe(32)
         credential = Credential.issue(
             role=role,

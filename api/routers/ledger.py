@@ -35,7 +35,10 @@ router = APIRouter(prefix="/ledger", tags=["ledger"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The transaction's id is the client's idempotency key: required, not optional, on postings.
 TransactionKey = Annotated[
-    str, Header(alias="Idempotency-Key", min_length=1, max_length=200), schemas.TEXT_RULE
+    str,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200),
+    schemas.TEXT_RULE,
+    schemas.HEADER_UTF8,
 ]
 LEDGER_RETRIES = CONTENDED_RETRIES
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from domain.access import Credential
 from ops.services import Services
 from tests.api.test_households_api import API, apply, assert_problem
-from tests.conftest import OTHER_COUNTY
+from tests.conftest import COUNTY, OTHER_COUNTY
 from tests.factories import id_number
 
 DOC = {"document_ref": "当民发〔2022〕12号"}
@@ -250,8 +253,20 @@ def test_registry_records_are_idempotent_and_never_change_a_case(
     )
 
 
+def credential_issued_back_then(services: Services, *, expires_at: str) -> dict[str, str]:
+    """Headers for a special auditor credential recorded while it was valid and expired since:
+    the domain's ``Credential.issue``, past the service's refusal of an expiry already past."""
+    secret = "doudi_" + secrets.token_urlsafe(32)
+    credential = Credential.issue(role="special_auditor", region_scope=COUNTY, label="",
+                                  token_sha256=hashlib.sha256(secret.encode()).hexdigest(),
+                                  expires_at=expires_at, period_from="2000-01-01",
+                                  period_to="2000-12-31", issued_by="test")  # fmt: skip
+    services.app.save(credential)
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def test_audit_trail_names_actor_document_and_respects_scope_and_period(
-    client: TestClient, token: Any
+    client: TestClient, token: Any, services: Services
 ) -> None:
     """Auditors follow a case and a person; to a special auditor a case applied for after its
     period does not exist."""
@@ -276,12 +291,7 @@ def test_audit_trail_names_actor_document_and_respects_scope_and_period(
         period_to="2001-12-31",
     )
     assert_problem(client.get(f"{API}/audit/cases/{case_id}", headers=past), 404, "case_id")
-    expired = token(
-        "special_auditor",
-        expires_at="2001-01-01T00:00:00+00:00",
-        period_from="2000-01-01",
-        period_to="2000-12-31",
-    )
+    expired = credential_issued_back_then(services, expires_at="2001-01-01T00:00:00+00:00")
     assert client.get(f"{API}/audit/cases/{case_id}", headers=expired).status_code == 401
     assert_problem(
         client.get(f"{API}/audit/cases/{case_id}", headers=token("case_worker")), 403, "role"

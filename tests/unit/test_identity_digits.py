@@ -3,6 +3,8 @@ never existed (domain/identity.py, issue #23 item 5)."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
 from stdnum.cn import ric
 
@@ -67,3 +69,23 @@ def test_bank_accounts_take_ascii_digits_only() -> None:
     assert validate_account("6222 0202 0011 2233") == "6222020200112233"
     for bad in ("６２２２０２０２００１１", "٦٢٢٢٠٢٠٢٠٠١١", "62220202001122\n"):
         assert refused_rule(bad, validate_account) == "account_format"
+
+
+def test_a_birth_date_lies_between_1900_and_the_decision_or_today() -> None:
+    """Goal: no impossible person. Method: numbers born 1899-12-31, tomorrow and after the date
+    a decision is about are refused as `id_number_birth_data`; 1900-01-01, today and the
+    decision's own day are accepted."""
+    today = datetime.now(UTC).date()
+
+    def born(day: date) -> str:
+        return id_number(birth=day.strftime("%Y%m%d"), sequence=5)
+
+    assert refused_rule(born(date(1899, 12, 31))) == "id_number_birth_data"
+    assert refused_rule(born(today + timedelta(days=1))) == "id_number_birth_data"
+    assert validate_id_number(born(date(1900, 1, 1))) == born(date(1900, 1, 1))
+    assert validate_id_number(born(today)) == born(today)
+    decided = date(2024, 1, 5)
+    with pytest.raises(InvalidValue) as refused:
+        validate_id_number(born(decided + timedelta(days=1)), born_by=decided.isoformat())
+    assert refused.value.rule == "id_number_birth_data"
+    assert validate_id_number(born(decided), born_by=decided.isoformat()) == born(decided)
