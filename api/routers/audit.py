@@ -31,7 +31,9 @@ def case_trail(
     principal.require("read.audit")
     case = services.case_state.get(str(case_id))
     if case is None or principal.sees(case["region_code"]):
-        services.require_applied("audit_trail", str(case_id))  # a trail a view failed on: 500, not 404 or partial
+        services.require_applied(
+            "audit_trail", str(case_id)
+        )  # a trail a view failed on: 500, not 404 or partial
     if (
         case is None
         or not principal.sees(case["region_code"])

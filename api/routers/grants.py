@@ -94,7 +94,9 @@ def get_grant(grant_id: UUID, services: ReadServices, principal: PrincipalDep) -
         or principal.sees(grant["region_code"])
         or principal.sees(grant["occurred_in"])
     ):
-        services.require_applied("grants", str(grant_id))  # a record the view failed on: 500, not 404
+        services.require_applied(
+            "grants", str(grant_id)
+        )  # a record the view failed on: 500, not 404
     if (
         grant is None
         or not (principal.sees(grant["region_code"]) or principal.sees(grant["occurred_in"]))

@@ -43,7 +43,9 @@ def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dic
     principal.require("read.cases")
     case = services.case_state.get(str(case_id))
     if case is None or principal.sees(case["region_code"]):
-        services.require_applied("case_state", str(case_id))  # a record the view failed on: 500, not 404
+        services.require_applied(
+            "case_state", str(case_id)
+        )  # a record the view failed on: 500, not 404
     if (
         case is None
         or case["kind"] != kind

@@ -54,7 +54,10 @@ def checkpoint(services: ReadServices, principal: PrincipalDep) -> Response:
 @router.get(
     "/proofs/inclusion",
     summary="Inclusion proof of an event, by log position or by case and version",
-    responses={200: {"model": InclusionProof, "description": "Successful Response"}},
+    responses={
+        200: {"model": InclusionProof, "description": "Successful Response"},
+        404: {"description": "No such event of a case within the caller's scope and period"},
+    },
 )
 def inclusion(
     services: ReadServices,
