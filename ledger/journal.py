@@ -6,8 +6,8 @@ changing their fields needs a ``class_version`` bump and an upcaster (see tests/
 A transaction's id is derived from its key (the client's idempotency key) in the namespace of
 the scope that keys it (``key_namespace``): in one namespace the same key with the same content
 is the same transaction, with other content a conflict; one township or county neither sees nor
-takes the keys of another. A transaction is never edited: a correction is its reversal (at most once) or
-a new transaction. An ``AccountGuard``
+takes the keys of another. A transaction is never edited: a correction is its reversal (at most
+once) or a new transaction. An ``AccountGuard``
 carries the running balance of one never-negative account and is saved in the same ``save()``
 as the transaction that moves it, so concurrent postings cannot overdraw it: the second loses
 on the guard's version and is retried against the new balance.
@@ -388,12 +388,10 @@ def books_id(county_code: str) -> UUID:
 
 
 class LedgerBooks(Aggregate):
-    """A county's books across the years: the months that have a period (each recorded as its
-    first posting opens it) and the last year carried over (结转). A carry-over closes its year
-    and every year before it, including years the county never posted in: no posting may be
-    dated in a carried-over year or earlier. A posting that opens a month records it here, and a
-    carry-over records itself here and closes every open month listed, so a posting into an
-    earlier year and a carry-over that race cannot both succeed (the second loses on a version)."""
+    """A county's books across the years: the months its postings have opened, and the last year
+    carried over (结转), which closes that year and every year before it, posted in or not. The
+    first posting of a month and a carry-over both write here, and a carry-over closes every open
+    month listed, so a posting into an earlier year and a carry-over cannot both be saved."""
 
     @staticmethod
     def create_id(county_code: str) -> UUID:
@@ -426,14 +424,14 @@ class LedgerBooks(Aggregate):
                 field="year",
                 rule="period_closed",
             )
-        self._carried_over(year=year)
+        self._carried_through(year=year)
 
     @event("MonthOpened")
     def _month_opened(self, month: str) -> None:
         self.months.append(month)
 
-    @event("CarriedOver")
-    def _carried_over(self, year: int) -> None:
+    @event("CarriedThrough")
+    def _carried_through(self, year: int) -> None:
         self.carried_through = year
 
 
