@@ -205,11 +205,17 @@ class LedgerMachine(RuleBasedStateMachine):
         source=st.sampled_from(["central", "county"]),
     )
     def transfer(self, code: str, debit: str, credit: str, fen: int, source: str) -> None:
-        """Any code between any two accounts: refused unless the flow is one SPEC §6 allows."""
+        """Any code between any two accounts: refused unless the flow is one SPEC §6 allows, with
+        the funding source a source account keeps."""
         self.count += 1
         debit_kinds, credit_kinds = FLOWS[TransferCode(code)]
         allowed = (
-            parse_account(debit).kind in debit_kinds and parse_account(credit).kind in credit_kinds
+            parse_account(debit).kind in debit_kinds
+            and parse_account(credit).kind in credit_kinds
+            and all(  # a funding source account carries money of its own level only
+                parse_account(a).kind != "source" or parse_account(a).qualifier == source
+                for a in (debit, credit)
+            )
         )
         if debit == credit or not allowed:
             with pytest.raises(InvalidValue):
