@@ -391,12 +391,26 @@ class RollGenerateIn(Body):
 
 class LedgerLineIn(Body):
     account: Annotated[
-        str, Field(min_length=5, max_length=80, examples=["pool:420582:dibao"]), TEXT_RULE
+        str,
+        Field(
+            min_length=5,
+            max_length=80,
+            examples=["pool:420582:dibao"],
+            description="kind:region:qualifier of the chart (ledger/accounts.py CHART)",
+        ),
+        TEXT_RULE,
     ]
     debit_fen: Fen = 0
     credit_fen: Fen = 0
     source: Annotated[
-        str, Field(max_length=40, description="funding source the money came from"), TEXT_RULE
+        str,
+        Field(
+            max_length=40,
+            description="funding source the money came from: central, provincial, city or county"
+            " (a source account's line: its own level); each source balances within the"
+            " transaction",
+        ),
+        TEXT_RULE,
     ] = ""
 
 

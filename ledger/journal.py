@@ -4,10 +4,10 @@ NOTE: the events below are a storage format. Renaming or moving them needs ``reg
 changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
 
 A transaction's id is derived from its key (the client's idempotency key) in the namespace of
-the region that keys it (``key_namespace``): in one namespace the same key with the same content
-is the same transaction, with other content a conflict; one county neither sees nor takes the
-keys of another. A transaction is never edited: a correction is its reversal (at most once) or
-a new transaction. An ``AccountGuard``
+the scope that keys it (``key_namespace``): in one namespace the same key with the same content
+is the same transaction, with other content a conflict; one township or county neither sees nor
+takes the keys of another. A transaction is never edited: a correction is its reversal (at most
+once) or a new transaction. An ``AccountGuard``
 carries the running balance of one never-negative account and is saved in the same ``save()``
 as the transaction that moves it, so concurrent postings cannot overdraw it: the second loses
 on the guard's version and is retried against the new balance.
@@ -25,21 +25,27 @@ from eventsourcing.domain import Aggregate, event
 from domain.dates import validate_date
 from domain.decisions import require_document
 from domain.errors import Conflict, InvalidTransition, InvalidValue
-from ledger.accounts import TransferCode, check_flow, parse_account
+from ledger.accounts import TransferCode, check_flow, check_sources, parse_account
 
 MAX_LINES = 1000
 
 
-def key_namespace(region_code: str) -> str:
-    """Whose business a transaction key is: a county (all its credentials share its keys; a
-    township credential keys as its county), or a city, province or the nation for a credential
-    of that scope."""
-    return region_code[:6]
+def key_namespace(region_scope: str) -> str:
+    """Whose business a client's transaction key is: the credential's own scope — a township
+    (its credentials share its keys), a county, a city, a province or the nation. A key of a
+    sibling township, or of the county above, is another namespace's and never seen here."""
+    return region_scope
 
 
 # Keys of the postings doudi makes itself (a roll's reservation and bank results, a grant's
-# payment): a client may reverse them, but not post under them.
+# payment): a client may reverse them, but not post under them. They are keyed in the namespace
+# of the county whose books they move (``system_namespace``), and each names a roll or grant id.
 SYSTEM_KEY_PREFIXES = ("roll:", "grant:")
+
+
+def system_namespace(region_code: str) -> str:
+    """The namespace of doudi's own postings in a region: its county's."""
+    return region_code[:6]
 
 
 def transaction_id(namespace: str, key: str) -> UUID:
@@ -169,8 +175,9 @@ class JournalTransaction(Aggregate):
             "description": str(description or "")[:500],
             "document_ref": require_document(document_ref),
         }
-        if reverses is None:
+        if reverses is None:  # a reversal mirrors a transaction recorded under these rules
             check_flow(code, content["lines"])
+            check_sources(content["lines"])
         return cls(
             namespace=namespace,
             key=key,
@@ -190,9 +197,16 @@ class JournalTransaction(Aggregate):
             )
 
     def reversal(
-        self, *, key: str, posting_date: str, actor: str, document_ref: str
+        self,
+        *,
+        key: str,
+        posting_date: str,
+        actor: str,
+        document_ref: str,
+        namespace: str | None = None,
     ) -> JournalTransaction:
-        """The mirror transaction (debits and credits swapped); a transaction is reversed at most once."""
+        """The mirror transaction (debits and credits swapped), keyed in ``namespace`` (the
+        reverser's; by default this transaction's); a transaction is reversed at most once."""
         if self.reversed_by is not None:
             raise InvalidTransition(
                 "this transaction has already been reversed", field="reverses", rule="reverse_once"
@@ -213,7 +227,7 @@ class JournalTransaction(Aggregate):
             for line in self.lines
         ]
         reversal = JournalTransaction.post(
-            namespace=self.namespace,
+            namespace=self.namespace if namespace is None else namespace,
             key=key,
             code=TransferCode.REVERSAL,
             posting_date=posting_date,
@@ -367,6 +381,58 @@ class LedgerPeriod(Aggregate):
     @event("Closed")
     def _closed(self, county_code: str, month: str, actor: str, document_ref: str) -> None:
         self.closed = True
+
+
+def books_id(county_code: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"doudi:ledger-books:{county_code}")
+
+
+class LedgerBooks(Aggregate):
+    """A county's books across the years: the months its postings have opened, and the last year
+    carried over (结转), which closes that year and every year before it, posted in or not. The
+    first posting of a month and a carry-over both write here, and a carry-over closes every open
+    month listed, so a posting into an earlier year and a carry-over cannot both be saved."""
+
+    @staticmethod
+    def create_id(county_code: str) -> UUID:
+        return books_id(county_code)
+
+    @event("Opened")
+    def __init__(self, county_code: str) -> None:
+        self.county_code = county_code
+        self.months: list[str] = []
+        self.carried_through: int | None = None
+
+    def check_open(self, month: str) -> None:
+        """Refuse a posting dated ``month`` (YYYY-MM) if its year has been carried over."""
+        if self.carried_through is not None and int(month[:4]) <= self.carried_through:
+            raise InvalidValue(
+                f"{month} of {self.county_code} is closed: {self.carried_through} and every"
+                " year before it are carried over",
+                field="posting_date",
+                rule="period_closed",
+            )
+
+    def open_month(self, month: str) -> None:
+        self.check_open(month)
+        self._month_opened(month=month)
+
+    def carry_over(self, year: int) -> None:
+        if self.carried_through is not None and year <= self.carried_through:
+            raise Conflict(
+                f"{self.county_code} {year} is closed by the carry-over of {self.carried_through}",
+                field="year",
+                rule="period_closed",
+            )
+        self._carried_through(year=year)
+
+    @event("MonthOpened")
+    def _month_opened(self, month: str) -> None:
+        self.months.append(month)
+
+    @event("CarriedThrough")
+    def _carried_through(self, year: int) -> None:
+        self.carried_through = year
 
 
 def year_id(county_code: str, year: int) -> UUID:

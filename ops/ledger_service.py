@@ -4,8 +4,9 @@ A posting saves, in one ``save()``: the transaction, the period it is dated in (
 and the guard of every never-negative account it moves. Concurrent postings that drain the same
 pool therefore serialise on the guard's version: the loser is decided again against the new
 balance (``Services.execute``: jittered pauses, turns, a time budget) and is refused if the money
-is no longer there — never overdrawn. Transaction keys live in the namespace of the county (or
-city, province) that keys them (``ledger.journal.key_namespace``).
+is no longer there — never overdrawn. A client's transaction keys live in the namespace of its
+credential's scope — township, county, city, province (``ledger.journal.key_namespace``);
+doudi's own postings in their county's.
 """
 
 from __future__ import annotations
@@ -23,19 +24,22 @@ from eventsourcing.persistence import IntegrityError
 from domain.access import Principal
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.decisions import require_document
-from domain.errors import Conflict, InvalidValue, NotFound
+from domain.errors import Conflict, InvalidTransition, InvalidValue, NotFound
 from domain.text import clean_line, clean_text
 from ledger.accounts import parse_account
 from ledger.journal import (
     SYSTEM_KEY_PREFIXES,
     AccountGuard,
     JournalTransaction,
+    LedgerBooks,
     LedgerPeriod,
     LedgerYear,
+    books_id,
     guard_id,
     guarded_deltas,
     key_namespace,
     period_id,
+    system_namespace,
     transaction_id,
     year_id,
 )
@@ -72,11 +76,19 @@ def _effects(
     touched: list[Aggregate] = []
     month = transaction.posting_date[:7]
     for county in sorted({line["account"].split(":")[1][:6] for line in transaction.lines}):
-        period = get(
-            LedgerPeriod,
-            period_id(county, month),
-            lambda c=county: LedgerPeriod(county_code=c, month=month),
-        )
+        books = get(LedgerBooks, books_id(county), lambda c=county: LedgerBooks(county_code=c))
+        books.check_open(month)  # a month of a carried-over year, opened or not
+        if period_id(county, month) not in loaded:
+            loaded[period_id(county, month)] = _get(
+                services, LedgerPeriod, period_id(county, month)
+            )
+        period = loaded[period_id(county, month)]
+        if period is None:  # the month's first posting opens it in the books
+            period = loaded[period_id(county, month)] = LedgerPeriod(
+                county_code=county, month=month
+            )
+            books.open_month(month)
+            touched.append(books)
         period.check_open(transaction_key=transaction.key)
         touched.append(period)
     for account, (delta, sources) in sorted(guarded_deltas(transaction.lines).items()):
@@ -112,8 +124,8 @@ def _client_key(key: str) -> str:
 def post_transaction(
     services: Services, principal: Principal, key: str, fields: dict[str, Any]
 ) -> Outcome:
-    """Post under ``key`` in the caller's namespace: another county's use of the same key is
-    another transaction, invisible here."""
+    """Post under ``key`` in the caller's namespace: another township's or county's use of the
+    same key is another transaction, invisible here."""
     principal.require("ledger.post")
     transaction = JournalTransaction.post(
         namespace=key_namespace(principal.region_scope), key=_client_key(key), **fields,
@@ -135,14 +147,22 @@ def reverse_transaction(
     posting_date: str,
     document_ref: str,
 ) -> Outcome:
-    """Reverse the transaction ``key`` names in the caller's namespace; a key used only by another
-    county is answered as one never used."""
+    """Reverse the transaction ``key`` names in the caller's namespace (doudi's own postings: in
+    its county's), recording the reversal under ``reversal_key`` in the caller's namespace. A key
+    used only in another namespace, or a posting of doudi's that moves an account outside the
+    caller's scope, is answered as a key never used."""
     principal.require("ledger.post")
     namespace = key_namespace(principal.region_scope)
-    original = _get(services, JournalTransaction, transaction_id(namespace, key))
-    if original is None:
+    lookup = (
+        system_namespace(principal.region_scope)
+        if key.startswith(SYSTEM_KEY_PREFIXES)
+        else namespace
+    )
+    original = _get(services, JournalTransaction, transaction_id(lookup, key))
+    if original is None or not all(
+        principal.sees(parse_account(line["account"]).region_code) for line in original.lines
+    ):
         raise NotFound("no such transaction", field="key", rule="exists")
-    _in_scope(principal, original)
     done = _get(services, JournalTransaction, transaction_id(namespace, _client_key(reversal_key)))
     if done is not None and done.reverses == key:
         return Outcome([], summary(done), 200)  # the same reversal again
@@ -157,6 +177,7 @@ def reverse_transaction(
         posting_date=posting_date,
         actor=principal.credential_id,
         document_ref=document_ref,
+        namespace=namespace,
     )
     return Outcome([original, reversal, *_effects(services, reversal)], summary(reversal), 201)
 
@@ -166,6 +187,13 @@ def close_period(
 ) -> Outcome:
     principal.require("ledger.post")
     principal.require_region(county, "county_code")
+    carried = getattr(_get(services, LedgerBooks, books_id(county)), "carried_through", None)
+    if carried is not None and int(month[:4]) <= carried:
+        raise InvalidTransition(
+            f"{month} is already closed by the carry-over of {carried}",
+            field="month",
+            rule="close_once",
+        )
     period = _get(services, LedgerPeriod, period_id(county, month)) or LedgerPeriod(
         county_code=county, month=month
     )
@@ -176,9 +204,11 @@ def close_period(
 def carry_over(
     services: Services, principal: Principal, county: str, year: int, document_ref: str
 ) -> Outcome:
-    """Year-end carry-over (结转) of a county: close every month of the year still open, and record
-    what its bank clearing, pools, township reserves and roll reservations hold at 31 December,
-    per funding source, as carried into the next year. Once per county and year (409 again).
+    """Year-end carry-over (结转) of a county: close every month of the year still open (and every
+    open month of the years before it: ``LedgerBooks``), and record what its bank clearing,
+    pools, township reserves and roll reservations hold at 31 December, per funding source, as
+    carried into the next year. Once per county and year, never for a year already closed by a
+    later carry-over (409).
 
     The balances are read from the ledger view after catching it up; a posting dated in the
     year that races this would have to check one of the periods closed here, so one of the two
@@ -196,15 +226,18 @@ def carry_over(
         raise Conflict(
             f"{county} {year} is already carried over", field="year", rule="carry_over_once"
         )
+    books = _get(services, LedgerBooks, books_id(county)) or LedgerBooks(county_code=county)
+    earlier = books.carried_through or 0
+    months = [m for m in books.months if earlier < int(m[:4]) < year]
     periods = []
-    for number in range(1, 13):
-        month = f"{year}-{number:02d}"
+    for month in [*months, *(f"{year}-{number:02d}" for number in range(1, 13))]:
         period = _get(services, LedgerPeriod, period_id(county, month)) or LedgerPeriod(
             county_code=county, month=month
         )
         if not period.closed:
             period.close(actor=principal.credential_id, document_ref=document_ref)
             periods.append(period)
+    books.carry_over(year)
     balances = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
     carried = LedgerYear(
         county_code=county, year=year, balances=balances, actor=principal.credential_id,
@@ -213,7 +246,7 @@ def carry_over(
     response = {"county_code": county, "year": year, "carried_fen": carried.carried_fen,
                 "balances": [{"account": a, "source": s, "amount_fen": f} for a, s, f in balances],
                 "periods_closed": [p.month for p in periods]}  # fmt: skip
-    return Outcome([*periods, carried], response, 201)
+    return Outcome([*periods, books, carried], response, 201)
 
 
 def pool_group(programme: str) -> str:
@@ -258,7 +291,7 @@ def flow_postings(
                 {"account": debit, "debit_fen": fen, "credit_fen": 0, "source": source},
                 {"account": credit, "debit_fen": 0, "credit_fen": fen, "source": source},
             ]
-    namespace = key_namespace(county)
+    namespace = system_namespace(county)
     if not lines or _get(services, JournalTransaction, transaction_id(namespace, key)) is not None:
         return []
     transaction = JournalTransaction.post(

@@ -80,7 +80,7 @@ def pay_month(url: str, counties: tuple[str, ...], month: str) -> None:
         bank, fen = f"clearing:{county}:bank", 10**12
         postings = [("raise", [(bank, fen, 0), (f"source:{county}:central", 0, fen)])] + [
             ("allocate", [(f"pool:{county}:{pool}", fen // 4, 0), (bank, 0, fen // 4)])
-            for pool in ("dibao", "tekun", "marginal")
+            for pool in ("dibao", "tekun", "temporary")
         ]
         for number, (code, lines) in enumerate(postings):
             fields = {"code": code, "posting_date": f"{month}-01", **meta, "lines": [

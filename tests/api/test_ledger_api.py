@@ -368,3 +368,64 @@ def test_year_end_carry_over_closes_the_year_and_opens_the_next(
         client.post(f"{API}/ledger/carry-over/420581/2024", json=DOC, headers=finance),
         403, "county_code",
     )  # fmt: skip
+
+
+def test_a_carry_over_closes_every_earlier_month_and_year(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """结转 of 2024 with March 2023 posted and still open: the carry-over closes March 2023 too;
+    afterwards no posting dated in 2024, 2023 (a month posted in or not) or in a year before
+    the county's first posting (1990) is recorded (422 ``period_closed`` on ``posting_date``),
+    nor a reversal dated there; closing such a month again or carrying over 2023 is 409; 2025
+    stays open."""
+    finance = token("finance_officer")
+    body = txn("raise", "clearing:420582:bank", "source:420582:central", 500, date="2023-03-10")
+    assert post(client, finance, "raise-2023", body).status_code == 201
+    carried = client.post(f"{API}/ledger/carry-over/420582/2024", json=DOC, headers=finance)
+    assert carried.status_code == 201, carried.text
+    assert carried.json()["periods_closed"] == ["2023-03"] + [f"2024-{m:02d}" for m in range(1, 13)]
+    position = services.log_position()
+    for day in ("2024-07-01", "2023-03-11", "2023-11-30", "1990-01-01"):
+        late = txn("raise", "clearing:420582:bank", "source:420582:central", 1, date=day)
+        assert_problem(
+            post(client, finance, f"late-{day}", late), 422, "posting_date", "period_closed"
+        )
+    reversal = client.post(f"{API}/ledger/transactions/raise-2023/reverse",
+                           json={"posting_date": "2023-12-31", **DOC},
+                           headers=finance | {"Idempotency-Key": "rev-2023"})  # fmt: skip
+    assert_problem(reversal, 422, "posting_date", "period_closed")
+    assert_problem(client.post(f"{API}/ledger/periods/420582/2022-05/close", json=DOC, headers=finance),
+                   409, "month", "close_once")  # fmt: skip
+    assert_problem(client.post(f"{API}/ledger/carry-over/420582/2023", json=DOC, headers=finance),
+                   409, "year", "period_closed")  # fmt: skip
+    assert services.log_position() == position
+    body = txn("raise", "clearing:420582:bank", "source:420582:central", 1, date="2025-01-02")
+    assert post(client, finance, "raise-2025", body).status_code == 201
+
+
+@pytest.mark.parametrize("day", ["2023-03-20", "2022-05-05"], ids=["open-month", "new-month"])
+def test_a_posting_into_an_earlier_year_and_a_carry_over_cannot_both_be_saved(
+    services: Services, day: str
+) -> None:
+    """Race, decided side by side: a posting dated 2023 (in a month already posted in, or in one
+    never posted in) is decided, then the carry-over of 2024 is decided and saved first; saving
+    the posting then fails on a version (the month's period, or the county's books), and the
+    posting decided again is refused as ``period_closed``."""
+    from eventsourcing.persistence import IntegrityError
+
+    from ops.ledger_service import carry_over
+
+    credential_id, _ = services.issue_credential(
+        "test", role="finance_officer", region_scope="420582"
+    )
+    finance = Principal(credential_id, "finance_officer", "420582")
+    first = txn("raise", "clearing:420582:bank", "source:420582:central", 5, date="2023-03-10")
+    services.app.save(*post_transaction(services, finance, "first", first).aggregates)
+    late = txn("raise", "clearing:420582:bank", "source:420582:central", 5, date=day)
+    decided = post_transaction(services, finance, "late", late)
+    services.app.save(*carry_over(services, finance, "420582", 2024, "结转").aggregates)
+    with pytest.raises(IntegrityError):
+        services.app.save(*decided.aggregates)
+    with pytest.raises(DomainError) as refused:
+        post_transaction(services, finance, "late", late)
+    assert (refused.value.field, refused.value.rule) == ("posting_date", "period_closed")

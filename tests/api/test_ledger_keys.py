@@ -141,3 +141,56 @@ def test_a_key_posted_outside_the_api_passes_the_text_rule(services: Services) -
         post_transaction(services, finance, "alloc\u202e-1", body)
     assert (refused.value.field, refused.value.rule) == ("Idempotency-Key", "text_bidi_override")
     assert services.log_position() == position
+
+
+def unlike_instance(response: Any) -> tuple[int, str, Any]:
+    """A problem answer but for its ``instance`` (the request's own path)."""
+    status, content_type, body = answer(response)
+    return status, content_type, {k: v for k, v in body.items() if k != "instance"}
+
+
+def grant_lines(township: str, fen: int) -> dict[str, Any]:
+    return {"code": "grant", "posting_date": "2024-03-05", **DOC, "lines": [
+        {"account": f"disbursed:{township}:temporary", "debit_fen": fen, "source": "central"},
+        {"account": f"reserve:{township}:temporary", "credit_fen": fen, "source": "central"}]}  # fmt: skip
+
+
+def test_a_township_keys_its_own_transactions_and_reverses_doudis_postings_of_its_reserve(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """A township credential's keys are its township's: the county neither finds nor conflicts
+    with them. A grant payment doudi posted from 玉阳街道's reserve (key ``grant:…:pay``, in the
+    county's books) is reversed by 玉阳's finance officer, once, its retry answering the first
+    result; to the sibling township 002 the same key answers exactly as a key never used."""
+    from tests.api.test_grants_api import grant_body, setup
+
+    admin, county = token("admin"), token("finance_officer")
+    own, sibling = token("finance_officer", "420582001"), token("finance_officer", "420582002")
+    setup(client, admin)  # 5,000 yuan advanced to 420582001's reserve
+    assert post(client, own, "pay-1", grant_lines("420582001", 100)).status_code == 201
+    assert unlike_instance(reverse(client, county, "pay-1", "rev-c")) == unlike_instance(
+        reverse(client, county, "never-used", "rev-c")
+    )
+    assert post(client, county, "pay-1", grant_lines("420582001", 200)).status_code == 201
+
+    grant = client.post(f"{API}/temporary-grants", json=grant_body(1_000), headers=admin).json()
+    approval = {"paying_township": "420582001", "effective_date": "2024-03-02", **DOC}
+    assert client.post(f"{API}/temporary-grants/{grant['grant_id']}/approve", json=approval,
+                       headers=admin).status_code == 200  # fmt: skip
+    assert client.post(f"{API}/temporary-grants/{grant['grant_id']}/pay",
+                       json={"posting_date": "2024-03-06"}, headers=admin).status_code == 200  # fmt: skip
+    paid = f"grant:{grant['grant_id']}:pay"
+    position = services.log_position()
+    theirs, missing = (
+        reverse(client, sibling, paid, "rev-s"),
+        reverse(client, sibling, "grant:x:pay", "rev-s"),
+    )
+    assert unlike_instance(theirs) == unlike_instance(missing)
+    assert_problem(theirs, 404, "key", "exists")
+    assert services.log_position() == position
+    undone = reverse(client, own, paid, "rev-own")
+    assert undone.status_code == 201 and undone.json()["total_fen"] == 1_000, undone.text
+    again = reverse(client, own, paid, "rev-own")
+    assert again.status_code == 200 and again.json() == undone.json()
+    assert_problem(reverse(client, county, paid, "rev-county"), 409, "reverses", "reverse_once")
+    assert balances(client, county)["reserve:420582001:temporary"] == 500_000 - 100 - 200

@@ -113,6 +113,11 @@ def line(account: str, debit: int = 0, credit: int = 0) -> dict[str, Any]:
     return {"account": account, "debit_fen": debit, "credit_fen": credit, "source": "central"}
 
 
+def advance_body(reserve: str, pool: str) -> dict[str, Any]:
+    return {"code": "advance", "posting_date": "2024-03-05", **DOC,
+            "lines": [line(reserve, debit=100), line(pool, credit=100)]}  # fmt: skip
+
+
 def raise_body(clearing: str, source: str) -> dict[str, Any]:
     return {"code": "raise", "posting_date": "2024-03-05", **DOC,
             "lines": [line(clearing, debit=100), line(source, credit=100)]}  # fmt: skip
@@ -164,7 +169,7 @@ def write_table() -> dict[str, list[Case]]:
     table["/ledger/transactions"] = [
         Case("lines[1].account", "finance_officer", raise_body(f"clearing:{C}:bank", f"source:{THEIRS}:central"), key="t1"),
         Case("lines[0].account", "finance_officer", raise_body(f"clearing:{THEIRS}:bank", f"source:{C}:central"), key="t2"),
-        Case("lines[1].account", "finance_officer", raise_body(f"clearing:{C}:bank", f"source:{THEIRS}001:central"), key="t3"),
+        Case("lines[0].account", "finance_officer", advance_body(f"reserve:{THEIRS}001:temporary", f"pool:{C}:temporary"), key="t3"),
     ]  # fmt: skip
     table["/ledger/transactions/{key}/reverse"] = [Case(
         # another county's key names nothing here (keys are per county): not found

@@ -205,11 +205,17 @@ class LedgerMachine(RuleBasedStateMachine):
         source=st.sampled_from(["central", "county"]),
     )
     def transfer(self, code: str, debit: str, credit: str, fen: int, source: str) -> None:
-        """Any code between any two accounts: refused unless the flow is one SPEC §6 allows."""
+        """Any code between any two accounts: refused unless the flow is one SPEC §6 allows, with
+        the funding source a source account keeps."""
         self.count += 1
         debit_kinds, credit_kinds = FLOWS[TransferCode(code)]
         allowed = (
-            parse_account(debit).kind in debit_kinds and parse_account(credit).kind in credit_kinds
+            parse_account(debit).kind in debit_kinds
+            and parse_account(credit).kind in credit_kinds
+            and all(  # a funding source account carries money of its own level only
+                parse_account(a).kind != "source" or parse_account(a).qualifier == source
+                for a in (debit, credit)
+            )
         )
         if debit == credit or not allowed:
             with pytest.raises(InvalidValue):
@@ -270,3 +276,73 @@ def test_a_reserve_fund_is_never_diverted() -> None:
     with pytest.raises(InvalidValue) as caught:
         post("no", "allocate", dr("pool:420582:dibao", 100), cr("reserve:420582101:temporary", 100))
     assert caught.value.rule == "transfer_flow" and caught.value.field == "lines[1].account"
+
+
+@pytest.mark.parametrize(("account", "rule"), [
+    ("reserve:420582001000:temporary", "account_region_level"),  # a township written with 12 digits
+    ("reserve:420582:temporary", "account_region_level"),  # a "township reserve" of a county
+    ("pool:420582001:dibao", "account_region_level"),
+    ("clearing:420582001:bank", "account_region_level"),
+    ("source:420582001000:county", "account_region_level"),
+    ("disbursed:420582001001:temporary", "account_region_level"),
+    ("clearing:420582:b1", "account_qualifier"),  # a second bank clearing account by another name
+    ("pool:420582:lottery", "account_qualifier"),
+    ("reserve:420582001:dibao", "account_qualifier"),
+    ("reserved:420582:bank", "account_qualifier"),
+    ("source:420582:foreign_aid", "funding_level"),
+])  # fmt: skip
+def test_every_account_has_one_name_in_the_chart(account: str, rule: str) -> None:
+    """Each kind sits at its one region level with its own qualifiers (``CHART``): any other
+    spelling of an account, or a qualifier outside the chart, is refused naming the line."""
+    with pytest.raises(InvalidValue) as caught:
+        assert_balanced([dr(account, 1), cr("source:420582:central", 1)])
+    assert (caught.value.field, caught.value.rule) == ("lines[0].account", rule)
+
+
+def test_the_chart_names_the_accounts_doudi_posts_to() -> None:
+    """Every account the flows of rolls and grants post to is in the chart, at both levels a
+    payment is recorded at."""
+    for code in ("pool:420582:tekun", "reserved:420582:temporary", "disbursed:420582:dibao",
+                 "disbursed:420582001:temporary", "reserve:420582001:temporary",
+                 "returned:420582:dibao", "recovery:420582:tekun", "payable:420582:dibao"):  # fmt: skip
+        assert parse_account(code).code == code
+
+
+@pytest.mark.parametrize(("lines", "field", "rule"), [
+    ([dr("clearing:420582:bank", 5, "central"), cr("source:420582:county", 5, "county")], "lines", "source_balance"),
+    ([dr("clearing:420582:bank", 5, "lottery"), cr("source:420582:central", 5, "lottery")], "lines[0].source", "funding_source"),
+    ([dr("clearing:420582:bank", 5, "county"), cr("source:420582:central", 5, "county")], "lines[1].source", "funding_source"),
+    ([dr("clearing:420582:bank", 5, ""), cr("disbursed:420582:dibao", 5, "")], "lines[1].source", "funding_source"),
+    ([dr("pool:420582:dibao", 5, "county"), cr("clearing:420582:bank", 3, "county"),
+      cr("clearing:420582:bank", 2, "central")], "lines", "source_balance"),
+])  # fmt: skip
+def test_money_never_changes_funding_source(
+    lines: list[dict[str, Any]], field: str, rule: str
+) -> None:
+    """A new transaction names one of the four funding levels on each line, a source account's
+    line its own level, and balances per source; money of no recorded source (``""``) only
+    leaves an account whose guard holds it, so it is never created."""
+    code = "raise" if lines[0]["account"].startswith("clearing") else "allocate"
+    if lines[1]["account"].startswith("disbursed"):
+        code = "return"
+    with pytest.raises(InvalidValue) as caught:
+        post("s", code, *lines)
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+def test_money_of_no_recorded_source_moves_and_a_relabelling_of_old_is_reversed() -> None:
+    """Money held with no recorded source may still be allocated onward (its guard keeps it),
+    and a transaction recorded before sources were checked — here one relabelling central
+    money as county — can be reversed: the reversal mirrors what was recorded."""
+    moved = post("m", "allocate", dr("pool:420582:dibao", 5, ""), cr("clearing:420582:bank", 5, ""))
+    assert {line["source"] for line in moved.lines} == {""}
+    old = JournalTransaction(
+        namespace="420582", key="old", code="raise", posting_date="2022-03-05", description="",
+        actor="f", document_ref="旧", reverses=None, content_sha256="x",
+        lines=[dr("clearing:420582:bank", 5, "central"), cr("source:420582:county", 5, "county")],
+    )  # fmt: skip
+    mirror = old.reversal(key="old-rev", posting_date="2024-03-06", actor="f", document_ref="更正")
+    assert [(line["source"], line["credit_fen"]) for line in mirror.lines] == [
+        ("central", 5),
+        ("county", 0),
+    ]
