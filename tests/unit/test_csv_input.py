@@ -31,7 +31,7 @@ def test_the_split_on_commas_gives_the_csv_modules_rows() -> None:
         (f"a,b\r\nR1,{'x' * (FIELD_LIMIT + 1)}\r\n", "csv_format", 2),
         ("a,b\r\nR1,x\r\nR2,x,EXTRA\r\n", "csv_columns", 3),
         ("a,b,a\r\nR1,x,y\r\n", "csv_columns", 1),
-        ("a,b\r\nR1,x\u2028y\r\n", "text_line_separator", 2),
+        ("a,b\r\nR1,x\u2028y\r\n", "text_line_break", 2),
     ],
     ids=["field-past-the-limit", "more-cells-than-columns", "repeated-column", "line-separator"],
 )
