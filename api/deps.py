@@ -97,17 +97,14 @@ def _is_json(content_type: str | None) -> bool:
 async def unique_json_keys(request: Request) -> None:
     """Refuse a JSON body that names a key twice in one object (422 ``json_duplicate_key``):
     JSON leaves its meaning open and FastAPI would keep the last, so the request fingerprinted
-    and decided would not be the one a reader of the body sees. A router-wide dependency: it
-    runs after FastAPI has read the body (within the body limit) and refused one that is not
-    JSON, and before the body is validated."""
-    if request.method in ("GET", "HEAD", "DELETE") or not _is_json(
+    and decided would not be the one a reader of the body sees. A dependency of every route: it
+    runs after FastAPI has read the body of a route that takes one (within the body limit) and
+    refused one that is not JSON, and before the body is validated."""
+    route = request.scope.get("route")
+    if getattr(route, "body_field", None) is None or not _is_json(
         request.headers.get("content-type")
     ):
         return
     body = await request.body()
-    if not body:
-        return
-    try:
+    if body:
         json.loads(body, object_pairs_hook=_unique_keys)
-    except (ValueError, RecursionError) as error:  # a route that takes no body was sent one
-        raise InvalidValue(f"body: not JSON: {error}", field="body", rule="json_invalid") from None
