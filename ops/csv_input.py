@@ -10,6 +10,7 @@ did not expect. Cells come back in NFC.
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Iterable, Iterator
 
 from domain.errors import InvalidValue
@@ -19,13 +20,21 @@ FIELD_LIMIT = csv.field_size_limit()  # 131,072 characters, the csv module's def
 
 
 def csv_rows(
-    lines: Iterable[str], field: str = "file", *, plain: bool = False
+    lines: Iterable[str],
+    field: str = "file",
+    *,
+    plain: bool = False,
+    width: list[int] | None = None,
 ) -> Iterator[tuple[int, list[str]]]:
     """(line number, cleaned cells) of each non-blank row; the line is the row's last line.
     ``plain``: the text has no quote character, so each line is split on commas in C (the same
-    rows as the csv module gives, several times faster), with the same field limit."""
+    rows as the csv module gives, several times faster), with the same field limit. ``width``:
+    one number, the most cells a row may have, which the caller may set while rows are read
+    (``csv_table`` sets it from the header): checked here, not in another generator around
+    this one, because a statement's million lines pass through."""
+    most = [sys.maxsize] if width is None else width
     if plain:
-        yield from _plain_rows(lines, field)
+        yield from _plain_rows(lines, field, most)
         return
     reader = csv.reader(lines, strict=True)
     while True:
@@ -37,11 +46,15 @@ def csv_rows(
             raise InvalidValue(
                 f"{field} line {reader.line_num}: {error}", field=field, rule="csv_format"
             ) from None
+        if len(row) > most[0]:
+            raise _too_many_cells(field, reader.line_num, len(row), most[0])
         if row:
             yield reader.line_num, clean_row(row, reader.line_num, field)
 
 
-def _plain_rows(lines: Iterable[str], field: str) -> Iterator[tuple[int, list[str]]]:
+def _plain_rows(
+    lines: Iterable[str], field: str, most: list[int]
+) -> Iterator[tuple[int, list[str]]]:
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\r\n")
         if not line:
@@ -53,7 +66,15 @@ def _plain_rows(lines: Iterable[str], field: str) -> Iterator[tuple[int, list[st
                 field=field,
                 rule="csv_format",
             )
+        if len(cells) > most[0]:
+            raise _too_many_cells(field, number, len(cells), most[0])
         yield number, cells
+
+
+def _too_many_cells(field: str, line: int, cells: int, columns: int) -> InvalidValue:
+    return InvalidValue(
+        f"{field} line {line}: {cells} cells for {columns} columns", field=field, rule="csv_columns"
+    )
 
 
 def csv_table(
@@ -61,7 +82,8 @@ def csv_table(
 ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header (names stripped, each once) and (line number, cells) of each row after it;
     a row with more cells than the header has columns is refused naming its line."""
-    rows = csv_rows(lines, field, plain=plain)
+    width = [sys.maxsize]
+    rows = csv_rows(lines, field, plain=plain, width=width)
     header = [name.strip() for name in next(rows, (0, []))[1]]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
@@ -70,19 +92,8 @@ def csv_table(
             field=field,
             rule="csv_columns",
         )
-    width = len(header)
-
-    def checked() -> Iterator[tuple[int, list[str]]]:
-        for line, row in rows:
-            if len(row) > width:
-                raise InvalidValue(
-                    f"{field} line {line}: {len(row)} cells for {width} columns",
-                    field=field,
-                    rule="csv_columns",
-                )
-            yield line, row
-
-    return header, checked()
+    width[0] = len(header)
+    return header, rows
 
 
 def csv_records(
