@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from api import openapi, problems, responses
+from api.deps import unique_json_keys
 from api.limits import BodyLimit, BodyTooLarge, too_large
 from api.routers import (
     audit,
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     problems.install(app)
     _middleware(app, settings)
-    v1 = APIRouter(prefix="/api/v1")
+    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(unique_json_keys)])
     for module in (policy, households, tekun, registry, audit, credentials, rolls, ledger, grants):
         v1.include_router(module.router)
 

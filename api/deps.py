@@ -1,14 +1,19 @@
-"""Dependencies: the services, the authenticated principal, the Idempotency-Key header."""
+"""Dependencies: the services, the authenticated principal, the Idempotency-Key header, and
+the check every JSON body passes (no key twice in one object)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import email.message
+import json
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.schemas import HEADER_UTF8, TEXT_RULE
 from domain.access import Principal
+from domain.errors import InvalidValue
+from domain.text import visible
 from ops.services import Services
 
 bearer = HTTPBearer(auto_error=False)
@@ -64,3 +69,45 @@ def fresh_services(services: ServicesDep) -> Services:
 
 
 ReadServices = Annotated[Services, Depends(fresh_services)]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object, refused if it names a key twice."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise InvalidValue(
+                f"body: the key {visible(key)!r} appears twice in one object",
+                field="body",
+                rule="json_duplicate_key",
+            )
+        found[key] = value
+    return found
+
+
+def _is_json(content_type: str | None) -> bool:
+    """The content types FastAPI reads as JSON."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+async def unique_json_keys(request: Request) -> None:
+    """Refuse a JSON body that names a key twice in one object (422 ``json_duplicate_key``):
+    JSON leaves its meaning open and FastAPI would keep the last, so the request fingerprinted
+    and decided would not be the one a reader of the body sees. A dependency of every route: it
+    runs after FastAPI has read the body of a route that takes one (within the body limit) and
+    refused one that is not JSON, and before the body is validated."""
+    route = request.scope.get("route")
+    if getattr(route, "body_field", None) is None or not _is_json(
+        request.headers.get("content-type")
+    ):
+        return
+    body = await request.body()
+    if body:
+        json.loads(body, object_pairs_hook=_unique_keys)

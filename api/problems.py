@@ -39,6 +39,25 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+# What a refusal of the HTTP layer (no route, no such method, no credential) is about, in the
+# caller's terms: the field and rule of its ``errors[]``.
+HTTP_ERRORS = {
+    401: ("Authorization", "bearer_token"),
+    404: ("path", "route_exists"),
+    405: ("method", "method_allowed"),
+}
+
+
+def _validation_entry(error: Any) -> dict[str, Any]:
+    """One pydantic/FastAPI error as ``errors[]`` names it. A body that is not JSON is the
+    field ``body`` (FastAPI puts the character offset in the location; it goes in the detail)."""
+    if error["type"] == "json_invalid":
+        where = f" at character {error['loc'][-1]}" if len(error["loc"]) > 1 else ""
+        why = (error.get("ctx") or {}).get("error", error["msg"])
+        return {"field": "body", "rule": "json_invalid", "detail": f"not JSON: {why}{where}"}
+    return {"field": _field(tuple(error["loc"])), "rule": error["type"], "detail": error["msg"]}
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [visible(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[-1] if loc else "")
@@ -65,10 +84,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field(tuple(e["loc"])), "rule": e["type"], "detail": e["msg"]}
-            for e in error.errors()
-        ]
+        errors = [_validation_entry(e) for e in error.errors()]
         first = errors[0] if errors else {"field": "", "detail": "invalid request"}
         return problem(
             422,
@@ -90,8 +106,13 @@ def install(app: FastAPI) -> None:
                 errors=[{"field": "body", "rule": "json_invalid", "detail": str(error.detail)}],
                 problem_type="/problems/validation",
             )
+        field, rule = HTTP_ERRORS.get(error.status_code, ("request", f"http_{error.status_code}"))
         response = problem(
-            error.status_code, str(error.detail), str(error.detail), instance=request.url.path
+            error.status_code,
+            str(error.detail),
+            str(error.detail),
+            instance=request.url.path,
+            errors=[{"field": field, "rule": rule, "detail": str(error.detail)}],
         )
         for key, value in (error.headers or {}).items():
             response.headers[key] = value

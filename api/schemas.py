@@ -15,7 +15,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+)
 from pydantic_core import PydanticCustomError
 
 from domain.dates import DATE_RANGE, FIRST_DATE, LAST_DATE
@@ -145,12 +153,55 @@ IdNumber = Annotated[
 AccountNumber = Annotated[
     str, Field(min_length=8, max_length=40, description="bank account: 8–32 digits"), TEXT_RULE
 ]
-TierCode = Annotated[str, Field(min_length=1, max_length=16), TEXT_RULE]
+TierCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9]{1,16}$", description="1–16 ASCII letters or digits"),
+    TEXT_RULE,
+]
 ShortText = Annotated[str, Field(min_length=1, max_length=100), TEXT_RULE]
 Label = Annotated[str, Field(max_length=100), TEXT_RULE]
 ProgrammeCode = Annotated[str, Field(min_length=1, max_length=40), TEXT_RULE]
-DetailText = Annotated[str, Field(max_length=500), TEXT_RULE]
+DETAIL_TEXT_MAX_LENGTH = 500
 DetailKey = Annotated[str, Field(min_length=1, max_length=100), TEXT_RULE]
+
+
+def _detail_value(value: Any) -> Any:
+    """A registry detail's value: text (the text rule, at most 500 characters), an integer
+    within ±MAX_FEN (the event store's JSON decodes exactly only within 64 bits), a boolean or
+    null. One validator, so that a refused value is one error naming ``details.<key>`` and the
+    rule it broke (a union type would report one error per member)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value > MAX_FEN:
+            raise PydanticCustomError("less_than_equal", "must be at most {le}", {"le": MAX_FEN})
+        if value < -MAX_FEN:
+            raise PydanticCustomError(
+                "greater_than_equal", "must be at least {ge}", {"ge": -MAX_FEN}
+            )
+        return value
+    if isinstance(value, str):
+        value = _text_rule(value).strip()
+        if len(value) > DETAIL_TEXT_MAX_LENGTH:
+            raise PydanticCustomError(
+                "string_too_long",
+                "must have at most {max} characters",
+                {"max": DETAIL_TEXT_MAX_LENGTH},
+            )
+        return value
+    raise PydanticCustomError("detail_value_type", "must be text, an integer, true, false or null")
+
+
+DetailValue = Annotated[
+    Any,
+    PlainValidator(
+        _detail_value,
+        json_schema_input_type=Annotated[str, Field(max_length=DETAIL_TEXT_MAX_LENGTH)]
+        | Annotated[int, Field(ge=-MAX_FEN, le=MAX_FEN)]
+        | bool
+        | None,
+    ),
+]
 DataMatch = Annotated[str, Field(max_length=200), TEXT_RULE]
 # Text in a query, a path or a stored header (Idempotency-Key, transaction keys).
 KeyText = Annotated[str, Field(min_length=1, max_length=200), TEXT_RULE]
@@ -351,14 +402,7 @@ class RegistryIn(Body):
     id_number: IdNumber
     region_code: RegionCode
     effective_date: Day
-    # Integers within ±MAX_FEN: the event store's JSON decodes exactly only within 64 bits.
-    details: Annotated[
-        dict[
-            DetailKey,
-            DetailText | Annotated[StrictInt, Field(ge=-MAX_FEN, le=MAX_FEN)] | bool | None,
-        ],
-        Field(max_length=50),
-    ] = {}
+    details: Annotated[dict[DetailKey, DetailValue], Field(max_length=50)] = {}
 
 
 class PersonQuery(Body):

@@ -9,6 +9,7 @@ event's timestamp, so the policy book answers "as known at T, what was effective
 
 from __future__ import annotations
 
+import re
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -20,6 +21,8 @@ from domain.money import RoundingMode, RoundingUnit, divide_rounded, require_fen
 from domain.programmes import CareLevel, Programme
 from domain.regions import validate_region_code
 
+# A tier code is ASCII letters and digits, as every code (no full-width or Arabic-Indic look-alikes).
+_TIER_CODE = re.compile(r"[A-Za-z0-9]{1,16}").fullmatch
 MIN_TEKUN_MULTIPLIER_PERCENT = 130  # 特困 basic living allowance ≥ 1.3 × dibao standard.
 
 
@@ -103,9 +106,9 @@ class RegionPolicy(Aggregate):
         if not tiers:
             raise InvalidValue("tiers must name at least one tier", field="tiers", rule="non_empty")
         for code, amount in tiers.items():
-            if not code or len(code) > 16:
+            if not _TIER_CODE(code):
                 raise InvalidValue(
-                    "tier codes are 1–16 characters", field="tiers", rule="tier_code"
+                    "tier codes are 1–16 ASCII letters or digits", field="tiers", rule="tier_code"
                 )
             require_fen(amount, f"tiers.{code}", allow_zero=False)
         self._tiers_set(

@@ -2,13 +2,17 @@
 
 NOTE: the events below are a storage format (see the other aggregate modules).
 
-A statement's id is derived from the county and the file's SHA-256, so importing the same file
-twice records nothing. Each line keeps the bank's reference, so reconciliation can match it to
-a roll line by reference *and* amount.
+A statement's id is derived from the county and the SHA-256 of the file's content with its line
+ends normalised (``statement_fingerprint``), so importing the same file twice records nothing,
+even if it is re-sent with CRLF instead of LF line ends or with a byte-order mark. Each line
+keeps the bank's reference, so reconciliation can match it to a roll line by reference *and*
+amount.
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -25,6 +29,14 @@ from domain.money import MAX_FEN
 MAX_LINES = 2_000_000
 LINES_PER_CHUNK = 10_000
 COLUMNS = ("reference", "amount_fen", "booked_on")  # and optionally "description"
+
+
+def statement_fingerprint(data: bytes) -> str:
+    """The SHA-256 of a statement file as content: without a UTF-8 byte-order mark, with LF line
+    ends (CRLF and CR read as LF) and without trailing line ends. (No GBK or UTF-8 sequence holds
+    the bytes of CR or LF except those characters.)"""
+    content = data.removeprefix(codecs.BOM_UTF8).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return hashlib.sha256(content.rstrip(b"\n")).hexdigest()
 
 
 def statement_id(county_code: str, file_sha256: str) -> UUID:
@@ -87,11 +99,12 @@ class BankStatement(Aggregate):
 
     @classmethod
     def read(
-        cls, *, county_code: str, header: list[str], rows: Iterable[list[str]], file_sha256: str,
-        actor: str,
+        cls, *, county_code: str, header: list[str], rows: Iterable[tuple[int, list[str]]],
+        file_sha256: str, actor: str,
     ) -> list[Aggregate]:  # fmt: skip
-        """Validate every row (a bad row refuses the whole file, recording nothing) and return
-        the statement's chunks followed by the statement itself — save them in that order."""
+        """Validate every row, given with its line number in the file (a bad row refuses the
+        whole file, recording nothing) and return the statement's chunks followed by the
+        statement itself — save them in that order."""
         missing = set(COLUMNS) - set(header)
         if missing:
             raise InvalidValue(
@@ -103,10 +116,10 @@ class BankStatement(Aggregate):
         chunks: list[Aggregate] = []
         lines: list[list[Any]] = []
         count = 0
-        for count, row in enumerate(rows, start=1):
+        for count, (number, row) in enumerate(rows, start=1):
             if count > MAX_LINES:
                 break
-            lines.append(_line(row, at, described, count + 1))
+            lines.append(_line(row, at, described, number))
             if len(lines) == LINES_PER_CHUNK:
                 chunks.append(_chunk(ident, len(chunks), count - len(lines), county_code, lines))
                 lines = []
@@ -132,6 +145,7 @@ def _booked(text: str) -> str:
 
 
 _NON_ZERO_FEN = re.compile(r"-?[0-9]*[1-9][0-9]*").fullmatch
+_MAX_CHARACTERS = 19  # a sign and 18 digits: int() only ever reads a short text
 
 
 def _line(row: list[str], at: list[int], described: int | None, number: int) -> list[Any]:
@@ -147,12 +161,18 @@ def _line(row: list[str], at: list[int], described: int | None, number: int) -> 
         raise InvalidValue(
             f"file line {number}: amount_fen must be a whole, non-zero number of fen", field="file", rule="integer_fen"
         )  # fmt: skip
-    digits = amount.lstrip("-").lstrip("0")  # checked before int(), which refuses >4,300 digits
-    if len(digits) > len(str(MAX_FEN)) or int(digits) > MAX_FEN:
+    if len(amount) > _MAX_CHARACTERS:
+        if len(amount.lstrip("-0")) > len(str(MAX_FEN)):
+            raise InvalidValue(f"file line {number}: amount_fen beyond {MAX_FEN}", field="file", rule="max_fen")  # fmt: skip
+        raise InvalidValue(
+            f"file line {number}: amount_fen in at most {_MAX_CHARACTERS - 1} digits", field="file", rule="integer_fen"
+        )  # fmt: skip
+    fen = int(amount)
+    if not -MAX_FEN <= fen <= MAX_FEN:
         raise InvalidValue(
             f"file line {number}: amount_fen beyond {MAX_FEN}", field="file", rule="max_fen"
         )
     try:
-        return [reference, int(amount), _booked(booked), description]
+        return [reference, fen, _booked(booked), description]
     except InvalidValue as error:
         raise InvalidValue(f"file line {number}: {error}", field="file", rule=error.rule) from None

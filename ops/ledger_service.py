@@ -12,9 +12,8 @@ doudi's own postings in their county's.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -25,7 +24,7 @@ from domain.access import Principal
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.decisions import require_document
 from domain.errors import Conflict, InvalidTransition, InvalidValue, NotFound
-from domain.text import clean_line, clean_text
+from domain.text import clean_text
 from ledger.accounts import parse_account
 from ledger.journal import (
     SYSTEM_KEY_PREFIXES,
@@ -43,7 +42,7 @@ from ledger.journal import (
     transaction_id,
     year_id,
 )
-from ops.csv_input import csv_rows
+from ops.csv_input import csv_table
 from ops.services import Outcome, Services, save_or_keep
 
 
@@ -314,11 +313,13 @@ def distinct(aggregates: list[Aggregate]) -> list[Aggregate]:
 
 def import_statement(services: Services, principal: Principal, county: str, data: bytes) -> Outcome:
     """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description);
-    the same file twice records nothing. The file is parsed as a stream (UTF-8, else GBK) and its
-    lines recorded in chunks; the outcome lists the chunks before the statement, for
-    ``save_in_order``."""
+    the same file twice records nothing, with LF or CRLF line ends, with or without a byte-order
+    mark (``statement_fingerprint``). The file is parsed as a stream (UTF-8, else GBK) by the
+    rules of every CSV file (``csv_table``; a file without a quote character, as statements are,
+    is split on commas) and its lines recorded in chunks; the outcome lists the chunks before the
+    statement, for ``save_in_order``."""
     from domain.regions import validate_region_code
-    from ledger.statements import BankStatement, statement_id
+    from ledger.statements import BankStatement, statement_fingerprint, statement_id
 
     principal.require("ledger.post")
     if len(validate_region_code(county, "county_code")) != 6:
@@ -326,7 +327,7 @@ def import_statement(services: Services, principal: Principal, county: str, data
             "a statement is a county's (6-digit code)", field="county_code", rule="county_level"
         )
     principal.require_region(county, "county_code")
-    sha = hashlib.sha256(data).hexdigest()
+    sha = statement_fingerprint(data)
     existing = _get(services, BankStatement, statement_id(county, sha))
     if existing is not None:
         return Outcome(
@@ -336,11 +337,8 @@ def import_statement(services: Services, principal: Principal, county: str, data
         )
     for encoding in ("utf-8-sig", "gbk"):
         try:
-            reader = _csv_rows(
-                io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=""),
-                quoted=b'"' in data,
-            )
-            header = [name.strip() for name in next(reader, [])]
+            text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+            header, reader = csv_table(text, plain=b'"' not in data)
             aggregates = BankStatement.read(county_code=county, header=header, rows=reader,
                                             file_sha256=sha, actor=principal.credential_id)  # fmt: skip
             break
@@ -356,19 +354,6 @@ def import_statement(services: Services, principal: Principal, county: str, data
         {"statement_id": str(statement.id), "lines": statement.line_count, "imported": True},
         201,
     )
-
-
-def _csv_rows(text: io.TextIOWrapper, *, quoted: bool) -> Iterator[list[str]]:
-    """The rows of a CSV file, cleaned by the text rule (``clean_line``); a file without a quote
-    character (as bank statements are) is split on commas directly, which gives the same rows
-    without the csv module's cost. A problem with the file names its line (``ops.csv_input``)."""
-    if quoted:
-        yield from (row for _line, row in csv_rows(text))  # blank lines skipped, as below
-        return
-    for number, line in enumerate(text, start=1):
-        line = line.rstrip("\r\n")
-        if line:
-            yield clean_line(line, number).split(",")
 
 
 def save_in_order(services: Services, aggregates: Sequence[Aggregate], batch: int = 10) -> None:

@@ -37,8 +37,9 @@ def test_f1_statement_amount_with_thousands_of_leading_zeros_is_422(
     """A statement amount written as 5,000 zeros and a 1 is a CSV problem naming line 2, never a
     500: posted as the county's finance officer, the answer is 422 and the log does not move."""
     data = STATEMENT_HEADER + b"R1," + b"0" * 5000 + b"1,2024-03-01,x\r\n"
+    finance = token("finance_officer")
     before = services.log_position()
-    response = post_statement(client, token("finance_officer"), data)
+    response = post_statement(client, finance, data)
     assert_problem(response, 422, "file")
     assert "line 2" in response.json()["detail"]
     assert services.log_position() == before
@@ -138,8 +139,9 @@ def test_f4_registry_details_errors_name_the_detail_and_its_rule(
 ) -> None:
     """A refused value in ``details`` is reported as ``details.<key>`` with the rule it broke,
     not as a pydantic union member's internal name: posted as admin, nothing recorded."""
+    admin = token()
     before = services.log_position()
-    response = client.post(f"{API}/registry/records", json=registry_body({"note": value}), headers=token())  # fmt: skip
+    response = client.post(f"{API}/registry/records", json=registry_body({"note": value}), headers=admin)  # fmt: skip
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
     assert [error["field"] for error in errors] == ["details.note"], errors
@@ -153,8 +155,8 @@ def test_f5_malformed_json_names_the_body_not_an_offset(
 ) -> None:
     """A body that is not JSON is reported as field ``body``, rule ``json_invalid`` (the offset
     belongs in the detail): posted to close a period, nothing recorded."""
-    before = services.log_position()
     headers = token("finance_officer") | {"Content-Type": "application/json"}
+    before = services.log_position()
     response = client.post(f"{API}/ledger/periods/{C}/2024-03/close", content=raw, headers=headers)
     assert_problem(response, 422, "body", "json_invalid")
     assert [error["field"] for error in response.json()["errors"]] == ["body"]
@@ -175,8 +177,9 @@ def test_f6_statement_rows_follow_the_csv_rules_with_or_without_quotes(
 ) -> None:
     """The README's CSV rules (a field past 131,072 characters, more cells than columns: 422
     naming the line) hold for statements whichever path parses them: posted as finance."""
+    finance = token("finance_officer")
     before = services.log_position()
-    response = post_statement(client, token("finance_officer"), STATEMENT_HEADER + row)
+    response = post_statement(client, finance, STATEMENT_HEADER + row)
     assert_problem(response, 422, "file", rule)
     assert "line 2" in response.json()["detail"]
     assert services.log_position() == before
@@ -187,9 +190,10 @@ def test_f6_statement_with_a_repeated_column_is_refused(
 ) -> None:
     """A statement header naming a column twice is ambiguous and refused (422), not read by its
     first occurrence: posted as finance, nothing recorded."""
+    finance = token("finance_officer")
     before = services.log_position()
     data = b"reference,amount_fen,booked_on,reference\r\nR1,100,2024-03-01,R2\r\n"
-    response = post_statement(client, token("finance_officer"), data)
+    response = post_statement(client, finance, data)
     assert_problem(response, 422, "file")
     assert services.log_position() == before
 
@@ -214,8 +218,9 @@ def test_f7_invisible_names_and_unicode_line_breaks_are_refused(
     ``text_*`` rule naming the field: applied as admin, nothing recorded."""
     body = household_body(f"{C}001000", seed=72, members=1)
     body["members"][0]["name"] = name
+    admin = token()
     before = services.log_position()
-    response = client.post(f"{API}/households", json=body, headers=token())
+    response = client.post(f"{API}/households", json=body, headers=admin)
     assert_problem(response, 422, "members.0.name")
     assert all(error["rule"].startswith("text_") for error in response.json()["errors"])
     assert services.log_position() == before
@@ -228,8 +233,9 @@ def test_f8_tier_codes_take_ascii_digits_only(
     """A tier code with a full-width or Arabic-Indic digit is refused like every other digit
     field (422 naming the tiers), so no two tiers look alike: posted as admin, nothing recorded."""
     body = {"programme": "dibao_urban", "tiers": {tier: 10_000}, "effective_date": "2024-01-01", **DOC}  # fmt: skip
+    admin = token()
     before = services.log_position()
-    response = client.post(f"{API}/policy/{C}/tiers", json=body, headers=token())
+    response = client.post(f"{API}/policy/{C}/tiers", json=body, headers=admin)
     assert_problem(response, 422, "tiers")
     assert services.log_position() == before
 

@@ -32,6 +32,12 @@ BAD_TEXT = {
     "text_bidi_override": [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))],
     "text_zero_width": ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"],
 }
+# Characters refused by the same rule function (``domain.text.text_problem``), tried in a name.
+MORE_BAD_TEXT = {
+    "text_line_break": ["\u2028", "\u2029"],
+    "text_blank_character": ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"],
+    "text_noncharacter": ["\ufdd0", "\ufffe", "\U0010ffff"],
+}
 PATTERN_SAMPLES = {
     "^[0-9]{6}([0-9]{3}|[0-9]{6})?$": "420582",
     "^[0-9]{6}$": "420582",
@@ -166,15 +172,20 @@ def test_every_text_field_of_every_post_refuses_invisible_characters(
 def test_every_refused_character_is_refused_in_a_name(
     client: TestClient, token: Any, services: Services
 ) -> None:
-    """Every character of every class, inside an applicant's name, is refused with its rule."""
+    """Every character of every class, inside an applicant's name, is refused with its rule, as
+    is a name that begins with a combining mark."""
     headers = token("case_worker")
     position = services.log_position()
-    for rule, characters in BAD_TEXT.items():
-        for character in characters:
-            body = household_body()
-            body["members"][0]["name"] = f"王{character}一"
-            response = client.post(f"{API}/households", json=body, headers=headers)
-            assert_problem(response, 422, "members.0.name", rule)
+    names = [
+        (f"王{character}一", rule)
+        for rule, characters in (BAD_TEXT | MORE_BAD_TEXT).items()
+        for character in characters
+    ]
+    for name, rule in [*names, ("\u0301王一", "text_combining_start")]:
+        body = household_body()
+        body["members"][0]["name"] = name
+        response = client.post(f"{API}/households", json=body, headers=headers)
+        assert_problem(response, 422, "members.0.name", rule)
     assert services.log_position() == position
 
 
@@ -459,9 +470,10 @@ def replaced(body: Any, path: tuple[Any, ...], value: Any) -> Any:
 def test_csv_problems_are_422_naming_the_line(
     kind: str, client: TestClient, token: Any, services: Services
 ) -> None:
-    """A NUL or a bidi override in a cell (quoted or not), a field past the csv module's limit,
-    bad quoting and extra cells are each 422 naming the file's line (2), for bank statements
-    and bank results; nothing is recorded."""
+    """A NUL, a bidi override or a Unicode line break in a cell (quoted or not), a blank or
+    combining-only cell, a field past the csv module's limit (quoted or not), bad quoting and
+    extra cells are each 422 naming the file's line (2), for bank statements and bank results;
+    nothing is recorded."""
     if kind == "statement":
         url, headers = f"{API}/ledger/statements/420582", token("finance_officer")
         header, good = "reference,amount_fen,booked_on,description", "R1,100,2024-03-01,ok"
@@ -478,12 +490,67 @@ def test_csv_problems_are_422_naming_the_line(
         ("R2,100,2024-03-01,a\u202eb", "text_bidi_override"),
         ('R2,100,2024-03-01,"' + "x" * 200_000 + '"', "csv_format"),
         ('"R2"x,100,2024-03-01,"y"', "csv_format"),
+        ("R2,100,2024-03-01," + "x" * 200_000, "csv_format"),
         ('R2,100,2024-03-01,"y",extra,cells', "csv_columns"),
+        ("R2,100,2024-03-01,y,extra", "csv_columns"),
+        ("R2,100,2024-03-01,a\u2028b", "text_line_break"),
+        ("R2,100,2024-03-01,\u3164", "text_blank_character"),
+        ("R2,100,2024-03-01,\u0301b", "text_combining_start"),
     ):
-        if kind == "statement" and rule == "csv_columns":
-            continue  # a statement reads its named columns and ignores the rest
         data = f"{header}\n{line2}\n{good}\n".encode()
         response = client.post(url, content=data, headers=headers)
         assert_problem(response, 422, "file", rule)
         assert "line 2" in response.json()["detail"], response.text
+    assert services.log_position() == position
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"document_ref": "x", "document_ref": "y"}',
+        b'{"effective_date": "2024-01-01", "document_ref": "x", "tiers": {"A": 1, "A": 100000},'
+        b' "programme": "dibao_urban"}',
+    ],
+    ids=["top-level", "nested"],
+)
+def test_a_json_object_naming_a_key_twice_is_refused(
+    client: TestClient, token: Any, services: Services, raw: bytes
+) -> None:
+    """Goal: a body means one thing, not "the last of two values". Method: a key repeated at the
+    top level (closing a period) and inside a nested object (a policy's tiers): 422
+    ``json_duplicate_key`` naming the body, nothing recorded."""
+    headers = token("admin") | {"Content-Type": "application/json", "Idempotency-Key": "dup"}
+    url = f"{API}/ledger/periods/420582/2024-03/close" if b"tiers" not in raw else f"{API}/policy/420582/tiers"  # fmt: skip
+    position = services.log_position()
+    response = client.post(url, content=raw, headers=headers)
+    assert_problem(response, 422, "body", "json_duplicate_key")
+    assert services.log_position() == position
+
+
+def test_unknown_routes_and_methods_name_what_was_wrong(client: TestClient, token: Any) -> None:
+    """Goal: every problem has ``errors[]``, also those of the HTTP layer. Method: an unknown
+    path (404 ``route_exists``), a method the route does not take (405 ``method_allowed``)
+    and no credential (401 ``bearer_token`` naming the Authorization header)."""
+    admin = token("admin")
+    assert_problem(client.get(f"{API}/no-such-thing", headers=admin), 404, "path", "route_exists")
+    assert_problem(client.delete(f"{API}/households", headers=admin), 405, "method", "method_allowed")  # fmt: skip
+    assert_problem(client.get(f"{API}/households"), 401, "Authorization", "bearer_token")
+
+
+@pytest.mark.parametrize("value", [1.5, {"x": 1}, [1], "x" * 501, -(2**70)])
+def test_a_registry_detail_of_another_type_is_one_error_naming_it(
+    client: TestClient, token: Any, services: Services, value: Any
+) -> None:
+    """Goal: a refused detail is one error naming ``details.<key>`` and the rule it broke, never
+    one error per member of a union. Method: a float, an object, a list, a long text and a huge
+    negative integer as a death record's detail."""
+    from tests.api.test_hostile_findings import registry_body
+
+    admin = token("admin")
+    position = services.log_position()
+    response = client.post(f"{API}/registry/records", json=registry_body({"note": value}), headers=admin)  # fmt: skip
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [error["field"] for error in errors] == ["details.note"], errors
+    assert errors[0]["rule"] in ("detail_value_type", "string_too_long", "greater_than_equal")
     assert services.log_position() == position

@@ -3,8 +3,10 @@ anywhere records nothing, and an import cut off half-way counts nowhere until it
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections.abc import Callable
 
 import pytest
 
@@ -87,3 +89,28 @@ def test_an_import_cut_off_half_way_counts_nowhere_until_run_again(
     assert retried.response["imported"] is True
     save_in_order(services, retried.aggregates)
     assert [row[0] for row in statement_rows(services)] == list(range(10))
+
+
+@pytest.mark.parametrize(
+    "resent",
+    [
+        lambda data: data.replace(b"\r\n", b"\n"),
+        lambda data: codecs.BOM_UTF8 + data,
+        lambda data: data.replace(b"\r\n", b"\n").rstrip(b"\n"),
+        lambda data: data + b"\r\n",
+    ],
+    ids=["lf-line-ends", "byte-order-mark", "no-final-line-end", "extra-final-line-end"],
+)
+def test_a_statement_re_sent_with_other_line_ends_or_a_bom_is_the_same_statement(
+    services: Services, finance: Principal, resent: Callable[[bytes], bytes]
+) -> None:
+    """Goal: a statement's identity is its content, not its line ends or a byte-order mark, so
+    reconciliation never counts a re-export twice. Method: import a CRLF file, then the same
+    statement re-sent otherwise; the second import records nothing and names the same id."""
+    data = statement_file(3).decode("gbk").encode("utf-8")
+    first = import_statement(services, finance, COUNTY, data)
+    save_in_order(services, first.aggregates)
+    position = services.log_position()
+    again = import_statement(services, finance, COUNTY, resent(data))
+    assert again.response == first.response | {"imported": False}
+    assert services.log_position() == position

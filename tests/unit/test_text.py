@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import unicodedata
 from typing import Any
@@ -13,17 +14,55 @@ import pytest
 from api.limits import BodyLimit
 from domain.dates import validate_date, validate_month
 from domain.errors import InvalidValue
-from domain.text import clean_row, clean_text, clean_tree, text_problem, visible
+from domain.text import (
+    MARK_COVER,
+    clean_line,
+    clean_row,
+    clean_text,
+    clean_tree,
+    text_problem,
+    visible,
+)
+
+BLANK = {0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800}
 
 
-def test_the_refused_class_is_exactly_unicode_categories_cc_cf_cs() -> None:
-    """Goal: the literal character class matches the running Python's Unicode table, so a new
-    Unicode version cannot let a format character through unnoticed. Method: every code point."""
-    refused = {c for c in range(sys.maxunicode + 1) if text_problem(chr(c)) is not None}
+def noncharacter(code: int) -> bool:
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+
+
+def test_the_refused_characters_are_exactly_the_rules_categories() -> None:
+    """Goal: the literal character classes match the running Python's Unicode table, so a new
+    Unicode version cannot let a format character through unnoticed. Method: every code point
+    after a letter (as one character, a combining mark is refused for starting the text)."""
+    refused = {c for c in range(sys.maxunicode + 1) if text_problem(f"a{chr(c)}") is not None}
     expected = {
-        c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs")
+        c
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+        or c in BLANK
+        or noncharacter(c)
     }
     assert refused == expected
+
+
+def test_a_text_or_cell_beginning_with_a_combining_mark_is_refused() -> None:
+    """Goal: every combining mark is refused at the start of a text and of a CSV cell, and only
+    there. Method: the cover class holds every mark; each mark alone, after a letter, and at the
+    start of a second cell split on commas and given as cells."""
+    cover = re.compile(f"[{MARK_COVER}]")
+    marks = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] == "M"]
+    assert all(cover.match(mark) for mark in marks)
+    for mark in marks:
+        assert text_problem(mark) is not None and text_problem(mark) == text_problem(f"{mark}x")
+        assert text_problem(f"x{mark}") is None
+        with pytest.raises(InvalidValue) as refused:
+            clean_line(f"R1,{mark}x", 2)
+        assert refused.value.rule == "text_combining_start"
+        with pytest.raises(InvalidValue):
+            clean_row(["R1,", f"{mark}x"], 2)
+    assert clean_row(["R1,\u0301", "x"], 2) == ["R1,\u0301", "x"]  # a mark after a comma in a cell
+    assert clean_line("R1,低保,《通知》,Ωx,\u3000x", 2) == "R1,低保,《通知》,Ωx,\u3000x"
 
 
 @pytest.mark.parametrize(
@@ -33,7 +72,9 @@ def test_the_refused_class_is_exactly_unicode_categories_cc_cf_cs() -> None:
      ("\u202e", "text_bidi_override"), ("\u2066", "text_bidi_override"),
      ("\u200f", "text_bidi_override"), ("\u200b", "text_zero_width"),
      ("\ufeff", "text_zero_width"), ("\u2060", "text_zero_width"), ("\u00ad", "text_zero_width"),
-     ("\udc80", "text_surrogate")],
+     ("\udc80", "text_surrogate"), ("\u2028", "text_line_break"), ("\u2029", "text_line_break"),
+     ("\u3164", "text_blank_character"), ("\u2800", "text_blank_character"),
+     ("\ufdd0", "text_noncharacter"), ("\U0010ffff", "text_noncharacter")],
 )  # fmt: skip
 def test_each_class_is_refused_naming_field_and_rule(character: str, rule: str) -> None:
     """Goal: each class has its rule and the error names the field. Method: one per class."""
