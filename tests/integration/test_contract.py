@@ -50,7 +50,9 @@ def at_once(*targets: Callable[[], object]) -> None:
 
 
 def admin(services: Services, region: str = COUNTY) -> Principal:
-    credential_id, _token = services.issue_credential("test", role="admin", region_scope=region)
+    credential_id, _token = services.issue_credential(
+        "test", role="admin", region_scope=region, staff_id="test-officer"
+    )
     return Principal(credential_id, "admin", region)
 
 
