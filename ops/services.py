@@ -662,7 +662,10 @@ class Services:
         record naming the official's staff id) as related to one of these people takes no step
         on their case (403, rule ``recusal``)."""
         keys = [self.person_key(id_number) for id_number in id_numbers]
-        if keys and self.fresh().registry.related(principal.staff_id, keys):
+        if not keys:
+            return
+        self.projections.catch_up([self.registry.name])  # every record up to this decision
+        if self.registry.related(principal.staff_id, keys):
             raise Forbidden(
                 "an official related to a member of this case (近亲属备案) must recuse",
                 field="staff_id",

@@ -278,7 +278,8 @@ def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: 
             ),
         ),
     ):
-        services.app.save(*services.decide_household(principal, case_id, action, fields).aggregates)
+        by = admin(services) if action == "approve" else principal  # another person approves
+        services.app.save(*services.decide_household(by, case_id, action, fields).aggregates)
     services.fresh()
     assert ("household", "dibao_rural", "Z") in services.case_state.county_programmes(COUNTY)
     position = services.log_position()
@@ -456,8 +457,8 @@ def test_a_generation_failing_part_way_records_no_header_and_raises_its_own_erro
 
 def test_concurrent_conflicting_decisions_exactly_one_wins(services: Services) -> None:
     """Four approvers approve the same case at once: one is recorded, the others get a conflict."""
+    case_id = checked_case(services, admin(services))
     principal = admin(services)
-    case_id = checked_case(services, principal)
     barrier = threading.Barrier(4)
     results: list[Any] = []
 
@@ -621,7 +622,7 @@ def test_standard_as_known_at_a_time(services: Services) -> None:
 
 def test_decision_errors_leave_the_log_unchanged(services: Services) -> None:
     principal = admin(services)
-    case_id = checked_case(services, principal)
+    case_id = checked_case(services, admin(services))
     position = services.log_position()
     with pytest.raises(Conflict):
         record(
