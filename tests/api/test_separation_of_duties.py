@@ -17,7 +17,7 @@ from ops.services import Services
 from tests.api.test_grants_api import grant_body, setup
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.api.test_rolls_api import county_with_cases
-from tests.factories import approve_body, household_body, income_body
+from tests.factories import approve_body, household_body, id_number, income_body
 
 DOC = {"document_ref": "当民批〔2024〕9号"}
 TERMINATE = {"reason": "death", "effective_date": "2024-05-01", **DOC}
@@ -189,3 +189,26 @@ def test_a_relatives_record_names_the_official(
     response = client.post(f"{API}/registry/records", json=record, headers=admin)
     assert_problem(response, 422, "details.staff_id", "official_staff_id")
     assert services.log_position() == before
+
+
+def test_an_official_related_to_a_tekun_person_recuses_from_their_case(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Approver 蒋 is registered as a relative of 赵老: 蒋 neither approves 赵老 as a 特困 person
+    nor, once 沈 has, reassesses or terminates the case."""
+    admin = token("admin", staff_id="admin-2")
+    county_with_cases(client, admin)
+    person = id_number(sequence=731)
+    ok(client.post(f"{API}/registry/records", json=relative_of("jiang", person), headers=admin))
+    jiang, shen = token("approver", staff_id="jiang"), token("approver", staff_id="shen")
+    body = {"region_code": "420582101000", "id_number": person, "name": "赵老", "mode": "dispersed",
+            "care_level": "partial", "payee_account": "6217003312345678", "payee_name": "赵老",
+            "start_month": "2024-01", "effective_date": "2023-12-20", **DOC}  # fmt: skip
+    refused(client, services, "/tekun", body, [jiang], "staff_id", "recusal")
+    case_id = ok(client.post(f"{API}/tekun", json=body, headers=shen)).json()["case_id"]
+    care = {"care_level": "none", "effective_date": "2024-02-01", **DOC}
+    refused(client, services, f"/tekun/{case_id}/care-level", care, [jiang], "staff_id", "recusal")
+    refused(
+        client, services, f"/tekun/{case_id}/terminate", TERMINATE, [jiang], "staff_id", "recusal"
+    )
+    ok(client.post(f"{API}/tekun/{case_id}/terminate", json=TERMINATE, headers=shen))
