@@ -121,6 +121,7 @@ class CredentialIssued(Out):
     token: str
     role: str
     region_scope: str
+    staff_id: str | None = None
 
 
 class RollSummary(Out):

@@ -425,6 +425,16 @@ class CredentialIn(Body):
     expires_at: Timestamp | None = None
     period_from: Day | None = None
     period_to: Day | None = None
+    staff_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="the holder's staff id (one person across credentials: ASCII letters, "
+            "digits, '-', '_', '.'); required for case_worker, approver, finance_officer and admin",
+        ),
+        TEXT_RULE,
+    ] = None
 
 
 class RollGenerateIn(Body):

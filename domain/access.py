@@ -16,6 +16,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.dates import validate_date
+from domain.duties import require_other_person
 from domain.errors import Forbidden, InvalidTransition, InvalidValue
 from domain.regions import NATIONAL, is_ancestor_or_self, scope_prefix, validate_region_code
 
@@ -41,8 +42,10 @@ class Credential(Aggregate):
         period_from: str | None,
         period_to: str | None,
         issued_by: str,
+        staff_id: str | None = None,
     ) -> None:
         self.role = role
+        self.staff_id = staff_id
         self.region_scope = region_scope
         self.token_sha256 = token_sha256
         self.expires_at = expires_at
@@ -60,7 +63,11 @@ class Credential(Aggregate):
         period_from: str | None,
         period_to: str | None,
         issued_by: str,
+        staff_id: str | None = None,
+        issuer_staff_id: str = "",
     ) -> Credential:
+        """``staff_id`` names the person who holds the credential (required for the roles that
+        prepare or approve); ``issuer_staff_id`` the person issuing it, who is never the same."""
         try:
             role = Role(role).value
         except ValueError:
@@ -82,6 +89,11 @@ class Credential(Aggregate):
                 rule="special_audit_limits",
             )
         _check_period(period_from, period_to)
+        staff_id = _staff_id(staff_id, role)
+        if staff_id is not None:
+            require_other_person(
+                issuer_staff_id, "issue a credential for themselves", {"staff_id": staff_id}
+            )
         return cls(
             role=role,
             region_scope=region_scope,
@@ -91,6 +103,7 @@ class Credential(Aggregate):
             period_from=period_from,
             period_to=period_to,
             issued_by=issued_by,
+            staff_id=staff_id,
         )
 
     def revoke(self, *, actor: str) -> None:
@@ -103,6 +116,36 @@ class Credential(Aggregate):
     @event("Revoked")
     def _revoked(self, actor: str) -> None:
         self.revoked = True
+
+
+# The roles whose holders prepare or approve decisions and payments: each credential of them
+# names its person, so separation of duties can tell two people from two tokens of one.
+PERSONAL_ROLES = frozenset({Role.CASE_WORKER, Role.APPROVER, Role.FINANCE_OFFICER, Role.ADMIN})
+STAFF_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _staff_id(staff_id: str | None, role: str) -> str | None:
+    """An officer's staff id: 1–64 ASCII letters, digits, ``-``, ``_`` or ``.``; required for
+    the personal roles, optional (a label of the person) for auditors."""
+    if staff_id is None or staff_id == "":
+        if role in PERSONAL_ROLES:
+            raise InvalidValue(
+                f"a {role} credential names its holder's staff id",
+                field="staff_id",
+                rule="staff_id_required",
+            )
+        return None
+    if (
+        not isinstance(staff_id, str)
+        or not 1 <= len(staff_id) <= 64
+        or not set(staff_id) <= STAFF_ID_CHARACTERS
+    ):
+        raise InvalidValue(
+            "staff_id is 1–64 ASCII letters, digits, '-', '_' or '.'",
+            field="staff_id",
+            rule="staff_id_format",
+        )
+    return staff_id
 
 
 def _check_period(period_from: str | None, period_to: str | None) -> None:
@@ -168,8 +211,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 
 
 class Principal:
-    """The authenticated caller: a credential's id, role, region scope and (for a special audit)
-    the audit period, both ends as ISO dates."""
+    """The authenticated caller: a credential's id, role, region scope, the person holding it
+    (``staff_id``) and (for a special audit) the audit period, both ends as ISO dates.
+
+    A credential without a staff id (an auditor's) acts as a person of its own,
+    ``credential:<id>``, so no step ever compares equal to an unnamed one by accident."""
 
     def __init__(
         self,
@@ -178,8 +224,10 @@ class Principal:
         region_scope: str,
         period_to: str | None = None,
         period_from: str | None = None,
+        staff_id: str | None = None,
     ) -> None:
         self.credential_id = credential_id
+        self.staff_id = staff_id or f"credential:{credential_id}"
         self.role = Role(role)
         self.region_scope = region_scope
         self.period_from = period_from

@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.dates import month_of, validate_month
 from domain.decisions import decision_meta
+from domain.duties import require_other_person
 from domain.errors import InvalidTransition, InvalidValue
 from domain.identity import validate_account, validate_id_number
 from domain.money import require_fen
@@ -232,6 +233,7 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self.region_code = region_code
         self.programme = programme
@@ -249,6 +251,9 @@ class HouseholdCase(Aggregate):
         self.exit_months: int | None = None
         self.annual_review_due: str | None = None
         self.terminated_reason: str | None = None
+        # Who prepared the decision an approver takes: separation of duties compares them.
+        self.applied_by = staff_id
+        self.checked_by = ""
 
     @classmethod
     def apply(
@@ -262,6 +267,7 @@ class HouseholdCase(Aggregate):
         actor: str,
         document_ref: str,
         case_id: UUID | None = None,
+        staff_id: str = "",
     ) -> HouseholdCase:
         """Record an application; ``case_id`` lets a bulk import derive ids so re-runs are no-ops."""
         fields = application_fields(
@@ -269,9 +275,9 @@ class HouseholdCase(Aggregate):
             effective_date=effective_date, actor=actor, document_ref=document_ref,
         )  # fmt: skip
         if case_id is None:
-            return cls(**fields)
+            return cls(**fields, staff_id=staff_id)
         applied: type[Any] = getattr(cls, "Applied")  # noqa: B009 - made by @event, unseen by mypy
-        return cls._create(applied, id=case_id, **fields)
+        return cls._create(applied, id=case_id, **fields, staff_id=staff_id)
 
     # --- decide ---------------------------------------------------------------------------
 
@@ -292,13 +298,26 @@ class HouseholdCase(Aggregate):
             )
 
     def record_economic_check(
-        self, *, income: dict[str, Any], effective_date: str, actor: str, document_ref: str
+        self,
+        *,
+        income: dict[str, Any],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self._require(OPEN_STATUSES, "record an economic check on")
         self._economic_check_recorded(
             **economic_check_fields(
                 income, effective_date, actor, document_ref, applied_on=self.applied_on
-            )
+            ),
+            staff_id=staff_id,
+        )
+
+    def _require_checker(self, staff_id: str, action: str) -> None:
+        """The person deciding neither applied for the case nor recorded its last economic check."""
+        require_other_person(
+            staff_id, action, {"applied_by": self.applied_by, "checked_by": self.checked_by}
         )
 
     def approve(
@@ -315,6 +334,7 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self._require({CaseStatus.APPLIED}, "approve")
         if self.income is None:
@@ -323,7 +343,9 @@ class HouseholdCase(Aggregate):
                 field="status",
                 rule="economic_check_before_approval",
             )
+        self._require_checker(staff_id, "approve it")
         self._approved(
+            staff_id=staff_id,
             **approval_fields(
                 applied_programme=self.programme, member_ids=self.members, method=method,
                 tier_code=tier_code, start_month=start_month, payee_account=payee_account,
@@ -334,11 +356,13 @@ class HouseholdCase(Aggregate):
             )
         )  # fmt: skip
 
-    def reject(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def reject(
+        self, *, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self._require({CaseStatus.APPLIED}, "reject")
-        self._rejected(
-            reason=_text(reason, "reason"), **self._meta(effective_date, actor, document_ref)
-        )
+        meta = self._meta(effective_date, actor, document_ref)
+        self._require_checker(staff_id, "reject it")
+        self._rejected(reason=_text(reason, "reason"), **meta, staff_id=staff_id)
 
     def add_member(
         self, *, member: dict[str, Any], effective_date: str, actor: str, document_ref: str
@@ -373,11 +397,19 @@ class HouseholdCase(Aggregate):
         )
 
     def reassess_income(
-        self, *, income: dict[str, Any], effective_date: str, actor: str, document_ref: str
+        self,
+        *,
+        income: dict[str, Any],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "reassess income of")
         self._income_reassessed(
-            **validate_income(income), **self._meta(effective_date, actor, document_ref)
+            **validate_income(income),
+            **self._meta(effective_date, actor, document_ref),
+            staff_id=staff_id,
         )
 
     def change_tier(
@@ -429,11 +461,14 @@ class HouseholdCase(Aggregate):
             )
         self._gradual_exit_started(months=months, **self._meta(effective_date, actor, document_ref))
 
-    def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def terminate(
+        self, *, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "terminate")
-        self._terminated(
-            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref)
-        )
+        reason = termination_reason(reason)
+        meta = self._meta(effective_date, actor, document_ref)
+        self._require_checker(staff_id, "terminate it")
+        self._terminated(reason=reason, **meta, staff_id=staff_id)
 
     def record_annual_review(
         self, *, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
@@ -471,10 +506,12 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self._set_income(
             household_income_fen, excluded_income_fen, rigid_expenditure_fen, employment_cost_fen
         )
+        self.checked_by = staff_id
 
     @event("Approved")
     def _approved(
@@ -489,6 +526,7 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self.status = CaseStatus.ACTIVE
         self.programme, self.method, self.tier_code, self.start_month = (
@@ -504,7 +542,9 @@ class HouseholdCase(Aggregate):
             member["covered"] = single_person_id_number in (None, id_number)
 
     @event("Rejected")
-    def _rejected(self, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def _rejected(
+        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self.status = CaseStatus.REJECTED
         self.terminated_reason = reason
 
@@ -533,10 +573,12 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self._set_income(
             household_income_fen, excluded_income_fen, rigid_expenditure_fen, employment_cost_fen
         )
+        self.checked_by = staff_id
 
     @event("TierChanged")
     def _tier_changed(
@@ -566,7 +608,9 @@ class HouseholdCase(Aggregate):
         self.exit_months = months
 
     @event("Terminated")
-    def _terminated(self, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def _terminated(
+        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self.status = CaseStatus.TERMINATED
         self.terminated_reason = reason
 

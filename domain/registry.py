@@ -29,6 +29,14 @@ class RegistryKind(StrEnum):
     CADRE_RELATIVE = "cadre_relative"
 
 
+def official_of(record: Any) -> str | None:
+    """The staff id of the official a ``cadre_relative`` record names (``details.staff_id``,
+    the same id the official's credentials carry); None for every other kind."""
+    if record.kind != RegistryKind.CADRE_RELATIVE:
+        return None
+    return str(record.details.get("staff_id") or "") or None
+
+
 def registry_record_id(kind: str, source: str, source_ref: str, region_code: str) -> UUID:
     """A record is once per county: another county recording the same source reference records
     its own, and learns nothing of the first."""
@@ -83,6 +91,8 @@ class RegistryRecord(Aggregate):
                 raise InvalidValue(
                     f"{field} is 1–100 characters", field=field, rule="text_required"
                 )
+        if kind == RegistryKind.CADRE_RELATIVE:
+            _require_official(details or {})
         return cls(
             kind=kind,
             source=source.strip(),
@@ -92,4 +102,16 @@ class RegistryRecord(Aggregate):
             effective_date=validate_date(effective_date),
             details=dict(details or {}),
             actor=actor,
+        )
+
+
+def _require_official(details: dict[str, Any]) -> None:
+    """A relatives' registry record (近亲属备案) names the official by ``details.staff_id``: the
+    person its ``id_number`` is related to, whom recusal keeps off that person's cases."""
+    staff_id = details.get("staff_id")
+    if not isinstance(staff_id, str) or not 1 <= len(staff_id) <= 64:
+        raise InvalidValue(
+            "a cadre_relative record names the official's staff id in details.staff_id",
+            field="details.staff_id",
+            rule="official_staff_id",
         )

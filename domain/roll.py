@@ -19,6 +19,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import orjson
 from eventsourcing.domain import Aggregate, event
 
+from domain.duties import require_other_person
 from domain.errors import InvalidTransition, InvalidValue
 from domain.lines import FIELDS, compact, expand
 from domain.references import bank_reference
@@ -210,6 +211,10 @@ class PaymentRoll(Aggregate):
         self.generation = 0
         self.line_count = 0
         self.total_fen = 0
+        # Who generated the current draft and who approved it: the approver is not the
+        # generator, the sender not the approver (separation of duties).
+        self.generated_by = ""
+        self.approved_by = ""
 
     @classmethod
     def open(cls, *, county_code: str, month: str, group: str) -> PaymentRoll:
@@ -246,6 +251,7 @@ class PaymentRoll(Aggregate):
         totals: dict[str, Any],
         chunk_count: int,
         actor: str,
+        staff_id: str = "",
     ) -> int:
         """Record a (re)generated draft; returns its generation number."""
         if self.status != RollStatus.DRAFT:
@@ -262,10 +268,11 @@ class PaymentRoll(Aggregate):
             totals=totals,
             chunk_count=chunk_count,
             actor=actor,
+            staff_id=staff_id,
         )
         return self.generation
 
-    def approve(self, *, actor: str) -> None:
+    def approve(self, *, actor: str, staff_id: str = "") -> None:
         if self.status != RollStatus.DRAFT:
             raise InvalidTransition(
                 f"the roll is already {self.status}", field="status", rule="approve_once"
@@ -274,7 +281,10 @@ class PaymentRoll(Aggregate):
             raise InvalidTransition(
                 "nothing generated yet", field="status", rule="generate_before_approval"
             )
-        self._approved(generation=self.generation, total_fen=self.total_fen, actor=actor)
+        require_other_person(staff_id, "approve it", {"generated_by": self.generated_by})
+        self._approved(
+            generation=self.generation, total_fen=self.total_fen, actor=actor, staff_id=staff_id
+        )
 
     @event("Generated")
     def _generated(
@@ -286,8 +296,10 @@ class PaymentRoll(Aggregate):
         totals: dict[str, Any],
         chunk_count: int,
         actor: str,
+        staff_id: str = "",
     ) -> None:
         self.generation = generation
+        self.generated_by = staff_id
         self.line_count = line_count
         self.total_fen = total_fen
         self.chunk_count = chunk_count
@@ -297,15 +309,24 @@ class PaymentRoll(Aggregate):
         self.payable_lines: int = totals.get("payable_lines", line_count)
 
     def record_sent(
-        self, *, file_sha256: str, encoding: str, line_count: int, total_fen: int, actor: str
+        self,
+        *,
+        file_sha256: str,
+        encoding: str,
+        line_count: int,
+        total_fen: int,
+        actor: str,
+        staff_id: str = "",
     ) -> bool:
-        """The bank file left for the bank. Returns False (records nothing) if already sent."""
+        """The bank file left for the bank. Returns False (records nothing) if already sent.
+        The roll's approver never sends it, nor takes the sent file again."""
         if self.status not in (RollStatus.APPROVED, RollStatus.SENT):
             raise InvalidTransition(
                 f"a roll that is {self.status} cannot be sent",
                 field="status",
                 rule="send_requires_approved",
             )
+        require_other_person(staff_id, "send its bank file", {"approved_by": self.approved_by})
         if self.status == RollStatus.SENT:
             return False
         self._sent(
@@ -314,6 +335,7 @@ class PaymentRoll(Aggregate):
             line_count=line_count,
             total_fen=total_fen,
             actor=actor,
+            staff_id=staff_id,
         )
         return True
 
@@ -343,14 +365,21 @@ class PaymentRoll(Aggregate):
         return True
 
     @event("Approved")
-    def _approved(self, generation: int, total_fen: int, actor: str) -> None:
+    def _approved(self, generation: int, total_fen: int, actor: str, staff_id: str = "") -> None:
         self.status = RollStatus.APPROVED
+        self.approved_by = staff_id
         self.result_files: list[str] = []
         self.resulted: set[int] = set()
 
     @event("Sent")
     def _sent(
-        self, file_sha256: str, encoding: str, line_count: int, total_fen: int, actor: str
+        self,
+        file_sha256: str,
+        encoding: str,
+        line_count: int,
+        total_fen: int,
+        actor: str,
+        staff_id: str = "",
     ) -> None:
         self.status = RollStatus.SENT
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 from eventsourcing.domain import Aggregate, event
 
 from domain.decisions import decision_meta
+from domain.duties import require_other_person
 from domain.errors import Forbidden, InvalidTransition, InvalidValue
 from domain.household import _name, _text
 from domain.identity import validate_id_number
@@ -56,6 +57,7 @@ class TemporaryGrant(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self.region_code = region_code
         self.occurred_in = occurred_in
@@ -67,6 +69,10 @@ class TemporaryGrant(Aggregate):
         self.level: str | None = None
         self.paying_township: str | None = None
         self.supplements = 0
+        # Who requested and who approved: the approver is not the requester, the payer not
+        # the approver (separation of duties).
+        self.requested_by = staff_id
+        self.approved_by = ""
 
     @classmethod
     def request(
@@ -82,6 +88,7 @@ class TemporaryGrant(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> TemporaryGrant:
         try:
             grant_type = TemporaryType(grant_type).value
@@ -97,7 +104,7 @@ class TemporaryGrant(Aggregate):
         return cls(region_code=validate_region_code(region_code),
                    occurred_in=validate_region_code(occurred_in, "occurred_in"), person=person,
                    grant_type=grant_type, amount_fen=require_fen(amount_fen, "amount_fen", allow_zero=False),
-                   reason=_text(reason, "reason"), **meta)  # fmt: skip
+                   reason=_text(reason, "reason"), **meta, staff_id=staff_id)  # fmt: skip
 
     def approve(
         self,
@@ -111,6 +118,7 @@ class TemporaryGrant(Aggregate):
         document_ref: str,
         recorded_on: str,
         committee_document_ref: str | None = None,
+        staff_id: str = "",
     ) -> None:
         """``level`` is the approver's authority (from the credential, never from a request), and
         the limits are those in force on ``recorded_on``, the day the approval is recorded (see
@@ -144,7 +152,9 @@ class TemporaryGrant(Aggregate):
                 rule="paying_township",
             )
         validate_region_code(paying_township, "paying_township")
+        require_other_person(staff_id, "approve it", {"requested_by": self.requested_by})
         self._approved(
+            staff_id=staff_id,
             level=chosen.value,
             needed=needed.value,
             paying_township=paying_township,
@@ -152,7 +162,9 @@ class TemporaryGrant(Aggregate):
             **meta,
         )
 
-    def pay(self, *, transaction_key: str, posting_date: str, actor: str) -> None:
+    def pay(
+        self, *, transaction_key: str, posting_date: str, actor: str, staff_id: str = ""
+    ) -> None:
         if self.status != "approved":
             raise InvalidTransition(
                 f"a grant that is {self.status} cannot be paid",
@@ -161,7 +173,8 @@ class TemporaryGrant(Aggregate):
             )
         meta = decision_meta(posting_date, actor, transaction_key, field="posting_date",
                              not_before=(self.approved_on, "before_approval"))  # fmt: skip
-        self._paid(transaction_key=transaction_key, **meta)
+        require_other_person(staff_id, "pay it", {"approved_by": self.approved_by})
+        self._paid(transaction_key=transaction_key, **meta, staff_id=staff_id)
 
     def record_supplement(
         self, *, note: str, effective_date: str, actor: str, document_ref: str
@@ -186,15 +199,22 @@ class TemporaryGrant(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self.status = "approved"
+        self.approved_by = staff_id
         self.level = level
         self.paying_township = paying_township
         self.approved_on = effective_date
 
     @event("Paid")
     def _paid(
-        self, transaction_key: str, effective_date: str, actor: str, document_ref: str
+        self,
+        transaction_key: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self.status = "paid"
 

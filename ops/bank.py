@@ -127,6 +127,7 @@ def bank_file(
         line_count=count,
         total_fen=total,
         actor=principal.credential_id,
+        staff_id=principal.staff_id,
     )
     return Outcome([roll], roll_summary(roll)), data
 

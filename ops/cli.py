@@ -90,6 +90,10 @@ def token_issue(
     ] = None,
     period_from: Annotated[str | None, typer.Option()] = None,
     period_to: Annotated[str | None, typer.Option()] = None,
+    staff_id: Annotated[
+        str | None,
+        typer.Option(help="the holder's staff id; required for all but the auditor roles"),
+    ] = None,
 ) -> None:
     """Issue a credential; the token is printed once and stored only as a hash."""
     from domain.errors import DomainError
@@ -104,6 +108,7 @@ def token_issue(
             expires_at=expires_at,
             period_from=period_from,
             period_to=period_to,
+            staff_id=staff_id,
         )
     except DomainError as error:
         console.print(f"[red]{error.field}: {error.detail}[/red]")
@@ -112,7 +117,13 @@ def token_issue(
         services.close()
     typer.echo(
         json.dumps(
-            {"credential_id": credential_id, "token": token, "role": role, "region_scope": region}
+            {
+                "credential_id": credential_id,
+                "token": token,
+                "role": role,
+                "region_scope": region,
+                "staff_id": staff_id,
+            }
         )
     )
 

@@ -202,6 +202,16 @@ def roster_csv(households: int, seed: int = 2022) -> str:
     return out.getvalue()
 
 
+DEMO_PEOPLE = {
+    "admin": "admin",
+    "case_worker": "case_worker",
+    "approver": "approver",
+    "finance_officer": "finance_officer",
+    "finance_officer_2": "finance_officer",
+    "auditor": "auditor",
+}
+
+
 def load_demo(
     services: Services,
     households: int = 300,
@@ -210,13 +220,15 @@ def load_demo(
 ) -> dict[str, Any]:
     """Load the demo county; returns tokens for each role (shown to the person running ``make run``)."""
     rng = random.Random(7)
+    # One person per role (staff id ``demo-<role>``), and a second finance officer who approves
+    # the rolls the first generates (separation of duties).
     tokens = {
-        role: services.issue_credential(
-            "demo", role=role, region_scope=COUNTY, label=f"demo {role}"
+        name: services.issue_credential(
+            "demo", role=role, region_scope=COUNTY, label=f"demo {name}", staff_id=f"demo-{name}"
         )
-        for role in ("admin", "case_worker", "approver", "finance_officer", "auditor")
+        for name, role in DEMO_PEOPLE.items()
     }
-    admin = Principal(tokens["admin"][0], "admin", COUNTY)
+    admin = Principal(tokens["admin"][0], "admin", COUNTY, staff_id="demo-admin")
     for kind, fields in policy_facts():
         services.app.save(*services.set_policy(admin, COUNTY, kind, fields).aggregates)
     report = import_households(
@@ -243,7 +255,9 @@ def load_demo(
             "document_ref": f"当特批〔2022〕{number}号",
         }
         services.app.save(*services.approve_tekun(admin, fields).aggregates)
-    _demo_rolls(services, Principal(tokens["finance_officer"][0], "finance_officer", COUNTY))
+    people = {name: Principal(tokens[name][0], role, COUNTY, staff_id=f"demo-{name}")
+              for name, role in DEMO_PEOPLE.items()}  # fmt: skip
+    _demo_rolls(services, people)
     services.projections.catch_up()
     return {
         "households": report.households,
@@ -306,15 +320,18 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
     )
 
 
-def _demo_rolls(services: Services, finance: Principal) -> None:
+def _demo_rolls(services: Services, people: dict[str, Principal]) -> None:
     """June 2022 approved, July 2022 as a draft: the roll screens have something to show."""
     from ops.rolls import approve_roll, generate_roll
 
+    finance = people["finance_officer"]
     _demo_ledger(services, finance)
-    _demo_grant(services, Principal(finance.credential_id, "admin", COUNTY))
+    _demo_grant(services, people)
     june = generate_roll(services, finance, COUNTY, "2022-06", "all")
     services.app.save(*june.aggregates)
-    services.app.save(*approve_roll(services, finance, june.response["roll_id"]).aggregates)
+    services.app.save(
+        *approve_roll(services, people["finance_officer_2"], june.response["roll_id"]).aggregates
+    )
 
     services.app.save(*generate_roll(services, finance, COUNTY, "2022-07", "all").aggregates)
 
@@ -349,12 +366,13 @@ def _demo_ledger(services: Services, finance: Principal) -> None:
         services.app.save(*post_transaction(services, finance, key, fields).aggregates)
 
 
-def _demo_grant(services: Services, admin: Principal) -> None:
-    """An urgent grant (急难型) approved by the township and paid from its reserve."""
+def _demo_grant(services: Services, people: dict[str, Principal]) -> None:
+    """An urgent grant (急难型) requested by the case worker, approved by the approver and paid
+    by the finance officer from the township's reserve."""
     from ops.grants import approve_grant, pay_grant, request_grant
 
     rng = random.Random(11)
-    request = request_grant(services, admin, {
+    request = request_grant(services, people["case_worker"], {
         "region_code": f"{COUNTY}002000", "occurred_in": f"{COUNTY}001000", "id_number": demo_id_number(rng),
         "name": _name(rng), "grant_type": "urgent", "amount_fen": 200_000, "reason": "火灾后基本生活",
         "effective_date": "2022-06-10", "document_ref": "当民临〔2022〕7号"})  # fmt: skip
@@ -362,7 +380,7 @@ def _demo_grant(services: Services, admin: Principal) -> None:
     grant_id = request.response["grant_id"]
     approval = approve_grant(
         services,
-        admin,
+        people["approver"],
         grant_id,
         {
             "paying_township": f"{COUNTY}001",
@@ -371,4 +389,5 @@ def _demo_grant(services: Services, admin: Principal) -> None:
         },
     )
     services.app.save(*approval.aggregates)
-    services.app.save(*pay_grant(services, admin, grant_id, "2022-06-11").aggregates)
+    payment = pay_grant(services, people["finance_officer"], grant_id, "2022-06-11")
+    services.app.save(*payment.aggregates)

@@ -39,7 +39,10 @@ def request_grant(services: Services, principal: Principal, fields: dict[str, An
             field="region_code",
             rule="region_scope",
         )
-    grant = TemporaryGrant.request(**fields, actor=principal.credential_id)
+    grant = TemporaryGrant.request(
+        **fields, actor=principal.credential_id, staff_id=principal.staff_id
+    )
+    services.require_unrelated(principal, [grant.person["id_number"]])
     return Outcome([grant], summary(grant), 201)
 
 
@@ -69,6 +72,7 @@ def approve_grant(
     """
     grant = _load(services, principal, grant_id)
     principal.require("case.decide")
+    services.require_unrelated(principal, [grant.person["id_number"]])
     principal.require_region(str(fields.get("paying_township", "")), "paying_township")
     level = approval_level(principal, fields.get("committee_document_ref"))
     now = now_utc()
@@ -89,6 +93,7 @@ def approve_grant(
         committee_limit_fen=limits["payload"]["committee_limit_fen"],
         actor=principal.credential_id,
         recorded_on=today,
+        staff_id=principal.staff_id,
     )
     return Outcome(
         [grant], summary(grant) | {"limits_set_by": f"{limits['event_type']}#{limits['position']}"}
@@ -104,7 +109,9 @@ def pay_grant(
     if grant.paying_township is not None:  # the reserve that pays must be in the payer's scope
         principal.require_region(grant.paying_township, "paying_township")
     key = f"grant:{grant.id}:pay"
-    grant.pay(transaction_key=key, posting_date=posting_date, actor=principal.credential_id)
+    services.require_unrelated(principal, [grant.person["id_number"]])
+    grant.pay(transaction_key=key, posting_date=posting_date, actor=principal.credential_id,
+              staff_id=principal.staff_id)  # fmt: skip
     township = str(grant.paying_township)
     postings = flow_postings(services, key=key, code="grant", county=township, amounts={"temporary": grant.amount_fen},
                              debit_kind="disbursed", credit_kind="reserve", posting_date=posting_date,
@@ -117,5 +124,6 @@ def record_supplement(
 ) -> Outcome:
     grant = _load(services, principal, grant_id)
     principal.require("case.record")
+    services.require_unrelated(principal, [grant.person["id_number"]])
     grant.record_supplement(**fields, actor=principal.credential_id)
     return Outcome([grant], summary(grant))

@@ -155,10 +155,15 @@ class NewHousehold:
         if self.encoded is not None:
             return self.encoded
         case, now = HouseholdCase, datetime.now(tz=UTC)  # recorded together: one timestamp
+        # A migrated caseload's decisions were taken outside doudi: they name no person
+        # (``staff_id`` empty), as ``build_household``'s do, and conflict with no later step.
+        unnamed = {"staff_id": ""}
         events = [
-            encoder.encode(case.Applied, self.case_id, 1, self.applied, now),
-            encoder.encode(case.EconomicCheckRecorded, self.case_id, 2, self.checked, now),
-            encoder.encode(case.Approved, self.case_id, 3, self.approved, now),
+            encoder.encode(case.Applied, self.case_id, 1, self.applied | unnamed, now),
+            encoder.encode(
+                case.EconomicCheckRecorded, self.case_id, 2, self.checked | unnamed, now
+            ),
+            encoder.encode(case.Approved, self.case_id, 3, self.approved | unnamed, now),
         ]
         case_id = str(self.case_id)
         events += [

@@ -862,6 +862,7 @@ def _generate_roll(
         totals=totals.as_dict() | {"token": str(token)},
         chunk_count=chunks,
         actor=principal.credential_id,
+        staff_id=principal.staff_id,
     )
     return Outcome([roll], roll_summary(roll) | {"generation": generation}, 201)
 
@@ -891,7 +892,7 @@ def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome
             field="region_scope",
             rule="county_finance_officer",
         )
-    found.approve(actor=principal.credential_id)
+    found.approve(actor=principal.credential_id, staff_id=principal.staff_id)
     # Approval reserves the roll's total in the county's pools (pending the bank): refused,
     # with nothing recorded, if a pool does not hold the money.
     amounts: dict[str, int] = {}

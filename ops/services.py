@@ -13,7 +13,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +27,14 @@ from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
 from domain.dates import validate_date
 from domain.enrolment import PersonEnrolment, enrolment_id
-from domain.errors import Conflict, IntegrityFailure, InvalidValue, NotFound, ProjectionFailure
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityFailure,
+    InvalidValue,
+    NotFound,
+    ProjectionFailure,
+)
 from domain.household import HouseholdCase
 from domain.policy import RegionPolicy, policy_id
 from domain.regions import load_region_table
@@ -604,7 +611,10 @@ class Services:
     def apply_household(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
         principal.require("case.apply")
         principal.require_region(str(fields.get("region_code", "")))
-        case = HouseholdCase.apply(**fields, actor=principal.credential_id)
+        case = HouseholdCase.apply(
+            **fields, actor=principal.credential_id, staff_id=principal.staff_id
+        )
+        self.require_unrelated(principal, case.members)
         enrolments = self._enrol(
             list(case.members), "household", str(case.id), "members[{index}].id_number"
         )
@@ -626,18 +636,41 @@ class Services:
         "annual-review": ("case.decide", "record_annual_review"),
     }
 
+    # The steps whose person separation of duties compares (who prepared, who decided).
+    HOUSEHOLD_STEPS_BY_PERSON = frozenset(
+        {"record_economic_check", "reassess_income", "approve", "reject", "terminate"}
+    )
+
     def decide_household(
         self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]
     ) -> Outcome:
         permission, method = self.HOUSEHOLD_COMMANDS[action]
         case = self._in_scope(principal, HouseholdCase, case_id)
         principal.require(permission)
+        self.require_unrelated(principal, case.members)
         before = set(case.members)
+        if method in self.HOUSEHOLD_STEPS_BY_PERSON:
+            fields = fields | {"staff_id": principal.staff_id}
         getattr(case, method)(**fields, actor=principal.credential_id)
         after = set(case.members) if case.status not in ("terminated", "rejected") else set()
         enrolments = self._enrol(sorted(after - before), "household", str(case.id))
         enrolments += self._release(sorted(before - after), "household", str(case.id))
         return Outcome([case, *enrolments], self._case_summary(case))
+
+    def require_unrelated(self, principal: Principal, id_numbers: Iterable[str]) -> None:
+        """Recusal (回避): an official registered in the relatives' registry (a ``cadre_relative``
+        record naming the official's staff id) as related to one of these people takes no step
+        on their case (403, rule ``recusal``)."""
+        keys = [self.person_key(id_number) for id_number in id_numbers]
+        if not keys:
+            return
+        self.projections.catch_up([self.registry.name])  # every record up to this decision
+        if self.registry.related(principal.staff_id, keys):
+            raise Forbidden(
+                "an official related to a member of this case (近亲属备案) must recuse",
+                field="staff_id",
+                rule="recusal",
+            )
 
     def _in_scope(self, principal: Principal, cls: type[Any], case_id: str) -> Any:
         """Load a case the caller may see; a case outside the scope is 'not found' (no leak)."""
@@ -662,6 +695,7 @@ class Services:
         principal.require("case.decide")
         principal.require_region(str(fields.get("region_code", "")))
         person = TekunPerson.approve(**fields, actor=principal.credential_id)
+        self.require_unrelated(principal, [person.person["id_number"]])
         enrolments = self._enrol([person.person["id_number"]], "tekun", str(person.id))
         return Outcome([person, *enrolments], self._case_summary(person), 201)
 
@@ -676,6 +710,7 @@ class Services:
     ) -> Outcome:
         person = self._in_scope(principal, TekunPerson, case_id)
         principal.require("case.decide")
+        self.require_unrelated(principal, [person.person["id_number"]])
         getattr(person, self.TEKUN_COMMANDS[action])(**fields, actor=principal.credential_id)
         touched: list[Aggregate] = [person]
         if person.status == "terminated":
@@ -718,8 +753,11 @@ class Services:
         expires_at: str | None = None,
         period_from: str | None = None,
         period_to: str | None = None,
+        staff_id: str | None = None,
+        issuer_staff_id: str = "",
     ) -> Outcome:
-        """A new credential and its token, shown once (kept sealed for a retried request)."""
+        """A new credential and its token, shown once (kept sealed for a retried request).
+        ``issuer_staff_id`` is the issuing person's, who never issues for themselves."""
         label = clean_text(label, "label")
         if expires_at is not None:
             try:
@@ -748,9 +786,11 @@ class Services:
             period_from=period_from,
             period_to=period_to,
             issued_by=issued_by,
+            staff_id=staff_id,
+            issuer_staff_id=issuer_staff_id,
         )
         response = {"credential_id": str(credential.id), "token": token, "role": role,
-                    "region_scope": region_scope}  # fmt: skip
+                    "region_scope": region_scope, "staff_id": credential.staff_id}  # fmt: skip
         return Outcome([credential], response, 201, sealed=("token",))
 
     def authenticate(self, token: str) -> Principal | None:
@@ -766,4 +806,5 @@ class Services:
         ):
             return None
         return Principal(row["credential_id"], row["role"], row["region_scope"],
-                         period_to=row["period_to"], period_from=row["period_from"])  # fmt: skip
+                         period_to=row["period_to"], period_from=row["period_from"],
+                         staff_id=row["staff_id"])  # fmt: skip

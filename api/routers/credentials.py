@@ -1,4 +1,5 @@
-"""Credentials: an admin issues bearer tokens within its own scope (the token is shown once)."""
+"""Credentials: an admin issues bearer tokens within its own scope (the token is shown once),
+never for its own person (staff id)."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -25,4 +26,5 @@ def issue(
     principal.require_region(body.region_scope, "region_scope")
     data = body.model_dump(mode="json")
     return run(request, services, principal, body, key,
-               lambda: services.credential_outcome(principal.credential_id, **data))  # fmt: skip
+               lambda: services.credential_outcome(principal.credential_id, **data,
+                                                   issuer_staff_id=principal.staff_id))  # fmt: skip

@@ -12,7 +12,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS credentials (
         credential_id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
         region_scope TEXT NOT NULL, label TEXT NOT NULL, expires_at TEXT, period_from TEXT, period_to TEXT,
-        revoked BOOLEAN NOT NULL DEFAULT FALSE, issued_at TEXT NOT NULL)""",
+        revoked BOOLEAN NOT NULL DEFAULT FALSE, issued_at TEXT NOT NULL, staff_id TEXT)""",
 )
 
 
@@ -33,7 +33,8 @@ class AccessView(View):
             case Credential.Issued():
                 cur.execute(
                     "INSERT INTO credentials (credential_id, token_sha256, role, region_scope, label, expires_at,"
-                    " period_from, period_to, issued_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    " period_from, period_to, issued_at, staff_id)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (
                         str(event.originator_id),
                         event.token_sha256,
@@ -44,6 +45,7 @@ class AccessView(View):
                         event.period_from,
                         event.period_to,
                         utc_text(event.timestamp),
+                        event.staff_id,
                     ),
                 )
             case Credential.Revoked():
@@ -55,7 +57,8 @@ class AccessView(View):
     def by_token_hash(self, token_sha256: str) -> dict[str, Any] | None:
         with self.db.transaction() as cur:
             return cur.execute(
-                "SELECT credential_id, role, region_scope, label, expires_at, period_from, period_to, revoked"
+                "SELECT credential_id, role, region_scope, label, expires_at, period_from, period_to,"
+                " revoked, staff_id"
                 " FROM credentials WHERE token_sha256 = %s",
                 (token_sha256,),
             ).fetchone()

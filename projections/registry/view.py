@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.identity import mask_id_number
-from domain.registry import RegistryRecord
+from domain.registry import RegistryKind, RegistryRecord, official_of
 from projections.db import Cursor, Database
 from projections.runner import View, aggregate_topic, utc_text
 
@@ -15,9 +15,11 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS registry_records (
         record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, person_key TEXT NOT NULL, id_masked TEXT NOT NULL,
         region_code TEXT NOT NULL, effective_date TEXT NOT NULL, recorded_at TEXT NOT NULL, source TEXT NOT NULL,
-        source_ref TEXT NOT NULL, details TEXT NOT NULL, position BIGINT NOT NULL)""",
+        source_ref TEXT NOT NULL, details TEXT NOT NULL, position BIGINT NOT NULL,
+        official_staff_id TEXT)""",
     "CREATE INDEX IF NOT EXISTS registry_person ON registry_records (person_key)",
     "CREATE INDEX IF NOT EXISTS registry_region ON registry_records (region_code, kind)",
+    "CREATE INDEX IF NOT EXISTS registry_official ON registry_records (official_staff_id)",
 )
 COLUMNS = "record_id, kind, id_masked, region_code, effective_date, recorded_at, source, source_ref, details"
 
@@ -38,8 +40,8 @@ class RegistryView(View):
     def process(self, cur: Cursor, position: int, event: Any) -> None:
         if isinstance(event, RegistryRecord.Recorded):
             cur.execute(
-                f"INSERT INTO registry_records ({COLUMNS}, person_key, position)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO registry_records ({COLUMNS}, person_key, position, official_staff_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     str(event.originator_id),
                     event.kind,
@@ -52,8 +54,21 @@ class RegistryView(View):
                     json.dumps(event.details, ensure_ascii=False, sort_keys=True),
                     self.person_key(event.id_number),
                     position,
+                    official_of(event),
                 ),
             )
+
+    def related(self, staff_id: str, person_keys: list[str]) -> bool:
+        """Whether the official with this staff id is registered as related to any of these
+        people (近亲属备案), in any region."""
+        marks = ", ".join(["%s"] * len(person_keys))
+        with self.db.transaction() as cur:
+            row = cur.execute(
+                "SELECT 1 AS hit FROM registry_records WHERE kind = %s AND official_staff_id = %s"
+                f" AND person_key IN ({marks}) LIMIT 1",
+                [RegistryKind.CADRE_RELATIVE.value, staff_id, *person_keys],
+            ).fetchone()
+        return row is not None
 
     def search(
         self,

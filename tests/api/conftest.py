@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -23,10 +25,31 @@ def client(settings: Settings, services: Services) -> Iterator[TestClient]:
 def token(services: Services) -> Callable[..., dict[str, str]]:
     """Headers with a bearer token for a role and region scope (default: the test county)."""
 
+    people = itertools.count(1)
+
     def issue(role: str = "admin", region: str = COUNTY, **extra: str) -> dict[str, str]:
+        """Each token is a person of its own (a fresh staff id) unless ``staff_id`` names one."""
+        extra.setdefault("staff_id", f"{role}-{next(people)}")
         _credential, secret = services.issue_credential(
             "test", role=role, region_scope=region, **extra
         )
         return {"Authorization": f"Bearer {secret}"}
 
     return issue
+
+
+def colleague(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
+    """Headers for another person with the same role and scope as ``headers`` (the same one on
+    every call): the checker beside a maker, for separation of duties."""
+    kept: dict[str, dict[str, str]] = client.app.state.__dict__.setdefault("colleagues", {})  # type: ignore[attr-defined]
+    secret = headers["Authorization"].removeprefix("Bearer ")
+    if secret not in kept:
+        services: Services = client.app.state.services  # type: ignore[attr-defined]
+        row = services.access.by_token_hash(hashlib.sha256(secret.encode()).hexdigest())
+        assert row is not None, "colleague() takes the headers of an issued token"
+        _credential, other = services.issue_credential(
+            "test", role=row["role"], region_scope=row["region_scope"],
+            staff_id=f"colleague-of-{row['staff_id']}",
+        )  # fmt: skip
+        kept[secret] = {"Authorization": f"Bearer {other}"}
+    return kept[secret]

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from ops.services import Services
+from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import county_with_cases
 
@@ -26,7 +27,7 @@ def approved_march(client: TestClient, token: Any) -> tuple[str, dict[str, str],
     roll = client.post(
         f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
     ).json()
-    client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance)
+    client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=colleague(client, finance))
     return roll["roll_id"], finance, ids
 
 

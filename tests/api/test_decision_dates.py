@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ops.services import Services
+from tests.api.conftest import colleague
 from tests.api.test_grants_api import grant_body, setup
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.factories import approve_body, household_body, id_number, income_body
@@ -52,7 +53,8 @@ def test_a_household_decision_cannot_precede_the_application(
     if step == "approve":
         assert client.post(f"{API}/households/{case_id}/economic-checks", json=income_body(),
                            headers=admin).status_code == 200  # fmt: skip
-    refused(client, services, f"/households/{case_id}/{step}", body, admin, 422, field,
+    by = admin if step == "economic-checks" else colleague(client, admin)
+    refused(client, services, f"/households/{case_id}/{step}", body, by, 422, field,
             "before_application")  # fmt: skip
 
 
@@ -63,14 +65,20 @@ def test_a_decision_on_an_active_case_cannot_precede_the_application(
     while a death learned late still terminates from a day before the approval's date."""
     admin = token("admin")
     case_id = apply(client, admin, seed=82)
-    for step, body in (("economic-checks", income_body()), ("approve", approve_body())):
+    checker = colleague(client, admin)
+    for step, body, by in (
+        ("economic-checks", income_body(), admin),
+        ("approve", approve_body(), checker),
+    ):
         assert client.post(f"{API}/households/{case_id}/{step}", json=body,
-                           headers=admin).status_code == 200  # fmt: skip
+                           headers=by).status_code == 200  # fmt: skip
     early = {"reason": "death", "effective_date": "2024-01-04", **DOC}
-    refused(client, services, f"/households/{case_id}/terminate", early, admin, 422,
+    refused(client, services, f"/households/{case_id}/terminate", early, checker, 422,
             "effective_date", "before_application")  # fmt: skip
     late_news = early | {"effective_date": "2024-01-15"}  # after the application, before 01-20
-    ended = client.post(f"{API}/households/{case_id}/terminate", json=late_news, headers=admin)
+    ended = client.post(
+        f"{API}/households/{case_id}/terminate", json=late_news, headers=colleague(client, admin)
+    )
     assert ended.status_code == 200, ended.text
 
 
@@ -136,9 +144,11 @@ def test_grant_dates_follow_request_approval_and_payment(
     approve = {"paying_township": "420582001", **DOC}
     for day, rule in (("2024-03-01", "before_request"), (tomorrow, "in_future")):
         refused(client, services, f"/temporary-grants/{grant}/approve",
-                approve | {"effective_date": day}, admin, 422, "effective_date", rule)  # fmt: skip
+                approve | {"effective_date": day}, colleague(client, admin), 422, "effective_date",
+                rule)  # fmt: skip
     approved = client.post(f"{API}/temporary-grants/{grant}/approve",
-                           json=approve | {"effective_date": "2024-03-05"}, headers=admin)  # fmt: skip
+                           json=approve | {"effective_date": "2024-03-05"},
+                           headers=colleague(client, admin))  # fmt: skip
     assert approved.status_code == 200, approved.text
     refused(client, services, f"/temporary-grants/{grant}/pay", {"posting_date": "2024-03-04"},
             admin, 422, "posting_date", "before_approval")  # fmt: skip

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from ops.cells import csv_cell, formula_like
 from ops.cli import app as cli
 from ops.services import Services
+from tests.api.conftest import colleague
 from tests.api.test_households_api import API
 from tests.api.test_rolls_api import DOC, county_with_cases
 from tests.factories import id_number
@@ -61,7 +62,9 @@ def hostile_roll(client: TestClient, token: Any) -> tuple[str, dict[str, str]]:
     roll = client.post(
         f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
     ).json()
-    approved = client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance)
+    approved = client.post(
+        f"{API}/rolls/{roll['roll_id']}/approve", headers=colleague(client, finance)
+    )
     assert approved.status_code == 200, approved.text
     statement = (
         "reference,amount_fen,booked_on,description\r\n"
@@ -158,7 +161,7 @@ def test_cli_exports_keep_hostile_text_inert(
     database write the same inert files."""
     roll_id, _finance = hostile_roll(client, token)
     _credential, secret = services.issue_credential(
-        "test", role="finance_officer", region_scope="420582"
+        "test", role="finance_officer", region_scope="420582", staff_id="test-officer"
     )
     monkeypatch.setenv("DOUDI_DATABASE_URL", database_url)
     monkeypatch.setenv("DOUDI_SECRET", "test-secret")

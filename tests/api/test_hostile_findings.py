@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ops.services import Services
+from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_scope_table import line, ok
 from tests.conftest import COUNTY
@@ -55,7 +56,11 @@ def test_f2_special_auditor_sees_a_case_as_it_stood_at_the_end_of_the_period(
     body = household_body(f"{C}001000", seed=71) | {"effective_date": "2024-03-01"}
     case_id = ok(client.post(f"{API}/households", json=body, headers=admin))["case_id"]
     rejection = {"reason": "不符合条件", "effective_date": "2024-09-01", **DOC}
-    ok(client.post(f"{API}/households/{case_id}/reject", json=rejection, headers=admin))
+    ok(
+        client.post(
+            f"{API}/households/{case_id}/reject", json=rejection, headers=colleague(client, admin)
+        )
+    )
     auditor = token("special_auditor", period_from="2024-01-01", period_to="2024-06-30",
                     expires_at="2099-01-01T00:00:00Z")  # fmt: skip
     timeline = ok(client.get(f"{API}/households/{case_id}/timeline", headers=auditor))
@@ -410,7 +415,13 @@ def test_f2_special_auditor_sees_a_grant_as_it_stood_at_the_end_of_the_period(
                "effective_date": "2024-06-10", **DOC}  # fmt: skip
     grant_id = ok(client.post(f"{API}/temporary-grants", json=request, headers=admin))["grant_id"]
     approval = {"paying_township": f"{C}001", "effective_date": "2024-09-01", **DOC}
-    ok(client.post(f"{API}/temporary-grants/{grant_id}/approve", json=approval, headers=admin))
+    ok(
+        client.post(
+            f"{API}/temporary-grants/{grant_id}/approve",
+            json=approval,
+            headers=colleague(client, admin),
+        )
+    )
     payment = {"posting_date": "2024-09-02"}
     ok(client.post(f"{API}/temporary-grants/{grant_id}/pay", json=payment, headers=token("finance_officer")))  # fmt: skip
     auditor = token("special_auditor", period_from="2024-01-01", period_to="2024-06-30",

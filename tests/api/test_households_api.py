@@ -7,6 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from ops.services import Services
+from tests.api.conftest import colleague
 from tests.conftest import OTHER_COUNTY, OTHER_PROVINCE_COUNTY
 from tests.factories import approve_body, household_body, id_number, income_body
 
@@ -65,8 +66,10 @@ def test_lifecycle_from_application_to_termination(client: TestClient, token: An
             },
         ),
     ]
+    checker = colleague(client, admin)  # decides what the first admin prepared
     for action, body in steps:
-        response = client.post(f"{API}/households/{case_id}/{action}", json=body, headers=admin)
+        by = checker if action in ("approve", "terminate") else admin
+        response = client.post(f"{API}/households/{case_id}/{action}", json=body, headers=by)
         assert response.status_code == 200, (action, response.text)
     case = client.get(f"{API}/households/{case_id}", headers=admin).json()
     assert case["status"] == "terminated"
@@ -100,20 +103,26 @@ def test_illegal_transitions_are_refused_and_record_nothing(
     client.post(f"{API}/households/{case_id}/economic-checks", json=income_body(), headers=admin)
     assert (
         client.post(
-            f"{API}/households/{case_id}/approve", json=approve_body(), headers=admin
+            f"{API}/households/{case_id}/approve",
+            json=approve_body(),
+            headers=colleague(client, admin),
         ).status_code
         == 200
     )
     before = services.log_position()
     assert_problem(
-        client.post(f"{API}/households/{case_id}/approve", json=approve_body(), headers=admin),
+        client.post(
+            f"{API}/households/{case_id}/approve",
+            json=approve_body(),
+            headers=colleague(client, admin),
+        ),
         409,
         "status",
     )
     client.post(
         f"{API}/households/{case_id}/terminate",
         json={"reason": "death", "effective_date": "2024-05-01", "document_ref": "死亡"},
-        headers=admin,
+        headers=colleague(client, admin),
     )
     before = services.log_position()
     response = client.post(

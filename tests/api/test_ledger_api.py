@@ -179,7 +179,7 @@ def test_many_workers_draining_one_pool_never_overdraw(services: Services) -> No
     """Twelve workers each reserve 100 yuan from a pool holding 1,000 yuan, at once: exactly ten
     succeed, two are refused for want of money, and the pool ends at zero — never below."""
     credential_id, _ = services.issue_credential(
-        "test", role="finance_officer", region_scope="420582"
+        "test", role="finance_officer", region_scope="420582", staff_id="test-officer"
     )
     finance = Principal(credential_id, "finance_officer", "420582")
     for key, body in (
@@ -274,7 +274,7 @@ def test_audit_trail_per_account(client: TestClient, token: Any) -> None:
 def test_fifty_identical_postings_at_once_record_one_transaction(services: Services) -> None:
     """Fifty threads post the same key and content at once: one transaction, fifty equal answers."""
     credential_id, _ = services.issue_credential(
-        "test", role="finance_officer", region_scope="420582"
+        "test", role="finance_officer", region_scope="420582", staff_id="test-officer"
     )
     finance = Principal(credential_id, "finance_officer", "420582")
     body = txn("raise", "clearing:420582:bank", "source:420582:central", 500)

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
 from tests.api.test_scope_table import app_routes, ok, raise_body
@@ -74,9 +75,9 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> Wor
         world[f"roll_{half}"] = ok(roll)["roll_id"]
         if half == "early":  # the first half's cases end in it: the second half never sees them
             reason = {"reason": "不符合条件", **on(FIRST[:5] + "05")}
-            ok(client.post(f"{API}/households/{world['case_early']}/reject", json=reason, headers=admin))  # fmt: skip
+            ok(client.post(f"{API}/households/{world['case_early']}/reject", json=reason, headers=colleague(client, admin)))  # fmt: skip
             ended = {"reason": "death", **on(FIRST[:5] + "05")}
-            ok(client.post(f"{API}/tekun/{world['tekun_early']}/terminate", json=ended, headers=admin))  # fmt: skip
+            ok(client.post(f"{API}/tekun/{world['tekun_early']}/terminate", json=ended, headers=colleague(client, admin)))  # fmt: skip
     return world
 
 

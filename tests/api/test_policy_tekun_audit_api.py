@@ -307,7 +307,7 @@ def test_admin_issues_credentials_only_within_its_scope(client: TestClient, toke
     city_admin = token("admin", "420500")
     response = client.post(
         f"{API}/credentials",
-        json={"role": "case_worker", "region_scope": "420582"},
+        json={"role": "case_worker", "region_scope": "420582", "staff_id": "cw-7"},
         headers=city_admin,
     )
     assert response.status_code == 201
@@ -341,7 +341,7 @@ def test_a_retried_credential_request_returns_the_same_token(
     the same credential and token back, not a second credential; the token never reaches the
     event log in clear."""
     admin = token("admin", "420500") | {"Idempotency-Key": "issue-1"}
-    body = {"role": "case_worker", "region_scope": "420582", "label": "王会计"}
+    body = {"role": "case_worker", "region_scope": "420582", "label": "王会计", "staff_id": "cw-8"}
     first = client.post(f"{API}/credentials", json=body, headers=admin)
     assert first.status_code == 201
     position = services.log_position()

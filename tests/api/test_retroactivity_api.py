@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.api.conftest import colleague
 from tests.api.test_households_api import API
 from tests.api.test_rolls_api import DOC, POLICY, fund_county
 from tests.factories import approve_body, household_body, income_body
@@ -33,7 +34,7 @@ def setup_county(
     client.post(
         f"{API}/households/{case_id}/approve",
         json=approve_body(start_month="2024-01"),
-        headers=admin,
+        headers=colleague(client, admin),
     )
     return str(case_id)
 
@@ -53,7 +54,7 @@ def roll(
     assert made.status_code == 201, made.text
     roll_id = made.json()["roll_id"]
     if approve:
-        approved = client.post(f"{API}/rolls/{roll_id}/approve", headers=finance)
+        approved = client.post(f"{API}/rolls/{roll_id}/approve", headers=colleague(client, finance))
         assert approved.status_code == 200, approved.text
     summary: dict[str, Any] = client.get(f"{API}/rolls/{roll_id}", headers=finance).json()
     summary["lines"] = client.get(f"{API}/rolls/{roll_id}/lines", headers=finance).json()["items"]
@@ -102,7 +103,7 @@ def test_death_recorded_late_gives_recoveries_and_a_visible_receivable(
     client.post(
         f"{API}/households/{case_id}/terminate",
         json={"reason": "death", "effective_date": "2024-01-15", **DOC},
-        headers=admin,
+        headers=colleague(client, admin),
     )
     april = roll(client, finance, "2024-04")
     (line,) = april["lines"]

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from ops.services import Services
+from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.factories import approve_body, household_body, id_number, income_body
 
@@ -87,7 +88,8 @@ def county_with_cases(client: TestClient, admin: dict[str, str]) -> dict[str, st
     client.post(
         f"{API}/households/{ids['a']}/economic-checks", json=income_body(90_000), headers=admin
     )
-    client.post(f"{API}/households/{ids['a']}/approve", json=approve_body(), headers=admin)
+    checker = colleague(client, admin)
+    client.post(f"{API}/households/{ids['a']}/approve", json=approve_body(), headers=checker)
     b_body = household_body("420582002000", members=3, seed=60, programme="marginal")
     ids["b"] = client.post(f"{API}/households", json=b_body, headers=admin).json()["case_id"]
     client.post(
@@ -96,7 +98,7 @@ def county_with_cases(client: TestClient, admin: dict[str, str]) -> dict[str, st
     single = b_body["members"][1]["id_number"]
     response = client.post(
         f"{API}/households/{ids['b']}/approve",
-        headers=admin,
+        headers=checker,
         json=approve_body(single_person_id_number=single, programme="dibao_urban"),
     )
     assert response.status_code == 200, response.text
@@ -185,11 +187,17 @@ def test_regenerate_approve_and_refusals(
     )
     assert_problem(client.post(f"{API}/rolls/{roll}/approve", headers=neighbour), 404, "roll_id")
     assert (
-        client.post(f"{API}/rolls/{roll}/approve", headers=finance).json()["status"] == "approved"
+        client.post(f"{API}/rolls/{roll}/approve", headers=colleague(client, finance)).json()[
+            "status"
+        ]
+        == "approved"
     )
     position = services.log_position()
     assert_problem(
-        client.post(f"{API}/rolls/{roll}/approve", headers=finance), 409, "status", "approve_once"
+        client.post(f"{API}/rolls/{roll}/approve", headers=colleague(client, finance)),
+        409,
+        "status",
+        "approve_once",
     )
     assert_problem(
         client.post(f"{API}/rolls", json=body, headers=finance),
@@ -272,7 +280,7 @@ def test_statistics_as_the_seeds_report_them(client: TestClient, token: Any) -> 
         roll = client.post(
             f"{API}/rolls", json={"county_code": "420582", "month": month}, headers=finance
         ).json()
-        client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance)
+        client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=colleague(client, finance))
     monthly = client.get(
         f"{API}/statistics?from=2024-01&to=2024-03&programme=dibao_urban", headers=finance
     ).json()
@@ -311,6 +319,7 @@ def test_approval_reserves_funds_and_is_refused_without_them(
     whose 特困 pool is empty cannot approve, and nothing is recorded."""
     admin, finance = token("admin"), token("finance_officer")
     county_with_cases(client, admin)
+    checker = colleague(client, finance)
     roll = client.post(
         f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
     ).json()
@@ -324,7 +333,7 @@ def test_approval_reserves_funds_and_is_refused_without_them(
         == 201
     )
     position = services.log_position()
-    refused = client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance)
+    refused = client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=checker)
     assert_problem(refused, 422, "lines", "never_negative")
     assert services.log_position() == position
     refill = drain | {
@@ -337,7 +346,12 @@ def test_approval_reserves_funds_and_is_refused_without_them(
     client.post(
         f"{API}/ledger/transactions", json=refill, headers=admin | {"Idempotency-Key": "refill"}
     )
-    assert client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=finance).status_code == 200
+    assert (
+        client.post(
+            f"{API}/rolls/{roll['roll_id']}/approve", headers=colleague(client, finance)
+        ).status_code
+        == 200
+    )
     balances = {
         i["account"]: int(i["balance_fen"])
         for i in client.get(f"{API}/ledger/balances", headers=finance).json()["items"]

@@ -36,7 +36,9 @@ def test_token_issue_scopes_a_township_and_checks_the_audit_period(env: Path) ->
     """A township approver's credential (9-digit scope) is issued; a 12-digit scope and an audit
     period that ends before it starts are refused."""
     runner = CliRunner()
-    township = runner.invoke(app, ["token", "issue", "--role", "approver", "--region", "420582001"])
+    township = runner.invoke(
+        app, ["token", "issue", "--role", "approver", "--region", "420582001", "--staff-id", "ap-1"]
+    )
     assert township.exit_code == 0, township.output
     assert json.loads(township.stdout.strip().splitlines()[-1])["region_scope"] == "420582001"
     village = ["token", "issue", "--role", "approver", "--region", "420582001001"]
@@ -84,7 +86,8 @@ def test_roll_commands_from_generation_to_bank_results(env: Path) -> None:
     results; the officers' XLSX and statistics follow."""
     runner = CliRunner()
     assert runner.invoke(app, ["demo", "--households", "20"]).exit_code == 0
-    finance = json.loads((env / "var" / "demo-tokens.json").read_text())["finance_officer"]
+    tokens = json.loads((env / "var" / "demo-tokens.json").read_text())
+    finance, checker = tokens["finance_officer"], tokens["finance_officer_2"]
     made = runner.invoke(
         app, ["roll", "generate", "--county", "420582", "--month", "2022-08", "--token", finance]
     )
@@ -96,7 +99,7 @@ def test_roll_commands_from_generation_to_bank_results(env: Path) -> None:
     )  # the operator is no finance officer
     assert refused.exit_code == 2
     assert (
-        runner.invoke(app, ["roll", "approve", roll["roll_id"], "--token", finance]).exit_code == 0
+        runner.invoke(app, ["roll", "approve", roll["roll_id"], "--token", checker]).exit_code == 0
     )
     out = env / "bank.csv"
     sent = runner.invoke(

@@ -49,7 +49,7 @@ def fund_pool(services: Services) -> tuple[Principal, str]:
     """A finance officer of 当阳市 (and its token), its dibao pool funded with exactly enough
     for ``REQUESTS`` reservations."""
     credential, secret = services.issue_credential(
-        "test", role="finance_officer", region_scope="420582"
+        "test", role="finance_officer", region_scope="420582", staff_id="test-officer"
     )
     finance = Principal(credential, "finance_officer", "420582")
     total = REQUESTS * EACH_FEN

@@ -50,7 +50,9 @@ def at_once(*targets: Callable[[], object]) -> None:
 
 
 def admin(services: Services, region: str = COUNTY) -> Principal:
-    credential_id, _token = services.issue_credential("test", role="admin", region_scope=region)
+    credential_id, _token = services.issue_credential(
+        "test", role="admin", region_scope=region, staff_id="test-officer"
+    )
     return Principal(credential_id, "admin", region)
 
 
@@ -276,7 +278,8 @@ def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: 
             ),
         ),
     ):
-        services.app.save(*services.decide_household(principal, case_id, action, fields).aggregates)
+        by = admin(services) if action == "approve" else principal  # another person approves
+        services.app.save(*services.decide_household(by, case_id, action, fields).aggregates)
     services.fresh()
     assert ("household", "dibao_rural", "Z") in services.case_state.county_programmes(COUNTY)
     position = services.log_position()
@@ -454,8 +457,8 @@ def test_a_generation_failing_part_way_records_no_header_and_raises_its_own_erro
 
 def test_concurrent_conflicting_decisions_exactly_one_wins(services: Services) -> None:
     """Four approvers approve the same case at once: one is recorded, the others get a conflict."""
+    case_id = checked_case(services, admin(services))
     principal = admin(services)
-    case_id = checked_case(services, principal)
     barrier = threading.Barrier(4)
     results: list[Any] = []
 
@@ -619,7 +622,7 @@ def test_standard_as_known_at_a_time(services: Services) -> None:
 
 def test_decision_errors_leave_the_log_unchanged(services: Services) -> None:
     principal = admin(services)
-    case_id = checked_case(services, principal)
+    case_id = checked_case(services, admin(services))
     position = services.log_position()
     with pytest.raises(Conflict):
         record(

@@ -55,7 +55,9 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callable[..., An
 
 
 def headers(services: Services, role: str = "admin") -> dict[str, str]:
-    _credential, secret = services.issue_credential("test", role=role, region_scope=COUNTY)
+    _credential, secret = services.issue_credential(
+        "test", role=role, region_scope=COUNTY, staff_id="test-officer"
+    )
     return {"Authorization": f"Bearer {secret}"}
 
 

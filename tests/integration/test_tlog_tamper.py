@@ -143,7 +143,8 @@ def test_a_forged_row_in_a_gap_of_the_log_is_named(log: Log, settings: Settings)
         )
     else:
         log.execute("SELECT nextval(pg_get_serial_sequence('{table}', 'notification_id'))")
-    checked_case(services, admin(services), seed=9)
+    for _ in range(3):  # events after the gap; a case decision would read the log back (recusal)
+        admin(services)
     if services.db.is_sqlite:
         log.execute("DELETE FROM {table} WHERE topic = 'gap'")
     services.seal()

@@ -43,7 +43,7 @@ class LedgerServiceMachine(RuleBasedStateMachine):
         self.folder = TemporaryDirectory()
         self.services = Services(make_settings(f"sqlite:///{Path(self.folder.name)}/l.sqlite3"))
         credential_id, _ = self.services.issue_credential(
-            "test", role="finance_officer", region_scope=C
+            "test", role="finance_officer", region_scope=C, staff_id="test-officer"
         )
         self.finance = Principal(credential_id, "finance_officer", C)
         self.model: dict[str, int] = {}

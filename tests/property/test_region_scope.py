@@ -111,7 +111,7 @@ def test_township_credentials_are_issued_and_other_lengths_refused() -> None:
     """A credential may be scoped to a 9-digit township; a 12-digit code is not a scope."""
     township = Credential.issue(role="approver", region_scope="420582001", token_sha256="x",
                                 label="", expires_at=None, period_from=None, period_to=None,
-                                issued_by="t")  # fmt: skip
+                                issued_by="t", staff_id="ap-1")  # fmt: skip
     assert township.region_scope == "420582001"
     with pytest.raises(InvalidValue) as refused:
         Credential.issue(role="approver", region_scope="420582001000", token_sha256="x",

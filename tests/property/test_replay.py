@@ -59,7 +59,9 @@ DECISIONS = {
 def world() -> Iterator[tuple[Services, Principal]]:
     with TemporaryDirectory() as folder:
         services = Services(make_settings(f"sqlite:///{Path(folder)}/p.sqlite3"))
-        credential_id, _ = services.issue_credential("test", role="admin", region_scope=COUNTY)
+        credential_id, _ = services.issue_credential(
+            "test", role="admin", region_scope=COUNTY, staff_id="test-officer"
+        )
         yield services, Principal(credential_id, "admin", COUNTY)
         services.close()
 

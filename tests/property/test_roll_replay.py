@@ -53,7 +53,9 @@ POLICY = [
 def world() -> Iterator[tuple[Services, Principal]]:
     with TemporaryDirectory() as folder:
         services = Services(make_settings(f"sqlite:///{Path(folder)}/r.sqlite3"))
-        credential_id, _ = services.issue_credential("test", role="admin", region_scope=COUNTY)
+        credential_id, _ = services.issue_credential(
+            "test", role="admin", region_scope=COUNTY, staff_id="test-officer"
+        )
         admin = Principal(credential_id, "admin", COUNTY)
         for kind, fields in POLICY:
             services.execute(admin, None, "p", lambda k=kind, f=fields: services.set_policy(

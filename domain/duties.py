@@ -1,0 +1,36 @@
+"""Separation of duties (不相容岗位相互分离): the person who prepares a step is not the one who
+approves it.
+
+A person is an officer's staff id, carried by every credential that prepares or approves (see
+``domain.access``), so two tokens of one person are the same actor. Aggregates record the staff
+id of each step beside the credential id (``actor``) and call ``require_other_person`` before a
+checking step; an empty staff id (a caseload migrated by the bulk importer) conflicts with no one.
+"""
+
+from __future__ import annotations
+
+from domain.errors import Forbidden
+
+
+def require_other_person(staff_id: str, action: str, earlier: dict[str, str | None]) -> None:
+    """Refuse (403, rule ``separation_of_duties``) if ``staff_id`` did one of the ``earlier``
+    steps; ``earlier`` maps the step's field name (``applied_by``…) to the staff id that took it."""
+    if not staff_id:
+        return
+    for step, maker in earlier.items():
+        if maker == staff_id:
+            raise Forbidden(
+                f"the person who {STEP_NAMES.get(step, step)} may not {action}",
+                field=step,
+                rule="separation_of_duties",
+            )
+
+
+STEP_NAMES = {
+    "applied_by": "applied for this case",
+    "checked_by": "recorded its last economic check",
+    "requested_by": "requested this grant",
+    "approved_by": "approved it",
+    "generated_by": "generated this roll's current draft",
+    "staff_id": "holds the credential",
+}
