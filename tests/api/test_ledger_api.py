@@ -416,7 +416,7 @@ def test_a_posting_into_an_earlier_year_and_a_carry_over_cannot_both_be_saved(
     from ops.ledger_service import carry_over
 
     credential_id, _ = services.issue_credential(
-        "test", role="finance_officer", region_scope="420582"
+        "test", role="finance_officer", region_scope="420582", staff_id="test-officer"
     )
     finance = Principal(credential_id, "finance_officer", "420582")
     first = txn("raise", "clearing:420582:bank", "source:420582:central", 5, date="2023-03-10")
