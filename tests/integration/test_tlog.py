@@ -9,9 +9,16 @@ from ops.services import Services
 from ops.settings import Settings
 from ops.tlog import verify as v
 from ops.tlog.audit import verify_database
+from projections.tlog import tiles
 from projections.tlog import view as seal_view
 from projections.tlog.view import Sealer
 from tests.integration.test_contract import admin, at_once, checked_case
+
+
+@pytest.fixture(autouse=True)
+def small_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiles of 4 hashes: a small log fills tiles on several levels, and leaves a partial one."""
+    monkeypatch.setattr(tiles, "HEIGHT", 2)
 
 
 def stored_leaves(services: Services) -> list[tuple[int, bytes]]:
@@ -20,9 +27,17 @@ def stored_leaves(services: Services) -> list[tuple[int, bytes]]:
 
 
 def sealed_leaves(services: Services) -> list[tuple[int, bytes]]:
-    with services.db.transaction() as cur:
-        rows = cur.execute("SELECT position, hash FROM tlog_leaves ORDER BY leaf_index").fetchall()
-    return [(int(row["position"]), bytes(row["hash"])) for row in rows]
+    """(position, leaf) of every sealed leaf, from the stored tiles."""
+    return sealed_leaves_of(services)
+
+
+def sealed_leaves_of(services: Services) -> list[tuple[int, bytes]]:
+    size = services.tlog.head().size
+    return [
+        (position, tile.hashes[at * 32 : (at + 1) * 32])
+        for tile in services.tlog.sealed_tiles(size)
+        for at, position in enumerate(seal_view.unpack_positions(tile.positions))
+    ]
 
 
 def test_the_seal_is_the_tree_of_the_log_and_answers_proofs(
@@ -81,21 +96,24 @@ def test_sealing_from_two_processes_at_once_seals_each_event_once(settings: Sett
 
 
 def test_sealed_rows_refuse_changes(services: Services) -> None:
-    """The database itself refuses to update or delete a sealed leaf or subtree."""
-    admin(services)
-    admin(services)
+    """The database itself refuses to update or delete a full tile of leaves or of subtrees."""
+    principal = admin(services)
+    for seed in range(1, 6):
+        checked_case(services, principal, seed=seed)
     services.seal()
+    sealed = services.tlog.head()
+    assert sealed.size >= 16  # a full tile on level 1
     for statement in (
-        "UPDATE tlog_leaves SET hash = hash WHERE leaf_index = 0",
-        "DELETE FROM tlog_leaves WHERE leaf_index = 0",
-        "DELETE FROM tlog_nodes WHERE level = 1",
+        "UPDATE tlog_tiles SET hashes = hashes WHERE level = 0 AND tile = 0",
+        "DELETE FROM tlog_tiles WHERE level = 0 AND tile = 0",
+        "DELETE FROM tlog_tiles WHERE level = 1",
     ):
         with (
             pytest.raises(Exception, match="never changed"),
             services.db.transaction(write=True) as cur,
         ):
             cur.execute(statement)
-    assert services.tlog.head().size == 2
+    assert services.tlog.head() == sealed
 
 
 def test_an_event_that_cannot_be_sealed_stops_the_seal_and_is_never_passed_over(
@@ -146,6 +164,9 @@ def test_a_verification_reads_the_seal_as_of_its_start(services: Services) -> No
         def head(self) -> object:
             self.asked += 1
             return early if self.asked == 1 else services.tlog.head()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(services.tlog, name)
 
     report = verify_database(services.db, services.tree_reader, SealGoingOn())  # type: ignore[arg-type]
     assert report.ok, report.problems
