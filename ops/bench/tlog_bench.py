@@ -29,6 +29,7 @@ from ops.settings import Settings
 from ops.tlog.audit import verify_database
 
 TOPIC = "domain.household:HouseholdCase.Applied"
+RAW_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
 
 
 def fill(url: str, table: str, events: int, state_bytes: int) -> None:
@@ -44,6 +45,16 @@ def fill(url: str, table: str, events: int, state_bytes: int) -> None:
         conn.execute(f"ANALYZE {table}")
 
 
+def raw_read(services: Services) -> int:
+    """Read every stored event, all its columns and its state as stored, in log order, through
+    the same streaming query as the verification, and do nothing with it: the yardstick."""
+    reader = services.tree_reader
+    count = 0
+    for rows in reader.stream(RAW_COLUMNS, 1, reader.head()):
+        count += len(rows)
+    return count
+
+
 def rate(events: int, seconds: float) -> float:
     return round(events / seconds)
 
@@ -53,7 +64,7 @@ def run(events: int, state_bytes: int, folder: Path) -> dict[str, Any]:
         services = Services(Settings(environment="test", database_url=url, secret="bench"))
         fill(url, services.app.recorder.events_table_name, events, state_bytes)
         started = time.perf_counter()
-        read = sum(len(row[4]) > 0 for row in services.tree_reader.every(local=True))
+        read = raw_read(services)
         raw = time.perf_counter() - started
         started = time.perf_counter()
         services.seal()

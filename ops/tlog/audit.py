@@ -148,16 +148,16 @@ class _Recomputed:
 
     def _extend(self, positions: bytes, leaves: bytes) -> None:
         for tile in self.builder.extend(leaves, positions):
-            stored = self.upper.get((tile.level, tile.index))
+            stored = self.upper.get((tile.level, tile.number))
             if tile.level and self.bad_tile is None and stored not in (None, tile.hashes):
-                self.bad_tile = (tile.level, tile.index)
+                self.bad_tile = (tile.level, tile.number)
 
     def _note(self) -> None:
         self.roots[self.size] = self.builder.root()
         if self.size == self.sealed and self.bad_tile is None:
             for tile in self.builder.edge():
-                if tile.level and self.upper.get((tile.level, tile.index)) != tile.hashes:
-                    self.bad_tile = (tile.level, tile.index)
+                if tile.level and self.upper.get((tile.level, tile.number)) != tile.hashes:
+                    self.bad_tile = (tile.level, tile.number)
                     break
 
     def drain(self) -> None:
@@ -248,7 +248,7 @@ def _moved_in_log(found: Discrepancy, reader: TreeReader, tlog: SealView, size: 
     later = (
         pair
         for tile in tlog.sealed_tiles(size)
-        if (tile.index + 1) << tiles.HEIGHT > found.index
+        if (tile.number + 1) << tiles.HEIGHT > found.index
         for pair in _pairs(tile.positions, tile.hashes)
         if pair[0] > found.position
     )

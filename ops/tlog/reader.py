@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -44,13 +44,6 @@ class Digested(NamedTuple):
     state: bytes = b""
 
 
-class Leaf(NamedTuple):
-    """A notification read as its position and leaf hash only."""
-
-    id: int
-    leaf: bytes
-
-
 # The framing of an entry up to its state's digest, from the stored columns, in SQL: the same
 # bytes as ``verify.entry_bytes`` (each field length-prefixed), after the leaf's 0x00.
 ENTRY_HEAD = (
@@ -70,26 +63,22 @@ class TreeReader:
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
-    def read(
-        self, start: int, limit: int, _topics: tuple[str, ...] = (), _unread: tuple[str, ...] = ()
-    ) -> tuple[Sequence[Leaf], int]:
-        """(every notification from ``start``, at most ``limit``, as its leaf; the position the
-        log is covered through). Topics are not filtered: the tree seals all."""
+    def leaves(self, start: int, limit: int) -> tuple[list[int], bytes, int]:
+        """The positions of the stored events from ``start`` (at most ``limit``), their leaf
+        hashes concatenated, and the position the log is covered through."""
         head = self.head()
         if head < start:
-            return [], head
+            return [], b"", head
         if self.postgres:
-            found = [
-                Leaf._make(row)
-                for row in self._select(f"notification_id, {LEAF}", start, head, limit)
-            ]
+            rows = self._select(f"notification_id, {LEAF}", start, head, limit)
+            positions = [row[0] for row in rows]
+            leaves = b"".join([row[1] for row in rows])
         else:
-            found = [
-                Leaf(row[0], leaf_hash(entry_bytes(*row)))
-                for row in self.digests(start, head, limit)
-            ]
-        covered = found[-1].id if len(found) == limit else head
-        return found, covered
+            found = self.digests(start, head, limit)
+            positions = [row[0] for row in found]
+            leaves = b"".join([leaf_hash(entry_bytes(*row)) for row in found])
+        covered = positions[-1] if len(positions) == limit else head
+        return positions, leaves, covered
 
     def _select(self, columns: str, start: int, stop: int, limit: int) -> list[tuple[Any, ...]]:
         """PostgreSQL: ``columns`` of the stored events from ``start`` to ``stop``, at most
@@ -100,14 +89,17 @@ class TreeReader:
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
             conn.execute(INDEX_ORDER)
-            return curs.execute(self._statement(columns), (start, stop, limit)).fetchall()
+            rows: list[tuple[Any, ...]] = curs.execute(
+                self._statement(columns), (start, stop, limit)
+            ).fetchall()
+            return rows
 
     def _statement(self, columns: str, *, limited: bool = True) -> Composed:
         return SQL(
             "SELECT {columns} FROM {schema}.{table} WHERE notification_id >= %s"
             " AND notification_id <= %s ORDER BY notification_id{limit}"
         ).format(
-            columns=SQL(columns),  # type: ignore[arg-type]
+            columns=SQL(columns),
             schema=Identifier(self.recorder.datastore.schema),
             table=Identifier(self.recorder.events_table_name),
             limit=SQL(" LIMIT %s" if limited else ""),
@@ -185,9 +177,9 @@ class TreeReader:
         hashes them."""
         head = self.head()
         if not self.postgres:
-            for rows in _pages(self.every(page), page):
-                yield (struct.pack(f">{len(rows)}Q", *[row[0] for row in rows]),
-                       b"".join([leaf_hash(entry_bytes(*row)) for row in rows]))  # fmt: skip
+            for events in _pages(self.every(page), page):
+                yield (struct.pack(f">{len(events)}Q", *[event[0] for event in events]),
+                       b"".join([leaf_hash(entry_bytes(*event)) for event in events]))  # fmt: skip
             return
         sha256 = hashlib.sha256
         columns = f"notification_id, {ENTRY_HEAD}, state" if local else f"notification_id, {LEAF}"
@@ -195,9 +187,9 @@ class TreeReader:
             positions = struct.pack(f">{len(rows)}Q", *[row[0] for row in rows])
             if local:
                 leaves = [sha256(row[1] + sha256(row[2]).digest()).digest() for row in rows]
+                yield positions, b"".join(leaves)
             else:
-                leaves = [row[1] for row in rows]
-            yield positions, b"".join(leaves)
+                yield positions, b"".join([row[1] for row in rows])
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         """The log position of an aggregate's event of this version, if it is stored."""

@@ -31,7 +31,7 @@ def width() -> int:
 
 class Tile(NamedTuple):
     level: int
-    index: int
+    number: int  # its index among the tiles of its level
     positions: bytes  # level 0: the positions of its leaves; empty above
     hashes: bytes
 
@@ -39,11 +39,14 @@ class Tile(NamedTuple):
 def subtree(hashes: bytes) -> bytes:
     """The head of a perfect subtree from its 2^k concatenated bottom hashes (k ≥ 0)."""
     sha256 = hashlib.sha256
-    while len(hashes) > HASH_SIZE:
-        hashes = b"".join(
-            [sha256(b"\x01" + hashes[at : at + 64]).digest() for at in range(0, len(hashes), 64)]
-        )
-    return hashes
+    row = [hashes[at : at + HASH_SIZE] for at in range(0, len(hashes), HASH_SIZE)]
+    while len(row) > 1:
+        pairs = iter(row)
+        row = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(pairs, pairs, strict=True)
+        ]
+    return row[0]
 
 
 def locate(node: Node) -> tuple[int, int, int, int]:

@@ -20,13 +20,14 @@ import bisect
 import itertools
 import struct
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ops.tlog.reader import Digested, Leaf
+from ops.tlog.reader import Digested, TreeReader
 from ops.tlog.verify import EMPTY_ROOT, HASH_SIZE, entry_bytes, event_leaf, leaf_hash
 from projections.db import Cursor, Database
-from projections.runner import Reader, Unread, View
+from projections.runner import Unread, View
 from projections.tlog import tiles
 from projections.tlog.tiles import Builder, Tile
 from projections.tlog.tree import Node, consistency_ranges, fold, inclusion_ranges, perfect_parts
@@ -64,10 +65,8 @@ class Head:
 
 
 def notification_leaf(notification: Any) -> bytes:
-    """The leaf of a notification read as its leaf, with its state's digest, or with its
-    state. One read without any (``Unread``) cannot be sealed: its leaf would be wrong for ever."""
-    if isinstance(notification, Leaf):
-        return notification.leaf
+    """The leaf of a notification read with its state's digest, or with its state. One read
+    without either (``Unread``) cannot be sealed: its leaf would be wrong for ever."""
     if isinstance(notification, Digested):
         entry = entry_bytes(notification.id, notification.originator_id,
                             notification.originator_version, notification.topic,
@@ -89,7 +88,7 @@ def unpack_positions(packed: bytes) -> tuple[int, ...]:
 
 def _row(tile: Tile) -> tuple[int, int, int | None, bytes, bytes]:
     first = unpack_positions(tile.positions[: tiles.POSITION_SIZE])[0] if tile.positions else None
-    return tile.level, tile.index, first, tile.positions, tile.hashes
+    return tile.level, tile.number, first, tile.positions, tile.hashes
 
 
 def _tile(row: Any) -> Tile:
@@ -113,19 +112,24 @@ class SealView(View):
             cur.execute(statement)
 
     def process(self, cur: Cursor, position: int, event: Any) -> None:
-        self.process_batch(cur, [(position, notification_leaf(event))])
+        self.seal(cur, [position], notification_leaf(event))
 
-    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, bytes]]) -> None:
-        """Seal these (position, leaf) as the next leaves: the full tiles they complete, the
-        partial tiles of the new right edge, and the new head."""
-        if not batch:
+    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        leaves = b"".join([notification_leaf(event) for _, event in batch])
+        self.seal(cur, [position for position, _ in batch], leaves)
+
+    def seal(self, cur: Cursor, positions: Sequence[int], leaves: bytes) -> None:
+        """Seal these leaves (concatenated) of these positions as the next leaves: the full
+        tiles they complete, the partial tiles of the new right edge, and the new head."""
+        if not positions:
             return
         head = self._head(cur)
-        positions = [position for position, _ in batch]
         if positions[0] <= head.position or any(a >= b for a, b in itertools.pairwise(positions)):
             raise ValueError(f"positions {positions[0]}.. do not follow {head.position} in order")
+        if len(leaves) != len(positions) * HASH_SIZE:
+            raise ValueError("one 32-byte leaf per position")
         builder = Builder(head.size, self._edge(cur))
-        done = builder.extend(b"".join([leaf for _, leaf in batch]), pack_positions(positions))
+        done = builder.extend(leaves, pack_positions(positions))
         cur.insert_many("tlog_tiles", TILE_COLUMNS, [_row(tile) for tile in done])
         cur.execute("DELETE FROM tlog_edge")
         cur.insert_many("tlog_edge", TILE_COLUMNS, [_row(tile) for tile in builder.edge()])
@@ -260,13 +264,13 @@ def _read_tiles(
             f"SELECT level, tile, positions, hashes FROM {table} WHERE {where}", params
         ).fetchall():
             tile = _tile((row["level"], row["tile"], row["positions"], row["hashes"]))
-            found[(tile.level, tile.index)] = tile
+            found[(tile.level, tile.number)] = tile
     for level, index in wanted:
-        tile = found.get((level, index))
+        stored = found.get((level, index))
         count = min(size >> (tiles.HEIGHT * level), (index + 1) << tiles.HEIGHT) - (
             index << tiles.HEIGHT
         )
-        if tile is None or len(tile.hashes) < count * HASH_SIZE:
+        if stored is None or len(stored.hashes) < count * HASH_SIZE:
             raise LookupError(f"the sealed tree lacks the tile (level {level}, index {index})")
     return found
 
@@ -285,14 +289,14 @@ def _range_hashes(cur: Cursor, ranges: Sequence[tuple[int, int]], size: int) -> 
 
 class Sealer:
     """Follows the log and seals it, exactly once: the projection runner's tracking (a row of
-    ``projection_tracking``, moved in the transaction that writes the leaves, locked on
+    ``projection_tracking``, moved in the transaction that writes the tiles, locked on
     PostgreSQL), without what suits a read model but not a seal. An event that cannot be
     sealed stops the sealing (raises) rather than being passed over, which would leave a hole
     in the tree for ever; a changed view version never drops the seal; no rebuild reseals it."""
 
     BATCH_SIZE = 20_000
 
-    def __init__(self, db: Database, reader: Reader, view: SealView) -> None:
+    def __init__(self, db: Database, reader: TreeReader, view: SealView) -> None:
         self.db = db
         self.reader = reader
         self.view = view
@@ -320,24 +324,38 @@ class Sealer:
 
     def catch_up(self) -> int:
         """Seal every stored event after the sealed position; return how many positions moved.
-        The batch is read outside the write transaction (an SQLite writer blocks the event
+        A batch is read outside the write transaction (an SQLite writer blocks the event
         store), then the position is read again under the lock and only what lies after it is
-        sealed: two processes sealing at once seal each event once."""
+        sealed: two processes sealing at once seal each event once. On PostgreSQL the next
+        batch is read (the server hashing its leaves) while this one is written."""
+        with self.db.transaction() as cur:
+            start = self.position(cur)
+        batch = self.reader.leaves(start + 1, self.BATCH_SIZE)
         moved = 0
-        while True:
-            with self.db.transaction() as cur:
-                start = self.position(cur)
-            notifications, covered = self.reader(start + 1, self.BATCH_SIZE, (), ())
-            if covered <= start:
-                return moved
-            with self.db.transaction(write=True) as cur:
-                current = self.position(cur, lock=True)
-                if covered > current:
-                    todo = [(n.id, notification_leaf(n)) for n in notifications if n.id > current]
-                    if todo:
-                        self.view.process_batch(cur, todo)
-                    cur.execute(
-                        "UPDATE projection_tracking SET position = %s WHERE name = %s",
-                        (covered, self.view.name),
-                    )
-            moved += covered - start
+        with ThreadPoolExecutor(1) as ahead:
+            while True:
+                positions, leaves, covered = batch
+                if covered <= start:
+                    return moved
+                upcoming = (
+                    ahead.submit(self.reader.leaves, covered + 1, self.BATCH_SIZE)
+                    if not self.db.is_sqlite
+                    else None
+                )
+                with self.db.transaction(write=True) as cur:
+                    current = self.position(cur, lock=True)
+                    if covered > current:
+                        skip = bisect.bisect_right(positions, current)
+                        if skip < len(positions):
+                            self.view.seal(cur, positions[skip:], leaves[skip * HASH_SIZE :])
+                        cur.execute(
+                            "UPDATE projection_tracking SET position = %s WHERE name = %s",
+                            (covered, self.view.name),
+                        )
+                moved += covered - start
+                start = covered
+                batch = (
+                    upcoming.result()
+                    if upcoming is not None
+                    else self.reader.leaves(start + 1, self.BATCH_SIZE)
+                )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from ops.demo import load_demo
@@ -119,28 +121,30 @@ def test_sealed_rows_refuse_changes(services: Services) -> None:
 def test_an_event_that_cannot_be_sealed_stops_the_seal_and_is_never_passed_over(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Make the leaf of one event fail: sealing raises and seals nothing of its batch (no hole,
-    unlike a read model, which records the event and moves on); once it can be sealed, the
-    sealing resumes and the tree is the tree of the whole log."""
+    """Make the sealing of a batch that holds one event fail: sealing raises and seals nothing
+    of its batch (no hole, unlike a read model, which records the event and moves on); once it
+    can be sealed, the sealing resumes and the tree is the tree of the whole log."""
+    monkeypatch.setattr(Sealer, "BATCH_SIZE", 3)
     principal = admin(services)
     services.seal()
     checked_case(services, principal, seed=5)
     before = services.tlog.head()
     failing = before.position + 2
-    original = seal_view.notification_leaf
+    original = seal_view.pack_positions
 
-    def leaf(notification: object) -> bytes:
-        if getattr(notification, "id", None) == failing:
+    def pack(positions: Sequence[int]) -> bytes:
+        if failing in positions:
             raise ValueError("cannot seal")
-        return original(notification)
+        return original(positions)
 
-    monkeypatch.setattr(seal_view, "notification_leaf", leaf)
+    monkeypatch.setattr(seal_view, "pack_positions", pack)
     with pytest.raises(ValueError, match="cannot seal"):
         services.seal()
-    assert services.tlog.head() == before
+    stopped = services.tlog.head()
+    assert before.position <= stopped.position < failing  # the batches before it, not its own
     services.fresh()  # a read still gets its views brought up to date; the seal stays put
-    assert services.tlog.head() == before
-    monkeypatch.setattr(seal_view, "notification_leaf", original)
+    assert services.tlog.head() == stopped
+    monkeypatch.setattr(seal_view, "pack_positions", original)
     services.seal()
     assert sealed_leaves(services) == stored_leaves(services)
 

@@ -135,10 +135,10 @@ def test_tiles_built_batch_by_batch_hold_the_tree(height: int, batches: list[int
             positions = struct.pack(f">{count}Q", *range(len(leaves) + 1, len(leaves) + count + 1))
             builder = tiles.Builder(builder.size, builder.edge())
             for tile in builder.extend(b"".join(new), positions):
-                stored[(tile.level, tile.index)] = tile.hashes
+                stored[(tile.level, tile.number)] = tile.hashes
             leaves += new
             assert builder.root() == v.tree_head(leaves)
-        stored.update({(tile.level, tile.index): tile.hashes for tile in builder.edge()})
+        stored.update({(tile.level, tile.number): tile.hashes for tile in builder.edge()})
         for height_, index in tree.perfect_parts(0, len(leaves)):
             for level in range(height_ + 1):  # every subtree on the way down to the leaves
                 for part in range(index << level, (index + 1) << level):
