@@ -14,6 +14,7 @@ view (``view.py``) stores what they make, the verification (``ops/tlog/audit.py`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -58,12 +59,31 @@ def locate(node: Node) -> tuple[int, int, int, int]:
     return level, first >> HEIGHT, first & (width() - 1), 1 << rest
 
 
+@functools.lru_cache(maxsize=256)
+def tile_levels(hashes: bytes) -> tuple[tuple[bytes, ...], ...]:
+    """A tile's hashes ([0]) and the heads of every complete aligned run of 2^k of them ([k]):
+    all a proof reads of the tile. Cached by content (the tiles a proof reads near the top of
+    the tree are the same for every proof)."""
+    sha256 = hashlib.sha256
+    row = [hashes[at : at + HASH_SIZE] for at in range(0, len(hashes), HASH_SIZE)]
+    levels = [tuple(row)]
+    while len(row) > 1:
+        pairs = iter(row)  # an odd last hash has no complete parent yet
+        row = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(pairs, pairs, strict=False)
+        ]
+        levels.append(tuple(row))
+    return tuple(levels)
+
+
 def node_from_tile(node: Node, hashes: bytes) -> bytes:
     _, _, first, count = locate(node)
-    found = hashes[first * HASH_SIZE : (first + count) * HASH_SIZE]
-    if len(found) != count * HASH_SIZE:
+    height = count.bit_length() - 1
+    levels = tile_levels(hashes)
+    if height >= len(levels) or first >> height >= len(levels[height]):
         raise LookupError(f"the stored tile lacks the subtree {node}")
-    return subtree(found)
+    return levels[height][first >> height]
 
 
 def tiles_needed(size: int, level: int) -> tuple[int, int]:

@@ -259,12 +259,14 @@ def _read_tiles(
     found: dict[tuple[int, int], Tile] = {}
     where = " OR ".join(["(level = %s AND tile = %s)"] * len(wanted))
     params = [value for key in sorted(wanted) for value in key]
-    for table in ("tlog_edge", "tlog_tiles"):  # a full tile, if the edge has filled since
-        for row in cur.execute(
-            f"SELECT level, tile, positions, hashes FROM {table} WHERE {where}", params
-        ).fetchall():
-            tile = _tile((row["level"], row["tile"], row["positions"], row["hashes"]))
-            found[(tile.level, tile.number)] = tile
+    rows = cur.execute(  # a full tile, if the edge has filled it since
+        f"SELECT 0 AS full, level, tile, positions, hashes FROM tlog_edge WHERE {where}"
+        f" UNION ALL SELECT 1, level, tile, positions, hashes FROM tlog_tiles WHERE {where}",
+        params * 2,
+    ).fetchall()
+    for row in sorted(rows, key=lambda row: int(row["full"])):
+        tile = _tile((row["level"], row["tile"], row["positions"], row["hashes"]))
+        found[(tile.level, tile.number)] = tile
     for level, index in wanted:
         stored = found.get((level, index))
         count = min(size >> (tiles.HEIGHT * level), (index + 1) << tiles.HEIGHT) - (
