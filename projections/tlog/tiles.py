@@ -39,8 +39,10 @@ class Tile(NamedTuple):
 
 def subtree(hashes: bytes) -> bytes:
     """The head of a perfect subtree from its 2^k concatenated bottom hashes (k ≥ 0)."""
+    if len(hashes) == HASH_SIZE:
+        return hashes
     sha256 = hashlib.sha256
-    row = [hashes[at : at + HASH_SIZE] for at in range(0, len(hashes), HASH_SIZE)]
+    row = [sha256(b"\x01" + hashes[at : at + 64]).digest() for at in range(0, len(hashes), 64)]
     while len(row) > 1:
         pairs = iter(row)
         row = [
