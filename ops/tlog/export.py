@@ -29,6 +29,7 @@ from domain.errors import Forbidden, InvalidValue
 from domain.regions import scope_prefix
 from ops.tlog.audit import b64, signed_checkpoint
 from ops.tlog.verify import MANIFEST_TITLE
+from projections.tlog.view import Prover
 
 
 def _month(value: str, field: str) -> str:
@@ -58,13 +59,14 @@ def export_package(services: Any, scope: str, first: str, last: str, out: Path) 
                 (scope_prefix(scope) + "%",),
             ).fetchall()
         ]
+    prover = Prover(services.tlog, head.size)
+    events = services.tree_reader.events_of_many([UUID(case) for case in cases], head.position)
+    prover.load(event[0] for event in events)
     lines = []
-    for case_id in cases:
-        for event in services.tree_reader.events_of(UUID(case_id), head.position):
-            item = _item(services, event, head.size, first, last)
-            if item is not None:
-                lines.append(item)
-    lines.sort(key=lambda item: item["position"])
+    for event in events:
+        item = _item(services, prover, event, first, last)
+        if item is not None:
+            lines.append(item)
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoint").write_text(note, encoding="utf-8")
     with (out / "events.jsonl").open("w", encoding="utf-8") as stream:
@@ -76,7 +78,7 @@ def export_package(services: Any, scope: str, first: str, last: str, out: Path) 
 
 
 def _item(
-    services: Any, event: tuple[int, UUID, int, str, bytes], size: int, first: str, last: str
+    services: Any, prover: Prover, event: tuple[int, UUID, int, str, bytes], first: str, last: str
 ) -> dict[str, Any] | None:
     """The package line of one stored event, or None if it was recorded outside the period."""
     position, originator_id, version, topic, state = event
@@ -87,10 +89,9 @@ def _item(
     month = str(recorded.get("_data_", recorded) if isinstance(recorded, dict) else recorded)[:7]
     if not first <= month <= last:
         return None
-    found = services.tlog.leaf(position)
-    if found is None:
+    index = prover.leaf_index(position)
+    if index is None:
         raise LookupError(f"position {position} is not sealed")
-    index, _ = found
     return {
         "position": position,
         "leaf_index": index,
@@ -99,7 +100,7 @@ def _item(
         "topic": topic,
         "recorded_month": month,
         "state": base64.b64encode(state).decode(),
-        "proof": [b64(hashed) for hashed in services.tlog.inclusion(index, size)],
+        "proof": [b64(hashed) for hashed in prover.inclusion(index)],
         "payload": payload.decode("utf-8"),
     }
 

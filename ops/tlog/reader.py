@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -216,6 +216,34 @@ class TreeReader:
                 )
                 row = curs.fetchone()
         return None if row is None else int(row[0])
+
+    def events_of_many(
+        self, originator_ids: Sequence[UUID], through: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
+        """``events_of`` these aggregates, a thousand at a time, all in log order."""
+        found: list[tuple[int, UUID, int, str, bytes]] = []
+        for start in range(0, len(originator_ids), 1000):
+            chunk = list(originator_ids[start : start + 1000])
+            if self.postgres:
+                statement = SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state"
+                    " FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+                    " AND notification_id <= %s"
+                ).format(
+                    schema=Identifier(self.recorder.datastore.schema),
+                    table=Identifier(self.recorder.events_table_name),
+                )
+                with (
+                    self.recorder.datastore.get_connection() as conn,
+                    conn.transaction(),
+                    conn.cursor(row_factory=tuple_row, binary=True) as curs,
+                ):
+                    rows = curs.execute(statement, (chunk, through)).fetchall()
+                found += [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+            else:
+                for originator_id in chunk:
+                    found += self.events_of(originator_id, through)
+        return sorted(found, key=lambda event: event[0])
 
     def events_of(
         self, originator_id: UUID, through: int

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -247,6 +247,75 @@ class SealView(View):
         for key, tile in partial.items():
             kept[key] = tile.hashes[: tiles.tiles_needed(size, key[0])[1] * HASH_SIZE]
         return kept
+
+
+class Prover:
+    """Inclusion proofs of many leaves against one tree size (an export's), each tile read
+    once: the tiles above level 0 all at the start (a few per 65,536 leaves), those of level 0
+    as the leaves asked for need them."""
+
+    def __init__(self, view: SealView, size: int) -> None:
+        self.view = view
+        self.size = size
+        self.tiles = view.upper_tiles(size)
+        self.positions: dict[int, tuple[int, ...]] = {}  # level-0 tile → its positions
+        full, rest = tiles.tiles_needed(size, 0)
+        with view.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT tile, first_position FROM tlog_tiles WHERE level = 0 AND tile < %s"
+                " ORDER BY tile",
+                (full,),
+            ).fetchall()
+        self.firsts = [int(row["first_position"]) for row in rows]  # of each level-0 tile
+        if rest:
+            self._load([full])
+            self.firsts.append(self.positions[full][0])
+
+    def load(self, positions: Iterable[int]) -> None:
+        """Read the level-0 tiles holding these positions (a statement per thousand tiles)."""
+        self._load(
+            sorted({self._tile_of(position) for position in positions} - set(self.positions))
+        )
+
+    def _load(self, wanted: Sequence[int]) -> None:
+        for start in range(0, len(wanted), 1000):
+            with self.view.db.transaction() as cur:
+                found = _read_tiles(cur, {(0, index) for index in wanted[start : start + 1000]},
+                                    self.size)  # fmt: skip
+            for (_, index), tile in found.items():
+                count = min(self.size - (index << tiles.HEIGHT), tiles.width())
+                self.tiles[(0, index)] = tile.hashes[: count * HASH_SIZE]
+                self.positions[index] = unpack_positions(tile.positions[: count * 8])
+
+    def _tile_of(self, position: int) -> int:
+        return max(bisect.bisect_right(self.firsts, position) - 1, 0)
+
+    def leaf_index(self, position: int) -> int | None:
+        """The leaf index of the event sealed at ``position`` within the tree, if one is."""
+        if not self.firsts:
+            return None
+        index = self._tile_of(position)
+        if index not in self.positions:
+            self._load([index])
+        found = self.positions[index]
+        at = bisect.bisect_left(found, position)
+        if at == len(found) or found[at] != position:
+            return None
+        return (index << tiles.HEIGHT) + at
+
+    def inclusion(self, index: int) -> list[bytes]:
+        ranges = inclusion_ranges(index, self.size)
+        parts = [perfect_parts(start, end) for start, end in ranges]
+        nodes = [node for nodes in parts for node in nodes]
+        missing = {tiles.locate(node)[:2] for node in nodes} - set(self.tiles)
+        if missing:
+            with self.view.db.transaction() as cur:
+                for key, tile in _read_tiles(cur, missing, self.size).items():
+                    self.tiles[key] = tile.hashes
+        hashes = iter(
+            [tiles.node_from_tile(node, self.tiles[tiles.locate(node)[:2]]) for node in nodes]
+        )
+        return [fold([next(hashes) for _ in nodes]) for nodes in parts]
 
 
 def _read_tiles(

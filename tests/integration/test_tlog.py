@@ -76,6 +76,14 @@ def test_the_seal_is_the_tree_of_the_log_and_answers_proofs(
             v.verify_inclusion(
                 index, tree_size, hashes[index], proof, v.tree_head(hashes[:tree_size])
             )
+    for tree_size in (size, size - 3):  # many proofs at once, tile by tile (an export's)
+        prover = seal_view.Prover(services.tlog, tree_size)
+        for index, (position, _) in enumerate(leaves):
+            expected = index if index < tree_size else None
+            assert prover.leaf_index(position) == expected
+            if expected is not None:
+                assert prover.inclusion(index) == services.tlog.inclusion(index, tree_size)
+        assert prover.leaf_index(leaves[-1][0] + 1) is None
     with pytest.raises(ValueError, match="beyond"):
         services.tlog.inclusion(0, size + 1)
     report = verify_database(services.db, services.tree_reader, services.tlog)
