@@ -183,3 +183,49 @@ def test_a_verification_reads_the_seal_as_of_its_start(services: Services) -> No
     report = verify_database(services.db, services.tree_reader, SealGoingOn())  # type: ignore[arg-type]
     assert report.ok, report.problems
     assert report.sealed == early.size < report.events
+
+
+def test_a_seal_of_the_first_layout_is_moved_into_tiles_from_its_sealed_leaves(
+    services: Services,
+) -> None:
+    """Write the seal as the first version stored it (a row per leaf), without tiles: setting
+    the sealer up again builds the tiles from those rows, the head and every proof stay the
+    same and the log verifies; a seal of that layout whose leaves do not hash to its head is
+    refused, and left as it was."""
+    principal = admin(services)
+    for seed in range(1, 4):
+        checked_case(services, principal, seed=seed)
+    services.seal()
+    head = services.tlog.head()
+    leaves = sealed_leaves(services)
+    proofs = [services.tlog.inclusion(index, head.size) for index in range(head.size)]
+
+    def first_layout(changed: int | None = None) -> None:
+        with services.db.transaction(write=True) as cur:
+            for table in ("tlog_tiles", "tlog_edge", "tlog_leaves", "tlog_nodes"):
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+            services.tlog.create(cur)
+            cur.execute("CREATE TABLE tlog_leaves (leaf_index BIGINT PRIMARY KEY,"
+                        " position BIGINT NOT NULL, hash BYTEA NOT NULL)")  # fmt: skip
+            cur.execute("CREATE TABLE tlog_nodes (end_leaf BIGINT, level INTEGER, hash BYTEA)")
+            cur.insert_many("tlog_leaves", ("leaf_index", "position", "hash"), [
+                (index, position, bytes(32) if index == changed else leaf)
+                for index, (position, leaf) in enumerate(leaves)
+            ])  # fmt: skip
+
+    first_layout(changed=5)
+    with pytest.raises(ValueError, match="do not hash to the sealed head"):
+        services.sealing.setup()
+    with services.db.transaction() as cur:
+        assert cur.execute("SELECT COUNT(*) AS n FROM tlog_leaves").fetchone()["n"] == head.size
+    first_layout()
+    services.sealing.setup()
+    assert services.tlog.head() == head
+    assert sealed_leaves(services) == leaves
+    assert [services.tlog.inclusion(index, head.size) for index in range(head.size)] == proofs
+    assert verify_database(services.db, services.tree_reader, services.tlog).ok
+    with (
+        pytest.raises(Exception, match="tlog_leaves"),
+        services.db.transaction() as cur,
+    ):
+        cur.execute("SELECT * FROM tlog_leaves")
