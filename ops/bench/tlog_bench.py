@@ -25,6 +25,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +135,7 @@ def one_round(url: str, folder: Path, number: int) -> dict[str, Any]:
 def run(
     events: int, households: int, state_bytes: int, rounds: int, folder: Path
 ) -> dict[str, Any]:
+    started = time.perf_counter()
     with fresh_database("postgres", folder, "doudi_tlogbench") as url:
         services = Services(Settings(environment="test", database_url=url, secret="bench"))
         roster = folder / "roster.csv"
@@ -144,7 +146,11 @@ def run(
         fill(url, services.app.recorder.events_table_name, events, state_bytes)  # type: ignore[attr-defined]
         services.projections.catch_up()
         services.close()
-        results = [one_round(url, folder, number) for number in range(rounds)]
+        print(f"set up in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        results = []
+        for number in range(rounds):
+            results.append(one_round(url, folder, number))
+            print(json.dumps(results[-1]), file=sys.stderr)
     medians = {key: statistics.median(r[key] for r in results) for key in results[0]}
     return {"imported_events": imported.events, "state_bytes": state_bytes,
             "rounds": results, "median": medians}  # fmt: skip

@@ -58,7 +58,7 @@ def locate(node: Node) -> tuple[int, int, int, int]:
     height, index = node
     level, rest = divmod(height, HEIGHT)
     first = index << rest
-    return level, first >> HEIGHT, first & (width() - 1), 1 << rest
+    return level, first >> HEIGHT, first & ((1 << HEIGHT) - 1), 1 << rest
 
 
 @functools.lru_cache(maxsize=256)
@@ -81,8 +81,14 @@ def tile_levels(hashes: bytes) -> tuple[tuple[bytes, ...], ...]:
 
 def node_from_tile(node: Node, hashes: bytes) -> bytes:
     _, _, first, count = locate(node)
+    return node_in_levels(first, count, tile_levels(hashes), node)
+
+
+def node_in_levels(
+    first: int, count: int, levels: tuple[tuple[bytes, ...], ...], node: Node
+) -> bytes:
+    """The head of the ``count`` hashes from ``first`` of a tile, from its ``tile_levels``."""
     height = count.bit_length() - 1
-    levels = tile_levels(hashes)
     if height >= len(levels) or first >> height >= len(levels[height]):
         raise LookupError(f"the stored tile lacks the subtree {node}")
     return levels[height][first >> height]

@@ -290,6 +290,7 @@ class Prover:
         self.size = size
         self.tiles = view.upper_tiles(size)
         self.positions: dict[int, tuple[int, ...]] = {}  # level-0 tile → its positions
+        self.levels: dict[tuple[int, int], tuple[tuple[bytes, ...], ...]] = {}
         full, rest = tiles.tiles_needed(size, 0)
         with view.db.transaction() as cur:
             rows = cur.execute(
@@ -335,18 +336,21 @@ class Prover:
         return (index << tiles.HEIGHT) + at
 
     def inclusion(self, index: int) -> list[bytes]:
-        ranges = inclusion_ranges(index, self.size)
-        parts = [perfect_parts(start, end) for start, end in ranges]
-        nodes = [node for nodes in parts for node in nodes]
-        missing = {tiles.locate(node)[:2] for node in nodes} - set(self.tiles)
+        parts = [perfect_parts(start, end) for start, end in inclusion_ranges(index, self.size)]
+        located = [[(node, tiles.locate(node)) for node in nodes] for nodes in parts]
+        missing = {place[:2] for nodes in located for _, place in nodes} - self.tiles.keys()
         if missing:
             with self.view.db.transaction() as cur:
                 for key, tile in _read_tiles(cur, missing, self.size).items():
                     self.tiles[key] = tile.hashes
-        hashes = iter(
-            [tiles.node_from_tile(node, self.tiles[tiles.locate(node)[:2]]) for node in nodes]
-        )
-        return [fold([next(hashes) for _ in nodes]) for nodes in parts]
+        return [fold([self._node(node, place) for node, place in nodes]) for nodes in located]
+
+    def _node(self, node: Node, place: tuple[int, int, int, int]) -> bytes:
+        level, number, first, count = place
+        levels = self.levels.get((level, number))
+        if levels is None:
+            levels = self.levels[(level, number)] = tiles.tile_levels(self.tiles[(level, number)])
+        return tiles.node_in_levels(first, count, levels, node)
 
 
 def _read_tiles(
