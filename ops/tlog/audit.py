@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,9 @@ class _Recomputed:
         for _ in self.pages:
             pass
 
+    def result(self) -> _Tree:
+        return _Tree(self.size, self.sealed, self.roots, self.bad_tile)
+
 
 def _first_discrepancy(
     stored: Iterator[tuple[bytes, bytes]], sealed: Iterator[Tile]
@@ -209,34 +213,98 @@ def verify_database(
     origin: str | None = None,
     *,
     server_digests: bool = False,
+    builder_process: bool | None = None,
 ) -> Report:
     """Verify the live log against its sealed tree and against kept checkpoints, each given as
     (name, signed note) and checked first under ``vkeys`` (the log's keys, current and
     earlier). The states are hashed here unless ``server_digests`` lets PostgreSQL hash them
-    (faster, and trusts the server's hashing)."""
+    (faster, and trusts the server's hashing). ``builder_process``: the tree of the stored
+    events is built by a child process from the leaves this one computes, the two working at
+    once (by default for a log of ``BUILDER_PROCESS_FROM`` leaves or more)."""
     report = Report(checkpoints=[KeptCheckpoint(name, note) for name, note in kept])
     _open_checkpoints(report, vkeys, origin)
     head = tlog.head()
     report.sealed = head.size
     sizes = {kept.checkpoint.size for kept in report.checkpoints if kept.checkpoint}
-    recomputed = _Recomputed(
-        reader.leaf_pages(local=not server_digests),
-        sizes | {head.size},
-        tlog.upper_tiles(head.size),
-        head.size,
-    )
-    found = _first_discrepancy(recomputed.pages, tlog.sealed_tiles(head.size))
+    wanted, upper = sizes | {head.size}, tlog.upper_tiles(head.size)
+    pages = reader.leaf_pages(local=not server_digests)
+    if builder_process is None:
+        builder_process = head.size >= BUILDER_PROCESS_FROM
+    if builder_process:
+        found, tree = _compare_beside_a_builder(pages, tlog, head.size, wanted, upper)
+    else:
+        recomputed = _Recomputed(pages, wanted, upper, head.size)
+        found = _first_discrepancy(recomputed.pages, tlog.sealed_tiles(head.size))
+        recomputed.drain()
+        tree = recomputed.result()
     if found is not None and found.kind == "altered":
         found = _moved_in_log(found, reader, tlog, head.size)
     report.discrepancy = found
     if found is not None:
         report.problems.append(f"the log and its seal part at {found}")
-    recomputed.drain()
-    report.events = recomputed.size
+    report.events = tree.size
     if found is None:
-        _check_seal(head.root, recomputed, report)
-    _check_kept(report, recomputed)
+        _check_seal(head.root, tree, report)
+    _check_kept(report, tree)
     return report
+
+
+BUILDER_PROCESS_FROM = 100_000
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """What the tree of the stored events came to: its size, its head at the sizes asked
+    for, and the first stored tile above level 0 found to differ from it."""
+
+    size: int
+    sealed: int
+    roots: dict[int, bytes]
+    bad_tile: tuple[int, int] | None
+
+
+def _compare_beside_a_builder(
+    pages: Iterator[tuple[bytes, bytes]],
+    tlog: SealView,
+    sealed: int,
+    wanted: set[int],
+    upper: dict[tuple[int, int], bytes],
+) -> tuple[Discrepancy | None, _Tree]:
+    """Compare the stored log's pages with the seal here while a child process builds their
+    tree (``_build_from``): each page is sent to it as it passes."""
+    context = multiprocessing.get_context("fork")  # the child needs nothing of this one's state
+    here, there = context.Pipe()
+    child = context.Process(target=_build_from, args=(there, wanted, upper, sealed), daemon=True)
+    child.start()
+    there.close()
+    try:
+
+        def sent(pages: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+            for page in pages:
+                here.send(page)
+                yield page
+
+        stream = sent(pages)
+        found = _first_discrepancy(stream, tlog.sealed_tiles(sealed))
+        for _ in stream:  # the rest of the log, to the builder
+            pass
+        here.send(None)
+        tree: _Tree = here.recv()
+    finally:
+        here.close()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+    return found, tree
+
+
+def _build_from(connection: Any, wanted: set[int], upper: dict[tuple[int, int], bytes],
+                sealed: int) -> None:  # fmt: skip
+    """In the child: build the tree of the pages received until None, send back its ``_Tree``."""
+    recomputed = _Recomputed(iter(connection.recv, None), wanted, upper, sealed)
+    recomputed.drain()
+    connection.send(recomputed.result())
+    connection.close()
 
 
 def _moved_in_log(found: Discrepancy, reader: TreeReader, tlog: SealView, size: int) -> Discrepancy:
@@ -271,7 +339,7 @@ def _open_checkpoints(report: Report, vkeys: Sequence[str], origin: str | None) 
             report.problems.append(f"checkpoint {kept.name}: {kept.finding}")
 
 
-def _check_seal(root: bytes, recomputed: _Recomputed, report: Report) -> None:
+def _check_seal(root: bytes, recomputed: _Tree, report: Report) -> None:
     """The sealed heads of subtrees and of the tree are those of the sealed leaves (which
     matched the events, so the recomputed tree is the tree of them). Everything sealed is read
     as of the head taken at the start: sealing may go on meanwhile."""
@@ -284,7 +352,7 @@ def _check_seal(root: bytes, recomputed: _Recomputed, report: Report) -> None:
         )
 
 
-def _check_kept(report: Report, recomputed: _Recomputed) -> None:
+def _check_kept(report: Report, recomputed: _Tree) -> None:
     """Each kept checkpoint against the tree of the stored events at its size: truncation if
     the log is shorter, a rewrite if the head differs (located between the largest checkpoint
     that still holds and this one)."""

@@ -63,12 +63,18 @@ class Log:
         )
 
     def verify(self, kept: list[tuple[str, str]] | None = None) -> Report:
+        """The verification's report, the same whether the tree of the events is built here
+        or by a child process beside the comparison."""
         services = self.services
-        return verify_database(
-            services.db, services.tree_reader, services.tlog,
-            self.kept if kept is None else kept, [services.log_key.vkey],
-            services.settings.log_origin,
-        )  # fmt: skip
+        kept = self.kept if kept is None else kept
+        vkeys, origin = [services.log_key.vkey], services.settings.log_origin
+        reports = [
+            verify_database(services.db, services.tree_reader, services.tlog, kept, vkeys,
+                            origin, builder_process=child)  # fmt: skip
+            for child in (False, True)
+        ]
+        assert reports[0].as_dict() == reports[1].as_dict()
+        return reports[0]
 
 
 def keep_checkpoint(services: Services, name: str) -> tuple[str, str]:
