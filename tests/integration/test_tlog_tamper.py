@@ -69,8 +69,15 @@ class Log:
         kept = self.kept if kept is None else kept
         vkeys, origin = [services.log_key.vkey], services.settings.log_origin
         reports = [
-            verify_database(services.db, services.tree_reader, services.tlog, kept, vkeys,
-                            origin, builder_process=child)  # fmt: skip
+            verify_database(
+                services.db,
+                services.tree_reader,
+                services.tlog,
+                kept,
+                vkeys,
+                origin,
+                builder_process=child,
+            )
             for child in (False, True)
         ]
         assert reports[0].as_dict() == reports[1].as_dict()
