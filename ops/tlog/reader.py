@@ -116,15 +116,9 @@ class TreeReader:
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
             conn.execute(INDEX_ORDER)
-            rows: list[tuple[Any, ...]] = []
-            for row in curs.stream(
-                self._statement(columns, limited=False), (start, stop), size=page
-            ):
-                rows.append(row)
-                if len(rows) == page:
-                    yield rows
-                    rows = []
-            if rows:
+            streamed = curs.stream(self._statement(columns, limited=False), (start, stop),
+                                   size=page)  # fmt: skip
+            while rows := list(itertools.islice(streamed, page)):
                 yield rows
 
     def digests(
