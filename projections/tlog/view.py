@@ -100,8 +100,8 @@ class SealView(View):
     tables = ("tlog_tiles", "tlog_edge", "tlog_head")
     raw = True  # the notifications as stored, never decoded
     # Stays 1: the runner drops and rebuilds a view whose version changes, and a seal rebuilt
-    # from the events as they are now would launder any tampering. A new leaf or table layout
-    # is a new log (a new origin), migrated deliberately.
+    # from the events as they are now would launder any tampering. A new leaf is a new log (a
+    # new origin); a new table layout is moved over from the sealed rows (``migrate``).
     version = 1
 
     def __init__(self, db: Database) -> None:
