@@ -213,14 +213,14 @@ def verify_database(
     origin: str | None = None,
     *,
     server_digests: bool = False,
-    builder_process: bool | None = None,
+    builder_process: bool = False,
 ) -> Report:
     """Verify the live log against its sealed tree and against kept checkpoints, each given as
     (name, signed note) and checked first under ``vkeys`` (the log's keys, current and
     earlier). The states are hashed here unless ``server_digests`` lets PostgreSQL hash them
-    (faster, and trusts the server's hashing). ``builder_process``: the tree of the stored
+    (less to read, and trusts the server's hashing). ``builder_process``: the tree of the stored
     events is built by a child process from the leaves this one computes, the two working at
-    once (by default for a log of ``BUILDER_PROCESS_FROM`` leaves or more)."""
+    once (for a machine with a core to spare beside the database server's)."""
     report = Report(checkpoints=[KeptCheckpoint(name, note) for name, note in kept])
     _open_checkpoints(report, vkeys, origin)
     head = tlog.head()
@@ -228,8 +228,6 @@ def verify_database(
     sizes = {kept.checkpoint.size for kept in report.checkpoints if kept.checkpoint}
     wanted, upper = sizes | {head.size}, tlog.upper_tiles(head.size)
     pages = reader.leaf_pages(local=not server_digests)
-    if builder_process is None:
-        builder_process = head.size >= BUILDER_PROCESS_FROM
     if builder_process:
         found, tree = _compare_beside_a_builder(pages, tlog, head.size, wanted, upper)
     else:
@@ -247,9 +245,6 @@ def verify_database(
         _check_seal(head.root, tree, report)
     _check_kept(report, tree)
     return report
-
-
-BUILDER_PROCESS_FROM = 100_000
 
 
 @dataclass(frozen=True)
