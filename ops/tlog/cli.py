@@ -138,7 +138,7 @@ def verify(
     server_digests: Annotated[
         bool,
         typer.Option(
-            help="let PostgreSQL hash the stored states (faster; trusts the database server)"
+            help="let PostgreSQL hash the stored states (trusts the database server)"
         ),
     ] = False,
 ) -> None:
