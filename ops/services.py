@@ -360,7 +360,7 @@ class Services:
         # reads every event with its state's digest, and no rebuild of the read models reseals it.
         self.tree_reader = TreeReader(self.app.recorder, postgres=not self.db.is_sqlite)
         self.tlog = SealView(self.db)
-        self.sealing = Sealer(self.db, self.tree_reader.read, self.tlog)
+        self.sealing = Sealer(self.db, self.tree_reader, self.tlog)
         self.sealing.setup()
 
     def close(self) -> None:

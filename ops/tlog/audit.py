@@ -11,27 +11,28 @@ log — the kept checkpoints between which the rewrite lies.
 from __future__ import annotations
 
 import base64
+import itertools
+import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain.errors import InvalidValue, NotFound
-from ops.tlog.reader import StoredDigest, TreeReader
+from ops.tlog.reader import TreeReader
 from ops.tlog.signing import SigningKey
 from ops.tlog.verify import (
+    HASH_SIZE,
     Checkpoint,
     Discrepancy,
     VerifyError,
-    entry_bytes,
     first_discrepancy,
-    leaf_hash,
     moved_here,
-    node_hash,
     verify_checkpoint,
 )
 from projections.db import Database
-from projections.tlog.tree import fold
-from projections.tlog.view import SealView
+from projections.tlog import tiles
+from projections.tlog.tiles import POSITION_SIZE, Builder, Tile
+from projections.tlog.view import SealView, unpack_positions
 
 
 def checkpoint(tlog: SealView, origin: str) -> Checkpoint:
@@ -97,54 +98,110 @@ class Report:
         }
 
 
+def _pairs(positions: bytes, leaves: bytes) -> Iterator[tuple[int, bytes]]:
+    """(position, leaf) of packed positions and concatenated leaves."""
+    for at, position in enumerate(unpack_positions(positions)):
+        yield position, leaves[at * HASH_SIZE : (at + 1) * HASH_SIZE]
+
+
 class _Recomputed:
-    """The stored log's (position, leaf) as they stream past, building the tree of the events
-    alone: its head is noted at the sizes asked for, and each subtree it completes within the
-    sealed size is compared with the stored one (``stored_nodes``: (end leaf, level, hash) in
-    the order they complete)."""
+    """The tree of the stored events alone, built as their pages stream past (``pages``): its
+    head is noted at the sizes asked for, and each tile above level 0 it completes within the
+    sealed size, and the right edge at the sealed size, are compared with the stored ones
+    (``upper``, from ``SealView.upper_tiles``)."""
 
     def __init__(
         self,
-        events: Iterator[StoredDigest],
+        pages: Iterator[tuple[bytes, bytes]],
         sizes: Iterable[int],
-        stored_nodes: Iterator[tuple[int, int, bytes]],
+        upper: dict[tuple[int, int], bytes],
         sealed: int,
     ) -> None:
-        self._events = events
-        self._stored_nodes = stored_nodes
+        self.builder = Builder()
+        self.upper = upper
         self.sealed = sealed
-        self.size = 0
-        self.edge: list[bytes] = []  # heads of the perfect subtrees on the right edge
-        self.wanted = set(sizes)
-        self.roots: dict[int, bytes] = {0: fold([])} if 0 in self.wanted else {}
-        self.bad_node: tuple[int, int] | None = None  # (level, index) of the first bad one
-        self.last: StoredDigest | None = None  # the event read last
+        self.wanted = sorted(set(sizes))
+        self.roots: dict[int, bytes] = {}
+        self.bad_tile: tuple[int, int] | None = None  # (level, index) of the first bad one
+        self.pages = self._pages(pages)
 
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        edge, wanted = self.edge, self.wanted
-        for event in self._events:
-            self.last = event
-            position, originator_id, version, topic, digest = event
-            leaf = hashed = leaf_hash(entry_bytes(position, originator_id, version, topic, digest))
-            self.size += 1
-            level = 0
-            while not (self.size >> level) & 1:  # one subtree completes per trailing zero bit
-                hashed, level = node_hash(edge.pop(), hashed), level + 1
-                if self.bad_node is None and self.size <= self.sealed:
-                    self._compare(level, hashed)
-            edge.append(hashed)
-            if self.size in wanted:
-                self.roots[self.size] = fold(edge)
-            yield position, leaf
+    @property
+    def size(self) -> int:
+        return self.builder.size
 
-    def _compare(self, level: int, hashed: bytes) -> None:
-        if next(self._stored_nodes, None) != (self.size, level, hashed):
-            self.bad_node = (level, (self.size >> level) - 1)
+    def _pages(self, pages: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+        wanted = iter(self.wanted)
+        stop = next(wanted, None)
+        if stop == 0:
+            self._note()
+            stop = next(wanted, None)
+        for positions, leaves in pages:
+            done, count = 0, len(positions) // POSITION_SIZE
+            while done < count:  # split at each size asked for
+                end = count if stop is None else min(count, done + stop - self.size)
+                self._extend(positions[done * POSITION_SIZE : end * POSITION_SIZE],
+                             leaves[done * HASH_SIZE : end * HASH_SIZE])  # fmt: skip
+                done = end
+                if self.size == stop:
+                    self._note()
+                    stop = next(wanted, None)
+            yield positions, leaves
+
+    def _extend(self, positions: bytes, leaves: bytes) -> None:
+        for tile in self.builder.extend(leaves, positions):
+            stored = self.upper.get((tile.level, tile.number))
+            if tile.level and self.bad_tile is None and stored not in (None, tile.hashes):
+                self.bad_tile = (tile.level, tile.number)
+
+    def _note(self) -> None:
+        self.roots[self.size] = self.builder.root()
+        if self.size == self.sealed and self.bad_tile is None:
+            for tile in self.builder.edge():
+                if tile.level and self.upper.get((tile.level, tile.number)) != tile.hashes:
+                    self.bad_tile = (tile.level, tile.number)
+                    break
 
     def drain(self) -> None:
         """Read on to the log's end."""
-        for _ in self:
+        for _ in self.pages:
             pass
+
+    def result(self) -> _Tree:
+        return _Tree(self.size, self.sealed, self.roots, self.bad_tile)
+
+
+def _first_discrepancy(
+    stored: Iterator[tuple[bytes, bytes]], sealed: Iterator[Tile]
+) -> Discrepancy | None:
+    """The stored log's pages and the sealed level-0 tiles side by side, a tile at a time while
+    they agree (compared as whole byte strings); from the first tile that differs, leaf by leaf
+    (``verify.first_discrepancy``), to name where they part."""
+    positions, leaves = b"", b""  # the stored log read but not yet compared
+    matched = 0
+    for tile in sealed:
+        wanted = len(tile.positions)
+        while len(positions) < wanted:
+            page = next(stored, None)
+            if page is None:
+                break
+            positions, leaves = positions + page[0], leaves + page[1]
+        count = wanted // POSITION_SIZE
+        if positions[:wanted] == tile.positions and leaves[: count * HASH_SIZE] == tile.hashes:
+            positions, leaves = positions[wanted:], leaves[count * HASH_SIZE :]
+            matched += count
+            continue
+        mine = itertools.chain(
+            _pairs(positions, leaves), (pair for page in stored for pair in _pairs(*page))
+        )
+        theirs = itertools.chain(
+            _pairs(tile.positions, tile.hashes),
+            (pair for later in sealed for pair in _pairs(later.positions, later.hashes)),
+        )
+        found, _ = first_discrepancy(mine, theirs)
+        if found is None:
+            return None
+        return Discrepancy(found.kind, found.position, matched + found.index)
+    return None
 
 
 def verify_database(
@@ -156,50 +213,112 @@ def verify_database(
     origin: str | None = None,
     *,
     server_digests: bool = False,
+    builder_process: bool = False,
 ) -> Report:
     """Verify the live log against its sealed tree and against kept checkpoints, each given as
     (name, signed note) and checked first under ``vkeys`` (the log's keys, current and
     earlier). The states are hashed here unless ``server_digests`` lets PostgreSQL hash them
-    (faster, and trusts the server's hashing)."""
+    (less to read, and trusts the server's hashing). ``builder_process``: the tree of the stored
+    events is built by a child process from the leaves this one computes, the two working at
+    once (for a machine with a core to spare beside the database server's)."""
     report = Report(checkpoints=[KeptCheckpoint(name, note) for name, note in kept])
     _open_checkpoints(report, vkeys, origin)
     head = tlog.head()
     report.sealed = head.size
     sizes = {kept.checkpoint.size for kept in report.checkpoints if kept.checkpoint}
-    stored_nodes = (
-        (int(row[0]), int(row[1]), bytes(row[2]))
-        for page in db.stream(
-            "SELECT end_leaf, level, hash FROM tlog_nodes WHERE end_leaf <= %s"
-            " ORDER BY end_leaf, level",
-            (head.size,),
-        )
-        for row in page
-    )
-    recomputed = _Recomputed(
-        reader.every(local=not server_digests), sizes | {head.size}, stored_nodes, head.size
-    )
-    sealed = (
-        (int(row[0]), bytes(row[1]))
-        for page in db.stream(
-            "SELECT position, hash FROM tlog_leaves WHERE leaf_index < %s ORDER BY leaf_index",
-            (head.size,),
-        )
-        for row in page
-    )
-    found, _ = first_discrepancy(recomputed, sealed)
-    if found is not None and found.kind == "altered" and recomputed.last is not None:
-        moved_from = moved_here(recomputed.last, sealed)
-        if moved_from is not None:
-            found = Discrepancy("reordered", found.position, found.index, moved_from)
+    wanted, upper = sizes | {head.size}, tlog.upper_tiles(head.size)
+    pages = reader.leaf_pages(local=not server_digests)
+    if builder_process:
+        found, tree = _compare_beside_a_builder(pages, tlog, head.size, wanted, upper)
+    else:
+        recomputed = _Recomputed(pages, wanted, upper, head.size)
+        found = _first_discrepancy(recomputed.pages, tlog.sealed_tiles(head.size))
+        recomputed.drain()
+        tree = recomputed.result()
+    if found is not None and found.kind == "altered":
+        found = _moved_in_log(found, reader, tlog, head.size)
     report.discrepancy = found
     if found is not None:
         report.problems.append(f"the log and its seal part at {found}")
-    recomputed.drain()
-    report.events = recomputed.size
+    report.events = tree.size
     if found is None:
-        _check_seal(head.root, recomputed, report)
-    _check_kept(report, recomputed)
+        _check_seal(head.root, tree, report)
+    _check_kept(report, tree)
     return report
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """What the tree of the stored events came to: its size, its head at the sizes asked
+    for, and the first stored tile above level 0 found to differ from it."""
+
+    size: int
+    sealed: int
+    roots: dict[int, bytes]
+    bad_tile: tuple[int, int] | None
+
+
+def _compare_beside_a_builder(
+    pages: Iterator[tuple[bytes, bytes]],
+    tlog: SealView,
+    sealed: int,
+    wanted: set[int],
+    upper: dict[tuple[int, int], bytes],
+) -> tuple[Discrepancy | None, _Tree]:
+    """Compare the stored log's pages with the seal here while a child process builds their
+    tree (``_build_from``): each page is sent to it as it passes."""
+    context = multiprocessing.get_context("fork")  # the child needs nothing of this one's state
+    here, there = context.Pipe()
+    child = context.Process(target=_build_from, args=(there, wanted, upper, sealed), daemon=True)
+    child.start()
+    there.close()
+    try:
+
+        def sent(pages: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+            for page in pages:
+                here.send(page)
+                yield page
+
+        stream = sent(pages)
+        found = _first_discrepancy(stream, tlog.sealed_tiles(sealed))
+        for _ in stream:  # the rest of the log, to the builder
+            pass
+        here.send(None)
+        tree: _Tree = here.recv()
+    finally:
+        here.close()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+    return found, tree
+
+
+def _build_from(connection: Any, wanted: set[int], upper: dict[tuple[int, int], bytes],
+                sealed: int) -> None:  # fmt: skip
+    """In the child: build the tree of the pages received until None, send back its ``_Tree``."""
+    recomputed = _Recomputed(iter(connection.recv, None), wanted, upper, sealed)
+    recomputed.drain()
+    connection.send(recomputed.result())
+    connection.close()
+
+
+def _moved_in_log(found: Discrepancy, reader: TreeReader, tlog: SealView, size: int) -> Discrepancy:
+    """An altered position whose stored event is, unchanged, one sealed at a later position
+    (``verify.moved_here``): named as reordered."""
+    event = reader.digests(found.position, found.position, 1, local=True)
+    if not event:
+        return found
+    later = (
+        pair
+        for tile in tlog.sealed_tiles(size)
+        if (tile.number + 1) << tiles.HEIGHT > found.index
+        for pair in _pairs(tile.positions, tile.hashes)
+        if pair[0] > found.position
+    )
+    moved_from = moved_here(event[0], later)
+    if moved_from is None:
+        return found
+    return Discrepancy("reordered", found.position, found.index, moved_from)
 
 
 def _open_checkpoints(report: Report, vkeys: Sequence[str], origin: str | None) -> None:
@@ -215,20 +334,20 @@ def _open_checkpoints(report: Report, vkeys: Sequence[str], origin: str | None) 
             report.problems.append(f"checkpoint {kept.name}: {kept.finding}")
 
 
-def _check_seal(root: bytes, recomputed: _Recomputed, report: Report) -> None:
+def _check_seal(root: bytes, recomputed: _Tree, report: Report) -> None:
     """The sealed heads of subtrees and of the tree are those of the sealed leaves (which
     matched the events, so the recomputed tree is the tree of them). Everything sealed is read
     as of the head taken at the start: sealing may go on meanwhile."""
     if recomputed.roots.get(recomputed.sealed) != root:
         report.problems.append("the sealed tree head is not the head of the sealed leaves")
-    if recomputed.bad_node is not None:
-        level, index = recomputed.bad_node
+    if recomputed.bad_tile is not None:
+        level, index = recomputed.bad_tile
         report.problems.append(
-            f"the sealed subtree (level {level}, index {index}) is not the head of its leaves"
+            f"the sealed tile (level {level}, index {index}) is not the tile of its leaves"
         )
 
 
-def _check_kept(report: Report, recomputed: _Recomputed) -> None:
+def _check_kept(report: Report, recomputed: _Tree) -> None:
     """Each kept checkpoint against the tree of the stored events at its size: truncation if
     the log is shorter, a rewrite if the head differs (located between the largest checkpoint
     that still holds and this one)."""

@@ -137,9 +137,7 @@ def verify(
     ] = False,
     server_digests: Annotated[
         bool,
-        typer.Option(
-            help="let PostgreSQL hash the stored states (faster; trusts the database server)"
-        ),
+        typer.Option(help="let PostgreSQL hash the stored states (trusts the database server)"),
     ] = False,
 ) -> None:
     """Verify the live log: recompute every leaf from the stored events, compare with the

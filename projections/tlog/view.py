@@ -1,67 +1,60 @@
 """The sealed Merkle tree over the event log: the sealing follower and the proofs it answers.
 
 Every stored event, in log order, becomes a leaf (``ops/tlog/verify.py`` defines the leaf), and
-is sealed exactly once, in the transaction that moves the view's tracking position. The view
-keeps each leaf with its position, and the head of every perfect subtree as it completes
-((level, index) covers leaves [index·2^level, (index+1)·2^level)): the head of the tree at any
-size, an inclusion proof or a consistency proof then reads O(log n) stored hashes. Sealed rows
-are never changed; triggers refuse an update or delete of them.
+is sealed exactly once, in the transaction that moves the view's tracking position. The tree is
+stored as tiles (``tiles.py``): each full tile of 2^8 hashes is one row, written once (with, at
+level 0, the positions of its leaves), and the partial tile of each level is one row of
+``tlog_edge``, rewritten as the tree grows. The head of the tree at any size, an inclusion proof
+or a consistency proof then reads a tile or two per level. Full tiles are never changed:
+triggers refuse an update or delete of them.
 
-The view reads the log through ``TreeReader``, which gives each event's SHA-256 of its state
-rather than the state (PostgreSQL computes it where the state lies), and follows it with a
-``Sealer`` of its own, not the projection runner: ``projections rebuild all`` must not reseal a
-log that may have been tampered with, and an event the seal cannot take must stop it, never be
-passed over.
+The view reads the log through ``TreeReader``, which gives each event's leaf (PostgreSQL hashes
+the entry where the state lies) rather than the state, and follows it with a ``Sealer`` of its
+own, not the projection runner: ``projections rebuild all`` must not reseal a log that may have
+been tampered with, and an event the seal cannot take must stop it, never be passed over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+import itertools
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ops.tlog.reader import Digested
-from ops.tlog.verify import EMPTY_ROOT, entry_bytes, event_leaf, leaf_hash, node_hash
+from ops.tlog.reader import Digested, TreeReader
+from ops.tlog.verify import EMPTY_ROOT, HASH_SIZE, entry_bytes, event_leaf, leaf_hash
 from projections.db import Cursor, Database
-from projections.runner import Reader, Unread, View
-from projections.tlog.tree import (
-    Node,
-    consistency_ranges,
-    fold,
-    inclusion_ranges,
-    perfect_parts,
-)
+from projections.runner import Unread, View
+from projections.tlog import tiles
+from projections.tlog.tiles import Builder, Tile
+from projections.tlog.tree import Node, consistency_ranges, fold, inclusion_ranges, perfect_parts
 
 DDL = (
-    """CREATE TABLE IF NOT EXISTS tlog_leaves (leaf_index BIGINT PRIMARY KEY,
-        position BIGINT NOT NULL UNIQUE, hash BYTEA NOT NULL)""",
-    # A subtree is keyed by the tree size at which it completed, (index + 1)·2^level, and its
-    # level: the key's order is the order the subtrees complete in, which the verification
-    # reads them in beside the leaves (``ops/tlog/audit.py``).
-    """CREATE TABLE IF NOT EXISTS tlog_nodes (end_leaf BIGINT NOT NULL, level INTEGER NOT NULL,
-        hash BYTEA NOT NULL, PRIMARY KEY (end_leaf, level))""",
+    """CREATE TABLE IF NOT EXISTS tlog_tiles (level INTEGER NOT NULL, tile BIGINT NOT NULL,
+        first_position BIGINT, positions BYTEA NOT NULL, hashes BYTEA NOT NULL,
+        PRIMARY KEY (level, tile))""",
+    "CREATE INDEX IF NOT EXISTS tlog_tiles_first_position ON tlog_tiles (first_position)",
+    """CREATE TABLE IF NOT EXISTS tlog_edge (level INTEGER PRIMARY KEY, tile BIGINT NOT NULL,
+        first_position BIGINT, positions BYTEA NOT NULL, hashes BYTEA NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS tlog_head (id INTEGER PRIMARY KEY CHECK (id = 1),
         size BIGINT NOT NULL, position BIGINT NOT NULL, root BYTEA NOT NULL)""",
 )
 SQLITE_GUARDS = tuple(
-    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
+    f"""CREATE TRIGGER IF NOT EXISTS tlog_tiles_no_{action} BEFORE {action.upper()} ON tlog_tiles
         BEGIN SELECT RAISE(ABORT, 'a sealed tree is never changed'); END"""
-    for table in ("tlog_leaves", "tlog_nodes")
     for action in ("update", "delete")
 )
 POSTGRES_GUARDS = (
     """CREATE OR REPLACE FUNCTION doudi_tlog_sealed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'a sealed tree is never changed'; END $$""",
-    *(
-        statement
-        for table in ("tlog_leaves", "tlog_nodes")
-        for statement in (
-            f"DROP TRIGGER IF EXISTS {table}_sealed ON {table}",
-            f"""CREATE TRIGGER {table}_sealed BEFORE UPDATE OR DELETE ON {table}
-                FOR EACH ROW EXECUTE FUNCTION doudi_tlog_sealed()""",
-        )
-    ),
+    "DROP TRIGGER IF EXISTS tlog_tiles_sealed ON tlog_tiles",
+    """CREATE TRIGGER tlog_tiles_sealed BEFORE UPDATE OR DELETE ON tlog_tiles
+        FOR EACH ROW EXECUTE FUNCTION doudi_tlog_sealed()""",
 )
+TILE_COLUMNS = ("level", "tile", "first_position", "positions", "hashes")
 
 
 @dataclass(frozen=True)
@@ -72,8 +65,8 @@ class Head:
 
 
 def notification_leaf(notification: Any) -> bytes:
-    """The leaf of a notification read with its state, or with its state's digest only. One
-    read without either (``Unread``) cannot be sealed: its leaf would be wrong for ever."""
+    """The leaf of a notification read with its state's digest, or with its state. One read
+    without either (``Unread``) cannot be sealed: its leaf would be wrong for ever."""
     if isinstance(notification, Digested):
         entry = entry_bytes(notification.id, notification.originator_id,
                             notification.originator_version, notification.topic,
@@ -85,13 +78,30 @@ def notification_leaf(notification: Any) -> bytes:
                       notification.originator_version, notification.topic, notification.state)  # fmt: skip
 
 
+def pack_positions(positions: Sequence[int]) -> bytes:
+    return struct.pack(f">{len(positions)}Q", *positions)
+
+
+def unpack_positions(packed: bytes) -> tuple[int, ...]:
+    return struct.unpack(f">{len(packed) // tiles.POSITION_SIZE}Q", packed)
+
+
+def _row(tile: Tile) -> tuple[int, int, int | None, bytes, bytes]:
+    first = unpack_positions(tile.positions[: tiles.POSITION_SIZE])[0] if tile.positions else None
+    return tile.level, tile.number, first, tile.positions, tile.hashes
+
+
+def _tile(row: Any) -> Tile:
+    return Tile(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]))
+
+
 class SealView(View):
     name = "tlog"
-    tables = ("tlog_leaves", "tlog_nodes", "tlog_head")
+    tables = ("tlog_tiles", "tlog_edge", "tlog_head")
     raw = True  # the notifications as stored, never decoded
     # Stays 1: the runner drops and rebuilds a view whose version changes, and a seal rebuilt
-    # from the events as they are now would launder any tampering. A new leaf or table layout
-    # is a new log (a new origin), migrated deliberately.
+    # from the events as they are now would launder any tampering. A new leaf is a new log (a
+    # new origin); a new table layout is moved over from the sealed rows (``migrate``).
     version = 1
 
     def __init__(self, db: Database) -> None:
@@ -102,36 +112,64 @@ class SealView(View):
             cur.execute(statement)
 
     def process(self, cur: Cursor, position: int, event: Any) -> None:
-        self.process_batch(cur, [(position, event)])
+        self.seal(cur, [position], notification_leaf(event))
 
     def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
-        """Seal these notifications as the next leaves, and the subtrees they complete."""
+        leaves = b"".join([notification_leaf(event) for _, event in batch])
+        self.seal(cur, [position for position, _ in batch], leaves)
+
+    def seal(self, cur: Cursor, positions: Sequence[int], leaves: bytes) -> None:
+        """Seal these leaves (concatenated) of these positions as the next leaves: the full
+        tiles they complete, the partial tiles of the new right edge, and the new head."""
+        if not positions:
+            return
         head = self._head(cur)
-        # The right edge of the tree: the heads of its perfect subtrees, largest first.
-        edge = _hashes(cur, perfect_parts(0, head.size))
-        leaves: list[tuple[int, int, bytes]] = []
-        nodes: list[tuple[int, int, bytes]] = []
-        size, last = head.size, head.position
-        for position, notification in batch:
-            if position <= last:
-                raise ValueError(f"position {position} comes after {last}: the log is not in order")
-            hashed = notification_leaf(notification)
-            leaves.append((size, position, hashed))
-            # Leaf number size + 1 completes one perfect subtree per trailing zero bit of it.
-            index, level, size = size, 0, size + 1
-            while not (size >> level) & 1:
-                hashed, level, index = node_hash(edge.pop(), hashed), level + 1, index >> 1
-                nodes.append(((index + 1) << level, level, hashed))
-            edge.append(hashed)
-            last = position
-        cur.insert_many("tlog_leaves", ("leaf_index", "position", "hash"), leaves)
-        cur.insert_many("tlog_nodes", ("end_leaf", "level", "hash"), nodes)
+        if positions[0] <= head.position or any(a >= b for a, b in itertools.pairwise(positions)):
+            raise ValueError(f"positions {positions[0]}.. do not follow {head.position} in order")
+        if len(leaves) != len(positions) * HASH_SIZE:
+            raise ValueError("one 32-byte leaf per position")
+        builder = Builder(head.size, self._edge(cur))
+        done = builder.extend(leaves, pack_positions(positions))
+        cur.insert_many("tlog_tiles", TILE_COLUMNS, [_row(tile) for tile in done])
+        cur.execute("DELETE FROM tlog_edge")
+        cur.insert_many("tlog_edge", TILE_COLUMNS, [_row(tile) for tile in builder.edge()])
         cur.execute(
             "INSERT INTO tlog_head (id, size, position, root) VALUES (1, %s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET size = excluded.size, position = excluded.position,"
             " root = excluded.root",
-            (size, last, fold(edge)),
+            (builder.size, positions[-1], builder.root()),
         )
+
+    def migrate(self, cur: Cursor) -> None:
+        """Bring a seal of the first layout (a row per leaf in ``tlog_leaves``, a row per
+        subtree in ``tlog_nodes``) into tiles: built from its sealed leaves, never from the
+        events, and kept only if they hash to the sealed head; the old tables are then dropped."""
+        if cur.sqlite:
+            old = cur.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'tlog_leaves'"
+            ).fetchone()
+        else:
+            old = cur.execute("SELECT to_regclass('tlog_leaves') AS name").fetchone()
+        if old is None or old["name"] is None:
+            return
+        head = self._head(cur)
+        builder, done = Builder(), []
+        for start in range(0, head.size, 100_000):
+            rows = cur.execute(
+                "SELECT position, hash FROM tlog_leaves WHERE leaf_index >= %s AND leaf_index < %s"
+                " ORDER BY leaf_index",
+                (start, min(start + 100_000, head.size)),
+            ).fetchall()
+            positions = [int(row["position"]) for row in rows]
+            leaves = b"".join([bytes(row["hash"]) for row in rows])
+            done += builder.extend(leaves, pack_positions(positions))
+        if builder.size != head.size or builder.root() != head.root:
+            raise ValueError("the sealed leaves of the first layout do not hash to the sealed head")
+        cur.execute("DELETE FROM tlog_edge")
+        cur.insert_many("tlog_tiles", TILE_COLUMNS, [_row(tile) for tile in done])
+        cur.insert_many("tlog_edge", TILE_COLUMNS, [_row(tile) for tile in builder.edge()])
+        cur.execute("DROP TABLE tlog_leaves")
+        cur.execute("DROP TABLE IF EXISTS tlog_nodes")
 
     @staticmethod
     def _head(cur: Cursor) -> Head:
@@ -139,6 +177,11 @@ class SealView(View):
         if row is None:
             return Head(0, 0, EMPTY_ROOT)
         return Head(int(row["size"]), int(row["position"]), bytes(row["root"]))
+
+    @staticmethod
+    def _edge(cur: Cursor) -> list[Tile]:
+        rows = cur.execute("SELECT level, tile, positions, hashes FROM tlog_edge").fetchall()
+        return [_tile((r["level"], r["tile"], r["positions"], r["hashes"])) for r in rows]
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -150,81 +193,216 @@ class SealView(View):
         """The tree head at ``size`` (at most the sealed size)."""
         with self.db.transaction() as cur:
             self._check_size(cur, size)
-            return fold(_hashes(cur, perfect_parts(0, size)))
+            return fold(_hashes(cur, perfect_parts(0, size), size))
 
     def leaf(self, position: int) -> tuple[int, bytes] | None:
         """(leaf index, leaf hash) of the event sealed at ``position``, if one is."""
         with self.db.transaction() as cur:
-            row = cur.execute(
-                "SELECT leaf_index, hash FROM tlog_leaves WHERE position = %s", (position,)
+            head = self._head(cur)
+            if not 1 <= position <= head.position:
+                return None
+            # The edge first: a tile the edge fills meanwhile is full by the time it is read.
+            edge = cur.execute(
+                "SELECT tile, first_position, positions, hashes FROM tlog_edge WHERE level = 0"
             ).fetchone()
-        return None if row is None else (int(row["leaf_index"]), bytes(row["hash"]))
+            row = edge
+            if edge is None or position < int(edge["first_position"]):
+                row = cur.execute(
+                    "SELECT tile, positions, hashes FROM tlog_tiles WHERE level = 0"
+                    " AND first_position <= %s ORDER BY first_position DESC LIMIT 1",
+                    (position,),
+                ).fetchone()
+            found = None if row is None else (int(row["tile"]), row["positions"], row["hashes"])
+        if found is None:
+            return None
+        tile, packed, hashes = found
+        positions = unpack_positions(bytes(packed))
+        at = bisect.bisect_left(positions, position)
+        if at == len(positions) or positions[at] != position:
+            return None
+        index = (tile << tiles.HEIGHT) + at
+        return index, bytes(hashes[at * HASH_SIZE : (at + 1) * HASH_SIZE])
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         """The inclusion proof of leaf ``index`` in the tree of ``size`` (RFC 9162 PATH)."""
         with self.db.transaction() as cur:
             self._check_size(cur, size)
-            return _range_hashes(cur, inclusion_ranges(index, size))
+            return _range_hashes(cur, inclusion_ranges(index, size), size)
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         """The consistency proof from the tree of ``first`` to the tree of ``second``."""
         with self.db.transaction() as cur:
             self._check_size(cur, second)
-            return _range_hashes(cur, consistency_ranges(first, second))
+            return _range_hashes(cur, consistency_ranges(first, second), second)
 
     def _check_size(self, cur: Cursor, size: int) -> None:
         sealed = self._head(cur).size
         if not 0 <= size <= sealed:
             raise ValueError(f"tree size {size} is beyond the {sealed} leaves sealed")
 
+    def sealed_tiles(self, size: int) -> Iterator[Tile]:
+        """The level-0 tiles of the tree of ``size`` (at most the sealed size), in order, the
+        last one cut to ``size``: the sealed leaves and their positions, as the verification
+        reads them."""
+        full, rest = tiles.tiles_needed(size, 0)
+        for page in self.db.stream(
+            "SELECT level, tile, positions, hashes FROM tlog_tiles WHERE level = 0 AND tile < %s"
+            " ORDER BY tile",
+            (full,),
+            page=64,
+            index_order=True,
+        ):
+            yield from map(_tile, page)
+        if rest:
+            with self.db.transaction() as cur:
+                (tile,) = _read_tiles(cur, {(0, full)}, size).values()
+            yield Tile(0, full, tile.positions[: rest * 8], tile.hashes[: rest * HASH_SIZE])
 
-def _read_nodes(cur: Cursor, wanted: Sequence[Node]) -> dict[Node, bytes]:
-    """The stored heads of these perfect subtrees (leaves at level 0), in at most two reads."""
-    found: dict[Node, bytes] = {}
-    leaves = sorted({index for level, index in wanted if level == 0})
-    inner = sorted({(level, index) for level, index in wanted if level > 0})
-    if leaves:
-        marks = ", ".join(["%s"] * len(leaves))
-        for row in cur.execute(
-            f"SELECT leaf_index, hash FROM tlog_leaves WHERE leaf_index IN ({marks})", leaves
-        ).fetchall():
-            found[(0, int(row["leaf_index"]))] = bytes(row["hash"])
-    if inner:
-        where = " OR ".join(["(end_leaf = %s AND level = %s)"] * len(inner))
-        params = [value for level, index in inner for value in ((index + 1) << level, level)]
-        for row in cur.execute(
-            f"SELECT end_leaf, level, hash FROM tlog_nodes WHERE {where}", params
-        ).fetchall():
-            level = int(row["level"])
-            found[(level, (int(row["end_leaf"]) >> level) - 1)] = bytes(row["hash"])
-    missing = [node for node in wanted if node not in found]
-    if missing:
-        raise LookupError(f"the sealed tree lacks the subtrees {missing}")
+    def upper_tiles(self, size: int) -> dict[tuple[int, int], bytes]:
+        """The hashes of every tile above level 0 in the tree of ``size``, each cut to ``size``."""
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT level, tile, hashes FROM tlog_tiles WHERE level > 0"
+            ).fetchall()
+            found = {(int(r["level"]), int(r["tile"])): bytes(r["hashes"]) for r in rows}
+            wanted = set()
+            for level in range(1, Builder.levels(size)):
+                full, rest = tiles.tiles_needed(size, level)
+                if rest:
+                    wanted.add((level, full))
+            partial = _read_tiles(cur, wanted, size)
+        kept = {}
+        for (level, index), hashes in found.items():
+            if index < tiles.tiles_needed(size, level)[0]:
+                kept[(level, index)] = hashes
+        for key, tile in partial.items():
+            kept[key] = tile.hashes[: tiles.tiles_needed(size, key[0])[1] * HASH_SIZE]
+        return kept
+
+
+class Prover:
+    """Inclusion proofs of many leaves against one tree size (an export's), each tile read
+    once: the tiles above level 0 all at the start (a few per 65,536 leaves), those of level 0
+    as the leaves asked for need them."""
+
+    def __init__(self, view: SealView, size: int) -> None:
+        self.view = view
+        self.size = size
+        self.tiles = view.upper_tiles(size)
+        self.positions: dict[int, tuple[int, ...]] = {}  # level-0 tile → its positions
+        self.levels: dict[tuple[int, int], tuple[tuple[bytes, ...], ...]] = {}
+        full, rest = tiles.tiles_needed(size, 0)
+        with view.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT tile, first_position FROM tlog_tiles WHERE level = 0 AND tile < %s"
+                " ORDER BY tile",
+                (full,),
+            ).fetchall()
+        self.firsts = [int(row["first_position"]) for row in rows]  # of each level-0 tile
+        if rest:
+            self._load([full])
+            self.firsts.append(self.positions[full][0])
+
+    def load(self, positions: Iterable[int]) -> None:
+        """Read the level-0 tiles holding these positions (a statement per thousand tiles)."""
+        self._load(
+            sorted({self._tile_of(position) for position in positions} - set(self.positions))
+        )
+
+    def _load(self, wanted: Sequence[int]) -> None:
+        for start in range(0, len(wanted), 1000):
+            with self.view.db.transaction() as cur:
+                found = _read_tiles(cur, {(0, index) for index in wanted[start : start + 1000]},
+                                    self.size)  # fmt: skip
+            for (_, index), tile in found.items():
+                count = min(self.size - (index << tiles.HEIGHT), tiles.width())
+                self.tiles[(0, index)] = tile.hashes[: count * HASH_SIZE]
+                self.positions[index] = unpack_positions(tile.positions[: count * 8])
+
+    def _tile_of(self, position: int) -> int:
+        return max(bisect.bisect_right(self.firsts, position) - 1, 0)
+
+    def leaf_index(self, position: int) -> int | None:
+        """The leaf index of the event sealed at ``position`` within the tree, if one is."""
+        if not self.firsts:
+            return None
+        index = self._tile_of(position)
+        if index not in self.positions:
+            self._load([index])
+        found = self.positions[index]
+        at = bisect.bisect_left(found, position)
+        if at == len(found) or found[at] != position:
+            return None
+        return (index << tiles.HEIGHT) + at
+
+    def inclusion(self, index: int) -> list[bytes]:
+        parts = [perfect_parts(start, end) for start, end in inclusion_ranges(index, self.size)]
+        located = [[(node, tiles.locate(node)) for node in nodes] for nodes in parts]
+        missing = {place[:2] for nodes in located for _, place in nodes} - self.tiles.keys()
+        if missing:
+            with self.view.db.transaction() as cur:
+                for key, tile in _read_tiles(cur, missing, self.size).items():
+                    self.tiles[key] = tile.hashes
+        return [fold([self._node(node, place) for node, place in nodes]) for nodes in located]
+
+    def _node(self, node: Node, place: tuple[int, int, int, int]) -> bytes:
+        level, number, first, count = place
+        levels = self.levels.get((level, number))
+        if levels is None:
+            levels = self.levels[(level, number)] = tiles.tile_levels(self.tiles[(level, number)])
+        return tiles.node_in_levels(first, count, levels, node)
+
+
+def _read_tiles(
+    cur: Cursor, wanted: set[tuple[int, int]], size: int
+) -> dict[tuple[int, int], Tile]:
+    """The stored tiles (level, index) — full ones, or the edge's partial one while it is
+    partial — holding at least what the tree of ``size`` has of them."""
+    if not wanted:
+        return {}
+    found: dict[tuple[int, int], Tile] = {}
+    where = " OR ".join(["(level = %s AND tile = %s)"] * len(wanted))
+    params = [value for key in sorted(wanted) for value in key]
+    rows = cur.execute(  # a full tile, if the edge has filled it since
+        f"SELECT 0 AS full, level, tile, positions, hashes FROM tlog_edge WHERE {where}"
+        f" UNION ALL SELECT 1, level, tile, positions, hashes FROM tlog_tiles WHERE {where}",
+        params * 2,
+    ).fetchall()
+    for row in sorted(rows, key=lambda row: int(row["full"])):
+        tile = _tile((row["level"], row["tile"], row["positions"], row["hashes"]))
+        found[(tile.level, tile.number)] = tile
+    for level, index in wanted:
+        stored = found.get((level, index))
+        count = min(size >> (tiles.HEIGHT * level), (index + 1) << tiles.HEIGHT) - (
+            index << tiles.HEIGHT
+        )
+        if stored is None or len(stored.hashes) < count * HASH_SIZE:
+            raise LookupError(f"the sealed tree lacks the tile (level {level}, index {index})")
     return found
 
 
-def _hashes(cur: Cursor, nodes: Sequence[Node]) -> list[bytes]:
-    found = _read_nodes(cur, nodes)
-    return [found[node] for node in nodes]
+def _hashes(cur: Cursor, nodes: Sequence[Node], size: int) -> list[bytes]:
+    found = _read_tiles(cur, {tiles.locate(node)[:2] for node in nodes}, size)
+    return [tiles.node_from_tile(node, found[tiles.locate(node)[:2]].hashes) for node in nodes]
 
 
-def _range_hashes(cur: Cursor, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+def _range_hashes(cur: Cursor, ranges: Sequence[tuple[int, int]], size: int) -> list[bytes]:
     """The heads of leaf ranges, from the perfect subtrees that make them up (one read)."""
     parts = [perfect_parts(start, end) for start, end in ranges]
-    found = _read_nodes(cur, [node for nodes in parts for node in nodes])
-    return [fold([found[node] for node in nodes]) for nodes in parts]
+    hashes = iter(_hashes(cur, [node for nodes in parts for node in nodes], size))
+    return [fold([next(hashes) for _ in nodes]) for nodes in parts]
 
 
 class Sealer:
     """Follows the log and seals it, exactly once: the projection runner's tracking (a row of
-    ``projection_tracking``, moved in the transaction that writes the leaves, locked on
+    ``projection_tracking``, moved in the transaction that writes the tiles, locked on
     PostgreSQL), without what suits a read model but not a seal. An event that cannot be
     sealed stops the sealing (raises) rather than being passed over, which would leave a hole
     in the tree for ever; a changed view version never drops the seal; no rebuild reseals it."""
 
-    BATCH_SIZE = 5000
+    BATCH_SIZE = 20_000
 
-    def __init__(self, db: Database, reader: Reader, view: SealView) -> None:
+    def __init__(self, db: Database, reader: TreeReader, view: SealView) -> None:
         self.db = db
         self.reader = reader
         self.view = view
@@ -236,6 +414,7 @@ class Sealer:
                 " position BIGINT NOT NULL, view_version INTEGER NOT NULL DEFAULT 1)"
             )
             self.view.create(cur)
+            self.view.migrate(cur)
             cur.execute(
                 "INSERT INTO projection_tracking (name, position, view_version) VALUES (%s, 0, %s)"
                 " ON CONFLICT (name) DO NOTHING",
@@ -252,24 +431,38 @@ class Sealer:
 
     def catch_up(self) -> int:
         """Seal every stored event after the sealed position; return how many positions moved.
-        The batch is read outside the write transaction (an SQLite writer blocks the event
+        A batch is read outside the write transaction (an SQLite writer blocks the event
         store), then the position is read again under the lock and only what lies after it is
-        sealed: two processes sealing at once seal each event once."""
+        sealed: two processes sealing at once seal each event once. On PostgreSQL the next
+        batch is read (the server hashing its leaves) while this one is written."""
+        with self.db.transaction() as cur:
+            start = self.position(cur)
+        batch = self.reader.leaves(start + 1, self.BATCH_SIZE)
         moved = 0
-        while True:
-            with self.db.transaction() as cur:
-                start = self.position(cur)
-            notifications, covered = self.reader(start + 1, self.BATCH_SIZE, (), ())
-            if covered <= start:
-                return moved
-            with self.db.transaction(write=True) as cur:
-                current = self.position(cur, lock=True)
-                if covered > current:
-                    todo = [(n.id, n) for n in notifications if n.id > current]
-                    if todo:
-                        self.view.process_batch(cur, todo)
-                    cur.execute(
-                        "UPDATE projection_tracking SET position = %s WHERE name = %s",
-                        (covered, self.view.name),
-                    )
-            moved += covered - start
+        with ThreadPoolExecutor(1) as ahead:
+            while True:
+                positions, leaves, covered = batch
+                if covered <= start:
+                    return moved
+                upcoming = (
+                    ahead.submit(self.reader.leaves, covered + 1, self.BATCH_SIZE)
+                    if not self.db.is_sqlite
+                    else None
+                )
+                with self.db.transaction(write=True) as cur:
+                    current = self.position(cur, lock=True)
+                    if covered > current:
+                        skip = bisect.bisect_right(positions, current)
+                        if skip < len(positions):
+                            self.view.seal(cur, positions[skip:], leaves[skip * HASH_SIZE :])
+                        cur.execute(
+                            "UPDATE projection_tracking SET position = %s WHERE name = %s",
+                            (covered, self.view.name),
+                        )
+                moved += covered - start
+                start = covered
+                batch = (
+                    upcoming.result()
+                    if upcoming is not None
+                    else self.reader.leaves(start + 1, self.BATCH_SIZE)
+                )

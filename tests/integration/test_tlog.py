@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from ops.demo import load_demo
@@ -9,9 +11,16 @@ from ops.services import Services
 from ops.settings import Settings
 from ops.tlog import verify as v
 from ops.tlog.audit import verify_database
+from projections.tlog import tiles
 from projections.tlog import view as seal_view
 from projections.tlog.view import Sealer
 from tests.integration.test_contract import admin, at_once, checked_case
+
+
+@pytest.fixture(autouse=True)
+def small_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiles of 4 hashes: a small log fills tiles on several levels, and leaves a partial one."""
+    monkeypatch.setattr(tiles, "HEIGHT", 2)
 
 
 def stored_leaves(services: Services) -> list[tuple[int, bytes]]:
@@ -20,9 +29,17 @@ def stored_leaves(services: Services) -> list[tuple[int, bytes]]:
 
 
 def sealed_leaves(services: Services) -> list[tuple[int, bytes]]:
-    with services.db.transaction() as cur:
-        rows = cur.execute("SELECT position, hash FROM tlog_leaves ORDER BY leaf_index").fetchall()
-    return [(int(row["position"]), bytes(row["hash"])) for row in rows]
+    """(position, leaf) of every sealed leaf, from the stored tiles."""
+    return sealed_leaves_of(services)
+
+
+def sealed_leaves_of(services: Services) -> list[tuple[int, bytes]]:
+    size = services.tlog.head().size
+    return [
+        (position, tile.hashes[at * 32 : (at + 1) * 32])
+        for tile in services.tlog.sealed_tiles(size)
+        for at, position in enumerate(seal_view.unpack_positions(tile.positions))
+    ]
 
 
 def test_the_seal_is_the_tree_of_the_log_and_answers_proofs(
@@ -59,6 +76,14 @@ def test_the_seal_is_the_tree_of_the_log_and_answers_proofs(
             v.verify_inclusion(
                 index, tree_size, hashes[index], proof, v.tree_head(hashes[:tree_size])
             )
+    for tree_size in (size, size - 3):  # many proofs at once, tile by tile (an export's)
+        prover = seal_view.Prover(services.tlog, tree_size)
+        for index, (position, _) in enumerate(leaves):
+            expected = index if index < tree_size else None
+            assert prover.leaf_index(position) == expected
+            if expected is not None:
+                assert prover.inclusion(index) == services.tlog.inclusion(index, tree_size)
+        assert prover.leaf_index(leaves[-1][0] + 1) is None
     with pytest.raises(ValueError, match="beyond"):
         services.tlog.inclusion(0, size + 1)
     report = verify_database(services.db, services.tree_reader, services.tlog)
@@ -81,48 +106,53 @@ def test_sealing_from_two_processes_at_once_seals_each_event_once(settings: Sett
 
 
 def test_sealed_rows_refuse_changes(services: Services) -> None:
-    """The database itself refuses to update or delete a sealed leaf or subtree."""
-    admin(services)
-    admin(services)
+    """The database itself refuses to update or delete a full tile of leaves or of subtrees."""
+    principal = admin(services)
+    for seed in range(1, 6):
+        checked_case(services, principal, seed=seed)
     services.seal()
+    sealed = services.tlog.head()
+    assert sealed.size >= 16  # a full tile on level 1
     for statement in (
-        "UPDATE tlog_leaves SET hash = hash WHERE leaf_index = 0",
-        "DELETE FROM tlog_leaves WHERE leaf_index = 0",
-        "DELETE FROM tlog_nodes WHERE level = 1",
+        "UPDATE tlog_tiles SET hashes = hashes WHERE level = 0 AND tile = 0",
+        "DELETE FROM tlog_tiles WHERE level = 0 AND tile = 0",
+        "DELETE FROM tlog_tiles WHERE level = 1",
     ):
         with (
             pytest.raises(Exception, match="never changed"),
             services.db.transaction(write=True) as cur,
         ):
             cur.execute(statement)
-    assert services.tlog.head().size == 2
+    assert services.tlog.head() == sealed
 
 
 def test_an_event_that_cannot_be_sealed_stops_the_seal_and_is_never_passed_over(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Make the leaf of one event fail: sealing raises and seals nothing of its batch (no hole,
-    unlike a read model, which records the event and moves on); once it can be sealed, the
-    sealing resumes and the tree is the tree of the whole log."""
+    """Make the sealing of a batch that holds one event fail: sealing raises and seals nothing
+    of its batch (no hole, unlike a read model, which records the event and moves on); once it
+    can be sealed, the sealing resumes and the tree is the tree of the whole log."""
+    monkeypatch.setattr(Sealer, "BATCH_SIZE", 3)
     principal = admin(services)
     services.seal()
     checked_case(services, principal, seed=5)
     before = services.tlog.head()
     failing = before.position + 2
-    original = seal_view.notification_leaf
+    original = seal_view.pack_positions
 
-    def leaf(notification: object) -> bytes:
-        if getattr(notification, "id", None) == failing:
+    def pack(positions: Sequence[int]) -> bytes:
+        if failing in positions:
             raise ValueError("cannot seal")
-        return original(notification)
+        return original(positions)
 
-    monkeypatch.setattr(seal_view, "notification_leaf", leaf)
+    monkeypatch.setattr(seal_view, "pack_positions", pack)
     with pytest.raises(ValueError, match="cannot seal"):
         services.seal()
-    assert services.tlog.head() == before
+    stopped = services.tlog.head()
+    assert before.position <= stopped.position < failing  # the batches before it, not its own
     services.fresh()  # a read still gets its views brought up to date; the seal stays put
-    assert services.tlog.head() == before
-    monkeypatch.setattr(seal_view, "notification_leaf", original)
+    assert services.tlog.head() == stopped
+    monkeypatch.setattr(seal_view, "pack_positions", original)
     services.seal()
     assert sealed_leaves(services) == stored_leaves(services)
 
@@ -147,6 +177,55 @@ def test_a_verification_reads_the_seal_as_of_its_start(services: Services) -> No
             self.asked += 1
             return early if self.asked == 1 else services.tlog.head()
 
+        def __getattr__(self, name: str) -> object:
+            return getattr(services.tlog, name)
+
     report = verify_database(services.db, services.tree_reader, SealGoingOn())  # type: ignore[arg-type]
     assert report.ok, report.problems
     assert report.sealed == early.size < report.events
+
+
+def test_a_seal_of_the_first_layout_is_moved_into_tiles_from_its_sealed_leaves(
+    services: Services,
+) -> None:
+    """Write the seal as the first version stored it (a row per leaf), without tiles: setting
+    the sealer up again builds the tiles from those rows, the head and every proof stay the
+    same and the log verifies; a seal of that layout whose leaves do not hash to its head is
+    refused, and left as it was."""
+    principal = admin(services)
+    for seed in range(1, 4):
+        checked_case(services, principal, seed=seed)
+    services.seal()
+    head = services.tlog.head()
+    leaves = sealed_leaves(services)
+    proofs = [services.tlog.inclusion(index, head.size) for index in range(head.size)]
+
+    def first_layout(changed: int | None = None) -> None:
+        with services.db.transaction(write=True) as cur:
+            for table in ("tlog_tiles", "tlog_edge", "tlog_leaves", "tlog_nodes"):
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+            services.tlog.create(cur)
+            cur.execute("CREATE TABLE tlog_leaves (leaf_index BIGINT PRIMARY KEY,"
+                        " position BIGINT NOT NULL, hash BYTEA NOT NULL)")  # fmt: skip
+            cur.execute("CREATE TABLE tlog_nodes (end_leaf BIGINT, level INTEGER, hash BYTEA)")
+            cur.insert_many("tlog_leaves", ("leaf_index", "position", "hash"), [
+                (index, position, bytes(32) if index == changed else leaf)
+                for index, (position, leaf) in enumerate(leaves)
+            ])  # fmt: skip
+
+    first_layout(changed=5)
+    with pytest.raises(ValueError, match="do not hash to the sealed head"):
+        services.sealing.setup()
+    with services.db.transaction() as cur:
+        assert cur.execute("SELECT COUNT(*) AS n FROM tlog_leaves").fetchone()["n"] == head.size
+    first_layout()
+    services.sealing.setup()
+    assert services.tlog.head() == head
+    assert sealed_leaves(services) == leaves
+    assert [services.tlog.inclusion(index, head.size) for index in range(head.size)] == proofs
+    assert verify_database(services.db, services.tree_reader, services.tlog).ok
+    with (
+        pytest.raises(Exception, match="tlog_leaves"),
+        services.db.transaction() as cur,
+    ):
+        cur.execute("SELECT * FROM tlog_leaves")

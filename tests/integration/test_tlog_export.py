@@ -3,6 +3,7 @@ alone, fails after any one-byte change, and holds nothing outside its scope and 
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +12,9 @@ from uuid import UUID
 import pytest
 
 from domain.errors import InvalidValue
+from ops.demo import load_demo, policy_facts
 from ops.services import Services
-from ops.tlog.export import export_package
+from ops.tlog.export import export_package, scope_records
 from ops.tlog.verify import VerifyError, verify_package
 from tests.conftest import COUNTY, OTHER_COUNTY
 from tests.factories import household_body
@@ -96,3 +98,43 @@ def test_the_period_bounds_the_package_and_bad_requests_are_refused(
     assert not (tmp_path / "bad").exists()
     with pytest.raises(InvalidValue, match="new or empty"):
         export_package(services, COUNTY, THIS_MONTH, THIS_MONTH, tmp_path / "old")
+
+
+def test_a_package_holds_every_kind_of_record_of_its_scope_and_nothing_else(
+    services: Services, tmp_path: Path
+) -> None:
+    """Load the demo county (policy, cases, a grant, ledger postings, two rolls), then record a
+    case and policy in the neighbouring county and policy for the province: the county's
+    package holds the events of each kind of its records — the province's policy too, as the
+    county's policy lies in it — with the roll lines and reconciliation as CSV, and nothing of
+    the neighbouring county in any file."""
+    load_demo(services, households=5, tekun=1)
+    city = admin(services, region="420500")
+    neighbour = record(services, city, lambda: services.apply_household(
+        city, household_body(region=OTHER_COUNTY, seed=8)))  # fmt: skip
+    province = admin(services, region="420000")
+    kind, fields = policy_facts()[0]
+    for region, principal in ((OTHER_COUNTY, city), ("420000", province)):
+        services.app.save(*services.set_policy(principal, region, kind, fields).aggregates)
+    folder = tmp_path / "pkg"
+    summary = export_package(services, COUNTY, "2022-01", THIS_MONTH, folder)
+    assert verify_package(folder, [services.log_key.vkey]) == summary["events"]
+    records = scope_records(services, COUNTY)
+    assert {"case", "policy", "grant", "ledger", "roll", "roll_chunk"} <= set(records.values())
+    found = lines(folder)
+    assert {item["originator_id"] for item in found} <= set(records)
+    assert {item["record"] for item in found} == set(records.values())
+    assert str(neighbour.response["case_id"]) not in {item["originator_id"] for item in found}
+    with services.db.transaction() as cur:
+        regions = {row["policy_id"]: row["region_code"] for row in
+                   cur.execute("SELECT policy_id, region_code FROM policy_regions").fetchall()}  # fmt: skip
+    exported = {regions[item["originator_id"]] for item in found if item["record"] == "policy"}
+    assert exported == {COUNTY, "420000"}
+    for path in folder.iterdir():
+        assert OTHER_COUNTY not in path.read_text(encoding="utf-8"), path.name
+    with (folder / "roll_lines.csv").open(encoding="utf-8") as stream:
+        roll_lines = list(csv.DictReader(stream))
+    assert roll_lines and all(line["region_code"].startswith(COUNTY) for line in roll_lines)
+    with (folder / "reconciliation.csv").open(encoding="utf-8") as stream:
+        reconciled = list(csv.DictReader(stream))
+    assert reconciled and {line["county_code"] for line in reconciled} == {COUNTY}

@@ -15,7 +15,15 @@ from ops.settings import Settings
 from ops.tlog.audit import Report, verify_database
 from ops.tlog.signing import SigningKey
 from ops.tlog.verify import Checkpoint
+from projections.tlog import tiles
 from tests.integration.test_contract import admin, checked_case
+from tests.integration.test_tlog import sealed_leaves_of
+
+
+@pytest.fixture(autouse=True)
+def small_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiles of 4 hashes: the log fills tiles on several levels, and leaves partial ones."""
+    monkeypatch.setattr(tiles, "HEIGHT", 2)
 
 
 @dataclass
@@ -55,12 +63,25 @@ class Log:
         )
 
     def verify(self, kept: list[tuple[str, str]] | None = None) -> Report:
+        """The verification's report, the same whether the tree of the events is built here
+        or by a child process beside the comparison."""
         services = self.services
-        return verify_database(
-            services.db, services.tree_reader, services.tlog,
-            self.kept if kept is None else kept, [services.log_key.vkey],
-            services.settings.log_origin,
-        )  # fmt: skip
+        kept = self.kept if kept is None else kept
+        vkeys, origin = [services.log_key.vkey], services.settings.log_origin
+        reports = [
+            verify_database(
+                services.db,
+                services.tree_reader,
+                services.tlog,
+                kept,
+                vkeys,
+                origin,
+                builder_process=child,
+            )
+            for child in (False, True)
+        ]
+        assert reports[0].as_dict() == reports[1].as_dict()
+        return reports[0]
 
 
 def keep_checkpoint(services: Services, name: str) -> tuple[str, str]:
@@ -81,9 +102,7 @@ def log(settings: Settings) -> Iterator[Log]:
     for seed in range(1, 5):
         checked_case(services, principal, seed=seed)
         kept.append(keep_checkpoint(services, f"after case {seed}"))
-    with services.db.transaction() as cur:
-        rows = cur.execute("SELECT position FROM tlog_leaves ORDER BY leaf_index").fetchall()
-    yield Log(services, [int(row["position"]) for row in rows], kept)
+    yield Log(services, [position for position, _ in sealed_leaves_of(services)], kept)
     services.close()
 
 
@@ -148,7 +167,7 @@ def test_a_forged_row_in_a_gap_of_the_log_is_named(log: Log, settings: Settings)
     if services.db.is_sqlite:
         log.execute("DELETE FROM {table} WHERE topic = 'gap'")
     services.seal()
-    sealed = sorted(int(row["position"]) for row in log.execute("SELECT position FROM tlog_leaves"))
+    sealed = [position for position, _ in sealed_leaves_of(services)]
     gap = next(p for p in range(1, sealed[-1]) if p not in sealed)
     assert log.verify().ok
     forged = log.row(sealed[-1]) | {"originator_version": 999}
@@ -188,7 +207,7 @@ def forge_seal(log: Log) -> None:
     tree from the (tampered) events, so that the tree and the events agree again."""
     services = log.services
     with services.db.transaction(write=True) as cur:
-        for table in ("tlog_leaves", "tlog_nodes", "tlog_head"):
+        for table in ("tlog_tiles", "tlog_edge", "tlog_head"):
             cur.execute(f"DROP TABLE {table}")
         cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = 'tlog'")
         services.tlog.create(cur)
@@ -232,20 +251,27 @@ def test_a_checkpoint_not_signed_by_the_log_key_is_rejected(log: Log) -> None:
     assert findings[1].startswith("rejected:") and "does not verify" in findings[1]
 
 
-def test_a_changed_subtree_of_the_seal_is_named(log: Log) -> None:
-    """Change one stored subtree head (the guards dropped first): the events still match the
-    sealed leaves, but the subtree no longer hashes from its children, and is named."""
+@pytest.mark.parametrize("table", ["tlog_tiles", "tlog_edge"])
+def test_a_changed_tile_of_subtrees_is_named(log: Log, table: str) -> None:
+    """Change one hash of a stored tile above the leaves — a full one (the guards dropped
+    first) or the right edge's partial one: the events still match the sealed leaves, but the
+    tile no longer holds the heads of their subtrees, and is named."""
     services = log.services
     with services.db.transaction(write=True) as cur:
         if services.db.is_sqlite:
-            cur.execute("DROP TRIGGER tlog_nodes_no_update")
+            cur.execute("DROP TRIGGER tlog_tiles_no_update")
         else:
-            cur.execute("DROP TRIGGER tlog_nodes_sealed ON tlog_nodes")
-        cur.execute(  # level 2, index 1: leaves 4 to 7, complete at 8
-            "UPDATE tlog_nodes SET hash = %s WHERE level = 2 AND end_leaf = 8", (bytes(32),)
+            cur.execute("DROP TRIGGER tlog_tiles_sealed ON tlog_tiles")
+        (row,) = cur.execute(
+            f"SELECT level, tile, hashes FROM {table} WHERE level > 0 ORDER BY level, tile LIMIT 1"
+        ).fetchall()
+        hashes = bytes(row["hashes"])
+        cur.execute(
+            f"UPDATE {table} SET hashes = %s WHERE level = %s AND tile = %s",
+            (bytes(32) + hashes[32:], row["level"], row["tile"]),
         )
     report = log.verify(kept=[])
     assert report.discrepancy is None
     assert report.problems == [
-        "the sealed subtree (level 2, index 1) is not the head of its leaves"
+        f"the sealed tile (level {row['level']}, index {row['tile']}) is not the tile of its leaves"
     ]

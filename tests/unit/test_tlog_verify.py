@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import struct
 import sys
 from pathlib import Path
 from uuid import UUID
@@ -17,7 +18,7 @@ from pymerkle import InmemoryTree
 
 from ops.tlog import verify as v
 from ops.tlog.signing import SigningKey
-from projections.tlog import tree
+from projections.tlog import tiles, tree
 
 h = bytes.fromhex
 # RFC 6962's test vectors, as certificate-transparency and Go's tlog test against them.
@@ -115,6 +116,36 @@ def test_perfect_parts_cover_a_range(start: int, length: int) -> None:
         assert index << level == position
         position += 1 << level
     assert position == start + length
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=1, max_value=3), st.lists(st.integers(1, 40), max_size=25))
+def test_tiles_built_batch_by_batch_hold_the_tree(height: int, batches: list[int]) -> None:
+    """Build the tiles of a tree a batch at a time, each batch from the previous edge alone (as
+    the sealing does): the head at every batch is the RFC 9162 head of the leaves so far, each
+    full tile holds the leaves or subtree heads it stands for, and every perfect subtree read
+    back from the tiles (``locate``) is the head of its leaves."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tiles, "HEIGHT", height)
+        leaves: list[bytes] = []
+        stored: dict[tuple[int, int], bytes] = {}
+        builder = tiles.Builder()
+        for count in batches:
+            new = [v.leaf_hash(str(len(leaves) + i).encode()) for i in range(count)]
+            positions = struct.pack(f">{count}Q", *range(len(leaves) + 1, len(leaves) + count + 1))
+            builder = tiles.Builder(builder.size, builder.edge())
+            for tile in builder.extend(b"".join(new), positions):
+                stored[(tile.level, tile.number)] = tile.hashes
+            leaves += new
+            assert builder.root() == v.tree_head(leaves)
+        stored.update({(tile.level, tile.number): tile.hashes for tile in builder.edge()})
+        for height_, index in tree.perfect_parts(0, len(leaves)):
+            for level in range(height_ + 1):  # every subtree on the way down to the leaves
+                for part in range(index << level, (index + 1) << level):
+                    node = (height_ - level, part)
+                    low = part << (height_ - level)
+                    wanted = v.tree_head(leaves[low : low + (1 << (height_ - level))])
+                    assert tiles.node_from_tile(node, stored[tiles.locate(node)[:2]]) == wanted
 
 
 def test_entry_encoding_is_length_prefixed() -> None:
