@@ -245,21 +245,7 @@ class TreeReader:
         """(position, originator id, version, topic, state as stored) of an aggregate's events
         up to position ``through``, in log order."""
         if self.postgres:
-            statement = SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state"
-                " FROM {schema}.{table} WHERE originator_id = %s AND notification_id <= %s"
-                " ORDER BY notification_id"
-            ).format(
-                schema=Identifier(self.recorder.datastore.schema),
-                table=Identifier(self.recorder.events_table_name),
-            )
-            with (
-                self.recorder.datastore.get_connection() as conn,
-                conn.transaction(),
-                conn.cursor(row_factory=tuple_row, binary=True) as curs,
-            ):
-                rows = curs.execute(statement, (originator_id, through)).fetchall()
-            return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+            return self.events_of_many([originator_id], through)
         with self.recorder.datastore.transaction(commit=False) as curs:
             curs.execute(
                 "SELECT rowid, originator_version, topic, CAST(state AS BLOB) FROM"
