@@ -1,6 +1,6 @@
 """Domain errors: values that say which field broke which rule.
 
-The API maps each class to one HTTP status (see ``api/problems.py``); nothing else in the
+The API maps each class to one HTTP status (see ``api/http/problems.py``); nothing else in the
 domain knows about HTTP.
 """
 

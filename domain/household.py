@@ -130,7 +130,7 @@ def validate_income(values: dict[str, Any]) -> dict[str, Any]:
 
 # --- decisions as pure functions ------------------------------------------------------------
 # Each returns the validated fields of one event. The aggregate's methods call them after their
-# checks of the case's state, and the bulk importer (ops/bulk.py) calls the same functions to
+# checks of the case's state, and the bulk importer (ledger/store/bulk.py) calls the same functions to
 # encode new cases' events directly: one set of rules for both paths.
 
 

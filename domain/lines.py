@@ -66,7 +66,7 @@ _tables = itertools.count()
 
 class Parts:
     """The parts table of the chunk being filled, in order of first use. A part shared by many
-    lines is added once a table by whoever shares it (``ops.rolls.Due`` keeps its indices for
+    lines is added once a table by whoever shares it (``ops.services.rolls.Due`` keeps its indices for
     the table it last added to, named by ``table``)."""
 
     def __init__(self) -> None:

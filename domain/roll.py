@@ -55,7 +55,7 @@ def chunk_id(roll: UUID, token: UUID, number: int) -> UUID:
 class PlainLines(list[Any]):
     """Roll lines (or a chunk's parts) holding plain JSON values only (text, integers,
     booleans, None, and lists and dicts of them), as the roll generator builds them. The event store's transcoder writes such
-    a list with orjson in one call (``ops.transcoding``), which for plain values writes exactly
+    a list with orjson in one call (``ledger.store.transcoding``), which for plain values writes exactly
     the bytes of the library's encoder; anything else (a UUID, a date) would not be plain.
     A row may also hold an ``orjson.Fragment``: plain JSON written by orjson already (a line's
     ``payee``), which orjson copies in as it is."""
@@ -78,7 +78,7 @@ class RollChunk(Aggregate):
         call, ~13,000 instructions for an account), only for the store to write it again once a
         month for every household. It is unsealed once, in the bank file, which reads it with
         the deployment's key (``DOUDI_SECRET``): a new secret must keep the old seal key to
-        read the rolls recorded before it (``ops.keys``).
+        read the rolls recorded before it (``ledger.store.keys``).
 
         Version 5 records each line as a row of values in the order ``fields`` names, its
         components as indices into the chunk's ``parts``, its number, bank reference and (when
@@ -130,7 +130,7 @@ class RollChunk(Aggregate):
         def upcast_v3_v4(state: dict[str, Any]) -> None:
             """Version 4 lines carry the payee's account sealed (``account_sealed``, as the
             case-state view keeps it), not in the clear (``account_number``): the bank file
-            unseals it (``ops.bank.account_of``). Lines of earlier versions keep their
+            unseals it (``ops.services.bank.account_of``). Lines of earlier versions keep their
             ``account_number``, which the bank file reads as it is: sealing needs the
             deployment's key, which an upcaster does not have. Nothing else changed."""
 

@@ -61,7 +61,7 @@ _QUALIFIER = re.compile(r"^[a-z0-9_]{1,32}$")
 _REGION = re.compile(r"[0-9]{6}([0-9]{3}){0,2}")  # ASCII digits: str.isdigit() takes any script's
 
 # The programme groups a county's pools (and the reservations, payments, returns and recoveries
-# of their rolls) are kept by; ``ops.ledger_service.pool_group`` maps a programme to its group.
+# of their rolls) are kept by; ``ops.services.ledger.pool_group`` maps a programme to its group.
 PROGRAMME_GROUPS = frozenset({"dibao", "tekun", "temporary"})
 FUNDING_LEVELS = frozenset(level.value for level in FundingLevel)
 COUNTY_LEVEL, TOWNSHIP_LEVEL = 6, 9  # digits of a 6-digit division code, of a township code

@@ -18,8 +18,8 @@ from stdnum.cn import ric
 
 from domain.access import Principal
 from domain.household import HouseholdCase
-from ops.importer import COLUMNS, import_households
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.importer import COLUMNS, import_households
 
 COUNTY = "420582"
 TOWNSHIPS = [f"{COUNTY}{n:03d}000" for n in (1, 2, 3, 100, 101, 102, 103, 104)]
@@ -322,7 +322,7 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
 
 def _demo_rolls(services: Services, people: dict[str, Principal]) -> None:
     """June 2022 approved, July 2022 as a draft: the roll screens have something to show."""
-    from ops.rolls import approve_roll, generate_roll
+    from ops.services.rolls import approve_roll, generate_roll
 
     finance = people["finance_officer"]
     _demo_ledger(services, finance)
@@ -339,7 +339,7 @@ def _demo_rolls(services: Services, people: dict[str, Principal]) -> None:
 def _demo_ledger(services: Services, finance: Principal) -> None:
     """Central, provincial and county funds raised and allocated to the county's pools (rolls
     reserve from them); each keeps its funding source down to the payments."""
-    from ops.ledger_service import post_transaction
+    from ops.services.ledger import post_transaction
 
     def line(account: str, debit: int, credit: int, source: str) -> dict[str, Any]:
         return {"account": account, "debit_fen": debit, "credit_fen": credit, "source": source}
@@ -369,7 +369,7 @@ def _demo_ledger(services: Services, finance: Principal) -> None:
 def _demo_grant(services: Services, people: dict[str, Principal]) -> None:
     """An urgent grant (急难型) requested by the case worker, approved by the approver and paid
     by the finance officer from the township's reserve."""
-    from ops.grants import approve_grant, pay_grant, request_grant
+    from ops.services.grants import approve_grant, pay_grant, request_grant
 
     rng = random.Random(11)
     request = request_grant(services, people["case_worker"], {

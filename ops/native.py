@@ -42,7 +42,7 @@ MODULES = (
     "domain/money.py",
     "domain/references.py",
     "domain/subsidies.py",
-    "ops/rolls.py",
+    "ops/services/rolls.py",
     "projections/case_state/view.py",
 )
 STAMP = ROOT / "build" / "native.json"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ops.settings import DatabaseTarget
+from ledger.store.settings import DatabaseTarget
 
 
 class Cursor:
@@ -244,7 +244,7 @@ class Database:
 
 
 # Session settings that make a read walk the index giving its order instead of sorting (see
-# ``Database.stream`` and ``ops.logreader``): plans without statistics, made safe. No JIT: the
+# ``Database.stream`` and ``projections.logreader``): plans without statistics, made safe. No JIT: the
 # server compiled a county's case stream for 50–75 ms each time, for a plan that walks an index.
 INDEX_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off"
 

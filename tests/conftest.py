@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ledger.store.settings import Settings
 from ops import native
-from ops.services import Services
-from ops.settings import Settings
+from ops.services.core import Services
 
 try:
     native.check()

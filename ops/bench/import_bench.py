@@ -5,11 +5,11 @@
 Everything is measured in one run on fresh databases, so the ratios hold on a noisy machine:
 1. library baseline: a plain ``Application`` saving 100 new aggregates (one event each) per
    ``save()``, default settings (no cipher, no compression);
-2. doudi import: a generated roster through ``ops.importer`` (cipher + compression on, as in
+2. doudi import: a generated roster through ``ops.services.importer`` (cipher + compression on, as in
    production; ``--import-workers`` processes decide and encode), events/s over every event;
 3. catch-up: rebuilding the ``case_state`` and ``audit_trail`` views from position 0, first by
    the ordinary catch-up in this process, then (PostgreSQL) shared by ``--workers`` processes
-   (``ops/rebuild.py``). Events/s count every position of the log, read or passed over.
+   (``projections/rebuild.py``). Events/s count every position of the log, read or passed over.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from ledger.store.runtime import tune_gc
+from ledger.store.settings import Settings
 from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import write_roster
-from ops.importer import import_households
-from ops.rebuild import rebuild
-from ops.runtime import tune_gc
-from ops.services import Services
-from ops.settings import Settings
+from ops.services.core import Services
+from ops.services.importer import import_households
+from projections.rebuild import rebuild
 
 
 class Probe(Aggregate):

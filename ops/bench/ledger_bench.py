@@ -20,12 +20,12 @@ from typing import Any
 from eventsourcing.application import Application
 
 from domain.access import Principal
+from ledger.store.runtime import tune_gc
+from ledger.store.settings import Settings
 from ops.bench.databases import fresh_database
 from ops.bench.import_bench import Probe, baseline_env
-from ops.ledger_service import post_transaction
-from ops.runtime import tune_gc
-from ops.services import Services
-from ops.settings import Settings
+from ops.services.core import Services
+from ops.services.ledger import post_transaction
 
 
 def body(code: str, debit: str, credit: str, fen: int) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from tempfile import TemporaryDirectory
 from domain.access import Principal
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk
+from ledger.store.runtime import tune_gc
+from ledger.store.settings import Settings
 from ops.bench.databases import fresh_database, peak_rss_mib
-from ops.ledger_service import import_statement, save_in_order
-from ops.runtime import tune_gc
-from ops.services import Services
-from ops.settings import Settings
+from ops.services.core import Services
+from ops.services.ledger import import_statement, save_in_order
 
 COUNTY, MONTH = "420582", "2024-03"
 

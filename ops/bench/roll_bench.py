@@ -31,14 +31,14 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from domain.access import Principal
+from ledger.store.runtime import tune_gc
+from ledger.store.settings import Settings
 from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import policy_facts, write_roster
-from ops.importer import import_households
-from ops.rebuild import rebuild
-from ops.rolls import generate_roll
-from ops.runtime import tune_gc
-from ops.services import Services
-from ops.settings import Settings
+from ops.services.core import Services
+from ops.services.importer import import_households
+from ops.services.rolls import generate_roll
+from projections.rebuild import rebuild
 
 CITY = "420500"
 # The current county-level divisions of 宜昌市 in GB/T 2260.
@@ -70,8 +70,8 @@ def pay_month(url: str, counties: tuple[str, ...], month: str) -> None:
     """Not timed: fund each county's pools, generate its roll for ``month`` and approve it, so
     that the next month's roll is an ordinary month's (every case paid before, nothing new)."""
     from domain.access import Role
-    from ops.ledger_service import post_transaction
-    from ops.rolls import approve_roll
+    from ops.services.ledger import post_transaction
+    from ops.services.rolls import approve_roll
 
     services = Services(settings(url))
     operator = Principal("bench", "admin", "000000")

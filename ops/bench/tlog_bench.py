@@ -2,7 +2,7 @@
 
     python -m ops.bench.tlog_bench --events 5000000 [--county-households 10000] [--rounds 3]
 
-The log: one county's roster imported through ``ops.importer`` (real, encrypted and compressed
+The log: one county's roster imported through ``ops.services.importer`` (real, encrypted and compressed
 household events: the county-year the export packages), then ``--events`` synthetic stored
 events written straight into the event table (random ids, a topic no view reads, ``state-bytes``
 of state each). The setup (filling, importing, the views' catch-up) is not timed. Each round then
@@ -34,14 +34,14 @@ from typing import Any
 
 import psycopg
 
+from ledger.store.runtime import tune_gc
+from ledger.store.settings import Settings
 from ops.bench.databases import fresh_database
 from ops.demo import COUNTY, write_roster
-from ops.importer import import_households
-from ops.runtime import tune_gc
-from ops.services import Services
-from ops.settings import Settings
+from ops.services.core import Services
+from ops.services.export import export_package
+from ops.services.importer import import_households
 from ops.tlog.audit import verify_database
-from ops.tlog.export import export_package
 
 TOPIC = "bench.filler:Filler.Event"  # no view reads it
 RAW_COLUMNS = "notification_id, originator_id, originator_version, topic, state"

@@ -175,7 +175,7 @@ class CaseStateView(View):
     retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
     shardable = True  # every row belongs to one case
-    raw = True  # folds decoded fields (ops.transcoding.EventFields), not event objects
+    raw = True  # folds decoded fields (ledger.store.transcoding.EventFields), not event objects
 
     def __init__(
         self,
@@ -370,7 +370,7 @@ class CaseStateView(View):
         ``known`` = (the month's first day, the roll's as-of, when the county's policy last
         changed as known then) reads only what the roll will use, with the tests it makes:
         - of the months paid, ``month`` itself and those paid before the case's latest fact or
-          the latest policy change was recorded (``ops.rolls.adjustments`` passes over the
+          the latest policy change was recorded (``ops.services.rolls.adjustments`` passes over the
           others: nothing learned since could change them);
         - the case's facts (~600 bytes) only if its settled basis does not hold for the month as
           known then (a fact counting from a later day, or recorded later) or a paid month is

@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ops.tlog.verify import EMPTY_ROOT, HASH_SIZE
+from ledger.proof.verify import EMPTY_ROOT, HASH_SIZE
 from projections.tlog.tree import Node, fold, perfect_parts
 
 HEIGHT = 8  # hashes per tile: 2^HEIGHT (tests set a smaller height to have full tiles)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ops.tlog.verify import EMPTY_ROOT, node_hash
+from ledger.proof.verify import EMPTY_ROOT, node_hash
 
 Range = tuple[int, int]  # [start, end) in leaf indexes
 Node = tuple[

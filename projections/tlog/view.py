@@ -1,6 +1,6 @@
 """The sealed Merkle tree over the event log: the sealing follower and the proofs it answers.
 
-Every stored event, in log order, becomes a leaf (``ops/tlog/verify.py`` defines the leaf), and
+Every stored event, in log order, becomes a leaf (``ledger/proof/verify.py`` defines the leaf), and
 is sealed exactly once, in the transaction that moves the view's tracking position. The tree is
 stored as tiles (``tiles.py``): each full tile of 2^8 hashes is one row, written once (with, at
 level 0, the positions of its leaves), and the partial tile of each level is one row of
@@ -24,11 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ops.tlog.reader import Digested, TreeReader
-from ops.tlog.verify import EMPTY_ROOT, HASH_SIZE, entry_bytes, event_leaf, leaf_hash
+from ledger.proof.verify import EMPTY_ROOT, HASH_SIZE, entry_bytes, event_leaf, leaf_hash
 from projections.db import Cursor, Database
 from projections.runner import Unread, View
 from projections.tlog import tiles
+from projections.tlog.reader import Digested, TreeReader
 from projections.tlog.tiles import Builder, Tile
 from projections.tlog.tree import Node, consistency_ranges, fold, inclusion_ranges, perfect_parts
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from ops.services import Services
-from ops.settings import Settings
+from api.http.app import create_app
+from ledger.store.settings import Settings
+from ops.services.core import Services
 from tests.conftest import COUNTY
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import county_with_cases
@@ -307,7 +307,7 @@ def test_roll_events_hold_accounts_sealed_and_the_bank_file_in_full(
     from uuid import UUID
 
     from domain.roll import PaymentRoll, chunk_id
-    from ops.bank import account_of
+    from ops.services.bank import account_of
 
     roll_id, finance, _ids = approved_march(client, token)
     roll: PaymentRoll = services.app.repository.get(UUID(roll_id))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.conftest import colleague
 from tests.api.test_grants_api import grant_body, setup
 from tests.api.test_households_api import API, apply, assert_problem

@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from ops.cells import csv_cell, formula_like
-from ops.cli import app as cli
-from ops.services import Services
+from api.cli.main import app as cli
+from ops.services.cells import csv_cell, formula_like
+from ops.services.core import Services
 from tests.api.conftest import colleague
 from tests.api.test_households_api import API
 from tests.api.test_rolls_api import DOC, county_with_cases

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import fund_county
 from tests.factories import id_number

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_scope_table import line, ok

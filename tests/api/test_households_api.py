@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.conftest import colleague
 from tests.conftest import OTHER_COUNTY, OTHER_PROVINCE_COUNTY
 from tests.factories import approve_body, household_body, id_number, income_body

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from hypothesis import find
 from hypothesis import strategies as st
 
-from api.app import create_app
-from api.schemas import MAX_OFFSET, TIMESTAMP_PATTERN
-from ops.services import Services
-from ops.settings import Settings
+from api.http.app import create_app
+from api.http.schemas import MAX_OFFSET, TIMESTAMP_PATTERN
+from ledger.store.settings import Settings
+from ops.services.core import Services
 from tests.api.test_households_api import API, assert_problem
 from tests.factories import household_body
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from domain.access import Principal
 from domain.errors import DomainError
-from ops.ledger_service import post_transaction
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.ledger import post_transaction
 from tests.api.test_households_api import API, assert_problem
 
 DOC = {"document_ref": "当财社〔2024〕3号"}
@@ -413,7 +413,7 @@ def test_a_posting_into_an_earlier_year_and_a_carry_over_cannot_both_be_saved(
     posting decided again is refused as ``period_closed``."""
     from eventsourcing.persistence import IntegrityError
 
-    from ops.ledger_service import carry_over
+    from ops.services.ledger import carry_over
 
     credential_id, _ = services.issue_credential(
         "test", role="finance_officer", region_scope="420582", staff_id="test-officer"

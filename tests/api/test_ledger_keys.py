@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from domain.access import Principal
 from domain.errors import InvalidValue
-from ops.ledger_service import post_transaction
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.ledger import post_transaction
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_ledger_api import DOC, post, txn
 from tests.factories import id_number

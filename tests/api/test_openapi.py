@@ -14,9 +14,9 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api import openapi, paths, problems
-from api.app import create_app
-from api.responses import Problem
+from api.http import openapi, paths, problems
+from api.http.app import create_app
+from api.http.responses import Problem
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_schemathesis import Seeded, _exercise
 from tests.conftest import make_settings

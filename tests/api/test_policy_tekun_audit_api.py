@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from domain.access import Credential
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.conftest import COUNTY, OTHER_COUNTY
 from tests.factories import id_number

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.factories import approve_body, household_body, id_number, income_body

@@ -32,9 +32,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
+from api.http.app import create_app
 from ops.demo import load_demo
-from ops.services import Services
+from ops.services.core import Services
 from tests.conftest import COUNTY, make_settings, new_postgres_database
 from tests.factories import id_number
 

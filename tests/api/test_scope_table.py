@@ -17,8 +17,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.routers.policy import KINDS
-from ops.services import Services
+from api.http.routers.policy import KINDS
+from ops.services.core import Services
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
 from tests.conftest import COUNTY, OTHER_COUNTY

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.test_grants_api import grant_body, setup
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.api.test_rolls_api import county_with_cases

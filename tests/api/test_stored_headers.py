@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from ops.services import Services
+from ops.services.core import Services
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_ledger_api import DOC, txn
 from tests.conftest import COUNTY

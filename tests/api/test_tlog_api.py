@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ops.services import Services
-from ops.tlog import verify as v
-from ops.tlog.verify import verify_package
+from ledger.proof import verify as v
+from ledger.proof.verify import verify_package
+from ops.services.core import Services
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.conftest import OTHER_COUNTY
 

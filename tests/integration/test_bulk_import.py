@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 from domain.enrolment import PersonEnrolment
 from domain.errors import InvalidValue
-from ops.bulk import StoredEventEncoder, event_shape
+from ledger.store.bulk import StoredEventEncoder, event_shape
 from ops.demo import roster_csv
-from ops.importer import (
+from ops.services.core import DoudiApplication, Services
+from ops.services.importer import (
     build_household,
     decide_household,
     import_households,
     read_households,
 )
-from ops.services import DoudiApplication, Services
 
 ENVELOPE = ("originator_id", "originator_version", "timestamp")
 
@@ -165,7 +165,7 @@ def test_a_person_named_again_in_a_later_batch_is_refused_and_the_rest_recorded(
     """Batches of three households: household 8 names household 1's head. Its batch collides on
     the head's enrolment and is recorded household by household: 8 is refused as through the
     API, the other nine households are recorded once each."""
-    monkeypatch.setattr("ops.importer.BATCH_HOUSEHOLDS", 3)
+    monkeypatch.setattr("ops.services.importer.BATCH_HOUSEHOLDS", 3)
     report = import_households(services, io.StringIO(head_named_again(10, 11, 7)), "import")
     assert (report.households, len(report.errors)) == (9, 1)
     assert "already in another open household case" in report.errors[0]
@@ -189,7 +189,7 @@ def test_worker_processes_record_what_one_process_records(
     """Two processes decide and encode while this one records, batches of four: the log holds
     the domain path's events in roster order, the bad row and the person named again are
     refused with the same reports, as by one process."""
-    monkeypatch.setattr("ops.importer.BATCH_HOUSEHOLDS", 4)
+    monkeypatch.setattr("ops.services.importer.BATCH_HOUSEHOLDS", 4)
     lines = list(csv.DictReader(io.StringIO(head_named_again(12, 13, 9))))
     refs = sorted({line["household_ref"] for line in lines})
     next(line for line in lines if line["household_ref"] == refs[5])["start_month"] = "bad"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ops.cli import app
+from api.cli.main import app
 from ops.demo import roster_csv
 
 

@@ -25,8 +25,8 @@ import pytest
 
 from domain.access import Principal
 from domain.errors import DomainError
-from ops.ledger_service import post_transaction
-from ops.services import CONTENDED_RETRIES, Services
+from ops.services.core import CONTENDED_RETRIES, Services
+from ops.services.ledger import post_transaction
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def servers(postgres_url: str, tmp_path: Path) -> Iterator[list[str]]:
-    """Two uvicorn processes of ``api.app:create_app`` on free loopback ports, one database."""
+    """Two uvicorn processes of ``api.http.app:create_app`` on free loopback ports, one database."""
     env = os.environ | {"DOUDI_DATABASE_URL": postgres_url, "DOUDI_SECRET": "test-secret",
                         "DOUDI_ENVIRONMENT": "test", "DOUDI_LOG_JSON": "true", "PYTHONPATH": str(ROOT)}  # fmt: skip
     Services(make_settings(postgres_url)).close()  # the tables, before two processes race for them
@@ -80,7 +80,7 @@ def servers(postgres_url: str, tmp_path: Path) -> Iterator[list[str]]:
         port = free_port()
         with logs[number].open("wb") as log:
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
+                [sys.executable, "-m", "uvicorn", "--factory", "api.http.app:create_app", "--host", "127.0.0.1",
                  "--port", str(port), "--log-level", "warning"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             ))  # fmt: skip

@@ -15,11 +15,11 @@ from domain.access import Principal
 from domain.errors import Conflict, InvalidValue
 from domain.references import bank_reference, reference_prefix
 from domain.roll import RollChunk
+from ledger.store.settings import Settings
 from ops.demo import load_demo, roster_csv
-from ops.importer import import_households
-from ops.rolls import approve_roll, generate_roll
-from ops.services import Outcome, Served, Services
-from ops.settings import Settings
+from ops.services.core import Outcome, Served, Services
+from ops.services.importer import import_households
+from ops.services.rolls import approve_roll, generate_roll
 from projections.case_state.view import CASE_ID
 from projections.rolls.view import generation_key, reference_sql
 from projections.runner import ProjectionRunner
@@ -131,7 +131,7 @@ def test_the_log_is_read_a_few_megabytes_at_a_time(
     read thousands of ~150 KB chunks in one go. Small reads rebuild every view the same."""
     demo_log(services)
     live = {name: services.projections.dump(name) for name in services.projections.views}
-    monkeypatch.setattr("ops.logreader.READ_BYTES", 20_000)
+    monkeypatch.setattr("projections.logreader.READ_BYTES", 20_000)
     reader = services.log
     found, covered = reader.read(1, 5000)
     assert 1 < len(found) < 5000 and covered == found[-1].id < reader.head()
@@ -360,7 +360,7 @@ def test_a_county_larger_than_a_page_of_cases_generates_its_roll(
     connection of its own). Every household gets its line once."""
     from ops.demo import policy_facts
 
-    monkeypatch.setattr("ops.rolls.CHUNKS_PER_SAVE", 1)
+    monkeypatch.setattr("ops.services.rolls.CHUNKS_PER_SAVE", 1)
     principal = admin(services)
     for kind, fields in policy_facts():
         services.app.save(*services.set_policy(principal, COUNTY, kind, fields).aggregates)
@@ -401,7 +401,7 @@ def test_a_generation_failing_part_way_records_no_header_and_raises_its_own_erro
     next generation is whole."""
     from ops.demo import policy_facts
 
-    monkeypatch.setattr("ops.rolls.CHUNKS_PER_SAVE", 1)  # one chunk of 1,000 lines a save
+    monkeypatch.setattr("ops.services.rolls.CHUNKS_PER_SAVE", 1)  # one chunk of 1,000 lines a save
     principal = admin(services)
     for kind, fields in policy_facts():
         services.app.save(*services.set_policy(principal, COUNTY, kind, fields).aggregates)
@@ -431,7 +431,9 @@ def test_a_generation_failing_part_way_records_no_header_and_raises_its_own_erro
 
     def progress(lines: int) -> None:
         calls.append(lines)
-        assert not gc.isenabled()  # paused while the lines are made (``ops.runtime.gc_paused``)
+        assert (
+            not gc.isenabled()
+        )  # paused while the lines are made (``ledger.store.runtime.gc_paused``)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the operator pressed ctrl-c
 
@@ -763,7 +765,7 @@ def test_a_settled_basis_too_large_for_the_county_index_is_read_from_the_row(
     import projections.case_state.projection as projection
     from domain.lines import Parts
     from domain.roll import ProgrammeGroup
-    from ops.rolls import PolicyBook, roll_lines
+    from ops.services.rolls import PolicyBook, roll_lines
 
     load_demo(services, households=30, tekun=4)  # June 2022 approved, July drafted
     services.fresh()

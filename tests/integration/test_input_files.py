@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.cli.main import app
 from domain.errors import InvalidValue
-from ops.cli import app
 from ops.demo import roster_csv
-from ops.importer import import_households
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.importer import import_households
 from tests.integration.test_cli import env  # noqa: F401 - the CLI's environment fixture
 
 

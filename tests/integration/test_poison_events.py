@@ -18,15 +18,15 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.responses import Health
+from api.cli.main import app as cli_app
+from api.http.app import create_app
+from api.http.responses import Health
 from domain.errors import IntegrityFailure
 from domain.roll import RollChunk
-from ops.cli import app as cli_app
-from ops.rebuild import rebuild
-from ops.services import INTEGRITY_FAILURE, Services
-from ops.settings import Settings
+from ledger.store.settings import Settings
+from ops.services.core import INTEGRITY_FAILURE, Services
 from projections.audit_trail.view import AuditTrailView
+from projections.rebuild import rebuild
 from projections.runner import aggregate_topic
 from tests.conftest import COUNTY
 from tests.factories import household_body, income_body

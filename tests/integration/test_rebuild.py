@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from domain.roll import RollChunk
-from ops.rebuild import rebuild
-from ops.services import Services
-from ops.transcoding import _utc_text_of
+from ledger.store.transcoding import _utc_text_of
+from ops.services.core import Services
 from projections.db import Cursor
+from projections.rebuild import rebuild
 from projections.runner import REBUILDING, Unread, View, aggregate_topic, utc_text
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_contract import demo_log as contract_demo_log
@@ -174,7 +174,7 @@ def test_the_rebuild_command_shares_a_view_between_processes(
 ) -> None:
     from typer.testing import CliRunner
 
-    from ops.cli import app
+    from api.cli.main import app
 
     monkeypatch.setenv("DOUDI_DATABASE_URL", postgres_url)
     monkeypatch.setenv("DOUDI_SECRET", "cli-test-secret")

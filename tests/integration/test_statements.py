@@ -14,8 +14,8 @@ import ledger.statements
 from domain.access import Principal
 from domain.errors import InvalidValue
 from ledger.statements import BankStatement, StatementChunk
-from ops.ledger_service import import_statement, save_in_order
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.ledger import import_statement, save_in_order
 
 COUNTY = "420582"
 

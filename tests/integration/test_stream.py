@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.services import Services
+from ops.services.core import Services
 
 ROWS = 4_500
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from ledger.proof import verify as v
+from ledger.store.settings import Settings
 from ops.demo import load_demo
-from ops.services import Services
-from ops.settings import Settings
-from ops.tlog import verify as v
+from ops.services.core import Services
 from ops.tlog.audit import verify_database
 from projections.tlog import tiles
 from projections.tlog import view as seal_view

@@ -15,10 +15,10 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from ops.cli import app
-from ops.settings import Settings
-from ops.tlog import verify as v
-from ops.tlog import verify as verify_module
+from api.cli.main import app
+from ledger.proof import verify as v
+from ledger.proof import verify as verify_module
+from ledger.store.settings import Settings
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_production_refuses_to_start_without_a_signing_key() -> None:
 
 def test_export_and_verify_a_package_with_the_verifier_module_alone(env: Path) -> None:
     """Export the demo county's package with the CLI; verify it with `doudi audit
-    verify-package`, and with ops/tlog/verify.py copied alone into an empty folder and run by
+    verify-package`, and with ledger/proof/verify.py copied alone into an empty folder and run by
     a Python that sees nothing of doudi (what an auditor does)."""
     runner = CliRunner()
     assert runner.invoke(app, ["demo", "--households", "5"]).exit_code == 0

@@ -12,10 +12,10 @@ from uuid import UUID
 import pytest
 
 from domain.errors import InvalidValue
+from ledger.proof.verify import VerifyError, verify_package
 from ops.demo import load_demo, policy_facts
-from ops.services import Services
-from ops.tlog.export import export_package, scope_records
-from ops.tlog.verify import VerifyError, verify_package
+from ops.services.core import Services
+from ops.services.export import export_package, scope_records
 from tests.conftest import COUNTY, OTHER_COUNTY
 from tests.factories import household_body
 from tests.integration.test_contract import admin, checked_case, record

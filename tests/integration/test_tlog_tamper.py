@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from ops.services import Services
-from ops.settings import Settings
+from ledger.proof.signing import SigningKey
+from ledger.proof.verify import Checkpoint
+from ledger.store.settings import Settings
+from ops.services.core import Services
 from ops.tlog.audit import Report, verify_database
-from ops.tlog.signing import SigningKey
-from ops.tlog.verify import Checkpoint
 from projections.tlog import tiles
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_tlog import sealed_leaves_of

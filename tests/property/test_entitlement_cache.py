@@ -26,8 +26,8 @@ from domain.entitlement import Income
 from domain.errors import InvalidValue
 from domain.lines import Parts, expand
 from ops.demo import policy_facts
-from ops.rolls import MonthPolicy, Valued
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.rolls import MonthPolicy, Valued
 from tests.conftest import COUNTY, make_settings
 
 AS_OF = "2030-01-01T00:00:00.000000Z"

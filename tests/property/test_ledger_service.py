@@ -22,8 +22,8 @@ from domain.access import Principal
 from domain.errors import DomainError
 from ledger.accounts import parse_account
 from ledger.journal import AccountGuard, guard_id
-from ops.ledger_service import close_period, post_transaction, reverse_transaction
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.ledger import close_period, post_transaction, reverse_transaction
 from tests.conftest import make_settings
 
 C = "420582"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from domain.access import Principal
 from domain.errors import DomainError
 from domain.household import HouseholdCase
-from ops.services import Services
+from ops.services.core import Services
 from tests.conftest import COUNTY, make_settings
 from tests.factories import approve_body, household_body, id_number
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from domain.access import Principal
 from domain.errors import DomainError
-from ops.rolls import generate_roll
-from ops.services import Services
+from ops.services.core import Services
+from ops.services.rolls import generate_roll
 from tests.conftest import COUNTY, make_settings
 from tests.factories import household_body
 from tests.property.test_replay import DECISIONS

@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 
-from ops.cipher import CachedAESCipher
+from ledger.store.cipher import CachedAESCipher
 
 
 def environment() -> Environment:

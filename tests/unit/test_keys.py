@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 
-from ops.keys import Keys
+from ledger.store.keys import Keys
 
 
 def test_person_keys_are_the_first_half_of_an_hmac_sha256_under_the_secret() -> None:

@@ -60,11 +60,11 @@ def test_a_process_started_with_services_reads_the_region_table_once_at_start(
 ) -> None:
     """``Services`` parses the region table as it starts; the first code checked afterwards (a
     roll's county, a request's region) reads no file and parses nothing."""
-    from ops.services import Services
+    from ops.services.core import Services
     from tests.conftest import make_settings
 
     loaded: list[bool] = []
-    monkeypatch.setattr("ops.services.load_region_table", lambda: loaded.append(True))
+    monkeypatch.setattr("ops.services.core.load_region_table", lambda: loaded.append(True))
     Services(make_settings(f"sqlite:///{tmp_path}/doudi.sqlite3")).close()
     assert loaded == [True]
 

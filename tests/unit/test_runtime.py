@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.runtime import gc_paused
+from ledger.store.runtime import gc_paused
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The text rule (domain/text.py), the date range (domain/dates.py) and the request-size limit
-(api/limits.py), on their own."""
+(api/http/limits.py), on their own."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.limits import BodyLimit
+from api.http.limits import BodyLimit
 from domain.dates import validate_date, validate_month
 from domain.errors import InvalidValue
 from domain.text import (

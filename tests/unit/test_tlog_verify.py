@@ -1,4 +1,4 @@
-"""The auditor's verifying module (ops/tlog/verify.py) and the proof layouts (projections/tlog/tree.py),
+"""The auditor's verifying module (ledger/proof/verify.py) and the proof layouts (projections/tlog/tree.py),
 against published vectors and an independent implementation (pymerkle)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
-from ops.tlog import verify as v
-from ops.tlog.signing import SigningKey
+from ledger.proof import verify as v
+from ledger.proof.signing import SigningKey
 from projections.tlog import tiles, tree
 
 h = bytes.fromhex

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.roll import PlainLines
-from ops.transcoding import OrjsonDecodingTranscoder
+from ledger.store.transcoding import OrjsonDecodingTranscoder
 
 MOMENT = datetime(2026, 11, 23, 3, 41, 1, 228052, tzinfo=UTC)
 ID = UUID("269dade0-314e-475f-b5d6-7f09ba61c6e9")
@@ -118,7 +118,7 @@ def test_two_long_values_are_each_put_in_their_own_place(monkeypatch: pytest.Mon
     def detour(_obj: object) -> None:
         raise AssertionError("encoded by the library's path")
 
-    monkeypatch.setattr("ops.transcoding._unfragmented", detour)
+    monkeypatch.setattr("ledger.store.transcoding._unfragmented", detour)
     library, fast = both()
     state = {
         "timestamp": MOMENT,

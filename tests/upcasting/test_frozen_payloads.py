@@ -130,7 +130,7 @@ def test_frozen_v1_guard_move_counts_as_money_of_no_recorded_source() -> None:
 def test_frozen_v3_roll_chunk_keeps_its_account_in_the_clear_for_the_bank_file() -> None:
     """Version 4 lines carry the account sealed (``account_sealed``); a version 3 line keeps
     the ``account_number`` it was recorded with, and the bank file reads that as it is."""
-    from ops.bank import account_of
+    from ops.services.bank import account_of
 
     record, event = frozen_event("roll_chunk_v3.json")
     assert event.expanded() == record["state"]["lines"]

@@ -1,0 +1,543 @@
+"""The ``doudi`` command: serve, token issue, projections, import, demo."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from api.cli.tlog import audit_app
+from domain.access import Principal
+from ledger.store.runtime import tune_gc
+from ledger.store.settings import Settings
+from ops.services.core import Services
+from projections.rebuild import rebuild
+
+app = typer.Typer(
+    help="doudi (兜底): social-assistance payments and fund ledger", no_args_is_help=True
+)
+token_app = typer.Typer(help="Bearer credentials", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models", no_args_is_help=True)
+import_app = typer.Typer(help="Bulk imports", no_args_is_help=True)
+roll_app = typer.Typer(help="Monthly payment rolls (发放名册)", no_args_is_help=True)
+ledger_app = typer.Typer(help="The fund ledger", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(roll_app, name="roll")
+app.add_typer(token_app, name="token")
+app.add_typer(projections_app, name="projections")
+app.add_typer(import_app, name="import")
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+
+
+def _services() -> Services:
+    return Services(Settings())
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Start the HTTP API (docs at /docs, no CDN needed)."""
+    import uvicorn
+
+    from api.http.app import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+    )
+
+
+@token_app.command("issue")
+def token_issue(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="case_worker, approver, finance_officer, auditor, special_auditor, admin"
+        ),
+    ],
+    region: Annotated[
+        str,
+        typer.Option(
+            help="scope: township (9 digits), county, city (XXXX00), province (XX0000), 000000"
+        ),
+    ],
+    label: Annotated[str, typer.Option()] = "",
+    expires_at: Annotated[
+        str | None, typer.Option(help="ISO timestamp, e.g. 2025-12-31T00:00:00+00:00")
+    ] = None,
+    period_from: Annotated[str | None, typer.Option()] = None,
+    period_to: Annotated[str | None, typer.Option()] = None,
+    staff_id: Annotated[
+        str | None,
+        typer.Option(help="the holder's staff id; required for all but the auditor roles"),
+    ] = None,
+) -> None:
+    """Issue a credential; the token is printed once and stored only as a hash."""
+    from domain.errors import DomainError
+
+    services = _services()
+    try:
+        credential_id, token = services.issue_credential(
+            "cli",
+            role=role,
+            region_scope=region,
+            label=label,
+            expires_at=expires_at,
+            period_from=period_from,
+            period_to=period_to,
+            staff_id=staff_id,
+        )
+    except DomainError as error:
+        console.print(f"[red]{error.field}: {error.detail}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    typer.echo(
+        json.dumps(
+            {
+                "credential_id": credential_id,
+                "token": token,
+                "role": role,
+                "region_scope": region,
+                "staff_id": staff_id,
+            }
+        )
+    )
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str, typer.Argument(help="a view name, or 'all'")],
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="processes sharing the replay (PostgreSQL; views keyed by aggregate:"
+            " case_state, audit_trail). While they run, catch-ups leave the view alone.",
+        ),
+    ] = 1,
+) -> None:
+    """Drop a read model and replay the whole log into it."""
+    services = _services()
+    names = list(services.projections.views) if name == "all" else [name]
+    unknown = [n for n in names if n not in services.projections.views]
+    if unknown:
+        console.print(
+            f"[red]unknown projection {unknown}; known: {sorted(services.projections.views)}[/red]"
+        )
+        raise typer.Exit(2)
+    total = services.log_position()
+    with _progress() as progress:
+        for view in names:
+            task = progress.add_task(f"rebuild {view}", total=total)
+            count = rebuild(services, view, workers, lambda n, t=task: progress.advance(t, n))
+            console.print(f"{view}: {count} events replayed")
+    services.close()
+
+
+@projections_app.command("run")
+def projections_run(
+    interval: Annotated[float, typer.Option(help="seconds between polls")] = 0.5,
+    once: Annotated[bool, typer.Option(help="catch up once and stop")] = False,
+) -> None:
+    """A projection worker: follow the log and keep every read model up to date."""
+    services = _services()
+    try:
+        while True:
+            count = services.projections.catch_up() + services.keep_sealed()
+            if count:
+                console.print(f"applied {count} events")
+            if once:
+                break
+            time.sleep(interval)
+    finally:
+        services.close()
+
+
+@projections_app.command("status")
+def projections_status() -> None:
+    """Each view's position, and the events a view could not apply (open failures)."""
+    services = _services()
+    typer.echo(
+        json.dumps(
+            {
+                "log_position": services.log_position(),
+                "projections": services.projections.positions(),
+                "failures": services.projections.failures(),
+            },
+            ensure_ascii=False,
+        )
+    )
+    services.close()
+
+
+@projections_app.command("retry")
+def projections_retry(
+    name: Annotated[
+        str | None, typer.Argument(help="a view name; by default every view with open failures")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="as for rebuild")] = 1,
+) -> None:
+    """Replay the views with events they could not apply (after a fix): failures that no
+    longer fail are closed. Exits 1 if some still fail."""
+    services = _services()
+    try:
+        if name is not None and name not in services.projections.views:
+            console.print(
+                f"[red]unknown projection {name}; known: {sorted(services.projections.views)}[/red]"
+            )
+            raise typer.Exit(2)
+        failed = services.projections.failures(name)
+        names = sorted({f["view"] for f in failed} | ({name} if name is not None else set()))
+        for view in names:
+            rebuild(services, view, workers)
+        still = [f for f in services.projections.failures(name) if f["view"] in names]
+        closed = {(f["view"], f["position"]) for f in failed} - {
+            (f["view"], f["position"]) for f in still
+        }
+        typer.echo(
+            json.dumps(
+                {"rebuilt": names, "closed": len(closed), "failures": still}, ensure_ascii=False
+            )
+        )
+    finally:
+        services.close()
+    if still:
+        raise typer.Exit(1)
+
+
+@import_app.command("households")
+def import_households_command(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    actor: Annotated[str, typer.Option(help="who is importing")] = "import",
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes deciding and encoding households")
+    ] = 1,
+) -> None:
+    """Import a roster CSV (see ops/services/importer.py for the columns)."""
+    from domain.errors import DomainError
+    from domain.text import clean_text
+    from ops.services.importer import import_households
+
+    try:
+        actor = clean_text(actor, "actor")
+        with path.open(encoding="utf-8-sig") as count_stream:
+            households = len({line.split(",", 1)[0] for line in count_stream}) - 1
+    except (DomainError, UnicodeDecodeError) as error:
+        console.print(f"[red]roster: {error}[/red]")
+        raise typer.Exit(2) from None
+    services = _services()
+    with _progress() as progress, path.open(encoding="utf-8-sig", newline="") as stream:
+        task = progress.add_task("import households", total=households)
+        try:
+            report = import_households(
+                services, stream, actor, lambda n: progress.advance(task, n), workers
+            )
+        except DomainError as error:  # the file itself: its line is named; earlier rows stay
+            console.print(f"[red]{error.field}: {error.detail} ({error.rule})[/red]")
+            services.close()
+            raise typer.Exit(2) from None
+    services.projections.catch_up()
+    services.close()
+    typer.echo(
+        json.dumps(
+            {
+                "households": report.households,
+                "skipped_existing": report.skipped_existing,
+                "events": report.events,
+                "errors": report.errors[:50],
+                "error_count": len(report.errors),
+            },
+            ensure_ascii=False,
+        )
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(envvar="DOUDI_TOKEN", help="act as this credential (default: the operator)"),
+]
+
+
+def _principal(services: Services, token: str | None) -> Principal:
+    """The credential a command acts as; without a token, the local operator (national admin)."""
+    if token is None:
+        return Principal("cli", "admin", "000000")
+    found = services.authenticate(token)
+    if found is None:
+        console.print("[red]unknown, expired or revoked token[/red]")
+        raise typer.Exit(2)
+    return found
+
+
+def _run(action: Callable[[Services, Principal], Any], token: str | None) -> Any:
+    """Run one command against the services, printing a domain refusal as field: detail."""
+    from domain.errors import DomainError
+
+    services = _services()
+    try:
+        return action(services, _principal(services, token))
+    except DomainError as error:
+        console.print(f"[red]{error.field}: {error.detail} ({error.rule})[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+
+
+@roll_app.command("generate")
+def roll_generate(
+    county: Annotated[str, typer.Option(help="6-digit county code")],
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    group: Annotated[str, typer.Option(help="all, dibao, marginal, tekun")] = "all",
+    token: TokenOption = None,
+) -> None:
+    """Generate (or regenerate) a county's draft roll for a month, as known now."""
+    from ops.services.rolls import generate_roll
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        with _progress() as progress:
+            task = progress.add_task(f"roll {county} {month}", total=None)
+            outcome = generate_roll(
+                services, principal, county, month, group, lambda n: progress.advance(task, n)
+            )
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@roll_app.command("approve")
+def roll_approve(
+    roll: Annotated[str, typer.Argument(help="roll id")], token: TokenOption = None
+) -> None:
+    """Approve a draft roll (a finance officer of the roll's county: pass its --token)."""
+    from ops.services.rolls import approve_roll
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = approve_roll(services, principal, roll)
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@roll_app.command("bank-file")
+def roll_bank_file(
+    roll: Annotated[str, typer.Argument(help="roll id")],
+    out: Annotated[Path, typer.Option(help="where to write the CSV")],
+    encoding: Annotated[str, typer.Option(help="utf-8 or gbk")] = "utf-8",
+    token: TokenOption = None,
+) -> None:
+    """Write the bank payment file of an approved roll (marks it sent)."""
+    from ops.services.bank import send_bank_file
+
+    data = _run(
+        lambda services, principal: send_bank_file(services, principal, roll, encoding), token
+    )
+    out.write_bytes(data)
+    console.print(f"wrote {out} ({len(data)} bytes, {encoding})")
+
+
+@roll_app.command("bank-results")
+def roll_bank_results(
+    roll: Annotated[str, typer.Argument(help="roll id")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    token: TokenOption = None,
+) -> None:
+    """Import the bank's result file (reference, amount_fen, status, reason); twice changes nothing."""
+    from ops.services.bank import import_results
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = import_results(services, principal, roll, path.read_bytes())
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@roll_app.command("xlsx")
+def roll_xlsx(
+    roll: Annotated[str, typer.Argument(help="roll id")],
+    out: Annotated[Path, typer.Option(help="where to write the XLSX")],
+) -> None:
+    """Write the officers' XLSX of a roll."""
+    from ops.services.roll_outputs import roll_xlsx as build
+
+    def action(services: Services, principal: Principal) -> bytes:
+        found = services.fresh().rolls.get(roll)
+        if found is None:
+            console.print("[red]no such roll[/red]")
+            raise typer.Exit(2)
+        return build(services, found)
+
+    out.write_bytes(_run(action, None))
+    console.print(f"wrote {out}")
+
+
+@ledger_app.command("post")
+def ledger_post(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="JSON: code, posting_date, lines, document_ref"
+        ),
+    ],
+    key: Annotated[str, typer.Option(help="the transaction key (idempotency key)")],
+    token: TokenOption = None,
+) -> None:
+    """Post a journal transaction from a JSON file; the same key and content again changes nothing."""
+    from domain.text import clean_tree
+    from ops.services.core import CONTENDED_RETRIES
+    from ops.services.ledger import post_transaction
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        fields = clean_tree(raw, "file")
+        served = services.execute(
+            principal,
+            None,
+            key,
+            lambda: post_transaction(services, principal, key, fields),
+            retries=CONTENDED_RETRIES,
+        )
+        return served.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@ledger_app.command("statement")
+def ledger_statement(
+    county: Annotated[str, typer.Argument(help="6-digit county code")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    token: TokenOption = None,
+) -> None:
+    """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description)."""
+    from ops.services.ledger import import_statement, save_in_order
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = import_statement(services, principal, county, path.read_bytes())
+        if outcome.aggregates:
+            save_in_order(services, outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@ledger_app.command("carry-over")
+def ledger_carry_over(
+    county: Annotated[str, typer.Argument(help="6-digit county code")],
+    year: Annotated[int, typer.Argument(help="the year to close, e.g. 2024")],
+    document_ref: Annotated[str, typer.Option(help="the closing document (文号)")],
+    token: TokenOption = None,
+) -> None:
+    """Year-end carry-over (结转): close the year's months and record its closing balances."""
+    from ops.services.ledger import carry_over
+
+    def action(services: Services, principal: Principal) -> dict[str, Any]:
+        outcome = carry_over(services, principal, county, year, document_ref)
+        services.app.save(*outcome.aggregates)
+        return outcome.response
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+
+
+@ledger_app.command("reconcile")
+def ledger_reconcile(
+    county: Annotated[str, typer.Argument(help="6-digit county code")],
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    idle_days: Annotated[
+        int, typer.Option(help="allocations unused longer than this are idle (滞留)")
+    ] = 90,
+    xlsx: Annotated[Path | None, typer.Option(help="also write the report as XLSX")] = None,
+) -> None:
+    """The three-way reconciliation of a county's month, as JSON (and XLSX)."""
+    from ops.services.core import now_utc
+    from ops.services.ledger_outputs import reconciliation_xlsx
+
+    report = _run(lambda services, _p: services.fresh().reconciliation.report(
+        county, month, idle_days, now_utc().date().isoformat()), None)  # fmt: skip
+    if xlsx is not None:
+        xlsx.write_bytes(reconciliation_xlsx(report))
+    typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
+
+
+@app.command()
+def stats(
+    first: Annotated[str, typer.Option("--from", help="YYYY-MM")],
+    last: Annotated[str, typer.Option("--to", help="YYYY-MM")],
+    level: Annotated[str, typer.Option(help="county, city, province")] = "county",
+    period: Annotated[str, typer.Option(help="month, quarter, year")] = "month",
+    region: Annotated[str, typer.Option(help="scope prefix, e.g. 42 or 4205")] = "",
+) -> None:
+    """Statistics from approved rolls (households, persons, person-times, amount, average level)."""
+    items = _run(
+        lambda services, _p: services.fresh().statistics.report(
+            scope_prefix=region, level=level, period=period, first=first, last=last, programme=None
+        ),
+        None,
+    )
+    typer.echo(json.dumps(items, ensure_ascii=False, indent=1))
+
+
+@app.command()
+def demo(
+    if_empty: Annotated[
+        bool, typer.Option(help="do nothing if the database already has events")
+    ] = False,
+    households: Annotated[int, typer.Option()] = 300,
+) -> None:
+    """Load the deterministic demo county (当阳市) and print tokens for each role."""
+    from ops.demo import load_demo
+
+    settings = Settings()
+    services = Services(settings)
+    tokens_file = Path("var/demo-tokens.json")
+    if if_empty and services.log_position() > 0:
+        console.print(f"database already has events; demo tokens are in {tokens_file}")
+        services.close()
+        return
+    with _progress() as progress:
+        task = progress.add_task("demo households", total=households)
+        result = load_demo(
+            services, households=households, progress=lambda n: progress.advance(task, n)
+        )
+    services.close()
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(json.dumps(result["tokens"], indent=2))
+    console.print(
+        f"demo county 当阳市 (420582): {result['households']} households, {result['events']} events"
+    )
+    console.print(f"tokens for each role written to {tokens_file}:")
+    for role, token in result["tokens"].items():
+        console.print(f"  {role:16} {token}")
+
+
+def main() -> None:
+    tune_gc()
+    app()

@@ -1,0 +1,113 @@
+"""Dependencies: the services, the authenticated principal, the Idempotency-Key header, and
+the check every JSON body passes (no key twice in one object)."""
+
+from __future__ import annotations
+
+import email.message
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.http.schemas import HEADER_UTF8, TEXT_RULE
+from domain.access import Principal
+from domain.errors import InvalidValue
+from domain.text import visible
+from ops.services.core import Services
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    principal = services.authenticate(credentials.credentials) if credentials else None
+    if principal is None:
+        raise HTTPException(
+            401,
+            "missing, unknown, expired or revoked bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    import structlog
+
+    structlog.contextvars.bind_contextvars(
+        credential_id=principal.credential_id, role=str(principal.role)
+    )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=200),
+        TEXT_RULE,
+        HEADER_UTF8,
+    ] = None,
+) -> str | None:
+    return key
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+
+def fresh_services(services: ServicesDep) -> Services:
+    """Services whose views have caught up with the log: reads see every write before them."""
+    return services.fresh()
+
+
+ReadServices = Annotated[Services, Depends(fresh_services)]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object, refused if it names a key twice."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise InvalidValue(
+                f"body: the key {visible(key)!r} appears twice in one object",
+                field="body",
+                rule="json_duplicate_key",
+            )
+        found[key] = value
+    return found
+
+
+def _is_json(content_type: str | None) -> bool:
+    """The content types FastAPI reads as JSON."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+async def unique_json_keys(request: Request) -> None:
+    """Refuse a JSON body that names a key twice in one object (422 ``json_duplicate_key``):
+    JSON leaves its meaning open and FastAPI would keep the last, so the request fingerprinted
+    and decided would not be the one a reader of the body sees. A dependency of every route: it
+    runs after FastAPI has read the body of a route that takes one (within the body limit) and
+    refused one that is not JSON, and before the body is validated."""
+    route = request.scope.get("route")
+    if getattr(route, "body_field", None) is None or not _is_json(
+        request.headers.get("content-type")
+    ):
+        return
+    body = await request.body()
+    if body:
+        json.loads(body, object_pairs_hook=_unique_keys)

@@ -1,0 +1,122 @@
+"""Audit trail: every event about a case, a person or a region's policy, with actor and document."""
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from api.http import paths, schemas
+from api.http.deps import PrincipalDep, ReadServices
+from api.http.openapi import QUERY
+from api.http.responses import Trail, answer
+from api.http.routers.policy import AsOf, _as_of, _readable
+from domain.errors import NotFound
+from domain.identity import validate_id_number
+from domain.policy import policy_id
+from ledger.accounts import parse_account
+from projections.case_state.view import case_in_period
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get(
+    "/cases/{case_id}",
+    summary="Every event of one case, in log order",
+    response_model=None,
+    responses=answer(Trail, 200),
+)
+def case_trail(
+    case_id: UUID, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    case = services.case_state.get(str(case_id))
+    if case is None or principal.sees(case["region_code"]):
+        services.require_applied(
+            "audit_trail", str(case_id)
+        )  # a trail a view failed on: 500, not 404 or partial
+    if (
+        case is None
+        or not principal.sees(case["region_code"])
+        or not case_in_period(case, principal.period)
+    ):
+        raise NotFound("no such case", field="case_id", rule="exists")
+    known_at = _as_of(as_of, principal)
+    items = services.audit.for_subject(
+        "case", str(case_id), as_of=known_at, period=principal.period
+    )
+    return {"case_id": str(case_id), "as_of": known_at, "items": items}
+
+
+@router.post(
+    "/persons/search",
+    summary="Every event naming one person (identity number in the body, not the URL)",
+    response_model=None,
+    openapi_extra={QUERY: True},
+    responses=answer(Trail, 200),
+)
+def person_trail(
+    body: schemas.PersonQuery, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    key = services.person_key(validate_id_number(body.id_number))
+    known_at = _as_of(as_of, principal)
+    rows = services.audit.for_subject("person", key, as_of=known_at, period=principal.period)
+    regions: dict[str, str | None] = {}
+    visible = []
+    for row in rows:
+        region = row["region_code"] or regions.setdefault(
+            row["originator_id"], services.case_state.region_of(row["originator_id"])
+        )
+        if region is not None and principal.sees(region):
+            visible.append(row)
+    return {"as_of": known_at, "items": visible}
+
+
+@router.get(
+    "/policy/{region_code}",
+    summary="Every policy decision of a region",
+    response_model=None,
+    responses=answer(Trail, 200),
+)
+def policy_trail(
+    region_code: paths.RegionCode,
+    services: ReadServices,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    _readable(region_code, principal)
+    known_at = _as_of(as_of, principal)
+    return {
+        "region_code": region_code,
+        "as_of": known_at,
+        "items": services.audit.for_subject(
+            "policy", str(policy_id(region_code)), as_of=known_at, period=principal.period
+        ),
+    }
+
+
+@router.get(
+    "/accounts/{account}",
+    summary="Every posting to one ledger account, with actor and document",
+    response_model=None,
+    responses=answer(Trail, 200),
+)
+def account_trail(
+    account: paths.Account,
+    services: ReadServices,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    parsed = parse_account(account)
+    if not principal.sees(parsed.region_code):
+        raise NotFound("no such account", field="account", rule="exists")
+    known_at = _as_of(as_of, principal)
+    return {
+        "account": parsed.code,
+        "as_of": known_at,
+        "items": services.audit.for_subject(
+            "account", parsed.code, as_of=known_at, period=principal.period
+        ),
+    }

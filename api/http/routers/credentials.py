@@ -1,0 +1,30 @@
+"""Credentials: an admin issues bearer tokens within its own scope (the token is shown once),
+never for its own person (staff id)."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.http import schemas
+from api.http.commands import run
+from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
+from api.http.responses import CredentialIssued, answer
+
+router = APIRouter(prefix="/credentials", tags=["credentials"])
+
+
+@router.post("", status_code=201, responses=answer(CredentialIssued, 201))
+def issue(
+    request: Request,
+    body: schemas.CredentialIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A retry with the same Idempotency-Key returns the same credential and token (kept sealed
+    under the deployment secret in the idempotency record), not a second credential."""
+    principal.require("credential.issue")
+    principal.require_region(body.region_scope, "region_scope")
+    data = body.model_dump(mode="json")
+    return run(request, services, principal, body, key,
+               lambda: services.credential_outcome(principal.credential_id, **data,
+                                                   issuer_staff_id=principal.staff_id))  # fmt: skip

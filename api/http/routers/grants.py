@@ -1,0 +1,106 @@
+"""Temporary assistance (临时救助): request, approve at a level, pay from the township reserve."""
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.http import schemas
+from api.http.commands import add_decision_route, run
+from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.responses import Grant, GrantPage, GrantSummary, answer
+from api.http.routers.households import Limit, Offset
+from domain.errors import NotFound
+from ops.services.core import CONTENDED_RETRIES
+from ops.services.grants import approve_grant, pay_grant, record_supplement, request_grant
+from projections.grants.view import grant_as_of
+
+router = APIRouter(prefix="/temporary-grants", tags=["temporary assistance"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Request a grant (the place of occurrence may be outside the hukou region)",
+    responses=answer(GrantSummary, 201),
+)
+def request(
+    request: Request,
+    body: schemas.GrantRequestIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(
+        request, services, principal, body, key, lambda: request_grant(services, principal, fields)
+    )
+
+
+add_decision_route(
+    router,
+    path_id="grant_id",
+    action="approve",
+    model=schemas.GrantApproveIn,
+    name="grant",
+    summary="Approve at the approver's level (township or county credential, or committee with "
+    "its document); refused if that level's limit is below the amount",
+    answers=GrantSummary,
+    decide=approve_grant,
+)
+add_decision_route(
+    router,
+    path_id="grant_id",
+    action="pay",
+    model=schemas.GrantPayIn,
+    name="grant",
+    retries=CONTENDED_RETRIES,
+    summary="Pay from the township reserve fund (备用金)",
+    answers=GrantSummary,
+    decide=lambda services, principal, grant_id, fields: pay_grant(
+        services, principal, grant_id, fields["posting_date"]
+    ),
+)
+add_decision_route(
+    router, path_id="grant_id", action="supplements", model=schemas.SupplementIn, name="grant",
+    summary="Record supplementary documentation (事后补充说明)", decide=record_supplement,
+    answers=GrantSummary,
+)  # fmt: skip
+
+
+@router.get(
+    "",
+    summary="Grants in scope (by hukou region or place of occurrence)",
+    response_model=None,
+    responses=answer(GrantPage, 200),
+)
+def list_grants(
+    services: ReadServices, principal: PrincipalDep, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    principal.require("read.cases")
+    total, items = services.grants.search(principal.prefix, limit, offset, principal.period)
+    if principal.period is not None:  # each grant as it stood at the period's end
+        items = [grant_as_of(item, principal.period[1]) for item in items]
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get("/{grant_id}", response_model=None, responses=answer(Grant, 200))
+def get_grant(grant_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+    principal.require("read.cases")
+    grant = services.grants.get(str(grant_id))
+    if (
+        grant is None
+        or principal.sees(grant["region_code"])
+        or principal.sees(grant["occurred_in"])
+    ):
+        services.require_applied(
+            "grants", str(grant_id)
+        )  # a record the view failed on: 500, not 404
+    if (
+        grant is None
+        or not (principal.sees(grant["region_code"]) or principal.sees(grant["occurred_in"]))
+        or not principal.in_period(grant["requested_on"])
+    ):
+        raise NotFound("no such grant", field="grant_id", rule="exists")
+    return grant_as_of(grant, principal.period[1]) if principal.period else dict(grant)

@@ -1,0 +1,157 @@
+"""Household cases (低保 / 低保边缘): apply, decide, list, read, timeline."""
+
+# No ``from __future__ import annotations`` here: decision routes are built in a loop and FastAPI
+# must see each body model as a real type.
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.http import schemas
+from api.http.commands import add_decision_route, run
+from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.responses import Case, CasePage, CaseSummary, Timeline, answer
+from domain.errors import NotFound
+from domain.household import CaseStatus
+from domain.programmes import Programme
+from projections.case_state.view import case_in_period
+
+router = APIRouter(prefix="/households", tags=["households"])
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=schemas.MAX_OFFSET)]
+
+
+@router.post(
+    "", status_code=201, summary="Record an application (申请)", responses=answer(CaseSummary, 201)
+)
+def apply(
+    request: Request,
+    body: schemas.HouseholdApplyIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(
+        request, services, principal, body, key, lambda: services.apply_household(principal, fields)
+    )
+
+
+def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dict[str, Any]:
+    principal.require("read.cases")
+    case = services.case_state.get(str(case_id))
+    if case is None or principal.sees(case["region_code"]):
+        services.require_applied(
+            "case_state", str(case_id)
+        )  # a record the view failed on: 500, not 404
+    if (
+        case is None
+        or case["kind"] != kind
+        or not principal.sees(case["region_code"])
+        or not case_in_period(case, principal.period)
+    ):
+        raise NotFound("no such case", field="case_id", rule="exists")
+    return dict(case)
+
+
+def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
+    """List (paginated, filtered by region, status, programme), one case, and its timeline."""
+
+    @target.get(
+        "", summary=f"List {noun} in scope", response_model=None, responses=answer(CasePage, 200)
+    )
+    def list_cases(
+        services: ReadServices,
+        principal: PrincipalDep,
+        region: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
+        status: CaseStatus | None = None,
+        programme: Programme | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        principal.require("read.cases")
+        if region is not None:
+            principal.require_filter(region)
+        total, items = services.case_state.search(
+            scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status.value if status else None,
+            programme=programme.value if programme else None, limit=limit, offset=offset,
+            period=principal.period,
+        )  # fmt: skip
+        if principal.period is not None:  # each case as it stood at the period's end
+            items = [services.case_as_of_period(item, principal.period) for item in items]
+            items = [item for item in items if status is None or item["status"] == status.value]
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    @target.get(
+        "/{case_id}",
+        summary="Current state of one case",
+        response_model=None,
+        responses=answer(Case, 200),
+    )
+    def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+        case = visible_case(services, principal, case_id, kind)
+        return services.case_as_of_period(case, principal.period)
+
+    @target.get(
+        "/{case_id}/timeline",
+        summary="Decisions in effective-date order",
+        response_model=None,
+        responses=answer(Timeline, 200),
+    )
+    def timeline(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+        visible_case(services, principal, case_id, kind)
+        items = [entry for entry in services.case_state.timeline(str(case_id))
+                 if principal.in_period(entry["effective_date"])]  # fmt: skip
+        return {"case_id": str(case_id), "items": items}
+
+
+add_case_reads(router, "household", "household cases")
+
+
+def _income(body: Any) -> dict[str, Any]:
+    data = body.model_dump(mode="json")
+    return {
+        "income": body.as_income(),
+        "effective_date": data["effective_date"],
+        "document_ref": data["document_ref"],
+    }
+
+
+def _member(body: Any) -> dict[str, Any]:
+    data = body.model_dump(mode="json")
+    return {
+        "member": data["member"],
+        "effective_date": data["effective_date"],
+        "document_ref": data["document_ref"],
+    }
+
+
+def _plain(body: Any) -> dict[str, Any]:
+    return dict(body.model_dump(mode="json"))
+
+
+DECISIONS: list[tuple[str, type[BaseModel], Any, str]] = [
+    ("economic-checks", schemas.IncomeIn, _income, "Record an economic check (家庭经济状况核对)"),
+    ("approve", schemas.ApproveIn, _plain, "Approve (审批)"),
+    ("reject", schemas.ReasonIn, _plain, "Reject the application"),
+    ("members", schemas.AddMemberIn, _member, "Add a member"),
+    ("remove-member", schemas.RemoveMemberIn, _plain, "Remove a member"),
+    ("income", schemas.IncomeIn, _income, "Reassess income"),
+    ("tier", schemas.TierIn, _plain, "Change tier (分档)"),
+    ("payee-account", schemas.PayeeAccountIn, _plain, "Change the payee account"),
+    ("suspend", schemas.ReasonIn, _plain, "Suspend payment"),
+    ("resume", schemas.PlainDecision, _plain, "Resume payment"),
+    ("gradual-exit", schemas.GradualExitIn, _plain, "Start gradual exit (渐退)"),
+    ("terminate", schemas.TerminateIn, _plain, "Terminate (停保)"),
+    ("annual-review", schemas.AnnualReviewIn, _plain, "Record the annual review (年度复核)"),
+]
+
+
+for _action, _model, _shape, _summary in DECISIONS:
+    add_decision_route(
+        router, path_id="case_id", action=_action, model=_model, name="household", shape=_shape,
+        summary=_summary, answers=CaseSummary, decide=lambda services, principal, case_id, fields, a=_action: services.decide_household(
+            principal, case_id, a, fields),
+    )  # fmt: skip

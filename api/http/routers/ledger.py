@@ -1,0 +1,248 @@
+"""The fund ledger: post and reverse transactions, close periods, balances, statements."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.http import paths, schemas
+from api.http.commands import run
+from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.responses import (
+    Balances,
+    CarryOver,
+    PeriodClosed,
+    Reconciliation,
+    Statement,
+    StatementImported,
+    Transaction,
+    answer,
+)
+from api.http.routers.households import Limit, Offset
+from domain.errors import NotFound
+from ledger.accounts import parse_account
+from ops.services.core import CONTENDED_RETRIES
+from ops.services.ledger import (
+    carry_over,
+    close_period,
+    import_statement,
+    post_transaction,
+    reverse_transaction,
+)
+
+router = APIRouter(prefix="/ledger", tags=["ledger"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The transaction's id is the client's idempotency key: required, not optional, on postings.
+TransactionKey = Annotated[
+    str,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200),
+    schemas.TEXT_RULE,
+    schemas.HEADER_UTF8,
+]
+LEDGER_RETRIES = CONTENDED_RETRIES
+
+
+@router.post(
+    "/transactions",
+    status_code=201,
+    summary="Post a balanced journal transaction (the same key and body again: 200)",
+    responses=answer(Transaction, 201, 200),
+)
+def post(
+    request: Request,
+    body: schemas.TransactionIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: TransactionKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(
+        request,
+        services,
+        principal,
+        body,
+        None,
+        lambda: post_transaction(services, principal, key, fields),
+        retries=LEDGER_RETRIES,
+    )
+
+
+@router.post(
+    "/transactions/{key}/reverse",
+    status_code=201,
+    summary="Reverse a transaction (at most once; the same reversal again: 200)",
+    responses=answer(Transaction, 201, 200),
+)
+def reverse(
+    request: Request,
+    key: paths.TransactionKey,
+    body: schemas.ReversalIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    reversal_key: TransactionKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(request, services, principal, body, None,
+               lambda: reverse_transaction(services, principal, key, reversal_key, fields["posting_date"],
+                                           fields["document_ref"]), retries=LEDGER_RETRIES)  # fmt: skip
+
+
+@router.post(
+    "/periods/{county_code}/{month}/close",
+    status_code=201,
+    summary="Close a month: no more postings in it",
+    responses=answer(PeriodClosed, 201),
+)
+def close(
+    request: Request,
+    county_code: paths.CountyCode,
+    month: paths.Month,
+    body: schemas.PeriodCloseIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    from domain.dates import validate_month
+    from domain.regions import validate_region_code
+
+    validate_region_code(county_code, "county_code")
+    validate_month(month)
+    return run(
+        request,
+        services,
+        principal,
+        body,
+        key,
+        lambda: close_period(services, principal, county_code, month, body.document_ref),
+    )
+
+
+@router.post(
+    "/carry-over/{county_code}/{year}",
+    status_code=201,
+    summary="Year-end carry-over (结转): close the year, record its closing balances once",
+    responses=answer(CarryOver, 201),
+)
+def year_end(
+    request: Request,
+    county_code: paths.CountyCode,
+    year: paths.Year,
+    body: schemas.PeriodCloseIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The service validates the county (also for the CLI); a year out of range is 422."""
+    return run(request, services, principal, body, key,
+               lambda: carry_over(services, principal, county_code, year, body.document_ref))  # fmt: skip
+
+
+@router.get(
+    "/balances",
+    summary="Balance of every account in scope; the trial balance is their sum",
+    response_model=None,
+    responses=answer(Balances, 200),
+)
+def balances(
+    services: ReadServices,
+    principal: PrincipalDep,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
+) -> dict[str, Any]:
+    principal.require("read.ledger")
+    if region is not None:
+        principal.require_filter(region)
+    # A special auditor's balances are those at the end of the audit period (its closing balances).
+    until = principal.period[1] if principal.period else None
+    items = services.ledger.balances(principal.prefix, region, until)
+    return {"items": items, "trial_balance_fen": sum(int(item["balance_fen"]) for item in items)}
+
+
+@router.get(
+    "/accounts/{account}/statement",
+    summary="An account's entries with running balance",
+    response_model=None,
+    responses=answer(Statement, 200),
+)
+def statement(
+    account: paths.Account,
+    services: ReadServices,
+    principal: PrincipalDep,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    principal.require("read.ledger")
+    parsed = parse_account(account)
+    if not principal.sees(parsed.region_code):
+        raise NotFound("no such account", field="account", rule="exists")
+    items = services.ledger.statement(parsed.code, limit, offset, principal.period)
+    return {"account": parsed.code, "items": items}
+
+
+@router.post(
+    "/statements/{county_code}",
+    status_code=201,
+    summary="Import the county's bank statement (CSV)",
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+    responses=answer(StatementImported, 201, 200),
+)
+async def statement_import(
+    request: Request,
+    county_code: paths.CountyCode,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """The same file twice records nothing, with or without a key; a key also binds the file."""
+    data = await request.body()
+    return await run_in_threadpool(
+        run,
+        request,
+        services,
+        principal,
+        data,
+        key,
+        lambda: import_statement(services, principal, county_code, data),
+    )
+
+
+@router.get(
+    "/reconciliation/{county_code}/{month}",
+    summary="Roll ↔ ledger ↔ bank statement, every mismatch itemised",
+    response_model=None,
+    responses={
+        200: {
+            "model": Reconciliation,
+            "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+def reconciliation(
+    county_code: paths.CountyCode,
+    month: paths.Month,
+    services: ReadServices,
+    principal: PrincipalDep,
+    idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,
+    format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+) -> Any:
+    from domain.dates import validate_month
+    from ops.services.core import now_utc
+    from ops.services.ledger_outputs import reconciliation_xlsx
+
+    principal.require("read.ledger")
+    principal.require_region(county_code, "county_code")
+    principal.require_period(validate_month(month), "month")
+    report = services.reconciliation.report(
+        county_code, month, idle_days, now_utc().date().isoformat()
+    )
+    if format == "xlsx":
+        return Response(
+            reconciliation_xlsx(report),
+            media_type=XLSX,
+            headers={
+                "Content-Disposition": f'attachment; filename="reconciliation-{county_code}-{month}.xlsx"'
+            },
+        )
+    return report

@@ -1,0 +1,178 @@
+"""Policy book (SPEC §4): record effective-dated facts; ask which applies, as known at a time."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.http import paths, schemas
+from api.http.commands import run
+from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.responses import Facts, PolicyRecorded, Standard, answer
+from domain.dates import first_day
+from domain.errors import Forbidden, InvalidValue, NotFound
+from domain.money import RoundingMode, RoundingUnit
+from domain.policy import monthly_standard_fen
+from domain.programmes import Programme
+from domain.regions import validate_region_code
+from ops.services.core import now_utc
+from projections.runner import utc_text
+
+router = APIRouter(prefix="/policy", tags=["policy"])
+RegionPath = Annotated[str, "region"]
+KINDS: list[tuple[str, str, type[BaseModel]]] = [
+    ("standards", "standard", schemas.StandardIn),
+    ("tiers", "tiers", schemas.TiersIn),
+    ("tekun-rules", "tekun_rule", schemas.TekunRuleIn),
+    ("care-standards", "care_standard", schemas.CareStandardIn),
+    ("minimum-wage", "minimum_wage", schemas.MinimumWageIn),
+    ("rounding", "rounding", schemas.RoundingIn),
+    ("price-indices", "price_index", schemas.PriceIndexIn),
+    ("price-linkage", "price_linkage", schemas.PriceLinkageIn),
+    ("electricity-subsidies", "electricity", schemas.ElectricityIn),
+    ("one-time-subsidies", "one_time", schemas.OneTimeIn),
+    ("approval-limits", "approval_limits", schemas.ApprovalLimitsIn),
+]
+DEFAULT_ROUNDING = {"unit": RoundingUnit.FEN.value, "mode": RoundingMode.HALF_UP.value}
+
+
+def _fact_route(kind: str, model: type[BaseModel]) -> Any:
+    def route(
+        request: Request,
+        region_code: paths.RegionCode,
+        body: Any,
+        services: ServicesDep,
+        principal: PrincipalDep,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        validate_region_code(region_code)
+        fields = body.model_dump(mode="json")
+        return run(
+            request,
+            services,
+            principal,
+            body,
+            key,
+            lambda: services.set_policy(principal, region_code, kind, fields),
+        )
+
+    route.__annotations__["body"] = model
+    route.__name__ = f"set_{kind}"
+    return route
+
+
+for _path, _kind, _model in KINDS:
+    router.add_api_route(
+        f"/{{region_code}}/{_path}",
+        _fact_route(_kind, _model),
+        methods=["POST"],
+        status_code=201,
+        responses=answer(PolicyRecorded, 201),
+    )
+
+
+def _as_of(value: str | None, principal: Any) -> str:
+    """'As known at' time as stored text; a special auditor never sees past the end of the audit period."""
+    moment = utc_text(now_utc()) if value is None else value
+    if principal.period_to:
+        moment = min(moment, f"{principal.period_to}T23:59:59.999999Z")
+    return moment
+
+
+def _readable(region_code: str, principal: Any) -> None:
+    validate_region_code(region_code)
+    principal.require("read.policy")
+    if not principal.sees_policy_of(region_code):
+        raise Forbidden(
+            "the region is outside this credential's scope",
+            field="region_code",
+            rule="region_scope",
+        )
+
+
+AsOf = Annotated[
+    str | None,
+    Query(
+        pattern=schemas.TIMESTAMP_PATTERN,
+        description="UTC time, e.g. 2024-05-01T00:00:00Z, in 1990 … 2100",
+    ),
+]
+
+
+@router.get(
+    "/{region_code}/standard",
+    summary="The standard in force for a month, as known at a time",
+    response_model=None,
+    responses={
+        **answer(Standard, 200),
+        404: {"description": "No standard of the programme in force in that month"},
+    },
+)
+def applicable_standard(
+    region_code: paths.RegionCode,
+    services: ReadServices,
+    principal: PrincipalDep,
+    programme: Programme,
+    month: Annotated[str, Query(pattern=schemas.MONTH_PATTERN)],
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    _readable(region_code, principal)
+    principal.require_period(month, "month")
+    known_at = _as_of(as_of, principal)
+    on_date = first_day(month)
+    fact = services.policy.applicable(region_code, "standard", programme.value, on_date, known_at)
+    if fact is None:
+        raise NotFound(
+            f"no {programme.value} standard in force for {region_code} in {month} as known at {known_at}",
+            field="month",
+            rule="standard_exists",
+        )
+    rounding_fact = services.policy.applicable(region_code, "rounding", "", on_date, known_at)
+    rounding = rounding_fact["payload"] if rounding_fact else DEFAULT_ROUNDING
+    payload = fact["payload"]
+    monthly = monthly_standard_fen(
+        payload["amount_fen"],
+        payload["period"],
+        RoundingUnit(rounding["unit"]),
+        RoundingMode(rounding["mode"]),
+    )
+    return {
+        "region_code": region_code,
+        "programme": programme.value,
+        "month": month,
+        "as_of": known_at,
+        "standard_fen_per_month": monthly,
+        "published_amount_fen": payload["amount_fen"],
+        "published_period": payload["period"],
+        "rounding": rounding,
+        "set_by": fact,
+        "rounding_set_by": rounding_fact,
+    }
+
+
+@router.get(
+    "/{region_code}/facts",
+    summary="Every policy fact of a region recorded by a time",
+    response_model=None,
+    responses=answer(Facts, 200),
+)
+def facts(
+    region_code: paths.RegionCode,
+    services: ReadServices,
+    principal: PrincipalDep,
+    kind: Annotated[str | None, Query(max_length=40), schemas.TEXT_RULE] = None,
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    _readable(region_code, principal)
+    if kind is not None and kind not in {k for _, k, _ in KINDS}:
+        raise InvalidValue(
+            f"kind must be one of {[k for _, k, _ in KINDS]}", field="kind", rule="policy_kind"
+        )
+    known_at = _as_of(as_of, principal)
+    return {
+        "region_code": region_code,
+        "as_of": known_at,
+        "items": [fact for fact in services.policy.facts(region_code, kind, known_at)
+                  if principal.in_period(fact["effective_date"])],
+    }  # fmt: skip

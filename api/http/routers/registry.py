@@ -1,0 +1,53 @@
+"""Records fed by data exchange: deaths, registrations, relatives of cadres (近亲属备案)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.http import schemas
+from api.http.commands import run
+from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.responses import Page, RegistryRecorded, answer
+from api.http.routers.households import Limit, Offset
+
+router = APIRouter(prefix="/registry", tags=["registry"])
+
+
+@router.post(
+    "/records",
+    status_code=201,
+    summary="Record one data-exchange record (re-sending it records nothing)",
+    responses=answer(RegistryRecorded, 201, 200),
+)
+def record(
+    request: Request,
+    body: schemas.RegistryIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(
+        request, services, principal, body, key, lambda: services.record_registry(principal, fields)
+    )
+
+
+@router.get("/records", response_model=None, responses=answer(Page, 200))
+def records(
+    services: ReadServices,
+    principal: PrincipalDep,
+    # a kind a record can have (422 otherwise): free text never reaches the database
+    kind: Annotated[schemas.RegistryKind | None, Query()] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    principal.require("read.registry")
+    total, items = services.registry.search(
+        scope_prefix=principal.prefix,
+        kind=kind,
+        limit=limit,
+        offset=offset,
+        period=principal.period,
+    )
+    return {"total": total, "limit": limit, "offset": offset, "items": items}

@@ -1,0 +1,46 @@
+"""特困 persons: approve, reassess care level, change mode, terminate, list, read."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.http import schemas
+from api.http.commands import add_decision_route, run
+from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
+from api.http.responses import CaseSummary, answer
+from api.http.routers.households import add_case_reads
+
+router = APIRouter(prefix="/tekun", tags=["tekun"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Approve support for an extremely poor person (特困供养)",
+    responses=answer(CaseSummary, 201),
+)
+def approve(
+    request: Request,
+    body: schemas.TekunApproveIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    fields = body.model_dump(mode="json")
+    return run(
+        request, services, principal, body, key, lambda: services.approve_tekun(principal, fields)
+    )
+
+
+add_case_reads(router, "tekun", "特困 persons")
+
+
+for _action, _model in (
+    ("care-level", schemas.CareLevelIn),
+    ("mode", schemas.ModeIn),
+    ("terminate", schemas.TerminateIn),
+):
+    add_decision_route(
+        router, path_id="case_id", action=_action, model=_model, name="tekun", answers=CaseSummary,
+        decide=lambda services, principal, case_id, fields, a=_action: services.decide_tekun(
+            principal, case_id, a, fields),
+    )  # fmt: skip

@@ -1,0 +1,124 @@
+"""The verifiable log: the signed checkpoint and proofs against it (SPEC §8, ``ledger/proof``)."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.http.deps import PrincipalDep, ReadServices
+from domain.errors import InvalidValue, NotFound
+from ops.services.export import package_zip
+from projections.case_state.view import case_in_period
+from projections.tlog.proofs import consistency_proof, inclusion_proof, signed_checkpoint
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+Base64Hash = Field(description="a SHA-256 hash, base64", min_length=44, max_length=44)
+
+
+class InclusionProof(BaseModel):
+    """RFC 9162 inclusion proof of one event: the hashes from its leaf's sibling upwards."""
+
+    model_config = ConfigDict(extra="allow")
+    position: int = Field(ge=1, description="the event's log position (notification id)")
+    leaf_index: int = Field(ge=0)
+    tree_size: int = Field(ge=1)
+    leaf_hash: str = Base64Hash
+    root_hash: str = Base64Hash
+    proof: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    """RFC 9162 consistency proof: the tree of ``to`` leaves extends the tree of ``from``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    from_: int = Field(ge=1, alias="from")
+    to: int = Field(ge=1)
+    from_root_hash: str = Base64Hash
+    to_root_hash: str = Base64Hash
+    proof: list[str]
+
+
+@router.get(
+    "/checkpoint",
+    summary="The latest checkpoint: a C2SP tlog-checkpoint signed note (text/plain)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def checkpoint(services: ReadServices, principal: PrincipalDep) -> Response:
+    principal.require("read.audit")
+    note = signed_checkpoint(services.tlog, services.settings.log_origin, services.log_key)
+    return Response(note, media_type="text/plain; charset=utf-8")
+
+
+@router.get(
+    "/proofs/inclusion",
+    summary="Inclusion proof of an event, by log position or by case and version",
+    responses={
+        200: {"model": InclusionProof, "description": "Successful Response"},
+        404: {"description": "No such event of a case within the caller's scope and period"},
+    },
+)
+def inclusion(
+    services: ReadServices,
+    principal: PrincipalDep,
+    position: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    case_id: UUID | None = None,
+    version: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    tree_size: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    if (position is None) == (case_id is None) or (case_id is None) != (version is None):
+        raise InvalidValue(
+            "give either position, or case_id and version",
+            field="position",
+            rule="position_or_case_version",
+        )
+    if case_id is not None and version is not None:
+        case = services.case_state.get(str(case_id))
+        found = services.tree_reader.position_of(case_id, version)
+        if (
+            case is None
+            or not principal.sees(case["region_code"])
+            or not case_in_period(case, principal.period)
+            or found is None
+        ):
+            raise NotFound("no such event of a case", field="case_id", rule="exists")
+        position = found
+    assert position is not None  # one of the two was given
+    return inclusion_proof(services.tlog, position, tree_size)
+
+
+@router.get(
+    "/proofs/consistency",
+    summary="Consistency proof between two tree sizes",
+    responses={200: {"model": ConsistencyProof, "description": "Successful Response"}},
+)
+def consistency(
+    services: ReadServices,
+    principal: PrincipalDep,
+    first: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
+    second: Annotated[int | None, Query(alias="to", ge=1, le=2**63 - 1)] = None,
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    return consistency_proof(services.tlog, first, second)
+
+
+@router.get(
+    "/export",
+    summary="The special-audit package of the caller's scope and period (a zip; check it offline)",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export(
+    services: ReadServices,
+    principal: PrincipalDep,
+    first: Annotated[str, Query(alias="from", pattern=r"^[0-9]{4}-[0-9]{2}$", max_length=7)],
+    last: Annotated[str, Query(alias="to", pattern=r"^[0-9]{4}-[0-9]{2}$", max_length=7)],
+) -> Response:
+    data = package_zip(services, principal, first, last)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="audit-{first}-{last}.zip"'},
+    )

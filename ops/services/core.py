@@ -1,0 +1,810 @@
+"""Application services: load aggregates, call one decision, save atomically; reads go to views.
+
+``Services`` composes the eventsourcing application (the event store), the read-model database
+and the projection runner from one ``Settings``. Every command runs through ``execute``, which
+makes a command idempotent per (credential, Idempotency-Key) by saving an ``IdempotencyRecord``
+in the same ``save()`` as the decision's events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+
+from domain.access import Credential, IdempotencyRecord, Principal, idempotency_id
+from domain.dates import validate_date
+from domain.enrolment import PersonEnrolment, enrolment_id
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityFailure,
+    InvalidValue,
+    NotFound,
+    ProjectionFailure,
+)
+from domain.household import HouseholdCase
+from domain.policy import RegionPolicy, policy_id
+from domain.regions import load_region_table
+from domain.registry import RegistryRecord, registry_record_id
+from domain.roll import chunk_id
+from domain.tekun import TekunPerson
+from domain.text import clean_text
+from ledger.journal import AccountGuard, LedgerPeriod
+from ledger.proof.signing import load_signing_key
+from ledger.store.keys import Keys
+from ledger.store.settings import DatabaseTarget, Environment, Settings
+from ledger.store.transcoding import CheckedMapper, EventFields, OrjsonDecodingTranscoder
+from ops import native
+from projections.access.view import AccessView
+from projections.audit_trail.view import AuditTrailView
+from projections.case_state.view import CaseStateView
+from projections.db import Database
+from projections.grants.view import GrantsView
+from projections.ledger.view import LedgerView
+from projections.logreader import LogReader
+from projections.policy_book.view import PolicyBookView
+from projections.reconciliation.view import ReconciliationView
+from projections.registry.view import RegistryView
+from projections.rolls.view import RollsView
+from projections.runner import ProjectionRunner, utc_text
+from projections.statistics.view import StatisticsView
+from projections.tlog.reader import TreeReader
+from projections.tlog.view import Sealer, SealView
+
+INTEGRITY_FAILURE = f"{IntegrityFailure.__module__}.{IntegrityFailure.__qualname__}"
+
+
+class DoudiApplication(Application):  # type: ignore[type-arg]
+    """The event store of one deployment shard (one province in production)."""
+
+    name = "doudi"
+    # A ledger period is checked by every posting dated in it, and a pool's guard moves with every
+    # posting through the pool: snapshot both, often, so loading them stays cheap however busy they
+    # are — a posting that lost a race to them loads them again.
+    snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON encoding, decoded with orjson (``ledger/store/transcoding.py``)."""
+        transcoder = OrjsonDecodingTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def construct_mapper(self) -> Mapper:  # type: ignore[type-arg]
+        """The library's mapper, raising ``IntegrityFailure`` for a state it cannot decode."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=CheckedMapper
+        )
+
+
+@dataclass
+class Outcome:
+    """What a decision produced: aggregates to save, and the response to give (and replay)."""
+
+    aggregates: Sequence[Aggregate]
+    response: dict[str, Any]
+    status_code: int = 200
+    # Response fields kept sealed (AES-SIV under DOUDI_SECRET) in the idempotency record, for a
+    # secret shown once — a new credential's token — that a retry must get back the same.
+    sealed: tuple[str, ...] = ()
+
+
+@dataclass
+class Served:
+    response: dict[str, Any]
+    status_code: int
+    replayed: bool = False
+    positions: list[int] = field(default_factory=list)
+
+
+def application_env(settings: Settings) -> dict[str, str]:
+    target = settings.database
+    env = {
+        "CIPHER_TOPIC": "ledger.store.cipher:CachedAESCipher",
+        "CIPHER_KEY": settings.effective_cipher_key,
+        "COMPRESSOR_TOPIC": "ledger.store.compression:Lz4Compressor",
+    }
+    if target.kind == "sqlite":
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": target.path,
+                "SQLITE_LOCK_TIMEOUT": "60",
+            }
+        )
+    else:
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": target.dbname,
+                "POSTGRES_HOST": target.host,
+                "POSTGRES_PORT": str(target.port),
+                "POSTGRES_USER": target.user,
+                "POSTGRES_PASSWORD": target.password,
+                "POSTGRES_SCHEMA": target.schema,
+                "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+                "POSTGRES_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "ledger.store.recorders:BinaryPostgresApplicationRecorder",
+            }
+        )
+    return env
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Create the PostgreSQL schema of a shard if it is named and missing."""
+    target = settings.database
+    if target.kind == "postgres" and target.schema:
+        import psycopg
+
+        with psycopg.connect(target.postgres_conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"')
+
+
+# Any fixed number: the key of the advisory lock that serialises start-ups on one database.
+STARTUP_LOCK = 4_206_582_0001
+
+
+@contextmanager
+def startup_lock(settings: Settings) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while a process creates or checks the tables. Two
+    processes starting at once (an API process and a projection worker, or two roll
+    generators) otherwise run the library's and the views' ``CREATE … IF NOT EXISTS`` side by
+    side, and PostgreSQL may refuse one with "tuple concurrently updated" (seen here in the
+    roll benchmark, two runs in ten). On SQLite a lock file beside the database does the same:
+    the start-up test (four at once on a new file) failed twice in eight full test runs
+    without it, under load."""
+    target = settings.database
+    if target.kind != "postgres":
+        import fcntl
+
+        with open(f"{target.path}.startup-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    import psycopg
+
+    with psycopg.connect(target.postgres_conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK,))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+# A decision that lost a version race is decided again after a random pause ("full jitter":
+# uniform up to an exponentially growing cap), so requests that collided spread out instead of
+# colliding again; the retries of one request stop after RETRY_BUDGET_S in all.
+RETRY_FIRST_PAUSE_S = 0.01
+RETRY_MAX_PAUSE_S = 0.25
+RETRY_BUDGET_S = 3.0
+# Retries for postings that move shared balances (pools, reserves): the budget bounds them first.
+CONTENDED_RETRIES = 60
+
+
+def retry_pause(attempt: int) -> float:
+    """The pause before the retry after ``attempt`` (0 = the first try) lost a race."""
+    return random.uniform(0, min(RETRY_MAX_PAUSE_S, RETRY_FIRST_PAUSE_S * 2**attempt))
+
+
+# The advisory-lock class (first key) under which processes take turns on PostgreSQL.
+TURNS_LOCK_CLASS = 4_206_582
+
+
+class Turns:
+    """The retries of decisions that lost a race on the same aggregates take turns: a burst of
+    postings to one pool then costs about one decision per success instead of one per
+    contender in every round. In one process a thread lock per aggregate stripe; on PostgreSQL
+    also an advisory lock of the stripe, so the processes serving one database take turns too.
+    Aggregates share a fixed set of stripes by id, taken in order, so turns never deadlock."""
+
+    def __init__(self, target: DatabaseTarget, stripes: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+        self._pool: Any = None
+        if target.kind == "postgres":
+            from psycopg_pool import ConnectionPool
+
+            # A few connections, opened only when turns are first taken (none idle otherwise): a
+            # turn that finds none free before its deadline is not had.
+            self._pool = ConnectionPool(
+                target.postgres_conninfo(), min_size=0, max_size=4, max_idle=60, open=True
+            )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+    @contextmanager
+    def take(self, aggregates: Sequence[Aggregate], deadline: float) -> Iterator[bool]:
+        """Hold the turns of ``aggregates`` (nothing to hold for none); False if they could not
+        be had before ``deadline``."""
+        wanted = sorted({aggregate.id.int % len(self._locks) for aggregate in aggregates})
+        taken: list[threading.Lock] = []
+        try:
+            for stripe in wanted:
+                lock = self._locks[stripe]
+                if not lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                    break
+                taken.append(lock)
+            if len(taken) < len(wanted) or not wanted or self._pool is None:
+                yield len(taken) == len(wanted)
+                return
+            with self._across_processes(wanted, deadline) as in_time:
+                yield in_time
+        finally:
+            for lock in reversed(taken):
+                lock.release()
+
+    @contextmanager
+    def _across_processes(self, stripes: list[int], deadline: float) -> Iterator[bool]:
+        """Hold the stripes' advisory locks in a transaction of a connection of our own; the
+        wait is bounded by ``deadline`` (``lock_timeout``)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        locked = False
+        try:
+            with (
+                self._pool.connection(timeout=max(deadline - time.monotonic(), 0.001)) as conn,
+                conn.transaction(),
+            ):
+                wait_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{wait_ms}ms",))
+                conn.execute(  # in the order given (sorted): one round trip for all the stripes
+                    "SELECT pg_advisory_xact_lock(%s, stripe) FROM unnest(%s::int[])"
+                    " WITH ORDINALITY AS t(stripe, n) ORDER BY n",
+                    (TURNS_LOCK_CLASS, stripes),
+                )
+                locked = True
+                yield True
+        except (psycopg.errors.LockNotAvailable, PoolTimeout):
+            if locked:
+                raise
+            yield False
+
+
+def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: ignore[type-arg]
+    """``app.save``, except that when the save fails (a version conflict) the aggregates keep
+    their pending events: the library takes them out before it records, so without this a
+    caller that falls back to saving part of a batch would silently save nothing of it."""
+    pending = [(aggregate, list(aggregate._pending_events)) for aggregate in aggregates]
+    try:
+        return app.save(*aggregates)
+    except BaseException:
+        for aggregate, events in pending:
+            aggregate._pending_events[:] = events
+        raise
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        native.check()  # never run a compiled module whose source has changed since
+        settings.ensure_paths()
+        with startup_lock(settings):
+            self._start(settings)
+
+    def _start(self, settings: Settings) -> None:
+        load_region_table()  # at start-up, not in the first request or roll that checks a code
+        ensure_schema(settings)
+        self.settings = settings
+        # The checkpoints' signing key, read before anything else: a bad key file stops start-up.
+        self.log_key, derived = load_signing_key(
+            settings.log_signing_key, settings.secret, settings.log_origin
+        )
+        if derived and settings.environment is not Environment.TEST:
+            import logging
+
+            # To stderr (the standard library's last-resort handler): a command's stdout stays
+            # its output alone.
+            logging.getLogger("doudi").warning(
+                "log signing key derived from DOUDI_SECRET (development only; its verifier key is"
+                " %s): set DOUDI_LOG_SIGNING_KEY to a key file from `doudi audit keygen`",
+                self.log_key.vkey,
+            )
+        self.keys = Keys(settings.secret)
+        # Views call it per member and event: the cached function itself, no method in between.
+        self.person_key: Callable[[str], str] = self.keys.person_key
+        self.app = DoudiApplication(env=application_env(settings))
+        self.db = Database(settings.database, settings.postgres_pool_size)
+        self.turns = Turns(settings.database)
+        self.case_state = CaseStateView(
+            self.db, self.person_key, self.keys.seal, EventFields(self.app.mapper, utc_text)
+        )
+        self.audit = AuditTrailView(self.db, self.person_key)
+        self.policy = PolicyBookView(self.db)
+        self.registry = RegistryView(self.db, self.person_key)
+        self.access = AccessView(self.db)
+        self.log = LogReader(self.app.recorder, postgres=not self.db.is_sqlite)
+        self.rolls = RollsView(
+            self.db, self.app.mapper.to_domain_event, self.roll_chunk_lines, self.log.states
+        )
+        self.statistics = StatisticsView(self.db)
+        self.ledger = LedgerView(self.db)
+        self.reconciliation = ReconciliationView(self.db)
+        self.grants = GrantsView(self.db, self.person_key)
+        self.projections = ProjectionRunner(
+            self.db,
+            self.log.read,
+            self.app.mapper.to_domain_event,
+            [
+                self.case_state,
+                self.audit,
+                self.policy,
+                self.registry,
+                self.access,
+                self.rolls,
+                self.ledger,
+                self.grants,
+            ],
+        )
+        self.projections.setup()
+        # The sealed tree follows the log with a sealer of its own (``projections/tlog``): it
+        # reads every event with its state's digest, and no rebuild of the read models reseals it.
+        self.tree_reader = TreeReader(self.app.recorder, postgres=not self.db.is_sqlite)
+        self.tlog = SealView(self.db)
+        self.sealing = Sealer(self.db, self.tree_reader, self.tlog)
+        self.sealing.setup()
+
+    def close(self) -> None:
+        self.turns.close()
+        self.db.close()
+        self.app.close()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def read_notifications(self, start: int, limit: int) -> Sequence[Any]:
+        return self.app.recorder.select_notifications(start=start, limit=limit)
+
+    def log_position(self) -> int:
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def fresh(self) -> Services:
+        """Bring the views up to the log before a read (read-your-writes)."""
+        self.projections.catch_up()
+        self.keep_sealed()
+        return self
+
+    def case_as_of_period(
+        self, case: dict[str, Any], period: tuple[str, str] | None
+    ) -> dict[str, Any]:
+        """A case row as a special auditor sees it: as it stood on its period's last day (the
+        events effective after it left out), so nothing decided after the period shows."""
+        if period is None:
+            return case
+        stored = self.app.recorder.select_events(UUID(case["case_id"]))
+        shown = self.case_state.as_effective_by(case["case_id"], stored, period[1])
+        if shown is None:
+            return case
+        return {key: shown[key] for key in case}
+
+    def require_applied(self, view: str, *aggregate_ids: str) -> None:
+        """Before a read answers for one record from ``view``: if that view could not apply an
+        event of it (``doudi projections status``), its answer would be missing or stale — a
+        500 naming the aggregate, never a 404 or an outdated record. A stored state that cannot
+        be decoded fails every read of its aggregate, whichever view recorded it."""
+        for failure in self.projections.failures_of(aggregate_ids):
+            if failure["error_type"] == INTEGRITY_FAILURE:
+                raise IntegrityFailure(failure["originator_id"])
+            if failure["view_name"] == view:
+                raise ProjectionFailure(failure["originator_id"], view)
+
+    def seal(self) -> int:
+        """Seal every stored event not yet in the tree; return how many positions it moved."""
+        return self.sealing.catch_up()
+
+    def keep_sealed(self) -> int:
+        """``seal``, for the paths that serve the views (reads, the projection worker): a seal
+        that cannot move is logged and stays where it is (``doudi audit status`` shows the lag,
+        ``doudi audit checkpoint`` raises it), and the views serve on."""
+        try:
+            return self.seal()
+        except Exception:
+            import logging
+
+            # To stderr, as the development-key warning: a command's stdout stays its output.
+            logging.getLogger("doudi").exception("sealing stopped")
+            return 0
+
+    def roll_chunk_lines(
+        self, roll: UUID | str, token: UUID | str, number: int
+    ) -> list[dict[str, Any]]:
+        """The lines of one chunk of a roll's generation, as its event recorded them (one stored
+        event, read straight from the store: the chunk aggregate has nothing else to say)."""
+        (record,) = self.app.recorder.select_events(
+            chunk_id(UUID(str(roll)), UUID(str(token)), number), limit=1
+        )
+        lines: list[dict[str, Any]] = self.app.mapper.to_domain_event(record).expanded()
+        return lines
+
+    def load(self, cls: type[Any], aggregate_id: UUID | str, field: str = "id") -> Any:
+        """The aggregate, or NotFound for an id that is malformed or names nothing of ``cls``.
+        A stored event that cannot be decoded raises ``IntegrityFailure`` (500), never
+        NotFound: the record exists, and the store must not hide that it is damaged."""
+        try:
+            wanted = UUID(str(aggregate_id))
+        except ValueError:
+            raise NotFound(f"no such {cls.__name__}", field=field, rule="exists") from None
+        try:
+            aggregate = self.app.repository.get(wanted)
+        except AggregateNotFoundError:
+            raise NotFound(f"no such {cls.__name__}", field=field, rule="exists") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"no such {cls.__name__}", field=field, rule="exists")
+        return aggregate
+
+    def execute(
+        self,
+        principal: Principal,
+        idempotency_key: str | None,
+        request_sha256: str,
+        decide: Callable[[], Outcome],
+        retries: int = 0,
+    ) -> Served:
+        """Run one decision exactly once per idempotency key; refuse a reused key with another body.
+
+        ``retries``: when another request saved first on the same aggregates (a version
+        conflict), decide again against the new state up to this many times, after a jittered
+        pause and taking turns with the other retries on those aggregates (``Turns``), within
+        ``RETRY_BUDGET_S`` — for postings that move shared balances, where the second request is
+        still valid if the money is there.
+        """
+        record_id = (
+            idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
+        )
+        deadline = time.monotonic() + RETRY_BUDGET_S
+        contended: Sequence[Aggregate] = ()
+        for attempt in range(retries + 1):
+            with self.turns.take(contended, deadline) as in_time:
+                if not in_time:
+                    break
+                attempted = self._attempt(
+                    principal, idempotency_key, record_id, request_sha256, decide
+                )
+            if isinstance(attempted, Served):
+                return attempted
+            contended = attempted
+            pause = retry_pause(attempt)
+            if attempt == retries or time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
+        # Another request saved first: the same key (serve its answer) or the same record.
+        earlier = self._served(record_id, request_sha256)
+        if earlier is not None:
+            return earlier
+        raise Conflict(
+            "another decision on the same record was saved first; reload and retry",
+            field="version",
+            rule="concurrent_decision",
+        )
+
+    def _attempt(
+        self,
+        principal: Principal,
+        idempotency_key: str | None,
+        record_id: UUID | None,
+        request_sha256: str,
+        decide: Callable[[], Outcome],
+    ) -> Served | Sequence[Aggregate]:
+        """Decide and save once: what was served, or the aggregates of a decision that lost a
+        version race (nothing of it saved)."""
+        earlier = self._served(record_id, request_sha256)
+        if earlier is not None:
+            return earlier
+        outcome = decide()
+        to_save: list[Aggregate] = list(outcome.aggregates)
+        if idempotency_key:
+            kept = outcome.response | {
+                name: self.keys.seal(outcome.response[name]) for name in outcome.sealed
+            }
+            if outcome.sealed:
+                kept["_sealed"] = list(outcome.sealed)
+            to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
+                                             request_sha256=request_sha256, status_code=outcome.status_code,
+                                             response=kept))  # fmt: skip
+        try:
+            recordings = self.app.save(*to_save)
+        except IntegrityError:
+            return outcome.aggregates
+        return Served(
+            outcome.response,
+            outcome.status_code,
+            positions=[r.notification.id for r in recordings],
+        )
+
+    def _served(self, record_id: UUID | None, request_sha256: str) -> Served | None:
+        if record_id is None:
+            return None
+        try:
+            record = self.app.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+        if record.request_sha256 != request_sha256:
+            raise Conflict(
+                "this Idempotency-Key was used with a different request body",
+                field="Idempotency-Key",
+                rule="idempotency_key_reuse",
+            )
+        response = dict(record.response)
+        for name in response.pop("_sealed", []):
+            response[name] = self.keys.unseal(response[name])
+        return Served(response, record.status_code, replayed=True)
+
+    def _enrol(
+        self, id_numbers: Sequence[str], kind: str, case_id: str, field: str = "id_number"
+    ) -> list[Aggregate]:
+        """Enrol each person in the case, refusing anyone already in another open case of the kind."""
+        touched: list[Aggregate] = []
+        for index, id_number in enumerate(id_numbers):
+            key = self.person_key(id_number)
+            try:
+                enrolment = self.app.repository.get(enrolment_id(key))
+            except AggregateNotFoundError:
+                touched.append(PersonEnrolment(person_key=key, kind=kind, case_id=case_id))
+                continue
+            enrolment.enrol(kind=kind, case_id=case_id, field=field.format(index=index))
+            touched.append(enrolment)
+        return touched
+
+    def _release(self, id_numbers: Sequence[str], kind: str, case_id: str) -> list[Aggregate]:
+        touched: list[Aggregate] = []
+        for id_number in id_numbers:
+            try:
+                enrolment = self.app.repository.get(enrolment_id(self.person_key(id_number)))
+            except AggregateNotFoundError:
+                continue
+            enrolment.release(kind=kind, case_id=case_id)
+            touched.append(enrolment)
+        return touched
+
+    # --- policy ---------------------------------------------------------------------------
+
+    POLICY_COMMANDS: ClassVar[dict[str, str]] = {
+        "standard": "set_standard",
+        "tiers": "set_tiers",
+        "tekun_rule": "set_tekun_rule",
+        "care_standard": "set_care_standard",
+        "minimum_wage": "set_minimum_wage",
+        "rounding": "set_rounding",
+        "price_index": "record_price_index",
+        "price_linkage": "set_price_linkage",
+        "electricity": "set_electricity_subsidy",
+        "one_time": "set_one_time_subsidy",
+        "approval_limits": "set_approval_limits",
+    }
+
+    def set_policy(
+        self, principal: Principal, region_code: str, kind: str, fields: dict[str, Any]
+    ) -> Outcome:
+        principal.require("policy.write")
+        principal.require_region(region_code)
+        try:
+            policy = self.app.repository.get(policy_id(region_code))
+        except AggregateNotFoundError:
+            policy = RegionPolicy.open(region_code)
+        getattr(policy, self.POLICY_COMMANDS[kind])(**fields, actor=principal.credential_id)
+        return Outcome(
+            [policy],
+            {"region_code": region_code, "kind": kind, "policy_version": policy.version},
+            201,
+        )
+
+    # --- household cases ------------------------------------------------------------------
+
+    def apply_household(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
+        principal.require("case.apply")
+        principal.require_region(str(fields.get("region_code", "")))
+        case = HouseholdCase.apply(
+            **fields, actor=principal.credential_id, staff_id=principal.staff_id
+        )
+        self.require_unrelated(principal, case.members)
+        enrolments = self._enrol(
+            list(case.members), "household", str(case.id), "members[{index}].id_number"
+        )
+        return Outcome([case, *enrolments], self._case_summary(case), 201)
+
+    HOUSEHOLD_COMMANDS: ClassVar[dict[str, tuple[str, str]]] = {
+        "economic-checks": ("case.record", "record_economic_check"),
+        "approve": ("case.decide", "approve"),
+        "reject": ("case.decide", "reject"),
+        "members": ("case.record", "add_member"),
+        "remove-member": ("case.record", "remove_member"),
+        "income": ("case.record", "reassess_income"),
+        "tier": ("case.decide", "change_tier"),
+        "payee-account": ("case.record", "change_payee_account"),
+        "suspend": ("case.decide", "suspend"),
+        "resume": ("case.decide", "resume"),
+        "gradual-exit": ("case.decide", "start_gradual_exit"),
+        "terminate": ("case.decide", "terminate"),
+        "annual-review": ("case.decide", "record_annual_review"),
+    }
+
+    # The steps whose person separation of duties compares (who prepared, who decided).
+    HOUSEHOLD_STEPS_BY_PERSON = frozenset(
+        {"record_economic_check", "reassess_income", "approve", "reject", "terminate"}
+    )
+
+    def decide_household(
+        self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]
+    ) -> Outcome:
+        permission, method = self.HOUSEHOLD_COMMANDS[action]
+        case = self._in_scope(principal, HouseholdCase, case_id)
+        principal.require(permission)
+        self.require_unrelated(principal, case.members)
+        before = set(case.members)
+        if method in self.HOUSEHOLD_STEPS_BY_PERSON:
+            fields = fields | {"staff_id": principal.staff_id}
+        getattr(case, method)(**fields, actor=principal.credential_id)
+        after = set(case.members) if case.status not in ("terminated", "rejected") else set()
+        enrolments = self._enrol(sorted(after - before), "household", str(case.id))
+        enrolments += self._release(sorted(before - after), "household", str(case.id))
+        return Outcome([case, *enrolments], self._case_summary(case))
+
+    def require_unrelated(self, principal: Principal, id_numbers: Iterable[str]) -> None:
+        """Recusal (回避): an official registered in the relatives' registry (a ``cadre_relative``
+        record naming the official's staff id) as related to one of these people takes no step
+        on their case (403, rule ``recusal``)."""
+        keys = [self.person_key(id_number) for id_number in id_numbers]
+        if not keys:
+            return
+        self.projections.catch_up([self.registry.name])  # every record up to this decision
+        if self.registry.related(principal.staff_id, keys):
+            raise Forbidden(
+                "an official related to a member of this case (近亲属备案) must recuse",
+                field="staff_id",
+                rule="recusal",
+            )
+
+    def _in_scope(self, principal: Principal, cls: type[Any], case_id: str) -> Any:
+        """Load a case the caller may see; a case outside the scope is 'not found' (no leak)."""
+        case = self.load(cls, case_id, "case_id")
+        if not principal.sees(case.region_code):
+            raise NotFound(f"no such {cls.__name__}", field="case_id", rule="exists")
+        return case
+
+    @staticmethod
+    def _case_summary(case: Any) -> dict[str, Any]:
+        return {
+            "case_id": str(case.id),
+            "status": str(case.status),
+            "version": case.version,
+            "region_code": case.region_code,
+            "programme": str(case.programme),
+        }
+
+    # --- 特困 persons ----------------------------------------------------------------------
+
+    def approve_tekun(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
+        principal.require("case.decide")
+        principal.require_region(str(fields.get("region_code", "")))
+        person = TekunPerson.approve(**fields, actor=principal.credential_id)
+        self.require_unrelated(principal, [person.person["id_number"]])
+        enrolments = self._enrol([person.person["id_number"]], "tekun", str(person.id))
+        return Outcome([person, *enrolments], self._case_summary(person), 201)
+
+    TEKUN_COMMANDS: ClassVar[dict[str, str]] = {
+        "care-level": "reassess_care_level",
+        "mode": "change_mode",
+        "terminate": "terminate",
+    }
+
+    def decide_tekun(
+        self, principal: Principal, case_id: str, action: str, fields: dict[str, Any]
+    ) -> Outcome:
+        person = self._in_scope(principal, TekunPerson, case_id)
+        principal.require("case.decide")
+        self.require_unrelated(principal, [person.person["id_number"]])
+        getattr(person, self.TEKUN_COMMANDS[action])(**fields, actor=principal.credential_id)
+        touched: list[Aggregate] = [person]
+        if person.status == "terminated":
+            touched += self._release([person.person["id_number"]], "tekun", str(person.id))
+        return Outcome(touched, self._case_summary(person))
+
+    # --- registries -----------------------------------------------------------------------
+
+    def record_registry(self, principal: Principal, fields: dict[str, Any]) -> Outcome:
+        """Record a data-exchange record; the same (kind, source, source_ref) twice in one county
+        records once."""
+        principal.require("registry.write")
+        region = str(fields.get("region_code", ""))
+        principal.require_region(region)
+        record_id = registry_record_id(
+            fields.get("kind", ""), fields.get("source", ""), fields.get("source_ref", ""), region
+        )
+        try:
+            self.app.repository.get(record_id)
+        except AggregateNotFoundError:
+            record = RegistryRecord.record(**fields, actor=principal.credential_id)
+            return Outcome([record], {"record_id": str(record.id), "created": True}, 201)
+        return Outcome([], {"record_id": str(record_id), "created": False}, 200)
+
+    # --- credentials ----------------------------------------------------------------------
+
+    def issue_credential(self, issued_by: str, **fields: Any) -> tuple[str, str]:
+        """Issue a bearer token; only its SHA-256 is stored. Returns (credential id, token)."""
+        outcome = self.credential_outcome(issued_by, **fields)
+        self.app.save(*outcome.aggregates)
+        return outcome.response["credential_id"], outcome.response["token"]
+
+    def credential_outcome(
+        self,
+        issued_by: str,
+        *,
+        role: str,
+        region_scope: str,
+        label: str = "",
+        expires_at: str | None = None,
+        period_from: str | None = None,
+        period_to: str | None = None,
+        staff_id: str | None = None,
+        issuer_staff_id: str = "",
+    ) -> Outcome:
+        """A new credential and its token, shown once (kept sealed for a retried request).
+        ``issuer_staff_id`` is the issuing person's, who never issues for themselves."""
+        label = clean_text(label, "label")
+        if expires_at is not None:
+            try:
+                expires = datetime.fromisoformat(clean_text(expires_at, "expires_at"))
+            except ValueError:
+                raise InvalidValue(
+                    "expires_at must be an ISO timestamp",
+                    field="expires_at",
+                    rule="timestamp_format",
+                ) from None
+            validate_date(expires.date().isoformat(), "expires_at")
+            # Read as ``authenticate`` reads it: a credential expired when issued serves no one.
+            if expires.astimezone(UTC) <= now_utc():
+                raise InvalidValue(
+                    "expires_at must be later than now: the credential would never be valid",
+                    field="expires_at",
+                    rule="expires_in_past",
+                )
+        token = "doudi_" + secrets.token_urlsafe(32)
+        credential = Credential.issue(
+            role=role,
+            region_scope=region_scope,
+            label=label,
+            token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+            expires_at=expires_at,
+            period_from=period_from,
+            period_to=period_to,
+            issued_by=issued_by,
+            staff_id=staff_id,
+            issuer_staff_id=issuer_staff_id,
+        )
+        response = {"credential_id": str(credential.id), "token": token, "role": role,
+                    "region_scope": region_scope, "staff_id": credential.staff_id}  # fmt: skip
+        return Outcome([credential], response, 201, sealed=("token",))
+
+    def authenticate(self, token: str) -> Principal | None:
+        row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
+        if row is None:
+            self.fresh()
+            row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
+        if row is None or row["revoked"]:
+            return None
+        if (
+            row["expires_at"]
+            and datetime.fromisoformat(row["expires_at"]).astimezone(UTC) <= now_utc()
+        ):
+            return None
+        return Principal(row["credential_id"], row["role"], row["region_scope"],
+                         period_to=row["period_to"], period_from=row["period_from"],
+                         staff_id=row["staff_id"])  # fmt: skip

@@ -1,0 +1,129 @@
+"""Temporary assistance services: request, approve at a level, pay from the township reserve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.access import Principal
+from domain.errors import Forbidden, InvalidValue, NotFound
+from domain.temporary import ApprovalLevel, TemporaryGrant
+from ops.services.core import Outcome, Services, now_utc
+from ops.services.ledger import flow_postings
+from projections.runner import utc_text
+
+
+def summary(grant: TemporaryGrant) -> dict[str, Any]:
+    return {"grant_id": str(grant.id), "status": grant.status, "amount_fen": grant.amount_fen, "level": grant.level,
+            "paying_township": grant.paying_township, "version": grant.version}  # fmt: skip
+
+
+def _sees(principal: Principal, grant: TemporaryGrant) -> bool:
+    return principal.sees(grant.region_code) or principal.sees(grant.occurred_in)
+
+
+def _load(services: Services, principal: Principal, grant_id: str) -> TemporaryGrant:
+    grant: TemporaryGrant = services.load(TemporaryGrant, grant_id, "grant_id")
+    if not _sees(principal, grant):
+        raise NotFound("no such grant", field="grant_id", rule="exists")
+    return grant
+
+
+def request_grant(services: Services, principal: Principal, fields: dict[str, Any]) -> Outcome:
+    principal.require("case.apply")
+    if not (
+        principal.sees(str(fields.get("region_code", "")))
+        or principal.sees(str(fields.get("occurred_in", "")))
+    ):
+        raise Forbidden(
+            "neither the hukou region nor the place of occurrence is in scope",
+            field="region_code",
+            rule="region_scope",
+        )
+    grant = TemporaryGrant.request(
+        **fields, actor=principal.credential_id, staff_id=principal.staff_id
+    )
+    services.require_unrelated(principal, [grant.person["id_number"]])
+    return Outcome([grant], summary(grant), 201)
+
+
+def approval_level(principal: Principal, committee_document_ref: str | None) -> ApprovalLevel:
+    """The level an approver acts at, from its credential: a township credential (9-digit
+    scope) at township level; any wider scope at county level, or as the committee (一事一议)
+    when it records the committee's decision document, which a township cannot."""
+    if principal.is_township:
+        if committee_document_ref is not None:
+            raise Forbidden(
+                "a township credential cannot record a committee (一事一议) decision",
+                field="committee_document_ref",
+                rule="approval_authority",
+            )
+        return ApprovalLevel.TOWNSHIP
+    return ApprovalLevel.COUNTY if committee_document_ref is None else ApprovalLevel.COMMITTEE
+
+
+def approve_grant(
+    services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
+) -> Outcome:
+    """Approve at the approver's level, paid from a township reserve in the approver's scope.
+
+    The approval limits are those in force on the day the approval is recorded, as known then:
+    an approver's authority is what it is when they act, and no date in a body (the request's
+    or the approval's, both written by callers) chooses older, higher limits.
+    """
+    grant = _load(services, principal, grant_id)
+    principal.require("case.decide")
+    services.require_unrelated(principal, [grant.person["id_number"]])
+    principal.require_region(str(fields.get("paying_township", "")), "paying_township")
+    level = approval_level(principal, fields.get("committee_document_ref"))
+    now = now_utc()
+    today = now.date().isoformat()
+    limits = services.fresh().policy.applicable(
+        fields["paying_township"][:6], "approval_limits", "", today, utc_text(now)
+    )
+    if limits is None:
+        raise InvalidValue(
+            "no approval limits (审批权限) in force for the paying county",
+            field="paying_township",
+            rule="approval_limits_in_force",
+        )
+    grant.approve(
+        **fields,
+        level=level.value,
+        township_limit_fen=limits["payload"]["township_limit_fen"],
+        committee_limit_fen=limits["payload"]["committee_limit_fen"],
+        actor=principal.credential_id,
+        recorded_on=today,
+        staff_id=principal.staff_id,
+    )
+    return Outcome(
+        [grant], summary(grant) | {"limits_set_by": f"{limits['event_type']}#{limits['position']}"}
+    )
+
+
+def pay_grant(
+    services: Services, principal: Principal, grant_id: str, posting_date: str
+) -> Outcome:
+    """Pay from the township reserve fund (备用金): refused if the reserve does not hold the amount."""
+    grant = _load(services, principal, grant_id)
+    principal.require("ledger.post")
+    if grant.paying_township is not None:  # the reserve that pays must be in the payer's scope
+        principal.require_region(grant.paying_township, "paying_township")
+    key = f"grant:{grant.id}:pay"
+    services.require_unrelated(principal, [grant.person["id_number"]])
+    grant.pay(transaction_key=key, posting_date=posting_date, actor=principal.credential_id,
+              staff_id=principal.staff_id)  # fmt: skip
+    township = str(grant.paying_township)
+    postings = flow_postings(services, key=key, code="grant", county=township, amounts={"temporary": grant.amount_fen},
+                             debit_kind="disbursed", credit_kind="reserve", posting_date=posting_date,
+                             actor=principal.credential_id, document_ref=f"临时救助 {grant.id}")  # fmt: skip
+    return Outcome([grant, *postings], summary(grant))
+
+
+def record_supplement(
+    services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
+) -> Outcome:
+    grant = _load(services, principal, grant_id)
+    principal.require("case.record")
+    services.require_unrelated(principal, [grant.person["id_number"]])
+    grant.record_supplement(**fields, actor=principal.credential_id)
+    return Outcome([grant], summary(grant))

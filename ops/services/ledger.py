@@ -1,0 +1,373 @@
+"""Ledger services: post a journal transaction, reverse one, close a period (SPEC §6).
+
+A posting saves, in one ``save()``: the transaction, the period it is dated in (checked open),
+and the guard of every never-negative account it moves. Concurrent postings that drain the same
+pool therefore serialise on the guard's version: the loser is decided again against the new
+balance (``Services.execute``: jittered pauses, turns, a time budget) and is refused if the money
+is no longer there — never overdrawn. A client's transaction keys live in the namespace of its
+credential's scope — township, county, city, province (``ledger.journal.key_namespace``);
+doudi's own postings in their county's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.access import Principal
+from domain.dates import FIRST_YEAR, LAST_YEAR
+from domain.decisions import require_document
+from domain.errors import Conflict, InvalidTransition, InvalidValue, NotFound
+from domain.text import clean_text
+from ledger.accounts import parse_account
+from ledger.journal import (
+    SYSTEM_KEY_PREFIXES,
+    AccountGuard,
+    JournalTransaction,
+    LedgerBooks,
+    LedgerPeriod,
+    LedgerYear,
+    books_id,
+    guard_id,
+    guarded_deltas,
+    key_namespace,
+    period_id,
+    system_namespace,
+    transaction_id,
+    year_id,
+)
+from ops.services.core import Outcome, Services, save_or_keep
+from ops.services.csv_input import csv_table
+
+
+def summary(transaction: JournalTransaction) -> dict[str, Any]:
+    return {"key": transaction.key, "transaction_id": str(transaction.id), "code": transaction.code,
+            "posting_date": transaction.posting_date, "reversed_by": transaction.reversed_by,
+            "total_fen": sum(line["debit_fen"] for line in transaction.lines)}  # fmt: skip
+
+
+def _get(services: Services, cls: type[Any], aggregate_id: Any) -> Any | None:
+    try:
+        found = services.app.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        return None
+    return found if isinstance(found, cls) else None
+
+
+def _effects(
+    services: Services, transaction: JournalTransaction, loaded: dict[Any, Aggregate] | None = None
+) -> list[Aggregate]:
+    """The periods checked open and the guards moved by a new transaction. ``loaded`` shares
+    aggregates between several transactions decided together (one save, one version each)."""
+    loaded = {} if loaded is None else loaded
+
+    def get(cls: type[Any], aggregate_id: Any, make: Any) -> Any:
+        if aggregate_id not in loaded:
+            loaded[aggregate_id] = _get(services, cls, aggregate_id) or make()
+        return loaded[aggregate_id]
+
+    touched: list[Aggregate] = []
+    month = transaction.posting_date[:7]
+    for county in sorted({line["account"].split(":")[1][:6] for line in transaction.lines}):
+        books = get(LedgerBooks, books_id(county), lambda c=county: LedgerBooks(county_code=c))
+        books.check_open(month)  # a month of a carried-over year, opened or not
+        if period_id(county, month) not in loaded:
+            loaded[period_id(county, month)] = _get(
+                services, LedgerPeriod, period_id(county, month)
+            )
+        period = loaded[period_id(county, month)]
+        if period is None:  # the month's first posting opens it in the books
+            period = loaded[period_id(county, month)] = LedgerPeriod(
+                county_code=county, month=month
+            )
+            books.open_month(month)
+            touched.append(books)
+        period.check_open(transaction_key=transaction.key)
+        touched.append(period)
+    for account, (delta, sources) in sorted(guarded_deltas(transaction.lines).items()):
+        moved = {source: fen for source, fen in sources.items() if fen}
+        if delta == 0 and not moved:
+            continue
+        guard = get(AccountGuard, guard_id(account), lambda a=account: AccountGuard(account=a))
+        guard.move(transaction_key=transaction.key, delta_fen=delta, sources=moved)
+        touched.append(guard)
+    return touched
+
+
+def _in_scope(principal: Principal, transaction: JournalTransaction) -> None:
+    for index, line in enumerate(transaction.lines):
+        principal.require_region(
+            parse_account(line["account"]).region_code, f"lines[{index}].account"
+        )
+
+
+def _client_key(key: str) -> str:
+    """A key a client posts under: text by the text rule (the command line's too), and none of
+    doudi's own."""
+    key = clean_text(key, "Idempotency-Key")
+    if key.startswith(SYSTEM_KEY_PREFIXES):
+        raise InvalidValue(
+            f"keys beginning with {' or '.join(SYSTEM_KEY_PREFIXES)} are doudi's own postings",
+            field="Idempotency-Key",
+            rule="reserved_transaction_key",
+        )
+    return key
+
+
+def post_transaction(
+    services: Services, principal: Principal, key: str, fields: dict[str, Any]
+) -> Outcome:
+    """Post under ``key`` in the caller's namespace: another township's or county's use of the
+    same key is another transaction, invisible here."""
+    principal.require("ledger.post")
+    transaction = JournalTransaction.post(
+        namespace=key_namespace(principal.region_scope), key=_client_key(key), **fields,
+        actor=principal.credential_id,
+    )  # fmt: skip
+    _in_scope(principal, transaction)
+    existing = _get(services, JournalTransaction, transaction.id)
+    if existing is not None:
+        existing.same_content(transaction)  # the same key again: the first result, or 409
+        return Outcome([], summary(existing), 200)
+    return Outcome([transaction, *_effects(services, transaction)], summary(transaction), 201)
+
+
+def reverse_transaction(
+    services: Services,
+    principal: Principal,
+    key: str,
+    reversal_key: str,
+    posting_date: str,
+    document_ref: str,
+) -> Outcome:
+    """Reverse the transaction ``key`` names in the caller's namespace (doudi's own postings: in
+    its county's), recording the reversal under ``reversal_key`` in the caller's namespace. A key
+    used only in another namespace, or a posting of doudi's that moves an account outside the
+    caller's scope, is answered as a key never used."""
+    principal.require("ledger.post")
+    namespace = key_namespace(principal.region_scope)
+    lookup = (
+        system_namespace(principal.region_scope)
+        if key.startswith(SYSTEM_KEY_PREFIXES)
+        else namespace
+    )
+    original = _get(services, JournalTransaction, transaction_id(lookup, key))
+    if original is None or not all(
+        principal.sees(parse_account(line["account"]).region_code) for line in original.lines
+    ):
+        raise NotFound("no such transaction", field="key", rule="exists")
+    done = _get(services, JournalTransaction, transaction_id(namespace, _client_key(reversal_key)))
+    if done is not None and done.reverses == key:
+        return Outcome([], summary(done), 200)  # the same reversal again
+    if done is not None:
+        raise InvalidValue(
+            "the reversal key names another transaction",
+            field="Idempotency-Key",
+            rule="transaction_key_reuse",
+        )
+    reversal = original.reversal(
+        key=reversal_key,
+        posting_date=posting_date,
+        actor=principal.credential_id,
+        document_ref=document_ref,
+        namespace=namespace,
+    )
+    return Outcome([original, reversal, *_effects(services, reversal)], summary(reversal), 201)
+
+
+def close_period(
+    services: Services, principal: Principal, county: str, month: str, document_ref: str
+) -> Outcome:
+    principal.require("ledger.post")
+    principal.require_region(county, "county_code")
+    carried = getattr(_get(services, LedgerBooks, books_id(county)), "carried_through", None)
+    if carried is not None and int(month[:4]) <= carried:
+        raise InvalidTransition(
+            f"{month} is already closed by the carry-over of {carried}",
+            field="month",
+            rule="close_once",
+        )
+    period = _get(services, LedgerPeriod, period_id(county, month)) or LedgerPeriod(
+        county_code=county, month=month
+    )
+    period.close(actor=principal.credential_id, document_ref=document_ref)
+    return Outcome([period], {"county_code": county, "month": month, "closed": True}, 201)
+
+
+def carry_over(
+    services: Services, principal: Principal, county: str, year: int, document_ref: str
+) -> Outcome:
+    """Year-end carry-over (结转) of a county: close every month of the year still open (and every
+    open month of the years before it: ``LedgerBooks``), and record what its bank clearing,
+    pools, township reserves and roll reservations hold at 31 December, per funding source, as
+    carried into the next year. Once per county and year, never for a year already closed by a
+    later carry-over (409).
+
+    The balances are read from the ledger view after catching it up; a posting dated in the
+    year that races this would have to check one of the periods closed here, so one of the two
+    loses on the version and the carried balances are final."""
+    from domain.regions import validate_region_code
+
+    principal.require("ledger.post")
+    validate_region_code(county, "county_code")
+    principal.require_region(county, "county_code")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidValue(
+            f"year must be between {FIRST_YEAR} and {LAST_YEAR}", field="year", rule="year_range"
+        )
+    if _get(services, LedgerYear, year_id(county, year)) is not None:
+        raise Conflict(
+            f"{county} {year} is already carried over", field="year", rule="carry_over_once"
+        )
+    books = _get(services, LedgerBooks, books_id(county)) or LedgerBooks(county_code=county)
+    earlier = books.carried_through or 0
+    months = [m for m in books.months if earlier < int(m[:4]) < year]
+    periods = []
+    for month in [*months, *(f"{year}-{number:02d}" for number in range(1, 13))]:
+        period = _get(services, LedgerPeriod, period_id(county, month)) or LedgerPeriod(
+            county_code=county, month=month
+        )
+        if not period.closed:
+            period.close(actor=principal.credential_id, document_ref=document_ref)
+            periods.append(period)
+    books.carry_over(year)
+    balances = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
+    carried = LedgerYear(
+        county_code=county, year=year, balances=balances, actor=principal.credential_id,
+        document_ref=require_document(document_ref),
+    )  # fmt: skip
+    response = {"county_code": county, "year": year, "carried_fen": carried.carried_fen,
+                "balances": [{"account": a, "source": s, "amount_fen": f} for a, s, f in balances],
+                "periods_closed": [p.month for p in periods]}  # fmt: skip
+    return Outcome([*periods, books, carried], response, 201)
+
+
+def pool_group(programme: str) -> str:
+    """The county fund pool a programme is paid from."""
+    if programme.startswith("tekun"):
+        return "tekun"
+    return "temporary" if programme == "temporary" else "dibao"
+
+
+def flow_postings(
+    services: Services,
+    *,
+    key: str,
+    code: str,
+    county: str,
+    amounts: dict[str, int],
+    debit_kind: str,
+    credit_kind: str,
+    posting_date: str,
+    actor: str,
+    document_ref: str,
+    loaded: dict[Any, Aggregate] | None = None,
+) -> list[Aggregate]:
+    """A flow's transaction moving each programme group's amount from one account kind to another
+    (pool → reserved on approval, reserved → disbursed when paid, reserved → pool when failed),
+    with its period check and guards; nothing if there is nothing to move or it was posted.
+    The money keeps its funding source: each amount is split by the sources the credited
+    account holds (``AccountGuard.draw``), one debit and one credit line per source."""
+    loaded = {} if loaded is None else loaded
+    lines = []
+    for group, amount in sorted(amounts.items()):
+        if amount <= 0:
+            continue
+        debit, credit = f"{debit_kind}:{county}:{group}", f"{credit_kind}:{county}:{group}"
+        split = {"": amount}
+        if parse_account(credit).never_negative:
+            if guard_id(credit) not in loaded:
+                loaded[guard_id(credit)] = _get(services, AccountGuard, guard_id(credit)) or AccountGuard(account=credit)  # fmt: skip
+            split = loaded[guard_id(credit)].draw(amount)  # type: ignore[attr-defined]
+        for source, fen in split.items():
+            lines += [
+                {"account": debit, "debit_fen": fen, "credit_fen": 0, "source": source},
+                {"account": credit, "debit_fen": 0, "credit_fen": fen, "source": source},
+            ]
+    namespace = system_namespace(county)
+    if not lines or _get(services, JournalTransaction, transaction_id(namespace, key)) is not None:
+        return []
+    transaction = JournalTransaction.post(
+        namespace=namespace,
+        key=key,
+        code=code,
+        posting_date=posting_date,
+        lines=lines,
+        actor=actor,
+        document_ref=document_ref,
+        description=key,
+    )
+    return [transaction, *_effects(services, transaction, loaded)]
+
+
+def distinct(aggregates: list[Aggregate]) -> list[Aggregate]:
+    """Each aggregate once, in first-seen order (several postings may touch one period or guard)."""
+    return list({id(aggregate): aggregate for aggregate in aggregates}.values())
+
+
+def import_statement(services: Services, principal: Principal, county: str, data: bytes) -> Outcome:
+    """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description);
+    the same file twice records nothing, with LF or CRLF line ends, with or without a byte-order
+    mark (``statement_fingerprint``). The file is parsed as a stream (UTF-8, else GBK) by the
+    rules of every CSV file (``csv_table``; a file without a quote character, as statements are,
+    is split on commas) and its lines recorded in chunks; the outcome lists the chunks before the
+    statement, for ``save_in_order``."""
+    from domain.regions import validate_region_code
+    from ledger.statements import BankStatement, statement_fingerprint, statement_id
+
+    principal.require("ledger.post")
+    if len(validate_region_code(county, "county_code")) != 6:
+        raise InvalidValue(
+            "a statement is a county's (6-digit code)", field="county_code", rule="county_level"
+        )
+    principal.require_region(county, "county_code")
+    sha = statement_fingerprint(data)
+    existing = _get(services, BankStatement, statement_id(county, sha))
+    if existing is not None:
+        return Outcome(
+            [],
+            {"statement_id": str(existing.id), "lines": existing.line_count, "imported": False},
+            200,
+        )
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+            header, reader = csv_table(text, plain=b'"' not in data)
+            aggregates = BankStatement.read(county_code=county, header=header, rows=reader,
+                                            file_sha256=sha, actor=principal.credential_id)  # fmt: skip
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise InvalidValue(
+            "the statement must be UTF-8 or GBK text", field="file", rule="statement_encoding"
+        )
+    statement = aggregates[-1]
+    return Outcome(
+        aggregates,
+        {"statement_id": str(statement.id), "lines": statement.line_count, "imported": True},
+        201,
+    )
+
+
+def save_in_order(services: Services, aggregates: Sequence[Aggregate], batch: int = 10) -> None:
+    """Save chunk aggregates a batch at a time, the last aggregate (the header naming them) last:
+    bounded memory for a large file. Chunks already recorded by an attempt that was cut off are
+    the same chunks (their ids follow from the content), and are skipped."""
+    *chunks, header = aggregates
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        try:
+            save_or_keep(services.app, *part)
+        except IntegrityError:
+            for chunk in part:
+                with contextlib.suppress(IntegrityError):
+                    services.app.save(chunk)
+    with contextlib.suppress(IntegrityError):  # another import of the same file finished first
+        services.app.save(header)

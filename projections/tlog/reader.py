@@ -1,0 +1,281 @@
+"""Reading the stored events as the tree seals and verifies them: each with its leaf hash, or
+with its state's SHA-256.
+
+On PostgreSQL the sealing reads each event's leaf, hashed by the server where the state lies
+(``LEAF``: the entry of ``ledger/proof/verify.py`` written in SQL), so a roll chunk's hundred-odd
+kilobytes never travel to be hashed; the verification reads the states and hashes them here. On
+SQLite the state is read from the local file and hashed here. The rows come straight from the
+event store's table, as stored.
+
+``read`` has the projection runner's reader signature, and the same "covered up to the head"
+rule as ``projections.logreader`` (notification ids commit in id order: the event store locks its table
+for each insert).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import struct
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.proof.verify import entry_bytes, leaf_hash
+from projections.db import INDEX_ORDER
+
+# (position, originator id, version, topic, SHA-256 of the state as stored)
+StoredDigest = tuple[int, UUID, int, str, bytes]
+
+
+class Digested(NamedTuple):
+    """A notification read without its state but with the state's SHA-256 (a tuple: a batch
+    makes thousands, and a frozen dataclass costs several times as much to build). ``state``
+    is empty, so the runner counts no bytes of it."""
+
+    id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state_sha256: bytes
+    state: bytes = b""
+
+
+# The framing of an entry up to its state's digest, from the stored columns, in SQL: the same
+# bytes as ``verify.entry_bytes`` (each field length-prefixed), after the leaf's 0x00.
+ENTRY_HEAD = (
+    "'\\x0000000008'::bytea || int8send(notification_id) || '\\x00000010'::bytea"
+    " || uuid_send(originator_id) || '\\x00000008'::bytea || int8send(originator_version)"
+    " || int4send(octet_length(convert_to(topic, 'UTF8'))) || convert_to(topic, 'UTF8')"
+    " || '\\x00000020'::bytea"
+)
+LEAF = f"sha256({ENTRY_HEAD} || sha256(state))"
+
+
+class TreeReader:
+    def __init__(self, recorder: Any, *, postgres: bool) -> None:
+        self.recorder = recorder
+        self.postgres = postgres
+
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def leaves(self, start: int, limit: int) -> tuple[list[int], bytes, int]:
+        """The positions of the stored events from ``start`` (at most ``limit``), their leaf
+        hashes concatenated, and the position the log is covered through."""
+        head = self.head()
+        if head < start:
+            return [], b"", head
+        if self.postgres:
+            rows = self._select(f"notification_id, {LEAF}", start, head, limit)
+            positions = [row[0] for row in rows]
+            leaves = b"".join([row[1] for row in rows])
+        else:
+            found = self.digests(start, head, limit)
+            positions = [row[0] for row in found]
+            leaves = b"".join([leaf_hash(entry_bytes(*row)) for row in found])
+        covered = positions[-1] if len(positions) == limit else head
+        return positions, leaves, covered
+
+    def _select(self, columns: str, start: int, stop: int, limit: int) -> list[tuple[Any, ...]]:
+        """PostgreSQL: ``columns`` of the stored events from ``start`` to ``stop``, at most
+        ``limit``, in log order, in binary, along the id index (``INDEX_ORDER``)."""
+        with (
+            self.recorder.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            conn.execute(INDEX_ORDER)
+            rows: list[tuple[Any, ...]] = curs.execute(
+                self._statement(columns), (start, stop, limit)
+            ).fetchall()
+            return rows
+
+    def _statement(self, columns: str, *, limited: bool = True) -> Composed:
+        return SQL(
+            "SELECT {columns} FROM {schema}.{table} WHERE notification_id >= %s"
+            " AND notification_id <= %s ORDER BY notification_id{limit}"
+        ).format(
+            columns=SQL(columns),
+            schema=Identifier(self.recorder.datastore.schema),
+            table=Identifier(self.recorder.events_table_name),
+            limit=SQL(" LIMIT %s" if limited else ""),
+        )
+
+    def stream(
+        self, columns: str, start: int, stop: int, page: int = 5000
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """PostgreSQL: ``columns`` of every stored event from ``start`` to ``stop``, in log
+        order, as pages of rows streamed by one query (binary, never all in memory)."""
+        with (
+            self.recorder.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            conn.execute(INDEX_ORDER)
+            streamed = curs.stream(self._statement(columns, limited=False), (start, stop),
+                                   size=page)  # fmt: skip
+            while rows := list(itertools.islice(streamed, page)):
+                yield rows
+
+    def digests(
+        self, start: int, stop: int, limit: int, *, local: bool = False
+    ) -> list[StoredDigest]:
+        """The stored events from ``start`` to ``stop``, at most ``limit``, in log order.
+        ``local``: on PostgreSQL too, read the states and hash them here, trusting nothing of
+        the server but the bytes it returns (the verification does; sealing need not)."""
+        if self.postgres:
+            statement = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic,"
+                " {state} FROM {schema}.{table} WHERE notification_id >= %s"
+                " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+            ).format(
+                state=SQL("state" if local else "sha256(state)"),
+                schema=Identifier(self.recorder.datastore.schema),
+                table=Identifier(self.recorder.events_table_name),
+            )
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=tuple_row, binary=True) as curs,
+            ):
+                rows = curs.execute(statement, (start, stop, limit)).fetchall()
+            if local:
+                sha256 = hashlib.sha256
+                return [(r[0], r[1], r[2], r[3], sha256(r[4]).digest()) for r in rows]
+            return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+        # SQLite keeps whatever type is written: the casts read a value changed to another type
+        # as bytes or a number all the same, so that it is reported as altered, not a crash.
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT rowid, CAST(originator_id AS TEXT), CAST(originator_version AS INTEGER),"
+                " CAST(topic AS TEXT), CAST(state AS BLOB) FROM"
+                f" {self.recorder.events_table_name} WHERE rowid >= ? AND rowid <= ?"
+                " ORDER BY rowid LIMIT ?",
+                (start, stop, limit),
+            )
+            rows = curs.fetchall()
+        return [
+            (int(r[0]), _uuid(r[1]), int(r[2]), r[3] or "", hashlib.sha256(r[4] or b"").digest())
+            for r in rows
+        ]
+
+    def leaf_pages(self, *, local: bool = True, page: int = 5000) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored event up to the head, in log order, a page at a time, as (positions, 8
+        bytes big-endian each; leaf hashes, concatenated). ``local``: the states are read and
+        hashed here, trusting nothing of the server but the bytes it returns (PostgreSQL writes
+        the entry's framing from the stored columns, ``ENTRY_HEAD``); otherwise PostgreSQL
+        hashes them."""
+        head = self.head()
+        if not self.postgres:
+            for events in _pages(self.every(page), page):
+                yield (struct.pack(f">{len(events)}Q", *[event[0] for event in events]),
+                       b"".join([leaf_hash(entry_bytes(*event)) for event in events]))  # fmt: skip
+            return
+        sha256 = hashlib.sha256
+        columns = f"notification_id, {ENTRY_HEAD}, state" if local else f"notification_id, {LEAF}"
+        for rows in self.stream(columns, 1, head, page):
+            positions = struct.pack(f">{len(rows)}Q", *[row[0] for row in rows])
+            if local:
+                leaves = [sha256(row[1] + sha256(row[2]).digest()).digest() for row in rows]
+                yield positions, b"".join(leaves)
+            else:
+                yield positions, b"".join([row[1] for row in rows])
+
+    def position_of(self, originator_id: UUID, version: int) -> int | None:
+        """The log position of an aggregate's event of this version, if it is stored."""
+        if self.postgres:
+            statement = SQL(
+                "SELECT notification_id FROM {schema}.{table}"
+                " WHERE originator_id = %s AND originator_version = %s"
+            ).format(
+                schema=Identifier(self.recorder.datastore.schema),
+                table=Identifier(self.recorder.events_table_name),
+            )
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                row = curs.execute(statement, (originator_id, version)).fetchone()
+        else:
+            with self.recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(
+                    f"SELECT rowid FROM {self.recorder.events_table_name}"
+                    " WHERE originator_id = ? AND originator_version = ?",
+                    (originator_id.hex, version),
+                )
+                row = curs.fetchone()
+        return None if row is None else int(row[0])
+
+    def events_of_many(
+        self, originator_ids: Sequence[UUID], through: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
+        """``events_of`` these aggregates, a thousand at a time, all in log order."""
+        found: list[tuple[int, UUID, int, str, bytes]] = []
+        for start in range(0, len(originator_ids), 1000):
+            chunk = list(originator_ids[start : start + 1000])
+            if self.postgres:
+                statement = SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state"
+                    " FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+                    " AND notification_id <= %s"
+                ).format(
+                    schema=Identifier(self.recorder.datastore.schema),
+                    table=Identifier(self.recorder.events_table_name),
+                )
+                with (
+                    self.recorder.datastore.get_connection() as conn,
+                    conn.transaction(),
+                    conn.cursor(row_factory=tuple_row, binary=True) as curs,
+                ):
+                    rows = curs.execute(statement, (chunk, through)).fetchall()
+                found += [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+            else:
+                for originator_id in chunk:
+                    found += self.events_of(originator_id, through)
+        return sorted(found, key=lambda event: event[0])
+
+    def events_of(
+        self, originator_id: UUID, through: int
+    ) -> list[tuple[int, UUID, int, str, bytes]]:
+        """(position, originator id, version, topic, state as stored) of an aggregate's events
+        up to position ``through``, in log order."""
+        if self.postgres:
+            return self.events_of_many([originator_id], through)
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT rowid, originator_version, topic, CAST(state AS BLOB) FROM"
+                f" {self.recorder.events_table_name} WHERE originator_id = ? AND rowid <= ?"
+                " ORDER BY rowid",
+                (originator_id.hex, through),
+            )
+            found = curs.fetchall()
+        return [(int(r[0]), originator_id, int(r[1]), r[2], bytes(r[3])) for r in found]
+
+    def every(self, page: int = 5000, *, local: bool = False) -> Iterator[StoredDigest]:
+        """Every stored event, in log order, a page at a time (``local``: see ``digests``)."""
+        start, head = 1, self.head()
+        while start <= head:
+            rows = self.digests(start, head, page, local=local)
+            if not rows:
+                return
+            yield from rows
+            start = rows[-1][0] + 1
+
+
+def _uuid(text: str | None) -> UUID:
+    """A stored originator id; one that is no UUID (written by hand) reads as the nil UUID,
+    which no aggregate has, so its leaf differs from the one sealed."""
+    try:
+        return UUID(text or "")
+    except ValueError:
+        return UUID(int=0)
+
+
+def _pages(rows: Iterator[StoredDigest], page: int) -> Iterator[list[StoredDigest]]:
+    while chunk := list(itertools.islice(rows, page)):
+        yield chunk
