@@ -205,11 +205,6 @@ class LedgerView(View):
                     (event.reversal_key, str(event.originator_id)),
                 )
             case BankStatement.Imported():
-                cur.insert_many("bank_statement_lines", STATEMENT_FIELDS, [
-                    (str(event.originator_id), number, event.county_code, reference, amount, booked, description,
-                     position)
-                    for number, (reference, amount, booked, description) in enumerate(event.lines)
-                ])  # fmt: skip
                 cur.execute(
                     "INSERT INTO bank_statements (statement_id, county_code, file_sha256, line_count, recorded_at,"
                     " actor, position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
