@@ -37,7 +37,7 @@ DDL = (
         amount_fen BIGINT NOT NULL, booked_on TEXT NOT NULL, description TEXT NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (position, line_no))""",
     # Keyed by integers (the recording event's position, the line's number), not by 36-character
-    # text: loading a million-line statement maintains this key several times faster. Matching
+    # text, a much cheaper key to maintain while a million-line statement loads. Matching
     # is a hash join on reference, so no index on reference is kept up.
     "CREATE INDEX IF NOT EXISTS bank_statement_county ON bank_statement_lines (county_code)",
     """CREATE TABLE IF NOT EXISTS bank_statements (
