@@ -1,6 +1,9 @@
 """Credentials and idempotency records: who may do what where, and which requests were served.
 
-NOTE: the events below are a storage format (see the other aggregate modules).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 A credential stores only the SHA-256 of its bearer token. An idempotency record is saved in the
 same atomic ``save()`` as the command it answers, so a retry either finds it or races the first

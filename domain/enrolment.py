@@ -1,6 +1,9 @@
 """A person's enrolment: the guard that keeps one person in at most one open case of each kind.
 
-NOTE: the events below are a storage format (see the other aggregate modules).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 The id is derived from a keyed hash of the identity number (never the number itself), and the
 enrolment is saved in the same atomic ``save()`` as the case decision, so two concurrent

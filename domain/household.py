@@ -1,7 +1,9 @@
 """Household case (低保 / 低保边缘): application, checks, approval, changes, exit (SPEC §5).
 
-NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
-changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 Each public method decides (validates against the current state and the input) and then calls
 exactly one ``@event`` method, whose body is the fold: it only changes state, so replaying the

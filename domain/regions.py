@@ -26,9 +26,8 @@ REGION_TABLE = "cn/loc"
 
 def load_region_table() -> None:
     """Parse the region table now rather than at the first code a request checks: a process
-    that serves requests or generates rolls calls this as it starts (``Services``). Parsing it
-    took ~90 ms here and leaves ~15,000 objects for the cyclic collector: in a roll's first
-    county it was ~9 % of the instructions (ops/bench/RESULTS.md, sixteenth session)."""
+    that serves requests or generates rolls calls this as it starts (``Services``), so the
+    parse and the objects it leaves for the cyclic collector are not paid for inside a roll."""
     numdb.get(REGION_TABLE)
 
 

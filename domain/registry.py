@@ -1,7 +1,10 @@
 """Records fed by data exchange (SPEC §5): deaths, vehicle/property/business registrations, and
 the registry of cadres' and case workers' relatives (近亲属备案).
 
-NOTE: the events below are a storage format (see the other aggregate modules).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 A record never changes a case: misuse checks read them beside the cases. The id is derived
 from (kind, source, source_ref) so re-importing the same feed records nothing new.

@@ -1,7 +1,9 @@
 """Monthly payment roll (发放名册) per county × month × programme group (SPEC §7).
 
-NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
-changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 A roll's lines are recorded in chunks (``RollChunk``, up to 1,000 lines each, one event per
 chunk) so a million-line roll is about a thousand events; the ``PaymentRoll`` aggregate holds
@@ -16,13 +18,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-import orjson
 from eventsourcing.domain import Aggregate, event
 
 from domain.duties import require_other_person
 from domain.errors import InvalidTransition, InvalidValue
 from domain.lines import FIELDS, compact, expand
-from domain.references import bank_reference
 
 LINES_PER_CHUNK = 1000
 
@@ -53,51 +53,22 @@ def chunk_id(roll: UUID, token: UUID, number: int) -> UUID:
 
 
 class PlainLines(list[Any]):
-    """Roll lines (or a chunk's parts) holding plain JSON values only (text, integers,
-    booleans, None, and lists and dicts of them), as the roll generator builds them. The event store's transcoder writes such
-    a list with orjson in one call (``ledger.store.transcoding``), which for plain values writes exactly
-    the bytes of the library's encoder; anything else (a UUID, a date) would not be plain.
-    A row may also hold an ``orjson.Fragment``: plain JSON written by orjson already (a line's
-    ``payee``), which orjson copies in as it is."""
+    """Roll lines (or a chunk's parts) holding plain JSON values only: text, integers, booleans,
+    None, lists and dicts of them, and ``orjson.Fragment`` (JSON already written, a line's
+    ``payee``). The store's transcoder writes such a list with orjson in one call
+    (``ledger.store.transcoding``), the same bytes the library's encoder would write; a UUID or
+    a date inside would not be plain."""
 
 
 class RollChunk(Aggregate):
     """Up to 1,000 roll lines, recorded once."""
 
     class Recorded(Aggregate.Created):
-        """Version 3 carries the lines as a JSON array again (as version 1 did), each line with
-        its ``line_no`` and bank ``reference``. Version 2 carried them as one JSON text
-        (``lines_json``), which the store then wrote as a string inside the event's JSON: every
-        quote escaped, and the text decoded from and encoded back to UTF-8 on the way, ~11 % of
-        a generating process's instructions under callgrind. Version 3 lines are written
-        straight into the event's JSON by orjson (``PlainLines``).
-
-        Version 4 lines carry the payee's account sealed, as the case-state view keeps it
-        (``account_sealed``), where earlier ones carried it in the clear. Unsealing it for
-        every line was ~13 % of a generating process's instructions (AES-SIV's cost is per
-        call, ~13,000 instructions for an account), only for the store to write it again once a
-        month for every household. It is unsealed once, in the bank file, which reads it with
-        the deployment's key (``DOUDI_SECRET``): a new secret must keep the old seal key to
-        read the rolls recorded before it (``ledger.store.keys``).
-
-        Version 5 records each line as a row of values in the order ``fields`` names, its
-        components as indices into the chunk's ``parts``, its number, bank reference and (when
-        it pays only the roll's month) its months left to follow from its place
-        (``domain.lines``): about half the bytes to encode, compress and store. ``lines()``
-        gives the lines as objects, as version 4 recorded them.
-
-        Version 6 rows carry a line's fact references as one string, ``refs`` (its income
-        fact, then its basis's facts, joined by ``domain.basis.REF_SEPARATOR``, the form the
-        case-state view keeps them in), where version 5 rows carried ``basis_sources`` (a
-        list) and ``income_source``: a roll no longer splits them into four strings a line
-        (~5 % of a generating process's instructions). Same facts, same lines read back.
-
-        Version 7 rows carry whom a line pays as one array, ``payee`` (``domain.lines.
-        PAYEE_FIELDS``: head's name and masked id, payee's name, sealed and masked account),
-        where version 6 rows carried the five as fields of their own. The case-state view keeps
-        the array as JSON, and a roll writes it into the event as it is (``orjson.Fragment``):
-        no five texts decoded from the database and encoded again a line. ``expand`` gives the
-        five fields back in its place."""
+        """Chunk ``number`` of a roll generation: its lines as rows of values in the order
+        ``fields`` names, each line's components as indices into ``parts`` (``domain.lines``).
+        Rows hold the payee's account sealed (``account_sealed``), as the case-state view keeps
+        it, so no account is ever stored in the clear; the bank file unseals it with the
+        deployment's key (``ledger.store.keys``). ``expanded`` gives the lines as objects."""
 
         roll_id: UUID
         token: UUID
@@ -108,50 +79,6 @@ class RollChunk(Aggregate):
         fields: list[str]
         parts: list[list[Any]]
         lines: list[list[Any]]
-        class_version = 7
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """Version 2 lines also carry their number and bank reference."""
-            lines = state.pop("lines")
-            for index, line in enumerate(lines):
-                line["line_no"] = state["number"] * LINES_PER_CHUNK + index
-                line["reference"] = bank_reference(
-                    state["county_code"], state["month"], state["group"], line["line_no"]
-                )
-            state["lines_json"] = orjson.dumps(lines).decode()
-
-        @staticmethod
-        def upcast_v2_v3(state: dict[str, Any]) -> None:
-            """Version 3 holds the lines as an array, not as a JSON text."""
-            state["lines"] = orjson.loads(state.pop("lines_json"))
-
-        @staticmethod
-        def upcast_v3_v4(state: dict[str, Any]) -> None:
-            """Version 4 lines carry the payee's account sealed (``account_sealed``, as the
-            case-state view keeps it), not in the clear (``account_number``): the bank file
-            unseals it (``ops.services.bank.account_of``). Lines of earlier versions keep their
-            ``account_number``, which the bank file reads as it is: sealing needs the
-            deployment's key, which an upcaster does not have. Nothing else changed."""
-
-        @staticmethod
-        def upcast_v4_v5(state: dict[str, Any]) -> None:
-            """Version 5 holds rows, a parts table and the fields' order (``domain.lines``); the
-            lines of earlier versions become rows of the fields they had, their components
-            parts without placeholders, so ``lines()`` gives them back as they were."""
-            state["fields"], state["parts"], state["lines"] = compact(
-                state["lines"], state["month"]
-            )
-
-        @staticmethod
-        def upcast_v5_v6(state: dict[str, Any]) -> None:
-            """Nothing to change: a row names its fields (``fields``), and ``expand`` reads a
-            version 5 row's ``basis_sources`` and ``income_source`` as it reads ``refs``."""
-
-        @staticmethod
-        def upcast_v6_v7(state: dict[str, Any]) -> None:
-            """Nothing to change: ``expand`` reads a version 6 row's five payee fields as it
-            reads ``payee``."""
 
         def expanded(self) -> list[dict[str, Any]]:
             """The chunk's lines as objects (``domain.lines.expand``)."""

@@ -1,7 +1,9 @@
 """特困 person (support for the extremely poor): approval, care level, mode, termination (SPEC §5).
 
-NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
-changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 Centralised support (集中供养) is paid to the institution's account; dispersed support
 (分散供养) to the person.

@@ -1,7 +1,10 @@
 """Temporary assistance grants (临时救助, SPEC §5): requested, approved at a level, paid from a
 township's reserve fund (备用金), documented afterwards (先行救助, 事后补充说明).
 
-NOTE: the events below are a storage format (see the other aggregate modules).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 The place of occurrence may lie outside the person's hukou region (急难发生地). Approval levels by
 amount are regional policy; the level a grant is approved at is the approver's (a township

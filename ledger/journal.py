@@ -1,7 +1,9 @@
 """Journal transactions (double entry) and the guard of accounts that must not go negative.
 
-NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
-changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 A transaction's id is derived from its key (the client's idempotency key) in the namespace of
 the scope that keys it (``key_namespace``): in one namespace the same key with the same content
@@ -255,21 +257,10 @@ class AccountGuard(Aggregate):
     in total and per funding source: neither may go negative, so money can only leave an
     account from a source that put it there, and the source stays traceable to the payment."""
 
-    class_version = 2  # 2: balances per funding source
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        state["sources"] = {"": state["balance_fen"]} if state["balance_fen"] else {}
-
     class Moved(Aggregate.Event):
         transaction_key: str
         delta_fen: int
         sources: dict[str, int]
-        class_version = 2  # 2: the move per funding source
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["sources"] = {"": state["delta_fen"]}
 
     @staticmethod
     def create_id(account: str) -> UUID:

@@ -1,6 +1,9 @@
 """The county's bank statement, imported as events (SPEC §6): what the bank says moved.
 
-NOTE: the events below are a storage format (see the other aggregate modules).
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting).
 
 A statement's id is derived from the county and the SHA-256 of the file's content with its line
 ends normalised (``statement_fingerprint``), so importing the same file twice records nothing,
@@ -69,20 +72,13 @@ class StatementChunk(Aggregate):
 
 class BankStatement(Aggregate):
     class Imported(Aggregate.Created):
-        """Version 2 records the lines in ``StatementChunk`` events before this one (``lines``
-        is then empty); version 1 carried every line here."""
+        """The statement's header, recorded after its lines' ``StatementChunk`` events."""
 
         county_code: str
         file_sha256: str
-        lines: list[list[Any]]
         line_count: int
         chunk_count: int
         actor: str
-        class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["line_count"], state["chunk_count"] = len(state["lines"]), 0
 
     @staticmethod
     def create_id(county_code: str, file_sha256: str, **_: Any) -> UUID:
@@ -90,9 +86,8 @@ class BankStatement(Aggregate):
 
     @event(Imported)
     def __init__(
-        self, county_code: str, file_sha256: str, lines: list[list[Any]], line_count: int,
-        chunk_count: int, actor: str,
-    ) -> None:  # fmt: skip
+        self, county_code: str, file_sha256: str, line_count: int, chunk_count: int, actor: str
+    ) -> None:
         self.county_code = county_code
         self.line_count = line_count
         self.chunk_count = chunk_count
@@ -129,7 +124,7 @@ class BankStatement(Aggregate):
             )
         if lines:
             chunks.append(_chunk(ident, len(chunks), count - len(lines), county_code, lines))
-        statement = cls(county_code=county_code, file_sha256=file_sha256, lines=[], line_count=count,
+        statement = cls(county_code=county_code, file_sha256=file_sha256, line_count=count,
                         chunk_count=len(chunks), actor=actor)  # fmt: skip
         return [*chunks, statement]
 

@@ -48,9 +48,8 @@ class Cursor:
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
         """Bulk insert: binary COPY on PostgreSQL, executemany on SQLite (where it is already an
-        in-process loop). Binary, not text: 20,000 case-state rows with their blobs took 0.54 s
-        of CPU (client and server) against 1.4 s as text, where every byte string is written
-        and parsed as hex and every number as digits."""
+        in-process loop). Binary, not text: as text every byte string would be written and
+        parsed as hex and every number as digits."""
         if not rows:
             return
         if self.sqlite:
@@ -82,8 +81,8 @@ class Cursor:
     def copy_text(self, table: str, columns: Sequence[str], texts: Iterable[str]) -> None:
         """PostgreSQL only: COPY rows already written in COPY's text format (tab-separated,
         fields escaped with ``copy_escape``), one block of rows per string — this skips psycopg's
-        per-row adaptation (~3 µs a row measured here); a generator's next block is built
-        while the server works on the last."""
+        per-row adaptation; a generator's next block is built while the server works on the
+        last."""
         with self.raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for text in texts:
                 copy.write(text)
@@ -158,8 +157,7 @@ class Database:
 
         ``index_order``: on PostgreSQL, have the plan walk an index that gives the ORDER BY
         rather than sort. Without statistics (a bulk-loaded table nobody has analysed) the planner
-        picks a lossy bitmap scan and an on-disk sort: a county's 77,000 cases took 1.07 s of
-        server time that way, 0.49 s along the index."""
+        would pick a lossy bitmap scan and an on-disk sort, about twice the server's time."""
         if self.is_sqlite:
             # A connection of its own: the read snapshot it holds while the caller works must
             # not be the one the caller writes through (a connection reading an old snapshot
@@ -218,10 +216,9 @@ class Database:
                     conn.execute(INDEX_ORDER)
                 # The rows stream as the query makes them, ``page`` at a time (libpq's chunked
                 # mode), through one query: a named cursor's FETCH is a statement of its own,
-                # whose rows the server first copies into a store before it sends them
-                # (measured: ~7 % of the server's time for a roll, ops/bench/RESULTS.md).
+                # whose rows the server first copies into a store before it sends them.
                 # Chunks need libpq 17 (psycopg[binary] bundles a newer one); an older libpq
-                # streams a row at a time, slower but the same rows.
+                # streams a row at a time, the same rows.
                 chunk = page if pq.version() >= 170000 else 1
                 stream = cur.stream(sql, tuple(params), binary=True, size=chunk)
                 # A page at a time, taken by ``islice`` in C: no Python loop a row here.
@@ -244,8 +241,8 @@ class Database:
 
 
 # Session settings that make a read walk the index giving its order instead of sorting (see
-# ``Database.stream`` and ``projections.logreader``): plans without statistics, made safe. No JIT: the
-# server compiled a county's case stream for 50–75 ms each time, for a plan that walks an index.
+# ``Database.stream`` and ``projections.logreader``): plans without statistics, made safe. No JIT:
+# compiling a plan that only walks an index costs more than it saves.
 INDEX_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off"
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

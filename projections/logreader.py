@@ -33,9 +33,8 @@ Shard = tuple[int, int]  # (this shard, number of shards)
 READ_BYTES = 32_000_000  # stored state read at once: a rebuild of the rolls view stays small
 # The plan every read must have (``INDEX_ORDER``): walk the notification id index from ``start``
 # and stop after ``limit`` matches. Without fresh statistics (the library never analyses its
-# table, and this server runs without autovacuum) PostgreSQL chose a bitmap scan of every
-# notification up to the head, sorted on disk, for each batch: reading 107,000 notifications
-# took 1.6 s, not 0.5 s.
+# table, and a server may run without autovacuum) PostgreSQL may choose a bitmap scan of every
+# notification up to the head, sorted on disk, for each batch.
 
 
 class LogReader:
@@ -215,9 +214,8 @@ class LogReader:
         with (
             self.recorder.datastore.get_connection() as conn,
             conn.transaction(),
-            # Binary results: a roll chunk's ~180 KB of state arrives as bytes, not as twice as
-            # many hex digits for libpq to unescape (5.6 % of a generating process's
-            # instructions under callgrind, reading the chunks of every county back).
+            # Binary results: a roll chunk's state arrives as bytes, not as twice as many hex
+            # digits for libpq to unescape.
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
             conn.execute(INDEX_ORDER)  # several statements: the simple protocol, in text

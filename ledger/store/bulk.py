@@ -3,7 +3,7 @@
 A roster import records millions of events of a few kinds, each the first events of a new
 aggregate. Through ``Application.save`` every event is built by the ``@event`` machinery
 (keyword coercion, protocol checks, mutation of the aggregate) and then taken apart again by the
-mapper — measured here, more than half of the import's time. This encoder takes the fields that
+mapper, which would cost more than the rest of the import. This encoder takes the fields that
 the domain's own decision functions return (``domain.household.application_fields`` and the
 like: the same rules as the API's path) and writes the bytes the library's mapper would write
 for them: the same topic, the same JSON document (keys in the event class's field order, the

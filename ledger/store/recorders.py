@@ -1,8 +1,8 @@
 """A PostgreSQL application recorder that sends stored events as binary parameters.
 
 The library's recorder packs each batch into an array of a composite type and psycopg encodes
-that array as *text* — every ``state`` byte string becomes hex inside a composite literal, which
-measured here as most of the insert time. This subclass keeps the library's transaction, table
+that array as *text* — every ``state`` byte string becomes hex inside a composite literal, most
+of the insert's cost. This subclass keeps the library's transaction, table
 lock, NOTIFY and notification ids, and changes only the statement: four typed arrays sent in
 binary (``%b``) and unnested side by side. Reading is unchanged.
 """

@@ -37,10 +37,8 @@ CHUNKS_PER_SAVE = 5
 FIXED_FEN = 67_000
 # What it reads of each case, from the same index as the roll (the case-state view's county
 # index): case id, kind, region code, the payee's fields (one JSON array, passed on as it is),
-# and the two dates that vouch for the settled basis — the columns the roll read when this
-# yardstick was set (fourteenth session). Fixed: a yardstick does not move with the code it
-# measures (the roll now has the database compare the dates, and reads its settled basis and
-# paid months besides).
+# and the two dates that vouch for the settled basis. Fixed on purpose: a yardstick does not
+# follow the code it measures, so these stay as they are when the roll reads more or less.
 COLUMNS = ("case_id", "kind", "region_code", "payee", "recorded_at", "settled_from")
 EVENTS = """CREATE TABLE IF NOT EXISTS bare_events (
     notification_id BIGSERIAL PRIMARY KEY, originator_id UUID NOT NULL,

@@ -31,8 +31,7 @@ def fresh_database(kind: str, folder: Path, prefix: str = "doudi_bench") -> Iter
 def peak_rss_mib() -> int:
     """This process's own peak resident set (VmHWM). Not ``getrusage().ru_maxrss``: on Linux that
     survives fork and exec, so a benchmark child spawned by a parent that had loaded a large
-    dataset reports the parent's peak (measured here: 323 MiB for a child whose own peak was
-    154 MiB)."""
+    dataset would report the parent's peak."""
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("VmHWM:"):

@@ -108,8 +108,7 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=20_000)
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")
     # Three import workers on two cores: while one waits (on the roster, on its result being
-    # taken), another computes; measured at 200,000 households, 3 beat 2 and 4 (39.6–41.0k
-    # against 33.8–36.8k and 32.2–35.0k events/s in one period).
+    # taken), another computes; three kept both cores busier than two or four.
     parser.add_argument("--import-workers", type=int, default=3, help="import worker processes")
     parser.add_argument("--workers", type=int, default=2, help="processes sharing a rebuild")
     args = parser.parse_args()

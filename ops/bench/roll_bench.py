@@ -214,7 +214,7 @@ def main() -> None:
     with TemporaryDirectory() as folder:
         for kind in ["postgres", "sqlite"] if args.backend == "both" else [args.backend]:
             # SQLite too: one writer at a time, but each worker computes its lines while the
-            # other writes (300,000 households: 12.2–12.7 s with two workers, 19.9 s with one).
+            # other writes.
             result = run(
                 kind, args.households, args.counties, args.workers, args.month, Path(folder)
             )

@@ -66,10 +66,7 @@ def payable_lines(services: Services, roll: PaymentRoll) -> Iterator[tuple[int, 
 
 
 def account_of(services: Services, line: dict[str, Any]) -> str:
-    """A line's account number in full: unsealed from a line of ``RollChunk.Recorded`` version
-    4 on, as it is from an earlier one (which carried it in the clear)."""
-    if "account_number" in line:
-        return str(line["account_number"])
+    """A line's account number in full, unsealed with the deployment's key."""
     return services.keys.unseal(line["account_sealed"])
 
 

@@ -28,7 +28,7 @@ def csv_rows(
 ) -> Iterator[tuple[int, list[str]]]:
     """(line number, cleaned cells) of each non-blank row; the line is the row's last line.
     ``plain``: the text has no quote character, so each line is split on commas in C (the same
-    rows as the csv module gives, several times faster), with the same field limit. ``width``:
+    rows as the csv module gives, without its per-character state machine), with the same field limit. ``width``:
     one number, the most cells a row may have, which the caller may set while rows are read
     (``csv_table`` sets it from the header): checked here, not in another generator around
     this one, because a statement's million lines pass through."""

@@ -309,8 +309,8 @@ def _decided(
 
 # What a worker sends back for a household: why it was refused, or its case id, its members'
 # person keys and its stored events as plain tuples (originator id, version, topic, state).
-# Measured in the importing process: building UUIDs from bytes (1.3 s for 267,660 events) and
-# deriving case ids again cost more than unpickling the UUIDs themselves.
+# UUIDs travel as objects: in the importing process, building them from bytes or deriving case
+# ids again would cost more than unpickling them.
 Encoded = str | tuple[UUID, list[str], list[tuple[UUID, int, str, bytes]]]
 
 

@@ -44,7 +44,7 @@ SORTED = orjson.OPT_SORT_KEYS
 
 def details_json(details: dict[str, Any]) -> str:
     """An event's pseudonymous fields as compact JSON text, keys sorted (so a rebuild writes the
-    same text). orjson: ~0.7 µs against ~4.6 µs for ``json.dumps`` on a typical event."""
+    same text); orjson, as it runs for every event a catch-up applies."""
     return orjson.dumps(details, option=SORTED, default=str).decode()
 
 

@@ -47,7 +47,7 @@ DDL = (
 # The roll's case stream probes each case's paid months for one whose ``as_of`` is older than
 # what was learned since (``CaseStateView.county_case_pages``): on PostgreSQL the key's entries
 # carry ``as_of`` and the amount, so a million probes read the index alone, not a heap page
-# each (an ordinary month: see ops/bench/RESULTS.md, twelfth session). SQLite has no INCLUDE.
+# each. SQLite has no INCLUDE.
 PAID_INCLUDE = " INCLUDE (as_of, amount_fen)"
 LINE_FIELDS = (
     "gen", "line_no", "case_id", "programme", "region_code", "covered_members", "total_fen",
@@ -374,10 +374,8 @@ class RollsView(View):
     def lines(self, roll_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
         """A page of the current generation's lines. What queries never select on — names,
         masked numbers, components (~450 bytes of a line's ~600) — is read from the chunk events
-        the page's lines were recorded in, not kept a second time in the view: a page of up to
-        2,000 lines reads 1–3 of them (measured in ops/bench/RESULTS.md, ninth and tenth
-        sessions: writing them into ``roll_lines`` cost the generating process and PostgreSQL
-        a few µs a line)."""
+        the page's lines were recorded in, not kept a second time in the view, which would cost
+        every roll's generation to write; a page of up to 2,000 lines reads 1–3 chunks."""
         with self.db.transaction() as cur:
             rows = cur.execute(
                 "SELECT r.token, l.line_no, l.case_id, l.programme, l.region_code, l.covered_members,"
@@ -438,16 +436,15 @@ def line_months(sqlite: bool) -> tuple[str, str, str]:
 
 
 def generation_key(token: str) -> int:
-    """The key of a generation's lines, one integer instead of two 36-character ids (measured:
-    the lines' primary key's upkeep under a county's COPY fell by a third).
+    """The key of a generation's lines: one integer instead of two 36-character ids, a smaller
+    primary key to keep up under a county's COPY.
 
     A time-ordered token (``new_token``, UUID version 7) gives the milliseconds it was made in,
     42 bits, and then 21 bits of a hash of it: a new generation's keys follow every earlier
     one's, so its lines are added at the right edge of the primary key, where PostgreSQL
     appends without a search and splits pages unevenly, instead of at a random place in an
-    index that grows by a million lines a month (77,000 lines into a 15-million-line table:
-    112–146 ms at the edge, 144–156 ms at random places). Any other token (those recorded
-    before, UUID version 4) gives 63 bits and a sign of its hash, as it always has. Two tokens
+    index that grows by a million lines a month. Any other token (a UUID version 4, say) gives
+    63 bits and a sign of its hash. Two tokens
     with one key would meet on the lines' primary key, line 0 first: a failed generation,
     never a silent mix."""
     digest = hashlib.blake2b(token.encode(), digest_size=8).digest()

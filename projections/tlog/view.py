@@ -101,7 +101,8 @@ class SealView(View):
     raw = True  # the notifications as stored, never decoded
     # Stays 1: the runner drops and rebuilds a view whose version changes, and a seal rebuilt
     # from the events as they are now would launder any tampering. A new leaf is a new log (a
-    # new origin); a new table layout is moved over from the sealed rows (``migrate``).
+    # new origin); after the first release, a new table layout is moved over from the sealed
+    # rows, never rebuilt from the events.
     version = 1
 
     def __init__(self, db: Database) -> None:
@@ -139,37 +140,6 @@ class SealView(View):
             " root = excluded.root",
             (builder.size, positions[-1], builder.root()),
         )
-
-    def migrate(self, cur: Cursor) -> None:
-        """Bring a seal of the first layout (a row per leaf in ``tlog_leaves``, a row per
-        subtree in ``tlog_nodes``) into tiles: built from its sealed leaves, never from the
-        events, and kept only if they hash to the sealed head; the old tables are then dropped."""
-        if cur.sqlite:
-            old = cur.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'tlog_leaves'"
-            ).fetchone()
-        else:
-            old = cur.execute("SELECT to_regclass('tlog_leaves') AS name").fetchone()
-        if old is None or old["name"] is None:
-            return
-        head = self._head(cur)
-        builder, done = Builder(), []
-        for start in range(0, head.size, 100_000):
-            rows = cur.execute(
-                "SELECT position, hash FROM tlog_leaves WHERE leaf_index >= %s AND leaf_index < %s"
-                " ORDER BY leaf_index",
-                (start, min(start + 100_000, head.size)),
-            ).fetchall()
-            positions = [int(row["position"]) for row in rows]
-            leaves = b"".join([bytes(row["hash"]) for row in rows])
-            done += builder.extend(leaves, pack_positions(positions))
-        if builder.size != head.size or builder.root() != head.root:
-            raise ValueError("the sealed leaves of the first layout do not hash to the sealed head")
-        cur.execute("DELETE FROM tlog_edge")
-        cur.insert_many("tlog_tiles", TILE_COLUMNS, [_row(tile) for tile in done])
-        cur.insert_many("tlog_edge", TILE_COLUMNS, [_row(tile) for tile in builder.edge()])
-        cur.execute("DROP TABLE tlog_leaves")
-        cur.execute("DROP TABLE IF EXISTS tlog_nodes")
 
     @staticmethod
     def _head(cur: Cursor) -> Head:
@@ -414,7 +384,6 @@ class Sealer:
                 " position BIGINT NOT NULL, view_version INTEGER NOT NULL DEFAULT 1)"
             )
             self.view.create(cur)
-            self.view.migrate(cur)
             cur.execute(
                 "INSERT INTO projection_tracking (name, position, view_version) VALUES (%s, 0, %s)"
                 " ON CONFLICT (name) DO NOTHING",

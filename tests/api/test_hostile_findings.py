@@ -1,8 +1,7 @@
-"""Holes found by a hostile test of the merged hardening (issue 23), one test per finding.
+"""Rules a hostile test of the hardening (issue 23) found holes in, one test per finding (F1…F8).
 
-Each test reproduces one finding of /work/notes/hostile-findings.md (named F1…F8 there) through
-the API on both backends, and asserts what the rules of SPEC §9–10 and the README ask for; they
-fail on the code as it was when the findings were written.
+Each test drives one finding's scenario through the API on both backends and asserts what the
+rules of SPEC §9–10 and the README ask for.
 """
 
 from __future__ import annotations

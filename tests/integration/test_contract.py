@@ -354,10 +354,10 @@ def test_a_county_larger_than_a_page_of_cases_generates_its_roll(
 ) -> None:
     """A county of 4,500 households streams its cases in pages of 2,000 and (here) saves every
     chunk of 1,000 lines as it is full, so chunks are saved while
-    the case stream is still open. On SQLite the stream's connection holds a read snapshot
-    then: writing the lines ahead through it failed with "database is locked" once the chunks
-    had been saved by the event store's own connection (the stream now reads through a
-    connection of its own). Every household gets its line once."""
+    the case stream is still open. On SQLite the stream reads through a connection of its own:
+    its read snapshot would otherwise make writing the lines ahead fail with "database is
+    locked" once the event store's connection has saved chunks. Every household gets its line
+    once."""
     from ops.demo import policy_facts
 
     monkeypatch.setattr("ops.services.rolls.CHUNKS_PER_SAVE", 1)

@@ -24,7 +24,7 @@ def test_name_uuids_are_uuid5_under_the_url_namespace(name: str) -> None:
 
 def test_a_new_generation_token_is_a_version_7_uuid_whose_key_follows_earlier_ones() -> None:
     """Roll generations made later get larger line keys (their lines go to the right edge of
-    the lines' primary key); tokens recorded before (version 4) keep their hashed keys."""
+    the lines' primary key); any other token (version 4) keeps its hashed key."""
     tokens = []
     for _ in range(5):
         tokens.append(new_token())
