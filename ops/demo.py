@@ -18,6 +18,8 @@ from stdnum.cn import ric
 
 from domain.access import Principal
 from domain.household import HouseholdCase
+from ops.services.access import RecordRegistryEntry
+from ops.services.cases import HOUSEHOLD_DECISIONS, ApproveTekun
 from ops.services.core import Services
 from ops.services.importer import COLUMNS, import_households
 
@@ -254,7 +256,7 @@ def load_demo(
             "effective_date": "2022-04-20",
             "document_ref": f"当特批〔2022〕{number}号",
         }
-        services.app.save(*services.approve_tekun(admin, fields).aggregates)
+        services.app.save(*ApproveTekun(**fields).decide(services, admin).aggregates)
     people = {name: Principal(tokens[name][0], role, COUNTY, staff_id=f"demo-{name}")
               for name, role in DEMO_PEOPLE.items()}  # fmt: skip
     _demo_rolls(services, people)
@@ -301,13 +303,14 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
                 },
             ),
         ][index % 3]
-        outcome = services.decide_household(admin, case["case_id"], action, fields)
+        outcome = HOUSEHOLD_DECISIONS[action](case_id=case["case_id"], **fields).decide(
+            services, admin
+        )
         services.app.save(*outcome.aggregates)
     dead = services.load(HouseholdCase, cases[-1]["case_id"])
     services.app.save(
-        *services.record_registry(
-            admin,
-            {
+        *RecordRegistryEntry(
+            **{
                 "kind": "death",
                 "source": "公安户籍",
                 "source_ref": f"D-2022-{rng.randint(1000, 9999)}",
@@ -315,8 +318,10 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
                 "region_code": dead.region_code,
                 "effective_date": "2022-08-03",
                 "details": {"note": "死亡注销户口"},
-            },
-        ).aggregates
+            }
+        )
+        .decide(services, admin)
+        .aggregates
     )
 
 

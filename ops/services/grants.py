@@ -1,13 +1,16 @@
-"""Temporary assistance services: request, approve at a level, pay from the township reserve."""
+"""Temporary assistance (临时救助) commands: request, approve at a level, pay from the township
+reserve, record supplementary documentation."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from domain.access import Principal
 from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.temporary import ApprovalLevel, TemporaryGrant
-from ops.services.core import Outcome, Services, now_utc
+from ops.services.cases import require_unrelated
+from ops.services.core import CONTENDED_RETRIES, Command, Outcome, Services, now_utc
 from ops.services.ledger import flow_postings
 from projections.runner import utc_text
 
@@ -42,7 +45,7 @@ def request_grant(services: Services, principal: Principal, fields: dict[str, An
     grant = TemporaryGrant.request(
         **fields, actor=principal.credential_id, staff_id=principal.staff_id
     )
-    services.require_unrelated(principal, [grant.person["id_number"]])
+    require_unrelated(services, principal, [grant.person["id_number"]])
     return Outcome([grant], summary(grant), 201)
 
 
@@ -72,7 +75,7 @@ def approve_grant(
     """
     grant = _load(services, principal, grant_id)
     principal.require("case.decide")
-    services.require_unrelated(principal, [grant.person["id_number"]])
+    require_unrelated(services, principal, [grant.person["id_number"]])
     principal.require_region(str(fields.get("paying_township", "")), "paying_township")
     level = approval_level(principal, fields.get("committee_document_ref"))
     now = now_utc()
@@ -109,7 +112,7 @@ def pay_grant(
     if grant.paying_township is not None:  # the reserve that pays must be in the payer's scope
         principal.require_region(grant.paying_township, "paying_township")
     key = f"grant:{grant.id}:pay"
-    services.require_unrelated(principal, [grant.person["id_number"]])
+    require_unrelated(services, principal, [grant.person["id_number"]])
     grant.pay(transaction_key=key, posting_date=posting_date, actor=principal.credential_id,
               staff_id=principal.staff_id)  # fmt: skip
     township = str(grant.paying_township)
@@ -124,6 +127,68 @@ def record_supplement(
 ) -> Outcome:
     grant = _load(services, principal, grant_id)
     principal.require("case.record")
-    services.require_unrelated(principal, [grant.person["id_number"]])
+    require_unrelated(services, principal, [grant.person["id_number"]])
     grant.record_supplement(**fields, actor=principal.credential_id)
     return Outcome([grant], summary(grant))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestGrant(Command):
+    """Request a grant; the place of occurrence may be outside the hukou region."""
+
+    region_code: str
+    occurred_in: str
+    id_number: str
+    name: str
+    grant_type: str
+    amount_fen: int
+    reason: str
+    effective_date: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return request_grant(services, principal, asdict(self))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveGrant(Command):
+    """Approve at the approver's level, paid from a township reserve in the approver's scope."""
+
+    grant_id: str
+    paying_township: str
+    committee_document_ref: str | None = None
+    effective_date: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        fields = {"paying_township": self.paying_township,
+                  "committee_document_ref": self.committee_document_ref,
+                  "effective_date": self.effective_date, "document_ref": self.document_ref}  # fmt: skip
+        return approve_grant(services, principal, self.grant_id, fields)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PayGrant(Command):
+    """Pay from the township reserve fund (备用金), which other postings also move."""
+
+    grant_id: str
+    posting_date: str
+    retries = CONTENDED_RETRIES
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return pay_grant(services, principal, self.grant_id, self.posting_date)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordSupplement(Command):
+    """Record supplementary documentation (事后补充说明) after approval."""
+
+    grant_id: str
+    note: str
+    effective_date: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        fields = {"note": self.note, "effective_date": self.effective_date,
+                  "document_ref": self.document_ref}  # fmt: skip
+        return record_supplement(services, principal, self.grant_id, fields)
