@@ -1,9 +1,12 @@
-"""Application services: load aggregates, call one decision, save atomically; reads go to views.
+"""The application layer's composition root: ``Services`` builds the event store, the read-model
+database, the views and the projection runner from one ``Settings``, answers the reads that need
+more than a view, and runs every command through ``execute``.
 
-``Services`` composes the eventsourcing application (the event store), the read-model database
-and the projection runner from one ``Settings``. Every command runs through ``execute``, which
-makes a command idempotent per (credential, Idempotency-Key) by saving an ``IdempotencyRecord``
-in the same ``save()`` as the decision's events.
+A command (``Command``) is a frozen dataclass of typed fields, one module per area: cases,
+access (registry, credentials), policy, grants, ledger, bank, roll_commands. ``execute`` makes
+it idempotent per (credential, Idempotency-Key) by saving an ``IdempotencyRecord`` in the same
+``save()`` as the decision's events, and decides again a decision that lost a version race when
+the command allows retries. The API and the command line both go through it.
 """
 
 from __future__ import annotations
