@@ -210,6 +210,10 @@ def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: igno
 
 
 class Services:
+    """The composition root: the event store, the views and the projection runner of one
+    deployment, the reads that need more than a view, ``load`` and ``execute``. The commands
+    that decide live in their areas' modules."""
+
     def __init__(self, settings: Settings) -> None:
         native.check()  # never run a compiled module whose source has changed since
         settings.ensure_paths()
