@@ -125,7 +125,7 @@ class TemporaryGrant(Aggregate):
     ) -> None:
         """``level`` is the approver's authority (from the credential, never from a request), and
         the limits are those in force on ``recorded_on``, the day the approval is recorded (see
-        ``ops.services.grants.approve_grant``). The approval is dated from the request up to that day."""
+        ``ops.services.grants.ApproveGrant``). The approval is dated from the request up to that day."""
         if self.status != "requested":
             raise InvalidTransition(
                 f"the grant is already {self.status}", field="status", rule="approve_once"

@@ -18,8 +18,11 @@ from stdnum.cn import ric
 
 from domain.access import Principal
 from domain.household import HouseholdCase
-from ops.services.core import Services
+from ops.services.access import RecordRegistryEntry
+from ops.services.cases import HOUSEHOLD_DECISIONS, ApproveTekun
+from ops.services.core import Command, Services
 from ops.services.importer import COLUMNS, import_households
+from ops.services.policy import SetPolicy
 
 COUNTY = "420582"
 TOWNSHIPS = [f"{COUNTY}{n:03d}000" for n in (1, 2, 3, 100, 101, 102, 103, 104)]
@@ -230,7 +233,7 @@ def load_demo(
     }
     admin = Principal(tokens["admin"][0], "admin", COUNTY, staff_id="demo-admin")
     for kind, fields in policy_facts():
-        services.app.save(*services.set_policy(admin, COUNTY, kind, fields).aggregates)
+        _execute(services, admin, SetPolicy(region_code=COUNTY, kind=kind, fields=fields))
     report = import_households(
         services, io.StringIO(roster_csv(households)), admin.credential_id, progress
     )
@@ -254,7 +257,7 @@ def load_demo(
             "effective_date": "2022-04-20",
             "document_ref": f"当特批〔2022〕{number}号",
         }
-        services.app.save(*services.approve_tekun(admin, fields).aggregates)
+        _execute(services, admin, ApproveTekun(**fields))
     people = {name: Principal(tokens[name][0], role, COUNTY, staff_id=f"demo-{name}")
               for name, role in DEMO_PEOPLE.items()}  # fmt: skip
     _demo_rolls(services, people)
@@ -264,6 +267,11 @@ def load_demo(
         "events": services.log_position(),
         "tokens": {role: token for role, (_cid, token) in tokens.items()},
     }
+
+
+def _execute(services: Services, principal: Principal, command: Command) -> dict[str, Any]:
+    """Run a command as the API and the command line do (``Services.execute``, no key)."""
+    return services.execute(principal, None, "", command).response
 
 
 def _later_decisions(services: Services, admin: Principal, rng: random.Random) -> None:
@@ -301,45 +309,36 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
                 },
             ),
         ][index % 3]
-        outcome = services.decide_household(admin, case["case_id"], action, fields)
-        services.app.save(*outcome.aggregates)
+        _execute(services, admin, HOUSEHOLD_DECISIONS[action](case_id=case["case_id"], **fields))
     dead = services.load(HouseholdCase, cases[-1]["case_id"])
-    services.app.save(
-        *services.record_registry(
-            admin,
-            {
-                "kind": "death",
-                "source": "公安户籍",
-                "source_ref": f"D-2022-{rng.randint(1000, 9999)}",
-                "id_number": dead.head_id_number,
-                "region_code": dead.region_code,
-                "effective_date": "2022-08-03",
-                "details": {"note": "死亡注销户口"},
-            },
-        ).aggregates
+    death = RecordRegistryEntry(
+        kind="death",
+        source="公安户籍",
+        source_ref=f"D-2022-{rng.randint(1000, 9999)}",
+        id_number=dead.head_id_number,
+        region_code=dead.region_code,
+        effective_date="2022-08-03",
+        details={"note": "死亡注销户口"},
     )
+    _execute(services, admin, death)
 
 
 def _demo_rolls(services: Services, people: dict[str, Principal]) -> None:
     """June 2022 approved, July 2022 as a draft: the roll screens have something to show."""
-    from ops.services.rolls import approve_roll, generate_roll
+    from ops.services.roll_commands import ApproveRoll, GenerateRoll
 
     finance = people["finance_officer"]
     _demo_ledger(services, finance)
     _demo_grant(services, people)
-    june = generate_roll(services, finance, COUNTY, "2022-06", "all")
-    services.app.save(*june.aggregates)
-    services.app.save(
-        *approve_roll(services, people["finance_officer_2"], june.response["roll_id"]).aggregates
-    )
-
-    services.app.save(*generate_roll(services, finance, COUNTY, "2022-07", "all").aggregates)
+    june = _execute(services, finance, GenerateRoll(county_code=COUNTY, month="2022-06"))
+    _execute(services, people["finance_officer_2"], ApproveRoll(roll_id=june["roll_id"]))
+    _execute(services, finance, GenerateRoll(county_code=COUNTY, month="2022-07"))
 
 
 def _demo_ledger(services: Services, finance: Principal) -> None:
     """Central, provincial and county funds raised and allocated to the county's pools (rolls
     reserve from them); each keeps its funding source down to the payments."""
-    from ops.services.ledger import post_transaction
+    from ops.services.ledger import PostTransaction
 
     def line(account: str, debit: int, credit: int, source: str) -> dict[str, Any]:
         return {"account": account, "debit_fen": debit, "credit_fen": credit, "source": source}
@@ -362,32 +361,24 @@ def _demo_ledger(services: Services, finance: Principal) -> None:
                                                            line(f"clearing:{COUNTY}:bank", 0, 150_000_000, "provincial")]),
     ]  # fmt: skip
     for key, code, day, lines in postings:
-        fields = {"code": code, "posting_date": day, "lines": lines, **meta}
-        services.app.save(*post_transaction(services, finance, key, fields).aggregates)
+        posting = PostTransaction(key=key, code=code, posting_date=day, lines=lines, **meta)
+        _execute(services, finance, posting)
 
 
 def _demo_grant(services: Services, people: dict[str, Principal]) -> None:
     """An urgent grant (急难型) requested by the case worker, approved by the approver and paid
     by the finance officer from the township's reserve."""
-    from ops.services.grants import approve_grant, pay_grant, request_grant
+    from ops.services.grants import ApproveGrant, PayGrant, RequestGrant
 
     rng = random.Random(11)
-    request = request_grant(services, people["case_worker"], {
-        "region_code": f"{COUNTY}002000", "occurred_in": f"{COUNTY}001000", "id_number": demo_id_number(rng),
-        "name": _name(rng), "grant_type": "urgent", "amount_fen": 200_000, "reason": "火灾后基本生活",
-        "effective_date": "2022-06-10", "document_ref": "当民临〔2022〕7号"})  # fmt: skip
-    services.app.save(*request.aggregates)
-    grant_id = request.response["grant_id"]
-    approval = approve_grant(
-        services,
-        people["approver"],
-        grant_id,
-        {
-            "paying_township": f"{COUNTY}001",
-            "effective_date": "2022-06-10",
-            "document_ref": "玉阳临审〔2022〕3号",
-        },
+    request = RequestGrant(
+        region_code=f"{COUNTY}002000", occurred_in=f"{COUNTY}001000", id_number=demo_id_number(rng),
+        name=_name(rng), grant_type="urgent", amount_fen=200_000, reason="火灾后基本生活",
+        effective_date="2022-06-10", document_ref="当民临〔2022〕7号")  # fmt: skip
+    grant_id = _execute(services, people["case_worker"], request)["grant_id"]
+    approval = ApproveGrant(grant_id=grant_id, paying_township=f"{COUNTY}001",
+                            effective_date="2022-06-10", document_ref="玉阳临审〔2022〕3号")  # fmt: skip
+    _execute(services, people["approver"], approval)
+    _execute(
+        services, people["finance_officer"], PayGrant(grant_id=grant_id, posting_date="2022-06-11")
     )
-    services.app.save(*approval.aggregates)
-    payment = pay_grant(services, people["finance_officer"], grant_id, "2022-06-11")
-    services.app.save(*payment.aggregates)

@@ -16,7 +16,7 @@ from api.cli.tlog import audit_app
 from domain.access import Principal
 from ledger.store.runtime import tune_gc
 from ledger.store.settings import Settings
-from ops.services.core import Services
+from ops.services.core import Command, Services
 from projections.rebuild import rebuild
 
 app = typer.Typer(
@@ -309,6 +309,12 @@ def _run(action: Callable[[Services, Principal], Any], token: str | None) -> Any
         services.close()
 
 
+def _execute(services: Services, principal: Principal, command: Command) -> dict[str, Any]:
+    """Run a command as the API runs one (``Services.execute``), without an idempotency key: a
+    command line that is run again is a new request."""
+    return services.execute(principal, None, "", command).response
+
+
 @roll_app.command("generate")
 def roll_generate(
     county: Annotated[str, typer.Option(help="6-digit county code")],
@@ -317,16 +323,14 @@ def roll_generate(
     token: TokenOption = None,
 ) -> None:
     """Generate (or regenerate) a county's draft roll for a month, as known now."""
-    from ops.services.rolls import generate_roll
+    from ops.services.roll_commands import GenerateRoll
 
     def action(services: Services, principal: Principal) -> dict[str, Any]:
         with _progress() as progress:
             task = progress.add_task(f"roll {county} {month}", total=None)
-            outcome = generate_roll(
-                services, principal, county, month, group, lambda n: progress.advance(task, n)
-            )
-        services.app.save(*outcome.aggregates)
-        return outcome.response
+            command = GenerateRoll(county_code=county, month=month, group=group,
+                                   progress=lambda n: progress.advance(task, n))  # fmt: skip
+            return _execute(services, principal, command)
 
     typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
 
@@ -336,14 +340,10 @@ def roll_approve(
     roll: Annotated[str, typer.Argument(help="roll id")], token: TokenOption = None
 ) -> None:
     """Approve a draft roll (a finance officer of the roll's county: pass its --token)."""
-    from ops.services.rolls import approve_roll
+    from ops.services.roll_commands import ApproveRoll
 
-    def action(services: Services, principal: Principal) -> dict[str, Any]:
-        outcome = approve_roll(services, principal, roll)
-        services.app.save(*outcome.aggregates)
-        return outcome.response
-
-    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+    command = ApproveRoll(roll_id=roll)
+    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
 
 
 @roll_app.command("bank-file")
@@ -354,11 +354,10 @@ def roll_bank_file(
     token: TokenOption = None,
 ) -> None:
     """Write the bank payment file of an approved roll (marks it sent)."""
-    from ops.services.bank import send_bank_file
+    from ops.services.bank import SendBankFile
 
-    data = _run(
-        lambda services, principal: send_bank_file(services, principal, roll, encoding), token
-    )
+    command = SendBankFile(roll_id=roll, encoding=encoding)
+    data: bytes = _run(lambda s, p: _execute(s, p, command), token)["file"]
     out.write_bytes(data)
     console.print(f"wrote {out} ({len(data)} bytes, {encoding})")
 
@@ -370,14 +369,10 @@ def roll_bank_results(
     token: TokenOption = None,
 ) -> None:
     """Import the bank's result file (reference, amount_fen, status, reason); twice changes nothing."""
-    from ops.services.bank import import_results
+    from ops.services.bank import ImportBankResults
 
-    def action(services: Services, principal: Principal) -> dict[str, Any]:
-        outcome = import_results(services, principal, roll, path.read_bytes())
-        services.app.save(*outcome.aggregates)
-        return outcome.response
-
-    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+    command = ImportBankResults(roll_id=roll, data=path.read_bytes())
+    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
 
 
 @roll_app.command("xlsx")
@@ -412,21 +407,12 @@ def ledger_post(
 ) -> None:
     """Post a journal transaction from a JSON file; the same key and content again changes nothing."""
     from domain.text import clean_tree
-    from ops.services.core import CONTENDED_RETRIES
-    from ops.services.ledger import post_transaction
+    from ops.services.ledger import PostTransaction
 
     raw = json.loads(path.read_text(encoding="utf-8"))
 
     def action(services: Services, principal: Principal) -> dict[str, Any]:
-        fields = clean_tree(raw, "file")
-        served = services.execute(
-            principal,
-            None,
-            key,
-            lambda: post_transaction(services, principal, key, fields),
-            retries=CONTENDED_RETRIES,
-        )
-        return served.response
+        return _execute(services, principal, PostTransaction(key=key, **clean_tree(raw, "file")))
 
     typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
 
@@ -438,15 +424,10 @@ def ledger_statement(
     token: TokenOption = None,
 ) -> None:
     """Import the county's bank statement (CSV: reference, amount_fen, booked_on, description)."""
-    from ops.services.ledger import import_statement, save_in_order
+    from ops.services.ledger import ImportStatement
 
-    def action(services: Services, principal: Principal) -> dict[str, Any]:
-        outcome = import_statement(services, principal, county, path.read_bytes())
-        if outcome.aggregates:
-            save_in_order(services, outcome.aggregates)
-        return outcome.response
-
-    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+    command = ImportStatement(county_code=county, data=path.read_bytes())
+    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
 
 
 @ledger_app.command("carry-over")
@@ -457,14 +438,10 @@ def ledger_carry_over(
     token: TokenOption = None,
 ) -> None:
     """Year-end carry-over (结转): close the year's months and record its closing balances."""
-    from ops.services.ledger import carry_over
+    from ops.services.ledger import CarryOverYear
 
-    def action(services: Services, principal: Principal) -> dict[str, Any]:
-        outcome = carry_over(services, principal, county, year, document_ref)
-        services.app.save(*outcome.aggregates)
-        return outcome.response
-
-    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+    command = CarryOverYear(county_code=county, year=year, document_ref=document_ref)
+    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
 
 
 @ledger_app.command("reconcile")

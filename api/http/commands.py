@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from api.http.responses import answer
 from domain.access import Principal
-from ops.services.core import Outcome, Services
+from ops.services.core import Command, Services
 
 Body = BaseModel | bytes | None
 
@@ -42,9 +42,9 @@ def request_fingerprint(request: Request, body: Body) -> str:
 
 def run(
     request: Request, services: Services, principal: Principal, body: Body, key: str | None,
-    decide: Callable[[], Outcome], retries: int = 0,
+    command: Command,
 ) -> JSONResponse:  # fmt: skip
-    served = services.execute(principal, key, request_fingerprint(request, body), decide, retries)
+    served = services.execute(principal, key, request_fingerprint(request, body), command)
     headers = {"Idempotency-Replayed": "true"} if served.replayed else {}
     if served.positions:
         headers["Doudi-Log-Position"] = str(max(served.positions))
@@ -53,11 +53,11 @@ def run(
 
 def add_decision_route(
     router: Any, *, path_id: str, action: str, model: type[BaseModel], name: str,
-    decide: Callable[[Services, Principal, str, dict[str, Any]], Outcome],
-    shape: Callable[[Any], dict[str, Any]] | None = None, summary: str | None = None, retries: int = 0,
+    command: Callable[[str, Any], Command], summary: str | None = None,
     answers: type[BaseModel] | None = None,
 ) -> None:  # fmt: skip
-    """Register ``POST /{path_id}/{action}``: validate ``model``, run one decision on the record.
+    """Register ``POST /{path_id}/{action}``: validate ``model``, run the command that
+    ``command`` builds from the record's id and the body.
 
     One factory for every decision route (households, 特困 persons, grants), so each is
     idempotent, fingerprinted and answered the same way; ``answers`` is the response body's model.
@@ -67,11 +67,9 @@ def add_decision_route(
     from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
 
     def route(**values: Any) -> JSONResponse:
-        services, principal, body = values["services"], values["principal"], values["body"]
-        fields = shape(body) if shape is not None else body.model_dump(mode="json")
-        record = str(values[path_id])
-        return run(values["request"], services, principal, body, values["key"],
-                   lambda: decide(services, principal, record, fields), retries)  # fmt: skip
+        body = values["body"]
+        return run(values["request"], values["services"], values["principal"], body, values["key"],
+                   command(str(values[path_id]), body))  # fmt: skip
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     route.__signature__ = inspect.Signature([  # type: ignore[attr-defined]

@@ -19,17 +19,16 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
-
 from domain.access import Principal
-from domain.errors import Conflict, Forbidden, InvalidValue, NotFound
+from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, PaymentRoll
 from ops.services.cells import csv_row
-from ops.services.core import Outcome, Services, now_utc
+from ops.services.core import Command, Outcome, Services, now_utc
 from ops.services.csv_input import csv_records
 from ops.services.ledger import distinct, flow_postings, pool_group
 from ops.services.rolls import roll_summary
@@ -70,18 +69,28 @@ def account_of(services: Services, line: dict[str, Any]) -> str:
     return services.keys.unseal(line["account_sealed"])
 
 
-def send_bank_file(services: Services, principal: Principal, roll_id: str, encoding: str) -> bytes:
-    """The payment file; the first download marks the roll sent (later ones record nothing)."""
-    outcome, data = bank_file(services, principal, roll_id, encoding)
-    try:
-        services.app.save(*outcome.aggregates)
-    except IntegrityError:
-        raise Conflict(
-            "the roll changed while the file was made; try again",
-            field="version",
-            rule="concurrent_decision",
-        ) from None
-    return data
+@dataclass(frozen=True, kw_only=True)
+class SendBankFile(Command):
+    """Make the payment file of an approved roll; the first download marks the roll sent (later
+    ones record nothing). The file's bytes are in the response under ``file``."""
+
+    roll_id: str
+    encoding: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        outcome, data = bank_file(services, principal, self.roll_id, self.encoding)
+        return Outcome(outcome.aggregates, outcome.response | {"file": data})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportBankResults(Command):
+    """Import the bank's result file of a roll; the same file twice changes nothing."""
+
+    roll_id: str
+    data: bytes
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return import_results(services, principal, self.roll_id, self.data)
 
 
 def bank_file(

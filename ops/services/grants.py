@@ -1,13 +1,16 @@
-"""Temporary assistance services: request, approve at a level, pay from the township reserve."""
+"""Temporary assistance (临时救助) commands: request, approve at a level, pay from the township
+reserve, record supplementary documentation."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from domain.access import Principal
 from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.temporary import ApprovalLevel, TemporaryGrant
-from ops.services.core import Outcome, Services, now_utc
+from ops.services.cases import require_unrelated
+from ops.services.core import CONTENDED_RETRIES, Command, Outcome, Services, now_utc
 from ops.services.ledger import flow_postings
 from projections.runner import utc_text
 
@@ -28,24 +31,6 @@ def _load(services: Services, principal: Principal, grant_id: str) -> TemporaryG
     return grant
 
 
-def request_grant(services: Services, principal: Principal, fields: dict[str, Any]) -> Outcome:
-    principal.require("case.apply")
-    if not (
-        principal.sees(str(fields.get("region_code", "")))
-        or principal.sees(str(fields.get("occurred_in", "")))
-    ):
-        raise Forbidden(
-            "neither the hukou region nor the place of occurrence is in scope",
-            field="region_code",
-            rule="region_scope",
-        )
-    grant = TemporaryGrant.request(
-        **fields, actor=principal.credential_id, staff_id=principal.staff_id
-    )
-    services.require_unrelated(principal, [grant.person["id_number"]])
-    return Outcome([grant], summary(grant), 201)
-
-
 def approval_level(principal: Principal, committee_document_ref: str | None) -> ApprovalLevel:
     """The level an approver acts at, from its credential: a township credential (9-digit
     scope) at township level; any wider scope at county level, or as the committee (一事一议)
@@ -61,69 +46,123 @@ def approval_level(principal: Principal, committee_document_ref: str | None) -> 
     return ApprovalLevel.COUNTY if committee_document_ref is None else ApprovalLevel.COMMITTEE
 
 
-def approve_grant(
-    services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
-) -> Outcome:
+@dataclass(frozen=True, kw_only=True)
+class RequestGrant(Command):
+    """Request a grant; the place of occurrence may be outside the hukou region."""
+
+    region_code: str
+    occurred_in: str
+    id_number: str
+    name: str
+    grant_type: str
+    amount_fen: int
+    reason: str
+    effective_date: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        principal.require("case.apply")
+        if not (principal.sees(self.region_code) or principal.sees(self.occurred_in)):
+            raise Forbidden(
+                "neither the hukou region nor the place of occurrence is in scope",
+                field="region_code",
+                rule="region_scope",
+            )
+        grant = TemporaryGrant.request(
+            **asdict(self), actor=principal.credential_id, staff_id=principal.staff_id
+        )
+        require_unrelated(services, principal, [grant.person["id_number"]])
+        return Outcome([grant], summary(grant), 201)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveGrant(Command):
     """Approve at the approver's level, paid from a township reserve in the approver's scope.
 
     The approval limits are those in force on the day the approval is recorded, as known then:
     an approver's authority is what it is when they act, and no date in a body (the request's
     or the approval's, both written by callers) chooses older, higher limits.
     """
-    grant = _load(services, principal, grant_id)
-    principal.require("case.decide")
-    services.require_unrelated(principal, [grant.person["id_number"]])
-    principal.require_region(str(fields.get("paying_township", "")), "paying_township")
-    level = approval_level(principal, fields.get("committee_document_ref"))
-    now = now_utc()
-    today = now.date().isoformat()
-    limits = services.fresh().policy.applicable(
-        fields["paying_township"][:6], "approval_limits", "", today, utc_text(now)
-    )
-    if limits is None:
-        raise InvalidValue(
-            "no approval limits (审批权限) in force for the paying county",
-            field="paying_township",
-            rule="approval_limits_in_force",
+
+    grant_id: str
+    paying_township: str
+    committee_document_ref: str | None = None
+    effective_date: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        grant = _load(services, principal, self.grant_id)
+        principal.require("case.decide")
+        require_unrelated(services, principal, [grant.person["id_number"]])
+        principal.require_region(self.paying_township, "paying_township")
+        level = approval_level(principal, self.committee_document_ref)
+        now = now_utc()
+        today = now.date().isoformat()
+        limits = services.fresh().policy.applicable(
+            self.paying_township[:6], "approval_limits", "", today, utc_text(now)
         )
-    grant.approve(
-        **fields,
-        level=level.value,
-        township_limit_fen=limits["payload"]["township_limit_fen"],
-        committee_limit_fen=limits["payload"]["committee_limit_fen"],
-        actor=principal.credential_id,
-        recorded_on=today,
-        staff_id=principal.staff_id,
-    )
-    return Outcome(
-        [grant], summary(grant) | {"limits_set_by": f"{limits['event_type']}#{limits['position']}"}
-    )
+        if limits is None:
+            raise InvalidValue(
+                "no approval limits (审批权限) in force for the paying county",
+                field="paying_township",
+                rule="approval_limits_in_force",
+            )
+        grant.approve(
+            paying_township=self.paying_township,
+            committee_document_ref=self.committee_document_ref,
+            effective_date=self.effective_date,
+            document_ref=self.document_ref,
+            level=level.value,
+            township_limit_fen=limits["payload"]["township_limit_fen"],
+            committee_limit_fen=limits["payload"]["committee_limit_fen"],
+            actor=principal.credential_id,
+            recorded_on=today,
+            staff_id=principal.staff_id,
+        )
+        reference = f"{limits['event_type']}#{limits['position']}"
+        return Outcome([grant], summary(grant) | {"limits_set_by": reference})
 
 
-def pay_grant(
-    services: Services, principal: Principal, grant_id: str, posting_date: str
-) -> Outcome:
-    """Pay from the township reserve fund (备用金): refused if the reserve does not hold the amount."""
-    grant = _load(services, principal, grant_id)
-    principal.require("ledger.post")
-    if grant.paying_township is not None:  # the reserve that pays must be in the payer's scope
-        principal.require_region(grant.paying_township, "paying_township")
-    key = f"grant:{grant.id}:pay"
-    services.require_unrelated(principal, [grant.person["id_number"]])
-    grant.pay(transaction_key=key, posting_date=posting_date, actor=principal.credential_id,
-              staff_id=principal.staff_id)  # fmt: skip
-    township = str(grant.paying_township)
-    postings = flow_postings(services, key=key, code="grant", county=township, amounts={"temporary": grant.amount_fen},
-                             debit_kind="disbursed", credit_kind="reserve", posting_date=posting_date,
-                             actor=principal.credential_id, document_ref=f"临时救助 {grant.id}")  # fmt: skip
-    return Outcome([grant, *postings], summary(grant))
+@dataclass(frozen=True, kw_only=True)
+class PayGrant(Command):
+    """Pay from the township reserve fund (备用金): refused if the reserve does not hold the
+    amount. Other postings move the reserve too, so a lost race is decided again."""
+
+    grant_id: str
+    posting_date: str
+    retries = CONTENDED_RETRIES
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        grant = _load(services, principal, self.grant_id)
+        principal.require("ledger.post")
+        if grant.paying_township is not None:  # the reserve that pays must be in the payer's scope
+            principal.require_region(grant.paying_township, "paying_township")
+        key = f"grant:{grant.id}:pay"
+        require_unrelated(services, principal, [grant.person["id_number"]])
+        grant.pay(transaction_key=key, posting_date=self.posting_date,
+                  actor=principal.credential_id, staff_id=principal.staff_id)  # fmt: skip
+        postings = flow_postings(
+            services, key=key, code="grant", county=str(grant.paying_township),
+            amounts={"temporary": grant.amount_fen}, debit_kind="disbursed", credit_kind="reserve",
+            posting_date=self.posting_date, actor=principal.credential_id,
+            document_ref=f"临时救助 {grant.id}",
+        )  # fmt: skip
+        return Outcome([grant, *postings], summary(grant))
 
 
-def record_supplement(
-    services: Services, principal: Principal, grant_id: str, fields: dict[str, Any]
-) -> Outcome:
-    grant = _load(services, principal, grant_id)
-    principal.require("case.record")
-    services.require_unrelated(principal, [grant.person["id_number"]])
-    grant.record_supplement(**fields, actor=principal.credential_id)
-    return Outcome([grant], summary(grant))
+@dataclass(frozen=True, kw_only=True)
+class RecordSupplement(Command):
+    """Record supplementary documentation (事后补充说明) after approval."""
+
+    grant_id: str
+    note: str
+    effective_date: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        grant = _load(services, principal, self.grant_id)
+        principal.require("case.record")
+        require_unrelated(services, principal, [grant.person["id_number"]])
+        grant.record_supplement(note=self.note, effective_date=self.effective_date,
+                                document_ref=self.document_ref, actor=principal.credential_id)  # fmt: skip
+        return Outcome([grant], summary(grant))

@@ -45,6 +45,7 @@ from domain.ids import name_uuid
 from ledger.store.bulk import StoredEventEncoder
 from ledger.store.runtime import tune_gc, worker_pool
 from ledger.store.settings import Settings
+from ops.services.cases import enrol
 from ops.services.core import Services
 from ops.services.csv_input import csv_records
 
@@ -391,7 +392,7 @@ def _save_one(services: Services, household: NewHousehold, report: ImportReport)
     except AggregateNotFoundError:
         pass
     try:
-        fresh: list[Any] = [case, *services._enrol(list(case.members), "household", str(case.id))]
+        fresh: list[Any] = [case, *enrol(services, list(case.members), "household", str(case.id))]
         events = sum(len(a._pending_events) for a in fresh)
         services.app.save(*fresh)
         report.households += 1

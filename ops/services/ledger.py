@@ -1,4 +1,5 @@
-"""Ledger services: post a journal transaction, reverse one, close a period (SPEC §6).
+"""Ledger commands: post a journal transaction, reverse one, close a period, carry a year over,
+import a bank statement (SPEC §6).
 
 A posting saves, in one ``save()``: the transaction, the period it is dated in (checked open),
 and the guard of every never-negative account it moves. Concurrent postings that drain the same
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -42,7 +44,7 @@ from ledger.journal import (
     transaction_id,
     year_id,
 )
-from ops.services.core import Outcome, Services, save_or_keep
+from ops.services.core import CONTENDED_RETRIES, Command, Outcome, Services, save_or_keep
 from ops.services.csv_input import csv_table
 
 
@@ -371,3 +373,71 @@ def save_in_order(services: Services, aggregates: Sequence[Aggregate], batch: in
                     services.app.save(chunk)
     with contextlib.suppress(IntegrityError):  # another import of the same file finished first
         services.app.save(header)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostTransaction(Command):
+    """Post a balanced journal transaction under the client's key (its idempotency key)."""
+
+    key: str
+    code: str
+    posting_date: str
+    lines: list[dict[str, Any]]
+    description: str = ""
+    document_ref: str
+    retries = CONTENDED_RETRIES
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        fields = {"code": self.code, "posting_date": self.posting_date, "lines": self.lines,
+                  "description": self.description, "document_ref": self.document_ref}  # fmt: skip
+        return post_transaction(services, principal, self.key, fields)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReverseTransaction(Command):
+    """Reverse the transaction ``key`` names, at most once, under ``reversal_key``."""
+
+    key: str
+    reversal_key: str
+    posting_date: str
+    document_ref: str
+    retries = CONTENDED_RETRIES
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return reverse_transaction(services, principal, self.key, self.reversal_key,
+                                   self.posting_date, self.document_ref)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClosePeriod(Command):
+    """Close a county's month: no more postings in it."""
+
+    county_code: str
+    month: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return close_period(services, principal, self.county_code, self.month, self.document_ref)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CarryOverYear(Command):
+    """Year-end carry-over (结转) of a county."""
+
+    county_code: str
+    year: int
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return carry_over(services, principal, self.county_code, self.year, self.document_ref)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportStatement(Command):
+    """Import the county's bank statement (CSV); the same file twice records nothing."""
+
+    county_code: str
+    data: bytes
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return import_statement(services, principal, self.county_code, self.data)

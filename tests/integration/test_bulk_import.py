@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from domain.enrolment import PersonEnrolment
 from domain.errors import InvalidValue
 from domain.text import text_problem
+from ledger.store.application import DoudiApplication
 from ledger.store.bulk import StoredEventEncoder, event_shape
 from ops.demo import roster_csv
-from ops.services.core import DoudiApplication, Services
+from ops.services.core import Services
 from ops.services.importer import (
     build_household,
     decide_household,

@@ -17,6 +17,7 @@ from domain.references import bank_reference, reference_prefix
 from domain.roll import RollChunk
 from ledger.store.settings import Settings
 from ops.demo import load_demo, roster_csv
+from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from ops.services.core import Outcome, Served, Services
 from ops.services.importer import import_households
 from ops.services.rolls import approve_roll, generate_roll
@@ -68,21 +69,19 @@ def record(
 
 def checked_case(services: Services, principal: Principal, seed: int = 1) -> str:
     body = household_body(seed=seed)
-    served = record(services, principal, lambda: services.apply_household(principal, body))
+    served = record(services, principal, lambda: ApplyHousehold(**body).decide(services, principal))
     case_id = str(served.response["case_id"])
     record(
         services,
         principal,
-        lambda: services.decide_household(
-            principal,
-            case_id,
-            "economic-checks",
-            {
+        lambda: HOUSEHOLD_DECISIONS["economic-checks"](
+            case_id=case_id,
+            **{
                 "income": {"household_income_fen": 1000},
                 "effective_date": "2024-01-10",
                 "document_ref": "核",
             },
-        ),
+        ).decide(services, principal),
     )
     return case_id
 
@@ -255,7 +254,7 @@ def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: 
     load_demo(services, households=10, tekun=1)
     principal = admin(services)
     body = household_body("420582101000", seed=77, programme="dibao_rural")
-    applied = services.apply_household(principal, body)
+    applied = ApplyHousehold(**body).decide(services, principal)
     services.app.save(*applied.aggregates)
     case_id = str(applied.response["case_id"])
     for action, fields in (
@@ -279,7 +278,9 @@ def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: 
         ),
     ):
         by = admin(services) if action == "approve" else principal  # another person approves
-        services.app.save(*services.decide_household(by, case_id, action, fields).aggregates)
+        services.app.save(
+            *HOUSEHOLD_DECISIONS[action](case_id=case_id, **fields).decide(services, by).aggregates
+        )
     services.fresh()
     assert ("household", "dibao_rural", "Z") in services.case_state.county_programmes(COUNTY)
     position = services.log_position()
@@ -287,7 +288,11 @@ def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: 
         generate_roll(services, principal, COUNTY, "2024-03", "all")
     assert refused.value.rule == "tier_in_force" and services.log_position() == position
     change = {"tier_code": "B", "effective_date": "2024-02-01", "document_ref": "当民批〔2024〕2号"}
-    services.app.save(*services.decide_household(principal, case_id, "tier", change).aggregates)
+    services.app.save(
+        *HOUSEHOLD_DECISIONS["tier"](case_id=case_id, **change)
+        .decide(services, principal)
+        .aggregates
+    )
     services.fresh()
     assert ("household", "dibao_rural", "Z") in services.case_state.county_programmes(COUNTY)
     outcome = generate_roll(services, principal, COUNTY, "2024-03", "all")
@@ -465,7 +470,9 @@ def test_concurrent_conflicting_decisions_exactly_one_wins(services: Services) -
     results: list[Any] = []
 
     def decide() -> Outcome:
-        outcome = services.decide_household(principal, case_id, "approve", dict(APPROVE))
+        outcome = HOUSEHOLD_DECISIONS["approve"](case_id=case_id, **APPROVE).decide(
+            services, principal
+        )
         barrier.wait(timeout=10)  # every thread has loaded and decided before anyone saves
         return outcome
 
@@ -492,7 +499,7 @@ def test_concurrent_retries_with_one_idempotency_key_record_once(services: Servi
     answers: list[dict[str, Any]] = []
 
     def decide() -> Outcome:
-        outcome = services.apply_household(principal, body)
+        outcome = ApplyHousehold(**body).decide(services, principal)
         barrier.wait(timeout=10)
         return outcome
 
@@ -628,14 +635,18 @@ def test_decision_errors_leave_the_log_unchanged(services: Services) -> None:
     position = services.log_position()
     with pytest.raises(Conflict):
         record(
-            services, principal, lambda: services.apply_household(principal, household_body(seed=1))
+            services,
+            principal,
+            lambda: ApplyHousehold(**household_body(seed=1)).decide(services, principal),
         )
     bad = dict(APPROVE, start_month="2023-13")
     with pytest.raises(Exception) as caught:
         record(
             services,
             principal,
-            lambda: services.decide_household(principal, case_id, "approve", bad),
+            lambda: HOUSEHOLD_DECISIONS["approve"](case_id=case_id, **bad).decide(
+                services, principal
+            ),
         )
     assert getattr(caught.value, "field", None) == "start_month"
     assert services.log_position() == position

@@ -24,6 +24,7 @@ from api.http.responses import Health
 from domain.errors import IntegrityFailure
 from domain.roll import RollChunk
 from ledger.store.settings import Settings
+from ops.services.cases import ApplyHousehold
 from ops.services.core import INTEGRITY_FAILURE, Services
 from projections.audit_trail.view import AuditTrailView
 from projections.rebuild import rebuild
@@ -64,7 +65,7 @@ def headers(services: Services, role: str = "admin") -> dict[str, str]:
 def saved_case(services: Services, seed: int) -> tuple[str, Any]:
     """A household applied for through the services and saved without any catch-up: its case
     id and the recording (event and notification) of its first event."""
-    outcome = services.apply_household(admin(services), household_body(seed=seed))
+    outcome = ApplyHousehold(**household_body(seed=seed)).decide(services, admin(services))
     case = outcome.aggregates[0]
     recordings = services.app.save(*outcome.aggregates)
     (first,) = [r for r in recordings if r.domain_event.originator_id == case.id]

@@ -14,6 +14,7 @@ import pytest
 from domain.errors import InvalidValue
 from ledger.proof.verify import VerifyError, verify_package
 from ops.demo import load_demo, policy_facts
+from ops.services.cases import ApplyHousehold
 from ops.services.core import Services
 from ops.services.export import export_package, scope_records
 from tests.conftest import COUNTY, OTHER_COUNTY
@@ -28,7 +29,7 @@ def cases(services: Services) -> tuple[set[str], set[str]]:
     principal = admin(services, region="420500")  # the city: both counties
     ours = {checked_case(services, principal, seed=seed) for seed in (1, 2)}
     body = household_body(region=OTHER_COUNTY, seed=3)
-    served = record(services, principal, lambda: services.apply_household(principal, body))
+    served = record(services, principal, lambda: ApplyHousehold(**body).decide(services, principal))
     return ours, {str(served.response["case_id"])}
 
 
@@ -110,8 +111,7 @@ def test_a_package_holds_every_kind_of_record_of_its_scope_and_nothing_else(
     the neighbouring county in any file."""
     load_demo(services, households=5, tekun=1)
     city = admin(services, region="420500")
-    neighbour = record(services, city, lambda: services.apply_household(
-        city, household_body(region=OTHER_COUNTY, seed=8)))  # fmt: skip
+    neighbour = record(services, city, lambda: ApplyHousehold(**household_body(region=OTHER_COUNTY, seed=8)).decide(services, city))  # fmt: skip
     province = admin(services, region="420000")
     kind, fields = policy_facts()[0]
     for region, principal in ((OTHER_COUNTY, city), ("420000", province)):

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from domain.access import Principal
 from domain.errors import DomainError
 from domain.household import HouseholdCase
+from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from ops.services.core import Services
 from tests.conftest import COUNTY, make_settings
 from tests.factories import approve_body, household_body, id_number
@@ -80,7 +81,7 @@ def test_random_histories_replay_to_the_live_state(
     seed = next(counter) + 100
     body = household_body(seed=seed, members=1)
     served = services.execute(
-        principal, None, "x", lambda: services.apply_household(principal, body)
+        principal, None, "x", lambda: ApplyHousehold(**body).decide(services, principal)
     )
     case_id = str(served.response["case_id"])
     for index, action in enumerate(steps):
@@ -94,7 +95,9 @@ def test_random_histories_replay_to_the_live_state(
                 principal,
                 key,
                 action,
-                lambda a=action, f=fields: services.decide_household(principal, case_id, a, f),
+                lambda a=action, f=fields: HOUSEHOLD_DECISIONS[a](case_id=case_id, **f).decide(
+                    services, principal
+                ),
             )
         except DomainError:
             assert services.log_position() == position  # a refused decision records nothing

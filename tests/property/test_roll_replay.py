@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from domain.access import Principal
 from domain.errors import DomainError
+from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from ops.services.core import Services
 from ops.services.rolls import generate_roll
 from tests.conftest import COUNTY, make_settings
@@ -87,7 +88,7 @@ def test_regenerated_roll_after_replay_is_identical(
         body = household_body("420582001000", seed=seed, members=1 + seed % 3)
         case_id = str(
             services.execute(
-                admin, None, "a", lambda b=body: services.apply_household(admin, b)
+                admin, None, "a", lambda b=body: ApplyHousehold(**b).decide(services, admin)
             ).response["case_id"]
         )
         for action in ["economic-checks", "approve", *steps]:
@@ -97,8 +98,7 @@ def test_regenerated_roll_after_replay_is_identical(
                     "members"
                 ][0]["id_number"]
             with contextlib.suppress(DomainError):
-                services.execute(admin, None, action, lambda a=action, f=fields, c=case_id: services.decide_household(
-                    admin, c, a, f))  # fmt: skip
+                services.execute(admin, None, action, lambda a=action, f=fields, c=case_id: HOUSEHOLD_DECISIONS[a](case_id=c, **f).decide(services, admin))  # fmt: skip
     first = generate_roll(
         services, admin, COUNTY, month, "all"
     )  # never approved here: always a draft

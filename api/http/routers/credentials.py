@@ -8,6 +8,7 @@ from api.http import schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
 from api.http.responses import CredentialIssued, answer
+from ops.services.access import IssueCredential
 
 router = APIRouter(prefix="/credentials", tags=["credentials"])
 
@@ -22,9 +23,5 @@ def issue(
 ) -> JSONResponse:
     """A retry with the same Idempotency-Key returns the same credential and token (kept sealed
     under the deployment secret in the idempotency record), not a second credential."""
-    principal.require("credential.issue")
-    principal.require_region(body.region_scope, "region_scope")
-    data = body.model_dump(mode="json")
-    return run(request, services, principal, body, key,
-               lambda: services.credential_outcome(principal.credential_id, **data,
-                                                   issuer_staff_id=principal.staff_id))  # fmt: skip
+    command = IssueCredential(**body.model_dump(mode="json"))
+    return run(request, services, principal, body, key, command)

@@ -12,8 +12,7 @@ from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDe
 from api.http.responses import Grant, GrantPage, GrantSummary, answer
 from api.http.routers.households import Limit, Offset
 from domain.errors import NotFound
-from ops.services.core import CONTENDED_RETRIES
-from ops.services.grants import approve_grant, pay_grant, record_supplement, request_grant
+from ops.services.grants import ApproveGrant, PayGrant, RecordSupplement, RequestGrant
 from projections.grants.view import grant_as_of
 
 router = APIRouter(prefix="/temporary-grants", tags=["temporary assistance"])
@@ -32,10 +31,8 @@ def request(
     principal: PrincipalDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(
-        request, services, principal, body, key, lambda: request_grant(services, principal, fields)
-    )
+    command = RequestGrant(**body.model_dump(mode="json"))
+    return run(request, services, principal, body, key, command)
 
 
 add_decision_route(
@@ -47,7 +44,7 @@ add_decision_route(
     summary="Approve at the approver's level (township or county credential, or committee with "
     "its document); refused if that level's limit is below the amount",
     answers=GrantSummary,
-    decide=approve_grant,
+    command=lambda grant_id, body: ApproveGrant(grant_id=grant_id, **body.model_dump(mode="json")),
 )
 add_decision_route(
     router,
@@ -55,17 +52,14 @@ add_decision_route(
     action="pay",
     model=schemas.GrantPayIn,
     name="grant",
-    retries=CONTENDED_RETRIES,
     summary="Pay from the township reserve fund (备用金)",
     answers=GrantSummary,
-    decide=lambda services, principal, grant_id, fields: pay_grant(
-        services, principal, grant_id, fields["posting_date"]
-    ),
+    command=lambda grant_id, body: PayGrant(grant_id=grant_id, **body.model_dump(mode="json")),
 )
 add_decision_route(
     router, path_id="grant_id", action="supplements", model=schemas.SupplementIn, name="grant",
-    summary="Record supplementary documentation (事后补充说明)", decide=record_supplement,
-    answers=GrantSummary,
+    summary="Record supplementary documentation (事后补充说明)", answers=GrantSummary,
+    command=lambda grant_id, body: RecordSupplement(grant_id=grant_id, **body.model_dump(mode="json")),
 )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from api.http.responses import Case, CasePage, CaseSummary, Timeline, answer
 from domain.errors import NotFound
 from domain.household import CaseStatus
 from domain.programmes import Programme
+from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/households", tags=["households"])
@@ -33,10 +34,8 @@ def apply(
     principal: PrincipalDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(
-        request, services, principal, body, key, lambda: services.apply_household(principal, fields)
-    )
+    command = ApplyHousehold(**body.model_dump(mode="json"))
+    return run(request, services, principal, body, key, command)
 
 
 def visible_case(services: Any, principal: Any, case_id: UUID, kind: str) -> dict[str, Any]:
@@ -151,7 +150,7 @@ DECISIONS: list[tuple[str, type[BaseModel], Any, str]] = [
 
 for _action, _model, _shape, _summary in DECISIONS:
     add_decision_route(
-        router, path_id="case_id", action=_action, model=_model, name="household", shape=_shape,
-        summary=_summary, answers=CaseSummary, decide=lambda services, principal, case_id, fields, a=_action: services.decide_household(
-            principal, case_id, a, fields),
+        router, path_id="case_id", action=_action, model=_model, name="household", summary=_summary,
+        answers=CaseSummary, command=lambda case_id, body, made=HOUSEHOLD_DECISIONS[_action], shape=_shape:
+        made(case_id=case_id, **shape(body)),
     )  # fmt: skip

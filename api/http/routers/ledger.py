@@ -22,13 +22,12 @@ from api.http.responses import (
 from api.http.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ledger.accounts import parse_account
-from ops.services.core import CONTENDED_RETRIES
 from ops.services.ledger import (
-    carry_over,
-    close_period,
-    import_statement,
-    post_transaction,
-    reverse_transaction,
+    CarryOverYear,
+    ClosePeriod,
+    ImportStatement,
+    PostTransaction,
+    ReverseTransaction,
 )
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
@@ -40,7 +39,6 @@ TransactionKey = Annotated[
     schemas.TEXT_RULE,
     schemas.HEADER_UTF8,
 ]
-LEDGER_RETRIES = CONTENDED_RETRIES
 
 
 @router.post(
@@ -56,16 +54,8 @@ def post(
     principal: PrincipalDep,
     key: TransactionKey,
 ) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(
-        request,
-        services,
-        principal,
-        body,
-        None,
-        lambda: post_transaction(services, principal, key, fields),
-        retries=LEDGER_RETRIES,
-    )
+    command = PostTransaction(key=key, **body.model_dump(mode="json"))
+    return run(request, services, principal, body, None, command)
 
 
 @router.post(
@@ -82,10 +72,8 @@ def reverse(
     principal: PrincipalDep,
     reversal_key: TransactionKey,
 ) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(request, services, principal, body, None,
-               lambda: reverse_transaction(services, principal, key, reversal_key, fields["posting_date"],
-                                           fields["document_ref"]), retries=LEDGER_RETRIES)  # fmt: skip
+    command = ReverseTransaction(key=key, reversal_key=reversal_key, **body.model_dump(mode="json"))
+    return run(request, services, principal, body, None, command)
 
 
 @router.post(
@@ -108,14 +96,8 @@ def close(
 
     validate_region_code(county_code, "county_code")
     validate_month(month)
-    return run(
-        request,
-        services,
-        principal,
-        body,
-        key,
-        lambda: close_period(services, principal, county_code, month, body.document_ref),
-    )
+    command = ClosePeriod(county_code=county_code, month=month, document_ref=body.document_ref)
+    return run(request, services, principal, body, key, command)
 
 
 @router.post(
@@ -134,8 +116,8 @@ def year_end(
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The service validates the county (also for the CLI); a year out of range is 422."""
-    return run(request, services, principal, body, key,
-               lambda: carry_over(services, principal, county_code, year, body.document_ref))  # fmt: skip
+    command = CarryOverYear(county_code=county_code, year=year, document_ref=body.document_ref)
+    return run(request, services, principal, body, key, command)
 
 
 @router.get(
@@ -197,15 +179,8 @@ async def statement_import(
 ) -> JSONResponse:
     """The same file twice records nothing, with or without a key; a key also binds the file."""
     data = await request.body()
-    return await run_in_threadpool(
-        run,
-        request,
-        services,
-        principal,
-        data,
-        key,
-        lambda: import_statement(services, principal, county_code, data),
-    )
+    command = ImportStatement(county_code=county_code, data=data)
+    return await run_in_threadpool(run, request, services, principal, data, key, command)
 
 
 @router.get(

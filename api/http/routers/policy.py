@@ -17,6 +17,7 @@ from domain.policy import monthly_standard_fen
 from domain.programmes import Programme
 from domain.regions import validate_region_code
 from ops.services.core import now_utc
+from ops.services.policy import SetPolicy
 from projections.runner import utc_text
 
 router = APIRouter(prefix="/policy", tags=["policy"])
@@ -47,15 +48,8 @@ def _fact_route(kind: str, model: type[BaseModel]) -> Any:
         key: IdempotencyKey,
     ) -> JSONResponse:
         validate_region_code(region_code)
-        fields = body.model_dump(mode="json")
-        return run(
-            request,
-            services,
-            principal,
-            body,
-            key,
-            lambda: services.set_policy(principal, region_code, kind, fields),
-        )
+        command = SetPolicy(region_code=region_code, kind=kind, fields=body.model_dump(mode="json"))
+        return run(request, services, principal, body, key, command)
 
     route.__annotations__["body"] = model
     route.__name__ = f"set_{kind}"

@@ -10,6 +10,7 @@ from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.http.responses import Page, RegistryRecorded, answer
 from api.http.routers.households import Limit, Offset
+from ops.services.access import RecordRegistryEntry
 
 router = APIRouter(prefix="/registry", tags=["registry"])
 
@@ -27,10 +28,8 @@ def record(
     principal: PrincipalDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(
-        request, services, principal, body, key, lambda: services.record_registry(principal, fields)
-    )
+    command = RecordRegistryEntry(**body.model_dump(mode="json"))
+    return run(request, services, principal, body, key, command)
 
 
 @router.get("/records", response_model=None, responses=answer(Page, 200))

@@ -23,9 +23,8 @@ from api.http.routers.households import Limit, Offset
 from domain.errors import InvalidValue, NotFound
 from domain.programmes import Programme
 from ops.services import roll_outputs
-from ops.services.bank import import_results, send_bank_file
-from ops.services.core import CONTENDED_RETRIES
-from ops.services.rolls import approve_roll, generate_roll
+from ops.services.bank import ImportBankResults, SendBankFile
+from ops.services.roll_commands import ApproveRoll, GenerateRoll
 
 router = APIRouter(prefix="/rolls", tags=["rolls"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -44,14 +43,8 @@ def generate(
     principal: PrincipalDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
-    return run(
-        request,
-        services,
-        principal,
-        body,
-        key,
-        lambda: generate_roll(services, principal, body.county_code, body.month, body.group),
-    )
+    command = GenerateRoll(county_code=body.county_code, month=body.month, group=body.group)
+    return run(request, services, principal, body, key, command)
 
 
 @router.get("", summary="Rolls in scope", response_model=None, responses=answer(RollPage, 200))
@@ -134,15 +127,7 @@ def approve(
     principal: PrincipalDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
-    return run(
-        request,
-        services,
-        principal,
-        None,
-        key,
-        lambda: approve_roll(services, principal, str(roll_id)),
-        retries=CONTENDED_RETRIES,  # approval reserves the total in the pools postings also move
-    )
+    return run(request, services, principal, None, key, ApproveRoll(roll_id=str(roll_id)))
 
 
 @router.post(
@@ -157,7 +142,10 @@ def bank_file(
     principal: PrincipalDep,
     encoding: Annotated[str, Query(pattern="^(utf-8|gbk)$")] = "utf-8",
 ) -> Response:
-    data = send_bank_file(services, principal, str(roll_id), encoding)
+    served = services.execute(
+        principal, None, "", SendBankFile(roll_id=str(roll_id), encoding=encoding)
+    )
+    data: bytes = served.response["file"]
     return Response(
         data,
         media_type=f"text/csv; charset={encoding}",
@@ -182,15 +170,8 @@ async def bank_results(
 ) -> JSONResponse:
     data = await request.body()
     # The import reads the roll and writes events: off the event loop.
-    return await run_in_threadpool(
-        run,
-        request,
-        services,
-        principal,
-        data,
-        key,
-        lambda: import_results(services, principal, str(roll_id), data),
-    )
+    command = ImportBankResults(roll_id=str(roll_id), data=data)
+    return await run_in_threadpool(run, request, services, principal, data, key, command)
 
 
 @router.get(

@@ -8,6 +8,7 @@ from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
 from api.http.responses import CaseSummary, answer
 from api.http.routers.households import add_case_reads
+from ops.services.cases import TEKUN_DECISIONS, ApproveTekun
 
 router = APIRouter(prefix="/tekun", tags=["tekun"])
 
@@ -25,10 +26,8 @@ def approve(
     principal: PrincipalDep,
     key: IdempotencyKey,
 ) -> JSONResponse:
-    fields = body.model_dump(mode="json")
-    return run(
-        request, services, principal, body, key, lambda: services.approve_tekun(principal, fields)
-    )
+    command = ApproveTekun(**body.model_dump(mode="json"))
+    return run(request, services, principal, body, key, command)
 
 
 add_case_reads(router, "tekun", "特困 persons")
@@ -41,6 +40,6 @@ for _action, _model in (
 ):
     add_decision_route(
         router, path_id="case_id", action=_action, model=_model, name="tekun", answers=CaseSummary,
-        decide=lambda services, principal, case_id, fields, a=_action: services.decide_tekun(
-            principal, case_id, a, fields),
+        command=lambda case_id, body, made=TEKUN_DECISIONS[_action]: made(
+            case_id=case_id, **body.model_dump(mode="json")),
     )  # fmt: skip

@@ -1,0 +1,111 @@
+"""The event store of a deployment: the eventsourcing application doudi records into, the
+environment that selects its database, and the start-up plumbing (schema, start-up lock)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, Transcoder
+
+from ledger.journal import AccountGuard, LedgerPeriod
+from ledger.store.settings import Settings
+from ledger.store.transcoding import CheckedMapper, OrjsonDecodingTranscoder
+
+
+class DoudiApplication(Application):  # type: ignore[type-arg]
+    """The event store of one deployment shard (one province in production)."""
+
+    name = "doudi"
+    # A ledger period is checked by every posting dated in it, and a pool's guard moves with every
+    # posting through the pool: snapshot both, often, so loading them stays cheap however busy they
+    # are — a posting that lost a race to them loads them again.
+    snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON encoding, decoded with orjson (``ledger/store/transcoding.py``)."""
+        transcoder = OrjsonDecodingTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def construct_mapper(self) -> Mapper:  # type: ignore[type-arg]
+        """The library's mapper, raising ``IntegrityFailure`` for a state it cannot decode."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=CheckedMapper
+        )
+
+
+def application_env(settings: Settings) -> dict[str, str]:
+    target = settings.database
+    env = {
+        "CIPHER_TOPIC": "ledger.store.cipher:CachedAESCipher",
+        "CIPHER_KEY": settings.effective_cipher_key,
+        "COMPRESSOR_TOPIC": "ledger.store.compression:Lz4Compressor",
+    }
+    if target.kind == "sqlite":
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": target.path,
+                "SQLITE_LOCK_TIMEOUT": "60",
+            }
+        )
+    else:
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": target.dbname,
+                "POSTGRES_HOST": target.host,
+                "POSTGRES_PORT": str(target.port),
+                "POSTGRES_USER": target.user,
+                "POSTGRES_PASSWORD": target.password,
+                "POSTGRES_SCHEMA": target.schema,
+                "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+                "POSTGRES_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "ledger.store.recorders:BinaryPostgresApplicationRecorder",
+            }
+        )
+    return env
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Create the PostgreSQL schema of a shard if it is named and missing."""
+    target = settings.database
+    if target.kind == "postgres" and target.schema:
+        import psycopg
+
+        with psycopg.connect(target.postgres_conninfo(), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"')
+
+
+# Any fixed number: the key of the advisory lock that serialises start-ups on one database.
+STARTUP_LOCK = 4_206_582_0001
+
+
+@contextmanager
+def startup_lock(settings: Settings) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock (on SQLite, a lock file beside the database) while a
+    process creates or checks the tables: processes starting at once (an API process and a
+    projection worker, or two roll generators) would otherwise run the library's and the views'
+    ``CREATE … IF NOT EXISTS`` side by side, and PostgreSQL may refuse one with "tuple
+    concurrently updated"."""
+    target = settings.database
+    if target.kind != "postgres":
+        import fcntl
+
+        with open(f"{target.path}.startup-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    import psycopg
+
+    with psycopg.connect(target.postgres_conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK,))
