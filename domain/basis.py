@@ -57,7 +57,7 @@ class MonthBasis:
 
     @property
     def covered_members(self) -> int:
-        return sum(1 for covered in self.members.values() if covered)
+        return list(self.members.values()).count(True)
 
     def paying_in(self, month: str) -> bool:
         """Whether the case is paid for ``month`` at all (before its amount is worked out)."""

@@ -32,7 +32,7 @@ from domain.lines import (
 )
 from domain.lines import REGION_CODE as LINE_REGION
 from domain.programmes import dibao_programme_for
-from domain.roll import ProgrammeGroup
+from domain.roll import LINES_PER_CHUNK, ProgrammeGroup
 from ops.services.core import Services
 from ops.services.rolls import MonthPolicy, PolicyBook, adjustments, net
 from projections.case_state.settled import (
@@ -64,7 +64,7 @@ class Valued:
     def due(self, policy: MonthPolicy, region_code: str) -> Due:
         if self.owed is None:
             v = self.values
-            income = Income(v.income, v.excluded, v.rigid, v.employment)
+            income = Income(v.income, v.excluded, v.rigid, v.employment, INCOME)
             key = policy.value_key(
                 v.kind, v.programme, v.method, v.tier_code, v.household, self.covered, income,
                 v.care_level, v.mode, region_code,
@@ -76,7 +76,8 @@ class Valued:
         return self.owed
 
     def template(self, income: Income) -> MonthBasis:
-        """A basis with these values and the placeholder references, as ``owed_by`` computes
+        """A basis with these values and the placeholder references (``income`` holds the
+        ``INCOME`` one), as ``owed_by`` computes
         from (its status and months do not reach a month's amounts: the span decides whether
         the case is paid, ``span_pays``)."""
         v = self.values
@@ -88,10 +89,8 @@ class Valued:
                 v.household, self.covered
             )
         return MonthBasis(
-            v.kind, v.programme, "approved", v.method, v.tier_code, members,
-            Income(income.household_income_fen, income.excluded_income_fen,
-                   income.rigid_expenditure_fen, income.employment_cost_fen, INCOME),
-            None, None, 0, v.care_level, v.mode, [BASIS],
+            v.kind, v.programme, "approved", v.method, v.tier_code, members, income, None, None, 0,
+            v.care_level, v.mode, [BASIS],
         )  # fmt: skip
 
 
@@ -169,7 +168,9 @@ def roll_lines(
                 else:
                     assert basis is not None  # folded above
                     due = policy.owed_by(basis, region, covered)
-                regular, regular_fen = due.indices(parts), due.total_fen
+                # The chunk's own indices when this chunk has them already: no call a line.
+                regular = due.found if due.table == parts.table else due.indices(parts)
+                regular_fen = due.total_fen
             months: list[dict[str, Any]] | None = None  # this month's only, its total
             if history:
                 adjusted = adjustments(row.as_dict(), row.facts, month, history, book)
@@ -190,6 +191,28 @@ def roll_lines(
                 case[CASE_ID], case[KIND], programme, region, fragment(case[PAYEE]),
                 covered, components, payable, receivable, months, line_refs,
             ]  # fmt: skip
+
+
+def roll_chunks(
+    services: Services,
+    county: str,
+    month: str,
+    group: ProgrammeGroup,
+    book: PolicyBook,
+    parts: Parts,
+    totals: Totals,
+) -> Iterator[list[list[Any]]]:
+    """``roll_lines`` in chunks of ``LINES_PER_CHUNK`` (the last one shorter), each line added to
+    ``totals``. The caller takes ``parts``, the chunk's table, before it asks for the next."""
+    chunk: list[list[Any]] = []
+    for line in roll_lines(services, county, month, group, book, parts):
+        totals.add(line, parts.parts)
+        chunk.append(line)
+        if len(chunk) == LINES_PER_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class Cell:

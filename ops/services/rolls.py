@@ -514,7 +514,7 @@ def _generate_roll(
     progress: Callable[[int], None] | None,
 ) -> Outcome:
     # Imported here: the line loop reads this module's policy (``MonthPolicy``, ``adjustments``).
-    from ops.services.roll_lines import Totals, roll_lines
+    from ops.services.roll_lines import Totals, roll_chunks
 
     principal.require("roll.generate")
     validate_region_code(county, "county_code")
@@ -532,7 +532,6 @@ def _generate_roll(
     token = new_token()  # time-ordered: its lines' key follows every earlier generation's
     totals, chunks = Totals(), 0
     parts = Parts()
-    chunk: list[list[Any]] = []
     pending: list[RollChunk] = []
     written: list[tuple[Any, ...]] = []  # the view's rows of the pending chunks
     gen = generation_key(str(token))
@@ -557,20 +556,14 @@ def _generate_roll(
         pending.clear()
         written.clear()
 
-    per_chunk = LINES_PER_CHUNK  # a local: a module-level name is looked up at every use
-    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book, parts):
-        totals.add(line, parts.parts)
-        chunk.append(line)
-        if len(chunk) == per_chunk:
-            pending.append(record(chunk, chunks))
-            chunks, chunk = chunks + 1, []
-            if len(pending) == CHUNKS_PER_SAVE:
-                save()
-            if progress is not None:
-                progress(LINES_PER_CHUNK)
-    if chunk:
-        pending.append(record(chunk, chunks))
+    group_of = ProgrammeGroup(roll.group)
+    for lines in roll_chunks(services, county, month, group_of, book, parts, totals):
+        pending.append(record(lines, chunks))
         chunks += 1
+        if len(pending) == CHUNKS_PER_SAVE:
+            save()
+        if progress is not None and len(lines) == LINES_PER_CHUNK:
+            progress(LINES_PER_CHUNK)
     save()
     generation = roll.record_generation(
         as_of=as_of,

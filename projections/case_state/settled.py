@@ -143,6 +143,20 @@ class RollCase:
         return dict(zip(PAGE_FIELDS, self.case[: len(PAGE_FIELDS)], strict=True))
 
 
+def roll_cases(rows: list[tuple[Any, ...]], width: int) -> list[RollCase]:
+    """A page of a county's cases as the view's stream reads them for a roll's month and time:
+    each row ``PAGE_FIELDS``, then (from ``width`` on) the settled basis if inline, the months
+    paid and whether the settled basis holds (``RollCase.holds``)."""
+    return [RollCase(row, row[width], row[width + 1], None, bool(row[width + 2])) for row in rows]
+
+
+def wanting_facts(cases: list[RollCase]) -> dict[str, RollCase]:
+    """By case id, the cases whose facts a roll reads: those it folds (the settled basis does
+    not hold, or was too large to read along the index) and those with a paid month listed
+    (adjustments fold the facts)."""
+    return {case.case[CASE_ID]: case for case in cases if not case.unpaid or not case.holds}
+
+
 def paid_months(history: str | None) -> dict[str, tuple[int, str]]:
     """Month → (amount, as-of) from the JSON the case page's subquery returns (NULL or '[]' if
     none)."""

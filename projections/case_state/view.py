@@ -19,7 +19,7 @@ from projections.case_state.projection import (
     CaseStateProjection,
     details_json,
 )
-from projections.case_state.settled import CASE_ID, PAGE_FIELDS, RollCase
+from projections.case_state.settled import PAGE_FIELDS, RollCase, roll_cases, wanting_facts
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic
 
@@ -355,10 +355,7 @@ class CaseStateView(View):
             if known is None:
                 yield [RollCase(row, row[width] or row[-2], row[width + 1], row[-1]) for row in rows]  # fmt: skip
                 continue
-            cases = [
-                RollCase(row, row[width], row[width + 1], None, bool(row[width + 2]))
-                for row in rows
-            ]
+            cases = roll_cases(rows, width)
             self._complete(cases)
             yield cases
 
@@ -366,10 +363,7 @@ class CaseStateView(View):
         """Read the facts of the cases the roll folds — whose settled basis does not hold for
         the month as known then, or was too large for the county index — and of those with a
         paid month listed (adjustments fold the facts)."""
-        wanted = {
-            case.case[CASE_ID]: case for case in cases
-            if not case.unpaid or not case.holds
-        }  # fmt: skip
+        wanted = wanting_facts(cases)
         if not wanted:
             return
         with self.db.transaction() as cur:
