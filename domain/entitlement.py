@@ -5,12 +5,15 @@ basis for the month and the policy in force, each with the reference of the even
 the engine returns the amount as components, each naming its rule and its sources, with the
 rounding rule stated. Arithmetic is exact in integers: a gap of standard minus per-capita income
 times covered members is computed as one fraction and rounded once.
+
+A case's income and basis and the engine's result are records (``NamedTuple``: immutable, and
+built for every distinct case a roll meets); the policy values are frozen dataclasses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from domain.dates import add_months
 from domain.errors import InvalidValue
@@ -40,8 +43,7 @@ class Sourced:
     source: str
 
 
-@dataclass(frozen=True, slots=True)
-class Income:
+class Income(NamedTuple):
     """Monthly household income as checked, and what the rules count out of it."""
 
     household_income_fen: int
@@ -55,8 +57,7 @@ PayMethod = Literal["top_up", "tier"]  # 补差 (standard minus counted income) 
 CareLevel = Literal["full_self_care", "partial", "none"]  # 特困 self-care assessment
 
 
-@dataclass(frozen=True, slots=True)
-class HouseholdBasis:
+class HouseholdBasis(NamedTuple):
     """A household case as it stood for the month."""
 
     method: PayMethod
@@ -68,8 +69,7 @@ class HouseholdBasis:
     source: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class TekunBasis:
+class TekunBasis(NamedTuple):
     care_level: CareLevel
     centralized: bool
     source: str = ""
@@ -82,16 +82,14 @@ class CareStandard:
     source: str
 
 
-@dataclass(frozen=True, slots=True)
-class Component:
+class Component(NamedTuple):
     code: str  # base, care, …
     amount_fen: int
     rule: str
     sources: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Entitlement:
+class Entitlement(NamedTuple):
     components: tuple[Component, ...] = ()
     rounding: str = ""
 

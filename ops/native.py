@@ -14,11 +14,11 @@ the build would silently not run. The build therefore records each source's SHA-
 the extensions (``STAMP``), and ``check`` refuses a compiled module whose source has changed
 since: the test session and the services' start-up call it.
 
-Compiled: the roll's line loop and totals (``ops/services/roll_lines.py``) and the case rows
-and settled bases it reads (``projections/case_state/settled.py``), because a roll runs them
-once per line, a million times a month, and everything else per distinct value set or less.
-The domain stays ordinary Python; ``tests/property/test_native_twin.py`` holds each compiled
-module to its source run as Python.
+Compiled: the roll's line loop and totals, the case rows and settled bases it reads, and what it
+runs for every distinct set of case values (the month's policy lookups, the entitlement engine,
+the basis, rounding, the chunk's rows), because a roll runs these once per line or nearly, a
+million times a month. The code is ordinary typed Python, held to its own source run as Python
+by ``tests/property/test_native_twin.py``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
     "ops/services/roll_lines.py",
     "projections/case_state/settled.py",
+    "ops/services/rolls.py",
+    "domain/basis.py",
+    "domain/entitlement.py",
+    "domain/lines.py",
+    "domain/money.py",
 )
 STAMP = ROOT / "build" / "native.json"
 PACKAGES = ("domain", "ledger", "projections", "api", "ops")
@@ -130,6 +135,22 @@ def twin(source: str) -> ModuleType:
     sys.modules[name] = module  # for the dataclasses and pickling that look a class's module up
     loader.exec_module(module)
     return module
+
+
+def source_only() -> None:
+    """From now on, import this checkout's modules from their source, compiled or not: the
+    pure-Python run of the whole roll that the tests compare the compiled one with. Call it
+    before any of them but this one is imported."""
+    root = str(ROOT)
+    sources = (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES)
+
+    def finder(path: str) -> importlib.machinery.FileFinder:
+        if not path.startswith(root):
+            raise ImportError(path)  # not ours: the next hook finds it
+        return importlib.machinery.FileFinder(path, sources)
+
+    sys.path_hooks.insert(0, finder)
+    sys.path_importer_cache.clear()
 
 
 def clean() -> None:

@@ -168,9 +168,7 @@ def roll_lines(
                 else:
                     assert basis is not None  # folded above
                     due = policy.owed_by(basis, region, covered)
-                # The chunk's own indices when this chunk has them already: no call a line.
-                regular = due.found if due.table == parts.table else due.indices(parts)
-                regular_fen = due.total_fen
+                regular, regular_fen = due.indices(parts), due.total_fen
             months: list[dict[str, Any]] | None = None  # this month's only, its total
             if history:
                 adjusted = adjustments(row.as_dict(), row.facts, month, history, book)

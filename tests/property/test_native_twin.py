@@ -5,6 +5,8 @@ modules are the ones the roll imports."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import orjson
@@ -12,18 +14,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import entitlement as compiled_entitlement
 from domain.basis import CaseFact, MonthBasis
 from domain.entitlement import Income
-from domain.lines import FIELDS, Parts
+from domain.lines import FIELDS
+from domain.money import RoundingMode, RoundingUnit
 from ops import native
 from ops.services import roll_lines as compiled_lines
 from ops.services.core import Services
 from projections.case_state import settled as compiled_settled
 
+ENTITLEMENT = "domain/entitlement.py"
 SETTLED = "projections/case_state/settled.py"
 ROLL_LINES = "ops/services/roll_lines.py"
 pure_settled = native.twin(SETTLED)
 pure_lines = native.twin(ROLL_LINES)
+pure_entitlement = native.twin(ENTITLEMENT)
 
 months = st.sampled_from(["2021-12", "2022-01", "2022-03", "2022-06", "2023-01"])
 refs = st.from_regex(r"[A-Za-z]{1,12}\.[A-Za-z]{1,12}#[0-9]{1,4}", fullmatch=True)
@@ -74,6 +80,41 @@ def test_a_settled_basis_packs_and_unpacks_as_its_twin_does(basis: MonthBasis, m
     names = ("kind", "programme", "method", "tier_code", "household", "covered", "income",
              "excluded", "rigid", "employment", "care_level", "mode")  # fmt: skip
     assert [getattr(found, n) for n in names] == [getattr(twin, n) for n in names]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.integers(0, 8),
+    st.tuples(fen, fen, fen, fen),
+    st.integers(0, 10**7),
+    st.sampled_from(["top_up", "tier"]),
+    st.sampled_from(list(RoundingUnit)),
+    st.sampled_from(list(RoundingMode)),
+    st.integers(0, 10**6),
+)
+def test_the_engine_reckons_as_its_twin_does(
+    household: int, covered: int, figures: tuple[int, int, int, int], standard: int,
+    method: str, unit: RoundingUnit, mode: RoundingMode, tier: int,
+) -> None:  # fmt: skip
+    found = []
+    for module in (compiled_entitlement, pure_entitlement):
+        basis = module.HouseholdBasis(
+            method, household, min(covered, household), module.Income(*figures, "check#2"), "A",
+            True, "basis#3",
+        )  # fmt: skip
+        found.append(module.household_entitlement(
+            basis, module.Sourced(standard, "standard#1"), module.Rounding(unit, mode),
+            {"A": module.Sourced(tier, "tiers#1")},
+        ))  # fmt: skip
+        tekun = module.TekunBasis("partial", False, "basis#3")
+        found.append(module.tekun_entitlement(
+            tekun, module.Sourced(standard, "standard#1"), module.Sourced(130 + tier % 50, "rule#1"),
+            module.Sourced(tier, "rule#1"), module.CareStandard(None, 30, "care#1"),
+            module.Sourced(figures[0] % 10**6, "wage#1"), module.Rounding(unit, mode),
+        ))  # fmt: skip
+    assert found[0] == found[2] and found[1] == found[3]
+    assert found[0].amount_fen == found[2].amount_fen
 
 
 paid = st.dictionaries(months, st.tuples(fen, st.just("2022-01-31T00:00:00.000000Z")), max_size=3)
@@ -137,29 +178,48 @@ def test_a_roll_s_totals_add_up_as_their_twin_s(drawn: tuple[list[list[Any]], li
     assert (found.lines, found.amount_fen) == (twin.lines, twin.amount_fen)
 
 
-def test_a_county_s_roll_lines_are_their_twin_s(services: Services) -> None:
-    """A demo county (June 2022 approved, July drafted), its lines for months before, at and
-    after the paid one, from the compiled loop and from its twin: the same rows, the same
-    parts."""
-    from domain.roll import ProgrammeGroup
+# A county's lines for months before, at and after the demo's paid one (June 2022), printed as
+# JSON by a process that imports the code as built (``native``) or from source (``source``).
+LINES = """
+import sys
+from ops import native
+if sys.argv[2] == "source":
+    native.source_only()
+import orjson
+from domain.lines import Parts
+from domain.roll import ProgrammeGroup
+from ledger.store.settings import Settings
+from ops.services.core import Services
+from ops.services.roll_lines import roll_lines
+from ops.services.rolls import PolicyBook
+services = Services(Settings(environment="test", database_url=sys.argv[1], secret="test-secret"))
+found = [[native.compiled(source) for source in native.MODULES]]
+for month in ("2022-05", "2022-06", "2022-07", "2023-06"):
+    book, parts = PolicyBook(services, "420582", "2030-01-01T00:00:00.000000Z"), Parts()
+    found += list(roll_lines(services, "420582", month, ProgrammeGroup.ALL, book, parts))
+    found.append(parts.take())
+sys.stdout.buffer.write(orjson.dumps(found))
+"""
+
+
+def test_a_county_s_roll_is_the_same_compiled_and_from_source(services: Services) -> None:
+    """The whole roll path (case rows, settled bases, value keys, engine, lines), compiled as
+    built and run from source in processes of its own, gives the same lines and parts."""
     from ops.demo import load_demo
-    from ops.services.rolls import PolicyBook
-    from tests.conftest import COUNTY
 
-    load_demo(services, households=30, tekun=4)
+    load_demo(services, households=30, tekun=4)  # June 2022 approved, July drafted
     services.fresh()
-    as_of = "2030-01-01T00:00:00.000000Z"
 
-    def lines(module: Any) -> bytes:
-        found: list[Any] = []
-        for month in ("2022-05", "2022-06", "2022-07", "2023-06"):
-            book, parts = PolicyBook(services, COUNTY, as_of), Parts()
-            found += list(
-                module.roll_lines(services, COUNTY, month, ProgrammeGroup.ALL, book, parts)
-            )
-            found.append(parts.take())
-        return orjson.dumps(found)
+    def lines(mode: str) -> list[Any]:
+        done = subprocess.run(
+            [sys.executable, "-c", LINES, services.settings.database_url, mode],
+            cwd=native.ROOT, capture_output=True, check=True,
+        )  # fmt: skip
+        found: list[Any] = orjson.loads(done.stdout)
+        return found
 
-    expected = lines(pure_lines)
-    assert b'"household"' in expected and b'"tekun"' in expected
-    assert lines(compiled_lines) == expected
+    source, built = lines("source"), lines("native")
+    assert source[0] == [False] * len(native.MODULES)
+    assert built[0] == [state == "current" for state in native.status().values()]
+    assert b'"tekun"' in orjson.dumps(source) and len(source) > 30
+    assert built[1:] == source[1:]
