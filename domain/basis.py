@@ -11,17 +11,15 @@ roll as back-pay or recovery.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
-
-import orjson
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from domain.dates import first_day, month_of
 from domain.entitlement import CareLevel, Income, PayMethod, gradual_exit_pays
 
 
 class CaseFact(NamedTuple):
-    """A tuple, not a dataclass: a roll builds a few million of these."""
+    """One of a case's facts as the case-state view keeps it (a row of its facts blob)."""
 
     version: int
     event_type: str  # "HouseholdCase.Approved", …
@@ -35,52 +33,23 @@ class CaseFact(NamedTuple):
         return f"{self.event_type}#{self.position}"
 
 
-@dataclass
+@dataclass(slots=True)
 class MonthBasis:
-    kind: str
-    programme: str
-    status: str
-    method: PayMethod
-    tier_code: str | None
-    members: dict[str, bool]  # person key → covered
-    income: Income
-    start_month: str | None
-    exit_month: str | None
-    exit_months: int
-    care_level: CareLevel
-    mode: str
-    sources: list[str]
+    """A case's basis for one month, folded from its facts (``basis_for_month``)."""
 
-    def __init__(
-        self,
-        kind: str,
-        programme: str = "",
-        status: str = "applied",
-        method: PayMethod = "top_up",
-        tier_code: str | None = None,
-        members: dict[str, bool] | None = None,
-        income: Income | None = None,
-        start_month: str | None = None,
-        exit_month: str | None = None,
-        exit_months: int = 0,
-        care_level: CareLevel = "full_self_care",
-        mode: str = "dispersed",
-        sources: list[str] | None = None,
-    ) -> None:
-        # Written out, not generated: see ``compiled_init`` in ``domain.entitlement``.
-        self.kind = kind
-        self.programme = programme
-        self.status = status
-        self.method = method
-        self.tier_code = tier_code
-        self.members = {} if members is None else members
-        self.income = Income(0) if income is None else income
-        self.start_month = start_month
-        self.exit_month = exit_month
-        self.exit_months = exit_months
-        self.care_level = care_level
-        self.mode = mode
-        self.sources = [] if sources is None else sources
+    kind: str
+    programme: str = ""
+    status: str = "applied"
+    method: PayMethod = "top_up"
+    tier_code: str | None = None
+    members: dict[str, bool] = field(default_factory=dict)  # person key → covered
+    income: Income = field(default_factory=lambda: Income(0))
+    start_month: str | None = None
+    exit_month: str | None = None
+    exit_months: int = 0
+    care_level: CareLevel = "full_self_care"
+    mode: str = "dispersed"
+    sources: list[str] = field(default_factory=list)
 
     @property
     def household_members(self) -> int:
@@ -88,11 +57,7 @@ class MonthBasis:
 
     @property
     def covered_members(self) -> int:
-        count = 0  # a compiled loop: no list made, once a roll line
-        for covered in self.members.values():
-            if covered:
-                count += 1
-        return count
+        return list(self.members.values()).count(True)
 
     def paying_in(self, month: str) -> bool:
         """Whether the case is paid for ``month`` at all (before its amount is worked out)."""
@@ -227,80 +192,3 @@ def settled_basis(kind: str, facts: list[CaseFact]) -> tuple[str, MonthBasis]:
     counting = _counting_from(facts)
     since = max((entry[0] for entry in counting), default="")
     return since, _folded(kind, sorted(counting))
-
-
-# The settled basis as the case-state view keeps it for the roll (``settled_data``): three
-# parts, each on a line of its own, so that a roll takes a case's apart with one split and
-# decodes only what it has not seen: its *values* (what the amounts depend on: kind,
-# programme, method, tier, household size and covered count, the income figures, care level,
-# mode), its *span* (status, start month, exit month and months: whether a month is paid) and
-# its *references* (the income fact, then the basis's facts, separated by ``REF_SEPARATOR``).
-# Thousands of cases share their values and a dozen spans cover a county: the roll keeps what
-# each gives, and per case splits its references alone. Members are kept as counts: their
-# person keys are the facts' business, not the amount's.
-REF_SEPARATOR: Final = "\x1f"
-
-
-def settled_data(basis: MonthBasis) -> bytes | None:
-    """The settled basis in the view's form (above); None if a reference holds a separator
-    (never a fact reference, ``Class.Event#position``: the roll then folds the case's facts)."""
-    income = basis.income
-    refs = [income.source, *basis.sources]
-    if any(REF_SEPARATOR in ref or "\n" in ref for ref in refs):
-        return None
-    values = orjson.dumps([
-        basis.kind, basis.programme, basis.method, basis.tier_code, basis.household_members,
-        basis.covered_members, income.household_income_fen, income.excluded_income_fen,
-        income.rigid_expenditure_fen, income.employment_cost_fen, basis.care_level, basis.mode,
-    ])  # fmt: skip
-    span = orjson.dumps([basis.status, basis.start_month, basis.exit_month, basis.exit_months])
-    return b"\n".join((values, span, REF_SEPARATOR.join(refs).encode()))
-
-
-class SettledValues:
-    """A settled basis's values, read from the part ``settled_data`` stores (a plain class:
-    mypyc compiles its ``__init__``, where a ``NamedTuple``'s is interpreted Python — measured
-    +2.2 % of a roll's instructions, built for each new value set)."""
-
-    def __init__(self, values: bytes) -> None:
-        (kind, programme, method, tier_code, household, covered, income, excluded, rigid,
-         employment, care_level, mode) = orjson.loads(values)  # fmt: skip
-        self.kind: str = kind
-        self.programme: str = programme
-        self.method: PayMethod = method
-        self.tier_code: str | None = tier_code
-        self.household: int = household
-        self.covered: int = covered
-        self.income: int = income
-        self.excluded: int = excluded
-        self.rigid: int = rigid
-        self.employment: int = employment
-        self.care_level: CareLevel = care_level
-        self.mode: str = mode
-
-
-def numbered_members(household: int, covered: int) -> dict[str, bool]:
-    """Members as the settled form keeps them, as counts: numbered, the first ``covered`` of
-    them covered."""
-    return {f"#{number}": number < covered for number in range(household)}
-
-
-def basis_from_settled(values: bytes, span: bytes, refs: str) -> MonthBasis:
-    """A basis from the view's three parts (``settled_data``). Its members are numbered, not
-    named: the form keeps their count and covered count, all a month's amount reads. A roll
-    reads the values alone (``SettledValues``); this is the whole inverse of ``settled_data``."""
-    v = SettledValues(values)
-    status, start_month, exit_month, exit_months = orjson.loads(span)
-    income_source, *sources = refs.split(REF_SEPARATOR)
-    return MonthBasis(v.kind, v.programme, status, v.method, v.tier_code,
-                      numbered_members(v.household, v.covered),
-                      Income(v.income, v.excluded, v.rigid, v.employment, income_source),
-                      start_month, exit_month, exit_months, v.care_level, v.mode, sources)  # fmt: skip
-
-
-def span_pays(span: bytes, month: str) -> bool:
-    """Whether a settled basis with this span (``settled_data``) is paid for ``month``."""
-    status, start_month, exit_month, exit_months = orjson.loads(span)
-    return MonthBasis(
-        "", status=status, start_month=start_month, exit_month=exit_month, exit_months=exit_months
-    ).paying_in(month)

@@ -20,8 +20,13 @@ from domain.errors import Conflict
 from domain.ids import name_uuid
 
 
+def enrolment_name(person_key: str) -> str:
+    """The name a person's enrolment id is derived from (``name_uuid``)."""
+    return f"doudi:person:{person_key}"
+
+
 def enrolment_id(person_key: str) -> UUID:
-    return name_uuid(f"doudi:person:{person_key}")
+    return name_uuid(enrolment_name(person_key))
 
 
 class PersonEnrolment(Aggregate):

@@ -5,12 +5,15 @@ basis for the month and the policy in force, each with the reference of the even
 the engine returns the amount as components, each naming its rule and its sources, with the
 rounding rule stated. Arithmetic is exact in integers: a gap of standard minus per-capita income
 times covered members is computed as one fraction and rounded once.
+
+A case's income and basis and the engine's result are records (``NamedTuple``: immutable, and
+built for every distinct case a roll meets); the policy values are frozen dataclasses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from domain.dates import add_months
 from domain.errors import InvalidValue
@@ -18,31 +21,12 @@ from domain.money import RoundingMode, RoundingUnit, divide_rounded
 
 PERCENT: Final = 100
 
-# compiled_init: the value classes here, and in the other modules mypyc compiles
-# (``ops/native.py``), write their ``__init__`` out in the class body, with the fields in
-# order as ``@dataclass`` would. mypyc compiles such an ``__init__``; the one ``@dataclass``
-# generates stays interpreted Python, and costs ~10× as much: 4.9 µs to restore a settled basis
-# against 0.44 µs, measured. A roll builds a basis and its income for every line, and these
-# for every entitlement it works out. ``@dataclass`` still gives equality, hashing, ``repr`` and
-# (frozen) refuses assignment; the frozen ones set their fields with ``object.__setattr__`` as
-# the generated ``__init__`` does. A test holds every value class of those modules to this.
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rounding:
     unit: RoundingUnit = RoundingUnit.FEN
     mode: RoundingMode = RoundingMode.HALF_UP
     source: str = "default"
-
-    def __init__(
-        self,
-        unit: RoundingUnit = RoundingUnit.FEN,
-        mode: RoundingMode = RoundingMode.HALF_UP,
-        source: str = "default",
-    ) -> None:
-        object.__setattr__(self, "unit", unit)
-        object.__setattr__(self, "mode", mode)
-        object.__setattr__(self, "source", source)
 
     def divide(self, numerator_fen: int, denominator: int) -> int:
         return divide_rounded(numerator_fen, denominator, self.unit, self.mode)
@@ -51,20 +35,15 @@ class Rounding:
         return f"rounded to the {self.unit} ({self.mode})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sourced:
     """A policy value with the reference of the event that set it (e.g. 'policy:<id>@<version>')."""
 
     amount_fen: int
     source: str
 
-    def __init__(self, amount_fen: int, source: str) -> None:
-        object.__setattr__(self, "amount_fen", amount_fen)
-        object.__setattr__(self, "source", source)
 
-
-@dataclass(frozen=True)
-class Income:
+class Income(NamedTuple):
     """Monthly household income as checked, and what the rules count out of it."""
 
     household_income_fen: int
@@ -73,27 +52,12 @@ class Income:
     employment_cost_fen: int = 0  # 就业成本, deducted up to one standard
     source: str = ""
 
-    def __init__(
-        self,
-        household_income_fen: int,
-        excluded_income_fen: int = 0,
-        rigid_expenditure_fen: int = 0,
-        employment_cost_fen: int = 0,
-        source: str = "",
-    ) -> None:
-        object.__setattr__(self, "household_income_fen", household_income_fen)
-        object.__setattr__(self, "excluded_income_fen", excluded_income_fen)
-        object.__setattr__(self, "rigid_expenditure_fen", rigid_expenditure_fen)
-        object.__setattr__(self, "employment_cost_fen", employment_cost_fen)
-        object.__setattr__(self, "source", source)
-
 
 PayMethod = Literal["top_up", "tier"]  # 补差 (standard minus counted income) or by tier
 CareLevel = Literal["full_self_care", "partial", "none"]  # 特困 self-care assessment
 
 
-@dataclass(frozen=True)
-class HouseholdBasis:
+class HouseholdBasis(NamedTuple):
     """A household case as it stood for the month."""
 
     method: PayMethod
@@ -104,73 +68,30 @@ class HouseholdBasis:
     paying: bool = True  # active, or within a gradual exit (see ``gradual_exit_pays``)
     source: str = ""
 
-    def __init__(
-        self,
-        method: PayMethod,
-        household_members: int,
-        covered_members: int,
-        income: Income,
-        tier_code: str | None = None,
-        paying: bool = True,
-        source: str = "",
-    ) -> None:
-        object.__setattr__(self, "method", method)
-        object.__setattr__(self, "household_members", household_members)
-        object.__setattr__(self, "covered_members", covered_members)
-        object.__setattr__(self, "income", income)
-        object.__setattr__(self, "tier_code", tier_code)
-        object.__setattr__(self, "paying", paying)
-        object.__setattr__(self, "source", source)
 
-
-@dataclass(frozen=True)
-class TekunBasis:
+class TekunBasis(NamedTuple):
     care_level: CareLevel
     centralized: bool
     source: str = ""
 
-    def __init__(self, care_level: CareLevel, centralized: bool, source: str = "") -> None:
-        object.__setattr__(self, "care_level", care_level)
-        object.__setattr__(self, "centralized", centralized)
-        object.__setattr__(self, "source", source)
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CareStandard:
     amount_fen: int | None
     percent_of_minimum_wage: int | None
     source: str
 
-    def __init__(
-        self, amount_fen: int | None, percent_of_minimum_wage: int | None, source: str
-    ) -> None:
-        object.__setattr__(self, "amount_fen", amount_fen)
-        object.__setattr__(self, "percent_of_minimum_wage", percent_of_minimum_wage)
-        object.__setattr__(self, "source", source)
 
-
-@dataclass(frozen=True)
-class Component:
+class Component(NamedTuple):
     code: str  # base, care, …
     amount_fen: int
     rule: str
     sources: tuple[str, ...]
 
-    def __init__(self, code: str, amount_fen: int, rule: str, sources: tuple[str, ...]) -> None:
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "amount_fen", amount_fen)
-        object.__setattr__(self, "rule", rule)
-        object.__setattr__(self, "sources", sources)
 
-
-@dataclass(frozen=True)
-class Entitlement:
+class Entitlement(NamedTuple):
     components: tuple[Component, ...] = ()
     rounding: str = ""
-
-    def __init__(self, components: tuple[Component, ...] = (), rounding: str = "") -> None:
-        object.__setattr__(self, "components", components)
-        object.__setattr__(self, "rounding", rounding)
 
     @property
     def amount_fen(self) -> int:

@@ -1,29 +1,26 @@
-"""Roll lines as a chunk event records them (compiled with mypyc: see ``ops/native.py``).
+"""Roll lines as a chunk event records them.
 
 A line is a row of values in the order its event's ``fields`` name, not an object naming every
 value: a million-line roll would otherwise write "case_id", "programme", … a million times
 each. Its components are indices into the chunk's ``parts`` — each distinct component once a
-chunk, since cases with the same values share the engine's result (``MonthPolicy._templates``)
+chunk, since cases with the same values share the engine's result (``Due``)
 — whose sources may hold two placeholders for the line's own references: ``INCOME`` (the
 line's income fact) and ``BASIS`` (its basis's latest fact, the last of its
 ``basis_sources``), both carried in its ``refs``. Whom it pays is one array, ``payee``. A
 line's number and bank reference follow from its place in the roll, and its ``months`` is null
 when it pays its roll's own month only, its total. ``expand`` gives a line back as the object
-every reader sees (the fields of ``RollChunk.Recorded`` version 4).
-
-Measured (ops/bench/RESULTS.md, tenth session): ~820 bytes of JSON a line as objects, ~440 as
-rows; encoding, compressing and storing the chunk events scale with it.
+every reader sees.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
 
-from domain.basis import REF_SEPARATOR
 from domain.references import reference_prefix
 
 # The fields of the lines a roll generator records, in row order.
@@ -31,8 +28,7 @@ FIELDS = (
     "case_id", "kind", "programme", "region_code", "payee", "covered_members", "components",
     "total_fen", "receivable_fen", "months", "refs",
 )  # fmt: skip
-# Where each field sits in a row: ``Final`` and written out, so mypyc compiles each use as a
-# constant (see ``projections.case_state.view.CASE_ID``).
+# Where each field sits in a row (``Final``: compiled code reads each as a constant).
 CASE_ID: Final = 0
 KIND: Final = 1
 PROGRAMME: Final = 2
@@ -49,10 +45,11 @@ REFS: Final = 10
 # recorded before it carry the five fields one by one; ``expand`` reads both.
 PAYEE_FIELDS = ("head_name", "head_id_masked", "payee_name", "account_sealed", "account_masked")
 # ``refs``: the line's income fact and then its basis's facts, joined by ``REF_SEPARATOR`` — the
-# form the case-state view keeps them in (``domain.basis.settled_data``), so a roll passes them
-# on as one string, not split into a list a line. ``expand`` gives them back as
+# form the case-state view keeps them in (``projections.case_state.settled``), so a roll passes
+# them on as one string, not split into a list a line. ``expand`` gives them back as
 # ``basis_sources`` (and the income fact in the components' sources). Rows recorded before it
 # carry ``basis_sources`` and ``income_source`` instead; ``expand`` reads both.
+REF_SEPARATOR: Final = "\x1f"  # never in a fact reference (``Class.Event#position``)
 # A part (a component): code, month, amount, rule, sources.
 PART_FIELDS = ("code", "month", "amount_fen", "rule", "sources")
 INCOME: Final = "{income}"
@@ -66,8 +63,8 @@ _tables = itertools.count()
 
 class Parts:
     """The parts table of the chunk being filled, in order of first use. A part shared by many
-    lines is added once a table by whoever shares it (``ops.services.rolls.Due`` keeps its indices for
-    the table it last added to, named by ``table``)."""
+    lines is added once a table by whoever shares it (``Due`` keeps its indices for the table
+    it last added to, named by ``table``)."""
 
     def __init__(self) -> None:
         self.parts: list[list[Any]] = []
@@ -84,6 +81,36 @@ class Parts:
         self.parts = []
         self.table = next(_tables)
         return parts
+
+
+# A component worked out once for many lines: (code, amount, rule, sources, whether a source is
+# a placeholder, ``INCOME`` or ``BASIS``).
+Template = tuple[str, int, str, tuple[str, ...], bool]
+
+
+class Due:
+    """What a basis's values are owed in one month: its components with placeholders for the
+    case's own references, their total, and the ones with an amount as a chunk's parts."""
+
+    def __init__(self, templates: list[Template], month: str) -> None:
+        self.templates = templates
+        self.total_fen = sum([template[1] for template in templates])
+        self.parts = [
+            [code, month, amount, rule, list(sources)]
+            for code, amount, rule, sources, _placed in templates if amount
+        ]  # fmt: skip
+        self.table = -1  # the chunk table ``found`` indexes (``Parts.table``)
+        self.found: list[int] = []
+
+    def indices(self, parts: Parts) -> list[int]:
+        """The indices of the parts in the chunk's table, added to it by the first line of the
+        chunk with these values; the chunk's later lines with them share the same list (a
+        line's components are never changed once made: an adjusted line makes a list of its
+        own)."""
+        if self.table != parts.table:
+            self.table = parts.table
+            self.found = [parts.add(part) for part in self.parts]
+        return self.found
 
 
 def expand(
@@ -181,19 +208,11 @@ def table_rows(
     roll's own month only). The bank reference follows from the number (``bank_reference``):
     the view works it out where a query needs it (``reference_sql``), not kept a million
     times a month."""
-    case, programme, region, covered, total, receivable, months = (
-        fields.index(name) for name in (
-            "case_id", "programme", "region_code", "covered_members", "total_fen",
-            "receivable_fen", "months",
-        )
-    )  # fmt: skip
-    found = []
-    line_no = first
-    for row in rows:
-        paid = row[months]
-        found.append((
-            gen, line_no, row[case], row[programme], row[region], row[covered], row[total],
-            row[receivable], None if paid is None else orjson.dumps(paid).decode(),
-        ))  # fmt: skip
-        line_no += 1
-    return found
+    picked = itemgetter(*(fields.index(name) for name in (
+        "case_id", "programme", "region_code", "covered_members", "total_fen", "receivable_fen",
+    )))  # fmt: skip
+    months = fields.index("months")
+    return [
+        (gen, line_no, *picked(row), None if row[months] is None else orjson.dumps(row[months]).decode())
+        for line_no, row in enumerate(rows, first)
+    ]  # fmt: skip

@@ -1,8 +1,4 @@
-"""Bank references of roll lines (compiled with mypyc: see ``ops/native.py``).
-
-A roll gives every line its reference at the bank; a million-line roll does it a million times,
-which as interpreted Python was ~3,700 instructions a line under callgrind (with the numbering).
-"""
+"""Bank references of roll lines: county, month, group letter and line number."""
 
 from __future__ import annotations
 

@@ -19,23 +19,15 @@ from domain.money import RoundingMode, RoundingUnit, divide_rounded
 PERMILLE: Final = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PriceIndex:
     month: str
     cpi_yoy_permille: int
     food_cpi_yoy_permille: int
     source: str
 
-    def __init__(
-        self, month: str, cpi_yoy_permille: int, food_cpi_yoy_permille: int, source: str
-    ) -> None:
-        object.__setattr__(self, "month", month)
-        object.__setattr__(self, "cpi_yoy_permille", cpi_yoy_permille)
-        object.__setattr__(self, "food_cpi_yoy_permille", food_cpi_yoy_permille)
-        object.__setattr__(self, "source", source)
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PriceLinkage:
     cpi_threshold_permille: int
     food_threshold_permille: int
@@ -43,42 +35,16 @@ class PriceLinkage:
     programmes: tuple[str, ...]
     source: str
 
-    def __init__(
-        self,
-        cpi_threshold_permille: int,
-        food_threshold_permille: int,
-        minimum_fen: int | None,
-        programmes: tuple[str, ...],
-        source: str,
-    ) -> None:
-        object.__setattr__(self, "cpi_threshold_permille", cpi_threshold_permille)
-        object.__setattr__(self, "food_threshold_permille", food_threshold_permille)
-        object.__setattr__(self, "minimum_fen", minimum_fen)
-        object.__setattr__(self, "programmes", programmes)
-        object.__setattr__(self, "source", source)
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ElectricitySubsidy:
     amount_fen_per_quarter: int
     pay_month_of_quarter: int
     programmes: tuple[str, ...]
     source: str
 
-    def __init__(
-        self,
-        amount_fen_per_quarter: int,
-        pay_month_of_quarter: int,
-        programmes: tuple[str, ...],
-        source: str,
-    ) -> None:
-        object.__setattr__(self, "amount_fen_per_quarter", amount_fen_per_quarter)
-        object.__setattr__(self, "pay_month_of_quarter", pay_month_of_quarter)
-        object.__setattr__(self, "programmes", programmes)
-        object.__setattr__(self, "source", source)
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OneTimeSubsidy:
     name: str
     amount_fen: int
@@ -86,22 +52,6 @@ class OneTimeSubsidy:
     pay_month: str
     programmes: tuple[str, ...]
     source: str
-
-    def __init__(
-        self,
-        name: str,
-        amount_fen: int,
-        per: str,
-        pay_month: str,
-        programmes: tuple[str, ...],
-        source: str,
-    ) -> None:
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "amount_fen", amount_fen)
-        object.__setattr__(self, "per", per)
-        object.__setattr__(self, "pay_month", pay_month)
-        object.__setattr__(self, "programmes", programmes)
-        object.__setattr__(self, "source", source)
 
 
 def triggering_index_permille(index: PriceIndex, rule: PriceLinkage) -> int | None:

@@ -14,36 +14,35 @@ the build would silently not run. The build therefore records each source's SHA-
 the extensions (``STAMP``), and ``check`` refuses a compiled module whose source has changed
 since: the test session and the services' start-up call it.
 
-Measured (ops/bench/RESULTS.md, eighth session): ~21 % fewer instructions per roll line in
-``roll_lines``, counted by callgrind. mypyc leaves interpreted what ``@dataclass`` generates,
-``__init__`` included, so the value classes of these modules write theirs out (``compiled_init``
-in ``domain/entitlement.py``; ninth session: ~14 % of a generating process's instructions).
+Compiled: the roll's line loop and totals, the case rows and settled bases it reads, and what it
+runs for every distinct set of case values (the month's policy lookups, the entitlement engine,
+the basis, rounding, the chunk's rows), because a roll runs these once per line or nearly, a
+million times a month. The code is ordinary typed Python, held to its own source run as Python
+by ``tests/property/test_native_twin.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.machinery
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-# The modules a roll line passes through, per line: the case stream's rows (case-state view),
-# the basis, the engine, its rounding and the subsidies on a cache miss, the roll's line loop and
-# totals, and the line numbers and bank references of each chunk.
 MODULES = (
+    "ops/services/roll_lines.py",
+    "projections/case_state/settled.py",
+    "ops/services/rolls.py",
     "domain/basis.py",
     "domain/entitlement.py",
     "domain/lines.py",
     "domain/money.py",
-    "domain/references.py",
-    "domain/subsidies.py",
-    "ops/services/rolls.py",
-    "projections/case_state/view.py",
 )
 STAMP = ROOT / "build" / "native.json"
 PACKAGES = ("domain", "ledger", "projections", "api", "ops")
@@ -111,6 +110,47 @@ def check() -> None:
             f"compiled modules do not match their source: {', '.join(stale)}."
             " Run `make native` (rebuild) or `python -m ops.native clean` (pure Python)."
         )
+
+
+def dotted(source: str) -> str:
+    """The module name of a source path in MODULES ('ops/services/roll_lines.py' →
+    'ops.services.roll_lines')."""
+    return source.removesuffix(".py").replace("/", ".")
+
+
+def compiled(source: str) -> bool:
+    """Whether the module of ``source`` runs compiled in this process."""
+    module = importlib.import_module(dotted(source))
+    return str(module.__file__).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+def twin(source: str) -> ModuleType:
+    """The pure-Python twin of a compiled module: its source run as Python, under a name of its
+    own (``pure.…``), whether or not the extension is built; what it imports is the same."""
+    name = "pure." + dotted(source)
+    loader = importlib.machinery.SourceFileLoader(name, str(ROOT / source))
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # for the dataclasses and pickling that look a class's module up
+    loader.exec_module(module)
+    return module
+
+
+def source_only() -> None:
+    """From now on, import this checkout's modules from their source, compiled or not: the
+    pure-Python run of the whole roll that the tests compare the compiled one with. Call it
+    before any of them but this one is imported."""
+    root = str(ROOT)
+    sources = (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES)
+
+    def finder(path: str) -> importlib.machinery.FileFinder:
+        if not path.startswith(root):
+            raise ImportError(path)  # not ours: the next hook finds it
+        return importlib.machinery.FileFinder(path, sources)
+
+    sys.path_hooks.insert(0, finder)
+    sys.path_importer_cache.clear()
 
 
 def clean() -> None:

@@ -33,7 +33,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from domain.enrolment import PersonEnrolment, enrolment_id
+from domain.enrolment import PersonEnrolment, enrolment_name
 from domain.errors import DomainError, InvalidValue
 from domain.household import (
     HouseholdCase,
@@ -41,8 +41,8 @@ from domain.household import (
     approval_fields,
     economic_check_fields,
 )
-from domain.ids import name_uuid
 from ledger.store.bulk import StoredEventEncoder
+from ledger.store.ids import name_uuid
 from ledger.store.runtime import tune_gc, worker_pool
 from ledger.store.settings import Settings
 from ops.services.cases import enrol
@@ -168,7 +168,7 @@ class NewHousehold:
         ]
         case_id = str(self.case_id)
         events += [
-            encoder.encode(PersonEnrolment.Registered, enrolment_id(key), 1,
+            encoder.encode(PersonEnrolment.Registered, name_uuid(enrolment_name(key)), 1,
                            {"person_key": key, "kind": "household", "case_id": case_id}, now)
             for key in self.person_keys
         ]  # fmt: skip

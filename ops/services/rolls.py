@@ -9,23 +9,14 @@ crash half-way leaves only orphan chunks that no header names, and a retry start
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Final
 
-import orjson
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.access import Principal
-from domain.basis import (
-    REF_SEPARATOR,
-    CaseFact,
-    MonthBasis,
-    SettledValues,
-    basis_for_month,
-    numbered_members,
-    span_pays,
-)
+from domain.basis import CaseFact, MonthBasis, basis_for_month
 from domain.dates import first_day, validate_month
 from domain.entitlement import (
     CareStandard,
@@ -41,20 +32,7 @@ from domain.entitlement import (
     tekun_entitlement,
 )
 from domain.errors import Forbidden, InvalidValue
-from domain.lines import (
-    BASIS,
-    COMPONENTS,
-    COVERED,
-    FIELDS,
-    INCOME,
-    MONTHS,
-    PROGRAMME,
-    RECEIVABLE,
-    TOTAL,
-    Parts,
-    table_rows,
-)
-from domain.lines import REGION_CODE as LINE_REGION
+from domain.lines import BASIS, FIELDS, INCOME, Due, Parts, table_rows
 from domain.money import RoundingMode, RoundingUnit
 from domain.programmes import dibao_programme_for
 from domain.regions import validate_region_code
@@ -71,12 +49,10 @@ from domain.subsidies import (
 from ledger.store.runtime import gc_paused
 from ops.services.core import Outcome, Services, now_utc
 from ops.services.ledger import flow_postings, pool_group
-from projections.case_state.view import CASE_ID, KIND, PAYEE, REGION_CODE
 from projections.rolls.view import generation_key, new_token
 from projections.runner import utc_text
 
-# ~5,000 lines per transaction: bounded memory. Not ``Final``: mypyc would compile it in as a
-# constant, and the tests set it lower (a module-level name is looked up once a save).
+# ~5,000 lines per transaction: bounded memory (the tests set it lower).
 CHUNKS_PER_SAVE = 5
 
 
@@ -84,35 +60,7 @@ CHUNKS_PER_SAVE = 5
 # the same as a chunk's parts hold (``domain.lines``), so a cached part is recorded as it is.
 _INCOME_REF: Final = INCOME
 _BASIS_REF: Final = BASIS
-# A cached component: (code, amount, rule, sources, whether a source is a placeholder).
-_Template = tuple[str, int, str, tuple[str, ...], bool]
 _DUE_CACHE: Final = 50_000  # value keys kept per month: bounded memory whatever the incomes
-
-
-class Due:
-    """What a basis's values are owed in one month (``MonthPolicy.owed_by``): its components
-    with placeholders for the case's own references, their total, and the ones with an amount
-    as a chunk's parts."""
-
-    def __init__(self, templates: list[_Template], month: str) -> None:
-        self.templates = templates
-        self.total_fen = sum(template[1] for template in templates)
-        self.parts = [
-            [code, month, amount, rule, list(sources)]
-            for code, amount, rule, sources, _placed in templates if amount
-        ]  # fmt: skip
-        self.table = -1  # the chunk table ``found`` indexes (``Parts.table``)
-        self.found: list[int] = []
-
-    def indices(self, parts: Parts) -> list[int]:
-        """The indices of the parts in the chunk's table, added to it by the first line of the
-        chunk with these values; the chunk's later lines with them share the same list (a
-        line's components are never changed once made: an adjusted line makes a list of its
-        own)."""
-        if self.table != parts.table:
-            self.table = parts.table
-            self.found = [parts.add(part) for part in self.parts]
-        return self.found
 
 
 def _ref(fact: dict[str, Any]) -> str:
@@ -413,94 +361,6 @@ def subsidies_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> l
     return [c for c in found if c is not None and c.amount_fen > 0]
 
 
-class Cell:
-    """One programme × region's tally (native integers: no boxed arithmetic a line)."""
-
-    def __init__(self) -> None:
-        self.lines = 0
-        self.persons = 0
-        self.amount_fen = 0
-        self.payable = 0
-
-
-class Totals:
-    """A roll's totals, added line by line: one tally per programme × region code, summed by
-    programme and by township at the end (two dict lookups a line instead of a dozen updates;
-    keyed by the line's own region code, so no township code is cut out of it a line)."""
-
-    def __init__(self) -> None:
-        self.cells: dict[str, dict[str, Cell]] = {}  # programme → region code → tally
-        self.backpay_fen = self.recovered_fen = self.receivable_fen = 0
-
-    def add(self, line: list[Any], parts: list[list[Any]]) -> None:
-        """Add a row of ``domain.lines.FIELDS`` whose components index ``parts``."""
-        total: int = line[TOTAL]
-        programme: str = line[PROGRAMME]
-        regions = self.cells.get(programme)
-        if regions is None:
-            regions = self.cells[programme] = {}
-        region: str = line[LINE_REGION]
-        cell = regions.get(region)
-        if cell is None:
-            cell = regions[region] = Cell()
-        covered: int = line[COVERED]  # typed: a native addition, not a generic one
-        cell.lines += 1
-        cell.persons += covered
-        cell.amount_fen += total
-        if total > 0:
-            cell.payable += 1
-        receivable: int = line[RECEIVABLE]
-        if receivable:
-            self.receivable_fen += receivable
-        months: list[dict[str, Any]] | None = line[MONTHS]
-        if months is not None:  # only a line with adjustments lists its months
-            for index in line[COMPONENTS]:
-                if parts[index][0] == "backpay":
-                    self.backpay_fen += parts[index][2]
-            for part in months:
-                if part["amount_fen"] < 0:
-                    self.recovered_fen -= part["amount_fen"]
-
-    def _tallies(self) -> list[tuple[str, str, Cell]]:
-        return [
-            (programme, region, cell)
-            for programme, regions in self.cells.items()
-            for region, cell in regions.items()
-        ]
-
-    @property
-    def lines(self) -> int:
-        return sum(cell.lines for _p, _r, cell in self._tallies())
-
-    @property
-    def amount_fen(self) -> int:
-        return sum(cell.amount_fen for _p, _r, cell in self._tallies())
-
-    def _by(self, township: bool) -> dict[str, dict[str, int]]:
-        found: dict[str, dict[str, int]] = {}
-        for programme, region, cell in self._tallies():
-            name = region[:9] if township else programme
-            bucket = found.setdefault(name, {"lines": 0, "persons": 0, "amount_fen": 0})
-            bucket["lines"] += cell.lines
-            bucket["persons"] += cell.persons
-            bucket["amount_fen"] += cell.amount_fen
-        return dict(sorted(found.items()))
-
-    def as_dict(self) -> dict[str, Any]:
-        cells = [cell for _p, _r, cell in self._tallies()]
-        return {
-            "lines": sum(cell.lines for cell in cells),
-            "persons": sum(cell.persons for cell in cells),
-            "amount_fen": sum(cell.amount_fen for cell in cells),
-            "payable_lines": sum(cell.payable for cell in cells),
-            "backpay_fen": self.backpay_fen,
-            "recovered_fen": self.recovered_fen,
-            "receivable_fen": self.receivable_fen,
-            "by_programme": self._by(False),
-            "by_township": self._by(True),
-        }
-
-
 class PolicyBook:
     """Month policies of one county as known at one time, built on first use."""
 
@@ -600,152 +460,6 @@ def net(
     return available, receivable, months
 
 
-class Valued:
-    """What one settled basis's values (``domain.basis.settled_data``) give in a month's roll:
-    the programme, the covered count and, once a case with them is paid, what they are owed.
-    Kept per values (and, for 特困, the dibao standard of the case's region), so the cases that
-    share them — thousands in a county — are neither decoded nor looked up again. New values
-    whose value key the month has met already (``MonthPolicy.value_key``: every household paid
-    by tier, and top-ups counting the same income) take its components without a basis built
-    for them (measured: a basis built per new values was ~9 % of a roll's instructions)."""
-
-    def __init__(self, values: bytes) -> None:
-        self.values = SettledValues(values)
-        self.programme = self.values.programme
-        self.covered = min(self.values.covered, self.values.household)  # as a basis counts
-        self.owed: Due | None = None
-
-    def due(self, policy: MonthPolicy, region_code: str) -> Due:
-        if self.owed is None:
-            v = self.values
-            income = Income(v.income, v.excluded, v.rigid, v.employment)
-            key = policy.value_key(
-                v.kind, v.programme, v.method, v.tier_code, v.household, self.covered, income,
-                v.care_level, v.mode, region_code,
-            )  # fmt: skip
-            found = policy.known_due(key)
-            if found is None:
-                found = policy.computed(key, self.template(income), region_code)
-            self.owed = found
-        return self.owed
-
-    def template(self, income: Income) -> MonthBasis:
-        """A basis with these values and the placeholder references, as ``owed_by`` computes
-        from (its status and months do not reach a month's amounts: the span decides whether
-        the case is paid, ``span_pays``)."""
-        v = self.values
-        members = _MEMBERS.get((v.household, self.covered))
-        if members is None:  # read only: a template is never folded further
-            if len(_MEMBERS) >= 1_000:
-                _MEMBERS.clear()
-            members = _MEMBERS[v.household, self.covered] = numbered_members(
-                v.household, self.covered
-            )
-        return MonthBasis(
-            v.kind, v.programme, "approved", v.method, v.tier_code, members,
-            Income(income.household_income_fen, income.excluded_income_fen,
-                   income.rigid_expenditure_fen, income.employment_cost_fen, _INCOME_REF),
-            None, None, 0, v.care_level, v.mode, [_BASIS_REF],
-        )  # fmt: skip
-
-
-_VALUED: Final = 20_000  # values kept per roll: bounded memory whatever the incomes
-_MEMBERS: dict[tuple[int, int], dict[str, bool]] = {}  # (household, covered) → template members
-
-
-def roll_lines(
-    services: Services,
-    county: str,
-    month: str,
-    group: ProgrammeGroup,
-    book: PolicyBook,
-    parts: Parts,
-) -> Iterator[list[Any]]:
-    """Every line of the county's roll, in case-id order (deterministic): this month's benefit
-    for cases not yet paid for it, plus adjustments for months already paid. Each line is a row
-    of ``domain.lines.FIELDS``, its components indices into ``parts``, the table of the chunk
-    it goes into: the caller takes the table when it records a chunk, before the next line.
-
-    A case whose settled basis holds for the month is read from the basis's parts (``Valued``,
-    ``span_pays``): its references and payee passed on as the view keeps them, nothing decoded
-    unless its values or span are new to the roll. Any other case's facts are folded."""
-    cut, as_of = first_day(month), book.as_of
-    policy = book.month(month)
-    everything = group is ProgrammeGroup.ALL
-    known = (cut, as_of, book.policy_recorded_until)
-    valued: dict[bytes, Valued] = {}
-    spans: dict[bytes, bool] = {}
-    fragment = orjson.Fragment  # a local: ``orjson.Fragment`` is a module attribute lookup a line
-    for page in services.case_state.county_case_pages(county, month, known):
-        for row in page:
-            case = row.case
-            region: str = case[REGION_CODE]
-            settled = row.settled
-            entry: Valued | None = None
-            basis: MonthBasis | None = None
-            if settled is not None and row.holds:  # (``holds`` implies a basis was read)
-                # No fact of the case counts from a later date nor is unknown at the book's
-                # time: its basis this month is the settled one the view keeps (no fold).
-                values, span, refs = settled.split(b"\n", 2)
-                key = (
-                    values
-                    if case[KIND] != "tekun"
-                    else values + dibao_programme_for(region).encode()
-                )
-                entry = valued.get(key)
-                if entry is None:
-                    if len(valued) >= _VALUED:
-                        valued.clear()
-                    entry = valued[key] = Valued(values)
-                programme, covered = entry.programme, entry.covered
-                paying = spans.get(span)
-                if paying is None:
-                    paying = spans[span] = span_pays(span, month)
-                line_refs = refs.decode()  # as the line keeps them (``domain.lines.REFS``)
-            else:
-                basis = basis_for_month(case[KIND], row.facts, month, as_of)
-                programme, covered, paying = (
-                    basis.programme,
-                    basis.covered_members,
-                    basis.paying_in(month),
-                )
-                # Fact references (``Class.Event#position``) never hold the separator.
-                line_refs = REF_SEPARATOR.join([basis.income.source, *basis.sources])
-            if not everything and not group.includes(programme):
-                continue
-            history = row.history
-            if month in history or not paying:
-                regular: list[int] = []
-                regular_fen = 0
-            else:
-                if entry is not None:
-                    due = entry.due(policy, region)
-                else:
-                    assert basis is not None  # folded above
-                    due = policy.owed_by(basis, region, covered)
-                regular, regular_fen = due.indices(parts), due.total_fen
-            months: list[dict[str, Any]] | None = None  # this month's only, its total
-            if history:
-                adjusted = adjustments(row.as_dict(), row.facts, month, history, book)
-                if not regular and not adjusted:
-                    continue
-                payable, receivable, months = net(month, regular_fen if regular else None, adjusted)
-                components = regular + [
-                    parts.add([a["code"], a["month"], a["amount_fen"], a["rule"], a["sources"]])
-                    for a in adjusted
-                ]  # fmt: skip
-                if not adjusted:
-                    months = None
-            elif regular:  # what ``net`` gives with no adjustments, without its loops
-                payable, receivable, components = regular_fen, 0, regular
-            else:
-                continue
-            yield [
-                case[CASE_ID], case[KIND], programme, region, fragment(case[PAYEE]),
-                covered, components, payable, receivable, months, line_refs,
-            ]  # fmt: skip
-
-
 def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) -> None:
     """Refuse before anything is recorded when the month's policy lacks what the county's cases
     need (a standard per programme, the 特困 rule, each tier used), so a refused roll records
@@ -799,6 +513,9 @@ def _generate_roll(
     group: str,
     progress: Callable[[int], None] | None,
 ) -> Outcome:
+    # Imported here: the line loop reads this module's policy (``MonthPolicy``, ``adjustments``).
+    from ops.services.roll_lines import Totals, roll_chunks
+
     principal.require("roll.generate")
     validate_region_code(county, "county_code")
     principal.require_region(county, "county_code")
@@ -815,7 +532,6 @@ def _generate_roll(
     token = new_token()  # time-ordered: its lines' key follows every earlier generation's
     totals, chunks = Totals(), 0
     parts = Parts()
-    chunk: list[list[Any]] = []
     pending: list[RollChunk] = []
     written: list[tuple[Any, ...]] = []  # the view's rows of the pending chunks
     gen = generation_key(str(token))
@@ -840,20 +556,14 @@ def _generate_roll(
         pending.clear()
         written.clear()
 
-    per_chunk = LINES_PER_CHUNK  # a local: a module-level name is looked up at every use
-    for line in roll_lines(services, county, month, ProgrammeGroup(roll.group), book, parts):
-        totals.add(line, parts.parts)
-        chunk.append(line)
-        if len(chunk) == per_chunk:
-            pending.append(record(chunk, chunks))
-            chunks, chunk = chunks + 1, []
-            if len(pending) == CHUNKS_PER_SAVE:
-                save()
-            if progress is not None:
-                progress(LINES_PER_CHUNK)
-    if chunk:
-        pending.append(record(chunk, chunks))
+    group_of = ProgrammeGroup(roll.group)
+    for lines in roll_chunks(services, county, month, group_of, book, parts, totals):
+        pending.append(record(lines, chunks))
         chunks += 1
+        if len(pending) == CHUNKS_PER_SAVE:
+            save()
+        if progress is not None and len(lines) == LINES_PER_CHUNK:
+            progress(LINES_PER_CHUNK)
     save()
     generation = roll.record_generation(
         as_of=as_of,

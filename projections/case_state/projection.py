@@ -13,11 +13,12 @@ from typing import Any
 
 import orjson
 
-from domain.basis import CaseFact, fold_details, settled_basis, settled_data
+from domain.basis import CaseFact, fold_details, settled_basis
 from domain.household import CaseStatus
 from domain.identity import mask_account, mask_id_number
 from domain.lines import PAYEE_FIELDS
 from domain.regions import county_of
+from projections.case_state.settled import settled_data
 
 STATUS_AFTER: dict[str, str] = {
     "HouseholdCase.Applied": CaseStatus.APPLIED.value,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final
 
 import orjson
 
-from domain.basis import CaseFact
 from domain.household import HouseholdCase
 from domain.programmes import dibao_programme_for
 from domain.tekun import TekunPerson
@@ -21,6 +19,7 @@ from projections.case_state.projection import (
     CaseStateProjection,
     details_json,
 )
+from projections.case_state.settled import PAGE_FIELDS, RollCase, roll_cases, wanting_facts
 from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic
 
@@ -74,79 +73,6 @@ CASE_COLUMNS = (
     " annual_review_due, exit_months, end_reason, single_person, member_count, covered_count, version, recorded_at"
 )
 
-# ``payee``: the names and masked numbers a roll line carries, as one JSON array
-# (``domain.lines.PAYEE_FIELDS``), which the roll hands to its chunk event undecoded. The
-# dates that vouch for the settled basis (``recorded_at``, ``settled_from``) are not read: the
-# database compares them as it reads the row (``SETTLED_HOLDS``; −2.2 % of a roll's
-# instructions, two texts decoded a case).
-PAGE_FIELDS = ("case_id", "kind", "region_code", "payee")
-
-
-# Where each of ``PAGE_FIELDS`` sits in a ``RollCase.case`` tuple (a roll reads a million).
-# ``Final`` and written out: mypyc compiles each use as a constant, where it looks a plain
-# module-level name up in the module's globals at every use (tests/unit/test_native.py).
-CASE_ID: Final = 0
-KIND: Final = 1
-REGION_CODE: Final = 2
-PAYEE: Final = 3
-
-
-@dataclass(slots=True)
-class RollCase:
-    """A case as a roll reads it: its row (``PAGE_FIELDS`` in order, read by the indexes above),
-    its settled basis, what was paid for it; its facts and history are decoded only if the roll
-    needs them (a recent fact, or adjustments to work out)."""
-
-    case: tuple[Any, ...]  # ``PAGE_FIELDS`` in order, perhaps followed by more of the row
-    settled: bytes | None  # None: too large for the county index (the roll folds the facts)
-    paid: str | None
-    blob: bytes | None  # None: not read, as the roll said it would not need them
-    # Whether the settled basis is the case's basis for the month as known at the roll's time:
-    # it was read, no fact counts from a later date, none is unknown then (``SETTLED_HOLDS``,
-    # worked out by the database as it reads the row; False when the stream was not told the
-    # month's first day and the roll's time, and so reads every case's facts).
-    holds: bool
-    decoded: list[CaseFact] | None = None
-
-    def __init__(
-        self,
-        case: tuple[Any, ...],
-        settled: bytes | None,
-        paid: str | None,
-        blob: bytes | None,
-        holds: bool = False,
-        decoded: list[CaseFact] | None = None,
-    ) -> None:
-        # Written out, not generated: see ``compiled_init`` in ``domain.entitlement``.
-        self.case = case
-        self.settled = settled
-        self.paid = paid
-        self.blob = blob
-        self.holds = holds
-        self.decoded = decoded
-
-    @property
-    def unpaid(self) -> bool:
-        """No month paid is listed (NULL or '[]' from the stream's subquery)."""
-        return not self.paid or self.paid == "[]"
-
-    @property
-    def facts(self) -> list[CaseFact]:
-        if self.decoded is None:
-            if self.blob is None:
-                raise LookupError(f"the facts of case {self.case[CASE_ID]} were not read")
-            self.decoded = [CaseFact(*fact) for fact in orjson.loads(self.blob)]
-        return self.decoded
-
-    @property
-    def history(self) -> dict[str, tuple[int, str]]:
-        """Month → (amount paid, as of when it was first paid), for months up to the roll's."""
-        return _paid(self.paid)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(zip(PAGE_FIELDS, self.case[: len(PAGE_FIELDS)], strict=True))
-
-
 # Whether a case's settled basis holds for a month starting on the first parameter as known at
 # the second (``RollCase.holds``): it is in the index (not too large), no fact counts from a
 # later date, none was recorded later. Compared by code point, as Python compares the same
@@ -168,7 +94,7 @@ class CaseStateView(View):
     # timeline as one history row per case; 8: timeline details as objects in the history row;
     # 9: the programmes each county's cases have had; 10: a small settled basis in its own
     # column, held with the roll's columns in the county index's entries (PostgreSQL); 11: the
-    # settled basis as values, span and references (``domain.basis.settled_data``); 12: a
+    # settled basis as values, span and references (``settled.settled_data``); 12: a
     # roll line's payee fields as one JSON array (``payee``), read by the roll in their place
     version = 12
     tables = ("case_state", "case_history", "case_programmes")
@@ -429,10 +355,7 @@ class CaseStateView(View):
             if known is None:
                 yield [RollCase(row, row[width] or row[-2], row[width + 1], row[-1]) for row in rows]  # fmt: skip
                 continue
-            cases = [
-                RollCase(row, row[width], row[width + 1], None, bool(row[width + 2]))
-                for row in rows
-            ]
+            cases = roll_cases(rows, width)
             self._complete(cases)
             yield cases
 
@@ -440,10 +363,7 @@ class CaseStateView(View):
         """Read the facts of the cases the roll folds — whose settled basis does not hold for
         the month as known then, or was too large for the county index — and of those with a
         paid month listed (adjustments fold the facts)."""
-        wanted = {
-            case.case[CASE_ID]: case for case in cases
-            if not case.unpaid or not case.holds
-        }  # fmt: skip
+        wanted = wanting_facts(cases)
         if not wanted:
             return
         with self.db.transaction() as cur:
@@ -486,13 +406,6 @@ class CaseStateView(View):
                 "SELECT region_code FROM case_state WHERE case_id = %s", (case_id,)
             ).fetchone()
         return None if row is None else str(row["region_code"])
-
-
-def _paid(history: str | None) -> dict[str, tuple[int, str]]:
-    """Month → (amount, as-of) from the JSON the case page's subquery returns (NULL or '[]' if none)."""
-    if not history or history == "[]":
-        return {}
-    return {month: (int(amount), as_of) for month, amount, as_of in orjson.loads(history)}
 
 
 # A case has ended once terminated or rejected: from then on, only an audit period that

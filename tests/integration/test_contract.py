@@ -21,7 +21,7 @@ from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from ops.services.core import Outcome, Served, Services
 from ops.services.importer import import_households
 from ops.services.rolls import approve_roll, generate_roll
-from projections.case_state.view import CASE_ID
+from projections.case_state.settled import CASE_ID
 from projections.rolls.view import generation_key, reference_sql
 from projections.runner import ProjectionRunner
 from tests.conftest import COUNTY, make_settings
@@ -776,7 +776,8 @@ def test_a_settled_basis_too_large_for_the_county_index_is_read_from_the_row(
     import projections.case_state.projection as projection
     from domain.lines import Parts
     from domain.roll import ProgrammeGroup
-    from ops.services.rolls import PolicyBook, roll_lines
+    from ops.services.roll_lines import roll_lines
+    from ops.services.rolls import PolicyBook
 
     load_demo(services, households=30, tekun=4)  # June 2022 approved, July drafted
     services.fresh()
@@ -810,7 +811,7 @@ def test_the_roll_reads_a_countys_cases_from_the_county_index_alone(services: Se
     settled basis, the start month): PostgreSQL in its INCLUDE, SQLite after the key (a
     covering index), so a county's cases are read from adjacent index pages, not from rows
     spread over the whole table. A field added to the stream without the index fails here."""
-    from projections.case_state.view import PAGE_FIELDS
+    from projections.case_state.settled import PAGE_FIELDS
 
     columns = ", ".join(f"c.{name}" for name in PAGE_FIELDS)
     sql = (

@@ -21,13 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.access import Principal
-from domain.basis import MonthBasis, settled_data
+from domain.basis import MonthBasis
 from domain.entitlement import Income
 from domain.errors import InvalidValue
 from domain.lines import Parts, expand
 from ops.demo import policy_facts
 from ops.services.core import Services
-from ops.services.rolls import MonthPolicy, Valued
+from ops.services.roll_lines import Valued
+from ops.services.rolls import MonthPolicy
+from projections.case_state.settled import settled_data
 from tests.conftest import COUNTY, make_settings
 
 AS_OF = "2030-01-01T00:00:00.000000Z"

@@ -9,15 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.basis import (
-    CaseFact,
-    MonthBasis,
-    basis_for_month,
-    basis_from_settled,
-    settled_basis,
-    settled_data,
-    span_pays,
-)
+from domain.basis import CaseFact, MonthBasis, basis_for_month, settled_basis
+from projections.case_state.settled import basis_from_settled, settled_data, span_pays
 
 EARLY, LATE = "2024-01-31T00:00:00.000000Z", "2024-09-30T00:00:00.000000Z"
 

@@ -8,8 +8,17 @@ from uuid import uuid4
 
 import orjson
 
-from domain.basis import REF_SEPARATOR
-from domain.lines import BASIS, FIELDS, INCOME, PAYEE_FIELDS, Parts, compact, expand, table_rows
+from domain.lines import (
+    BASIS,
+    FIELDS,
+    INCOME,
+    PAYEE_FIELDS,
+    REF_SEPARATOR,
+    Parts,
+    compact,
+    expand,
+    table_rows,
+)
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, RollChunk
 
