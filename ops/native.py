@@ -27,6 +27,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -141,12 +142,15 @@ def source_only() -> None:
     """From now on, import this checkout's modules from their source, compiled or not: the
     pure-Python run of the whole roll that the tests compare the compiled one with. Call it
     before any of them but this one is imported."""
-    root = str(ROOT)
+    packages = tuple(str(ROOT / package) for package in PACKAGES)
     sources = (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES)
 
     def finder(path: str) -> importlib.machinery.FileFinder:
-        if not path.startswith(root):
-            raise ImportError(path)  # not ours: the next hook finds it
+        ours = path == str(ROOT) or any(
+            path == package or path.startswith(package + os.sep) for package in packages
+        )
+        if not ours:
+            raise ImportError(path)  # not ours (a virtualenv inside the checkout included)
         return importlib.machinery.FileFinder(path, sources)
 
     sys.path_hooks.insert(0, finder)
