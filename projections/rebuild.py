@@ -3,7 +3,7 @@
 A rebuild is CPU-bound in Python (decoding and folding each event), so one process uses one of
 the machine's cores. A view whose rows depend only on the events of their own aggregate
 (``View.shardable``: case state, audit trail) can instead be replayed by N processes, each
-reading only the aggregates of its shard of the log (``projections/logreader.py``) into the same tables:
+reading only the aggregates of its shard of the log (``ledger/store/logreader.py``) into the same tables:
 
 1. the view is emptied and marked as being rebuilt, and the log's head is noted (the stop);
 2. N fresh processes each replay their shard up to the stop, one transaction per batch;

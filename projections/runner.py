@@ -28,7 +28,6 @@ import sqlite3
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,11 @@ from typing import Any
 import eventsourcing.persistence
 import psycopg
 import structlog
-from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.errors import IntegrityFailure
-from projections.db import Cursor, Database
+from ledger.store.db import Cursor, Database
+from ledger.store.logreader import Unread
 
 BATCH_SIZE = 5000
 # The tracking position of a view being rebuilt by several processes: catch-ups leave it alone
@@ -51,14 +50,6 @@ BATCH_BYTES = 2_000_000
 # start whose topic has one of the prefixes — all if none — at most limit, those of the unread
 # prefixes without their state (``Unread``); the position the log is covered through)
 Reader = Callable[[int, int, tuple[str, ...], tuple[str, ...]], tuple[Sequence[Any], int]]
-
-
-@dataclass(frozen=True)
-class Unread(Notification):
-    """A notification read without its stored state (``state`` is empty), which is ``size``
-    bytes: a view that takes it reads the state only if it needs it (``View.unread_topics``)."""
-
-    size: int = 0
 
 
 def stored_size(notification: Any) -> int:

@@ -381,7 +381,7 @@ def roll_xlsx(
     out: Annotated[Path, typer.Option(help="where to write the XLSX")],
 ) -> None:
     """Write the officers' XLSX of a roll."""
-    from ops.services.roll_outputs import roll_xlsx as build
+    from api.outputs.rolls import roll_xlsx as build
 
     def action(services: Services, principal: Principal) -> bytes:
         found = services.fresh().rolls.get(roll)
@@ -454,8 +454,8 @@ def ledger_reconcile(
     xlsx: Annotated[Path | None, typer.Option(help="also write the report as XLSX")] = None,
 ) -> None:
     """The three-way reconciliation of a county's month, as JSON (and XLSX)."""
+    from api.outputs.reconciliation import reconciliation_xlsx
     from ops.services.core import now_utc
-    from ops.services.ledger_outputs import reconciliation_xlsx
 
     report = _run(lambda services, _p: services.fresh().reconciliation.report(
         county, month, idle_days, now_utc().date().isoformat()), None)  # fmt: skip
@@ -490,7 +490,7 @@ def demo(
     households: Annotated[int, typer.Option()] = 300,
 ) -> None:
     """Load the deterministic demo county (当阳市) and print tokens for each role."""
-    from ops.demo import load_demo
+    from api.cli.demo import load_demo
 
     settings = Settings()
     services = Services(settings)

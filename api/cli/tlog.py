@@ -14,7 +14,7 @@ from rich.console import Console
 from ledger.proof.signing import SigningKey
 from ledger.store.settings import Settings
 from ops.services.core import Services
-from ops.tlog.audit import verify_database
+from projections.tlog.audit import verify_database
 from projections.tlog.proofs import consistency_proof, inclusion_proof, signed_checkpoint
 
 audit_app = typer.Typer(

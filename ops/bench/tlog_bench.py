@@ -41,7 +41,7 @@ from ops.demo import COUNTY, write_roster
 from ops.services.core import Services
 from ops.services.export import export_package
 from ops.services.importer import import_households
-from ops.tlog.audit import verify_database
+from projections.tlog.audit import verify_database
 
 TOPIC = "bench.filler:Filler.Event"  # no view reads it
 RAW_COLUMNS = "notification_id, originator_id, originator_version, topic, state"

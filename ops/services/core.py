@@ -36,6 +36,7 @@ from domain.errors import (
 from domain.policy import RegionPolicy, policy_id
 from domain.regions import load_region_table
 from domain.roll import chunk_id
+from ledger.proof.reader import TreeReader
 from ledger.proof.signing import load_signing_key
 from ledger.store.application import (
     DoudiApplication,
@@ -43,24 +44,23 @@ from ledger.store.application import (
     ensure_schema,
     startup_lock,
 )
+from ledger.store.db import Database
 from ledger.store.keys import Keys
+from ledger.store.logreader import LogReader
 from ledger.store.settings import DatabaseTarget, Environment, Settings
 from ledger.store.transcoding import EventFields
 from ops import native
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
-from projections.db import Database
 from projections.grants.view import GrantsView
 from projections.ledger.view import LedgerView
-from projections.logreader import LogReader
 from projections.policy_book.view import PolicyBookView
 from projections.reconciliation.view import ReconciliationView
 from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner, utc_text
 from projections.statistics.view import StatisticsView
-from projections.tlog.reader import TreeReader
 from projections.tlog.view import Sealer, SealView
 
 INTEGRITY_FAILURE = f"{IntegrityFailure.__module__}.{IntegrityFailure.__qualname__}"

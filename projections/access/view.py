@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.access import Credential
-from projections.db import Cursor, Database
+from ledger.store.db import Cursor, Database
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (

@@ -12,8 +12,8 @@ from domain.roll import PaymentRoll
 from domain.tekun import TekunPerson
 from domain.temporary import TemporaryGrant
 from ledger.journal import JournalTransaction
+from ledger.store.db import Cursor, Database
 from projections.audit_trail.projection import AuditTrailProjection
-from projections.db import Cursor, Database
 from projections.runner import View, aggregate_topic
 
 DDL = (

@@ -11,6 +11,7 @@ import orjson
 from domain.household import HouseholdCase
 from domain.programmes import dibao_programme_for
 from domain.tekun import TekunPerson
+from ledger.store.db import Cursor, Database, chunks
 from projections.case_state.projection import (
     CASE_FIELDS,
     HISTORY_FIELDS,
@@ -20,7 +21,6 @@ from projections.case_state.projection import (
     details_json,
 )
 from projections.case_state.settled import PAGE_FIELDS, RollCase, roll_cases, wanting_facts
-from projections.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic
 
 DDL = (

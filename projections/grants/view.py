@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.identity import mask_id_number
 from domain.temporary import TemporaryGrant
-from projections.db import Cursor, Database
+from ledger.store.db import Cursor, Database
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (

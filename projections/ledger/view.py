@@ -15,7 +15,7 @@ import orjson
 
 from ledger.journal import JournalTransaction, LedgerPeriod, LedgerYear
 from ledger.statements import BankStatement, StatementChunk
-from projections.db import Cursor, Database, copy_escape
+from ledger.store.db import Cursor, Database, copy_escape
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from domain.policy import RegionPolicy
-from projections.db import Cursor
+from ledger.store.db import Cursor
 from projections.runner import event_name, utc_text
 
 # kind of fact, and the event field that names the item it is about (programme or care level)

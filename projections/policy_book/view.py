@@ -7,7 +7,7 @@ from typing import Any
 
 from domain.policy import RegionPolicy
 from domain.regions import policy_lookup_chain
-from projections.db import Cursor, Database
+from ledger.store.db import Cursor, Database
 from projections.policy_book.projection import PolicyBookProjection
 from projections.runner import View, aggregate_topic
 

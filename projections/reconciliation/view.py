@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.dates import add_months, first_day
 from domain.references import reference_prefix
-from projections.db import Database
+from ledger.store.db import Database
 from projections.rolls.view import reference_sql
 
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from domain.lines import table_rows
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, chunk_id
-from projections.db import Cursor, Database, chunks
+from ledger.store.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (

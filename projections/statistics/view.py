@@ -18,7 +18,7 @@ from typing import Any
 
 from domain.dates import add_months
 from domain.money import RoundingMode, RoundingUnit, divide_rounded, format_yuan
-from projections.db import Database
+from ledger.store.db import Database
 from projections.rolls.view import line_months
 
 LEVEL_DIGITS = {"county": 6, "city": 4, "province": 2}

@@ -9,7 +9,7 @@ leaves instead of two rows per leaf, and a proof reads a tile or two per level.
 
 Hashes and positions travel as concatenated bytes (32 bytes a hash, 8 bytes big-endian a
 position), never as a Python object per leaf. Pure functions and an in-memory builder: the
-view (``view.py``) stores what they make, the verification (``ops/tlog/audit.py``) rebuilds it.
+view (``view.py``) stores what they make, the verification (``projections/tlog/audit.py``) rebuilds it.
 """
 
 from __future__ import annotations

@@ -24,11 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.proof.reader import Digested, TreeReader
 from ledger.proof.verify import EMPTY_ROOT, HASH_SIZE, entry_bytes, event_leaf, leaf_hash
-from projections.db import Cursor, Database
-from projections.runner import Unread, View
+from ledger.store.db import Cursor, Database
+from ledger.store.logreader import Unread
+from projections.runner import View
 from projections.tlog import tiles
-from projections.tlog.reader import Digested, TreeReader
 from projections.tlog.tiles import Builder, Tile
 from projections.tlog.tree import Node, consistency_ranges, fold, inclusion_ranges, perfect_parts
 

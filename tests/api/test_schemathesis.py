@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.cli.demo import load_demo
 from api.http.app import create_app
-from ops.demo import load_demo
 from ops.services.core import Services
 from tests.conftest import COUNTY, make_settings, new_postgres_database
 from tests.factories import id_number

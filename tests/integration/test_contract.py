@@ -11,12 +11,13 @@ from uuid import UUID
 
 import pytest
 
+from api.cli.demo import load_demo
 from domain.access import Principal
 from domain.errors import Conflict, InvalidValue
 from domain.references import bank_reference, reference_prefix
 from domain.roll import RollChunk
 from ledger.store.settings import Settings
-from ops.demo import load_demo, roster_csv
+from ops.demo import roster_csv
 from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from ops.services.core import Outcome, Served, Services
 from ops.services.importer import import_households
@@ -130,7 +131,7 @@ def test_the_log_is_read_a_few_megabytes_at_a_time(
     read thousands of ~150 KB chunks in one go. Small reads rebuild every view the same."""
     demo_log(services)
     live = {name: services.projections.dump(name) for name in services.projections.views}
-    monkeypatch.setattr("projections.logreader.READ_BYTES", 20_000)
+    monkeypatch.setattr("ledger.store.logreader.READ_BYTES", 20_000)
     reader = services.log
     found, covered = reader.read(1, 5000)
     assert 1 < len(found) < 5000 and covered == found[-1].id < reader.head()

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 import pytest
 
+from api.cli.demo import load_demo
 from ledger.proof import verify as v
 from ledger.store.settings import Settings
-from ops.demo import load_demo
 from ops.services.core import Services
-from ops.tlog.audit import verify_database
 from projections.tlog import tiles
 from projections.tlog import view as seal_view
+from projections.tlog.audit import verify_database
 from projections.tlog.view import Sealer
 from tests.integration.test_contract import admin, at_once, checked_case
 

@@ -11,9 +11,10 @@ from uuid import UUID
 
 import pytest
 
+from api.cli.demo import load_demo
 from domain.errors import InvalidValue
 from ledger.proof.verify import VerifyError, verify_package
-from ops.demo import load_demo, policy_facts
+from ops.demo import policy_facts
 from ops.services.cases import ApplyHousehold
 from ops.services.core import Services
 from ops.services.export import export_package, scope_records

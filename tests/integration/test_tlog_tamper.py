@@ -14,8 +14,8 @@ from ledger.proof.signing import SigningKey
 from ledger.proof.verify import Checkpoint
 from ledger.store.settings import Settings
 from ops.services.core import Services
-from ops.tlog.audit import Report, verify_database
 from projections.tlog import tiles
+from projections.tlog.audit import Report, verify_database
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_tlog import sealed_leaves_of
 

@@ -205,7 +205,7 @@ sys.stdout.buffer.write(orjson.dumps(found))
 def test_a_county_s_roll_is_the_same_compiled_and_from_source(services: Services) -> None:
     """The whole roll path (case rows, settled bases, value keys, engine, lines), compiled as
     built and run from source in processes of its own, gives the same lines and parts."""
-    from ops.demo import load_demo
+    from api.cli.demo import load_demo
 
     load_demo(services, households=30, tekun=4)  # June 2022 approved, July drafted
     services.fresh()

@@ -202,9 +202,9 @@ def reconciliation(
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
 ) -> Any:
+    from api.outputs.reconciliation import reconciliation_xlsx
     from domain.dates import validate_month
     from ops.services.core import now_utc
-    from ops.services.ledger_outputs import reconciliation_xlsx
 
     principal.require("read.ledger")
     principal.require_region(county_code, "county_code")

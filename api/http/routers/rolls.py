@@ -20,9 +20,9 @@ from api.http.responses import (
     answer,
 )
 from api.http.routers.households import Limit, Offset
+from api.outputs import rolls as roll_outputs
 from domain.errors import InvalidValue, NotFound
 from domain.programmes import Programme
-from ops.services import roll_outputs
 from ops.services.bank import ImportBankResults, SendBankFile
 from ops.services.roll_commands import ApproveRoll, GenerateRoll
 

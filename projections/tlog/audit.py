@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.proof.reader import TreeReader
 from ledger.proof.verify import (
     HASH_SIZE,
     Checkpoint,
@@ -25,9 +26,8 @@ from ledger.proof.verify import (
     moved_here,
     verify_checkpoint,
 )
-from projections.db import Database
+from ledger.store.db import Database
 from projections.tlog import tiles
-from projections.tlog.reader import TreeReader
 from projections.tlog.tiles import POSITION_SIZE, Builder, Tile
 from projections.tlog.view import SealView, unpack_positions
 

@@ -8,7 +8,7 @@ SQLite the state is read from the local file and hashed here. The rows come stra
 event store's table, as stored.
 
 ``read`` has the projection runner's reader signature, and the same "covered up to the head"
-rule as ``projections.logreader`` (notification ids commit in id order: the event store locks its table
+rule as ``ledger.store.logreader`` (notification ids commit in id order: the event store locks its table
 for each insert).
 """
 
@@ -25,7 +25,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.proof.verify import entry_bytes, leaf_hash
-from projections.db import INDEX_ORDER
+from ledger.store.db import INDEX_ORDER
 
 # (position, originator id, version, topic, SHA-256 of the state as stored)
 StoredDigest = tuple[int, UUID, int, str, bytes]

@@ -20,14 +20,14 @@ events of one aggregate go to one process.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Notification
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
-from projections.db import INDEX_ORDER
-from projections.runner import Unread
+from ledger.store.db import INDEX_ORDER
 
 Shard = tuple[int, int]  # (this shard, number of shards)
 READ_BYTES = 32_000_000  # stored state read at once: a rebuild of the rolls view stays small
@@ -35,6 +35,14 @@ READ_BYTES = 32_000_000  # stored state read at once: a rebuild of the rolls vie
 # and stop after ``limit`` matches. Without fresh statistics (the library never analyses its
 # table, and a server may run without autovacuum) PostgreSQL may choose a bitmap scan of every
 # notification up to the head, sorted on disk, for each batch.
+
+
+@dataclass(frozen=True)
+class Unread(Notification):
+    """A notification read without its stored state (``state`` is empty), which is ``size``
+    bytes: a view that takes it reads the state only if it needs it (``View.unread_topics``)."""
+
+    size: int = 0
 
 
 class LogReader:

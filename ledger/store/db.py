@@ -241,7 +241,7 @@ class Database:
 
 
 # Session settings that make a read walk the index giving its order instead of sorting (see
-# ``Database.stream`` and ``projections.logreader``): plans without statistics, made safe. No JIT:
+# ``Database.stream`` and ``ledger.store.logreader``): plans without statistics, made safe. No JIT:
 # compiling a plan that only walks an index costs more than it saves.
 INDEX_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off"
 
