@@ -491,6 +491,23 @@ class ApprovalLimitsIn(Decision):
     committee_limit_fen: PositiveFen
 
 
+# Each policy kind's request body and its path under /policy/{region_code}/; the body's fields
+# are those of the kind's value (``domain.policy.KINDS``) with the decision's date and document.
+POLICY_BODIES: dict[str, tuple[str, type[Body]]] = {
+    "standard": ("standards", StandardIn),
+    "tiers": ("tiers", TiersIn),
+    "tekun_rule": ("tekun-rules", TekunRuleIn),
+    "care_standard": ("care-standards", CareStandardIn),
+    "minimum_wage": ("minimum-wage", MinimumWageIn),
+    "rounding": ("rounding", RoundingIn),
+    "price_index": ("price-indices", PriceIndexIn),
+    "price_linkage": ("price-linkage", PriceLinkageIn),
+    "electricity": ("electricity-subsidies", ElectricityIn),
+    "one_time": ("one-time-subsidies", OneTimeIn),
+    "approval_limits": ("approval-limits", ApprovalLimitsIn),
+}
+
+
 class GrantRequestIn(Decision):
     region_code: RegionCode
     occurred_in: RegionCode

@@ -6,6 +6,7 @@ from typing import Any
 
 from domain.access import Principal
 from domain.errors import Forbidden, InvalidValue, NotFound
+from domain.policy import ApprovalLimits
 from domain.temporary import ApprovalLevel, TemporaryGrant
 from ops.services.core import Outcome, Services, now_utc
 from ops.services.ledger import flow_postings
@@ -77,8 +78,8 @@ def approve_grant(
     level = approval_level(principal, fields.get("committee_document_ref"))
     now = now_utc()
     today = now.date().isoformat()
-    limits = services.fresh().policy.applicable(
-        fields["paying_township"][:6], "approval_limits", "", today, utc_text(now)
+    limits = services.fresh().policy.in_force(
+        fields["paying_township"][:6], ApprovalLimits, "", today, utc_text(now)
     )
     if limits is None:
         raise InvalidValue(
@@ -89,15 +90,13 @@ def approve_grant(
     grant.approve(
         **fields,
         level=level.value,
-        township_limit_fen=limits["payload"]["township_limit_fen"],
-        committee_limit_fen=limits["payload"]["committee_limit_fen"],
+        township_limit_fen=limits.value.township_limit_fen,
+        committee_limit_fen=limits.value.committee_limit_fen,
         actor=principal.credential_id,
         recorded_on=today,
         staff_id=principal.staff_id,
     )
-    return Outcome(
-        [grant], summary(grant) | {"limits_set_by": f"{limits['event_type']}#{limits['position']}"}
-    )
+    return Outcome([grant], summary(grant) | {"limits_set_by": limits.source})
 
 
 def pay_grant(
