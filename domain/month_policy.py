@@ -52,7 +52,7 @@ class PolicyFacts(Protocol):
         ...
 
     def every(self, kind: type[V]) -> list[kinds.InForce[V]]:
-        """Every fact of ``kind`` recorded for the county itself, in effective-date order."""
+        """Every fact of ``kind`` recorded for the county itself, by item, then effective date."""
         ...
 
 

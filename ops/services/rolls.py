@@ -100,6 +100,28 @@ class Due:
 V = TypeVar("V", bound=PolicyValue)
 
 
+class BookFacts:
+    """``domain.month_policy.PolicyFacts`` read from the policy book on one day as known at a
+    time, noting when each fact read was recorded (``PolicyBook.recorded_at``). Kept apart from
+    ``MonthPolicy``, so that a month's policy and its rules form no reference cycle and go as
+    soon as the roll is done (a roll runs with the cyclic collector paused)."""
+
+    def __init__(
+        self, services: Services, county: str, day: str, as_of: str, recorded: dict[str, str]
+    ) -> None:
+        self.services, self.county, self.day, self.as_of = services, county, day, as_of
+        self.recorded = recorded
+
+    def find(self, kind: type[V], item: str) -> InForce[V] | None:
+        fact = self.services.policy.in_force(self.county, kind, item, self.day, self.as_of)
+        if fact is not None:
+            self.recorded[fact.source] = fact.recorded_at
+        return fact
+
+    def every(self, kind: type[V]) -> list[InForce[V]]:
+        return self.services.policy.every(self.county, kind, self.as_of)
+
+
 class MonthPolicy:
     """The policy of a county for one month as known at a time (``domain.month_policy.MonthRules``
     reading the policy book), and what bases are owed under it, kept per value key."""
@@ -117,19 +139,8 @@ class MonthPolicy:
         self.day = first_day(month)
         self._due: dict[tuple[Any, ...], Due] = {}
         self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
-        self.rules = MonthRules(county_code, month, as_of, self)
-
-    def find(self, kind: type[V], item: str) -> InForce[V] | None:
-        """``PolicyFacts.find``: the policy book's fact in force on the month's first day,
-        noting when it was recorded (``PolicyBook.recorded_at``)."""
-        fact = self.services.policy.in_force(self.county, kind, item, self.day, self.as_of)
-        if fact is not None:
-            self.recorded[fact.source] = fact.recorded_at
-        return fact
-
-    def every(self, kind: type[V]) -> list[InForce[V]]:
-        """``PolicyFacts.every``: the county's own facts of a kind, as known at the time."""
-        return self.services.policy.every(self.county, kind, self.as_of)
+        facts = BookFacts(services, county_code, self.day, as_of, self.recorded)
+        self.rules = MonthRules(county_code, month, as_of, facts)
 
     def due(self, basis: MonthBasis, region_code: str) -> list[Component]:
         """The entitlement and subsidy components of a basis paying this month."""

@@ -45,9 +45,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 
 
 def test_every_kind_has_an_example_and_a_request_body_asking_for_its_fields() -> None:
-    assert set(EXAMPLES) == set(KINDS) == set(POLICY_BODIES)
+    assert set(EXAMPLES) == set(KINDS) and set(KINDS.values()) == set(POLICY_BODIES)
     for kind, value_type in KINDS.items():
-        _path, body = POLICY_BODIES[kind]
+        _path, body = POLICY_BODIES[value_type]
         asked = set(body.model_fields) - ENVELOPE
         assert asked == {field.name for field in dataclasses.fields(value_type)}, kind  # type: ignore[arg-type]
 

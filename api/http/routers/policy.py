@@ -50,8 +50,11 @@ def _fact_route(kind: str, model: type[schemas.Body]) -> Any:
     return route
 
 
-for _kind in KINDS:  # every kind the domain declares has a body (a missing one fails here)
-    _path, _model = schemas.POLICY_BODIES[_kind]
+for (
+    _kind,
+    _value_type,
+) in KINDS.items():  # every kind the domain declares (a body missing fails here)
+    _path, _model = schemas.POLICY_BODIES[_value_type]
     router.add_api_route(
         f"/{{region_code}}/{_path}",
         _fact_route(_kind, _model),
@@ -110,14 +113,18 @@ def applicable_standard(
     principal.require_period(month, "month")
     known_at = _as_of(as_of, principal)
     on_date = first_day(month)
-    fact = services.policy.applicable(region_code, "standard", programme.value, on_date, known_at)
+    fact = services.policy.applicable(
+        region_code, kinds.Standard.kind, programme.value, on_date, known_at
+    )
     if fact is None:
         raise NotFound(
             f"no {programme.value} standard in force for {region_code} in {month} as known at {known_at}",
             field="month",
             rule="standard_exists",
         )
-    rounding_fact = services.policy.applicable(region_code, "rounding", "", on_date, known_at)
+    rounding_fact = services.policy.applicable(
+        region_code, RoundingRule.kind, "", on_date, known_at
+    )
     rounding = typed(RoundingRule, rounding_fact).value if rounding_fact else DEFAULT_ROUNDING
     standard = typed(kinds.Standard, fact).value
     monthly = standard.monthly_fen(RoundingUnit(rounding.unit), RoundingMode(rounding.mode))
