@@ -1,7 +1,16 @@
-"""Policy book of one region (SPEC §4): standards, tiers, 特困 rules, care standards, rounding.
+"""Policy book of one region (SPEC §4): standards, tiers, 特困 rules, care standards, rounding,
+subsidies, approval limits.
 
 NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
-changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting).
+changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting). A
+kind's event is ``RegionPolicy.<event_name>``, its fields those of the kind's value class: a
+change to a value class is a change to its event.
+
+A policy kind is declared once, here: a frozen dataclass of its typed value (its fields are the
+fields of its event and of the API's request body, less the decision's date and document), its
+validation (``checked``), the name of its event on ``RegionPolicy`` and the field naming the
+item it is about. ``KINDS`` lists them; the API, the policy book, the roll and the application
+service take every kind from there.
 
 Every fact is effective-dated (``effective_date`` = the first day it applies) and recorded at the
 event's timestamp, so the policy book answers "as known at T, what was effective in month M".
@@ -10,6 +19,8 @@ event's timestamp, so the policy book answers "as known at T, what was effective
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, ClassVar, Final, Generic, Self, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -37,19 +48,357 @@ def monthly_standard_fen(
     return amount_fen if period == "month" else divide_rounded(amount_fen, 12, unit, mode)
 
 
-def _programme(value: str, field: str = "programme") -> str:
-    try:
-        return Programme(value).value
-    except ValueError:
-        raise InvalidValue(
-            f"{field} must be one of {[p.value for p in Programme]}",
-            field=field,
-            rule="known_programme",
-        ) from None
+# --- the kinds of policy fact ----------------------------------------------------------------
+
+
+class PolicyValue:
+    """What one kind of policy fact says, as a frozen dataclass (subclasses below)."""
+
+    kind: ClassVar[str]  # its name in the policy book and the API ("standard")
+    event_name: ClassVar[str]  # its event on ``RegionPolicy`` ("StandardSet")
+    item_field: ClassVar[str | None] = None  # the field naming what it is about, if any
+
+    def checked(self) -> Self:
+        """The value with its fields validated and normalised; ``InvalidValue`` names the field."""
+        return self
+
+    def effective_date(self, given: str) -> str:
+        """The first day the fact applies: the decision's date, unless the kind fixes it."""
+        return given
+
+    def item(self) -> str:
+        return "" if self.item_field is None else str(getattr(self, self.item_field))
+
+    def payload(self) -> dict[str, Any]:
+        """The value's fields as its event and the policy book store them."""
+        found: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return found
+
+
+@dataclass(frozen=True)
+class Standard(PolicyValue):
+    """A programme's published standard (低保标准), per month or per year."""
+
+    kind = "standard"
+    event_name = "StandardSet"
+    item_field = "programme"
+    programme: str
+    amount_fen: int
+    period: str = "month"
+
+    def checked(self) -> Self:
+        if self.period not in ("month", "year"):
+            raise InvalidValue(
+                "period must be 'month' or 'year'", field="period", rule="standard_period"
+            )
+        return replace(
+            self,
+            programme=_programme(self.programme),
+            amount_fen=require_fen(self.amount_fen, "amount_fen", allow_zero=False),
+        )
+
+    def monthly_fen(self, unit: RoundingUnit, mode: RoundingMode) -> int:
+        return monthly_standard_fen(self.amount_fen, self.period, unit, mode)
+
+
+@dataclass(frozen=True)
+class Tiers(PolicyValue):
+    """A programme's amounts per tier (分档), by tier code."""
+
+    kind = "tiers"
+    event_name = "TiersSet"
+    item_field = "programme"
+    programme: str
+    tiers: dict[str, int]
+
+    def checked(self) -> Self:
+        if not self.tiers:
+            raise InvalidValue("tiers must name at least one tier", field="tiers", rule="non_empty")
+        for code, amount in self.tiers.items():
+            if not _TIER_CODE(code):
+                raise InvalidValue(
+                    "tier codes are 1–16 ASCII letters or digits", field="tiers", rule="tier_code"
+                )
+            require_fen(amount, f"tiers.{code}", allow_zero=False)
+        return replace(
+            self, programme=_programme(self.programme), tiers=dict(sorted(self.tiers.items()))
+        )
+
+
+@dataclass(frozen=True)
+class TekunRule(PolicyValue):
+    """特困 basic living: a multiple of the dibao standard, or an amount set outright."""
+
+    kind = "tekun_rule"
+    event_name = "TekunRuleSet"
+    multiplier_percent: int
+    explicit_amount_fen: int | None = None
+
+    def checked(self) -> Self:
+        multiplier = self.multiplier_percent
+        if (
+            isinstance(multiplier, bool)
+            or not isinstance(multiplier, int)
+            or multiplier < MIN_TEKUN_MULTIPLIER_PERCENT
+        ):
+            raise InvalidValue(
+                "multiplier_percent must be a whole percent ≥ 130 (1.3 × dibao standard)",
+                field="multiplier_percent",
+                rule="tekun_multiplier_minimum",
+            )
+        if self.explicit_amount_fen is not None:
+            require_fen(self.explicit_amount_fen, "explicit_amount_fen", allow_zero=False)
+        return self
+
+
+@dataclass(frozen=True)
+class CareStandard(PolicyValue):
+    """特困 care per care level: an amount, or a percent of the minimum wage."""
+
+    kind = "care_standard"
+    event_name = "CareStandardSet"
+    item_field = "level"
+    level: str
+    amount_fen: int | None = None
+    percent_of_minimum_wage: int | None = None
+
+    def checked(self) -> Self:
+        try:
+            level = CareLevel(self.level).value
+        except ValueError:
+            raise InvalidValue(
+                f"level must be one of {[c.value for c in CareLevel]}",
+                field="level",
+                rule="care_level",
+            ) from None
+        amount, percent = self.amount_fen, self.percent_of_minimum_wage
+        if (amount is None) == (percent is None):
+            raise InvalidValue(
+                "give exactly one of amount_fen or percent_of_minimum_wage",
+                field="amount_fen",
+                rule="one_of",
+            )
+        if amount is not None:
+            require_fen(amount, "amount_fen")
+        if percent is not None and not (isinstance(percent, int) and 0 <= percent <= 100):
+            raise InvalidValue(
+                "percent_of_minimum_wage must be a whole percent 0–100",
+                field="percent_of_minimum_wage",
+                rule="percent_range",
+            )
+        return replace(self, level=level)
+
+
+@dataclass(frozen=True)
+class MinimumWage(PolicyValue):
+    """The monthly minimum wage (最低工资), which care standards may be a percent of."""
+
+    kind = "minimum_wage"
+    event_name = "MinimumWageSet"
+    amount_fen: int
+
+    def checked(self) -> Self:
+        require_fen(self.amount_fen, "amount_fen", allow_zero=False)
+        return self
+
+
+@dataclass(frozen=True)
+class RoundingRule(PolicyValue):
+    """How the region rounds what it divides (annual standards, per-capita gaps)."""
+
+    kind = "rounding"
+    event_name = "RoundingRuleSet"
+    unit: str
+    mode: str = RoundingMode.HALF_UP.value
+
+    def checked(self) -> Self:
+        try:
+            return replace(
+                self, unit=RoundingUnit(self.unit).value, mode=RoundingMode(self.mode).value
+            )
+        except ValueError:
+            raise InvalidValue(
+                "unit must be fen|yuan and mode half_up|up|down", field="unit", rule="rounding_rule"
+            ) from None
+
+
+@dataclass(frozen=True)
+class PriceIndex(PolicyValue):
+    """Monthly CPI and food-CPI year on year, in tenths of a percent (3.5 % → 35); in force
+    for its own month."""
+
+    kind = "price_index"
+    event_name = "PriceIndexRecorded"
+    item_field = "month"
+    month: str
+    cpi_yoy_permille: int
+    food_cpi_yoy_permille: int
+
+    def checked(self) -> Self:
+        _whole(self.cpi_yoy_permille, "cpi_yoy_permille", -500, 1000)
+        _whole(self.food_cpi_yoy_permille, "food_cpi_yoy_permille", -500, 1000)
+        return replace(self, month=validate_month(self.month))
+
+    def effective_date(self, given: str) -> str:
+        return first_day(self.month)
+
+
+@dataclass(frozen=True)
+class PriceLinkage(PolicyValue):
+    """物价上涨挂钩联动: thresholds that trigger the subsidy, its minimum, and who is covered."""
+
+    kind = "price_linkage"
+    event_name = "PriceLinkageSet"
+    programmes: list[str]
+    cpi_threshold_permille: int = 35
+    food_threshold_permille: int = 60
+    minimum_fen: int | None = None
+
+    def checked(self) -> Self:
+        _whole(self.cpi_threshold_permille, "cpi_threshold_permille", 1, 1000)
+        _whole(self.food_threshold_permille, "food_threshold_permille", 1, 1000)
+        if self.minimum_fen is not None:
+            require_fen(self.minimum_fen, "minimum_fen")
+        return replace(self, programmes=_programmes(self.programmes))
+
+
+@dataclass(frozen=True)
+class ElectricitySubsidy(PolicyValue):
+    """电价补贴: an amount per household per quarter, paid in the chosen month of each quarter."""
+
+    kind = "electricity"
+    event_name = "ElectricitySubsidySet"
+    amount_fen_per_quarter: int
+    pay_month_of_quarter: int
+    programmes: list[str]
+
+    def checked(self) -> Self:
+        require_fen(self.amount_fen_per_quarter, "amount_fen_per_quarter", allow_zero=False)
+        _whole(self.pay_month_of_quarter, "pay_month_of_quarter", 1, 3)
+        return replace(self, programmes=_programmes(self.programmes))
+
+
+@dataclass(frozen=True)
+class OneTimeSubsidy(PolicyValue):
+    """一次性生活补贴: an amount per person or per household, paid in one named month."""
+
+    kind = "one_time"
+    event_name = "OneTimeSubsidySet"
+    item_field = "name"
+    name: str
+    amount_fen: int
+    per: str
+    pay_month: str
+    programmes: list[str]
+
+    def checked(self) -> Self:
+        if not isinstance(self.name, str) or not 0 < len(self.name.strip()) <= 50:
+            raise InvalidValue("name is 1–50 characters", field="name", rule="text_required")
+        if self.per not in ("person", "household"):
+            raise InvalidValue(
+                "per must be 'person' or 'household'", field="per", rule="subsidy_unit"
+            )
+        return replace(
+            self,
+            name=self.name.strip(),
+            amount_fen=require_fen(self.amount_fen, "amount_fen", allow_zero=False),
+            pay_month=validate_month(self.pay_month, "pay_month"),
+            programmes=_programmes(self.programmes),
+        )
+
+
+@dataclass(frozen=True)
+class ApprovalLimits(PolicyValue):
+    """临时救助 approval levels: a township approves up to its limit, the county above it, and a
+    committee (一事一议) from the second limit up (seeds: 500 yuan in Laibin, 3,000 elsewhere)."""
+
+    kind = "approval_limits"
+    event_name = "ApprovalLimitsSet"
+    township_limit_fen: int
+    committee_limit_fen: int
+
+    def checked(self) -> Self:
+        require_fen(self.township_limit_fen, "township_limit_fen", allow_zero=False)
+        committee = require_fen(self.committee_limit_fen, "committee_limit_fen", allow_zero=False)
+        if committee <= self.township_limit_fen:
+            raise InvalidValue(
+                "the committee limit is above the township limit",
+                field="committee_limit_fen",
+                rule="limits_ordered",
+            )
+        return self
+
+
+KINDS: Final[dict[str, type[PolicyValue]]] = {
+    value.kind: value
+    for value in (
+        Standard,
+        Tiers,
+        TekunRule,
+        CareStandard,
+        MinimumWage,
+        RoundingRule,
+        PriceIndex,
+        PriceLinkage,
+        ElectricitySubsidy,
+        OneTimeSubsidy,
+        ApprovalLimits,
+    )
+}
+
+
+def policy_kind(kind: str) -> type[PolicyValue]:
+    """The value class of a kind's name, or ``InvalidValue`` naming the known ones."""
+    found = KINDS.get(kind)
+    if found is None:
+        raise InvalidValue(f"kind must be one of {list(KINDS)}", field="kind", rule="policy_kind")
+    return found
+
+
+V = TypeVar("V", bound=PolicyValue)
+
+
+@dataclass(frozen=True)
+class InForce(Generic[V]):
+    """A policy fact as the policy book holds it: its typed value, the reference of the event
+    that recorded it ('RegionPolicy.StandardSet#12'), when it applies from and when it was
+    recorded."""
+
+    value: V
+    source: str
+    effective_date: str
+    recorded_at: str
+
+
+def stored_value(kind: type[V], payload: dict[str, Any]) -> V:
+    """A fact's typed value from its stored payload (checked when it was recorded)."""
+    return kind(**payload)
+
+
+# --- the aggregate ---------------------------------------------------------------------------
 
 
 class RegionPolicy(Aggregate):
     """One region's policy book; its id is derived from the region code."""
+
+    class FactRecorded(Aggregate.Event):
+        """A policy fact: the fields of its kind's value (``value_type``), the effective date,
+        the actor and the decision document. Each kind's event subclasses it (``KINDS``)."""
+
+        value_type: ClassVar[type[PolicyValue]]
+        effective_date: str
+        actor: str
+        document_ref: str
+
+        def value(self) -> PolicyValue:
+            """The fact's typed value."""
+            return self.value_type(
+                **{field.name: getattr(self, field.name) for field in fields(self.value_type)}  # type: ignore[arg-type]
+            )
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, RegionPolicy)
+            aggregate.fact_count += 1
 
     @staticmethod
     def create_id(region_code: str) -> UUID:
@@ -71,386 +420,59 @@ class RegionPolicy(Aggregate):
             )
         return cls(region_code=region_code)
 
-    # Decide: each command validates, then records exactly one fact.
-
-    def set_standard(
-        self,
-        *,
-        programme: str,
-        amount_fen: int,
-        period: str,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        if period not in ("month", "year"):
-            raise InvalidValue(
-                "period must be 'month' or 'year'", field="period", rule="standard_period"
-            )
-        self._standard_set(
-            programme=_programme(programme),
-            amount_fen=require_fen(amount_fen, "amount_fen", allow_zero=False),
-            period=period,
-            **decision_meta(effective_date, actor, document_ref),
+    def record(self, kind: str, request: dict[str, Any], *, actor: str) -> PolicyValue:
+        """Validate a fact of ``kind`` (its value's fields, ``effective_date`` unless the kind
+        fixes it, ``document_ref``), then record exactly one event of it."""
+        value_type = policy_kind(kind)
+        given = dict(request)
+        effective_date = given.pop("effective_date", "")
+        document_ref = given.pop("document_ref", "")
+        value = value_type(**given).checked()
+        self.trigger_event(
+            fact_event(value_type),
+            **value.payload(),
+            **decision_meta(value.effective_date(effective_date), actor, document_ref),
         )
+        return value
 
-    def set_tiers(
-        self,
-        *,
-        programme: str,
-        tiers: dict[str, int],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        if not tiers:
-            raise InvalidValue("tiers must name at least one tier", field="tiers", rule="non_empty")
-        for code, amount in tiers.items():
-            if not _TIER_CODE(code):
-                raise InvalidValue(
-                    "tier codes are 1–16 ASCII letters or digits", field="tiers", rule="tier_code"
-                )
-            require_fen(amount, f"tiers.{code}", allow_zero=False)
-        self._tiers_set(
-            programme=_programme(programme),
-            tiers=dict(sorted(tiers.items())),
-            **decision_meta(effective_date, actor, document_ref),
-        )
 
-    def set_tekun_rule(
-        self,
-        *,
-        multiplier_percent: int,
-        explicit_amount_fen: int | None,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        if (
-            isinstance(multiplier_percent, bool)
-            or not isinstance(multiplier_percent, int)
-            or multiplier_percent < MIN_TEKUN_MULTIPLIER_PERCENT
-        ):
-            raise InvalidValue(
-                "multiplier_percent must be a whole percent ≥ 130 (1.3 × dibao standard)",
-                field="multiplier_percent",
-                rule="tekun_multiplier_minimum",
-            )
-        if explicit_amount_fen is not None:
-            require_fen(explicit_amount_fen, "explicit_amount_fen", allow_zero=False)
-        self._tekun_rule_set(
-            multiplier_percent=multiplier_percent,
-            explicit_amount_fen=explicit_amount_fen,
-            **decision_meta(effective_date, actor, document_ref),
-        )
+def fact_event(value_type: type[PolicyValue]) -> type[RegionPolicy.FactRecorded]:
+    """The event that records facts of a kind (``RegionPolicy.<event_name>``)."""
+    found: type[RegionPolicy.FactRecorded] = getattr(RegionPolicy, value_type.event_name)
+    return found
 
-    def set_care_standard(
-        self,
-        *,
-        level: str,
-        amount_fen: int | None,
-        percent_of_minimum_wage: int | None,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        try:
-            level = CareLevel(level).value
-        except ValueError:
-            raise InvalidValue(
-                f"level must be one of {[c.value for c in CareLevel]}",
-                field="level",
-                rule="care_level",
-            ) from None
-        if (amount_fen is None) == (percent_of_minimum_wage is None):
-            raise InvalidValue(
-                "give exactly one of amount_fen or percent_of_minimum_wage",
-                field="amount_fen",
-                rule="one_of",
-            )
-        if amount_fen is not None:
-            require_fen(amount_fen, "amount_fen")
-        if percent_of_minimum_wage is not None and not (
-            isinstance(percent_of_minimum_wage, int) and 0 <= percent_of_minimum_wage <= 100
-        ):
-            raise InvalidValue(
-                "percent_of_minimum_wage must be a whole percent 0–100",
-                field="percent_of_minimum_wage",
-                rule="percent_range",
-            )
-        self._care_standard_set(
-            level=level,
-            amount_fen=amount_fen,
-            percent_of_minimum_wage=percent_of_minimum_wage,
-            **decision_meta(effective_date, actor, document_ref),
-        )
 
-    def set_minimum_wage(
-        self, *, amount_fen: int, effective_date: str, actor: str, document_ref: str
-    ) -> None:
-        self._minimum_wage_set(
-            amount_fen=require_fen(amount_fen, "amount_fen", allow_zero=False),
-            **decision_meta(effective_date, actor, document_ref),
-        )
+def _define_fact_event(value_type: type[PolicyValue]) -> None:
+    """Define ``RegionPolicy.<event_name>`` with the value's fields (a storage format: its
+    topic is the module and that qualified name)."""
+    annotations = {field.name: field.type for field in fields(value_type)}  # type: ignore[arg-type]
+    name = value_type.event_name
+    defined = type(
+        name,
+        (RegionPolicy.FactRecorded,),
+        {
+            "__annotations__": annotations,
+            "__module__": __name__,
+            "__qualname__": f"RegionPolicy.{name}",
+            "value_type": value_type,
+        },
+    )
+    setattr(RegionPolicy, name, defined)
 
-    def set_rounding(
-        self, *, unit: str, mode: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
-        try:
-            unit, mode = RoundingUnit(unit).value, RoundingMode(mode).value
-        except ValueError:
-            raise InvalidValue(
-                "unit must be fen|yuan and mode half_up|up|down", field="unit", rule="rounding_rule"
-            ) from None
-        self._rounding_set(
-            unit=unit, mode=mode, **decision_meta(effective_date, actor, document_ref)
-        )
 
-    # Subsidies paid on top (SPEC §4): price linkage, electricity, one-time.
+for _value_type in KINDS.values():
+    _define_fact_event(_value_type)
 
-    def record_price_index(
-        self,
-        *,
-        month: str,
-        cpi_yoy_permille: int,
-        food_cpi_yoy_permille: int,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        """Monthly CPI and food-CPI year on year, in tenths of a percent (3.5 % → 35)."""
-        for field, value in (
-            ("cpi_yoy_permille", cpi_yoy_permille),
-            ("food_cpi_yoy_permille", food_cpi_yoy_permille),
-        ):
-            _whole(value, field, -500, 1000)
-        month = validate_month(month)
-        self._price_index_recorded(
-            month=month,
-            cpi_yoy_permille=cpi_yoy_permille,
-            food_cpi_yoy_permille=food_cpi_yoy_permille,
-            **decision_meta(first_day(month), actor, document_ref),
-        )
 
-    def set_price_linkage(
-        self,
-        *,
-        cpi_threshold_permille: int,
-        food_threshold_permille: int,
-        minimum_fen: int | None,
-        programmes: list[str],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        """物价上涨挂钩联动: thresholds that trigger the subsidy, its minimum, and who is covered."""
-        _whole(cpi_threshold_permille, "cpi_threshold_permille", 1, 1000)
-        _whole(food_threshold_permille, "food_threshold_permille", 1, 1000)
-        if minimum_fen is not None:
-            require_fen(minimum_fen, "minimum_fen")
-        self._price_linkage_set(
-            cpi_threshold_permille=cpi_threshold_permille,
-            food_threshold_permille=food_threshold_permille,
-            minimum_fen=minimum_fen,
-            programmes=_programmes(programmes),
-            **decision_meta(effective_date, actor, document_ref),
-        )
-
-    def set_electricity_subsidy(
-        self,
-        *,
-        amount_fen_per_quarter: int,
-        pay_month_of_quarter: int,
-        programmes: list[str],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        """电价补贴: an amount per household per quarter, paid in the chosen month of each quarter."""
-        require_fen(amount_fen_per_quarter, "amount_fen_per_quarter", allow_zero=False)
-        _whole(pay_month_of_quarter, "pay_month_of_quarter", 1, 3)
-        self._electricity_subsidy_set(
-            amount_fen_per_quarter=amount_fen_per_quarter,
-            pay_month_of_quarter=pay_month_of_quarter,
-            programmes=_programmes(programmes),
-            **decision_meta(effective_date, actor, document_ref),
-        )
-
-    def set_one_time_subsidy(
-        self,
-        *,
-        name: str,
-        amount_fen: int,
-        per: str,
-        pay_month: str,
-        programmes: list[str],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        """一次性生活补贴: an amount per person or per household, paid in one named month."""
-        if not isinstance(name, str) or not 0 < len(name.strip()) <= 50:
-            raise InvalidValue("name is 1–50 characters", field="name", rule="text_required")
-        if per not in ("person", "household"):
-            raise InvalidValue(
-                "per must be 'person' or 'household'", field="per", rule="subsidy_unit"
-            )
-        self._one_time_subsidy_set(
-            name=name.strip(),
-            amount_fen=require_fen(amount_fen, "amount_fen", allow_zero=False),
-            per=per,
-            pay_month=validate_month(pay_month, "pay_month"),
-            programmes=_programmes(programmes),
-            **decision_meta(effective_date, actor, document_ref),
-        )
-
-    def set_approval_limits(
-        self,
-        *,
-        township_limit_fen: int,
-        committee_limit_fen: int,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        """临时救助 approval levels: a township approves up to its limit, the county above it, and a
-        committee (一事一议) from the second limit up (seeds: 500 yuan in Laibin, 3,000 elsewhere)."""
-        require_fen(township_limit_fen, "township_limit_fen", allow_zero=False)
-        if (
-            require_fen(committee_limit_fen, "committee_limit_fen", allow_zero=False)
-            <= township_limit_fen
-        ):
-            raise InvalidValue(
-                "the committee limit is above the township limit",
-                field="committee_limit_fen",
-                rule="limits_ordered",
-            )
-        self._approval_limits_set(
-            township_limit_fen=township_limit_fen,
-            committee_limit_fen=committee_limit_fen,
-            **decision_meta(effective_date, actor, document_ref),
-        )
-
-    # Fold: the facts themselves live in the policy projection; the aggregate only counts them.
-
-    @event("StandardSet")
-    def _standard_set(
-        self,
-        programme: str,
-        amount_fen: int,
-        period: str,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("TiersSet")
-    def _tiers_set(
-        self,
-        programme: str,
-        tiers: dict[str, int],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("TekunRuleSet")
-    def _tekun_rule_set(
-        self,
-        multiplier_percent: int,
-        explicit_amount_fen: int | None,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("CareStandardSet")
-    def _care_standard_set(
-        self,
-        level: str,
-        amount_fen: int | None,
-        percent_of_minimum_wage: int | None,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("MinimumWageSet")
-    def _minimum_wage_set(
-        self, amount_fen: int, effective_date: str, actor: str, document_ref: str
-    ) -> None:
-        self.fact_count += 1
-
-    @event("RoundingRuleSet")
-    def _rounding_set(
-        self, unit: str, mode: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
-        self.fact_count += 1
-
-    @event("PriceIndexRecorded")
-    def _price_index_recorded(
-        self,
-        month: str,
-        cpi_yoy_permille: int,
-        food_cpi_yoy_permille: int,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("PriceLinkageSet")
-    def _price_linkage_set(
-        self,
-        cpi_threshold_permille: int,
-        food_threshold_permille: int,
-        minimum_fen: int | None,
-        programmes: list[str],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("ElectricitySubsidySet")
-    def _electricity_subsidy_set(
-        self,
-        amount_fen_per_quarter: int,
-        pay_month_of_quarter: int,
-        programmes: list[str],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("OneTimeSubsidySet")
-    def _one_time_subsidy_set(
-        self,
-        name: str,
-        amount_fen: int,
-        per: str,
-        pay_month: str,
-        programmes: list[str],
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
-
-    @event("ApprovalLimitsSet")
-    def _approval_limits_set(
-        self,
-        township_limit_fen: int,
-        committee_limit_fen: int,
-        effective_date: str,
-        actor: str,
-        document_ref: str,
-    ) -> None:
-        self.fact_count += 1
+def _programme(value: str, field: str = "programme") -> str:
+    try:
+        return Programme(value).value
+    except ValueError:
+        raise InvalidValue(
+            f"{field} must be one of {[p.value for p in Programme]}",
+            field=field,
+            rule="known_programme",
+        ) from None
 
 
 def _whole(value: object, field: str, low: int, high: int) -> int:

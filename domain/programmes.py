@@ -45,3 +45,10 @@ def dibao_programme_for(region_code: str) -> str:
     if len(region_code) >= 9 and int(region_code[6:9]) >= 100:
         return "dibao_rural"
     return "dibao_urban"
+
+
+def standard_programme(kind: str, programme: str, region_code: str) -> str:
+    """The programme whose standard a case's amounts are reckoned on: 特困 support and its
+    price-linked subsidy on the dibao standard of the case's region (``dibao_programme_for``),
+    any other case on its own programme's."""
+    return dibao_programme_for(region_code) if kind == "tekun" else programme

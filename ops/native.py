@@ -44,6 +44,8 @@ MODULES = (
     "domain/entitlement.py",
     "domain/lines.py",
     "domain/money.py",
+    "domain/month_policy.py",
+    "domain/recovery.py",
 )
 STAMP = ROOT / "build" / "native.json"
 PACKAGES = ("domain", "ledger", "projections", "api", "ops")

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain import policy as kinds
 from domain.dates import DATE_RANGE, FIRST_DATE, LAST_DATE
 from domain.errors import InvalidValue
 from domain.identity import validate_id_number
@@ -489,6 +490,23 @@ class PeriodCloseIn(Body):
 class ApprovalLimitsIn(Decision):
     township_limit_fen: PositiveFen
     committee_limit_fen: PositiveFen
+
+
+# Each policy kind's request body and its path under /policy/{region_code}/; the body's fields
+# are those of the kind's value (``domain.policy.KINDS``) with the decision's date and document.
+POLICY_BODIES: dict[type[kinds.PolicyValue], tuple[str, type[Body]]] = {
+    kinds.Standard: ("standards", StandardIn),
+    kinds.Tiers: ("tiers", TiersIn),
+    kinds.TekunRule: ("tekun-rules", TekunRuleIn),
+    kinds.CareStandard: ("care-standards", CareStandardIn),
+    kinds.MinimumWage: ("minimum-wage", MinimumWageIn),
+    kinds.RoundingRule: ("rounding", RoundingIn),
+    kinds.PriceIndex: ("price-indices", PriceIndexIn),
+    kinds.PriceLinkage: ("price-linkage", PriceLinkageIn),
+    kinds.ElectricitySubsidy: ("electricity-subsidies", ElectricityIn),
+    kinds.OneTimeSubsidy: ("one-time-subsidies", OneTimeIn),
+    kinds.ApprovalLimits: ("approval-limits", ApprovalLimitsIn),
+}
 
 
 class GrantRequestIn(Decision):

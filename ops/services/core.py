@@ -478,20 +478,6 @@ class Services:
 
     # --- policy ---------------------------------------------------------------------------
 
-    POLICY_COMMANDS: ClassVar[dict[str, str]] = {
-        "standard": "set_standard",
-        "tiers": "set_tiers",
-        "tekun_rule": "set_tekun_rule",
-        "care_standard": "set_care_standard",
-        "minimum_wage": "set_minimum_wage",
-        "rounding": "set_rounding",
-        "price_index": "record_price_index",
-        "price_linkage": "set_price_linkage",
-        "electricity": "set_electricity_subsidy",
-        "one_time": "set_one_time_subsidy",
-        "approval_limits": "set_approval_limits",
-    }
-
     def set_policy(
         self, principal: Principal, region_code: str, kind: str, fields: dict[str, Any]
     ) -> Outcome:
@@ -501,7 +487,7 @@ class Services:
             policy = self.app.repository.get(policy_id(region_code))
         except AggregateNotFoundError:
             policy = RegionPolicy.open(region_code)
-        getattr(policy, self.POLICY_COMMANDS[kind])(**fields, actor=principal.credential_id)
+        policy.record(kind, fields, actor=principal.credential_id)  # kinds: ``domain.policy.KINDS``
         return Outcome(
             [policy],
             {"region_code": region_code, "kind": kind, "policy_version": policy.version},

@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.access import Principal
 from domain.errors import Forbidden, InvalidValue, NotFound
+from domain.policy import ApprovalLimits
 from domain.temporary import ApprovalLevel, TemporaryGrant
 from ops.services.cases import require_unrelated
 from ops.services.core import CONTENDED_RETRIES, Command, Outcome, Services, now_utc
@@ -98,8 +99,8 @@ class ApproveGrant(Command):
         level = approval_level(principal, self.committee_document_ref)
         now = now_utc()
         today = now.date().isoformat()
-        limits = services.fresh().policy.applicable(
-            self.paying_township[:6], "approval_limits", "", today, utc_text(now)
+        limits = services.fresh().policy.in_force(
+            self.paying_township[:6], ApprovalLimits, "", today, utc_text(now)
         )
         if limits is None:
             raise InvalidValue(
@@ -113,14 +114,13 @@ class ApproveGrant(Command):
             effective_date=self.effective_date,
             document_ref=self.document_ref,
             level=level.value,
-            township_limit_fen=limits["payload"]["township_limit_fen"],
-            committee_limit_fen=limits["payload"]["committee_limit_fen"],
+            township_limit_fen=limits.value.township_limit_fen,
+            committee_limit_fen=limits.value.committee_limit_fen,
             actor=principal.credential_id,
             recorded_on=today,
             staff_id=principal.staff_id,
         )
-        reference = f"{limits['event_type']}#{limits['position']}"
-        return Outcome([grant], summary(grant) | {"limits_set_by": reference})
+        return Outcome([grant], summary(grant) | {"limits_set_by": limits.source})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,9 +32,10 @@ from domain.lines import (
 )
 from domain.lines import REGION_CODE as LINE_REGION
 from domain.programmes import dibao_programme_for
+from domain.recovery import net
 from domain.roll import LINES_PER_CHUNK, ProgrammeGroup
 from ops.services.core import Services
-from ops.services.rolls import MonthPolicy, PolicyBook, adjustments, net
+from ops.services.rolls import MonthPolicy, PolicyBook, adjustments
 from projections.case_state.settled import (
     CASE_ID,
     KIND,

@@ -10,7 +10,7 @@ crash half-way leaves only orphan chunks that no header names, and a retry start
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError
@@ -18,34 +18,22 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.access import Principal
 from domain.basis import CaseFact, MonthBasis, basis_for_month
 from domain.dates import first_day, validate_month
-from domain.entitlement import (
-    CareStandard,
-    Component,
-    Entitlement,
-    HouseholdBasis,
-    Income,
-    Rounding,
-    Sourced,
-    TekunBasis,
-    counted_income_fen,
-    household_entitlement,
-    tekun_entitlement,
-)
+from domain.entitlement import Component, Income, counted_income_fen
 from domain.errors import Forbidden, InvalidValue
-from domain.lines import BASIS, FIELDS, INCOME, Due, Parts, table_rows
-from domain.money import RoundingMode, RoundingUnit
-from domain.programmes import dibao_programme_for
+from domain.lines import (
+    BASIS,
+    FIELDS,
+    INCOME,
+    Due,
+    Parts,
+    table_rows,
+)
+from domain.month_policy import MonthRules, entitlement_for, own_sources, subsidies_for
+from domain.policy import InForce, PolicyValue
+from domain.programmes import dibao_programme_for, standard_programme
+from domain.recovery import adjustments as recovery_adjustments
 from domain.regions import validate_region_code
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, ProgrammeGroup, RollChunk, roll_id
-from domain.subsidies import (
-    ElectricitySubsidy,
-    OneTimeSubsidy,
-    PriceIndex,
-    PriceLinkage,
-    electricity_subsidy,
-    one_time_subsidies,
-    price_linked_subsidy,
-)
 from ledger.store.runtime import gc_paused
 from ops.services.core import Outcome, Services, now_utc
 from ops.services.ledger import flow_postings, pool_group
@@ -63,12 +51,34 @@ _BASIS_REF: Final = BASIS
 _DUE_CACHE: Final = 50_000  # value keys kept per month: bounded memory whatever the incomes
 
 
-def _ref(fact: dict[str, Any]) -> str:
-    return f"{fact['event_type']}#{fact['position']}"
+V = TypeVar("V", bound=PolicyValue)
+
+
+class BookFacts:
+    """``domain.month_policy.PolicyFacts`` read from the policy book on one day as known at a
+    time, noting when each fact read was recorded (``PolicyBook.recorded_at``). Kept apart from
+    ``MonthPolicy``, so that a month's policy and its rules form no reference cycle and go as
+    soon as the roll is done (a roll runs with the cyclic collector paused)."""
+
+    def __init__(
+        self, services: Services, county: str, day: str, as_of: str, recorded: dict[str, str]
+    ) -> None:
+        self.services, self.county, self.day, self.as_of = services, county, day, as_of
+        self.recorded = recorded
+
+    def find(self, kind: type[V], item: str) -> InForce[V] | None:
+        fact = self.services.policy.in_force(self.county, kind, item, self.day, self.as_of)
+        if fact is not None:
+            self.recorded[fact.source] = fact.recorded_at
+        return fact
+
+    def every(self, kind: type[V]) -> list[InForce[V]]:
+        return self.services.policy.every(self.county, kind, self.as_of)
 
 
 class MonthPolicy:
-    """The policy of a county for one month as known at a time, looked up once and cached."""
+    """The policy of a county for one month as known at a time (``domain.month_policy.MonthRules``
+    reading the policy book), and what bases are owed under it, kept per value key."""
 
     def __init__(
         self,
@@ -81,75 +91,16 @@ class MonthPolicy:
         self.services, self.county, self.month, self.as_of = services, county_code, month, as_of
         self.recorded = recorded if recorded is not None else {}
         self.day = first_day(month)
-        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._due: dict[tuple[Any, ...], Due] = {}
-        self._standards: dict[str, Sourced] = {}
-        self._tiers: dict[str, dict[str, Sourced]] = {}
         self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
-        self._subsidies_read = False
-        self._price: tuple[PriceIndex | None, PriceLinkage | None] = (None, None)
-        self._electricity: ElectricitySubsidy | None = None
-        self._one_time: list[OneTimeSubsidy] = []
-        fact = self.fact("rounding", "")
-        self.rounding = (
-            Rounding(RoundingUnit(fact["payload"]["unit"]), RoundingMode(fact["payload"]["mode"]), _ref(fact))
-            if fact else Rounding()
-        )  # fmt: skip
-
-    def fact(self, kind: str, item: str) -> dict[str, Any] | None:
-        if (kind, item) not in self._cache:
-            fact = self.services.policy.applicable(self.county, kind, item, self.day, self.as_of)
-            if fact is not None:
-                self.recorded[_ref(fact)] = fact["recorded_at"]
-            self._cache[kind, item] = fact
-        return self._cache[kind, item]
-
-    def standard(self, programme: str) -> Sourced:
-        if programme not in self._standards:
-            self._standards[programme] = self._standard(programme)
-        return self._standards[programme]
-
-    def _standard(self, programme: str) -> Sourced:
-        fact = self.fact("standard", programme)
-        if fact is None:
-            raise InvalidValue(
-                f"no {programme} standard in force for {self.county} in {self.month} as known at {self.as_of}",
-                field="month", rule="standard_in_force",
-            )  # fmt: skip
-        from domain.policy import monthly_standard_fen
-
-        payload = fact["payload"]
-        amount = monthly_standard_fen(
-            payload["amount_fen"], payload["period"], self.rounding.unit, self.rounding.mode
-        )
-        return Sourced(amount, _ref(fact))
-
-    def tiers(self, programme: str) -> dict[str, Sourced]:
-        if programme not in self._tiers:
-            fact = self.fact("tiers", programme)
-            self._tiers[programme] = {} if fact is None else {
-                code: Sourced(amount, _ref(fact)) for code, amount in fact["payload"]["tiers"].items()
-            }  # fmt: skip
-        return self._tiers[programme]
-
-    def sourced(self, kind: str, field_name: str, item: str = "") -> Sourced | None:
-        fact = self.fact(kind, item)
-        if fact is None or fact["payload"].get(field_name) is None:
-            return None
-        return Sourced(int(fact["payload"][field_name]), _ref(fact))
-
-    def care(self, level: str) -> CareStandard:
-        fact = self.fact("care_standard", level)
-        if fact is None:
-            return CareStandard(0, None, "none")
-        payload = fact["payload"]
-        return CareStandard(payload["amount_fen"], payload["percent_of_minimum_wage"], _ref(fact))
+        facts = BookFacts(services, county_code, self.day, as_of, self.recorded)
+        self.rules = MonthRules(county_code, month, as_of, facts)
 
     def due(self, basis: MonthBasis, region_code: str) -> list[Component]:
         """The entitlement and subsidy components of a basis paying this month."""
         income, own = basis.income.source, ",".join(basis.sources[-1:])
         return [
-            Component(code, amount, rule, tuple(_own_sources(sources, income, own)) if placed else sources)
+            Component(code, amount, rule, tuple(own_sources(sources, income, own)) if placed else sources)
             for code, amount, rule, sources, placed in self.owed_by(basis, region_code, basis.covered_members).templates
         ]  # fmt: skip
 
@@ -189,7 +140,7 @@ class MonthPolicy:
         """Work out and keep what a value key is owed, from a basis with those values whose
         references are the placeholders (``_INCOME_REF``, ``_BASIS_REF``)."""
         components = [
-            *entitlement_for(template, region_code, self).components,
+            *entitlement_for(template, region_code, self.rules).components,
             *self.subsidies(template, region_code),
         ]
         found = Due(
@@ -205,13 +156,14 @@ class MonthPolicy:
     def subsidies(self, basis: MonthBasis, region_code: str) -> list[Component]:
         """``subsidies_for`` a basis, kept per what they depend on: the programme, the covered
         count and the standard they are reckoned on (for 特困, the region's dibao standard)."""
-        standard_programme = (
-            dibao_programme_for(region_code) if basis.kind == "tekun" else basis.programme
+        key = (
+            basis.programme,
+            basis.covered_members,
+            standard_programme(basis.kind, basis.programme, region_code),
         )
-        key = (basis.programme, basis.covered_members, standard_programme)
         found = self._subsidies.get(key)
         if found is None:
-            found = self._subsidies[key] = subsidies_for(basis, region_code, self)
+            found = self._subsidies[key] = subsidies_for(basis, region_code, self.rules)
         return found
 
     def _value_key(self, basis: MonthBasis, region_code: str, covered: int) -> tuple[Any, ...]:
@@ -251,114 +203,12 @@ class MonthPolicy:
             return ("tekun", programme, covered, care_level, mode, dibao_programme_for(region_code))
         if method == "tier":
             return ("tier", programme, tier_code, household, covered)
-        standard = self.standard(programme).amount_fen
+        standard = self.rules.standard(programme).amount_fen
         return ("top_up", programme, household, covered, counted_income_fen(income, standard))
 
     def known_due(self, key: tuple[Any, ...]) -> Due | None:
         """What ``owed_by`` has worked out for a value key this month, if it has."""
         return self._due.get(key)
-
-    # The subsidies' policy, read on first use and kept (written out, not ``cached_property``:
-    # on a class mypyc compiles that caches nothing, and ``one_time`` queried the database
-    # again for every value key that reached ``subsidies_for``).
-    @property
-    def price(self) -> tuple[PriceIndex | None, PriceLinkage | None]:
-        self._read_subsidies()
-        return self._price
-
-    @property
-    def electricity(self) -> ElectricitySubsidy | None:
-        self._read_subsidies()
-        return self._electricity
-
-    @property
-    def one_time(self) -> list[OneTimeSubsidy]:
-        self._read_subsidies()
-        return self._one_time
-
-    def _read_subsidies(self) -> None:
-        if self._subsidies_read:
-            return
-        index, rule = self.fact("price_index", self.month), self.fact("price_linkage", "")
-        self._price = (
-            PriceIndex(self.month, index["payload"]["cpi_yoy_permille"], index["payload"]["food_cpi_yoy_permille"],
-                       _ref(index)) if index else None,
-            PriceLinkage(rule["payload"]["cpi_threshold_permille"], rule["payload"]["food_threshold_permille"],
-                         rule["payload"]["minimum_fen"], tuple(rule["payload"]["programmes"]), _ref(rule))
-            if rule else None,
-        )  # fmt: skip
-        fact = self.fact("electricity", "")
-        self._electricity = None if fact is None else ElectricitySubsidy(
-            fact["payload"]["amount_fen_per_quarter"], fact["payload"]["pay_month_of_quarter"],
-            tuple(fact["payload"]["programmes"]), _ref(fact),
-        )  # fmt: skip
-        latest: dict[str, dict[str, Any]] = {}
-        for row in self.services.policy.facts(self.county, "one_time", self.as_of):
-            if row["effective_date"] <= self.day:
-                latest[row["item"]] = row
-        self._one_time = [
-            OneTimeSubsidy(r["item"], r["payload"]["amount_fen"], r["payload"]["per"], r["payload"]["pay_month"],
-                           tuple(r["payload"]["programmes"]), _ref(r))
-            for r in latest.values()
-        ]  # fmt: skip
-        self._subsidies_read = True
-
-
-def _own_sources(sources: tuple[str, ...], income: str, basis: str) -> list[str]:
-    """A cached component's sources with the placeholders replaced by the case's own references
-    (its income fact, its basis's latest fact)."""
-    return [
-        income if ref == _INCOME_REF else basis if ref == _BASIS_REF else ref for ref in sources
-    ]
-
-
-def entitlement_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> Entitlement:
-    if basis.kind == "tekun":
-        multiplier = policy.sourced("tekun_rule", "multiplier_percent")
-        if multiplier is None:
-            raise InvalidValue(
-                f"no 特困 rule in force for {policy.county} in {policy.month}",
-                field="month",
-                rule="tekun_rule_in_force",
-            )
-        return tekun_entitlement(
-            TekunBasis(basis.care_level, basis.mode == "centralized", ",".join(basis.sources[-1:])),
-            policy.standard(dibao_programme_for(region_code)), multiplier,
-            policy.sourced("tekun_rule", "explicit_amount_fen"), policy.care(basis.care_level),
-            policy.sourced("minimum_wage", "amount_fen"), policy.rounding,
-        )  # fmt: skip
-    household = HouseholdBasis(
-        basis.method, max(basis.household_members, 1), basis.covered_members, basis.income,
-        basis.tier_code, True, ",".join(basis.sources[-1:]),
-    )  # fmt: skip
-    return household_entitlement(
-        household, policy.standard(basis.programme), policy.rounding, policy.tiers(basis.programme)
-    )
-
-
-def subsidies_for(basis: MonthBasis, region_code: str, policy: MonthPolicy) -> list[Component]:
-    standard_programme = (
-        dibao_programme_for(region_code) if basis.kind == "tekun" else basis.programme
-    )
-    found: list[Component | None] = []
-    index, linkage = policy.price
-    if index is not None and linkage is not None:
-        standard = policy.standard(standard_programme)
-        found.append(
-            price_linked_subsidy(
-                basis.programme,
-                basis.covered_members,
-                standard.amount_fen,
-                standard.source,
-                index,
-                linkage,
-            )
-        )
-    found.append(electricity_subsidy(policy.month, basis.programme, policy.electricity))
-    found += one_time_subsidies(
-        policy.month, basis.programme, basis.covered_members, policy.one_time
-    )
-    return [c for c in found if c is not None and c.amount_fen > 0]
 
 
 class PolicyBook:
@@ -394,17 +244,6 @@ def due_components(
     return basis, policy.due(basis, case["region_code"])
 
 
-def _causes(
-    facts: list[CaseFact], due: list[Component], month: str, paid_as_of: str, book: PolicyBook
-) -> list[str]:
-    """The facts recorded after the month was paid that bear on it: what the adjustment names."""
-    cut = first_day(month)
-    found = [f.ref for f in facts if f.recorded_at > paid_as_of and f.effective_date <= cut]
-    for component in due:
-        found += [ref for ref in component.sources if book.recorded_at(ref) > paid_as_of]
-    return list(dict.fromkeys(found)) or ["recomputed"]
-
-
 def adjustments(
     case: dict[str, Any],
     facts: list[CaseFact],
@@ -412,52 +251,16 @@ def adjustments(
     paid: dict[str, tuple[int, str]],
     book: PolicyBook,
 ) -> list[dict[str, Any]]:
-    """Back-pay (补发) or recovery (追回) for each month already paid whose due amount, as known
-    now, differs from what was paid; one adjustment per month, naming the facts that caused it."""
-    found = []
-    latest_case_fact = max((f.recorded_at for f in facts), default="")
-    for paid_month in sorted(m for m in paid if m <= month):
-        paid_fen, paid_as_of = paid[paid_month]
-        if latest_case_fact <= paid_as_of and book.policy_recorded_until <= paid_as_of:
-            continue  # nothing about this case or the county's policy was learned since it was paid
-        _basis, due = due_components(case, facts, paid_month, book)
-        difference = sum(c.amount_fen for c in due) - paid_fen
-        if difference == 0:
-            continue
-        kind = "backpay" if difference > 0 else "recovery"
-        found.append({
-            "code": kind, "month": paid_month, "amount_fen": difference,
-            "rule": f"{'back-pay' if difference > 0 else 'recovery'} for {paid_month}: due "
-                    f"{difference + paid_fen} fen as known now, paid {paid_fen} fen",
-            "sources": _causes(facts, due, paid_month, paid_as_of, book),
-        })  # fmt: skip
-    return found
-
-
-def net(
-    month: str, regular_fen: int | None, adjusted: list[dict[str, Any]]
-) -> tuple[int, int, list[dict[str, Any]]]:
-    """Net adjustments against this month's payment (``regular_fen``, None if the line pays
-    nothing for this month): (payable, receivable, amount per month).
-
-    Back-pay is paid in full; recoveries are taken, oldest month first, from what this line
-    would pay. What cannot be recovered stays a receivable on the line — never netted to nothing.
-    """
-    months = [{"month": month, "amount_fen": regular_fen}] if regular_fen is not None else []
-    available = regular_fen or 0
-    for adjustment in adjusted:
-        if adjustment["amount_fen"] > 0:
-            available += adjustment["amount_fen"]
-            months.append({"month": adjustment["month"], "amount_fen": adjustment["amount_fen"]})
-    receivable = 0
-    for adjustment in adjusted:
-        if adjustment["amount_fen"] < 0:
-            taken = min(available, -adjustment["amount_fen"])
-            available -= taken
-            receivable += -adjustment["amount_fen"] - taken
-            if taken:
-                months.append({"month": adjustment["month"], "amount_fen": -taken})
-    return available, receivable, months
+    """``domain.recovery.adjustments`` for a case, what it is owed worked out under the book's
+    policy (``due_components``)."""
+    return recovery_adjustments(
+        facts,
+        month,
+        paid,
+        book.policy_recorded_until,
+        lambda paid_month: due_components(case, facts, paid_month, book)[1],
+        book.recorded_at,
+    )
 
 
 def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) -> None:
@@ -477,14 +280,15 @@ def check_policy_in_force(services: Services, county: str, policy: MonthPolicy) 
 def _require_policy(
     county: str, policy: MonthPolicy, kind: str, programme: str, tier_code: str | None
 ) -> None:
-    if kind == "tekun" and policy.sourced("tekun_rule", "multiplier_percent") is None:
+    rules = policy.rules
+    if kind == "tekun" and rules.tekun_multiplier() is None:
         raise InvalidValue(
             f"no 特困 rule in force for {county} in {policy.month}",
             field="month",
             rule="tekun_rule_in_force",
         )
-    policy.standard(programme)
-    if tier_code is not None and tier_code not in policy.tiers(programme):
+    rules.standard(programme)
+    if tier_code is not None and tier_code not in rules.tiers(programme):
         raise InvalidValue(
             f"tier {tier_code} of {programme} has no amount in force in {policy.month}",
             field="month",

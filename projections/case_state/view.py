@@ -9,7 +9,7 @@ from typing import Any, Final
 import orjson
 
 from domain.household import HouseholdCase
-from domain.programmes import dibao_programme_for
+from domain.programmes import standard_programme
 from domain.tekun import TekunPerson
 from ledger.store.db import Cursor, Database, chunks
 from projections.case_state.projection import (
@@ -60,12 +60,6 @@ COUNTY_INDEX = (
 COUNTY_INDEX_SQLITE = (
     "CREATE INDEX IF NOT EXISTS case_state_county_cover ON case_state (county_code, case_id,"
     " start_month, kind, region_code, payee, recorded_at, settled_from, settled_inline)"
-)
-# For 特困, the dibao standard its support is a multiple of (as ``dibao_programme_for``).
-PAID_PROGRAMME = (
-    "CASE WHEN kind <> 'tekun' THEN programme"
-    " WHEN length(region_code) >= 9 AND substr(region_code, 7, 3) >= '100' THEN 'dibao_rural'"
-    " ELSE 'dibao_urban' END"
 )
 CASE_COLUMNS = (
     "case_id, kind, region_code, county_code, programme, status, status_since, head_name, head_id_masked,"
@@ -164,7 +158,7 @@ class CaseStateView(View):
         cur.insert_many("case_history", HISTORY_FIELDS, history)
         paid = sorted({
             (case["county_code"], case["kind"],
-             dibao_programme_for(case["region_code"]) if case["kind"] == "tekun" else case["programme"],
+             standard_programme(case["kind"], case["programme"], case["region_code"]),
              case["tier_code"] or "")
             for case in rows.cases.values() if case["start_month"] is not None
         })  # fmt: skip
@@ -389,16 +383,21 @@ class CaseStateView(View):
     def programme_in_use(
         self, county_code: str, kind: str, programme: str, tier_code: str | None
     ) -> bool:
-        """Whether an approved case of the county has this combination now (a pass over the
-        county's cases: asked only of a combination the policy does not cover)."""
+        """Whether an approved case of the county has this combination now, its programme the
+        one whose standard it is reckoned on (``domain.programmes.standard_programme``; for 特困
+        that depends on the case's region, so the county's region codes are asked, not the
+        cases). A pass over the county's cases: asked only of a combination the policy does
+        not cover."""
         with self.db.transaction() as cur:
-            row = cur.execute(
-                f"SELECT 1 AS found FROM case_state WHERE county_code = %s AND kind = %s"
-                f" AND start_month IS NOT NULL AND {PAID_PROGRAMME} = %s AND COALESCE(tier_code, '') = %s"
-                " LIMIT 1",
-                (county_code, kind, programme, tier_code or ""),
-            ).fetchone()
-        return row is not None
+            rows = cur.execute(
+                "SELECT DISTINCT programme, region_code FROM case_state WHERE county_code = %s"
+                " AND kind = %s AND start_month IS NOT NULL AND COALESCE(tier_code, '') = %s",
+                (county_code, kind, tier_code or ""),
+            ).fetchall()
+        return any(
+            standard_programme(kind, row["programme"], row["region_code"]) == programme
+            for row in rows
+        )
 
     def region_of(self, case_id: str) -> str | None:
         with self.db.transaction() as cur:

@@ -9,29 +9,6 @@ from domain.policy import RegionPolicy
 from ledger.store.db import Cursor
 from projections.runner import event_name, utc_text
 
-# kind of fact, and the event field that names the item it is about (programme or care level)
-FACTS: dict[type[Any], tuple[str, str | None]] = {
-    RegionPolicy.StandardSet: ("standard", "programme"),
-    RegionPolicy.TiersSet: ("tiers", "programme"),
-    RegionPolicy.TekunRuleSet: ("tekun_rule", None),
-    RegionPolicy.CareStandardSet: ("care_standard", "level"),
-    RegionPolicy.MinimumWageSet: ("minimum_wage", None),
-    RegionPolicy.RoundingRuleSet: ("rounding", None),
-    RegionPolicy.PriceIndexRecorded: ("price_index", "month"),
-    RegionPolicy.PriceLinkageSet: ("price_linkage", None),
-    RegionPolicy.ElectricitySubsidySet: ("electricity", None),
-    RegionPolicy.OneTimeSubsidySet: ("one_time", "name"),
-    RegionPolicy.ApprovalLimitsSet: ("approval_limits", None),
-}
-ENVELOPE = {
-    "originator_id",
-    "originator_version",
-    "timestamp",
-    "effective_date",
-    "actor",
-    "document_ref",
-}
-
 
 class PolicyBookProjection:
     def __init__(self) -> None:
@@ -44,9 +21,9 @@ class PolicyBookProjection:
                     "INSERT INTO policy_regions (policy_id, region_code) VALUES (%s, %s)",
                     (str(event.originator_id), event.region_code),
                 )
-            case RegionPolicy.Event() if type(event) in FACTS:
-                kind, item_field = FACTS[type(event)]
-                payload = {k: v for k, v in vars(event).items() if k not in ENVELOPE}
+            case RegionPolicy.FactRecorded():
+                # The fact's kind, item and payload, as its value class declares them.
+                value = event.value()
                 cur.execute(
                     "INSERT INTO policy_facts (position, region_code, kind, item, effective_date, recorded_at,"
                     " payload, actor, document_ref, event_type, originator_id, originator_version)"
@@ -54,11 +31,11 @@ class PolicyBookProjection:
                     " WHERE policy_id = %s",
                     (
                         position,
-                        kind,
-                        payload.get(item_field, "") if item_field else "",
+                        value.kind,
+                        value.item(),
                         event.effective_date,
                         utc_text(event.timestamp),
-                        json.dumps(payload, sort_keys=True),
+                        json.dumps(value.payload(), sort_keys=True),
                         event.actor,
                         event.document_ref,
                         event_name(event),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from domain.policy import RegionPolicy
+from domain.policy import InForce, PolicyValue, RegionPolicy, stored_value
 from domain.regions import policy_lookup_chain
 from ledger.store.db import Cursor, Database
 from projections.policy_book.projection import PolicyBookProjection
@@ -20,6 +20,7 @@ DDL = (
         originator_version INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS policy_facts_lookup ON policy_facts (region_code, kind, item, effective_date)",
 )
+V = TypeVar("V", bound=PolicyValue)
 FACT_COLUMNS = (
     "position, region_code, kind, item, effective_date, recorded_at, payload, actor, document_ref,"
     " event_type, originator_id, originator_version"
@@ -58,6 +59,18 @@ class PolicyBookView(View):
                     return _decoded(row)
         return None
 
+    def in_force(
+        self, region_code: str, kind: type[V], item: str, on_date: str, as_of: str
+    ) -> InForce[V] | None:
+        """``applicable`` as the fact's typed value (``domain.policy.InForce``)."""
+        fact = self.applicable(region_code, kind.kind, item, on_date, as_of)
+        return None if fact is None else typed(kind, fact)
+
+    def every(self, region_code: str, kind: type[V], as_of: str) -> list[InForce[V]]:
+        """The region's own facts of a kind recorded by ``as_of``, typed, by item then
+        effective date."""
+        return [typed(kind, fact) for fact in self.facts(region_code, kind.kind, as_of)]
+
     def latest_recorded(self, region_code: str, as_of: str) -> str:
         """When the latest policy fact bearing on a region (its county, city, province) was recorded."""
         chain = policy_lookup_chain(region_code)
@@ -88,3 +101,13 @@ class PolicyBookView(View):
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
     row["payload"] = json.loads(row["payload"])
     return row
+
+
+def typed(kind: type[V], fact: dict[str, Any]) -> InForce[V]:
+    """A fact row as its typed value, named by its event reference ('RegionPolicy.StandardSet#12')."""
+    return InForce(
+        stored_value(kind, fact["payload"]),
+        f"{fact['event_type']}#{fact['position']}",
+        fact["effective_date"],
+        fact["recorded_at"],
+    )

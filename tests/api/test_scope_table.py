@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.http.routers.policy import KINDS
+from api.http import schemas
 from ops.services.core import Services
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
@@ -126,7 +126,7 @@ def raise_body(clearing: str, source: str) -> dict[str, Any]:
 def write_table() -> dict[str, list[Case]]:
     """POST route (as the app names it) → the cases that name a region outside the scope."""
     table: dict[str, list[Case]] = {}
-    for path, _kind, _model in KINDS:
+    for path, _model in schemas.POLICY_BODIES.values():
         table[f"/policy/{{region_code}}/{path}"] = [
             Case("region_code", "approver", POLICY_BODIES[path], {"region_code": region})
             for region in (

@@ -14,6 +14,7 @@ import pytest
 from api.cli.demo import load_demo
 from domain.access import Principal
 from domain.errors import Conflict, InvalidValue
+from domain.programmes import dibao_programme_for
 from domain.references import bank_reference, reference_prefix
 from domain.roll import RollChunk
 from ledger.store.settings import Settings
@@ -303,6 +304,24 @@ def test_roll_policy_check_refuses_a_tier_in_use_and_not_one_given_up(services: 
     assert [line["components"][0]["rule"] for line in lines if line["case_id"] == case_id] == [
         "tier B: 35000 fen × 2 covered"
     ]
+
+
+def test_a_tekun_case_is_listed_under_its_regions_dibao_standard(services: Services) -> None:
+    """A 特困 case's support is reckoned on the dibao standard of its region
+    (``domain.programmes.standard_programme``): the county's list of programmes and the
+    in-use check both answer with that programme, not the case's own."""
+    load_demo(services, households=2, tekun=1)
+    services.fresh()
+    with services.db.transaction() as cur:
+        (case,) = cur.execute(
+            "SELECT programme, region_code FROM case_state WHERE kind = 'tekun'"
+        ).fetchall()
+    reckoned = dibao_programme_for(case["region_code"])
+    other = ({"dibao_urban", "dibao_rural"} - {reckoned}).pop()
+    assert ("tekun", reckoned, None) in services.case_state.county_programmes(COUNTY)
+    assert services.case_state.programme_in_use(COUNTY, "tekun", reckoned, None)
+    assert not services.case_state.programme_in_use(COUNTY, "tekun", other, None)
+    assert not services.case_state.programme_in_use(COUNTY, "tekun", case["programme"], None)
 
 
 def test_a_generation_whose_chunks_fail_to_save_leaves_no_lines(

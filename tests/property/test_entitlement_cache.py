@@ -148,9 +148,9 @@ def test_a_month_policy_reads_the_subsidies_policy_once(
     facts, applicable = services.policy.facts, services.policy.applicable
     monkeypatch.setattr(services.policy, "facts", lambda *a: asked.append(a) or facts(*a))
     monkeypatch.setattr(services.policy, "applicable", lambda *a: asked.append(a) or applicable(*a))
-    first = (policy.price, policy.electricity, policy.one_time)
+    first = (policy.rules.price, policy.rules.electricity, policy.rules.one_time)
     for _ in range(3):
-        assert (policy.price, policy.electricity, policy.one_time) == first
+        assert (policy.rules.price, policy.rules.electricity, policy.rules.one_time) == first
     assert first[0][0] is None and first[0][1] is not None  # no index for 2023-01; a linkage
     assert first[1] is not None and [s.name for s in first[2]] == ["春节慰问"]
     assert sorted(a[1] for a in asked) == [

@@ -14,6 +14,7 @@ from domain.tekun import TekunPerson
 from tests.factories import household_body, id_number
 
 META = {"actor": "worker-1", "document_ref": "当民批〔2024〕1号"}
+DECISION = {"effective_date": "2024-01-01", "document_ref": META["document_ref"]}
 
 
 def applied(**kwargs: Any) -> HouseholdCase:
@@ -164,21 +165,23 @@ def test_enrolment_guard_keeps_one_open_case_per_person() -> None:
 def test_policy_and_tekun_rules_refuse_bad_values() -> None:
     policy = RegionPolicy.open("420582")
     with pytest.raises(InvalidValue) as caught:
-        policy.set_tekun_rule(
-            multiplier_percent=120, explicit_amount_fen=None, effective_date="2024-01-01", **META
+        policy.record(
+            "tekun_rule",
+            {"multiplier_percent": 120, "explicit_amount_fen": None, **DECISION},
+            actor=META["actor"],
         )
     assert caught.value.rule == "tekun_multiplier_minimum"
     with pytest.raises(InvalidValue):
-        policy.set_standard(
-            programme="nope", amount_fen=100, period="month", effective_date="2024-01-01", **META
+        policy.record(
+            "standard",
+            {"programme": "nope", "amount_fen": 100, "period": "month", **DECISION},
+            actor=META["actor"],
         )
     with pytest.raises(InvalidValue):
-        policy.set_care_standard(
-            level="partial",
-            amount_fen=100,
-            percent_of_minimum_wage=15,
-            effective_date="2024-01-01",
-            **META,
+        policy.record(
+            "care_standard",
+            {"level": "partial", "amount_fen": 100, "percent_of_minimum_wage": 15, **DECISION},
+            actor=META["actor"],
         )
     with pytest.raises(InvalidValue) as caught:
         TekunPerson.approve(

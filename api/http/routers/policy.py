@@ -4,41 +4,29 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from api.http import paths, schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.http.responses import Facts, PolicyRecorded, Standard, answer
+from domain import policy as kinds
 from domain.dates import first_day
-from domain.errors import Forbidden, InvalidValue, NotFound
+from domain.errors import Forbidden, NotFound
 from domain.money import RoundingMode, RoundingUnit
-from domain.policy import monthly_standard_fen
+from domain.policy import KINDS, RoundingRule, policy_kind
 from domain.programmes import Programme
 from domain.regions import validate_region_code
 from ops.services.core import now_utc
 from ops.services.policy import SetPolicy
+from projections.policy_book.view import typed
 from projections.runner import utc_text
 
 router = APIRouter(prefix="/policy", tags=["policy"])
 RegionPath = Annotated[str, "region"]
-KINDS: list[tuple[str, str, type[BaseModel]]] = [
-    ("standards", "standard", schemas.StandardIn),
-    ("tiers", "tiers", schemas.TiersIn),
-    ("tekun-rules", "tekun_rule", schemas.TekunRuleIn),
-    ("care-standards", "care_standard", schemas.CareStandardIn),
-    ("minimum-wage", "minimum_wage", schemas.MinimumWageIn),
-    ("rounding", "rounding", schemas.RoundingIn),
-    ("price-indices", "price_index", schemas.PriceIndexIn),
-    ("price-linkage", "price_linkage", schemas.PriceLinkageIn),
-    ("electricity-subsidies", "electricity", schemas.ElectricityIn),
-    ("one-time-subsidies", "one_time", schemas.OneTimeIn),
-    ("approval-limits", "approval_limits", schemas.ApprovalLimitsIn),
-]
-DEFAULT_ROUNDING = {"unit": RoundingUnit.FEN.value, "mode": RoundingMode.HALF_UP.value}
+DEFAULT_ROUNDING = RoundingRule(unit=RoundingUnit.FEN.value, mode=RoundingMode.HALF_UP.value)
 
 
-def _fact_route(kind: str, model: type[BaseModel]) -> Any:
+def _fact_route(kind: str, model: type[schemas.Body]) -> Any:
     def route(
         request: Request,
         region_code: paths.RegionCode,
@@ -56,7 +44,11 @@ def _fact_route(kind: str, model: type[BaseModel]) -> Any:
     return route
 
 
-for _path, _kind, _model in KINDS:
+for (
+    _kind,
+    _value_type,
+) in KINDS.items():  # every kind the domain declares (a body missing fails here)
+    _path, _model = schemas.POLICY_BODIES[_value_type]
     router.add_api_route(
         f"/{{region_code}}/{_path}",
         _fact_route(_kind, _model),
@@ -115,31 +107,30 @@ def applicable_standard(
     principal.require_period(month, "month")
     known_at = _as_of(as_of, principal)
     on_date = first_day(month)
-    fact = services.policy.applicable(region_code, "standard", programme.value, on_date, known_at)
+    fact = services.policy.applicable(
+        region_code, kinds.Standard.kind, programme.value, on_date, known_at
+    )
     if fact is None:
         raise NotFound(
             f"no {programme.value} standard in force for {region_code} in {month} as known at {known_at}",
             field="month",
             rule="standard_exists",
         )
-    rounding_fact = services.policy.applicable(region_code, "rounding", "", on_date, known_at)
-    rounding = rounding_fact["payload"] if rounding_fact else DEFAULT_ROUNDING
-    payload = fact["payload"]
-    monthly = monthly_standard_fen(
-        payload["amount_fen"],
-        payload["period"],
-        RoundingUnit(rounding["unit"]),
-        RoundingMode(rounding["mode"]),
+    rounding_fact = services.policy.applicable(
+        region_code, RoundingRule.kind, "", on_date, known_at
     )
+    rounding = typed(RoundingRule, rounding_fact).value if rounding_fact else DEFAULT_ROUNDING
+    standard = typed(kinds.Standard, fact).value
+    monthly = standard.monthly_fen(RoundingUnit(rounding.unit), RoundingMode(rounding.mode))
     return {
         "region_code": region_code,
         "programme": programme.value,
         "month": month,
         "as_of": known_at,
         "standard_fen_per_month": monthly,
-        "published_amount_fen": payload["amount_fen"],
-        "published_period": payload["period"],
-        "rounding": rounding,
+        "published_amount_fen": standard.amount_fen,
+        "published_period": standard.period,
+        "rounding": rounding.payload(),
         "set_by": fact,
         "rounding_set_by": rounding_fact,
     }
@@ -159,10 +150,8 @@ def facts(
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     _readable(region_code, principal)
-    if kind is not None and kind not in {k for _, k, _ in KINDS}:
-        raise InvalidValue(
-            f"kind must be one of {[k for _, k, _ in KINDS]}", field="kind", rule="policy_kind"
-        )
+    if kind is not None:
+        policy_kind(kind)  # refuses an unknown kind, naming the known ones
     known_at = _as_of(as_of, principal)
     return {
         "region_code": region_code,
