@@ -38,8 +38,7 @@ SUBJECT_FIELDS = ("subject_kind", "subject_id", "position")
 
 class AuditTrailView(View):
     name = "audit_trail"
-    # 2: person keys instead of identity numbers; 3: grants, rolls, transactions, accounts;
-    # 4: details as compact JSON (orjson); 5: a posting's date as its effective date
+    # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
     version = 5
     tables = ("audit_events", "audit_subjects")
     topics = tuple(

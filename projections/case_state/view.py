@@ -50,9 +50,8 @@ DDL = (
 # then read from ~6,500 adjacent index pages (an index-only scan), not from 77,000 heap pages
 # spread over the whole table, as cases of all counties arrive interleaved. SQLite has no
 # INCLUDE: there the same columns follow the key in the index itself, which SQLite then reads
-# alone ("covering index"). A county's 76,923 cases streamed in 0.52 s instead of 0.97–1.06 s
-# (ninth session); the index costs ~600 bytes a case and its upkeep on every case update, as
-# PostgreSQL's does. It replaces ``case_state_county`` (key only), dropped at start-up.
+# alone ("covering index"). Reading a county from adjacent index pages roughly halves its
+# stream, for ~600 bytes a case and its upkeep on every case update.
 COUNTY_INDEX = (
     "CREATE INDEX IF NOT EXISTS case_state_county ON case_state (county_code, case_id) INCLUDE ("
     "start_month, kind, region_code, payee, recorded_at, settled_from, settled_inline)"
@@ -83,16 +82,9 @@ _case_row = itemgetter(*CASE_FIELDS)
 
 class CaseStateView(View):
     name = "case_state"
-    # 2: payee name and sealed account; 3: person keys in timeline details; 4: facts per case;
-    # 5: settled basis per case; 6: timeline details as compact JSON (orjson); 7: members and
-    # timeline as one history row per case; 8: timeline details as objects in the history row;
-    # 9: the programmes each county's cases have had; 10: a small settled basis in its own
-    # column, held with the roll's columns in the county index's entries (PostgreSQL); 11: the
-    # settled basis as values, span and references (``settled.settled_data``); 12: a
-    # roll line's payee fields as one JSON array (``payee``), read by the roll in their place
+    # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
     version = 12
     tables = ("case_state", "case_history", "case_programmes")
-    retired_tables = ("case_members", "case_timeline")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
     shardable = True  # every row belongs to one case
     raw = True  # folds decoded fields (ledger.store.transcoding.EventFields), not event objects
@@ -111,14 +103,7 @@ class CaseStateView(View):
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
             cur.execute(statement)
-        if cur.sqlite:
-            cur.execute("DROP INDEX IF EXISTS case_state_county")  # key only: the cover replaces it
         cur.execute(COUNTY_INDEX_SQLITE if cur.sqlite else COUNTY_INDEX)
-
-    def drop(self, cur: Cursor) -> None:
-        super().drop(cur)
-        for table in self.retired_tables:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
 
     def process(self, cur: Cursor, position: int, notification: Any) -> None:
         self.process_batch(cur, [(position, notification)])
@@ -169,7 +154,7 @@ class CaseStateView(View):
     def _list_programmes(cur: Cursor, paid: list[tuple[str, str, str, str]]) -> None:
         """Add the combinations not listed yet. Nearly always every one is: asking first, with
         no lock, keeps processes rebuilding shards at once from waiting on each other's
-        uncommitted inserts of the same rows (measured: ~10 % of a shared rebuild's speed).
+        uncommitted inserts of the same rows, which would slow a shared rebuild.
         New ones go in in key order, so two such inserts never wait in a circle."""
         counties = sorted({row[0] for row in paid})
         listed = {
@@ -320,9 +305,8 @@ class CaseStateView(View):
             # month itself or an as-of before the case's latest fact or policy change (MIN(as_of)
             # < x ⟺ some as_of < x). So one probe of the case's rows decides whether the
             # grouping runs at all: a case never paid, or paid with nothing learned since (an
-            # ordinary month: nearly every case), costs the probe alone. Measured, one county of
-            # 76,923 cases after a paid month: 417 ms of PostgreSQL's execution grouped for every
-            # case (ops/bench/RESULTS.md, tenth session).
+            # ordinary month: nearly every case), costs the probe alone; grouping every case's rows
+            # would cost the server far more.
             history = (
                 "CASE WHEN EXISTS (SELECT 1 FROM paid_months q WHERE q.case_id = c.case_id AND q.month <= %s"
                 f" AND (q.month = %s OR q.as_of < c.recorded_at OR q.as_of < %s)) THEN ({history}) END"

@@ -118,9 +118,7 @@ def _statement_text(position: int, event: Any) -> str:
 
 class LedgerView(View):
     name = "ledger"
-    # 2: bank statements; 3: statements in chunks, complete ones listed; 4: carry-overs;
-    # 5: statement lines keyed by (position, line_no); 6: a key is unique per namespace, not
-    # overall (the transaction's id, derived from both, is the primary key)
+    # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
     version = 6
     tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines",
               "bank_statements", "ledger_carry_overs")  # fmt: skip

@@ -61,15 +61,7 @@ ROLL_COLUMNS = (
 
 class RollsView(View):
     name = "rolls"
-    # 2: receivables and months paid; 3: bank results; 4: bank reference per line; 5: chunks
-    # written ahead marked, their events not decoded again; 6: the months a line pays or
-    # recovers kept on the line (``months``, JSON), not one row each in a table of their own;
-    # 7: lines keyed by one integer per generation (``gen``), not by two ids; 8: a line's
-    # components are read from its chunk event (``lines``), not kept in a column of their own;
-    # 9: names and masked numbers read from the chunk event too, ``months`` NULL for a line
-    # paying its roll's month only; 10: no bank reference column (it follows from the line's
-    # number: ``reference_sql``), and on PostgreSQL ``paid_months``' key carrying ``as_of`` and the
-    # amount (``PAID_INCLUDE``)
+    # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
     version = 10
     tables = ("rolls", "roll_lines", "roll_generations", "roll_chunks_ahead", "paid_months")
     # Also lists generations whose chunks never reached the log (a failed save): not rebuilt.
