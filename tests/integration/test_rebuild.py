@@ -11,8 +11,8 @@ import pytest
 from domain.roll import RollChunk
 from ledger.store.transcoding import _utc_text_of
 from ops.services.core import Services
+from ops.services.rebuild import rebuild
 from projections.db import Cursor
-from projections.rebuild import rebuild
 from projections.runner import REBUILDING, Unread, View, aggregate_topic, utc_text
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_contract import demo_log as contract_demo_log
