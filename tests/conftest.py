@@ -74,13 +74,17 @@ def _pg_reason() -> str | None:
 _PG_REASON = _pg_reason()
 
 
-def new_postgres_database() -> tuple[str, Callable[[], None]]:
-    """A fresh PostgreSQL database's URL and how to drop it; where the server cannot be
-    reached, the test skips (fails under DOUDI_REQUIRE_POSTGRES=1)."""
+def require_postgres() -> None:
+    """Where the server cannot be reached, the test skips (fails under DOUDI_REQUIRE_POSTGRES=1)."""
     if _PG_REASON is not None:
         if REQUIRE_PG:
             pytest.fail(f"DOUDI_REQUIRE_POSTGRES=1 but {_PG_REASON}")
         pytest.skip(_PG_REASON)
+
+
+def new_postgres_database() -> tuple[str, Callable[[], None]]:
+    """A fresh PostgreSQL database's URL and how to drop it (see ``require_postgres``)."""
+    require_postgres()
     import psycopg
 
     name = f"doudi_test_{uuid.uuid4().hex[:12]}"
