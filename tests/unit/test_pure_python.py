@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ops import native
 from tests.conftest import SourceFinder
 
 
@@ -45,3 +47,13 @@ def test_the_finder_passes_over_other_modules(package: Path) -> None:
     finder = SourceFinder(package, ["purepkg/hot.py"])
     assert finder.find_spec("purepkg") is None
     assert finder.find_spec("purepkg.cold") is None
+
+
+@pytest.mark.skipif(
+    os.environ.get("DOUDI_PURE_PYTHON") != "1", reason="the pure-Python pass only (make test)"
+)
+def test_on_the_pure_pass_every_compiled_module_runs_from_its_source() -> None:
+    """Coverage is measured on this pass, so none of ops.native's modules may be an extension."""
+    for source in native.MODULES:
+        module = importlib.import_module(source.removesuffix(".py").replace("/", "."))
+        assert module.__file__ is not None and module.__file__.endswith(".py"), module.__file__
