@@ -39,8 +39,20 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Test files run on this many worker processes (pytest-xdist; auto: one per core), each file on
+# one worker.
+WORKERS ?= auto
+# The tests of the compiled modules (ops/native.py MODULES): the roll's rules, lines and view.
+NATIVE_TESTS := tests/unit tests/property tests/api/test_rolls_api.py \
+	tests/api/test_retroactivity_api.py
+
+# Two passes: the whole suite with the compiled modules' Python source under coverage, held to
+# pyproject's floor; then, where `make native` built them, the compiled modules' tests on the build.
 test: lint native
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	DOUDI_PURE_PYTHON=1 $(BIN)/pytest -n $(WORKERS) --dist loadfile --cov --cov-report=term:skip-covered
+ifneq ($(NATIVE),0)
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile $(NATIVE_TESTS)
+endif
 
 bench: native
 	$(BIN)/python -m ops.bench.import_bench

@@ -116,7 +116,7 @@ class View(ABC):
     version: int = 1
     # True if the rows an event touches depend only on the events of its own aggregate: the
     # view can then be rebuilt by several processes at once, each replaying the aggregates of
-    # one shard of the log (``projections/rebuild.py``).
+    # one shard of the log (``ops/services/rebuild.py``).
     shardable: bool = False
     # True if ``process_batch`` takes the notifications themselves and decodes them its own way
     # (the case-state view folds decoded fields, with no event objects).
@@ -479,7 +479,7 @@ class ProjectionRunner:
                 "UPDATE projection_tracking SET position = %s WHERE name = %s", (position, name)
             )
 
-    # --- a rebuild shared by several processes (driven by projections/rebuild.py) -------------------
+    # --- a rebuild shared by several processes (driven by ops/services/rebuild.py) -------------------
 
     def begin_sharded_rebuild(self, name: str) -> None:
         """Empty the view and mark it as being rebuilt: catch-ups pass it over from now on."""

@@ -1,21 +1,51 @@
 """Shared fixtures: a fresh database per test on each backend, services, an API client, tokens.
 
 PostgreSQL tests create and drop their own database. Where the server cannot be reached they
-skip with the reason, unless DOUDI_REQUIRE_POSTGRES=1 (CI), where they fail.
+skip with the reason, unless DOUDI_REQUIRE_POSTGRES=1 (CI), where they fail. Each database has a
+random name and each file its own temporary directory, so the suite can run on several workers.
+
+With DOUDI_PURE_PYTHON=1 the modules that `make native` compiles are imported from their Python
+source even where their extension modules are built: coverage sees only Python code, so this is
+the pass that measures coverage (``make test``).
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
+import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from ledger.store.settings import Settings
 from ops import native
-from ops.services.core import Services
+
+
+class SourceFinder(importlib.abc.MetaPathFinder):
+    """Finds each module ops.native compiles as its .py source, passing over the extension."""
+
+    def __init__(self, root: Path, sources: Sequence[str]) -> None:
+        self.paths = {
+            source.removesuffix(".py").replace("/", "."): root / source for source in sources
+        }
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name not in self.paths:
+            return None
+        return importlib.util.spec_from_file_location(name, self.paths[name])
+
+
+if os.environ.get("DOUDI_PURE_PYTHON") == "1":
+    sys.meta_path.insert(0, SourceFinder(native.ROOT, native.MODULES))
+
+from ledger.store.settings import Settings  # noqa: E402 - after the finder, which it may need
+from ops.services.core import Services  # noqa: E402
 
 try:
     native.check()
@@ -44,13 +74,17 @@ def _pg_reason() -> str | None:
 _PG_REASON = _pg_reason()
 
 
-def new_postgres_database() -> tuple[str, Callable[[], None]]:
-    """A fresh PostgreSQL database's URL and how to drop it; where the server cannot be
-    reached, the test skips (fails under DOUDI_REQUIRE_POSTGRES=1)."""
+def require_postgres() -> None:
+    """Where the server cannot be reached, the test skips (fails under DOUDI_REQUIRE_POSTGRES=1)."""
     if _PG_REASON is not None:
         if REQUIRE_PG:
             pytest.fail(f"DOUDI_REQUIRE_POSTGRES=1 but {_PG_REASON}")
         pytest.skip(_PG_REASON)
+
+
+def new_postgres_database() -> tuple[str, Callable[[], None]]:
+    """A fresh PostgreSQL database's URL and how to drop it (see ``require_postgres``)."""
+    require_postgres()
     import psycopg
 
     name = f"doudi_test_{uuid.uuid4().hex[:12]}"

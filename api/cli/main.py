@@ -17,7 +17,7 @@ from domain.access import Principal
 from ledger.store.runtime import tune_gc
 from ledger.store.settings import Settings
 from ops.services.core import Command, Services
-from projections.rebuild import rebuild
+from ops.services.rebuild import rebuild
 
 app = typer.Typer(
     help="doudi (兜底): social-assistance payments and fund ledger", no_args_is_help=True

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Transcoder
 
-from ledger.journal import AccountGuard, LedgerPeriod
 from ledger.store.settings import Settings
 from ledger.store.transcoding import CheckedMapper, OrjsonDecodingTranscoder
 
@@ -18,10 +17,6 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
     """The event store of one deployment shard (one province in production)."""
 
     name = "doudi"
-    # A ledger period is checked by every posting dated in it, and a pool's guard moves with every
-    # posting through the pool: snapshot both, often, so loading them stays cheap however busy they
-    # are — a posting that lost a race to them loads them again.
-    snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON encoding, decoded with orjson (``ledger/store/transcoding.py``)."""

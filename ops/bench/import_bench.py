@@ -9,7 +9,7 @@ Everything is measured in one run on fresh databases, so the ratios hold on a no
    production; ``--import-workers`` processes decide and encode), events/s over every event;
 3. catch-up: rebuilding the ``case_state`` and ``audit_trail`` views from position 0, first by
    the ordinary catch-up in this process, then (PostgreSQL) shared by ``--workers`` processes
-   (``projections/rebuild.py``). Events/s count every position of the log, read or passed over.
+   (``ops/services/rebuild.py``). Events/s count every position of the log, read or passed over.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import write_roster
 from ops.services.core import Services
 from ops.services.importer import import_households
-from projections.rebuild import rebuild
+from ops.services.rebuild import rebuild
 
 
 class Probe(Aggregate):

@@ -37,8 +37,8 @@ from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.demo import policy_facts, write_roster
 from ops.services.core import Services
 from ops.services.importer import import_households
+from ops.services.rebuild import rebuild
 from ops.services.rolls import generate_roll
-from projections.rebuild import rebuild
 
 CITY = "420500"
 # The current county-level divisions of 宜昌市 in GB/T 2260.

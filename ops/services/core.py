@@ -36,6 +36,7 @@ from domain.errors import (
 from domain.policy import RegionPolicy, policy_id
 from domain.regions import load_region_table
 from domain.roll import chunk_id
+from ledger.journal import AccountGuard, LedgerPeriod
 from ledger.proof.reader import TreeReader
 from ledger.proof.signing import load_signing_key
 from ledger.store.application import (
@@ -209,6 +210,14 @@ def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: igno
         raise
 
 
+class DeploymentApplication(DoudiApplication):
+    """The event store as a deployment runs it. A ledger period is checked by every posting dated
+    in it, and a pool's guard moves with every posting through the pool: both are snapshotted
+    often, so loading them stays cheap however busy they are."""
+
+    snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
+
+
 class Services:
     """The composition root: the event store, the views and the projection runner of one
     deployment, the reads that need more than a view, ``load`` and ``execute``. The commands
@@ -241,7 +250,7 @@ class Services:
         self.keys = Keys(settings.secret)
         # Views call it per member and event: the cached function itself, no method in between.
         self.person_key: Callable[[str], str] = self.keys.person_key
-        self.app = DoudiApplication(env=application_env(settings))
+        self.app = DeploymentApplication(env=application_env(settings))
         self.db = Database(settings.database, settings.postgres_pool_size)
         self.turns = Turns(settings.database)
         self.case_state = CaseStateView(

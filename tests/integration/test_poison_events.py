@@ -26,8 +26,8 @@ from domain.roll import RollChunk
 from ledger.store.settings import Settings
 from ops.services.cases import ApplyHousehold
 from ops.services.core import INTEGRITY_FAILURE, Services
+from ops.services.rebuild import rebuild
 from projections.audit_trail.view import AuditTrailView
-from projections.rebuild import rebuild
 from projections.runner import aggregate_topic
 from tests.conftest import COUNTY
 from tests.factories import household_body, income_body

@@ -13,7 +13,7 @@ from ledger.store.db import Cursor
 from ledger.store.logreader import Unread
 from ledger.store.transcoding import _utc_text_of
 from ops.services.core import Services
-from projections.rebuild import rebuild
+from ops.services.rebuild import rebuild
 from projections.runner import REBUILDING, View, aggregate_topic, utc_text
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_contract import demo_log as contract_demo_log

@@ -1,0 +1,94 @@
+"""The benchmarks run end to end at a tiny size, so they keep working between measurements.
+
+Each is called as its command is (or its steps in turn, where the command hands a step to a
+child process) and its report is checked for the figures it promises; the sizes say nothing
+about speed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ops.bench import (
+    bare_pipeline,
+    import_bench,
+    ledger_bench,
+    reconcile_bench,
+    roll_bench,
+    tlog_bench,
+)
+from tests.conftest import require_postgres
+
+
+def run_main(
+    module: ModuleType,
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> list[dict[str, Any]]:
+    """Run ``python -m module *argv`` in this process; its JSON report lines."""
+    monkeypatch.setattr(sys, "argv", [module.__name__, *argv])
+    module.main()
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_ledger_bench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (report,) = run_main(
+        ledger_bench, ["--postings", "3", "--backend", "sqlite"], monkeypatch, capsys
+    )
+    assert report["postings"] == 3
+    assert min(report["library_saves_per_s"], report["doudi_postings_per_s"]) > 0
+
+
+def test_import_bench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    baseline = import_bench.library_baseline
+    monkeypatch.setattr(import_bench, "library_baseline", lambda env, events: baseline(env, 100))
+    argv = ["--households", "12", "--backend", "sqlite", "--import-workers", "1"]
+    (report,) = run_main(import_bench, argv, monkeypatch, capsys)
+    assert report["households"] == 12 and report["import_errors"] == 0
+    assert report["import_events"] > 12 and report["case_state_catch_up_events_per_s"] > 0
+
+
+def test_roll_bench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--households", "12", "--counties", "1", "--workers", "1", "--backend", "sqlite"]
+    (report,) = run_main(roll_bench, argv, monkeypatch, capsys)
+    assert report["households"] == 12 and report["workers"] == 1 and report["lines"] > 0
+
+
+def test_reconcile_bench(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/reconcile.sqlite3"
+    reconcile_bench.build(url, 20, tmp_path)
+    report = reconcile_bench.reconcile(url, str(tmp_path / "statement.csv"))
+    assert report["mismatches"] >= 2  # the statement changes line 7's amount and leaves out 11
+
+
+@pytest.mark.postgres
+def test_roll_bench_on_a_loaded_database_and_the_bare_pipeline(
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The measuring routine on PostgreSQL: load once, pay a month, time doudi's roll and the
+    bare pipeline over the same database."""
+    common = ["--database", postgres_url, "--counties", "1", "--households", "12"]
+    assert run_main(roll_bench, [*common, "--load-only"], monkeypatch, capsys) == []
+    assert run_main(roll_bench, [*common, "--pay-month", "2022-11"], monkeypatch, capsys) == []
+    (doudi,) = run_main(roll_bench, [*common, "--workers", "1"], monkeypatch, capsys)
+    bare_argv = ["--database", postgres_url, "--counties", "1", "--workers", "1"]
+    (bare,) = run_main(bare_pipeline, bare_argv, monkeypatch, capsys)
+    assert bare["pipeline"] == "bare" and bare["lines"] == doudi["lines"] > 0
+
+
+@pytest.mark.postgres
+def test_tlog_bench(tmp_path: Path) -> None:
+    require_postgres()
+    report = tlog_bench.run(events=30, households=3, state_bytes=10, rounds=1, folder=tmp_path)
+    assert report["median"]["events"] == report["rounds"][0]["events"] > 30
