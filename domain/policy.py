@@ -1,9 +1,10 @@
 """Policy book of one region (SPEC §4): standards, tiers, 特困 rules, care standards, rounding,
 subsidies, approval limits.
 
-NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``;
-changing their fields needs a ``class_version`` bump and an upcaster (see tests/upcasting). A
-kind's event is ``RegionPolicy.<event_name>``, its fields those of the kind's value class: a
+NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
+Before the first release every event stays at version 1 and changes shape in place; from the
+first release on, a change needs a ``class_version`` bump and an upcaster tested against a
+frozen payload of the old version (see tests/upcasting). A kind's event is ``RegionPolicy.<event_name>``, its fields those of the kind's value class: a
 change to a value class is a change to its event.
 
 A policy kind is declared once, here: a frozen dataclass of its typed value (its fields are the
