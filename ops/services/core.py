@@ -215,6 +215,7 @@ class DeploymentApplication(DoudiApplication):
     in it, and a pool's guard moves with every posting through the pool: both are snapshotted
     often, so loading them stays cheap however busy they are."""
 
+    name = "doudi"  # the store's tables and environment prefix, as DoudiApplication names them
     snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
 
 
