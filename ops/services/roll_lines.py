@@ -65,13 +65,13 @@ class Valued:
     def due(self, policy: MonthPolicy, region_code: str) -> Due:
         if self.owed is None:
             v = self.values
-            income = Income(v.income, v.excluded, v.rigid, v.employment, INCOME)
             key = policy.value_key(
-                v.kind, v.programme, v.method, v.tier_code, v.household, self.covered, income,
-                v.care_level, v.mode, region_code,
+                v.kind, v.programme, v.method, v.tier_code, v.household, self.covered,
+                (v.income, v.excluded, v.rigid, v.employment), v.care_level, v.mode, region_code,
             )  # fmt: skip
             found = policy.known_due(key)
             if found is None:
+                income = Income(v.income, v.excluded, v.rigid, v.employment, INCOME)
                 found = policy.computed(key, self.template(income), region_code)
             self.owed = found
         return self.owed

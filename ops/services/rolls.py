@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.access import Principal
 from domain.basis import CaseFact, MonthBasis, basis_for_month
 from domain.dates import first_day, validate_month
-from domain.entitlement import Component, Income, counted_income_fen
+from domain.entitlement import Component, Income, counted_fen
 from domain.errors import Forbidden, InvalidValue
 from domain.lines import (
     BASIS,
@@ -93,6 +93,7 @@ class MonthPolicy:
         self.day = first_day(month)
         self._due: dict[tuple[Any, ...], Due] = {}
         self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
+        self._standard_fen: dict[str, int] = {}  # programme → its standard (``value_key``)
         facts = BookFacts(services, county_code, self.day, as_of, self.recorded)
         self.rules = MonthRules(county_code, month, as_of, facts)
 
@@ -169,9 +170,12 @@ class MonthPolicy:
     def _value_key(self, basis: MonthBasis, region_code: str, covered: int) -> tuple[Any, ...]:
         """What a basis's components depend on, besides the case's own references
         (``value_key`` of its values)."""
+        income = basis.income
         return self.value_key(
             basis.kind, basis.programme, basis.method, basis.tier_code, len(basis.members),
-            covered, basis.income, basis.care_level, basis.mode, region_code,
+            covered, (income.household_income_fen, income.excluded_income_fen,
+                      income.rigid_expenditure_fen, income.employment_cost_fen),
+            basis.care_level, basis.mode, region_code,
         )  # fmt: skip
 
     def value_key(
@@ -182,13 +186,14 @@ class MonthPolicy:
         tier_code: str | None,
         household: int,
         covered: int,
-        income: Income,
+        income: tuple[int, int, int, int],
         care_level: str | None,
         mode: str | None,
         region_code: str,
     ) -> tuple[Any, ...]:
         """What components depend on, besides the case's own references: the values each
-        engine function reads (and the subsidies, by programme and covered count).
+        engine function reads (and the subsidies, by programme and covered count). ``income``
+        is an ``Income``'s figures: household income, excluded, rigid expenditure, employment.
 
         - 特困 (``tekun_entitlement``): the care level, the mode, the region's dibao standard;
           no income.
@@ -203,8 +208,12 @@ class MonthPolicy:
             return ("tekun", programme, covered, care_level, mode, dibao_programme_for(region_code))
         if method == "tier":
             return ("tier", programme, tier_code, household, covered)
-        standard = self.rules.standard(programme).amount_fen
-        return ("top_up", programme, household, covered, counted_income_fen(income, standard))
+        standard = self._standard_fen.get(programme)
+        if standard is None:
+            standard = self._standard_fen[programme] = self.rules.standard(programme).amount_fen
+        household_fen, excluded_fen, rigid_fen, employment_fen = income
+        counted = counted_fen(household_fen, excluded_fen, rigid_fen, employment_fen, standard)
+        return ("top_up", programme, household, covered, counted)
 
     def known_due(self, key: tuple[Any, ...]) -> Due | None:
         """What ``owed_by`` has worked out for a value key this month, if it has."""
