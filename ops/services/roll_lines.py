@@ -16,7 +16,7 @@ import orjson
 
 from domain.basis import MonthBasis, basis_for_month
 from domain.dates import first_day
-from domain.entitlement import Income
+from domain.entitlement import HouseholdBasis, Income
 from domain.lines import (
     BASIS,
     COMPONENTS,
@@ -72,7 +72,16 @@ class Valued:
             found = policy.known_due(key)
             if found is None:
                 income = Income(v.income, v.excluded, v.rigid, v.employment, INCOME)
-                found = policy.computed(key, self.template(income), region_code)
+                if v.kind == "tekun":
+                    found = policy.computed(key, self.template(income), region_code)
+                else:  # as ``entitlement_for`` reads a household basis
+                    household = HouseholdBasis(
+                        v.method, max(v.household, 1), self.covered, income, v.tier_code, True,
+                        BASIS,
+                    )  # fmt: skip
+                    found = policy.computed_household(
+                        key, household, v.kind, v.programme, region_code
+                    )
             self.owed = found
         return self.owed
 

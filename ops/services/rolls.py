@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.access import Principal
 from domain.basis import CaseFact, MonthBasis, basis_for_month
 from domain.dates import first_day, validate_month
-from domain.entitlement import Component, Income, counted_fen
+from domain.entitlement import Component, HouseholdBasis, Income, counted_fen
 from domain.errors import Forbidden, InvalidValue
 from domain.lines import (
     BASIS,
@@ -28,7 +28,13 @@ from domain.lines import (
     Parts,
     table_rows,
 )
-from domain.month_policy import MonthRules, entitlement_for, own_sources, subsidies_for
+from domain.month_policy import (
+    MonthRules,
+    entitlement_for,
+    household_entitlement_for,
+    own_sources,
+    programme_subsidies,
+)
 from domain.policy import InForce, PolicyValue
 from domain.programmes import dibao_programme_for, standard_programme
 from domain.recovery import adjustments as recovery_adjustments
@@ -140,10 +146,23 @@ class MonthPolicy:
     def computed(self, key: tuple[Any, ...], template: MonthBasis, region_code: str) -> Due:
         """Work out and keep what a value key is owed, from a basis with those values whose
         references are the placeholders (``_INCOME_REF``, ``_BASIS_REF``)."""
-        components = [
+        return self._kept(key, [
             *entitlement_for(template, region_code, self.rules).components,
             *self.subsidies(template, region_code),
-        ]
+        ])  # fmt: skip
+
+    def computed_household(
+        self, key: tuple[Any, ...], household: HouseholdBasis, kind: str, programme: str,
+        region_code: str,
+    ) -> Due:  # fmt: skip
+        """``computed`` for a household case (not 特困) given as the engine reads it, its
+        references the placeholders: no ``MonthBasis`` built for it."""
+        return self._kept(key, [
+            *household_entitlement_for(household, programme, self.rules).components,
+            *self.subsidies_of(kind, programme, household.covered_members, region_code),
+        ])  # fmt: skip
+
+    def _kept(self, key: tuple[Any, ...], components: list[Component]) -> Due:
         found = Due(
             [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
              for c in components],
@@ -155,16 +174,20 @@ class MonthPolicy:
         return found
 
     def subsidies(self, basis: MonthBasis, region_code: str) -> list[Component]:
-        """``subsidies_for`` a basis, kept per what they depend on: the programme, the covered
+        """``subsidies_for`` a basis (``subsidies_of`` its values)."""
+        return self.subsidies_of(basis.kind, basis.programme, basis.covered_members, region_code)
+
+    def subsidies_of(
+        self, kind: str, programme: str, covered: int, region_code: str
+    ) -> list[Component]:
+        """``programme_subsidies``, kept per what they depend on: the programme, the covered
         count and the standard they are reckoned on (for 特困, the region's dibao standard)."""
-        key = (
-            basis.programme,
-            basis.covered_members,
-            standard_programme(basis.kind, basis.programme, region_code),
-        )
+        key = (programme, covered, standard_programme(kind, programme, region_code))
         found = self._subsidies.get(key)
         if found is None:
-            found = self._subsidies[key] = subsidies_for(basis, region_code, self.rules)
+            found = self._subsidies[key] = programme_subsidies(
+                kind, programme, covered, region_code, self.rules
+            )
         return found
 
     def _value_key(self, basis: MonthBasis, region_code: str, covered: int) -> tuple[Any, ...]:
