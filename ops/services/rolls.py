@@ -164,8 +164,8 @@ class MonthPolicy:
 
     def _kept(self, key: tuple[Any, ...], components: list[Component]) -> Due:
         found = Due(
-            [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
-             for c in components],
+            [(code, amount, rule, sources, _INCOME_REF in sources or _BASIS_REF in sources)
+             for code, amount, rule, sources in components],  # (a ``Component`` is a tuple)
             self.month,
         )  # fmt: skip
         if len(self._due) >= _DUE_CACHE:
