@@ -10,7 +10,7 @@ a settled basis holds (``Valued``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
@@ -71,14 +71,14 @@ class Valued:
             )  # fmt: skip
             found = policy.known_due(key)
             if found is None:
-                income = Income(v.income, v.excluded, v.rigid, v.employment, INCOME)
+                income = _record(Income, (v.income, v.excluded, v.rigid, v.employment, INCOME))
                 if v.kind == "tekun":
                     found = policy.computed(key, self.template(income), region_code)
                 else:  # as ``entitlement_for`` reads a household basis
-                    household = HouseholdBasis(
+                    household = _record(HouseholdBasis, (
                         v.method, max(v.household, 1), self.covered, income, v.tier_code, True,
                         BASIS,
-                    )  # fmt: skip
+                    ))  # fmt: skip
                     found = policy.computed_household(
                         key, household, v.kind, v.programme, region_code
                     )
@@ -102,6 +102,16 @@ class Valued:
             v.kind, v.programme, "approved", v.method, v.tier_code, members, income, None, None, 0,
             v.care_level, v.mode, [BASIS],
         )  # fmt: skip
+
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def _record(kind: type[R], fields: tuple[Any, ...]) -> R:
+    """A ``NamedTuple`` of ``kind`` with all its ``fields`` given in order: what its generated
+    ``__new__`` does (``tuple.__new__``), called from compiled code without running that
+    ``__new__`` as interpreted Python, once per new set of values."""
+    return tuple.__new__(kind, fields)
 
 
 _VALUED: Final = 20_000  # values kept per roll: bounded memory whatever the incomes
