@@ -86,10 +86,10 @@ class Valued:
         return self.owed
 
     def template(self, income: Income) -> MonthBasis:
-        """A basis with these values and the placeholder references (``income`` holds the
-        ``INCOME`` one), as ``owed_by`` computes
-        from (its status and months do not reach a month's amounts: the span decides whether
-        the case is paid, ``span_pays``)."""
+        """A 特困 basis with these values and the placeholder references (``income`` holds the
+        ``INCOME`` one), as ``owed_by`` computes from (its status and months do not reach a
+        month's amounts: the span decides whether the case is paid, ``span_pays``). A
+        household's components are worked out from its ``HouseholdBasis`` instead."""
         v = self.values
         members = _MEMBERS.get((v.household, self.covered))
         if members is None:  # read only: a template is never folded further
