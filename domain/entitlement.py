@@ -101,13 +101,25 @@ class Entitlement(NamedTuple):
 def counted_income_fen(income: Income, standard_fen: int) -> int:
     """Income the rules count: excluded items out, rigid expenditure and employment costs
     (the latter capped at one standard) deducted, never below zero."""
-    employment = min(income.employment_cost_fen, standard_fen)
-    counted = (
-        income.household_income_fen
-        - income.excluded_income_fen
-        - income.rigid_expenditure_fen
-        - employment
+    return counted_fen(
+        income.household_income_fen,
+        income.excluded_income_fen,
+        income.rigid_expenditure_fen,
+        income.employment_cost_fen,
+        standard_fen,
     )
+
+
+def counted_fen(
+    household_income_fen: int,
+    excluded_income_fen: int,
+    rigid_expenditure_fen: int,
+    employment_cost_fen: int,
+    standard_fen: int,
+) -> int:
+    """``counted_income_fen`` of an income's figures (for callers holding them as numbers)."""
+    employment = min(employment_cost_fen, standard_fen)
+    counted = household_income_fen - excluded_income_fen - rigid_expenditure_fen - employment
     return max(0, counted)
 
 

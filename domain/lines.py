@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -94,7 +93,7 @@ class Due:
 
     def __init__(self, templates: list[Template], month: str) -> None:
         self.templates = templates
-        self.total_fen = sum([template[1] for template in templates])
+        self.total_fen = sum(template[1] for template in templates)
         self.parts = [
             [code, month, amount, rule, list(sources)]
             for code, amount, rule, sources, _placed in templates if amount
@@ -208,11 +207,19 @@ def table_rows(
     roll's own month only). The bank reference follows from the number (``bank_reference``):
     the view works it out where a query needs it (``reference_sql``), not kept a million
     times a month."""
-    picked = itemgetter(*(fields.index(name) for name in (
-        "case_id", "programme", "region_code", "covered_members", "total_fen", "receivable_fen",
-    )))  # fmt: skip
-    months = fields.index("months")
-    return [
-        (gen, line_no, *picked(row), None if row[months] is None else orjson.dumps(row[months]).decode())
-        for line_no, row in enumerate(rows, first)
-    ]  # fmt: skip
+    case, programme, region, covered, total, receivable, months = (
+        fields.index(name) for name in (
+            "case_id", "programme", "region_code", "covered_members", "total_fen",
+            "receivable_fen", "months",
+        )
+    )  # fmt: skip
+    found = []
+    line_no = first
+    for row in rows:
+        paid = row[months]
+        found.append((
+            gen, line_no, row[case], row[programme], row[region], row[covered], row[total],
+            row[receivable], None if paid is None else orjson.dumps(paid).decode(),
+        ))  # fmt: skip
+        line_no += 1
+    return found

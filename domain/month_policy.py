@@ -223,28 +223,40 @@ def entitlement_for(basis: MonthBasis, region_code: str, rules: MonthRules) -> E
         basis.method, max(basis.household_members, 1), basis.covered_members, basis.income,
         basis.tier_code, True, ",".join(basis.sources[-1:]),
     )  # fmt: skip
+    return household_entitlement_for(household, basis.programme, rules)
+
+
+def household_entitlement_for(
+    household: HouseholdBasis, programme: str, rules: MonthRules
+) -> Entitlement:
+    """A household case's top-up or tier amount for the month under the programme's rules."""
     return household_entitlement(
-        household, rules.standard(basis.programme), rules.rounding, rules.tiers(basis.programme)
+        household, rules.standard(programme), rules.rounding, rules.tiers(programme)
     )
 
 
 def subsidies_for(basis: MonthBasis, region_code: str, rules: MonthRules) -> list[Component]:
-    """The subsidies a basis is paid on top this month, those with an amount: the price-linked
-    one reckoned on the standard of ``standard_programme``, electricity, one-time ones."""
+    """The subsidies a basis is paid on top this month (``programme_subsidies``)."""
+    return programme_subsidies(
+        basis.kind, basis.programme, basis.covered_members, region_code, rules
+    )
+
+
+def programme_subsidies(
+    kind: str, programme: str, covered: int, region_code: str, rules: MonthRules
+) -> list[Component]:
+    """The subsidies a case of ``kind`` in ``programme`` with ``covered`` members is paid on
+    top this month, those with an amount: the price-linked one reckoned on the standard of
+    ``standard_programme``, electricity, one-time ones."""
     found: list[Component | None] = []
     index, linkage = rules.price
     if index is not None and linkage is not None:
-        standard = rules.standard(standard_programme(basis.kind, basis.programme, region_code))
+        standard = rules.standard(standard_programme(kind, programme, region_code))
         found.append(
             price_linked_subsidy(
-                basis.programme,
-                basis.covered_members,
-                standard.amount_fen,
-                standard.source,
-                index,
-                linkage,
+                programme, covered, standard.amount_fen, standard.source, index, linkage
             )
         )
-    found.append(electricity_subsidy(rules.month, basis.programme, rules.electricity))
-    found += one_time_subsidies(rules.month, basis.programme, basis.covered_members, rules.one_time)
+    found.append(electricity_subsidy(rules.month, programme, rules.electricity))
+    found += one_time_subsidies(rules.month, programme, covered, rules.one_time)
     return [c for c in found if c is not None and c.amount_fen > 0]

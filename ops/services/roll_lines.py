@@ -10,13 +10,13 @@ a settled basis holds (``Valued``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from domain.basis import MonthBasis, basis_for_month
 from domain.dates import first_day
-from domain.entitlement import Income
+from domain.entitlement import HouseholdBasis, Income
 from domain.lines import (
     BASIS,
     COMPONENTS,
@@ -65,22 +65,31 @@ class Valued:
     def due(self, policy: MonthPolicy, region_code: str) -> Due:
         if self.owed is None:
             v = self.values
-            income = Income(v.income, v.excluded, v.rigid, v.employment, INCOME)
             key = policy.value_key(
-                v.kind, v.programme, v.method, v.tier_code, v.household, self.covered, income,
-                v.care_level, v.mode, region_code,
+                v.kind, v.programme, v.method, v.tier_code, v.household, self.covered,
+                (v.income, v.excluded, v.rigid, v.employment), v.care_level, v.mode, region_code,
             )  # fmt: skip
             found = policy.known_due(key)
             if found is None:
-                found = policy.computed(key, self.template(income), region_code)
+                income = _record(Income, (v.income, v.excluded, v.rigid, v.employment, INCOME))
+                if v.kind == "tekun":
+                    found = policy.computed(key, self.template(income), region_code)
+                else:  # as ``entitlement_for`` reads a household basis
+                    household = _record(HouseholdBasis, (
+                        v.method, max(v.household, 1), self.covered, income, v.tier_code, True,
+                        BASIS,
+                    ))  # fmt: skip
+                    found = policy.computed_household(
+                        key, household, v.kind, v.programme, region_code
+                    )
             self.owed = found
         return self.owed
 
     def template(self, income: Income) -> MonthBasis:
-        """A basis with these values and the placeholder references (``income`` holds the
-        ``INCOME`` one), as ``owed_by`` computes
-        from (its status and months do not reach a month's amounts: the span decides whether
-        the case is paid, ``span_pays``)."""
+        """A 特困 basis with these values and the placeholder references (``income`` holds the
+        ``INCOME`` one), as ``owed_by`` computes from (its status and months do not reach a
+        month's amounts: the span decides whether the case is paid, ``span_pays``). A
+        household's components are worked out from its ``HouseholdBasis`` instead."""
         v = self.values
         members = _MEMBERS.get((v.household, self.covered))
         if members is None:  # read only: a template is never folded further
@@ -93,6 +102,16 @@ class Valued:
             v.kind, v.programme, "approved", v.method, v.tier_code, members, income, None, None, 0,
             v.care_level, v.mode, [BASIS],
         )  # fmt: skip
+
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def _record(kind: type[R], fields: tuple[Any, ...]) -> R:
+    """A ``NamedTuple`` of ``kind`` with all its ``fields`` given in order: what its generated
+    ``__new__`` does (``tuple.__new__``), called from compiled code without running that
+    ``__new__`` as interpreted Python, once per new set of values."""
+    return tuple.__new__(kind, fields)
 
 
 _VALUED: Final = 20_000  # values kept per roll: bounded memory whatever the incomes

@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from domain.access import Principal
 from domain.basis import CaseFact, MonthBasis, basis_for_month
 from domain.dates import first_day, validate_month
-from domain.entitlement import Component, Income, counted_income_fen
+from domain.entitlement import Component, HouseholdBasis, Income, counted_fen
 from domain.errors import Forbidden, InvalidValue
 from domain.lines import (
     BASIS,
@@ -28,7 +28,13 @@ from domain.lines import (
     Parts,
     table_rows,
 )
-from domain.month_policy import MonthRules, entitlement_for, own_sources, subsidies_for
+from domain.month_policy import (
+    MonthRules,
+    entitlement_for,
+    household_entitlement_for,
+    own_sources,
+    programme_subsidies,
+)
 from domain.policy import InForce, PolicyValue
 from domain.programmes import dibao_programme_for, standard_programme
 from domain.recovery import adjustments as recovery_adjustments
@@ -93,6 +99,7 @@ class MonthPolicy:
         self.day = first_day(month)
         self._due: dict[tuple[Any, ...], Due] = {}
         self._subsidies: dict[tuple[str, int, str], list[Component]] = {}
+        self._standard_fen: dict[str, int] = {}  # programme → its standard (``value_key``)
         facts = BookFacts(services, county_code, self.day, as_of, self.recorded)
         self.rules = MonthRules(county_code, month, as_of, facts)
 
@@ -139,13 +146,26 @@ class MonthPolicy:
     def computed(self, key: tuple[Any, ...], template: MonthBasis, region_code: str) -> Due:
         """Work out and keep what a value key is owed, from a basis with those values whose
         references are the placeholders (``_INCOME_REF``, ``_BASIS_REF``)."""
-        components = [
+        return self._kept(key, [
             *entitlement_for(template, region_code, self.rules).components,
             *self.subsidies(template, region_code),
-        ]
+        ])  # fmt: skip
+
+    def computed_household(
+        self, key: tuple[Any, ...], household: HouseholdBasis, kind: str, programme: str,
+        region_code: str,
+    ) -> Due:  # fmt: skip
+        """``computed`` for a household case (not 特困) given as the engine reads it, its
+        references the placeholders: no ``MonthBasis`` built for it."""
+        return self._kept(key, [
+            *household_entitlement_for(household, programme, self.rules).components,
+            *self.subsidies_of(kind, programme, household.covered_members, region_code),
+        ])  # fmt: skip
+
+    def _kept(self, key: tuple[Any, ...], components: list[Component]) -> Due:
         found = Due(
-            [(c.code, c.amount_fen, c.rule, c.sources, _INCOME_REF in c.sources or _BASIS_REF in c.sources)
-             for c in components],
+            [(code, amount, rule, sources, _INCOME_REF in sources or _BASIS_REF in sources)
+             for code, amount, rule, sources in components],  # (a ``Component`` is a tuple)
             self.month,
         )  # fmt: skip
         if len(self._due) >= _DUE_CACHE:
@@ -154,24 +174,31 @@ class MonthPolicy:
         return found
 
     def subsidies(self, basis: MonthBasis, region_code: str) -> list[Component]:
-        """``subsidies_for`` a basis, kept per what they depend on: the programme, the covered
+        """``subsidies_for`` a basis (``subsidies_of`` its values)."""
+        return self.subsidies_of(basis.kind, basis.programme, basis.covered_members, region_code)
+
+    def subsidies_of(
+        self, kind: str, programme: str, covered: int, region_code: str
+    ) -> list[Component]:
+        """``programme_subsidies``, kept per what they depend on: the programme, the covered
         count and the standard they are reckoned on (for 特困, the region's dibao standard)."""
-        key = (
-            basis.programme,
-            basis.covered_members,
-            standard_programme(basis.kind, basis.programme, region_code),
-        )
+        key = (programme, covered, standard_programme(kind, programme, region_code))
         found = self._subsidies.get(key)
         if found is None:
-            found = self._subsidies[key] = subsidies_for(basis, region_code, self.rules)
+            found = self._subsidies[key] = programme_subsidies(
+                kind, programme, covered, region_code, self.rules
+            )
         return found
 
     def _value_key(self, basis: MonthBasis, region_code: str, covered: int) -> tuple[Any, ...]:
         """What a basis's components depend on, besides the case's own references
         (``value_key`` of its values)."""
+        income = basis.income
         return self.value_key(
             basis.kind, basis.programme, basis.method, basis.tier_code, len(basis.members),
-            covered, basis.income, basis.care_level, basis.mode, region_code,
+            covered, (income.household_income_fen, income.excluded_income_fen,
+                      income.rigid_expenditure_fen, income.employment_cost_fen),
+            basis.care_level, basis.mode, region_code,
         )  # fmt: skip
 
     def value_key(
@@ -182,13 +209,14 @@ class MonthPolicy:
         tier_code: str | None,
         household: int,
         covered: int,
-        income: Income,
+        income: tuple[int, int, int, int],
         care_level: str | None,
         mode: str | None,
         region_code: str,
     ) -> tuple[Any, ...]:
         """What components depend on, besides the case's own references: the values each
-        engine function reads (and the subsidies, by programme and covered count).
+        engine function reads (and the subsidies, by programme and covered count). ``income``
+        is an ``Income``'s figures: household income, excluded, rigid expenditure, employment.
 
         - 特困 (``tekun_entitlement``): the care level, the mode, the region's dibao standard;
           no income.
@@ -203,8 +231,12 @@ class MonthPolicy:
             return ("tekun", programme, covered, care_level, mode, dibao_programme_for(region_code))
         if method == "tier":
             return ("tier", programme, tier_code, household, covered)
-        standard = self.rules.standard(programme).amount_fen
-        return ("top_up", programme, household, covered, counted_income_fen(income, standard))
+        standard = self._standard_fen.get(programme)
+        if standard is None:
+            standard = self._standard_fen[programme] = self.rules.standard(programme).amount_fen
+        household_fen, excluded_fen, rigid_fen, employment_fen = income
+        counted = counted_fen(household_fen, excluded_fen, rigid_fen, employment_fen, standard)
+        return ("top_up", programme, household, covered, counted)
 
     def known_due(self, key: tuple[Any, ...]) -> Due | None:
         """What ``owed_by`` has worked out for a value key this month, if it has."""
