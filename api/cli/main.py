@@ -315,6 +315,12 @@ def _execute(services: Services, principal: Principal, command: Command) -> dict
     return services.execute(principal, None, "", command).response
 
 
+def _submit(command: Command, token: str | None) -> dict[str, Any]:
+    """Run one command with the token's principal (``_run``, ``_execute``)."""
+    result: dict[str, Any] = _run(lambda s, p: _execute(s, p, command), token)
+    return result
+
+
 @roll_app.command("generate")
 def roll_generate(
     county: Annotated[str, typer.Option(help="6-digit county code")],
@@ -343,7 +349,7 @@ def roll_approve(
     from ops.services.roll_commands import ApproveRoll
 
     command = ApproveRoll(roll_id=roll)
-    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
+    typer.echo(json.dumps(_submit(command, token), ensure_ascii=False))
 
 
 @roll_app.command("bank-file")
@@ -357,7 +363,7 @@ def roll_bank_file(
     from ops.services.bank import SendBankFile
 
     command = SendBankFile(roll_id=roll, encoding=encoding)
-    data: bytes = _run(lambda s, p: _execute(s, p, command), token)["file"]
+    data: bytes = _submit(command, token)["file"]
     out.write_bytes(data)
     console.print(f"wrote {out} ({len(data)} bytes, {encoding})")
 
@@ -372,7 +378,7 @@ def roll_bank_results(
     from ops.services.bank import ImportBankResults
 
     command = ImportBankResults(roll_id=roll, data=path.read_bytes())
-    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
+    typer.echo(json.dumps(_submit(command, token), ensure_ascii=False))
 
 
 @roll_app.command("xlsx")
@@ -427,7 +433,7 @@ def ledger_statement(
     from ops.services.ledger import ImportStatement
 
     command = ImportStatement(county_code=county, data=path.read_bytes())
-    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
+    typer.echo(json.dumps(_submit(command, token), ensure_ascii=False))
 
 
 @ledger_app.command("carry-over")
@@ -441,7 +447,7 @@ def ledger_carry_over(
     from ops.services.ledger import CarryOverYear
 
     command = CarryOverYear(county_code=county, year=year, document_ref=document_ref)
-    typer.echo(json.dumps(_run(lambda s, p: _execute(s, p, command), token), ensure_ascii=False))
+    typer.echo(json.dumps(_submit(command, token), ensure_ascii=False))
 
 
 @ledger_app.command("reconcile")
