@@ -137,18 +137,38 @@ def _later_decisions(services: Services, admin: Principal, rng: random.Random) -
 
 
 def _demo_rolls(services: Services, people: dict[str, Principal]) -> None:
-    """June 2022 approved, July 2022 as a draft: the roll screens have something to show."""
+    """June 2022 approved, July 2022 as a draft: the roll screens have something to show. The
+    county's pools are funded for what June's draft pays, whatever the demo's size."""
     from ops.services.roll_commands import ApproveRoll, GenerateRoll
 
     finance = people["finance_officer"]
-    _demo_ledger(services, finance)
-    _demo_grant(services, people)
     june = _execute(services, finance, GenerateRoll(county_code=COUNTY, month="2022-06"))
+    _demo_ledger(services, finance, _pool_needs(services, june["roll_id"]))
+    _demo_grant(services, people)
     _execute(services, people["finance_officer_2"], ApproveRoll(roll_id=june["roll_id"]))
     _execute(services, finance, GenerateRoll(county_code=COUNTY, month="2022-07"))
 
 
-def _demo_ledger(services: Services, finance: Principal) -> None:
+def _pool_needs(services: Services, roll_id: str) -> dict[str, int]:
+    """What a roll's approval reserves from each of the county's pools, in fen."""
+    from domain.roll import PaymentRoll
+    from ops.services.ledger import pool_group
+
+    roll = services.load(PaymentRoll, roll_id)
+    needs: dict[str, int] = {}
+    for programme, bucket in roll.totals.get("by_programme", {}).items():
+        needs[pool_group(programme)] = needs.get(pool_group(programme), 0) + bucket["amount_fen"]
+    return needs
+
+
+def funded(need_fen: int, floor_fen: int) -> int:
+    """An allocation covering ``need_fen`` with a fifth to spare, in whole 10,000 yuan, never
+    below the demo's usual figure (so a small demo's books read as they always have)."""
+    step = 1_000_000
+    return max(floor_fen, -(-(need_fen * 6 // 5) // step) * step)
+
+
+def _demo_ledger(services: Services, finance: Principal, needs: dict[str, int]) -> None:
     """Central, provincial and county funds raised and allocated to the county's pools (rolls
     reserve from them); each keeps its funding source down to the payments."""
     from ops.services.ledger import PostTransaction
@@ -156,22 +176,25 @@ def _demo_ledger(services: Services, finance: Principal) -> None:
     def line(account: str, debit: int, credit: int, source: str) -> dict[str, Any]:
         return {"account": account, "debit_fen": debit, "credit_fen": credit, "source": source}
 
+    dibao = funded(needs.get("dibao", 0), 300_000_000)
+    tekun = funded(needs.get("tekun", 0), 150_000_000)
+    central = dibao + 100_000_000
     meta = {"document_ref": "当财社〔2022〕8号", "description": "demo"}
     postings = [
-        ("demo-raise-central", "raise", "2022-05-10", [line(f"clearing:{COUNTY}:bank", 400_000_000, 0, "central"),
-                                                       line(f"source:{COUNTY}:central", 0, 400_000_000, "central")]),
-        ("demo-raise-province", "raise", "2022-05-12", [line(f"clearing:{COUNTY}:bank", 150_000_000, 0, "provincial"),
-                                                        line(f"source:{COUNTY}:provincial", 0, 150_000_000, "provincial")]),
+        ("demo-raise-central", "raise", "2022-05-10", [line(f"clearing:{COUNTY}:bank", central, 0, "central"),
+                                                       line(f"source:{COUNTY}:central", 0, central, "central")]),
+        ("demo-raise-province", "raise", "2022-05-12", [line(f"clearing:{COUNTY}:bank", tekun, 0, "provincial"),
+                                                        line(f"source:{COUNTY}:provincial", 0, tekun, "provincial")]),
         ("demo-raise-county", "raise", "2022-05-12", [line(f"clearing:{COUNTY}:bank", 20_000_000, 0, "county"),
                                                       line(f"source:{COUNTY}:county", 0, 20_000_000, "county")]),
-        ("demo-allocate-dibao", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:dibao", 300_000_000, 0, "central"),
-                                                           line(f"clearing:{COUNTY}:bank", 0, 300_000_000, "central")]),
+        ("demo-allocate-dibao", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:dibao", dibao, 0, "central"),
+                                                           line(f"clearing:{COUNTY}:bank", 0, dibao, "central")]),
         ("demo-allocate-temporary", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:temporary", 20_000_000, 0, "county"),
                                                                line(f"clearing:{COUNTY}:bank", 0, 20_000_000, "county")]),
         ("demo-advance-yuyang", "advance", "2022-05-25", [line(f"reserve:{COUNTY}001:temporary", 5_000_000, 0, "county"),
                                                           line(f"pool:{COUNTY}:temporary", 0, 5_000_000, "county")]),
-        ("demo-allocate-tekun", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:tekun", 150_000_000, 0, "provincial"),
-                                                           line(f"clearing:{COUNTY}:bank", 0, 150_000_000, "provincial")]),
+        ("demo-allocate-tekun", "allocate", "2022-05-20", [line(f"pool:{COUNTY}:tekun", tekun, 0, "provincial"),
+                                                           line(f"clearing:{COUNTY}:bank", 0, tekun, "provincial")]),
     ]  # fmt: skip
     for key, code, day, lines in postings:
         posting = PostTransaction(key=key, code=code, posting_date=day, lines=lines, **meta)

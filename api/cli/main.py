@@ -55,19 +55,55 @@ def _progress() -> Progress:
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes (PostgreSQL only); run `doudi projections run` beside them",
+        ),
+    ] = 1,
 ) -> None:
     """Start the HTTP API (docs at /docs, no CDN needed)."""
     import uvicorn
 
-    from api.http.app import create_app
-
     settings = Settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
+    address = {"host": host or settings.host, "port": port or settings.port, "log_config": None}
+    if workers > 1 and settings.database.kind != "postgres":
+        console.print(
+            "--workers above 1 needs PostgreSQL (DOUDI_DATABASE_URL): SQLite is one process"
+        )
+        raise typer.Exit(2)
+    _share_metrics(workers)
+    if workers == 1:
+        from api.http.app import create_app
+
+        uvicorn.run(create_app(settings), **address)
+        return
+    # Each worker builds its own app from the environment (uvicorn's factory).
+    uvicorn.run("api.http.app:create_app", factory=True, workers=workers, **address)
+
+
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _share_metrics(workers: int) -> None:
+    """Several workers count into one directory that any worker's ``/metrics`` sums
+    (prometheus-client's multiprocess mode), emptied at start as the library requires; set up
+    before the app is imported, since its counters open their files then."""
+    import os
+    import tempfile
+
+    folder = os.environ.get(METRICS_DIR) or (
+        tempfile.mkdtemp(prefix="doudi-metrics-") if workers > 1 else None
     )
+    if folder is None:
+        return
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+    os.environ[METRICS_DIR] = folder
 
 
 @token_app.command("issue")

@@ -11,7 +11,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
-from api.http import openapi, problems, responses
+from api.http import metrics, openapi, problems, responses
 from api.http.deps import unique_json_keys
 from api.http.limits import BodyLimit, BodyTooLarge, too_large
 from api.http.routers import (
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or Services(settings)
         app.state.services.fresh()
+        metrics.STARTS.inc()
         yield
         if owned:
             app.state.services.close()
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     problems.install(app)
     _middleware(app, settings)
+    metrics.install(app)
     v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(unique_json_keys)])
     for module in (policy, households, tekun, registry, audit, credentials, rolls, ledger, grants):
         v1.include_router(module.router)

@@ -231,6 +231,10 @@ class Database:
         except BaseException as error:  # handed to the caller's thread
             pages.put(error)
 
+    def pool_stats(self) -> dict[str, int]:
+        """The PostgreSQL pool's counters (psycopg_pool's ``get_stats``); none on SQLite."""
+        return dict(self._pool.get_stats()) if self._pool is not None else {}
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()

@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
+from prometheus_client import Counter
 
 from domain.access import IdempotencyRecord, Principal, idempotency_id
 from domain.errors import (
@@ -124,6 +125,17 @@ def retry_pause(attempt: int) -> float:
 # The advisory-lock class (first key) under which processes take turns on PostgreSQL.
 TURNS_LOCK_CLASS = 4_206_582
 
+# Version races per command class (``/metrics``): decided again after losing one, and refused
+# 409 when the retries ran out.
+RACES_LOST = Counter(
+    "doudi_command_races_lost", "Decisions that lost a version race and were decided again.",
+    ["command"],
+)  # fmt: skip
+CONFLICTS = Counter(
+    "doudi_command_conflicts", "Commands refused 409 after losing every version race.",
+    ["command"],
+)  # fmt: skip
+
 
 class Turns:
     """The retries of decisions that lost a race on the same aggregates take turns: a burst of
@@ -143,6 +155,9 @@ class Turns:
             self._pool = ConnectionPool(
                 target.postgres_conninfo(), min_size=0, max_size=4, max_idle=60, open=True
             )
+
+    def pool_stats(self) -> dict[str, int]:
+        return dict(self._pool.get_stats()) if self._pool is not None else {}
 
     def close(self) -> None:
         if self._pool is not None:
@@ -292,6 +307,15 @@ class Services:
         self.sealing = Sealer(self.db, self.tree_reader, self.tlog)
         self.sealing.setup()
 
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        """Each PostgreSQL connection pool of this process (event store, views, turns) with
+        psycopg_pool's counters; empty on SQLite."""
+        pools = {"views": self.db.pool_stats(), "turns": self.turns.pool_stats()}
+        store = getattr(getattr(self.app.recorder, "datastore", None), "pool", None)
+        if hasattr(store, "get_stats"):  # psycopg_pool's, not the library's SQLite pool
+            pools["store"] = dict(store.get_stats())
+        return {name: stats for name, stats in pools.items() if stats}
+
     def close(self) -> None:
         self.turns.close()
         self.db.close()
@@ -396,6 +420,7 @@ class Services:
         ``RETRY_BUDGET_S`` — for postings that move shared balances, where the second request is
         still valid if the money is there.
         """
+        name = type(decision).__name__ if isinstance(decision, Command) else "function"
         if isinstance(decision, Command):
             command = decision
             retries = command.retries if retries is None else retries
@@ -420,6 +445,7 @@ class Services:
             if isinstance(attempted, Served):
                 return attempted
             contended = attempted
+            RACES_LOST.labels(name).inc()
             pause = retry_pause(attempt)
             if attempt == retries or time.monotonic() + pause >= deadline:
                 break
@@ -428,6 +454,7 @@ class Services:
         earlier = self._served(record_id, request_sha256)
         if earlier is not None:
             return earlier
+        CONFLICTS.labels(name).inc()
         raise Conflict(
             "another decision on the same record was saved first; reload and retry",
             field="version",
