@@ -52,6 +52,7 @@ from ledger.store.logreader import LogReader
 from ledger.store.settings import DatabaseTarget, Environment, Settings
 from ledger.store.transcoding import EventFields
 from ops import native
+from ops.services.grouped import GroupCommit, Waiting
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
@@ -89,10 +90,20 @@ class Command:
     # postings that move shared balances retry, where a second request is still valid if the
     # money is there.
     retries: ClassVar[int] = 0
+    # Decided and saved together with others of its kind that arrive at once (``grouped.py``):
+    # postings through one pool, which would otherwise race on its guard.
+    grouped: ClassVar[bool] = False
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         """Load what the command acts on, check the caller may, and decide: nothing saved here."""
         raise NotImplementedError
+
+    def decide_with(
+        self, services: Services, principal: Principal, shared: dict[Any, Aggregate]
+    ) -> Outcome:
+        """``decide`` in a group: the aggregates it changes are taken from and left in
+        ``shared`` (by id), so the next command of the group decides on its result."""
+        return self.decide(services, principal)
 
 
 @dataclass
@@ -269,6 +280,7 @@ class Services:
         self.app = DeploymentApplication(env=application_env(settings))
         self.db = Database(settings.database, settings.postgres_pool_size)
         self.turns = Turns(settings.database)
+        self.group_commit = GroupCommit(self)
         self.case_state = CaseStateView(
             self.db, self.person_key, self.keys.seal, EventFields(self.app.mapper, utc_text)
         )
@@ -410,6 +422,7 @@ class Services:
         request_sha256: str,
         decision: Command | Callable[[], Outcome],
         retries: int | None = None,
+        grouped: bool = True,
     ) -> Served:
         """Run one decision exactly once per idempotency key; refuse a reused key with another body.
 
@@ -421,6 +434,12 @@ class Services:
         still valid if the money is there.
         """
         name = type(decision).__name__ if isinstance(decision, Command) else "function"
+        record_id = (
+            idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
+        )
+        if grouped and isinstance(decision, Command) and decision.grouped and retries is None:
+            waiting = Waiting(principal, idempotency_key, record_id, request_sha256, decision)
+            return self.group_commit.submit(waiting)
         if isinstance(decision, Command):
             command = decision
             retries = command.retries if retries is None else retries
@@ -430,9 +449,6 @@ class Services:
         else:
             decide = decision
         retries = retries or 0
-        record_id = (
-            idempotency_id(principal.credential_id, idempotency_key) if idempotency_key else None
-        )
         deadline = time.monotonic() + RETRY_BUDGET_S
         contended: Sequence[Aggregate] = ()
         for attempt in range(retries + 1):
@@ -477,23 +493,33 @@ class Services:
         outcome = decide()
         to_save: list[Aggregate] = list(outcome.aggregates)
         if idempotency_key:
-            kept = outcome.response | {
-                name: self.keys.seal(outcome.response[name]) for name in outcome.sealed
-            }
-            if outcome.sealed:
-                kept["_sealed"] = list(outcome.sealed)
-            to_save.append(IdempotencyRecord(credential_id=principal.credential_id, key=idempotency_key,
-                                             request_sha256=request_sha256, status_code=outcome.status_code,
-                                             response=kept))  # fmt: skip
+            to_save.append(
+                self.idempotency_record(principal, idempotency_key, request_sha256, outcome)
+            )
         try:
             recordings = self.app.save(*to_save)
         except IntegrityError:
             return outcome.aggregates
-        return Served(
-            outcome.response,
-            outcome.status_code,
-            positions=[r.notification.id for r in recordings],
-        )
+        served = self.served_from(outcome)
+        served.positions = [r.notification.id for r in recordings]
+        return served
+
+    def idempotency_record(
+        self, principal: Principal, key: str, request_sha256: str, outcome: Outcome
+    ) -> IdempotencyRecord:
+        """What a retry with the same key is answered from (a new token's secret kept sealed)."""
+        kept = outcome.response | {
+            name: self.keys.seal(outcome.response[name]) for name in outcome.sealed
+        }
+        if outcome.sealed:
+            kept["_sealed"] = list(outcome.sealed)
+        return IdempotencyRecord(credential_id=principal.credential_id, key=key,
+                                 request_sha256=request_sha256, status_code=outcome.status_code,
+                                 response=kept)  # fmt: skip
+
+    @staticmethod
+    def served_from(outcome: Outcome) -> Served:
+        return Served(outcome.response, outcome.status_code)
 
     def _served(self, record_id: UUID | None, request_sha256: str) -> Served | None:
         if record_id is None:

@@ -123,8 +123,9 @@ def _client_key(key: str) -> str:
 
 
 def post_transaction(
-    services: Services, principal: Principal, key: str, fields: dict[str, Any]
-) -> Outcome:
+    services: Services, principal: Principal, key: str, fields: dict[str, Any],
+    shared: dict[Any, Aggregate] | None = None,
+) -> Outcome:  # fmt: skip
     """Post under ``key`` in the caller's namespace: another township's or county's use of the
     same key is another transaction, invisible here."""
     principal.require("ledger.post")
@@ -137,7 +138,9 @@ def post_transaction(
     if existing is not None:
         existing.same_content(transaction)  # the same key again: the first result, or 409
         return Outcome([], summary(existing), 200)
-    return Outcome([transaction, *_effects(services, transaction)], summary(transaction), 201)
+    return Outcome(
+        [transaction, *_effects(services, transaction, shared)], summary(transaction), 201
+    )
 
 
 def reverse_transaction(
@@ -386,11 +389,17 @@ class PostTransaction(Command):
     description: str = ""
     document_ref: str
     retries = CONTENDED_RETRIES
+    grouped = True
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
+        return self.decide_with(services, principal, {})
+
+    def decide_with(
+        self, services: Services, principal: Principal, shared: dict[Any, Aggregate]
+    ) -> Outcome:
         fields = {"code": self.code, "posting_date": self.posting_date, "lines": self.lines,
                   "description": self.description, "document_ref": self.document_ref}  # fmt: skip
-        return post_transaction(services, principal, self.key, fields)
+        return post_transaction(services, principal, self.key, fields, shared)
 
 
 @dataclass(frozen=True, kw_only=True)
