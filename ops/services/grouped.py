@@ -104,6 +104,9 @@ class GroupCommit:
         later: list[Waiting] = []  # the same key twice in one batch: after the first is saved
         new_ids: set[UUID] = set()
         for waiting in batch:
+            if waiting.record_id in new_ids:  # its key is being saved: answered from that
+                later.append(waiting)
+                continue
             try:
                 earlier = services._served(waiting.record_id, waiting.request_sha256)
             except Exception as error:  # the key reused with another body: 409

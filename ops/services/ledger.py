@@ -134,13 +134,14 @@ def post_transaction(
         actor=principal.credential_id,
     )  # fmt: skip
     _in_scope(principal, transaction)
-    existing = _get(services, JournalTransaction, transaction.id)
+    shared = {} if shared is None else shared
+    existing = shared.get(transaction.id) or _get(services, JournalTransaction, transaction.id)
     if existing is not None:
         existing.same_content(transaction)  # the same key again: the first result, or 409
         return Outcome([], summary(existing), 200)
-    return Outcome(
-        [transaction, *_effects(services, transaction, shared)], summary(transaction), 201
-    )
+    effects = _effects(services, transaction, shared)
+    shared[transaction.id] = transaction  # the same key later in a group finds it
+    return Outcome([transaction, *effects], summary(transaction), 201)
 
 
 def reverse_transaction(
