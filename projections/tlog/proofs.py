@@ -7,7 +7,6 @@ import base64
 from typing import Any
 
 from domain.errors import InvalidValue, NotFound
-from ledger.proof.signing import SigningKey
 from ledger.proof.verify import Checkpoint
 from projections.tlog.view import SealView
 
@@ -16,10 +15,6 @@ def checkpoint(tlog: SealView, origin: str) -> Checkpoint:
     """The checkpoint of the sealed tree's head."""
     head = tlog.head()
     return Checkpoint(origin, head.size, head.root)
-
-
-def signed_checkpoint(tlog: SealView, origin: str, key: SigningKey) -> str:
-    return key.sign_checkpoint(checkpoint(tlog, origin))
 
 
 def b64(data: bytes) -> str:

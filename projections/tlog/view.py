@@ -19,9 +19,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ledger.proof.reader import Digested, TreeReader
@@ -364,6 +365,22 @@ def _range_hashes(cur: Cursor, ranges: Sequence[tuple[int, int]], size: int) -> 
     return [fold([next(hashes) for _ in nodes]) for nodes in parts]
 
 
+@dataclass(frozen=True)
+class Lag:
+    """How far the seal is behind the log's head: the log position sealed through, the
+    positions after it up to the head (an event each; a rolled-back write leaves a gap), and
+    how long the oldest of them has waited, in seconds (0 when none waits; None when its
+    recorded time cannot be read)."""
+
+    position: int
+    events: int
+    seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "events_behind": self.events,
+                "seconds_behind": self.seconds}  # fmt: skip
+
+
 class Sealer:
     """Follows the log and seals it, exactly once: the projection runner's tracking (a row of
     ``projection_tracking``, moved in the transaction that writes the tiles, locked on
@@ -398,6 +415,23 @@ class Sealer:
             f"SELECT position FROM projection_tracking WHERE name = %s{suffix}", (self.view.name,)
         ).fetchone()
         return int(row["position"]) if row else 0
+
+    def lag(self, recorded_at: Callable[[Any], datetime]) -> Lag:
+        """The seal's ``Lag`` behind the log's head; ``recorded_at`` reads the time an event
+        (a stored notification) was recorded."""
+        with self.db.transaction() as cur:
+            position = self.position(cur)
+        behind = max(0, self.reader.head() - position)
+        if not behind:
+            return Lag(position, 0, 0.0)
+        oldest = self.reader.recorder.select_notifications(start=position + 1, limit=1)
+        if not oldest:
+            return Lag(position, behind, 0.0)
+        try:
+            waited = (datetime.now(UTC) - recorded_at(oldest[0])).total_seconds()
+        except Exception:  # any stored state, even one that cannot be read, leaves health up
+            return Lag(position, behind, None)
+        return Lag(position, behind, round(max(0.0, waited), 3))
 
     def catch_up(self) -> int:
         """Seal every stored event after the sealed position; return how many positions moved.
