@@ -179,3 +179,32 @@ def test_issued_checkpoints_are_listed_and_fetched_by_size(
     assert client.get(f"{API}/audit/checkpoints", headers=token("case_worker")).status_code == 403
     seal = client.get(f"{API}/health").json()["seal"]
     assert seal == {"position": services.log_position(), "events_behind": 0, "seconds_behind": 0.0}
+
+
+def test_a_proof_catches_up_no_view_and_seals_only_what_it_asks_for(
+    client: TestClient, token: Any, services: Services, monkeypatch: Any
+) -> None:
+    """A proof by position reads no view, so the request brings none up to the log; an event
+    recorded since the last seal is sealed for the request that asks for it, and proven."""
+    officer, auditor = token("admin"), token("auditor")
+    apply(client, officer, seed=6)
+    client.get(f"{API}/audit/checkpoint", headers=auditor)
+    apply(client, officer, seed=7)
+    newest = services.log_position()
+    assert services.tlog.head().position < newest
+
+    def no_catch_up(*args: Any, **kwargs: Any) -> int:
+        raise AssertionError("a proof request caught up the views")
+
+    monkeypatch.setattr(services.projections, "catch_up", no_catch_up)
+    answer = client.get(f"{API}/audit/proofs/inclusion", params={"position": newest},
+                        headers=auditor)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    proof = answer.json()
+    assert proof["tree_size"] == services.tlog.head().size and proof["position"] == newest
+    v.verify_inclusion(proof["leaf_index"], proof["tree_size"], b64(proof["leaf_hash"]),
+                       [b64(p) for p in proof["proof"]], b64(proof["root_hash"]))  # fmt: skip
+    size = proof["tree_size"]
+    consistency = client.get(f"{API}/audit/proofs/consistency", params={"from": 1, "to": size},
+                             headers=auditor).json()  # fmt: skip
+    assert consistency["to_root_hash"] == proof["root_hash"]

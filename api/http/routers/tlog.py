@@ -1,5 +1,6 @@
 """The verifiable log: the signed checkpoint and proofs against it (SPEC §8, ``ledger/proof``)."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.http.deps import PrincipalDep, ReadServices, ServicesDep
 from api.http.responses import Page, answer
 from domain.errors import InvalidValue, NotFound
+from ops.services.core import Services
 from ops.services.export import package_zip
 from projections.case_state.view import case_in_period
 from projections.tlog.proofs import consistency_proof, inclusion_proof
@@ -110,7 +112,7 @@ def issued_checkpoint(
     },
 )
 def inclusion(
-    services: ReadServices,
+    services: ServicesDep,
     principal: PrincipalDep,
     position: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     case_id: UUID | None = None,
@@ -125,6 +127,7 @@ def inclusion(
             rule="position_or_case_version",
         )
     if case_id is not None and version is not None:
+        services.fresh()  # the case as recorded so far, and its events sealed
         case = services.case_state.get(str(case_id))
         found = services.tree_reader.position_of(case_id, version)
         if (
@@ -136,7 +139,7 @@ def inclusion(
             raise NotFound("no such event of a case", field="case_id", rule="exists")
         position = found
     assert position is not None  # one of the two was given
-    return inclusion_proof(services.tlog, position, tree_size)
+    return _sealed_first(services, lambda: inclusion_proof(services.tlog, position, tree_size))
 
 
 @router.get(
@@ -145,13 +148,25 @@ def inclusion(
     responses={200: {"model": ConsistencyProof, "description": "Successful Response"}},
 )
 def consistency(
-    services: ReadServices,
+    services: ServicesDep,
     principal: PrincipalDep,
     first: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
     second: Annotated[int | None, Query(alias="to", ge=1, le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
-    return consistency_proof(services.tlog, first, second)
+    return _sealed_first(services, lambda: consistency_proof(services.tlog, first, second))
+
+
+def _sealed_first(services: Services, answer: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A proof answered from the seal as it stands, without bringing the views up to the log
+    first (a proof reads no view); if it asks for what the seal has not reached yet (an event
+    or a tree size recorded since), the log is sealed and it is answered again."""
+    try:
+        return answer()
+    except (NotFound, InvalidValue):
+        if not services.keep_sealed():
+            raise
+    return answer()
 
 
 @router.get(
