@@ -25,7 +25,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed
 
 from ledger.proof.verify import entry_bytes, leaf_hash
-from ledger.store.db import INDEX_ORDER
+from ledger.store.db import INDEX_ORDER, read_ahead
 from ledger.store.logreader import StoreReader
 
 # (position, originator id, version, topic, SHA-256 of the state as stored)
@@ -102,7 +102,14 @@ class TreeReader(StoreReader):
         self, columns: str, start: int, stop: int, page: int = 5000
     ) -> Iterator[list[tuple[Any, ...]]]:
         """PostgreSQL: ``columns`` of every stored event from ``start`` to ``stop``, in log
-        order, as pages of rows streamed by one query (binary, never all in memory)."""
+        order, as pages of rows streamed by one query (binary, never all in memory), read a
+        page ahead in a thread of its own (``read_ahead``): the server makes the next page
+        while the caller hashes this one."""
+        return read_ahead(lambda: self._pages(columns, start, stop, page))
+
+    def _pages(
+        self, columns: str, start: int, stop: int, page: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
         with (
             self.recorder.datastore.get_connection() as conn,
             conn.transaction(),
@@ -111,8 +118,11 @@ class TreeReader(StoreReader):
             conn.execute(INDEX_ORDER)
             streamed = curs.stream(self._statement(columns, limited=False), (start, stop),
                                    size=page)  # fmt: skip
-            while rows := list(itertools.islice(streamed, page)):
-                yield rows
+            try:
+                while rows := list(itertools.islice(streamed, page)):
+                    yield rows
+            finally:
+                streamed.close()  # if stopped early: psycopg cancels the query
 
     def digests(
         self, start: int, stop: int, limit: int, *, local: bool = False
