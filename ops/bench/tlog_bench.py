@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import statistics
 import sys
@@ -147,6 +148,8 @@ def one_round(url: str, folder: Path, number: int) -> dict[str, Any]:
         "export_seconds": round(exporting, 2),
         "export_events": package["events"],
         "export_cases": package["cases"],
+        # The machine is shared: its 1-minute load average as the round ended (2 cores).
+        "load_average": round(os.getloadavg()[0], 1),
     }
 
 

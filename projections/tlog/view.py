@@ -22,7 +22,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,7 +197,8 @@ class SealView(View):
         """The hashes of these tiles (level, index), at least what the tree of ``size`` has of
         them: full tiles above level 0 from memory once read (a full tile never changes, and
         every proof reads the few near the top), the rest in one statement."""
-        found = {key: self._full[key] for key in wanted if key in self._full}
+        kept = self._full  # shared by the requests' threads: read each entry once
+        found = {key: hashes for key in wanted if (hashes := kept.get(key)) is not None}
         for key, tile in _read_tiles(cur, wanted - found.keys(), size).items():
             found[key] = tile.hashes
             if key[0] and len(tile.hashes) == tiles.width() * HASH_SIZE:
@@ -354,6 +355,7 @@ class TreeRead:
     view: SealView
     cur: Cursor
     head: Head
+    read: dict[tuple[int, int], bytes] = field(default_factory=dict)  # tiles read by ``leaf``
 
     def check(self, size: int) -> None:
         if not 0 <= size <= self.head.size:
@@ -368,7 +370,9 @@ class TreeRead:
         self.check(size)
         parts = [perfect_parts(start, end) for start, end in ranges] + [perfect_parts(0, size)]
         nodes = [node for nodes in parts for node in nodes]
-        found = self.view.tiles_of(self.cur, {tiles.locate(node)[:2] for node in nodes}, size)
+        wanted = {tiles.locate(node)[:2] for node in nodes}
+        found = {key: self.read[key] for key in wanted & self.read.keys()}
+        found |= self.view.tiles_of(self.cur, wanted - found.keys(), size)
         hashes = iter([tiles.node_from_tile(node, found[tiles.locate(node)[:2]]) for node in nodes])
         heads = [fold([next(hashes) for _ in nodes]) for nodes in parts]
         return heads[:-1], heads[-1]
@@ -393,8 +397,10 @@ class TreeRead:
         at = bisect.bisect_left(positions, position)
         if at == len(positions) or positions[at] != position:
             return None
+        hashes = bytes(row["hashes"])
+        self.read[(0, int(row["tile"]))] = hashes  # its proof needs it again: not read twice
         index = (int(row["tile"]) << tiles.HEIGHT) + at
-        return index, bytes(row["hashes"][at * HASH_SIZE : (at + 1) * HASH_SIZE])
+        return index, hashes[at * HASH_SIZE : (at + 1) * HASH_SIZE]
 
 
 @dataclass(frozen=True)
