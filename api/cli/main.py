@@ -215,7 +215,8 @@ def projections_run(
 
 @projections_app.command("status")
 def projections_status() -> None:
-    """Each view's position, and the events a view could not apply (open failures)."""
+    """Each view's position, the events a view could not apply (open failures), and the
+    verifiable log's seal: its position and lag behind the log (events and seconds)."""
     services = _services()
     typer.echo(
         json.dumps(
@@ -223,6 +224,7 @@ def projections_status() -> None:
                 "log_position": services.log_position(),
                 "projections": services.projections.positions(),
                 "failures": services.projections.failures(),
+                "seal": services.seal_lag().as_dict(),
             },
             ensure_ascii=False,
         )

@@ -15,7 +15,7 @@ from ledger.proof.signing import SigningKey
 from ledger.store.settings import Settings
 from ops.services.core import Services
 from projections.tlog.audit import verify_database
-from projections.tlog.proofs import consistency_proof, inclusion_proof, signed_checkpoint
+from projections.tlog.proofs import consistency_proof, inclusion_proof
 
 audit_app = typer.Typer(
     help="The verifiable log (Merkle tree, signed checkpoints)", no_args_is_help=True
@@ -59,31 +59,57 @@ def vkey() -> None:
 
 @audit_app.command("status")
 def status() -> None:
-    """How far the seal has come: the log's head beside the sealed size and position."""
+    """How far the seal has come: the log's head beside the sealed size and position, and how
+    far behind it is (events, and the oldest unsealed event's wait in seconds)."""
     services = _services()
     try:
-        head = services.tlog.head()
+        head, lag = services.tlog.head(), services.seal_lag()
         typer.echo(json.dumps({
             "log_position": services.log_position(),
             "sealed_position": head.position,
             "sealed_size": head.size,
             "root_hash": base64.b64encode(head.root).decode(),
+            "events_behind": lag.events,
+            "seconds_behind": lag.seconds,
         }))  # fmt: skip
     finally:
         services.close()
 
 
 @audit_app.command("checkpoint")
-def checkpoint() -> None:
+def checkpoint(
+    size: Annotated[
+        int | None, typer.Option(min=0, help="print the one issued at this tree size instead")
+    ] = None,
+) -> None:
     """Seal what is not sealed yet and print the signed checkpoint of the tree (a C2SP
-    tlog-checkpoint signed note): keep it, to verify the log against later."""
+    tlog-checkpoint signed note, kept in the history of issued checkpoints): keep it, to verify
+    the log against later. With --size: print the checkpoint issued at that size before."""
     services = _services()
     try:
-        services.seal()
-        typer.echo(
-            signed_checkpoint(services.tlog, services.settings.log_origin, services.log_key),
-            nl=False,
-        )
+        if size is None:
+            services.seal()
+            note = services.issue_checkpoint()
+        else:
+            found = services.issued.note(size)
+            if found is None:
+                console.print(f"[red]size: no checkpoint was issued at tree size {size}[/red]")
+                raise typer.Exit(2)
+            note = found
+    finally:
+        services.close()
+    typer.echo(note, nl=False)
+
+
+@audit_app.command("checkpoints")
+def checkpoints(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """List the checkpoints issued so far (tree size, root, signing key, when), smallest first."""
+    services = _services()
+    try:
+        typer.echo(json.dumps(services.issued.page(limit, offset)))
     finally:
         services.close()
 
@@ -140,6 +166,9 @@ def verify(
         bool,
         typer.Option(help="let PostgreSQL hash the stored states (trusts the database server)"),
     ] = False,
+    issued: Annotated[
+        bool, typer.Option(help="also check every checkpoint the service has issued (its history)")
+    ] = False,
 ) -> None:
     """Verify the live log: recompute every leaf from the stored events, compare with the
     sealed tree, and check each kept checkpoint (signature, then truncation or rewrite).
@@ -153,6 +182,8 @@ def verify(
     try:
         if seal:
             services.seal()
+        if issued:
+            kept += services.issued.notes()
         report = verify_database(
             services.db, services.tree_reader, services.tlog, kept, vkeys,
             services.settings.log_origin, server_digests=server_digests,

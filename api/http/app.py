@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def health(request: Request) -> dict[str, Any]:
         """Unauthenticated: "degraded" while a view has events it could not apply, each named
         by view, log position and error type only (messages stay with ``doudi projections
-        status``: health answers anyone)."""
+        status``: health answers anyone), and how far the verifiable log's seal is behind."""
         found: Services = request.app.state.services
         failures = [
             {"view": f["view"], "position": f["position"], "error_type": f["error_type"]}
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "log_position": found.log_position(),
             "projections": found.projections.positions(),
             "failures": failures,
+            "seal": found.seal_lag().as_dict(),
         }
 
     v1.include_router(rolls.statistics_router)

@@ -250,6 +250,16 @@ class ViewFailure(Out):
     error_type: str
 
 
+class SealLag(Out):
+    """How far the verifiable log's seal is behind the log's head."""
+
+    position: int = Field(ge=0, description="the log position sealed through")
+    events_behind: int = Field(ge=0, description="log positions after it, up to the head")
+    seconds_behind: float | None = Field(
+        ge=0, description="how long the oldest unsealed event has waited (null: unreadable)"
+    )
+
+
 class Health(Out):
     status: Literal["ok", "degraded"] = Field(
         description='"degraded" while a view has events it could not apply'
@@ -257,6 +267,7 @@ class Health(Out):
     log_position: int = Count
     projections: dict[str, Any]
     failures: list[ViewFailure]
+    seal: SealLag
 
 
 def answer(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:

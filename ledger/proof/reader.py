@@ -7,8 +7,8 @@ kilobytes never travel to be hashed; the verification reads the states and hashe
 SQLite the state is read from the local file and hashed here. The rows come straight from the
 event store's table, as stored.
 
-``read`` has the projection runner's reader signature, and the same "covered up to the head"
-rule as ``ledger.store.logreader`` (notification ids commit in id order: the event store locks its table
+``leaves`` follows the same "covered up to the head" rule as ``ledger.store.logreader``, whose
+``StoreReader`` it shares (notification ids commit in id order: the event store locks its table
 for each insert).
 """
 
@@ -22,10 +22,11 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed
 
 from ledger.proof.verify import entry_bytes, leaf_hash
-from ledger.store.db import INDEX_ORDER
+from ledger.store.db import INDEX_ORDER, read_ahead
+from ledger.store.logreader import StoreReader
 
 # (position, originator id, version, topic, SHA-256 of the state as stored)
 StoredDigest = tuple[int, UUID, int, str, bytes]
@@ -55,14 +56,7 @@ ENTRY_HEAD = (
 LEAF = f"sha256({ENTRY_HEAD} || sha256(state))"
 
 
-class TreeReader:
-    def __init__(self, recorder: Any, *, postgres: bool) -> None:
-        self.recorder = recorder
-        self.postgres = postgres
-
-    def head(self) -> int:
-        return int(self.recorder.max_notification_id() or 0)
-
+class TreeReader(StoreReader):
     def leaves(self, start: int, limit: int) -> tuple[list[int], bytes, int]:
         """The positions of the stored events from ``start`` (at most ``limit``), their leaf
         hashes concatenated, and the position the log is covered through."""
@@ -96,12 +90,11 @@ class TreeReader:
 
     def _statement(self, columns: str, *, limited: bool = True) -> Composed:
         return SQL(
-            "SELECT {columns} FROM {schema}.{table} WHERE notification_id >= %s"
+            "SELECT {columns} FROM {table} WHERE notification_id >= %s"
             " AND notification_id <= %s ORDER BY notification_id{limit}"
         ).format(
             columns=SQL(columns),
-            schema=Identifier(self.recorder.datastore.schema),
-            table=Identifier(self.recorder.events_table_name),
+            table=self.table(),
             limit=SQL(" LIMIT %s" if limited else ""),
         )
 
@@ -109,7 +102,14 @@ class TreeReader:
         self, columns: str, start: int, stop: int, page: int = 5000
     ) -> Iterator[list[tuple[Any, ...]]]:
         """PostgreSQL: ``columns`` of every stored event from ``start`` to ``stop``, in log
-        order, as pages of rows streamed by one query (binary, never all in memory)."""
+        order, as pages of rows streamed by one query (binary, never all in memory), read a
+        page ahead in a thread of its own (``read_ahead``): the server makes the next page
+        while the caller hashes this one."""
+        return read_ahead(lambda: self._pages(columns, start, stop, page))
+
+    def _pages(
+        self, columns: str, start: int, stop: int, page: int
+    ) -> Iterator[list[tuple[Any, ...]]]:
         with (
             self.recorder.datastore.get_connection() as conn,
             conn.transaction(),
@@ -118,8 +118,11 @@ class TreeReader:
             conn.execute(INDEX_ORDER)
             streamed = curs.stream(self._statement(columns, limited=False), (start, stop),
                                    size=page)  # fmt: skip
-            while rows := list(itertools.islice(streamed, page)):
-                yield rows
+            try:
+                while rows := list(itertools.islice(streamed, page)):
+                    yield rows
+            finally:
+                streamed.close()  # if stopped early: psycopg cancels the query
 
     def digests(
         self, start: int, stop: int, limit: int, *, local: bool = False
@@ -130,12 +133,11 @@ class TreeReader:
         if self.postgres:
             statement = SQL(
                 "SELECT notification_id, originator_id, originator_version, topic,"
-                " {state} FROM {schema}.{table} WHERE notification_id >= %s"
+                " {state} FROM {table} WHERE notification_id >= %s"
                 " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
             ).format(
                 state=SQL("state" if local else "sha256(state)"),
-                schema=Identifier(self.recorder.datastore.schema),
-                table=Identifier(self.recorder.events_table_name),
+                table=self.table(),
             )
             with (
                 self.recorder.datastore.get_connection() as conn,
@@ -189,11 +191,10 @@ class TreeReader:
         """The log position of an aggregate's event of this version, if it is stored."""
         if self.postgres:
             statement = SQL(
-                "SELECT notification_id FROM {schema}.{table}"
+                "SELECT notification_id FROM {table}"
                 " WHERE originator_id = %s AND originator_version = %s"
             ).format(
-                schema=Identifier(self.recorder.datastore.schema),
-                table=Identifier(self.recorder.events_table_name),
+                table=self.table(),
             )
             with (
                 self.recorder.datastore.get_connection() as conn,
@@ -221,11 +222,10 @@ class TreeReader:
             if self.postgres:
                 statement = SQL(
                     "SELECT notification_id, originator_id, originator_version, topic, state"
-                    " FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+                    " FROM {table} WHERE originator_id = ANY(%s)"
                     " AND notification_id <= %s"
                 ).format(
-                    schema=Identifier(self.recorder.datastore.schema),
-                    table=Identifier(self.recorder.events_table_name),
+                    table=self.table(),
                 )
                 with (
                     self.recorder.datastore.get_connection() as conn,

@@ -12,11 +12,13 @@ import itertools
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger.store.settings import DatabaseTarget
+
+T = TypeVar("T")
 
 
 class Cursor:
@@ -171,65 +173,35 @@ class Database:
             finally:
                 conn.close()
             return
-        # A reader thread fetches the next page while the caller works on this one: psycopg
-        # waits for the server without the GIL, so the database's time overlaps Python's.
-        pages: queue.Queue[Any] = queue.Queue(maxsize=2)
-        stop = threading.Event()
-        reader = threading.Thread(
-            target=self._read_pages, args=(sql, params, page, index_order, pages, stop), daemon=True
-        )
-        reader.start()
-        try:
-            while True:
-                rows = pages.get()
-                if isinstance(rows, BaseException):
-                    raise rows
-                if not rows:
-                    return
-                yield rows
-        finally:
-            stop.set()
-            while reader.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    pages.get_nowait()
-                reader.join(0.01)
+        # A reader thread fetches the next page while the caller works on this one.
+        yield from read_ahead(lambda: self._pages(sql, params, page, index_order))
 
-    def _read_pages(
-        self,
-        sql: str,
-        params: Sequence[Any],
-        page: int,
-        index_order: bool,
-        pages: queue.Queue[Any],
-        stop: threading.Event,
-    ) -> None:
+    def _pages(
+        self, sql: str, params: Sequence[Any], page: int, index_order: bool
+    ) -> Iterator[list[tuple[Any, ...]]]:
         from psycopg import pq
         from psycopg.rows import tuple_row
 
-        try:
-            with (
-                self._pool.connection() as conn,
-                conn.transaction(),
-                conn.cursor(binary=True, row_factory=tuple_row) as cur,
-            ):
-                if index_order:
-                    conn.execute(INDEX_ORDER)
-                # The rows stream as the query makes them, ``page`` at a time (libpq's chunked
-                # mode), through one query: a named cursor's FETCH is a statement of its own,
-                # whose rows the server first copies into a store before it sends them.
-                # Chunks need libpq 17 (psycopg[binary] bundles a newer one); an older libpq
-                # streams a row at a time, the same rows.
-                chunk = page if pq.version() >= 170000 else 1
-                stream = cur.stream(sql, tuple(params), binary=True, size=chunk)
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(binary=True, row_factory=tuple_row) as cur,
+        ):
+            if index_order:
+                conn.execute(INDEX_ORDER)
+            # The rows stream as the query makes them, ``page`` at a time (libpq's chunked
+            # mode), through one query: a named cursor's FETCH is a statement of its own,
+            # whose rows the server first copies into a store before it sends them.
+            # Chunks need libpq 17 (psycopg[binary] bundles a newer one); an older libpq
+            # streams a row at a time, the same rows.
+            chunk = page if pq.version() >= 170000 else 1
+            stream = cur.stream(sql, tuple(params), binary=True, size=chunk)
+            try:
                 # A page at a time, taken by ``islice`` in C: no Python loop a row here.
                 while rows := list(itertools.islice(stream, page)):
-                    pages.put(rows)
-                    if stop.is_set():
-                        stream.close()  # psycopg cancels the query and drains what came
-                        return
-                pages.put([])
-        except BaseException as error:  # handed to the caller's thread
-            pages.put(error)
+                    yield rows
+            finally:
+                stream.close()  # if stopped early: psycopg cancels the query, drains what came
 
     def pool_stats(self) -> dict[str, int]:
         """The PostgreSQL pool's counters (psycopg_pool's ``get_stats``); none on SQLite."""
@@ -247,6 +219,48 @@ class Database:
 # Session settings that make a read walk the index giving its order instead of sorting (see
 # ``Database.stream`` and ``ledger.store.logreader``): plans without statistics, made safe. No JIT:
 # compiling a plan that only walks an index costs more than it saves.
+def read_ahead(produce: Callable[[], Iterator[T]], depth: int = 2) -> Iterator[T]:
+    """The items of ``produce()``, made in a thread of its own up to ``depth`` ahead of the
+    caller: psycopg waits for the server without the GIL, so the database's time overlaps the
+    caller's work on the item before. An error in the thread is raised in the caller's; a
+    caller that stops early stops the thread (the producer is closed)."""
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop, done = threading.Event(), object()
+
+    def run() -> None:
+        try:
+            produced = iter(produce())
+            try:
+                for item in produced:
+                    items.put(item)
+                    if stop.is_set():
+                        return
+            finally:
+                close = getattr(produced, "close", None)
+                if close is not None:
+                    close()
+            items.put(done)
+        except BaseException as error:  # handed to the caller's thread
+            items.put(error)
+
+    def consume() -> Iterator[T]:
+        reader = threading.Thread(target=run, daemon=True)
+        reader.start()
+        try:
+            while (item := items.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while reader.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    items.get_nowait()
+                reader.join(0.01)
+
+    return consume()
+
+
 INDEX_ORDER = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off"
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -45,7 +45,11 @@ class Unread(Notification):
     size: int = 0
 
 
-class LogReader:
+class StoreReader:
+    """A reader of the event store's table, as stored: its recorder, whether it is PostgreSQL,
+    and the log's head (the last notification id). ``LogReader`` reads it for the views,
+    ``ledger.proof.reader.TreeReader`` for the sealed tree."""
+
     def __init__(self, recorder: Any, *, postgres: bool) -> None:
         self.recorder = recorder
         self.postgres = postgres
@@ -53,6 +57,15 @@ class LogReader:
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
+    def table(self) -> Composed:
+        """The event table, schema-qualified, for a PostgreSQL statement."""
+        return SQL("{schema}.{table}").format(
+            schema=Identifier(self.recorder.datastore.schema),
+            table=Identifier(self.recorder.events_table_name),
+        )
+
+
+class LogReader(StoreReader):
     def read(
         self,
         start: int,
@@ -164,10 +177,9 @@ class LogReader:
         if not self.postgres:
             raise LookupError("SQLite reads every state: nothing is left unread")
         statement = SQL(
-            "SELECT notification_id, state FROM {schema}.{table} WHERE notification_id = ANY(%s)"
+            "SELECT notification_id, state FROM {table} WHERE notification_id = ANY(%s)"
         ).format(
-            schema=Identifier(self.recorder.datastore.schema),
-            table=Identifier(self.recorder.events_table_name),
+            table=self.table(),
         )
         with (
             self.recorder.datastore.get_connection() as conn,
@@ -212,11 +224,10 @@ class LogReader:
             params.extend([shard[1], shard[0]])
         params.append(limit)
         statement = SQL(
-            "SELECT {columns} FROM {schema}.{table} WHERE {where} ORDER BY notification_id LIMIT %s"
+            "SELECT {columns} FROM {table} WHERE {where} ORDER BY notification_id LIMIT %s"
         ).format(
             columns=SQL(columns),
-            schema=Identifier(self.recorder.datastore.schema),
-            table=Identifier(self.recorder.events_table_name),
+            table=self.table(),
             where=SQL(" AND ").join(where),
         )
         with (

@@ -64,7 +64,8 @@ from projections.registry.view import RegistryView
 from projections.rolls.view import RollsView
 from projections.runner import ProjectionRunner, utc_text
 from projections.statistics.view import StatisticsView
-from projections.tlog.view import Sealer, SealView
+from projections.tlog.checkpoints import IssuedCheckpoints
+from projections.tlog.view import Head, Lag, Sealer, SealView
 
 INTEGRITY_FAILURE = f"{IntegrityFailure.__module__}.{IntegrityFailure.__qualname__}"
 
@@ -318,6 +319,8 @@ class Services:
         self.tlog = SealView(self.db)
         self.sealing = Sealer(self.db, self.tree_reader, self.tlog)
         self.sealing.setup()
+        self.issued = IssuedCheckpoints(self.db)  # the signed checkpoints served, kept
+        self.issued.setup()
 
     def pool_stats(self) -> dict[str, dict[str, int]]:
         """Each PostgreSQL connection pool of this process (event store, views, turns) with
@@ -374,6 +377,15 @@ class Services:
     def seal(self) -> int:
         """Seal every stored event not yet in the tree; return how many positions it moved."""
         return self.sealing.catch_up()
+
+    def issue_checkpoint(self, head: Head | None = None) -> str:
+        """The signed checkpoint of the sealed tree's head (or of ``head``), kept in the history
+        of issued checkpoints."""
+        return self.issued.issue(self.tlog, self.settings.log_origin, self.log_key, head)
+
+    def seal_lag(self) -> Lag:
+        """How far the seal is behind the log (positions, and the oldest unsealed event's wait)."""
+        return self.sealing.lag(lambda stored: self.app.mapper.to_domain_event(stored).timestamp)
 
     def keep_sealed(self) -> int:
         """``seal``, for the paths that serve the views (reads, the projection worker): a seal

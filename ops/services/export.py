@@ -35,7 +35,7 @@ from domain.errors import Forbidden, InvalidValue
 from domain.regions import in_scope, is_ancestor_or_self, scope_prefix
 from ledger.proof.verify import MANIFEST_TITLE
 from ops.services.cells import csv_row
-from projections.tlog.proofs import b64, signed_checkpoint
+from projections.tlog.proofs import b64
 from projections.tlog.view import Prover
 
 
@@ -57,7 +57,7 @@ def export_package(services: Any, scope: str, first: str, last: str, out: Path) 
         raise InvalidValue("the package folder must be new or empty", field="out", rule="empty")
     services.fresh()  # the read models up to date, and everything sealed
     head = services.tlog.head()
-    note = signed_checkpoint(services.tlog, services.settings.log_origin, services.log_key)
+    note = services.issue_checkpoint(head)
     records = scope_records(services, scope)
     prover = Prover(services.tlog, head.size)
     ids = [UUID(record) for record in records]

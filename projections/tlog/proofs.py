@@ -7,8 +7,8 @@ import base64
 from typing import Any
 
 from domain.errors import InvalidValue, NotFound
-from ledger.proof.signing import SigningKey
 from ledger.proof.verify import Checkpoint
+from projections.tlog.tree import consistency_ranges, inclusion_ranges
 from projections.tlog.view import SealView
 
 
@@ -18,16 +18,11 @@ def checkpoint(tlog: SealView, origin: str) -> Checkpoint:
     return Checkpoint(origin, head.size, head.root)
 
 
-def signed_checkpoint(tlog: SealView, origin: str, key: SigningKey) -> str:
-    return key.sign_checkpoint(checkpoint(tlog, origin))
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _tree_size(tlog: SealView, tree_size: int | None, field: str) -> int:
-    sealed = tlog.head().size
+def _tree_size(sealed: int, tree_size: int | None, field: str) -> int:
     if tree_size is None:
         return sealed
     if not 1 <= tree_size <= sealed:
@@ -41,40 +36,48 @@ def _tree_size(tlog: SealView, tree_size: int | None, field: str) -> int:
 
 def inclusion_proof(tlog: SealView, position: int, tree_size: int | None = None) -> dict[str, Any]:
     """The inclusion proof of the event at ``position`` in the tree of ``tree_size`` (the
-    sealed head if none): hashes in base64, from the leaf's sibling upwards."""
-    found = tlog.leaf(position)
-    if found is None:
-        raise NotFound("no event is sealed at this position", field="position", rule="sealed")
-    index, leaf = found
-    size = _tree_size(tlog, tree_size, "tree_size")
-    if index >= size:
-        raise InvalidValue(
-            f"the event at this position is leaf {index}: a tree of {size} leaves does not hold it",
-            field="tree_size",
-            rule="includes_position",
-        )
+    sealed head if none): hashes in base64, from the leaf's sibling upwards. One read of the
+    tree: its head, the leaf's tile, and the tiles of the proof and of the tree head at once."""
+    with tlog.reading() as read:
+        found = read.leaf(position)
+        if found is None:
+            raise NotFound("no event is sealed at this position", field="position", rule="sealed")
+        index, leaf = found
+        size = _tree_size(read.head.size, tree_size, "tree_size")
+        if index >= size:
+            raise InvalidValue(
+                f"the event at this position is leaf {index}: a tree of {size} leaves does not"
+                " hold it",
+                field="tree_size",
+                rule="includes_position",
+            )
+        proof, root = read.heads(inclusion_ranges(index, size), size)
     return {
         "position": position,
         "leaf_index": index,
         "tree_size": size,
         "leaf_hash": b64(leaf),
-        "root_hash": b64(tlog.root(size)),
-        "proof": [b64(hashed) for hashed in tlog.inclusion(index, size)],
+        "root_hash": b64(root),
+        "proof": [b64(hashed) for hashed in proof],
     }
 
 
 def consistency_proof(tlog: SealView, first: int, second: int | None = None) -> dict[str, Any]:
     """The consistency proof from the tree of ``first`` leaves to that of ``second`` (the
-    sealed head if none)."""
-    size = _tree_size(tlog, second, "to")
-    if not 1 <= first <= size:
-        raise InvalidValue(
-            f"from must be between 1 and to ({size})", field="from", rule="at_most_to"
-        )
+    sealed head if none), in one read of the tree."""
+    with tlog.reading() as read:
+        size = _tree_size(read.head.size, second, "to")
+        if not 1 <= first <= size:
+            raise InvalidValue(
+                f"from must be between 1 and to ({size})", field="from", rule="at_most_to"
+            )
+        # The head of the first tree is the head of its leaves' range: read with the proof's.
+        heads, root = read.heads([*consistency_ranges(first, size), (0, first)], size)
+        proof, first_root = heads[:-1], heads[-1]
     return {
         "from": first,
         "to": size,
-        "from_root_hash": b64(tlog.root(first)),
-        "to_root_hash": b64(tlog.root(size)),
-        "proof": [b64(hashed) for hashed in tlog.consistency(first, size)],
+        "from_root_hash": b64(first_root),
+        "to_root_hash": b64(root),
+        "proof": [b64(hashed) for hashed in proof],
     }

@@ -19,9 +19,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ledger.proof.reader import Digested, TreeReader
@@ -56,6 +58,7 @@ POSTGRES_GUARDS = (
         FOR EACH ROW EXECUTE FUNCTION doudi_tlog_sealed()""",
 )
 TILE_COLUMNS = ("level", "tile", "first_position", "positions", "hashes")
+FULL_TILES_KEPT = 4096  # full tiles above level 0 kept in memory: 32 MiB, a tree of 2^28 leaves
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class SealView(View):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._full: dict[tuple[int, int], bytes] = {}  # full tiles above level 0, as read
 
     def create(self, cur: Cursor) -> None:
         for statement in (*DDL, *(SQLITE_GUARDS if cur.sqlite else POSTGRES_GUARDS)):
@@ -160,56 +164,48 @@ class SealView(View):
         with self.db.transaction() as cur:
             return self._head(cur)
 
+    @contextmanager
+    def reading(self) -> Iterator[TreeRead]:
+        """One read of the sealed tree (one transaction, its head read once), for an answer
+        that needs several things of it: a leaf, a head and a proof."""
+        with self.db.transaction() as cur:
+            yield TreeRead(self, cur, self._head(cur))
+
     def root(self, size: int) -> bytes:
         """The tree head at ``size`` (at most the sealed size)."""
-        with self.db.transaction() as cur:
-            self._check_size(cur, size)
-            return fold(_hashes(cur, perfect_parts(0, size), size))
+        with self.reading() as read:
+            return read.root(size)
 
     def leaf(self, position: int) -> tuple[int, bytes] | None:
         """(leaf index, leaf hash) of the event sealed at ``position``, if one is."""
-        with self.db.transaction() as cur:
-            head = self._head(cur)
-            if not 1 <= position <= head.position:
-                return None
-            # The edge first: a tile the edge fills meanwhile is full by the time it is read.
-            edge = cur.execute(
-                "SELECT tile, first_position, positions, hashes FROM tlog_edge WHERE level = 0"
-            ).fetchone()
-            row = edge
-            if edge is None or position < int(edge["first_position"]):
-                row = cur.execute(
-                    "SELECT tile, positions, hashes FROM tlog_tiles WHERE level = 0"
-                    " AND first_position <= %s ORDER BY first_position DESC LIMIT 1",
-                    (position,),
-                ).fetchone()
-            found = None if row is None else (int(row["tile"]), row["positions"], row["hashes"])
-        if found is None:
-            return None
-        tile, packed, hashes = found
-        positions = unpack_positions(bytes(packed))
-        at = bisect.bisect_left(positions, position)
-        if at == len(positions) or positions[at] != position:
-            return None
-        index = (tile << tiles.HEIGHT) + at
-        return index, bytes(hashes[at * HASH_SIZE : (at + 1) * HASH_SIZE])
+        with self.reading() as read:
+            return read.leaf(position)
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         """The inclusion proof of leaf ``index`` in the tree of ``size`` (RFC 9162 PATH)."""
-        with self.db.transaction() as cur:
-            self._check_size(cur, size)
-            return _range_hashes(cur, inclusion_ranges(index, size), size)
+        with self.reading() as read:
+            return read.heads(inclusion_ranges(index, size), size)[0]
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         """The consistency proof from the tree of ``first`` to the tree of ``second``."""
-        with self.db.transaction() as cur:
-            self._check_size(cur, second)
-            return _range_hashes(cur, consistency_ranges(first, second), second)
+        with self.reading() as read:
+            return read.heads(consistency_ranges(first, second), second)[0]
 
-    def _check_size(self, cur: Cursor, size: int) -> None:
-        sealed = self._head(cur).size
-        if not 0 <= size <= sealed:
-            raise ValueError(f"tree size {size} is beyond the {sealed} leaves sealed")
+    def tiles_of(
+        self, cur: Cursor, wanted: set[tuple[int, int]], size: int
+    ) -> dict[tuple[int, int], bytes]:
+        """The hashes of these tiles (level, index), at least what the tree of ``size`` has of
+        them: full tiles above level 0 from memory once read (a full tile never changes, and
+        every proof reads the few near the top), the rest in one statement."""
+        kept = self._full  # shared by the requests' threads: read each entry once
+        found = {key: hashes for key in wanted if (hashes := kept.get(key)) is not None}
+        for key, tile in _read_tiles(cur, wanted - found.keys(), size).items():
+            found[key] = tile.hashes
+            if key[0] and len(tile.hashes) == tiles.width() * HASH_SIZE:
+                if len(self._full) >= FULL_TILES_KEPT:
+                    self._full.clear()
+                self._full[key] = tile.hashes
+        return found
 
     def sealed_tiles(self, size: int) -> Iterator[Tile]:
         """The level-0 tiles of the tree of ``size`` (at most the sealed size), in order, the
@@ -352,16 +348,75 @@ def _read_tiles(
     return found
 
 
-def _hashes(cur: Cursor, nodes: Sequence[Node], size: int) -> list[bytes]:
-    found = _read_tiles(cur, {tiles.locate(node)[:2] for node in nodes}, size)
-    return [tiles.node_from_tile(node, found[tiles.locate(node)[:2]].hashes) for node in nodes]
+@dataclass
+class TreeRead:
+    """The sealed tree as one transaction sees it (``SealView.reading``)."""
+
+    view: SealView
+    cur: Cursor
+    head: Head
+    read: dict[tuple[int, int], bytes] = field(default_factory=dict)  # tiles read by ``leaf``
+
+    def check(self, size: int) -> None:
+        if not 0 <= size <= self.head.size:
+            raise ValueError(f"tree size {size} is beyond the {self.head.size} leaves sealed")
+
+    def root(self, size: int) -> bytes:
+        return self.heads([], size)[1]
+
+    def heads(self, ranges: Sequence[tuple[int, int]], size: int) -> tuple[list[bytes], bytes]:
+        """(the heads of these leaf ranges, the tree head at ``size``), from the perfect
+        subtrees that make them up, their tiles read at once."""
+        self.check(size)
+        parts = [perfect_parts(start, end) for start, end in ranges] + [perfect_parts(0, size)]
+        nodes = [node for nodes in parts for node in nodes]
+        wanted = {tiles.locate(node)[:2] for node in nodes}
+        found = {key: self.read[key] for key in wanted & self.read.keys()}
+        found |= self.view.tiles_of(self.cur, wanted - found.keys(), size)
+        hashes = iter([tiles.node_from_tile(node, found[tiles.locate(node)[:2]]) for node in nodes])
+        heads = [fold([next(hashes) for _ in nodes]) for nodes in parts]
+        return heads[:-1], heads[-1]
+
+    def leaf(self, position: int) -> tuple[int, bytes] | None:
+        """(leaf index, leaf hash) of the event sealed at ``position``, if one is."""
+        if not 1 <= position <= self.head.position:
+            return None
+        # The level-0 tile that starts last at or before it, full or the edge's, in one
+        # statement (one snapshot: a tile the edge fills meanwhile is seen in one place).
+        row = self.cur.execute(
+            "SELECT tile, positions, hashes FROM (SELECT tile, first_position, positions, hashes"
+            " FROM tlog_edge WHERE level = 0 AND first_position <= %s UNION ALL SELECT * FROM"
+            " (SELECT tile, first_position, positions, hashes FROM tlog_tiles WHERE level = 0"
+            " AND first_position <= %s ORDER BY first_position DESC LIMIT 1) AS full_tile)"
+            " AS found ORDER BY first_position DESC LIMIT 1",
+            (position, position),
+        ).fetchone()
+        if row is None:
+            return None
+        positions = unpack_positions(bytes(row["positions"]))
+        at = bisect.bisect_left(positions, position)
+        if at == len(positions) or positions[at] != position:
+            return None
+        hashes = bytes(row["hashes"])
+        self.read[(0, int(row["tile"]))] = hashes  # its proof needs it again: not read twice
+        index = (int(row["tile"]) << tiles.HEIGHT) + at
+        return index, hashes[at * HASH_SIZE : (at + 1) * HASH_SIZE]
 
 
-def _range_hashes(cur: Cursor, ranges: Sequence[tuple[int, int]], size: int) -> list[bytes]:
-    """The heads of leaf ranges, from the perfect subtrees that make them up (one read)."""
-    parts = [perfect_parts(start, end) for start, end in ranges]
-    hashes = iter(_hashes(cur, [node for nodes in parts for node in nodes], size))
-    return [fold([next(hashes) for _ in nodes]) for nodes in parts]
+@dataclass(frozen=True)
+class Lag:
+    """How far the seal is behind the log's head: the log position sealed through, the
+    positions after it up to the head (an event each; a rolled-back write leaves a gap), and
+    how long the oldest of them has waited, in seconds (0 when none waits; None when its
+    recorded time cannot be read)."""
+
+    position: int
+    events: int
+    seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "events_behind": self.events,
+                "seconds_behind": self.seconds}  # fmt: skip
 
 
 class Sealer:
@@ -398,6 +453,23 @@ class Sealer:
             f"SELECT position FROM projection_tracking WHERE name = %s{suffix}", (self.view.name,)
         ).fetchone()
         return int(row["position"]) if row else 0
+
+    def lag(self, recorded_at: Callable[[Any], datetime]) -> Lag:
+        """The seal's ``Lag`` behind the log's head; ``recorded_at`` reads the time an event
+        (a stored notification) was recorded."""
+        with self.db.transaction() as cur:
+            position = self.position(cur)
+        behind = max(0, self.reader.head() - position)
+        if not behind:
+            return Lag(position, 0, 0.0)
+        oldest = self.reader.recorder.select_notifications(start=position + 1, limit=1)
+        if not oldest:
+            return Lag(position, behind, 0.0)
+        try:
+            waited = (datetime.now(UTC) - recorded_at(oldest[0])).total_seconds()
+        except Exception:  # any stored state, even one that cannot be read, leaves health up
+            return Lag(position, behind, None)
+        return Lag(position, behind, round(max(0.0, waited), 3))
 
     def catch_up(self) -> int:
         """Seal every stored event after the sealed position; return how many positions moved.

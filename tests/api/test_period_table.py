@@ -257,9 +257,11 @@ READS: dict[str, Check] = {
     "/audit/proofs/inclusion": inclusion,
     "/audit/export": lambda c, w, a: export(c, a),
 }  # fmt: skip
-# Reads that are no one's records: the service's health, and the log's signed checkpoint and
-# consistency proofs (hashes of the whole log, which every auditor and witness may hold).
-UNSCOPED = {"/health", "/audit/checkpoint", "/audit/proofs/consistency"}
+# Reads that are no one's records: the service's health, and the log's signed checkpoints (the
+# latest and those issued before) and consistency proofs (hashes of the whole log, which every
+# auditor and witness may hold).
+UNSCOPED = {"/health", "/audit/checkpoint", "/audit/checkpoints", "/audit/checkpoints/{tree_size}",
+            "/audit/proofs/consistency"}  # fmt: skip
 
 
 def test_every_read_keeps_a_special_auditor_to_its_period(client: TestClient, token: Any) -> None:

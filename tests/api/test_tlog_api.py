@@ -152,3 +152,59 @@ def test_a_special_auditor_downloads_the_package_of_its_scope_and_period_only(
                               headers=auditor), 403, "to", "audit_period")  # fmt: skip
     assert_problem(client.get(f"{API}/audit/export", params={"from": "2024-1", "to": month},
                               headers=auditor), 422, "from")  # fmt: skip
+
+
+def test_issued_checkpoints_are_listed_and_fetched_by_size(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Each checkpoint served is kept: the list names both served, smallest first, and each
+    one's note, fetched by its size, is the note served then; a size never issued is a 404, a
+    case worker is refused; health shows the seal's lag."""
+    officer, auditor = token("admin"), token("auditor")
+    apply(client, officer, seed=4)
+    first = client.get(f"{API}/audit/checkpoint", headers=auditor).text
+    apply(client, officer, seed=5)
+    second = client.get(f"{API}/audit/checkpoint", headers=auditor).text
+    old, new = (v.verify_checkpoint(note, services.log_key.vkey) for note in (first, second))
+    listed = client.get(f"{API}/audit/checkpoints", headers=auditor)
+    assert listed.status_code == 200, listed.text
+    assert [item["tree_size"] for item in listed.json()["items"]] == [old.size, new.size]
+    assert listed.json()["items"][1]["root_hash"] == base64.b64encode(new.root).decode()
+    for size, note in ((old.size, first), (new.size, second)):
+        fetched = client.get(f"{API}/audit/checkpoints/{size}", headers=auditor)
+        assert fetched.status_code == 200 and fetched.text == note
+        assert fetched.headers["content-type"].startswith("text/plain")
+    assert_problem(client.get(f"{API}/audit/checkpoints/{new.size + 1}", headers=auditor),
+                   404, "tree_size", "issued")  # fmt: skip
+    assert client.get(f"{API}/audit/checkpoints", headers=token("case_worker")).status_code == 403
+    seal = client.get(f"{API}/health").json()["seal"]
+    assert seal == {"position": services.log_position(), "events_behind": 0, "seconds_behind": 0.0}
+
+
+def test_a_proof_catches_up_no_view_and_seals_only_what_it_asks_for(
+    client: TestClient, token: Any, services: Services, monkeypatch: Any
+) -> None:
+    """A proof by position reads no view, so the request brings none up to the log; an event
+    recorded since the last seal is sealed for the request that asks for it, and proven."""
+    officer, auditor = token("admin"), token("auditor")
+    apply(client, officer, seed=6)
+    client.get(f"{API}/audit/checkpoint", headers=auditor)
+    apply(client, officer, seed=7)
+    newest = services.log_position()
+    assert services.tlog.head().position < newest
+
+    def no_catch_up(*args: Any, **kwargs: Any) -> int:
+        raise AssertionError("a proof request caught up the views")
+
+    monkeypatch.setattr(services.projections, "catch_up", no_catch_up)
+    answer = client.get(f"{API}/audit/proofs/inclusion", params={"position": newest},
+                        headers=auditor)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    proof = answer.json()
+    assert proof["tree_size"] == services.tlog.head().size and proof["position"] == newest
+    v.verify_inclusion(proof["leaf_index"], proof["tree_size"], b64(proof["leaf_hash"]),
+                       [b64(p) for p in proof["proof"]], b64(proof["root_hash"]))  # fmt: skip
+    size = proof["tree_size"]
+    consistency = client.get(f"{API}/audit/proofs/consistency", params={"from": 1, "to": size},
+                             headers=auditor).json()  # fmt: skip
+    assert consistency["to_root_hash"] == proof["root_hash"]

@@ -50,7 +50,15 @@ def test_keygen_checkpoint_and_verify_catch_a_changed_event(
     note = runner.invoke(app, ["audit", "checkpoint"]).stdout
     after = json.loads(runner.invoke(app, ["audit", "status"]).stdout)
     assert after["sealed_position"] == after["log_position"] == before["log_position"]
+    assert (after["events_behind"], after["seconds_behind"]) == (0, 0.0)
+    assert before["events_behind"] == before["log_position"] - before["sealed_position"] > 0
     kept = v.verify_checkpoint(note, vkey, "test.example/log")
+    issued = json.loads(runner.invoke(app, ["audit", "checkpoints"]).stdout)["items"]
+    assert [item["tree_size"] for item in issued] == [kept.size]
+    assert runner.invoke(app, ["audit", "checkpoint", "--size", str(kept.size)]).stdout == note
+    assert runner.invoke(app, ["audit", "checkpoint", "--size", str(kept.size + 1)]).exit_code == 2
+    seal = json.loads(runner.invoke(app, ["projections", "status"]).stdout)["seal"]
+    assert seal["events_behind"] == 0 and seal["position"] == after["log_position"]
     (env / "kept.checkpoint").write_text(note, encoding="utf-8")
     args = ["audit", "verify", "--checkpoint", "kept.checkpoint", "--vkey", vkey]
     good = runner.invoke(app, args)
@@ -68,6 +76,8 @@ def test_keygen_checkpoint_and_verify_catch_a_changed_event(
         "sealed_at": None,
     }
     assert not report["checkpoints"][0]["holds"]
+    history = runner.invoke(app, ["audit", "verify", "--issued", "--vkey", vkey])
+    assert history.exit_code == 1 and not json.loads(history.stdout)["checkpoints"][0]["holds"]
 
 
 def test_production_refuses_to_start_without_a_signing_key() -> None:

@@ -1,16 +1,19 @@
 """The verifiable log: the signed checkpoint and proofs against it (SPEC §8, ``ledger/proof``)."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.http.deps import PrincipalDep, ReadServices
+from api.http.deps import PrincipalDep, ReadServices, ServicesDep
+from api.http.responses import Page, answer
 from domain.errors import InvalidValue, NotFound
+from ops.services.core import Services
 from ops.services.export import package_zip
 from projections.case_state.view import case_in_period
-from projections.tlog.proofs import consistency_proof, inclusion_proof, signed_checkpoint
+from projections.tlog.proofs import consistency_proof, inclusion_proof
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Base64Hash = Field(description="a SHA-256 hash, base64", min_length=44, max_length=44)
@@ -41,13 +44,62 @@ class ConsistencyProof(BaseModel):
 
 @router.get(
     "/checkpoint",
-    summary="The latest checkpoint: a C2SP tlog-checkpoint signed note (text/plain)",
+    summary="The latest checkpoint: a C2SP tlog-checkpoint signed note (text/plain), kept in"
+    " the history of issued checkpoints",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
 def checkpoint(services: ReadServices, principal: PrincipalDep) -> Response:
     principal.require("read.audit")
-    note = signed_checkpoint(services.tlog, services.settings.log_origin, services.log_key)
+    note = services.issue_checkpoint()
+    return Response(note, media_type="text/plain; charset=utf-8")
+
+
+class IssuedCheckpoint(BaseModel):
+    """A checkpoint the service has issued (served): its tree size, root and signing key."""
+
+    model_config = ConfigDict(extra="allow")
+    tree_size: int = Field(ge=0)
+    root_hash: str = Base64Hash
+    key: str = Field(description="the signing key's name and id, as its verifier key begins")
+    issued_at: str = Field(description="when it was first issued (UTC)")
+
+
+class IssuedCheckpoints(Page):
+    items: list[IssuedCheckpoint]  # type: ignore[assignment]
+
+
+@router.get(
+    "/checkpoints",
+    summary="The checkpoints issued so far, smallest tree first (fetch one's signed note by size)",
+    responses=answer(IssuedCheckpoints, 200),
+)
+def issued_checkpoints(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> dict[str, Any]:
+    principal.require("read.audit")
+    return services.issued.page(limit, offset)
+
+
+@router.get(
+    "/checkpoints/{tree_size}",
+    summary="A checkpoint issued at this tree size: its C2SP signed note (text/plain)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, 404: {"description": "None was issued"}},
+)
+def issued_checkpoint(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    tree_size: Annotated[int, Path(ge=0, le=2**63 - 1)],
+) -> Response:
+    principal.require("read.audit")
+    note = services.issued.note(tree_size)
+    if note is None:
+        raise NotFound("no checkpoint was issued at this tree size", field="tree_size",
+                       rule="issued")  # fmt: skip
     return Response(note, media_type="text/plain; charset=utf-8")
 
 
@@ -60,7 +112,7 @@ def checkpoint(services: ReadServices, principal: PrincipalDep) -> Response:
     },
 )
 def inclusion(
-    services: ReadServices,
+    services: ServicesDep,
     principal: PrincipalDep,
     position: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     case_id: UUID | None = None,
@@ -75,6 +127,7 @@ def inclusion(
             rule="position_or_case_version",
         )
     if case_id is not None and version is not None:
+        services.fresh()  # the case as recorded so far, and its events sealed
         case = services.case_state.get(str(case_id))
         found = services.tree_reader.position_of(case_id, version)
         if (
@@ -86,7 +139,7 @@ def inclusion(
             raise NotFound("no such event of a case", field="case_id", rule="exists")
         position = found
     assert position is not None  # one of the two was given
-    return inclusion_proof(services.tlog, position, tree_size)
+    return _sealed_first(services, lambda: inclusion_proof(services.tlog, position, tree_size))
 
 
 @router.get(
@@ -95,13 +148,25 @@ def inclusion(
     responses={200: {"model": ConsistencyProof, "description": "Successful Response"}},
 )
 def consistency(
-    services: ReadServices,
+    services: ServicesDep,
     principal: PrincipalDep,
     first: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
     second: Annotated[int | None, Query(alias="to", ge=1, le=2**63 - 1)] = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
-    return consistency_proof(services.tlog, first, second)
+    return _sealed_first(services, lambda: consistency_proof(services.tlog, first, second))
+
+
+def _sealed_first(services: Services, answer: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A proof answered from the seal as it stands, without bringing the views up to the log
+    first (a proof reads no view); if it asks for what the seal has not reached yet (an event
+    or a tree size recorded since), the log is sealed and it is answered again."""
+    try:
+        return answer()
+    except (NotFound, InvalidValue):
+        if not services.keep_sealed():
+            raise
+    return answer()
 
 
 @router.get(
