@@ -33,4 +33,5 @@ STEP_NAMES = {
     "approved_by": "approved it",
     "generated_by": "generated this roll's current draft",
     "staff_id": "holds the credential",
+    "proposed_by": "proposed this posting",
 }

@@ -56,6 +56,8 @@ POLICY_BODIES: dict[str, dict[str, Any]] = {
         "committee_limit_fen": 2_000_000,
         **DECISION,
     },
+    "ledger-confirmation": {"threshold_fen": 100_000_000, **DECISION},
+    "roll-deputies": {"staff_id": "F-deputy", **DECISION},
 }
 HOUSEHOLD_DECISIONS: dict[str, dict[str, Any]] = {
     "economic-checks": {"household_income_fen": 0},
@@ -176,6 +178,13 @@ def write_table() -> dict[str, list[Case]]:
         "key", "finance_officer", {"posting_date": "2024-03-06", **DOC}, {"key": "other_txn"},
         404, "exists", key="reversal-1",
     )]  # fmt: skip
+    table["/ledger/transactions/{key}/confirm"] = [Case(
+        # another county's proposal under a key: not one of this county's keys
+        "key", "finance_officer", None, {"key": "other_proposal"}, 404, "exists",
+    )]  # fmt: skip
+    table["/ledger/carry-over/{county_code}/{year}/confirm"] = [
+        Case("county_code", "finance_officer", None, {"county_code": THEIRS, "year": "2023"})
+    ]
     table["/ledger/periods/{county_code}/{month}/close"] = [
         Case("county_code", "finance_officer", DOC, {"county_code": THEIRS, "month": "2024-03"})
     ]
@@ -241,6 +250,12 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> dic
                    json={"paying_township": f"{THEIRS}001", **DECISION}, headers=token("approver", THEIRS)))  # fmt: skip
     ok(client.post(f"{API}/ledger/transactions", json=raise_body(f"clearing:{THEIRS}:bank", f"source:{THEIRS}:central"),
                    headers=theirs | {"Idempotency-Key": "o-raise"}))  # fmt: skip
+    threshold = {"threshold_fen": 99, **DECISION}
+    ok(client.post(f"{API}/policy/{THEIRS}/ledger-confirmation", json=threshold, headers=theirs))
+    proposed = client.post(f"{API}/ledger/transactions", json=raise_body(f"clearing:{THEIRS}:bank", f"source:{THEIRS}:central"),
+                           headers=theirs | {"Idempotency-Key": "o-big"})  # fmt: skip
+    assert proposed.status_code == 202, proposed.text
+    world["other_proposal"] = "o-big"
     roll = client.post(f"{API}/rolls", json={"county_code": THEIRS, "month": "2024-03"},
                        headers=token("finance_officer", THEIRS))  # fmt: skip
     world["other_roll"] = ok(roll)["roll_id"]
