@@ -199,7 +199,9 @@ class PaymentRoll(Aggregate):
         )
         return self.generation
 
-    def approve(self, *, actor: str, staff_id: str = "") -> None:
+    def approve(self, *, actor: str, staff_id: str = "", deputy_policy: str = "") -> None:
+        """``deputy_policy``: the policy fact naming the approver the county's roll deputy, when
+        the approver is not one of its finance officers (recorded, never assumed)."""
         if self.status != RollStatus.DRAFT:
             raise InvalidTransition(
                 f"the roll is already {self.status}", field="status", rule="approve_once"
@@ -209,9 +211,8 @@ class PaymentRoll(Aggregate):
                 "nothing generated yet", field="status", rule="generate_before_approval"
             )
         require_other_person(staff_id, "approve it", {"generated_by": self.generated_by})
-        self._approved(
-            generation=self.generation, total_fen=self.total_fen, actor=actor, staff_id=staff_id
-        )
+        self._approved(generation=self.generation, total_fen=self.total_fen, actor=actor,
+                       staff_id=staff_id, deputy_policy=deputy_policy)  # fmt: skip
 
     @event("Generated")
     def _generated(
@@ -292,9 +293,13 @@ class PaymentRoll(Aggregate):
         return True
 
     @event("Approved")
-    def _approved(self, generation: int, total_fen: int, actor: str, staff_id: str = "") -> None:
+    def _approved(
+        self, generation: int, total_fen: int, actor: str, staff_id: str = "",
+        deputy_policy: str = "",
+    ) -> None:  # fmt: skip
         self.status = RollStatus.APPROVED
         self.approved_by = staff_id
+        self.deputy_policy = deputy_policy
         self.result_files: list[str] = []
         self.resulted: set[int] = set()
 
@@ -309,6 +314,7 @@ class PaymentRoll(Aggregate):
         staff_id: str = "",
     ) -> None:
         self.status = RollStatus.SENT
+        self.sent_by = staff_id
 
     @event("BankResultsImported")
     def _bank_results_imported(

@@ -193,6 +193,11 @@ class Transaction(Out):
     confirmed_by: str | None = None
 
 
+class TekunApplication(Out):
+    application_id: UUID
+    region_code: str
+
+
 class Proposal(Out):
     """A posting above the confirmation threshold, waiting for a second finance officer."""
 

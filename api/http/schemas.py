@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -373,7 +374,14 @@ class InstitutionIn(Body):
     account_number: AccountNumber
 
 
+class TekunApplyIn(Decision):
+    region_code: RegionCode
+    id_number: IdNumber
+    name: PersonName
+
+
 class TekunApproveIn(Decision):
+    application_id: UUID
     region_code: RegionCode
     id_number: IdNumber
     name: PersonName

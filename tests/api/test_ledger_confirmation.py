@@ -75,6 +75,9 @@ def test_a_posting_above_the_threshold_waits_for_a_second_officer(
     assert (done.json()["prepared_by"], done.json()["confirmed_by"]) == ("jia", "yi")
     assert balances(client, yi)[f"clearing:{C}:bank"] == 3 * THRESHOLD
     assert confirm(client, yi, "big-raise").status_code == 200
+    trail = client.get(f"{API}/audit/accounts/clearing:{C}:bank", headers=token("auditor"))
+    (posted,) = trail.json()["items"]
+    assert (posted["prepared_by"], posted["checked_by"]) == ("jia", "yi")  # 经办人, 审核人
     again = post(client, jia, "big-raise", RAISE)
     assert again.status_code == 200 and again.json()["confirmed_by"] == "yi"
     refused(client, services, "/ledger/transactions/big-raise/confirm", [jia])

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import colleague
+from tests.api.conftest import colleague, tekun_applied
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
 from tests.api.test_scope_table import app_routes, ok, raise_body
@@ -57,9 +57,9 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> Wor
         tekun = {"region_code": f"{C}101000", "id_number": id_number(sequence=600), "name": "赵老",
                  "mode": "dispersed", "care_level": "partial", "payee_account": "6217003312345678",
                  "payee_name": "赵老", "start_month": month, **on(month)}  # fmt: skip
-        world[f"tekun_{half}"] = ok(client.post(f"{API}/tekun", json=tekun, headers=admin))[
-            "case_id"
-        ]
+        world[f"tekun_{half}"] = ok(
+            client.post(f"{API}/tekun", json=tekun_applied(client, admin, tekun), headers=admin)
+        )["case_id"]
         record = {"kind": "vehicle", "source": "公安", "source_ref": f"V-{half}", "region_code": C,
                   "id_number": id_number(sequence=500), "effective_date": f"{month}-02"}  # fmt: skip
         world[f"record_{half}"] = ok(client.post(f"{API}/registry/records", json=record, headers=admin))["record_id"]  # fmt: skip

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.http import schemas
 from ops.services.core import Services
+from tests.api.conftest import TEKUN_APPLICATION_FIELDS, tekun_applied
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
 from tests.conftest import COUNTY, OTHER_COUNTY
@@ -145,7 +146,21 @@ def write_table() -> dict[str, list[Case]]:
         table[f"/households/{{case_id}}/{action}"] = [Case(
             "case_id", body=body | DECISION, params={"case_id": "other_case"}, status=404, rule="exists",
         )]  # fmt: skip
-    table["/tekun"] = [Case("region_code", body=tekun_body(f"{THEIRS}101000", 801))]
+    table["/tekun"] = [
+        Case(
+            "region_code",
+            body=tekun_body(f"{THEIRS}101000", 801)
+            | {"application_id": "00000000-0000-4000-8000-000000000001"},
+        )
+    ]
+    table["/tekun/applications"] = [
+        Case(
+            "region_code",
+            body={
+                name: tekun_body(f"{THEIRS}101000", 803)[name] for name in TEKUN_APPLICATION_FIELDS
+            },
+        )
+    ]
     for action, body in TEKUN_DECISIONS.items():
         table[f"/tekun/{{case_id}}/{action}"] = [Case(
             "case_id", body=body | DECISION, params={"case_id": "other_tekun"}, status=404, rule="exists",
@@ -236,7 +251,7 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> dic
     world = {
         "other_case": ok(client.post(f"{API}/households", json=household_body(THEIRS, seed=80),
                                      headers=theirs))["case_id"],
-        "other_tekun": ok(client.post(f"{API}/tekun", json=tekun_body(f"{THEIRS}101000", 802),
+        "other_tekun": ok(client.post(f"{API}/tekun", json=tekun_applied(client, theirs, tekun_body(f"{THEIRS}101000", 802)),
                                       headers=theirs))["case_id"],
         "theirs": ok(client.post(f"{API}/temporary-grants", json=grant_body(THEIRS, f"{THEIRS}001000", 13),
                                  headers=theirs))["grant_id"],
