@@ -268,8 +268,9 @@ class PaymentRoll(Aggregate):
         return True
 
     def import_bank_results(
-        self, *, file_sha256: str, results: list[list[Any]], payable_lines: int, actor: str
-    ) -> bool:
+        self, *, file_sha256: str, results: list[list[Any]], payable_lines: int, actor: str,
+        staff_id: str = "",
+    ) -> bool:  # fmt: skip
         """Record the bank's result per line ([line_no, "paid"|"failed", reason]). The same file
         again records nothing (returns False); a line already settled cannot get another result."""
         if self.status not in (RollStatus.SENT, RollStatus.SETTLED):
@@ -287,7 +288,8 @@ class PaymentRoll(Aggregate):
                 field="file",
                 rule="one_result_per_line",
             )
-        self._bank_results_imported(file_sha256=file_sha256, results=results, actor=actor)
+        self._bank_results_imported(file_sha256=file_sha256, results=results, actor=actor,
+                                    staff_id=staff_id)  # fmt: skip
         if len(self.resulted) == payable_lines:
             self._settled(actor=actor)
         return True
@@ -318,7 +320,7 @@ class PaymentRoll(Aggregate):
 
     @event("BankResultsImported")
     def _bank_results_imported(
-        self, file_sha256: str, results: list[list[Any]], actor: str
+        self, file_sha256: str, results: list[list[Any]], actor: str, staff_id: str = ""
     ) -> None:
         self.result_files.append(file_sha256)
         self.resulted.update(line for line, _status, _reason in results)

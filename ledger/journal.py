@@ -373,7 +373,7 @@ class LedgerPeriod(Aggregate):
             )
         self._checked(transaction_key=transaction_key)
 
-    def close(self, *, actor: str, document_ref: str) -> None:
+    def close(self, *, actor: str, document_ref: str, staff_id: str = "") -> None:
         if self.closed:
             raise InvalidTransition(
                 f"{self.month} is already closed", field="month", rule="close_once"
@@ -383,6 +383,7 @@ class LedgerPeriod(Aggregate):
             month=self.month,
             actor=actor,
             document_ref=require_document(document_ref),
+            staff_id=staff_id,
         )
 
     @event("Checked")
@@ -390,7 +391,9 @@ class LedgerPeriod(Aggregate):
         self.postings += 1
 
     @event("Closed")
-    def _closed(self, county_code: str, month: str, actor: str, document_ref: str) -> None:
+    def _closed(
+        self, county_code: str, month: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self.closed = True
 
 

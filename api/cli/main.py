@@ -487,6 +487,24 @@ def ledger_confirm_carry_over(
     typer.echo(json.dumps(_submit(command, token), ensure_ascii=False))
 
 
+@audit_app.command("recusal-review")
+def audit_recusal_review(token: TokenOption = None) -> None:
+    """Decisions officials took on their relatives' cases before the relation was registered
+    (近亲属备案), in the credential's scope (the operator's: everywhere)."""
+    from ops.services.core import now_utc
+    from projections.runner import utc_text
+
+    def action(services: Services, principal: Principal) -> list[dict[str, Any]]:
+        principal.require("read.audit")
+        known_at = utc_text(now_utc())
+        if principal.period_to:
+            known_at = min(known_at, f"{principal.period_to}T23:59:59.999999Z")
+        return services.fresh().audit.recusal_review(principal.prefix, as_of=known_at,
+                                                     period=principal.period)  # fmt: skip
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False, default=str))
+
+
 @ledger_app.command("reconcile")
 def ledger_reconcile(
     county: Annotated[str, typer.Argument(help="6-digit county code")],

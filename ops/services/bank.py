@@ -193,6 +193,7 @@ def import_results(services: Services, principal: Principal, roll_id: str, data:
         results=results,
         payable_lines=len(expected),
         actor=principal.credential_id,
+        staff_id=principal.staff_id,
     )
     failed = sum(1 for _line, status, _reason in results if status == "failed")
     postings = _settle(services, roll, results, sent, hashlib.sha256(data).hexdigest(),

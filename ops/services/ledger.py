@@ -282,7 +282,9 @@ def close_period(
     period = _get(services, LedgerPeriod, period_id(county, month)) or LedgerPeriod(
         county_code=county, month=month
     )
-    period.close(actor=principal.credential_id, document_ref=document_ref)
+    period.close(
+        actor=principal.credential_id, document_ref=document_ref, staff_id=principal.staff_id
+    )
     return Outcome([period], {"county_code": county, "month": month, "closed": True}, 201)
 
 
@@ -350,7 +352,11 @@ def carry_over(
             county_code=county, month=month
         )
         if not period.closed:
-            period.close(actor=principal.credential_id, document_ref=document_ref)
+            period.close(
+                actor=principal.credential_id,
+                document_ref=document_ref,
+                staff_id=principal.staff_id,
+            )
             periods.append(period)
     books.carry_over(year)
     balances = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")

@@ -300,3 +300,26 @@ def test_a_county_with_one_finance_officer_names_a_deputy_in_policy(
     assert people["经办人 prepared by"] == "zhou"
     assert people["审批人 approved by"] == f"feng (deputy: {approved['deputy_policy']})"
     assert people["发放经办人 bank file sent by"] == "zhou"
+
+
+def test_decisions_taken_before_a_relation_was_registered_are_listed_for_review(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Approver 陶 approved a household in March; in June 陶 is registered as a relative of its
+    second member. The review list names 陶's approval and the record (and not the application,
+    which 柏 prepared); another county's auditor sees nothing of it."""
+    bai, tao = token("approver", staff_id="bai"), token("approver", staff_id="tao")
+    body = household_body("420582001000", members=3, seed=95)
+    case_id = ok(client.post(f"{API}/households", json=body, headers=bai)).json()["case_id"]
+    ok(client.post(f"{API}/households/{case_id}/economic-checks", json=income_body(), headers=bai))
+    ok(client.post(f"{API}/households/{case_id}/approve", json=approve_body(), headers=tao))
+    auditor = token("auditor")
+    assert client.get(f"{API}/audit/recusal-review", headers=auditor).json()["items"] == []
+    record = ok(client.post(f"{API}/registry/records", headers=token("admin"),
+                            json=relative_of("tao", body["members"][1]["id_number"])))  # fmt: skip
+    items = client.get(f"{API}/audit/recusal-review", headers=auditor).json()["items"]
+    assert [(i["event_type"], i["official_staff_id"], i["approved_by"], i["originator_id"],
+             i["record_id"]) for i in items] == [
+        ("HouseholdCase.Approved", "tao", "tao", case_id, record.json()["record_id"])]  # fmt: skip
+    elsewhere = token("auditor", "420581")
+    assert client.get(f"{API}/audit/recusal-review", headers=elsewhere).json()["items"] == []

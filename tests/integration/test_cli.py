@@ -201,3 +201,6 @@ def test_a_large_posting_is_confirmed_by_a_second_officer_through_the_cli(env: P
     assert again.exit_code == 0 and json.loads(again.stdout)["key"] == "cli-big"
     generate = ["roll", "generate", "--county", "420582", "--month", "2022-08"]
     assert "credential_required" in runner.invoke(app, generate).output
+    review = runner.invoke(app, ["audit", "recusal-review", "--token", checker])
+    assert review.exit_code == 2 and "permission:read.audit" in review.output  # a finance officer
+    assert json.loads(runner.invoke(app, ["audit", "recusal-review"]).stdout) == []

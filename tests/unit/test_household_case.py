@@ -203,7 +203,7 @@ def test_policy_and_tekun_rules_refuse_bad_values() -> None:
                 effective_date="2024-01-01",
                 staff_id="worker",
                 **META,
-            ),  # fmt: skip
+            ),
             staff_id="approver",
         )
     assert caught.value.rule == "institution_required"
