@@ -214,7 +214,7 @@ class AddMember(HouseholdDecision):
     permission: ClassVar[str] = "case.record"
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.add_member(member=self.member, **self.meta(actor))
+        case.add_member(member=self.member, **self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,7 +224,9 @@ class RemoveMember(HouseholdDecision):
     permission: ClassVar[str] = "case.record"
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.remove_member(id_number=self.id_number, reason=self.reason, **self.meta(actor))
+        case.remove_member(
+            id_number=self.id_number, reason=self.reason, **self.meta(actor), staff_id=staff_id
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,7 +243,7 @@ class ChangeTier(HouseholdDecision):
     tier_code: str
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.change_tier(tier_code=self.tier_code, **self.meta(actor))
+        case.change_tier(tier_code=self.tier_code, **self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,8 +254,9 @@ class ChangePayeeAccount(HouseholdDecision):
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
         case.change_payee_account(
-            account_number=self.account_number, account_name=self.account_name, **self.meta(actor)
-        )
+            account_number=self.account_number, account_name=self.account_name, **self.meta(actor),
+            staff_id=staff_id,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,13 +264,13 @@ class SuspendHousehold(HouseholdDecision):
     reason: str
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.suspend(reason=self.reason, **self.meta(actor))
+        case.suspend(reason=self.reason, **self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ResumeHousehold(HouseholdDecision):
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.resume(**self.meta(actor))
+        case.resume(**self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,7 +295,9 @@ class RecordAnnualReview(HouseholdDecision):
     next_due: str
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.record_annual_review(outcome=self.outcome, next_due=self.next_due, **self.meta(actor))
+        case.record_annual_review(
+            outcome=self.outcome, next_due=self.next_due, **self.meta(actor), staff_id=staff_id
+        )
 
 
 # The step each decision route's last path segment names (``POST /households/{id}/{action}``).

@@ -434,7 +434,8 @@ def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome
     by the deputy a ``roll_deputy`` policy fact names for a county with a single finance officer
     (the approval records that fact); never by an official related to a payee (recusal)."""
     found = _visible_roll(services, principal, roll)
-    deputy = roll_deputy(services, principal, found.county_code)
+    own = principal.role == Role.FINANCE_OFFICER and principal.region_scope == found.county_code
+    deputy = None if own else roll_deputy(services, principal, found.county_code)
     if deputy is None:
         principal.require("roll.approve")
     if deputy is None and principal.region_scope != found.county_code:

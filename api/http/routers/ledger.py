@@ -148,7 +148,8 @@ def year_end(
     status_code=201,
     summary="Confirm a year-end carry-over proposed above the confirmation threshold (a second"
     " finance officer; the proposer: 403; again: 200)",
-    responses=answer(CarryOver, 201, 200),
+    responses=answer(CarryOver, 201, 200)
+    | {404: {"description": "No carry-over proposed for the year"}},
 )
 def confirm_year_end(
     request: Request,
