@@ -151,6 +151,13 @@ def _staff_id(staff_id: str | None, role: str) -> str | None:
     return staff_id
 
 
+def valid_staff_id(staff_id: str) -> str:
+    """A staff id that must be given (a policy naming a person), in the format of every staff id."""
+    found = _staff_id(staff_id, Role.ADMIN)
+    assert found is not None
+    return found
+
+
 def _check_period(period_from: str | None, period_to: str | None) -> None:
     """An audit period is two dates as every date is accepted (``validate_date``), the first
     not after the last."""

@@ -33,4 +33,42 @@ STEP_NAMES = {
     "approved_by": "approved it",
     "generated_by": "generated this roll's current draft",
     "staff_id": "holds the credential",
+    "proposed_by": "proposed this posting",
 }
+
+
+# Which step (经办 prepared, 审核 checked, 审批 approved) each decision or posting event records,
+# by event name; any other event naming a person (a member added, a payee account changed, a
+# supplement) is a prepared step. The audit trail shows the person behind each.
+PREPARED, CHECKED, APPROVED = "prepared_by", "checked_by", "approved_by"
+STEP_OF_EVENT = {
+    "HouseholdCase.EconomicCheckRecorded": CHECKED,
+    "HouseholdCase.IncomeReassessed": CHECKED,
+    "HouseholdCase.Approved": APPROVED,
+    "HouseholdCase.Rejected": APPROVED,
+    "HouseholdCase.Terminated": APPROVED,
+    "TekunPerson.Approved": APPROVED,
+    "TekunPerson.Terminated": APPROVED,
+    "TekunPerson.CareLevelReassessed": APPROVED,
+    "TekunPerson.ModeChanged": APPROVED,
+    "TekunApplication.Approved": APPROVED,
+    "TemporaryGrant.Approved": APPROVED,
+    "PaymentRoll.Approved": APPROVED,
+}
+# Earlier steps an event names besides its own: a 特困 approval its application's maker, a
+# confirmed posting or carry-over its second officer (复核).
+NAMED_STEPS = {"applied_by": PREPARED, "confirmed_by": CHECKED}
+
+
+def duties(event_name: str, fields: dict[str, object]) -> dict[str, str]:
+    """Who prepared, checked and approved, as far as one event records it (staff ids; an
+    event that names no person gives nothing)."""
+    found: dict[str, str] = {}
+    staff_id = fields.get("staff_id")
+    if isinstance(staff_id, str) and staff_id:
+        found[STEP_OF_EVENT.get(event_name, PREPARED)] = staff_id
+    for name, step in NAMED_STEPS.items():
+        value = fields.get(name)
+        if isinstance(value, str) and value:
+            found[step] = value
+    return found

@@ -283,13 +283,16 @@ class HouseholdCase(Aggregate):
 
     # --- decide ---------------------------------------------------------------------------
 
-    def _meta(self, effective_date: str, actor: str, document_ref: str) -> dict[str, Any]:
+    def _meta(
+        self, effective_date: str, actor: str, document_ref: str, staff_id: str | None = None
+    ) -> dict[str, Any]:
         """A decision on this case takes effect no earlier than the application. It may precede
         an earlier decision's date: a death learned late terminates from the day of death,
-        even if that was before the approval was dated."""
-        return decision_meta(
+        even if that was before the approval was dated. With ``staff_id``, the person is in it."""
+        meta = decision_meta(
             effective_date, actor, document_ref, not_before=(self.applied_on, "before_application")
         )
+        return meta if staff_id is None else meta | {"staff_id": staff_id}
 
     def _require(self, allowed: frozenset[CaseStatus] | set[CaseStatus], action: str) -> None:
         if self.status not in allowed:
@@ -367,10 +370,11 @@ class HouseholdCase(Aggregate):
         self._rejected(reason=_text(reason, "reason"), **meta, staff_id=staff_id)
 
     def add_member(
-        self, *, member: dict[str, Any], effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, *, member: dict[str, Any], effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self._require(OPEN_STATUSES, "add a member to")
-        meta = self._meta(effective_date, actor, document_ref)
+        meta = self._meta(effective_date, actor, document_ref, staff_id)
         clean = validate_members([member], born_by=meta["effective_date"])[0]
         if clean["id_number"] in self.members:
             raise InvalidValue(
@@ -379,8 +383,9 @@ class HouseholdCase(Aggregate):
         self._member_added(member=clean, **meta)
 
     def remove_member(
-        self, *, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, *, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self._require(OPEN_STATUSES, "remove a member from")
         if id_number not in self.members:
             raise InvalidValue(
@@ -395,7 +400,7 @@ class HouseholdCase(Aggregate):
         self._member_removed(
             id_number=id_number,
             reason=_text(reason, "reason"),
-            **self._meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref, staff_id),
         )
 
     def reassess_income(
@@ -415,15 +420,18 @@ class HouseholdCase(Aggregate):
         )
 
     def change_tier(
-        self, *, tier_code: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, *, tier_code: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "change the tier of")
         if self.method != PaymentMethod.TIER:
             raise InvalidTransition(
                 "the case is paid by top-up, not by tier", field="tier_code", rule="tier_method"
             )
         _method(PaymentMethod.TIER, tier_code)
-        self._tier_changed(tier_code=tier_code, **self._meta(effective_date, actor, document_ref))
+        self._tier_changed(
+            tier_code=tier_code, **self._meta(effective_date, actor, document_ref, staff_id)
+        )
 
     def change_payee_account(
         self,
@@ -433,6 +441,7 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "change the payee account of")
         self._payee_account_changed(
@@ -440,18 +449,24 @@ class HouseholdCase(Aggregate):
                 "account_number": validate_account(account_number),
                 "account_name": _name(account_name, "account_name"),
             },
-            **self._meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref, staff_id),
         )
 
-    def suspend(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def suspend(
+        self, *, reason: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self._require({CaseStatus.ACTIVE}, "suspend")
         self._suspended(
-            reason=_text(reason, "reason"), **self._meta(effective_date, actor, document_ref)
+            reason=_text(reason, "reason"),
+            **self._meta(effective_date, actor, document_ref, staff_id),
         )
 
-    def resume(self, *, effective_date: str, actor: str, document_ref: str) -> None:
+    def resume(
+        self, *, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self._require({CaseStatus.SUSPENDED}, "resume")
-        self._resumed(**self._meta(effective_date, actor, document_ref))
+        self._resumed(**self._meta(effective_date, actor, document_ref, staff_id))
 
     def start_gradual_exit(
         self, *, months: int, effective_date: str, actor: str, document_ref: str
@@ -473,14 +488,15 @@ class HouseholdCase(Aggregate):
         self._terminated(reason=reason, **meta, staff_id=staff_id)
 
     def record_annual_review(
-        self, *, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, *, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "review")
         decision_meta(next_due, actor, document_ref)
         self._annual_review_recorded(
             outcome=_text(outcome, "outcome"),
             next_due=next_due,
-            **self._meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref, staff_id),
         )
 
     # --- fold -----------------------------------------------------------------------------
@@ -552,14 +568,16 @@ class HouseholdCase(Aggregate):
 
     @event("MemberAdded")
     def _member_added(
-        self, member: dict[str, Any], effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, member: dict[str, Any], effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self.members[member["id_number"]] = dict(member, covered=not self.single_person)
 
     @event("MemberRemoved")
     def _member_removed(
-        self, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         del self.members[id_number]
 
     @event("IncomeReassessed")
@@ -584,22 +602,27 @@ class HouseholdCase(Aggregate):
 
     @event("TierChanged")
     def _tier_changed(
-        self, tier_code: str, effective_date: str, actor: str, document_ref: str
+        self, tier_code: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
     ) -> None:
         self.tier_code = tier_code
 
     @event("PayeeAccountChanged")
     def _payee_account_changed(
-        self, payee: dict[str, str], effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, payee: dict[str, str], effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self.payee = payee
 
     @event("Suspended")
-    def _suspended(self, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def _suspended(
+        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self.status = CaseStatus.SUSPENDED
 
     @event("Resumed")
-    def _resumed(self, effective_date: str, actor: str, document_ref: str) -> None:
+    def _resumed(
+        self, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self.status = CaseStatus.ACTIVE
 
     @event("GradualExitStarted")
@@ -618,8 +641,9 @@ class HouseholdCase(Aggregate):
 
     @event("AnnualReviewRecorded")
     def _annual_review_recorded(
-        self, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self.annual_review_due = next_due
 
 

@@ -26,6 +26,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.access import valid_staff_id
 from domain.dates import first_day, validate_month
 from domain.decisions import decision_meta
 from domain.errors import InvalidValue
@@ -330,6 +331,40 @@ class ApprovalLimits(PolicyValue):
         return self
 
 
+# Without a recorded ``ledger_confirmation`` fact, a posting above 5,000,000 yuan (500万元) needs
+# a second finance officer's confirmation.
+DEFAULT_CONFIRMATION_THRESHOLD_FEN: Final = 500_000_000
+
+
+@dataclass(frozen=True)
+class LedgerConfirmation(PolicyValue):
+    """Two-phase postings (大额资金双人复核): a client's posting, reversal or year-end carry-over
+    moving more than ``threshold_fen`` is only proposed, and takes effect when a second finance
+    officer (another person) confirms it (default ``DEFAULT_CONFIRMATION_THRESHOLD_FEN``)."""
+
+    kind = "ledger_confirmation"
+    event_name = "LedgerConfirmationSet"
+    threshold_fen: int
+
+    def checked(self) -> Self:
+        require_fen(self.threshold_fen, "threshold_fen", allow_zero=False)
+        return self
+
+
+@dataclass(frozen=True)
+class RollDeputy(PolicyValue):
+    """Where a county has a single finance officer, the person (staff id) who may take its rolls'
+    second step (approval) in that officer's stead: named here, never assumed; each approval by
+    the deputy names this fact."""
+
+    kind = "roll_deputy"
+    event_name = "RollDeputySet"
+    staff_id: str
+
+    def checked(self) -> Self:
+        return replace(self, staff_id=valid_staff_id(self.staff_id))
+
+
 KINDS: Final[dict[str, type[PolicyValue]]] = {
     value.kind: value
     for value in (
@@ -344,6 +379,8 @@ KINDS: Final[dict[str, type[PolicyValue]]] = {
         ElectricitySubsidy,
         OneTimeSubsidy,
         ApprovalLimits,
+        LedgerConfirmation,
+        RollDeputy,
     )
 }
 

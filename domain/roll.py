@@ -199,7 +199,9 @@ class PaymentRoll(Aggregate):
         )
         return self.generation
 
-    def approve(self, *, actor: str, staff_id: str = "") -> None:
+    def approve(self, *, actor: str, staff_id: str = "", deputy_policy: str = "") -> None:
+        """``deputy_policy``: the policy fact naming the approver the county's roll deputy, when
+        the approver is not one of its finance officers (recorded, never assumed)."""
         if self.status != RollStatus.DRAFT:
             raise InvalidTransition(
                 f"the roll is already {self.status}", field="status", rule="approve_once"
@@ -209,9 +211,8 @@ class PaymentRoll(Aggregate):
                 "nothing generated yet", field="status", rule="generate_before_approval"
             )
         require_other_person(staff_id, "approve it", {"generated_by": self.generated_by})
-        self._approved(
-            generation=self.generation, total_fen=self.total_fen, actor=actor, staff_id=staff_id
-        )
+        self._approved(generation=self.generation, total_fen=self.total_fen, actor=actor,
+                       staff_id=staff_id, deputy_policy=deputy_policy)  # fmt: skip
 
     @event("Generated")
     def _generated(
@@ -267,8 +268,9 @@ class PaymentRoll(Aggregate):
         return True
 
     def import_bank_results(
-        self, *, file_sha256: str, results: list[list[Any]], payable_lines: int, actor: str
-    ) -> bool:
+        self, *, file_sha256: str, results: list[list[Any]], payable_lines: int, actor: str,
+        staff_id: str = "",
+    ) -> bool:  # fmt: skip
         """Record the bank's result per line ([line_no, "paid"|"failed", reason]). The same file
         again records nothing (returns False); a line already settled cannot get another result."""
         if self.status not in (RollStatus.SENT, RollStatus.SETTLED):
@@ -286,15 +288,20 @@ class PaymentRoll(Aggregate):
                 field="file",
                 rule="one_result_per_line",
             )
-        self._bank_results_imported(file_sha256=file_sha256, results=results, actor=actor)
+        self._bank_results_imported(file_sha256=file_sha256, results=results, actor=actor,
+                                    staff_id=staff_id)  # fmt: skip
         if len(self.resulted) == payable_lines:
             self._settled(actor=actor)
         return True
 
     @event("Approved")
-    def _approved(self, generation: int, total_fen: int, actor: str, staff_id: str = "") -> None:
+    def _approved(
+        self, generation: int, total_fen: int, actor: str, staff_id: str = "",
+        deputy_policy: str = "",
+    ) -> None:  # fmt: skip
         self.status = RollStatus.APPROVED
         self.approved_by = staff_id
+        self.deputy_policy = deputy_policy
         self.result_files: list[str] = []
         self.resulted: set[int] = set()
 
@@ -309,10 +316,11 @@ class PaymentRoll(Aggregate):
         staff_id: str = "",
     ) -> None:
         self.status = RollStatus.SENT
+        self.sent_by = staff_id
 
     @event("BankResultsImported")
     def _bank_results_imported(
-        self, file_sha256: str, results: list[list[Any]], actor: str
+        self, file_sha256: str, results: list[list[Any]], actor: str, staff_id: str = ""
     ) -> None:
         self.result_files.append(file_sha256)
         self.resulted.update(line for line, _status, _reason in results)

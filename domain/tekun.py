@@ -1,4 +1,5 @@
-"""特困 person (support for the extremely poor): approval, care level, mode, termination (SPEC §5).
+"""特困 person (support for the extremely poor): application, approval, care level, mode,
+termination (SPEC §5).
 
 NOTE: the events below are a storage format. Renaming or moving them needs ``register_topic``.
 Before the first release every event stays at version 1 and changes shape in place; from the
@@ -17,7 +18,8 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.dates import validate_month
 from domain.decisions import decision_meta
-from domain.errors import InvalidTransition, InvalidValue
+from domain.duties import require_other_person
+from domain.errors import Conflict, InvalidTransition, InvalidValue
 from domain.household import CaseStatus, _name, termination_reason
 from domain.identity import validate_account, validate_id_number
 from domain.programmes import CareLevel, SupportMode
@@ -69,8 +71,59 @@ def validate_support(
     return {"mode": mode, "care_level": care_level, "payee": payee}
 
 
+class TekunApplication(Aggregate):
+    """An application for 特困 support (申请), recorded by the official who prepared it (经办):
+    the approval names it, is taken by another person, and each application is approved once."""
+
+    @event("Applied")
+    def __init__(
+        self,
+        region_code: str,
+        person: dict[str, str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+    ) -> None:
+        self.region_code = region_code
+        self.person = person
+        self.applied_by = staff_id
+        self.case_id: str | None = None
+
+    @classmethod
+    def apply(
+        cls, *, region_code: str, id_number: str, name: str, effective_date: str, actor: str,
+        document_ref: str, staff_id: str,
+    ) -> TekunApplication:  # fmt: skip
+        meta = decision_meta(effective_date, actor, document_ref)
+        person = {"id_number": validate_id_number(id_number, born_by=meta["effective_date"]),
+                  "name": _name(name, "name")}  # fmt: skip
+        return cls(region_code=validate_region_code(region_code), person=person, **meta,
+                   staff_id=staff_id)  # fmt: skip
+
+    def check_approval(self, *, id_number: str, region_code: str, staff_id: str) -> None:
+        """The approval is of this application's person and region, once, by another person."""
+        if self.case_id is not None:
+            raise Conflict(
+                "this application has already been approved",
+                field="application_id",
+                rule="application_decided",
+            )
+        if id_number != self.person["id_number"] or region_code != self.region_code:
+            raise InvalidValue(
+                "the approval names another person or region than the application",
+                field="application_id",
+                rule="application_mismatch",
+            )
+        require_other_person(staff_id, "approve it", {"applied_by": self.applied_by})
+
+    @event("Approved")
+    def record_approval(self, case_id: str, actor: str, staff_id: str) -> None:
+        self.case_id = case_id
+
+
 class TekunPerson(Aggregate):
-    """One person supported under 特困供养."""
+    """One person supported under 特困供养, approved on an application (``TekunApplication``)."""
 
     @event("Approved")
     def __init__(
@@ -84,7 +137,13 @@ class TekunPerson(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        application_id: str = "",
+        applied_by: str = "",
+        staff_id: str = "",
     ) -> None:
+        """``applied_by``: who prepared the application (经办); ``staff_id``: who approved (审批)."""
+        self.application_id = application_id
+        self.applied_by = applied_by
         self.region_code = region_code
         self.person = person
         self.mode = mode
@@ -111,18 +170,29 @@ class TekunPerson(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        application: TekunApplication,
+        staff_id: str,
     ) -> TekunPerson:
         meta = decision_meta(effective_date, actor, document_ref)
         born_by = meta["effective_date"]
         person = {"id_number": validate_id_number(id_number, born_by=born_by),
                   "name": _name(name, "name")}  # fmt: skip
-        return cls(
-            region_code=validate_region_code(region_code),
+        region_code = validate_region_code(region_code)
+        application.check_approval(
+            id_number=person["id_number"], region_code=region_code, staff_id=staff_id
+        )
+        approved = cls(
+            region_code=region_code,
             person=person,
             **validate_support(mode, care_level, institution, payee_account, payee_name),
             start_month=validate_month(start_month, "start_month"),
             **meta,
+            application_id=str(application.id),
+            applied_by=application.applied_by,
+            staff_id=staff_id,
         )
+        application.record_approval(case_id=str(approved.id), actor=actor, staff_id=staff_id)
+        return approved
 
     @property
     def programme(self) -> str:
@@ -143,8 +213,9 @@ class TekunPerson(Aggregate):
             )
 
     def reassess_care_level(
-        self, *, care_level: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, *, care_level: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self._require_active("reassess the care level of")
         support = validate_support(
             self.mode,
@@ -154,8 +225,9 @@ class TekunPerson(Aggregate):
             self.payee["account_name"],
         )
         self._care_level_reassessed(
-            care_level=support["care_level"], **self._meta(effective_date, actor, document_ref)
-        )
+            care_level=support["care_level"], **self._meta(effective_date, actor, document_ref),
+            staff_id=staff_id,
+        )  # fmt: skip
 
     def change_mode(
         self,
@@ -167,6 +239,7 @@ class TekunPerson(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
     ) -> None:
         self._require_active("change the support mode of")
         support = validate_support(mode, self.care_level, institution, payee_account, payee_name)
@@ -178,29 +251,40 @@ class TekunPerson(Aggregate):
             mode=support["mode"],
             payee=support["payee"],
             **self._meta(effective_date, actor, document_ref),
+            staff_id=staff_id,
         )
 
-    def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def terminate(
+        self, *, reason: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
+        """Not by the person who applied for the support (separation of duties)."""
         self._require_active("terminate")
+        require_other_person(staff_id, "terminate it", {"applied_by": self.applied_by})
         self._terminated(
-            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref)
-        )
+            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref),
+            staff_id=staff_id,
+        )  # fmt: skip
 
     @event("CareLevelReassessed")
     def _care_level_reassessed(
-        self, care_level: str, effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, care_level: str, effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self.care_level = care_level
 
     @event("ModeChanged")
     def _mode_changed(
-        self, mode: str, payee: dict[str, str], effective_date: str, actor: str, document_ref: str
-    ) -> None:
+        self, mode: str, payee: dict[str, str], effective_date: str, actor: str, document_ref: str,
+        staff_id: str = "",
+    ) -> None:  # fmt: skip
         self.mode = mode
         self.payee = payee
 
     @event("Terminated")
-    def _terminated(self, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def _terminated(
+        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self.status = CaseStatus.TERMINATED
         self.terminated_reason = reason
 

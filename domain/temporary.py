@@ -180,7 +180,7 @@ class TemporaryGrant(Aggregate):
         self._paid(transaction_key=transaction_key, **meta, staff_id=staff_id)
 
     def record_supplement(
-        self, *, note: str, effective_date: str, actor: str, document_ref: str
+        self, *, note: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
     ) -> None:
         if self.status == "requested":
             raise InvalidTransition(
@@ -190,7 +190,7 @@ class TemporaryGrant(Aggregate):
             )
         meta = decision_meta(effective_date, actor, document_ref,
                              not_before=(self.approved_on, "before_approval"))  # fmt: skip
-        self._supplement_recorded(note=_text(note, "note"), **meta)
+        self._supplement_recorded(note=_text(note, "note"), **meta, staff_id=staff_id)
 
     @event("Approved")
     def _approved(
@@ -223,6 +223,6 @@ class TemporaryGrant(Aggregate):
 
     @event("SupplementRecorded")
     def _supplement_recorded(
-        self, note: str, effective_date: str, actor: str, document_ref: str
+        self, note: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
     ) -> None:
         self.supplements += 1

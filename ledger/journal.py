@@ -132,7 +132,11 @@ class JournalTransaction(Aggregate):
         document_ref: str,
         reverses: str | None,
         content_sha256: str,
+        staff_id: str = "",
+        confirmed_by: str = "",
     ) -> None:
+        """``staff_id``: the person who prepared it (经办); ``confirmed_by``: the second finance
+        officer who confirmed it when it was above the confirmation threshold (复核), else ''."""
         self.namespace = namespace
         self.key = key
         self.code = code
@@ -141,6 +145,8 @@ class JournalTransaction(Aggregate):
         self.content_sha256 = content_sha256
         self.reverses = reverses
         self.reversed_by: str | None = None
+        self.staff_id = staff_id
+        self.confirmed_by = confirmed_by
 
     @classmethod
     def post(
@@ -155,6 +161,8 @@ class JournalTransaction(Aggregate):
         document_ref: str,
         description: str = "",
         reverses: str | None = None,
+        staff_id: str = "",
+        confirmed_by: str = "",
     ) -> JournalTransaction:
         if not isinstance(key, str) or not 1 <= len(key) <= 200:
             raise InvalidValue(
@@ -187,7 +195,15 @@ class JournalTransaction(Aggregate):
             actor=actor,
             reverses=reverses,
             content_sha256=content_sha256(content),
+            staff_id=staff_id,
+            confirmed_by=confirmed_by,
         )
+
+    def summary(self) -> dict[str, Any]:
+        return {"key": self.key, "transaction_id": str(self.id), "code": self.code,
+                "posting_date": self.posting_date, "reversed_by": self.reversed_by,
+                "total_fen": sum(line["debit_fen"] for line in self.lines),
+                "prepared_by": self.staff_id or None, "confirmed_by": self.confirmed_by or None}  # fmt: skip
 
     def same_content(self, other: JournalTransaction) -> None:
         """A retry with the same key must carry the same content; anything else is a conflict."""
@@ -206,6 +222,8 @@ class JournalTransaction(Aggregate):
         actor: str,
         document_ref: str,
         namespace: str | None = None,
+        staff_id: str = "",
+        confirmed_by: str = "",
     ) -> JournalTransaction:
         """The mirror transaction (debits and credits swapped), keyed in ``namespace`` (the
         reverser's; by default this transaction's); a transaction is reversed at most once."""
@@ -238,12 +256,14 @@ class JournalTransaction(Aggregate):
             actor=actor,
             document_ref=document_ref,
             reverses=self.key,
+            staff_id=staff_id,
+            confirmed_by=confirmed_by,
         )
-        self._reversed(reversal_key=key, actor=actor)
+        self._reversed(reversal_key=key, actor=actor, staff_id=staff_id)
         return reversal
 
     @event("Reversed")
-    def _reversed(self, reversal_key: str, actor: str) -> None:
+    def _reversed(self, reversal_key: str, actor: str, staff_id: str = "") -> None:
         self.reversed_by = reversal_key
 
 
@@ -353,7 +373,7 @@ class LedgerPeriod(Aggregate):
             )
         self._checked(transaction_key=transaction_key)
 
-    def close(self, *, actor: str, document_ref: str) -> None:
+    def close(self, *, actor: str, document_ref: str, staff_id: str = "") -> None:
         if self.closed:
             raise InvalidTransition(
                 f"{self.month} is already closed", field="month", rule="close_once"
@@ -363,6 +383,7 @@ class LedgerPeriod(Aggregate):
             month=self.month,
             actor=actor,
             document_ref=require_document(document_ref),
+            staff_id=staff_id,
         )
 
     @event("Checked")
@@ -370,7 +391,9 @@ class LedgerPeriod(Aggregate):
         self.postings += 1
 
     @event("Closed")
-    def _closed(self, county_code: str, month: str, actor: str, document_ref: str) -> None:
+    def _closed(
+        self, county_code: str, month: str, actor: str, document_ref: str, staff_id: str = ""
+    ) -> None:
         self.closed = True
 
 
@@ -442,9 +465,26 @@ class LedgerYear(Aggregate):
 
     @event("CarriedOver")
     def __init__(
-        self, county_code: str, year: int, balances: list[list[Any]], actor: str, document_ref: str
+        self,
+        county_code: str,
+        year: int,
+        balances: list[list[Any]],
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        confirmed_by: str = "",
     ) -> None:
-        """``balances``: [account, source, fen] for every non-zero balance carried over."""
+        """``balances``: [account, source, fen] for every non-zero balance carried over;
+        ``staff_id`` who prepared it, ``confirmed_by`` who confirmed it (above the threshold)."""
         self.county_code = county_code
         self.year = year
         self.carried_fen = sum(int(fen) for _account, _source, fen in balances)
+        self.balances = balances
+        self.staff_id = staff_id
+        self.confirmed_by = confirmed_by
+
+    def summary(self, periods_closed: list[str]) -> dict[str, Any]:
+        return {"county_code": self.county_code, "year": self.year, "carried_fen": self.carried_fen,
+                "balances": [{"account": a, "source": s, "amount_fen": f} for a, s, f in self.balances],
+                "periods_closed": periods_closed, "prepared_by": self.staff_id or None,
+                "confirmed_by": self.confirmed_by or None}  # fmt: skip

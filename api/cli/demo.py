@@ -13,7 +13,7 @@ from domain.access import Principal
 from domain.household import HouseholdCase
 from ops.demo import COUNTY, TOWNSHIPS, demo_id_number, demo_name, policy_facts, roster_csv
 from ops.services.access import RecordRegistryEntry
-from ops.services.cases import HOUSEHOLD_DECISIONS, ApproveTekun
+from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyTekun, ApproveTekun
 from ops.services.core import Command, Services
 from ops.services.importer import import_households
 from ops.services.policy import SetPolicy
@@ -44,7 +44,9 @@ def load_demo(
         )
         for name, role in DEMO_PEOPLE.items()
     }
-    admin = Principal(tokens["admin"][0], "admin", COUNTY, staff_id="demo-admin")
+    people = {name: Principal(tokens[name][0], role, COUNTY, staff_id=f"demo-{name}")
+              for name, role in DEMO_PEOPLE.items()}  # fmt: skip
+    admin = people["admin"]
     for kind, fields in policy_facts():
         _execute(services, admin, SetPolicy(region_code=COUNTY, kind=kind, fields=fields))
     report = import_households(
@@ -70,9 +72,12 @@ def load_demo(
             "effective_date": "2022-04-20",
             "document_ref": f"当特批〔2022〕{number}号",
         }
-        _execute(services, admin, ApproveTekun(**fields))
-    people = {name: Principal(tokens[name][0], role, COUNTY, staff_id=f"demo-{name}")
-              for name, role in DEMO_PEOPLE.items()}  # fmt: skip
+        applied = {name: fields[name] for name in ("region_code", "id_number", "name",
+                                                   "effective_date", "document_ref")}  # fmt: skip
+        application = _execute(services, people["case_worker"], ApplyTekun(**applied))
+        _execute(
+            services, admin, ApproveTekun(**fields, application_id=application["application_id"])
+        )
     _demo_rolls(services, people)
     services.projections.catch_up()
     return {

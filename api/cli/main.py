@@ -318,7 +318,9 @@ def import_households_command(
 
 TokenOption = Annotated[
     str | None,
-    typer.Option(envvar="DOUDI_TOKEN", help="act as this credential (default: the operator)"),
+    typer.Option(
+        envvar="DOUDI_TOKEN", help="the credential of the person taking this step (required)"
+    ),
 ]
 
 
@@ -333,10 +335,20 @@ def _principal(services: Services, token: str | None) -> Principal:
     return found
 
 
-def _run(action: Callable[[Services, Principal], Any], token: str | None) -> Any:
-    """Run one command against the services, printing a domain refusal as field: detail."""
+def _run(
+    action: Callable[[Services, Principal], Any], token: str | None, *, personal: bool = False
+) -> Any:
+    """Run one command against the services, printing a domain refusal as field: detail. A
+    ``personal`` command prepares, approves or pays: it acts as the person of a credential
+    (``--token``), never as the local operator, so separation of duties sees who took it."""
     from domain.errors import DomainError
 
+    if personal and token is None:
+        console.print(
+            "[red]token: this step is taken by a person — give the officer's --token"
+            " (or DOUDI_TOKEN) (credential_required)[/red]"
+        )
+        raise typer.Exit(2)
     services = _services()
     try:
         return action(services, _principal(services, token))
@@ -354,8 +366,8 @@ def _execute(services: Services, principal: Principal, command: Command) -> dict
 
 
 def _submit(command: Command, token: str | None) -> dict[str, Any]:
-    """Run one command with the token's principal (``_run``, ``_execute``)."""
-    result: dict[str, Any] = _run(lambda s, p: _execute(s, p, command), token)
+    """Run one personal command with the token's principal (``_run``, ``_execute``)."""
+    result: dict[str, Any] = _run(lambda s, p: _execute(s, p, command), token, personal=True)
     return result
 
 
@@ -376,7 +388,7 @@ def roll_generate(
                                    progress=lambda n: progress.advance(task, n))  # fmt: skip
             return _execute(services, principal, command)
 
-    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+    typer.echo(json.dumps(_run(action, token, personal=True), ensure_ascii=False))
 
 
 @roll_app.command("approve")
@@ -458,7 +470,7 @@ def ledger_post(
     def action(services: Services, principal: Principal) -> dict[str, Any]:
         return _execute(services, principal, PostTransaction(key=key, **clean_tree(raw, "file")))
 
-    typer.echo(json.dumps(_run(action, token), ensure_ascii=False))
+    typer.echo(json.dumps(_run(action, token, personal=True), ensure_ascii=False))
 
 
 @ledger_app.command("statement")
@@ -486,6 +498,49 @@ def ledger_carry_over(
 
     command = CarryOverYear(county_code=county, year=year, document_ref=document_ref)
     typer.echo(json.dumps(_submit(command, token), ensure_ascii=False))
+
+
+@ledger_app.command("confirm")
+def ledger_confirm(
+    key: Annotated[str, typer.Argument(help="the key of the proposed posting or reversal")],
+    token: TokenOption = None,
+) -> None:
+    """Confirm (复核) a posting or reversal proposed above the confirmation threshold; a second
+    finance officer, not its proposer."""
+    from ops.services.ledger import ConfirmPosting
+
+    typer.echo(json.dumps(_submit(ConfirmPosting(key=key), token), ensure_ascii=False))
+
+
+@ledger_app.command("confirm-carry-over")
+def ledger_confirm_carry_over(
+    county: Annotated[str, typer.Argument(help="6-digit county code")],
+    year: Annotated[int, typer.Argument(help="the year proposed for carry-over")],
+    token: TokenOption = None,
+) -> None:
+    """Confirm a year-end carry-over proposed above the confirmation threshold."""
+    from ops.services.ledger import ConfirmCarryOver
+
+    command = ConfirmCarryOver(county_code=county, year=year)
+    typer.echo(json.dumps(_submit(command, token), ensure_ascii=False))
+
+
+@audit_app.command("recusal-review")
+def audit_recusal_review(token: TokenOption = None) -> None:
+    """Decisions officials took on their relatives' cases before the relation was registered
+    (近亲属备案), in the credential's scope (the operator's: everywhere)."""
+    from ops.services.core import now_utc
+    from projections.runner import utc_text
+
+    def action(services: Services, principal: Principal) -> list[dict[str, Any]]:
+        principal.require("read.audit")
+        known_at = utc_text(now_utc())
+        if principal.period_to:
+            known_at = min(known_at, f"{principal.period_to}T23:59:59.999999Z")
+        return services.fresh().audit.recusal_review(principal.prefix, as_of=known_at,
+                                                     period=principal.period)  # fmt: skip
+
+    typer.echo(json.dumps(_run(action, token), ensure_ascii=False, default=str))
 
 
 @ledger_app.command("reconcile")

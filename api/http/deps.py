@@ -50,14 +50,14 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def idempotency_key(
-    key: Annotated[
+    header: Annotated[
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=200),
         TEXT_RULE,
         HEADER_UTF8,
     ] = None,
 ) -> str | None:
-    return key
+    return header
 
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]

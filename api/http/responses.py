@@ -189,6 +189,26 @@ class Transaction(Out):
     posting_date: str
     reversed_by: str | None
     total_fen: int
+    prepared_by: str | None = None
+    confirmed_by: str | None = None
+
+
+class TekunApplication(Out):
+    application_id: UUID
+    region_code: str
+
+
+class Proposal(Out):
+    """A posting above the confirmation threshold, waiting for a second finance officer."""
+
+    key: str
+    status: str
+    kind: str
+    total_fen: int
+    threshold_fen: int
+    threshold_set_by: str
+    proposed_by: str
+    confirmed_by: str | None
 
 
 class PeriodClosed(Out):
@@ -209,6 +229,8 @@ class CarryOver(Out):
     carried_fen: int
     balances: list[CarriedBalance]
     periods_closed: list[str]
+    prepared_by: str | None = None
+    confirmed_by: str | None = None
 
 
 class Balance(Out):
@@ -272,5 +294,6 @@ class Health(Out):
 
 def answer(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route answering ``model`` with each of ``statuses``."""
-    descriptions = {200: "Successful Response", 201: "Recorded"}
+    descriptions = {200: "Successful Response", 201: "Recorded",
+                    202: "Proposed: waits for a second finance officer's confirmation"}  # fmt: skip
     return {status: {"model": model, "description": descriptions[status]} for status in statuses}

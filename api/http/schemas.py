@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -373,7 +374,14 @@ class InstitutionIn(Body):
     account_number: AccountNumber
 
 
+class TekunApplyIn(Decision):
+    region_code: RegionCode
+    id_number: IdNumber
+    name: PersonName
+
+
 class TekunApproveIn(Decision):
+    application_id: UUID
     region_code: RegionCode
     id_number: IdNumber
     name: PersonName
@@ -492,6 +500,22 @@ class ApprovalLimitsIn(Decision):
     committee_limit_fen: PositiveFen
 
 
+class LedgerConfirmationIn(Decision):
+    threshold_fen: PositiveFen
+
+
+class RollDeputyIn(Decision):
+    staff_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9._-]+$",
+            description="the deputy's staff id (ASCII letters, digits, '-', '_', '.')",
+        ),
+    ]
+
+
 # Each policy kind's request body and its path under /policy/{region_code}/; the body's fields
 # are those of the kind's value (``domain.policy.KINDS``) with the decision's date and document.
 POLICY_BODIES: dict[type[kinds.PolicyValue], tuple[str, type[Body]]] = {
@@ -506,6 +530,8 @@ POLICY_BODIES: dict[type[kinds.PolicyValue], tuple[str, type[Body]]] = {
     kinds.ElectricitySubsidy: ("electricity-subsidies", ElectricityIn),
     kinds.OneTimeSubsidy: ("one-time-subsidies", OneTimeIn),
     kinds.ApprovalLimits: ("approval-limits", ApprovalLimitsIn),
+    kinds.LedgerConfirmation: ("ledger-confirmation", LedgerConfirmationIn),
+    kinds.RollDeputy: ("roll-deputies", RollDeputyIn),
 }
 
 

@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 from domain.identity import mask_name
 from domain.money import format_yuan
@@ -53,6 +54,20 @@ def component_totals(line: dict[str, Any]) -> dict[str, int]:
     return totals
 
 
+def people_of(services: Services, roll_id: str) -> list[tuple[str, str]]:
+    """Who took each step of the roll (staff ids, as its events record them): 经办人 generated
+    the current draft, 审批人 approved it (as deputy under a named policy fact, if so), 发放经办人
+    sent the bank file; a step not yet taken is blank."""
+    roll = services.app.repository.get(UUID(roll_id))
+    approved = getattr(roll, "approved_by", "")
+    deputy = getattr(roll, "deputy_policy", "")
+    return [
+        ("经办人 prepared by", roll.generated_by),
+        ("审批人 approved by", f"{approved} (deputy: {deputy})" if deputy else approved),
+        ("发放经办人 bank file sent by", getattr(roll, "sent_by", "")),
+    ]
+
+
 def roll_xlsx(services: Services, roll: dict[str, Any]) -> bytes:
     out = io.BytesIO()
     book = Workbook(out, constant_memory=True, in_memory=True)
@@ -91,6 +106,10 @@ def roll_xlsx(services: Services, roll: dict[str, Any]) -> bytes:
     summary.write_row(row, 0, ["合计 total", roll["line_count"], roll["persons"]], bold)
     summary.write_number(row, 3, roll["total_fen"] / 100, money)
     row += 2
+    for label, person in people_of(services, roll["roll_id"]):
+        summary.write_row(row, 0, [label, person], bold)
+        row += 1
+    row += 1
     summary.write_row(
         row, 0, ["乡镇 township", "户数 lines", "人数 persons", "金额 amount (yuan)"], bold
     )

@@ -27,6 +27,7 @@ from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, PaymentRoll
+from ops.services.cases import require_unrelated_to_roll
 from ops.services.cells import csv_row
 from ops.services.core import Command, Outcome, Services, now_utc
 from ops.services.csv_input import csv_records
@@ -127,6 +128,7 @@ def bank_file(
             field="encoding",
             rule="encodable_names",
         ) from None
+    require_unrelated_to_roll(services, principal, str(roll.id))
     roll.record_sent(
         file_sha256=hashlib.sha256(data).hexdigest(),
         encoding=encoding,
@@ -191,6 +193,7 @@ def import_results(services: Services, principal: Principal, roll_id: str, data:
         results=results,
         payable_lines=len(expected),
         actor=principal.credential_id,
+        staff_id=principal.staff_id,
     )
     failed = sum(1 for _line, status, _reason in results if status == "failed")
     postings = _settle(services, roll, results, sent, hashlib.sha256(data).hexdigest(),

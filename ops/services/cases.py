@@ -7,8 +7,9 @@ case the caller may see, checks the permission, decides one step and returns wha
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
@@ -18,7 +19,7 @@ from domain.access import Principal
 from domain.enrolment import PersonEnrolment, enrolment_id
 from domain.errors import Forbidden, NotFound
 from domain.household import HouseholdCase
-from domain.tekun import TekunPerson
+from domain.tekun import TekunApplication, TekunPerson
 from ops.services.core import Command, Outcome, Services
 
 # --- helpers shared by the case commands (and by grants) --------------------------------------
@@ -68,6 +69,25 @@ def require_unrelated(services: Services, principal: Principal, id_numbers: Iter
         raise Forbidden(
             "an official related to a member of this case (近亲属备案) must recuse",
             field="staff_id",
+            rule="recusal",
+        )
+
+
+def require_unrelated_to_roll(services: Services, principal: Principal, roll_id: str) -> None:
+    """Recusal on a roll (回避): an official registered as related to a member of a case the
+    roll pays (the relative's open cases) neither approves it nor takes its bank file (403
+    ``recusal`` naming the line); another officer can."""
+    services.projections.catch_up([services.registry.name, services.rolls.name])
+    cases: set[str] = set()
+    for key in services.registry.relatives_of(principal.staff_id):
+        with contextlib.suppress(AggregateNotFoundError):
+            cases.update(services.app.repository.get(enrolment_id(key)).open_cases.values())
+    line = services.rolls.first_line_of(roll_id, sorted(cases)) if cases else None
+    if line is not None:
+        raise Forbidden(
+            f"an official related to a member of case {line['case_id']} (近亲属备案), paid on"
+            f" line {line['line_no']}, must recuse from this roll",
+            field=f"lines[{line['line_no']}].case_id",
             rule="recusal",
         )
 
@@ -194,7 +214,7 @@ class AddMember(HouseholdDecision):
     permission: ClassVar[str] = "case.record"
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.add_member(member=self.member, **self.meta(actor))
+        case.add_member(member=self.member, **self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +224,9 @@ class RemoveMember(HouseholdDecision):
     permission: ClassVar[str] = "case.record"
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.remove_member(id_number=self.id_number, reason=self.reason, **self.meta(actor))
+        case.remove_member(
+            id_number=self.id_number, reason=self.reason, **self.meta(actor), staff_id=staff_id
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,7 +243,7 @@ class ChangeTier(HouseholdDecision):
     tier_code: str
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.change_tier(tier_code=self.tier_code, **self.meta(actor))
+        case.change_tier(tier_code=self.tier_code, **self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,8 +254,9 @@ class ChangePayeeAccount(HouseholdDecision):
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
         case.change_payee_account(
-            account_number=self.account_number, account_name=self.account_name, **self.meta(actor)
-        )
+            account_number=self.account_number, account_name=self.account_name, **self.meta(actor),
+            staff_id=staff_id,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,13 +264,13 @@ class SuspendHousehold(HouseholdDecision):
     reason: str
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.suspend(reason=self.reason, **self.meta(actor))
+        case.suspend(reason=self.reason, **self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ResumeHousehold(HouseholdDecision):
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.resume(**self.meta(actor))
+        case.resume(**self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,7 +295,9 @@ class RecordAnnualReview(HouseholdDecision):
     next_due: str
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.record_annual_review(outcome=self.outcome, next_due=self.next_due, **self.meta(actor))
+        case.record_annual_review(
+            outcome=self.outcome, next_due=self.next_due, **self.meta(actor), staff_id=staff_id
+        )
 
 
 # The step each decision route's last path segment names (``POST /households/{id}/{action}``).
@@ -297,9 +322,30 @@ HOUSEHOLD_DECISIONS: dict[str, type[HouseholdDecision]] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApproveTekun(Command):
-    """Approve support for an extremely poor person (特困供养), enrolling them."""
+class ApplyTekun(Command):
+    """Record an application for 特困 support (申请): the step its approver may not take too."""
 
+    region_code: str
+    id_number: str
+    name: str
+    effective_date: str
+    document_ref: str
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        principal.require("case.record")
+        principal.require_region(self.region_code)
+        application = TekunApplication.apply(**asdict(self), actor=principal.credential_id,
+                                             staff_id=principal.staff_id)  # fmt: skip
+        require_unrelated(services, principal, [application.person["id_number"]])
+        return Outcome([application], {"application_id": str(application.id),
+                                       "region_code": application.region_code}, 201)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveTekun(Command):
+    """Approve support for an extremely poor person (特困供养) on their application, enrolling them."""
+
+    application_id: str
     region_code: str
     id_number: str
     name: str
@@ -315,16 +361,20 @@ class ApproveTekun(Command):
     def decide(self, services: Services, principal: Principal) -> Outcome:
         principal.require("case.decide")
         principal.require_region(self.region_code)
+        application = services.load(TekunApplication, self.application_id, "application_id")
+        if not principal.sees(application.region_code):
+            raise NotFound("no such application", field="application_id", rule="exists")
         person = TekunPerson.approve(
             region_code=self.region_code, id_number=self.id_number, name=self.name,
             mode=self.mode, care_level=self.care_level, institution=self.institution,
             payee_account=self.payee_account, payee_name=self.payee_name,
             start_month=self.start_month, effective_date=self.effective_date,
             document_ref=self.document_ref, actor=principal.credential_id,
+            application=application, staff_id=principal.staff_id,
         )  # fmt: skip
         require_unrelated(services, principal, [person.person["id_number"]])
         enrolments = enrol(services, [person.person["id_number"]], "tekun", str(person.id))
-        return Outcome([person, *enrolments], case_summary(person), 201)
+        return Outcome([application, person, *enrolments], case_summary(person), 201)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -339,26 +389,26 @@ class TekunDecision(Command):
         person: TekunPerson = in_scope(services, principal, TekunPerson, self.case_id)
         principal.require("case.decide")
         require_unrelated(services, principal, [person.person["id_number"]])
-        self.take(person, principal.credential_id)
+        self.take(person, principal.credential_id, principal.staff_id)
         touched: list[Aggregate] = [person]
         if person.status == "terminated":
             touched += release(services, [person.person["id_number"]], "tekun", str(person.id))
         return Outcome(touched, case_summary(person))
 
-    def take(self, person: TekunPerson, actor: str) -> None:
+    def take(self, person: TekunPerson, actor: str, staff_id: str) -> None:
         raise NotImplementedError
 
-    def meta(self, actor: str) -> dict[str, str]:
+    def meta(self, actor: str, staff_id: str) -> dict[str, str]:
         return {"effective_date": self.effective_date, "document_ref": self.document_ref,
-                "actor": actor}  # fmt: skip
+                "actor": actor, "staff_id": staff_id}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReassessCareLevel(TekunDecision):
     care_level: str
 
-    def take(self, person: TekunPerson, actor: str) -> None:
-        person.reassess_care_level(care_level=self.care_level, **self.meta(actor))
+    def take(self, person: TekunPerson, actor: str, staff_id: str) -> None:
+        person.reassess_care_level(care_level=self.care_level, **self.meta(actor, staff_id))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -368,10 +418,10 @@ class ChangeTekunMode(TekunDecision):
     payee_account: str | None = None
     payee_name: str | None = None
 
-    def take(self, person: TekunPerson, actor: str) -> None:
+    def take(self, person: TekunPerson, actor: str, staff_id: str) -> None:
         person.change_mode(
             mode=self.mode, institution=self.institution, payee_account=self.payee_account,
-            payee_name=self.payee_name, **self.meta(actor),
+            payee_name=self.payee_name, **self.meta(actor, staff_id),
         )  # fmt: skip
 
 
@@ -379,8 +429,8 @@ class ChangeTekunMode(TekunDecision):
 class TerminateTekun(TekunDecision):
     reason: str
 
-    def take(self, person: TekunPerson, actor: str) -> None:
-        person.terminate(reason=self.reason, **self.meta(actor))
+    def take(self, person: TekunPerson, actor: str, staff_id: str) -> None:
+        person.terminate(reason=self.reason, **self.meta(actor, staff_id))
 
 
 # The step each 特困 decision route's last path segment names.

@@ -164,5 +164,6 @@ class RecordSupplement(Command):
         principal.require("case.record")
         require_unrelated(services, principal, [grant.person["id_number"]])
         grant.record_supplement(note=self.note, effective_date=self.effective_date,
-                                document_ref=self.document_ref, actor=principal.credential_id)  # fmt: skip
+                                document_ref=self.document_ref, actor=principal.credential_id,
+                                staff_id=principal.staff_id)  # fmt: skip
         return Outcome([grant], summary(grant))

@@ -26,6 +26,7 @@ from domain.access import Principal
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.decisions import require_document
 from domain.errors import Conflict, InvalidTransition, InvalidValue, NotFound
+from domain.policy import DEFAULT_CONFIRMATION_THRESHOLD_FEN, LedgerConfirmation
 from domain.text import clean_text
 from ledger.accounts import parse_account
 from ledger.journal import (
@@ -36,6 +37,7 @@ from ledger.journal import (
     LedgerPeriod,
     LedgerYear,
     books_id,
+    content_sha256,
     guard_id,
     guarded_deltas,
     key_namespace,
@@ -44,14 +46,30 @@ from ledger.journal import (
     transaction_id,
     year_id,
 )
-from ops.services.core import CONTENDED_RETRIES, Command, Outcome, Services, save_or_keep
+from ledger.proposals import PostingProposal, carry_over_proposal_id, proposal_id
+from ops.services.core import (
+    CONTENDED_RETRIES,
+    Command,
+    Outcome,
+    Services,
+    now_utc,
+    save_or_keep,
+)
 from ops.services.csv_input import csv_table
+from projections.runner import utc_text
 
 
-def summary(transaction: JournalTransaction) -> dict[str, Any]:
-    return {"key": transaction.key, "transaction_id": str(transaction.id), "code": transaction.code,
-            "posting_date": transaction.posting_date, "reversed_by": transaction.reversed_by,
-            "total_fen": sum(line["debit_fen"] for line in transaction.lines)}  # fmt: skip
+def confirmation_threshold(services: Services, region_code: str) -> tuple[int, str]:
+    """The confirmation threshold in force today for a region (its own, its city's, its
+    province's ``ledger_confirmation`` fact, else the documented default) and what set it."""
+    now = now_utc()
+    services.projections.catch_up(["policy_book"])
+    fact = services.policy.in_force(
+        region_code, LedgerConfirmation, "", now.date().isoformat(), utc_text(now)
+    )
+    if fact is None:
+        return DEFAULT_CONFIRMATION_THRESHOLD_FEN, "default"
+    return fact.value.threshold_fen, fact.source
 
 
 def _get(services: Services, cls: type[Any], aggregate_id: Any) -> Any | None:
@@ -129,19 +147,69 @@ def post_transaction(
     """Post under ``key`` in the caller's namespace: another township's or county's use of the
     same key is another transaction, invisible here."""
     principal.require("ledger.post")
+    namespace = key_namespace(principal.region_scope)
     transaction = JournalTransaction.post(
-        namespace=key_namespace(principal.region_scope), key=_client_key(key), **fields,
-        actor=principal.credential_id,
+        namespace=namespace, key=_client_key(key), **fields,
+        actor=principal.credential_id, staff_id=principal.staff_id,
     )  # fmt: skip
     _in_scope(principal, transaction)
     shared = {} if shared is None else shared
     existing = shared.get(transaction.id) or _get(services, JournalTransaction, transaction.id)
     if existing is not None:
         existing.same_content(transaction)  # the same key again: the first result, or 409
-        return Outcome([], summary(existing), 200)
+        return Outcome([], existing.summary(), 200)
+    proposed = _get(services, PostingProposal, proposal_id(namespace, key))
+    if proposed is not None:
+        proposed.same_content("posting", transaction.content_sha256)
+        return Outcome([], proposed.summary(), 202)
+    total = sum(line["debit_fen"] for line in transaction.lines)
+    proposal = PostingProposal.above_threshold(
+        confirmation_threshold(services, principal.region_scope), namespace=namespace, key=key,
+        kind="posting", content=dict(fields), content_sha256=transaction.content_sha256,
+        total_fen=total, actor=principal.credential_id, staff_id=principal.staff_id,
+    )  # fmt: skip
+    if proposal is not None:
+        return Outcome([proposal], proposal.summary(), 202)
     effects = _effects(services, transaction, shared)
     shared[transaction.id] = transaction  # the same key later in a group finds it
-    return Outcome([transaction, *effects], summary(transaction), 201)
+    return Outcome([transaction, *effects], transaction.summary(), 201)
+
+
+def confirm_posting(services: Services, principal: Principal, key: str) -> Outcome:
+    """Confirm the posting or reversal proposed under ``key`` in the caller's namespace: a second
+    finance officer (another person than the proposer) posts it now, against the balances and
+    periods of now. Confirming again answers the posted transaction."""
+    principal.require("ledger.post")
+    namespace = key_namespace(principal.region_scope)
+    proposal = _get(services, PostingProposal, proposal_id(namespace, clean_text(key, "key")))
+    if proposal is None or proposal.kind == "carry_over":
+        raise NotFound("no posting proposed under this key", field="key", rule="exists")
+    proposal.require_confirmer(principal.staff_id)
+    if proposal.confirmed:
+        done = _get(services, JournalTransaction, transaction_id(namespace, key))
+        return Outcome([], done.summary(), 200)
+    content = proposal.content
+    people = {"actor": proposal.actor, "staff_id": proposal.proposed_by,
+              "confirmed_by": principal.staff_id}  # fmt: skip
+    if proposal.kind == "posting":
+        transaction = JournalTransaction.post(namespace=namespace, key=key, **content, **people)
+        _in_scope(principal, transaction)
+        aggregates: list[Aggregate] = [transaction]
+    else:
+        original = _get(services, JournalTransaction,
+                        transaction_id(content["lookup"], content["reverses"]))  # fmt: skip
+        if original is None or not all(
+            principal.sees(parse_account(line["account"]).region_code) for line in original.lines
+        ):
+            raise NotFound("no such transaction", field="key", rule="exists")
+        transaction = original.reversal(
+            key=key, posting_date=content["posting_date"], document_ref=content["document_ref"],
+            namespace=namespace, **people,
+        )  # fmt: skip
+        aggregates = [original, transaction]
+    proposal.confirm(actor=principal.credential_id, staff_id=principal.staff_id)
+    aggregates += _effects(services, transaction)
+    return Outcome([proposal, *aggregates], transaction.summary(), 201)
 
 
 def reverse_transaction(
@@ -170,21 +238,37 @@ def reverse_transaction(
         raise NotFound("no such transaction", field="key", rule="exists")
     done = _get(services, JournalTransaction, transaction_id(namespace, _client_key(reversal_key)))
     if done is not None and done.reverses == key:
-        return Outcome([], summary(done), 200)  # the same reversal again
+        return Outcome([], done.summary(), 200)  # the same reversal again
     if done is not None:
         raise InvalidValue(
             "the reversal key names another transaction",
             field="Idempotency-Key",
             rule="transaction_key_reuse",
         )
+    content = {"reverses": key, "lookup": lookup, "posting_date": posting_date,
+               "document_ref": document_ref}  # fmt: skip
     reversal = original.reversal(
         key=reversal_key,
         posting_date=posting_date,
         actor=principal.credential_id,
         document_ref=document_ref,
         namespace=namespace,
+        staff_id=principal.staff_id,
     )
-    return Outcome([original, reversal, *_effects(services, reversal)], summary(reversal), 201)
+    sha = content_sha256(content)
+    proposed = _get(services, PostingProposal, proposal_id(namespace, reversal_key))
+    if proposed is not None:
+        proposed.same_content("reversal", sha)
+        return Outcome([], proposed.summary(), 202)
+    total = sum(line["debit_fen"] for line in reversal.lines)
+    proposal = PostingProposal.above_threshold(
+        confirmation_threshold(services, principal.region_scope), namespace=namespace,
+        key=reversal_key, kind="reversal", content=content, content_sha256=sha, total_fen=total,
+        actor=principal.credential_id, staff_id=principal.staff_id,
+    )  # fmt: skip
+    if proposal is not None:
+        return Outcome([proposal], proposal.summary(), 202)
+    return Outcome([original, reversal, *_effects(services, reversal)], reversal.summary(), 201)
 
 
 def close_period(
@@ -202,18 +286,22 @@ def close_period(
     period = _get(services, LedgerPeriod, period_id(county, month)) or LedgerPeriod(
         county_code=county, month=month
     )
-    period.close(actor=principal.credential_id, document_ref=document_ref)
+    period.close(
+        actor=principal.credential_id, document_ref=document_ref, staff_id=principal.staff_id
+    )
     return Outcome([period], {"county_code": county, "month": month, "closed": True}, 201)
 
 
 def carry_over(
-    services: Services, principal: Principal, county: str, year: int, document_ref: str
-) -> Outcome:
+    services: Services, principal: Principal, county: str, year: int, document_ref: str,
+    *, confirm: bool = False,
+) -> Outcome:  # fmt: skip
     """Year-end carry-over (结转) of a county: close every month of the year still open (and every
     open month of the years before it: ``LedgerBooks``), and record what its bank clearing,
     pools, township reserves and roll reservations hold at 31 December, per funding source, as
     carried into the next year. Once per county and year, never for a year already closed by a
-    later carry-over (409).
+    later carry-over (409). When what it carries is above the county's confirmation threshold it
+    is only proposed (202), and a second finance officer's ``confirm`` carries it over then.
 
     The balances are read from the ledger view after catching it up; a posting dated in the
     year that races this would have to check one of the periods closed here, so one of the two
@@ -227,10 +315,38 @@ def carry_over(
         raise InvalidValue(
             f"year must be between {FIRST_YEAR} and {LAST_YEAR}", field="year", rule="year_range"
         )
-    if _get(services, LedgerYear, year_id(county, year)) is not None:
+    proposal = _get(services, PostingProposal, carry_over_proposal_id(county, year))
+    if confirm:
+        if proposal is None:
+            raise NotFound("no carry-over proposed for this year", field="year", rule="exists")
+        proposal.require_confirmer(principal.staff_id)
+    done = _get(services, LedgerYear, year_id(county, year))
+    if done is not None and confirm and proposal.confirmed:
+        return Outcome([], done.summary([]), 200)
+    if done is not None:
         raise Conflict(
             f"{county} {year} is already carried over", field="year", rule="carry_over_once"
         )
+    document_ref = require_document(proposal.content["document_ref"] if confirm else document_ref)
+    if not confirm:
+        content = {"county_code": county, "year": year, "document_ref": document_ref}
+        if proposal is not None:
+            proposal.same_content("carry_over", content_sha256(content))
+            return Outcome([], proposal.summary(), 202)
+        held = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
+        proposal = PostingProposal.above_threshold(
+            confirmation_threshold(services, county), namespace=f"carry-over:{county}",
+            key=str(year), kind="carry_over", content=content,
+            content_sha256=content_sha256(content), total_fen=sum(int(f) for _a, _s, f in held),
+            actor=principal.credential_id, staff_id=principal.staff_id,
+        )  # fmt: skip
+        if proposal is not None:
+            return Outcome([proposal], proposal.summary(), 202)
+    people = {"actor": principal.credential_id, "staff_id": principal.staff_id, "confirmed_by": ""}
+    if confirm:
+        people = {"actor": proposal.actor, "staff_id": proposal.proposed_by,
+                  "confirmed_by": principal.staff_id}  # fmt: skip
+        proposal.confirm(actor=principal.credential_id, staff_id=principal.staff_id)
     books = _get(services, LedgerBooks, books_id(county)) or LedgerBooks(county_code=county)
     earlier = books.carried_through or 0
     months = [m for m in books.months if earlier < int(m[:4]) < year]
@@ -240,18 +356,19 @@ def carry_over(
             county_code=county, month=month
         )
         if not period.closed:
-            period.close(actor=principal.credential_id, document_ref=document_ref)
+            period.close(
+                actor=principal.credential_id,
+                document_ref=document_ref,
+                staff_id=principal.staff_id,
+            )
             periods.append(period)
     books.carry_over(year)
     balances = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
-    carried = LedgerYear(
-        county_code=county, year=year, balances=balances, actor=principal.credential_id,
-        document_ref=require_document(document_ref),
-    )  # fmt: skip
-    response = {"county_code": county, "year": year, "carried_fen": carried.carried_fen,
-                "balances": [{"account": a, "source": s, "amount_fen": f} for a, s, f in balances],
-                "periods_closed": [p.month for p in periods]}  # fmt: skip
-    return Outcome([*periods, books, carried], response, 201)
+    carried = LedgerYear(county_code=county, year=year, balances=balances,
+                         document_ref=document_ref, **people)  # fmt: skip
+    confirmed = [proposal] if confirm and proposal is not None else []
+    response = carried.summary([p.month for p in periods])
+    return Outcome([*confirmed, *periods, books, carried], response, 201)
 
 
 def pool_group(programme: str) -> str:
@@ -440,6 +557,28 @@ class CarryOverYear(Command):
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         return carry_over(services, principal, self.county_code, self.year, self.document_ref)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmPosting(Command):
+    """Confirm (复核) a posting or reversal proposed above the confirmation threshold."""
+
+    key: str
+    retries = CONTENDED_RETRIES
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return confirm_posting(services, principal, self.key)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmCarryOver(Command):
+    """Confirm a county's year-end carry-over proposed above the confirmation threshold."""
+
+    county_code: str
+    year: int
+
+    def decide(self, services: Services, principal: Principal) -> Outcome:
+        return carry_over(services, principal, self.county_code, self.year, "", confirm=True)
 
 
 @dataclass(frozen=True, kw_only=True)

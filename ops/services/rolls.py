@@ -15,7 +15,7 @@ from typing import Any, Final, TypeVar
 import structlog
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.access import Principal
+from domain.access import Principal, Role
 from domain.basis import CaseFact, MonthBasis, basis_for_month
 from domain.dates import first_day, validate_month
 from domain.entitlement import Component, HouseholdBasis, Income, counted_fen
@@ -35,12 +35,13 @@ from domain.month_policy import (
     own_sources,
     programme_subsidies,
 )
-from domain.policy import InForce, PolicyValue
+from domain.policy import InForce, PolicyValue, RollDeputy
 from domain.programmes import dibao_programme_for, standard_programme
 from domain.recovery import adjustments as recovery_adjustments
 from domain.regions import validate_region_code
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, ProgrammeGroup, RollChunk, roll_id
 from ledger.store.runtime import gc_paused
+from ops.services.cases import require_unrelated_to_roll
 from ops.services.core import Outcome, Services, now_utc
 from ops.services.ledger import flow_postings, pool_group
 from projections.rolls.view import generation_key, new_token
@@ -429,16 +430,23 @@ def withdraw_unrecorded(
 
 
 def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome:
-    """Approval by a finance officer of that county only (not a city or province officer)."""
+    """Approval by a finance officer of that county only (not a city or province officer), or
+    by the deputy a ``roll_deputy`` policy fact names for a county with a single finance officer
+    (the approval records that fact); never by an official related to a payee (recusal)."""
     found = _visible_roll(services, principal, roll)
-    principal.require("roll.approve")
-    if principal.region_scope != found.county_code:
+    own = principal.role == Role.FINANCE_OFFICER and principal.region_scope == found.county_code
+    deputy = None if own else roll_deputy(services, principal, found.county_code)
+    if deputy is None:
+        principal.require("roll.approve")
+    if deputy is None and principal.region_scope != found.county_code:
         raise Forbidden(
             "only a finance officer of the roll's own county approves it",
             field="region_scope",
             rule="county_finance_officer",
         )
-    found.approve(actor=principal.credential_id, staff_id=principal.staff_id)
+    require_unrelated_to_roll(services, principal, str(found.id))
+    found.approve(actor=principal.credential_id, staff_id=principal.staff_id,
+                  deputy_policy=deputy or "")  # fmt: skip
     # Approval reserves the roll's total in the county's pools (pending the bank): refused,
     # with nothing recorded, if a pool does not hold the money.
     amounts: dict[str, int] = {}
@@ -450,7 +458,19 @@ def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome
                                 county=found.county_code, amounts=amounts, debit_kind="reserved", credit_kind="pool",
                                 posting_date=now_utc().date().isoformat(), actor=principal.credential_id,
                                 document_ref=f"roll {found.county_code} {found.month} {found.group}")  # fmt: skip
-    return Outcome([found, *reservation], roll_summary(found))
+    shown = {"deputy_policy": deputy} if deputy else {}
+    return Outcome([found, *reservation], roll_summary(found) | shown)
+
+
+def roll_deputy(services: Services, principal: Principal, county: str) -> str | None:
+    """The policy fact in force naming this person the county's roll deputy (``RollDeputy``),
+    if they are: a finance officer or approver whose scope holds the county."""
+    if principal.role not in (Role.FINANCE_OFFICER, Role.APPROVER) or not principal.sees(county):
+        return None
+    now = now_utc()
+    services.projections.catch_up(["policy_book"])
+    fact = services.policy.in_force(county, RollDeputy, "", now.date().isoformat(), utc_text(now))
+    return fact.source if fact is not None and fact.value.staff_id == principal.staff_id else None
 
 
 def _visible_roll(services: Services, principal: Principal, roll: str) -> PaymentRoll:

@@ -9,9 +9,9 @@ from domain.household import HouseholdCase
 from domain.policy import RegionPolicy
 from domain.registry import RegistryRecord
 from domain.roll import PaymentRoll
-from domain.tekun import TekunPerson
+from domain.tekun import TekunApplication, TekunPerson
 from domain.temporary import TemporaryGrant
-from ledger.journal import JournalTransaction
+from ledger.journal import JournalTransaction, LedgerYear
 from ledger.store.db import Cursor, Database
 from projections.audit_trail.projection import AuditTrailProjection
 from projections.runner import View, aggregate_topic
@@ -20,7 +20,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS audit_events (
         position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL,
         event_type TEXT NOT NULL, region_code TEXT, effective_date TEXT, recorded_at TEXT NOT NULL,
-        actor TEXT NOT NULL, document_ref TEXT, details TEXT NOT NULL)""",
+        actor TEXT NOT NULL, document_ref TEXT, details TEXT NOT NULL, prepared_by TEXT,
+        checked_by TEXT, approved_by TEXT)""",
     """CREATE TABLE IF NOT EXISTS audit_subjects (
         subject_kind TEXT NOT NULL, subject_id TEXT NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (subject_kind, subject_id, position))""",
@@ -29,7 +30,8 @@ DDL = (
 
 EVENT_FIELDS = (
     "position", "originator_id", "originator_version", "event_type", "region_code",
-    "effective_date", "recorded_at", "actor", "document_ref", "details",
+    "effective_date", "recorded_at", "actor", "document_ref", "details", "prepared_by",
+    "checked_by", "approved_by",
 )  # fmt: skip
 
 
@@ -39,7 +41,7 @@ SUBJECT_FIELDS = ("subject_kind", "subject_id", "position")
 class AuditTrailView(View):
     name = "audit_trail"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 5
+    version = 6
     tables = ("audit_events", "audit_subjects")
     topics = tuple(
         aggregate_topic(c)
@@ -51,6 +53,8 @@ class AuditTrailView(View):
             TemporaryGrant,
             PaymentRoll,
             JournalTransaction,
+            TekunApplication,
+            LedgerYear,
         )
     )
 
@@ -91,7 +95,8 @@ class AuditTrailView(View):
         and, with an audit ``period``, those effective in it (recorded in it, if undated)."""
         sql = (
             "SELECT e.position, e.originator_id, e.originator_version, e.event_type, e.region_code,"
-            " e.effective_date, e.recorded_at, e.actor, e.document_ref, e.details FROM audit_subjects s"
+            " e.effective_date, e.recorded_at, e.actor, e.document_ref, e.details, e.prepared_by,"
+            " e.checked_by, e.approved_by FROM audit_subjects s"
             " JOIN audit_events e ON e.position = s.position WHERE s.subject_kind = %s AND s.subject_id = %s"
         )
         params: list[Any] = [kind, subject_id]
@@ -103,3 +108,32 @@ class AuditTrailView(View):
             params += list(period)
         with self.db.transaction() as cur:
             return cur.execute(sql + " ORDER BY e.position", params).fetchall()
+
+    def recusal_review(
+        self, scope_prefix: str, *, as_of: str, period: tuple[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Decisions an official took on a case (or grant, or 特困 application) of a person
+        later registered as their relative (近亲属备案): each step the official prepared,
+        checked or approved before the registration, with the record that registered it — the
+        list the relatives' registry asks to review. Cases in the scope (by the region of the
+        event naming the person), recorded by ``as_of``, effective in ``period`` if given."""
+        sql = (
+            "SELECT DISTINCT r.record_id, r.official_staff_id, r.recorded_at AS registered_at,"
+            " e.position, e.originator_id, e.event_type, e.effective_date, e.recorded_at,"
+            " e.prepared_by, e.checked_by, e.approved_by, e.document_ref"
+            " FROM registry_records r"
+            " JOIN audit_subjects sp ON sp.subject_kind = 'person' AND sp.subject_id = r.person_key"
+            " JOIN audit_events ep ON ep.position = sp.position"
+            " JOIN audit_subjects sc ON sc.subject_kind IN ('case', 'grant', 'application')"
+            " AND sc.subject_id = ep.originator_id"
+            " JOIN audit_events e ON e.position = sc.position"
+            " WHERE r.kind = 'cadre_relative' AND e.position < r.position"
+            " AND r.official_staff_id IN (e.prepared_by, e.checked_by, e.approved_by)"
+            " AND ep.region_code LIKE %s AND e.recorded_at <= %s AND r.recorded_at <= %s"
+        )
+        params: list[Any] = [f"{scope_prefix}%", as_of, as_of]
+        if period is not None:
+            sql += " AND COALESCE(e.effective_date, SUBSTR(e.recorded_at, 1, 10)) BETWEEN %s AND %s"
+            params += list(period)
+        with self.db.transaction() as cur:
+            return cur.execute(sql + " ORDER BY e.position, r.record_id", params).fetchall()

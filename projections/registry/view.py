@@ -70,6 +70,16 @@ class RegistryView(View):
             ).fetchone()
         return row is not None
 
+    def relatives_of(self, staff_id: str) -> list[str]:
+        """The person keys of everyone registered as this official's relative (近亲属备案)."""
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                "SELECT DISTINCT person_key FROM registry_records WHERE kind = %s"
+                " AND official_staff_id = %s ORDER BY person_key",
+                (RegistryKind.CADRE_RELATIVE.value, staff_id),
+            ).fetchall()
+        return [row["person_key"] for row in rows]
+
     def search(
         self,
         *,

@@ -363,6 +363,18 @@ class RollsView(View):
             ).fetchall()
         return int(total["n"] if total else 0), [_decoded(row) for row in rows]
 
+    def first_line_of(self, roll_id: str, case_ids: list[str]) -> dict[str, Any] | None:
+        """The first line of the roll's current draft or approved generation paying one of
+        ``case_ids`` (line_no, case_id), if any."""
+        marks = ", ".join(["%s"] * len(case_ids))
+        with self.db.transaction() as cur:
+            row: dict[str, Any] | None = cur.execute(
+                "SELECT l.line_no, l.case_id FROM rolls r JOIN roll_lines l ON l.gen = r.gen"
+                f" WHERE r.roll_id = %s AND l.case_id IN ({marks}) ORDER BY l.line_no LIMIT 1",
+                [roll_id, *case_ids],
+            ).fetchone()
+        return row
+
     def lines(self, roll_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
         """A page of the current generation's lines. What queries never select on — names,
         masked numbers, components (~450 bytes of a line's ~600) — is read from the chunk events

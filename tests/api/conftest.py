@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,18 +39,38 @@ def token(services: Services) -> Callable[..., dict[str, str]]:
     return issue
 
 
-def colleague(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
-    """Headers for another person with the same role and scope as ``headers`` (the same one on
-    every call): the checker beside a maker, for separation of duties."""
-    kept: dict[str, dict[str, str]] = client.app.state.__dict__.setdefault("colleagues", {})  # type: ignore[attr-defined]
+def colleague(
+    client: TestClient, headers: dict[str, str], role: str | None = None, title: str = "colleague"
+) -> dict[str, str]:
+    """Headers for another person with the same role (or ``role``) and scope as ``headers`` (the
+    same one on every call): the checker beside a maker, for separation of duties."""
+    kept: dict[tuple[str, str], dict[str, str]] = client.app.state.__dict__.setdefault(
+        "colleagues", {}
+    )  # type: ignore[attr-defined]
     secret = headers["Authorization"].removeprefix("Bearer ")
-    if secret not in kept:
+    if (secret, title) not in kept:
         services: Services = client.app.state.services  # type: ignore[attr-defined]
+        services.projections.catch_up(["access"])
         row = services.access.by_token_hash(hashlib.sha256(secret.encode()).hexdigest())
         assert row is not None, "colleague() takes the headers of an issued token"
         _credential, other = services.issue_credential(
-            "test", role=row["role"], region_scope=row["region_scope"],
-            staff_id=f"colleague-of-{row['staff_id']}",
+            "test", role=role or row["role"], region_scope=row["region_scope"],
+            staff_id=f"{title}-of-{row['staff_id']}",
         )  # fmt: skip
-        kept[secret] = {"Authorization": f"Bearer {other}"}
-    return kept[secret]
+        kept[secret, title] = {"Authorization": f"Bearer {other}"}
+    return kept[secret, title]
+
+
+TEKUN_APPLICATION_FIELDS = ("region_code", "id_number", "name", "effective_date", "document_ref")
+
+
+def tekun_applied(
+    client: TestClient, headers: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    """``body`` of a 特困 approval by ``headers``, naming the application a case worker beside
+    them recorded for its person (the maker step the approver may not take too)."""
+    fields = {name: body[name] for name in TEKUN_APPLICATION_FIELDS}
+    applicant = colleague(client, headers, "case_worker", "applicant")
+    applied = client.post("/api/v1/tekun/applications", json=fields, headers=applicant)
+    assert applied.status_code == 201, applied.text
+    return body | {"application_id": applied.json()["application_id"]}

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ops.services.core import Services
-from tests.api.conftest import colleague
+from tests.api.conftest import colleague, tekun_applied
 from tests.api.test_grants_api import grant_body, setup
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.factories import approve_body, household_body, id_number, income_body
@@ -91,7 +91,9 @@ def test_a_tekun_decision_cannot_precede_the_approval(
     body = {"region_code": "420582", "id_number": id_number(sequence=821), "name": "李老汉",
             "mode": "dispersed", "care_level": "partial", "payee_account": "6217003312345678",
             "payee_name": "李老汉", "start_month": "2024-01", "effective_date": "2023-12-20", **DOC}  # fmt: skip
-    created = client.post(f"{API}/tekun", json=body, headers=approver)
+    created = client.post(
+        f"{API}/tekun", json=tekun_applied(client, approver, body), headers=approver
+    )
     assert created.status_code == 201, created.text
     care = {"care_level": "none", "effective_date": "2023-12-19", **DOC}
     refused(client, services, f"/tekun/{created.json()['case_id']}/care-level", care, approver,

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from api.cli.main import app as cli
 from ops.services.cells import csv_cell, formula_like
 from ops.services.core import Services
-from tests.api.conftest import colleague
+from tests.api.conftest import colleague, tekun_applied
 from tests.api.test_households_api import API
 from tests.api.test_rolls_api import DOC, county_with_cases
 from tests.factories import id_number
@@ -57,7 +57,7 @@ def hostile_roll(client: TestClient, token: Any) -> tuple[str, dict[str, str]]:
     person = {"region_code": "420582101000", "id_number": id_number(sequence=710), "name": NAME,
               "mode": "dispersed", "care_level": "partial", "payee_account": "6217003312340000",
               "payee_name": PAYEE, "start_month": "2024-01", "effective_date": "2023-12-20", **DOC}  # fmt: skip
-    created = client.post(f"{API}/tekun", json=person, headers=admin)
+    created = client.post(f"{API}/tekun", json=tekun_applied(client, admin, person), headers=admin)
     assert created.status_code == 201, created.text
     roll = client.post(
         f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import colleague
+from tests.api.conftest import colleague, tekun_applied
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
 from tests.api.test_scope_table import app_routes, ok, raise_body
@@ -45,10 +45,10 @@ def on(month: str, day: int = 1) -> dict[str, str]:
 
 def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> World:
     """Two records of each kind, the first dated in 2024's first half, the second in its second."""
-    admin, finance = token("admin"), token("finance_officer")
+    admin, finance = token("admin", staff_id="period-admin"), token("finance_officer")
     for path, body in POLICY:
         ok(client.post(f"{API}/policy/{C}/{path}", json=body | DOC, headers=admin))
-    world: World = {}
+    world: World = {"admin": admin}
     for half, month in (("early", FIRST), ("late", SECOND)):
         body = {"programme": "dibao_urban", "amount_fen": 70_000 + int(month[-2:]), **on(month)}
         ok(client.post(f"{API}/policy/{C}/standards", json=body, headers=admin))
@@ -57,9 +57,9 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> Wor
         tekun = {"region_code": f"{C}101000", "id_number": id_number(sequence=600), "name": "赵老",
                  "mode": "dispersed", "care_level": "partial", "payee_account": "6217003312345678",
                  "payee_name": "赵老", "start_month": month, **on(month)}  # fmt: skip
-        world[f"tekun_{half}"] = ok(client.post(f"{API}/tekun", json=tekun, headers=admin))[
-            "case_id"
-        ]
+        world[f"tekun_{half}"] = ok(
+            client.post(f"{API}/tekun", json=tekun_applied(client, admin, tekun), headers=admin)
+        )["case_id"]
         record = {"kind": "vehicle", "source": "公安", "source_ref": f"V-{half}", "region_code": C,
                   "id_number": id_number(sequence=500), "effective_date": f"{month}-02"}  # fmt: skip
         world[f"record_{half}"] = ok(client.post(f"{API}/registry/records", json=record, headers=admin))["record_id"]  # fmt: skip
@@ -228,6 +228,20 @@ def export(client: TestClient, who: Auditors) -> None:
         assert_problem(answer, 403, "", "audit_period")
 
 
+def recusal_review(client: TestClient, world: World, who: Auditors) -> None:
+    """The admin who applied for both households is registered (today) as a relative of their
+    head: the second half's auditor sees only the second case's application for review; the
+    first half's auditor, whose period ended before the registration was recorded, nothing."""
+    head = household_body(f"{C}001000", seed=40)["members"][0]["id_number"]
+    record = {"kind": "cadre_relative", "source": "纪委近亲属备案", "source_ref": "R-period",
+              "id_number": head, "region_code": f"{C}001000", "effective_date": "2024-12-01",
+              "details": {"staff_id": "period-admin", "relation": "兄弟"}}  # fmt: skip
+    client.post(f"{API}/registry/records", json=record, headers=world["admin"])
+    found = {half: {item["originator_id"] for item in ok(get(client, "/audit/recusal-review", who[half]))["items"]}
+             for half in HALVES}  # fmt: skip
+    assert found == {"early": set(), "late": {world["case_late"]}}, found
+
+
 Check = Callable[[TestClient, World, Auditors], None]
 READS: dict[str, Check] = {
     "/policy/{region_code}/standard": policy_standard,
@@ -256,6 +270,7 @@ READS: dict[str, Check] = {
     "/statistics": lambda c, w, a: statistics(c, a),
     "/audit/proofs/inclusion": inclusion,
     "/audit/export": lambda c, w, a: export(c, a),
+    "/audit/recusal-review": recusal_review,  # last: it registers a relative
 }  # fmt: skip
 # Reads that are no one's records: the service's health, and the log's signed checkpoints (the
 # latest and those issued before) and consistency proofs (hashes of the whole log, which every

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from domain.access import Credential
 from ops.services.core import Services
+from tests.api.conftest import tekun_applied
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.conftest import COUNTY, OTHER_COUNTY
 from tests.factories import id_number
@@ -179,10 +180,17 @@ def test_tekun_person_lifecycle_and_payee(client: TestClient, token: Any) -> Non
         "effective_date": "2023-12-20",
         **DOC,
     }
-    response = client.post(f"{API}/tekun", json=body, headers=approver)
+    applied = tekun_applied(client, approver, body)
+    response = client.post(f"{API}/tekun", json=applied, headers=approver)
     assert response.status_code == 201, response.text
     case_id = response.json()["case_id"]
-    again = client.post(f"{API}/tekun", json=body, headers=approver)
+    used = client.post(f"{API}/tekun", json=applied, headers=approver)
+    assert_problem(used, 409, "application_id", "application_decided")
+    not_one = client.post(f"{API}/tekun", json=body | {"application_id": case_id}, headers=approver)
+    assert_problem(not_one, 404, "application_id", "exists")
+    again = client.post(
+        f"{API}/tekun", json=tekun_applied(client, approver, body), headers=approver
+    )
     assert_problem(again, 409, "id_number", "one_open_tekun_case_per_person")
     change = {
         "mode": "dispersed",
@@ -211,7 +219,8 @@ def test_tekun_person_lifecycle_and_payee(client: TestClient, token: Any) -> Non
         client.post(f"{API}/tekun/{case_id}/care-level", json=care, headers=approver), 409, "status"
     )
     # After termination the person may be approved again (a new case).
-    assert client.post(f"{API}/tekun", json=body, headers=approver).status_code == 201
+    renewed = tekun_applied(client, approver, body)
+    assert client.post(f"{API}/tekun", json=renewed, headers=approver).status_code == 201
 
 
 def test_registry_records_are_idempotent_and_never_change_a_case(

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from ops.services.core import Services
-from tests.api.conftest import colleague
+from tests.api.conftest import colleague, tekun_applied
 from tests.api.test_households_api import API, assert_problem
 from tests.factories import approve_body, household_body, id_number, income_body
 
@@ -114,7 +114,9 @@ def county_with_cases(client: TestClient, admin: dict[str, str]) -> dict[str, st
         "effective_date": "2023-12-20",
         **DOC,
     }
-    ids["t"] = client.post(f"{API}/tekun", json=tekun, headers=admin).json()["case_id"]
+    ids["t"] = client.post(
+        f"{API}/tekun", json=tekun_applied(client, admin, tekun), headers=admin
+    ).json()["case_id"]
     return ids
 
 

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.http import schemas
 from ops.services.core import Services
+from tests.api.conftest import TEKUN_APPLICATION_FIELDS, tekun_applied
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
 from tests.conftest import COUNTY, OTHER_COUNTY
@@ -56,6 +57,8 @@ POLICY_BODIES: dict[str, dict[str, Any]] = {
         "committee_limit_fen": 2_000_000,
         **DECISION,
     },
+    "ledger-confirmation": {"threshold_fen": 100_000_000, **DECISION},
+    "roll-deputies": {"staff_id": "F-deputy", **DECISION},
 }
 HOUSEHOLD_DECISIONS: dict[str, dict[str, Any]] = {
     "economic-checks": {"household_income_fen": 0},
@@ -143,7 +146,21 @@ def write_table() -> dict[str, list[Case]]:
         table[f"/households/{{case_id}}/{action}"] = [Case(
             "case_id", body=body | DECISION, params={"case_id": "other_case"}, status=404, rule="exists",
         )]  # fmt: skip
-    table["/tekun"] = [Case("region_code", body=tekun_body(f"{THEIRS}101000", 801))]
+    table["/tekun"] = [
+        Case(
+            "region_code",
+            body=tekun_body(f"{THEIRS}101000", 801)
+            | {"application_id": "00000000-0000-4000-8000-000000000001"},
+        )
+    ]
+    table["/tekun/applications"] = [
+        Case(
+            "region_code",
+            body={
+                name: tekun_body(f"{THEIRS}101000", 803)[name] for name in TEKUN_APPLICATION_FIELDS
+            },
+        )
+    ]
     for action, body in TEKUN_DECISIONS.items():
         table[f"/tekun/{{case_id}}/{action}"] = [Case(
             "case_id", body=body | DECISION, params={"case_id": "other_tekun"}, status=404, rule="exists",
@@ -176,6 +193,13 @@ def write_table() -> dict[str, list[Case]]:
         "key", "finance_officer", {"posting_date": "2024-03-06", **DOC}, {"key": "other_txn"},
         404, "exists", key="reversal-1",
     )]  # fmt: skip
+    table["/ledger/transactions/{key}/confirm"] = [Case(
+        # another county's proposal under a key: not one of this county's keys
+        "key", "finance_officer", None, {"key": "other_proposal"}, 404, "exists",
+    )]  # fmt: skip
+    table["/ledger/carry-over/{county_code}/{year}/confirm"] = [
+        Case("county_code", "finance_officer", None, {"county_code": THEIRS, "year": "2023"})
+    ]
     table["/ledger/periods/{county_code}/{month}/close"] = [
         Case("county_code", "finance_officer", DOC, {"county_code": THEIRS, "month": "2024-03"})
     ]
@@ -227,7 +251,7 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> dic
     world = {
         "other_case": ok(client.post(f"{API}/households", json=household_body(THEIRS, seed=80),
                                      headers=theirs))["case_id"],
-        "other_tekun": ok(client.post(f"{API}/tekun", json=tekun_body(f"{THEIRS}101000", 802),
+        "other_tekun": ok(client.post(f"{API}/tekun", json=tekun_applied(client, theirs, tekun_body(f"{THEIRS}101000", 802)),
                                       headers=theirs))["case_id"],
         "theirs": ok(client.post(f"{API}/temporary-grants", json=grant_body(THEIRS, f"{THEIRS}001000", 13),
                                  headers=theirs))["grant_id"],
@@ -241,6 +265,12 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> dic
                    json={"paying_township": f"{THEIRS}001", **DECISION}, headers=token("approver", THEIRS)))  # fmt: skip
     ok(client.post(f"{API}/ledger/transactions", json=raise_body(f"clearing:{THEIRS}:bank", f"source:{THEIRS}:central"),
                    headers=theirs | {"Idempotency-Key": "o-raise"}))  # fmt: skip
+    threshold = {"threshold_fen": 99, **DECISION}
+    ok(client.post(f"{API}/policy/{THEIRS}/ledger-confirmation", json=threshold, headers=theirs))
+    proposed = client.post(f"{API}/ledger/transactions", json=raise_body(f"clearing:{THEIRS}:bank", f"source:{THEIRS}:central"),
+                           headers=theirs | {"Idempotency-Key": "o-big"})  # fmt: skip
+    assert proposed.status_code == 202, proposed.text
+    world["other_proposal"] = "o-big"
     roll = client.post(f"{API}/rolls", json={"county_code": THEIRS, "month": "2024-03"},
                        headers=token("finance_officer", THEIRS))  # fmt: skip
     world["other_roll"] = ok(roll)["roll_id"]

@@ -9,11 +9,14 @@ every step on that case (403 ``recusal``).
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from ops.services.core import Services
+from tests.api.conftest import TEKUN_APPLICATION_FIELDS, tekun_applied
 from tests.api.test_grants_api import grant_body, setup
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.api.test_rolls_api import county_with_cases
@@ -57,6 +60,12 @@ def test_a_case_is_not_decided_by_who_applied_for_it_or_checked_it(
         refused(client, services, path, body, [wang, wang_again], "applied_by")
         refused(client, services, path, body, [li, li_again], "checked_by")
     ok(client.post(f"{API}/households/{case_id}/approve", json=approve_body(), headers=zhang))
+    trail = client.get(f"{API}/audit/cases/{case_id}", headers=token("auditor")).json()["items"]
+    steps = {row["event_type"]: (row["prepared_by"], row["checked_by"], row["approved_by"])
+             for row in trail}  # fmt: skip
+    assert steps["HouseholdCase.Applied"] == ("wang", None, None)  # 经办人
+    assert steps["HouseholdCase.EconomicCheckRecorded"] == (None, "li", None)  # 审核人
+    assert steps["HouseholdCase.Approved"] == (None, None, "zhang")  # 审批人
     reassessed = income_body(90_000) | {"effective_date": "2024-04-01"}
     ok(client.post(f"{API}/households/{case_id}/income", json=reassessed, headers=li))
     refused(
@@ -204,6 +213,7 @@ def test_an_official_related_to_a_tekun_person_recuses_from_their_case(
     body = {"region_code": "420582101000", "id_number": person, "name": "赵老", "mode": "dispersed",
             "care_level": "partial", "payee_account": "6217003312345678", "payee_name": "赵老",
             "start_month": "2024-01", "effective_date": "2023-12-20", **DOC}  # fmt: skip
+    body = tekun_applied(client, admin, body)
     refused(client, services, "/tekun", body, [jiang], "staff_id", "recusal")
     case_id = ok(client.post(f"{API}/tekun", json=body, headers=shen)).json()["case_id"]
     care = {"care_level": "none", "effective_date": "2024-02-01", **DOC}
@@ -212,3 +222,104 @@ def test_an_official_related_to_a_tekun_person_recuses_from_their_case(
         client, services, f"/tekun/{case_id}/terminate", TERMINATE, [jiang], "staff_id", "recusal"
     )
     ok(client.post(f"{API}/tekun/{case_id}/terminate", json=TERMINATE, headers=shen))
+
+
+def test_a_tekun_person_is_not_approved_or_terminated_by_who_applied(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Approver 王 records 赵老's 特困 application and cannot approve it (either token) nor, once
+    李 has approved it, terminate the support; 李 does both. The approval names the application,
+    which is approved once."""
+    wang, wang_again = token("approver", staff_id="wang"), token("approver", staff_id="wang")
+    li = token("approver", staff_id="li")
+    body = {"region_code": "420582101000", "id_number": id_number(sequence=741), "name": "赵老",
+            "mode": "dispersed", "care_level": "partial", "payee_account": "6217003312345678",
+            "payee_name": "赵老", "start_month": "2024-01", "effective_date": "2023-12-20", **DOC}  # fmt: skip
+    fields = {name: body[name] for name in TEKUN_APPLICATION_FIELDS}
+    applied = ok(client.post(f"{API}/tekun/applications", json=fields, headers=wang))
+    approval = body | {"application_id": applied.json()["application_id"]}
+    refused(client, services, "/tekun", approval, [wang, wang_again], "applied_by")
+    other = body | {"id_number": id_number(sequence=742)} | approval
+    assert_problem(client.post(f"{API}/tekun", json=other | {"id_number": id_number(sequence=742)},
+                               headers=li), 422, "application_id", "application_mismatch")  # fmt: skip
+    case_id = ok(client.post(f"{API}/tekun", json=approval, headers=li)).json()["case_id"]
+    refused(client, services, f"/tekun/{case_id}/terminate", TERMINATE, [wang_again], "applied_by")
+    ended = ok(client.post(f"{API}/tekun/{case_id}/terminate", json=TERMINATE, headers=li))
+    assert ended.json()["status"] == "terminated"
+
+
+def test_an_officer_related_to_a_payee_recuses_from_the_roll(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Finance officer 秦 is registered as a relative of 赵老, a 特困 person on March's roll: 秦
+    neither approves the roll nor takes its bank file (403 ``recusal`` naming 赵老's line); 吴
+    approves and 周, who generated it, sends it."""
+    admin = token("admin", staff_id="admin-3")
+    cases = county_with_cases(client, admin)
+    ok(client.post(f"{API}/registry/records", json=relative_of("qin", id_number(sequence=700)),
+                   headers=admin))  # fmt: skip
+    zhou, wu = token("finance_officer", staff_id="zhou"), token("finance_officer", staff_id="wu")
+    qin = token("finance_officer", staff_id="qin")
+    roll = ok(client.post(f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"},
+                          headers=zhou)).json()["roll_id"]  # fmt: skip
+    lines = client.get(f"{API}/rolls/{roll}/lines", headers=wu).json()["items"]
+    (line,) = [item["line_no"] for item in lines if item["case_id"] == cases["t"]]
+    refused(client, services, f"/rolls/{roll}/approve", None, [qin], f"lines[{line}].case_id",
+            "recusal")  # fmt: skip
+    ok(client.post(f"{API}/rolls/{roll}/approve", headers=wu))
+    refused(client, services, f"/rolls/{roll}/bank-file", None, [qin], f"lines[{line}].case_id",
+            "recusal")  # fmt: skip
+    ok(client.post(f"{API}/rolls/{roll}/bank-file", headers=zhou))
+
+
+def test_a_county_with_one_finance_officer_names_a_deputy_in_policy(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """当阳 has one finance officer, 周, who generates the roll. The county approver 冯 may not
+    approve it until a ``roll_deputy`` fact names 冯; then 冯's approval records that fact, and
+    周 (not the approver) sends the bank file. An approver not named stays refused."""
+    admin = token("admin", staff_id="admin-4")
+    county_with_cases(client, admin)
+    zhou = token("finance_officer", staff_id="zhou")
+    feng, wei = token("approver", staff_id="feng"), token("approver", staff_id="wei")
+    roll = ok(client.post(f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"},
+                          headers=zhou)).json()["roll_id"]  # fmt: skip
+    refused(client, services, f"/rolls/{roll}/approve", None, [feng], "role",
+            "permission:roll.approve")  # fmt: skip
+    deputy = {"staff_id": "feng", "effective_date": "2024-01-01", **DOC}
+    ok(client.post(f"{API}/policy/420582/roll-deputies", json=deputy, headers=admin))
+    refused(client, services, f"/rolls/{roll}/approve", None, [wei], "role",
+            "permission:roll.approve")  # fmt: skip
+    approved = ok(client.post(f"{API}/rolls/{roll}/approve", headers=feng)).json()
+    assert approved["status"] == "approved"
+    assert approved["deputy_policy"].startswith("RegionPolicy.RollDeputySet#")
+    ok(client.post(f"{API}/rolls/{roll}/bank-file", headers=zhou))
+    xlsx = ok(client.get(f"{API}/rolls/{roll}/xlsx", headers=zhou))
+    summary = load_workbook(io.BytesIO(xlsx.content), read_only=True)["汇总 summary"]
+    people = {row[0]: row[1] for row in summary.iter_rows(values_only=True) if row and row[0]}
+    assert people["经办人 prepared by"] == "zhou"
+    assert people["审批人 approved by"] == f"feng (deputy: {approved['deputy_policy']})"
+    assert people["发放经办人 bank file sent by"] == "zhou"
+
+
+def test_decisions_taken_before_a_relation_was_registered_are_listed_for_review(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Approver 陶 approved a household in March; in June 陶 is registered as a relative of its
+    second member. The review list names 陶's approval and the record (and not the application,
+    which 柏 prepared); another county's auditor sees nothing of it."""
+    bai, tao = token("approver", staff_id="bai"), token("approver", staff_id="tao")
+    body = household_body("420582001000", members=3, seed=95)
+    case_id = ok(client.post(f"{API}/households", json=body, headers=bai)).json()["case_id"]
+    ok(client.post(f"{API}/households/{case_id}/economic-checks", json=income_body(), headers=bai))
+    ok(client.post(f"{API}/households/{case_id}/approve", json=approve_body(), headers=tao))
+    auditor = token("auditor")
+    assert client.get(f"{API}/audit/recusal-review", headers=auditor).json()["items"] == []
+    record = ok(client.post(f"{API}/registry/records", headers=token("admin"),
+                            json=relative_of("tao", body["members"][1]["id_number"])))  # fmt: skip
+    items = client.get(f"{API}/audit/recusal-review", headers=auditor).json()["items"]
+    assert [(i["event_type"], i["official_staff_id"], i["approved_by"], i["originator_id"],
+             i["record_id"]) for i in items] == [
+        ("HouseholdCase.Approved", "tao", "tao", case_id, record.json()["record_id"])]  # fmt: skip
+    elsewhere = token("auditor", "420581")
+    assert client.get(f"{API}/audit/recusal-review", headers=elsewhere).json()["items"] == []

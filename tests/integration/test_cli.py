@@ -173,3 +173,34 @@ def test_ledger_commands(env: Path) -> None:
         "FEE1"
     ]
     assert (env / "rec.xlsx").stat().st_size > 1000
+
+
+def test_a_large_posting_is_confirmed_by_a_second_officer_through_the_cli(env: Path) -> None:
+    """Above the default threshold a posting is proposed; its proposer cannot confirm it, the
+    second finance officer can; confirming again answers the same; no step runs without a token."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--households", "20"]).exit_code == 0
+    tokens = json.loads((env / "var" / "demo-tokens.json").read_text())
+    finance, checker = tokens["finance_officer"], tokens["finance_officer_2"]
+    fen = 500_000_001
+    body = {"code": "raise", "posting_date": "2022-07-01", "document_ref": "当财社〔2022〕9号", "lines": [
+        {"account": "clearing:420582:bank", "debit_fen": fen, "credit_fen": 0, "source": "central"},
+        {"account": "source:420582:central", "debit_fen": 0, "credit_fen": fen, "source": "central"}]}  # fmt: skip
+    (env / "big.json").write_text(json.dumps(body))
+    post = ["ledger", "post", str(env / "big.json"), "--key", "cli-big"]
+    assert runner.invoke(app, post).exit_code == 2  # the operator is no person
+    proposed = runner.invoke(app, [*post, "--token", finance])
+    assert proposed.exit_code == 0 and json.loads(proposed.stdout)["status"] == "proposed"
+    assert runner.invoke(app, ["ledger", "confirm", "cli-big"]).exit_code == 2
+    own = runner.invoke(app, ["ledger", "confirm", "cli-big", "--token", finance])
+    assert own.exit_code == 2 and "separation_of_duties" in own.output
+    done = runner.invoke(app, ["ledger", "confirm", "cli-big", "--token", checker])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["confirmed_by"] == "demo-finance_officer_2"
+    again = runner.invoke(app, ["ledger", "confirm", "cli-big", "--token", checker])
+    assert again.exit_code == 0 and json.loads(again.stdout)["key"] == "cli-big"
+    generate = ["roll", "generate", "--county", "420582", "--month", "2022-08"]
+    assert "credential_required" in runner.invoke(app, generate).output
+    review = runner.invoke(app, ["audit", "recusal-review", "--token", checker])
+    assert review.exit_code == 2 and "permission:read.audit" in review.output  # a finance officer
+    assert json.loads(runner.invoke(app, ["audit", "recusal-review"]).stdout) == []

@@ -1,11 +1,14 @@
-"""No path lets one person both prepare and decide the same case or grant.
+"""No path lets one person both prepare and decide the same case, grant, 特困 support, roll or
+large posting.
 
 Method: hypothesis draws sequences of (person, command) for one household case (apply, record
 an economic check, reassess income, approve, reject, terminate) and for one temporary grant
 (request, approve, pay), runs them on the aggregates in memory, skipping what the rules refuse
 (a refusal must record nothing), and then reads the recorded events: no approval, rejection or
 termination is by the person who applied or recorded the economic check in force before it; no
-grant is approved by its requester or paid by its approver.
+grant is approved by its requester or paid by its approver. The same for 特困 support (applied,
+approved, terminated), a roll (generated, approved, sent) and a posting above the confirmation
+threshold (proposed, confirmed).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from hypothesis import strategies as st
 
 from domain.errors import DomainError
 from domain.household import HouseholdCase
+from domain.roll import PaymentRoll
+from domain.tekun import TekunApplication, TekunPerson
 from domain.temporary import TemporaryGrant
+from ledger.proposals import PostingProposal
 from tests.factories import household_body, id_number
 
 PEOPLE = ("a", "b", "c")
@@ -108,3 +114,94 @@ def test_no_one_requests_and_approves_or_approves_and_pays_a_grant(
     assert by.get("Approved") != by["Requested"]
     if "Paid" in by:
         assert by["Paid"] != by["Approved"]
+
+
+def proposal_step(proposal: PostingProposal, command: str, person: str) -> None:
+    proposal.confirm(actor=f"credential-of-{person}", staff_id=person)
+
+
+@settings(max_examples=100, deadline=None)
+@given(proposer=st.sampled_from(PEOPLE), confirmers=st.lists(st.sampled_from(PEOPLE), max_size=5))
+def test_no_one_proposes_and_confirms_a_large_posting(proposer: str, confirmers: list[str]) -> None:
+    proposal = PostingProposal.above_threshold(
+        (1_000, "default"), namespace="420582", key="big", kind="posting", content={},
+        content_sha256="0" * 64, total_fen=1_001, actor=f"credential-of-{proposer}",
+        staff_id=proposer,
+    )  # fmt: skip
+    assert proposal is not None
+    for person in confirmers:
+        run(proposal, proposal_step, "confirm", person)
+    confirmed = [e.staff_id for e in proposal.collect_events() if type(e).__name__ == "Confirmed"]
+    assert len(confirmed) <= 1 and proposer not in confirmed
+
+
+TEKUN = {"region_code": "420582", "name": "李", "mode": "dispersed", "care_level": "none",
+         "institution": None, "payee_account": "6217003312345678", "payee_name": "李",
+         "start_month": "2024-01", "effective_date": "2024-01-01", **DOC}  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    applicant=st.sampled_from(PEOPLE),
+    steps=st.lists(
+        st.tuples(st.sampled_from(("approve", "terminate")), st.sampled_from(PEOPLE)), max_size=6
+    ),
+)
+def test_no_one_applies_for_and_approves_or_ends_tekun_support(
+    applicant: str, steps: list[tuple[str, str]]
+) -> None:
+    person = id_number(sequence=9)
+    application = TekunApplication.apply(region_code="420582", id_number=person, name="李",
+                                         effective_date="2024-01-01", actor="c", staff_id=applicant,
+                                         **DOC)  # fmt: skip
+    people: list[TekunPerson] = []
+    for command, actor in steps:
+        if command == "approve" and not people:
+            try:
+                people.append(TekunPerson.approve(**TEKUN, id_number=person, actor=actor,
+                                                  application=application, staff_id=actor))  # fmt: skip
+            except DomainError:
+                assert application.case_id is None
+        elif people:
+            run(people[0], lambda p, _c, who: p.terminate(reason="death", effective_date="2024-05-01",
+                                                          actor=who, staff_id=who, **DOC), command, actor)  # fmt: skip
+    for recorded in [e for p in people for e in p.collect_events()]:
+        assert recorded.staff_id != applicant, type(recorded).__name__
+
+
+def roll_step(roll: PaymentRoll, command: str, person: str) -> None:
+    meta = {"actor": f"credential-of-{person}", "staff_id": person}
+    if command == "generate":
+        roll.record_generation(as_of="2024-03-01T00:00:00Z", line_count=1, total_fen=100,
+                               totals={}, chunk_count=1, **meta)  # fmt: skip
+    elif command == "approve":
+        roll.approve(**meta)
+    else:
+        roll.record_sent(
+            file_sha256="0" * 64, encoding="utf-8", line_count=1, total_fen=100, **meta
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(("generate", "approve", "send")), st.sampled_from(PEOPLE)),
+        max_size=10,
+    )
+)
+def test_no_one_generates_and_approves_or_approves_and_sends_a_roll(
+    steps: list[tuple[str, str]],
+) -> None:
+    roll = PaymentRoll.open(county_code="420582", month="2024-03", group="all")
+    for command, person in steps:
+        run(roll, roll_step, command, person)
+    generated_by = approved_by = ""
+    for recorded in roll.collect_events():
+        kind = type(recorded).__name__
+        if kind == "Generated":
+            generated_by = recorded.staff_id
+        elif kind == "Approved":
+            assert recorded.staff_id != generated_by
+            approved_by = recorded.staff_id
+        elif kind == "Sent":
+            assert recorded.staff_id != approved_by

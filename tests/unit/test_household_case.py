@@ -10,7 +10,7 @@ from domain.enrolment import PersonEnrolment
 from domain.errors import Conflict, InvalidTransition, InvalidValue
 from domain.household import CaseStatus, HouseholdCase
 from domain.policy import RegionPolicy
-from domain.tekun import TekunPerson
+from domain.tekun import TekunApplication, TekunPerson
 from tests.factories import household_body, id_number
 
 META = {"actor": "worker-1", "document_ref": "当民批〔2024〕1号"}
@@ -196,5 +196,38 @@ def test_policy_and_tekun_rules_refuse_bad_values() -> None:
             start_month="2024-01",
             effective_date="2024-01-01",
             **META,
+            application=TekunApplication.apply(
+                region_code="420582",
+                id_number=id_number(),
+                name="李",
+                effective_date="2024-01-01",
+                staff_id="worker",
+                **META,
+            ),
+            staff_id="approver",
         )
     assert caught.value.rule == "institution_required"
+
+
+def test_a_tekun_application_is_approved_once_by_another_person() -> None:
+    """Worked example: 王 applies for 李's 特困 support; 王's own approval is 403
+    ``separation_of_duties``, 张's is recorded with both persons, and the application cannot be
+    approved again (409 ``application_decided``)."""
+    from domain.errors import Forbidden
+
+    person = id_number(sequence=77)
+    application = TekunApplication.apply(region_code="420582", id_number=person, name="李",
+                                         effective_date="2024-01-01", staff_id="wang", **META)  # fmt: skip
+    approval = {"region_code": "420582", "id_number": person, "name": "李", "mode": "dispersed",
+                "care_level": "none", "institution": None, "payee_account": "6217003312345678",
+                "payee_name": "李", "start_month": "2024-01", "effective_date": "2024-01-01",
+                **META, "application": application}  # fmt: skip
+    with pytest.raises(Forbidden) as refused:
+        TekunPerson.approve(**approval, staff_id="wang")
+    assert (refused.value.field, refused.value.rule) == ("applied_by", "separation_of_duties")
+    approved = TekunPerson.approve(**approval, staff_id="zhang")
+    assert (approved.applied_by, approved.application_id) == ("wang", str(application.id))
+    assert application.case_id == str(approved.id)
+    with pytest.raises(Conflict) as again:
+        TekunPerson.approve(**approval, staff_id="zhao")
+    assert again.value.rule == "application_decided"

@@ -41,6 +41,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "programmes": ["dibao_urban"],
     },
     "approval_limits": {"township_limit_fen": 50_000, "committee_limit_fen": 300_000},
+    "ledger_confirmation": {"threshold_fen": 100_000_000},
+    "roll_deputy": {"staff_id": "F-1024"},
 }
 
 

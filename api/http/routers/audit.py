@@ -120,3 +120,20 @@ def account_trail(
             "account", parsed.code, as_of=known_at, period=principal.period
         ),
     }
+
+
+@router.get(
+    "/recusal-review",
+    summary="Decisions officials took on their relatives' cases before the relation was"
+    " registered (近亲属备案), for review",
+    response_model=None,
+    responses=answer(Trail, 200),
+)
+def recusal_review(
+    services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+) -> dict[str, Any]:
+    """Scoped as every read: the caller's regions, and a special auditor's period."""
+    principal.require("read.audit")
+    known_at = _as_of(as_of, principal)
+    items = services.audit.recusal_review(principal.prefix, as_of=known_at, period=principal.period)
+    return {"as_of": known_at, "items": items}

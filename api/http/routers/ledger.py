@@ -13,6 +13,7 @@ from api.http.responses import (
     Balances,
     CarryOver,
     PeriodClosed,
+    Proposal,
     Reconciliation,
     Statement,
     StatementImported,
@@ -25,6 +26,8 @@ from ledger.accounts import parse_account
 from ops.services.ledger import (
     CarryOverYear,
     ClosePeriod,
+    ConfirmCarryOver,
+    ConfirmPosting,
     ImportStatement,
     PostTransaction,
     ReverseTransaction,
@@ -44,8 +47,9 @@ TransactionKey = Annotated[
 @router.post(
     "/transactions",
     status_code=201,
-    summary="Post a balanced journal transaction (the same key and body again: 200)",
-    responses=answer(Transaction, 201, 200),
+    summary="Post a balanced journal transaction (the same key and body again: 200); above the"
+    " region's confirmation threshold it is only proposed (202)",
+    responses=answer(Transaction, 201, 200) | answer(Proposal, 202),
 )
 def post(
     request: Request,
@@ -61,8 +65,9 @@ def post(
 @router.post(
     "/transactions/{key}/reverse",
     status_code=201,
-    summary="Reverse a transaction (at most once; the same reversal again: 200)",
-    responses=answer(Transaction, 201, 200),
+    summary="Reverse a transaction (at most once; the same reversal again: 200); above the"
+    " confirmation threshold it is only proposed (202)",
+    responses=answer(Transaction, 201, 200) | answer(Proposal, 202),
 )
 def reverse(
     request: Request,
@@ -74,6 +79,23 @@ def reverse(
 ) -> JSONResponse:
     command = ReverseTransaction(key=key, reversal_key=reversal_key, **body.model_dump(mode="json"))
     return run(request, services, principal, body, None, command)
+
+
+@router.post(
+    "/transactions/{key}/confirm",
+    status_code=201,
+    summary="Confirm (复核) a posting or reversal proposed above the confirmation threshold: a"
+    " second finance officer posts it (the proposer: 403; again: 200)",
+    responses=answer(Transaction, 201, 200),
+)
+def confirm(
+    request: Request,
+    key: paths.TransactionKey,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return run(request, services, principal, None, idempotency_key, ConfirmPosting(key=key))
 
 
 @router.post(
@@ -103,8 +125,9 @@ def close(
 @router.post(
     "/carry-over/{county_code}/{year}",
     status_code=201,
-    summary="Year-end carry-over (结转): close the year, record its closing balances once",
-    responses=answer(CarryOver, 201),
+    summary="Year-end carry-over (结转): close the year, record its closing balances once; above"
+    " the confirmation threshold it is only proposed (202)",
+    responses=answer(CarryOver, 201) | answer(Proposal, 202),
 )
 def year_end(
     request: Request,
@@ -118,6 +141,26 @@ def year_end(
     """The service validates the county (also for the CLI); a year out of range is 422."""
     command = CarryOverYear(county_code=county_code, year=year, document_ref=body.document_ref)
     return run(request, services, principal, body, key, command)
+
+
+@router.post(
+    "/carry-over/{county_code}/{year}/confirm",
+    status_code=201,
+    summary="Confirm a year-end carry-over proposed above the confirmation threshold (a second"
+    " finance officer; the proposer: 403; again: 200)",
+    responses=answer(CarryOver, 201, 200)
+    | {404: {"description": "No carry-over proposed for the year"}},
+)
+def confirm_year_end(
+    request: Request,
+    county_code: paths.CountyCode,
+    year: paths.Year,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    command = ConfirmCarryOver(county_code=county_code, year=year)
+    return run(request, services, principal, None, key, command)
 
 
 @router.get(

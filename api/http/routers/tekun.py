@@ -1,4 +1,4 @@
-"""特困 persons: approve, reassess care level, change mode, terminate, list, read."""
+"""特困 persons: apply, approve, reassess care level, change mode, terminate, list, read."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -6,17 +6,34 @@ from fastapi.responses import JSONResponse
 from api.http import schemas
 from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
-from api.http.responses import CaseSummary, answer
+from api.http.responses import CaseSummary, TekunApplication, answer
 from api.http.routers.households import add_case_reads
-from ops.services.cases import TEKUN_DECISIONS, ApproveTekun
+from ops.services.cases import TEKUN_DECISIONS, ApplyTekun, ApproveTekun
 
 router = APIRouter(prefix="/tekun", tags=["tekun"])
 
 
 @router.post(
+    "/applications",
+    status_code=201,
+    summary="Record an application for 特困 support (申请); another person approves it",
+    responses=answer(TekunApplication, 201),
+)
+def apply(
+    request: Request,
+    body: schemas.TekunApplyIn,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    return run(request, services, principal, body, key, ApplyTekun(**body.model_dump(mode="json")))
+
+
+@router.post(
     "",
     status_code=201,
-    summary="Approve support for an extremely poor person (特困供养)",
+    summary="Approve support for an extremely poor person (特困供养) on their application (not"
+    " by its applicant: 403)",
     responses=answer(CaseSummary, 201),
 )
 def approve(
