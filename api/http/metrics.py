@@ -5,11 +5,12 @@ cannot grow the series by sending odd paths."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -65,7 +66,7 @@ class Routes:
         return route if route in OUTSIDE_SCHEMA else "unmatched"
 
 
-class Lag(Collector):
+class Followers(Collector):
     """Read at scrape time, from the database every worker shares: each view's and the seal's
     distance from the log's head, and the pools of this process."""
 
@@ -74,7 +75,6 @@ class Lag(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         services = self.services
-        head = services.log_position()
         events = GaugeMetricFamily(
             "doudi_projection_lag_events", "Log positions a view has still to apply.",
             labels=["view"],
@@ -87,11 +87,13 @@ class Lag(Collector):
         positions = dict(services.projections.positions())
         with services.db.transaction() as cur:
             positions[services.tlog.name] = services.sealing.position(cur)
-        recorded = _recorded_after(services)
+        lags: dict[int, Any] = {}
         for view, position in sorted(positions.items()):
-            behind = max(head - position, 0)
-            events.add_metric([view], behind)
-            seconds.add_metric([view], recorded(position) if behind else 0.0)
+            if position not in lags:
+                lags[position] = services.lag_behind(position)
+            lag = lags[position]
+            events.add_metric([view], lag.events)
+            seconds.add_metric([view], math.nan if lag.seconds is None else lag.seconds)
         yield events
         yield seconds
         pools = GaugeMetricFamily(
@@ -104,25 +106,6 @@ class Lag(Collector):
             pools.add_metric([name, "idle"], stats.get("pool_available", 0))
             pools.add_metric([name, "waiting"], stats.get("requests_waiting", 0))
         yield pools
-
-
-def _recorded_after(services: Services) -> Callable[[int], float]:
-    """Seconds since the event after ``position`` was recorded (cached per scrape); NaN when
-    that event cannot be read back, so a damaged event never breaks a scrape."""
-    seen: dict[int, float] = {}
-    now = datetime.now(UTC)
-
-    def age(position: int) -> float:
-        if position not in seen:
-            try:
-                (notification,) = services.read_notifications(position + 1, 1)
-                stamp = services.app.mapper.to_domain_event(notification).timestamp
-                seen[position] = max((now - stamp).total_seconds(), 0.0)
-            except Exception:
-                seen[position] = float("nan")
-        return seen[position]
-
-    return age
 
 
 def install(app: FastAPI) -> None:
@@ -158,5 +141,5 @@ def exposition(services: Services) -> bytes:
     else:
         counted = generate_latest(REGISTRY)
     read = CollectorRegistry(auto_describe=False)
-    read.register(Lag(services))
+    read.register(Followers(services))
     return counted + generate_latest(read)

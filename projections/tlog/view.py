@@ -19,11 +19,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from ledger.proof.reader import Digested, TreeReader
@@ -453,23 +452,6 @@ class Sealer:
             f"SELECT position FROM projection_tracking WHERE name = %s{suffix}", (self.view.name,)
         ).fetchone()
         return int(row["position"]) if row else 0
-
-    def lag(self, recorded_at: Callable[[Any], datetime]) -> Lag:
-        """The seal's ``Lag`` behind the log's head; ``recorded_at`` reads the time an event
-        (a stored notification) was recorded."""
-        with self.db.transaction() as cur:
-            position = self.position(cur)
-        behind = max(0, self.reader.head() - position)
-        if not behind:
-            return Lag(position, 0, 0.0)
-        oldest = self.reader.recorder.select_notifications(start=position + 1, limit=1)
-        if not oldest:
-            return Lag(position, behind, 0.0)
-        try:
-            waited = (datetime.now(UTC) - recorded_at(oldest[0])).total_seconds()
-        except Exception:  # any stored state, even one that cannot be read, leaves health up
-            return Lag(position, behind, None)
-        return Lag(position, behind, round(max(0.0, waited), 3))
 
     def catch_up(self) -> int:
         """Seal every stored event after the sealed position; return how many positions moved.
