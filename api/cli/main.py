@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from api.cli.replay import replay_command  # noqa: F401 - registers `doudi audit replay`
 from api.cli.tlog import audit_app
 from domain.access import Principal
 from ledger.store.runtime import tune_gc
