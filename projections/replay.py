@@ -7,6 +7,13 @@ digest per table (the count of rows and the sum, modulo 2**128, of a BLAKE2b has
 a multiset hash, so neither storage order nor the order rows were written in matters), then,
 for a table whose digest differs, the rows themselves, reported by primary key.
 
+The live views are first brought up to the log (by the caller); then, in one snapshot of the
+live database, each view's position is read, the scratch views are replayed to exactly those
+positions (views standing at different positions — another process mid-catch-up — each to its
+own), and the tables are compared. Writes that arrive meanwhile are outside the snapshot and
+the replay alike. The scratch database is a temporary SQLite file beside the live one, or a
+temporary schema of the live PostgreSQL database, dropped afterwards.
+
 What is not compared, and why:
 
 - a view's ``working_tables`` (``View.working_tables``): how the view was built (e.g. which roll
@@ -22,14 +29,21 @@ recorded time or a date from its payload, so nothing else is left out.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
+from domain.errors import Conflict
 from ledger.store.db import Cursor, Database
-from projections.runner import ProjectionRunner, Reader, View
+from projections.runner import REBUILDING, ProjectionRunner, View
 
 MODULUS = 2**128
 FETCH = 5000
@@ -153,15 +167,6 @@ def differences(
     return found
 
 
-def scratch_runner(
-    db: Database, reader: Reader, decoder: Callable[[Any], Any], views: Sequence[View]
-) -> ProjectionRunner:
-    """A runner of the same views over a scratch database, set up empty."""
-    runner = ProjectionRunner(db, reader, decoder, [view.on(db) for view in views])
-    runner.setup()
-    return runner
-
-
 def compare(
     live: Cursor, replayed: Cursor, views: Sequence[View], *, diff: bool, limit: int = 10
 ) -> list[TableReport]:
@@ -181,3 +186,89 @@ def compare(
 
 def compared_tables(view: View) -> list[str]:
     return [table for table in view.tables if table not in view.working_tables]
+
+
+# (start, limit, topics, unread, stop=…) → (notifications, covered): ``LogReader.read``
+LogRead = Callable[..., tuple[Sequence[Any], int]]
+
+
+@contextmanager
+def scratch_database(live: Database) -> Iterator[Database]:
+    """An empty database of the live one's kind, removed on leaving."""
+    target = live.target
+    if target.kind == "sqlite":
+        parent = Path(target.path).resolve().parent
+        with tempfile.TemporaryDirectory(prefix="doudi-replay-", dir=parent) as folder:
+            db = Database(dataclasses.replace(target, path=f"{folder}/replay.sqlite3"))
+            try:
+                yield db
+            finally:
+                db.close()
+        return
+    schema = f"doudi_replay_{uuid4().hex[:12]}"
+    with live.transaction(write=True) as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+    db = Database(dataclasses.replace(target, schema=schema), pool_size=2)
+    try:
+        yield db
+    finally:
+        db.close()
+        with live.transaction(write=True) as cur:
+            cur.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def replay_into(
+    scratch: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
+    positions: dict[str, int],
+) -> None:  # fmt: skip
+    """Replay each view, as the same code over ``scratch``, up to its position."""
+
+    def stop_of(view: View) -> int:
+        return positions[view.name]
+
+    for stop, group in groupby(sorted(views, key=stop_of), key=stop_of):
+
+        def bounded(start: int, count: int, topics: Any, unread: Any, stop: int = stop) -> Any:
+            return read(start, count, topics, unread, stop=stop)
+
+        runner = ProjectionRunner(scratch, bounded, decoder, [view.on(scratch) for view in group])
+        runner.setup()
+        runner.catch_up()
+
+
+def replay_views(
+    live_db: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
+    *, diff: bool, limit: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Replay ``views`` into a scratch database up to their live positions and compare: a
+    report with ``equal``, each view's position, each table's digests (with ``diff``, the
+    first ``limit`` differing keys of each table that differs) and what was left out and why."""
+    with scratch_database(live_db) as scratch, live_db.transaction(snapshot=True) as live:
+        rows = live.execute("SELECT name, position FROM projection_tracking").fetchall()
+        positions = {row["name"]: int(row["position"]) for row in rows}
+        rebuilding = [view.name for view in views if positions[view.name] == REBUILDING]
+        if rebuilding:
+            raise Conflict(
+                f"views being rebuilt cannot be compared yet: {', '.join(rebuilding)}",
+                field="view",
+                rule="view_rebuilding",
+            )
+        replay_into(scratch, views, read, decoder, positions)
+        with scratch.transaction() as replayed:
+            reports = compare(live, replayed, views, diff=diff, limit=limit)
+    return {
+        "equal": all(report.equal for report in reports),
+        "positions": {view.name: positions[view.name] for view in views},
+        "tables": [report.as_dict() for report in reports],
+        "not_compared": {
+            "working_tables": {
+                view.name: [t for t in view.tables if t not in compared_tables(view)]
+                for view in views
+                if view.working_tables
+            },
+            "projection_failures": ["first_seen", "last_seen", "attempts", "resolved_at"],
+            "why": "working tables record how a view was built (e.g. roll chunks written ahead"
+            " by the generating process), not what it shows; a failure's times and attempts are"
+            " the wall clock and tries of the process that met it, not facts of the log",
+        },
+    }

@@ -50,6 +50,14 @@ class Page(Out):
     items: list[Row]
 
 
+class KnownAt(Out):
+    """The log position a known-at read reflects, and the events recorded after it."""
+
+    position: int = Count
+    as_known_at: str | None
+    recorded_after: list[Row]
+
+
 class CaseSummary(Out):
     case_id: UUID
     status: str
@@ -74,6 +82,7 @@ class CasePage(Page):
 
 class Case(CaseRow):
     members: list[Row] = []
+    known_at: KnownAt | None = None
 
 
 class Timeline(Out):
@@ -223,11 +232,13 @@ class Balance(Out):
 class Balances(Out):
     items: list[Balance]
     trial_balance_fen: int
+    known_at: KnownAt | None = None
 
 
 class Statement(Out):
     account: str
     items: list[Row]
+    known_at: KnownAt | None = None
 
 
 class StatementImported(Out):

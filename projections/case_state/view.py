@@ -193,20 +193,38 @@ class CaseStateView(View):
         """A case as it stood on ``day``, as known now: its stored events (in version order)
         folded by this view's own code, leaving out those effective after ``day`` — what a
         special auditor whose period ends that day is shown. None if not yet applied for."""
+        return self.folded(case_id, [(event.originator_version, event) for event in stored], day)
+
+    def folded(
+        self, case_id: str, events: Sequence[tuple[int, Any]], day: str | None = None
+    ) -> dict[str, Any] | None:
+        """A case as this view's own code folds ``events`` ((log position, stored event) in
+        version order; a known-at read passes those recorded up to a position), leaving out
+        those effective after ``day`` if given. None if not (yet) applied for."""
         rows = CaseRows()
-        for event in stored:
+        for position, event in events:
             name, fields, recorded = self.decode(event)
-            if fields["effective_date"] > day:
+            if day is not None and fields["effective_date"] > day:
                 continue
             if case_id not in rows.cases and event.originator_version != 1:
                 return None  # its application is effective after the day
-            version = event.originator_version  # no log position: none is shown
-            self.projection.fold(rows, version, name, fields, case_id, version, recorded)
+            version = event.originator_version
+            self.projection.fold(rows, position, name, fields, case_id, version, recorded)
         if case_id not in rows.cases:
             return None
         ((_id, members, _timeline),) = rows.write_back()
         case = rows.cases[case_id]
         return _shown({column: case[column] for column in CASE_COLUMN_NAMES}, members)
+
+    def event_summary(self, position: int, event: Any) -> dict[str, Any]:
+        """What an auditor needs to find one event of a case: where and when it was recorded,
+        what it decided and from when, and its document."""
+        name, fields, recorded = self.decode(event)
+        return {
+            "position": position, "version": event.originator_version, "event_type": name,
+            "effective_date": fields["effective_date"], "recorded_at": recorded,
+            "document_ref": fields.get("document_ref"),
+        }  # fmt: skip
 
     def search(
         self,

@@ -12,11 +12,13 @@ from pydantic import BaseModel
 from api.http import schemas
 from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.known_at import AsKnownAt, AsOfPosition
 from api.http.responses import Case, CasePage, CaseSummary, Timeline, answer
 from domain.errors import NotFound
 from domain.household import CaseStatus
 from domain.programmes import Programme
 from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
+from ops.services.known_at import case_known_at, resolve
 from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/households", tags=["households"])
@@ -85,13 +87,26 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
 
     @target.get(
         "/{case_id}",
-        summary="Current state of one case",
+        summary="One case as known now, or at a past time or log position",
         response_model=None,
         responses=answer(Case, 200),
     )
-    def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+    def get_case(
+        case_id: UUID,
+        services: ReadServices,
+        principal: PrincipalDep,
+        as_known_at: AsKnownAt = None,
+        as_of_position: AsOfPosition = None,
+    ) -> dict[str, Any]:
         case = visible_case(services, principal, case_id, kind)
-        return services.case_as_of_period(case, principal.period)
+        known = resolve(services, principal, as_known_at, as_of_position)
+        if known is None:
+            return services.case_as_of_period(case, principal.period)
+        day = principal.period[1] if principal.period else None
+        then, later = case_known_at(services, str(case_id), known, day)
+        if then is None or not principal.sees(then["region_code"]):
+            raise NotFound("no such case as known then", field="case_id", rule="exists")
+        return then | {"known_at": known.as_dict() | {"recorded_after": later}}
 
     @target.get(
         "/{case_id}/timeline",
