@@ -78,6 +78,7 @@ class CaseRow(Out):
 
 class CasePage(Page):
     items: list[CaseRow]  # type: ignore[assignment]
+    known_at: KnownAt | None = None
 
 
 class Case(CaseRow):

@@ -86,6 +86,25 @@ def test_a_late_death_known_before_and_after(
         client.get(f"{API}/households/{case_id}?as_of_position={trail[0]['position'] - 1}",
                    headers=admin), 404, "case_id", "exists",
     )  # fmt: skip
+    # the list, with its filters, as known then
+    listed = client.get(
+        f"{API}/households?as_of_position={approval['position']}&status=active", headers=admin
+    ).json()
+    assert listed["known_at"] == {"position": approval["position"], "as_known_at": None}
+    assert [(c["case_id"], c["member_count"]) for c in listed["items"]] == [(case_id, 2)]
+    assert (
+        client.get(f"{API}/households?status=active", headers=admin).json()["items"][0][
+            "member_count"
+        ]
+        == 1
+    )
+    before = client.get(f"{API}/households?as_of_position={trail[0]['position'] - 1}",
+                        headers=admin).json()  # fmt: skip
+    assert before["total"] == 0 and before["items"] == []
+    assert (
+        client.get(f"{API}/tekun?as_of_position={death_position}", headers=admin).json()["total"]
+        == 0
+    )
     future = client.get(f"{API}/households/{case_id}?as_known_at=2099-01-01T00:00:00Z",
                         headers=admin).json()  # fmt: skip
     assert future["member_count"] == 1 and future["known_at"]["position"] == services.log_position()

@@ -3,8 +3,9 @@
 Method: hypothesis draws a history mixing a household case's decisions (some refused in the
 state they meet) with fund-ledger postings and reversals, run through the services as the API
 runs them, and a log position inside it. The case as known at that position (its own events
-folded, ``case_known_at``) must equal the case-state view replayed from nothing up to that
-position into a scratch database, and the balances and a pool's statement as known then (the
+folded, ``case_known_at``) and the county's list as known then (the case versions valid
+there) must equal the case-state view replayed from nothing up to that position into a scratch
+database, and the balances and a pool's statement as known then (the
 live view bounded by position) the ledger view replayed the same way. Both backends.
 """
 
@@ -33,6 +34,8 @@ from tests.property.test_replay import DECISIONS
 CHECKED_BY_ANOTHER = ("approve", "terminate")  # separation of duties: the checker decides these
 POOL = "pool:420582:dibao"
 LEDGER_STEPS = ("raise", "allocate", "reverse")
+LIST = {"scope_prefix": COUNTY, "kind": None, "region_prefix": None, "status": None,
+        "programme": None, "limit": 500, "offset": 0}  # fmt: skip
 
 
 @pytest.fixture(
@@ -127,6 +130,7 @@ def test_known_at_equals_a_replay_up_to_the_position(
     case, later = case_known_at(services, case_id, known)
     balances = services.ledger.balances(COUNTY, known_at=position)
     statement = services.ledger.statement(POOL, 500, 0, known_at=position)
+    listed = services.case_state.search(known_at=position, **LIST)
     views = [services.case_state, services.ledger]
     with scratch_database(services.db) as scratch:
         replay_into(scratch, views, services.log.read, services.app.mapper.to_domain_event,
@@ -134,6 +138,7 @@ def test_known_at_equals_a_replay_up_to_the_position(
         replayed_case: Any = services.case_state.on(scratch)
         replayed_ledger: Any = services.ledger.on(scratch)
         assert case == replayed_case.get(case_id)
+        assert listed == replayed_case.search(**LIST)
         assert balances == replayed_ledger.balances(COUNTY)
         assert statement == replayed_ledger.statement(POOL, 500, 0)
     now = services.case_state.get(case_id)

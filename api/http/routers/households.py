@@ -71,19 +71,25 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         programme: Programme | None = None,
         limit: Limit = 50,
         offset: Offset = 0,
+        as_known_at: AsKnownAt = None,
+        as_of_position: AsOfPosition = None,
     ) -> dict[str, Any]:
         principal.require("read.cases")
         if region is not None:
             principal.require_filter(region)
+        known = resolve(services, principal, as_known_at, as_of_position)
         total, items = services.case_state.search(
             scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status.value if status else None,
             programme=programme.value if programme else None, limit=limit, offset=offset,
-            period=principal.period,
+            period=principal.period, known_at=None if known is None else known.position,
         )  # fmt: skip
         if principal.period is not None:  # each case as it stood at the period's end
-            items = [services.case_as_of_period(item, principal.period) for item in items]
+            items = [services.case_as_of_period(item, principal.period, known) for item in items]
             items = [item for item in items if status is None or item["status"] == status.value]
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+        found = {"total": total, "limit": limit, "offset": offset, "items": items}
+        if known is not None:
+            found["known_at"] = known.as_dict()
+        return found
 
     @target.get(
         "/{case_id}",
