@@ -168,6 +168,7 @@ class Statistics(Out):
     from_: str = Field(alias="from")
     to: str
     items: list[Row]
+    known_at: KnownAt | None = None
 
 
 class GrantSummary(Out):

@@ -66,12 +66,9 @@ def resolve(
     principal: Principal,
     as_known_at: str | None,
     as_of_position: int | None,
-    *,
-    period_bound: bool = False,
 ) -> KnownAt | None:
     """The position a read asks for: by time or by position (not both), None for a read as
-    known now. ``period_bound``: a special auditor who names neither reads as known at the end
-    of the period (the reads whose records carry no effective date of their own)."""
+    known now (a special auditor's reads then keep their own bounds by date)."""
     if as_known_at is not None and as_of_position is not None:
         raise InvalidValue(
             "name a time (as_known_at) or a log position (as_of_position), not both",
@@ -95,7 +92,7 @@ def resolve(
             )
         return KnownAt(as_of_position)
     if as_known_at is None:
-        return KnownAt(position_at(services, end), end) if end and period_bound else None
+        return None
     try:
         moment = utc_text(datetime.fromisoformat(as_known_at))
     except ValueError:

@@ -4,7 +4,9 @@ position, with the events recorded since that make today's answer differ.
 The case file: 王一's household (two members) is applied for, checked and approved in January
 2024. Later (recorded afterwards, effective back in February) the office learns that 王二 died
 (a late death: ``remove-member``). The fund ledger raises central money, allocates it to the
-dibao pool, and then reverses the allocation.
+dibao pool, and then reverses the allocation. A county pays January and February 2024 at a
+670-yuan standard; a raise to 700 yuan effective 1 January is recorded afterwards, and the
+March roll carries the back-pay (a retroactive standard change).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ops.services.core import Services
 from tests.api.conftest import colleague
 from tests.api.test_households_api import API, apply, assert_problem
 from tests.api.test_ledger_api import CASE_FILE, DOC, post
+from tests.api.test_retroactivity_api import roll, setup_county
 from tests.factories import approve_body, id_number, income_body
 
 DEATH = {
@@ -166,9 +169,10 @@ def test_a_reversed_posting_known_before_and_after(
 def test_a_special_auditors_period_bounds_what_is_known(
     client: TestClient, token: Any, services: Services
 ) -> None:
-    """A special auditor whose period is 2024 reads as known at the period's end: everything
-    here was recorded later (today), so a case is not known then, a position after the period
-    is 403, and the balances count no posting recorded after it although they are dated in it."""
+    """A special auditor whose period is 2024 reads as known at a time no later than the
+    period's end: everything here was recorded later (today), so a case is not known then, a
+    position after the period is 403, and the balances as known then count no posting recorded
+    after it although they are dated in it. Without a time its reads keep their date bounds."""
     admin = token("admin")
     case_id = approved_case(client, admin)
     finance = token("finance_officer")
@@ -186,10 +190,46 @@ def test_a_special_auditors_period_bounds_what_is_known(
         client.get(f"{API}/households/{case_id}?as_of_position=1", headers=special),
         403, "as_of_position", "audit_period",
     )  # fmt: skip
-    balances = client.get(f"{API}/ledger/balances", headers=special).json()
+    known = client.get(f"{API}/ledger/balances?as_known_at=2099-01-01T00:00:00Z", headers=special)
+    balances = known.json()
     assert (
         balances["items"] == []
         and balances["known_at"]["as_known_at"] == "2024-12-31T23:59:59.999999Z"
     )
     assert [t["txn_key"] for t in balances["known_at"]["recorded_after"]] == ["raise-1", "alloc-1"]
-    assert client.get(f"{API}/ledger/balances", headers=token("auditor")).json()["items"]
+    assert client.get(f"{API}/ledger/balances", headers=special).json()["items"]
+
+
+def test_statistics_before_and_after_a_retroactive_standard_change(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """As known after February's roll, the statistics show January and February at 1,110 yuan
+    each; the raise (670 → 700, effective 1 January) recorded since is carried by March's roll,
+    approved later: as known now March pays 1,200 yuan plus 2 × 90 yuan back-pay, and the
+    known-at answer names March's approval as what it lacks."""
+    admin, finance = token("admin"), token("finance_officer")
+    setup_county(client, admin)
+    for month in ("2024-01", "2024-02"):
+        assert roll(client, finance, month)["total_fen"] == 111_000
+    february = services.log_position()
+    raise_body = {"programme": "dibao_urban", "amount_fen": 70_000, "period": "month",
+                  "effective_date": "2024-01-01", "document_ref": "当民发〔2024〕9号"}  # fmt: skip
+    assert (
+        client.post(f"{API}/policy/420582/standards", json=raise_body, headers=admin).status_code
+        == 201
+    )
+    march = roll(client, finance, "2024-03")
+    assert march["total_fen"] == 120_000 + 2 * 9_000
+
+    def amounts(query: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+        found = client.get(f"{API}/statistics?from=2024-01&to=2024-03{query}", headers=admin).json()
+        return [(item["period"], item["amount_fen"]) for item in found["items"]], found
+
+    then, known = amounts(f"&as_of_position={february}")
+    assert then == [("2024-01", 111_000), ("2024-02", 111_000)]
+    assert [(r["roll_id"], r["month"]) for r in known["known_at"]["recorded_after"]] == [
+        (march["roll_id"], "2024-03")
+    ]
+    now, _ = amounts("")
+    assert now == [("2024-01", 111_000), ("2024-02", 111_000), ("2024-03", 138_000)]
+    assert amounts(f"&as_of_position={services.log_position()}")[0] == now

@@ -139,9 +139,9 @@ def balances(
     if region is not None:
         principal.require_filter(region)
     # A special auditor's balances are those at the end of the audit period (its closing
-    # balances), as known then: postings recorded after it are not counted.
+    # balances); as known at a time, never later than the period's end.
     until = principal.period[1] if principal.period else None
-    known = resolve(services, principal, as_known_at, as_of_position, period_bound=True)
+    known = resolve(services, principal, as_known_at, as_of_position)
     position = None if known is None else known.position
     items = services.ledger.balances(principal.prefix, region, until, position)
     found = {"items": items, "trial_balance_fen": sum(int(item["balance_fen"]) for item in items)}
@@ -170,7 +170,7 @@ def statement(
     parsed = parse_account(account)
     if not principal.sees(parsed.region_code):
         raise NotFound("no such account", field="account", rule="exists")
-    known = resolve(services, principal, as_known_at, as_of_position, period_bound=True)
+    known = resolve(services, principal, as_known_at, as_of_position)
     position = None if known is None else known.position
     items = services.ledger.statement(parsed.code, limit, offset, principal.period, position)
     found = {"account": parsed.code, "items": items}
