@@ -113,3 +113,27 @@ def test_the_command_reports_equality_and_exits_1_on_a_difference(
     assert (
         table["table"] == "case_state" and table["differences"][0]["live"]["status"] == "terminated"
     )
+
+
+def test_statistics_as_known_at_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`doudi stats --as-of-position 0` on the demo county knows no roll and names every roll
+    approved since; at the log's head it equals the statistics as known now; a bad time is
+    refused naming the option's rule."""
+    monkeypatch.setenv("DOUDI_DATABASE_URL", f"sqlite:///{tmp_path}/cli.sqlite3")
+    monkeypatch.setenv("DOUDI_SECRET", "cli-test-secret")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--households", "10"]).exit_code == 0
+    months = ["stats", "--from", "2022-01", "--to", "2022-12"]
+    now = json.loads(runner.invoke(app, months).stdout)
+    assert now and all(item["amount_fen"] > 0 for item in now)
+    before = json.loads(runner.invoke(app, [*months, "--as-of-position", "0"]).stdout)
+    assert before["items"] == [] and before["known_at"]["position"] == 0
+    assert before["known_at"]["recorded_after"]
+    head = max(r["position"] for r in before["known_at"]["recorded_after"])
+    known = json.loads(runner.invoke(app, [*months, "--as-of-position", str(head)]).stdout)
+    assert known["items"] == now and known["known_at"]["recorded_after"] == []
+    bad = runner.invoke(app, [*months, "--as-known-at", "2022-02-30T00:00:00Z"])
+    assert bad.exit_code == 2 and "timestamp_valid" in bad.output
