@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     with TemporaryDirectory() as folder, fresh_database(args.backend, Path(folder)) as url:
-        print(json.dumps(measure(url, args.households, args.rounds), indent=1))
+        print(json.dumps(measure(url, args.households, args.rounds)))
 
 
 if __name__ == "__main__":
