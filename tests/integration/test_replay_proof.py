@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app
+from domain.errors import Conflict
 from ops.services.core import Services
 from ops.services.replay import replay
 from projections.replay import Digest, row_hash
@@ -137,3 +138,13 @@ def test_statistics_as_known_at_from_the_command_line(
     assert known["items"] == now and known["known_at"]["recorded_after"] == []
     bad = runner.invoke(app, [*months, "--as-known-at", "2022-02-30T00:00:00Z"])
     assert bad.exit_code == 2 and "timestamp_valid" in bad.output
+
+
+def test_a_view_being_rebuilt_is_not_compared(services: Services) -> None:
+    """While a view is marked as being rebuilt by several processes its tables are partial:
+    the replay refuses (409 ``view_rebuilding``) rather than report a difference."""
+    demo_log(services, households=5, tekun=1)
+    services.projections.begin_sharded_rebuild("audit_trail")
+    with pytest.raises(Conflict) as refused:
+        replay(services)
+    assert refused.value.rule == "view_rebuilding" and "audit_trail" in refused.value.detail
