@@ -55,7 +55,9 @@ class KnownAt(Out):
 
     position: int = Count
     as_known_at: str | None
-    recorded_after: list[Row]
+    recorded_after: list[Row] = Field(
+        default=[], description="events recorded since (not on lists)"
+    )
 
 
 class CaseSummary(Out):
