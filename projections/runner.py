@@ -23,6 +23,7 @@ again those that still fail.
 
 from __future__ import annotations
 
+import copy
 import re
 import sqlite3
 import traceback
@@ -129,6 +130,14 @@ class View(ABC):
     # (e.g. which roll chunks were written ahead): a rebuild need not reproduce them, so the
     # 'rebuild equals live' comparison (``dump``) leaves them out.
     working_tables: tuple[str, ...] = ()
+    db: Database
+
+    def on(self, db: Database) -> View:
+        """The same view over another database (the replay proof's scratch one): a view keeps
+        no state but its database, so a shallow copy with the database replaced is the view."""
+        clone = copy.copy(self)
+        clone.db = db
+        return clone
 
     @abstractmethod
     def create(self, cur: Cursor) -> None:

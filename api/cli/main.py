@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from api.cli.replay import replay_command  # noqa: F401 - registers `doudi audit replay`
 from api.cli.tlog import audit_app
 from domain.access import Principal
 from ledger.store.runtime import tune_gc
@@ -570,15 +571,30 @@ def stats(
     level: Annotated[str, typer.Option(help="county, city, province")] = "county",
     period: Annotated[str, typer.Option(help="month, quarter, year")] = "month",
     region: Annotated[str, typer.Option(help="scope prefix, e.g. 42 or 4205")] = "",
+    as_known_at: Annotated[
+        str | None, typer.Option(help="as known at this UTC time, e.g. 2024-05-01T00:00:00Z")
+    ] = None,
+    as_of_position: Annotated[
+        int | None, typer.Option(min=0, help="as known at this log position")
+    ] = None,
 ) -> None:
-    """Statistics from approved rolls (households, persons, person-times, amount, average level)."""
-    items = _run(
-        lambda services, _p: services.fresh().statistics.report(
-            scope_prefix=region, level=level, period=period, first=first, last=last, programme=None
-        ),
-        None,
-    )
-    typer.echo(json.dumps(items, ensure_ascii=False, indent=1))
+    """Statistics from approved rolls (households, persons, person-times, amount, average
+    level); with a time or position, as known then, beside the rolls approved since."""
+    from ops.services.known_at import resolve
+
+    def report(services: Services, principal: Principal) -> Any:
+        services.fresh()
+        known = resolve(services, principal, as_known_at, as_of_position)
+        items = services.statistics.report(
+            scope_prefix=region, level=level, period=period, first=first, last=last,
+            programme=None, known_at=None if known is None else known.position,
+        )  # fmt: skip
+        if known is None:
+            return items
+        later = services.statistics.approved_after(known.position, region, first, last)
+        return {"known_at": known.as_dict() | {"recorded_after": later}, "items": items}
+
+    typer.echo(json.dumps(_run(report, None), ensure_ascii=False, indent=1))
 
 
 @app.command()

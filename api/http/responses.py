@@ -50,6 +50,16 @@ class Page(Out):
     items: list[Row]
 
 
+class KnownAt(Out):
+    """The log position a known-at read reflects, and the events recorded after it."""
+
+    position: int = Count
+    as_known_at: str | None
+    recorded_after: list[Row] = Field(
+        default=[], description="events recorded since (not on lists)"
+    )
+
+
 class CaseSummary(Out):
     case_id: UUID
     status: str
@@ -70,10 +80,12 @@ class CaseRow(Out):
 
 class CasePage(Page):
     items: list[CaseRow]  # type: ignore[assignment]
+    known_at: KnownAt | None = None
 
 
 class Case(CaseRow):
     members: list[Row] = []
+    known_at: KnownAt | None = None
 
 
 class Timeline(Out):
@@ -158,6 +170,7 @@ class Statistics(Out):
     from_: str = Field(alias="from")
     to: str
     items: list[Row]
+    known_at: KnownAt | None = None
 
 
 class GrantSummary(Out):
@@ -245,11 +258,13 @@ class Balance(Out):
 class Balances(Out):
     items: list[Balance]
     trial_balance_fen: int
+    known_at: KnownAt | None = None
 
 
 class Statement(Out):
     account: str
     items: list[Row]
+    known_at: KnownAt | None = None
 
 
 class StatementImported(Out):

@@ -135,8 +135,10 @@ class Database:
         return conn
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Cursor]:
-        """A transaction; committed on success, rolled back on any exception."""
+    def transaction(self, *, write: bool = False, snapshot: bool = False) -> Iterator[Cursor]:
+        """A transaction; committed on success, rolled back on any exception. ``snapshot``: every
+        read sees the database as of the transaction's first read (PostgreSQL's REPEATABLE READ,
+        read only; a SQLite read transaction always does)."""
         if self.is_sqlite:
             conn = self._sqlite_connection()
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -148,6 +150,8 @@ class Database:
             conn.execute("COMMIT")
             return
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if snapshot:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield Cursor(cur, sqlite=False, column_types=self._column_types)
 
     def stream(

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from psycopg.rows import tuple_row
@@ -168,6 +169,40 @@ class LogReader(StoreReader):
             )
             for row in rows
         ]
+
+    def aggregate(self, originator_id: UUID, stop: int | None = None) -> list[Notification]:
+        """The notifications of one aggregate's events in version order, those at log positions
+        up to ``stop`` if given (what a known-at read of one record folds)."""
+        bound = [] if stop is None else [stop]
+        if not self.postgres:
+            with self.recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(
+                    "SELECT rowid, originator_id, originator_version, topic, state"
+                    f" FROM {self.recorder.events_table_name} WHERE originator_id = ?"
+                    + ("" if stop is None else " AND rowid <= ?")
+                    + " ORDER BY originator_version",
+                    (originator_id.hex, *bound),  # the library stores the id as hex digits
+                )
+                rows = [tuple(row) for row in curs.fetchall()]
+        else:
+            statement = SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state"
+                " FROM {schema}.{table} WHERE originator_id = %s{bound} ORDER BY originator_version"
+            ).format(
+                schema=Identifier(self.recorder.datastore.schema),
+                table=Identifier(self.recorder.events_table_name),
+                bound=SQL("" if stop is None else " AND notification_id <= %s"),
+            )
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row, binary=True) as curs,
+            ):
+                rows = curs.execute(statement, (originator_id, *bound)).fetchall()
+        return [
+            Notification(id=row[0], originator_id=UUID(str(row[1])), originator_version=row[2],
+                         topic=row[3], state=bytes(row[4]))
+            for row in rows
+        ]  # fmt: skip
 
     def states(self, notifications: Sequence[Notification]) -> list[Notification]:
         """These notifications with their stored state (those read ``Unread``), in order."""

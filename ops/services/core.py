@@ -351,12 +351,17 @@ class Services:
         return self
 
     def case_as_of_period(
-        self, case: dict[str, Any], period: tuple[str, str] | None
+        self, case: dict[str, Any], period: tuple[str, str] | None, known_at: Any = None
     ) -> dict[str, Any]:
         """A case row as a special auditor sees it: as it stood on its period's last day (the
-        events effective after it left out), so nothing decided after the period shows."""
+        events effective after it left out), so nothing decided after the period shows; as
+        known at ``known_at`` (``ops.services.known_at.KnownAt``) if given."""
         if period is None:
             return case
+        if known_at is not None:
+            events = self.log.aggregate(UUID(case["case_id"]), stop=known_at.position)
+            found = self.case_state.folded(case["case_id"], [(n.id, n) for n in events], period[1])
+            return case if found is None else {key: found[key] for key in case}
         stored = self.app.recorder.select_events(UUID(case["case_id"]))
         shown = self.case_state.as_effective_by(case["case_id"], stored, period[1])
         if shown is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.household import HouseholdCase
@@ -14,7 +15,12 @@ from domain.temporary import TemporaryGrant
 from ledger.journal import JournalTransaction, LedgerYear
 from ledger.store.db import Cursor, Database
 from projections.audit_trail.projection import AuditTrailProjection
-from projections.runner import View, aggregate_topic
+from projections.runner import View, aggregate_topic, utc_text
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS audit_events (
@@ -25,6 +31,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS audit_subjects (
         subject_kind TEXT NOT NULL, subject_id TEXT NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (subject_kind, subject_id, position))""",
+    # Known-at reads find the log position of a time through it (``last_recorded_by``).
+    "CREATE INDEX IF NOT EXISTS audit_events_recorded ON audit_events (recorded_at)",
 )
 
 
@@ -82,6 +90,26 @@ class AuditTrailView(View):
         # A person named twice in one event (a member who is also the single covered person)
         # is one subject row.
         cur.insert_many("audit_subjects", SUBJECT_FIELDS, list(dict.fromkeys(subjects)))
+
+    def last_recorded_by(self, moment: str, window_s: int) -> int:
+        """The highest log position of an audited event recorded at or before ``moment`` (UTC
+        text), 0 if none. Recorded times follow log positions except among decisions saved at
+        once, which wait on each other for seconds at most: the positions of the events
+        recorded in the ``window_s`` seconds before the last one by ``moment`` are compared,
+        along the index, instead of every event's before it."""
+        with self.db.transaction() as cur:
+            last = cur.execute(
+                "SELECT MAX(recorded_at) AS at FROM audit_events WHERE recorded_at <= %s", (moment,)
+            ).fetchone()
+            if last is None or last["at"] is None:
+                return 0
+            since = utc_text(parse_utc(last["at"]) - timedelta(seconds=window_s))
+            found = cur.execute(
+                "SELECT MAX(position) AS position FROM audit_events"
+                " WHERE recorded_at >= %s AND recorded_at <= %s",
+                (since, moment),
+            ).fetchone()
+        return int(found["position"]) if found and found["position"] is not None else 0
 
     def for_subject(
         self,

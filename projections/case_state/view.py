@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from itertools import pairwise
 from operator import itemgetter
 from typing import Any, Final
 
@@ -37,6 +38,19 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     """CREATE TABLE IF NOT EXISTS case_history (
         case_id TEXT PRIMARY KEY, members BYTEA NOT NULL, timeline BYTEA NOT NULL)""",
+    # Every version of a case's listed columns (``CASE_COLUMNS``), each valid from the log
+    # position of the event that made it until the next one's (NULL: the current version), as
+    # SQL:2011 system-versioned rows: what the lists answer as known at a past position.
+    """CREATE TABLE IF NOT EXISTS case_versions (
+        case_id TEXT NOT NULL, kind TEXT NOT NULL, region_code TEXT NOT NULL, county_code TEXT NOT NULL,
+        programme TEXT NOT NULL, status TEXT NOT NULL, status_since TEXT NOT NULL, head_name TEXT NOT NULL,
+        head_id_masked TEXT NOT NULL, applied_on TEXT NOT NULL, method TEXT, tier_code TEXT,
+        start_month TEXT, care_level TEXT, payee_account_masked TEXT, household_income_fen BIGINT,
+        annual_review_due TEXT, exit_months INTEGER, end_reason TEXT, single_person BOOLEAN NOT NULL,
+        member_count INTEGER NOT NULL, covered_count INTEGER NOT NULL, version INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL, valid_from BIGINT NOT NULL, valid_to BIGINT,
+        PRIMARY KEY (case_id, valid_from))""",
+    "CREATE INDEX IF NOT EXISTS case_versions_region ON case_versions (region_code, valid_from)",
     # Every (kind, programme, tier) an approved case of a county has had — for 特困 the dibao
     # standard it is a multiple of, tier '' for none: what a roll's policy check asks for, in a
     # few rows instead of a pass over the county's cases. It only grows (see
@@ -83,8 +97,8 @@ _case_row = itemgetter(*CASE_FIELDS)
 class CaseStateView(View):
     name = "case_state"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 12
-    tables = ("case_state", "case_history", "case_programmes")
+    version = 13
+    tables = ("case_state", "case_history", "case_programmes", "case_versions")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
     shardable = True  # every row belongs to one case
     raw = True  # folds decoded fields (ledger.store.transcoding.EventFields), not event objects
@@ -135,9 +149,12 @@ class CaseStateView(View):
             cur.execute(f"DELETE FROM case_state WHERE case_id IN ({marks})", chunk)
             cur.execute(f"DELETE FROM case_history WHERE case_id IN ({marks})", chunk)
         fold, decode = self.projection.fold, self.decode
+        versions: dict[str, list[list[Any]]] = {}
         for position, notification, case_id in events:
             name, fields, recorded = decode(notification)
             fold(rows, position, name, fields, case_id, notification.originator_version, recorded)
+            versions.setdefault(case_id, []).append(_version(rows, case_id, position))
+        self._write_versions(cur, versions, ids)
         history = rows.write_back()
         cur.insert_many("case_state", CASE_FIELDS, list(map(_case_row, rows.cases.values())))
         cur.insert_many("case_history", HISTORY_FIELDS, history)
@@ -149,6 +166,25 @@ class CaseStateView(View):
         })  # fmt: skip
         if paid:
             self._list_programmes(cur, paid)
+
+    @staticmethod
+    def _write_versions(
+        cur: Cursor, versions: dict[str, list[list[Any]]], known: list[str]
+    ) -> None:
+        """Add the batch's versions of each case, each valid until the next (the last until
+        further notice), and end the current version of the cases known before the batch."""
+        if known:
+            firsts = {case_id: versions[case_id][0][-2] for case_id in known}
+            cur.executemany(
+                "UPDATE case_versions SET valid_to = %s WHERE case_id = %s AND valid_to IS NULL",
+                [(firsts[case_id], case_id) for case_id in known],
+            )
+        rows = []
+        for made in versions.values():
+            for version, following in pairwise(made):
+                version[-1] = following[-2]
+            rows.extend(made)
+        cur.insert_many("case_versions", VERSION_FIELDS, rows)
 
     @staticmethod
     def _list_programmes(cur: Cursor, paid: list[tuple[str, str, str, str]]) -> None:
@@ -193,20 +229,38 @@ class CaseStateView(View):
         """A case as it stood on ``day``, as known now: its stored events (in version order)
         folded by this view's own code, leaving out those effective after ``day`` — what a
         special auditor whose period ends that day is shown. None if not yet applied for."""
+        return self.folded(case_id, [(event.originator_version, event) for event in stored], day)
+
+    def folded(
+        self, case_id: str, events: Sequence[tuple[int, Any]], day: str | None = None
+    ) -> dict[str, Any] | None:
+        """A case as this view's own code folds ``events`` ((log position, stored event) in
+        version order; a known-at read passes those recorded up to a position), leaving out
+        those effective after ``day`` if given. None if not (yet) applied for."""
         rows = CaseRows()
-        for event in stored:
+        for position, event in events:
             name, fields, recorded = self.decode(event)
-            if fields["effective_date"] > day:
+            if day is not None and fields["effective_date"] > day:
                 continue
             if case_id not in rows.cases and event.originator_version != 1:
                 return None  # its application is effective after the day
-            version = event.originator_version  # no log position: none is shown
-            self.projection.fold(rows, version, name, fields, case_id, version, recorded)
+            version = event.originator_version
+            self.projection.fold(rows, position, name, fields, case_id, version, recorded)
         if case_id not in rows.cases:
             return None
         ((_id, members, _timeline),) = rows.write_back()
         case = rows.cases[case_id]
         return _shown({column: case[column] for column in CASE_COLUMN_NAMES}, members)
+
+    def event_summary(self, position: int, event: Any) -> dict[str, Any]:
+        """What an auditor needs to find one event of a case: where and when it was recorded,
+        what it decided and from when, and its document."""
+        name, fields, recorded = self.decode(event)
+        return {
+            "position": position, "version": event.originator_version, "event_type": name,
+            "effective_date": fields["effective_date"], "recorded_at": recorded,
+            "document_ref": fields.get("document_ref"),
+        }  # fmt: skip
 
     def search(
         self,
@@ -219,11 +273,17 @@ class CaseStateView(View):
         limit: int,
         offset: int,
         period: tuple[str, str] | None = None,
+        known_at: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """Cases in scope; with an audit ``period`` (first day, last day), only the cases open at
-        some time in it (``case_in_period``)."""
-        where = ["region_code LIKE %s"]
+        some time in it (``case_in_period``); with ``known_at``, as known at that log position
+        (each case's version valid there)."""
+        table, where = "case_state", ["region_code LIKE %s"]
         params: list[Any] = [scope_prefix + "%"]
+        if known_at is not None:
+            table = "case_versions"
+            where.append("valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)")
+            params += [known_at, known_at]
         if period is not None:
             where.append(f"applied_on <= %s AND NOT (status IN {ENDED} AND status_since < %s)")
             params += [period[1], period[0]]
@@ -237,10 +297,10 @@ class CaseStateView(View):
         clause = " AND ".join(where)
         with self.db.transaction() as cur:
             total = cur.execute(
-                f"SELECT COUNT(*) AS n FROM case_state WHERE {clause}", params
+                f"SELECT COUNT(*) AS n FROM {table} WHERE {clause}", params
             ).fetchone()
             rows = cur.execute(
-                f"SELECT {CASE_COLUMNS} FROM case_state WHERE {clause} ORDER BY applied_on, case_id LIMIT %s OFFSET %s",
+                f"SELECT {CASE_COLUMNS} FROM {table} WHERE {clause} ORDER BY applied_on, case_id LIMIT %s OFFSET %s",
                 [*params, limit, offset],
             ).fetchall()
         return int(total["n"] if total else 0), [_booleans(row) for row in rows]
@@ -409,6 +469,19 @@ def case_in_period(case: dict[str, Any], period: tuple[str, str] | None) -> bool
 
 
 CASE_COLUMN_NAMES: Final = tuple(name.strip() for name in CASE_COLUMNS.split(","))
+VERSION_FIELDS: Final = (*CASE_COLUMN_NAMES, "valid_from", "valid_to")
+_COUNTED = frozenset(("member_count", "covered_count"))
+
+
+def _version(rows: CaseRows, case_id: str, position: int) -> list[Any]:
+    """A case's listed columns right after the event at ``position`` (member counts as its
+    members then stand: the batch's own counts are taken only at its end), valid from there."""
+    case = rows.cases[case_id]
+    members = rows.members.get(case_id, {}).values()
+    counts = {"member_count": len(members),
+              "covered_count": sum([1 for member in members if member["covered"]])}  # fmt: skip
+    listed = [counts[name] if name in _COUNTED else case[name] for name in CASE_COLUMN_NAMES]
+    return [*listed, position, None]
 
 
 def _shown(row: dict[str, Any], members: bytes | None) -> dict[str, Any]:

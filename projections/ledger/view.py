@@ -231,13 +231,22 @@ class LedgerView(View):
     # --- queries --------------------------------------------------------------------------
 
     def balances(
-        self, scope_prefix: str, region: str | None = None, until: str | None = None
+        self,
+        scope_prefix: str,
+        region: str | None = None,
+        until: str | None = None,
+        known_at: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Balances of the accounts in scope, of the entries posted by ``until`` if given."""
+        """Balances of the accounts in scope, of the entries posted by ``until`` if given and
+        recorded by log position ``known_at`` if given (entries are never changed: a reversal
+        is entries of its own, so a position bounds exactly what was known)."""
         where, params = "region_code LIKE %s", [scope_prefix + "%"]
         if until is not None:
             where += " AND posting_date <= %s"
             params.append(until)
+        if known_at is not None:
+            where += " AND position <= %s"
+            params.append(known_at)
         if region:
             where += " AND region_code LIKE %s"
             params.append(region + "%")
@@ -248,6 +257,23 @@ class LedgerView(View):
                 f" CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS balance_fen FROM ledger_entries WHERE {where}"
                 " GROUP BY account, kind, region_code ORDER BY account",
                 params,
+            ).fetchall()
+
+    def recorded_after(
+        self, position: int, scope_prefix: str, account: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The transactions recorded after log position ``position`` with an entry in scope (of
+        ``account`` if given), in log order: what a balance or statement known then lacks."""
+        where, params = "e.position > %s AND e.region_code LIKE %s", [position, scope_prefix + "%"]
+        if account is not None:
+            where += " AND e.account = %s"
+            params.append(account)
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT t.position, t.txn_key, t.code, t.posting_date, t.recorded_at, t.document_ref,"
+                " t.reverses FROM ledger_transactions t WHERE t.txn_id IN"
+                f" (SELECT e.txn_id FROM ledger_entries e WHERE {where}) ORDER BY t.position LIMIT %s",
+                [*params, limit],
             ).fetchall()
 
     def year_end_balances(self, county: str, last_day: str) -> list[list[Any]]:
@@ -270,21 +296,38 @@ class LedgerView(View):
                 (county, year),
             ).fetchall()
 
+    def last_statement_recorded_by(self, moment: str) -> int:
+        """The log position of the last bank statement recorded at or before ``moment``, 0 if
+        none (statements are not in the audit trail; a known-at time must count them too)."""
+        with self.db.transaction() as cur:
+            found = cur.execute(
+                "SELECT MAX(position) AS position FROM bank_statements WHERE recorded_at <= %s",
+                (moment,),
+            ).fetchone()
+        return int(found["position"]) if found and found["position"] is not None else 0
+
     def statement(
-        self, account: str, limit: int, offset: int, period: tuple[str, str] | None = None
+        self,
+        account: str,
+        limit: int,
+        offset: int,
+        period: tuple[str, str] | None = None,
+        known_at: int | None = None,
     ) -> list[dict[str, Any]]:
         """An account's entries in log order, each with the running balance after it; with an
         audit ``period``, only the entries posted in it (their balances still count every entry
-        before them)."""
+        before them); with ``known_at``, only the entries recorded by that log position."""
         first, last = period if period is not None else ("0000-00-00", "9999-99-99")
+        known = "" if known_at is None else " AND e.position <= %s"
+        bound = [] if known_at is None else [known_at]
         with self.db.transaction() as cur:
             rows = cur.execute(
                 "SELECT * FROM (SELECT e.position, e.line_no, t.txn_key, t.code, e.posting_date, t.document_ref,"
                 " e.debit_fen, e.credit_fen, e.source,"
                 " CAST(SUM(e.debit_fen - e.credit_fen) OVER (ORDER BY e.position, e.line_no) AS BIGINT) AS balance_fen"
-                " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s) entries"
-                " WHERE posting_date BETWEEN %s AND %s ORDER BY position, line_no LIMIT %s OFFSET %s",
-                (account, first, last, limit, offset),
+                f" FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s{known})"
+                " entries WHERE posting_date BETWEEN %s AND %s ORDER BY position, line_no LIMIT %s OFFSET %s",
+                (account, *bound, first, last, limit, offset),
             ).fetchall()
         for row in rows:
             del row["line_no"]

@@ -8,6 +8,10 @@ month, not the month before) and removals (清退: paid the month before, not th
 
 It reads the rolls view's tables (no tables of its own), counting only rolls approved, sent or
 settled. Households and persons of a quarter or year are those of its last month.
+
+As known at a log position: an approved roll is never generated again and stays counted, and
+its lines are recorded before its approval, so the statistics known then are those of the
+rolls whose approval (in the audit trail's events) lies at or before the position.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from ledger.store.db import Database
 from projections.rolls.view import line_months
 
 LEVEL_DIGITS = {"county": 6, "city": 4, "province": 2}
+# The rolls approved at or before a log position (the parameter).
+APPROVED_BY = (
+    "SELECT originator_id FROM audit_events WHERE event_type = 'PaymentRoll.Approved'"
+    " AND position <= %s"
+)
 
 
 def period_of(month: str, period: str) -> str:
@@ -67,17 +76,25 @@ class StatisticsView:
         self.db = db
 
     def _lines(
-        self, scope_prefix: str, first: str, last: str, programme: str | None
+        self,
+        scope_prefix: str,
+        first: str,
+        last: str,
+        programme: str | None,
+        known_at: int | None = None,
     ) -> list[dict[str, Any]]:
         months, month, _amount = line_months(self.db.is_sqlite)
+        counted, params = "r.status IN ('approved', 'sent', 'settled')", []
+        if known_at is not None:
+            counted = f"r.roll_id IN ({APPROVED_BY})"
+            params.append(known_at)
         sql = (
             "SELECT r.county_code, r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
             f" EXISTS (SELECT 1 FROM {months} WHERE {month} = r.month) AS regular"
-            " FROM roll_lines l JOIN rolls r ON r.gen = l.gen"
-            " WHERE r.status IN ('approved', 'sent', 'settled') AND r.county_code LIKE %s"
-            " AND r.month >= %s AND r.month <= %s"
+            f" FROM roll_lines l JOIN rolls r ON r.gen = l.gen WHERE {counted}"
+            " AND r.county_code LIKE %s AND r.month >= %s AND r.month <= %s"
         )
-        params: list[Any] = [scope_prefix + "%", first, last]
+        params += [scope_prefix + "%", first, last]
         if programme is not None:
             sql += " AND l.programme = %s"
             params.append(programme)
@@ -93,9 +110,10 @@ class StatisticsView:
         first: str,
         last: str,
         programme: str | None,
+        known_at: int | None = None,
     ) -> list[dict[str, Any]]:
         # One month before the range, to count additions and removals in its first month.
-        rows = self._lines(scope_prefix, add_months(first, -1), last, programme)
+        rows = self._lines(scope_prefix, add_months(first, -1), last, programme, known_at)
         paid: dict[tuple[str, str, str], set[str]] = defaultdict(
             set
         )  # (area, programme, month) → cases
@@ -128,3 +146,17 @@ class StatisticsView:
             }
             for (area, programme_code, key), bucket in sorted(buckets.items())
         ]
+
+    def approved_after(
+        self, position: int, scope_prefix: str, first: str, last: str
+    ) -> list[dict[str, Any]]:
+        """The rolls of the months ``first``…``last`` in scope approved after log position
+        ``position``, in log order: what statistics known then do not count."""
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT e.position, r.roll_id, r.county_code, r.month, e.recorded_at, e.actor"
+                " FROM audit_events e JOIN rolls r ON r.roll_id = e.originator_id"
+                " WHERE e.event_type = 'PaymentRoll.Approved' AND e.position > %s"
+                " AND r.county_code LIKE %s AND r.month >= %s AND r.month <= %s ORDER BY e.position",
+                (position, scope_prefix + "%", first, last),
+            ).fetchall()

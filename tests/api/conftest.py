@@ -13,13 +13,19 @@ from fastapi.testclient import TestClient
 from api.http.app import create_app
 from ledger.store.settings import Settings
 from ops.services.core import Services
+from ops.services.replay import replay
 from tests.conftest import COUNTY
 
 
 @pytest.fixture
 def client(settings: Settings, services: Services) -> Iterator[TestClient]:
+    """The app over fresh services. After the scenario, the replay proof (``doudi audit
+    replay``) must find every view equal to a replay of the log: each API scenario on each
+    backend ends with that check."""
     with TestClient(create_app(settings, services)) as found:
         yield found
+    report = replay(services, diff=True, limit=3)
+    assert report["equal"], [table for table in report["tables"] if not table["equal"]]
 
 
 @pytest.fixture

@@ -92,3 +92,16 @@ def test_tlog_bench(tmp_path: Path) -> None:
     require_postgres()
     report = tlog_bench.run(events=30, households=3, state_bytes=10, rounds=1, folder=tmp_path)
     assert report["median"]["events"] == report["rounds"][0]["events"] > 30
+
+
+def test_known_at_bench(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops.bench import known_at_bench
+
+    (report,) = run_main(
+        known_at_bench, ["--households", "20", "--backend", "sqlite", "--rounds", "2"],
+        monkeypatch, capsys,
+    )  # fmt: skip
+    assert report["replay_equal"] is True and report["events"] > report["known_at_position"] > 0
+    assert report["list_page_known_at"]["p50_ms"] > 0 and report["refold_per_case_ms"] > 0

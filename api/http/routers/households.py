@@ -12,11 +12,13 @@ from pydantic import BaseModel
 from api.http import schemas
 from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.known_at import AsKnownAt, AsOfPosition
 from api.http.responses import Case, CasePage, CaseSummary, Timeline, answer
 from domain.errors import NotFound
 from domain.household import CaseStatus
 from domain.programmes import Programme
 from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
+from ops.services.known_at import case_known_at, resolve
 from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/households", tags=["households"])
@@ -69,29 +71,48 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         programme: Programme | None = None,
         limit: Limit = 50,
         offset: Offset = 0,
+        as_known_at: AsKnownAt = None,
+        as_of_position: AsOfPosition = None,
     ) -> dict[str, Any]:
         principal.require("read.cases")
         if region is not None:
             principal.require_filter(region)
+        known = resolve(services, principal, as_known_at, as_of_position)
         total, items = services.case_state.search(
             scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status.value if status else None,
             programme=programme.value if programme else None, limit=limit, offset=offset,
-            period=principal.period,
+            period=principal.period, known_at=None if known is None else known.position,
         )  # fmt: skip
         if principal.period is not None:  # each case as it stood at the period's end
-            items = [services.case_as_of_period(item, principal.period) for item in items]
+            items = [services.case_as_of_period(item, principal.period, known) for item in items]
             items = [item for item in items if status is None or item["status"] == status.value]
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+        found = {"total": total, "limit": limit, "offset": offset, "items": items}
+        if known is not None:
+            found["known_at"] = known.as_dict()
+        return found
 
     @target.get(
         "/{case_id}",
-        summary="Current state of one case",
+        summary="One case as known now, or at a past time or log position",
         response_model=None,
         responses=answer(Case, 200),
     )
-    def get_case(case_id: UUID, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
+    def get_case(
+        case_id: UUID,
+        services: ReadServices,
+        principal: PrincipalDep,
+        as_known_at: AsKnownAt = None,
+        as_of_position: AsOfPosition = None,
+    ) -> dict[str, Any]:
         case = visible_case(services, principal, case_id, kind)
-        return services.case_as_of_period(case, principal.period)
+        known = resolve(services, principal, as_known_at, as_of_position)
+        if known is None:
+            return services.case_as_of_period(case, principal.period)
+        day = principal.period[1] if principal.period else None
+        then, later = case_known_at(services, str(case_id), known, day)
+        if then is None or not principal.sees(then["region_code"]):
+            raise NotFound("no such case as known then", field="case_id", rule="exists")
+        return then | {"known_at": known.as_dict() | {"recorded_after": later}}
 
     @target.get(
         "/{case_id}/timeline",

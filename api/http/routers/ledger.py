@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from api.http import paths, schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.known_at import AsKnownAt, AsOfPosition
 from api.http.responses import (
     Balances,
     CarryOver,
@@ -23,6 +24,7 @@ from api.http.responses import (
 from api.http.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ledger.accounts import parse_account
+from ops.services.known_at import resolve
 from ops.services.ledger import (
     CarryOverYear,
     ClosePeriod,
@@ -173,14 +175,23 @@ def balances(
     services: ReadServices,
     principal: PrincipalDep,
     region: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
+    as_known_at: AsKnownAt = None,
+    as_of_position: AsOfPosition = None,
 ) -> dict[str, Any]:
     principal.require("read.ledger")
     if region is not None:
         principal.require_filter(region)
-    # A special auditor's balances are those at the end of the audit period (its closing balances).
+    # A special auditor's balances are those at the end of the audit period (its closing
+    # balances); as known at a time, never later than the period's end.
     until = principal.period[1] if principal.period else None
-    items = services.ledger.balances(principal.prefix, region, until)
-    return {"items": items, "trial_balance_fen": sum(int(item["balance_fen"]) for item in items)}
+    known = resolve(services, principal, as_known_at, as_of_position)
+    position = None if known is None else known.position
+    items = services.ledger.balances(principal.prefix, region, until, position)
+    found = {"items": items, "trial_balance_fen": sum(int(item["balance_fen"]) for item in items)}
+    if known is not None:
+        later = services.ledger.recorded_after(known.position, region or principal.prefix)
+        found["known_at"] = known.as_dict() | {"recorded_after": later}
+    return found
 
 
 @router.get(
@@ -195,13 +206,21 @@ def statement(
     principal: PrincipalDep,
     limit: Limit = 100,
     offset: Offset = 0,
+    as_known_at: AsKnownAt = None,
+    as_of_position: AsOfPosition = None,
 ) -> dict[str, Any]:
     principal.require("read.ledger")
     parsed = parse_account(account)
     if not principal.sees(parsed.region_code):
         raise NotFound("no such account", field="account", rule="exists")
-    items = services.ledger.statement(parsed.code, limit, offset, principal.period)
-    return {"account": parsed.code, "items": items}
+    known = resolve(services, principal, as_known_at, as_of_position)
+    position = None if known is None else known.position
+    items = services.ledger.statement(parsed.code, limit, offset, principal.period, position)
+    found = {"account": parsed.code, "items": items}
+    if known is not None:
+        later = services.ledger.recorded_after(known.position, principal.prefix, parsed.code)
+        found["known_at"] = known.as_dict() | {"recorded_after": later}
+    return found
 
 
 @router.post(

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.http import schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.known_at import AsKnownAt, AsOfPosition
 from api.http.responses import (
     BankResults,
     Roll,
@@ -24,6 +25,7 @@ from api.outputs import rolls as roll_outputs
 from domain.errors import InvalidValue, NotFound
 from domain.programmes import Programme
 from ops.services.bank import ImportBankResults, SendBankFile
+from ops.services.known_at import resolve
 from ops.services.roll_commands import ApproveRoll, GenerateRoll
 
 router = APIRouter(prefix="/rolls", tags=["rolls"])
@@ -220,11 +222,14 @@ def statistics(
     level: Annotated[str, Query(pattern="^(county|city|province)$")] = "county",
     period: Annotated[str, Query(pattern="^(month|quarter|year)$")] = "month",
     programme: Programme | None = None,
+    as_known_at: AsKnownAt = None,
+    as_of_position: AsOfPosition = None,
 ) -> dict[str, Any]:  # fmt: skip
     principal.require("read.rolls")
     if first > last:
         raise InvalidValue("from must not be after to", field="from", rule="range_order")
     first, last = principal.clip_months(first, last)
+    known = resolve(services, principal, as_known_at, as_of_position)
     items = services.statistics.report(
         scope_prefix=principal.prefix,
         level=level,
@@ -232,5 +237,10 @@ def statistics(
         first=first,
         last=last,
         programme=programme.value if programme else None,
+        known_at=None if known is None else known.position,
     )
-    return {"level": level, "period": period, "from": first, "to": last, "items": items}
+    found = {"level": level, "period": period, "from": first, "to": last, "items": items}
+    if known is not None:
+        later = services.statistics.approved_after(known.position, principal.prefix, first, last)
+        found["known_at"] = known.as_dict() | {"recorded_after": later}
+    return found

@@ -1,0 +1,26 @@
+"""``doudi audit replay``: the replay proof over the deployment's own views and log
+(``projections/replay.py`` does the work)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from projections.replay import replay_views
+
+if TYPE_CHECKING:
+    from ops.services.core import Services
+
+
+def replay(services: Services, *, diff: bool = False, limit: int = 10) -> dict[str, Any]:
+    """Bring the live views up to the log, then replay every registered view into a scratch
+    database and compare (``projections.replay.replay_views``)."""
+    services.fresh()
+    report = replay_views(
+        services.db,
+        list(services.projections.views.values()),
+        services.log.read,
+        services.app.mapper.to_domain_event,
+        diff=diff,
+        limit=limit,
+    )
+    return report | {"log_position": services.log_position()}

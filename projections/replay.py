@@ -1,0 +1,274 @@
+"""Replay proof: the read models are what the log says.
+
+Every view the runner serves is replayed from position 0 into a scratch database (a SQLite
+file, or a PostgreSQL schema) by the same projection code, up to the position the live view
+stands at, and each of its tables is compared with the live one: first an order-independent
+digest per table (the count of rows and the sum, modulo 2**128, of a BLAKE2b hash of each row:
+a multiset hash, so neither storage order nor the order rows were written in matters), then,
+for a table whose digest differs, the rows themselves, reported by primary key.
+
+The live views are first brought up to the log (by the caller); then, in one snapshot of the
+live database, each view's position is read, the scratch views are replayed to exactly those
+positions (views standing at different positions — another process mid-catch-up — each to its
+own), and the tables are compared. Writes that arrive meanwhile are outside the snapshot and
+the replay alike. The scratch database is a temporary SQLite file beside the live one, or a
+temporary schema of the live PostgreSQL database, dropped afterwards.
+
+What is not compared, and why:
+
+- a view's ``working_tables`` (``View.working_tables``): how the view was built (e.g. which roll
+  chunks a generating process wrote ahead), not what it shows; a replay need not reproduce them;
+- of ``projection_failures`` (the events a view could not apply), ``message`` is compared but
+  ``first_seen``, ``last_seen``, ``attempts`` and ``resolved_at``: the wall-clock times and the
+  number of tries of the process that met the event, not facts of the log. The open failures'
+  view, position, topic, aggregate and error type are compared.
+
+No view column holds a wall-clock time of projection: every time in a view is an event's own
+recorded time or a date from its payload, so nothing else is left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from domain.errors import Conflict
+from ledger.store.db import Cursor, Database
+from projections.runner import REBUILDING, ProjectionRunner, View
+
+MODULUS = 2**128
+FETCH = 5000
+# The open failures as a replay must record them again; the columns left out are named above.
+FAILURES_SQL = (
+    "SELECT view_name, position, topic, originator_id, error_type, message"
+    " FROM projection_failures WHERE resolved_at IS NULL"
+)
+FAILURES = "projection_failures"
+
+
+@dataclass(frozen=True)
+class Digest:
+    """An order-independent digest of a table's rows: how many, and their hashes' sum."""
+
+    rows: int
+    sum: int
+
+    def text(self) -> str:
+        return f"{self.rows}:{self.sum:032x}"
+
+
+def row_hash(values: Sequence[Any]) -> int:
+    """The hash of one row: BLAKE2b-128 of the ``repr`` of its values in column order (both
+    sides come from the same DDL on the same backend, so equal rows have equal values)."""
+    return int.from_bytes(hashlib.blake2b(repr(tuple(values)).encode(), digest_size=16).digest())
+
+
+def _rows(cur: Cursor, sql: str) -> Iterator[tuple[Any, ...]]:
+    """The rows of a query, a page at a time, as tuples in column order."""
+    cur.raw.execute(sql)
+    while page := cur.raw.fetchmany(FETCH):
+        for row in page:
+            yield tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+def _columns(cur: Cursor, sql: str) -> list[str]:
+    cur.raw.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0")
+    names = [column[0] for column in cur.raw.description]
+    cur.raw.fetchall()
+    return names
+
+
+def digest(cur: Cursor, sql: str) -> Digest:
+    count, total = 0, 0
+    for row in _rows(cur, sql):
+        count += 1
+        total = (total + row_hash(row)) % MODULUS
+    return Digest(count, total)
+
+
+def primary_key(cur: Cursor, table: str) -> list[str]:
+    """The columns of a table's primary key, in order (none: the whole row is its key)."""
+    if cur.sqlite:
+        info = cur.execute(f"PRAGMA table_info({table})").fetchall()
+        return [row["name"] for row in sorted(info, key=lambda r: r["pk"]) if row["pk"]]
+    found = cur.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary"
+        " ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        (table,),
+    ).fetchall()
+    return [row["attname"] for row in found]
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON can show it: bytes as hex, anything not a JSON scalar as text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return str(value)
+
+
+@dataclass
+class TableReport:
+    view: str
+    table: str
+    live: Digest
+    replayed: Digest
+    # Up to ``limit`` differing keys: {"key": {...}, "live": row or None, "replayed": row or None}
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return self.live == self.replayed
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "view": self.view, "table": self.table, "equal": self.equal,
+            "live": self.live.text(), "replayed": self.replayed.text(),
+        }  # fmt: skip
+        if not self.equal and self.differences:
+            found["differences"] = self.differences
+        return found
+
+
+def differences(
+    live: Cursor, replayed: Cursor, table: str, sql: str, limit: int
+) -> list[dict[str, Any]]:
+    """The first ``limit`` keys (in key order) whose rows differ between the two sides, with
+    each side's row (None where the key is missing). Holds one table's rows in memory: run
+    only for a table whose digest differs."""
+    columns = _columns(live, sql)
+    key = primary_key(live, table)
+    at = [columns.index(name) for name in key] if key else list(range(len(columns)))
+    sides = [Counter(_rows(live, sql)), Counter(_rows(replayed, sql))]
+    only = [sides[0] - sides[1], sides[1] - sides[0]]
+    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    for side, rows in enumerate(only):
+        for row in rows:
+            by_key.setdefault(tuple(row[i] for i in at), [None, None])[side] = row
+    found = []
+    for values in sorted(by_key, key=repr)[:limit]:
+        pair = by_key[values]
+        found.append({
+            "key": {columns[i]: plain(v) for i, v in zip(at, values, strict=True)},
+            **{name: None if row is None else {c: plain(v) for c, v in zip(columns, row, strict=True)}
+               for name, row in zip(("live", "replayed"), pair, strict=True)},
+        })  # fmt: skip
+    return found
+
+
+def compare(
+    live: Cursor, replayed: Cursor, views: Sequence[View], *, diff: bool, limit: int = 10
+) -> list[TableReport]:
+    """Compare every compared table of ``views``, and their open failures, between the live
+    database (read in a snapshot) and the replayed one."""
+    tables = [(v.name, t, f"SELECT * FROM {t}") for v in views for t in compared_tables(v)]
+    names = ", ".join(f"'{view.name}'" for view in views)
+    tables.append(("", FAILURES, f"{FAILURES_SQL} AND view_name IN ({names})"))
+    reports = []
+    for view_name, table, sql in tables:
+        report = TableReport(view_name, table, digest(live, sql), digest(replayed, sql))
+        if diff and not report.equal:
+            report.differences = differences(live, replayed, table, sql, limit)
+        reports.append(report)
+    return reports
+
+
+def compared_tables(view: View) -> list[str]:
+    return [table for table in view.tables if table not in view.working_tables]
+
+
+# (start, limit, topics, unread, stop=…) → (notifications, covered): ``LogReader.read``
+LogRead = Callable[..., tuple[Sequence[Any], int]]
+
+
+@contextmanager
+def scratch_database(live: Database) -> Iterator[Database]:
+    """An empty database of the live one's kind, removed on leaving."""
+    target = live.target
+    if target.kind == "sqlite":
+        parent = Path(target.path).resolve().parent
+        with tempfile.TemporaryDirectory(prefix="doudi-replay-", dir=parent) as folder:
+            db = Database(dataclasses.replace(target, path=f"{folder}/replay.sqlite3"))
+            try:
+                yield db
+            finally:
+                db.close()
+        return
+    schema = f"doudi_replay_{uuid4().hex[:12]}"
+    with live.transaction(write=True) as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+    db = Database(dataclasses.replace(target, schema=schema), pool_size=2)
+    try:
+        yield db
+    finally:
+        db.close()
+        with live.transaction(write=True) as cur:
+            cur.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def replay_into(
+    scratch: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
+    positions: dict[str, int],
+) -> None:  # fmt: skip
+    """Replay each view, as the same code over ``scratch``, up to its position."""
+
+    def stop_of(view: View) -> int:
+        return positions[view.name]
+
+    for stop, group in groupby(sorted(views, key=stop_of), key=stop_of):
+
+        def bounded(start: int, count: int, topics: Any, unread: Any, stop: int = stop) -> Any:
+            return read(start, count, topics, unread, stop=stop)
+
+        runner = ProjectionRunner(scratch, bounded, decoder, [view.on(scratch) for view in group])
+        runner.setup()
+        runner.catch_up()
+
+
+def replay_views(
+    live_db: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
+    *, diff: bool, limit: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Replay ``views`` into a scratch database up to their live positions and compare: a
+    report with ``equal``, each view's position, each table's digests (with ``diff``, the
+    first ``limit`` differing keys of each table that differs) and what was left out and why."""
+    with scratch_database(live_db) as scratch, live_db.transaction(snapshot=True) as live:
+        rows = live.execute("SELECT name, position FROM projection_tracking").fetchall()
+        positions = {row["name"]: int(row["position"]) for row in rows}
+        rebuilding = [view.name for view in views if positions[view.name] == REBUILDING]
+        if rebuilding:
+            raise Conflict(
+                f"views being rebuilt cannot be compared yet: {', '.join(rebuilding)}",
+                field="view",
+                rule="view_rebuilding",
+            )
+        replay_into(scratch, views, read, decoder, positions)
+        with scratch.transaction() as replayed:
+            reports = compare(live, replayed, views, diff=diff, limit=limit)
+    return {
+        "equal": all(report.equal for report in reports),
+        "positions": {view.name: positions[view.name] for view in views},
+        "tables": [report.as_dict() for report in reports],
+        "not_compared": {
+            "working_tables": {
+                view.name: [t for t in view.tables if t not in compared_tables(view)]
+                for view in views
+                if view.working_tables
+            },
+            "projection_failures": ["first_seen", "last_seen", "attempts", "resolved_at"],
+            "why": "working tables record how a view was built (e.g. roll chunks written ahead"
+            " by the generating process), not what it shows; a failure's times and attempts are"
+            " the wall clock and tries of the process that met it, not facts of the log",
+        },
+    }
