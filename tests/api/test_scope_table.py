@@ -56,6 +56,12 @@ POLICY_BODIES: dict[str, dict[str, Any]] = {
         "committee_limit_fen": 2_000_000,
         **DECISION,
     },
+    "misuse-thresholds": {
+        "grant_window_days": 90,
+        "repeat_grant_count": 3,
+        "backdate_days": 90,
+        **DECISION,
+    },
 }
 HOUSEHOLD_DECISIONS: dict[str, dict[str, Any]] = {
     "economic-checks": {"household_income_fen": 0},

@@ -1,0 +1,168 @@
+"""Misuse findings through the API: each rule fires on its planted case and not on its near miss,
+a death record holds the next rolls' payment (never in a bank file) until it is dismissed,
+auditors work findings end to end, and a rebuild gives the same findings.
+
+The case file: 当阳市 (420582) as in ``test_rolls_api``: household A (3 people, 1,110.00 yuan a
+month), household B (one covered alone, 336.67 yuan), 特困 person T (1,270.00 yuan), the March
+2024 roll approved. Then A's second member dies on 2024-02-15 (March was paid after the death:
+a finding of 1,110.00 yuan), and B's third member on 2024-03-10 (March is the month of death,
+paid in full: no finding). April's roll holds both households; B's record is dismissed as a
+wrong match and B is paid again; A stays held.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ops.services.core import Services
+from tests.api.conftest import colleague
+from tests.api.test_households_api import API, assert_problem
+from tests.api.test_rolls_api import county_with_cases
+from tests.factories import household_body
+
+REVIEW = {"note": "核查属实", "document_ref": "当审〔2024〕7号"}
+
+
+def record(
+    client: TestClient, headers: dict[str, str], kind: str, person: str, day: str, **details: Any
+) -> str:
+    body = {"kind": kind, "source": "民政数据交换", "source_ref": f"{kind}-{person}-{day}",
+            "id_number": person, "region_code": "420582001000", "effective_date": day,
+            "details": details}  # fmt: skip
+    response = client.post(f"{API}/registry/records", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["record_id"])
+
+
+def findings(client: TestClient, headers: dict[str, str], **query: str) -> dict[str, Any]:
+    response = client.get(f"{API}/findings", params=query, headers=headers)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def people(seed: int) -> list[str]:
+    """The identity numbers of a household ``county_with_cases`` applies with this seed (A: 50,
+    B: 60), in the order they applied."""
+    return [m["id_number"] for m in household_body(members=3, seed=seed)["members"]]
+
+
+def roll(client: TestClient, finance: dict[str, str], month: str, approve: bool) -> dict[str, Any]:
+    body = {"county_code": "420582", "month": month}
+    made = client.post(f"{API}/rolls", json=body, headers=finance)
+    assert made.status_code == 201, made.text
+    roll_id = made.json()["roll_id"]
+    if approve:
+        approved = client.post(f"{API}/rolls/{roll_id}/approve", headers=colleague(client, finance))
+        assert approved.status_code == 200, approved.text
+    found: dict[str, Any] = client.get(f"{API}/rolls/{roll_id}", headers=finance).json()
+    return found
+
+
+def test_paid_after_death_holds_and_the_auditors_workflow(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """Deaths recorded after the March roll: a finding for the month paid after a death, none
+    for the month of a death; April's roll holds both households, B's dismissed record lets B
+    be paid; auditors explain and confirm; case workers see their own cases' findings only."""
+    admin = token("admin")
+    ids = county_with_cases(client, admin)
+    finance = token("finance_officer")
+    roll(client, finance, "2024-03", approve=True)
+    worker = token("case_worker")
+    a_people, b_people = people(50), people(60)
+    death_a = record(client, worker, "death", a_people[1], "2024-02-15")
+    record(client, worker, "death", b_people[2], "2024-03-10")
+
+    auditor = token("auditor")
+    found = findings(client, auditor, rule="paid_after_death")
+    assert found["total"] == 1 and found["amount_fen"] == 111_000
+    (finding,) = found["items"]
+    assert (finding["case_id"], finding["record_id"], finding["months"]) == (
+        ids["a"],
+        death_a,
+        ["2024-03"],
+    )
+    assert finding["severity"] == "high" and finding["status"] == "open"
+    (paid,) = finding["evidence"]["paid"]
+    assert paid["amount_fen"] == 111_000 and paid["events"][0].startswith("PaymentRoll.Approved#")
+    assert finding["evidence"]["events"][0].startswith("RegistryRecord.Recorded#")
+    assert found["by_rule"] == {"paid_after_death": {"count": 1, "amount_fen": 111_000}}
+
+    # April: both households held (次月停发), only T paid; nothing held reaches the lines.
+    april = roll(client, finance, "2024-04", approve=False)
+    held = {h["case_id"]: h for h in april["totals"]["held"]}
+    assert set(held) == {ids["a"], ids["b"]} and april["line_count"] == 1
+    assert held[ids["a"]]["held_from"] == "2024-03" and held[ids["a"]]["record_id"] == death_a
+    assert (
+        held[ids["a"]]["amount_fen"] == 111_000 and april["totals"]["held_fen"] == 111_000 + 33_667
+    )
+    # B's record was a wrong match: an approver dismisses it, and B is paid again.
+    b_record = client.get(f"{API}/registry/records?kind=death", headers=admin).json()["items"]
+    wrong = next(r["record_id"] for r in b_record if r["effective_date"] == "2024-03-10")
+    refused = client.post(f"{API}/registry/records/{wrong}/dismiss", json=REVIEW, headers=worker)
+    assert_problem(refused, 403, "role")
+    approver = token("approver")
+    dismissed = client.post(
+        f"{API}/registry/records/{wrong}/dismiss", json=REVIEW, headers=approver
+    )
+    assert dismissed.status_code == 200 and dismissed.json()["dismissed"] is True
+    again = client.post(f"{API}/registry/records/{wrong}/dismiss", json=REVIEW, headers=approver)
+    assert_problem(again, 409, "record_id", "dismiss_once")
+    april = roll(client, finance, "2024-04", approve=True)
+    assert [h["case_id"] for h in april["totals"]["held"]] == [ids["a"]]
+    lines = client.get(f"{API}/rolls/{april['roll_id']}/lines", headers=finance).json()["items"]
+    assert {line["case_id"] for line in lines} == {ids["b"], ids["t"]}
+    sent = client.post(f"{API}/rolls/{april['roll_id']}/bank-file", headers=finance)
+    assert sent.status_code == 200, sent.text
+    rows = list(csv.reader(io.StringIO(sent.content.decode("utf-8"))))[1:]
+    assert sum(int(r[4]) for r in rows) == april["total_fen"] == 33_667 + 127_000
+    assert {r[-1] for r in rows} == {ids["b"], ids["t"]}  # A's held line is never in it
+
+    _workflow(client, token, services, finding["finding_id"], ids)
+
+
+def _workflow(
+    client: TestClient, token: Any, services: Services, finding_id: str, ids: dict[str, str]
+) -> None:
+    """Auditors in scope and period work the finding; others cannot."""
+    path = f"{API}/findings/{finding_id}"
+    auditor, other = token("auditor"), token("auditor", "420581")
+    assert client.get(path, headers=other).status_code == 404
+    assert_problem(client.post(f"{path}/explain", json=REVIEW, headers=other), 404, "finding_id")
+    assert_problem(client.post(f"{path}/explain", json=REVIEW, headers=token("admin")), 403, "role")
+    outside = token("special_auditor", period_from="2023-01-01", period_to="2023-12-31",
+                    expires_at="2099-01-01T00:00:00Z")  # fmt: skip
+    assert client.get(path, headers=outside).status_code == 404
+    assert_problem(
+        client.get(f"{API}/findings", params={"from": "2024-01-01"}, headers=outside), 403, "from",
+        "audit_period",
+    )  # fmt: skip
+    assert findings(client, outside)["total"] == 0
+    # A case worker sees the findings on the cases they worked, not a colleague's.
+    assert findings(client, token("case_worker"))["total"] == 0
+    special = token("special_auditor", period_from="2024-01-01", period_to="2024-12-31",
+                    expires_at="2099-01-01T00:00:00Z")  # fmt: skip
+    position = services.log_position()
+    bad = client.post(f"{path}/confirm", json=REVIEW | {"outcome": "prison"}, headers=special)
+    assert_problem(bad, 422, "outcome")
+    assert services.log_position() == position
+    confirmed = client.post(
+        f"{path}/confirm", json=REVIEW | {"outcome": "recovery"}, headers=special
+    )
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "confirmed"
+    assert_problem(client.post(f"{path}/explain", json=REVIEW, headers=auditor), 409, "status",
+                   "finding_open")  # fmt: skip
+    shown = client.get(path, headers=auditor).json()
+    assert shown["status"] == "confirmed" and shown["outcome"] == "recovery"
+    assert [(s["step"], s["note"]) for s in shown["steps"]] == [("confirmed", "核查属实")]
+    assert findings(client, auditor, status="confirmed")["total"] == 1
+    del ids
+    # The same findings, ids and all, after a rebuild from the log.
+    live = services.projections.dump("findings")
+    services.projections.rebuild("findings")
+    assert services.projections.dump("findings") == live
