@@ -100,7 +100,8 @@ FINDING_COLUMNS = (
 # recorded, when a person (a staff id) took them: a migrated caseload's decisions name no person
 # and are back-dated by nature; 特困 decisions record no staff id yet.
 DECISIONS = (
-    HouseholdCase.Approved, HouseholdCase.Terminated, HouseholdCase.IncomeReassessed,
+    HouseholdCase.Approved, HouseholdCase.Rejected, HouseholdCase.Terminated,
+    HouseholdCase.IncomeReassessed,
 )  # fmt: skip
 
 

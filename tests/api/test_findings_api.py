@@ -20,9 +20,10 @@ from fastapi.testclient import TestClient
 
 from ops.services.core import Services
 from tests.api.conftest import colleague
+from tests.api.test_grants_api import setup as grants_setup
 from tests.api.test_households_api import API, assert_problem
-from tests.api.test_rolls_api import county_with_cases
-from tests.factories import household_body
+from tests.api.test_rolls_api import DOC, county_with_cases
+from tests.factories import household_body, id_number
 
 REVIEW = {"note": "核查属实", "document_ref": "当审〔2024〕7号"}
 
@@ -163,6 +164,115 @@ def _workflow(
     assert findings(client, auditor, status="confirmed")["total"] == 1
     del ids
     # The same findings, ids and all, after a rebuild from the log.
+    live = services.projections.dump("findings")
+    services.projections.rebuild("findings")
+    assert services.projections.dump("findings") == live
+
+
+def test_registry_hits_relatives_double_payment_and_termination(
+    client: TestClient, token: Any
+) -> None:
+    """On top of the case file: B's first member is also a 特困 person (T2), and household C (a
+    case worker's application) is never approved, its first member a 特困 person too (T3).
+    March's roll pays B and T2 for the same person (a finding), T3 but never C (none). A vehicle
+    for T's person fires, a property of C's member does not (C is not paid); a cadre's relative
+    in A fires, one in C does not. T is terminated from 2024-02-10 after March was paid (a
+    finding of 1,270.00 yuan); A from 2024-03-15, its month of termination (none)."""
+    admin, worker = token("admin"), token("case_worker")
+    ids = county_with_cases(client, admin)
+    c_body = household_body("420582001000", members=2, seed=80)
+    ids["c"] = client.post(f"{API}/households", json=c_body, headers=worker).json()["case_id"]
+    c_people = [m["id_number"] for m in c_body["members"]]
+    tekun = {"region_code": "420582101000", "name": "钱老", "mode": "dispersed",
+             "care_level": "partial", "payee_account": "6217003312349999", "payee_name": "钱老",
+             "start_month": "2024-01", "effective_date": "2023-12-20", **DOC}  # fmt: skip
+    for name, person in (("t2", people(60)[0]), ("t3", c_people[0])):
+        made = client.post(f"{API}/tekun", json=tekun | {"id_number": person}, headers=admin)
+        assert made.status_code == 201, made.text
+        ids[name] = made.json()["case_id"]
+    finance = token("finance_officer")
+    roll(client, finance, "2024-03", approve=True)
+    record(client, worker, "vehicle", id_number(sequence=700), "2024-03-05", plate="鄂E12345")
+    record(client, worker, "property", c_people[1], "2024-03-05")
+    record(client, worker, "cadre_relative", people(50)[2], "2024-03-05", staff_id="E9001")
+    record(client, worker, "cadre_relative", c_people[1], "2024-03-05", staff_id="E9002")
+    approver = colleague(client, admin)
+    ended = {"reason": "death", "effective_date": "2024-02-10", **DOC}
+    assert (
+        client.post(f"{API}/tekun/{ids['t']}/terminate", json=ended, headers=admin).status_code
+        == 200
+    )
+    ended = {"reason": "death", "effective_date": "2024-03-15", **DOC}
+    terminated = client.post(f"{API}/households/{ids['a']}/terminate", json=ended, headers=approver)
+    assert terminated.status_code == 200, terminated.text
+
+    auditor = token("auditor")
+    by_rule: dict[str, list[dict[str, Any]]] = {}
+    for item in findings(client, auditor)["items"]:
+        by_rule.setdefault(item["rule"], []).append(item)
+    (twice,) = by_rule["dibao_and_tekun"]
+    assert twice["case_id"] == ids["t2"] and twice["evidence"]["other_case_id"] == ids["b"]
+    assert twice["months"] == ["2024-03"] and twice["amount_fen"] == 127_000
+    assert twice["evidence"]["paid"][0]["household_fen"] == 33_667
+    (hit,) = by_rule["registry_hit"]
+    assert hit["case_id"] == ids["t"] and hit["evidence"]["record_kind"] == "vehicle"
+    (relative,) = by_rule["cadre_relative"]
+    assert relative["case_id"] == ids["a"] and relative["severity"] == "low"
+    (after,) = by_rule["paid_after_termination"]
+    assert (after["case_id"], after["months"], after["amount_fen"]) == (
+        ids["t"],
+        ["2024-03"],
+        127_000,
+    )
+    assert after["evidence"]["events"][0].startswith("TekunPerson.Terminated#")
+    # The case worker who applied for C sees no finding (none is on C); the rules filter.
+    assert findings(client, worker)["total"] == 0
+    assert findings(client, auditor, rule="registry_hit")["total"] == 1
+
+
+def test_grants_split_under_the_limit_and_repeated(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """A township approves up to 3,000 yuan. Person P gets 2,000 yuan on 2024-03-01, 1,000.01 on
+    2024-04-15 (together above the limit within 90 days: split) and 100 yuan on 2024-05-30 (the
+    third within 90 days of the first: repeated). Person Q gets 2,000 and 1,000 yuan (at the
+    limit, one fen under "above"), and R 2,000 and 1,500 yuan 91 days apart: neither fires. With
+    a 120-day window set for 当阳 from 2024-01-01, R's grants are split too."""
+    admin, township = token("admin"), token("approver", "420582001")
+    grants_setup(client, admin)
+
+    def grant(sequence: int, fen: int, day: str) -> str:
+        body = {"region_code": "420582001000", "occurred_in": "420582001000", "name": "求助人",
+                "id_number": id_number(sequence=sequence), "grant_type": "urgent", "amount_fen": fen,
+                "reason": "急难", "effective_date": day, **DOC}  # fmt: skip
+        made = client.post(f"{API}/temporary-grants", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+        grant_id = str(made.json()["grant_id"])
+        approve = {"paying_township": "420582001", "effective_date": day, **DOC}
+        approved = client.post(f"{API}/temporary-grants/{grant_id}/approve", json=approve,
+                               headers=township)  # fmt: skip
+        assert approved.status_code == 200, approved.text
+        return grant_id
+
+    p = [grant(31, 200_000, "2024-03-01"), grant(31, 100_001, "2024-04-15"),
+         grant(31, 10_000, "2024-05-30")]  # fmt: skip
+    grant(32, 200_000, "2024-03-01"), grant(32, 100_000, "2024-04-15")
+    r = [grant(33, 200_000, "2024-03-01"), grant(33, 150_000, "2024-05-31")]
+    auditor = token("auditor")
+    (split,) = findings(client, auditor, rule="split_grants")["items"]
+    assert [g["grant_id"] for g in split["evidence"]["grants"]] == p
+    assert split["amount_fen"] == 310_001 and split["evidence"]["limit_fen"] == 300_000
+    (repeated,) = findings(client, auditor, rule="repeated_grants")["items"]
+    assert [g["grant_id"] for g in repeated["evidence"]["grants"]] == p
+    assert repeated["grant_id"] == p[2] and repeated["evidence"]["window_days"] == 90
+
+    window = {"grant_window_days": 120, "repeat_grant_count": 3, "backdate_days": 90,
+              "effective_date": "2024-01-01", **DOC}  # fmt: skip
+    set_window = client.post(f"{API}/policy/420582/misuse-thresholds", json=window, headers=admin)
+    assert set_window.status_code == 201, set_window.text
+    r.append(grant(33, 1_000, "2024-06-01"))  # a new approval checks R's grants again
+    splits = findings(client, auditor, rule="split_grants")["items"]
+    assert [[g["grant_id"] for g in f["evidence"]["grants"]] for f in splits] == [p, r]
     live = services.projections.dump("findings")
     services.projections.rebuild("findings")
     assert services.projections.dump("findings") == live

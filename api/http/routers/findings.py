@@ -2,6 +2,7 @@
 confirm them."""
 
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Query
 
@@ -42,8 +43,10 @@ def list_findings(
 
 
 @router.get("/{finding_id}", response_model=None, responses=answer(Finding, 200))
-def get_finding(finding_id: str, services: ReadServices, principal: PrincipalDep) -> dict[str, Any]:
-    return visible_finding(services, principal, finding_id)
+def get_finding(
+    finding_id: UUID, services: ReadServices, principal: PrincipalDep
+) -> dict[str, Any]:
+    return visible_finding(services, principal, str(finding_id))
 
 
 add_decision_route(
