@@ -91,6 +91,16 @@ FACT_TABLES = (
 )  # fmt: skip
 # A case in one of these states is paid (or may be): a registry hit on it is a finding.
 ACTIVE = ("active", "suspended", "gradual_exit")
+# How to find, among the cases an approved roll paid (``finding_paid p``), those each payment
+# rule may fire on.
+CANDIDATES = {
+    "death": "JOIN finding_members m ON m.case_id = p.case_id JOIN finding_records r"
+    " ON r.person_key = m.person_key AND r.kind = 'death'",
+    "ended": "JOIN finding_cases c ON c.case_id = p.case_id AND c.status = 'terminated'",
+    "twice": "JOIN finding_cases c ON c.case_id = p.case_id JOIN finding_members m"
+    " ON m.case_id = p.case_id JOIN finding_members o ON o.person_key = m.person_key"
+    " AND o.case_id <> m.case_id JOIN finding_cases k ON k.case_id = o.case_id AND k.kind <> c.kind",
+}
 FINDING_COLUMNS = (
     "finding_id, rule, severity, region_code, status, case_id, id_masked, record_id, grant_id,"
     " roll_id, amount_fen, dated, evidence, detected_position, detected_at, outcome, reviewed_by,"
@@ -391,17 +401,24 @@ class FindingsView(View):
             " SELECT case_id, month, roll_id, amount_fen, %s FROM paid_months WHERE roll_id = %s",
             (ref, roll_id),
         )
-        cases = [
-            row["case_id"]
-            for row in cur.execute(
-                "SELECT DISTINCT p.case_id FROM finding_paid p WHERE p.roll_id = %s"
-                " ORDER BY p.case_id",
-                (roll_id,),
-            ).fetchall()
-        ]
-        for case_id in cases:
+        # Only the cases a rule can fire on: a member with a death record, a termination, or a
+        # member in a case of the other kind (a roll pays every case of a county).
+        candidates = {
+            name: [
+                row["case_id"]
+                for row in cur.execute(
+                    f"SELECT DISTINCT p.case_id FROM finding_paid p {join} WHERE p.roll_id = %s"
+                    " ORDER BY p.case_id",
+                    (roll_id,),
+                ).fetchall()
+            ]
+            for name, join in CANDIDATES.items()
+        }
+        for case_id in candidates["death"]:
             self._paid_after_death(cur, case_id, at)
+        for case_id in candidates["ended"]:
             self._paid_after_end(cur, case_id, at)
+        for case_id in candidates["twice"]:
             self._paid_twice(cur, case_id, at)
 
     def _paid_twice(self, cur: Cursor, case_id: str, at: tuple[int, str]) -> None:
@@ -410,7 +427,7 @@ class FindingsView(View):
         if case is None:
             return
         others = cur.execute(
-            "SELECT DISTINCT o.case_id, m.person_key, m.id_masked FROM finding_members m"
+            "SELECT DISTINCT o.case_id, c.programme, m.person_key, m.id_masked FROM finding_members m"
             " JOIN finding_members o ON o.person_key = m.person_key AND o.case_id <> m.case_id"
             " JOIN finding_cases c ON c.case_id = o.case_id WHERE m.case_id = %s AND c.kind <> %s"
             " ORDER BY o.case_id",
@@ -418,6 +435,11 @@ class FindingsView(View):
         ).fetchall()
         paid, refs = self._paid(cur, case_id)
         for other in others:
+            household_programme = (
+                other["programme"] if case["kind"] == "tekun" else case["programme"]
+            )
+            if not household_programme.startswith("dibao"):  # 低保边缘 is not dibao
+                continue
             other_paid, other_refs = self._paid(cur, other["case_id"])
             months = months_paid_twice(paid, other_paid)
             mine, theirs = (case_id, paid, refs), (other["case_id"], other_paid, other_refs)
