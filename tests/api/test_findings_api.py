@@ -46,6 +46,11 @@ def findings(client: TestClient, headers: dict[str, str], **query: str) -> dict[
     return found
 
 
+def ok(response: Any) -> Any:
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
 def people(seed: int) -> list[str]:
     """The identity numbers of a household ``county_with_cases`` applies with this seed (A: 50,
     B: 60), in the order they applied."""
@@ -123,6 +128,14 @@ def test_paid_after_death_holds_and_the_auditors_workflow(
     rows = list(csv.reader(io.StringIO(sent.content.decode("utf-8"))))[1:]
     assert sum(int(r[4]) for r in rows) == april["total_fen"] == 33_667 + 127_000
     assert {r[-1] for r in rows} == {ids["b"], ids["t"]}  # A's held line is never in it
+    # A's record too was wrong: dismissed, May's roll pays A for May and back-pays April.
+    ok(client.post(f"{API}/registry/records/{death_a}/dismiss", json=REVIEW, headers=approver))
+    may = roll(client, finance, "2024-05", approve=False)
+    assert may["totals"]["held"] == []
+    lines = client.get(f"{API}/rolls/{may['roll_id']}/lines", headers=finance).json()["items"]
+    (a_line,) = [line for line in lines if line["case_id"] == ids["a"]]
+    parts = [(c["code"], c["month"], c["amount_fen"]) for c in a_line["components"]]
+    assert ("backpay", "2024-04", 111_000) in parts and a_line["total_fen"] == 222_000
 
     _workflow(client, token, services, finding["finding_id"], ids)
 
