@@ -37,6 +37,8 @@ class Rule(StrEnum):
     SPLIT_GRANTS = "split_grants"
     REPEATED_GRANTS = "repeated_grants"
     BACKDATED_DECISION = "backdated_decision"
+    SHARED_ACCOUNT = "shared_account"
+    LATE_ROLL = "late_roll"
 
 
 # How serious a finding of each rule is: money already lost (high), money at risk or a rule
@@ -51,6 +53,8 @@ SEVERITY: dict[Rule, str] = {
     Rule.SPLIT_GRANTS: "medium",
     Rule.REPEATED_GRANTS: "low",
     Rule.BACKDATED_DECISION: "low",
+    Rule.SHARED_ACCOUNT: "medium",
+    Rule.LATE_ROLL: "medium",
 }
 
 
@@ -149,6 +153,17 @@ def repeated_grants(grants: Sequence[Grant], count: int, window_days: int) -> li
 def backdated_days(effective_date: str, recorded_at: str) -> int:
     """How many days a decision took effect before the day it was recorded (0 if not before)."""
     return max(0, _days(effective_date, recorded_at[:10]))
+
+
+def roll_deadline(month: str, deadline_day: int) -> str:
+    """The last day a month's roll may be sent to the bank: that month's ``deadline_day``."""
+    return f"{month}-{deadline_day:02d}"
+
+
+def days_late(month: str, deadline_day: int, sent_at: str) -> int:
+    """How many days after its deadline a month's roll was sent (0 if on time; worked example:
+    March 2024, the 10th, sent 2024-03-12T09:00Z → 2 days)."""
+    return max(0, _days(roll_deadline(month, deadline_day), sent_at[:10]))
 
 
 # --- the review of a finding -----------------------------------------------------------------

@@ -516,6 +516,9 @@ class MisuseThresholdsIn(Decision):
     backdate_days: StrictInt = Field(
         ge=1, le=3660, description="days before recording that count as back-dated"
     )
+    payment_deadline_day: StrictInt = Field(
+        ge=1, le=28, description="the day of its month by which a month's roll is sent"
+    )
 
 
 # Each policy kind's request body and its path under /policy/{region_code}/; the body's fields

@@ -25,16 +25,18 @@ from domain.findings import (
     Grant,
     Rule,
     backdated_days,
+    days_late,
     finding_id,
     held,
     hold_from,
     months_paid_twice,
     paid_after,
     repeated_grants,
+    roll_deadline,
     split_grants,
 )
 from domain.household import HouseholdCase
-from domain.identity import mask_id_number
+from domain.identity import mask_account, mask_id_number
 from domain.policy import DEFAULT_THRESHOLDS, ApprovalLimits, MisuseThresholds, RegionPolicy
 from domain.regions import policy_lookup_chain
 from domain.registry import RegistryKind, RegistryRecord
@@ -62,7 +64,10 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS finding_cases (
         case_id TEXT PRIMARY KEY, kind TEXT NOT NULL, region_code TEXT NOT NULL,
         programme TEXT NOT NULL, status TEXT NOT NULL, end_date TEXT, end_ref TEXT,
-        staff_ids TEXT NOT NULL)""",
+        staff_ids TEXT NOT NULL, account_key TEXT, account_masked TEXT)""",
+    "CREATE INDEX IF NOT EXISTS finding_cases_account ON finding_cases (account_key)",
+    """CREATE TABLE IF NOT EXISTS finding_rolls (
+        roll_id TEXT PRIMARY KEY, county_code TEXT NOT NULL, month TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS finding_members (
         case_id TEXT NOT NULL, person_key TEXT NOT NULL, id_masked TEXT NOT NULL,
         PRIMARY KEY (case_id, person_key))""",
@@ -87,7 +92,7 @@ DDL = (
 )
 FACT_TABLES = (
     "finding_cases", "finding_members", "finding_records", "finding_grants", "finding_paid",
-    "finding_policy",
+    "finding_policy", "finding_rolls",
 )  # fmt: skip
 # A case in one of these states is paid (or may be): a registry hit on it is a finding.
 ACTIVE = ("active", "suspended", "gradual_exit")
@@ -130,8 +135,10 @@ class FindingsView(View):
         aggregate_topic(TemporaryGrant),
         aggregate_topic(RegionPolicy),
         aggregate_topic(FindingReview),
-        # The roll's header only (its approval and bank results), never its chunks.
+        # The roll's header only (opened, approved, sent, bank results), never its chunks.
+        f"{aggregate_topic(PaymentRoll)}Opened",
         f"{aggregate_topic(PaymentRoll)}Approved",
+        f"{aggregate_topic(PaymentRoll)}Sent",
         f"{aggregate_topic(PaymentRoll)}BankResultsImported",
     )
 
@@ -158,6 +165,9 @@ class FindingsView(View):
             case HouseholdCase.Approved():
                 self._status(cur, event, "active", programme=event.programme)
                 self._case_checks(cur, str(event.originator_id), at)
+                self._account(cur, event, at)
+            case HouseholdCase.PayeeAccountChanged():
+                self._account(cur, event, at)
             case HouseholdCase.Resumed():
                 self._status(cur, event, "active")
             case HouseholdCase.Suspended():
@@ -202,6 +212,13 @@ class FindingsView(View):
                     (event.level, str(event.originator_id)),
                 )
                 self._grant_checks(cur, str(event.originator_id), event.paying_township, at)
+            case PaymentRoll.Opened():
+                cur.execute(
+                    "INSERT INTO finding_rolls (roll_id, county_code, month) VALUES (%s, %s, %s)",
+                    (str(event.originator_id), event.county_code, event.month),
+                )
+            case PaymentRoll.Sent():
+                self._late_roll(cur, event, at)
             case PaymentRoll.Approved() | PaymentRoll.BankResultsImported():
                 self._roll_paid(cur, str(event.originator_id), _ref(event, position), at)
             case RegionPolicy.Opened():
@@ -464,6 +481,57 @@ class FindingsView(View):
                 amount_fen=sum(tekun[1][m] for m in months), evidence=evidence,
                 person=other["person_key"],
             )  # fmt: skip
+
+    def _account(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """One bank account paid for several households: a household case starts being paid
+        to (or changes to) an account another paid household case is paid to."""
+        case_id, account = str(event.originator_id), event.payee["account_number"]
+        key = self.person_key(account)
+        cur.execute(
+            "UPDATE finding_cases SET account_key = %s, account_masked = %s WHERE case_id = %s",
+            (key, mask_account(account), case_id),
+        )
+        case = self._case_row(cur, case_id)
+        if case is None or case["status"] not in ACTIVE:
+            return
+        marks = ", ".join(["%s"] * len(ACTIVE))
+        others = [
+            row["case_id"]
+            for row in cur.execute(
+                "SELECT case_id FROM finding_cases WHERE account_key = %s AND case_id <> %s"
+                f" AND kind = 'household' AND status IN ({marks}) ORDER BY case_id",
+                (key, case_id, *ACTIVE),
+            ).fetchall()
+        ]
+        if not others:
+            return
+        evidence = {"events": [_ref(event, at[0])], "account_masked": mask_account(account),
+                    "other_case_ids": others}  # fmt: skip
+        self._upsert(
+            cur, Rule.SHARED_ACCOUNT, (case_id, key), case, at, dated=event.effective_date,
+            amount_fen=0, evidence=evidence,
+        )  # fmt: skip
+
+    def _late_roll(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A month's roll sent to the bank after the region's deadline for that month."""
+        roll_id = str(event.originator_id)
+        roll = cur.execute(
+            "SELECT county_code, month FROM finding_rolls WHERE roll_id = %s", (roll_id,)
+        ).fetchone()
+        if roll is None:
+            return
+        deadline_day = self.thresholds(cur, roll["county_code"], f"{roll['month']}-01")
+        late = days_late(roll["month"], deadline_day.payment_deadline_day, at[1])
+        if not late:
+            return
+        deadline = roll_deadline(roll["month"], deadline_day.payment_deadline_day)
+        evidence = {"events": [_ref(event, at[0])], "month": roll["month"], "deadline": deadline,
+                    "sent_at": at[1], "days_late": late}  # fmt: skip
+        subject = {"case_id": None, "region_code": roll["county_code"], "staff_ids": "[]"}
+        self._upsert(
+            cur, Rule.LATE_ROLL, (roll_id,), subject, at, dated=deadline,
+            amount_fen=int(event.total_fen), evidence=evidence, roll_id=roll_id,
+        )  # fmt: skip
 
     def _grant_checks(
         self, cur: Cursor, grant_id: str, paying_township: str, at: tuple[int, str]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -23,7 +24,7 @@ from tests.api.conftest import colleague
 from tests.api.test_grants_api import setup as grants_setup
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import DOC, county_with_cases
-from tests.factories import household_body, id_number
+from tests.factories import approve_body, household_body, id_number, income_body
 
 REVIEW = {"note": "核查属实", "document_ref": "当审〔2024〕7号"}
 
@@ -219,6 +220,28 @@ def test_registry_hits_relatives_double_payment_and_termination(
     terminated = client.post(f"{API}/households/{ids['a']}/terminate", json=ended, headers=approver)
     assert terminated.status_code == 200, terminated.text
 
+    # A and B are paid to one account (the factory's): B, approved second, is a finding. B then
+    # moves to an account of its own, and D is approved with the old one, which now pays no
+    # other household (A is terminated): no finding.
+    moved = {
+        "account_number": "6222020200188887777",
+        "account_name": "王一",
+        "effective_date": "2024-04-01",
+        **DOC,
+    }
+    ok(client.post(f"{API}/households/{ids['b']}/payee-account", json=moved, headers=admin))
+    ids["d"] = ok(
+        client.post(
+            f"{API}/households", json=household_body("420582001000", seed=90), headers=admin
+        )
+    )["case_id"]
+    ok(
+        client.post(
+            f"{API}/households/{ids['d']}/economic-checks", json=income_body(90_000), headers=admin
+        )
+    )
+    ok(client.post(f"{API}/households/{ids['d']}/approve", json=approve_body(), headers=approver))
+
     auditor = token("auditor")
     by_rule: dict[str, list[dict[str, Any]]] = {}
     for item in findings(client, auditor)["items"]:
@@ -238,6 +261,9 @@ def test_registry_hits_relatives_double_payment_and_termination(
         127_000,
     )
     assert after["evidence"]["events"][0].startswith("TekunPerson.Terminated#")
+    (shared,) = by_rule["shared_account"]
+    assert shared["case_id"] == ids["b"] and shared["evidence"]["other_case_ids"] == [ids["a"]]
+    assert shared["evidence"]["account_masked"].endswith("3445")
     # The case worker who applied for C sees no finding (none is on C); the rules filter.
     assert findings(client, worker)["total"] == 0
     assert findings(client, auditor, rule="registry_hit")["total"] == 1
@@ -280,6 +306,7 @@ def test_grants_split_under_the_limit_and_repeated(
     assert repeated["grant_id"] == p[2] and repeated["evidence"]["window_days"] == 90
 
     window = {"grant_window_days": 120, "repeat_grant_count": 3, "backdate_days": 90,
+              "payment_deadline_day": 10,
               "effective_date": "2024-01-01", **DOC}  # fmt: skip
     set_window = client.post(f"{API}/policy/420582/misuse-thresholds", json=window, headers=admin)
     assert set_window.status_code == 201, set_window.text
@@ -289,3 +316,19 @@ def test_grants_split_under_the_limit_and_repeated(
     live = services.projections.dump("findings")
     services.projections.rebuild("findings")
     assert services.projections.dump("findings") == live
+
+
+def test_a_roll_sent_after_its_deadline(client: TestClient, token: Any) -> None:
+    """March 2024's roll, sent today, is years past 2024-03-10 (the default deadline): a finding
+    of its total. Next month's roll, sent today, is before its deadline: none."""
+    admin, finance = token("admin"), token("finance_officer")
+    county_with_cases(client, admin)
+    today = datetime.now(UTC).date()
+    next_month = (today.replace(day=28) + timedelta(days=5)).strftime("%Y-%m")
+    for month in ("2024-03", next_month):
+        made = roll(client, finance, month, approve=True)
+        sent = client.post(f"{API}/rolls/{made['roll_id']}/bank-file", headers=finance)
+        assert sent.status_code == 200, sent.text
+    (late,) = findings(client, token("auditor"), rule="late_roll")["items"]
+    assert late["evidence"]["month"] == "2024-03" and late["evidence"]["deadline"] == "2024-03-10"
+    assert late["amount_fen"] == 271_667 and late["evidence"]["days_late"] > 900

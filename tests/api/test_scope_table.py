@@ -60,6 +60,7 @@ POLICY_BODIES: dict[str, dict[str, Any]] = {
         "grant_window_days": 90,
         "repeat_grant_count": 3,
         "backdate_days": 90,
+        "payment_deadline_day": 10,
         **DECISION,
     },
 }

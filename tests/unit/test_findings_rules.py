@@ -13,6 +13,7 @@ from domain.findings import (
     Grant,
     Rule,
     backdated_days,
+    days_late,
     finding_id,
     held,
     hold_from,
@@ -89,3 +90,10 @@ def test_a_review_is_explained_or_confirmed_once() -> None:
     assert review.status == "confirmed"
     with pytest.raises(InvalidTransition):
         review.explain(**meta)
+
+
+def test_a_roll_is_late_after_the_deadline_day_of_its_month() -> None:
+    """March 2024, the 10th: sent on the 10th is on time, on the 12th two days late."""
+    assert days_late("2024-03", 10, "2024-03-10T23:59:59.000000Z") == 0
+    assert days_late("2024-03", 10, "2024-03-12T09:00:00.000000Z") == 2
+    assert days_late("2024-03", 10, "2024-02-20T09:00:00.000000Z") == 0

@@ -41,7 +41,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "programmes": ["dibao_urban"],
     },
     "approval_limits": {"township_limit_fen": 50_000, "committee_limit_fen": 300_000},
-    "misuse_thresholds": {"grant_window_days": 90, "repeat_grant_count": 3, "backdate_days": 90},
+    "misuse_thresholds": {
+        "grant_window_days": 90,
+        "repeat_grant_count": 3,
+        "backdate_days": 90,
+        "payment_deadline_day": 10,
+    },
 }
 
 
