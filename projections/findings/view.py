@@ -13,7 +13,7 @@ names (``domain.findings.finding_id``), so a rebuild gives the same findings wit
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -43,7 +43,7 @@ from domain.registry import RegistryKind, RegistryRecord
 from domain.roll import PaymentRoll
 from domain.tekun import TekunPerson
 from domain.temporary import TemporaryGrant
-from ledger.store.db import Cursor, Database
+from ledger.store.db import Cursor, Database, chunks
 from projections.runner import View, aggregate_topic, event_name, utc_text
 
 DDL = (
@@ -120,6 +120,38 @@ DECISIONS = (
 )  # fmt: skip
 
 
+HOUSEHOLD_EVENTS = (
+    "Applied", "Approved", "Rejected", "MemberAdded", "MemberRemoved", "IncomeReassessed",
+    "PayeeAccountChanged", "Suspended", "Resumed", "GradualExitStarted", "Terminated",
+)  # fmt: skip
+CASE_FIELDS = (
+    "case_id", "kind", "region_code", "programme", "status", "end_date", "end_ref", "staff_ids",
+    "account_key", "account_masked",
+)  # fmt: skip
+MEMBER_FIELDS = ("case_id", "person_key", "id_masked")
+
+
+class Batch:
+    """What one batch's transaction keeps in memory, so that the events of an import (a case
+    applied, then approved) cost no statement each: the cases applied in the batch and their
+    members, written in bulk before anything reads those tables (``FindingsView._flush``);
+    the household cases paid to each account the batch's approvals name (read once per batch,
+    kept up to date as the batch changes their status); and whether any registry record other
+    than a death is known (if not, a case approved meets none)."""
+
+    def __init__(self) -> None:
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.members: dict[tuple[str, str], str] = {}  # (case, person key) → masked id
+        self.by_key: dict[str, dict[str, str]] = {}  # account key → case id → status
+        self.key_of: dict[str, str] = {}  # case id → its account key, for the cases above
+        self.records = True
+
+    def set_status(self, case_id: str, status: str) -> None:
+        key = self.key_of.get(case_id)
+        if key is not None:
+            self.by_key[key][case_id] = status
+
+
 def _ref(event: Any, position: int) -> str:
     """An event reference as elsewhere in doudi: 'Class.Event#position'."""
     return f"{event_name(event)}#{position}"
@@ -129,8 +161,11 @@ class FindingsView(View):
     name = "findings"
     tables = ("findings", "finding_steps", *FACT_TABLES)
     topics = (
-        aggregate_topic(HouseholdCase),
-        aggregate_topic(TekunPerson),
+        # The case events the rules read, not every one (an import's economic checks are a
+        # third of its events, and decoding is most of a catch-up's work).
+        *(f"{aggregate_topic(HouseholdCase)}{name}" for name in HOUSEHOLD_EVENTS),
+        f"{aggregate_topic(TekunPerson)}Approved",
+        f"{aggregate_topic(TekunPerson)}Terminated",
         aggregate_topic(RegistryRecord),
         aggregate_topic(TemporaryGrant),
         aggregate_topic(RegionPolicy),
@@ -145,6 +180,7 @@ class FindingsView(View):
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
         self.db = db
         self.person_key = person_key
+        self._batch: Batch = Batch()
 
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
@@ -152,19 +188,67 @@ class FindingsView(View):
 
     # --- events ----------------------------------------------------------------------------
 
+    def process_batch(self, cur: Cursor, batch: Sequence[tuple[int, Any]]) -> None:
+        self._batch = Batch()
+        self._batch.records = (
+            cur.execute(
+                "SELECT 1 AS hit FROM finding_records WHERE kind <> %s LIMIT 1",
+                (RegistryKind.DEATH.value,),
+            ).fetchone()
+            is not None
+        )
+        accounts = sorted({
+            self.person_key(event.payee["account_number"]) for _position, event in batch
+            if isinstance(event, HouseholdCase.Approved | HouseholdCase.PayeeAccountChanged)
+        })  # fmt: skip
+        for keys in chunks(accounts):
+            marks = ", ".join(["%s"] * len(keys))
+            for row in cur.execute(
+                "SELECT case_id, account_key, status FROM finding_cases WHERE kind = 'household'"
+                f" AND account_key IN ({marks})",
+                list(keys),
+            ).fetchall():
+                self._batch.by_key.setdefault(row["account_key"], {})[row["case_id"]] = row[
+                    "status"
+                ]
+                self._batch.key_of[row["case_id"]] = row["account_key"]
+        for position, event in batch:
+            self._apply(cur, position, event)
+        self._flush(cur)
+
+    def _flush(self, cur: Cursor) -> None:
+        """Write the cases and members the batch applied so far (before a statement reads them)."""
+        batch = self._batch
+        if batch.cases:
+            rows = [tuple(case[f] for f in CASE_FIELDS) for case in batch.cases.values()]
+            cur.insert_many("finding_cases", CASE_FIELDS, rows)
+            batch.cases.clear()
+        if batch.members:
+            rows = [(case, person, masked) for (case, person), masked in batch.members.items()]
+            cur.insert_many("finding_members", MEMBER_FIELDS, rows)
+            batch.members.clear()
+
     def process(self, cur: Cursor, position: int, event: Any) -> None:
+        self.process_batch(cur, [(position, event)])
+
+    def _apply(self, cur: Cursor, position: int, event: Any) -> None:
+        """Apply one event of the batch ``process_batch`` set up."""
         at = (position, utc_text(event.timestamp))
+        if not isinstance(event, HouseholdCase.Applied | HouseholdCase.Approved):
+            self._flush(cur)
         if isinstance(event, DECISIONS) and getattr(event, "staff_id", ""):
             self._backdated(cur, event, at)
         match event:
             case HouseholdCase.Applied():
-                self._case(cur, event, "household", event.programme, event.members)
+                self._applied(event)
             case TekunPerson.Approved():
                 self._case(cur, event, "tekun", "tekun", [event.person], status="active")
                 self._case_checks(cur, str(event.originator_id), at)
             case HouseholdCase.Approved():
                 self._status(cur, event, "active", programme=event.programme)
-                self._case_checks(cur, str(event.originator_id), at)
+                if self._batch.records:  # else no registry record to meet
+                    self._flush(cur)
+                    self._case_checks(cur, str(event.originator_id), at)
                 self._account(cur, event, at)
             case HouseholdCase.PayeeAccountChanged():
                 self._account(cur, event, at)
@@ -177,6 +261,7 @@ class FindingsView(View):
             case HouseholdCase.Rejected():
                 self._status(cur, event, "rejected")
             case HouseholdCase.Terminated() | TekunPerson.Terminated():
+                self._batch.set_status(str(event.originator_id), "terminated")
                 cur.execute(
                     "UPDATE finding_cases SET status = 'terminated', end_date = %s, end_ref = %s"
                     " WHERE case_id = %s",
@@ -192,6 +277,7 @@ class FindingsView(View):
                     (str(event.originator_id), self.person_key(event.id_number)),
                 )
             case RegistryRecord.Recorded():
+                self._batch.records = self._batch.records or event.kind != RegistryKind.DEATH
                 self._record(cur, event, at)
             case RegistryRecord.Dismissed():
                 cur.execute(
@@ -255,6 +341,19 @@ class FindingsView(View):
         )  # fmt: skip
         self._members(cur, str(event.originator_id), members)
 
+    def _applied(self, event: Any) -> None:
+        """A household applied: kept in the batch until something reads the cases."""
+        case_id, staff = str(event.originator_id), event.staff_id or ""
+        self._batch.cases[case_id] = {
+            "case_id": case_id, "kind": "household", "region_code": event.region_code,
+            "programme": event.programme, "status": "applied", "end_date": None, "end_ref": None,
+            "staff_ids": json.dumps([staff] if staff else []), "account_key": None,
+            "account_masked": None,
+        }  # fmt: skip
+        for member in event.members:
+            key = (case_id, self.person_key(member["id_number"]))
+            self._batch.members[key] = mask_id_number(member["id_number"])
+
     def _members(self, cur: Cursor, case_id: str, members: list[dict[str, Any]]) -> None:
         cur.executemany(
             "INSERT INTO finding_members (case_id, person_key, id_masked) VALUES (%s, %s, %s)"
@@ -263,15 +362,24 @@ class FindingsView(View):
              for m in members],
         )  # fmt: skip
 
-    @staticmethod
-    def _status(cur: Cursor, event: Any, status: str, programme: str | None = None) -> None:
+    def _status(self, cur: Cursor, event: Any, status: str, programme: str | None = None) -> None:
         case_id = str(event.originator_id)
+        self._batch.set_status(case_id, status)
+        staff = getattr(event, "staff_id", "") or ""
+        pending = self._batch.cases.get(case_id)
+        if pending is not None:
+            pending["status"] = status
+            if programme is not None:
+                pending["programme"] = programme
+            if staff:
+                ids = sorted(set(json.loads(pending["staff_ids"])) | {staff})
+                pending["staff_ids"] = json.dumps(ids)
+            return
         cur.execute("UPDATE finding_cases SET status = %s WHERE case_id = %s", (status, case_id))
         if programme is not None:
             cur.execute(
                 "UPDATE finding_cases SET programme = %s WHERE case_id = %s", (programme, case_id)
             )
-        staff = getattr(event, "staff_id", "") or ""
         if staff:
             row = cur.execute(
                 "SELECT staff_ids FROM finding_cases WHERE case_id = %s", (case_id,)
@@ -338,8 +446,10 @@ class FindingsView(View):
             self._hit(cur, row["kind"], row["record_id"], case, row["person_key"],
                       row["effective_date"], row["ref"], at)  # fmt: skip
 
-    @staticmethod
-    def _case_row(cur: Cursor, case_id: str) -> dict[str, Any] | None:
+    def _case_row(self, cur: Cursor, case_id: str) -> dict[str, Any] | None:
+        pending = self._batch.cases.get(case_id)
+        if pending is not None:
+            return dict(pending)
         return cur.execute(
             "SELECT case_id, kind, region_code, programme, status, end_date, end_ref, staff_ids"
             " FROM finding_cases WHERE case_id = %s",
@@ -486,23 +596,29 @@ class FindingsView(View):
         """One bank account paid for several households: a household case starts being paid
         to (or changes to) an account another paid household case is paid to."""
         case_id, account = str(event.originator_id), event.payee["account_number"]
-        key = self.person_key(account)
-        cur.execute(
-            "UPDATE finding_cases SET account_key = %s, account_masked = %s WHERE case_id = %s",
-            (key, mask_account(account), case_id),
-        )
+        key, batch = self.person_key(account), self._batch
+        pending = batch.cases.get(case_id)
+        if pending is not None:
+            pending["account_key"], pending["account_masked"] = key, mask_account(account)
+        else:
+            cur.execute(
+                "UPDATE finding_cases SET account_key = %s, account_masked = %s WHERE case_id = %s",
+                (key, mask_account(account), case_id),
+            )
         case = self._case_row(cur, case_id)
-        if case is None or case["status"] not in ACTIVE:
+        if case is None:
             return
-        marks = ", ".join(["%s"] * len(ACTIVE))
-        others = [
-            row["case_id"]
-            for row in cur.execute(
-                "SELECT case_id FROM finding_cases WHERE account_key = %s AND case_id <> %s"
-                f" AND kind = 'household' AND status IN ({marks}) ORDER BY case_id",
-                (key, case_id, *ACTIVE),
-            ).fetchall()
-        ]
+        old = batch.key_of.get(case_id)
+        if old is not None:
+            del batch.by_key[old][case_id]
+        batch.by_key.setdefault(key, {})[case_id] = case["status"]
+        batch.key_of[case_id] = key
+        if case["status"] not in ACTIVE:
+            return
+        others = sorted(
+            other for other, status in batch.by_key[key].items()
+            if other != case_id and status in ACTIVE
+        )  # fmt: skip
         if not others:
             return
         evidence = {"events": [_ref(event, at[0])], "account_masked": mask_account(account),
