@@ -194,13 +194,15 @@ class IdempotencyRecord(Aggregate):
 
 
 # Which roles may take which action. Reads are separate from writes so that auditors and
-# special auditors can never record anything.
+# special auditors record nothing but their review of misuse findings.
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "policy.write": frozenset({Role.APPROVER, Role.ADMIN}),
     "case.apply": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
     "case.record": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
     "case.decide": frozenset({Role.APPROVER, Role.ADMIN}),
     "registry.write": frozenset({Role.CASE_WORKER, Role.APPROVER, Role.ADMIN}),
+    "registry.dismiss": frozenset({Role.APPROVER, Role.ADMIN}),
+    "finding.review": frozenset({Role.AUDITOR, Role.SPECIAL_AUDITOR}),
     "credential.issue": frozenset({Role.ADMIN}),
     "roll.generate": frozenset({Role.FINANCE_OFFICER, Role.ADMIN}),
     "ledger.post": frozenset({Role.FINANCE_OFFICER, Role.ADMIN}),
@@ -214,6 +216,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "read.cases": frozenset(set(Role)),
     "read.policy": frozenset(set(Role)),
     "read.audit": frozenset({Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN, Role.APPROVER}),
+    # Case workers see the findings on their own cases only (``ops/services/findings.py``).
+    "read.findings": frozenset(
+        {Role.CASE_WORKER, Role.APPROVER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN}
+    ),
     "read.registry": frozenset(
         {Role.CASE_WORKER, Role.APPROVER, Role.AUDITOR, Role.SPECIAL_AUDITOR, Role.ADMIN}
     ),

@@ -365,6 +365,37 @@ class RollDeputy(PolicyValue):
         return replace(self, staff_id=valid_staff_id(self.staff_id))
 
 
+@dataclass(frozen=True)
+class MisuseThresholds(PolicyValue):
+    """The thresholds of the misuse checks (SPEC §8) in a region: the window within which
+    temporary grants to one person count together (split under a limit, or repeated), how many
+    grants in it are "repeated", how many days before its recording a decision may take
+    effect before it counts as back-dated, and the day of its month by which a month's roll
+    is sent to the bank. ``DEFAULT_THRESHOLDS`` applies where none is set."""
+
+    kind = "misuse_thresholds"
+    event_name = "MisuseThresholdsSet"
+    grant_window_days: int
+    repeat_grant_count: int
+    backdate_days: int
+    payment_deadline_day: int
+
+    def checked(self) -> Self:
+        _whole(self.grant_window_days, "grant_window_days", 1, 3660)
+        _whole(self.repeat_grant_count, "repeat_grant_count", 2, 100)
+        _whole(self.backdate_days, "backdate_days", 1, 3660)
+        _whole(self.payment_deadline_day, "payment_deadline_day", 1, 28)
+        return self
+
+
+# Defaults: grants within 90 days count together, 3 of them are repeated, a decision effective
+# more than 90 days before it was recorded is back-dated, and a month's roll goes to the bank by
+# the 10th of that month (按月发放).
+DEFAULT_THRESHOLDS: Final = MisuseThresholds(
+    grant_window_days=90, repeat_grant_count=3, backdate_days=90, payment_deadline_day=10
+)
+
+
 KINDS: Final[dict[str, type[PolicyValue]]] = {
     value.kind: value
     for value in (
@@ -381,6 +412,7 @@ KINDS: Final[dict[str, type[PolicyValue]]] = {
         ApprovalLimits,
         LedgerConfirmation,
         RollDeputy,
+        MisuseThresholds,
     )
 }
 

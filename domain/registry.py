@@ -6,7 +6,9 @@ Before the first release every event stays at version 1 and changes shape in pla
 first release on, a change needs a ``class_version`` bump and an upcaster tested against a
 frozen payload of the old version (see tests/upcasting).
 
-A record never changes a case: misuse checks read them beside the cases. The id is derived
+A record never changes a case: misuse checks read them beside the cases, and a death record
+holds the person's payments (``domain.findings.held``) until the case is terminated or the
+record dismissed. The id is derived
 from (kind, source, source_ref) so re-importing the same feed records nothing new.
 """
 
@@ -19,9 +21,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.dates import validate_date
-from domain.errors import InvalidValue
+from domain.decisions import require_document
+from domain.errors import InvalidTransition, InvalidValue
 from domain.identity import validate_id_number
 from domain.regions import validate_region_code
+from domain.text import clean_text
 
 
 class RegistryKind(StrEnum):
@@ -67,6 +71,25 @@ class RegistryRecord(Aggregate):
         self.id_number = id_number
         self.region_code = region_code
         self.effective_date = effective_date
+        self.dismissed = False
+
+    def dismiss(self, *, note: str, document_ref: str, actor: str, staff_id: str) -> None:
+        """An officer found the record wrong (not this person, not dead): a death record that
+        held a payment holds it no more. A record is dismissed once."""
+        if self.dismissed:
+            raise InvalidTransition(
+                "the record is already dismissed", field="record_id", rule="dismiss_once"
+            )
+        if not isinstance(note, str) or not note.strip() or len(note) > 2000:
+            raise InvalidValue("note is 1–2000 characters", field="note", rule="text_required")
+        self._dismissed(
+            note=clean_text(note.strip(), "note"), document_ref=require_document(document_ref),
+            actor=actor, staff_id=staff_id,
+        )  # fmt: skip
+
+    @event("Dismissed")
+    def _dismissed(self, note: str, document_ref: str, actor: str, staff_id: str) -> None:
+        self.dismissed = True
 
     @classmethod
     def record(

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from api.cli.findings import findings_app
 from api.cli.replay import replay_command  # noqa: F401 - registers `doudi audit replay`
 from api.cli.tlog import audit_app
 from domain.access import Principal
@@ -34,6 +35,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(projections_app, name="projections")
 app.add_typer(import_app, name="import")
 app.add_typer(audit_app, name="audit")
+app.add_typer(findings_app, name="findings")
 console = Console(stderr=True)
 
 

@@ -17,6 +17,7 @@ from api.http.limits import BodyLimit, BodyTooLarge, too_large
 from api.http.routers import (
     audit,
     credentials,
+    findings,
     grants,
     households,
     ledger,
@@ -59,7 +60,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _middleware(app, settings)
     metrics.install(app)
     v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(unique_json_keys)])
-    for module in (policy, households, tekun, registry, audit, credentials, rolls, ledger, grants):
+    for module in (
+        policy,
+        households,
+        tekun,
+        registry,
+        audit,
+        credentials,
+        rolls,
+        ledger,
+        grants,
+        findings,
+    ):
         v1.include_router(module.router)
 
     @v1.get(

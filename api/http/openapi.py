@@ -5,8 +5,9 @@ they are derived here rather than repeated on every route:
 
 - 401 and 403: it needs a bearer token (``security``); every such route checks the role, and
   the region scope where one is named.
-- 404: a path parameter names a record (case, grant, roll, transaction, account), or the route
-  declares 404 itself (``responses={404: ...}``) for a lookup that may find nothing.
+- 404: a path parameter names a record (case, grant, roll, transaction, account, finding,
+  registry record), or the route declares 404 itself (``responses={404: ...}``) for a lookup
+  that may find nothing.
 - 409: it records something (a POST, unless marked ``x-query``: a read whose input goes in the
   body to keep identity numbers out of URLs): an Idempotency-Key reused with another request,
   or a decision the record's state refuses.
@@ -28,7 +29,9 @@ from fastapi.openapi.utils import get_openapi
 from api.http.problems import PROBLEM
 from api.http.responses import Problem
 
-RECORD_PARAMETERS = frozenset({"case_id", "grant_id", "roll_id", "key", "account"})
+RECORD_PARAMETERS = frozenset(
+    {"case_id", "grant_id", "roll_id", "key", "account", "finding_id", "record_id"}
+)
 DESCRIPTIONS = {
     401: "Missing, unknown, expired or revoked bearer token",
     403: "The credential's role or region scope does not allow this request",

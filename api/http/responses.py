@@ -195,6 +195,38 @@ class GrantPage(Page):
     items: list[Grant]  # type: ignore[assignment]
 
 
+class Finding(Out):
+    """A misuse finding: its rule, region, status, the money involved and its evidence."""
+
+    finding_id: UUID
+    rule: str
+    severity: str
+    region_code: str
+    status: Literal["open", "explained", "confirmed"]
+    amount_fen: int
+    dated: str
+    evidence: dict[str, Any]
+    detected_position: int = Count
+    detected_at: str
+
+
+class FindingPage(Page):
+    items: list[Finding]  # type: ignore[assignment]
+    amount_fen: int
+    by_rule: dict[str, dict[str, int]]
+
+
+class FindingReviewed(Out):
+    finding_id: UUID
+    status: str
+    version: int = Field(ge=1)
+
+
+class RecordDismissed(Out):
+    record_id: UUID
+    dismissed: bool
+
+
 class Transaction(Out):
     key: str
     transaction_id: UUID

@@ -414,6 +414,22 @@ class RegistryIn(Body):
     details: Annotated[dict[DetailKey, DetailValue], Field(max_length=50)] = {}
 
 
+class DismissIn(Body):
+    note: Text
+    document_ref: DocumentRef
+
+
+class ExplainIn(Body):
+    note: Text
+    document_ref: DocumentRef
+
+
+class ConfirmIn(Body):
+    outcome: Literal["recovery", "referral"]
+    note: Text
+    document_ref: DocumentRef
+
+
 class PersonQuery(Body):
     id_number: IdNumber
 
@@ -516,6 +532,19 @@ class RollDeputyIn(Decision):
     ]
 
 
+class MisuseThresholdsIn(Decision):
+    grant_window_days: StrictInt = Field(ge=1, le=3660, description="days grants count together")
+    repeat_grant_count: StrictInt = Field(
+        ge=2, le=100, description="grants in the window that are repeated"
+    )
+    backdate_days: StrictInt = Field(
+        ge=1, le=3660, description="days before recording that count as back-dated"
+    )
+    payment_deadline_day: StrictInt = Field(
+        ge=1, le=28, description="the day of its month by which a month's roll is sent"
+    )
+
+
 # Each policy kind's request body and its path under /policy/{region_code}/; the body's fields
 # are those of the kind's value (``domain.policy.KINDS``) with the decision's date and document.
 POLICY_BODIES: dict[type[kinds.PolicyValue], tuple[str, type[Body]]] = {
@@ -532,6 +561,7 @@ POLICY_BODIES: dict[type[kinds.PolicyValue], tuple[str, type[Body]]] = {
     kinds.ApprovalLimits: ("approval-limits", ApprovalLimitsIn),
     kinds.LedgerConfirmation: ("ledger-confirmation", LedgerConfirmationIn),
     kinds.RollDeputy: ("roll-deputies", RollDeputyIn),
+    kinds.MisuseThresholds: ("misuse-thresholds", MisuseThresholdsIn),
 }
 
 

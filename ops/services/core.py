@@ -56,6 +56,7 @@ from ops.services.grouped import GroupCommit, Waiting
 from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
+from projections.findings.view import FindingsView
 from projections.grants.view import GrantsView
 from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView
@@ -297,6 +298,8 @@ class Services:
         self.ledger = LedgerView(self.db)
         self.reconciliation = ReconciliationView(self.db)
         self.grants = GrantsView(self.db, self.person_key)
+        # After the rolls view: it copies what an approved roll paid from there.
+        self.findings = FindingsView(self.db, self.person_key)
         self.projections = ProjectionRunner(
             self.db,
             self.log.read,
@@ -310,6 +313,7 @@ class Services:
                 self.rolls,
                 self.ledger,
                 self.grants,
+                self.findings,
             ],
         )
         self.projections.setup()

@@ -30,6 +30,7 @@ from domain.lines import (
     Due,
     Parts,
 )
+from domain.lines import CASE_ID as LINE_CASE
 from domain.lines import REGION_CODE as LINE_REGION
 from domain.programmes import dibao_programme_for
 from domain.recovery import net
@@ -219,11 +220,18 @@ def roll_chunks(
     book: PolicyBook,
     parts: Parts,
     totals: Totals,
+    held: dict[str, dict[str, Any]],
 ) -> Iterator[list[list[Any]]]:
     """``roll_lines`` in chunks of ``LINES_PER_CHUNK`` (the last one shorter), each line added to
-    ``totals``. The caller takes ``parts``, the chunk's table, before it asks for the next."""
+    ``totals``. The line of a case in ``held`` (case id → reason: a death record, 次月停发) goes
+    into ``totals.held`` instead, never into a chunk, so never into the bank file. The caller
+    takes ``parts``, the chunk's table, before it asks for the next."""
     chunk: list[list[Any]] = []
     for line in roll_lines(services, county, month, group, book, parts):
+        reason = held.get(line[LINE_CASE]) if held else None
+        if reason is not None:
+            totals.hold(line, reason)
+            continue
         totals.add(line, parts.parts)
         chunk.append(line)
         if len(chunk) == LINES_PER_CHUNK:
@@ -251,6 +259,15 @@ class Totals:
     def __init__(self) -> None:
         self.cells: dict[str, dict[str, Cell]] = {}  # programme → region code → tally
         self.backpay_fen = self.recovered_fen = self.receivable_fen = 0
+        self.held: list[dict[str, Any]] = []  # the lines held, with their reasons
+
+    def hold(self, line: list[Any], reason: dict[str, Any]) -> None:
+        """Keep a held line out of the totals, naming it, its amount and why it is held."""
+        total: int = line[TOTAL]
+        self.held.append(
+            reason | {"programme": line[PROGRAMME], "region_code": line[LINE_REGION],
+                      "amount_fen": total}
+        )  # fmt: skip
 
     def add(self, line: list[Any], parts: list[list[Any]]) -> None:
         """Add a row of ``domain.lines.FIELDS`` whose components index ``parts``."""
@@ -318,4 +335,6 @@ class Totals:
             "receivable_fen": self.receivable_fen,
             "by_programme": self._by(False),
             "by_township": self._by(True),
+            "held": self.held,
+            "held_fen": sum(int(h["amount_fen"]) for h in self.held),
         }

@@ -394,7 +394,8 @@ def _generate_roll(
         written.clear()
 
     group_of = ProgrammeGroup(roll.group)
-    for lines in roll_chunks(services, county, month, group_of, book, parts, totals):
+    held = services.findings.holds(county, month)  # death records: 次月停发
+    for lines in roll_chunks(services, county, month, group_of, book, parts, totals, held):
         pending.append(record(lines, chunks))
         chunks += 1
         if len(pending) == CHUNKS_PER_SAVE:

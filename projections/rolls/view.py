@@ -267,6 +267,10 @@ class RollsView(View):
                     f" WHERE r.roll_id = %s GROUP BY l.case_id, {month}, r.roll_id, r.as_of",
                     (roll,),
                 )
+                # A line the roll held (a death record, 次月停发) counts as paid nothing for its
+                # month, known since ever (as-of ''): once the hold is lifted, the next roll's
+                # adjustments pay the month back; while it holds, its line is held whole.
+                _record_held(cur, roll)
 
     def _bank(self, cur: Cursor, event: Any, roll: str) -> None:
         match event:
@@ -405,6 +409,18 @@ class RollsView(View):
                 "bank_reason": row["bank_reason"], "components": line["components"],
             })  # fmt: skip
         return page
+
+
+def _record_held(cur: Cursor, roll: str) -> None:
+    found = cur.execute("SELECT month, totals FROM rolls WHERE roll_id = %s", (roll,)).fetchone()
+    if found is None:
+        return
+    held = json.loads(found["totals"]).get("held") or []
+    cur.executemany(
+        "INSERT INTO paid_months (case_id, month, roll_id, amount_fen, as_of) VALUES"
+        " (%s, %s, %s, 0, '')",
+        [(line["case_id"], found["month"], roll) for line in held],
+    )
 
 
 def _drop_other_generations(cur: Cursor, roll: str, gen: int, token: str) -> None:

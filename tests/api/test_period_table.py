@@ -78,6 +78,16 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> Wor
             ok(client.post(f"{API}/households/{world['case_early']}/reject", json=reason, headers=colleague(client, admin)))  # fmt: skip
             ended = {"reason": "death", **on(FIRST[:5] + "05")}
             ok(client.post(f"{API}/tekun/{world['tekun_early']}/terminate", json=ended, headers=colleague(client, admin)))  # fmt: skip
+    # A misuse finding dated in each half: a household rejected today with a date in the half
+    # (a back-dated decision, dated by its effective date).
+    for half, month in (("early", FIRST), ("late", SECOND)):
+        household = household_body(f"{C}001000", seed=42 if half == "early" else 43) | on(month)
+        case = ok(client.post(f"{API}/households", json=household, headers=admin))["case_id"]
+        rejected = {"reason": "不符合条件", **on(month, 6)}
+        ok(client.post(f"{API}/households/{case}/reject", json=rejected, headers=colleague(client, admin)))  # fmt: skip
+    found = ok(get(client, "/findings", token("auditor")))["items"]
+    for half in HALVES:
+        world[f"finding_{half}"] = next(f["finding_id"] for f in found if in_half(half, f["dated"]))
     return world
 
 
@@ -205,6 +215,16 @@ def rolls_files(client: TestClient, world: World, who: Auditors, suffix: str) ->
     one_each(client, world, who, "roll", "/rolls/{}" + suffix, "roll_id")
 
 
+def findings(client: TestClient, world: World, who: Auditors) -> None:
+    """Findings by the date of what they found; asking for dates outside the period is 403."""
+    listed(client, who, "/findings", "finding_id", world, "finding")
+    dated_items(client, "/findings", who, "dated")
+    for half in HALVES:
+        first = HALVES[other(half)][0]
+        assert_problem(get(client, "/findings", who[half], **{"from": first, "to": first}), 403,
+                       "from", "audit_period")  # fmt: skip
+
+
 def inclusion(client: TestClient, world: World, who: Auditors) -> None:
     """An inclusion proof by case and version: only for a case of the auditor's own half."""
     for half in HALVES:
@@ -271,6 +291,8 @@ READS: dict[str, Check] = {
     "/audit/proofs/inclusion": inclusion,
     "/audit/export": lambda c, w, a: export(c, a),
     "/audit/recusal-review": recusal_review,  # last: it registers a relative
+    "/findings": findings,
+    "/findings/{finding_id}": lambda c, w, a: one_each(c, w, a, "finding", "/findings/{}", "finding_id"),
 }  # fmt: skip
 # Reads that are no one's records: the service's health, and the log's signed checkpoints (the
 # latest and those issued before) and consistency proofs (hashes of the whole log, which every

@@ -23,7 +23,7 @@ from tests.api.conftest import TEKUN_APPLICATION_FIELDS, tekun_applied
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import POLICY
 from tests.conftest import COUNTY, OTHER_COUNTY
-from tests.factories import household_body, id_number
+from tests.factories import approve_body, household_body, id_number, income_body
 
 C, THEIRS = COUNTY, OTHER_COUNTY
 DOC = {"document_ref": "当民发〔2024〕9号"}
@@ -59,6 +59,13 @@ POLICY_BODIES: dict[str, dict[str, Any]] = {
     },
     "ledger-confirmation": {"threshold_fen": 100_000_000, **DECISION},
     "roll-deputies": {"staff_id": "F-deputy", **DECISION},
+    "misuse-thresholds": {
+        "grant_window_days": 90,
+        "repeat_grant_count": 3,
+        "backdate_days": 90,
+        "payment_deadline_day": 10,
+        **DECISION,
+    },
 }
 HOUSEHOLD_DECISIONS: dict[str, dict[str, Any]] = {
     "economic-checks": {"household_income_fen": 0},
@@ -171,6 +178,14 @@ def write_table() -> dict[str, list[Case]]:
         Case("region_code", body=registry | {"region_code": region})
         for region in (THEIRS, f"{THEIRS}001000")
     ]
+    review = {"note": "核查", "document_ref": "审〔2024〕1号"}
+    table["/registry/records/{record_id}/dismiss"] = [Case(
+        "record_id", "approver", review, {"record_id": "other_record"}, 404, "exists",
+    )]  # fmt: skip
+    for action, body in (("explain", review), ("confirm", review | {"outcome": "recovery"})):
+        table[f"/findings/{{finding_id}}/{action}"] = [Case(
+            "finding_id", "auditor", body, {"finding_id": "other_finding"}, 404, "exists",
+        )]  # fmt: skip
     table["/credentials"] = [
         Case("region_scope", body={"role": "case_worker", "region_scope": scope})
         for scope in (THEIRS, f"{THEIRS}001", "420500")
@@ -274,6 +289,17 @@ def build_world(client: TestClient, token: Callable[..., dict[str, str]]) -> dic
     roll = client.post(f"{API}/rolls", json={"county_code": THEIRS, "month": "2024-03"},
                        headers=token("finance_officer", THEIRS))  # fmt: skip
     world["other_roll"] = ok(roll)["roll_id"]
+    # A finding there: the household approved now with an effective date long past (back-dated).
+    ok(client.post(f"{API}/households/{world['other_case']}/economic-checks", json=income_body(),
+                   headers=theirs))  # fmt: skip
+    ok(client.post(f"{API}/households/{world['other_case']}/approve", json=approve_body(),
+                   headers=token("approver", THEIRS)))  # fmt: skip
+    found = client.get(f"{API}/findings", headers=token("auditor", THEIRS)).json()["items"]
+    world["other_finding"] = found[0]["finding_id"]
+    registry = {"kind": "vehicle", "source": "车管所", "source_ref": "V-1", "effective_date": "2024-03-01",
+                "id_number": id_number(THEIRS, sequence=4), "region_code": THEIRS}  # fmt: skip
+    world["other_record"] = ok(client.post(f"{API}/registry/records", json=registry,
+                                           headers=theirs))["record_id"]  # fmt: skip
     return world
 
 
@@ -290,7 +316,7 @@ def test_every_write_refuses_every_region_outside_the_scope(
     table = write_table()
     assert app_routes(client, "post") - READS_BY_POST == set(table), "a write route has no row"
     world = build_world(client, token)
-    headers = {role: token(role) for role in ("admin", "approver", "finance_officer")}
+    headers = {role: token(role) for role in ("admin", "approver", "finance_officer", "auditor")}
     for template, cases in table.items():
         for case in cases:
             values = {name: world.get(value, value) for name, value in case.params.items()}

@@ -204,3 +204,33 @@ def test_a_large_posting_is_confirmed_by_a_second_officer_through_the_cli(env: P
     review = runner.invoke(app, ["audit", "recusal-review", "--token", checker])
     assert review.exit_code == 2 and "permission:read.audit" in review.output  # a finance officer
     assert json.loads(runner.invoke(app, ["audit", "recusal-review"]).stdout) == []
+
+
+def test_findings_list_xlsx_and_review(env: Path) -> None:
+    """The demo county's findings (its decisions are back-dated: taken today, effective in 2022)
+    listed with an auditor's token and written as XLSX; the auditor explains one by the command
+    line; the operator (an admin) may not."""
+    from openpyxl import load_workbook
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "--households", "30"]).exit_code == 0
+    issued = runner.invoke(app, ["token", "issue", "--role", "auditor", "--region", "420582"])
+    token = json.loads(issued.stdout.strip().splitlines()[-1])["token"]
+    listed = runner.invoke(app, ["findings", "list", "--xlsx", "findings.xlsx", "--token", token])
+    assert listed.exit_code == 0, listed.output
+    found = json.loads(listed.stdout)
+    assert found["total"] >= 1 and found["by_rule"]["backdated_decision"]["count"] >= 1
+    sheet = load_workbook(env / "findings.xlsx")["问题线索 findings"]
+    assert sheet.max_row == found["total"] + 1
+    assert {row[0].value for row in sheet.iter_rows(min_row=2)} >= {
+        item["finding_id"] for item in found["items"]
+    }
+    first = found["items"][0]["finding_id"]
+    review = ["findings", "explain", first, "--note", "补录历史决定", "--document-ref", "说明 1"]
+    refused = runner.invoke(app, review)
+    assert refused.exit_code == 2 and "role" in refused.output
+    explained = runner.invoke(app, [*review, "--token", token])
+    assert explained.exit_code == 0, explained.output
+    assert json.loads(explained.stdout)["status"] == "explained"
+    shown = json.loads(runner.invoke(app, ["findings", "show", first, "--token", token]).stdout)
+    assert shown["status"] == "explained" and shown["steps"][0]["note"] == "补录历史决定"

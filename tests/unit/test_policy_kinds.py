@@ -43,6 +43,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "approval_limits": {"township_limit_fen": 50_000, "committee_limit_fen": 300_000},
     "ledger_confirmation": {"threshold_fen": 100_000_000},
     "roll_deputy": {"staff_id": "F-1024"},
+    "misuse_thresholds": {
+        "grant_window_days": 90,
+        "repeat_grant_count": 3,
+        "backdate_days": 90,
+        "payment_deadline_day": 10,
+    },
 }
 
 

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.http import schemas
-from api.http.commands import run
+from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
-from api.http.responses import Page, RegistryRecorded, answer
+from api.http.responses import Page, RecordDismissed, RegistryRecorded, answer
 from api.http.routers.households import Limit, Offset
 from ops.services.access import RecordRegistryEntry
+from ops.services.findings import DismissRecord
 
 router = APIRouter(prefix="/registry", tags=["registry"])
 
@@ -50,3 +51,13 @@ def records(
         period=principal.period,
     )
     return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+record_router = APIRouter(prefix="/records")
+add_decision_route(
+    record_router, path_id="record_id", action="dismiss", model=schemas.DismissIn, name="record",
+    summary="An officer dismisses a record (a death record then holds no payment from the next roll)",
+    answers=RecordDismissed,
+    command=lambda record_id, body: DismissRecord(record_id=record_id, **body.model_dump(mode="json")),
+)  # fmt: skip
+router.include_router(record_router)
