@@ -218,3 +218,29 @@ def gradual_exit_pays(exit_start_month: str, months: int, month: str) -> bool:
     """渐退: a case in gradual exit keeps being paid for ``months`` months from the month the exit
     takes effect, then stops."""
     return exit_start_month <= month < add_months(exit_start_month, months)
+
+
+def gradual_exit_ended(exit_start_month: str, months: int, day: str) -> bool:
+    """Whether a gradual exit taking effect in ``exit_start_month`` for ``months`` months is over
+    on ``day``: from the first day after its last month the case has left the programme
+    (渐退帮扶期结束后…按规定退出) without another decision."""
+    return day >= add_months(exit_start_month, months) + "-01"
+
+
+def income_before_rise(previous: Income | None, latest: Income) -> Income:
+    """渐退: the income a gradual exit pays on, so that the household keeps receiving what it
+    received before its income rose. When the latest reassessment raised the income the rules
+    count (before the employment cap), that is the income before it; a rise left unrecorded
+    leaves the latest income, which is then still the one before the rise."""
+    if previous is None or _uncapped(latest) <= _uncapped(previous):
+        return latest
+    return previous
+
+
+def _uncapped(income: Income) -> int:
+    return (
+        income.household_income_fen
+        - income.excluded_income_fen
+        - income.rigid_expenditure_fen
+        - income.employment_cost_fen
+    )

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.dates import month_of, validate_month
+from domain.dates import add_months, month_of, validate_month
 from domain.decisions import decision_meta
 from domain.duties import require_other_person
 from domain.errors import InvalidTransition, InvalidValue
@@ -251,6 +251,7 @@ class HouseholdCase(Aggregate):
         self.income: dict[str, Any] | None = None
         self.payee: dict[str, str] | None = None
         self.exit_months: int | None = None
+        self.exit_month: str | None = None
         self.annual_review_due: str | None = None
         self.terminated_reason: str | None = None
         # Who prepared the decision an approver takes: separation of duties compares them.
@@ -473,14 +474,32 @@ class HouseholdCase(Aggregate):
         self._terminated(reason=reason, **meta, staff_id=staff_id)
 
     def record_annual_review(
-        self, *, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
+        self,
+        *,
+        outcome: str,
+        next_due: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        eligible: bool | None = None,
     ) -> None:
+        """A review (复核); ``eligible`` true during a gradual exit means it found the household
+        eligible again, so the case is active again and does not leave when the exit ends."""
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "review")
         decision_meta(next_due, actor, document_ref)
+        meta = self._meta(effective_date, actor, document_ref)
+        if eligible and self.status is CaseStatus.GRADUAL_EXIT:
+            assert self.exit_month is not None and self.exit_months is not None
+            until = add_months(self.exit_month, self.exit_months)
+            if month_of(meta["effective_date"]) >= until:
+                raise InvalidTransition(
+                    f"the gradual exit ended before {until}; a household found eligible after"
+                    " it applies again",
+                    field="effective_date",
+                    rule="within_gradual_exit",
+                )
         self._annual_review_recorded(
-            outcome=_text(outcome, "outcome"),
-            next_due=next_due,
-            **self._meta(effective_date, actor, document_ref),
+            outcome=_text(outcome, "outcome"), next_due=next_due, eligible=eligible, **meta
         )
 
     # --- fold -----------------------------------------------------------------------------
@@ -608,6 +627,7 @@ class HouseholdCase(Aggregate):
     ) -> None:
         self.status = CaseStatus.GRADUAL_EXIT
         self.exit_months = months
+        self.exit_month = month_of(effective_date)
 
     @event("Terminated")
     def _terminated(
@@ -618,9 +638,17 @@ class HouseholdCase(Aggregate):
 
     @event("AnnualReviewRecorded")
     def _annual_review_recorded(
-        self, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str
+        self,
+        outcome: str,
+        next_due: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        eligible: bool | None = None,
     ) -> None:
         self.annual_review_due = next_due
+        if eligible and self.status is CaseStatus.GRADUAL_EXIT:
+            self.status = CaseStatus.ACTIVE
 
 
 def _method(method: str, tier_code: str | None) -> str:

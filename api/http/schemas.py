@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StrictInt,
 )
 from pydantic_core import PydanticCustomError
@@ -366,6 +367,11 @@ class GradualExitIn(Decision):
 class AnnualReviewIn(Decision):
     outcome: Text
     next_due: Day
+    eligible: StrictBool | None = Field(
+        default=None,
+        description="During a gradual exit (渐退): true when the review found the household"
+        " eligible again, so the case is active again instead of leaving when the exit ends.",
+    )
 
 
 class InstitutionIn(Body):

@@ -270,9 +270,13 @@ class TerminateHousehold(HouseholdDecision):
 class RecordAnnualReview(HouseholdDecision):
     outcome: str
     next_due: str
+    eligible: bool | None = None
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.record_annual_review(outcome=self.outcome, next_due=self.next_due, **self.meta(actor))
+        case.record_annual_review(
+            outcome=self.outcome, next_due=self.next_due, eligible=self.eligible,
+            **self.meta(actor),
+        )  # fmt: skip
 
 
 # The step each decision route's last path segment names (``POST /households/{id}/{action}``).
