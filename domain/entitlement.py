@@ -143,7 +143,7 @@ def household_entitlement(
         if tier is None:
             raise InvalidValue(
                 f"no amount for tier {basis.tier_code!r} in force",
-                field="tier_code",
+                field="month",  # the month's policy lacks it (the caller asks for a month)
                 rule="tier_in_force",
             )
         component = Component(
@@ -200,7 +200,7 @@ def tekun_entitlement(
         if minimum_wage is None or care.percent_of_minimum_wage is None:
             raise InvalidValue(
                 "care standard in % needs a minimum wage in force",
-                field="minimum_wage",
+                field="month",  # the month's policy lacks it (the caller asks for a month)
                 rule="minimum_wage_in_force",
             )
         care_fen = rounding.divide(minimum_wage.amount_fen * care.percent_of_minimum_wage, PERCENT)

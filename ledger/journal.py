@@ -159,7 +159,7 @@ class JournalTransaction(Aggregate):
         if not isinstance(key, str) or not 1 <= len(key) <= 200:
             raise InvalidValue(
                 "the transaction key (Idempotency-Key) is 1–200 characters",
-                field="key",
+                field="Idempotency-Key",
                 rule="transaction_key",
             )
         try:
@@ -193,8 +193,8 @@ class JournalTransaction(Aggregate):
         """A retry with the same key must carry the same content; anything else is a conflict."""
         if other.content_sha256 != self.content_sha256:
             raise Conflict(
-                "this transaction key was used with different content",
-                field="key",
+                "this transaction key (Idempotency-Key) was used with different content",
+                field="Idempotency-Key",
                 rule="transaction_key_reuse",
             )
 

@@ -30,6 +30,22 @@ class ProblemError(BaseModel):
     detail: str
 
 
+class FundShortfall(BaseModel):
+    """A pool or reserve that does not hold what a request needs of it (rule
+    ``insufficient_funds``). Money is integer fen (1 yuan = 100 fen)."""
+
+    account: str = Field(description="the account short of money", examples=["pool:420582:tekun"])
+    programme_group: str = Field(examples=["tekun"])
+    holds_fen: int = Field(description="what it holds, in fen", examples=[0])
+    needs_fen: int = Field(description="what the request needs of it, in fen", examples=[127_000])
+    short_fen: int = Field(description="needs_fen − holds_fen", examples=[127_000])
+    holds_fen_by_source: dict[str, int] = Field(
+        description="what it holds per funding source (central, provincial, city, county;"
+        " '' for money of no recorded source), in fen",
+        examples=[{"central": 0}],
+    )
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details, as every 4xx (and 5xx) is answered."""
 
@@ -40,6 +56,9 @@ class Problem(BaseModel):
     instance: str = Field(description="the request path")
     errors: list[ProblemError] = Field(
         default=[], description="every broken rule (absent when there is none to name)"
+    )
+    funds: list[FundShortfall] | None = Field(
+        default=None, description="with rule insufficient_funds: each account short of money"
     )
 
 

@@ -145,7 +145,7 @@ class PayGrant(Command):
             services, key=key, code="grant", county=str(grant.paying_township),
             amounts={"temporary": grant.amount_fen}, debit_kind="disbursed", credit_kind="reserve",
             posting_date=self.posting_date, actor=principal.credential_id,
-            document_ref=f"临时救助 {grant.id}",
+            document_ref=f"临时救助 {grant.id}", subject="grant_id",
         )  # fmt: skip
         return Outcome([grant, *postings], summary(grant))
 

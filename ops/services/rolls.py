@@ -449,7 +449,7 @@ def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome
     reservation = flow_postings(services, key=f"roll:{found.id}:reserve", code="reserve_roll",
                                 county=found.county_code, amounts=amounts, debit_kind="reserved", credit_kind="pool",
                                 posting_date=now_utc().date().isoformat(), actor=principal.credential_id,
-                                document_ref=f"roll {found.county_code} {found.month} {found.group}")  # fmt: skip
+                                document_ref=f"roll {found.county_code} {found.month} {found.group}", subject="roll_id", date_field="roll_id")  # fmt: skip
     return Outcome([found, *reservation], roll_summary(found))
 
 
