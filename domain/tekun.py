@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.dates import validate_month
-from domain.decisions import decision_meta
+from domain.decisions import decision_documents, decision_meta
 from domain.errors import InvalidTransition, InvalidValue
 from domain.household import CaseStatus, _name, termination_reason
 from domain.identity import validate_account, validate_id_number
@@ -84,6 +84,8 @@ class TekunPerson(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.region_code = region_code
         self.person = person
@@ -111,8 +113,11 @@ class TekunPerson(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> TekunPerson:
         meta = decision_meta(effective_date, actor, document_ref)
+        meta |= decision_documents(decided_on, document_date)
         born_by = meta["effective_date"]
         person = {"id_number": validate_id_number(id_number, born_by=born_by),
                   "name": _name(name, "name")}  # fmt: skip
@@ -128,11 +133,19 @@ class TekunPerson(Aggregate):
     def programme(self) -> str:
         return f"tekun_{self.mode}"
 
-    def _meta(self, effective_date: str, actor: str, document_ref: str) -> dict[str, Any]:
+    def _meta(
+        self,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> dict[str, Any]:
         """A decision on this person's support takes effect no earlier than its approval."""
-        return decision_meta(
+        meta = decision_meta(
             effective_date, actor, document_ref, not_before=(self.approved_on, "before_approval")
         )
+        return meta | decision_documents(decided_on, document_date)
 
     def _require_active(self, action: str) -> None:
         if self.status != CaseStatus.ACTIVE:
@@ -143,7 +156,14 @@ class TekunPerson(Aggregate):
             )
 
     def reassess_care_level(
-        self, *, care_level: str, effective_date: str, actor: str, document_ref: str
+        self,
+        *,
+        care_level: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self._require_active("reassess the care level of")
         support = validate_support(
@@ -154,7 +174,8 @@ class TekunPerson(Aggregate):
             self.payee["account_name"],
         )
         self._care_level_reassessed(
-            care_level=support["care_level"], **self._meta(effective_date, actor, document_ref)
+            care_level=support["care_level"],
+            **self._meta(effective_date, actor, document_ref, decided_on, document_date),
         )
 
     def change_mode(
@@ -167,6 +188,8 @@ class TekunPerson(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self._require_active("change the support mode of")
         support = validate_support(mode, self.care_level, institution, payee_account, payee_name)
@@ -177,30 +200,61 @@ class TekunPerson(Aggregate):
         self._mode_changed(
             mode=support["mode"],
             payee=support["payee"],
-            **self._meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref, decided_on, document_date),
         )
 
-    def terminate(self, *, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def terminate(
+        self,
+        *,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self._require_active("terminate")
         self._terminated(
-            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref)
+            reason=termination_reason(reason),
+            **self._meta(effective_date, actor, document_ref, decided_on, document_date),
         )
 
     @event("CareLevelReassessed")
     def _care_level_reassessed(
-        self, care_level: str, effective_date: str, actor: str, document_ref: str
+        self,
+        care_level: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.care_level = care_level
 
     @event("ModeChanged")
     def _mode_changed(
-        self, mode: str, payee: dict[str, str], effective_date: str, actor: str, document_ref: str
+        self,
+        mode: str,
+        payee: dict[str, str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.mode = mode
         self.payee = payee
 
     @event("Terminated")
-    def _terminated(self, reason: str, effective_date: str, actor: str, document_ref: str) -> None:
+    def _terminated(
+        self,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self.status = CaseStatus.TERMINATED
         self.terminated_reason = reason
 

@@ -221,6 +221,23 @@ class Decision(Body):
     document_ref: DocumentRef
 
 
+class CaseDecision(Decision):
+    """A decision on a household or 特困 case: besides its effective date, the day it was taken
+    and its document's date when they differ from the day it is recorded (补录)."""
+
+    decided_on: Day | None = Field(
+        default=None,
+        description="the day the decision was taken, if not the day it is recorded: never later"
+        " than that day, nor more than 366 days before it",
+        examples=["2024-03-12"],
+    )
+    document_date: Day | None = Field(
+        default=None,
+        description="the date of the decision's document (文号), within the same bounds",
+        examples=["2024-03-14"],
+    )
+
+
 class StandardIn(Decision):
     programme: ProgrammeCode
     amount_fen: PositiveFen
@@ -290,14 +307,14 @@ class MemberIn(Body):
     relation: Relation = "member"
 
 
-class HouseholdApplyIn(Decision):
+class HouseholdApplyIn(CaseDecision):
     region_code: RegionCode
     programme: Literal["dibao_urban", "dibao_rural", "marginal"]
     members: Annotated[list[MemberIn], Field(min_length=1, max_length=30)]
     address: Address = ""
 
 
-class IncomeIn(Decision):
+class IncomeIn(CaseDecision):
     household_income_fen: Fen
     excluded_income_fen: Fen = 0
     rigid_expenditure_fen: Fen = 0
@@ -310,7 +327,7 @@ class IncomeIn(Decision):
         return self.model_dump(exclude={"effective_date", "document_ref"})
 
 
-class ApproveIn(Decision):
+class ApproveIn(CaseDecision):
     method: Literal["top_up", "tier"]
     tier_code: TierCode | None = None
     start_month: Month
@@ -321,11 +338,11 @@ class ApproveIn(Decision):
     programme: Literal["dibao_urban", "dibao_rural", "marginal"] | None = None
 
 
-class ReasonIn(Decision):
+class ReasonIn(CaseDecision):
     reason: Text
 
 
-class TerminateIn(Decision):
+class TerminateIn(CaseDecision):
     reason: Literal[
         "income_above_standard",
         "death",
@@ -338,33 +355,33 @@ class TerminateIn(Decision):
     ]
 
 
-class RemoveMemberIn(Decision):
+class RemoveMemberIn(CaseDecision):
     id_number: IdNumber
     reason: Text
 
 
-class AddMemberIn(Decision):
+class AddMemberIn(CaseDecision):
     member: MemberIn
 
 
-class TierIn(Decision):
+class TierIn(CaseDecision):
     tier_code: TierCode
 
 
-class PayeeAccountIn(Decision):
+class PayeeAccountIn(CaseDecision):
     account_number: AccountNumber
     account_name: PayeeName
 
 
-class PlainDecision(Decision):
+class PlainDecision(CaseDecision):
     pass
 
 
-class GradualExitIn(Decision):
+class GradualExitIn(CaseDecision):
     months: StrictInt = Field(default=6, ge=1, le=12)
 
 
-class AnnualReviewIn(Decision):
+class AnnualReviewIn(CaseDecision):
     outcome: Text
     next_due: Day
     eligible: StrictBool | None = Field(
@@ -379,7 +396,7 @@ class InstitutionIn(Body):
     account_number: AccountNumber
 
 
-class TekunApproveIn(Decision):
+class TekunApproveIn(CaseDecision):
     region_code: RegionCode
     id_number: IdNumber
     name: PersonName
@@ -391,11 +408,11 @@ class TekunApproveIn(Decision):
     start_month: Month
 
 
-class CareLevelIn(Decision):
+class CareLevelIn(CaseDecision):
     care_level: Literal["full_self_care", "partial", "none"]
 
 
-class ModeIn(Decision):
+class ModeIn(CaseDecision):
     mode: Literal["centralized", "dispersed"]
     institution: InstitutionIn | None = None
     payee_account: AccountNumber | None = None

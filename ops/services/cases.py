@@ -15,11 +15,12 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain.access import Principal
+from domain.decisions import decision_documents, recording_lag
 from domain.enrolment import PersonEnrolment, enrolment_id
 from domain.errors import Forbidden, NotFound
 from domain.household import HouseholdCase
 from domain.tekun import TekunPerson
-from ops.services.core import Command, Outcome, Services
+from ops.services.core import Command, Outcome, Services, now_utc
 
 # --- helpers shared by the case commands (and by grants) --------------------------------------
 
@@ -72,6 +73,14 @@ def require_unrelated(services: Services, principal: Principal, id_numbers: Iter
         )
 
 
+def decision_dates(decided_on: str | None, document_date: str | None) -> dict[str, Any]:
+    """A decision's own dates (``decided_on``, ``document_date``), checked against the day it
+    is recorded: today (UTC), the day of the event's recorded time."""
+    dates = decision_documents(decided_on, document_date)
+    recording_lag(dates, now_utc().date().isoformat())
+    return dates
+
+
 def in_scope(services: Services, principal: Principal, cls: type[Any], case_id: str) -> Any:
     """Load a case the caller may see; a case outside the scope is 'not found' (no leak)."""
     case = services.load(cls, case_id, "case_id")
@@ -103,6 +112,8 @@ class ApplyHousehold(Command):
     address: str = ""
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         principal.require("case.apply")
@@ -111,7 +122,7 @@ class ApplyHousehold(Command):
             region_code=self.region_code, programme=self.programme, members=self.members,
             address=self.address, effective_date=self.effective_date,
             document_ref=self.document_ref, actor=principal.credential_id,
-            staff_id=principal.staff_id,
+            staff_id=principal.staff_id, **decision_dates(self.decided_on, self.document_date),
         )  # fmt: skip
         require_unrelated(services, principal, case.members)
         enrolments = enrol(
@@ -127,6 +138,8 @@ class HouseholdDecision(Command):
     case_id: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
     permission: ClassVar[str] = "case.decide"
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
@@ -145,9 +158,9 @@ class HouseholdDecision(Command):
         compares (who prepared, who decided)."""
         raise NotImplementedError
 
-    def meta(self, actor: str) -> dict[str, str]:
+    def meta(self, actor: str) -> dict[str, Any]:
         return {"effective_date": self.effective_date, "document_ref": self.document_ref,
-                "actor": actor}  # fmt: skip
+                "actor": actor, **decision_dates(self.decided_on, self.document_date)}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -315,6 +328,8 @@ class ApproveTekun(Command):
     start_month: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         principal.require("case.decide")
@@ -325,6 +340,7 @@ class ApproveTekun(Command):
             payee_account=self.payee_account, payee_name=self.payee_name,
             start_month=self.start_month, effective_date=self.effective_date,
             document_ref=self.document_ref, actor=principal.credential_id,
+            **decision_dates(self.decided_on, self.document_date),
         )  # fmt: skip
         require_unrelated(services, principal, [person.person["id_number"]])
         enrolments = enrol(services, [person.person["id_number"]], "tekun", str(person.id))
@@ -338,6 +354,8 @@ class TekunDecision(Command):
     case_id: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         person: TekunPerson = in_scope(services, principal, TekunPerson, self.case_id)
@@ -352,9 +370,9 @@ class TekunDecision(Command):
     def take(self, person: TekunPerson, actor: str) -> None:
         raise NotImplementedError
 
-    def meta(self, actor: str) -> dict[str, str]:
+    def meta(self, actor: str) -> dict[str, Any]:
         return {"effective_date": self.effective_date, "document_ref": self.document_ref,
-                "actor": actor}  # fmt: skip
+                "actor": actor, **decision_dates(self.decided_on, self.document_date)}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -266,6 +266,9 @@ class CaseStateView(View):
                    for entry in (orjson.loads(row["timeline"]) if row else [])]  # fmt: skip
         for entry in entries:
             del entry["position"]
+            # The decision's own dates, beside its recorded time (null: taken the day recorded).
+            entry["decided_on"] = entry["details"].get("decided_on")
+            entry["document_date"] = entry["details"].get("document_date")
             entry["details"] = details_json(entry["details"])
         return sorted(entries, key=itemgetter("effective_date", "version"))
 
