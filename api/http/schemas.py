@@ -111,8 +111,17 @@ Timestamp = Annotated[
     TEXT_RULE,
     AfterValidator(_timestamp_in_range),
 ]
-Fen = Annotated[StrictInt, Field(ge=0, le=10**12, description="integer fen (分), never a float")]
-PositiveFen = Annotated[StrictInt, Field(gt=0, le=10**12, description="integer fen (分) > 0")]
+# Money is integer fen (分) everywhere: 1 yuan = 100 fen, so 670.00 yuan is 67000.
+Fen = Annotated[
+    StrictInt,
+    Field(ge=0, le=10**12, description="integer fen (分; 1 yuan = 100 fen), never a float",
+          examples=[67_000]),
+]  # fmt: skip
+PositiveFen = Annotated[
+    StrictInt,
+    Field(gt=0, le=10**12, description="integer fen (分; 1 yuan = 100 fen) > 0",
+          examples=[67_000]),
+]  # fmt: skip
 Month = Annotated[
     str,
     Field(
@@ -250,14 +259,20 @@ class TiersIn(Decision):
 
 
 class TekunRuleIn(Decision):
-    multiplier_percent: StrictInt = Field(ge=130, le=1000, description="130 = 1.3 × dibao standard")
+    multiplier_percent: StrictInt = Field(
+        ge=130, le=1000, examples=[130],
+        description="percent of the dibao standard (%): 130 = 1.3 × the standard",
+    )  # fmt: skip
     explicit_amount_fen: PositiveFen | None = None
 
 
 class CareStandardIn(Decision):
     level: Literal["full_self_care", "partial", "none"]
     amount_fen: Fen | None = None
-    percent_of_minimum_wage: StrictInt | None = Field(default=None, ge=0, le=100)
+    percent_of_minimum_wage: StrictInt | None = Field(
+        default=None, ge=0, le=100, examples=[15],
+        description="percent of the minimum wage (%), 0–100: 15 = 15 %; or give amount_fen",
+    )  # fmt: skip
 
 
 class MinimumWageIn(Decision):
@@ -269,7 +284,10 @@ class RoundingIn(Decision):
     mode: Literal["half_up", "up", "down"] = "half_up"
 
 
-Permille = Annotated[StrictInt, Field(description="tenths of a percent: 3.5 % → 35")]
+Permille = Annotated[
+    StrictInt,
+    Field(description="permille (‰, tenths of a percent): 3.5 % → 35", examples=[35]),
+]
 Programmes = Annotated[list[ProgrammeCode], Field(min_length=1, max_length=10)]
 
 
