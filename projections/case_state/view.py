@@ -397,6 +397,21 @@ class CaseStateView(View):
             for row in rows
         )
 
+    def roll_fields(self, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What a roll line carries of each case found among ``case_ids``: its kind, programme,
+        region, covered count and payee (``domain.lines.PAYEE_FIELDS``, as JSON bytes)."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.db.transaction() as cur:
+            for chunk in chunks(sorted(set(case_ids))):
+                marks = ", ".join(["%s"] * len(chunk))
+                for row in cur.execute(
+                    "SELECT case_id, kind, programme, region_code, covered_count, payee"
+                    f" FROM case_state WHERE case_id IN ({marks})",
+                    chunk,
+                ).fetchall():
+                    found[row["case_id"]] = dict(row, payee=bytes(row["payee"]))
+        return found
+
     def region_of(self, case_id: str) -> str | None:
         with self.db.transaction() as cur:
             row = cur.execute(
