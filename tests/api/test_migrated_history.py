@@ -86,6 +86,9 @@ def test_the_first_roll_settles_up_against_the_migrated_months(
     lines = client.get(f"{API}/rolls/{march['roll_id']}/lines", headers=finance).json()["items"]
     assert {line["case_id"]: line["total_fen"] for line in lines} == {a: 104_000, b: 120_000}
     assert lines[0]["components"][0]["sources"] == [f"migration:{MIGRATION}"]
+    # Nothing to reconcile in doudi: no ledger postings, bank results or statement for it.
+    reconciled = client.get(f"{API}/ledger/reconciliation/420582/2024-03", headers=finance)
+    assert reconciled.status_code == 200 and reconciled.json()["rolls"] == []
     position = services.log_position()
     assert_problem(client.post(f"{API}/rolls/{march['roll_id']}/bank-file", headers=finance),
                    409, "roll_id", "migrated_roll")  # fmt: skip
