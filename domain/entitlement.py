@@ -67,6 +67,7 @@ class HouseholdBasis(NamedTuple):
     tier_code: str | None = None
     paying: bool = True  # active, or within a gradual exit (see ``gradual_exit_pays``)
     source: str = ""
+    exiting: bool = False  # within a gradual exit: the region's exit percent applies
 
 
 class TekunBasis(NamedTuple):
@@ -128,8 +129,35 @@ def household_entitlement(
     standard: Sourced,
     rounding: Rounding,
     tiers: dict[str, Sourced] | None = None,
+    exit_percent: Sourced | None = None,
 ) -> Entitlement:
-    """低保 / 单人保 benefit for one month: top-up (补差) or tier (分档), for the covered members."""
+    """低保 / 单人保 benefit for one month: top-up (补差) or tier (分档), for the covered members;
+    within a gradual exit, the region's percent of it (``gradual_exit_share``)."""
+    found = _household_entitlement(basis, standard, rounding, tiers)
+    if not basis.exiting or exit_percent is None or not found.components:
+        return found
+    return Entitlement(
+        tuple(gradual_exit_share(c, exit_percent, rounding) for c in found.components),
+        found.rounding,
+    )
+
+
+def gradual_exit_share(component: Component, percent: Sourced, rounding: Rounding) -> Component:
+    """渐退 where a region pays a fraction: ``percent`` (a whole percent, the region's
+    ``GradualExitRule``) of the amount, rounded once under the region's rule, naming the rule."""
+    if percent.amount_fen == PERCENT:
+        return component
+    amount = rounding.divide(component.amount_fen * percent.amount_fen, PERCENT)
+    rule = f"{component.rule}; gradual exit (渐退): {percent.amount_fen}% of it"
+    return Component(component.code, amount, rule, (*component.sources, percent.source))
+
+
+def _household_entitlement(
+    basis: HouseholdBasis,
+    standard: Sourced,
+    rounding: Rounding,
+    tiers: dict[str, Sourced] | None,
+) -> Entitlement:
     if basis.household_members < 1 or not 0 <= basis.covered_members <= basis.household_members:
         raise InvalidValue(
             "covered members must be between 0 and the household size",

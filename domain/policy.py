@@ -204,6 +204,25 @@ class MinimumWage(PolicyValue):
 
 
 @dataclass(frozen=True)
+class GradualExitRule(PolicyValue):
+    """渐退: the percent of its amount before the income rose that a household keeps receiving
+    during a gradual exit, where the region pays a fraction of it (without this fact: all of
+    it, 100 %)."""
+
+    kind = "gradual_exit_rule"
+    event_name = "GradualExitRuleSet"
+    pay_percent: int
+
+    def checked(self) -> Self:
+        percent = self.pay_percent
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
+            raise InvalidValue(
+                "pay_percent is a whole percent 1–100", field="pay_percent", rule="percent_range"
+            )
+        return self
+
+
+@dataclass(frozen=True)
 class RoundingRule(PolicyValue):
     """How the region rounds what it divides (annual standards, per-capita gaps)."""
 
@@ -344,6 +363,7 @@ KINDS: Final[dict[str, type[PolicyValue]]] = {
         ElectricitySubsidy,
         OneTimeSubsidy,
         ApprovalLimits,
+        GradualExitRule,
     )
 }
 

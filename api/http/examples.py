@@ -28,6 +28,7 @@ JSON_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "CareStandardIn": {"level": "partial", "percent_of_minimum_wage": 15,
                        "effective_date": "2024-01-01", **DOC},
     "MinimumWageIn": {"amount_fen": 180_000, "effective_date": "2024-01-01", **DOC},
+    "GradualExitRuleIn": {"pay_percent": 100, "effective_date": "2024-01-01", **DOC},
     "RoundingIn": {"unit": "yuan", "mode": "half_up", "effective_date": "2024-01-01", **DOC},
     "PriceIndexIn": {"month": "2024-03", "cpi_yoy_permille": 36, "food_cpi_yoy_permille": 52,
                      **DOC},

@@ -279,6 +279,14 @@ class MinimumWageIn(Decision):
     amount_fen: PositiveFen
 
 
+class GradualExitRuleIn(Decision):
+    pay_percent: StrictInt = Field(
+        ge=1, le=100, examples=[50],
+        description="percent (%) of the amount paid before the income rose that a household"
+        " keeps during a gradual exit (渐退), 1–100: 50 = half; without this fact, 100",
+    )  # fmt: skip
+
+
 class RoundingIn(Decision):
     unit: Literal["fen", "yuan"]
     mode: Literal["half_up", "up", "down"] = "half_up"
@@ -547,6 +555,7 @@ POLICY_BODIES: dict[type[kinds.PolicyValue], tuple[str, type[Body]]] = {
     kinds.ElectricitySubsidy: ("electricity-subsidies", ElectricityIn),
     kinds.OneTimeSubsidy: ("one-time-subsidies", OneTimeIn),
     kinds.ApprovalLimits: ("approval-limits", ApprovalLimitsIn),
+    kinds.GradualExitRule: ("gradual-exit-rules", GradualExitRuleIn),
 }
 
 

@@ -103,3 +103,30 @@ def test_a_gradual_exit_keeps_paying_then_the_case_leaves(
     assert_problem(client.post(f"{API}/households/{recorded}/annual-review", json=late,
                                headers=checker), 409, "effective_date", "within_gradual_exit")  # fmt: skip
     assert services.log_position() == position
+
+
+def test_a_region_that_pays_half_during_the_exit(client: TestClient, token: Any) -> None:
+    """The county's policy: a gradual exit keeps 50 % (from 2024-01-01). Household R (income rise
+    recorded, 3-month exit from 1 May) is paid 520 yuan for May–July, its line naming the rule;
+    household S, the same values but no exit, is paid 1,040 yuan in the same roll."""
+    admin = token("admin")
+    fund_county(client, admin)
+    half = {"pay_percent": 50, "effective_date": "2024-01-01"}
+    for path, body in [*POLICY, ("gradual-exit-rules", half)]:
+        assert client.post(f"{API}/policy/420582/{path}", json=body | DOC,
+                           headers=admin).status_code == 201  # fmt: skip
+    exiting, staying = (paid_household(client, admin, seed) for seed in (74, 75))
+    decide(client, admin, exiting, "income", income_body(200_000) | {"effective_date": MAY})
+    decide(client, colleague(client, admin), exiting, "gradual-exit",
+           {"months": 3, "effective_date": MAY})  # fmt: skip
+    finance = token("finance_officer")
+    for month in ("2024-05", "2024-07"):
+        paid = paid_in(client, finance, month)
+        assert (paid[exiting], paid[staying]) == (52_000, 104_000), month
+    roll = client.post(f"{API}/rolls", json={"county_code": "420582", "month": "2024-06"},
+                       headers=finance).json()  # fmt: skip
+    lines = client.get(f"{API}/rolls/{roll['roll_id']}/lines", headers=finance).json()["items"]
+    (base,) = next(line for line in lines if line["case_id"] == exiting)["components"]
+    assert "gradual exit (渐退): 50%" in base["rule"]
+    assert any(source.startswith("RegionPolicy.GradualExitRuleSet#") for source in base["sources"])
+    assert paid_in(client, finance, "2024-08").get(exiting) is None

@@ -56,6 +56,7 @@ POLICY_BODIES: dict[str, dict[str, Any]] = {
         "committee_limit_fen": 2_000_000,
         **DECISION,
     },
+    "gradual-exit-rules": {"pay_percent": 50, **DECISION},
 }
 HOUSEHOLD_DECISIONS: dict[str, dict[str, Any]] = {
     "economic-checks": {"household_income_fen": 0},

@@ -172,3 +172,21 @@ def test_the_income_an_exit_pays_on_is_the_one_before_the_rise() -> None:
     # Counted income, not the gross: a rise offset by rigid expenditure is no rise.
     offset = Income(40_000, rigid_expenditure_fen=10_000, source="offset")
     assert income_before_rise(before, offset) == offset
+
+
+def test_a_region_that_pays_a_fraction_of_the_exit_amount() -> None:
+    """渐退 at a region's 50 %: the 1,040-yuan top-up a household of two received before its rise
+    becomes 520 yuan during the exit, the rule and the policy fact named; at 100 % (or with no
+    fact, or outside an exit) it stays 1,040 yuan; a third of 1,040 yuan rounds once."""
+    before = Income(30_000, source="check")
+    exiting = HouseholdBasis("top_up", 2, 2, before, exiting=True)
+    half = Sourced(50, "RegionPolicy.GradualExitRuleSet#9")
+    (base,) = household_entitlement(exiting, URBAN, FEN, None, half).components
+    assert base.amount_fen == 52_000 and "50%" in base.rule and half.source in base.sources
+    full = Sourced(100, "policy:exit@1")
+    assert household_entitlement(exiting, URBAN, FEN, None, full).amount_fen == 104_000
+    assert household_entitlement(exiting, URBAN, FEN, None, None).amount_fen == 104_000
+    active = HouseholdBasis("top_up", 2, 2, before)
+    assert household_entitlement(active, URBAN, FEN, None, half).amount_fen == 104_000
+    third = Sourced(33, "policy:exit@2")
+    assert household_entitlement(exiting, URBAN, YUAN, None, third).amount_fen == 34_300

@@ -41,6 +41,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "programmes": ["dibao_urban"],
     },
     "approval_limits": {"township_limit_fen": 50_000, "committee_limit_fen": 300_000},
+    "gradual_exit_rule": {"pay_percent": 50},
 }
 
 
