@@ -27,7 +27,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.dates import first_day, validate_month
-from domain.decisions import decision_meta
+from domain.decisions import decision_documents, decision_meta
 from domain.errors import InvalidValue
 from domain.money import RoundingMode, RoundingUnit, divide_rounded, require_fen
 from domain.programmes import CareLevel, Programme
@@ -410,6 +410,8 @@ class RegionPolicy(Aggregate):
         effective_date: str
         actor: str
         document_ref: str
+        decided_on: str | None  # the day the decision was taken, if given (``decision_documents``)
+        document_date: str | None  # its document's date, if given
 
         def value(self) -> PolicyValue:
             """The fact's typed value."""
@@ -443,16 +445,19 @@ class RegionPolicy(Aggregate):
 
     def record(self, kind: str, request: dict[str, Any], *, actor: str) -> PolicyValue:
         """Validate a fact of ``kind`` (its value's fields, ``effective_date`` unless the kind
-        fixes it, ``document_ref``), then record exactly one event of it."""
+        fixes it, ``document_ref``, optionally ``decided_on`` and ``document_date``), then
+        record exactly one event of it."""
         value_type = policy_kind(kind)
         given = dict(request)
         effective_date = given.pop("effective_date", "")
         document_ref = given.pop("document_ref", "")
+        dates = decision_documents(given.pop("decided_on", None), given.pop("document_date", None))
         value = value_type(**given).checked()
         self.trigger_event(
             fact_event(value_type),
             **value.payload(),
             **decision_meta(value.effective_date(effective_date), actor, document_ref),
+            **dates,
         )
         return value
 

@@ -226,14 +226,11 @@ class Body(BaseModel):
 
 
 class Decision(Body):
+    """A decision: its effective date and document, and — when it is recorded after it was
+    taken (补录) — the day it was taken and its document's date."""
+
     effective_date: Day
     document_ref: DocumentRef
-
-
-class CaseDecision(Decision):
-    """A decision on a household or 特困 case: besides its effective date, the day it was taken
-    and its document's date when they differ from the day it is recorded (补录)."""
-
     decided_on: Day | None = Field(
         default=None,
         description="the day the decision was taken, if not the day it is recorded: never later"
@@ -333,14 +330,14 @@ class MemberIn(Body):
     relation: Relation = "member"
 
 
-class HouseholdApplyIn(CaseDecision):
+class HouseholdApplyIn(Decision):
     region_code: RegionCode
     programme: Literal["dibao_urban", "dibao_rural", "marginal"]
     members: Annotated[list[MemberIn], Field(min_length=1, max_length=30)]
     address: Address = ""
 
 
-class IncomeIn(CaseDecision):
+class IncomeIn(Decision):
     household_income_fen: Fen
     excluded_income_fen: Fen = 0
     rigid_expenditure_fen: Fen = 0
@@ -353,7 +350,7 @@ class IncomeIn(CaseDecision):
         return self.model_dump(exclude={"effective_date", "document_ref"})
 
 
-class ApproveIn(CaseDecision):
+class ApproveIn(Decision):
     method: Literal["top_up", "tier"]
     tier_code: TierCode | None = None
     start_month: Month
@@ -364,11 +361,11 @@ class ApproveIn(CaseDecision):
     programme: Literal["dibao_urban", "dibao_rural", "marginal"] | None = None
 
 
-class ReasonIn(CaseDecision):
+class ReasonIn(Decision):
     reason: Text
 
 
-class TerminateIn(CaseDecision):
+class TerminateIn(Decision):
     reason: Literal[
         "income_above_standard",
         "death",
@@ -381,33 +378,33 @@ class TerminateIn(CaseDecision):
     ]
 
 
-class RemoveMemberIn(CaseDecision):
+class RemoveMemberIn(Decision):
     id_number: IdNumber
     reason: Text
 
 
-class AddMemberIn(CaseDecision):
+class AddMemberIn(Decision):
     member: MemberIn
 
 
-class TierIn(CaseDecision):
+class TierIn(Decision):
     tier_code: TierCode
 
 
-class PayeeAccountIn(CaseDecision):
+class PayeeAccountIn(Decision):
     account_number: AccountNumber
     account_name: PayeeName
 
 
-class PlainDecision(CaseDecision):
+class PlainDecision(Decision):
     pass
 
 
-class GradualExitIn(CaseDecision):
+class GradualExitIn(Decision):
     months: StrictInt = Field(default=6, ge=1, le=12)
 
 
-class AnnualReviewIn(CaseDecision):
+class AnnualReviewIn(Decision):
     outcome: Text
     next_due: Day
     eligible: StrictBool | None = Field(
@@ -422,7 +419,7 @@ class InstitutionIn(Body):
     account_number: AccountNumber
 
 
-class TekunApproveIn(CaseDecision):
+class TekunApproveIn(Decision):
     region_code: RegionCode
     id_number: IdNumber
     name: PersonName
@@ -434,11 +431,11 @@ class TekunApproveIn(CaseDecision):
     start_month: Month
 
 
-class CareLevelIn(CaseDecision):
+class CareLevelIn(Decision):
     care_level: Literal["full_self_care", "partial", "none"]
 
 
-class ModeIn(CaseDecision):
+class ModeIn(Decision):
     mode: Literal["centralized", "dispersed"]
     institution: InstitutionIn | None = None
     payee_account: AccountNumber | None = None

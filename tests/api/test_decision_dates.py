@@ -271,3 +271,52 @@ def test_decision_and_document_dates_are_kept_beside_the_recorded_time(
     trail = client.get(f"{API}/audit/cases/{person}", headers=token("auditor")).json()["items"]
     assert [(e["decided_on"], e["document_date"]) for e in trail] == [
         (day[2], None), (None, day[2])]  # fmt: skip
+
+
+def test_policy_facts_and_grant_decisions_take_their_dates_too(
+    client: TestClient, token: Token, services: Services
+) -> None:
+    """A standard decided yesterday under a document dated today, and a grant's request and
+    approval recorded days after they were taken: the policy's and the grant's audit trails
+    show the dates beside the recorded time; a policy fact decided tomorrow (`after_recording`)
+    and a grant request whose document is 400 days old (`recording_lag`) are 422 naming the
+    field, nothing recorded."""
+    admin = token("admin")
+    today = datetime.now(UTC).date()
+    day = {n: (today - timedelta(days=n)).isoformat() for n in (-1, 0, 1, 3, 400)}
+    standard = {"programme": "dibao_urban", "amount_fen": 70_000, "period": "month",
+                "effective_date": "2024-01-01", **DOC}  # fmt: skip
+    refused(client, services, "/policy/420582/standards", standard | {"decided_on": day[-1]},
+            admin, 422, "decided_on", "after_recording")  # fmt: skip
+    set_ = client.post(f"{API}/policy/420582/standards", headers=admin,
+                       json=standard | {"decided_on": day[1], "document_date": day[0]})  # fmt: skip
+    assert set_.status_code == 201, set_.text
+    trail = client.get(f"{API}/audit/policy/420582", headers=token("auditor")).json()["items"]
+    assert [(e["decided_on"], e["document_date"]) for e in trail
+            if e["event_type"] == "RegionPolicy.StandardSet"] == [(day[1], day[0])]  # fmt: skip
+
+    setup(client, admin)
+    refused(client, services, "/temporary-grants", grant_body(10_000, document_date=day[400]),
+            admin, 422, "document_date", "recording_lag")  # fmt: skip
+    requested = client.post(f"{API}/temporary-grants", headers=admin,
+                            json=grant_body(10_000, decided_on=day[3]))  # fmt: skip
+    assert requested.status_code == 201, requested.text
+    grant = requested.json()["grant_id"]
+    approve = {"paying_township": "420582001", "effective_date": "2024-03-05",
+               "document_date": day[1], **DOC}  # fmt: skip
+    approved = client.post(f"{API}/temporary-grants/{grant}/approve", json=approve,
+                           headers=colleague(client, admin))  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    person = {"id_number": grant_body(0)["id_number"]}  # registered in 110105: a national auditor
+    events = client.post(f"{API}/audit/persons/search", json=person,
+                         headers=token("auditor", "000000"))  # fmt: skip
+    assert events.status_code == 200, events.text
+    dated = [(e["event_type"], e["decided_on"], e["document_date"]) for e in events.json()["items"]
+             if e["event_type"].startswith("TemporaryGrant.")]  # fmt: skip
+    assert dated == [("TemporaryGrant.Requested", day[3], None)]  # the request names the person
+    # The grant's own trail (the audit view's rows for it; no route reads it yet).
+    services.projections.catch_up()
+    dated = [(e["event_type"], e["decided_on"], e["document_date"])
+             for e in services.audit.for_subject("grant", grant)]  # fmt: skip
+    assert dated == [("TemporaryGrant.Requested", day[3], None),
+                     ("TemporaryGrant.Approved", None, day[1])]  # fmt: skip
