@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from domain.dates import first_day, month_of
-from domain.entitlement import CareLevel, Income, PayMethod, gradual_exit_pays
+from domain.entitlement import (
+    CareLevel,
+    Income,
+    PayMethod,
+    gradual_exit_pays,
+    income_before_rise,
+)
 
 
 class CaseFact(NamedTuple):
@@ -50,6 +56,10 @@ class MonthBasis:
     care_level: CareLevel = "full_self_care"
     mode: str = "dispersed"
     sources: list[str] = field(default_factory=list)
+    # The incomes recorded, as the fold meets them: the one before the latest, and the latest.
+    # In a gradual exit ``income`` stays the one before the rise (``income_before_rise``).
+    previous_income: Income | None = None
+    latest_income: Income | None = None
 
     @property
     def household_members(self) -> int:
@@ -82,6 +92,7 @@ FOLD_FIELDS: dict[str, tuple[str, ...]] = {
     "MemberRemoved": ("person_key",),
     "TierChanged": ("tier_code",),
     "GradualExitStarted": ("months",),
+    "AnnualReviewRecorded": ("eligible",),
     "CareLevelReassessed": ("care_level",),
     "ModeChanged": ("mode",),
 }  # fmt: skip
@@ -152,13 +163,16 @@ def _fold(basis: MonthBasis, fact: CaseFact) -> None:
             if single is not None:
                 basis.members = {key: key == single for key in basis.members}
         case "EconomicCheckRecorded" | "IncomeReassessed":
-            basis.income = Income(
+            income = Income(
                 d["household_income_fen"],
                 d["excluded_income_fen"],
                 d["rigid_expenditure_fen"],
                 d["employment_cost_fen"],
                 fact.ref,
             )
+            basis.previous_income, basis.latest_income = basis.latest_income, income
+            if basis.status != "gradual_exit":  # an exit pays on the income before the rise
+                basis.income = income
         case "MemberAdded":
             single_person = any(not covered for covered in basis.members.values())
             basis.members[d["member"]["person_key"]] = not single_person
@@ -176,6 +190,14 @@ def _fold(basis: MonthBasis, fact: CaseFact) -> None:
                 month_of(fact.effective_date),
                 d["months"],
             )
+            if basis.latest_income is not None:
+                basis.income = income_before_rise(basis.previous_income, basis.latest_income)
+        case "AnnualReviewRecorded" if basis.status == "gradual_exit" and d.get("eligible"):
+            # A review within the exit found the household eligible again: paid as before,
+            # on the income it recorded last.
+            basis.status, basis.exit_month, basis.exit_months = "active", None, 0
+            if basis.latest_income is not None:
+                basis.income = basis.latest_income
         case "Terminated" | "Rejected":
             basis.status = "terminated"
         case "CareLevelReassessed":

@@ -9,6 +9,7 @@ person and grant aggregate; a date in a request body never reaches back past wha
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from domain.dates import validate_date
@@ -60,3 +61,48 @@ def decision_meta(
             rule="in_future",
         )
     return {"effective_date": day, "actor": actor, "document_ref": require_document(document_ref)}
+
+
+# How long after a decision was taken, or its document dated, an office may record it (补录):
+# the bound is one year, so a date typed years wrong is refused. A county's migration brings
+# older decisions through ``doudi import history`` instead.
+RECORDING_LAG_DAYS_MAX = 366
+
+
+def decision_documents(decided_on: str | None, document_date: str | None) -> dict[str, Any]:
+    """The decision's own dates, as a decision event keeps them beside its recorded time: the
+    day it was taken (``decided_on``) and the date of its document (文号's date), either None
+    when not given. Each is a date of the calendar range; ``recording_lag`` bounds them
+    against the day they are recorded."""
+    return {
+        "decided_on": None if decided_on is None else validate_date(decided_on, "decided_on"),
+        "document_date": (
+            None if document_date is None else validate_date(document_date, "document_date")
+        ),
+    }
+
+
+def recording_lag(dates: dict[str, str | None], recorded_on: str) -> None:
+    """Refuse a decision date or document date later than the day the decision is recorded
+    (rule ``after_recording``) or more than ``RECORDING_LAG_DAYS_MAX`` days before it
+    (rule ``recording_lag``)."""
+    earliest = (
+        date.fromisoformat(recorded_on) - timedelta(days=RECORDING_LAG_DAYS_MAX)
+    ).isoformat()
+    for field in ("decided_on", "document_date"):
+        day = dates.get(field)
+        if day is None:
+            continue
+        if day > recorded_on:
+            raise InvalidValue(
+                f"{field} {day} is after the day the decision is recorded ({recorded_on})",
+                field=field,
+                rule="after_recording",
+            )
+        if day < earliest:
+            raise InvalidValue(
+                f"{field} {day} is more than {RECORDING_LAG_DAYS_MAX} days before the day the"
+                f" decision is recorded ({recorded_on}); older decisions come in by migration",
+                field=field,
+                rule="recording_lag",
+            )

@@ -67,6 +67,7 @@ class HouseholdBasis(NamedTuple):
     tier_code: str | None = None
     paying: bool = True  # active, or within a gradual exit (see ``gradual_exit_pays``)
     source: str = ""
+    exiting: bool = False  # within a gradual exit: the region's exit percent applies
 
 
 class TekunBasis(NamedTuple):
@@ -128,8 +129,35 @@ def household_entitlement(
     standard: Sourced,
     rounding: Rounding,
     tiers: dict[str, Sourced] | None = None,
+    exit_percent: Sourced | None = None,
 ) -> Entitlement:
-    """低保 / 单人保 benefit for one month: top-up (补差) or tier (分档), for the covered members."""
+    """低保 / 单人保 benefit for one month: top-up (补差) or tier (分档), for the covered members;
+    within a gradual exit, the region's percent of it (``gradual_exit_share``)."""
+    found = _household_entitlement(basis, standard, rounding, tiers)
+    if not basis.exiting or exit_percent is None or not found.components:
+        return found
+    return Entitlement(
+        tuple(gradual_exit_share(c, exit_percent, rounding) for c in found.components),
+        found.rounding,
+    )
+
+
+def gradual_exit_share(component: Component, percent: Sourced, rounding: Rounding) -> Component:
+    """渐退 where a region pays a fraction: ``percent`` (a whole percent, the region's
+    ``GradualExitRule``) of the amount, rounded once under the region's rule, naming the rule."""
+    if percent.amount_fen == PERCENT:
+        return component
+    amount = rounding.divide(component.amount_fen * percent.amount_fen, PERCENT)
+    rule = f"{component.rule}; gradual exit (渐退): {percent.amount_fen}% of it"
+    return Component(component.code, amount, rule, (*component.sources, percent.source))
+
+
+def _household_entitlement(
+    basis: HouseholdBasis,
+    standard: Sourced,
+    rounding: Rounding,
+    tiers: dict[str, Sourced] | None,
+) -> Entitlement:
     if basis.household_members < 1 or not 0 <= basis.covered_members <= basis.household_members:
         raise InvalidValue(
             "covered members must be between 0 and the household size",
@@ -143,7 +171,7 @@ def household_entitlement(
         if tier is None:
             raise InvalidValue(
                 f"no amount for tier {basis.tier_code!r} in force",
-                field="tier_code",
+                field="month",  # the month's policy lacks it (the caller asks for a month)
                 rule="tier_in_force",
             )
         component = Component(
@@ -200,7 +228,7 @@ def tekun_entitlement(
         if minimum_wage is None or care.percent_of_minimum_wage is None:
             raise InvalidValue(
                 "care standard in % needs a minimum wage in force",
-                field="minimum_wage",
+                field="month",  # the month's policy lacks it (the caller asks for a month)
                 rule="minimum_wage_in_force",
             )
         care_fen = rounding.divide(minimum_wage.amount_fen * care.percent_of_minimum_wage, PERCENT)
@@ -218,3 +246,29 @@ def gradual_exit_pays(exit_start_month: str, months: int, month: str) -> bool:
     """渐退: a case in gradual exit keeps being paid for ``months`` months from the month the exit
     takes effect, then stops."""
     return exit_start_month <= month < add_months(exit_start_month, months)
+
+
+def gradual_exit_ended(exit_start_month: str, months: int, day: str) -> bool:
+    """Whether a gradual exit taking effect in ``exit_start_month`` for ``months`` months is over
+    on ``day``: from the first day after its last month the case has left the programme
+    (渐退帮扶期结束后…按规定退出) without another decision."""
+    return day >= add_months(exit_start_month, months) + "-01"
+
+
+def income_before_rise(previous: Income | None, latest: Income) -> Income:
+    """渐退: the income a gradual exit pays on, so that the household keeps receiving what it
+    received before its income rose. When the latest reassessment raised the income the rules
+    count (before the employment cap), that is the income before it; a rise left unrecorded
+    leaves the latest income, which is then still the one before the rise."""
+    if previous is None or _uncapped(latest) <= _uncapped(previous):
+        return latest
+    return previous
+
+
+def _uncapped(income: Income) -> int:
+    return (
+        income.household_income_fen
+        - income.excluded_income_fen
+        - income.rigid_expenditure_fen
+        - income.employment_cost_fen
+    )

@@ -38,6 +38,20 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class InsufficientFunds(DomainError):
+    """Money a pool or reserve does not hold for what the caller asked (a roll's approval, a
+    grant's payment). ``funds`` says, per account short of money, what it holds — in total and
+    per funding source — and what the request needs from it; ``field`` names the caller's
+    record, never the internal transaction."""
+
+    status = 409
+    title = "Insufficient funds"
+
+    def __init__(self, detail: str, *, field: str, funds: list[dict[str, object]]) -> None:
+        super().__init__(detail, field=field, rule="insufficient_funds")
+        self.funds = funds
+
+
 class NotFound(DomainError):
     """The named thing does not exist, or is outside the caller's scope (never told apart)."""
 

@@ -19,8 +19,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.dates import month_of, validate_month
-from domain.decisions import decision_meta
+from domain.dates import add_months, month_of, validate_month
+from domain.decisions import decision_documents, decision_meta
 from domain.duties import require_other_person
 from domain.errors import InvalidTransition, InvalidValue
 from domain.identity import validate_account, validate_id_number
@@ -138,7 +138,8 @@ def validate_income(values: dict[str, Any]) -> dict[str, Any]:
 
 def application_fields(
     *, region_code: str, programme: str, members: list[dict[str, Any]], address: str,
-    effective_date: str, actor: str, document_ref: str,
+    effective_date: str, actor: str, document_ref: str, decided_on: str | None = None,
+    document_date: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The fields of ``Applied``."""
     if programme not in HOUSEHOLD_PROGRAMMES:
@@ -148,6 +149,7 @@ def application_fields(
             rule="household_programme",
         )
     meta = decision_meta(effective_date, actor, document_ref)
+    meta |= decision_documents(decided_on, document_date)
     return {
         "region_code": validate_region_code(region_code),
         "programme": programme,
@@ -158,25 +160,34 @@ def application_fields(
 
 
 def economic_check_fields(
-    income: dict[str, Any], effective_date: str, actor: str, document_ref: str, *, applied_on: str
+    income: dict[str, Any],
+    effective_date: str,
+    actor: str,
+    document_ref: str,
+    decided_on: str | None = None,
+    document_date: str | None = None,
+    *,
+    applied_on: str,
 ) -> dict[str, Any]:
     """The fields of ``EconomicCheckRecorded`` for a case applied for on ``applied_on``."""
     meta = decision_meta(effective_date, actor, document_ref,
                          not_before=(applied_on, "before_application"))  # fmt: skip
-    return {**validate_income(income), **meta}
+    return {**validate_income(income), **meta, **decision_documents(decided_on, document_date)}
 
 
 def approval_fields(
     *, applied_programme: str, member_ids: Collection[str], method: str, tier_code: str | None,
     start_month: str, payee_account: str, payee_name: str, single_person_id_number: str | None,
     annual_review_due: str | None, programme: str | None, effective_date: str, actor: str,
-    document_ref: str, applied_on: str,
+    document_ref: str, decided_on: str | None = None, document_date: str | None = None,
+    applied_on: str,
 ) -> dict[str, Any]:  # fmt: skip
     """The fields of ``Approved`` for a case applied for ``applied_programme`` on ``applied_on``
     with these members (the caller has checked that the case is applied and economically
     checked). Neither the approval nor the first month paid precedes the application."""
     meta = decision_meta(effective_date, actor, document_ref,
                          not_before=(applied_on, "before_application"))  # fmt: skip
+    meta |= decision_documents(decided_on, document_date)
     start_month = validate_month(start_month, "start_month")
     if start_month < month_of(applied_on):
         raise InvalidValue(
@@ -235,6 +246,8 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         staff_id: str = "",
     ) -> None:
         self.region_code = region_code
@@ -251,6 +264,7 @@ class HouseholdCase(Aggregate):
         self.income: dict[str, Any] | None = None
         self.payee: dict[str, str] | None = None
         self.exit_months: int | None = None
+        self.exit_month: str | None = None
         self.annual_review_due: str | None = None
         self.terminated_reason: str | None = None
         # Who prepared the decision an approver takes: separation of duties compares them.
@@ -268,6 +282,8 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         case_id: UUID | None = None,
         staff_id: str = "",
     ) -> HouseholdCase:
@@ -275,6 +291,7 @@ class HouseholdCase(Aggregate):
         fields = application_fields(
             region_code=region_code, programme=programme, members=members, address=address,
             effective_date=effective_date, actor=actor, document_ref=document_ref,
+            decided_on=decided_on, document_date=document_date,
         )  # fmt: skip
         if case_id is None:
             return cls(**fields, staff_id=staff_id)
@@ -284,7 +301,13 @@ class HouseholdCase(Aggregate):
     # --- decide ---------------------------------------------------------------------------
 
     def _meta(
-        self, effective_date: str, actor: str, document_ref: str, staff_id: str | None = None
+        self,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+        staff_id: str | None = None,
     ) -> dict[str, Any]:
         """A decision on this case takes effect no earlier than the application. It may precede
         an earlier decision's date: a death learned late terminates from the day of death,
@@ -292,6 +315,7 @@ class HouseholdCase(Aggregate):
         meta = decision_meta(
             effective_date, actor, document_ref, not_before=(self.applied_on, "before_application")
         )
+        meta |= decision_documents(decided_on, document_date)
         return meta if staff_id is None else meta | {"staff_id": staff_id}
 
     def _require(self, allowed: frozenset[CaseStatus] | set[CaseStatus], action: str) -> None:
@@ -309,12 +333,20 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         staff_id: str = "",
     ) -> None:
         self._require(OPEN_STATUSES, "record an economic check on")
         self._economic_check_recorded(
             **economic_check_fields(
-                income, effective_date, actor, document_ref, applied_on=self.applied_on
+                income,
+                effective_date,
+                actor,
+                document_ref,
+                decided_on,
+                document_date,
+                applied_on=self.applied_on,
             ),
             staff_id=staff_id,
         )
@@ -339,6 +371,8 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         staff_id: str = "",
     ) -> None:
         self._require({CaseStatus.APPLIED}, "approve")
@@ -357,24 +391,41 @@ class HouseholdCase(Aggregate):
                 payee_name=payee_name, single_person_id_number=single_person_id_number,
                 annual_review_due=annual_review_due, programme=programme,
                 effective_date=effective_date, actor=actor, document_ref=document_ref,
-                applied_on=self.applied_on,
+                decided_on=decided_on, document_date=document_date, applied_on=self.applied_on,
             )
         )  # fmt: skip
 
     def reject(
-        self, *, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        *,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+        staff_id: str = "",
     ) -> None:
         self._require({CaseStatus.APPLIED}, "reject")
-        meta = self._meta(effective_date, actor, document_ref)
+        meta = self._meta(effective_date, actor, document_ref, decided_on, document_date)
         self._require_checker(staff_id, "reject it")
         self._rejected(reason=_text(reason, "reason"), **meta, staff_id=staff_id)
 
     def add_member(
-        self, *, member: dict[str, Any], effective_date: str, actor: str, document_ref: str,
+        self,
+        *,
+        member: dict[str, Any],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self._require(OPEN_STATUSES, "add a member to")
-        meta = self._meta(effective_date, actor, document_ref, staff_id)
+        meta = self._meta(
+            effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+        )
         clean = validate_members([member], born_by=meta["effective_date"])[0]
         if clean["id_number"] in self.members:
             raise InvalidValue(
@@ -383,9 +434,17 @@ class HouseholdCase(Aggregate):
         self._member_added(member=clean, **meta)
 
     def remove_member(
-        self, *, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str,
+        self,
+        *,
+        id_number: str,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self._require(OPEN_STATUSES, "remove a member from")
         if id_number not in self.members:
             raise InvalidValue(
@@ -400,7 +459,9 @@ class HouseholdCase(Aggregate):
         self._member_removed(
             id_number=id_number,
             reason=_text(reason, "reason"),
-            **self._meta(effective_date, actor, document_ref, staff_id),
+            **self._meta(
+                effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+            ),
         )
 
     def reassess_income(
@@ -410,19 +471,28 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         staff_id: str = "",
     ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "reassess income of")
         self._income_reassessed(
             **validate_income(income),
-            **self._meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref, decided_on, document_date),
             staff_id=staff_id,
         )
 
     def change_tier(
-        self, *, tier_code: str, effective_date: str, actor: str, document_ref: str,
+        self,
+        *,
+        tier_code: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "change the tier of")
         if self.method != PaymentMethod.TIER:
             raise InvalidTransition(
@@ -430,7 +500,10 @@ class HouseholdCase(Aggregate):
             )
         _method(PaymentMethod.TIER, tier_code)
         self._tier_changed(
-            tier_code=tier_code, **self._meta(effective_date, actor, document_ref, staff_id)
+            tier_code=tier_code,
+            **self._meta(
+                effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+            ),
         )
 
     def change_payee_account(
@@ -442,6 +515,8 @@ class HouseholdCase(Aggregate):
         actor: str,
         document_ref: str,
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "change the payee account of")
         self._payee_account_changed(
@@ -449,54 +524,116 @@ class HouseholdCase(Aggregate):
                 "account_number": validate_account(account_number),
                 "account_name": _name(account_name, "account_name"),
             },
-            **self._meta(effective_date, actor, document_ref, staff_id),
+            **self._meta(
+                effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+            ),
         )
 
     def suspend(
-        self, *, reason: str, effective_date: str, actor: str, document_ref: str,
+        self,
+        *,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self._require({CaseStatus.ACTIVE}, "suspend")
         self._suspended(
             reason=_text(reason, "reason"),
-            **self._meta(effective_date, actor, document_ref, staff_id),
+            **self._meta(
+                effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+            ),
         )
 
     def resume(
-        self, *, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        *,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self._require({CaseStatus.SUSPENDED}, "resume")
-        self._resumed(**self._meta(effective_date, actor, document_ref, staff_id))
+        self._resumed(
+            **self._meta(
+                effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+            )
+        )
 
     def start_gradual_exit(
-        self, *, months: int, effective_date: str, actor: str, document_ref: str
+        self,
+        *,
+        months: int,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self._require({CaseStatus.ACTIVE}, "start gradual exit of")
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 12:
             raise InvalidValue(
                 "months must be a whole number 1–12", field="months", rule="gradual_exit_months"
             )
-        self._gradual_exit_started(months=months, **self._meta(effective_date, actor, document_ref))
+        self._gradual_exit_started(
+            months=months,
+            **self._meta(effective_date, actor, document_ref, decided_on, document_date),
+        )
 
     def terminate(
-        self, *, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        *,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+        staff_id: str = "",
     ) -> None:
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "terminate")
         reason = termination_reason(reason)
-        meta = self._meta(effective_date, actor, document_ref)
+        meta = self._meta(effective_date, actor, document_ref, decided_on, document_date)
         self._require_checker(staff_id, "terminate it")
         self._terminated(reason=reason, **meta, staff_id=staff_id)
 
     def record_annual_review(
-        self, *, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str,
+        self,
+        *,
+        outcome: str,
+        next_due: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+        eligible: bool | None = None,
+    ) -> None:
+        """A review (复核); ``eligible`` true during a gradual exit means it found the household
+        eligible again, so the case is active again and does not leave when the exit ends."""
         self._require(PAYING_STATUSES | {CaseStatus.SUSPENDED}, "review")
         decision_meta(next_due, actor, document_ref)
+        meta = self._meta(
+            effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+        )
+        if eligible and self.status is CaseStatus.GRADUAL_EXIT:
+            assert self.exit_month is not None and self.exit_months is not None
+            until = add_months(self.exit_month, self.exit_months)
+            if month_of(meta["effective_date"]) >= until:
+                raise InvalidTransition(
+                    f"the gradual exit ended before {until}; a household found eligible after"
+                    " it applies again",
+                    field="effective_date",
+                    rule="within_gradual_exit",
+                )
         self._annual_review_recorded(
-            outcome=_text(outcome, "outcome"),
-            next_due=next_due,
-            **self._meta(effective_date, actor, document_ref, staff_id),
+            outcome=_text(outcome, "outcome"), next_due=next_due, eligible=eligible, **meta
         )
 
     # --- fold -----------------------------------------------------------------------------
@@ -524,6 +661,8 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         staff_id: str = "",
     ) -> None:
         self._set_income(
@@ -544,6 +683,8 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         staff_id: str = "",
     ) -> None:
         self.status = CaseStatus.ACTIVE
@@ -561,23 +702,43 @@ class HouseholdCase(Aggregate):
 
     @event("Rejected")
     def _rejected(
-        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+        staff_id: str = "",
     ) -> None:
         self.status = CaseStatus.REJECTED
         self.terminated_reason = reason
 
     @event("MemberAdded")
     def _member_added(
-        self, member: dict[str, Any], effective_date: str, actor: str, document_ref: str,
+        self,
+        member: dict[str, Any],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self.members[member["id_number"]] = dict(member, covered=not self.single_person)
 
     @event("MemberRemoved")
     def _member_removed(
-        self, id_number: str, reason: str, effective_date: str, actor: str, document_ref: str,
+        self,
+        id_number: str,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         del self.members[id_number]
 
     @event("IncomeReassessed")
@@ -593,6 +754,8 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
         staff_id: str = "",
     ) -> None:
         self._set_income(
@@ -602,49 +765,99 @@ class HouseholdCase(Aggregate):
 
     @event("TierChanged")
     def _tier_changed(
-        self, tier_code: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        tier_code: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.tier_code = tier_code
 
     @event("PayeeAccountChanged")
     def _payee_account_changed(
-        self, payee: dict[str, str], effective_date: str, actor: str, document_ref: str,
+        self,
+        payee: dict[str, str],
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> None:
         self.payee = payee
 
     @event("Suspended")
     def _suspended(
-        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.status = CaseStatus.SUSPENDED
 
     @event("Resumed")
     def _resumed(
-        self, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.status = CaseStatus.ACTIVE
 
     @event("GradualExitStarted")
     def _gradual_exit_started(
-        self, months: int, effective_date: str, actor: str, document_ref: str
+        self,
+        months: int,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.status = CaseStatus.GRADUAL_EXIT
         self.exit_months = months
+        self.exit_month = month_of(effective_date)
 
     @event("Terminated")
     def _terminated(
-        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+        staff_id: str = "",
     ) -> None:
         self.status = CaseStatus.TERMINATED
         self.terminated_reason = reason
 
     @event("AnnualReviewRecorded")
     def _annual_review_recorded(
-        self, outcome: str, next_due: str, effective_date: str, actor: str, document_ref: str,
+        self,
+        outcome: str,
+        next_due: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
         staff_id: str = "",
-    ) -> None:  # fmt: skip
+        decided_on: str | None = None,
+        document_date: str | None = None,
+        eligible: bool | None = None,
+    ) -> None:
         self.annual_review_due = next_due
+        if eligible and self.status is CaseStatus.GRADUAL_EXIT:
+            self.status = CaseStatus.ACTIVE
 
 
 def _method(method: str, tier_code: str | None) -> str:

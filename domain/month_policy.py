@@ -114,6 +114,11 @@ class MonthRules:
             )
         return found
 
+    def gradual_exit_percent(self) -> Sourced | None:
+        """The percent a household in a gradual exit keeps (渐退), if the region sets one."""
+        fact = self.fact(kinds.GradualExitRule, "")
+        return None if fact is None else Sourced(fact.value.pay_percent, fact.source)
+
     def tekun_multiplier(self) -> Sourced | None:
         """The 特困 rule's multiple of the dibao standard, in percent."""
         fact = self.fact(kinds.TekunRule, "")
@@ -221,7 +226,7 @@ def entitlement_for(basis: MonthBasis, region_code: str, rules: MonthRules) -> E
         )  # fmt: skip
     household = HouseholdBasis(
         basis.method, max(basis.household_members, 1), basis.covered_members, basis.income,
-        basis.tier_code, True, ",".join(basis.sources[-1:]),
+        basis.tier_code, True, ",".join(basis.sources[-1:]), basis.status == "gradual_exit",
     )  # fmt: skip
     return household_entitlement_for(household, basis.programme, rules)
 
@@ -231,8 +236,9 @@ def household_entitlement_for(
 ) -> Entitlement:
     """A household case's top-up or tier amount for the month under the programme's rules."""
     return household_entitlement(
-        household, rules.standard(programme), rules.rounding, rules.tiers(programme)
-    )
+        household, rules.standard(programme), rules.rounding, rules.tiers(programme),
+        rules.gradual_exit_percent() if household.exiting else None,
+    )  # fmt: skip
 
 
 def subsidies_for(basis: MonthBasis, region_code: str, rules: MonthRules) -> list[Component]:

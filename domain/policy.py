@@ -28,7 +28,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.access import valid_staff_id
 from domain.dates import first_day, validate_month
-from domain.decisions import decision_meta
+from domain.decisions import decision_documents, decision_meta
 from domain.errors import InvalidValue
 from domain.money import RoundingMode, RoundingUnit, divide_rounded, require_fen
 from domain.programmes import CareLevel, Programme
@@ -201,6 +201,25 @@ class MinimumWage(PolicyValue):
 
     def checked(self) -> Self:
         require_fen(self.amount_fen, "amount_fen", allow_zero=False)
+        return self
+
+
+@dataclass(frozen=True)
+class GradualExitRule(PolicyValue):
+    """渐退: the percent of its amount before the income rose that a household keeps receiving
+    during a gradual exit, where the region pays a fraction of it (without this fact: all of
+    it, 100 %)."""
+
+    kind = "gradual_exit_rule"
+    event_name = "GradualExitRuleSet"
+    pay_percent: int
+
+    def checked(self) -> Self:
+        percent = self.pay_percent
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
+            raise InvalidValue(
+                "pay_percent is a whole percent 1–100", field="pay_percent", rule="percent_range"
+            )
         return self
 
 
@@ -413,6 +432,7 @@ KINDS: Final[dict[str, type[PolicyValue]]] = {
         LedgerConfirmation,
         RollDeputy,
         MisuseThresholds,
+        GradualExitRule,
     )
 }
 
@@ -459,6 +479,8 @@ class RegionPolicy(Aggregate):
         effective_date: str
         actor: str
         document_ref: str
+        decided_on: str | None  # the day the decision was taken, if given (``decision_documents``)
+        document_date: str | None  # its document's date, if given
 
         def value(self) -> PolicyValue:
             """The fact's typed value."""
@@ -492,16 +514,19 @@ class RegionPolicy(Aggregate):
 
     def record(self, kind: str, request: dict[str, Any], *, actor: str) -> PolicyValue:
         """Validate a fact of ``kind`` (its value's fields, ``effective_date`` unless the kind
-        fixes it, ``document_ref``), then record exactly one event of it."""
+        fixes it, ``document_ref``, optionally ``decided_on`` and ``document_date``), then
+        record exactly one event of it."""
         value_type = policy_kind(kind)
         given = dict(request)
         effective_date = given.pop("effective_date", "")
         document_ref = given.pop("document_ref", "")
+        dates = decision_documents(given.pop("decided_on", None), given.pop("document_date", None))
         value = value_type(**given).checked()
         self.trigger_event(
             fact_event(value_type),
             **value.payload(),
             **decision_meta(value.effective_date(effective_date), actor, document_ref),
+            **dates,
         )
         return value
 

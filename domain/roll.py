@@ -199,6 +199,33 @@ class PaymentRoll(Aggregate):
         )
         return self.generation
 
+    def migrate(
+        self, *, as_of: str, line_count: int, total_fen: int, totals: dict[str, Any],
+        chunk_count: int, actor: str,
+    ) -> None:  # fmt: skip
+        """Record a month the county's previous system paid (migrated history): its lines, as
+        generated, approved and settled at once, with ``totals["migrated"]`` set. Its lines
+        count as paid for later rolls' back-pay and recoveries; it moves no money in the fund
+        ledger and never goes to the bank."""
+        if self.status != RollStatus.DRAFT or self.generation != 0:
+            raise InvalidTransition(
+                f"the roll of {self.county_code} {self.month} exists already ({self.status})",
+                field="month",
+                rule="migrated_month_free",
+            )
+        self._generated(generation=1, as_of=as_of, line_count=line_count, total_fen=total_fen,
+                        totals=totals | {"migrated": True}, chunk_count=chunk_count, actor=actor)  # fmt: skip
+        self._approved(generation=1, total_fen=total_fen, actor=actor)
+        self._settled(actor=actor)
+
+    def _require_not_migrated(self, action: str) -> None:
+        if self.migrated:
+            raise InvalidTransition(
+                f"a migrated roll (paid by the previous system) {action}",
+                field="roll_id",
+                rule="migrated_roll",
+            )
+
     def approve(self, *, actor: str, staff_id: str = "", deputy_policy: str = "") -> None:
         """``deputy_policy``: the policy fact naming the approver the county's roll deputy, when
         the approver is not one of its finance officers (recorded, never assumed)."""
@@ -235,6 +262,7 @@ class PaymentRoll(Aggregate):
         self.token: str | None = totals.get("token")
         self.totals = totals
         self.payable_lines: int = totals.get("payable_lines", line_count)
+        self.migrated: bool = bool(totals.get("migrated", False))
 
     def record_sent(
         self,
@@ -248,6 +276,8 @@ class PaymentRoll(Aggregate):
     ) -> bool:
         """The bank file left for the bank. Returns False (records nothing) if already sent.
         The roll's approver never sends it, nor takes the sent file again."""
+        if self.generation:
+            self._require_not_migrated("has no bank file")
         if self.status not in (RollStatus.APPROVED, RollStatus.SENT):
             raise InvalidTransition(
                 f"a roll that is {self.status} cannot be sent",
@@ -273,6 +303,8 @@ class PaymentRoll(Aggregate):
     ) -> bool:  # fmt: skip
         """Record the bank's result per line ([line_no, "paid"|"failed", reason]). The same file
         again records nothing (returns False); a line already settled cannot get another result."""
+        if self.generation:
+            self._require_not_migrated("has no bank results")
         if self.status not in (RollStatus.SENT, RollStatus.SETTLED):
             raise InvalidTransition(
                 f"a roll that is {self.status} has no bank results yet",

@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain.dates import validate_month
-from domain.decisions import decision_meta
+from domain.decisions import decision_documents, decision_meta
 from domain.duties import require_other_person
 from domain.errors import Conflict, InvalidTransition, InvalidValue
 from domain.household import CaseStatus, _name, termination_reason
@@ -140,6 +140,8 @@ class TekunPerson(Aggregate):
         application_id: str = "",
         applied_by: str = "",
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         """``applied_by``: who prepared the application (经办); ``staff_id``: who approved (审批)."""
         self.application_id = application_id
@@ -172,8 +174,11 @@ class TekunPerson(Aggregate):
         document_ref: str,
         application: TekunApplication,
         staff_id: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> TekunPerson:
         meta = decision_meta(effective_date, actor, document_ref)
+        meta |= decision_documents(decided_on, document_date)
         born_by = meta["effective_date"]
         person = {"id_number": validate_id_number(id_number, born_by=born_by),
                   "name": _name(name, "name")}  # fmt: skip
@@ -198,11 +203,19 @@ class TekunPerson(Aggregate):
     def programme(self) -> str:
         return f"tekun_{self.mode}"
 
-    def _meta(self, effective_date: str, actor: str, document_ref: str) -> dict[str, Any]:
+    def _meta(
+        self,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        decided_on: str | None = None,
+        document_date: str | None = None,
+    ) -> dict[str, Any]:
         """A decision on this person's support takes effect no earlier than its approval."""
-        return decision_meta(
+        meta = decision_meta(
             effective_date, actor, document_ref, not_before=(self.approved_on, "before_approval")
         )
+        return meta | decision_documents(decided_on, document_date)
 
     def _require_active(self, action: str) -> None:
         if self.status != CaseStatus.ACTIVE:
@@ -214,7 +227,7 @@ class TekunPerson(Aggregate):
 
     def reassess_care_level(
         self, *, care_level: str, effective_date: str, actor: str, document_ref: str,
-        staff_id: str = "",
+        staff_id: str = "", decided_on: str | None = None, document_date: str | None = None,
     ) -> None:  # fmt: skip
         self._require_active("reassess the care level of")
         support = validate_support(
@@ -225,7 +238,7 @@ class TekunPerson(Aggregate):
             self.payee["account_name"],
         )
         self._care_level_reassessed(
-            care_level=support["care_level"], **self._meta(effective_date, actor, document_ref),
+            care_level=support["care_level"], **self._meta(effective_date, actor, document_ref, decided_on, document_date),
             staff_id=staff_id,
         )  # fmt: skip
 
@@ -240,6 +253,8 @@ class TekunPerson(Aggregate):
         actor: str,
         document_ref: str,
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self._require_active("change the support mode of")
         support = validate_support(mode, self.care_level, institution, payee_account, payee_name)
@@ -250,40 +265,47 @@ class TekunPerson(Aggregate):
         self._mode_changed(
             mode=support["mode"],
             payee=support["payee"],
-            **self._meta(effective_date, actor, document_ref),
+            **self._meta(effective_date, actor, document_ref, decided_on, document_date),
             staff_id=staff_id,
         )
 
     def terminate(
         self, *, reason: str, effective_date: str, actor: str, document_ref: str,
-        staff_id: str = "",
+        staff_id: str = "", decided_on: str | None = None, document_date: str | None = None,
     ) -> None:  # fmt: skip
         """Not by the person who applied for the support (separation of duties)."""
         self._require_active("terminate")
         require_other_person(staff_id, "terminate it", {"applied_by": self.applied_by})
         self._terminated(
-            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref),
+            reason=termination_reason(reason), **self._meta(effective_date, actor, document_ref, decided_on, document_date),
             staff_id=staff_id,
         )  # fmt: skip
 
     @event("CareLevelReassessed")
     def _care_level_reassessed(
         self, care_level: str, effective_date: str, actor: str, document_ref: str,
-        staff_id: str = "",
+        staff_id: str = "", decided_on: str | None = None, document_date: str | None = None,
     ) -> None:  # fmt: skip
         self.care_level = care_level
 
     @event("ModeChanged")
     def _mode_changed(
         self, mode: str, payee: dict[str, str], effective_date: str, actor: str, document_ref: str,
-        staff_id: str = "",
+        staff_id: str = "", decided_on: str | None = None, document_date: str | None = None,
     ) -> None:  # fmt: skip
         self.mode = mode
         self.payee = payee
 
     @event("Terminated")
     def _terminated(
-        self, reason: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        reason: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.status = CaseStatus.TERMINATED
         self.terminated_reason = reason

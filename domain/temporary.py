@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.decisions import decision_meta
+from domain.decisions import decision_documents, decision_meta
 from domain.duties import require_other_person
 from domain.errors import Forbidden, InvalidTransition, InvalidValue
 from domain.household import _name, _text
@@ -61,6 +61,8 @@ class TemporaryGrant(Aggregate):
         actor: str,
         document_ref: str,
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.region_code = region_code
         self.occurred_in = occurred_in
@@ -92,6 +94,8 @@ class TemporaryGrant(Aggregate):
         actor: str,
         document_ref: str,
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> TemporaryGrant:
         try:
             grant_type = TemporaryType(grant_type).value
@@ -102,6 +106,7 @@ class TemporaryGrant(Aggregate):
                 rule="temporary_type",
             ) from None
         meta = decision_meta(effective_date, actor, document_ref)
+        meta |= decision_documents(decided_on, document_date)
         person = {"id_number": validate_id_number(id_number, born_by=meta["effective_date"]),
                   "name": _name(name, "name")}  # fmt: skip
         return cls(region_code=validate_region_code(region_code),
@@ -122,6 +127,8 @@ class TemporaryGrant(Aggregate):
         recorded_on: str,
         committee_document_ref: str | None = None,
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         """``level`` is the approver's authority (from the credential, never from a request), and
         the limits are those in force on ``recorded_on``, the day the approval is recorded (see
@@ -132,6 +139,7 @@ class TemporaryGrant(Aggregate):
             )
         meta = decision_meta(effective_date, actor, document_ref,
                              not_before=(self.requested_on, "before_request"), not_after=recorded_on)  # fmt: skip
+        meta |= decision_documents(decided_on, document_date)
         chosen = ApprovalLevel(level)
         needed = required_level(self.amount_fen, township_limit_fen, committee_limit_fen)
         if LEVEL_ORDER.index(chosen) < LEVEL_ORDER.index(needed):
@@ -180,7 +188,15 @@ class TemporaryGrant(Aggregate):
         self._paid(transaction_key=transaction_key, **meta, staff_id=staff_id)
 
     def record_supplement(
-        self, *, note: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        *,
+        note: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         if self.status == "requested":
             raise InvalidTransition(
@@ -190,6 +206,7 @@ class TemporaryGrant(Aggregate):
             )
         meta = decision_meta(effective_date, actor, document_ref,
                              not_before=(self.approved_on, "before_approval"))  # fmt: skip
+        meta |= decision_documents(decided_on, document_date)
         self._supplement_recorded(note=_text(note, "note"), **meta, staff_id=staff_id)
 
     @event("Approved")
@@ -203,6 +220,8 @@ class TemporaryGrant(Aggregate):
         actor: str,
         document_ref: str,
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.status = "approved"
         self.approved_by = staff_id
@@ -223,6 +242,13 @@ class TemporaryGrant(Aggregate):
 
     @event("SupplementRecorded")
     def _supplement_recorded(
-        self, note: str, effective_date: str, actor: str, document_ref: str, staff_id: str = ""
+        self,
+        note: str,
+        effective_date: str,
+        actor: str,
+        document_ref: str,
+        staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.supplements += 1

@@ -167,7 +167,7 @@ class JournalTransaction(Aggregate):
         if not isinstance(key, str) or not 1 <= len(key) <= 200:
             raise InvalidValue(
                 "the transaction key (Idempotency-Key) is 1–200 characters",
-                field="key",
+                field="Idempotency-Key",
                 rule="transaction_key",
             )
         try:
@@ -209,8 +209,8 @@ class JournalTransaction(Aggregate):
         """A retry with the same key must carry the same content; anything else is a conflict."""
         if other.content_sha256 != self.content_sha256:
             raise Conflict(
-                "this transaction key was used with different content",
-                field="key",
+                "this transaction key (Idempotency-Key) was used with different content",
+                field="Idempotency-Key",
                 rule="transaction_key_reuse",
             )
 

@@ -319,6 +319,39 @@ def import_households_command(
         raise typer.Exit(1)
 
 
+@import_app.command("history")
+def import_history_command(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    document_ref: Annotated[
+        str, typer.Option(help="the migration's document (文号), named on every migrated line")
+    ],
+    actor: Annotated[str, typer.Option(help="who is importing")] = "import",
+) -> None:
+    """Import the months the previous system paid, as migrated rolls (columns in
+    ops/services/history.py); the roster's households first (`doudi import households`)."""
+    from domain.errors import DomainError
+    from domain.text import clean_text
+    from ops.services.history import import_history
+
+    services = _services()
+    services.projections.catch_up()  # the roster's households, as the case-state view has them
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            report = import_history(services, stream, clean_text(actor, "actor"), document_ref)
+    except (DomainError, UnicodeDecodeError) as error:  # the file itself: nothing recorded
+        console.print(f"[red]history: {error}[/red]")
+        services.close()
+        raise typer.Exit(2) from None
+    services.projections.catch_up()
+    services.close()
+    typer.echo(json.dumps({"rolls": report.rolls, "lines": report.lines,
+                           "total_fen": report.total_fen, "skipped_months": report.skipped_months,
+                           "errors": report.errors[:50], "error_count": len(report.errors)},
+                          ensure_ascii=False))  # fmt: skip
+    if report.errors:
+        raise typer.Exit(1)
+
+
 TokenOption = Annotated[
     str | None,
     typer.Option(

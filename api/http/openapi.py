@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.http.examples import CSV_EXAMPLES, JSON_EXAMPLES
 from api.http.problems import PROBLEM
 from api.http.responses import Problem
 
@@ -79,8 +80,9 @@ def document(app: FastAPI) -> dict[str, Any]:
         components.pop(name, None)
     components.update(_problem_components())
     reference = {"$ref": "#/components/schemas/Problem"}
-    for operations in schema["paths"].values():
+    for path, operations in schema["paths"].items():
         for method, operation in operations.items():
+            _example_request(path, operation)
             responses = operation["responses"]
             for status in sorted(problem_statuses(method, operation)):
                 declared = responses.get(str(status), {}) if status != 422 else {}
@@ -89,6 +91,17 @@ def document(app: FastAPI) -> dict[str, Any]:
                     "content": {PROBLEM: {"schema": reference}},
                 }
     return schema
+
+
+def _example_request(path: str, operation: dict[str, Any]) -> None:
+    """Put the worked example (``api/http/examples.py``) on each body the operation takes, so
+    that `/docs` shows a request that reads like a case file."""
+    for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+        if media_type == "text/csv" and path in CSV_EXAMPLES:
+            media["example"] = CSV_EXAMPLES[path]
+        name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+        if name in JSON_EXAMPLES:
+            media["example"] = JSON_EXAMPLES[name]
 
 
 def install(app: FastAPI) -> None:

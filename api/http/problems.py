@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError, Forbidden, IntegrityFailure, NotFound
+from domain.errors import DomainError, Forbidden, InsufficientFunds, IntegrityFailure, NotFound
 from domain.text import visible
 from ops.logging import log
 
@@ -72,6 +72,8 @@ def install(app: FastAPI) -> None:
         if isinstance(error, IntegrityFailure):
             log.error("event_integrity", aggregate_id=error.aggregate_id, version=error.version)
             extensions = {"aggregate_id": error.aggregate_id}
+        if isinstance(error, InsufficientFunds):
+            extensions = {"funds": error.funds}
         return problem(
             error.status,
             error.title,

@@ -8,7 +8,7 @@ named ones, typed as written here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,8 @@ class Out(BaseModel):
 
 
 Row = dict[str, Any]
+# Money in an answer: integer fen (分), 1 yuan = 100 fen (a recovery or a debit may be negative).
+Fen = Annotated[int, Field(description="integer fen (分; 1 yuan = 100 fen)", examples=[104_000])]
 Count = Field(ge=0)
 
 
@@ -28,6 +30,22 @@ class ProblemError(BaseModel):
     field: str | None
     rule: str
     detail: str
+
+
+class FundShortfall(BaseModel):
+    """A pool or reserve that does not hold what a request needs of it (rule
+    ``insufficient_funds``). Money is integer fen (1 yuan = 100 fen)."""
+
+    account: str = Field(description="the account short of money", examples=["pool:420582:tekun"])
+    programme_group: str = Field(examples=["tekun"])
+    holds_fen: int = Field(description="what it holds, in fen", examples=[0])
+    needs_fen: int = Field(description="what the request needs of it, in fen", examples=[127_000])
+    short_fen: int = Field(description="needs_fen − holds_fen, in fen", examples=[127_000])
+    holds_fen_by_source: dict[str, int] = Field(
+        description="what it holds per funding source (central, provincial, city, county;"
+        " '' for money of no recorded source), in fen",
+        examples=[{"central": 0}],
+    )
 
 
 class Problem(BaseModel):
@@ -40,6 +58,9 @@ class Problem(BaseModel):
     instance: str = Field(description="the request path")
     errors: list[ProblemError] = Field(
         default=[], description="every broken rule (absent when there is none to name)"
+    )
+    funds: list[FundShortfall] | None = Field(
+        default=None, description="with rule insufficient_funds: each account short of money"
     )
 
 
@@ -109,8 +130,8 @@ class Standard(Out):
     programme: str
     month: str
     as_of: str
-    standard_fen_per_month: int
-    published_amount_fen: int
+    standard_fen_per_month: Fen
+    published_amount_fen: Fen
     published_period: Literal["month", "year"]
     rounding: dict[str, str]
     set_by: Row
@@ -143,7 +164,7 @@ class RollSummary(Out):
     status: str
     generation: int = Count
     line_count: int = Count
-    total_fen: int
+    total_fen: Fen
 
 
 class BankResults(RollSummary):
@@ -176,7 +197,7 @@ class Statistics(Out):
 class GrantSummary(Out):
     grant_id: UUID
     status: str
-    amount_fen: int
+    amount_fen: Fen
     level: str | None
     paying_township: str | None
     version: int = Field(ge=1)
@@ -187,7 +208,7 @@ class Grant(Out):
     region_code: str
     occurred_in: str
     grant_type: str
-    amount_fen: int
+    amount_fen: Fen
     status: str
 
 
@@ -233,7 +254,7 @@ class Transaction(Out):
     code: str
     posting_date: str
     reversed_by: str | None
-    total_fen: int
+    total_fen: Fen
     prepared_by: str | None = None
     confirmed_by: str | None = None
 
@@ -265,13 +286,13 @@ class PeriodClosed(Out):
 class CarriedBalance(Out):
     account: str
     source: str
-    amount_fen: int
+    amount_fen: Fen
 
 
 class CarryOver(Out):
     county_code: str
     year: int
-    carried_fen: int
+    carried_fen: Fen
     balances: list[CarriedBalance]
     periods_closed: list[str]
     prepared_by: str | None = None
@@ -282,14 +303,14 @@ class Balance(Out):
     account: str
     kind: str
     region_code: str
-    debit_fen: int
-    credit_fen: int
-    balance_fen: int
+    debit_fen: Fen
+    credit_fen: Fen
+    balance_fen: Fen
 
 
 class Balances(Out):
     items: list[Balance]
-    trial_balance_fen: int
+    trial_balance_fen: Fen
     known_at: KnownAt | None = None
 
 

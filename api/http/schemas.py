@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StrictInt,
 )
 from pydantic_core import PydanticCustomError
@@ -111,8 +112,17 @@ Timestamp = Annotated[
     TEXT_RULE,
     AfterValidator(_timestamp_in_range),
 ]
-Fen = Annotated[StrictInt, Field(ge=0, le=10**12, description="integer fen (分), never a float")]
-PositiveFen = Annotated[StrictInt, Field(gt=0, le=10**12, description="integer fen (分) > 0")]
+# Money is integer fen (分) everywhere: 1 yuan = 100 fen, so 670.00 yuan is 67000.
+Fen = Annotated[
+    StrictInt,
+    Field(ge=0, le=10**12, description="integer fen (分; 1 yuan = 100 fen), never a float",
+          examples=[67_000]),
+]  # fmt: skip
+PositiveFen = Annotated[
+    StrictInt,
+    Field(gt=0, le=10**12, description="integer fen (分; 1 yuan = 100 fen) > 0",
+          examples=[67_000]),
+]  # fmt: skip
 Month = Annotated[
     str,
     Field(
@@ -217,8 +227,22 @@ class Body(BaseModel):
 
 
 class Decision(Body):
+    """A decision: its effective date and document, and — when it is recorded after it was
+    taken (补录) — the day it was taken and its document's date."""
+
     effective_date: Day
     document_ref: DocumentRef
+    decided_on: Day | None = Field(
+        default=None,
+        description="the day the decision was taken, if not the day it is recorded: never later"
+        " than that day, nor more than 366 days before it",
+        examples=["2024-03-12"],
+    )
+    document_date: Day | None = Field(
+        default=None,
+        description="the date of the decision's document (文号), within the same bounds",
+        examples=["2024-03-14"],
+    )
 
 
 class StandardIn(Decision):
@@ -233,18 +257,32 @@ class TiersIn(Decision):
 
 
 class TekunRuleIn(Decision):
-    multiplier_percent: StrictInt = Field(ge=130, le=1000, description="130 = 1.3 × dibao standard")
+    multiplier_percent: StrictInt = Field(
+        ge=130, le=1000, examples=[130],
+        description="percent of the dibao standard (%): 130 = 1.3 × the standard",
+    )  # fmt: skip
     explicit_amount_fen: PositiveFen | None = None
 
 
 class CareStandardIn(Decision):
     level: Literal["full_self_care", "partial", "none"]
     amount_fen: Fen | None = None
-    percent_of_minimum_wage: StrictInt | None = Field(default=None, ge=0, le=100)
+    percent_of_minimum_wage: StrictInt | None = Field(
+        default=None, ge=0, le=100, examples=[15],
+        description="percent of the minimum wage (%), 0–100: 15 = 15 %; or give amount_fen",
+    )  # fmt: skip
 
 
 class MinimumWageIn(Decision):
     amount_fen: PositiveFen
+
+
+class GradualExitRuleIn(Decision):
+    pay_percent: StrictInt = Field(
+        ge=1, le=100, examples=[50],
+        description="percent (%) of the amount paid before the income rose that a household"
+        " keeps during a gradual exit (渐退), 1–100: 50 = half; without this fact, 100",
+    )  # fmt: skip
 
 
 class RoundingIn(Decision):
@@ -252,7 +290,10 @@ class RoundingIn(Decision):
     mode: Literal["half_up", "up", "down"] = "half_up"
 
 
-Permille = Annotated[StrictInt, Field(description="tenths of a percent: 3.5 % → 35")]
+Permille = Annotated[
+    StrictInt,
+    Field(description="permille (‰, tenths of a percent): 3.5 % → 35", examples=[35]),
+]
 Programmes = Annotated[list[ProgrammeCode], Field(min_length=1, max_length=10)]
 
 
@@ -367,6 +408,11 @@ class GradualExitIn(Decision):
 class AnnualReviewIn(Decision):
     outcome: Text
     next_due: Day
+    eligible: StrictBool | None = Field(
+        default=None,
+        description="During a gradual exit (渐退): true when the review found the household"
+        " eligible again, so the case is active again instead of leaving when the exit ends.",
+    )
 
 
 class InstitutionIn(Body):
@@ -562,6 +608,7 @@ POLICY_BODIES: dict[type[kinds.PolicyValue], tuple[str, type[Body]]] = {
     kinds.LedgerConfirmation: ("ledger-confirmation", LedgerConfirmationIn),
     kinds.RollDeputy: ("roll-deputies", RollDeputyIn),
     kinds.MisuseThresholds: ("misuse-thresholds", MisuseThresholdsIn),
+    kinds.GradualExitRule: ("gradual-exit-rules", GradualExitRuleIn),
 }
 
 

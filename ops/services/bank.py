@@ -226,10 +226,12 @@ def _settle(
     return distinct([
         *flow_postings(services, key=f"roll:{roll.id}:paid:{file_sha256[:16]}", code="disburse",
                        county=roll.county_code, amounts=paid, debit_kind="disbursed", credit_kind="reserved",
-                       posting_date=today, actor=actor, document_ref=document, loaded=loaded),
+                       posting_date=today, actor=actor, document_ref=document, loaded=loaded,
+                       subject="roll_id", date_field="roll_id"),
         *flow_postings(services, key=f"roll:{roll.id}:failed:{file_sha256[:16]}", code="release",
                        county=roll.county_code, amounts=failed, debit_kind="pool", credit_kind="reserved",
-                       posting_date=today, actor=actor, document_ref=document, loaded=loaded),
+                       posting_date=today, actor=actor, document_ref=document, loaded=loaded,
+                       subject="roll_id", date_field="roll_id"),
     ])  # fmt: skip
 
 

@@ -16,11 +16,12 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain.access import Principal
+from domain.decisions import decision_documents, recording_lag
 from domain.enrolment import PersonEnrolment, enrolment_id
 from domain.errors import Forbidden, NotFound
 from domain.household import HouseholdCase
 from domain.tekun import TekunApplication, TekunPerson
-from ops.services.core import Command, Outcome, Services
+from ops.services.core import Command, Outcome, Services, now_utc
 
 # --- helpers shared by the case commands (and by grants) --------------------------------------
 
@@ -92,6 +93,14 @@ def require_unrelated_to_roll(services: Services, principal: Principal, roll_id:
         )
 
 
+def decision_dates(decided_on: str | None, document_date: str | None) -> dict[str, Any]:
+    """A decision's own dates (``decided_on``, ``document_date``), checked against the day it
+    is recorded: today (UTC), the day of the event's recorded time."""
+    dates = decision_documents(decided_on, document_date)
+    recording_lag(dates, now_utc().date().isoformat())
+    return dates
+
+
 def in_scope(services: Services, principal: Principal, cls: type[Any], case_id: str) -> Any:
     """Load a case the caller may see; a case outside the scope is 'not found' (no leak)."""
     case = services.load(cls, case_id, "case_id")
@@ -123,6 +132,8 @@ class ApplyHousehold(Command):
     address: str = ""
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         principal.require("case.apply")
@@ -131,7 +142,7 @@ class ApplyHousehold(Command):
             region_code=self.region_code, programme=self.programme, members=self.members,
             address=self.address, effective_date=self.effective_date,
             document_ref=self.document_ref, actor=principal.credential_id,
-            staff_id=principal.staff_id,
+            staff_id=principal.staff_id, **decision_dates(self.decided_on, self.document_date),
         )  # fmt: skip
         require_unrelated(services, principal, case.members)
         enrolments = enrol(
@@ -147,6 +158,8 @@ class HouseholdDecision(Command):
     case_id: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
     permission: ClassVar[str] = "case.decide"
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
@@ -165,9 +178,9 @@ class HouseholdDecision(Command):
         compares (who prepared, who decided)."""
         raise NotImplementedError
 
-    def meta(self, actor: str) -> dict[str, str]:
+    def meta(self, actor: str) -> dict[str, Any]:
         return {"effective_date": self.effective_date, "document_ref": self.document_ref,
-                "actor": actor}  # fmt: skip
+                "actor": actor, **decision_dates(self.decided_on, self.document_date)}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -293,11 +306,13 @@ class TerminateHousehold(HouseholdDecision):
 class RecordAnnualReview(HouseholdDecision):
     outcome: str
     next_due: str
+    eligible: bool | None = None
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
         case.record_annual_review(
-            outcome=self.outcome, next_due=self.next_due, **self.meta(actor), staff_id=staff_id
-        )
+            outcome=self.outcome, next_due=self.next_due, eligible=self.eligible,
+            **self.meta(actor), staff_id=staff_id,
+        )  # fmt: skip
 
 
 # The step each decision route's last path segment names (``POST /households/{id}/{action}``).
@@ -357,6 +372,8 @@ class ApproveTekun(Command):
     start_month: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         principal.require("case.decide")
@@ -371,6 +388,7 @@ class ApproveTekun(Command):
             start_month=self.start_month, effective_date=self.effective_date,
             document_ref=self.document_ref, actor=principal.credential_id,
             application=application, staff_id=principal.staff_id,
+            **decision_dates(self.decided_on, self.document_date),
         )  # fmt: skip
         require_unrelated(services, principal, [person.person["id_number"]])
         enrolments = enrol(services, [person.person["id_number"]], "tekun", str(person.id))
@@ -384,6 +402,8 @@ class TekunDecision(Command):
     case_id: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         person: TekunPerson = in_scope(services, principal, TekunPerson, self.case_id)
@@ -398,9 +418,10 @@ class TekunDecision(Command):
     def take(self, person: TekunPerson, actor: str, staff_id: str) -> None:
         raise NotImplementedError
 
-    def meta(self, actor: str, staff_id: str) -> dict[str, str]:
+    def meta(self, actor: str, staff_id: str) -> dict[str, Any]:
         return {"effective_date": self.effective_date, "document_ref": self.document_ref,
-                "actor": actor, "staff_id": staff_id}  # fmt: skip
+                "actor": actor, "staff_id": staff_id,
+                **decision_dates(self.decided_on, self.document_date)}  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

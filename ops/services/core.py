@@ -28,6 +28,7 @@ from eventsourcing.persistence import IntegrityError
 from prometheus_client import Counter
 
 from domain.access import IdempotencyRecord, Principal, idempotency_id
+from domain.decisions import decision_documents, recording_lag
 from domain.errors import (
     Conflict,
     IntegrityFailure,
@@ -586,6 +587,8 @@ class Services:
             policy = self.app.repository.get(policy_id(region_code))
         except AggregateNotFoundError:
             policy = RegionPolicy.open(region_code)
+        dates = decision_documents(fields.get("decided_on"), fields.get("document_date"))
+        recording_lag(dates, now_utc().date().isoformat())
         policy.record(kind, fields, actor=principal.credential_id)  # kinds: ``domain.policy.KINDS``
         return Outcome(
             [policy],

@@ -10,7 +10,7 @@ from domain.access import Principal
 from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.policy import ApprovalLimits
 from domain.temporary import ApprovalLevel, TemporaryGrant
-from ops.services.cases import require_unrelated
+from ops.services.cases import decision_dates, require_unrelated
 from ops.services.core import CONTENDED_RETRIES, Command, Outcome, Services, now_utc
 from ops.services.ledger import flow_postings
 from projections.runner import utc_text
@@ -60,6 +60,8 @@ class RequestGrant(Command):
     reason: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         principal.require("case.apply")
@@ -70,8 +72,9 @@ class RequestGrant(Command):
                 rule="region_scope",
             )
         grant = TemporaryGrant.request(
-            **asdict(self), actor=principal.credential_id, staff_id=principal.staff_id
-        )
+            **asdict(self) | decision_dates(self.decided_on, self.document_date),
+            actor=principal.credential_id, staff_id=principal.staff_id,
+        )  # fmt: skip
         require_unrelated(services, principal, [grant.person["id_number"]])
         return Outcome([grant], summary(grant), 201)
 
@@ -90,6 +93,8 @@ class ApproveGrant(Command):
     committee_document_ref: str | None = None
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         grant = _load(services, principal, self.grant_id)
@@ -119,6 +124,7 @@ class ApproveGrant(Command):
             actor=principal.credential_id,
             recorded_on=today,
             staff_id=principal.staff_id,
+            **decision_dates(self.decided_on, self.document_date),
         )
         return Outcome([grant], summary(grant) | {"limits_set_by": limits.source})
 
@@ -145,7 +151,7 @@ class PayGrant(Command):
             services, key=key, code="grant", county=str(grant.paying_township),
             amounts={"temporary": grant.amount_fen}, debit_kind="disbursed", credit_kind="reserve",
             posting_date=self.posting_date, actor=principal.credential_id,
-            document_ref=f"临时救助 {grant.id}",
+            document_ref=f"临时救助 {grant.id}", subject="grant_id",
         )  # fmt: skip
         return Outcome([grant, *postings], summary(grant))
 
@@ -158,6 +164,8 @@ class RecordSupplement(Command):
     note: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         grant = _load(services, principal, self.grant_id)
@@ -165,5 +173,6 @@ class RecordSupplement(Command):
         require_unrelated(services, principal, [grant.person["id_number"]])
         grant.record_supplement(note=self.note, effective_date=self.effective_date,
                                 document_ref=self.document_ref, actor=principal.credential_id,
-                                staff_id=principal.staff_id)  # fmt: skip
+                                staff_id=principal.staff_id,
+                                **decision_dates(self.decided_on, self.document_date))  # fmt: skip
         return Outcome([grant], summary(grant))

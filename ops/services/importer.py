@@ -5,6 +5,11 @@ The CSV has one row per person, grouped by household (rows of one household are 
     household_ref, region_code, programme, id_number, name, relation, method, tier_code,
     start_month, household_income_fen, payee_account, payee_name, approved_on, document_ref
 
+and optionally ``decided_on`` and ``document_date``: the day the approval was taken and its
+document's date, when they differ from ``approved_on`` (kept on the approval as the API keeps
+them, without the API's one-year bound: a migration brings years of decisions). Months the
+county's previous system paid come in with ``doudi import history`` (``ops.services.history``).
+
 Each household becomes the same events the API would record — applied, economic check,
 approved — plus the enrolment guard of each member. Case ids are derived from
 (region_code, household_ref), so importing the same file again records nothing new.
@@ -65,6 +70,7 @@ COLUMNS = (
     "approved_on",
     "document_ref",
 )
+OPTIONAL_COLUMNS = ("decided_on", "document_date")
 BATCH_HOUSEHOLDS = 200
 _FEN = re.compile(r"[0-9]{1,16}")
 
@@ -85,7 +91,8 @@ def read_households(stream: TextIO) -> Iterator[list[dict[str, str]]]:
     """The roster's households, each its consecutive rows; every cell passes the text rule, and
     a problem with the file itself is an ``InvalidValue`` naming its line (``ops.services.csv_input``)."""
     _header, records = csv_records(stream, COLUMNS, field="roster")
-    rows = ({name: row.get(name, "") for name in COLUMNS} for _line, row in records)
+    names = COLUMNS + OPTIONAL_COLUMNS
+    rows = ({name: row.get(name, "") for name in names} for _line, row in records)
     for _ref, group in groupby(rows, key=lambda row: (row["region_code"], row["household_ref"])):
         yield list(group)
 
@@ -109,7 +116,9 @@ def household_decisions(rows: list[dict[str, str]], actor: str) -> dict[str, dic
         "approve": {"method": head["method"], "tier_code": head["tier_code"] or None,
                     "start_month": head["start_month"], "payee_account": head["payee_account"],
                     "payee_name": head["payee_name"], "single_person_id_number": None,
-                    "annual_review_due": None, "programme": None, **meta},
+                    "annual_review_due": None, "programme": None, **meta,
+                    "decided_on": head.get("decided_on") or None,
+                    "document_date": head.get("document_date") or None},
     }  # fmt: skip
 
 

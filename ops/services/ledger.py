@@ -25,7 +25,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.access import Principal
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.decisions import require_document
-from domain.errors import Conflict, InvalidTransition, InvalidValue, NotFound
+from domain.errors import Conflict, InsufficientFunds, InvalidTransition, InvalidValue, NotFound
 from domain.policy import DEFAULT_CONFIRMATION_THRESHOLD_FEN, LedgerConfirmation
 from domain.text import clean_text
 from ledger.accounts import parse_account
@@ -391,14 +391,21 @@ def flow_postings(
     actor: str,
     document_ref: str,
     loaded: dict[Any, Aggregate] | None = None,
+    subject: str = "key",
+    date_field: str = "posting_date",
 ) -> list[Aggregate]:
     """A flow's transaction moving each programme group's amount from one account kind to another
     (pool → reserved on approval, reserved → disbursed when paid, reserved → pool when failed),
     with its period check and guards; nothing if there is nothing to move or it was posted.
     The money keeps its funding source: each amount is split by the sources the credited
-    account holds (``AccountGuard.draw``), one debit and one credit line per source."""
+    account holds (``AccountGuard.draw``), one debit and one credit line per source. An account
+    that does not hold its amount refuses the flow with ``InsufficientFunds`` naming ``subject``,
+    the caller's record the flow is for (``roll_id``, ``grant_id``); a closed period names
+    ``date_field``, what dated the flow in the caller's terms (the record, when the date is
+    today's and not the caller's)."""
     loaded = {} if loaded is None else loaded
     lines = []
+    short: list[dict[str, object]] = []
     for group, amount in sorted(amounts.items()):
         if amount <= 0:
             continue
@@ -407,12 +414,24 @@ def flow_postings(
         if parse_account(credit).never_negative:
             if guard_id(credit) not in loaded:
                 loaded[guard_id(credit)] = _get(services, AccountGuard, guard_id(credit)) or AccountGuard(account=credit)  # fmt: skip
-            split = loaded[guard_id(credit)].draw(amount)  # type: ignore[attr-defined]
+            guard: AccountGuard = loaded[guard_id(credit)]  # type: ignore[assignment]
+            if guard.balance_fen < amount:
+                short.append(shortfall(guard, group, amount))
+            split = guard.draw(amount)
         for source, fen in split.items():
             lines += [
                 {"account": debit, "debit_fen": fen, "credit_fen": 0, "source": source},
                 {"account": credit, "debit_fen": 0, "credit_fen": fen, "source": source},
             ]
+    if short:
+        raise InsufficientFunds(
+            f"the {subject.removesuffix('_id')} needs " + "; ".join(
+                f"{f['needs_fen']} fen from {f['account']}, which holds {f['holds_fen']} fen"
+                for f in short
+            ),
+            field=subject,
+            funds=short,
+        )  # fmt: skip
     namespace = system_namespace(county)
     if not lines or _get(services, JournalTransaction, transaction_id(namespace, key)) is not None:
         return []
@@ -426,7 +445,27 @@ def flow_postings(
         document_ref=document_ref,
         description=key,
     )
-    return [transaction, *_effects(services, transaction, loaded)]
+    try:
+        effects = _effects(services, transaction, loaded)
+    except InvalidValue as error:
+        if error.rule != "period_closed" or date_field == error.field:
+            raise
+        raise InvalidValue(error.detail, field=date_field, rule=error.rule) from error
+    return [transaction, *effects]
+
+
+def shortfall(guard: AccountGuard, group: str, needs_fen: int) -> dict[str, object]:
+    """What an account holds against what a flow needs of it (``FundShortfall`` in the API)."""
+    return {
+        "account": guard.account,
+        "programme_group": group,
+        "holds_fen": guard.balance_fen,
+        "needs_fen": needs_fen,
+        "short_fen": needs_fen - guard.balance_fen,
+        "holds_fen_by_source": {
+            source: fen for source, fen in sorted(guard.sources.items()) if fen
+        },
+    }
 
 
 def distinct(aggregates: list[Aggregate]) -> list[Aggregate]:

@@ -69,6 +69,7 @@ class Valued:
             key = policy.value_key(
                 v.kind, v.programme, v.method, v.tier_code, v.household, self.covered,
                 (v.income, v.excluded, v.rigid, v.employment), v.care_level, v.mode, region_code,
+                v.exiting,
             )  # fmt: skip
             found = policy.known_due(key)
             if found is None:
@@ -78,7 +79,7 @@ class Valued:
                 else:  # as ``entitlement_for`` reads a household basis
                     household = _record(HouseholdBasis, (
                         v.method, max(v.household, 1), self.covered, income, v.tier_code, True,
-                        BASIS,
+                        BASIS, v.exiting,
                     ))  # fmt: skip
                     found = policy.computed_household(
                         key, household, v.kind, v.programme, region_code

@@ -199,7 +199,7 @@ class MonthPolicy:
             basis.kind, basis.programme, basis.method, basis.tier_code, len(basis.members),
             covered, (income.household_income_fen, income.excluded_income_fen,
                       income.rigid_expenditure_fen, income.employment_cost_fen),
-            basis.care_level, basis.mode, region_code,
+            basis.care_level, basis.mode, region_code, basis.status == "gradual_exit",
         )  # fmt: skip
 
     def value_key(
@@ -214,6 +214,7 @@ class MonthPolicy:
         care_level: str | None,
         mode: str | None,
         region_code: str,
+        exiting: bool = False,
     ) -> tuple[Any, ...]:
         """What components depend on, besides the case's own references: the values each
         engine function reads (and the subsidies, by programme and covered count). ``income``
@@ -227,17 +228,18 @@ class MonthPolicy:
           exclusions and deductions taken, employment costs capped at the standard).
 
         So households whose incomes differ but count the same, and every household paid by
-        tier, share one computation."""
+        tier, share one computation. A household in a gradual exit (``exiting``) is keyed
+        apart: the region's exit percent applies to it."""
         if kind == "tekun":
             return ("tekun", programme, covered, care_level, mode, dibao_programme_for(region_code))
         if method == "tier":
-            return ("tier", programme, tier_code, household, covered)
+            return ("tier", programme, tier_code, household, covered, exiting)
         standard = self._standard_fen.get(programme)
         if standard is None:
             standard = self._standard_fen[programme] = self.rules.standard(programme).amount_fen
         household_fen, excluded_fen, rigid_fen, employment_fen = income
         counted = counted_fen(household_fen, excluded_fen, rigid_fen, employment_fen, standard)
-        return ("top_up", programme, household, covered, counted)
+        return ("top_up", programme, household, covered, counted, exiting)
 
     def known_due(self, key: tuple[Any, ...]) -> Due | None:
         """What ``owed_by`` has worked out for a value key this month, if it has."""
@@ -458,7 +460,7 @@ def approve_roll(services: Services, principal: Principal, roll: str) -> Outcome
     reservation = flow_postings(services, key=f"roll:{found.id}:reserve", code="reserve_roll",
                                 county=found.county_code, amounts=amounts, debit_kind="reserved", credit_kind="pool",
                                 posting_date=now_utc().date().isoformat(), actor=principal.credential_id,
-                                document_ref=f"roll {found.county_code} {found.month} {found.group}")  # fmt: skip
+                                document_ref=f"roll {found.county_code} {found.month} {found.group}", subject="roll_id", date_field="roll_id")  # fmt: skip
     shown = {"deputy_policy": deputy} if deputy else {}
     return Outcome([found, *reservation], roll_summary(found) | shown)
 

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from domain.household import HouseholdCase
 from domain.policy import RegionPolicy
 from domain.registry import RegistryRecord
@@ -135,7 +137,8 @@ class AuditTrailView(View):
             sql += " AND COALESCE(e.effective_date, SUBSTR(e.recorded_at, 1, 10)) BETWEEN %s AND %s"
             params += list(period)
         with self.db.transaction() as cur:
-            return cur.execute(sql + " ORDER BY e.position", params).fetchall()
+            rows = cur.execute(sql + " ORDER BY e.position", params).fetchall()
+        return [decision_dates_shown(row) for row in rows]
 
     def recusal_review(
         self, scope_prefix: str, *, as_of: str, period: tuple[str, str] | None = None
@@ -165,3 +168,15 @@ class AuditTrailView(View):
             params += list(period)
         with self.db.transaction() as cur:
             return cur.execute(sql + " ORDER BY e.position, r.record_id", params).fetchall()
+
+
+def decision_dates_shown(row: dict[str, Any]) -> dict[str, Any]:
+    """An audit row with the decision's own dates beside its recorded time: the day it was
+    taken (``decided_on``) and its document's date (``document_date``), null where the event
+    has none (recorded the day it was taken)."""
+    details = orjson.loads(row["details"]) if row["details"] else {}
+    if not isinstance(details, dict):
+        details = {}
+    row["decided_on"] = details.get("decided_on")
+    row["document_date"] = details.get("document_date")
+    return row

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from domain.basis import CaseFact, fold_details, settled_basis
+from domain.dates import add_months, first_day, month_of
 from domain.household import CaseStatus
 from domain.identity import mask_account, mask_id_number
 from domain.lines import PAYEE_FIELDS
@@ -96,7 +97,7 @@ CASE_FIELDS = (
     "start_month", "care_level", "payee_account_masked", "household_income_fen",
     "annual_review_due", "exit_months", "end_reason", "single_person", "member_count",
     "covered_count", "payee_name", "payee_account_sealed", "version", "recorded_at", "facts",
-    "settled_from", "settled", "settled_inline", "payee",
+    "settled_from", "settled", "settled_inline", "payee", "exit_until",
 )  # fmt: skip
 # The case's columns a roll line's ``payee`` array holds, in ``domain.lines.PAYEE_FIELDS`` order.
 PAYEE_COLUMNS = tuple(
@@ -187,6 +188,8 @@ class CaseStateProjection:
         case = rows.cases[case_id]
         effective = fields["effective_date"]
         status = STATUS_AFTER.get(name)
+        if name == "HouseholdCase.AnnualReviewRecorded" and case["exit_until"] is not None:
+            status = self._reviewed_in_exit(case, fields)
         if status is not None:
             case["status"], case["status_since"] = status, effective
         case["version"], case["recorded_at"] = version, recorded
@@ -235,6 +238,10 @@ class CaseStateProjection:
                 case["programme"] = f"tekun_{e['mode']}"
             case "HouseholdCase.GradualExitStarted":
                 case["exit_months"] = e["months"]
+                # The first day after the exit's last month: from then the case has left.
+                case["exit_until"] = first_day(
+                    add_months(month_of(e["effective_date"]), e["months"])
+                )
             case "HouseholdCase.Terminated" | "HouseholdCase.Rejected" | "TekunPerson.Terminated":
                 case["end_reason"] = e["reason"]
             case "HouseholdCase.AnnualReviewRecorded":
@@ -248,6 +255,15 @@ class CaseStateProjection:
                 self._member(members, dict(e["person"], relation="self"), covered=True)
             case "TekunPerson.CareLevelReassessed":
                 case["care_level"] = e["care_level"]
+
+    @staticmethod
+    def _reviewed_in_exit(case: dict[str, Any], e: dict[str, Any]) -> str | None:
+        """A review during a gradual exit that found the household eligible again makes the
+        case active again (no exit end); any other review leaves the status as it is."""
+        if not e.get("eligible") or case["status"] != CaseStatus.GRADUAL_EXIT.value:
+            return None
+        case["exit_until"], case["exit_months"] = None, None
+        return CaseStatus.ACTIVE.value
 
     def _new_case(
         self, case_id: str, kind: str, e: dict[str, Any], head: dict[str, str], programme: str

@@ -4,7 +4,7 @@ the view's byte form (compiled with mypyc: see ``ops/native.py``).
 The settled basis (``settled_data``) is three parts, each on a line of its own, so that a roll
 takes a case's apart with one split and decodes only what it has not seen: its *values* (what
 the amounts depend on: kind, programme, method, tier, household size and covered count, the
-income figures, care level, mode), its *span* (status, start month, exit month and months:
+income figures, care level, mode, whether it is in a gradual exit), its *span* (status, start month, exit month and months:
 whether a month is paid) and its *references* (the income fact, then the basis's facts,
 separated by ``REF_SEPARATOR``, the form a roll line keeps them in). Thousands of cases share
 their values and a dozen spans cover a county: the roll keeps what each gives, and per case
@@ -45,6 +45,7 @@ def settled_data(basis: MonthBasis) -> bytes | None:
         basis.kind, basis.programme, basis.method, basis.tier_code, basis.household_members,
         basis.covered_members, income.household_income_fen, income.excluded_income_fen,
         income.rigid_expenditure_fen, income.employment_cost_fen, basis.care_level, basis.mode,
+        basis.status == "gradual_exit",
     ])  # fmt: skip
     span = orjson.dumps([basis.status, basis.start_month, basis.exit_month, basis.exit_months])
     return b"\n".join((values, span, REF_SEPARATOR.join(refs).encode()))
@@ -55,7 +56,7 @@ class SettledValues:
 
     def __init__(self, values: bytes) -> None:
         (kind, programme, method, tier_code, household, covered, income, excluded, rigid,
-         employment, care_level, mode) = orjson.loads(values)  # fmt: skip
+         employment, care_level, mode, exiting) = orjson.loads(values)  # fmt: skip
         self.kind: str = kind
         self.programme: str = programme
         self.method: PayMethod = method
@@ -68,6 +69,7 @@ class SettledValues:
         self.employment: int = employment
         self.care_level: CareLevel = care_level
         self.mode: str = mode
+        self.exiting: bool = exiting  # within a gradual exit: the region's exit percent applies
 
 
 def numbered_members(household: int, covered: int) -> dict[str, bool]:

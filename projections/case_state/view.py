@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from itertools import pairwise
 from operator import itemgetter
 from typing import Any, Final
 
 import orjson
 
-from domain.household import HouseholdCase
+from domain.household import HouseholdCase, TerminationReason
 from domain.programmes import standard_programme
 from domain.tekun import TekunPerson
 from ledger.store.db import Cursor, Database, chunks
@@ -34,7 +35,8 @@ DDL = (
         single_person BOOLEAN NOT NULL DEFAULT FALSE, member_count INTEGER NOT NULL DEFAULT 0,
         covered_count INTEGER NOT NULL DEFAULT 0, payee_name TEXT, payee_account_sealed TEXT,
         version INTEGER NOT NULL, recorded_at TEXT NOT NULL, facts BYTEA NOT NULL,
-        settled_from TEXT NOT NULL, settled BYTEA, settled_inline BYTEA, payee BYTEA NOT NULL)""",
+        settled_from TEXT NOT NULL, settled BYTEA, settled_inline BYTEA, payee BYTEA NOT NULL,
+        exit_until TEXT)""",
     "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     """CREATE TABLE IF NOT EXISTS case_history (
         case_id TEXT PRIMARY KEY, members BYTEA NOT NULL, timeline BYTEA NOT NULL)""",
@@ -77,7 +79,8 @@ COUNTY_INDEX_SQLITE = (
 CASE_COLUMNS = (
     "case_id, kind, region_code, county_code, programme, status, status_since, head_name, head_id_masked,"
     " applied_on, method, tier_code, start_month, care_level, payee_account_masked, household_income_fen,"
-    " annual_review_due, exit_months, end_reason, single_person, member_count, covered_count, version, recorded_at"
+    " annual_review_due, exit_months, end_reason, single_person, member_count, covered_count, version, recorded_at,"
+    " exit_until"
 )
 
 # Whether a case's settled basis holds for a month starting on the first parameter as known at
@@ -97,7 +100,7 @@ _case_row = itemgetter(*CASE_FIELDS)
 class CaseStateView(View):
     name = "case_state"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 13
+    version = 14
     tables = ("case_state", "case_history", "case_programmes", "case_versions")
     topics = (aggregate_topic(HouseholdCase), aggregate_topic(TekunPerson))
     shardable = True  # every row belongs to one case
@@ -221,7 +224,7 @@ class CaseStateView(View):
             history = cur.execute(
                 "SELECT members FROM case_history WHERE case_id = %s", (case_id,)
             ).fetchone()
-        return _shown(row, history["members"] if history else None)
+        return _shown(row, history["members"] if history else None, _today())
 
     def as_effective_by(
         self, case_id: str, stored: Sequence[Any], day: str
@@ -250,7 +253,7 @@ class CaseStateView(View):
             return None
         ((_id, members, _timeline),) = rows.write_back()
         case = rows.cases[case_id]
-        return _shown({column: case[column] for column in CASE_COLUMN_NAMES}, members)
+        return _shown({column: case[column] for column in CASE_COLUMN_NAMES}, members, day)
 
     def event_summary(self, position: int, event: Any) -> dict[str, Any]:
         """What an auditor needs to find one event of a case: where and when it was recorded,
@@ -287,6 +290,14 @@ class CaseStateView(View):
         if period is not None:
             where.append(f"applied_on <= %s AND NOT (status IN {ENDED} AND status_since < %s)")
             params += [period[1], period[0]]
+        day = _today() if period is None else period[1]
+        if status in ("terminated", "gradual_exit"):
+            # A gradual exit whose months are over has left the programme (``_exit_over``).
+            ended = "(status = 'gradual_exit' AND exit_until <= %s)"
+            where.append(f"(status = 'terminated' OR {ended})" if status == "terminated"
+                         else f"status = 'gradual_exit' AND NOT {ended}")  # fmt: skip
+            params.append(day)
+            status = None
         for column, value in (("kind", kind), ("status", status), ("programme", programme)):
             if value is not None:
                 where.append(f"{column} = %s")
@@ -303,7 +314,7 @@ class CaseStateView(View):
                 f"SELECT {CASE_COLUMNS} FROM {table} WHERE {clause} ORDER BY applied_on, case_id LIMIT %s OFFSET %s",
                 [*params, limit, offset],
             ).fetchall()
-        return int(total["n"] if total else 0), [_booleans(row) for row in rows]
+        return int(total["n"] if total else 0), [_booleans(row, day) for row in rows]
 
     def timeline(self, case_id: str) -> list[dict[str, Any]]:
         """The case's decisions in effective-date order (recording order within a date)."""
@@ -315,6 +326,9 @@ class CaseStateView(View):
                    for entry in (orjson.loads(row["timeline"]) if row else [])]  # fmt: skip
         for entry in entries:
             del entry["position"]
+            # The decision's own dates, beside its recorded time (null: taken the day recorded).
+            entry["decided_on"] = entry["details"].get("decided_on")
+            entry["document_date"] = entry["details"].get("document_date")
             entry["details"] = details_json(entry["details"])
         return sorted(entries, key=itemgetter("effective_date", "version"))
 
@@ -443,6 +457,21 @@ class CaseStateView(View):
             for row in rows
         )
 
+    def roll_fields(self, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What a roll line carries of each case found among ``case_ids``: its kind, programme,
+        region, covered count and payee (``domain.lines.PAYEE_FIELDS``, as JSON bytes)."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.db.transaction() as cur:
+            for chunk in chunks(sorted(set(case_ids))):
+                marks = ", ".join(["%s"] * len(chunk))
+                for row in cur.execute(
+                    "SELECT case_id, kind, programme, region_code, covered_count, payee"
+                    f" FROM case_state WHERE case_id IN ({marks})",
+                    chunk,
+                ).fetchall():
+                    found[row["case_id"]] = dict(row, payee=bytes(row["payee"]))
+        return found
+
     def region_of(self, case_id: str) -> str | None:
         with self.db.transaction() as cur:
             row = cur.execute(
@@ -468,6 +497,16 @@ def case_in_period(case: dict[str, Any], period: tuple[str, str] | None) -> bool
     )
 
 
+def _exit_over(row: dict[str, Any], day: str) -> None:
+    """A case whose gradual exit is over on ``day`` has left the programme without another
+    decision (渐退帮扶期结束后…按规定退出): shown terminated from the exit's end, with reason
+    ``gradual_exit_ended``."""
+    until = row.pop("exit_until")
+    if row["status"] == "gradual_exit" and until is not None and until <= day:
+        row["status"], row["status_since"] = "terminated", until
+        row["end_reason"] = TerminationReason.GRADUAL_EXIT_ENDED.value
+
+
 CASE_COLUMN_NAMES: Final = tuple(name.strip() for name in CASE_COLUMNS.split(","))
 VERSION_FIELDS: Final = (*CASE_COLUMN_NAMES, "valid_from", "valid_to")
 _COUNTED = frozenset(("member_count", "covered_count"))
@@ -484,17 +523,22 @@ def _version(rows: CaseRows, case_id: str, position: int) -> list[Any]:
     return [*listed, position, None]
 
 
-def _shown(row: dict[str, Any], members: bytes | None) -> dict[str, Any]:
-    """A case row as reads answer it, with its members (from the history row's JSON)."""
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def _shown(row: dict[str, Any], members: bytes | None, day: str) -> dict[str, Any]:
+    """A case row as reads answer it on ``day``, with its members (from the history row's JSON)."""
     people = orjson.loads(members) if members else []
     row["members"] = [
         {"name": name, "id_masked": masked, "relation": relation, "covered": covered}
         for _key, name, masked, relation, covered in sorted(people, key=itemgetter(2))
     ]
-    return _booleans(row)
+    return _booleans(row, day)
 
 
-def _booleans(row: dict[str, Any]) -> dict[str, Any]:
+def _booleans(row: dict[str, Any], day: str) -> dict[str, Any]:
+    _exit_over(row, day)
     row["single_person"] = bool(row["single_person"])
     for member in row.get("members", []):
         member["covered"] = bool(member["covered"])

@@ -125,10 +125,17 @@ class ReconciliationView:
         return [{k: (int(v) if k != "source" else v) for k, v in row.items()} for row in rows]
 
     def rolls(self, county: str, month: str) -> list[dict[str, Any]]:
+        """The month's approved rolls, less those migrated (paid by the previous system: no
+        ledger postings, bank results or statement lines in doudi to reconcile them with)."""
+        migrated = (
+            "json_extract(totals, '$.migrated')"
+            if self.db.is_sqlite
+            else "(totals::jsonb ->> 'migrated')"
+        )
         with self.db.transaction() as cur:
             return cur.execute(
                 "SELECT roll_id, month, grp, status, gen, total_fen FROM rolls WHERE county_code = %s AND month = %s"
-                " AND status IN ('approved', 'sent', 'settled') ORDER BY grp",
+                f" AND status IN ('approved', 'sent', 'settled') AND {migrated} IS NULL ORDER BY grp",
                 (county, month),
             ).fetchall()
 

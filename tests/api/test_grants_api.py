@@ -103,7 +103,10 @@ def test_levels_payment_from_the_reserve_and_supplements(
         json={"posting_date": "2024-03-04"},
         headers=admin,
     )
-    assert_problem(overdraw, 422, "lines", "never_negative")
+    assert_problem(overdraw, 409, "grant_id", "insufficient_funds")
+    (short,) = overdraw.json()["funds"]
+    assert (short["account"], short["needs_fen"]) == ("reserve:420582001:temporary", 400_000)
+    assert short["short_fen"] == 400_000 - short["holds_fen"] > 0
     assert services.log_position() == position + 1  # only the approval
 
     huge = client.post(f"{API}/temporary-grants", json=grant_body(2_500_000), headers=admin).json()

@@ -119,7 +119,9 @@ def test_same_key_same_content_once_other_content_conflicts(
     again = post(client, finance, "raise-1", CASE_FILE[0][1])
     assert again.status_code == 200 and again.json() == first.json()
     changed = txn("raise", "clearing:420582:bank", "source:420582:central", 1)
-    assert_problem(post(client, finance, "raise-1", changed), 409, "key", "transaction_key_reuse")
+    assert_problem(
+        post(client, finance, "raise-1", changed), 409, "Idempotency-Key", "transaction_key_reuse"
+    )
     assert services.log_position() == position
 
 

@@ -87,7 +87,9 @@ def test_one_county_shares_its_keys_across_credentials(
     position = services.log_position()
     again = fund(client, second_officer, "420582", 1_000)
     assert again.status_code == 200 and again.json() == first.json()
-    assert_problem(fund(client, second_officer, "420582", 999), 409, "key", "transaction_key_reuse")
+    assert_problem(
+        fund(client, second_officer, "420582", 999), 409, "Idempotency-Key", "transaction_key_reuse"
+    )
     body = txn("raise", "clearing:420582:bank", "source:420582:central", 5)
     assert_problem(
         post(client, first_officer, "roll:x:reserve", body),

@@ -14,9 +14,11 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.http import openapi, paths, problems
+from api.http import openapi, paths, problems, schemas
 from api.http.app import create_app
+from api.http.examples import JSON_EXAMPLES as EXAMPLES
 from api.http.responses import Problem
+from tests.api.conftest import colleague
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_schemathesis import Seeded, _exercise
 from tests.conftest import make_settings
@@ -165,3 +167,81 @@ def test_the_generated_run_fails_on_a_server_error_and_on_an_undocumented_answer
     }
     assert any("500" in line or "Server error" in line for line in reported["/broken"]), reported
     assert any("schema" in line.lower() for line in reported["/off-schema"]), reported
+
+
+def _body_schemas(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (f"{method.upper()} {path}", media_type, media)
+        for method, path, operation in _operations(document)
+        for media_type, media in operation.get("requestBody", {}).get("content", {}).items()
+    ]
+
+
+def test_every_post_body_has_a_worked_example_that_its_schema_accepts(
+    document: dict[str, Any],
+) -> None:
+    """`/docs` shows an example request for every body an operation takes: each JSON example is
+    accepted by the body's own model (the API's rules, not only the JSON schema), each CSV
+    example starts with its header line."""
+    bodies = _body_schemas(document)
+    assert len(bodies) >= 40
+    for operation, media_type, media in bodies:
+        assert "example" in media, operation
+        if media_type == "text/csv":
+            assert media["example"].split("\r\n")[0].startswith("reference,amount_fen"), operation
+            continue
+        name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+        getattr(schemas, name).model_validate(media["example"])
+
+
+def test_every_money_and_rate_field_states_its_unit_with_an_example(
+    document: dict[str, Any],
+) -> None:
+    """Money is integer fen and rates are percent or permille: every such property of every
+    schema (requests and answers) names the unit in its name and its description, and carries
+    an example."""
+    found = 0
+    for name, schema in document["components"]["schemas"].items():
+        for field, spec in schema.get("properties", {}).items():
+            unit = next((u for u in ("fen", "percent", "permille") if u in field), None)
+            if unit is None:
+                continue
+            found += 1
+            parts = [spec, *spec.get("anyOf", [])]
+            described = " ".join(part.get("description", "") for part in parts)
+            assert unit in described, (name, field, described)
+            assert any(part.get("examples") for part in parts), (name, field)
+    assert found >= 40
+
+
+def test_the_worked_examples_pay_the_month_they_describe(client: TestClient, token: Any) -> None:
+    """The examples read as one case file and run as one: the county's policy, the household's
+    application, check and approval, a 特困 person, then the April 2024 roll pays the household
+    670 × 2 − 300 = 1,040 yuan (104,000 fen) and the 特困 person 130 % × 670 + 15 % × 1,800 =
+    1,141 yuan (114,100 fen)."""
+    admin = token("admin")
+    for path, name in (
+        ("standards", "StandardIn"), ("tiers", "TiersIn"), ("tekun-rules", "TekunRuleIn"),
+        ("care-standards", "CareStandardIn"), ("minimum-wage", "MinimumWageIn"),
+        ("rounding", "RoundingIn"), ("price-indices", "PriceIndexIn"),
+        ("price-linkage", "PriceLinkageIn"), ("electricity-subsidies", "ElectricityIn"),
+        ("one-time-subsidies", "OneTimeIn"), ("approval-limits", "ApprovalLimitsIn"),
+    ):  # fmt: skip
+        response = client.post(f"{API}/policy/420582/{path}", json=EXAMPLES[name], headers=admin)
+        assert response.status_code == 201, (path, response.text)
+    applied = client.post(f"{API}/households", json=EXAMPLES["HouseholdApplyIn"], headers=admin)
+    assert applied.status_code == 201, applied.text
+    case = f"{API}/households/{applied.json()['case_id']}"
+    checked = client.post(f"{case}/economic-checks", json=EXAMPLES["IncomeIn"], headers=admin)
+    assert checked.status_code == 200, checked.text
+    approved = client.post(f"{case}/approve", json=EXAMPLES["ApproveIn"],
+                           headers=colleague(client, admin))  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    person = client.post(f"{API}/tekun", json=EXAMPLES["TekunApproveIn"], headers=admin)
+    assert person.status_code == 201, person.text
+    roll = client.post(f"{API}/rolls", json=EXAMPLES["RollGenerateIn"],
+                       headers=token("finance_officer"))  # fmt: skip
+    assert roll.status_code == 201, roll.text
+    lines = client.get(f"{API}/rolls/{roll.json()['roll_id']}/lines", headers=admin).json()
+    paid = {line["case_id"]: line["total_fen"] for line in lines["items"]}
+    assert paid == {applied.json()["case_id"]: 104_000, person.json()["case_id"]: 114_100}

@@ -318,7 +318,8 @@ def test_approval_reserves_funds_and_is_refused_without_them(
     client: TestClient, token: Any, services: Services
 ) -> None:
     """Approving March reserves 2,716.67 yuan (1,446.67 dibao + 1,270 特困) in the pools; a county
-    whose 特困 pool is empty cannot approve, and nothing is recorded."""
+    whose 特困 pool is empty cannot approve: 409 `insufficient_funds` on the roll, naming the
+    pool, what it holds (per funding source) and what the roll needs; nothing is recorded."""
     admin, finance = token("admin"), token("finance_officer")
     county_with_cases(client, admin)
     checker = colleague(client, finance)
@@ -336,7 +337,12 @@ def test_approval_reserves_funds_and_is_refused_without_them(
     )
     position = services.log_position()
     refused = client.post(f"{API}/rolls/{roll['roll_id']}/approve", headers=checker)
-    assert_problem(refused, 422, "lines", "never_negative")
+    # The refusal speaks of the roll and its pool, not of the internal posting's lines.
+    assert_problem(refused, 409, "roll_id", "insufficient_funds")
+    assert refused.json()["funds"] == [{
+        "account": "pool:420582:tekun", "programme_group": "tekun", "holds_fen": 0,
+        "needs_fen": 127_000, "short_fen": 127_000, "holds_fen_by_source": {}}]  # fmt: skip
+    assert "lines" not in refused.text
     assert services.log_position() == position
     refill = drain | {
         "code": "release",

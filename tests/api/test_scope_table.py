@@ -66,6 +66,7 @@ POLICY_BODIES: dict[str, dict[str, Any]] = {
         "payment_deadline_day": 10,
         **DECISION,
     },
+    "gradual-exit-rules": {"pay_percent": 50, **DECISION},
 }
 HOUSEHOLD_DECISIONS: dict[str, dict[str, Any]] = {
     "economic-checks": {"household_income_fen": 0},

@@ -74,6 +74,22 @@ def test_demo_import_and_rebuild(env: Path) -> None:
         and report["error_count"] == 1
         and "check digit" in report["errors"][0]
     )
+    # The months the previous system paid: two of the imported households in March 2022, one
+    # unknown household that refuses April whole, and the same file again records nothing.
+    paid = [r for r in rows[:-1] if r["relation"] == "self"][:2]
+    history = ["household_ref,region_code,month,amount_fen"]
+    history += [f"{r['household_ref']},{r['region_code']},2022-03,50000" for r in paid]
+    history += [f"{paid[0]['household_ref']},{paid[0]['region_code']},2022-04,50000",
+                f"NOPE,{paid[0]['region_code']},2022-04,50000"]  # fmt: skip
+    (env / "paid.csv").write_text("\n".join(history) + "\n", encoding="utf-8")
+    migrate = ["import", "history", str(env / "paid.csv"), "--document-ref", "当民发〔2024〕3号"]
+    migrated = runner.invoke(app, migrate)
+    assert migrated.exit_code == 1, migrated.output
+    report = json.loads(migrated.stdout.strip().splitlines()[-1])
+    assert (report["rolls"], report["lines"], report["total_fen"]) == (1, 2, 100_000)
+    assert report["error_count"] == 1 and "2022-04" in report["errors"][0]
+    again = json.loads(runner.invoke(app, migrate).stdout.strip().splitlines()[-1])
+    assert (again["rolls"], again["skipped_months"]) == (0, 1)
     rebuilt = runner.invoke(app, ["projections", "rebuild", "all"])
     assert rebuilt.exit_code == 0, rebuilt.output
     status = json.loads(runner.invoke(app, ["projections", "status"]).stdout)

@@ -83,7 +83,7 @@ def test_a_settled_basis_packs_and_unpacks_as_its_twin_does(basis: MonthBasis, m
     assert compiled_settled.span_pays(span, month) == pure_settled.span_pays(span, month)
     found, twin = compiled_settled.SettledValues(values), pure_settled.SettledValues(values)
     names = ("kind", "programme", "method", "tier_code", "household", "covered", "income",
-             "excluded", "rigid", "employment", "care_level", "mode")  # fmt: skip
+             "excluded", "rigid", "employment", "care_level", "mode", "exiting")  # fmt: skip
     assert [getattr(found, n) for n in names] == [getattr(twin, n) for n in names]
 
 

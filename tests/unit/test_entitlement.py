@@ -16,8 +16,10 @@ from domain.entitlement import (
     Sourced,
     TekunBasis,
     counted_income_fen,
+    gradual_exit_ended,
     gradual_exit_pays,
     household_entitlement,
+    income_before_rise,
     tekun_entitlement,
 )
 from domain.errors import InvalidValue
@@ -146,3 +148,45 @@ def test_gradual_exit_pays_exactly_n_months() -> None:
         ).amount_fen
         == 0
     )
+
+
+def test_a_gradual_exit_ends_the_day_after_its_last_month() -> None:
+    """A 6-month exit from July 2024 pays July–December and is over on 1 January 2025."""
+    assert not gradual_exit_ended("2024-07", 6, "2024-12-31")
+    assert gradual_exit_ended("2024-07", 6, "2025-01-01")
+
+
+def test_the_income_an_exit_pays_on_is_the_one_before_the_rise() -> None:
+    """渐退 worked example: 300 yuan checked, then 2,000 yuan reassessed (a rise): the exit pays
+    on the 300 yuan, a top-up of 670 − 300/2 = 520 yuan × 2 = 1,040 yuan a month, as before the
+    rise. A reassessment that lowered the income (or kept it) is not a rise: the latest counts.
+    With no earlier income, the latest counts."""
+    before, risen = Income(30_000, source="check"), Income(200_000, source="rise")
+    paid_on = income_before_rise(before, risen)
+    assert paid_on == before
+    amount = household_entitlement(HouseholdBasis("top_up", 2, 2, paid_on), URBAN, FEN).amount_fen
+    assert amount == 104_000
+    assert household_entitlement(HouseholdBasis("top_up", 2, 2, risen), URBAN, FEN).amount_fen == 0
+    assert income_before_rise(risen, before) == before
+    assert income_before_rise(None, risen) == risen
+    # Counted income, not the gross: a rise offset by rigid expenditure is no rise.
+    offset = Income(40_000, rigid_expenditure_fen=10_000, source="offset")
+    assert income_before_rise(before, offset) == offset
+
+
+def test_a_region_that_pays_a_fraction_of_the_exit_amount() -> None:
+    """渐退 at a region's 50 %: the 1,040-yuan top-up a household of two received before its rise
+    becomes 520 yuan during the exit, the rule and the policy fact named; at 100 % (or with no
+    fact, or outside an exit) it stays 1,040 yuan; a third of 1,040 yuan rounds once."""
+    before = Income(30_000, source="check")
+    exiting = HouseholdBasis("top_up", 2, 2, before, exiting=True)
+    half = Sourced(50, "RegionPolicy.GradualExitRuleSet#9")
+    (base,) = household_entitlement(exiting, URBAN, FEN, None, half).components
+    assert base.amount_fen == 52_000 and "50%" in base.rule and half.source in base.sources
+    full = Sourced(100, "policy:exit@1")
+    assert household_entitlement(exiting, URBAN, FEN, None, full).amount_fen == 104_000
+    assert household_entitlement(exiting, URBAN, FEN, None, None).amount_fen == 104_000
+    active = HouseholdBasis("top_up", 2, 2, before)
+    assert household_entitlement(active, URBAN, FEN, None, half).amount_fen == 104_000
+    third = Sourced(33, "policy:exit@2")
+    assert household_entitlement(exiting, URBAN, YUAN, None, third).amount_fen == 34_300

@@ -118,7 +118,7 @@ def test_frozen_value_classes_stay_frozen_and_compare_by_value() -> None:
     assert income == Income(120_000, 0, 5_000, 0, "HouseholdCase.EconomicCheckRecorded#3")
     assert income != Income(120_000, 0, 5_001, 0, "HouseholdCase.EconomicCheckRecorded#3")
     assert hash(Component("base", 1, "r", ("a",))) == hash(Component("base", 1, "r", ("a",)))
-    values = b'["household","dibao_urban","top_up",null,2,1,100,0,0,0,"full_self_care","dispersed"]'
+    values = b'["household","dibao_urban","top_up",null,2,1,100,0,0,0,"full_self_care","dispersed",false]'
     span = b'["active","2022-01",null,0]'
     basis = basis_from_settled(values, span, "X#1\x1fA#1\x1fB#2")
     assert basis == basis_from_settled(values, span, "X#1\x1fA#1\x1fB#2")

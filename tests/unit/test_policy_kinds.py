@@ -13,7 +13,7 @@ from api.http.schemas import POLICY_BODIES
 from domain.errors import InvalidValue
 from domain.policy import KINDS, RegionPolicy, fact_event, stored_value
 
-ENVELOPE = {"effective_date", "document_ref"}
+ENVELOPE = {"effective_date", "document_ref", "decided_on", "document_date"}
 EXAMPLES: dict[str, dict[str, Any]] = {
     "standard": {"programme": "dibao_urban", "amount_fen": 67_000, "period": "month"},
     "tiers": {"programme": "dibao_rural", "tiers": {"B": 30_000, "A": 45_000}},
@@ -49,6 +49,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "backdate_days": 90,
         "payment_deadline_day": 10,
     },
+    "gradual_exit_rule": {"pay_percent": 50},
 }
 
 

@@ -136,6 +136,8 @@ def _income(body: Any) -> dict[str, Any]:
         "income": body.as_income(),
         "effective_date": data["effective_date"],
         "document_ref": data["document_ref"],
+        "decided_on": data["decided_on"],
+        "document_date": data["document_date"],
     }
 
 
@@ -145,6 +147,8 @@ def _member(body: Any) -> dict[str, Any]:
         "member": data["member"],
         "effective_date": data["effective_date"],
         "document_ref": data["document_ref"],
+        "decided_on": data["decided_on"],
+        "document_date": data["document_date"],
     }
 
 
