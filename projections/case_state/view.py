@@ -50,7 +50,7 @@ DDL = (
         start_month TEXT, care_level TEXT, payee_account_masked TEXT, household_income_fen BIGINT,
         annual_review_due TEXT, exit_months INTEGER, end_reason TEXT, single_person BOOLEAN NOT NULL,
         member_count INTEGER NOT NULL, covered_count INTEGER NOT NULL, version INTEGER NOT NULL,
-        recorded_at TEXT NOT NULL, valid_from BIGINT NOT NULL, valid_to BIGINT,
+        recorded_at TEXT NOT NULL, exit_until TEXT, valid_from BIGINT NOT NULL, valid_to BIGINT,
         PRIMARY KEY (case_id, valid_from))""",
     "CREATE INDEX IF NOT EXISTS case_versions_region ON case_versions (region_code, valid_from)",
     # Every (kind, programme, tier) an approved case of a county has had — for 特困 the dibao
