@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
@@ -18,8 +19,9 @@ from eventsourcing.domain import Aggregate
 from domain.access import Principal
 from domain.decisions import decision_documents, recording_lag
 from domain.enrolment import PersonEnrolment, enrolment_id
+from domain.entitlement import gradual_exit_ended
 from domain.errors import Forbidden, NotFound
-from domain.household import HouseholdCase
+from domain.household import CaseStatus, HouseholdCase
 from domain.tekun import TekunApplication, TekunPerson
 from ops.services.core import Command, Outcome, Services, now_utc
 
@@ -38,9 +40,26 @@ def enrol(
         except AggregateNotFoundError:
             touched.append(PersonEnrolment(person_key=key, kind=kind, case_id=case_id))
             continue
+        current = enrolment.open_cases.get(kind)
+        if current is not None and current != case_id and _exit_over(services, current):
+            enrolment.release(kind=kind, case_id=current)  # that case has left the programme
         enrolment.enrol(kind=kind, case_id=case_id, field=field.format(index=index))
         touched.append(enrolment)
     return touched
+
+
+def _exit_over(services: Services, case_id: str) -> bool:
+    """Whether a household case's gradual exit is over today: it has left the programme
+    without another decision (``domain.entitlement.gradual_exit_ended``), so its members'
+    enrolment ends when one of them is enrolled again."""
+    try:
+        case = services.app.repository.get(UUID(case_id))
+    except AggregateNotFoundError:
+        return False
+    if not isinstance(case, HouseholdCase) or case.status != CaseStatus.GRADUAL_EXIT:
+        return False
+    assert case.exit_month is not None and case.exit_months is not None
+    return gradual_exit_ended(case.exit_month, case.exit_months, now_utc().date().isoformat())
 
 
 def release(

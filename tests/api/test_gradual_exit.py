@@ -96,6 +96,16 @@ def test_a_gradual_exit_keeps_paying_then_the_case_leaves(
     exiting = client.get(f"{API}/households?status=gradual_exit", headers=admin).json()
     assert exiting["items"] == []
 
+    # Having left, its members may apply again: the old case's enrolment ends with it.
+    members = client.get(f"{API}/households/{recorded}", headers=admin).json()["members"]
+    assert len(members) == 2
+    again = household_body("420582001000", seed=71) | {"effective_date": "2024-09-02"}
+    reapplied = client.post(f"{API}/households", json=again, headers=admin)
+    assert reapplied.status_code == 201, reapplied.text
+    still_open = household_body("420582001000", seed=73) | {"effective_date": "2024-09-02"}
+    assert_problem(client.post(f"{API}/households", json=still_open, headers=admin), 409,
+                   "members[0].id_number")  # fmt: skip
+
     # A review after the exit ended cannot bring the case back: it applies again.
     position = services.log_position()
     late = {"outcome": "复核", "next_due": "2025-06-01", "eligible": True,
