@@ -76,9 +76,7 @@ class KnownAt(Out):
 
     position: int = Count
     as_known_at: str | None
-    recorded_after: list[Row] = Field(
-        default=[], description="events recorded since (not on lists)"
-    )
+    recorded_after: list[Row] = Field(default=[], description="events recorded since")
 
 
 class CaseSummary(Out):

@@ -113,6 +113,22 @@ class AuditTrailView(View):
             ).fetchone()
         return int(found["position"]) if found and found["position"] is not None else 0
 
+    def recorded_after(
+        self, originator_ids: Sequence[str], position: int, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """The events of these records (a page of cases) recorded after log position
+        ``position``, in log order: what makes the page as known now differ from then."""
+        if not originator_ids:
+            return []
+        marks = ", ".join(["%s"] * len(originator_ids))
+        with self.db.transaction() as cur:
+            return cur.execute(
+                "SELECT position, originator_id, originator_version, event_type, effective_date,"
+                f" recorded_at, document_ref FROM audit_events WHERE originator_id IN ({marks})"
+                " AND position > %s ORDER BY position LIMIT %s",
+                [*originator_ids, position, limit],
+            ).fetchall()
+
     def for_subject(
         self,
         kind: str,

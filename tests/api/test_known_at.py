@@ -93,7 +93,11 @@ def test_a_late_death_known_before_and_after(
     listed = client.get(
         f"{API}/households?as_of_position={approval['position']}&status=active", headers=admin
     ).json()
-    assert listed["known_at"] == {"position": approval["position"], "as_known_at": None}
+    (listed_later,) = listed["known_at"]["recorded_after"]
+    assert listed["known_at"]["position"] == approval["position"]
+    assert (listed_later["originator_id"], listed_later["event_type"], listed_later["position"]) == (
+        case_id, "HouseholdCase.MemberRemoved", later[0]["position"],
+    )  # fmt: skip
     assert [(c["case_id"], c["member_count"]) for c in listed["items"]] == [(case_id, 2)]
     assert (
         client.get(f"{API}/households?status=active", headers=admin).json()["items"][0][

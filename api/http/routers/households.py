@@ -88,7 +88,9 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
             items = [item for item in items if status is None or item["status"] == status.value]
         found = {"total": total, "limit": limit, "offset": offset, "items": items}
         if known is not None:
-            found["known_at"] = known.as_dict()
+            ids = [str(item["case_id"]) for item in items]
+            later = services.audit.recorded_after(ids, known.position)
+            found["known_at"] = known.as_dict() | {"recorded_after": later}
         return found
 
     @target.get(
