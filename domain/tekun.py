@@ -84,6 +84,8 @@ class TekunApplication(Aggregate):
         actor: str,
         document_ref: str,
         staff_id: str = "",
+        decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> None:
         self.region_code = region_code
         self.person = person
@@ -93,9 +95,11 @@ class TekunApplication(Aggregate):
     @classmethod
     def apply(
         cls, *, region_code: str, id_number: str, name: str, effective_date: str, actor: str,
-        document_ref: str, staff_id: str,
+        document_ref: str, staff_id: str, decided_on: str | None = None,
+        document_date: str | None = None,
     ) -> TekunApplication:  # fmt: skip
         meta = decision_meta(effective_date, actor, document_ref)
+        meta |= decision_documents(decided_on, document_date)
         person = {"id_number": validate_id_number(id_number, born_by=meta["effective_date"]),
                   "name": _name(name, "name")}  # fmt: skip
         return cls(region_code=validate_region_code(region_code), person=person, **meta,

@@ -364,11 +364,14 @@ class ApplyTekun(Command):
     name: str
     effective_date: str
     document_ref: str
+    decided_on: str | None = None
+    document_date: str | None = None
 
     def decide(self, services: Services, principal: Principal) -> Outcome:
         principal.require("case.record")
         principal.require_region(self.region_code)
-        application = TekunApplication.apply(**asdict(self), actor=principal.credential_id,
+        fields = asdict(self) | decision_dates(self.decided_on, self.document_date)
+        application = TekunApplication.apply(**fields, actor=principal.credential_id,
                                              staff_id=principal.staff_id)  # fmt: skip
         require_unrelated(services, principal, [application.person["id_number"]])
         return Outcome([application], {"application_id": str(application.id),
