@@ -158,6 +158,8 @@ def _workflow(
         "audit_period",
     )  # fmt: skip
     assert findings(client, outside)["total"] == 0
+    bad_day = client.get(f"{API}/findings", params={"from": "2024-02-31"}, headers=auditor)
+    assert_problem(bad_day, 422, "from", "date_format")
     # A case worker sees the findings on the cases they worked, not a colleague's.
     assert findings(client, token("case_worker"))["total"] == 0
     special = token("special_auditor", period_from="2024-01-01", period_to="2024-12-31",
