@@ -238,6 +238,13 @@ class FindingsView(View):
             self._flush(cur)
         if isinstance(event, DECISIONS) and getattr(event, "staff_id", ""):
             self._backdated(cur, event, at)
+        if isinstance(event, HouseholdCase.Event | TekunPerson.Event):
+            self._apply_case(cur, event, at)
+        else:
+            self._apply_other(cur, event, at)
+
+    def _apply_case(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A household's or 特困 person's event: the case's facts, and the checks it triggers."""
         match event:
             case HouseholdCase.Applied():
                 self._applied(event)
@@ -265,7 +272,7 @@ class FindingsView(View):
                 cur.execute(
                     "UPDATE finding_cases SET status = 'terminated', end_date = %s, end_ref = %s"
                     " WHERE case_id = %s",
-                    (event.effective_date, _ref(event, position), str(event.originator_id)),
+                    (event.effective_date, _ref(event, at[0]), str(event.originator_id)),
                 )
                 self._paid_after_end(cur, str(event.originator_id), at)
             case HouseholdCase.MemberAdded():
@@ -276,6 +283,11 @@ class FindingsView(View):
                     "DELETE FROM finding_members WHERE case_id = %s AND person_key = %s",
                     (str(event.originator_id), self.person_key(event.id_number)),
                 )
+
+    def _apply_other(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A registry record's, grant's, roll's, policy fact's or review's event."""
+        position = at[0]
+        match event:
             case RegistryRecord.Recorded():
                 self._batch.records = self._batch.records or event.kind != RegistryKind.DEATH
                 self._record(cur, event, at)
