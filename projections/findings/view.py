@@ -666,7 +666,7 @@ class FindingsView(View):
     ) -> None:
         """Grants to one person split under the approver's limit, or repeated in a window."""
         grant = cur.execute(
-            "SELECT person_key, id_masked, region_code, requested_on, level, staff_ids"
+            "SELECT person_key, id_masked, region_code, requested_on, level"
             " FROM finding_grants WHERE grant_id = %s",
             (grant_id,),
         ).fetchone()
@@ -676,14 +676,14 @@ class FindingsView(View):
         day = grant["requested_on"]
         thresholds = self.thresholds(cur, region, day)
         rows = cur.execute(
-            "SELECT grant_id, requested_on, amount_fen, level FROM finding_grants"
+            "SELECT grant_id, requested_on, amount_fen, level, staff_ids FROM finding_grants"
             " WHERE person_key = %s AND status <> 'requested' ORDER BY requested_on, grant_id",
             (grant["person_key"],),
         ).fetchall()
         grants = [Grant(r["grant_id"], r["requested_on"], int(r["amount_fen"])) for r in rows]
         window = thresholds.grant_window_days
         subject = {"case_id": None, "region_code": paying_township, "id_masked": grant["id_masked"],
-                   "staff_ids": grant["staff_ids"]}  # fmt: skip
+                   "staff": {r["grant_id"]: json.loads(r["staff_ids"]) for r in rows}}  # fmt: skip
         repeated = repeated_grants(grants, thresholds.repeat_grant_count, window)
         if repeated:
             self._grant_finding(cur, Rule.REPEATED_GRANTS, repeated, subject, grant, at,
@@ -701,6 +701,10 @@ class FindingsView(View):
         self, cur: Cursor, rule: Rule, grants: list[Grant], subject: dict[str, Any],
         grant: dict[str, Any], at: tuple[int, str], terms: dict[str, Any],
     ) -> None:  # fmt: skip
+        """A finding about a run of grants to one person; the case workers who requested any of
+        them see it."""
+        staff = sorted({s for g in grants for s in subject["staff"].get(g.grant_id, [])})
+        subject = subject | {"staff_ids": json.dumps(staff)}
         evidence = {
             "events": [],
             "grants": [{"grant_id": g.grant_id, "day": g.day, "amount_fen": g.amount_fen}

@@ -282,11 +282,13 @@ def test_grants_split_under_the_limit_and_repeated(
     admin, township = token("admin"), token("approver", "420582001")
     grants_setup(client, admin)
 
-    def grant(sequence: int, fen: int, day: str) -> str:
+    worker = token("case_worker")
+
+    def grant(sequence: int, fen: int, day: str, by: dict[str, str] = admin) -> str:
         body = {"region_code": "420582001000", "occurred_in": "420582001000", "name": "求助人",
                 "id_number": id_number(sequence=sequence), "grant_type": "urgent", "amount_fen": fen,
                 "reason": "急难", "effective_date": day, **DOC}  # fmt: skip
-        made = client.post(f"{API}/temporary-grants", json=body, headers=admin)
+        made = client.post(f"{API}/temporary-grants", json=body, headers=by)
         assert made.status_code == 201, made.text
         grant_id = str(made.json()["grant_id"])
         approve = {"paying_township": "420582001", "effective_date": day, **DOC}
@@ -295,7 +297,7 @@ def test_grants_split_under_the_limit_and_repeated(
         assert approved.status_code == 200, approved.text
         return grant_id
 
-    p = [grant(31, 200_000, "2024-03-01"), grant(31, 100_001, "2024-04-15"),
+    p = [grant(31, 200_000, "2024-03-01", worker), grant(31, 100_001, "2024-04-15"),
          grant(31, 10_000, "2024-05-30")]  # fmt: skip
     grant(32, 200_000, "2024-03-01"), grant(32, 100_000, "2024-04-15")
     r = [grant(33, 200_000, "2024-03-01"), grant(33, 150_000, "2024-05-31")]
@@ -306,6 +308,9 @@ def test_grants_split_under_the_limit_and_repeated(
     (repeated,) = findings(client, auditor, rule="repeated_grants")["items"]
     assert [g["grant_id"] for g in repeated["evidence"]["grants"]] == p
     assert repeated["grant_id"] == p[2] and repeated["evidence"]["window_days"] == 90
+    # The case worker who requested P's first grant sees P's findings; another does not.
+    assert findings(client, worker)["total"] == 2
+    assert findings(client, token("case_worker"))["total"] == 0
 
     window = {"grant_window_days": 120, "repeat_grant_count": 3, "backdate_days": 90,
               "payment_deadline_day": 10,
