@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from ops.services.core import Services
 from tests.api.conftest import colleague
@@ -129,6 +130,11 @@ def test_paid_after_death_holds_and_the_auditors_workflow(
     rows = list(csv.reader(io.StringIO(sent.content.decode("utf-8"))))[1:]
     assert sum(int(r[4]) for r in rows) == april["total_fen"] == 33_667 + 127_000
     assert {r[-1] for r in rows} == {ids["b"], ids["t"]}  # A's held line is never in it
+    sheet = client.get(f"{API}/rolls/{april['roll_id']}/xlsx", headers=finance)
+    held_rows = list(load_workbook(io.BytesIO(sheet.content))["暂停发放 held"].values)
+    assert [(r[0], r[4], r[6], r[8]) for r in held_rows[1:]] == [
+        (ids["a"], "death_record", "2024-03", 1110)
+    ]
     # A's record too was wrong: dismissed, May's roll pays A for May and back-pays April.
     ok(client.post(f"{API}/registry/records/{death_a}/dismiss", json=REVIEW, headers=approver))
     may = roll(client, finance, "2024-05", approve=False)
