@@ -310,6 +310,7 @@ class FindingsView(View):
                     (event.level, str(event.originator_id)),
                 )
                 self._grant_checks(cur, str(event.originator_id), event.paying_township, at)
+                self._above_authority(cur, event, at)
             case PaymentRoll.Opened():
                 cur.execute(
                     "INSERT INTO finding_rolls (roll_id, county_code, month) VALUES (%s, %s, %s)",
@@ -696,6 +697,29 @@ class FindingsView(View):
         if split:
             self._grant_finding(cur, Rule.SPLIT_GRANTS, split, subject, grant, at,
                                 {"window_days": window, "limit_fen": limit, "level": grant["level"]})  # fmt: skip
+
+    def _above_authority(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A grant approved above the limit its approver's level held on the approval's date
+        (the approval itself checks the limits in force on the day it is recorded, so a
+        decision dated back to a lower limit passes it)."""
+        grant_id = str(event.originator_id)
+        row = cur.execute(
+            "SELECT person_key, id_masked, amount_fen, staff_ids FROM finding_grants"
+            " WHERE grant_id = %s",
+            (grant_id,),
+        ).fetchone()
+        limit = self._limit(cur, event.paying_township[:6], event.effective_date, event.level)
+        if row is None or limit is None or int(row["amount_fen"]) <= limit:
+            return
+        subject = {"case_id": None, "region_code": event.paying_township,
+                   "id_masked": row["id_masked"], "staff_ids": row["staff_ids"]}  # fmt: skip
+        evidence = {"events": [_ref(event, at[0])], "level": event.level, "limit_fen": limit,
+                    "approved_on": event.effective_date}  # fmt: skip
+        self._upsert(
+            cur, Rule.ABOVE_AUTHORITY, (grant_id,), subject, at, dated=event.effective_date,
+            amount_fen=int(row["amount_fen"]), evidence=evidence, person=row["person_key"],
+            grant_id=grant_id,
+        )  # fmt: skip
 
     def _grant_finding(
         self, cur: Cursor, rule: Rule, grants: list[Grant], subject: dict[str, Any],

@@ -345,3 +345,35 @@ def test_a_roll_sent_after_its_deadline(client: TestClient, token: Any) -> None:
     (late,) = findings(client, token("auditor"), rule="late_roll")["items"]
     assert late["evidence"]["month"] == "2024-03" and late["evidence"]["deadline"] == "2024-03-10"
     assert late["amount_fen"] == 271_667 and late["evidence"]["days_late"] > 900
+
+
+def test_a_grant_approved_above_the_limit_in_force_on_its_date(
+    client: TestClient, token: Any
+) -> None:
+    """当阳's township limit was 2,000 yuan until 2024-05-31 and 3,000 from 2024-06-01. Two
+    grants of 2,500 yuan are approved today by a township approver (today's limit allows it):
+    one dated 2024-03-02, above the 2,000 yuan in force then (a finding), one dated 2024-06-01
+    (none)."""
+    admin, township = token("admin"), token("approver", "420582001")
+    grants_setup(client, admin)
+    limits = {"township_limit_fen": 200_000, "committee_limit_fen": 2_000_000,
+              "effective_date": "2021-01-01", **DOC}  # fmt: skip
+    ok(client.post(f"{API}/policy/420582/approval-limits", json=limits, headers=admin))
+    raised = limits | {"township_limit_fen": 300_000, "effective_date": "2024-06-01"}
+    ok(client.post(f"{API}/policy/420582/approval-limits", json=raised, headers=admin))
+    made = []
+    for number, day in enumerate(("2024-03-02", "2024-06-01")):
+        body = {"region_code": "420582001000", "occurred_in": "420582001000", "name": "求助人",
+                "id_number": id_number(sequence=40 + number), "grant_type": "urgent",
+                "amount_fen": 250_000, "reason": "急难", "effective_date": day, **DOC}  # fmt: skip
+        grant_id = ok(client.post(f"{API}/temporary-grants", json=body, headers=admin))["grant_id"]
+        approve = {"paying_township": "420582001", "effective_date": day, **DOC}
+        ok(
+            client.post(
+                f"{API}/temporary-grants/{grant_id}/approve", json=approve, headers=township
+            )
+        )
+        made.append(grant_id)
+    (above,) = findings(client, token("auditor"), rule="above_authority")["items"]
+    assert above["grant_id"] == made[0] and above["evidence"]["limit_fen"] == 200_000
+    assert above["amount_fen"] == 250_000 and above["severity"] == "high"
