@@ -38,6 +38,7 @@ class Rule(StrEnum):
     REPEATED_GRANTS = "repeated_grants"
     BACKDATED_DECISION = "backdated_decision"
     SHARED_ACCOUNT = "shared_account"
+    ABOVE_AUTHORITY = "above_authority"
     LATE_ROLL = "late_roll"
 
 
@@ -54,6 +55,7 @@ SEVERITY: dict[Rule, str] = {
     Rule.REPEATED_GRANTS: "low",
     Rule.BACKDATED_DECISION: "low",
     Rule.SHARED_ACCOUNT: "medium",
+    Rule.ABOVE_AUTHORITY: "high",
     Rule.LATE_ROLL: "medium",
 }
 

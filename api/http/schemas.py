@@ -82,6 +82,14 @@ def _date_in_range(value: date) -> date:
     return value
 
 
+def _day_text(value: str) -> str:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError("date_format", "must be an ISO date YYYY-MM-DD") from None
+    return _date_in_range(day).isoformat()
+
+
 def _timestamp_in_range(value: str) -> str:
     try:
         moment = datetime.fromisoformat(value)
@@ -105,6 +113,18 @@ Day = Annotated[
     date,
     AfterValidator(_date_in_range),
     Field(description=f"ISO date YYYY-MM-DD in {DATE_RANGE}", examples=["2024-04-01"]),
+]
+# A date as a query parameter: text with the date's pattern (a control character is refused by
+# the text rule, like every text), then checked as a date in range.
+DayText = Annotated[
+    str,
+    Field(
+        pattern=rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description=f"ISO date YYYY-MM-DD in {DATE_RANGE}",
+        examples=["2024-04-01"],
+    ),
+    TEXT_RULE,
+    AfterValidator(_day_text),
 ]
 Timestamp = Annotated[
     str,

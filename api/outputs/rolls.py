@@ -132,8 +132,22 @@ def roll_xlsx(services: Services, roll: dict[str, Any]) -> bytes:
         lines.write_number(index, 8 + len(COMPONENT_CODES), line["total_fen"] / 100, money)
         lines.write_number(index, 9 + len(COMPONENT_CODES), line["receivable_fen"] / 100, money)
         lines.write(index, 10 + len(COMPONENT_CODES), line.get("bank_status"))
+    _held_sheet(book, roll, bold, money)
     book.close()
     return out.getvalue()
+
+
+def _held_sheet(book: Workbook, roll: dict[str, Any], bold: Any, money: Any) -> None:
+    """The lines the roll holds (a death record: 次月停发), with the reason; never paid by it."""
+    held = book.add_worksheet("暂停发放 held")
+    held.write_row(0, 0, ["案件 case_id", "乡镇 township", "项目 programme", "身份证 id (masked)",
+                          "原因 reason", "死亡日期 death_date", "起停月份 held_from", "记录 record",
+                          "暂停金额 amount (yuan)"], bold)  # fmt: skip
+    for row, line in enumerate(roll["totals"].get("held", []), start=1):
+        held.write_row(row, 0, [line["case_id"], line["region_code"][:9], line["programme"],
+                                line["id_masked"], line["reason"], line["death_date"],
+                                line["held_from"], line["event"]])  # fmt: skip
+        held.write_number(row, 8, line["amount_fen"] / 100, money)
 
 
 def disclosure_csv(services: Services, roll: dict[str, Any]) -> bytes:

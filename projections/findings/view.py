@@ -238,6 +238,13 @@ class FindingsView(View):
             self._flush(cur)
         if isinstance(event, DECISIONS) and getattr(event, "staff_id", ""):
             self._backdated(cur, event, at)
+        if isinstance(event, HouseholdCase.Event | TekunPerson.Event):
+            self._apply_case(cur, event, at)
+        else:
+            self._apply_other(cur, event, at)
+
+    def _apply_case(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A household's or 特困 person's event: the case's facts, and the checks it triggers."""
         match event:
             case HouseholdCase.Applied():
                 self._applied(event)
@@ -265,7 +272,7 @@ class FindingsView(View):
                 cur.execute(
                     "UPDATE finding_cases SET status = 'terminated', end_date = %s, end_ref = %s"
                     " WHERE case_id = %s",
-                    (event.effective_date, _ref(event, position), str(event.originator_id)),
+                    (event.effective_date, _ref(event, at[0]), str(event.originator_id)),
                 )
                 self._paid_after_end(cur, str(event.originator_id), at)
             case HouseholdCase.MemberAdded():
@@ -276,6 +283,11 @@ class FindingsView(View):
                     "DELETE FROM finding_members WHERE case_id = %s AND person_key = %s",
                     (str(event.originator_id), self.person_key(event.id_number)),
                 )
+
+    def _apply_other(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A registry record's, grant's, roll's, policy fact's or review's event."""
+        position = at[0]
+        match event:
             case RegistryRecord.Recorded():
                 self._batch.records = self._batch.records or event.kind != RegistryKind.DEATH
                 self._record(cur, event, at)
@@ -298,6 +310,7 @@ class FindingsView(View):
                     (event.level, str(event.originator_id)),
                 )
                 self._grant_checks(cur, str(event.originator_id), event.paying_township, at)
+                self._above_authority(cur, event, at)
             case PaymentRoll.Opened():
                 cur.execute(
                     "INSERT INTO finding_rolls (roll_id, county_code, month) VALUES (%s, %s, %s)",
@@ -654,7 +667,7 @@ class FindingsView(View):
     ) -> None:
         """Grants to one person split under the approver's limit, or repeated in a window."""
         grant = cur.execute(
-            "SELECT person_key, id_masked, region_code, requested_on, level, staff_ids"
+            "SELECT person_key, id_masked, region_code, requested_on, level"
             " FROM finding_grants WHERE grant_id = %s",
             (grant_id,),
         ).fetchone()
@@ -664,14 +677,14 @@ class FindingsView(View):
         day = grant["requested_on"]
         thresholds = self.thresholds(cur, region, day)
         rows = cur.execute(
-            "SELECT grant_id, requested_on, amount_fen, level FROM finding_grants"
+            "SELECT grant_id, requested_on, amount_fen, level, staff_ids FROM finding_grants"
             " WHERE person_key = %s AND status <> 'requested' ORDER BY requested_on, grant_id",
             (grant["person_key"],),
         ).fetchall()
         grants = [Grant(r["grant_id"], r["requested_on"], int(r["amount_fen"])) for r in rows]
         window = thresholds.grant_window_days
         subject = {"case_id": None, "region_code": paying_township, "id_masked": grant["id_masked"],
-                   "staff_ids": grant["staff_ids"]}  # fmt: skip
+                   "staff": {r["grant_id"]: json.loads(r["staff_ids"]) for r in rows}}  # fmt: skip
         repeated = repeated_grants(grants, thresholds.repeat_grant_count, window)
         if repeated:
             self._grant_finding(cur, Rule.REPEATED_GRANTS, repeated, subject, grant, at,
@@ -685,10 +698,37 @@ class FindingsView(View):
             self._grant_finding(cur, Rule.SPLIT_GRANTS, split, subject, grant, at,
                                 {"window_days": window, "limit_fen": limit, "level": grant["level"]})  # fmt: skip
 
+    def _above_authority(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A grant approved above the limit its approver's level held on the approval's date
+        (the approval itself checks the limits in force on the day it is recorded, so a
+        decision dated back to a lower limit passes it)."""
+        grant_id = str(event.originator_id)
+        row = cur.execute(
+            "SELECT person_key, id_masked, amount_fen, staff_ids FROM finding_grants"
+            " WHERE grant_id = %s",
+            (grant_id,),
+        ).fetchone()
+        limit = self._limit(cur, event.paying_township[:6], event.effective_date, event.level)
+        if row is None or limit is None or int(row["amount_fen"]) <= limit:
+            return
+        subject = {"case_id": None, "region_code": event.paying_township,
+                   "id_masked": row["id_masked"], "staff_ids": row["staff_ids"]}  # fmt: skip
+        evidence = {"events": [_ref(event, at[0])], "level": event.level, "limit_fen": limit,
+                    "approved_on": event.effective_date}  # fmt: skip
+        self._upsert(
+            cur, Rule.ABOVE_AUTHORITY, (grant_id,), subject, at, dated=event.effective_date,
+            amount_fen=int(row["amount_fen"]), evidence=evidence, person=row["person_key"],
+            grant_id=grant_id,
+        )  # fmt: skip
+
     def _grant_finding(
         self, cur: Cursor, rule: Rule, grants: list[Grant], subject: dict[str, Any],
         grant: dict[str, Any], at: tuple[int, str], terms: dict[str, Any],
     ) -> None:  # fmt: skip
+        """A finding about a run of grants to one person; the case workers who requested any of
+        them see it."""
+        staff = sorted({s for g in grants for s in subject["staff"].get(g.grant_id, [])})
+        subject = subject | {"staff_ids": json.dumps(staff)}
         evidence = {
             "events": [],
             "grants": [{"grant_id": g.grant_id, "day": g.day, "amount_fen": g.amount_fen}

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 
 from ops.services.core import Services
 from tests.api.conftest import colleague
@@ -129,6 +130,11 @@ def test_paid_after_death_holds_and_the_auditors_workflow(
     rows = list(csv.reader(io.StringIO(sent.content.decode("utf-8"))))[1:]
     assert sum(int(r[4]) for r in rows) == april["total_fen"] == 33_667 + 127_000
     assert {r[-1] for r in rows} == {ids["b"], ids["t"]}  # A's held line is never in it
+    sheet = client.get(f"{API}/rolls/{april['roll_id']}/xlsx", headers=finance)
+    held_rows = list(load_workbook(io.BytesIO(sheet.content))["暂停发放 held"].values)
+    assert [(r[0], r[4], r[6], r[8]) for r in held_rows[1:]] == [
+        (ids["a"], "death_record", "2024-03", 1110)
+    ]
     # A's record too was wrong: dismissed, May's roll pays A for May and back-pays April.
     ok(client.post(f"{API}/registry/records/{death_a}/dismiss", json=REVIEW, headers=approver))
     may = roll(client, finance, "2024-05", approve=False)
@@ -158,6 +164,8 @@ def _workflow(
         "audit_period",
     )  # fmt: skip
     assert findings(client, outside)["total"] == 0
+    bad_day = client.get(f"{API}/findings", params={"from": "2024-02-31"}, headers=auditor)
+    assert_problem(bad_day, 422, "from", "date_format")
     # A case worker sees the findings on the cases they worked, not a colleague's.
     assert findings(client, token("case_worker"))["total"] == 0
     special = token("special_auditor", period_from="2024-01-01", period_to="2024-12-31",
@@ -280,11 +288,13 @@ def test_grants_split_under_the_limit_and_repeated(
     admin, township = token("admin"), token("approver", "420582001")
     grants_setup(client, admin)
 
-    def grant(sequence: int, fen: int, day: str) -> str:
+    worker = token("case_worker")
+
+    def grant(sequence: int, fen: int, day: str, by: dict[str, str] = admin) -> str:
         body = {"region_code": "420582001000", "occurred_in": "420582001000", "name": "求助人",
                 "id_number": id_number(sequence=sequence), "grant_type": "urgent", "amount_fen": fen,
                 "reason": "急难", "effective_date": day, **DOC}  # fmt: skip
-        made = client.post(f"{API}/temporary-grants", json=body, headers=admin)
+        made = client.post(f"{API}/temporary-grants", json=body, headers=by)
         assert made.status_code == 201, made.text
         grant_id = str(made.json()["grant_id"])
         approve = {"paying_township": "420582001", "effective_date": day, **DOC}
@@ -293,7 +303,7 @@ def test_grants_split_under_the_limit_and_repeated(
         assert approved.status_code == 200, approved.text
         return grant_id
 
-    p = [grant(31, 200_000, "2024-03-01"), grant(31, 100_001, "2024-04-15"),
+    p = [grant(31, 200_000, "2024-03-01", worker), grant(31, 100_001, "2024-04-15"),
          grant(31, 10_000, "2024-05-30")]  # fmt: skip
     grant(32, 200_000, "2024-03-01"), grant(32, 100_000, "2024-04-15")
     r = [grant(33, 200_000, "2024-03-01"), grant(33, 150_000, "2024-05-31")]
@@ -304,6 +314,9 @@ def test_grants_split_under_the_limit_and_repeated(
     (repeated,) = findings(client, auditor, rule="repeated_grants")["items"]
     assert [g["grant_id"] for g in repeated["evidence"]["grants"]] == p
     assert repeated["grant_id"] == p[2] and repeated["evidence"]["window_days"] == 90
+    # The case worker who requested P's first grant sees P's findings; another does not.
+    assert findings(client, worker)["total"] == 2
+    assert findings(client, token("case_worker"))["total"] == 0
 
     window = {"grant_window_days": 120, "repeat_grant_count": 3, "backdate_days": 90,
               "payment_deadline_day": 10,
@@ -332,3 +345,35 @@ def test_a_roll_sent_after_its_deadline(client: TestClient, token: Any) -> None:
     (late,) = findings(client, token("auditor"), rule="late_roll")["items"]
     assert late["evidence"]["month"] == "2024-03" and late["evidence"]["deadline"] == "2024-03-10"
     assert late["amount_fen"] == 271_667 and late["evidence"]["days_late"] > 900
+
+
+def test_a_grant_approved_above_the_limit_in_force_on_its_date(
+    client: TestClient, token: Any
+) -> None:
+    """当阳's township limit was 2,000 yuan until 2024-05-31 and 3,000 from 2024-06-01. Two
+    grants of 2,500 yuan are approved today by a township approver (today's limit allows it):
+    one dated 2024-03-02, above the 2,000 yuan in force then (a finding), one dated 2024-06-01
+    (none)."""
+    admin, township = token("admin"), token("approver", "420582001")
+    grants_setup(client, admin)
+    limits = {"township_limit_fen": 200_000, "committee_limit_fen": 2_000_000,
+              "effective_date": "2021-01-01", **DOC}  # fmt: skip
+    ok(client.post(f"{API}/policy/420582/approval-limits", json=limits, headers=admin))
+    raised = limits | {"township_limit_fen": 300_000, "effective_date": "2024-06-01"}
+    ok(client.post(f"{API}/policy/420582/approval-limits", json=raised, headers=admin))
+    made = []
+    for number, day in enumerate(("2024-03-02", "2024-06-01")):
+        body = {"region_code": "420582001000", "occurred_in": "420582001000", "name": "求助人",
+                "id_number": id_number(sequence=40 + number), "grant_type": "urgent",
+                "amount_fen": 250_000, "reason": "急难", "effective_date": day, **DOC}  # fmt: skip
+        grant_id = ok(client.post(f"{API}/temporary-grants", json=body, headers=admin))["grant_id"]
+        approve = {"paying_township": "420582001", "effective_date": day, **DOC}
+        ok(
+            client.post(
+                f"{API}/temporary-grants/{grant_id}/approve", json=approve, headers=township
+            )
+        )
+        made.append(grant_id)
+    (above,) = findings(client, token("auditor"), rule="above_authority")["items"]
+    assert above["grant_id"] == made[0] and above["evidence"]["limit_fen"] == 200_000
+    assert above["amount_fen"] == 250_000 and above["severity"] == "high"

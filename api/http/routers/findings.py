@@ -30,15 +30,14 @@ def list_findings(
     rule: Annotated[RuleName | None, Query()] = None,
     region: Annotated[schemas.RegionCode | None, Query()] = None,
     status: Annotated[Literal["open", "explained", "confirmed"] | None, Query()] = None,
-    date_from: Annotated[schemas.Day | None, Query(alias="from")] = None,
-    date_to: Annotated[schemas.Day | None, Query(alias="to")] = None,
+    date_from: Annotated[schemas.DayText | None, Query(alias="from")] = None,
+    date_to: Annotated[schemas.DayText | None, Query(alias="to")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     return search_findings(
         services, principal, rule=rule, region=region, status=status,
-        first=date_from.isoformat() if date_from else None,
-        last=date_to.isoformat() if date_to else None, limit=limit, offset=offset,
+        first=date_from, last=date_to, limit=limit, offset=offset,
     )  # fmt: skip
 
 
