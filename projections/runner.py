@@ -297,10 +297,10 @@ class ProjectionRunner:
         start = self.positions()[name]
         if start == REBUILDING:
             return
-        notifications, _covered = self.reader(
-            start + 1, 1, self.topics([name]), self.unread([name])
-        )
-        if notifications:
+        topics, unread = self.topics([name]), self.unread([name])
+        notifications, covered = self.reader(start + 1, BATCH_SIZE, topics, unread)
+        # SQLite filters topics after reading a window of the log: anything beyond it, catch up.
+        if notifications or self.reader(covered + 1, 1, (), ())[0]:
             self.catch_up([name])
 
     def topics(self, names: Iterable[str]) -> tuple[str, ...]:
