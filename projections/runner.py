@@ -299,6 +299,19 @@ class ProjectionRunner:
             if progress is not None:
                 progress(covered - start)
 
+    def catch_up_if_behind(self, name: str) -> None:
+        """Catch one view up only if an event it reads was recorded after its position: a
+        read when nothing is new, so deciders racing on other records (postings) do not all
+        write the view's position to consult it."""
+        start = self.positions()[name]
+        if start == REBUILDING:
+            return
+        topics, unread = self.topics([name]), self.unread([name])
+        notifications, covered = self.reader(start + 1, BATCH_SIZE, topics, unread)
+        # SQLite filters topics after reading a window of the log: anything beyond it, catch up.
+        if notifications or self.reader(covered + 1, 1, (), ())[0]:
+            self.catch_up([name])
+
     def topics(self, names: Iterable[str]) -> tuple[str, ...]:
         """The topic prefixes the views read; none (read everything) if one reads every topic."""
         prefixes: list[str] = []

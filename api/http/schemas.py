@@ -592,9 +592,9 @@ class RollDeputyIn(Decision):
         Field(
             min_length=1,
             max_length=64,
-            pattern=r"^[A-Za-z0-9._-]+$",
             description="the deputy's staff id (ASCII letters, digits, '-', '_', '.')",
         ),
+        TEXT_RULE,
     ]
 
 

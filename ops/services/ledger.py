@@ -63,7 +63,7 @@ def confirmation_threshold(services: Services, region_code: str) -> tuple[int, s
     """The confirmation threshold in force today for a region (its own, its city's, its
     province's ``ledger_confirmation`` fact, else the documented default) and what set it."""
     now = now_utc()
-    services.projections.catch_up(["policy_book"])
+    services.projections.catch_up_if_behind("policy_book")
     fact = services.policy.in_force(
         region_code, LedgerConfirmation, "", now.date().isoformat(), utc_text(now)
     )

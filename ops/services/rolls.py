@@ -471,7 +471,7 @@ def roll_deputy(services: Services, principal: Principal, county: str) -> str | 
     if principal.role not in (Role.FINANCE_OFFICER, Role.APPROVER) or not principal.sees(county):
         return None
     now = now_utc()
-    services.projections.catch_up(["policy_book"])
+    services.projections.catch_up_if_behind("policy_book")
     fact = services.policy.in_force(county, RollDeputy, "", now.date().isoformat(), utc_text(now))
     return fact.source if fact is not None and fact.value.staff_id == principal.staff_id else None
 

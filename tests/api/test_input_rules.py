@@ -79,6 +79,8 @@ def sample(spec: dict[str, Any], schema: dict[str, Any], name: str = "") -> Any:
         return True
     if schema.get("format") == "date":
         return "2024-01-05"
+    if schema.get("format") == "uuid":
+        return str(uuid.uuid4())
     if name in FIELD_SAMPLES:
         return FIELD_SAMPLES[name]
     if "pattern" in schema:
@@ -113,8 +115,8 @@ def text_positions(
         yield from text_positions(spec, schema.get("additionalProperties", {}), (*path, "k1"))
     elif kind == "array":
         yield from text_positions(spec, schema["items"], (*path, 0))
-    elif kind == "string" and "enum" not in schema and schema.get("format") != "date":
-        yield path, "value"
+    elif kind == "string" and "enum" not in schema and schema.get("format") not in ("date", "uuid"):
+        yield path, "value"  # a date or an id (a 特困 application's) is parsed, not free text
 
 
 def with_text(body: Any, path: tuple[Any, ...], where: str, bad: str) -> Any:

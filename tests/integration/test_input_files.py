@@ -67,10 +67,15 @@ def test_the_cli_refuses_invisible_text_in_a_posting_and_a_roster(env: Path) -> 
                    {"account": "source:420582:central", "debit_fen": 0, "credit_fen": 100},
                    {"account": "pool:420582:dibao", "debit_fen": 100, "credit_fen": 0}]}  # fmt: skip
     (env / "txn.json").write_text(json.dumps(posting), encoding="utf-8")
-    result = runner.invoke(app, ["ledger", "post", str(env / "txn.json"), "--key", "k1"])
+    issued = runner.invoke(app, ["token", "issue", "--role", "finance_officer", "--region",
+                                 "420582", "--staff-id", "F1"])  # fmt: skip
+    finance = json.loads(issued.stdout.strip().splitlines()[-1])["token"]
+    result = runner.invoke(
+        app, ["ledger", "post", str(env / "txn.json"), "--key", "k1", "--token", finance]
+    )
     assert result.exit_code == 2 and "text_bidi_override" in result.output, result.output
     (env / "roster.csv").write_text(roster_with("王\x00一"), encoding="utf-8")
     result = runner.invoke(app, ["import", "households", str(env / "roster.csv")])
     assert result.exit_code == 2 and "line 2" in result.output, result.output
     status = runner.invoke(app, ["projections", "status"])
-    assert json.loads(status.stdout.strip().splitlines()[-1])["log_position"] == 0
+    assert json.loads(status.stdout.strip().splitlines()[-1])["log_position"] == 1  # the token
