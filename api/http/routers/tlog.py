@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.http import schemas
 from api.http.deps import PrincipalDep, ReadServices, ServicesDep
 from api.http.responses import Page, answer
 from domain.errors import InvalidValue, NotFound
@@ -78,7 +79,7 @@ def issued_checkpoints(
     services: ServicesDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Annotated[int, Query(ge=0, le=schemas.MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     principal.require("read.audit")
     return services.issued.page(limit, offset)
