@@ -148,7 +148,8 @@ def _demo_rolls(services: Services, people: dict[str, Principal]) -> None:
 
     finance = people["finance_officer"]
     june = _execute(services, finance, GenerateRoll(county_code=COUNTY, month="2022-06"))
-    _demo_ledger(services, finance, _pool_needs(services, june["roll_id"]))
+    _demo_ledger(services, finance, people["finance_officer_2"],
+                 _pool_needs(services, june["roll_id"]))  # fmt: skip
     _demo_grant(services, people)
     _execute(services, people["finance_officer_2"], ApproveRoll(roll_id=june["roll_id"]))
     _execute(services, finance, GenerateRoll(county_code=COUNTY, month="2022-07"))
@@ -173,10 +174,14 @@ def funded(need_fen: int, floor_fen: int) -> int:
     return max(floor_fen, -(-(need_fen * 6 // 5) // step) * step)
 
 
-def _demo_ledger(services: Services, finance: Principal, needs: dict[str, int]) -> None:
+def _demo_ledger(
+    services: Services, finance: Principal, checker: Principal, needs: dict[str, int]
+) -> None:
     """Central, provincial and county funds raised and allocated to the county's pools (rolls
-    reserve from them); each keeps its funding source down to the payments."""
-    from ops.services.ledger import PostTransaction
+    reserve from them); each keeps its funding source down to the payments. A posting above the
+    confirmation threshold (a large demo's) is proposed by one officer and confirmed by the
+    other."""
+    from ops.services.ledger import ConfirmPosting, PostTransaction
 
     def line(account: str, debit: int, credit: int, source: str) -> dict[str, Any]:
         return {"account": account, "debit_fen": debit, "credit_fen": credit, "source": source}
@@ -203,7 +208,8 @@ def _demo_ledger(services: Services, finance: Principal, needs: dict[str, int]) 
     ]  # fmt: skip
     for key, code, day, lines in postings:
         posting = PostTransaction(key=key, code=code, posting_date=day, lines=lines, **meta)
-        _execute(services, finance, posting)
+        if _execute(services, finance, posting).get("status") == "proposed":
+            _execute(services, checker, ConfirmPosting(key=key))
 
 
 def _demo_grant(services: Services, people: dict[str, Principal]) -> None:

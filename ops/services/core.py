@@ -398,16 +398,23 @@ class Services:
         with self.db.transaction() as cur:
             return self.lag_behind(self.sealing.position(cur))
 
-    def lag_behind(self, position: int) -> Lag:
+    def lag_behind(
+        self, position: int, recorded_at: Callable[[Any], datetime] | None = None
+    ) -> Lag:
         """How far a follower of the log that has applied it through ``position`` (a view, the
-        seal) is behind its head, and how long the oldest event it has yet to apply has waited;
-        an event whose recorded time cannot be read leaves the wait unknown, never an error."""
+        seal) is behind its head, and how long the oldest event it has yet to apply has waited
+        (``recorded_at`` of a stored event: by default its own timestamp); an event whose
+        recorded time cannot be read leaves the wait unknown, never an error."""
         behind = max(0, self.log_position() - position)
         oldest = self.read_notifications(position + 1, 1) if behind else []
         if not oldest:
             return Lag(position, behind, 0.0)
         try:
-            recorded = self.app.mapper.to_domain_event(oldest[0]).timestamp
+            recorded = (
+                recorded_at(oldest[0])
+                if recorded_at is not None
+                else self.app.mapper.to_domain_event(oldest[0]).timestamp
+            )
         except Exception:
             return Lag(position, behind, None)
         return Lag(position, behind, round(max(0.0, (now_utc() - recorded).total_seconds()), 3))

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from ops.services.core import Services
-from tests.api.conftest import colleague
+from tests.api.conftest import colleague, tekun_applied
 from tests.api.test_grants_api import setup as grants_setup
 from tests.api.test_households_api import API, assert_problem
 from tests.api.test_rolls_api import DOC, county_with_cases
@@ -209,7 +209,8 @@ def test_registry_hits_relatives_double_payment_and_termination(
              "care_level": "partial", "payee_account": "6217003312349999", "payee_name": "钱老",
              "start_month": "2024-01", "effective_date": "2023-12-20", **DOC}  # fmt: skip
     for name, person in (("t2", people(60)[0]), ("t3", c_people[0])):
-        made = client.post(f"{API}/tekun", json=tekun | {"id_number": person}, headers=admin)
+        body = tekun_applied(client, admin, tekun | {"id_number": person})
+        made = client.post(f"{API}/tekun", json=body, headers=admin)
         assert made.status_code == 201, made.text
         ids[name] = made.json()["case_id"]
     finance = token("finance_officer")

@@ -225,7 +225,7 @@ def test_a_large_posting_is_confirmed_by_a_second_officer_through_the_cli(env: P
 def test_findings_list_xlsx_and_review(env: Path) -> None:
     """The demo county's findings (its decisions are back-dated: taken today, effective in 2022)
     listed with an auditor's token and written as XLSX; the auditor explains one by the command
-    line; the operator (an admin) may not."""
+    line; without a token (no person) it is refused."""
     from openpyxl import load_workbook
 
     runner = CliRunner()
@@ -244,7 +244,7 @@ def test_findings_list_xlsx_and_review(env: Path) -> None:
     first = found["items"][0]["finding_id"]
     review = ["findings", "explain", first, "--note", "补录历史决定", "--document-ref", "说明 1"]
     refused = runner.invoke(app, review)
-    assert refused.exit_code == 2 and "role" in refused.output
+    assert refused.exit_code == 2 and "credential_required" in refused.output
     explained = runner.invoke(app, [*review, "--token", token])
     assert explained.exit_code == 0, explained.output
     assert json.loads(explained.stdout)["status"] == "explained"

@@ -93,8 +93,8 @@ def test_the_seal_lag_names_the_events_behind_and_the_oldest_ones_wait(
     (oldest,) = services.app.recorder.select_notifications(start=sealed + 1, limit=1)
     recorded = services.app.mapper.to_domain_event(oldest).timestamp
     # As if each unsealed event had been recorded 100 s before the next: the first waited longest.
-    lag = services.sealing.lag(
-        lambda stored: recorded - timedelta(seconds=100 * (head - stored.id))
+    lag = services.lag_behind(
+        sealed, lambda stored: recorded - timedelta(seconds=100 * (head - stored.id))
     )
     assert (lag.position, lag.events) == (sealed, head - sealed) and lag.events > 1
     assert lag.seconds is not None
