@@ -572,6 +572,7 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
         decided_on: str | None = None,
         document_date: str | None = None,
     ) -> None:
@@ -582,7 +583,9 @@ class HouseholdCase(Aggregate):
             )
         self._gradual_exit_started(
             months=months,
-            **self._meta(effective_date, actor, document_ref, decided_on, document_date),
+            **self._meta(
+                effective_date, actor, document_ref, decided_on, document_date, staff_id=staff_id
+            ),
         )
 
     def terminate(
@@ -821,6 +824,7 @@ class HouseholdCase(Aggregate):
         effective_date: str,
         actor: str,
         document_ref: str,
+        staff_id: str = "",
         decided_on: str | None = None,
         document_date: str | None = None,
     ) -> None:

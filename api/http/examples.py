@@ -3,9 +3,10 @@
 当阳市 (420582): an urban standard of 670 yuan a month (67,000 fen; money is always integer fen,
 1 yuan = 100 fen), 特困 at 130 % of it, care at 15 % of an 1,800-yuan minimum wage; a household
 of two with 300 yuan of income, approved for a top-up of 670 × 2 − 300 = 1,040 yuan a month; a
-特困 person; a temporary grant; a roll and its funding. ``openapi.document`` puts each example
-on the operation whose body has that schema; ``tests/api/test_openapi.py`` validates every one
-against its schema.
+特困 person, applied for by a case worker and approved by another person; a temporary grant; a
+roll and its funding; a registry record dismissed and misuse findings reviewed.
+``openapi.document`` puts each example on the operation whose body has that schema;
+``tests/api/test_openapi.py`` validates every one against its schema.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, Final
 HEAD = "420582198503120028"  # 18-digit identity numbers of the example (check digits valid)
 MEMBER = "420582199001150037"
 ELDER = "420582195207080013"
+# The id POST /tekun/applications answered for 王建国 (a worked run puts in the real one).
+APPLICATION = "5b1f7a52-3c9e-4d1a-9e47-0c2d8b6f4a13"
 DOC = {"document_ref": "当民发〔2024〕12号"}
 DECIDED = {"effective_date": "2024-04-01", **DOC}
 
@@ -42,6 +45,12 @@ JSON_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
                   "effective_date": "2024-01-15", **DOC},
     "ApprovalLimitsIn": {"township_limit_fen": 300_000, "committee_limit_fen": 2_000_000,
                          "effective_date": "2024-01-01", **DOC},
+    "LedgerConfirmationIn": {"threshold_fen": 100_000_000, "effective_date": "2024-01-01",
+                             **DOC},
+    "RollDeputyIn": {"staff_id": "E2048", "effective_date": "2024-01-01", **DOC},
+    "MisuseThresholdsIn": {"grant_window_days": 90, "repeat_grant_count": 3,
+                           "backdate_days": 60, "payment_deadline_day": 10,
+                           "effective_date": "2024-01-01", **DOC},
     "HouseholdApplyIn": {
         "region_code": "420582001", "programme": "dibao_urban", "address": "当阳市玉阳街道",
         "members": [{"id_number": HEAD, "name": "王芳", "relation": "self"},
@@ -66,8 +75,11 @@ JSON_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "TerminateIn": {"reason": "income_above_standard", **DECIDED},
     "AnnualReviewIn": {"outcome": "复核仍符合低保条件", "next_due": "2025-04-01",
                        "eligible": True, **DECIDED},
-    "TekunApproveIn": {"region_code": "420582001", "id_number": ELDER, "name": "王建国",
-                       "mode": "dispersed", "care_level": "partial",
+    "TekunApplyIn": {"region_code": "420582001", "id_number": ELDER, "name": "王建国",
+                     "effective_date": "2024-03-18", **DOC},
+    "TekunApproveIn": {"application_id": APPLICATION, "region_code": "420582001",
+                       "id_number": ELDER, "name": "王建国", "mode": "dispersed",
+                       "care_level": "partial",
                        "payee_account": "6217003312345678", "payee_name": "王建国",
                        "start_month": "2024-04", "effective_date": "2024-03-25", **DOC},
     "CareLevelIn": {"care_level": "none", **DECIDED},
@@ -76,6 +88,12 @@ JSON_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "RegistryIn": {"kind": "death", "source": "公安户籍", "source_ref": "SW-2024-000123",
                    "id_number": ELDER, "region_code": "420582001",
                    "effective_date": "2024-05-10", "details": {"place": "当阳市"}},
+    "DismissIn": {"note": "经派出所核实，本人健在，死亡记录系录入错误",
+                  "document_ref": "当民发〔2024〕21号"},
+    "ExplainIn": {"note": "两次临时救助分别因火灾和重病，经入户核实非拆分申请",
+                  "document_ref": "当民审〔2024〕5号"},
+    "ConfirmIn": {"outcome": "recovery", "note": "重复领取临时救助，责令退回 2,000 元",
+                  "document_ref": "当民审〔2024〕6号"},
     "PersonQuery": {"id_number": HEAD},
     "CredentialIn": {"role": "case_worker", "region_scope": "420582001", "label": "玉阳街道",
                      "staff_id": "E1024", "expires_at": "2025-12-31T00:00:00Z"},

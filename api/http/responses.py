@@ -222,7 +222,7 @@ class Finding(Out):
     severity: str
     region_code: str
     status: Literal["open", "explained", "confirmed"]
-    amount_fen: int
+    amount_fen: Fen
     dated: str
     evidence: dict[str, Any]
     detected_position: int = Count
@@ -231,7 +231,7 @@ class Finding(Out):
 
 class FindingPage(Page):
     items: list[Finding]  # type: ignore[assignment]
-    amount_fen: int
+    amount_fen: Fen
     by_rule: dict[str, dict[str, int]]
 
 
@@ -268,8 +268,15 @@ class Proposal(Out):
     key: str
     status: str
     kind: str
-    total_fen: int
-    threshold_fen: int
+    total_fen: Fen
+    threshold_fen: Annotated[
+        int,
+        Field(
+            description="the confirmation threshold it is above, in integer fen (分; 1 yuan ="
+            " 100 fen)",
+            examples=[500_000_000],
+        ),
+    ]
     threshold_set_by: str
     proposed_by: str
     confirmed_by: str | None

@@ -310,7 +310,7 @@ class StartGradualExit(HouseholdDecision):
     months: int
 
     def take(self, case: HouseholdCase, actor: str, staff_id: str | None) -> None:
-        case.start_gradual_exit(months=self.months, **self.meta(actor))
+        case.start_gradual_exit(months=self.months, **self.meta(actor), staff_id=staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -273,7 +273,10 @@ def test_decision_and_document_dates_are_kept_beside_the_recorded_time(
                        headers=approver).status_code == 200  # fmt: skip
     trail = client.get(f"{API}/audit/cases/{person}", headers=token("auditor")).json()["items"]
     assert [(e["decided_on"], e["document_date"]) for e in trail] == [
-        (None, None), (day[2], None), (None, day[2])]  # fmt: skip  (the application, undated)
+        (None, None),
+        (day[2], None),
+        (None, day[2]),
+    ]  # fmt: skip  (the application, undated)
 
 
 def test_policy_facts_and_grant_decisions_take_their_dates_too(

@@ -216,9 +216,9 @@ def test_every_money_and_rate_field_states_its_unit_with_an_example(
 
 def test_the_worked_examples_pay_the_month_they_describe(client: TestClient, token: Any) -> None:
     """The examples read as one case file and run as one: the county's policy, the household's
-    application, check and approval, a 特困 person, then the April 2024 roll pays the household
-    670 × 2 − 300 = 1,040 yuan (104,000 fen) and the 特困 person 130 % × 670 + 15 % × 1,800 =
-    1,141 yuan (114,100 fen)."""
+    application, check and approval, a 特困 person's application and (by another person) its
+    approval, then the April 2024 roll pays the household 670 × 2 − 300 = 1,040 yuan (104,000
+    fen) and the 特困 person 130 % × 670 + 15 % × 1,800 = 1,141 yuan (114,100 fen)."""
     admin = token("admin")
     for path, name in (
         ("standards", "StandardIn"), ("tiers", "TiersIn"), ("tekun-rules", "TekunRuleIn"),
@@ -237,7 +237,13 @@ def test_the_worked_examples_pay_the_month_they_describe(client: TestClient, tok
     approved = client.post(f"{case}/approve", json=EXAMPLES["ApproveIn"],
                            headers=colleague(client, admin))  # fmt: skip
     assert approved.status_code == 200, approved.text
-    person = client.post(f"{API}/tekun", json=EXAMPLES["TekunApproveIn"], headers=admin)
+    case_worker = colleague(client, admin, "case_worker", "applicant")
+    application = client.post(
+        f"{API}/tekun/applications", json=EXAMPLES["TekunApplyIn"], headers=case_worker
+    )
+    assert application.status_code == 201, application.text
+    approval = EXAMPLES["TekunApproveIn"] | {"application_id": application.json()["application_id"]}
+    person = client.post(f"{API}/tekun", json=approval, headers=admin)
     assert person.status_code == 201, person.text
     roll = client.post(f"{API}/rolls", json=EXAMPLES["RollGenerateIn"],
                        headers=token("finance_officer"))  # fmt: skip

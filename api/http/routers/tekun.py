@@ -34,7 +34,8 @@ def apply(
     status_code=201,
     summary="Approve support for an extremely poor person (特困供养) on their application (not"
     " by its applicant: 403)",
-    responses=answer(CaseSummary, 201),
+    responses=answer(CaseSummary, 201)
+    | {404: {"description": "No such 特困 application within the caller's scope"}},
 )
 def approve(
     request: Request,
