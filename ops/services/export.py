@@ -7,8 +7,8 @@ in base64, as the tree sealed it — with its leaf index and its inclusion proof
 signed checkpoint beside it, and its payload decrypted (``payload``: the JSON the event store
 encrypted). A manifest signed by the log's key lists each file's SHA-256. ``verify.
 verify_package`` checks it all with the verifier key alone. Beside them, the scope's read models
-for the period as CSV (``roll_lines.csv``, ``reconciliation.csv``), hashed in the manifest like
-every file. Nothing outside the scope is read into it: the records are selected by region before
+for the period as CSV (``roll_lines.csv``, ``reconciliation.csv``, ``findings.csv``), hashed in
+the manifest like every file. Nothing outside the scope is read into it: the records are selected by region before
 any event is.
 
 The proofs bind each event as stored (encrypted); the payload beside it is bound by the signed
@@ -26,6 +26,7 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -151,6 +152,33 @@ def _write_projections(services: Any, scope: str, first: str, last: str, out: Pa
                 reconciled.append([county, month, *(row[column] for column in ACCOUNT_COLUMNS)])
             month = add_months(month, 1)
     _write_csv(out / "reconciliation.csv", ["county_code", "month", *ACCOUNT_COLUMNS], reconciled)
+    _write_findings(services, scope, first, last, out)
+
+
+def _write_findings(services: Any, scope: str, first: str, last: str, out: Path) -> None:
+    """The scope's misuse findings dated in the period (问题线索), with their status, money
+    involved and evidence (JSON) as the findings view holds them."""
+    last_day = date.fromisoformat(f"{add_months(last, 1)}-01") - timedelta(days=1)
+    period = (f"{first}-01", last_day.isoformat())
+    rows: list[list[Any]] = []
+    while True:
+        _total, _money, page, _rules = services.findings.search(
+            scope_prefix=scope_prefix(scope), rule=None, status=None, period=period,
+            staff_id=None, limit=FINDINGS_PAGE, offset=len(rows),
+        )  # fmt: skip
+        rows += [[row[column] if column != "evidence" else json.dumps(row[column], ensure_ascii=False)
+                  for column in FINDING_COLUMNS] for row in page]  # fmt: skip
+        if len(page) < FINDINGS_PAGE:
+            break
+    _write_csv(out / "findings.csv", FINDING_COLUMNS, rows)
+
+
+FINDINGS_PAGE = 1_000
+FINDING_COLUMNS = (
+    "finding_id", "rule", "severity", "region_code", "status", "case_id", "id_masked",
+    "record_id", "grant_id", "roll_id", "amount_fen", "dated", "evidence", "detected_position",
+    "detected_at", "outcome", "reviewed_by", "reviewed_at",
+)  # fmt: skip
 
 
 ROLL_LINE_COLUMNS = (
