@@ -890,9 +890,12 @@ class FindingsView(View):
             where += " AND dated BETWEEN %s AND %s"
             params += list(period)
         if staff_id is not None:
-            # JSON text of staff ids: the quoted id, so no id matches inside another.
-            where += " AND staff_ids LIKE %s"
-            params.append("%" + json.dumps(staff_id) + "%")
+            # JSON text of staff ids: the quoted id, so no id matches inside another; '_' and
+            # '%' (and the escape itself) taken literally, so an id is never a pattern.
+            literal = json.dumps(staff_id).replace("\\", "\\\\")
+            literal = literal.replace("%", "\\%").replace("_", "\\_")
+            where += " AND staff_ids LIKE %s ESCAPE '\\'"
+            params.append("%" + literal + "%")
         return where, params
 
     def get(self, fid: str) -> dict[str, Any] | None:

@@ -318,6 +318,8 @@ def test_grants_split_under_the_limit_and_repeated(
     # The case worker who requested P's first grant sees P's findings; another does not.
     assert findings(client, worker)["total"] == 2
     assert findings(client, token("case_worker"))["total"] == 0
+    # A staff id holding a LIKE wildcard ('_') matches no other person's id.
+    assert findings(client, token("case_worker", staff_id="case_worker-_"))["total"] == 0
 
     window = {"grant_window_days": 120, "repeat_grant_count": 3, "backdate_days": 90,
               "payment_deadline_day": 10,
