@@ -511,7 +511,7 @@ class Services:
                 break
             time.sleep(pause)
         # Another request saved first: the same key (serve its answer) or the same record.
-        earlier = self._served(record_id, request_sha256)
+        earlier = self.served_earlier(record_id, request_sha256)
         if earlier is not None:
             return earlier
         CONFLICTS.labels(name).inc()
@@ -531,7 +531,7 @@ class Services:
     ) -> Served | Sequence[Aggregate]:
         """Decide and save once: what was served, or the aggregates of a decision that lost a
         version race (nothing of it saved)."""
-        earlier = self._served(record_id, request_sha256)
+        earlier = self.served_earlier(record_id, request_sha256)
         if earlier is not None:
             return earlier
         outcome = decide()
@@ -565,7 +565,9 @@ class Services:
     def served_from(outcome: Outcome) -> Served:
         return Served(outcome.response, outcome.status_code)
 
-    def _served(self, record_id: UUID | None, request_sha256: str) -> Served | None:
+    def served_earlier(self, record_id: UUID | None, request_sha256: str) -> Served | None:
+        """The answer already given under this idempotency record, or None; 409 if the key was
+        used with another request."""
         if record_id is None:
             return None
         try:

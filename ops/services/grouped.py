@@ -108,7 +108,7 @@ class GroupCommit:
                 later.append(waiting)
                 continue
             try:
-                earlier = services._served(waiting.record_id, waiting.request_sha256)
+                earlier = services.served_earlier(waiting.record_id, waiting.request_sha256)
             except Exception as error:  # the key reused with another body: 409
                 self._settle(waiting, error=error)
                 continue
