@@ -1,6 +1,6 @@
 """The audit team's XLSX of findings: one row per finding (rule, severity, region, status, the
 case, person and grant it names, the money and months involved, when it was detected), every
-text a text cell (``ops/services/cells.py``)."""
+text a text cell (``domain/cells.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ops.services.cells import Workbook
+from api.outputs.cells import Workbook
 
 COLUMNS = (
     "编号 finding_id", "规则 rule", "严重程度 severity", "地区 region_code", "状态 status",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ops.services.cells import Workbook
+from api.outputs.cells import Workbook
 
 
 def reconciliation_xlsx(report: dict[str, Any]) -> bytes:

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
+from api.outputs.cells import Workbook
+from domain.cells import csv_row
 from domain.identity import mask_name
 from domain.money import format_yuan
 from domain.programmes import Programme
-from ops.services.cells import Workbook, csv_row
 from ops.services.core import Services
 
 PAGE = 2000

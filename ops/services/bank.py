@@ -8,7 +8,7 @@ unknown reference, a changed amount or a bad status is refused whole, and the sa
 changes nothing. A failed line no longer counts as paid, so the next roll re-issues it as
 back-pay unless the case has stopped being due.
 
-Every cell goes through ``ops.services.cells``: a payee name that a spreadsheet would run as a formula
+Every cell goes through ``domain.cells``: a payee name that a spreadsheet would run as a formula
 gets a leading ``'`` (no real account holder's name begins so; the bank refuses that line on its
 name check and it comes back failed, to be corrected).
 """
@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.access import Principal
+from domain.cells import csv_row
+from domain.csv_input import csv_records
 from domain.errors import Forbidden, InvalidValue, NotFound
 from domain.money import format_yuan
 from domain.references import bank_reference
 from domain.roll import LINES_PER_CHUNK, PaymentRoll
 from ops.services.cases import require_unrelated_to_roll
-from ops.services.cells import csv_row
 from ops.services.core import Command, Outcome, Services, now_utc
-from ops.services.csv_input import csv_records
 from ops.services.ledger import distinct, flow_postings, pool_group
 from ops.services.rolls import roll_summary
 

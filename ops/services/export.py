@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from domain.cells import csv_row
 from domain.dates import add_months
 from domain.errors import Forbidden, InvalidValue
 from domain.regions import in_scope, is_ancestor_or_self, scope_prefix
 from ledger.proof.verify import MANIFEST_TITLE
-from ops.services.cells import csv_row
 from projections.tlog.proofs import b64
 from projections.tlog.view import Prover
 

@@ -27,13 +27,13 @@ from typing import Any, TextIO
 import orjson
 from eventsourcing.application import AggregateNotFoundError
 
+from domain.csv_input import csv_records
 from domain.dates import validate_month
 from domain.decisions import require_document
 from domain.errors import DomainError, InvalidValue
 from domain.regions import county_of, validate_region_code
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, roll_id
 from ops.services.core import Services, now_utc
-from ops.services.csv_input import csv_records
 from ops.services.importer import imported_case_id
 from ops.services.roll_lines import Totals
 from projections.rolls.view import new_token

@@ -38,6 +38,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from domain.csv_input import csv_records
 from domain.enrolment import PersonEnrolment, enrolment_name
 from domain.errors import DomainError, InvalidValue
 from domain.household import (
@@ -52,7 +53,6 @@ from ledger.store.runtime import tune_gc, worker_pool
 from ledger.store.settings import Settings
 from ops.services.cases import enrol
 from ops.services.core import Services
-from ops.services.csv_input import csv_records
 
 COLUMNS = (
     "household_ref",
@@ -89,7 +89,7 @@ def imported_case_id(region_code: str, household_ref: str) -> UUID:
 
 def read_households(stream: TextIO) -> Iterator[list[dict[str, str]]]:
     """The roster's households, each its consecutive rows; every cell passes the text rule, and
-    a problem with the file itself is an ``InvalidValue`` naming its line (``ops.services.csv_input``)."""
+    a problem with the file itself is an ``InvalidValue`` naming its line (``domain.csv_input``)."""
     _header, records = csv_records(stream, COLUMNS, field="roster")
     names = COLUMNS + OPTIONAL_COLUMNS
     rows = ({name: row.get(name, "") for name in names} for _line, row in records)

@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain.access import Principal
+from domain.csv_input import csv_table
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.decisions import require_document
 from domain.errors import Conflict, InsufficientFunds, InvalidTransition, InvalidValue, NotFound
@@ -55,7 +56,6 @@ from ops.services.core import (
     now_utc,
     save_or_keep,
 )
-from ops.services.csv_input import csv_table
 from projections.runner import utc_text
 
 

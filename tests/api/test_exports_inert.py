@@ -23,7 +23,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from api.cli.main import app as cli
-from ops.services.cells import csv_cell, formula_like
+from domain.cells import csv_cell, formula_like
 from ops.services.core import Services
 from tests.api.conftest import colleague, tekun_applied
 from tests.api.test_households_api import API

@@ -105,3 +105,31 @@ def test_known_at_bench(
     )  # fmt: skip
     assert report["replay_equal"] is True and report["events"] > report["known_at_position"] > 0
     assert report["list_page_known_at"]["p50_ms"] > 0 and report["refold_per_case_ms"] > 0
+
+
+@pytest.mark.postgres
+def test_api_bench(
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """locust against `doudi serve --workers 2` and a projection worker, for a few seconds a
+    mix: each endpoint answers, reads fail none, and every party's CPU is counted."""
+    import socket
+
+    from ops.bench import api_bench
+
+    common = ["--database", postgres_url, "--counties", "1", "--households", "12"]
+    assert run_main(roll_bench, [*common, "--load-only"], monkeypatch, capsys) == []
+    assert run_main(roll_bench, [*common, "--pay-month", "2022-12"], monkeypatch, capsys) == []
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["--database", postgres_url, "--county", roll_bench.COUNTIES[0], "--seconds", "3",
+            "--rounds", "1", "--users", "2", "--mixes", "read,write", "--port", str(port)]  # fmt: skip
+    reads, writes = run_main(api_bench, argv, monkeypatch, capsys)
+    assert reads["mix"] == "read" and reads["total"]["requests"] > 0
+    assert reads["total"]["failures"] == 0
+    assert {e["endpoint"] for e in reads["endpoints"]} >= {"GET /households/{case_id}"}
+    assert writes["mix"] == "write" and writes["total"]["requests"] > 0
+    assert reads["cpu_s"]["api"] > 0 and reads["cpu_s"]["locust"] > 0

@@ -1,4 +1,4 @@
-"""Every CSV file is read by one set of rules (ops/services/csv_input.py), whether the csv module reads it
+"""Every CSV file is read by one set of rules (domain/csv_input.py), whether the csv module reads it
 or, for a file without quotes, a split on commas."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import io
 
 import pytest
 
+from domain.csv_input import FIELD_LIMIT, csv_records, csv_table
 from domain.errors import InvalidValue
-from ops.services.csv_input import FIELD_LIMIT, csv_records, csv_table
 
 PLAIN = "reference,amount_fen,booked_on\r\nR1,100,2024-03-01\r\n\r\n R2 ,-5,2024-03-02\r\nR3,7\r\n"
 
