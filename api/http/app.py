@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
@@ -29,7 +27,7 @@ from api.http.routers import (
 )
 from ledger.store.runtime import tune_gc
 from ledger.store.settings import Settings
-from ops.logging import configure_logging, log
+from ops.logging import configure_logging
 from ops.services.core import Services
 
 
@@ -113,7 +111,7 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
     def limit_for(path: str) -> int:
         return settings.max_file_bytes if _is_file_upload(path) else settings.max_body_bytes
 
-    # Inside the request context below, so a refused body is logged with its request id.
+    # Inside ``metrics.Observed`` (added after), so a refused body is logged with its request id.
     app.add_middleware(BodyLimit, limit_for=limit_for)
 
     async def body_too_large(request: Request, error: Exception) -> Response:
@@ -121,17 +119,3 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
         return too_large(error.limit, request.url.path)
 
     app.add_exception_handler(BodyTooLarge, body_too_large)
-
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            request_id=request_id, method=request.method, path=request.url.path
-        )
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request_id
-        log.info("request", status=response.status_code)
-        return response

@@ -9,9 +9,11 @@ import math
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,8 +26,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ops.logging import log
 from ops.services.core import Services
 
 REQUESTS = Counter(
@@ -47,23 +52,68 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Routes:
-    """The route template a request path matched (``/api/v1/households/{case_id}``), from the
-    OpenAPI document's paths in the router's order, or ``unmatched``."""
+    """The route template a request matched (``/api/v1/households/{case_id}``): the route the
+    router put in the scope, else the first OpenAPI path whose pattern matches, else
+    ``unmatched``."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+        self._templates: frozenset[str] = frozenset()
 
-    def of(self, request: Request) -> str:
+    def of(self, scope: Scope) -> str:
         if self._compiled is None:
             paths = self.app.openapi().get("paths", {})
             self._compiled = [(compile_path(path)[0], path) for path in paths]
-        path = request.url.path
+            self._templates = frozenset(paths) | OUTSIDE_SCHEMA
+        route = getattr(scope.get("route"), "path", None)
+        if route in self._templates:
+            return str(route)
+        path = scope.get("path", "")
         for pattern, template in self._compiled:
             if pattern.match(path):
                 return template
-        route = getattr(request.scope.get("route"), "path", None)
-        return route if route in OUTSIDE_SCHEMA else "unmatched"
+        return "unmatched"
+
+
+class Observed:
+    """Pure ASGI middleware around every request: binds its request id (the caller's
+    ``X-Request-ID`` or a new one) to the logs and answers it, logs the request with its status,
+    and counts and times it by route template. Pure ASGI rather than ``@app.middleware``: that
+    form runs each request through an extra task and stream."""
+
+    def __init__(self, app: ASGIApp, routes: Routes) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = Headers(scope=scope).get("x-request-id")
+        request_id = given or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, method=scope["method"], path=scope["path"]
+        )
+        status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            route = self.routes.of(scope)
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            REQUESTS.labels(route, method, str(status)).inc()
+            log.info("request", status=status)
 
 
 class Followers(Collector):
@@ -109,22 +159,10 @@ class Followers(Collector):
 
 
 def install(app: FastAPI) -> None:
-    """The timing middleware and the unauthenticated ``/metrics`` route (no tenant data: route
-    templates, counts and positions only)."""
+    """The request middleware (outermost: it times everything inside) and the unauthenticated
+    ``/metrics`` route (no tenant data: route templates, counts and positions only)."""
 
-    routes = Routes(app)
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = routes.of(request)
-        method = request.method if request.method in METHODS else "other"
-        LATENCY.labels(route, method).observe(time.perf_counter() - started)
-        REQUESTS.labels(route, method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(Observed, routes=Routes(app))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

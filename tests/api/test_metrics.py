@@ -62,6 +62,21 @@ def test_requests_are_counted_by_route_template_not_by_path(
     assert headers["Authorization"].removeprefix("Bearer ") not in text
 
 
+def test_every_answer_names_its_request_id_and_is_logged_with_it(
+    client: TestClient, token: Callable[..., dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The caller's ``X-Request-ID`` comes back and tags the request's log line; without one a
+    new id is made; an error answer carries it too."""
+    headers = token("admin")
+    given = client.get("/api/v1/health", headers={"X-Request-ID": "trace-42"})
+    assert given.headers["X-Request-ID"] == "trace-42"
+    made = client.get(f"/api/v1/households/{uuid4()}", headers=headers)
+    assert made.status_code == 404 and len(made.headers["X-Request-ID"]) == 32
+    assert made.headers["X-Request-ID"] != client.get("/api/v1/health").headers["X-Request-ID"]
+    logged = capsys.readouterr().out + capsys.readouterr().err
+    assert '"request_id": "trace-42"' in logged and '"status": 404' in logged
+
+
 def test_lag_in_events_and_seconds_per_view(
     client: TestClient, services: Services, token: Callable[..., dict[str, str]]
 ) -> None:
