@@ -59,6 +59,8 @@ def stored_size(notification: Any) -> int:
 
 
 Decoder = Callable[[Any], Any]  # notification → domain event
+# (start, topic prefixes) → (whether the log has a notification of them after start, its head)
+Probe = Callable[[int, tuple[str, ...]], tuple[bool, int]]
 
 
 def _overlaps(topic: str, topics: tuple[str, ...]) -> bool:
@@ -227,12 +229,21 @@ def describe(error: BaseException) -> tuple[str, str]:
 
 class ProjectionRunner:
     def __init__(
-        self, db: Database, reader: Reader, decoder: Decoder, views: Sequence[View]
+        self,
+        db: Database,
+        reader: Reader,
+        decoder: Decoder,
+        views: Sequence[View],
+        probe: Probe | None = None,
     ) -> None:
         self.db = db
         self.reader = reader
         self.decoder = decoder
         self.views = {view.name: view for view in views}
+        self.probe = probe
+        # view → (its position then, the log position up to which this process found nothing
+        # the view reads): a later position lower than the first means the view was reset.
+        self._clear: dict[str, tuple[int, int]] = {}
 
     def setup(self) -> None:
         """Create what is missing. A view whose ``version`` changed since its tables were built
@@ -302,15 +313,26 @@ class ProjectionRunner:
     def catch_up_if_behind(self, name: str) -> None:
         """Catch one view up only if an event it reads was recorded after its position: a
         read when nothing is new, so deciders racing on other records (postings) do not all
-        write the view's position to consult it."""
+        write the view's position to consult it. With a ``probe``: one statement, from where
+        this process last found the log clear for the view (ids commit in id order, see
+        ``ledger.store.logreader``), unless the view was reset since."""
         start = self.positions()[name]
         if start == REBUILDING:
             return
-        topics, unread = self.topics([name]), self.unread([name])
-        notifications, covered = self.reader(start + 1, BATCH_SIZE, topics, unread)
-        # SQLite filters topics after reading a window of the log: anything beyond it, catch up.
-        if notifications or self.reader(covered + 1, 1, (), ())[0]:
+        topics = self.topics([name])
+        if self.probe is not None:
+            seen, clear = self._clear.get(name, (start, start))
+            found, head = self.probe(max(start, clear) if start >= seen else start, topics)
+        else:
+            notifications, covered = self.reader(start + 1, BATCH_SIZE, topics, self.unread([name]))
+            # SQLite filters topics after reading a window of the log: anything beyond it, catch up.
+            found = bool(notifications or self.reader(covered + 1, 1, (), ())[0])
+            head = covered
+        if found:
             self.catch_up([name])
+            self._clear.pop(name, None)
+        else:
+            self._clear[name] = (start, head)
 
     def topics(self, names: Iterable[str]) -> tuple[str, ...]:
         """The topic prefixes the views read; none (read everything) if one reads every topic."""

@@ -37,6 +37,10 @@ def application_env(settings: Settings) -> dict[str, str]:
         "CIPHER_TOPIC": "ledger.store.cipher:CachedAESCipher",
         "CIPHER_KEY": settings.effective_cipher_key,
         "COMPRESSOR_TOPIC": "ledger.store.compression:Lz4Compressor",
+        # Aggregates a process got are kept (least recently used first out) and brought up to
+        # date on the next get by reading only their newer events (the library's fast-forward),
+        # each get handing out a deep copy: one query instead of snapshot-then-events.
+        "AGGREGATE_CACHE_MAXSIZE": "4096",
     }
     if target.kind == "sqlite":
         env.update(

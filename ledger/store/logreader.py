@@ -65,6 +65,58 @@ class StoreReader:
             table=Identifier(self.recorder.events_table_name),
         )
 
+    def any_after(self, start: int, prefixes: tuple[str, ...]) -> tuple[bool, int]:
+        """(whether a notification after ``start`` has a topic beginning with one of
+        ``prefixes`` — any topic if none —, the head it looked up to), in one statement: what a
+        view needs to know before a read consults it."""
+        match = " OR ".join(["substr(topic, 1, %s) = %s"] * len(prefixes)) or "TRUE"
+        params = [x for prefix in prefixes for x in (len(prefix), prefix)]
+        if self.postgres:
+            statement = SQL(
+                "SELECT (SELECT max(notification_id) FROM {table}), EXISTS (SELECT 1 FROM"
+                " {table} WHERE notification_id > %s AND ({match}))"
+            ).format(table=self.table(), match=SQL(match))
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                row = curs.execute(statement, [start, *params], prepare=True).fetchone()
+        else:
+            table = self.recorder.events_table_name
+            with self.recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(
+                    f"SELECT (SELECT max(rowid) FROM {table}), EXISTS (SELECT 1 FROM {table}"
+                    f" WHERE rowid > ? AND ({match.replace('%s', '?')}))",
+                    (start, *params),
+                )
+                row = tuple(curs.fetchone())
+        return bool(row[1]), int(row[0] or 0)
+
+    def existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of these aggregates that have events (one statement): a decision that only
+        needs to know a record is new asks this rather than failing to load it, which costs a
+        snapshot lookup and an event read each."""
+        if not originator_ids:
+            return set()
+        if self.postgres:
+            statement = SQL(
+                "SELECT DISTINCT originator_id FROM {table} WHERE originator_id = ANY(%s)"
+            ).format(table=self.table())
+            with (
+                self.recorder.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                rows = curs.execute(statement, [list(originator_ids)], prepare=True).fetchall()
+            return {UUID(str(row[0])) for row in rows}
+        marks = ", ".join("?" * len(originator_ids))
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                f"SELECT DISTINCT originator_id FROM {self.recorder.events_table_name}"
+                f" WHERE originator_id IN ({marks})",
+                [i.hex for i in originator_ids],  # the library stores the id as hex digits
+            )
+            return {UUID(row[0]) for row in curs.fetchall()}
+
 
 class LogReader(StoreReader):
     def read(

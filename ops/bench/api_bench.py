@@ -101,6 +101,11 @@ def _wait_healthy(port: int, seconds: float = 60) -> None:
     raise SystemExit("the API did not answer /health")
 
 
+def _ms(text: str) -> float | None:
+    """A locust percentile in ms, None where it has none (no request of that kind)."""
+    return None if text in ("", "N/A") else float(text)
+
+
 def _stats(prefix: Path) -> list[dict[str, Any]]:
     rows = []
     with Path(f"{prefix}_stats.csv").open(encoding="utf-8") as stream:
@@ -108,8 +113,7 @@ def _stats(prefix: Path) -> list[dict[str, Any]]:
             rows.append({
                 "endpoint": row["Name"], "requests": int(row["Request Count"]),
                 "failures": int(row["Failure Count"]), "per_s": round(float(row["Requests/s"]), 1),
-                "p50_ms": float(row["50%"]), "p95_ms": float(row["95%"]),
-                "p99_ms": float(row["99%"]),
+                "p50_ms": _ms(row["50%"]), "p95_ms": _ms(row["95%"]), "p99_ms": _ms(row["99%"]),
             })  # fmt: skip
     return rows
 

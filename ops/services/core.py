@@ -241,11 +241,12 @@ def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: igno
 
 class DeploymentApplication(DoudiApplication):
     """The event store as a deployment runs it. A ledger period is checked by every posting dated
-    in it, and a pool's guard moves with every posting through the pool: both are snapshotted
-    often, so loading them stays cheap however busy they are."""
+    in it, and a pool's guard moves with every posting through the pool: a process keeps them in
+    its aggregate cache (``ledger.store.application``), and snapshots bound what loading one
+    afresh reads, however busy it is."""
 
     name = "doudi"  # the store's tables and environment prefix, as DoudiApplication names them
-    snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
+    snapshotting_intervals = {LedgerPeriod: 100, AccountGuard: 100}  # noqa: RUF012 - read by the library
 
 
 class Services:
@@ -316,6 +317,7 @@ class Services:
                 self.grants,
                 self.findings,
             ],
+            probe=self.log.any_after,
         )
         self.projections.setup()
         # The sealed tree follows the log with a sealer of its own (``projections/tlog``): it
@@ -568,7 +570,7 @@ class Services:
     def served_earlier(self, record_id: UUID | None, request_sha256: str) -> Served | None:
         """The answer already given under this idempotency record, or None; 409 if the key was
         used with another request."""
-        if record_id is None:
+        if record_id is None or not self.log.existing([record_id]):
             return None
         try:
             record = self.app.repository.get(record_id)

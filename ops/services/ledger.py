@@ -154,11 +154,15 @@ def post_transaction(
     )  # fmt: skip
     _in_scope(principal, transaction)
     shared = {} if shared is None else shared
-    existing = shared.get(transaction.id) or _get(services, JournalTransaction, transaction.id)
+    proposed_id = proposal_id(namespace, key)
+    recorded = services.log.existing([transaction.id, proposed_id])  # a new key: neither
+    existing = shared.get(transaction.id) or (
+        _get(services, JournalTransaction, transaction.id) if transaction.id in recorded else None
+    )
     if existing is not None:
         existing.same_content(transaction)  # the same key again: the first result, or 409
         return Outcome([], existing.summary(), 200)
-    proposed = _get(services, PostingProposal, proposal_id(namespace, key))
+    proposed = _get(services, PostingProposal, proposed_id) if proposed_id in recorded else None
     if proposed is not None:
         proposed.same_content("posting", transaction.content_sha256)
         return Outcome([], proposed.summary(), 202)

@@ -1,0 +1,78 @@
+"""The cheap questions a decision asks the log before it reads a view or loads a record: has
+anything a view reads been recorded since (``LogReader.any_after``, the runner's
+``catch_up_if_behind``), and which of these records exist (``LogReader.existing``). Both
+backends; a second ``Services`` on the same database plays another process."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from domain.access import Principal
+from ledger.store.settings import Settings
+from ops.services.core import Services, now_utc
+from ops.services.ledger import confirmation_threshold, post_transaction
+from ops.services.policy import SetPolicy
+
+ADMIN = Principal("admin", "admin", "000000", staff_id="A1")
+FINANCE = Principal("fin", "finance_officer", "420582", staff_id="F1")
+
+
+def threshold(services: Services, fen: int) -> None:
+    fields = {"threshold_fen": fen, "effective_date": now_utc().date().isoformat(),
+              "document_ref": "当民〔2026〕9号"}  # fmt: skip
+    services.execute(ADMIN, None, "", SetPolicy(region_code="420582", kind="ledger_confirmation",
+                                                fields=fields))  # fmt: skip
+
+
+def post(services: Services, key: str, fen: int, debit: str, credit: str) -> None:
+    fields = {"code": "raise", "posting_date": now_utc().date().isoformat(), "document_ref": "d",
+              "lines": [{"account": debit, "debit_fen": fen, "credit_fen": 0, "source": "central"},
+                        {"account": credit, "debit_fen": 0, "credit_fen": fen,
+                         "source": "central"}]}  # fmt: skip
+    services.execute(FINANCE, None, key, lambda: post_transaction(services, FINANCE, key, fields))
+
+
+def test_existing_names_only_recorded_aggregates(services: Services) -> None:
+    post(services, "k1", 100, "clearing:420582:bank", "source:420582:central")
+    transaction_ids = {
+        n.originator_id for n in services.log.read(1, 100)[0] if "JournalTransaction" in n.topic
+    }
+    (transaction_id,) = transaction_ids
+    stranger = uuid4()
+    assert services.log.existing([transaction_id, stranger]) == {transaction_id}
+    assert services.log.existing([stranger]) == set() == services.log.existing([])
+
+
+def test_any_after_matches_topic_prefixes_exactly(services: Services) -> None:
+    post(services, "k1", 100, "clearing:420582:bank", "source:420582:central")
+    notifications, head = services.log.read(1, 100)
+    topic = next(n.topic for n in notifications if "JournalTransaction" in n.topic)
+    assert services.log.any_after(0, (topic,)) == (True, head)
+    assert services.log.any_after(head, (topic,)) == (False, head)
+    # '_' and '%' are literal: a prefix differing in one character matches nothing.
+    assert services.log.any_after(0, (topic.replace("n", "_", 1),)) == (False, head)
+    assert services.log.any_after(0, ("%",)) == (False, head)
+    assert services.log.any_after(0, ()) == (True, head)
+
+
+def test_a_view_consulted_before_a_decision_sees_other_processes_and_resets(
+    services: Services, settings: Settings
+) -> None:
+    """The confirmation threshold a posting consults follows a policy fact recorded by another
+    process after many unrelated postings, and after that process resets the policy view."""
+    other = Services(settings)
+    try:
+        assert confirmation_threshold(services, "420582")[1] == "default"
+        for number in range(5):  # the log grows with what the policy view does not read
+            post(services, f"p{number}", 100, "clearing:420582:bank", "source:420582:central")
+            assert confirmation_threshold(services, "420582")[1] == "default"
+        threshold(other, 123_456)
+        assert confirmation_threshold(services, "420582")[0] == 123_456
+        post(services, "p9", 100, "clearing:420582:bank", "source:420582:central")
+        assert confirmation_threshold(services, "420582")[0] == 123_456
+        other.projections.rebuild_later("policy_book")  # emptied, at position 0
+        assert confirmation_threshold(services, "420582")[0] == 123_456
+        threshold(other, 654_321)
+        assert confirmation_threshold(services, "420582")[0] == 654_321
+    finally:
+        other.close()
