@@ -185,10 +185,14 @@ def main() -> None:
                     result["round"] = round_number + 1
                     print(json.dumps(result, ensure_ascii=False), flush=True)
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            worker.terminate()
-            server.wait(30)
-            worker.wait(30)
+            for child in (server, worker):
+                os.killpg(child.pid, signal.SIGTERM)
+            for child in (server, worker):
+                try:
+                    child.wait(60)
+                except subprocess.TimeoutExpired:  # a worker stuck in a request
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.wait()
 
 
 if __name__ == "__main__":
