@@ -23,8 +23,9 @@ from uuid import UUID
 
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed
+from psycopg.types.string import ByteaBinaryLoader
 
-from ledger.proof.verify import entry_bytes, leaf_hash
+from ledger.proof import fast
 from ledger.store.db import INDEX_ORDER, read_ahead
 from ledger.store.logreader import StoreReader
 
@@ -54,6 +55,8 @@ ENTRY_HEAD = (
     " || '\\x00000020'::bytea"
 )
 LEAF = f"sha256({ENTRY_HEAD} || sha256(state))"
+# The stored columns an entry is made of, as the verification reads them.
+LOG_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
 
 
 class TreeReader(StoreReader):
@@ -70,7 +73,7 @@ class TreeReader(StoreReader):
         else:
             found = self.digests(start, head, limit)
             positions = [row[0] for row in found]
-            leaves = b"".join([leaf_hash(entry_bytes(*row)) for row in found])
+            leaves = fast.leaves(found, hashed=True)[1]
         covered = positions[-1] if len(positions) == limit else head
         return positions, leaves, covered
 
@@ -104,7 +107,8 @@ class TreeReader(StoreReader):
         """PostgreSQL: ``columns`` of every stored event from ``start`` to ``stop``, in log
         order, as pages of rows streamed by one query (binary, never all in memory), read a
         page ahead in a thread of its own (``read_ahead``): the server makes the next page
-        while the caller hashes this one."""
+        while the caller hashes this one. An originator id comes as its 16 bytes, which is what
+        an entry holds (a ``UUID`` object per row would cost more than hashing it)."""
         return read_ahead(lambda: self._pages(columns, start, stop, page))
 
     def _pages(
@@ -115,6 +119,7 @@ class TreeReader(StoreReader):
             conn.transaction(),
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
+            curs.adapters.register_loader("uuid", ByteaBinaryLoader)
             conn.execute(INDEX_ORDER)
             streamed = curs.stream(self._statement(columns, limited=False), (start, stop),
                                    size=page)  # fmt: skip
@@ -167,25 +172,21 @@ class TreeReader(StoreReader):
 
     def leaf_pages(self, *, local: bool = True, page: int = 5000) -> Iterator[tuple[bytes, bytes]]:
         """Every stored event up to the head, in log order, a page at a time, as (positions, 8
-        bytes big-endian each; leaf hashes, concatenated). ``local``: the states are read and
-        hashed here, trusting nothing of the server but the bytes it returns (PostgreSQL writes
-        the entry's framing from the stored columns, ``ENTRY_HEAD``); otherwise PostgreSQL
-        hashes them."""
+        bytes big-endian each; leaf hashes, concatenated). ``local``: the stored columns are
+        read as they are and hashed here (``fast.leaves``), trusting nothing of the server but
+        the bytes it returns; otherwise PostgreSQL hashes them (``LEAF``)."""
         head = self.head()
         if not self.postgres:
             for events in _pages(self.every(page), page):
-                yield (struct.pack(f">{len(events)}Q", *[event[0] for event in events]),
-                       b"".join([leaf_hash(entry_bytes(*event)) for event in events]))  # fmt: skip
+                yield fast.leaves(events, hashed=True)
             return
-        sha256 = hashlib.sha256
-        columns = f"notification_id, {ENTRY_HEAD}, state" if local else f"notification_id, {LEAF}"
-        for rows in self.stream(columns, 1, head, page):
-            positions = struct.pack(f">{len(rows)}Q", *[row[0] for row in rows])
-            if local:
-                leaves = [sha256(row[1] + sha256(row[2]).digest()).digest() for row in rows]
-                yield positions, b"".join(leaves)
-            else:
-                yield positions, b"".join([row[1] for row in rows])
+        if local:
+            for rows in self.stream(LOG_COLUMNS, 1, head, page):
+                yield fast.leaves(rows)
+            return
+        for rows in self.stream(f"notification_id, {LEAF}", 1, head, page):
+            yield (struct.pack(f">{len(rows)}Q", *[row[0] for row in rows]),
+                   b"".join([row[1] for row in rows]))  # fmt: skip
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         """The log position of an aggregate's event of this version, if it is stored."""

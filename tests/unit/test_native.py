@@ -20,6 +20,7 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "pkg" / "cold.py").write_text("X = 1\n")
     monkeypatch.setattr(native, "ROOT", tmp_path)
     monkeypatch.setattr(native, "MODULES", ("pkg/hot.py", "pkg/cold.py"))
+    monkeypatch.setattr(native, "C_MODULES", ())
     monkeypatch.setattr(native, "STAMP", tmp_path / "build" / "native.json")
     monkeypatch.setattr(native, "PACKAGES", ("pkg",))
     native.check.cache_clear()
