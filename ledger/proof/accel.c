@@ -82,10 +82,13 @@ static void release(Row *rows, Py_ssize_t count) {
     for (Py_ssize_t at = 0; at < count; at++) PyBuffer_Release(&rows[at].state);
 }
 
+static PyObject *empty; /* b"": the state of a row whose state is NULL */
+
 PyDoc_STRVAR(leaves_doc,
 "leaves(rows, hashed=False) -> (positions, leaves)\n\n"
 "The leaf hashes of stored events, each row (position, originator id as UUID or 16 bytes,\n"
-"version, topic, state as stored; with hashed=True, the state's SHA-256): the positions\n"
+"version, topic, state as stored; with hashed=True, the state's SHA-256; a topic or a state\n"
+"that is None, a NULL written by hand, as empty): the positions\n"
 "packed 8 bytes big-endian each, and the leaf hashes concatenated, in the rows' order.");
 
 static PyObject *leaves(PyObject *self, PyObject *args, PyObject *kwargs) {
@@ -111,13 +114,15 @@ static PyObject *leaves(PyObject *self, PyObject *args, PyObject *kwargs) {
             PyErr_SetString(PyExc_TypeError, "a row is (position, originator id, version, topic, state)");
             goto fail;
         }
-        Py_ssize_t topic;
-        if (PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(row, 3), &topic) == NULL) goto fail;
+        Py_ssize_t topic = 0;
+        PyObject *text = PyTuple_GET_ITEM(row, 3), *state = PyTuple_GET_ITEM(row, 4);
+        if (text != Py_None && PyUnicode_AsUTF8AndSize(text, &topic) == NULL) goto fail;
         if (topic > UINT32_MAX) {
             PyErr_SetString(PyExc_ValueError, "a topic is shorter than 2^32 bytes");
             goto fail;
         }
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(row, 4), &rows[filled].state, PyBUF_SIMPLE) < 0) goto fail;
+        if (state == Py_None) state = empty; /* a NULL written by hand: altered, not a crash */
+        if (PyObject_GetBuffer(state, &rows[filled].state, PyBUF_SIMPLE) < 0) goto fail;
         if (hashed && rows[filled].state.len != HASH_SIZE) {
             filled++;
             PyErr_SetString(PyExc_ValueError, "a state's SHA-256 is 32 bytes");
@@ -134,8 +139,9 @@ static PyObject *leaves(PyObject *self, PyObject *args, PyObject *kwargs) {
         PyObject *row = PySequence_Fast_GET_ITEM(sequence, at);
         unsigned char *entry = scratch + rows[at].offset;
         uint64_t position, version;
-        Py_ssize_t topic;
-        const char *text = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(row, 3), &topic);
+        Py_ssize_t topic = rows[at].topic;
+        PyObject *given_topic = PyTuple_GET_ITEM(row, 3);
+        const char *text = given_topic == Py_None ? "" : PyUnicode_AsUTF8(given_topic);
         if (uint64_of(PyTuple_GET_ITEM(row, 0), &position, "a position") < 0) goto fail;
         if (uint64_of(PyTuple_GET_ITEM(row, 2), &version, "a version") < 0) goto fail;
         entry[0] = 0x00;  /* RFC 9162: a leaf's prefix */
@@ -222,4 +228,8 @@ static struct PyModuleDef module = {
     "The log's hashing in C: the optional accelerator of ledger.proof.verify.", -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit_accel(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit_accel(void) {
+    empty = PyBytes_FromStringAndSize(NULL, 0);
+    if (empty == NULL) return NULL;
+    return PyModule_Create(&module);
+}

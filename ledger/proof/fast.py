@@ -35,15 +35,18 @@ def python_leaves(rows: Sequence[Sequence[Any]], hashed: bool = False) -> tuple[
     """``leaves`` by the reference: each entry written by ``verify.entry_bytes``."""
     sha256 = hashlib.sha256
     positions = struct.pack(f">{len(rows)}Q", *[row[0] for row in rows])
-    digests = rows if hashed else [(*row[:4], sha256(row[4]).digest()) for row in rows]
-    hashes = [leaf_hash(entry_bytes(*row)) for row in digests]
+    hashes = [
+        leaf_hash(entry_bytes(p, i, v, t or "", s if hashed else sha256(s or b"").digest()))
+        for p, i, v, t, s in rows
+    ]
     return positions, b"".join(hashes)
 
 
 def leaves(rows: Sequence[Sequence[Any]], hashed: bool = False) -> tuple[bytes, bytes]:
     """(positions, 8 bytes big-endian each; leaf hashes, concatenated) of stored events given
     as rows (position, originator id as a UUID or its 16 bytes, version, topic, state as
-    stored; ``hashed``: the state's SHA-256 in its place)."""
+    stored; ``hashed``: the state's SHA-256 in its place). A topic or state that is None (a
+    NULL written by hand) counts as empty: the leaf differs from the one sealed."""
     if ACCEL is not None:
         found: tuple[bytes, bytes] = ACCEL.leaves(rows, hashed)
         return found

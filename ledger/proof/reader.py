@@ -51,10 +51,11 @@ class Digested(NamedTuple):
 ENTRY_HEAD = (
     "'\\x0000000008'::bytea || int8send(notification_id) || '\\x00000010'::bytea"
     " || uuid_send(originator_id) || '\\x00000008'::bytea || int8send(originator_version)"
-    " || int4send(octet_length(convert_to(topic, 'UTF8'))) || convert_to(topic, 'UTF8')"
-    " || '\\x00000020'::bytea"
+    " || int4send(octet_length(convert_to(coalesce(topic, ''), 'UTF8')))"
+    " || convert_to(coalesce(topic, ''), 'UTF8') || '\\x00000020'::bytea"
 )
-LEAF = f"sha256({ENTRY_HEAD} || sha256(state))"
+# A topic or state that is NULL (written by hand) counts as empty, as ``fast.leaves`` has it.
+LEAF = f"sha256({ENTRY_HEAD} || sha256(coalesce(state, ''::bytea)))"
 # The stored columns an entry is made of, as the verification reads them.
 LOG_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
 
@@ -141,7 +142,7 @@ class TreeReader(StoreReader):
                 " {state} FROM {table} WHERE notification_id >= %s"
                 " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
             ).format(
-                state=SQL("state" if local else "sha256(state)"),
+                state=SQL("state" if local else "sha256(coalesce(state, ''::bytea))"),
                 table=self.table(),
             )
             with (
@@ -152,8 +153,8 @@ class TreeReader(StoreReader):
                 rows = curs.execute(statement, (start, stop, limit)).fetchall()
             if local:
                 sha256 = hashlib.sha256
-                return [(r[0], r[1], r[2], r[3], sha256(r[4]).digest()) for r in rows]
-            return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+                return [(r[0], r[1], r[2], r[3] or "", sha256(r[4] or b"").digest()) for r in rows]
+            return [(r[0], r[1], r[2], r[3] or "", bytes(r[4])) for r in rows]
         # SQLite keeps whatever type is written: the casts read a value changed to another type
         # as bytes or a number all the same, so that it is reported as altered, not a crash.
         with self.recorder.datastore.transaction(commit=False) as curs:

@@ -169,3 +169,16 @@ def test_malformed_rows_are_refused() -> None:
     with pytest.raises(ValueError):
         accel.subtree(bytes(96))  # three hashes: no perfect subtree
     assert accel.leaves([]) == (b"", b"")
+
+
+@needs_accel
+def test_a_null_topic_or_state_counts_as_empty_as_in_the_reference() -> None:
+    """A NULL written by hand into the event table reads as None: hashed as empty (so the leaf
+    differs from the one sealed), never a crash of the verification."""
+    nulls = [
+        (1, bytes(16), 1, None, None),
+        (2, bytes(16), 1, "t", None),
+        (3, bytes(16), 1, None, b"s"),
+    ]
+    empty = [(1, bytes(16), 1, "", b""), (2, bytes(16), 1, "t", b""), (3, bytes(16), 1, "", b"s")]
+    assert accel.leaves(nulls) == fast.python_leaves(nulls) == fast.python_leaves(empty)
