@@ -17,10 +17,16 @@
  * framing without the topic and the digest. */
 #define FIXED_SIZE (12 + 20 + 12 + 4 + 4)
 
+/* One row's fields, taken out with the GIL, hashed without it. */
 typedef struct {
-    Py_ssize_t offset; /* of the entry's head within the scratch buffer */
-    Py_ssize_t topic;  /* topic length in UTF-8 */
-    Py_buffer state;   /* the state as stored, or its SHA-256 */
+    uint64_t position, version;
+    unsigned char id[16];
+    const char *topic; /* UTF-8, kept alive by the row */
+    Py_ssize_t topic_length;
+    const char *state; /* the state as stored, or its SHA-256 */
+    Py_ssize_t state_length;
+    Py_buffer view; /* when the state is not bytes (a memoryview, say) */
+    int viewed;
 } Row;
 
 /* SHA-256 through the low-level interface: OpenSSL 3's one-shot SHA256() fetches the algorithm
@@ -79,8 +85,12 @@ static int uuid_of(PyObject *value, unsigned char *to) {
 }
 
 static void release(Row *rows, Py_ssize_t count) {
-    for (Py_ssize_t at = 0; at < count; at++) PyBuffer_Release(&rows[at].state);
+    for (Py_ssize_t at = 0; at < count; at++)
+        if (rows[at].viewed) PyBuffer_Release(&rows[at].view);
 }
+
+/* A row's fields into ``into``, with the GIL; -1 with an exception set if one is malformed. */
+static int take(PyObject *row, Row *into, int hashed);
 
 static PyObject *empty; /* b"": the state of a row whose state is NULL */
 
@@ -97,77 +107,50 @@ static PyObject *leaves(PyObject *self, PyObject *args, PyObject *kwargs) {
     PyObject *given, *sequence = NULL, *positions = NULL, *hashes = NULL;
     int hashed = 0;
     Row *rows = NULL;
-    unsigned char *scratch = NULL;
-    Py_ssize_t count, filled = 0, size = 0;
+    unsigned char *entry = NULL;
+    Py_ssize_t count, filled = 0, longest = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p", keywords, &given, &hashed)) return NULL;
-    sequence = PySequence_Fast(given, "rows must be a sequence");
+    /* A tuple of the rows holds them while the GIL is released, whatever another thread
+     * does meanwhile to the list given. */
+    sequence = PySequence_Tuple(given);
     if (sequence == NULL) return NULL;
-    count = PySequence_Fast_GET_SIZE(sequence);
-    rows = PyMem_Calloc(count ? count : 1, sizeof(Row));
+    count = PyTuple_GET_SIZE(sequence);
+    rows = PyMem_Malloc((count ? count : 1) * sizeof(Row));
     positions = PyBytes_FromStringAndSize(NULL, count * 8);
     hashes = PyBytes_FromStringAndSize(NULL, count * HASH_SIZE);
     if (rows == NULL || positions == NULL || hashes == NULL) goto fail;
-    /* First pass, with the GIL: each row's fields, and the scratch size. */
+    /* With the GIL: each row's fields (pointers into its objects, which the rows keep). */
     for (filled = 0; filled < count; filled++) {
-        PyObject *row = PySequence_Fast_GET_ITEM(sequence, filled);
-        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 5) {
-            PyErr_SetString(PyExc_TypeError, "a row is (position, originator id, version, topic, state)");
-            goto fail;
-        }
-        Py_ssize_t topic = 0;
-        PyObject *text = PyTuple_GET_ITEM(row, 3), *state = PyTuple_GET_ITEM(row, 4);
-        if (text != Py_None && PyUnicode_AsUTF8AndSize(text, &topic) == NULL) goto fail;
-        if (topic > UINT32_MAX) {
-            PyErr_SetString(PyExc_ValueError, "a topic is shorter than 2^32 bytes");
-            goto fail;
-        }
-        if (state == Py_None) state = empty; /* a NULL written by hand: altered, not a crash */
-        if (PyObject_GetBuffer(state, &rows[filled].state, PyBUF_SIMPLE) < 0) goto fail;
-        if (hashed && rows[filled].state.len != HASH_SIZE) {
-            filled++;
-            PyErr_SetString(PyExc_ValueError, "a state's SHA-256 is 32 bytes");
-            goto fail;
-        }
-        rows[filled].offset = size;
-        rows[filled].topic = topic;
-        size += 1 + FIXED_SIZE + topic + HASH_SIZE;
+        if (take(PyTuple_GET_ITEM(sequence, filled), &rows[filled], hashed) < 0) goto fail;
+        if (rows[filled].topic_length > longest) longest = rows[filled].topic_length;
+        put64((unsigned char *)PyBytes_AS_STRING(positions) + filled * 8, rows[filled].position);
     }
-    scratch = PyMem_Malloc(size ? size : 1);
-    if (scratch == NULL) { PyErr_NoMemory(); goto fail; }
-    /* Second pass, with the GIL: each entry's framing, up to the state's digest. */
-    for (Py_ssize_t at = 0; at < count; at++) {
-        PyObject *row = PySequence_Fast_GET_ITEM(sequence, at);
-        unsigned char *entry = scratch + rows[at].offset;
-        uint64_t position, version;
-        Py_ssize_t topic = rows[at].topic;
-        PyObject *given_topic = PyTuple_GET_ITEM(row, 3);
-        const char *text = given_topic == Py_None ? "" : PyUnicode_AsUTF8(given_topic);
-        if (uint64_of(PyTuple_GET_ITEM(row, 0), &position, "a position") < 0) goto fail;
-        if (uint64_of(PyTuple_GET_ITEM(row, 2), &version, "a version") < 0) goto fail;
-        entry[0] = 0x00;  /* RFC 9162: a leaf's prefix */
-        put32(entry + 1, 8); put64(entry + 5, position);
-        put32(entry + 13, 16);
-        if (uuid_of(PyTuple_GET_ITEM(row, 1), entry + 17) < 0) goto fail;
-        put32(entry + 33, 8); put64(entry + 37, version);
-        put32(entry + 45, (uint32_t)topic);
-        memcpy(entry + 49, text, topic);
-        put32(entry + 49 + topic, HASH_SIZE);
-        put64((unsigned char *)PyBytes_AS_STRING(positions) + at * 8, position);
-    }
-    /* Then without the GIL: the states' digests and the leaves. */
+    entry = PyMem_Malloc(1 + FIXED_SIZE + longest + HASH_SIZE);
+    if (entry == NULL) { PyErr_NoMemory(); goto fail; }
+    /* Without the GIL: each entry framed, its state's digest, its leaf. */
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(hashes);
     Py_BEGIN_ALLOW_THREADS
+    entry[0] = 0x00; /* RFC 9162: a leaf's prefix */
+    put32(entry + 1, 8);
+    put32(entry + 13, 16);
+    put32(entry + 33, 8);
     for (Py_ssize_t at = 0; at < count; at++) {
-        unsigned char *entry = scratch + rows[at].offset;
-        Py_ssize_t length = 1 + FIXED_SIZE + rows[at].topic;
-        if (hashed) memcpy(entry + length, rows[at].state.buf, HASH_SIZE);
-        else sha256(rows[at].state.buf, rows[at].state.len, entry + length);
+        const Row *row = &rows[at];
+        Py_ssize_t length = 1 + FIXED_SIZE + row->topic_length;
+        put64(entry + 5, row->position);
+        memcpy(entry + 17, row->id, 16);
+        put64(entry + 37, row->version);
+        put32(entry + 45, (uint32_t)row->topic_length);
+        memcpy(entry + 49, row->topic, row->topic_length);
+        put32(entry + 49 + row->topic_length, HASH_SIZE);
+        if (hashed) memcpy(entry + length, row->state, HASH_SIZE);
+        else sha256(row->state, row->state_length, entry + length);
         sha256(entry, length + HASH_SIZE, out + at * HASH_SIZE);
     }
     Py_END_ALLOW_THREADS
     release(rows, count);
     PyMem_Free(rows);
-    PyMem_Free(scratch);
+    PyMem_Free(entry);
     Py_DECREF(sequence);
     PyObject *result = PyTuple_Pack(2, positions, hashes);
     Py_DECREF(positions);
@@ -176,11 +159,50 @@ static PyObject *leaves(PyObject *self, PyObject *args, PyObject *kwargs) {
 fail:
     if (rows != NULL) release(rows, filled);
     PyMem_Free(rows);
-    PyMem_Free(scratch);
+    PyMem_Free(entry);
     Py_XDECREF(sequence);
     Py_XDECREF(positions);
     Py_XDECREF(hashes);
     return NULL;
+}
+
+static int take(PyObject *row, Row *into, int hashed) {
+    into->viewed = 0;
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 5) {
+        PyErr_SetString(PyExc_TypeError, "a row is (position, originator id, version, topic, state)");
+        return -1;
+    }
+    PyObject *id = PyTuple_GET_ITEM(row, 1), *topic = PyTuple_GET_ITEM(row, 3);
+    PyObject *state = PyTuple_GET_ITEM(row, 4);
+    if (uint64_of(PyTuple_GET_ITEM(row, 0), &into->position, "a position") < 0) return -1;
+    if (uint64_of(PyTuple_GET_ITEM(row, 2), &into->version, "a version") < 0) return -1;
+    if (PyBytes_Check(id) && PyBytes_GET_SIZE(id) == 16) memcpy(into->id, PyBytes_AS_STRING(id), 16);
+    else if (uuid_of(id, into->id) < 0) return -1;
+    if (topic == Py_None) { /* a NULL written by hand: altered, not a crash */
+        into->topic = "";
+        into->topic_length = 0;
+    } else if ((into->topic = PyUnicode_AsUTF8AndSize(topic, &into->topic_length)) == NULL) {
+        return -1;
+    } else if (into->topic_length > (Py_ssize_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a topic is shorter than 2^32 bytes");
+        return -1;
+    }
+    if (state == Py_None) state = empty;
+    if (PyBytes_Check(state)) {
+        into->state = PyBytes_AS_STRING(state);
+        into->state_length = PyBytes_GET_SIZE(state);
+    } else {
+        if (PyObject_GetBuffer(state, &into->view, PyBUF_SIMPLE) < 0) return -1;
+        into->viewed = 1;
+        into->state = into->view.buf;
+        into->state_length = into->view.len;
+    }
+    if (hashed && into->state_length != HASH_SIZE) {
+        if (into->viewed) PyBuffer_Release(&into->view);
+        PyErr_SetString(PyExc_ValueError, "a state's SHA-256 is 32 bytes");
+        return -1;
+    }
+    return 0;
 }
 
 PyDoc_STRVAR(subtree_doc,
