@@ -42,9 +42,10 @@ format: $(STAMP)
 # Test files run on this many worker processes (pytest-xdist; auto: one per core), each file on
 # one worker.
 WORKERS ?= auto
-# The tests of the compiled modules (ops/native.py MODULES): the roll's rules, lines and view.
+# The tests of the compiled modules (ops/native.py MODULES and C_MODULES): the roll's rules, lines
+# and view, and the log's verification on the accelerator.
 NATIVE_TESTS := tests/unit tests/property tests/api/test_rolls_api.py \
-	tests/api/test_retroactivity_api.py
+	tests/api/test_retroactivity_api.py tests/integration/test_tlog_tamper.py
 
 # Two passes: the whole suite with the compiled modules' Python source under coverage, held to
 # pyproject's floor; then, where `make native` built them, the compiled modules' tests on the build.

@@ -47,6 +47,8 @@ MODULES = (
     "domain/month_policy.py",
     "domain/recovery.py",
 )
+# Hand-written C extensions (source, libraries): the log's hashing (``ledger/proof/fast.py``).
+C_MODULES = (("ledger/proof/accel.c", ("crypto",)),)
 STAMP = ROOT / "build" / "native.json"
 PACKAGES = ("domain", "ledger", "projections", "api", "ops")
 # mypyc's support library for the group, named into a package (the default name would be a
@@ -56,6 +58,10 @@ GROUP = "ops.native_lib"
 
 def _digest(source: str) -> str:
     return hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
+
+
+def _sources() -> tuple[str, ...]:
+    return MODULES + tuple(source for source, _ in C_MODULES)
 
 
 def _extensions(source: str) -> list[Path]:
@@ -74,7 +80,7 @@ def _runtime_libraries() -> list[Path]:
 def _leftovers() -> list[Path]:
     """Extension modules in the packages that MODULES no longer lists (nothing else in the
     checkout is compiled): left in place, they would run instead of their source unchecked."""
-    listed = {path for source in MODULES for path in _extensions(source)}
+    listed = {path for source in _sources() for path in _extensions(source)}
     found = {  # a set: the suffixes overlap ('.cpython-311-….so' also ends in '.so')
         path
         for package in PACKAGES
@@ -93,7 +99,7 @@ def status() -> dict[str, str]:
     or an extension no longer listed)."""
     stamp = json.loads(STAMP.read_text()) if STAMP.exists() else {}
     found = {}
-    for source in MODULES:
+    for source in _sources():
         if not _extensions(source):
             found[source] = "pure"
         else:
@@ -160,7 +166,7 @@ def source_only() -> None:
 
 
 def clean() -> None:
-    for source in MODULES:
+    for source in _sources():
         for extension in _extensions(source):
             extension.unlink()
     for leftover in _leftovers():
@@ -180,7 +186,7 @@ def build() -> int:
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         print("native: no C compiler; the roll runs as pure Python", file=sys.stderr)
         return 0
-    digests = {source: _digest(source) for source in MODULES}
+    digests = {source: _digest(source) for source in _sources()}
     done = subprocess.run(
         [sys.executable, "-m", "ops.native", "compile"], cwd=ROOT, capture_output=True, text=True
     )
@@ -195,20 +201,31 @@ def build() -> int:
         return 1
     STAMP.parent.mkdir(exist_ok=True)
     STAMP.write_text(json.dumps(digests, indent=1, sort_keys=True))
-    print(f"native: compiled {len(MODULES)} modules", file=sys.stderr)
+    print(f"native: compiled {len(_sources())} modules", file=sys.stderr)
     return 0
 
 
 def _compile() -> None:
     """mypyc through setuptools, extensions written in place (``build`` runs this in a child)."""
     from mypyc.build import mypycify
-    from setuptools import setup
+    from setuptools import Extension, setup
 
     # Type errors are reported for the compiled modules only: the rest of ops/ and projections/
     # is not held to mypy (pyproject's [tool.mypy] says what is).
     extensions = mypycify(["--follow-imports=silent", *MODULES], group_name=GROUP)
     setup(name="doudi-native", ext_modules=extensions, py_modules=[],
           script_args=["build_ext", "--inplace"])  # fmt: skip
+    for source, libraries in C_MODULES:  # one that fails (no OpenSSL headers) stays pure
+        try:
+            extension = Extension(
+                dotted(source.removesuffix(".c")), [source], libraries=[*libraries]
+            )
+            setup(name="doudi-native-c", ext_modules=[extension], py_modules=[],
+                  script_args=["build_ext", "--inplace"])  # fmt: skip
+        except (SystemExit, Exception) as failed:
+            print(
+                f"native: {source} not built ({failed}); its Python reference runs", file=sys.stderr
+            )
 
 
 def main() -> int:

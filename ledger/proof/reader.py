@@ -23,8 +23,9 @@ from uuid import UUID
 
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed
+from psycopg.types.string import ByteaBinaryLoader
 
-from ledger.proof.verify import entry_bytes, leaf_hash
+from ledger.proof import fast
 from ledger.store.db import INDEX_ORDER, read_ahead
 from ledger.store.logreader import StoreReader
 
@@ -50,10 +51,13 @@ class Digested(NamedTuple):
 ENTRY_HEAD = (
     "'\\x0000000008'::bytea || int8send(notification_id) || '\\x00000010'::bytea"
     " || uuid_send(originator_id) || '\\x00000008'::bytea || int8send(originator_version)"
-    " || int4send(octet_length(convert_to(topic, 'UTF8'))) || convert_to(topic, 'UTF8')"
-    " || '\\x00000020'::bytea"
+    " || int4send(octet_length(convert_to(coalesce(topic, ''), 'UTF8')))"
+    " || convert_to(coalesce(topic, ''), 'UTF8') || '\\x00000020'::bytea"
 )
-LEAF = f"sha256({ENTRY_HEAD} || sha256(state))"
+# A topic or state that is NULL (written by hand) counts as empty, as ``fast.leaves`` has it.
+LEAF = f"sha256({ENTRY_HEAD} || sha256(coalesce(state, ''::bytea)))"
+# The stored columns an entry is made of, as the verification reads them.
+LOG_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
 
 
 class TreeReader(StoreReader):
@@ -70,7 +74,7 @@ class TreeReader(StoreReader):
         else:
             found = self.digests(start, head, limit)
             positions = [row[0] for row in found]
-            leaves = b"".join([leaf_hash(entry_bytes(*row)) for row in found])
+            leaves = fast.leaves(found, hashed=True)[1]
         covered = positions[-1] if len(positions) == limit else head
         return positions, leaves, covered
 
@@ -104,7 +108,8 @@ class TreeReader(StoreReader):
         """PostgreSQL: ``columns`` of every stored event from ``start`` to ``stop``, in log
         order, as pages of rows streamed by one query (binary, never all in memory), read a
         page ahead in a thread of its own (``read_ahead``): the server makes the next page
-        while the caller hashes this one."""
+        while the caller hashes this one. An originator id comes as its 16 bytes, which is what
+        an entry holds (a ``UUID`` object per row would cost more than hashing it)."""
         return read_ahead(lambda: self._pages(columns, start, stop, page))
 
     def _pages(
@@ -115,6 +120,7 @@ class TreeReader(StoreReader):
             conn.transaction(),
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
+            curs.adapters.register_loader("uuid", ByteaBinaryLoader)
             conn.execute(INDEX_ORDER)
             streamed = curs.stream(self._statement(columns, limited=False), (start, stop),
                                    size=page)  # fmt: skip
@@ -136,7 +142,7 @@ class TreeReader(StoreReader):
                 " {state} FROM {table} WHERE notification_id >= %s"
                 " AND notification_id <= %s ORDER BY notification_id LIMIT %s"
             ).format(
-                state=SQL("state" if local else "sha256(state)"),
+                state=SQL("state" if local else "sha256(coalesce(state, ''::bytea))"),
                 table=self.table(),
             )
             with (
@@ -147,8 +153,8 @@ class TreeReader(StoreReader):
                 rows = curs.execute(statement, (start, stop, limit)).fetchall()
             if local:
                 sha256 = hashlib.sha256
-                return [(r[0], r[1], r[2], r[3], sha256(r[4]).digest()) for r in rows]
-            return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+                return [(r[0], r[1], r[2], r[3] or "", sha256(r[4] or b"").digest()) for r in rows]
+            return [(r[0], r[1], r[2], r[3] or "", bytes(r[4])) for r in rows]
         # SQLite keeps whatever type is written: the casts read a value changed to another type
         # as bytes or a number all the same, so that it is reported as altered, not a crash.
         with self.recorder.datastore.transaction(commit=False) as curs:
@@ -167,25 +173,21 @@ class TreeReader(StoreReader):
 
     def leaf_pages(self, *, local: bool = True, page: int = 5000) -> Iterator[tuple[bytes, bytes]]:
         """Every stored event up to the head, in log order, a page at a time, as (positions, 8
-        bytes big-endian each; leaf hashes, concatenated). ``local``: the states are read and
-        hashed here, trusting nothing of the server but the bytes it returns (PostgreSQL writes
-        the entry's framing from the stored columns, ``ENTRY_HEAD``); otherwise PostgreSQL
-        hashes them."""
+        bytes big-endian each; leaf hashes, concatenated). ``local``: the stored columns are
+        read as they are and hashed here (``fast.leaves``), trusting nothing of the server but
+        the bytes it returns; otherwise PostgreSQL hashes them (``LEAF``)."""
         head = self.head()
         if not self.postgres:
             for events in _pages(self.every(page), page):
-                yield (struct.pack(f">{len(events)}Q", *[event[0] for event in events]),
-                       b"".join([leaf_hash(entry_bytes(*event)) for event in events]))  # fmt: skip
+                yield fast.leaves(events, hashed=True)
             return
-        sha256 = hashlib.sha256
-        columns = f"notification_id, {ENTRY_HEAD}, state" if local else f"notification_id, {LEAF}"
-        for rows in self.stream(columns, 1, head, page):
-            positions = struct.pack(f">{len(rows)}Q", *[row[0] for row in rows])
-            if local:
-                leaves = [sha256(row[1] + sha256(row[2]).digest()).digest() for row in rows]
-                yield positions, b"".join(leaves)
-            else:
-                yield positions, b"".join([row[1] for row in rows])
+        if local:
+            for rows in self.stream(LOG_COLUMNS, 1, head, page):
+                yield fast.leaves(rows)
+            return
+        for rows in self.stream(f"notification_id, {LEAF}", 1, head, page):
+            yield (struct.pack(f">{len(rows)}Q", *[row[0] for row in rows]),
+                   b"".join([row[1] for row in rows]))  # fmt: skip
 
     def position_of(self, originator_id: UUID, version: int) -> int | None:
         """The log position of an aggregate's event of this version, if it is stored."""

@@ -76,13 +76,17 @@ def _topic_field(topic: str) -> bytes:
 
 
 def entry_bytes(
-    position: int, originator_id: UUID, version: int, topic: str, state_sha256: bytes
+    position: int, originator_id: UUID | bytes, version: int, topic: str, state_sha256: bytes
 ) -> bytes:
     """The canonical bytes of one stored event (see the module's docstring): the same bytes as
-    ``_field(position) ‖ _field(id) ‖ _field(version) ‖ _field(topic) ‖ _field(digest)``."""
+    ``_field(position) ‖ _field(id) ‖ _field(version) ‖ _field(topic) ‖ _field(digest)``. The
+    originator id is a UUID or its 16 bytes (as a database may return it)."""
     if len(state_sha256) != HASH_SIZE:
         raise ValueError("state_sha256 must be the 32-byte SHA-256 of the stored state")
-    fixed = _FIXED_FIELDS.pack(8, position, 16, originator_id.bytes, 8, version)
+    raw_id = originator_id if isinstance(originator_id, bytes) else originator_id.bytes
+    if len(raw_id) != 16:
+        raise ValueError("an originator id is 16 bytes")
+    fixed = _FIXED_FIELDS.pack(8, position, 16, raw_id, 8, version)
     return fixed + _topic_field(topic) + _STATE_PREFIX + state_sha256
 
 

@@ -9,10 +9,12 @@ of state each). The setup (filling, importing, the views' catch-up) is not timed
 starts from an empty seal and measures, in the same run:
 
 - the raw rate of reading every stored event, all its columns and its state, in log order
-  (``TreeReader.stream``, the query the verification streams): the yardstick;
+  (``TreeReader.stream`` of ``LOG_COLUMNS``: the query, columns and loaders the verification
+  streams), before and after the verification: the yardstick is the mean of the two;
 - the sealing rate (``Sealer.catch_up`` from nothing);
-- the full verification rate, states hashed here, and its ratio to the raw read; then with the
-  tree built by a child process beside the comparison; then with PostgreSQL hashing the states;
+- the full verification rate, states hashed here, and its ratio to the raw read (wall time, and
+  the process's CPU time an event, all threads); then with the tree built by a child process
+  beside the comparison; then with PostgreSQL hashing the states;
 - the latency of inclusion and consistency proofs as the API answers them (``proofs.py``: the
   leaf by position, the proof and the tree head; p50 and p99 of random ones);
 - the time of a special-audit export of the county for the current year.
@@ -38,6 +40,8 @@ from typing import Any
 import psycopg
 
 from domain.errors import NotFound
+from ledger.proof import fast
+from ledger.proof.reader import LOG_COLUMNS
 from ledger.store.runtime import tune_gc
 from ledger.store.settings import Settings
 from ops.bench.databases import fresh_database
@@ -49,7 +53,6 @@ from projections.tlog.audit import verify_database
 from projections.tlog.proofs import consistency_proof, inclusion_proof
 
 TOPIC = "bench.filler:Filler.Event"  # no view reads it
-RAW_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
 
 
 def fill(url: str, table: str, events: int, state_bytes: int) -> None:
@@ -76,13 +79,20 @@ def raw_read(services: Services) -> int:
     """Read every stored event, all its columns and its state as stored, in log order, through
     the same streaming query as the verification, and do nothing with it: the yardstick."""
     reader = services.tree_reader
-    return sum(len(rows) for rows in reader.stream(RAW_COLUMNS, 1, reader.head()))
+    return sum(len(rows) for rows in reader.stream(LOG_COLUMNS, 1, reader.head()))
 
 
 def timed(work: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     result = work()
     return result, time.perf_counter() - started
+
+
+def cpu_timed(work: Any) -> tuple[Any, float, float]:
+    """``work()``, its wall time and this process's CPU time (every thread's)."""
+    started = time.process_time()
+    result, wall = timed(work)
+    return result, wall, time.process_time() - started
 
 
 def latencies(call: Any, count: int) -> tuple[float, float]:
@@ -102,11 +112,13 @@ def one_round(url: str, folder: Path, number: int) -> dict[str, Any]:
     unseal(url)
     services = Services(Settings(environment="test", database_url=url, secret="bench"))
     try:
-        events, reading = timed(lambda: raw_read(services))
+        events, reading, read_cpu = cpu_timed(lambda: raw_read(services))
         _, sealing = timed(services.seal)
-        local, verifying = timed(
+        local, verifying, verify_cpu = cpu_timed(
             lambda: verify_database(services.db, services.tree_reader, services.tlog)
         )
+        _, reading_again, read_cpu_again = cpu_timed(lambda: raw_read(services))
+        reading, read_cpu = (reading + reading_again) / 2, (read_cpu + read_cpu_again) / 2
         beside, verifying_beside = timed(
             lambda: verify_database(
                 services.db, services.tree_reader, services.tlog, builder_process=True
@@ -139,6 +151,10 @@ def one_round(url: str, folder: Path, number: int) -> dict[str, Any]:
         "seal_events_per_s": round(events / sealing),
         "verify_events_per_s": round(events / verifying),
         "verify_time_vs_read": round(verifying / reading, 2),
+        "read_cpu_us_per_event": round(read_cpu / events * 1e6, 3),
+        "verify_cpu_us_per_event": round(verify_cpu / events * 1e6, 3),
+        "verify_cpu_vs_read": round(verify_cpu / read_cpu, 2),
+        "accelerated": fast.ACCEL is not None,
         "verify_builder_process_events_per_s": round(events / verifying_beside),
         "verify_server_digests_events_per_s": round(events / verifying_server),
         "inclusion_ms_p50": inclusion[0],

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from ledger.proof.fast import subtree
 from ledger.proof.verify import EMPTY_ROOT, HASH_SIZE
 from projections.tlog.tree import Node, fold, perfect_parts
 
@@ -35,21 +36,6 @@ class Tile(NamedTuple):
     number: int  # its index among the tiles of its level
     positions: bytes  # level 0: the positions of its leaves; empty above
     hashes: bytes
-
-
-def subtree(hashes: bytes) -> bytes:
-    """The head of a perfect subtree from its 2^k concatenated bottom hashes (k ≥ 0)."""
-    if len(hashes) == HASH_SIZE:
-        return hashes
-    sha256 = hashlib.sha256
-    row = [sha256(b"\x01" + hashes[at : at + 64]).digest() for at in range(0, len(hashes), 64)]
-    while len(row) > 1:
-        pairs = iter(row)
-        row = [
-            sha256(b"\x01" + left + right).digest()
-            for left, right in zip(pairs, pairs, strict=True)
-        ]
-    return row[0]
 
 
 def locate(node: Node) -> tuple[int, int, int, int]:

@@ -131,6 +131,16 @@ def test_one_changed_byte_of_a_stored_state_is_named(log: Log) -> None:
     assert any("rewritten" in p for p in report.problems)  # the kept checkpoints see it too
 
 
+def test_a_state_or_topic_set_to_null_is_named(log: Log) -> None:
+    """NULL written into a state and, later in the log, a topic: the first is named altered."""
+    first, later = log.positions[3], log.positions[7]
+    log.execute("UPDATE {table} SET topic = NULL WHERE {id} = %s", (later,))
+    log.execute("UPDATE {table} SET state = NULL WHERE {id} = %s", (first,))
+    assert first_bad(log.verify()) == ("altered", first)
+    log.execute("UPDATE {table} SET state = %s WHERE {id} = %s", (b"", first))
+    assert first_bad(log.verify()) == ("altered", first)
+
+
 def test_a_deleted_row_is_named(log: Log) -> None:
     position = log.positions[5]
     log.execute("DELETE FROM {table} WHERE {id} = %s", (position,))

@@ -20,6 +20,7 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "pkg" / "cold.py").write_text("X = 1\n")
     monkeypatch.setattr(native, "ROOT", tmp_path)
     monkeypatch.setattr(native, "MODULES", ("pkg/hot.py", "pkg/cold.py"))
+    monkeypatch.setattr(native, "C_MODULES", ())
     monkeypatch.setattr(native, "STAMP", tmp_path / "build" / "native.json")
     monkeypatch.setattr(native, "PACKAGES", ("pkg",))
     native.check.cache_clear()
@@ -78,6 +79,22 @@ def test_an_extension_no_longer_listed_is_stale_and_cleaned(checkout: Path) -> N
         native.check()
     native.clean()
     assert not gone.exists()
+
+
+def test_a_hand_written_c_module_is_tracked_as_the_compiled_ones(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A C extension (``C_MODULES``, the log's hashing) is current until its source changes,
+    and cleaned with the rest."""
+    (checkout / "pkg" / "fast.c").write_text("/* v1 */\n")
+    monkeypatch.setattr(native, "C_MODULES", (("pkg/fast.c", ("crypto",)),))
+    assert native.status()["pkg/fast.c"] == "pure"
+    _compiled(checkout, "pkg/fast.c")
+    assert native.status()["pkg/fast.c"] == "current"
+    (checkout / "pkg" / "fast.c").write_text("/* v2 */\n")
+    assert native.status()["pkg/fast.c"] == "stale"
+    native.clean()
+    assert native.status()["pkg/fast.c"] == "pure"
 
 
 def _domain_value_classes() -> list[type]:
