@@ -65,10 +65,13 @@ class Problem(BaseModel):
 
 
 class Page(Out):
-    total: int = Count
+    """One page of a list, in the list's documented order (keyset pagination)."""
+
     limit: int = Field(ge=1)
-    offset: int = Count
     items: list[Row]
+    next: str | None = Field(
+        description="send as `cursor` for the page after this one; null on the last page"
+    )
 
 
 class KnownAt(Out):
@@ -181,6 +184,7 @@ class RollPage(Page):
 
 class RollLines(Page):
     roll_id: UUID
+    total: int = Field(ge=0, description="the roll's line count")
 
 
 class Statistics(Out):
@@ -231,6 +235,7 @@ class Finding(Out):
 
 class FindingPage(Page):
     items: list[Finding]  # type: ignore[assignment]
+    total: int = Field(ge=0, description="findings matching the filters, on every page")
     amount_fen: Fen
     by_rule: dict[str, dict[str, int]]
 
@@ -319,9 +324,8 @@ class Balances(Out):
     known_at: KnownAt | None = None
 
 
-class Statement(Out):
+class Statement(Page):
     account: str
-    items: list[Row]
     known_at: KnownAt | None = None
 
 
