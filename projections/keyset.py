@@ -38,8 +38,9 @@ def after(columns: Sequence[str], key: Sequence[Any] | None) -> tuple[str, list[
 
 
 def prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
-    """The rows whose ``column`` (a region code: digits) starts with ``prefix``, as a range an
-    index serves whatever the collation (``LIKE 'p%'`` is not one outside the C collation):
+    """The rows whose ``column`` (a region code: digits only, as every code is validated)
+    starts with ``prefix`` (digits), as a range an index serves whatever the collation
+    (``LIKE 'p%'`` is not one outside the C collation, and its estimate misleads the planner):
     at or after the prefix, before the next prefix of the same length ('4205' → '4206',
     '4209' → '421'); nothing after an all-nines prefix. Empty for the empty prefix."""
     if not prefix:
@@ -48,11 +49,7 @@ def prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
     if not stem:
         return f" AND {column} >= %s", [prefix]
     upper = stem[:-1] + chr(ord(stem[-1]) + 1)
-    return f" AND {column} >= %s AND {column} < %s AND {column} LIKE %s", [
-        prefix,
-        upper,
-        prefix + "%",
-    ]
+    return f" AND {column} >= %s AND {column} < %s", [prefix, upper]
 
 
 def split(rows: list[dict[str, Any]], limit: int, columns: Sequence[str]) -> tuple[list[Any], Any]:

@@ -39,7 +39,6 @@ DDL = (
         version INTEGER NOT NULL, recorded_at TEXT NOT NULL, facts BYTEA NOT NULL,
         settled_from TEXT NOT NULL, settled BYTEA, settled_inline BYTEA, payee BYTEA NOT NULL,
         exit_until TEXT)""",
-    "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     """CREATE TABLE IF NOT EXISTS case_history (
         case_id TEXT PRIMARY KEY, members BYTEA NOT NULL, timeline BYTEA NOT NULL)""",
     # Every version of a case's listed columns (``CASE_COLUMNS``), each valid from the log
@@ -92,6 +91,8 @@ LIST_INDEXES = (
     " ON case_state (kind, programme, region_code, applied_on, case_id)",
     "CREATE INDEX IF NOT EXISTS case_versions_list"
     " ON case_versions (kind, region_code, applied_on, case_id, valid_from)",
+    # Superseded by the indexes above (the planner took it for a region filter, then sorted).
+    "DROP INDEX IF EXISTS case_state_region",
 )
 CASE_COLUMNS = (
     "case_id, kind, region_code, county_code, programme, status, status_since, head_name, head_id_masked,"

@@ -272,11 +272,18 @@ class LedgerView(View):
                 "SELECT e.position, e.line_no FROM ledger_entries e WHERE e.account = b.account"
                 " AND e.position <= %s ORDER BY e.position DESC, e.line_no DESC LIMIT 1"
             )
+            # PostgreSQL looks each account's last entry up laterally; SQLite (no LATERAL)
+            # matches it by its key, looked up per account.
+            joined = (
+                "JOIN ledger_entries t ON t.account = b.account"
+                f" AND (t.position, t.line_no) = ({last})"
+                if self.db.is_sqlite
+                else f"CROSS JOIN LATERAL ({last.replace('e.position, e.line_no', 'e.*', 1)}) t"
+            )
             sql = (
                 "SELECT b.account, b.kind, b.region_code, t.debit_total AS debit_fen,"
                 " t.credit_total AS credit_fen, t.debit_total - t.credit_total AS balance_fen"
-                " FROM ledger_balances b JOIN ledger_entries t ON t.account = b.account"
-                f" AND (t.position, t.line_no) = ({last}) WHERE {where} ORDER BY b.account"
+                f" FROM ledger_balances b {joined} WHERE {where} ORDER BY b.account"
             )
             params = [known_at, *params]
         with self.db.transaction() as cur:

@@ -399,18 +399,24 @@ class RollsView(View):
         ~600) — is read from the chunk events the page's lines were recorded in, not kept a
         second time in the view, which would cost every roll's generation to write; a page of up
         to 500 lines reads 1–2 chunks."""
-        with self.db.transaction() as cur:
+        with self.db.transaction(snapshot=True) as cur:
+            # The generation first, then its lines as a range of their key: a join would leave
+            # the planner not knowing which generation, and it would hash every roll's lines.
+            roll = cur.execute(
+                "SELECT gen, token FROM rolls WHERE roll_id = %s", (roll_id,)
+            ).fetchone()
+            if roll is None:
+                return [], None
             rows = cur.execute(
-                "SELECT r.token, l.line_no, l.case_id, l.programme, l.region_code, l.covered_members,"
-                " l.total_fen, l.receivable_fen, l.bank_status, l.bank_reason"
-                " FROM rolls r JOIN roll_lines l ON l.gen = r.gen"
-                " WHERE r.roll_id = %s AND l.line_no > %s ORDER BY l.line_no LIMIT %s",
-                (roll_id, -1 if after is None else after, limit + 1),
+                "SELECT line_no, case_id, programme, region_code, covered_members, total_fen,"
+                " receivable_fen, bank_status, bank_reason FROM roll_lines"
+                " WHERE gen = %s AND line_no > %s ORDER BY line_no LIMIT %s",
+                (roll["gen"], -1 if after is None else after, limit + 1),
             ).fetchall()
         rows, last = split(rows, limit, ("line_no",))
         recorded: dict[int, dict[str, Any]] = {}
         for number in sorted({row["line_no"] // LINES_PER_CHUNK for row in rows}):
-            for line in self.chunk_lines(roll_id, rows[0]["token"], number):
+            for line in self.chunk_lines(roll_id, roll["token"], number):
                 recorded[line["line_no"]] = line
         page = []
         for row in rows:
