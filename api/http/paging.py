@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-from projections.keyset import CURSOR_PATTERN, Pager
+from ledger.store.cursors import CURSOR_PATTERN, Pager
 
 __all__ = ["CursorQuery", "Pager"]
 

@@ -14,8 +14,8 @@ from domain.errors import NotFound
 from domain.findings import FindingReview
 from domain.regions import scope_prefix
 from domain.registry import RegistryRecord
+from ledger.store.cursors import Pager
 from ops.services.core import Command, Outcome, Services
-from projections.keyset import Pager
 
 
 def visible_finding(services: Services, principal: Principal, finding_id: str) -> dict[str, Any]:
