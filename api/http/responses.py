@@ -116,8 +116,14 @@ class Timeline(Out):
 
 
 class Trail(Out):
+    """A page of a subject's events in log order (the recusal review: all of them)."""
+
     as_of: str
     items: list[Row]
+    limit: int | None = Field(default=None, ge=1)
+    next: str | None = Field(
+        default=None, description="send as `cursor` for the page after this one; null on the last"
+    )
 
 
 class PolicyRecorded(Out):

@@ -85,6 +85,7 @@ def test_every_list_walked_page_by_page_is_one_large_page(demo: Demo) -> None:
     """Each list, its documented filters too: small pages give exactly the large page's rows, in
     its order, each once; the large page has no ``next``."""
     roll = get(demo, f"{API}/rolls", "finance_officer", limit=500)["items"][0]["roll_id"]
+    case = get(demo, f"{API}/households", limit=1)["items"][0]["case_id"]
     lists: list[tuple[str, str, dict[str, Any]]] = [
         (f"{API}/households", "auditor", {}),
         (f"{API}/households", "auditor", {"status": "suspended"}),
@@ -98,6 +99,9 @@ def test_every_list_walked_page_by_page_is_one_large_page(demo: Demo) -> None:
         (f"{API}/findings", "auditor", {}),
         (f"{API}/registry/records", "admin", {}),
         (f"{API}/ledger/accounts/pool:{COUNTY}:dibao/statement", "auditor", {}),
+        (f"{API}/audit/accounts/pool:{COUNTY}:dibao", "auditor", {}),
+        (f"{API}/audit/policy/{COUNTY}", "auditor", {}),
+        (f"{API}/audit/cases/{case}", "auditor", {}),
     ]
     for url, role, params in lists:
         whole = get(demo, url, role, limit=500, **params)

@@ -26,7 +26,7 @@ COUNTY, OTHER = "420582", "420581"
 ROWS = 40_000  # per county
 # The tables a list reads that grow with a county: never scanned whole.
 COUNTY_SIZED = {
-    "case_state", "case_versions", "temporary_grants", "grant_scopes", "rolls", "roll_lines",
+    "audit_events", "audit_subjects", "case_state", "case_versions", "temporary_grants", "grant_scopes", "rolls", "roll_lines",
     "findings", "registry_records", "ledger_entries", "ledger_transactions", "ledger_balances",
 }  # fmt: skip
 
@@ -90,6 +90,12 @@ def _fill(services: Services) -> None:
         " CASE WHEN n = 0 THEN 'pool' ELSE 'reserve' END, c, c, CASE WHEN n = 0 THEN 100 ELSE 0 END,"
         f" CASE WHEN n = 0 THEN 0 ELSE 100 END, '', {day}, i, i * 100, 0"
         f" FROM {counties}, (VALUES (0), (1)) AS l(n)",
+        "INSERT INTO audit_events (position, originator_id, originator_version, event_type,"
+        " recorded_at, actor, details) SELECT i, 'o' || (i % 1000), 1, 'JournalTransaction.Posted',"
+        f" '2024-01-01T00:00:00Z', 'a', '{{}}' FROM generate_series(1, {2 * ROWS}) AS i",
+        "INSERT INTO audit_subjects (subject_kind, subject_id, position)"
+        f" SELECT 'account', CASE WHEN i % 2 = 0 THEN 'pool:{COUNTY}:dibao' ELSE 'pool:{OTHER}:dibao'"
+        f" END, i FROM generate_series(1, {2 * ROWS}) AS i",
         "INSERT INTO ledger_balances (account, kind, region_code, debit_fen, credit_fen)"
         " SELECT account, min(kind), min(region_code), max(debit_total), 0 FROM ledger_entries"
         " GROUP BY account",
@@ -266,3 +272,15 @@ def test_statement_and_balances(filled: Services) -> None:
         scanned = [n.get("Relation Name") for n in nodes if n["Node Type"] == "Seq Scan"]
         assert "ledger_entries" not in scanned, sql
         assert not [n for n in nodes if n["Node Type"] == "Aggregate"], sql
+
+
+def test_audit_trail_pages(filled: Services) -> None:
+    pool = f"pool:{COUNTY}:dibao"
+
+    def read() -> None:
+        first = filled.audit.for_subject("account", pool, limit=101)
+        assert len(first) == 101
+        filled.audit.for_subject("account", pool, limit=101, after=first[99]["position"])
+        filled.audit.for_subject("account", pool, as_of="2025-01-01", limit=101, after=1000)
+
+    assert_index_only_reads(planned(filled, read))
