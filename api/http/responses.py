@@ -65,6 +65,15 @@ class Problem(BaseModel):
 
 
 class Page(Out):
+    """A page of the one list still paged by offset (the issued checkpoints, a short list)."""
+
+    total: int = Count
+    limit: int = Field(ge=1)
+    offset: int = Count
+    items: list[Row]
+
+
+class KeysetPage(Out):
     """One page of a list, in the list's documented order (keyset pagination)."""
 
     limit: int = Field(ge=1)
@@ -100,7 +109,7 @@ class CaseRow(Out):
     version: int = Field(ge=1)
 
 
-class CasePage(Page):
+class CasePage(KeysetPage):
     items: list[CaseRow]  # type: ignore[assignment]
     known_at: KnownAt | None = None
 
@@ -184,11 +193,11 @@ class Roll(RollSummary):
     """A roll as listed and read: its summary's fields and more (totals per programme, …)."""
 
 
-class RollPage(Page):
+class RollPage(KeysetPage):
     items: list[Roll]  # type: ignore[assignment]
 
 
-class RollLines(Page):
+class RollLines(KeysetPage):
     roll_id: UUID
     total: int = Field(ge=0, description="the roll's line count")
 
@@ -220,7 +229,7 @@ class Grant(Out):
     status: str
 
 
-class GrantPage(Page):
+class GrantPage(KeysetPage):
     items: list[Grant]  # type: ignore[assignment]
 
 
@@ -239,7 +248,7 @@ class Finding(Out):
     detected_at: str
 
 
-class FindingPage(Page):
+class FindingPage(KeysetPage):
     items: list[Finding]  # type: ignore[assignment]
     total: int = Field(ge=0, description="findings matching the filters, on every page")
     amount_fen: Fen
@@ -330,7 +339,7 @@ class Balances(Out):
     known_at: KnownAt | None = None
 
 
-class Statement(Page):
+class Statement(KeysetPage):
     account: str
     known_at: KnownAt | None = None
 

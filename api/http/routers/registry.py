@@ -9,7 +9,7 @@ from api.http import schemas
 from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.http.paging import CursorQuery, Pager
-from api.http.responses import Page, RecordDismissed, RegistryRecorded, answer
+from api.http.responses import KeysetPage, RecordDismissed, RegistryRecorded, answer
 from api.http.routers.households import Limit
 from ops.services.access import RecordRegistryEntry
 from ops.services.findings import DismissRecord
@@ -34,7 +34,7 @@ def record(
     return run(request, services, principal, body, key, command)
 
 
-@router.get("/records", response_model=None, responses=answer(Page, 200))
+@router.get("/records", response_model=None, responses=answer(KeysetPage, 200))
 def records(
     services: ReadServices,
     principal: PrincipalDep,
