@@ -95,14 +95,13 @@ def _execute(services: Services, principal: Principal, command: Command) -> dict
 def _later_decisions(services: Services, admin: Principal, rng: random.Random) -> None:
     """Suspensions, gradual exits, terminations and a late death record on some demo cases."""
     services.projections.catch_up()
-    _total, cases = services.case_state.search(
+    cases, _next = services.case_state.search(
         scope_prefix=COUNTY,
         kind="household",
         region_prefix=None,
         status="active",
         programme=None,
         limit=60,
-        offset=0,
     )
     for index, case in enumerate(cases[:30]):
         action, fields = [

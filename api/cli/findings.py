@@ -35,20 +35,21 @@ def findings_list(
     def action(services: Any, principal: Any) -> tuple[dict[str, Any], bytes | None]:
         services.fresh()
 
-        def page(offset: int) -> dict[str, Any]:
+        def page(cursor: str | None) -> dict[str, Any]:
             return search_findings(
                 services, principal, rule=rule, region=region, status=status, first=first,
-                last=last, limit=PAGE, offset=offset,
+                last=last, limit=PAGE, cursor=cursor,
             )  # fmt: skip
 
-        first_page = page(0)
+        first_page = page(None)
 
         def every() -> Iterator[dict[str, Any]]:
-            offset, found = 0, first_page
-            while found["items"]:
+            found = first_page
+            while True:
                 yield from found["items"]
-                offset += PAGE
-                found = page(offset)
+                if found["next"] is None:
+                    return
+                found = page(found["next"])
 
         sheet = findings_xlsx(every(), first_page) if xlsx is not None else None
         return first_page, sheet

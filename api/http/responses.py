@@ -65,10 +65,22 @@ class Problem(BaseModel):
 
 
 class Page(Out):
+    """A page of the one list still paged by offset (the issued checkpoints, a short list)."""
+
     total: int = Count
     limit: int = Field(ge=1)
     offset: int = Count
     items: list[Row]
+
+
+class KeysetPage(Out):
+    """One page of a list, in the list's documented order (keyset pagination)."""
+
+    limit: int = Field(ge=1)
+    items: list[Row]
+    next: str | None = Field(
+        description="send as `cursor` for the page after this one; null on the last page"
+    )
 
 
 class KnownAt(Out):
@@ -97,7 +109,7 @@ class CaseRow(Out):
     version: int = Field(ge=1)
 
 
-class CasePage(Page):
+class CasePage(KeysetPage):
     items: list[CaseRow]  # type: ignore[assignment]
     known_at: KnownAt | None = None
 
@@ -113,8 +125,14 @@ class Timeline(Out):
 
 
 class Trail(Out):
+    """A page of a subject's events in log order (the recusal review: all of them)."""
+
     as_of: str
     items: list[Row]
+    limit: int | None = Field(default=None, ge=1)
+    next: str | None = Field(
+        default=None, description="send as `cursor` for the page after this one; null on the last"
+    )
 
 
 class PolicyRecorded(Out):
@@ -175,12 +193,13 @@ class Roll(RollSummary):
     """A roll as listed and read: its summary's fields and more (totals per programme, …)."""
 
 
-class RollPage(Page):
+class RollPage(KeysetPage):
     items: list[Roll]  # type: ignore[assignment]
 
 
-class RollLines(Page):
+class RollLines(KeysetPage):
     roll_id: UUID
+    total: int = Field(ge=0, description="the roll's line count")
 
 
 class Statistics(Out):
@@ -210,7 +229,7 @@ class Grant(Out):
     status: str
 
 
-class GrantPage(Page):
+class GrantPage(KeysetPage):
     items: list[Grant]  # type: ignore[assignment]
 
 
@@ -229,8 +248,9 @@ class Finding(Out):
     detected_at: str
 
 
-class FindingPage(Page):
+class FindingPage(KeysetPage):
     items: list[Finding]  # type: ignore[assignment]
+    total: int = Field(ge=0, description="findings matching the filters, on every page")
     amount_fen: Fen
     by_rule: dict[str, dict[str, int]]
 
@@ -319,9 +339,8 @@ class Balances(Out):
     known_at: KnownAt | None = None
 
 
-class Statement(Out):
+class Statement(KeysetPage):
     account: str
-    items: list[Row]
     known_at: KnownAt | None = None
 
 

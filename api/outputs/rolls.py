@@ -39,13 +39,7 @@ COMPONENT_CODES = (
 
 
 def all_lines(services: Services, roll_id: str) -> Iterator[dict[str, Any]]:
-    offset = 0
-    while True:
-        page = services.rolls.lines(roll_id, limit=PAGE, offset=offset)
-        yield from page
-        if len(page) < PAGE:
-            return
-        offset += PAGE
+    return services.rolls.all_lines(roll_id, PAGE)
 
 
 def component_totals(line: dict[str, Any]) -> dict[str, int]:

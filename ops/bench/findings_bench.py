@@ -99,8 +99,8 @@ def run(kind: str, households: int, counties: tuple[str, ...], month: str, folde
         services.projections.catch_up(["findings"])
         result["incremental_s"] = round(time.perf_counter() - started, 2)
         result["incremental_of_roll"] = round(result["incremental_s"] / result["roll_s"], 3)
-        total, money, _items, by_rule = services.findings.search(
-            scope_prefix="", rule=None, status=None, period=None, staff_id=None, limit=1, offset=0
+        total, money, _items, by_rule, _next = services.findings.search(
+            scope_prefix="", rule=None, status=None, period=None, staff_id=None, limit=1
         )
         result.update(
             findings=total, amount_fen=money, by_rule=by_rule, peak_rss_mib=peak_rss_mib()

@@ -161,14 +161,15 @@ def _write_findings(services: Any, scope: str, first: str, last: str, out: Path)
     last_day = date.fromisoformat(f"{add_months(last, 1)}-01") - timedelta(days=1)
     period = (f"{first}-01", last_day.isoformat())
     rows: list[list[Any]] = []
+    after = None
     while True:
-        _total, _money, page, _rules = services.findings.search(
+        _total, _money, page, _rules, after = services.findings.search(
             scope_prefix=scope_prefix(scope), rule=None, status=None, period=period,
-            staff_id=None, limit=FINDINGS_PAGE, offset=len(rows),
+            staff_id=None, limit=FINDINGS_PAGE, after=after,
         )  # fmt: skip
         rows += [[row[column] if column != "evidence" else json.dumps(row[column], ensure_ascii=False)
                   for column in FINDING_COLUMNS] for row in page]  # fmt: skip
-        if len(page) < FINDINGS_PAGE:
+        if after is None:
             break
     _write_csv(out / "findings.csv", FINDING_COLUMNS, rows)
 

@@ -14,6 +14,7 @@ from domain.errors import NotFound
 from domain.findings import FindingReview
 from domain.regions import scope_prefix
 from domain.registry import RegistryRecord
+from ledger.store.cursors import Pager
 from ops.services.core import Command, Outcome, Services
 
 
@@ -44,22 +45,24 @@ def own_cases(principal: Principal) -> str | None:
 def search_findings(
     services: Services, principal: Principal, *, rule: str | None = None,
     region: str | None = None, status: str | None = None, first: str | None = None,
-    last: str | None = None, limit: int = 50, offset: int = 0,
+    last: str | None = None, limit: int = 50, cursor: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """A page of the findings the caller sees (``region`` within its scope, 403 otherwise;
     dated ``first``–``last``, within a special auditor's period, 403 outside it), with their
-    count and money in all and per rule."""
+    count and money in all and per rule; ``cursor`` is the previous page's ``next``."""
     principal.require("read.findings")
     prefix = principal.prefix
     if region is not None:
         principal.require_filter(region)
         prefix = max(prefix, scope_prefix(region), key=len)
-    total, money, items, by_rule = services.findings.search(
-        scope_prefix=prefix, rule=rule, status=status, period=_dates(principal, first, last),
-        staff_id=own_cases(principal), limit=limit, offset=offset,
+    period, staff = _dates(principal, first, last), own_cases(principal)
+    pager = Pager(services, ["findings", prefix, period, staff, rule, status], width=3)
+    total, money, items, by_rule, last_key = services.findings.search(
+        scope_prefix=prefix, rule=rule, status=status, period=period, staff_id=staff,
+        limit=limit, after=pager.after(cursor),
     )  # fmt: skip
-    return {"total": total, "limit": limit, "offset": offset, "items": items,
-            "amount_fen": money, "by_rule": by_rule}  # fmt: skip
+    return pager.page(limit, items, last_key) | {"total": total, "amount_fen": money,
+                                                 "by_rule": by_rule}  # fmt: skip
 
 
 def _dates(principal: Principal, first: str | None, last: str | None) -> tuple[str, str] | None:

@@ -136,9 +136,12 @@ class AuditTrailView(View):
         *,
         as_of: str | None = None,
         period: tuple[str, str] | None = None,
+        limit: int | None = None,
+        after: int | None = None,
     ) -> list[dict[str, Any]]:
         """Every event about one subject in log order, optionally only those recorded by ``as_of``
-        and, with an audit ``period``, those effective in it (recorded in it, if undated)."""
+        and, with an audit ``period``, those effective in it (recorded in it, if undated); with
+        ``limit``, at most that many after log position ``after`` (a range of the subject's key)."""
         sql = (
             "SELECT e.position, e.originator_id, e.originator_version, e.event_type, e.region_code,"
             " e.effective_date, e.recorded_at, e.actor, e.document_ref, e.details, e.prepared_by,"
@@ -152,8 +155,15 @@ class AuditTrailView(View):
         if period is not None:
             sql += " AND COALESCE(e.effective_date, SUBSTR(e.recorded_at, 1, 10)) BETWEEN %s AND %s"
             params += list(period)
+        if after is not None:
+            sql += " AND s.position > %s"
+            params.append(after)
+        sql += " ORDER BY s.position"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
         with self.db.transaction() as cur:
-            rows = cur.execute(sql + " ORDER BY e.position", params).fetchall()
+            rows = cur.execute(sql, params).fetchall()
         return [decision_dates_shown(row) for row in rows]
 
     def recusal_review(

@@ -23,6 +23,8 @@ from projections.case_state.projection import (
     details_json,
 )
 from projections.case_state.settled import PAGE_FIELDS, RollCase, roll_cases, wanting_facts
+from projections.keyset import after as keyset_after
+from projections.keyset import prefix_range, split
 from projections.runner import View, aggregate_topic
 
 DDL = (
@@ -37,7 +39,6 @@ DDL = (
         version INTEGER NOT NULL, recorded_at TEXT NOT NULL, facts BYTEA NOT NULL,
         settled_from TEXT NOT NULL, settled BYTEA, settled_inline BYTEA, payee BYTEA NOT NULL,
         exit_until TEXT)""",
-    "CREATE INDEX IF NOT EXISTS case_state_region ON case_state (region_code, status)",
     """CREATE TABLE IF NOT EXISTS case_history (
         case_id TEXT PRIMARY KEY, members BYTEA NOT NULL, timeline BYTEA NOT NULL)""",
     # Every version of a case's listed columns (``CASE_COLUMNS``), each valid from the log
@@ -75,6 +76,23 @@ COUNTY_INDEX = (
 COUNTY_INDEX_SQLITE = (
     "CREATE INDEX IF NOT EXISTS case_state_county_cover ON case_state (county_code, case_id,"
     " start_month, kind, region_code, payee, recorded_at, settled_from, settled_inline)"
+)
+# The order of a case list: region (so that a scope or a region filter is a range of it), then
+# application date, then case id (unique: the keyset cursor's key).
+LIST_ORDER = ("region_code", "applied_on", "case_id")
+# One index per documented filter of a case list (none, status, programme), each leading with
+# the filter's equalities and then serving ``LIST_ORDER``; the known-at list reads versions in
+# the same order.
+LIST_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS case_state_list ON case_state (kind, region_code, applied_on, case_id)",
+    "CREATE INDEX IF NOT EXISTS case_state_list_status"
+    " ON case_state (kind, status, region_code, applied_on, case_id)",
+    "CREATE INDEX IF NOT EXISTS case_state_list_programme"
+    " ON case_state (kind, programme, region_code, applied_on, case_id)",
+    "CREATE INDEX IF NOT EXISTS case_versions_list"
+    " ON case_versions (kind, region_code, applied_on, case_id, valid_from)",
+    # Superseded by the indexes above (the planner took it for a region filter, then sorted).
+    "DROP INDEX IF EXISTS case_state_region",
 )
 CASE_COLUMNS = (
     "case_id, kind, region_code, county_code, programme, status, status_since, head_name, head_id_masked,"
@@ -121,6 +139,8 @@ class CaseStateView(View):
         for statement in DDL:
             cur.execute(statement)
         cur.execute(COUNTY_INDEX_SQLITE if cur.sqlite else COUNTY_INDEX)
+        for statement in LIST_INDEXES:
+            cur.execute(statement)
 
     def process(self, cur: Cursor, position: int, notification: Any) -> None:
         self.process_batch(cur, [(position, notification)])
@@ -274,47 +294,50 @@ class CaseStateView(View):
         status: str | None,
         programme: str | None,
         limit: int,
-        offset: int,
+        after: list[Any] | None = None,
         period: tuple[str, str] | None = None,
         known_at: int | None = None,
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Cases in scope; with an audit ``period`` (first day, last day), only the cases open at
-        some time in it (``case_in_period``); with ``known_at``, as known at that log position
-        (each case's version valid there)."""
-        table, where = "case_state", ["region_code LIKE %s"]
-        params: list[Any] = [scope_prefix + "%"]
-        if known_at is not None:
-            table = "case_versions"
-            where.append("valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)")
-            params += [known_at, known_at]
-        if period is not None:
-            where.append(f"applied_on <= %s AND NOT (status IN {ENDED} AND status_since < %s)")
-            params += [period[1], period[0]]
-        day = _today() if period is None else period[1]
-        if status in ("terminated", "gradual_exit"):
-            # A gradual exit whose months are over has left the programme (``_exit_over``).
-            ended = "(status = 'gradual_exit' AND exit_until <= %s)"
-            where.append(f"(status = 'terminated' OR {ended})" if status == "terminated"
-                         else f"status = 'gradual_exit' AND NOT {ended}")  # fmt: skip
-            params.append(day)
-            status = None
-        for column, value in (("kind", kind), ("status", status), ("programme", programme)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if region_prefix:
-            where.append("region_code LIKE %s")
-            params.append(region_prefix + "%")
-        clause = " AND ".join(where)
+    ) -> tuple[list[dict[str, Any]], list[Any] | None]:
+        """A page of the cases in scope in ``LIST_ORDER`` after the key ``after``, and the key
+        to continue from (None: no more). With an audit ``period`` (first day, last day), only
+        the cases open at some time in it (``case_in_period``); with ``known_at``, as known at
+        that log position (each case's version valid there). The scope and the region filter
+        are ranges of ``region_code``, which leads the order: an index of ``LIST_INDEXES``
+        serves each filter, and a page reads only its rows."""
+        table, clause, params, day = _case_filter(
+            scope_prefix, kind, region_prefix, status, programme, period, known_at
+        )
+        following, key = keyset_after(LIST_ORDER, after)
         with self.db.transaction() as cur:
-            total = cur.execute(
+            rows = cur.execute(
+                f"SELECT {CASE_COLUMNS} FROM {table} WHERE {clause}{following}"
+                f" ORDER BY {', '.join(LIST_ORDER)} LIMIT %s",
+                [*params, *key, limit + 1],
+            ).fetchall()
+        page, last = split(rows, limit, LIST_ORDER)
+        return [_booleans(row, day) for row in page], last
+
+    def count(
+        self,
+        *,
+        scope_prefix: str,
+        kind: str | None = None,
+        region_prefix: str | None = None,
+        status: str | None = None,
+        programme: str | None = None,
+        period: tuple[str, str] | None = None,
+        known_at: int | None = None,
+    ) -> int:
+        """How many cases ``search`` lists with these filters: a pass over them, for tools and
+        checks (the API's lists do not count)."""
+        table, clause, params, _day = _case_filter(
+            scope_prefix, kind, region_prefix, status, programme, period, known_at
+        )
+        with self.db.transaction() as cur:
+            found = cur.execute(
                 f"SELECT COUNT(*) AS n FROM {table} WHERE {clause}", params
             ).fetchone()
-            rows = cur.execute(
-                f"SELECT {CASE_COLUMNS} FROM {table} WHERE {clause} ORDER BY applied_on, case_id LIMIT %s OFFSET %s",
-                [*params, limit, offset],
-            ).fetchall()
-        return int(total["n"] if total else 0), [_booleans(row, day) for row in rows]
+        return int(found["n"] if found else 0)
 
     def timeline(self, case_id: str) -> list[dict[str, Any]]:
         """The case's decisions in effective-date order (recording order within a date)."""
@@ -543,3 +566,42 @@ def _booleans(row: dict[str, Any], day: str) -> dict[str, Any]:
     for member in row.get("members", []):
         member["covered"] = bool(member["covered"])
     return row
+
+
+def _case_filter(
+    scope_prefix: str,
+    kind: str | None,
+    region_prefix: str | None,
+    status: str | None,
+    programme: str | None,
+    period: tuple[str, str] | None,
+    known_at: int | None,
+) -> tuple[str, str, list[Any], str]:
+    """The table, WHERE clause and parameters of a case list, and the day its statuses are
+    told at (gradual exits over by then count as terminated)."""
+    table, where, params = "case_state", ["TRUE"], []
+    if known_at is not None:
+        table = "case_versions"
+        where.append("valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)")
+        params += [known_at, known_at]
+    if period is not None:
+        where.append(f"applied_on <= %s AND NOT (status IN {ENDED} AND status_since < %s)")
+        params += [period[1], period[0]]
+    day = _today() if period is None else period[1]
+    if status in ("terminated", "gradual_exit"):
+        # A gradual exit whose months are over has left the programme (``_exit_over``).
+        ended = "(status = 'gradual_exit' AND exit_until <= %s)"
+        where.append(f"(status = 'terminated' OR {ended})" if status == "terminated"
+                     else f"status = 'gradual_exit' AND NOT {ended}")  # fmt: skip
+        params.append(day)
+        status = None
+    for column, value in (("kind", kind), ("status", status), ("programme", programme)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    clause = " AND ".join(where)
+    for prefix in (scope_prefix, region_prefix or ""):
+        ranged, bounds = prefix_range("region_code", prefix)
+        clause += ranged
+        params += bounds
+    return table, clause, params, day

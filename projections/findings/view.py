@@ -44,8 +44,12 @@ from domain.roll import PaymentRoll
 from domain.tekun import TekunPerson
 from domain.temporary import TemporaryGrant
 from ledger.store.db import Cursor, Database, chunks
+from projections.keyset import after as keyset_after
+from projections.keyset import prefix_range, split
 from projections.runner import View, aggregate_topic, event_name, utc_text
 
+# The order of the finding list: region (the scope is a range of it), then when found.
+LIST_ORDER = ("region_code", "detected_position", "finding_id")
 DDL = (
     """CREATE TABLE IF NOT EXISTS findings (
         finding_id TEXT PRIMARY KEY, rule TEXT NOT NULL, severity TEXT NOT NULL,
@@ -56,6 +60,12 @@ DDL = (
         outcome TEXT, reviewed_by TEXT, reviewed_at TEXT)""",
     "CREATE INDEX IF NOT EXISTS findings_region ON findings (region_code, rule, status)",
     "CREATE INDEX IF NOT EXISTS findings_case ON findings (case_id)",
+    # The finding list's order (``LIST_ORDER``), unfiltered, by rule and by status.
+    "CREATE INDEX IF NOT EXISTS findings_list ON findings (region_code, detected_position, finding_id)",
+    "CREATE INDEX IF NOT EXISTS findings_list_rule"
+    " ON findings (rule, region_code, detected_position, finding_id)",
+    "CREATE INDEX IF NOT EXISTS findings_list_status"
+    " ON findings (status, region_code, detected_position, finding_id)",
     """CREATE TABLE IF NOT EXISTS finding_steps (
         finding_id TEXT NOT NULL, position BIGINT NOT NULL, step TEXT NOT NULL, actor TEXT NOT NULL,
         staff_id TEXT NOT NULL, outcome TEXT, note TEXT NOT NULL, document_ref TEXT NOT NULL,
@@ -855,11 +865,14 @@ class FindingsView(View):
 
     def search(
         self, *, scope_prefix: str, rule: str | None, status: str | None,
-        period: tuple[str, str] | None, staff_id: str | None, limit: int, offset: int,
-    ) -> tuple[int, int, list[dict[str, Any]], dict[str, dict[str, int]]]:  # fmt: skip
+        period: tuple[str, str] | None, staff_id: str | None, limit: int,
+        after: list[Any] | None = None,
+    ) -> tuple[int, int, list[dict[str, Any]], dict[str, dict[str, int]], list[Any] | None]:  # fmt: skip
         """Findings in scope (and dated in ``period``; on the cases ``staff_id`` worked, if
-        given): (count, money involved, a page, count and money per rule)."""
+        given): (count, money involved, a page after the key ``after`` in ``LIST_ORDER``,
+        count and money per rule, the key to continue from or None)."""
         where, params = self._where(scope_prefix, rule, status, period, staff_id)
+        following, key = keyset_after(LIST_ORDER, after)
         with self.db.transaction() as cur:
             per_rule = cur.execute(
                 "SELECT rule, COUNT(*) AS n, COALESCE(SUM(amount_fen), 0) AS fen FROM findings"
@@ -867,21 +880,23 @@ class FindingsView(View):
                 params,
             ).fetchall()
             rows = cur.execute(
-                f"SELECT {FINDING_COLUMNS} FROM findings WHERE {where}"
-                " ORDER BY detected_position, finding_id LIMIT %s OFFSET %s",
-                [*params, limit, offset],
+                f"SELECT {FINDING_COLUMNS} FROM findings WHERE {where}{following}"
+                f" ORDER BY {', '.join(LIST_ORDER)} LIMIT %s",
+                [*params, *key, limit + 1],
             ).fetchall()
         by_rule = {r["rule"]: {"count": int(r["n"]), "amount_fen": int(r["fen"])} for r in per_rule}
         total = sum(r["count"] for r in by_rule.values())
         money = sum(r["amount_fen"] for r in by_rule.values())
-        return total, money, [_shown(row) for row in rows], by_rule
+        rows, last = split(rows, limit, LIST_ORDER)
+        return total, money, [_shown(row) for row in rows], by_rule, last
 
     @staticmethod
     def _where(
         scope_prefix: str, rule: str | None, status: str | None,
         period: tuple[str, str] | None, staff_id: str | None,
     ) -> tuple[str, list[Any]]:  # fmt: skip
-        where, params = "region_code LIKE %s", [scope_prefix + "%"]
+        ranged, bounds = prefix_range("region_code", scope_prefix)
+        where, params = "TRUE" + ranged, bounds
         for column, value in (("rule", rule), ("status", status)):
             if value:
                 where += f" AND {column} = %s"

@@ -8,6 +8,8 @@ from typing import Any
 from domain.identity import mask_id_number
 from domain.temporary import TemporaryGrant
 from ledger.store.db import Cursor, Database
+from projections.keyset import after as keyset_after
+from projections.keyset import split
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
@@ -17,7 +19,15 @@ DDL = (
         status TEXT NOT NULL, level TEXT, needed_level TEXT, paying_township TEXT, requested_on TEXT NOT NULL,
         approved_on TEXT, paid_on TEXT, supplements INTEGER NOT NULL DEFAULT 0, recorded_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS temporary_grants_person ON temporary_grants (person_key)",
+    # Every scope that sees a grant (each level's prefix of its hukou region and of the place
+    # of occurrence, '' for the nation), in the list's order: a scope's page is a range of
+    # this key, whichever of the two regions puts the grant in scope, and no grant twice.
+    """CREATE TABLE IF NOT EXISTS grant_scopes (
+        scope TEXT NOT NULL, requested_on TEXT NOT NULL, grant_id TEXT NOT NULL,
+        PRIMARY KEY (scope, requested_on, grant_id))""",
 )
+# The digits of a region code at each level (nation, province, city, county, township, village).
+SCOPE_LENGTHS = (0, 2, 4, 6, 9, 12)
 COLUMNS = (
     "grant_id, region_code, occurred_in, id_masked, name, grant_type, amount_fen, status, level, needed_level,"
     " paying_township, requested_on, approved_on, paid_on, supplements, recorded_at"
@@ -26,7 +36,9 @@ COLUMNS = (
 
 class GrantsView(View):
     name = "grants"
-    tables = ("temporary_grants",)
+    # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
+    version = 2
+    tables = ("temporary_grants", "grant_scopes")
     topics = (aggregate_topic(TemporaryGrant),)
 
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
@@ -48,6 +60,12 @@ class GrantsView(View):
                      event.person["name"], event.grant_type, event.amount_fen, event.effective_date, at,
                      self.person_key(event.person["id_number"])),
                 )  # fmt: skip
+                scopes = {code[:n] for code in (event.region_code, event.occurred_in)
+                          for n in SCOPE_LENGTHS if n <= len(code)}  # fmt: skip
+                cur.executemany(
+                    "INSERT INTO grant_scopes (scope, requested_on, grant_id) VALUES (%s, %s, %s)",
+                    [(scope, event.effective_date, grant) for scope in sorted(scopes)],
+                )
             case TemporaryGrant.Approved():
                 cur.execute(
                     "UPDATE temporary_grants SET status = 'approved', level = %s, needed_level = %s,"
@@ -69,24 +87,28 @@ class GrantsView(View):
                             " WHERE grant_id = %s", (at, grant))  # fmt: skip
 
     def search(
-        self, scope_prefix: str, limit: int, offset: int, period: tuple[str, str] | None = None
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Grants in scope; with an audit ``period``, those requested (effective) in it."""
-        where = "(region_code LIKE %s OR occurred_in LIKE %s)"
-        params = [scope_prefix + "%", scope_prefix + "%"]
+        self,
+        scope_prefix: str,
+        limit: int,
+        after: list[Any] | None = None,
+        period: tuple[str, str] | None = None,
+    ) -> tuple[list[dict[str, Any]], list[Any] | None]:
+        """A page of the grants in scope (by hukou region or place of occurrence) by request
+        date, then id, after the key ``after``, and the key to continue from (None: no more);
+        with an audit ``period``, those requested (effective) in it."""
+        where, params = "s.scope = %s", [scope_prefix]
         if period is not None:
-            where += " AND requested_on BETWEEN %s AND %s"
+            where += " AND s.requested_on BETWEEN %s AND %s"
             params += list(period)
+        following, key = keyset_after(("s.requested_on", "s.grant_id"), after)
+        shown = ", ".join(f"g.{column.strip()}" for column in COLUMNS.split(","))
         with self.db.transaction() as cur:
-            total = cur.execute(
-                f"SELECT COUNT(*) AS n FROM temporary_grants WHERE {where}", params
-            ).fetchone()
             rows = cur.execute(
-                f"SELECT {COLUMNS} FROM temporary_grants WHERE {where} ORDER BY requested_on, grant_id"
-                " LIMIT %s OFFSET %s",
-                [*params, limit, offset],
+                f"SELECT {shown} FROM grant_scopes s JOIN temporary_grants g ON g.grant_id = s.grant_id"
+                f" WHERE {where}{following} ORDER BY s.requested_on, s.grant_id LIMIT %s",
+                [*params, *key, limit + 1],
             ).fetchall()
-        return int(total["n"] if total else 0), rows
+        return split(rows, limit, ("requested_on", "grant_id"))
 
     def get(self, grant_id: str) -> dict[str, Any] | None:
         with self.db.transaction() as cur:

@@ -15,7 +15,9 @@ import orjson
 
 from ledger.journal import JournalTransaction, LedgerPeriod, LedgerYear
 from ledger.statements import BankStatement, StatementChunk
-from ledger.store.db import Cursor, Database, copy_escape
+from ledger.store.db import Cursor, Database, chunks, copy_escape
+from projections.keyset import after as keyset_after
+from projections.keyset import prefix_range, split
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
@@ -27,10 +29,19 @@ DDL = (
         txn_id TEXT NOT NULL, line_no INTEGER NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL,
         region_code TEXT NOT NULL, county_code TEXT NOT NULL, debit_fen BIGINT NOT NULL, credit_fen BIGINT NOT NULL,
         source TEXT NOT NULL, posting_date TEXT NOT NULL, position BIGINT NOT NULL,
+        debit_total BIGINT NOT NULL, credit_total BIGINT NOT NULL,
         PRIMARY KEY (txn_id, line_no),
         CHECK (debit_fen >= 0 AND credit_fen >= 0),
         CHECK ((debit_fen > 0 AND credit_fen = 0) OR (credit_fen > 0 AND debit_fen = 0)))""",
-    "CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries (account, position)",
+    # An account's entries in log order: its statement, and its balance at a log position.
+    "CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries (account, position, line_no)",
+    # Each account's totals, kept by the view as entries arrive (``debit_total`` and
+    # ``credit_total`` of an entry are its account's totals after it): a balance is a row read,
+    # never a sum over the account's entries.
+    """CREATE TABLE IF NOT EXISTS ledger_balances (
+        account TEXT PRIMARY KEY, kind TEXT NOT NULL, region_code TEXT NOT NULL,
+        debit_fen BIGINT NOT NULL, credit_fen BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS ledger_balances_region ON ledger_balances (region_code, account)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_county ON ledger_entries (county_code)",
     """CREATE TABLE IF NOT EXISTS bank_statement_lines (
         statement_id TEXT NOT NULL, line_no INTEGER NOT NULL, county_code TEXT NOT NULL, reference TEXT NOT NULL,
@@ -95,7 +106,7 @@ STATEMENT_FIELDS = ("statement_id", "line_no", "county_code", "reference", "amou
 TRANSACTION_FIELDS = ("txn_id", "txn_key", "code", "posting_date", "recorded_at", "description", "document_ref",
                       "actor", "reverses", "position")  # fmt: skip
 ENTRY_FIELDS = ("txn_id", "line_no", "account", "kind", "region_code", "county_code", "debit_fen", "credit_fen",
-                "source", "posting_date", "position")  # fmt: skip
+                "source", "posting_date", "position", "debit_total", "credit_total")  # fmt: skip
 
 
 def _statement_rows(position: int, event: Any) -> list[tuple[Any, ...]]:
@@ -119,9 +130,9 @@ def _statement_text(position: int, event: Any) -> str:
 class LedgerView(View):
     name = "ledger"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 6
+    version = 7
     tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines",
-              "bank_statements", "ledger_carry_overs")  # fmt: skip
+              "bank_statements", "ledger_carry_overs", "ledger_balances")  # fmt: skip
     topics = (
         aggregate_topic(JournalTransaction),
         aggregate_topic(LedgerPeriod),
@@ -151,7 +162,7 @@ class LedgerView(View):
 
         def flush() -> None:
             cur.insert_many("ledger_transactions", TRANSACTION_FIELDS, transactions)
-            cur.insert_many("ledger_entries", ENTRY_FIELDS, entries)
+            cur.insert_many("ledger_entries", ENTRY_FIELDS, _with_totals(cur, entries))
             transactions.clear()
             entries.clear()
             if chunks and cur.sqlite:
@@ -239,17 +250,57 @@ class LedgerView(View):
     ) -> list[dict[str, Any]]:
         """Balances of the accounts in scope, of the entries posted by ``until`` if given and
         recorded by log position ``known_at`` if given (entries are never changed: a reversal
-        is entries of its own, so a position bounds exactly what was known)."""
-        where, params = "region_code LIKE %s", [scope_prefix + "%"]
+        is entries of its own, so a position bounds exactly what was known). Now, each is its
+        row of ``ledger_balances``; at a position, the totals of the account's last entry
+        recorded by then (one index lookup an account). Only by a posting date (a special
+        audit's period end) are entries summed: backdated postings make it no prefix of the log."""
+        where, params = "TRUE", []
+        for prefix in (scope_prefix, region or ""):
+            ranged, bounds = prefix_range("b.region_code", prefix)
+            where += ranged
+            params += bounds
         if until is not None:
-            where += " AND posting_date <= %s"
-            params.append(until)
+            return self._summed(where.replace("b.", ""), params, until, known_at)
+        if known_at is None:
+            sql = (
+                "SELECT account, kind, region_code, debit_fen, credit_fen,"
+                f" debit_fen - credit_fen AS balance_fen FROM ledger_balances b WHERE {where}"
+                " ORDER BY account"
+            )
+        else:
+            last = (
+                "SELECT e.position, e.line_no FROM ledger_entries e WHERE e.account = b.account"
+                " AND e.position <= %s ORDER BY e.position DESC, e.line_no DESC LIMIT 1"
+            )
+            # PostgreSQL looks each account's last entry up laterally; SQLite (no LATERAL)
+            # matches it by its key, looked up per account.
+            joined = (
+                "JOIN ledger_entries t ON t.account = b.account"
+                f" AND (t.position, t.line_no) = ({last})"
+                if self.db.is_sqlite
+                else f"CROSS JOIN LATERAL ({last.replace('e.position, e.line_no', 'e.*', 1)}) t"
+            )
+            sql = (
+                "SELECT b.account, b.kind, b.region_code, t.debit_total AS debit_fen,"
+                " t.credit_total AS credit_fen, t.debit_total - t.credit_total AS balance_fen"
+                f" FROM ledger_balances b {joined} WHERE {where} ORDER BY b.account"
+            )
+            params = [known_at, *params]
+        with self.db.transaction() as cur:
+            rows = cur.execute(sql, params).fetchall()
+        for row in rows:
+            for column in ("debit_fen", "credit_fen", "balance_fen"):
+                row[column] = int(row[column])
+        return rows
+
+    def _summed(
+        self, where: str, params: list[Any], until: str, known_at: int | None
+    ) -> list[dict[str, Any]]:
+        where += " AND posting_date <= %s"
+        params = [*params, until]
         if known_at is not None:
             where += " AND position <= %s"
             params.append(known_at)
-        if region:
-            where += " AND region_code LIKE %s"
-            params.append(region + "%")
         with self.db.transaction() as cur:
             return cur.execute(
                 "SELECT account, kind, region_code, CAST(SUM(debit_fen) AS BIGINT) AS debit_fen,"
@@ -310,28 +361,64 @@ class LedgerView(View):
         self,
         account: str,
         limit: int,
-        offset: int,
+        after: list[Any] | None = None,
         period: tuple[str, str] | None = None,
         known_at: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """An account's entries in log order, each with the running balance after it; with an
-        audit ``period``, only the entries posted in it (their balances still count every entry
-        before them); with ``known_at``, only the entries recorded by that log position."""
+    ) -> tuple[list[dict[str, Any]], list[Any] | None]:
+        """A page of an account's entries in log order after the key ``after`` (position,
+        line), each with the running balance after it, and the key to continue from (None: no
+        more); with an audit ``period``, only the entries posted in it (their balances still
+        count every entry before them); with ``known_at``, only the entries recorded by that log
+        position. The balance is the entry's own (``debit_total`` − ``credit_total``)."""
         first, last = period if period is not None else ("0000-00-00", "9999-99-99")
         known = "" if known_at is None else " AND e.position <= %s"
         bound = [] if known_at is None else [known_at]
+        following, key = keyset_after(("e.position", "e.line_no"), after)
         with self.db.transaction() as cur:
             rows = cur.execute(
-                "SELECT * FROM (SELECT e.position, e.line_no, t.txn_key, t.code, e.posting_date, t.document_ref,"
-                " e.debit_fen, e.credit_fen, e.source,"
-                " CAST(SUM(e.debit_fen - e.credit_fen) OVER (ORDER BY e.position, e.line_no) AS BIGINT) AS balance_fen"
-                f" FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s{known})"
-                " entries WHERE posting_date BETWEEN %s AND %s ORDER BY position, line_no LIMIT %s OFFSET %s",
-                (account, *bound, first, last, limit, offset),
+                "SELECT e.position, e.line_no, t.txn_key, t.code, e.posting_date, t.document_ref,"
+                " e.debit_fen, e.credit_fen, e.source, e.debit_total - e.credit_total AS balance_fen"
+                f" FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.account = %s{known}"
+                f" AND e.posting_date BETWEEN %s AND %s{following} ORDER BY e.position, e.line_no LIMIT %s",
+                (account, *bound, first, last, *key, limit + 1),
             ).fetchall()
+        rows, next_key = split(rows, limit, ("position", "line_no"))
         for row in rows:
+            row["balance_fen"] = int(row["balance_fen"])
             del row["line_no"]
-        return rows
+        return rows, next_key
+
+
+def _with_totals(cur: Cursor, entries: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The entries (in log order) each with its account's debit and credit totals after it,
+    counted on from ``ledger_balances``, which is brought up to the batch's end."""
+    if not entries:
+        return []
+    accounts = sorted({entry[2] for entry in entries})
+    totals: dict[str, list[int]] = {}
+    for chunk in chunks(accounts):
+        marks = ", ".join(["%s"] * len(chunk))
+        for row in cur.execute(
+            f"SELECT account, debit_fen, credit_fen FROM ledger_balances WHERE account IN ({marks})",
+            chunk,
+        ).fetchall():
+            totals[row["account"]] = [int(row["debit_fen"]), int(row["credit_fen"])]
+    shown: dict[str, tuple[str, str]] = {}
+    counted = []
+    for entry in entries:
+        account, kind, region = entry[2], entry[3], entry[4]
+        total = totals.setdefault(account, [0, 0])
+        total[0] += entry[6]
+        total[1] += entry[7]
+        shown[account] = (kind, region)
+        counted.append((*entry, total[0], total[1]))
+    cur.executemany(
+        "INSERT INTO ledger_balances (account, kind, region_code, debit_fen, credit_fen)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account) DO UPDATE"
+        " SET debit_fen = excluded.debit_fen, credit_fen = excluded.credit_fen",
+        [(account, *shown[account], *totals[account]) for account in sorted(shown)],
+    )
+    return counted
 
 
 def _parts(account: str) -> tuple[str, str, str]:

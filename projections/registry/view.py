@@ -9,6 +9,8 @@ from typing import Any
 from domain.identity import mask_id_number
 from domain.registry import RegistryKind, RegistryRecord, official_of
 from ledger.store.db import Cursor, Database
+from projections.keyset import after as keyset_after
+from projections.keyset import prefix_range, split
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
@@ -20,6 +22,12 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS registry_person ON registry_records (person_key)",
     "CREATE INDEX IF NOT EXISTS registry_region ON registry_records (region_code, kind)",
     "CREATE INDEX IF NOT EXISTS registry_official ON registry_records (official_staff_id)",
+)
+# The order of the record list (``search``) and the indexes serving it, unfiltered and by kind.
+LIST_ORDER = ("region_code", "position")
+LIST_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS registry_list ON registry_records (region_code, position)",
+    "CREATE INDEX IF NOT EXISTS registry_list_kind ON registry_records (kind, region_code, position)",
 )
 COLUMNS = "record_id, kind, id_masked, region_code, effective_date, recorded_at, source, source_ref, details"
 
@@ -34,7 +42,7 @@ class RegistryView(View):
         self.person_key = person_key
 
     def create(self, cur: Cursor) -> None:
-        for statement in DDL:
+        for statement in (*DDL, *LIST_INDEXES):
             cur.execute(statement)
 
     def process(self, cur: Cursor, position: int, event: Any) -> None:
@@ -86,25 +94,29 @@ class RegistryView(View):
         scope_prefix: str,
         kind: str | None,
         limit: int,
-        offset: int,
+        after: list[Any] | None = None,
         period: tuple[str, str] | None = None,
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Records in scope; with an audit ``period``, those effective in it."""
-        where, params = "region_code LIKE %s", [scope_prefix + "%"]
+    ) -> tuple[list[dict[str, Any]], list[Any] | None]:
+        """A page of the records in scope by region, then log position, after the key
+        ``after``, and the key to continue from (None: no more); with an audit ``period``,
+        those effective in it. An index leads with each filter's equalities (none, kind)."""
+        where, params = "TRUE", []
         if period is not None:
             where += " AND effective_date BETWEEN %s AND %s"
             params += list(period)
         if kind:
             where += " AND kind = %s"
             params.append(kind)
+        ranged, bounds = prefix_range("region_code", scope_prefix)
+        following, key = keyset_after(LIST_ORDER, after)
         with self.db.transaction() as cur:
-            total = cur.execute(
-                f"SELECT COUNT(*) AS n FROM registry_records WHERE {where}", params
-            ).fetchone()
             rows = cur.execute(
-                f"SELECT {COLUMNS} FROM registry_records WHERE {where} ORDER BY position LIMIT %s OFFSET %s",
-                [*params, limit, offset],
+                f"SELECT {COLUMNS}, position FROM registry_records WHERE {where}{ranged}{following}"
+                f" ORDER BY {', '.join(LIST_ORDER)} LIMIT %s",
+                [*params, *bounds, *key, limit + 1],
             ).fetchall()
+        rows, last = split(rows, limit, LIST_ORDER)
         for row in rows:
             row["details"] = json.loads(row["details"])
-        return int(total["n"] if total else 0), rows
+            del row["position"]
+        return rows, last

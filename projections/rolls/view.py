@@ -6,13 +6,14 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from domain.lines import table_rows
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, chunk_id
 from ledger.store.db import Cursor, Database, chunks
+from projections.keyset import prefix_range, split
 from projections.runner import View, aggregate_topic, utc_text
 
 DDL = (
@@ -23,6 +24,8 @@ DDL = (
         persons INTEGER NOT NULL, total_fen BIGINT NOT NULL, totals TEXT NOT NULL, generated_at TEXT,
         approved_at TEXT, approved_by TEXT, version INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS rolls_county ON rolls (county_code, month)",
+    # The order of the roll list (``search``): latest month first.
+    "CREATE INDEX IF NOT EXISTS rolls_list ON rolls (month DESC, county_code, grp, roll_id)",
     # A line belongs to its generation by ``gen`` (``generation_key``); which roll and token a
     # generation is, ``roll_generations`` says.
     # What queries select, sum or match on; a line's names, masked numbers and components are
@@ -343,11 +346,13 @@ class RollsView(View):
         county: str | None,
         month: str | None,
         limit: int,
-        offset: int,
+        after: list[Any] | None = None,
         period: tuple[str, str] | None = None,
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Rolls in scope; with an audit ``period`` (first day, last day), those of its months."""
-        where, params = ["county_code LIKE %s"], [scope_prefix + "%"]
+    ) -> tuple[list[dict[str, Any]], list[Any] | None]:
+        """A page of the rolls in scope, latest month first, then by county, group and id,
+        after the key ``after`` (month, county, group, id), and the key to continue from (None:
+        no more); with an audit ``period`` (first day, last day), those of its months."""
+        where, params = ["TRUE"], []
         if period is not None:
             where.append("month BETWEEN %s AND %s")
             params += [period[0][:7], period[1][:7]]
@@ -356,16 +361,22 @@ class RollsView(View):
                 where.append(f"{column} = %s")
                 params.append(value)
         clause = " AND ".join(where)
+        ranged, bounds = prefix_range("county_code", scope_prefix)
+        clause += ranged
+        params += bounds
+        if after is not None:  # the month descends, the rest ascends
+            clause += (
+                " AND (month < %s OR (month = %s AND (county_code, grp, roll_id) > (%s, %s, %s)))"
+            )
+            params += [after[0], *after]
         with self.db.transaction() as cur:
-            total = cur.execute(
-                f"SELECT COUNT(*) AS n FROM rolls WHERE {clause}", params
-            ).fetchone()
             rows = cur.execute(
-                f"SELECT {ROLL_COLUMNS} FROM rolls WHERE {clause} ORDER BY month DESC, county_code, grp"
-                " LIMIT %s OFFSET %s",
-                [*params, limit, offset],
+                f"SELECT {ROLL_COLUMNS} FROM rolls WHERE {clause}"
+                " ORDER BY month DESC, county_code, grp, roll_id LIMIT %s",
+                [*params, limit + 1],
             ).fetchall()
-        return int(total["n"] if total else 0), [_decoded(row) for row in rows]
+        page, last = split(rows, limit, ("month", "county_code", "group_name", "roll_id"))
+        return [_decoded(row) for row in page], last
 
     def first_line_of(self, roll_id: str, case_ids: list[str]) -> dict[str, Any] | None:
         """The first line of the roll's current draft or approved generation paying one of
@@ -379,22 +390,33 @@ class RollsView(View):
             ).fetchone()
         return row
 
-    def lines(self, roll_id: str, *, limit: int, offset: int) -> list[dict[str, Any]]:
-        """A page of the current generation's lines. What queries never select on — names,
-        masked numbers, components (~450 bytes of a line's ~600) — is read from the chunk events
-        the page's lines were recorded in, not kept a second time in the view, which would cost
-        every roll's generation to write; a page of up to 2,000 lines reads 1–3 chunks."""
-        with self.db.transaction() as cur:
+    def lines(
+        self, roll_id: str, *, limit: int, after: int | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of the current generation's lines after line number ``after``, in line order
+        (the lines' primary key), and the line number to continue from (None: no more). What
+        queries never select on — names, masked numbers, components (~450 bytes of a line's
+        ~600) — is read from the chunk events the page's lines were recorded in, not kept a
+        second time in the view, which would cost every roll's generation to write; a page of up
+        to 500 lines reads 1–2 chunks."""
+        with self.db.transaction(snapshot=True) as cur:
+            # The generation first, then its lines as a range of their key: a join would leave
+            # the planner not knowing which generation, and it would hash every roll's lines.
+            roll = cur.execute(
+                "SELECT gen, token FROM rolls WHERE roll_id = %s", (roll_id,)
+            ).fetchone()
+            if roll is None:
+                return [], None
             rows = cur.execute(
-                "SELECT r.token, l.line_no, l.case_id, l.programme, l.region_code, l.covered_members,"
-                " l.total_fen, l.receivable_fen, l.bank_status, l.bank_reason"
-                " FROM rolls r JOIN roll_lines l ON l.gen = r.gen"
-                " WHERE r.roll_id = %s ORDER BY l.line_no LIMIT %s OFFSET %s",
-                (roll_id, limit, offset),
+                "SELECT line_no, case_id, programme, region_code, covered_members, total_fen,"
+                " receivable_fen, bank_status, bank_reason FROM roll_lines"
+                " WHERE gen = %s AND line_no > %s ORDER BY line_no LIMIT %s",
+                (roll["gen"], -1 if after is None else after, limit + 1),
             ).fetchall()
+        rows, last = split(rows, limit, ("line_no",))
         recorded: dict[int, dict[str, Any]] = {}
         for number in sorted({row["line_no"] // LINES_PER_CHUNK for row in rows}):
-            for line in self.chunk_lines(roll_id, rows[0]["token"], number):
+            for line in self.chunk_lines(roll_id, roll["token"], number):
                 recorded[line["line_no"]] = line
         page = []
         for row in rows:
@@ -408,7 +430,16 @@ class RollsView(View):
                 "receivable_fen": row["receivable_fen"], "bank_status": row["bank_status"],
                 "bank_reason": row["bank_reason"], "components": line["components"],
             })  # fmt: skip
-        return page
+        return page, None if last is None else int(last[0])
+
+    def all_lines(self, roll_id: str, page: int = 2_000) -> Iterator[dict[str, Any]]:
+        """Every line of the current generation, in line order, a page at a time."""
+        after: int | None = None
+        while True:
+            lines, after = self.lines(roll_id, limit=page, after=after)
+            yield from lines
+            if after is None:
+                return
 
 
 def _record_held(cur: Cursor, roll: str) -> None:

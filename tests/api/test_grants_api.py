@@ -130,17 +130,21 @@ def test_levels_payment_from_the_reserve_and_supplements(
         == 200
     )
     listing = client.get(f"{API}/temporary-grants", headers=token("auditor")).json()
-    assert listing["total"] == 3 and sorted(g["status"] for g in listing["items"]) == [
+    assert len(listing["items"]) == 3 and sorted(g["status"] for g in listing["items"]) == [
         "approved",
         "approved",
         "paid",
     ]
     beijing = token("auditor", "110105")
     assert (
-        client.get(f"{API}/temporary-grants", headers=beijing).json()["total"] == 3
+        len(client.get(f"{API}/temporary-grants", headers=beijing).json()["items"]) == 3
     )  # by hukou region
     assert (
-        client.get(f"{API}/temporary-grants", headers=token("auditor", "420581")).json()["total"]
+        len(
+            client.get(f"{API}/temporary-grants", headers=token("auditor", "420581")).json()[
+                "items"
+            ]
+        )
         == 0
     )
     assert_problem(

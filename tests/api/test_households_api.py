@@ -255,7 +255,7 @@ def test_roles_and_scopes(client: TestClient, token: Any, services: Services) ->
         "case_id",
     )
     listing = client.get(f"{API}/households", headers=neighbour).json()
-    assert listing["total"] == 0 and listing["items"] == []
+    assert len(listing["items"]) == 0 and listing["items"] == []
     assert_problem(
         client.get(f"{API}/households?region=420582", headers=neighbour),
         403,
@@ -269,9 +269,9 @@ def test_roles_and_scopes(client: TestClient, token: Any, services: Services) ->
         "region_scope",
     )
     city = token("auditor", "420500")
-    assert client.get(f"{API}/households", headers=city).json()["total"] == 1
+    assert len(client.get(f"{API}/households", headers=city).json()["items"]) == 1
     beijing = token("auditor", OTHER_PROVINCE_COUNTY)
-    assert client.get(f"{API}/households", headers=beijing).json()["total"] == 0
+    assert len(client.get(f"{API}/households", headers=beijing).json()["items"]) == 0
     assert (
         client.get(f"{API}/households", headers={"Authorization": "Bearer nope"}).status_code == 401
     )

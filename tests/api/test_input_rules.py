@@ -391,20 +391,32 @@ def test_every_integer_query_parameter_has_bounds(settings: Settings) -> None:
 
 
 def test_offsets_beyond_the_integer_range_are_422(client: TestClient, token: Any) -> None:
-    """Every list operation refuses an offset or limit past its bound with 422 naming it, and
-    answers the largest offset allowed."""
+    """Every list operation refuses a limit past its bound and a cursor not shaped as one with
+    422 naming it; the one still paged by offset (issued checkpoints, a short list) refuses an
+    offset past its bound and answers the largest allowed."""
     spec, headers = client.app.openapi(), token("admin")  # type: ignore[attr-defined]
-    lists = [
-        path.replace("{roll_id}", str(uuid.uuid4())).replace("{account}", "pool:420582:dibao")
-        for path, item in spec["paths"].items()
-        if any(p["name"] == "offset" for p in item.get("get", {}).get("parameters", []))
-    ]
-    assert len(lists) >= 5
-    for url in lists:
+
+    def lists(parameter: str) -> list[str]:
+        return [
+            path.replace("{roll_id}", str(uuid.uuid4())).replace("{account}", "pool:420582:dibao")
+            for path, item in spec["paths"].items()
+            if any(p["name"] == parameter for p in item.get("get", {}).get("parameters", []))
+        ]
+
+    assert len(lists("cursor")) >= 8
+    for url in lists("cursor"):
+        assert_problem(client.get(f"{url}?limit={2**31}", headers=headers), 422, "limit")
+        for bad in (
+            "x",
+            "a.b",
+            "%00.AAAAAAAAAAAAAAAAAAAAAA",
+            "A" * 700 + ".AAAAAAAAAAAAAAAAAAAAAA",
+        ):
+            assert_problem(client.get(f"{url}?cursor={bad}", headers=headers), 422, "cursor")
+    for url in lists("offset"):
         for name, value in (("offset", 2**63), ("offset", MAX_OFFSET + 1), ("limit", 2**31)):
             assert_problem(client.get(f"{url}?{name}={value}", headers=headers), 422, name)
-        if "{" not in url and "roll" not in url:
-            assert client.get(f"{url}?offset={MAX_OFFSET}", headers=headers).status_code == 200
+        assert client.get(f"{url}?offset={MAX_OFFSET}", headers=headers).status_code == 200
 
 
 def test_dates_and_months_out_of_range_are_refused_everywhere(

@@ -237,8 +237,8 @@ def test_the_database_itself_refuses_edits_and_unbalanced_transactions(
             cur.execute(statement)
     insert = (
         "INSERT INTO ledger_entries (txn_id, line_no, account, kind, region_code, county_code, debit_fen,"
-        " credit_fen, source, posting_date, position) VALUES (%s, %s, 'pool:420582:dibao', 'pool', '420582',"
-        " '420582', %s, %s, '', '2024-03-05', 999)"
+        " credit_fen, source, posting_date, position, debit_total, credit_total) VALUES (%s, %s,"
+        " 'pool:420582:dibao', 'pool', '420582', '420582', %s, %s, '', '2024-03-05', 999, 0, 0)"
     )
     with pytest.raises(Exception), services.db.transaction(write=True) as cur:  # noqa: B017 - driver-specific
         cur.execute(insert, ("t-neg", 0, -5, 0))

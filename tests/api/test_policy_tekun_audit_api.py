@@ -253,12 +253,12 @@ def test_registry_records_are_idempotent_and_never_change_a_case(
     assert services.log_position() == position
     assert client.get(f"{API}/households/{case_id}", headers=admin).json()["status"] == "applied"
     records = client.get(f"{API}/registry/records?kind=death", headers=admin).json()
-    assert records["total"] == 1 and "*" in records["items"][0]["id_masked"]
+    assert len(records["items"]) == 1 and "*" in records["items"][0]["id_masked"]
     assert (
         client.get(f"{API}/registry/records", headers=token("auditor", OTHER_COUNTY)).json()[
-            "total"
+            "items"
         ]
-        == 0
+        == []
     )
 
 

@@ -100,18 +100,16 @@ def seeded(
 def _records(services: Services) -> dict[str, list[str]]:
     """Ids of the seeded county's records, by the path parameter that names them."""
     services.projections.catch_up()
-    _, households = services.case_state.search(
+    households, _ = services.case_state.search(
         scope_prefix=COUNTY, kind="household", region_prefix=None, status=None, programme=None,
-        limit=10, offset=0,
+        limit=10,
     )  # fmt: skip
-    _, tekun = services.case_state.search(
+    tekun, _ = services.case_state.search(
         scope_prefix=COUNTY, kind="tekun", region_prefix=None, status=None, programme=None,
-        limit=10, offset=0,
+        limit=10,
     )  # fmt: skip
-    _, rolls = services.rolls.search(
-        scope_prefix=COUNTY, county=None, month=None, limit=10, offset=0
-    )
-    _, grants = services.grants.search(COUNTY, 10, 0)
+    rolls, _ = services.rolls.search(scope_prefix=COUNTY, county=None, month=None, limit=10)
+    grants, _ = services.grants.search(COUNTY, 10)
     return {
         "case_id": [row["case_id"] for row in households + tekun],
         "roll_id": [row["roll_id"] for row in rolls],

@@ -150,8 +150,7 @@ def test_catch_up_passes_over_a_view_being_rebuilt_and_a_failed_rebuild_is_hande
         positions = services.projections.positions()
         assert positions["case_state"] == REBUILDING
         assert positions["audit_trail"] == services.log_position()
-        assert services.case_state.search(scope_prefix="", kind=None, region_prefix=None,
-                                          status=None, programme=None, limit=5, offset=0)[0] == 0  # fmt: skip
+        assert services.case_state.count(scope_prefix="") == 0
         # the worker processes cannot reach their database: the rebuild fails, and the view is
         # emptied and handed back to the ordinary catch-up, which rebuilds it from position 0
         good = services.settings

@@ -142,8 +142,8 @@ def test_a_package_holds_every_kind_of_record_of_its_scope_and_nothing_else(
     # The demo's later decisions are back-dated (taken today, effective in 2022): findings.
     with (folder / "findings.csv").open(encoding="utf-8") as stream:
         findings = list(csv.DictReader(stream))
-    total, _money, _page, _rules = services.findings.search(
-        scope_prefix=COUNTY, rule=None, status=None, period=None, staff_id=None, limit=1, offset=0
+    total, _money, _page, _rules, _next = services.findings.search(
+        scope_prefix=COUNTY, rule=None, status=None, period=None, staff_id=None, limit=1
     )
     assert findings and len(findings) == total
     assert all(row["region_code"].startswith(COUNTY) for row in findings)

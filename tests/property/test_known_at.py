@@ -35,7 +35,7 @@ CHECKED_BY_ANOTHER = ("approve", "terminate")  # separation of duties: the check
 POOL = "pool:420582:dibao"
 LEDGER_STEPS = ("raise", "allocate", "reverse")
 LIST = {"scope_prefix": COUNTY, "kind": None, "region_prefix": None, "status": None,
-        "programme": None, "limit": 500, "offset": 0}  # fmt: skip
+        "programme": None, "limit": 500}  # fmt: skip
 
 
 @pytest.fixture(
@@ -129,7 +129,7 @@ def test_known_at_equals_a_replay_up_to_the_position(
     known = KnownAt(position)
     case, later = case_known_at(services, case_id, known)
     balances = services.ledger.balances(COUNTY, known_at=position)
-    statement = services.ledger.statement(POOL, 500, 0, known_at=position)
+    statement = services.ledger.statement(POOL, 500, known_at=position)
     listed = services.case_state.search(known_at=position, **LIST)
     views = [services.case_state, services.ledger]
     with scratch_database(services.db) as scratch:
@@ -140,7 +140,7 @@ def test_known_at_equals_a_replay_up_to_the_position(
         assert case == replayed_case.get(case_id)
         assert listed == replayed_case.search(**LIST)
         assert balances == replayed_ledger.balances(COUNTY)
-        assert statement == replayed_ledger.statement(POOL, 500, 0)
+        assert statement == replayed_ledger.statement(POOL, 500)
     now = services.case_state.get(case_id)
     assert (later == []) == (case == now)  # it differs from today exactly when events came later
     assert all(event["position"] > position for event in later)

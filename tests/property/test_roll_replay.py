@@ -69,7 +69,7 @@ seeds = iter(range(500, 10**6))
 
 
 def lines_of(services: Services, roll_id: str) -> list[dict[str, Any]]:
-    return services.fresh().rolls.lines(roll_id, limit=10_000, offset=0)
+    return list(services.fresh().rolls.all_lines(roll_id))
 
 
 @settings(

@@ -1,13 +1,14 @@
 """Audit trail: every event about a case, a person or a region's policy, with actor and document."""
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.http import paths, schemas
 from api.http.deps import PrincipalDep, ReadServices
 from api.http.openapi import QUERY
+from api.http.paging import CursorQuery, Pager
 from api.http.responses import Trail, answer
 from api.http.routers.policy import AsOf, _as_of, _readable
 from domain.errors import NotFound
@@ -15,8 +16,33 @@ from domain.identity import validate_id_number
 from domain.policy import policy_id
 from ledger.accounts import parse_account
 from projections.case_state.view import case_in_period
+from projections.keyset import split
 
 router = APIRouter(prefix="/audit", tags=["audit"])
+TrailLimit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _trail(
+    services: Any,
+    principal: Any,
+    kind: str,
+    subject: str,
+    known_at: str,
+    limit: int,
+    cursor: str | None,
+    as_of: str | None,
+) -> dict[str, Any]:
+    """A page of a subject's events in log order (its key is the log position). The cursor is
+    bound to the ``as_of`` asked: without one, each page is read as known at its own request
+    (an event recorded since comes after the pages already read, never among them)."""
+    pager = Pager(services, ["trail", kind, subject, as_of, principal.period], width=1)
+    after = pager.after(cursor)
+    rows = services.audit.for_subject(
+        kind, subject, as_of=known_at, period=principal.period, limit=limit + 1,
+        after=None if after is None else int(after[0]),
+    )  # fmt: skip
+    page, last = split(rows, limit, ("position",))
+    return pager.page(limit, page, last)
 
 
 @router.get(
@@ -26,7 +52,12 @@ router = APIRouter(prefix="/audit", tags=["audit"])
     responses=answer(Trail, 200),
 )
 def case_trail(
-    case_id: UUID, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+    case_id: UUID,
+    services: ReadServices,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
+    limit: TrailLimit = 200,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
     case = services.case_state.get(str(case_id))
@@ -41,10 +72,8 @@ def case_trail(
     ):
         raise NotFound("no such case", field="case_id", rule="exists")
     known_at = _as_of(as_of, principal)
-    items = services.audit.for_subject(
-        "case", str(case_id), as_of=known_at, period=principal.period
-    )
-    return {"case_id": str(case_id), "as_of": known_at, "items": items}
+    trail = _trail(services, principal, "case", str(case_id), known_at, limit, cursor, as_of)
+    return {"case_id": str(case_id), "as_of": known_at} | trail
 
 
 @router.post(
@@ -55,21 +84,28 @@ def case_trail(
     responses=answer(Trail, 200),
 )
 def person_trail(
-    body: schemas.PersonQuery, services: ReadServices, principal: PrincipalDep, as_of: AsOf = None
+    body: schemas.PersonQuery,
+    services: ReadServices,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
+    limit: TrailLimit = 200,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
+    """A page may hold fewer than ``limit`` events: those outside the caller's scope are left
+    out after the page is read (an event's region may be its case's)."""
     principal.require("read.audit")
     key = services.person_key(validate_id_number(body.id_number))
     known_at = _as_of(as_of, principal)
-    rows = services.audit.for_subject("person", key, as_of=known_at, period=principal.period)
+    trail = _trail(services, principal, "person", key, known_at, limit, cursor, as_of)
     regions: dict[str, str | None] = {}
     visible = []
-    for row in rows:
+    for row in trail["items"]:
         region = row["region_code"] or regions.setdefault(
             row["originator_id"], services.case_state.region_of(row["originator_id"])
         )
         if region is not None and principal.sees(region):
             visible.append(row)
-    return {"as_of": known_at, "items": visible}
+    return {"as_of": known_at} | trail | {"items": visible}
 
 
 @router.get(
@@ -83,17 +119,15 @@ def policy_trail(
     services: ReadServices,
     principal: PrincipalDep,
     as_of: AsOf = None,
+    limit: TrailLimit = 200,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
     _readable(region_code, principal)
     known_at = _as_of(as_of, principal)
-    return {
-        "region_code": region_code,
-        "as_of": known_at,
-        "items": services.audit.for_subject(
-            "policy", str(policy_id(region_code)), as_of=known_at, period=principal.period
-        ),
-    }
+    subject = str(policy_id(region_code))
+    trail = _trail(services, principal, "policy", subject, known_at, limit, cursor, as_of)
+    return {"region_code": region_code, "as_of": known_at} | trail
 
 
 @router.get(
@@ -107,19 +141,16 @@ def account_trail(
     services: ReadServices,
     principal: PrincipalDep,
     as_of: AsOf = None,
+    limit: TrailLimit = 200,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     principal.require("read.audit")
     parsed = parse_account(account)
     if not principal.sees(parsed.region_code):
         raise NotFound("no such account", field="account", rule="exists")
     known_at = _as_of(as_of, principal)
-    return {
-        "account": parsed.code,
-        "as_of": known_at,
-        "items": services.audit.for_subject(
-            "account", parsed.code, as_of=known_at, period=principal.period
-        ),
-    }
+    trail = _trail(services, principal, "account", parsed.code, known_at, limit, cursor, as_of)
+    return {"account": parsed.code, "as_of": known_at} | trail
 
 
 @router.get(

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from api.http import schemas
 from api.http.commands import add_decision_route
 from api.http.deps import PrincipalDep, ReadServices
+from api.http.paging import CursorQuery
 from api.http.responses import Finding, FindingPage, FindingReviewed, answer
-from api.http.routers.households import Limit, Offset
+from api.http.routers.households import Limit
 from domain.findings import Rule
 from ops.services.findings import ReviewFinding, search_findings, visible_finding
 
@@ -33,11 +34,13 @@ def list_findings(
     date_from: Annotated[schemas.DayText | None, Query(alias="from")] = None,
     date_to: Annotated[schemas.DayText | None, Query(alias="to")] = None,
     limit: Limit = 50,
-    offset: Offset = 0,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
+    """By region, then when found; ``total``, ``amount_fen`` and ``by_rule`` count every
+    finding matching the filters, on every page."""
     return search_findings(
         services, principal, rule=rule, region=region, status=status,
-        first=date_from, last=date_to, limit=limit, offset=offset,
+        first=date_from, last=date_to, limit=limit, cursor=cursor,
     )  # fmt: skip
 
 

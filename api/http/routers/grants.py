@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 from api.http import schemas
 from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
+from api.http.paging import CursorQuery, Pager
 from api.http.responses import Grant, GrantPage, GrantSummary, answer
-from api.http.routers.households import Limit, Offset
+from api.http.routers.households import Limit
 from domain.errors import NotFound
 from ops.services.grants import ApproveGrant, PayGrant, RecordSupplement, RequestGrant
 from projections.grants.view import grant_as_of
@@ -70,13 +71,20 @@ add_decision_route(
     responses=answer(GrantPage, 200),
 )
 def list_grants(
-    services: ReadServices, principal: PrincipalDep, limit: Limit = 50, offset: Offset = 0
+    services: ReadServices,
+    principal: PrincipalDep,
+    limit: Limit = 50,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
+    """By request date, then grant id."""
     principal.require("read.cases")
-    total, items = services.grants.search(principal.prefix, limit, offset, principal.period)
+    pager = Pager(services, ["grants", principal.prefix, principal.period], width=2)
+    items, last = services.grants.search(
+        principal.prefix, limit, pager.after(cursor), principal.period
+    )
     if principal.period is not None:  # each grant as it stood at the period's end
         items = [grant_as_of(item, principal.period[1]) for item in items]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return pager.page(limit, items, last)
 
 
 @router.get("/{grant_id}", response_model=None, responses=answer(Grant, 200))

@@ -13,6 +13,7 @@ from api.http import schemas
 from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.http.known_at import AsKnownAt, AsOfPosition
+from api.http.paging import CursorQuery, Pager
 from api.http.responses import Case, CasePage, CaseSummary, Timeline, answer
 from domain.errors import NotFound
 from domain.household import CaseStatus
@@ -23,7 +24,6 @@ from projections.case_state.view import case_in_period
 
 router = APIRouter(prefix="/households", tags=["households"])
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=schemas.MAX_OFFSET)]
 
 
 @router.post(
@@ -70,23 +70,29 @@ def add_case_reads(target: APIRouter, kind: str, noun: str) -> None:
         status: CaseStatus | None = None,
         programme: Programme | None = None,
         limit: Limit = 50,
-        offset: Offset = 0,
+        cursor: CursorQuery = None,
         as_known_at: AsKnownAt = None,
         as_of_position: AsOfPosition = None,
     ) -> dict[str, Any]:
+        """By region, then application date, then case id; a page of an audit period may hold
+        fewer than ``limit`` cases (those not in the asked status at the period's end)."""
         principal.require("read.cases")
         if region is not None:
             principal.require_filter(region)
         known = resolve(services, principal, as_known_at, as_of_position)
-        total, items = services.case_state.search(
-            scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=status.value if status else None,
-            programme=programme.value if programme else None, limit=limit, offset=offset,
-            period=principal.period, known_at=None if known is None else known.position,
+        position = None if known is None else known.position
+        wanted = status.value if status else None
+        pager = Pager(services, ["cases", kind, principal.prefix, principal.period, region, wanted,
+                                 programme.value if programme else None, position], width=3)  # fmt: skip
+        items, last = services.case_state.search(
+            scope_prefix=principal.prefix, kind=kind, region_prefix=region, status=wanted,
+            programme=programme.value if programme else None, limit=limit, after=pager.after(cursor),
+            period=principal.period, known_at=position,
         )  # fmt: skip
         if principal.period is not None:  # each case as it stood at the period's end
             items = [services.case_as_of_period(item, principal.period, known) for item in items]
-            items = [item for item in items if status is None or item["status"] == status.value]
-        found = {"total": total, "limit": limit, "offset": offset, "items": items}
+            items = [item for item in items if wanted is None or item["status"] == wanted]
+        found = pager.page(limit, items, last)
         if known is not None:
             ids = [str(item["case_id"]) for item in items]
             later = services.audit.recorded_after(ids, known.position)

@@ -10,6 +10,7 @@ from api.http import paths, schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.http.known_at import AsKnownAt, AsOfPosition
+from api.http.paging import CursorQuery, Pager
 from api.http.responses import (
     Balances,
     CarryOver,
@@ -21,7 +22,7 @@ from api.http.responses import (
     Transaction,
     answer,
 )
-from api.http.routers.households import Limit, Offset
+from api.http.routers.households import Limit
 from domain.errors import NotFound
 from ledger.accounts import parse_account
 from ops.services.known_at import resolve
@@ -205,18 +206,22 @@ def statement(
     services: ReadServices,
     principal: PrincipalDep,
     limit: Limit = 100,
-    offset: Offset = 0,
+    cursor: CursorQuery = None,
     as_known_at: AsKnownAt = None,
     as_of_position: AsOfPosition = None,
 ) -> dict[str, Any]:
+    """In log order, each entry with the account's balance after it."""
     principal.require("read.ledger")
     parsed = parse_account(account)
     if not principal.sees(parsed.region_code):
         raise NotFound("no such account", field="account", rule="exists")
     known = resolve(services, principal, as_known_at, as_of_position)
     position = None if known is None else known.position
-    items = services.ledger.statement(parsed.code, limit, offset, principal.period, position)
-    found = {"account": parsed.code, "items": items}
+    pager = Pager(services, ["statement", parsed.code, principal.period, position], width=2)
+    items, last = services.ledger.statement(
+        parsed.code, limit, pager.after(cursor), principal.period, position
+    )
+    found = {"account": parsed.code} | pager.page(limit, items, last)
     if known is not None:
         later = services.ledger.recorded_after(known.position, principal.prefix, parsed.code)
         found["known_at"] = known.as_dict() | {"recorded_after": later}

@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 from api.http import schemas
 from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
-from api.http.responses import Page, RecordDismissed, RegistryRecorded, answer
-from api.http.routers.households import Limit, Offset
+from api.http.paging import CursorQuery, Pager
+from api.http.responses import KeysetPage, RecordDismissed, RegistryRecorded, answer
+from api.http.routers.households import Limit
 from ops.services.access import RecordRegistryEntry
 from ops.services.findings import DismissRecord
 
@@ -33,24 +34,26 @@ def record(
     return run(request, services, principal, body, key, command)
 
 
-@router.get("/records", response_model=None, responses=answer(Page, 200))
+@router.get("/records", response_model=None, responses=answer(KeysetPage, 200))
 def records(
     services: ReadServices,
     principal: PrincipalDep,
     # a kind a record can have (422 otherwise): free text never reaches the database
     kind: Annotated[schemas.RegistryKind | None, Query()] = None,
     limit: Limit = 50,
-    offset: Offset = 0,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
+    """By region, then log position."""
     principal.require("read.registry")
-    total, items = services.registry.search(
+    pager = Pager(services, ["records", principal.prefix, principal.period, kind], width=2)
+    items, last = services.registry.search(
         scope_prefix=principal.prefix,
         kind=kind,
         limit=limit,
-        offset=offset,
+        after=pager.after(cursor),
         period=principal.period,
     )
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return pager.page(limit, items, last)
 
 
 record_router = APIRouter(prefix="/records")

@@ -11,6 +11,7 @@ from api.http import schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.http.known_at import AsKnownAt, AsOfPosition
+from api.http.paging import CursorQuery, Pager
 from api.http.responses import (
     BankResults,
     Roll,
@@ -20,7 +21,7 @@ from api.http.responses import (
     Statistics,
     answer,
 )
-from api.http.routers.households import Limit, Offset
+from api.http.routers.households import Limit
 from api.outputs import rolls as roll_outputs
 from domain.errors import InvalidValue, NotFound
 from domain.programmes import Programme
@@ -56,16 +57,18 @@ def list_rolls(
     county: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,
     month: Annotated[str | None, Query(pattern=schemas.MONTH_PATTERN)] = None,
     limit: Limit = 50,
-    offset: Offset = 0,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
+    """Latest month first, then by county, group and roll id."""
     principal.require("read.rolls")
     if county is not None:
         principal.require_filter(county, "county")
-    total, items = services.rolls.search(
-        scope_prefix=principal.prefix, county=county, month=month, limit=limit, offset=offset,
-        period=principal.period,
+    pager = Pager(services, ["rolls", principal.prefix, principal.period, county, month], width=4)
+    items, last = services.rolls.search(
+        scope_prefix=principal.prefix, county=county, month=month, limit=limit,
+        after=pager.after(cursor), period=principal.period,
     )  # fmt: skip
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return pager.page(limit, items, last)
 
 
 def _visible(services: Any, principal: Any, roll_id: UUID) -> dict[str, Any]:
@@ -104,17 +107,19 @@ def lines(
     services: ReadServices,
     principal: PrincipalDep,
     limit: Limit = 100,
-    offset: Offset = 0,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
+    """In line order; ``total`` is the roll's line count (its header's, not counted here)."""
     roll = _visible(services, principal, roll_id)
-    items = services.rolls.lines(str(roll_id), limit=limit, offset=offset)
-    return {
-        "roll_id": str(roll_id),
-        "total": roll["line_count"],
-        "limit": limit,
-        "offset": offset,
-        "items": items,
-    }
+    # The roll's generation is part of the query: a cursor of a draft since generated again
+    # does not continue into the new generation's lines.
+    pager = Pager(services, ["roll-lines", str(roll_id), roll["generation"]], width=1)
+    after = pager.after(cursor)
+    items, last = services.rolls.lines(
+        str(roll_id), limit=limit, after=None if after is None else int(after[0])
+    )
+    found = {"roll_id": str(roll_id), "total": roll["line_count"]}
+    return found | pager.page(limit, items, None if last is None else [last])
 
 
 @router.post(
