@@ -263,7 +263,11 @@ def reconciliation(
     principal: PrincipalDep,
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+    as_known_at: AsKnownAt = None,
+    as_of_position: AsOfPosition = None,
 ) -> Any:
+    """As known at a past time or log position, the report a replay of the log up to it gives
+    (pools idle counted to that time's day), with the facts recorded since that it lacks."""
     from api.outputs.reconciliation import reconciliation_xlsx
     from domain.dates import validate_month
     from ops.services.core import now_utc
@@ -271,9 +275,14 @@ def reconciliation(
     principal.require("read.ledger")
     principal.require_region(county_code, "county_code")
     principal.require_period(validate_month(month), "month")
-    report = services.reconciliation.report(
-        county_code, month, idle_days, now_utc().date().isoformat()
-    )
+    known = resolve(services, principal, as_known_at, as_of_position)
+    view = services.reconciliation.at(None if known is None else known.position)
+    today = known.time[:10] if known is not None and known.time else now_utc().date().isoformat()
+    report = view.report(county_code, month, idle_days, today)
+    if known is not None:
+        report["known_at"] = known.as_dict() | {
+            "recorded_after": view.recorded_after(county_code, month)
+        }
     if format == "xlsx":
         return Response(
             reconciliation_xlsx(report),
