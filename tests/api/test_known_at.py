@@ -125,12 +125,14 @@ def test_a_late_death_known_before_and_after(
 
 def test_known_at_inputs_are_checked(client: TestClient, token: Any, services: Services) -> None:
     """Both a time and a position, a position not yet recorded, an impossible date, a negative
-    position: 422 naming the parameter and rule, on a case and on the ledger reads alike."""
+    position: 422 naming the parameter and rule, on a case and on the ledger reads (balances,
+    statement, reconciliation) alike."""
     admin = token("admin")
     case_id = approved_case(client, admin)
     head = services.log_position()
     for path in (f"households/{case_id}", "ledger/balances",
-                 "ledger/accounts/pool:420582:dibao/statement"):  # fmt: skip
+                 "ledger/accounts/pool:420582:dibao/statement",
+                 "ledger/reconciliation/420582/2024-03"):  # fmt: skip
         both = f"{API}/{path}?as_of_position=1&as_known_at=2024-01-01T00:00:00Z"
         assert_problem(client.get(both, headers=admin), 422, "as_of_position", "known_at_one")
         ahead = f"{API}/{path}?as_of_position={head + 1000}"

@@ -24,6 +24,7 @@ from api.http.responses import (
 from api.http.routers.households import Limit, Offset
 from domain.errors import NotFound
 from ledger.accounts import parse_account
+from ops.services.known_at import reconciliation as known_reconciliation
 from ops.services.known_at import resolve
 from ops.services.ledger import (
     CarryOverYear,
@@ -270,19 +271,12 @@ def reconciliation(
     (pools idle counted to that time's day), with the facts recorded since that it lacks."""
     from api.outputs.reconciliation import reconciliation_xlsx
     from domain.dates import validate_month
-    from ops.services.core import now_utc
 
     principal.require("read.ledger")
     principal.require_region(county_code, "county_code")
     principal.require_period(validate_month(month), "month")
     known = resolve(services, principal, as_known_at, as_of_position)
-    view = services.reconciliation.at(None if known is None else known.position)
-    today = known.time[:10] if known is not None and known.time else now_utc().date().isoformat()
-    report = view.report(county_code, month, idle_days, today)
-    if known is not None:
-        report["known_at"] = known.as_dict() | {
-            "recorded_after": view.recorded_after(county_code, month)
-        }
+    report = known_reconciliation(services, known, county_code, month, idle_days)
     if format == "xlsx":
         return Response(
             reconciliation_xlsx(report),
