@@ -3,8 +3,9 @@
 Every view the runner serves is replayed from position 0 into a scratch database (a SQLite
 file, or a PostgreSQL schema) by the same projection code, up to the position the live view
 stands at, and each of its tables is compared with the live one: first an order-independent
-digest per table (the count of rows and the sum, modulo 2**128, of a BLAKE2b hash of each row:
-a multiset hash, so neither storage order nor the order rows were written in matters), then,
+digest per table (the count of rows and the sum, modulo 2**128, of a 128-bit hash of each row:
+a multiset hash, so neither storage order nor the order rows were written in matters; computed
+in the server on PostgreSQL), then,
 for a table whose digest differs, the rows themselves, reported by primary key.
 
 The live views are first brought up to the log (by the caller); then, in one snapshot of the
@@ -87,7 +88,22 @@ def _columns(cur: Cursor, sql: str) -> list[str]:
     return names
 
 
+# PostgreSQL hashes and sums in the server: MD5 of each row's text (``q::text``, the row as
+# PostgreSQL writes it), its two 64-bit halves summed as exact numerics, so only one row
+# crosses to Python per table. Both sides are read by this same statement.
+PG_DIGEST = (
+    "SELECT COUNT(*) AS n, COALESCE(SUM(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0) AS hi,"
+    " COALESCE(SUM(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0) AS lo"
+    " FROM (SELECT md5(q::text) AS h FROM ({sql}) AS q) AS d"
+)
+
+
 def digest(cur: Cursor, sql: str) -> Digest:
+    """The table's digest: on PostgreSQL computed in the server (``PG_DIGEST``), on SQLite
+    (no hash function in SQL) by ``row_hash`` here."""
+    if not cur.sqlite:
+        row = cur.execute(PG_DIGEST.replace("{sql}", sql)).fetchone() or {"n": 0, "hi": 0, "lo": 0}
+        return Digest(int(row["n"]), (int(row["hi"]) * 2**64 + int(row["lo"])) % MODULUS)
     count, total = 0, 0
     for row in _rows(cur, sql):
         count += 1

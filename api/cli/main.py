@@ -587,13 +587,24 @@ def ledger_reconcile(
         int, typer.Option(help="allocations unused longer than this are idle (滞留)")
     ] = 90,
     xlsx: Annotated[Path | None, typer.Option(help="also write the report as XLSX")] = None,
+    as_known_at: Annotated[
+        str | None, typer.Option(help="as known at this UTC time, e.g. 2024-05-01T00:00:00Z")
+    ] = None,
+    as_of_position: Annotated[
+        int | None, typer.Option(min=0, help="as known at this log position")
+    ] = None,
 ) -> None:
-    """The three-way reconciliation of a county's month, as JSON (and XLSX)."""
+    """The three-way reconciliation of a county's month, as JSON (and XLSX); with a time or
+    position, as known then, naming the facts recorded since."""
     from api.outputs.reconciliation import reconciliation_xlsx
-    from ops.services.core import now_utc
+    from ops.services.known_at import reconciliation, resolve
 
-    report = _run(lambda services, _p: services.fresh().reconciliation.report(
-        county, month, idle_days, now_utc().date().isoformat()), None)  # fmt: skip
+    def report_of(services: Services, principal: Principal) -> Any:
+        services.fresh()
+        known = resolve(services, principal, as_known_at, as_of_position)
+        return reconciliation(services, known, county, month, idle_days)
+
+    report = _run(report_of, None)
     if xlsx is not None:
         xlsx.write_bytes(reconciliation_xlsx(report))
     typer.echo(json.dumps(report, ensure_ascii=False, indent=1))

@@ -354,6 +354,7 @@ class Reconciliation(Out):
     county_code: str
     month: str
     accounts: list[Row]
+    known_at: KnownAt | None = None
 
 
 class ViewFailure(Out):

@@ -5,7 +5,10 @@
 A synthetic approved roll of N lines is recorded straight through the domain (chunks of 1,000
 lines, header, approval; not timed), its bank results marked paid in the view, and a statement
 of N lines written with a few planted mismatches. Timed, in a fresh process: importing the
-statement (validation, one event, projection) and the reconciliation report.
+statement (validation, one event, projection) and the reconciliation report; then, in turns
+(``--rounds``), the report as known now and as known at the log's head (every position bound
+applied, the same answer), and on PostgreSQL the bytes the recording positions take in
+``roll_lines`` against the table's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import csv
 import io
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -66,8 +70,9 @@ def build(url: str, lines: int, folder: Path) -> None:
     services.fresh()
     with services.db.transaction(write=True) as cur:
         cur.execute(
-            "UPDATE roll_lines SET bank_status = 'paid' WHERE gen = (SELECT gen FROM rolls WHERE roll_id = %s)",
-            (str(roll.id),),
+            "UPDATE roll_lines SET bank_status = 'paid', bank_position = %s"
+            " WHERE gen = (SELECT gen FROM rolls WHERE roll_id = %s)",
+            (services.log_position(), str(roll.id)),
         )
     out = io.StringIO()
     writer = csv.writer(out)
@@ -80,7 +85,33 @@ def build(url: str, lines: int, folder: Path) -> None:
     services.close()
 
 
-def reconcile(url: str, statement: str) -> dict[str, object]:
+def known_at_turns(services: Services, rounds: int) -> dict[str, object]:
+    """The report as known now and as known at the head, in turns: medians and their ratio."""
+    head, now, then = services.log_position(), [], []
+    for _ in range(rounds):
+        for view, seconds in ((services.reconciliation, now),
+                              (services.reconciliation.at(head), then)):  # fmt: skip
+            started = time.perf_counter()
+            report = view.report(COUNTY, MONTH, 90, "2024-12-31")
+            seconds.append(time.perf_counter() - started)
+        if report != services.reconciliation.report(COUNTY, MONTH, 90, "2024-12-31"):
+            raise AssertionError("the report as known at the head differs from the report now")
+    found: dict[str, object] = {
+        "report_now_s": round(statistics.median(now), 3),
+        "report_known_at_s": round(statistics.median(then), 3),
+        "known_at_over_now": round(statistics.median(then) / statistics.median(now), 2),
+    }
+    if not services.db.is_sqlite:
+        with services.db.transaction() as cur:
+            row = cur.execute(
+                "SELECT SUM(pg_column_size(bank_position)) AS history,"
+                " pg_total_relation_size('roll_lines') AS lines FROM roll_lines"
+            ).fetchone() or {}  # fmt: skip
+        found["positions_bytes"], found["roll_lines_bytes"] = row.get("history"), row.get("lines")
+    return found
+
+
+def reconcile(url: str, statement: str, rounds: int = 3) -> dict[str, object]:
     services = Services(settings(url))
     finance = Principal("bench", "finance_officer", COUNTY)
     started = time.perf_counter()
@@ -90,13 +121,16 @@ def reconcile(url: str, statement: str) -> dict[str, object]:
     imported = time.perf_counter() - started
     report = services.reconciliation.report(COUNTY, MONTH, 90, "2024-12-31")
     total = time.perf_counter() - started
+    rss = peak_rss_mib()
+    turns = known_at_turns(services, rounds)
     services.close()
     (roll,) = report["rolls"]
     return {
         "import_s": round(imported, 2),
         "end_to_end_s": round(total, 2),
         "mismatches": len(roll["mismatches"]),
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": rss,
+        **turns,
     }
 
 
@@ -105,10 +139,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--backend", choices=["postgres", "sqlite", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reconcile", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reconcile:
-        print(json.dumps(reconcile(*args.reconcile)))
+        print(json.dumps(reconcile(*args.reconcile, rounds=args.rounds)))
         return
     with TemporaryDirectory() as folder:
         for kind in ["postgres", "sqlite"] if args.backend == "both" else [args.backend]:
@@ -122,6 +157,8 @@ def main() -> None:
                         "--reconcile",
                         url,
                         str(Path(folder) / "statement.csv"),
+                        "--rounds",
+                        str(args.rounds),
                     ],
                     check=True,
                     capture_output=True,

@@ -115,3 +115,17 @@ def case_known_at(
     case = view.folded(case_id, [(n.id, n) for n in events if n.id <= known.position], day)
     later = [view.event_summary(n.id, n) for n in events if n.id > known.position]
     return case, later
+
+
+def reconciliation(
+    services: Services, known: KnownAt | None, county: str, month: str, idle_days: int
+) -> dict[str, Any]:
+    """A county's reconciliation of a month as known now, or as known at ``known`` (pools idle
+    counted to that time's day) with the facts recorded since that it lacks."""
+    view = services.reconciliation.at(None if known is None else known.position)
+    moment = known.time if known is not None and known.time else utc_text(datetime.now(UTC))
+    report = view.report(county, month, idle_days, moment[:10])
+    if known is not None:
+        later = view.recorded_after(county, month)
+        report["known_at"] = known.as_dict() | {"recorded_after": later}
+    return report

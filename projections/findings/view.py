@@ -155,6 +155,9 @@ class Batch:
         self.by_key: dict[str, dict[str, str]] = {}  # account key → case id → status
         self.key_of: dict[str, str] = {}  # case id → its account key, for the cases above
         self.records = True
+        # (region, kind, day) → the policy fact in force as ``FindingsView._fact`` found it:
+        # a replay of an import asks the same county's thresholds for every decision.
+        self.facts: dict[tuple[str, str, str], dict[str, Any] | None] = {}
 
     def set_status(self, case_id: str, status: str) -> None:
         key = self.key_of.get(case_id)
@@ -341,6 +344,7 @@ class FindingsView(View):
                 MisuseThresholds,
             ):
                 value = json.dumps(event.value().payload(), sort_keys=True)
+                self._batch.facts.clear()
                 cur.execute(
                     "INSERT INTO finding_policy (policy_id, region_code, kind, effective_date, position,"
                     " value) SELECT policy_id, region_code, %s, %s, %s, %s FROM finding_policy"
@@ -777,7 +781,15 @@ class FindingsView(View):
 
     def _fact(self, cur: Cursor, region: str, kind: str, day: str) -> dict[str, Any] | None:
         """The fact of a kind in force on a day for a county, from its own, its city's or its
-        province's policy, as recorded so far."""
+        province's policy, as recorded so far (looked up once a batch until a fact is recorded)."""
+        known = self._batch.facts
+        if (region, kind, day) not in known:
+            known[region, kind, day] = self._fact_recorded(cur, region, kind, day)
+        return known[region, kind, day]
+
+    def _fact_recorded(
+        self, cur: Cursor, region: str, kind: str, day: str
+    ) -> dict[str, Any] | None:
         for code in policy_lookup_chain(region):
             row = cur.execute(
                 "SELECT value FROM finding_policy WHERE region_code = %s AND kind = %s"

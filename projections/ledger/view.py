@@ -24,7 +24,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS ledger_transactions (
         txn_id TEXT PRIMARY KEY, txn_key TEXT NOT NULL, code TEXT NOT NULL, posting_date TEXT NOT NULL,
         recorded_at TEXT NOT NULL, description TEXT NOT NULL, document_ref TEXT NOT NULL, actor TEXT NOT NULL,
-        reverses TEXT, reversed_by TEXT, position BIGINT NOT NULL)""",
+        reverses TEXT, reversed_by TEXT, position BIGINT NOT NULL, reversed_position BIGINT)""",
     """CREATE TABLE IF NOT EXISTS ledger_entries (
         txn_id TEXT NOT NULL, line_no INTEGER NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL,
         region_code TEXT NOT NULL, county_code TEXT NOT NULL, debit_fen BIGINT NOT NULL, credit_fen BIGINT NOT NULL,
@@ -57,7 +57,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS ledger_carry_overs (
         county_code TEXT NOT NULL, year INTEGER NOT NULL, account TEXT NOT NULL, source TEXT NOT NULL,
         amount_fen BIGINT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, document_ref TEXT NOT NULL,
-        PRIMARY KEY (county_code, year, account, source))""",
+        position BIGINT NOT NULL, PRIMARY KEY (county_code, year, account, source))""",
     """CREATE TABLE IF NOT EXISTS ledger_periods (
         county_code TEXT NOT NULL, month TEXT NOT NULL, closed_at TEXT NOT NULL, closed_by TEXT NOT NULL,
         document_ref TEXT NOT NULL, PRIMARY KEY (county_code, month))""",
@@ -100,6 +100,7 @@ CARRY_FIELDS = (
     "recorded_at",
     "actor",
     "document_ref",
+    "position",
 )
 STATEMENT_FIELDS = ("statement_id", "line_no", "county_code", "reference", "amount_fen", "booked_on",
                     "description", "position")  # fmt: skip
@@ -209,9 +210,11 @@ class LedgerView(View):
     def _other(self, cur: Cursor, position: int, event: Any) -> None:
         match event:
             case JournalTransaction.Reversed():
+                # The reversal's position: what a read as known before it must not see.
                 cur.execute(
-                    "UPDATE ledger_transactions SET reversed_by = %s WHERE txn_id = %s",
-                    (event.reversal_key, str(event.originator_id)),
+                    "UPDATE ledger_transactions SET reversed_by = %s, reversed_position = %s"
+                    " WHERE txn_id = %s",
+                    (event.reversal_key, position, str(event.originator_id)),
                 )
             case BankStatement.Imported():
                 cur.execute(
@@ -223,7 +226,7 @@ class LedgerView(View):
             case LedgerYear.CarriedOver():
                 cur.insert_many("ledger_carry_overs", CARRY_FIELDS, [
                     (event.county_code, event.year, account, source, fen, utc_text(event.timestamp), event.actor,
-                     event.document_ref)
+                     event.document_ref, position)
                     for account, source, fen in event.balances
                 ])  # fmt: skip
             case LedgerPeriod.Closed():

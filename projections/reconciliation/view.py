@@ -7,6 +7,11 @@ It reads the rolls and ledger views' tables (none of its own) and answers:
   result, the ledger's disbursement and the bank statement, matched by reference *and* amount,
   with every mismatch itemised (which line, which amounts, which side is missing);
 - pools holding allocated money with no outgoing movement for more than ``idle_days`` (滞留).
+
+As known at a log position (``known_at``): every fact it reads carries the position it was
+recorded at — ledger entries, a reversal, a carry-over, a statement, a roll's approval, sending
+and settlement, each line's one bank result — so bounding each by the position gives what a
+replay of the log up to it shows (``tests/property/test_known_at.py``), with no history tables.
 """
 
 from __future__ import annotations
@@ -37,12 +42,32 @@ def _issue(row: dict[str, Any]) -> dict[str, Any]:
 
 # The statements recorded whole (header after all its chunks) of a county: lines of an import
 # cut off half-way count nowhere until it is completed.
-COMPLETE = "SELECT statement_id FROM bank_statements WHERE county_code = %s"
+COMPLETE = "SELECT statement_id FROM bank_statements WHERE county_code = %s{known}"
 
 
 class ReconciliationView:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, known_at: int | None = None) -> None:
         self.db = db
+        self.known_at = known_at
+
+    def at(self, known_at: int | None) -> ReconciliationView:
+        """The same reads as known at log position ``known_at`` (None: as known now)."""
+        return ReconciliationView(self.db, known_at)
+
+    def _upto(self, column: str) -> str:
+        """`` AND column <= position`` when known at a position, else nothing (the position is
+        an integer, written into the text)."""
+        return "" if self.known_at is None else f" AND {column} <= {int(self.known_at)}"
+
+    def _bank_status(self) -> str:
+        """A line's bank result (of ``roll_lines``): as known at a position, only a result
+        recorded by then (each line gets one, ``bank_position`` says when)."""
+        if self.known_at is None:
+            return "bank_status"
+        return f"CASE WHEN bank_position <= {int(self.known_at)} THEN bank_status END"
+
+    def _complete(self) -> str:
+        return COMPLETE.replace("{known}", self._upto("position"))
 
     def report(self, county: str, month: str, idle_days: int, today: str) -> dict[str, Any]:
         return {
@@ -64,7 +89,8 @@ class ReconciliationView:
                 " CAST(SUM(CASE WHEN posting_date < %s THEN debit_fen - credit_fen ELSE 0 END) AS BIGINT) AS opening_fen,"
                 " CAST(SUM(CASE WHEN posting_date >= %s AND posting_date < %s THEN debit_fen ELSE 0 END) AS BIGINT) AS debit_fen,"
                 " CAST(SUM(CASE WHEN posting_date >= %s AND posting_date < %s THEN credit_fen ELSE 0 END) AS BIGINT) AS credit_fen"
-                " FROM ledger_entries WHERE county_code = %s AND posting_date < %s GROUP BY account, kind ORDER BY account",
+                f" FROM ledger_entries WHERE county_code = %s AND posting_date < %s{self._upto('position')}"
+                " GROUP BY account, kind ORDER BY account",
                 (start, start, end, start, end, county, end),
             ).fetchall()
         for row in rows:
@@ -78,7 +104,7 @@ class ReconciliationView:
         with self.db.transaction() as cur:
             return cur.execute(
                 "SELECT source, CAST(SUM(debit_fen) AS BIGINT) AS amount_fen FROM ledger_entries WHERE county_code = %s"
-                " AND kind = 'pool' AND debit_fen > 0 AND posting_date >= %s AND posting_date < %s"
+                f" AND kind = 'pool' AND debit_fen > 0 AND posting_date >= %s AND posting_date < %s{self._upto('position')}"
                 " AND txn_id IN (SELECT txn_id FROM ledger_transactions WHERE code = 'allocate')"
                 " GROUP BY source ORDER BY source",
                 (county, start, end),
@@ -95,8 +121,9 @@ class ReconciliationView:
             rows = cur.execute(
                 "SELECT c.account, CAST(SUM(c.amount_fen) AS BIGINT) AS carried_fen, CAST(COALESCE((SELECT"
                 " SUM(e.debit_fen) - SUM(e.credit_fen) FROM ledger_entries e WHERE e.account = c.account"
-                " AND e.posting_date < %s), 0) AS BIGINT) AS opening_fen FROM ledger_carry_overs c"
-                " WHERE c.county_code = %s AND c.year = %s GROUP BY c.account ORDER BY c.account",
+                f" AND e.posting_date < %s{self._upto('e.position')}), 0) AS BIGINT) AS opening_fen"
+                f" FROM ledger_carry_overs c WHERE c.county_code = %s AND c.year = %s{self._upto('c.position')}"
+                " GROUP BY c.account ORDER BY c.account",
                 (start, county, int(month[:4]) - 1),
             ).fetchall()
         return [
@@ -119,6 +146,7 @@ class ReconciliationView:
                 "  THEN e.debit_fen - e.credit_fen ELSE 0 END) AS BIGINT) AS held_fen"
                 " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id"
                 " WHERE e.county_code = %s AND e.posting_date < %s AND e.kind IN ('pool', 'reserve', 'reserved', 'disbursed')"
+                f"{self._upto('e.position')}"
                 " GROUP BY e.source ORDER BY e.source",
                 (start, start, county, end),
             ).fetchall()
@@ -132,19 +160,28 @@ class ReconciliationView:
             if self.db.is_sqlite
             else "(totals::jsonb ->> 'migrated')"
         )
+        status = "status"
+        if self.known_at is not None:  # approved by then; sent and settled if recorded by then
+            at = int(self.known_at)
+            status = (f"CASE WHEN settled_position <= {at} THEN 'settled'"
+                      f" WHEN sent_position <= {at} THEN 'sent' ELSE 'approved' END")  # fmt: skip
         with self.db.transaction() as cur:
             return cur.execute(
-                "SELECT roll_id, month, grp, status, gen, total_fen FROM rolls WHERE county_code = %s AND month = %s"
-                f" AND status IN ('approved', 'sent', 'settled') AND {migrated} IS NULL ORDER BY grp",
+                f"SELECT roll_id, month, grp, {status} AS status, gen, total_fen FROM rolls WHERE county_code = %s"
+                f" AND month = %s AND status IN ('approved', 'sent', 'settled'){self._upto('approved_position')}"
+                f" AND {migrated} IS NULL ORDER BY grp",
                 (county, month),
             ).fetchall()
 
     def _ledger(self, roll_id: str, kind: str) -> int:
+        standing = "t.reversed_by IS NULL"
+        if self.known_at is not None:  # not reversed by then
+            standing = f"(t.reversed_by IS NULL OR t.reversed_position > {int(self.known_at)})"
         with self.db.transaction() as cur:
             row = cur.execute(
                 "SELECT CAST(COALESCE(SUM(e.debit_fen), 0) AS BIGINT) AS fen FROM ledger_entries e"
                 " JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE t.txn_key LIKE %s AND e.kind = %s"
-                " AND t.reversed_by IS NULL",
+                f" AND {standing}{self._upto('e.position')}",
                 (f"roll:{roll_id}:%", kind),
             ).fetchone()
         return int(row["fen"]) if row else 0
@@ -153,13 +190,14 @@ class ReconciliationView:
         """Match in the database: every payable line against the statement by reference and amount;
         only the mismatches (and the sums) come back, so a million-line roll stays small here."""
         prefix = reference_prefix(county, roll["month"], roll["grp"])
+        bank_status = self._bank_status()
         lines = (
-            f"SELECT {reference_sql(self.db.is_sqlite)} AS reference, l.case_id, l.total_fen, l.bank_status"
-            " FROM roll_lines l WHERE l.gen = %s"
+            f"SELECT {reference_sql(self.db.is_sqlite)} AS reference, l.case_id, l.total_fen,"
+            f" {bank_status} AS bank_status FROM roll_lines l WHERE l.gen = %s"
         )
         booked = (
             "SELECT reference, amount_fen FROM bank_statement_lines WHERE county_code = %s"
-            f" AND statement_id IN ({COMPLETE}) AND reference LIKE %s"
+            f" AND statement_id IN ({self._complete()}) AND reference LIKE %s{self._upto('position')}"
         )
         statement = (county, county, prefix + "%")
         with self.db.transaction() as cur:
@@ -176,9 +214,9 @@ class ReconciliationView:
             # The sums need no join: the roll's lines by bank result, and the statement's lines
             # under the roll's reference prefix (less those the roll does not know, below).
             sums = cur.execute(
-                "SELECT CAST(COALESCE(SUM(CASE WHEN bank_status = 'paid' THEN total_fen END), 0) AS BIGINT) AS paid,"
-                " CAST(COALESCE(SUM(CASE WHEN bank_status = 'failed' THEN total_fen END), 0) AS BIGINT) AS failed,"
-                " CAST(COALESCE(SUM(CASE WHEN bank_status IS NULL THEN total_fen END), 0) AS BIGINT) AS awaiting"
+                f"SELECT CAST(COALESCE(SUM(CASE WHEN {bank_status} = 'paid' THEN total_fen END), 0) AS BIGINT) AS paid,"
+                f" CAST(COALESCE(SUM(CASE WHEN {bank_status} = 'failed' THEN total_fen END), 0) AS BIGINT) AS failed,"
+                f" CAST(COALESCE(SUM(CASE WHEN ({bank_status}) IS NULL THEN total_fen END), 0) AS BIGINT) AS awaiting"
                 " FROM roll_lines WHERE gen = %s AND total_fen > 0",
                 (roll["gen"],),
             ).fetchone() or {}  # fmt: skip
@@ -239,9 +277,10 @@ class ReconciliationView:
         with self.db.transaction() as cur:
             return cur.execute(
                 "SELECT reference, amount_fen, booked_on FROM bank_statement_lines s WHERE s.county_code = %s"
-                f" AND s.booked_on >= %s AND s.booked_on < %s AND s.statement_id IN ({COMPLETE})"
-                " AND NOT (substr(s.reference, 1, 6) = %s AND substr(s.reference, 7, 6) IN"
-                " (SELECT replace(month, '-', '') FROM rolls WHERE county_code = %s)) ORDER BY reference",
+                f" AND s.booked_on >= %s AND s.booked_on < %s AND s.statement_id IN ({self._complete()})"
+                f"{self._upto('s.position')} AND NOT (substr(s.reference, 1, 6) = %s AND substr(s.reference, 7, 6) IN"
+                f" (SELECT replace(month, '-', '') FROM rolls WHERE county_code = %s{self._upto('opened_position')}))"
+                " ORDER BY reference",
                 (county, start, end, county, county, county),
             ).fetchall()
 
@@ -251,7 +290,7 @@ class ReconciliationView:
             rows = cur.execute(
                 "SELECT account, CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS balance_fen, MIN(posting_date) AS first_in,"
                 " MAX(CASE WHEN credit_fen > 0 THEN posting_date END) AS last_out FROM ledger_entries"
-                " WHERE county_code = %s AND kind = 'pool' GROUP BY account ORDER BY account",
+                f" WHERE county_code = %s AND kind = 'pool'{self._upto('position')} GROUP BY account ORDER BY account",
                 (county,),
             ).fetchall()
         found = []
@@ -262,3 +301,48 @@ class ReconciliationView:
                 found.append({"account": row["account"], "balance_fen": int(row["balance_fen"]),
                               "idle_since": since, "days_idle": days})  # fmt: skip
         return found
+
+    def recorded_after(self, county: str, month: str, limit: int = 100) -> list[dict[str, Any]]:
+        """What the report as known at the position lacks: the facts it reads recorded after
+        it, in log order — the county's ledger transactions (a reversal among them, naming the
+        transaction it reverses), its bank statements and carry-overs, and the month's rolls'
+        approval, sending, bank results and settlement."""
+        if self.known_at is None:
+            return []
+        at = int(self.known_at)
+        with self.db.transaction() as cur:
+            found = cur.execute(
+                "SELECT position, 'JournalTransaction.Posted' AS event_type, txn_key AS subject,"
+                " posting_date AS effective_date, document_ref FROM ledger_transactions"
+                " WHERE position > %s AND txn_id IN (SELECT txn_id FROM ledger_entries WHERE county_code = %s"
+                " AND position > %s)"
+                " UNION ALL SELECT position, 'BankStatement.Imported', statement_id, NULL, file_sha256"
+                " FROM bank_statements WHERE county_code = %s AND position > %s"
+                " UNION ALL SELECT DISTINCT position, 'LedgerYear.CarriedOver', CAST(year AS TEXT), NULL, document_ref"
+                " FROM ledger_carry_overs WHERE county_code = %s AND position > %s"
+                " UNION ALL SELECT p.position, p.event_type, r.roll_id, r.month, NULL FROM rolls r JOIN ("
+                " SELECT roll_id, approved_position AS position, 'PaymentRoll.Approved' AS event_type FROM rolls"
+                " UNION ALL SELECT roll_id, sent_position, 'PaymentRoll.Sent' FROM rolls"
+                " UNION ALL SELECT roll_id, settled_position, 'PaymentRoll.Settled' FROM rolls"
+                " ) p ON p.roll_id = r.roll_id WHERE r.county_code = %s AND r.month = %s AND p.position > %s"
+                " UNION ALL SELECT DISTINCT l.bank_position, 'PaymentRoll.BankResultsImported', r.roll_id,"
+                " r.month, NULL FROM rolls r JOIN roll_lines l ON l.gen = r.gen WHERE r.county_code = %s"
+                " AND r.month = %s AND l.bank_position > %s ORDER BY 1 LIMIT %s",
+                (
+                    at,
+                    county,
+                    at,
+                    county,
+                    at,
+                    county,
+                    at,
+                    county,
+                    month,
+                    at,
+                    county,
+                    month,
+                    at,
+                    limit,
+                ),
+            ).fetchall()
+        return [row | {"position": int(row["position"])} for row in found]

@@ -22,12 +22,17 @@ DDL = (
         status TEXT NOT NULL, generation INTEGER NOT NULL, token TEXT, gen BIGINT, as_of TEXT,
         line_count INTEGER NOT NULL,
         persons INTEGER NOT NULL, total_fen BIGINT NOT NULL, totals TEXT NOT NULL, generated_at TEXT,
-        approved_at TEXT, approved_by TEXT, version INTEGER NOT NULL)""",
+        approved_at TEXT, approved_by TEXT, version INTEGER NOT NULL, opened_position BIGINT,
+        approved_position BIGINT, sent_position BIGINT, settled_position BIGINT)""",
     "CREATE INDEX IF NOT EXISTS rolls_county ON rolls (county_code, month)",
     # The order of the roll list (``search``): latest month first.
     "CREATE INDEX IF NOT EXISTS rolls_list ON rolls (month DESC, county_code, grp, roll_id)",
     # A line belongs to its generation by ``gen`` (``generation_key``); which roll and token a
     # generation is, ``roll_generations`` says.
+    # A line gets one bank result, never another (``PaymentRoll.import_bank_results``):
+    # ``bank_position``, the log position it was recorded at, is all a reconciliation as known
+    # at an earlier position needs to leave it out. Likewise the header's ``*_position``
+    # columns say when the roll was opened, approved, sent and settled.
     # What queries select, sum or match on; a line's names, masked numbers and components are
     # read from its chunk event (``lines``). ``months`` is NULL for a line that pays only its
     # roll's own month, its total (nearly every line): ``line_months`` reads it so.
@@ -35,7 +40,7 @@ DDL = (
         gen BIGINT NOT NULL, line_no INTEGER NOT NULL, case_id TEXT NOT NULL, programme TEXT NOT NULL,
         region_code TEXT NOT NULL, covered_members INTEGER NOT NULL, total_fen BIGINT NOT NULL,
         receivable_fen BIGINT NOT NULL, months TEXT, bank_status TEXT, bank_reason TEXT,
-        PRIMARY KEY (gen, line_no))""",
+        bank_position BIGINT, PRIMARY KEY (gen, line_no))""",
     """CREATE TABLE IF NOT EXISTS roll_generations (
         gen BIGINT PRIMARY KEY, roll_id TEXT NOT NULL, token TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS roll_generations_roll ON roll_generations (roll_id)",
@@ -65,7 +70,7 @@ ROLL_COLUMNS = (
 class RollsView(View):
     name = "rolls"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 10
+    version = 11
     tables = ("rolls", "roll_lines", "roll_generations", "roll_chunks_ahead", "paid_months")
     # Also lists generations whose chunks never reached the log (a failed save): not rebuilt.
     working_tables = ("roll_chunks_ahead", "roll_generations")
@@ -106,7 +111,7 @@ class RollsView(View):
         chunk_ids = [str(n.originator_id) for _p, n in batch if n.topic.startswith(chunk_topic)]
         ahead: set[str] | None = None
         notifications = [notification for _position, notification in batch]
-        for index in range(len(notifications)):
+        for index, (position, _notification) in enumerate(batch):
             notification = notifications[index]
             if notification.topic.startswith(chunk_topic):
                 if ahead is None:
@@ -124,7 +129,7 @@ class RollsView(View):
             # Header events see every line recorded before them in the log.
             self._insert(cur, generations, lines)
             generations, lines = set(), []
-            self._header(cur, self.decode(notification))
+            self._header(cur, self.decode(notification), position)
             ahead = None
         self._insert(cur, generations, lines)
 
@@ -213,14 +218,15 @@ class RollsView(View):
             found.update(row["chunk_id"] for row in rows)
         return found
 
-    def _header(self, cur: Cursor, event: Any) -> None:
+    def _header(self, cur: Cursor, event: Any, position: int) -> None:
         roll = str(event.originator_id)
         match event:
             case PaymentRoll.Opened():
                 cur.execute(
                     "INSERT INTO rolls (roll_id, county_code, month, grp, status, generation, line_count, persons,"
-                    " total_fen, totals, version) VALUES (%s, %s, %s, %s, 'draft', 0, 0, 0, 0, '{}', 1)",
-                    (roll, event.county_code, event.month, event.group),
+                    " total_fen, totals, version, opened_position)"
+                    " VALUES (%s, %s, %s, %s, 'draft', 0, 0, 0, 0, '{}', 1, %s)",
+                    (roll, event.county_code, event.month, event.group, position),
                 )
             case PaymentRoll.Generated():
                 token = str(event.totals.get("token"))
@@ -244,12 +250,18 @@ class RollsView(View):
                 )
                 _drop_other_generations(cur, roll, gen, token)
             case PaymentRoll.Sent() | PaymentRoll.BankResultsImported() | PaymentRoll.Settled():
-                self._bank(cur, event, roll)
+                self._bank(cur, event, roll, position)
             case PaymentRoll.Approved():
                 cur.execute(
-                    "UPDATE rolls SET status = 'approved', approved_at = %s, approved_by = %s, version = %s"
-                    " WHERE roll_id = %s",
-                    (utc_text(event.timestamp), event.actor, event.originator_version, roll),
+                    "UPDATE rolls SET status = 'approved', approved_at = %s, approved_by = %s, version = %s,"
+                    " approved_position = %s WHERE roll_id = %s",
+                    (
+                        utc_text(event.timestamp),
+                        event.actor,
+                        event.originator_version,
+                        position,
+                        roll,
+                    ),
                 )
                 # An approved roll is never generated again: lines a failed attempt wrote
                 # ahead since its last generation (a process killed before saving its chunks)
@@ -275,12 +287,12 @@ class RollsView(View):
                 # adjustments pay the month back; while it holds, its line is held whole.
                 _record_held(cur, roll)
 
-    def _bank(self, cur: Cursor, event: Any, roll: str) -> None:
+    def _bank(self, cur: Cursor, event: Any, roll: str, position: int) -> None:
         match event:
             case PaymentRoll.Sent():
                 cur.execute(
-                    "UPDATE rolls SET status = 'sent', version = %s WHERE roll_id = %s",
-                    (event.originator_version, roll),
+                    "UPDATE rolls SET status = 'sent', version = %s, sent_position = %s WHERE roll_id = %s",
+                    (event.originator_version, position, roll),
                 )
             case PaymentRoll.BankResultsImported():
                 found = cur.execute(
@@ -288,9 +300,10 @@ class RollsView(View):
                 ).fetchone()
                 gen, roll_month = (found["gen"], found["month"]) if found else (None, None)
                 cur.executemany(
-                    "UPDATE roll_lines SET bank_status = %s, bank_reason = %s WHERE gen = %s AND line_no = %s",
+                    "UPDATE roll_lines SET bank_status = %s, bank_reason = %s, bank_position = %s"
+                    " WHERE gen = %s AND line_no = %s",
                     [
-                        (status, reason or None, gen, line_no)
+                        (status, reason or None, position, gen, line_no)
                         for line_no, status, reason in event.results
                     ],
                 )
@@ -315,8 +328,9 @@ class RollsView(View):
                 )
             case PaymentRoll.Settled():
                 cur.execute(
-                    "UPDATE rolls SET status = 'settled', version = %s WHERE roll_id = %s",
-                    (event.originator_version, roll),
+                    "UPDATE rolls SET status = 'settled', version = %s, settled_position = %s"
+                    " WHERE roll_id = %s",
+                    (event.originator_version, position, roll),
                 )
 
     # --- queries --------------------------------------------------------------------------

@@ -11,14 +11,20 @@ March roll carries the back-pay (a retroactive standard change).
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from ops.services.core import Services
+from projections.reconciliation.view import ReconciliationView
+from projections.replay import replay_into, scratch_database
 from tests.api.conftest import colleague
+from tests.api.test_bank_api import approved_march, results_file
 from tests.api.test_households_api import API, apply, assert_problem
-from tests.api.test_ledger_api import CASE_FILE, DOC, post
+from tests.api.test_ledger_api import CASE_FILE, DOC, post, txn
 from tests.api.test_retroactivity_api import roll, setup_county
 from tests.factories import approve_body, id_number, income_body
 
@@ -123,12 +129,14 @@ def test_a_late_death_known_before_and_after(
 
 def test_known_at_inputs_are_checked(client: TestClient, token: Any, services: Services) -> None:
     """Both a time and a position, a position not yet recorded, an impossible date, a negative
-    position: 422 naming the parameter and rule, on a case and on the ledger reads alike."""
+    position: 422 naming the parameter and rule, on a case and on the ledger reads (balances,
+    statement, reconciliation) alike."""
     admin = token("admin")
     case_id = approved_case(client, admin)
     head = services.log_position()
     for path in (f"households/{case_id}", "ledger/balances",
-                 "ledger/accounts/pool:420582:dibao/statement"):  # fmt: skip
+                 "ledger/accounts/pool:420582:dibao/statement",
+                 "ledger/reconciliation/420582/2024-03"):  # fmt: skip
         both = f"{API}/{path}?as_of_position=1&as_known_at=2024-01-01T00:00:00Z"
         assert_problem(client.get(both, headers=admin), 422, "as_of_position", "known_at_one")
         ahead = f"{API}/{path}?as_of_position={head + 1000}"
@@ -241,3 +249,129 @@ def test_statistics_before_and_after_a_retroactive_standard_change(
     now, _ = amounts("")
     assert now == [("2024-01", 111_000), ("2024-02", 111_000), ("2024-03", 138_000)]
     assert amounts(f"&as_of_position={services.log_position()}")[0] == now
+
+
+def replayed_reconciliation(
+    services: Services, position: int, month: str, today: str
+) -> dict[str, Any]:
+    """The county's reconciliation read from the rolls and ledger views replayed from nothing
+    up to ``position`` into a scratch database."""
+    views = [services.rolls, services.ledger]
+    with scratch_database(services.db) as scratch:
+        replay_into(scratch, views, services.log.read, services.app.mapper.to_domain_event,
+                    {view.name: position for view in views})  # fmt: skip
+        return ReconciliationView(scratch).report("420582", month, 90, today)
+
+
+def test_reconciliation_as_known_before_the_bank_results_and_a_reversal(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """March's roll is approved and sent; the bank's results (A failed, the rest paid), a
+    statement and a county allocation, then its reversal, are recorded later. As known when the
+    bank file left, every line awaits its result, nothing is disbursed, booked or allocated, and
+    the answer names the six facts recorded since; as known before the reversal, the allocation
+    stands. Every known-at answer equals the report over the views replayed up to its position."""
+    roll_id, finance, ids = approved_march(client, token)
+    auditor = token("auditor")
+    sent = client.post(f"{API}/rolls/{roll_id}/bank-file", headers=finance)
+    lines = list(csv.DictReader(io.StringIO(sent.content.decode("utf-8"))))
+    at_sending = services.log_position()
+    answer = results_file([
+        {"reference": line["reference"], "amount_fen": line["amount_fen"],
+         "status": "failed" if line["case_id"] == ids["a"] else "paid",
+         "reason": "销户" if line["case_id"] == ids["a"] else ""} for line in lines
+    ])  # fmt: skip
+    posted = client.post(f"{API}/rolls/{roll_id}/bank-results", content=answer, headers=finance)
+    assert posted.status_code == 200, posted.text
+    at_results = services.log_position()
+    paid = [line for line in lines if line["case_id"] != ids["a"]]
+    statement = "reference,amount_fen,booked_on\n" + "".join(
+        f"{line['reference']},-{line['amount_fen']},2024-03-20\n" for line in paid
+    )
+    imported = client.post(f"{API}/ledger/statements/420582", content=statement.encode(),
+                           headers=finance)  # fmt: skip
+    assert imported.status_code == 201, imported.text
+    raised = txn("raise", "clearing:420582:bank", "source:420582:central", 500_000,
+                 date="2024-03-10")  # fmt: skip
+    assert post(client, finance, "raise-late", raised).status_code == 201
+    allocation = txn("allocate", "pool:420582:temporary", "clearing:420582:bank", 500_000,
+                     date="2024-03-10")  # fmt: skip
+    allocated = post(client, finance, "alloc-late", allocation)
+    assert allocated.status_code == 201, allocated.text
+    at_allocation = services.log_position()
+    reversal = client.post(f"{API}/ledger/transactions/alloc-late/reverse",
+                           json={"posting_date": "2024-03-11", **DOC},
+                           headers=finance | {"Idempotency-Key": "alloc-late-rev"})  # fmt: skip
+    assert reversal.status_code == 201, reversal.text
+    path = f"{API}/ledger/reconciliation/420582/2024-03"
+
+    def known(position: int) -> dict[str, Any]:
+        found = client.get(f"{path}?as_of_position={position}", headers=auditor)
+        assert found.status_code == 200, found.text
+        report: dict[str, Any] = found.json()
+        known_at = report.pop("known_at")
+        assert known_at["position"] == position
+        today = datetime.now(UTC).date().isoformat()
+        assert report == replayed_reconciliation(services, position, "2024-03", today)
+        later = [(e["event_type"], e["subject"]) for e in known_at["recorded_after"]]
+        assert all(e["position"] > position for e in known_at["recorded_after"])
+        return report | {"later": later}
+
+    def temporary(report: dict[str, Any]) -> int | None:
+        pools = {row["account"]: int(row["closing_fen"]) for row in report["accounts"]}
+        return pools.get("pool:420582:temporary")
+
+    total = sum(int(line["amount_fen"]) for line in lines)
+    failed = total - sum(int(line["amount_fen"]) for line in paid)
+    then = known(at_sending)
+    (march,) = then["rolls"]
+    assert (march["status"], march["paid_fen"], march["failed_fen"], march["awaiting_fen"]) == (
+        "sent",
+        0,
+        0,
+        total,
+    )
+    assert (march["ledger_disbursed_fen"], march["statement_fen"]) == (0, 0)
+    assert {m["issue"] for m in march["mismatches"]} == set()
+    assert temporary(then) is None
+    posted = "JournalTransaction.Posted"
+    assert then["later"][:2] == [("PaymentRoll.BankResultsImported", roll_id),
+                                 ("PaymentRoll.Settled", roll_id)]  # fmt: skip
+    # The results' disbursement and release, the statement, the allocation, raised and reversed.
+    assert [event for event, _subject in then["later"][2:]] == [
+        posted,
+        posted,
+        "BankStatement.Imported",
+        posted,
+        posted,
+        posted,
+    ]
+    assert [subject for _event, subject in then["later"][-3:]] == [
+        "raise-late",
+        "alloc-late",
+        "alloc-late-rev",
+    ]
+
+    after_results = known(at_results)
+    (march,) = after_results["rolls"]
+    assert (march["status"], march["paid_fen"], march["failed_fen"]) == (
+        "settled",
+        total - failed,
+        failed,
+    )
+    # Paid per the bank, missing from a statement not yet imported.
+    assert {m["issue"] for m in march["mismatches"]} == {
+        "paid per bank results, missing from the statement"
+    }
+    assert after_results["later"] == then["later"][4:]
+
+    before_reversal = known(at_allocation)
+    assert temporary(before_reversal) == 500_000
+    assert before_reversal["rolls"][0]["mismatches"] == []
+    assert before_reversal["later"] == [(posted, "alloc-late-rev")]
+
+    now = client.get(path, headers=auditor).json()
+    assert temporary(now) == 0 and "known_at" not in now
+    head = known(services.log_position())
+    assert head["later"] == [] and {k: v for k, v in head.items() if k != "later"} == now
+    assert_problem(client.get(f"{path}?as_of_position=-1", headers=auditor), 422, "as_of_position")

@@ -189,6 +189,13 @@ def test_ledger_commands(env: Path) -> None:
         "FEE1"
     ]
     assert (env / "rec.xlsx").stat().st_size > 1000
+    # As known at the log's first position: no statement yet, and the answer names it as later.
+    then = runner.invoke(app, ["ledger", "reconcile", "420582", "2022-06", "--as-of-position", "1"])
+    assert then.exit_code == 0, then.output
+    known = json.loads(then.stdout)
+    assert known["unmatched_statement_lines"] == [] and known["known_at"]["position"] == 1
+    later = [event["event_type"] for event in known["known_at"]["recorded_after"]]
+    assert "BankStatement.Imported" in later
 
 
 def test_a_large_posting_is_confirmed_by_a_second_officer_through_the_cli(env: Path) -> None:

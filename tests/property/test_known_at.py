@@ -6,7 +6,8 @@ runs them, and a log position inside it. The case as known at that position (its
 folded, ``case_known_at``) and the county's list as known then (the case versions valid
 there) must equal the case-state view replayed from nothing up to that position into a scratch
 database, and the balances and a pool's statement as known then (the
-live view bounded by position) the ledger view replayed the same way. Both backends.
+live view bounded by position) and the county's March reconciliation as known then the ledger
+and rolls views replayed the same way. Both backends.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from ops.services.core import Services
 from ops.services.known_at import KnownAt, case_known_at
 from ops.services.ledger import PostTransaction, ReverseTransaction
+from projections.reconciliation.view import ReconciliationView
 from projections.replay import replay_into, scratch_database
 from tests.conftest import COUNTY, make_settings, new_postgres_database
 from tests.factories import household_body, id_number
@@ -131,7 +133,8 @@ def test_known_at_equals_a_replay_up_to_the_position(
     balances = services.ledger.balances(COUNTY, known_at=position)
     statement = services.ledger.statement(POOL, 500, known_at=position)
     listed = services.case_state.search(known_at=position, **LIST)
-    views = [services.case_state, services.ledger]
+    reconciled = services.reconciliation.at(position).report(COUNTY, "2024-03", 1, "2024-12-31")
+    views = [services.case_state, services.ledger, services.rolls]
     with scratch_database(services.db) as scratch:
         replay_into(scratch, views, services.log.read, services.app.mapper.to_domain_event,
                     {view.name: position for view in views})  # fmt: skip
@@ -141,6 +144,7 @@ def test_known_at_equals_a_replay_up_to_the_position(
         assert listed == replayed_case.search(**LIST)
         assert balances == replayed_ledger.balances(COUNTY)
         assert statement == replayed_ledger.statement(POOL, 500)
+        assert reconciled == ReconciliationView(scratch).report(COUNTY, "2024-03", 1, "2024-12-31")
     now = services.case_state.get(case_id)
     assert (later == []) == (case == now)  # it differs from today exactly when events came later
     assert all(event["position"] > position for event in later)

@@ -25,6 +25,7 @@ from api.http.responses import (
 from api.http.routers.households import Limit
 from domain.errors import NotFound
 from ledger.accounts import parse_account
+from ops.services.known_at import reconciliation as known_reconciliation
 from ops.services.known_at import resolve
 from ops.services.ledger import (
     CarryOverYear,
@@ -268,17 +269,19 @@ def reconciliation(
     principal: PrincipalDep,
     idle_days: Annotated[int, Query(ge=1, le=3650)] = 90,
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+    as_known_at: AsKnownAt = None,
+    as_of_position: AsOfPosition = None,
 ) -> Any:
+    """As known at a past time or log position, the report a replay of the log up to it gives
+    (pools idle counted to that time's day), with the facts recorded since that it lacks."""
     from api.outputs.reconciliation import reconciliation_xlsx
     from domain.dates import validate_month
-    from ops.services.core import now_utc
 
     principal.require("read.ledger")
     principal.require_region(county_code, "county_code")
     principal.require_period(validate_month(month), "month")
-    report = services.reconciliation.report(
-        county_code, month, idle_days, now_utc().date().isoformat()
-    )
+    known = resolve(services, principal, as_known_at, as_of_position)
+    report = known_reconciliation(services, known, county_code, month, idle_days)
     if format == "xlsx":
         return Response(
             reconciliation_xlsx(report),
