@@ -131,7 +131,7 @@ def _statement_text(position: int, event: Any) -> str:
 class LedgerView(View):
     name = "ledger"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 7
+    version = 8
     tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines",
               "bank_statements", "ledger_carry_overs", "ledger_balances")  # fmt: skip
     topics = (
