@@ -160,8 +160,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
+    # The production shape: API processes that only read the views, one worker keeping them.
     env = {**os.environ, "DOUDI_DATABASE_URL": args.database, "DOUDI_ENVIRONMENT": "test",
-           "DOUDI_SECRET": "bench", "DOUDI_LOG_JSON": "true"}  # fmt: skip
+           "DOUDI_SECRET": "bench", "DOUDI_LOG_JSON": "true", "DOUDI_PROJECTIONS": "worker"}  # fmt: skip
     doudi = str(Path(sys.executable).with_name("doudi"))
     with TemporaryDirectory() as name:
         folder = Path(name)
