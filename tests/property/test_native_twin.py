@@ -225,6 +225,7 @@ def test_a_county_s_roll_is_the_same_compiled_and_from_source(services: Services
 
     source, built = lines("source"), lines("native")
     assert source[0] == [False] * len(native.MODULES)
-    assert built[0] == [state == "current" for state in native.status().values()]
+    states = native.status()  # the mypyc modules this roll runs (the C accelerator aside)
+    assert built[0] == [states.get(source) == "current" for source in native.MODULES]
     assert b'"tekun"' in orjson.dumps(source) and len(source) > 30
     assert built[1:] == source[1:]
