@@ -2,16 +2,23 @@
 after a month's roll.
 
     python -m ops.bench.findings_bench --households 100000 [--counties 13] [--backend postgres|sqlite]
+    python -m ops.bench.findings_bench --copy-of doudi_base_1m --households 1000000 --month 2023-01
 
-Not timed: cases loaded with the bulk import (as ``roll_bench`` loads them), every view caught
-up, then planted hits: a death record, a vehicle record and a cadre's relative for one
-household in a thousand (a household's first member). Timed:
+Not timed: cases loaded with the bulk import (as ``roll_bench`` loads them), or, with
+``--copy-of``, a copy of an already loaded PostgreSQL database (made from it as a template,
+dropped at the end; ``--households`` then names the roster it was loaded from, seed 3), every
+view caught up, then planted hits: a death record, a vehicle record and a cadre's relative for
+one household in a thousand (a household's first member), and, for one in ten thousand, that
+member added to another county's case past the enrolment guard (the two-cases rule). Timed:
 
-1. ``from_empty_s``: the findings view rebuilt from position 0 (every event of the log read),
-   beside the case-state view's rebuild in the same run (``case_state_rebuild_s``);
+1. ``from_empty_s``: the findings view rebuilt from position 0, beside two yardsticks in the
+   same run: ``log_read_s``, a bare read of the notifications of the view's topics, and
+   ``log_decode_s``, the same read with every notification decoded to its event (what any
+   per-event catch-up costs at least); with ``--case-state`` the case-state view's rebuild too;
 2. ``roll_s``: each county's roll for the month generated, approved and projected into the
    rolls view (one process), then ``incremental_s``: the findings view catching up with those
-   rolls (copying what they paid, checking the cases a rule can fire on).
+   rolls (copying what they paid, checking the cases a rule can fire on, the months above the
+   standard, the pools' postings).
 """
 
 from __future__ import annotations
@@ -19,17 +26,22 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 from domain.access import Principal, Role
+from domain.household import HouseholdCase
 from ledger.store.runtime import tune_gc
 from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.bench.roll_bench import COUNTIES, load, settings
 from ops.demo import write_roster
 from ops.services.access import RecordRegistryEntry
 from ops.services.core import Services
+from projections.runner import BATCH_SIZE
 
 
 def plant(services: Services, households: int, counties: tuple[str, ...], folder: Path) -> int:
@@ -57,23 +69,107 @@ def plant(services: Services, households: int, counties: tuple[str, ...], folder
     return planted
 
 
-def run(kind: str, households: int, counties: tuple[str, ...], month: str, folder: Path) -> dict[str, Any]:  # fmt: skip
-    from ops.services.ledger import post_transaction
+def plant_twice(services: Services, households: int, counties: tuple[str, ...], folder: Path) -> int:  # fmt: skip
+    """For one household in ten thousand, its first member added to a case of the next county
+    straight through the application (past the enrolment guard, as a migrated caseload would
+    be): the two-cases rule's hits."""
+    import csv
+    from uuid import UUID
+
+    with (folder / "plant.csv").open(encoding="utf-8", newline="") as stream:
+        rows = [row for number, row in enumerate(csv.DictReader(stream)) if number % 10_000 == 5]
+    planted = 0
+    for row in rows:
+        county = row["region_code"][:6]
+        other = (
+            counties[(counties.index(county) + 1) % len(counties)] if county in counties else None
+        )
+        with services.db.transaction() as cur:
+            found = cur.execute(
+                "SELECT case_id FROM case_state WHERE county_code = %s AND kind = 'household'"
+                " AND status = 'active' ORDER BY case_id LIMIT 1 OFFSET %s",
+                (other, planted),
+            ).fetchone()
+        if found is None:
+            continue
+        case: HouseholdCase = services.app.repository.get(UUID(found["case_id"]))
+        case.add_member(member={"id_number": row["id_number"], "name": "王某"},
+                        effective_date="2022-10-15", actor="bench", document_ref="迁移")  # fmt: skip
+        services.app.save(case)
+        planted += 1
+    return planted
+
+
+def read_log(services: Services, decode: bool) -> int:
+    """Read every notification of the findings view's topics (decoding each if asked): the
+    floor of a per-event pass over the log. Returns how many."""
+    runner = services.projections
+    topics, start, head, count = runner.topics(["findings"]), 0, services.log_position(), 0
+    while start < head:
+        notifications, covered = runner.reader(start + 1, BATCH_SIZE, topics, ())
+        if decode:
+            for notification in notifications:
+                runner.decoder(notification)
+        count += len(notifications)
+        if covered <= start:
+            break
+        start = covered
+    return count
+
+
+@contextmanager
+def copy_of(template: str) -> Iterator[str]:
+    """A PostgreSQL database made from ``template`` (which must have no connections), dropped
+    at the end."""
+    import psycopg
+
+    from ops.bench.databases import PG_ADMIN
+
+    name = f"h_findings_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for attempt in range(30):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 29:
+                    raise
+                time.sleep(10)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(
+    kind: str, households: int, counties: tuple[str, ...], month: str, folder: Path,
+    template: str | None = None, case_state: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    from ops.services.ledger import confirm_posting, post_transaction
     from ops.services.rolls import approve_roll, generate_roll
 
-    with fresh_database(kind, folder, "doudi_findingsbench") as url:
-        load(url, households, counties, folder)
+    database = copy_of(template) if template else fresh_database(kind, folder, "h_findings")
+    with database as url:
+        if template is None:
+            load(url, households, counties, folder)
         services = Services(settings(url))
         result: dict[str, Any] = {"backend": kind, "households": households}
         result["planted"] = plant(services, households, counties, folder)
+        result["planted_twice"] = plant_twice(services, households, counties, folder)
         services.fresh()
         result["log_positions"] = services.log_position()
-        for view in ("case_state", "findings"):
+        for name, decode in (("log_read_s", False), ("log_decode_s", True)):
+            started = time.perf_counter()
+            result["notifications"] = read_log(services, decode)
+            result[name] = round(time.perf_counter() - started, 2)
+        for view in ("case_state", "findings") if case_state else ("findings",):
             started = time.perf_counter()
             services.projections.rebuild(view)
             result[f"{view}_rebuild_s"] = round(time.perf_counter() - started, 2)
         result["from_empty_s"] = result.pop("findings_rebuild_s")
         operator = Principal("bench", "admin", "000000", staff_id="bench")
+        checker = Principal("bench-checker", "admin", "000000", staff_id="bench-checker")
         meta = {"document_ref": "bench", "description": "bench"}
         for county in counties:
             bank, fen = f"clearing:{county}:bank", 10**12
@@ -84,8 +180,11 @@ def run(kind: str, households: int, counties: tuple[str, ...], month: str, folde
             ):  # fmt: skip
                 fields = {"code": code, "posting_date": f"{month}-01", **meta, "lines": [
                     {"account": a, "debit_fen": d, "credit_fen": c, "source": "central"} for a, d, c in lines]}  # fmt: skip
-                outcome = post_transaction(services, operator, f"b-{county}-{number}", fields)
+                key = f"b-{county}-{month}-{number}"
+                outcome = post_transaction(services, operator, key, fields)
                 services.app.save(*outcome.aggregates)
+                if outcome.status_code == 202:  # above the confirmation threshold: a second person
+                    services.app.save(*confirm_posting(services, checker, key).aggregates)
         services.fresh()
         started = time.perf_counter()
         for county in counties:
@@ -99,6 +198,10 @@ def run(kind: str, households: int, counties: tuple[str, ...], month: str, folde
         services.projections.catch_up(["findings"])
         result["incremental_s"] = round(time.perf_counter() - started, 2)
         result["incremental_of_roll"] = round(result["incremental_s"] / result["roll_s"], 3)
+        # The same findings, ids and all, from an empty view.
+        live = services.projections.dump("findings")
+        services.projections.rebuild("findings")
+        result["rebuild_equal"] = services.projections.dump("findings") == live
         total, money, _items, by_rule = services.findings.search(
             scope_prefix="", rule=None, status=None, period=None, staff_id=None, limit=1, offset=0
         )
@@ -116,11 +219,14 @@ def main() -> None:
     parser.add_argument("--counties", type=int, default=13)
     parser.add_argument("--month", default="2022-12")
     parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--copy-of", help="a loaded PostgreSQL database to copy (not timed)")
+    parser.add_argument("--case-state", action="store_true", help="time its rebuild too")
     args = parser.parse_args()
     with TemporaryDirectory() as folder:
         result = run(
-            args.backend, args.households, COUNTIES[: args.counties], args.month, Path(folder)
-        )
+            args.backend, args.households, COUNTIES[: args.counties], args.month, Path(folder),
+            args.copy_of, args.case_state,
+        )  # fmt: skip
         print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
