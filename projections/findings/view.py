@@ -119,7 +119,6 @@ ACTIVE = ("active", "suspended", "gradual_exit")
 # A case in one of these states holds its members (the two-cases rule): a gradual exit (渐退)
 # releases them once it is over, with no event saying so, so it is left out.
 ENROLLED = ("active", "suspended")
-ENROLLED_MARKS = ", ".join(["%s"] * len(ENROLLED))
 # How to find, among the cases an approved roll paid (``finding_paid p``), those each payment
 # rule may fire on.
 CANDIDATES = {
@@ -710,34 +709,63 @@ class FindingsView(View):
         activation met the other); the checks of a flush see exactly what each activation saw,
         since nothing but applications and approvals happened in between."""
         activated, self._batch.activated = self._batch.activated, {}
-        marks = ENROLLED_MARKS
+        # Single-table lookups by key, joined here: during an import's catch-up the tables grow
+        # faster than the planner's statistics, and a join it plans on stale ones can go
+        # quadratic. Nearly always a person has no other case and the second lookup is empty.
+        members: list[dict[str, Any]] = []
         for ids in chunks(sorted(activated)):
-            rows = cur.execute(
-                "SELECT m.case_id, m.person_key, m.id_masked, o.case_id AS other, k.region_code AS"
-                " other_region, k.status AS other_status FROM finding_members m JOIN finding_cases c"
-                " ON c.case_id = m.case_id JOIN finding_members o ON o.person_key = m.person_key"
-                " AND o.case_id <> m.case_id JOIN finding_cases k ON k.case_id = o.case_id AND"
-                f" k.kind = c.kind WHERE m.case_id IN ({', '.join(['%s'] * len(ids))}) AND c.status"
-                f" IN ({marks}) AND k.status IN ({marks}) ORDER BY m.case_id, o.case_id, m.person_key",
-                [*ids, *ENROLLED, *ENROLLED],
+            members += cur.execute(
+                "SELECT case_id, person_key, id_masked FROM finding_members WHERE case_id IN"
+                f" ({', '.join(['%s'] * len(ids))}) ORDER BY case_id, person_key",
+                ids,
             ).fetchall()
-            for row in rows:
-                case_id, other = row["case_id"], row["other"]
-                mine = activated[case_id]
-                theirs = activated.get(other)
-                if theirs is not None and theirs[0] > mine[0]:
-                    continue  # the other was enrolled later: the pair fires on it
-                case = self._case_row(cur, case_id)
-                if case is None:
-                    continue
-                evidence = {"events": [mine[2]], "other_case_id": other,
-                            "other_region_code": row["other_region"],
-                            "other_status": row["other_status"]}  # fmt: skip
-                self._upsert(
-                    cur, Rule.TWO_ACTIVE_CASES, (row["person_key"], *sorted((case_id, other))),
-                    case | {"id_masked": row["id_masked"]}, (mine[0], mine[1]),
-                    dated=mine[1][:10], amount_fen=0, evidence=evidence, person=row["person_key"],
-                )  # fmt: skip
+        elsewhere: dict[str, list[str]] = {}
+        for keys in chunks(sorted({m["person_key"] for m in members})):
+            for row in cur.execute(
+                "SELECT person_key, case_id FROM finding_members WHERE person_key IN"
+                f" ({', '.join(['%s'] * len(keys))}) ORDER BY person_key, case_id",
+                keys,
+            ).fetchall():
+                elsewhere.setdefault(row["person_key"], []).append(row["case_id"])
+        pairs = [
+            (member, other) for member in members
+            for other in elsewhere.get(member["person_key"], []) if other != member["case_id"]
+        ]  # fmt: skip
+        if not pairs:
+            return
+        cases = self._cases(cur, {c for m, o in pairs for c in (m["case_id"], o)})
+        for member, other in pairs:
+            case_id = member["case_id"]
+            mine, theirs = activated[case_id], activated.get(other)
+            case, found = cases.get(case_id), cases.get(other)
+            if case is None or found is None or case["kind"] != found["kind"]:
+                continue
+            if case["status"] not in ENROLLED or found["status"] not in ENROLLED:
+                continue
+            if theirs is not None and theirs[0] > mine[0]:
+                continue  # the other was enrolled later: the pair fires on it
+            evidence = {"events": [mine[2]], "other_case_id": other,
+                        "other_region_code": found["region_code"],
+                        "other_status": found["status"]}  # fmt: skip
+            person = member["person_key"]
+            self._upsert(
+                cur, Rule.TWO_ACTIVE_CASES, (person, *sorted((case_id, other))),
+                case | {"id_masked": member["id_masked"]}, (mine[0], mine[1]),
+                dated=mine[1][:10], amount_fen=0, evidence=evidence, person=person,
+            )  # fmt: skip
+
+    @staticmethod
+    def _cases(cur: Cursor, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """The cases of these ids, by id (only after a flush: none pending in the batch)."""
+        found: dict[str, dict[str, Any]] = {}
+        for part in chunks(sorted(ids)):
+            for row in cur.execute(
+                "SELECT case_id, kind, region_code, programme, status, end_date, end_ref, staff_ids"
+                f" FROM finding_cases WHERE case_id IN ({', '.join(['%s'] * len(part))})",
+                part,
+            ).fetchall():
+                found[row["case_id"]] = row
+        return found
 
     # --- allocated funds left idle (滞留) -----------------------------------------------------
 
