@@ -171,11 +171,27 @@ class Batch:
         # The cases that started being paid (or gained a member) since the last flush, in log
         # order: the two-cases rule checks them once they are written (``_two_cases``).
         self.activated: dict[str, tuple[int, str, str]] = {}  # case id → (position, time, ref)
+        self.written: dict[str, list[tuple[str, str]]] = {}  # of those, new ones' members
 
     def set_status(self, case_id: str, status: str) -> None:
         key = self.key_of.get(case_id)
         if key is not None:
             self.by_key[key][case_id] = status
+
+
+def _by_keys(cur: Cursor, select: str, column: str, keys: list[str]) -> list[dict[str, Any]]:
+    """Rows of one table whose ``column`` is one of ``keys``: on PostgreSQL as one array
+    parameter (no statement text of thousands of placeholders to build and parse), on SQLite
+    in chunks of an IN list."""
+    if not keys:
+        return []
+    if not cur.sqlite:
+        return cur.execute(f"{select} WHERE {column} = ANY(%s)", (keys,)).fetchall()
+    found: list[dict[str, Any]] = []
+    for part in chunks(keys):
+        marks = ", ".join(["%s"] * len(part))
+        found += cur.execute(f"{select} WHERE {column} IN ({marks})", part).fetchall()
+    return found
 
 
 def _ref(event: Any, position: int) -> str:
@@ -257,6 +273,9 @@ class FindingsView(View):
             rows = [(case, person, masked) for (case, person), masked in batch.members.items()]
             cur.insert_many("finding_members", MEMBER_FIELDS, rows)
             batch.members.clear()
+            for case, person, masked in rows:  # a new case's members, all of them
+                if case in batch.activated:
+                    batch.written.setdefault(case, []).append((person, masked))
         if batch.activated:
             self._two_cases(cur)
 
@@ -712,21 +731,11 @@ class FindingsView(View):
         # Single-table lookups by key, joined here: during an import's catch-up the tables grow
         # faster than the planner's statistics, and a join it plans on stale ones can go
         # quadratic. Nearly always a person has no other case and the second lookup is empty.
-        members: list[dict[str, Any]] = []
-        for ids in chunks(sorted(activated)):
-            members += cur.execute(
-                "SELECT case_id, person_key, id_masked FROM finding_members WHERE case_id IN"
-                f" ({', '.join(['%s'] * len(ids))}) ORDER BY case_id, person_key",
-                ids,
-            ).fetchall()
+        members = self._members_of(cur, sorted(activated))
         elsewhere: dict[str, list[str]] = {}
-        for keys in chunks(sorted({m["person_key"] for m in members})):
-            for row in cur.execute(
-                "SELECT person_key, case_id FROM finding_members WHERE person_key IN"
-                f" ({', '.join(['%s'] * len(keys))}) ORDER BY person_key, case_id",
-                keys,
-            ).fetchall():
-                elsewhere.setdefault(row["person_key"], []).append(row["case_id"])
+        for row in _by_keys(cur, "SELECT person_key, case_id FROM finding_members", "person_key",
+                            sorted({m["person_key"] for m in members})):  # fmt: skip
+            elsewhere.setdefault(row["person_key"], []).append(row["case_id"])
         pairs = [
             (member, other) for member in members
             for other in elsewhere.get(member["person_key"], []) if other != member["case_id"]
@@ -753,6 +762,20 @@ class FindingsView(View):
                 case | {"id_masked": member["id_masked"]}, (mine[0], mine[1]),
                 dated=mine[1][:10], amount_fen=0, evidence=evidence, person=person,
             )  # fmt: skip
+
+    def _members_of(self, cur: Cursor, ids: list[str]) -> list[dict[str, Any]]:
+        """The members of these cases: those an import's batch just wrote, from memory (kept
+        by ``_flush``), the others read."""
+        written = self._batch.written
+        members = [
+            {"case_id": case_id, "person_key": person, "id_masked": masked}
+            for case_id in ids for person, masked in written.get(case_id, ())
+        ]  # fmt: skip
+        rest = [case_id for case_id in ids if case_id not in written]
+        members += _by_keys(cur, "SELECT case_id, person_key, id_masked FROM finding_members",
+                            "case_id", rest)  # fmt: skip
+        self._batch.written = {}
+        return members
 
     @staticmethod
     def _cases(cur: Cursor, ids: set[str]) -> dict[str, dict[str, Any]]:
