@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from ops.bench import (
-    findings_bench,
     bare_pipeline,
+    findings_bench,
     import_bench,
     ledger_bench,
     reconcile_bench,
