@@ -8,8 +8,9 @@ Not timed: cases loaded with the bulk import (as ``roll_bench`` loads them), or,
 ``--copy-of``, a copy of an already loaded PostgreSQL database (made from it as a template,
 dropped at the end; ``--households`` then names the roster it was loaded from, seed 3), every
 view caught up, then planted hits: a death record, a vehicle record and a cadre's relative for
-one household in a thousand (a household's first member), and, for one in ten thousand, that
-member added to another county's case past the enrolment guard (the two-cases rule). Timed:
+one active household in a thousand (its first member, read from the case), and, for one in ten
+thousand, that member added to another county's case past the enrolment guard (the two-cases
+rule). Timed:
 
 1. ``from_empty_s``: the findings view rebuilt from position 0, beside two yardsticks in the
    same run: ``log_read_s``, a bare read of the notifications of the view's topics, and
@@ -32,71 +33,68 @@ from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
+from uuid import UUID
 
 from domain.access import Principal, Role
 from domain.household import HouseholdCase
 from ledger.store.runtime import tune_gc
 from ops.bench.databases import fresh_database, peak_rss_mib
 from ops.bench.roll_bench import COUNTIES, load, settings
-from ops.demo import write_roster
 from ops.services.access import RecordRegistryEntry
 from ops.services.core import Services
 from projections.runner import BATCH_SIZE
 
 
-def plant(services: Services, households: int, counties: tuple[str, ...], folder: Path) -> int:
-    """Registry hits for one household in a thousand, read back from the roster the load wrote
-    (the same seed): a death, a vehicle and a cadre's relative, each on another household."""
-    import csv
+def active_cases(services: Services) -> list[tuple[str, str]]:
+    """Every active household case (id, region code), in case-id order."""
+    with services.db.transaction() as cur:
+        rows = cur.execute(
+            "SELECT case_id, region_code FROM case_state WHERE kind = 'household'"
+            " AND status = 'active' ORDER BY case_id"
+        ).fetchall()
+    return [(row["case_id"], row["region_code"]) for row in rows]
 
+
+def first_member(services: Services, case_id: str) -> str:
+    """The identity number of a case's first member (read from the case, as loaded)."""
+    case: HouseholdCase = services.app.repository.get(UUID(case_id))
+    return sorted(case.members)[0]
+
+
+def plant(services: Services, cases: list[tuple[str, str]]) -> int:
+    """Registry hits on one active household in a thousand (its first member): a death, a
+    vehicle and a cadre's relative in turn. The people are read from the cases themselves, so
+    any loaded database takes them, whatever roster it was loaded from."""
     operator = Principal("bench", "admin", "000000", staff_id="bench")
-    roster = folder / "plant.csv"
-    with roster.open("w", encoding="utf-8", newline="") as stream:
-        write_roster(stream, households, seed=3, counties=counties)
     planted = 0
-    with roster.open(encoding="utf-8", newline="") as stream:
-        for number, row in enumerate(csv.DictReader(stream)):
-            if number % 1000 >= 3:
-                continue
-            kind = ("death", "vehicle", "cadre_relative")[number % 1000]
-            details = {"staff_id": "E1"} if kind == "cadre_relative" else {}
-            command = RecordRegistryEntry(
-                kind=kind, source="bench", source_ref=f"{kind}-{number}", id_number=row["id_number"],
-                region_code=row["region_code"], effective_date="2022-10-15", details=details,
-            )  # fmt: skip
-            services.execute(operator, None, "", command)
-            planted += 1
+    for number, (case_id, region) in enumerate(cases[::333]):
+        kind = ("death", "vehicle", "cadre_relative")[number % 3]
+        details = {"staff_id": "E1"} if kind == "cadre_relative" else {}
+        command = RecordRegistryEntry(
+            kind=kind, source="bench", source_ref=f"{kind}-{number}",
+            id_number=first_member(services, case_id), region_code=region,
+            effective_date="2022-10-15", details=details,
+        )  # fmt: skip
+        services.execute(operator, None, "", command)
+        planted += 1
     return planted
 
 
-def plant_twice(services: Services, households: int, counties: tuple[str, ...], folder: Path) -> int:  # fmt: skip
-    """For one household in ten thousand, its first member added to a case of the next county
-    straight through the application (past the enrolment guard, as a migrated caseload would
-    be): the two-cases rule's hits."""
-    import csv
-    from uuid import UUID
-
-    with (folder / "plant.csv").open(encoding="utf-8", newline="") as stream:
-        rows = [row for number, row in enumerate(csv.DictReader(stream)) if number % 10_000 == 5]
+def plant_twice(services: Services, cases: list[tuple[str, str]]) -> int:
+    """For one active household in ten thousand, its first member added to a case of another
+    county straight through the application (past the enrolment guard, as a migrated caseload
+    would be): the two-cases rule's hits."""
     planted = 0
-    for row in rows:
-        county = row["region_code"][:6]
-        other = (
-            counties[(counties.index(county) + 1) % len(counties)] if county in counties else None
-        )
-        with services.db.transaction() as cur:
-            found = cur.execute(
-                "SELECT case_id FROM case_state WHERE county_code = %s AND kind = 'household'"
-                " AND status = 'active' ORDER BY case_id LIMIT 1 OFFSET %s",
-                (other, planted),
-            ).fetchone()
-        if found is None:
+    for case_id, region in cases[5::10_000]:
+        other = next((c for c, r in cases[::-1] if r[:6] != region[:6]), None)
+        if other is None:
             continue
-        case: HouseholdCase = services.app.repository.get(UUID(found["case_id"]))
-        case.add_member(member={"id_number": row["id_number"], "name": "王某"},
+        case: HouseholdCase = services.app.repository.get(UUID(other))
+        case.add_member(member={"id_number": first_member(services, case_id), "name": "王某"},
                         effective_date="2022-10-15", actor="bench", document_ref="迁移")  # fmt: skip
         services.app.save(case)
         planted += 1
+        cases = [(c, r) for c, r in cases if c != other]  # each a different case
     return planted
 
 
@@ -156,8 +154,9 @@ def run(
             load(url, households, counties, folder)
         services = Services(settings(url))
         result: dict[str, Any] = {"backend": kind, "households": households}
-        result["planted"] = plant(services, households, counties, folder)
-        result["planted_twice"] = plant_twice(services, households, counties, folder)
+        cases = active_cases(services)
+        result["planted"] = plant(services, cases)
+        result["planted_twice"] = plant_twice(services, cases)
         services.fresh()
         result["log_positions"] = services.log_position()
         for name, decode in (("log_read_s", False), ("log_decode_s", True)):
