@@ -49,6 +49,7 @@ from domain.policy import (
     RegionPolicy,
     Standard,
 )
+from domain.programmes import HOUSEHOLD_PROGRAMMES
 from domain.regions import policy_lookup_chain
 from domain.registry import RegistryKind, RegistryRecord
 from domain.roll import PaymentRoll
@@ -707,7 +708,8 @@ class FindingsView(View):
                 else:
                     mine[value["programme"]] = max(ceiling, mine.get(value["programme"], 0))
             for programme, ceiling in mine.items():
-                found.setdefault(programme, ceiling)
+                if programme in HOUSEHOLD_PROGRAMMES:  # 特困 is paid by its own rule
+                    found.setdefault(programme, ceiling)
         return found
 
     # --- the same person in two cases ------------------------------------------------------
