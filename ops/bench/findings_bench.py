@@ -61,13 +61,13 @@ def first_member(services: Services, case_id: str) -> str:
     return sorted(case.members)[0]
 
 
-def plant(services: Services, cases: list[tuple[str, str]]) -> int:
-    """Registry hits on one active household in a thousand (its first member): a death, a
+def plant(services: Services, cases: list[tuple[str, str]], every: int = 333) -> int:
+    """Registry hits on one active household in ``every`` (its first member): a death, a
     vehicle and a cadre's relative in turn. The people are read from the cases themselves, so
     any loaded database takes them, whatever roster it was loaded from."""
     operator = Principal("bench", "admin", "000000", staff_id="bench")
     planted = 0
-    for number, (case_id, region) in enumerate(cases[::333]):
+    for number, (case_id, region) in enumerate(cases[::every]):
         kind = ("death", "vehicle", "cadre_relative")[number % 3]
         details = {"staff_id": "E1"} if kind == "cadre_relative" else {}
         command = RecordRegistryEntry(
@@ -143,7 +143,7 @@ def copy_of(template: str) -> Iterator[str]:
 def run(
     kind: str, households: int, counties: tuple[str, ...], month: str, folder: Path,
     template: str | None = None, case_state: bool = False, from_empty: bool = True,
-    check: bool = True,
+    check: bool = True, plant_every: int = 333,
 ) -> dict[str, Any]:  # fmt: skip
     from ops.services.ledger import confirm_posting, post_transaction
     from ops.services.rolls import approve_roll, generate_roll
@@ -155,7 +155,7 @@ def run(
         services = Services(settings(url))
         result: dict[str, Any] = {"backend": kind, "households": households}
         cases = active_cases(services)
-        result["planted"] = plant(services, cases)
+        result["planted"] = plant(services, cases, plant_every)
         result["planted_twice"] = plant_twice(services, cases)
         services.fresh()
         result["log_positions"] = services.log_position()
@@ -227,6 +227,7 @@ def main() -> None:
         "--from-empty", action=argparse.BooleanOptionalAction, default=True,
         help="time the findings view's rebuild from position 0 (a copy has it caught up)",
     )  # fmt: skip
+    parser.add_argument("--plant-every", type=int, default=333, help="households per registry hit")
     parser.add_argument(
         "--check-rebuild", action=argparse.BooleanOptionalAction, default=True,
         help="rebuild once more at the end and compare with the live view",
@@ -235,7 +236,7 @@ def main() -> None:
     with TemporaryDirectory() as folder:
         result = run(
             args.backend, args.households, COUNTIES[: args.counties], args.month, Path(folder),
-            args.copy_of, args.case_state, args.from_empty, args.check_rebuild,
+            args.copy_of, args.case_state, args.from_empty, args.check_rebuild, args.plant_every,
         )  # fmt: skip
         print(json.dumps(result, ensure_ascii=False), flush=True)
 
