@@ -17,8 +17,8 @@ rule). Timed:
    ``log_decode_s``, the same read with every notification decoded to its event (what any
    per-event catch-up costs at least); with ``--case-state`` the case-state view's rebuild too;
 2. ``roll_s``: each county's roll for the month generated, approved and projected into the
-   rolls view (one process), then ``incremental_s``: the findings view catching up with those
-   rolls (copying what they paid, checking the cases a rule can fire on, the months above the
+   rolls view (one process), and after each, on its own clock, ``incremental_s``: the findings
+   view catching up with that roll (copying what they paid, checking the cases a rule can fire on, the months above the
    standard, the pools' postings).
 """
 
@@ -188,17 +188,22 @@ def run(
                 if outcome.status_code == 202:  # above the confirmation threshold: a second person
                     services.app.save(*confirm_posting(services, checker, key).aggregates)
         services.fresh()
-        started = time.perf_counter()
+        # Each county's roll, then the findings view's pass over it, each on its own clock (a
+        # roll's generation brings every view up to the log first, so without the findings'
+        # own catch-up in between the previous county's pass would count as this roll's).
+        roll_s = incremental_s = 0.0
         for county in counties:
+            started = time.perf_counter()
             roll = generate_roll(services, operator, county, month, "all")
             services.app.save(*roll.aggregates)
             finance = Principal("bench-finance", Role.FINANCE_OFFICER, county, staff_id="f2")
             services.app.save(*approve_roll(services, finance, roll.response["roll_id"]).aggregates)
             services.projections.catch_up(["rolls"])
-        result["roll_s"] = round(time.perf_counter() - started, 2)
-        started = time.perf_counter()
-        services.projections.catch_up(["findings"])
-        result["incremental_s"] = round(time.perf_counter() - started, 2)
+            between = time.perf_counter()
+            services.projections.catch_up(["findings"])
+            roll_s += between - started
+            incremental_s += time.perf_counter() - between
+        result["roll_s"], result["incremental_s"] = round(roll_s, 2), round(incremental_s, 2)
         result["incremental_of_roll"] = round(result["incremental_s"] / result["roll_s"], 3)
         if check:  # the same findings, ids and all, from an empty view
             live = services.projections.dump("findings")
