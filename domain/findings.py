@@ -14,7 +14,7 @@ same ids. Only the review of a finding (explained, confirmed) is an event of its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -40,6 +40,8 @@ class Rule(StrEnum):
     SHARED_ACCOUNT = "shared_account"
     ABOVE_AUTHORITY = "above_authority"
     LATE_ROLL = "late_roll"
+    ABOVE_STANDARD = "above_standard"
+    IDLE_FUNDS = "idle_funds"
 
 
 # How serious a finding of each rule is: money already lost (high), money at risk or a rule
@@ -57,6 +59,8 @@ SEVERITY: dict[Rule, str] = {
     Rule.SHARED_ACCOUNT: "medium",
     Rule.ABOVE_AUTHORITY: "high",
     Rule.LATE_ROLL: "medium",
+    Rule.ABOVE_STANDARD: "high",
+    Rule.IDLE_FUNDS: "medium",
 }
 
 
@@ -107,6 +111,50 @@ def paid_after(end_date: str, paid: dict[str, int]) -> list[tuple[str, int]]:
 def months_paid_twice(first: dict[str, int], second: dict[str, int]) -> list[str]:
     """The months both payment histories paid something for (a person's dibao and 特困)."""
     return sorted(m for m in first.keys() & second.keys() if first[m] > 0 and second[m] > 0)
+
+
+def monthly_ceiling_fen(amount_fen: int, period: str) -> int:
+    """The most a standard allows a covered person for one month: a monthly standard itself, a
+    yearly one a twelfth rounded up to the yuan (at or above what any rounding rule gives;
+    worked example: 5,000 yuan a year → 417 yuan)."""
+    if period == "year":
+        return -(-amount_fen // 1200) * 100
+    return amount_fen
+
+
+def above_standard(paid_fen: int, ceiling_fen: int, covered: int, percent: int) -> int:
+    """How much (fen) a month paid a household above ``percent`` % of its standard × covered
+    members (0 if not above; worked example: 1,200 yuan paid, 500 × 2 at 100 % → 200 yuan)."""
+    allowed = ceiling_fen * covered * percent // 100
+    return max(0, paid_fen - allowed)
+
+
+# --- the rule on allocated funds (滞留) ---------------------------------------------------------
+
+
+class Allocation(NamedTuple):
+    """Money allocated to a county pool, as the idle-funds rule follows it."""
+
+    allocation_id: str
+    posted_on: str
+    remaining_fen: int
+
+
+def spend(allocations: Sequence[Allocation], amount_fen: int) -> list[Allocation]:
+    """What is left of each allocation once ``amount_fen`` has left the pool: money leaves in the
+    order it arrived (first in, first out), so the oldest allocation is spent first."""
+    left = []
+    for allocation in allocations:
+        taken = min(amount_fen, allocation.remaining_fen)
+        amount_fen -= taken
+        left.append(allocation._replace(remaining_fen=allocation.remaining_fen - taken))
+    return left
+
+
+def idle_from(posted_on: str, idle_days: int) -> str:
+    """The first day an allocation still unspent counts as idle: ``idle_days`` days after it
+    arrived (worked example: 2024-01-02 and 90 days → 2024-04-01)."""
+    return (date.fromisoformat(posted_on) + timedelta(days=idle_days)).isoformat()
 
 
 # --- the rules on temporary grants -----------------------------------------------------------

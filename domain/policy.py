@@ -390,7 +390,11 @@ class MisuseThresholds(PolicyValue):
     temporary grants to one person count together (split under a limit, or repeated), how many
     grants in it are "repeated", how many days before its recording a decision may take
     effect before it counts as back-dated, and the day of its month by which a month's roll
-    is sent to the bank. ``DEFAULT_THRESHOLDS`` applies where none is set."""
+    is sent to the bank; how many days money allocated to a county's pool may stay unspent
+    (滞留), and what share (percent) of the full standard × covered members a household may be
+    paid for one month (above it, the amount is above what the standard allows; a region paying
+    subsidies on top of the benefit in some months raises it from their date).
+    ``DEFAULT_THRESHOLDS`` applies where none is set."""
 
     kind = "misuse_thresholds"
     event_name = "MisuseThresholdsSet"
@@ -398,20 +402,30 @@ class MisuseThresholds(PolicyValue):
     repeat_grant_count: int
     backdate_days: int
     payment_deadline_day: int
+    idle_days: int = 90
+    above_standard_percent: int = 100
 
     def checked(self) -> Self:
         _whole(self.grant_window_days, "grant_window_days", 1, 3660)
         _whole(self.repeat_grant_count, "repeat_grant_count", 2, 100)
         _whole(self.backdate_days, "backdate_days", 1, 3660)
         _whole(self.payment_deadline_day, "payment_deadline_day", 1, 28)
+        _whole(self.idle_days, "idle_days", 1, 3660)
+        _whole(self.above_standard_percent, "above_standard_percent", 100, 1000)
         return self
 
 
 # Defaults: grants within 90 days count together, 3 of them are repeated, a decision effective
-# more than 90 days before it was recorded is back-dated, and a month's roll goes to the bank by
-# the 10th of that month (按月发放).
+# more than 90 days before it was recorded is back-dated, a month's roll goes to the bank by
+# the 10th of that month (按月发放), an allocation still unspent 90 days after it arrived is
+# idle, and no household is paid more for a month than its full standard × covered members.
 DEFAULT_THRESHOLDS: Final = MisuseThresholds(
-    grant_window_days=90, repeat_grant_count=3, backdate_days=90, payment_deadline_day=10
+    grant_window_days=90,
+    repeat_grant_count=3,
+    backdate_days=90,
+    payment_deadline_day=10,
+    idle_days=90,
+    above_standard_percent=100,
 )
 
 

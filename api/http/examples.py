@@ -50,6 +50,7 @@ JSON_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
     "RollDeputyIn": {"staff_id": "E2048", "effective_date": "2024-01-01", **DOC},
     "MisuseThresholdsIn": {"grant_window_days": 90, "repeat_grant_count": 3,
                            "backdate_days": 60, "payment_deadline_day": 10,
+                           "idle_days": 90, "above_standard_percent": 100,
                            "effective_date": "2024-01-01", **DOC},
     "HouseholdApplyIn": {
         "region_code": "420582001", "programme": "dibao_urban", "address": "当阳市玉阳街道",

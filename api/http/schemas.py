@@ -609,6 +609,14 @@ class MisuseThresholdsIn(Decision):
     payment_deadline_day: StrictInt = Field(
         ge=1, le=28, description="the day of its month by which a month's roll is sent"
     )
+    idle_days: StrictInt = Field(
+        default=90, ge=1, le=3660, description="days allocated money may stay unspent (滞留)"
+    )
+    above_standard_percent: StrictInt = Field(
+        default=100, ge=100, le=1000,
+        description="percent of the full standard × covered members a month may pay",
+        examples=[100],
+    )  # fmt: skip
 
 
 # Each policy kind's request body and its path under /policy/{region_code}/; the body's fields

@@ -20,29 +20,42 @@ from uuid import UUID
 from domain.dates import first_day
 from domain.findings import (
     SEVERITY,
+    Allocation,
     FindingReview,
     FindingStatus,
     Grant,
     Rule,
+    above_standard,
     backdated_days,
     days_late,
     finding_id,
     held,
     hold_from,
+    idle_from,
+    monthly_ceiling_fen,
     months_paid_twice,
     paid_after,
     repeated_grants,
     roll_deadline,
+    spend,
     split_grants,
 )
 from domain.household import HouseholdCase
 from domain.identity import mask_account, mask_id_number
-from domain.policy import DEFAULT_THRESHOLDS, ApprovalLimits, MisuseThresholds, RegionPolicy
+from domain.policy import (
+    DEFAULT_THRESHOLDS,
+    ApprovalLimits,
+    MisuseThresholds,
+    RegionPolicy,
+    Standard,
+)
+from domain.programmes import HOUSEHOLD_PROGRAMMES
 from domain.regions import policy_lookup_chain
 from domain.registry import RegistryKind, RegistryRecord
 from domain.roll import PaymentRoll
 from domain.tekun import TekunPerson
 from domain.temporary import TemporaryGrant
+from ledger.journal import JournalTransaction
 from ledger.store.db import Cursor, Database, chunks
 from projections.keyset import after as keyset_after
 from projections.keyset import prefix_range, split
@@ -95,6 +108,14 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS finding_paid (
         case_id TEXT NOT NULL, month TEXT NOT NULL, roll_id TEXT NOT NULL,
         amount_fen BIGINT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id))""",
+    # Money allocated to a county pool (拨付) and how much of it is still unspent, first in first
+    # out; ``idle_from`` is the day it counts as idle if still unspent, ``idle`` whether it did.
+    """CREATE TABLE IF NOT EXISTS finding_allocations (
+        allocation_id TEXT PRIMARY KEY, account TEXT NOT NULL, county_code TEXT NOT NULL,
+        posted_on TEXT NOT NULL, position BIGINT NOT NULL, amount_fen BIGINT NOT NULL,
+        remaining_fen BIGINT NOT NULL, idle_from TEXT NOT NULL, ref TEXT NOT NULL,
+        idle INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS finding_allocations_account ON finding_allocations (account, position)",
     """CREATE TABLE IF NOT EXISTS finding_policy (
         policy_id TEXT NOT NULL, region_code TEXT NOT NULL, kind TEXT NOT NULL,
         effective_date TEXT NOT NULL, position BIGINT NOT NULL, value TEXT NOT NULL,
@@ -102,10 +123,13 @@ DDL = (
 )
 FACT_TABLES = (
     "finding_cases", "finding_members", "finding_records", "finding_grants", "finding_paid",
-    "finding_policy", "finding_rolls",
+    "finding_policy", "finding_rolls", "finding_allocations",
 )  # fmt: skip
 # A case in one of these states is paid (or may be): a registry hit on it is a finding.
 ACTIVE = ("active", "suspended", "gradual_exit")
+# A case in one of these states holds its members (the two-cases rule): a gradual exit (渐退)
+# releases them once it is over, with no event saying so, so it is left out.
+ENROLLED = ("active", "suspended")
 # How to find, among the cases an approved roll paid (``finding_paid p``), those each payment
 # rule may fire on.
 CANDIDATES = {
@@ -158,11 +182,30 @@ class Batch:
         # (region, kind, day) → the policy fact in force as ``FindingsView._fact`` found it:
         # a replay of an import asks the same county's thresholds for every decision.
         self.facts: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+        # The cases that started being paid (or gained a member) since the last flush, in log
+        # order: the two-cases rule checks them once they are written (``_two_cases``).
+        self.activated: dict[str, tuple[int, str, str]] = {}  # case id → (position, time, ref)
+        self.written: dict[str, list[tuple[str, str]]] = {}  # of those, new ones' members
 
     def set_status(self, case_id: str, status: str) -> None:
         key = self.key_of.get(case_id)
         if key is not None:
             self.by_key[key][case_id] = status
+
+
+def _by_keys(cur: Cursor, select: str, column: str, keys: list[str]) -> list[dict[str, Any]]:
+    """Rows of one table whose ``column`` is one of ``keys``: on PostgreSQL as one array
+    parameter (no statement text of thousands of placeholders to build and parse), on SQLite
+    in chunks of an IN list."""
+    if not keys:
+        return []
+    if not cur.sqlite:
+        return cur.execute(f"{select} WHERE {column} = ANY(%s)", (keys,)).fetchall()
+    found: list[dict[str, Any]] = []
+    for part in chunks(keys):
+        marks = ", ".join(["%s"] * len(part))
+        found += cur.execute(f"{select} WHERE {column} IN ({marks})", part).fetchall()
+    return found
 
 
 def _ref(event: Any, position: int) -> str:
@@ -172,6 +215,8 @@ def _ref(event: Any, position: int) -> str:
 
 class FindingsView(View):
     name = "findings"
+    # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
+    version = 2
     tables = ("findings", "finding_steps", *FACT_TABLES)
     topics = (
         # The case events the rules read, not every one (an import's economic checks are a
@@ -188,6 +233,8 @@ class FindingsView(View):
         f"{aggregate_topic(PaymentRoll)}Approved",
         f"{aggregate_topic(PaymentRoll)}Sent",
         f"{aggregate_topic(PaymentRoll)}BankResultsImported",
+        # Postings: money allocated to a county pool and money leaving it (滞留).
+        f"{aggregate_topic(JournalTransaction)}Posted",
     )
 
     def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
@@ -240,6 +287,11 @@ class FindingsView(View):
             rows = [(case, person, masked) for (case, person), masked in batch.members.items()]
             cur.insert_many("finding_members", MEMBER_FIELDS, rows)
             batch.members.clear()
+            for case, person, masked in rows:  # a new case's members, all of them
+                if case in batch.activated:
+                    batch.written.setdefault(case, []).append((person, masked))
+        if batch.activated:
+            self._two_cases(cur)
 
     def process(self, cur: Cursor, position: int, event: Any) -> None:
         self.process_batch(cur, [(position, event)])
@@ -264,8 +316,10 @@ class FindingsView(View):
             case TekunPerson.Approved():
                 self._case(cur, event, "tekun", "tekun", [event.person], status="active")
                 self._case_checks(cur, str(event.originator_id), at)
+                self._activated(cur, event, at, flush=True)
             case HouseholdCase.Approved():
                 self._status(cur, event, "active", programme=event.programme)
+                self._activated(cur, event, at, flush=False)
                 if self._batch.records:  # else no registry record to meet
                     self._flush(cur)
                     self._case_checks(cur, str(event.originator_id), at)
@@ -274,6 +328,7 @@ class FindingsView(View):
                 self._account(cur, event, at)
             case HouseholdCase.Resumed():
                 self._status(cur, event, "active")
+                self._activated(cur, event, at, flush=True)
             case HouseholdCase.Suspended():
                 self._status(cur, event, "suspended")
             case HouseholdCase.GradualExitStarted():
@@ -291,6 +346,7 @@ class FindingsView(View):
             case HouseholdCase.MemberAdded():
                 self._members(cur, str(event.originator_id), [event.member])
                 self._case_checks(cur, str(event.originator_id), at)
+                self._activated(cur, event, at, flush=True)
             case HouseholdCase.MemberRemoved():
                 cur.execute(
                     "DELETE FROM finding_members WHERE case_id = %s AND person_key = %s",
@@ -342,6 +398,7 @@ class FindingsView(View):
             case RegionPolicy.FactRecorded() if event.value_type in (
                 ApprovalLimits,
                 MisuseThresholds,
+                Standard,
             ):
                 value = json.dumps(event.value().payload(), sort_keys=True)
                 self._batch.facts.clear()
@@ -354,6 +411,8 @@ class FindingsView(View):
                 )  # fmt: skip
             case FindingReview.Explained() | FindingReview.Confirmed():
                 self._reviewed(cur, event, position)
+            case JournalTransaction.Posted():
+                self._posted(cur, event, at)
 
     def _case(
         self, cur: Cursor, event: Any, kind: str, programme: str, members: list[dict[str, Any]],
@@ -574,6 +633,240 @@ class FindingsView(View):
             self._paid_after_end(cur, case_id, at)
         for case_id in candidates["twice"]:
             self._paid_twice(cur, case_id, at)
+        self._above_standard(cur, roll_id, ref, at)
+
+    def _above_standard(self, cur: Cursor, roll_id: str, ref: str, at: tuple[int, str]) -> None:
+        """A household paid for a month more than its standard allows: what the approved rolls
+        paid it for that month (back-pay included) above ``above_standard_percent`` % of the
+        full standard in force × the covered members on this roll's line. Top-up (补差) pays at
+        most the standard a covered member and the top tier is the full standard, so only an
+        amount set outside the rules (a tier above the standard, a back-pay above what was
+        owed) passes it. Lines the roll's month's standard alone clears are not read twice."""
+        roll = cur.execute(
+            "SELECT county_code, month FROM finding_rolls WHERE roll_id = %s", (roll_id,)
+        ).fetchone()
+        if roll is None:
+            return
+        county, month = roll["county_code"], roll["month"]
+        percent = self.thresholds(cur, county, first_day(month)).above_standard_percent
+        ceilings = self._ceilings(cur, county, month)
+        if not ceilings:
+            return
+        # Per programme, a line whose total is within the roll month's ceiling for its covered
+        # members and pays that month alone (no adjustments) is below it: only the rest are read.
+        cases = " ".join("WHEN %s THEN %s" for _ in ceilings)
+        params: list[Any] = [value for item in sorted(ceilings.items()) for value in item]
+        rows = cur.execute(
+            "SELECT l.case_id, l.programme, l.covered_members, l.total_fen, l.months FROM rolls r"
+            " JOIN roll_lines l ON l.gen = r.gen WHERE r.roll_id = %s AND l.programme IN"
+            f" ({', '.join(['%s'] * len(ceilings))}) AND (l.months IS NOT NULL OR l.total_fen * 100"
+            f" > l.covered_members * (CASE l.programme {cases} END) * %s) ORDER BY l.case_id",
+            [roll_id, *sorted(ceilings), *params, percent],
+        ).fetchall()
+        for row in rows:
+            paid = (
+                [(month, int(row["total_fen"]))] if row["months"] is None
+                else [(m["month"], int(m["amount_fen"])) for m in json.loads(row["months"])]
+            )  # fmt: skip
+            for paid_month, fen in paid:
+                if fen > 0:
+                    self._month_above(cur, row, county, paid_month, percent, ref, at)
+
+    def _month_above(
+        self, cur: Cursor, line: dict[str, Any], county: str, month: str, percent: int, ref: str,
+        at: tuple[int, str],
+    ) -> None:  # fmt: skip
+        case_id, covered = line["case_id"], int(line["covered_members"])
+        ceiling = self._ceilings(cur, county, month).get(line["programme"])
+        if ceiling is None:
+            return
+        total = cur.execute(
+            "SELECT COALESCE(SUM(amount_fen), 0) AS fen FROM finding_paid WHERE case_id = %s"
+            " AND month = %s",
+            (case_id, month),
+        ).fetchone()
+        paid = int(total["fen"]) if total else 0
+        excess = above_standard(paid, ceiling, covered, percent)
+        if not excess:
+            return
+        case = self._case_row(cur, case_id)
+        if case is None:
+            return
+        evidence = {"events": [ref], "month": month, "programme": line["programme"],
+                    "paid_fen": paid, "standard_fen": ceiling, "covered_members": covered,
+                    "percent": percent, "allowed_fen": paid - excess}  # fmt: skip
+        self._upsert(
+            cur, Rule.ABOVE_STANDARD, (case_id, month), case, at, dated=first_day(month),
+            amount_fen=excess, evidence=evidence,
+        )  # fmt: skip
+
+    def _ceilings(self, cur: Cursor, county: str, month: str) -> dict[str, int]:
+        """Per programme, the most its standard allows a covered person for ``month`` in a
+        county (``monthly_ceiling_fen``): the standard in force on the month's first day, or a
+        higher one taking effect within the month, from the county's, city's or province's
+        policy (the nearest that sets one for the programme)."""
+        found: dict[str, int] = {}
+        start, end = first_day(month), f"{month}-31"
+        for code in policy_lookup_chain(county):
+            rows = cur.execute(
+                "SELECT effective_date, value FROM finding_policy WHERE region_code = %s AND kind = %s"
+                " AND effective_date <= %s ORDER BY effective_date, position",
+                (code, Standard.kind, end),
+            ).fetchall()
+            mine: dict[str, int] = {}
+            for row in rows:  # in date order: the last before the month wins, any in it counts
+                value = json.loads(row["value"])
+                ceiling = monthly_ceiling_fen(int(value["amount_fen"]), value["period"])
+                if row["effective_date"] <= start:
+                    mine[value["programme"]] = ceiling
+                else:
+                    mine[value["programme"]] = max(ceiling, mine.get(value["programme"], 0))
+            for programme, ceiling in mine.items():
+                if programme in HOUSEHOLD_PROGRAMMES:  # 特困 is paid by its own rule
+                    found.setdefault(programme, ceiling)
+        return found
+
+    # --- the same person in two cases ------------------------------------------------------
+
+    def _activated(self, cur: Cursor, event: Any, at: tuple[int, str], *, flush: bool) -> None:
+        """A case started being paid (or gained a member): checked against every other case in
+        the province once written (at once, or at the next flush for an import's approvals)."""
+        self._batch.activated[str(event.originator_id)] = (*at, _ref(event, at[0]))
+        if flush:
+            self._flush(cur)
+
+    def _two_cases(self, cur: Cursor) -> None:
+        """The same person a member of two cases of one kind (two households, or two 特困
+        records) both enrolled (active or suspended), in any two counties: the view holds the
+        whole province, so the check sees across counties. The enrolment guard refuses this on
+        every command; the rule finds what got past it (a migrated caseload, a writer around
+        the service). Each pair fires once, on the case enrolled second (the one whose
+        activation met the other); the checks of a flush see exactly what each activation saw,
+        since nothing but applications and approvals happened in between."""
+        activated, self._batch.activated = self._batch.activated, {}
+        # Single-table lookups by key, joined here: during an import's catch-up the tables grow
+        # faster than the planner's statistics, and a join it plans on stale ones can go
+        # quadratic. Nearly always a person has no other case and the second lookup is empty.
+        members = self._members_of(cur, sorted(activated))
+        elsewhere: dict[str, list[str]] = {}
+        for row in _by_keys(cur, "SELECT person_key, case_id FROM finding_members", "person_key",
+                            sorted({m["person_key"] for m in members})):  # fmt: skip
+            elsewhere.setdefault(row["person_key"], []).append(row["case_id"])
+        pairs = [
+            (member, other) for member in members
+            for other in elsewhere.get(member["person_key"], []) if other != member["case_id"]
+        ]  # fmt: skip
+        if not pairs:
+            return
+        cases = self._cases(cur, {c for m, o in pairs for c in (m["case_id"], o)})
+        for member, other in pairs:
+            case_id = member["case_id"]
+            mine, theirs = activated[case_id], activated.get(other)
+            case, found = cases.get(case_id), cases.get(other)
+            if case is None or found is None or case["kind"] != found["kind"]:
+                continue
+            if case["status"] not in ENROLLED or found["status"] not in ENROLLED:
+                continue
+            if theirs is not None and theirs[0] > mine[0]:
+                continue  # the other was enrolled later: the pair fires on it
+            evidence = {"events": [mine[2]], "other_case_id": other,
+                        "other_region_code": found["region_code"],
+                        "other_status": found["status"]}  # fmt: skip
+            person = member["person_key"]
+            self._upsert(
+                cur, Rule.TWO_ACTIVE_CASES, (person, *sorted((case_id, other))),
+                case | {"id_masked": member["id_masked"]}, (mine[0], mine[1]),
+                dated=mine[1][:10], amount_fen=0, evidence=evidence, person=person,
+            )  # fmt: skip
+
+    def _members_of(self, cur: Cursor, ids: list[str]) -> list[dict[str, Any]]:
+        """The members of these cases: those an import's batch just wrote, from memory (kept
+        by ``_flush``), the others read."""
+        written = self._batch.written
+        members = [
+            {"case_id": case_id, "person_key": person, "id_masked": masked}
+            for case_id in ids for person, masked in written.get(case_id, ())
+        ]  # fmt: skip
+        rest = [case_id for case_id in ids if case_id not in written]
+        members += _by_keys(cur, "SELECT case_id, person_key, id_masked FROM finding_members",
+                            "case_id", rest)  # fmt: skip
+        self._batch.written = {}
+        return members
+
+    @staticmethod
+    def _cases(cur: Cursor, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """The cases of these ids, by id (only after a flush: none pending in the batch)."""
+        found: dict[str, dict[str, Any]] = {}
+        for part in chunks(sorted(ids)):
+            for row in cur.execute(
+                "SELECT case_id, kind, region_code, programme, status, end_date, end_ref, staff_ids"
+                f" FROM finding_cases WHERE case_id IN ({', '.join(['%s'] * len(part))})",
+                part,
+            ).fetchall():
+                found[row["case_id"]] = row
+        return found
+
+    # --- allocated funds left idle (滞留) -----------------------------------------------------
+
+    def _posted(self, cur: Cursor, event: Any, at: tuple[int, str]) -> None:
+        """A posting: money allocated to a county pool is followed until spent (first in, first
+        out); money leaving a pool spends the oldest allocations first. Then any allocation
+        still unspent on the posting's date past its idle day is a finding (the ledger's own
+        dates are the clock: the first posting dated after the day finds it)."""
+        txn, day = str(event.originator_id), event.posting_date
+        for index, line in enumerate(event.lines):
+            account = line["account"]
+            if not account.startswith("pool:"):
+                continue
+            if line["credit_fen"]:
+                self._spend(cur, account, int(line["credit_fen"]))
+            if line["debit_fen"] and event.code == "allocate":
+                county = account.split(":")[1]
+                days = self.thresholds(cur, county, day).idle_days
+                cur.execute(
+                    "INSERT INTO finding_allocations (allocation_id, account, county_code, posted_on,"
+                    " position, amount_fen, remaining_fen, idle_from, ref, idle) VALUES"
+                    " (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0)",
+                    (f"{txn}:{index}", account, county, day, at[0], int(line["debit_fen"]),
+                     int(line["debit_fen"]), idle_from(day, days), _ref(event, at[0])),
+                )  # fmt: skip
+        for row in cur.execute(
+            "SELECT allocation_id, account, county_code, posted_on, amount_fen, remaining_fen,"
+            " idle_from, ref FROM finding_allocations WHERE idle = 0 AND remaining_fen > 0"
+            " AND idle_from <= %s ORDER BY idle_from, allocation_id",
+            (day,),
+        ).fetchall():
+            cur.execute(
+                "UPDATE finding_allocations SET idle = 1 WHERE allocation_id = %s",
+                (row["allocation_id"],),
+            )
+            subject = {"case_id": None, "region_code": row["county_code"], "staff_ids": "[]"}
+            evidence = {"events": [row["ref"], _ref(event, at[0])], "account": row["account"],
+                        "allocated_fen": int(row["amount_fen"]), "posted_on": row["posted_on"],
+                        "idle_from": row["idle_from"], "seen_on": day,
+                        "remaining_fen": int(row["remaining_fen"])}  # fmt: skip
+            self._upsert(
+                cur, Rule.IDLE_FUNDS, (row["allocation_id"],), subject, at,
+                dated=row["idle_from"], amount_fen=int(row["remaining_fen"]), evidence=evidence,
+            )  # fmt: skip
+
+    @staticmethod
+    def _spend(cur: Cursor, account: str, amount_fen: int) -> None:
+        """Money left a pool: the oldest unspent allocations to it are spent first."""
+        rows = cur.execute(
+            "SELECT allocation_id, posted_on, remaining_fen FROM finding_allocations"
+            " WHERE account = %s AND remaining_fen > 0 ORDER BY position, allocation_id",
+            (account,),
+        ).fetchall()
+        before = [
+            Allocation(r["allocation_id"], r["posted_on"], int(r["remaining_fen"])) for r in rows
+        ]
+        cur.executemany(
+            "UPDATE finding_allocations SET remaining_fen = %s WHERE allocation_id = %s",
+            [(a.remaining_fen, a.allocation_id) for a, b in zip(spend(before, amount_fen), before,
+                                                                 strict=True)
+             if a.remaining_fen != b.remaining_fen],
+        )  # fmt: skip
 
     def _paid_twice(self, cur: Cursor, case_id: str, at: tuple[int, str]) -> None:
         """Dibao and 特困 paid to the same person for the same month."""

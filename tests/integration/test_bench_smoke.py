@@ -17,6 +17,7 @@ import pytest
 
 from ops.bench import (
     bare_pipeline,
+    findings_bench,
     import_bench,
     ledger_bench,
     reconcile_bench,
@@ -56,6 +57,19 @@ def test_import_bench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     (report,) = run_main(import_bench, argv, monkeypatch, capsys)
     assert report["households"] == 12 and report["import_errors"] == 0
     assert report["import_events"] > 12 and report["case_state_catch_up_events_per_s"] > 0
+
+
+def test_findings_bench(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At 2,000 households in 2 counties: hits planted (registry records, a member in a second
+    county's case), every rule timed from empty and after a roll, the rebuild equal to live."""
+    argv = ["--households", "2000", "--counties", "2", "--backend", "sqlite", "--case-state"]
+    (report,) = run_main(findings_bench, argv, monkeypatch, capsys)
+    assert report["planted"] >= 3 and report["planted_twice"] == 1 and report["rebuild_equal"]
+    assert report["by_rule"]["two_active_cases"]["count"] == 1
+    assert report["by_rule"]["registry_hit"]["count"] >= 1 and report["from_empty_s"] > 0
+    assert report["notifications"] > 2000 and report["incremental_s"] > 0
 
 
 def test_roll_bench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

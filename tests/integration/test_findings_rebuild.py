@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import csv
 import io
+from uuid import UUID
 
 from domain.access import Principal
-from ops.demo import roster_csv
+from ops.demo import roster_csv, write_roster
 from ops.services.access import RecordRegistryEntry
 from ops.services.core import Services
 from ops.services.importer import import_households
+from ops.services.rebuild import rebuild
 
 
 def test_findings_after_an_import_equal_a_rebuild(services: Services) -> None:
@@ -48,4 +50,34 @@ def test_findings_after_an_import_equal_a_rebuild(services: Services) -> None:
     rules = sorted(row[1] for row in live["findings"])
     assert rules.count("shared_account") == 1 and rules.count("registry_hit") >= 1
     services.projections.rebuild("findings")
+    assert services.projections.dump("findings") == live
+
+
+def test_two_cases_across_counties_survive_a_rebuild_with_workers(services: Services) -> None:
+    """The findings view is never rebuilt by shards of aggregates (it is not ``shardable``), so
+    a rebuild asked of several workers still replays the whole province in one pass and finds
+    a person added, past the enrolment guard, to a case of another county."""
+    roster = io.StringIO()
+    write_roster(roster, 40, seed=9, counties=("420582", "420583"))
+    rows = list(csv.DictReader(io.StringIO(roster.getvalue())))
+    report = import_households(services, io.StringIO(roster.getvalue()), "migration")
+    assert not report.errors
+    services.fresh()
+    assert not services.projections.views["findings"].shardable
+    person = rows[0]
+    with services.db.transaction() as cur:
+        other = cur.execute(
+            "SELECT case_id FROM case_state WHERE county_code <> %s AND status = 'active'"
+            " ORDER BY case_id LIMIT 1",
+            (person["region_code"][:6],),
+        ).fetchone()
+    assert other is not None
+    case = services.app.repository.get(UUID(other["case_id"]))
+    case.add_member(member={"id_number": person["id_number"], "name": "王某"},
+                    effective_date="2022-10-15", actor="migration", document_ref="迁移")  # fmt: skip
+    services.app.save(case)
+    services.fresh()
+    live = services.projections.dump("findings")
+    assert sorted(row[1] for row in live["findings"]).count("two_active_cases") == 1
+    rebuild(services, "findings", workers=2)
     assert services.projections.dump("findings") == live

@@ -9,19 +9,25 @@ import pytest
 
 from domain.errors import InvalidTransition, InvalidValue
 from domain.findings import (
+    Allocation,
     FindingReview,
     Grant,
     Rule,
+    above_standard,
     backdated_days,
     days_late,
     finding_id,
     held,
     hold_from,
+    idle_from,
+    monthly_ceiling_fen,
     months_paid_twice,
     paid_after,
     repeated_grants,
+    spend,
     split_grants,
 )
+from domain.policy import DEFAULT_THRESHOLDS, MisuseThresholds
 
 
 def test_a_death_holds_from_the_next_month() -> None:
@@ -97,3 +103,45 @@ def test_a_roll_is_late_after_the_deadline_day_of_its_month() -> None:
     assert days_late("2024-03", 10, "2024-03-10T23:59:59.000000Z") == 0
     assert days_late("2024-03", 10, "2024-03-12T09:00:00.000000Z") == 2
     assert days_late("2024-03", 10, "2024-02-20T09:00:00.000000Z") == 0
+
+
+def test_the_ceiling_a_standard_allows_a_month() -> None:
+    """A monthly standard is its own ceiling; a yearly one a twelfth rounded up to the yuan
+    (5,000 yuan a year → 417 yuan; 6,000 → 500 exactly)."""
+    assert monthly_ceiling_fen(67_000, "month") == 67_000
+    assert monthly_ceiling_fen(500_000, "year") == 41_700
+    assert monthly_ceiling_fen(600_000, "year") == 50_000
+
+
+def test_a_month_above_the_standard_by_one_fen() -> None:
+    """500 yuan × 2 covered at 100 %: 1,000.01 yuan is 1 fen above, 1,000 yuan is not; at 101 %
+    1,010 yuan is allowed."""
+    assert above_standard(100_001, 50_000, 2, 100) == 1
+    assert above_standard(100_000, 50_000, 2, 100) == 0
+    assert above_standard(101_000, 50_000, 2, 101) == 0
+    assert above_standard(101_001, 50_000, 2, 101) == 1
+
+
+def test_money_leaves_a_pool_first_in_first_out() -> None:
+    """Two allocations of 100 and 50 yuan: spending 120 yuan empties the first and takes 20 from
+    the second; an allocation is idle from 90 days after it arrived (2024-01-02 → 2024-04-01)."""
+    before = [Allocation("a", "2024-01-02", 10_000), Allocation("b", "2024-02-01", 5_000)]
+    after = spend(before, 12_000)
+    assert [a.remaining_fen for a in after] == [0, 3_000]
+    assert [a.remaining_fen for a in spend(before, 0)] == [10_000, 5_000]
+    assert (
+        idle_from("2024-01-02", 90) == "2024-04-01" and idle_from("2024-01-02", 89) == "2024-03-31"
+    )
+
+
+def test_the_new_thresholds_default_and_refuse_out_of_range() -> None:
+    """Idle after 90 days and 100 % of the standard unless a region sets otherwise; a region
+    can never allow less than the full standard, nor idle days outside 1–3660."""
+    assert (DEFAULT_THRESHOLDS.idle_days, DEFAULT_THRESHOLDS.above_standard_percent) == (90, 100)
+    base = {"grant_window_days": 90, "repeat_grant_count": 3, "backdate_days": 90,
+            "payment_deadline_day": 10}  # fmt: skip
+    assert MisuseThresholds(**base).checked().idle_days == 90
+    for field, value in (("above_standard_percent", 99), ("idle_days", 0), ("idle_days", True)):
+        with pytest.raises(InvalidValue) as refused:
+            MisuseThresholds(**base, **{field: value}).checked()
+        assert refused.value.field == field
