@@ -77,7 +77,8 @@ def walk(demo: Demo, url: str, limit: int, role: str = "auditor", **params: Any)
 
 
 def ids(items: list[dict[str, Any]]) -> list[Any]:
-    keys = ("case_id", "grant_id", "roll_id", "finding_id", "record_id", "position", "line_no")
+    # Each item's own id first: a finding or grant also names its case (or none: idle funds).
+    keys = ("finding_id", "record_id", "grant_id", "line_no", "roll_id", "case_id", "position")
     return [next(item[key] for key in keys if key in item) for item in items]
 
 
