@@ -7,8 +7,8 @@ after it, and moves the position. Two processes catching up at once therefore ne
 event twice, and a crash between batches loses nothing: the next catch-up starts where the
 committed position says.
 
-SQLite has no subscriptions, so this polling catch-up is how projections follow the log there;
-on PostgreSQL the same code runs in the API (read-your-writes) and in ``doudi projections run``.
+``projections/follow.py`` runs it off the request path: in ``doudi projections run`` or a
+thread of the API process, woken when the log moves.
 
 No single stored event stops a view. When a batch fails with an error of the data (a text the
 database refuses, a payload the mapping does not expect, a state that cannot be decrypted),
@@ -270,6 +270,10 @@ class ProjectionRunner:
         with self.db.transaction() as cur:
             rows = cur.execute("SELECT name, position FROM projection_tracking").fetchall()
         return {row["name"]: int(row["position"]) for row in rows if row["name"] in self.views}
+
+    def reached(self) -> int:
+        """The log position every view has applied through (those being rebuilt left out)."""
+        return min((p for p in self.positions().values() if p != REBUILDING), default=0)
 
     def catch_up(
         self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None

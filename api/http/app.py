@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
 from api.http import metrics, openapi, problems, responses
-from api.http.deps import unique_json_keys
+from api.http.deps import VIEW_POSITION, unique_json_keys
 from api.http.limits import BodyLimit, BodyTooLarge, too_large
 from api.http.routers import (
     audit,
@@ -42,9 +42,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or Services(settings)
-        app.state.services.fresh()
+        app.state.services.follow()
         metrics.STARTS.inc()
         yield
+        app.state.services.stop_following()
         if owned:
             app.state.services.close()
 
@@ -133,5 +134,8 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
         )
         response = await call_next(request)
         response.headers["X-Request-ID"] = request_id
+        position = getattr(request.state, "view_position", None)
+        if position is not None:  # a read: the log position its views reflect
+            response.headers[VIEW_POSITION] = str(position)
         log.info("request", status=response.status_code)
         return response

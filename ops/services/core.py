@@ -34,6 +34,7 @@ from domain.errors import (
     IntegrityFailure,
     NotFound,
     ProjectionFailure,
+    ViewsBehind,
 )
 from domain.policy import RegionPolicy, policy_id
 from domain.regions import load_region_table
@@ -58,6 +59,7 @@ from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
 from projections.findings.view import FindingsView
+from projections.follow import Follower, Listener, Reached, await_views, notify_trigger_sql
 from projections.grants.view import GrantsView
 from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView
@@ -246,6 +248,12 @@ class DeploymentApplication(DoudiApplication):
 
     name = "doudi"  # the store's tables and environment prefix, as DoudiApplication names them
     snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
+    # Called after every save of this process (SQLite: wakes the views' follower thread).
+    recorded: Callable[[], None] | None = None
+
+    def _notify(self, recordings: Any) -> None:
+        if self.recorded is not None:
+            self.recorded()
 
 
 class Services:
@@ -326,6 +334,16 @@ class Services:
         self.sealing.setup()
         self.issued = IssuedCheckpoints(self.db)  # the signed checkpoints served, kept
         self.issued.setup()
+        # How far the views are, as this process knows it, and who keeps them current once
+        # ``follow`` starts (``projections/follow.py``).
+        self.reached = Reached()
+        self.follower = Follower(self.db, self.projections, self.keep_sealed, self.seal_position,
+                                 self.reached, poll_s=1.0 if self.db.is_sqlite else 5.0)  # fmt: skip
+        self._following: Follower | Listener | None = None
+        if not self.db.is_sqlite:
+            with self.db.transaction(write=True) as cur:
+                for sql in notify_trigger_sql(self.app.recorder.events_table_name):
+                    cur.execute(sql)
 
     def pool_stats(self) -> dict[str, dict[str, int]]:
         """Each PostgreSQL connection pool of this process (event store, views, turns) with
@@ -337,6 +355,7 @@ class Services:
         return {name: stats for name, stats in pools.items() if stats}
 
     def close(self) -> None:
+        self.stop_following()
         self.turns.close()
         self.db.close()
         self.app.close()
@@ -350,10 +369,60 @@ class Services:
         return int(self.app.recorder.max_notification_id() or 0)
 
     def fresh(self) -> Services:
-        """Bring the views up to the log before a read (read-your-writes)."""
+        """Bring the views up to the log here and now (the command line, and commands that
+        decide on a view); the API's reads wait for a position instead (``views_at``)."""
         self.projections.catch_up()
         self.keep_sealed()
+        self.reached.raise_to(self.projections.reached(), self.seal_position())
         return self
+
+    def follow(self) -> None:
+        """Keep the views current from now on (the API process): a follower thread, or with
+        ``DOUDI_PROJECTIONS=worker`` a listener for what ``doudi projections run`` reached."""
+        if self._following is not None:
+            return
+        if self.settings.projections == "worker":
+            self._following = Listener(self.db, self._positions, self.reached)
+        else:
+            self._following = self.follower
+            if self.db.is_sqlite:  # PostgreSQL's trigger wakes the follower of every process
+                self.app.recorded = self.follower.poke
+        self._following.start()
+
+    def stop_following(self) -> None:
+        if self._following is not None:
+            self._following.stop()
+            self.app.recorded = None
+            self._following = None
+
+    def views_at(self, wanted: int | None, sealed: bool = False) -> int:
+        """The log position a read reflects: where the views are, or once they reach
+        ``wanted`` (``Doudi-Log-Position``), waiting at most ``DOUDI_READ_WAIT_S``. Without a
+        follower (the command line) the views are caught up here."""
+        if self._following is None:
+            self.fresh()
+        poke = self.follower.poke if self._following is self.follower else None
+        return await_views(self.reached, wanted, self.log_position, self.settings.read_wait_s,
+                           poke, sealed)  # fmt: skip
+
+    def _views_catch_up(self) -> bool:
+        """Wait (bounded) for the views to reach the log's head as it is now, for a credential
+        just issued; False if they were there already (nothing new to look at)."""
+        head = self.log_position()
+        if self.reached.at() >= head and self._following is not None:
+            return False
+        try:
+            self.views_at(head)
+        except ViewsBehind:
+            return False
+        return True
+
+    def _positions(self) -> tuple[int, int]:
+        return self.projections.reached(), self.seal_position()
+
+    def seal_position(self) -> int:
+        with self.db.transaction() as cur:
+            return int(self.sealing.position(cur))
 
     def case_as_of_period(
         self, case: dict[str, Any], period: tuple[str, str] | None, known_at: Any = None
@@ -618,8 +687,7 @@ class Services:
 
     def authenticate(self, token: str) -> Principal | None:
         row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
-        if row is None:
-            self.fresh()
+        if row is None and self._views_catch_up():
             row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
         if row is None or row["revoked"]:
             return None
