@@ -11,6 +11,7 @@ the command allows retries. The API and the command line both go through it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -397,25 +398,20 @@ class Services:
 
     def views_at(self, wanted: int | None, sealed: bool = False) -> int:
         """The log position a read reflects: where the views are, or once they reach
-        ``wanted`` (``Doudi-Log-Position``), waiting at most ``DOUDI_READ_WAIT_S``. Without a
-        follower (the command line) the views are caught up here."""
-        if self._following is None:
-            self.fresh()
+        ``wanted`` (``Doudi-Log-Position``), waiting at most ``DOUDI_READ_WAIT_S`` for the
+        follower (``follow``); never a catch-up here."""
         poke = self.follower.poke if self._following is self.follower else None
         return await_views(self.reached, wanted, self.log_position, self.settings.read_wait_s,
                            poke, sealed)  # fmt: skip
 
-    def _views_catch_up(self) -> bool:
-        """Wait (bounded) for the views to reach the log's head as it is now, for a credential
-        just issued; False if they were there already (nothing new to look at)."""
-        head = self.log_position()
-        if self.reached.at() >= head and self._following is not None:
-            return False
-        try:
-            self.views_at(head)
-        except ViewsBehind:
-            return False
-        return True
+    def _views_catch_up(self) -> None:
+        """Wait (bounded) for the views to reach the log's head as it is now (no follower:
+        catch them up here)."""
+        if self._following is None:  # the command line
+            self.fresh()
+            return
+        with contextlib.suppress(ViewsBehind):
+            self.views_at(self.log_position())
 
     def _positions(self) -> tuple[int, int]:
         return self.projections.reached(), self.seal_position()
@@ -687,7 +683,8 @@ class Services:
 
     def authenticate(self, token: str) -> Principal | None:
         row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
-        if row is None and self._views_catch_up():
+        if row is None:  # a credential just issued, perhaps: look again once the views are there
+            self._views_catch_up()
             row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
         if row is None or row["revoked"]:
             return None
