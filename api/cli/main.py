@@ -76,6 +76,11 @@ def serve(
             "--workers above 1 needs PostgreSQL (DOUDI_DATABASE_URL): SQLite is one process"
         )
         raise typer.Exit(2)
+    if workers > 1 and settings.projections == "thread":
+        console.print(
+            "note: each of the workers follows the log itself (DOUDI_PROJECTIONS=thread); the"
+            " production shape is DOUDI_PROJECTIONS=worker beside `doudi projections run`"
+        )
     _share_metrics(workers)
     if workers == 1:
         from api.http.app import create_app

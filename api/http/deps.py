@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import email.message
 import json
+import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.http.metrics import READ_WAITS, VIEWS_BEHIND
 from api.http.schemas import HEADER_UTF8, TEXT_RULE
 from domain.access import Principal
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, ViewsBehind
 from domain.text import visible
 from ops.services.core import Services
 
@@ -81,7 +83,17 @@ PositionHeader = Annotated[
 def _read(request: Request, services: Services, position: int | None, sealed: bool) -> Services:
     """The views a read answers from, once they reached ``position`` if given; the position
     they reflect goes back in ``Doudi-View-Position`` (``app.py``'s middleware)."""
-    request.state.view_position = services.views_at(position, sealed=sealed)
+    if position is None:
+        request.state.view_position = services.views_at(None, sealed=sealed)
+        return services
+    began = time.monotonic()
+    try:
+        request.state.view_position = services.views_at(position, sealed=sealed)
+    except ViewsBehind:
+        VIEWS_BEHIND.inc()
+        raise
+    finally:
+        READ_WAITS.observe(time.monotonic() - began)
     return services
 
 

@@ -38,6 +38,16 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
 )  # fmt: skip
 STARTS = Counter("doudi_api_starts", "API processes started (each worker once; restarts add).")
+# Reads that sent Doudi-Log-Position: how long they waited for the views (0 when already there),
+# and those answered 503 because the views did not reach it in time.
+READ_WAITS = Histogram(
+    "doudi_read_position_wait_seconds",
+    "Time a read naming Doudi-Log-Position waited for the views to reach it.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+VIEWS_BEHIND = Counter(
+    "doudi_read_views_behind", "Reads answered 503: the views did not reach their position in time."
+)
 # Routes kept out of the OpenAPI document that are still counted by name.
 OUTSIDE_SCHEMA = frozenset({"/metrics", "/docs", "/redoc", "/openapi.json"})
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})

@@ -9,6 +9,7 @@ worker), or on PostgreSQL by holding a view's tracking row as a busy worker woul
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -84,6 +85,9 @@ def test_without_the_token_a_read_answers_at_once_from_lagging_views(
     assert problem["errors"][0]["field"] == "Doudi-Log-Position"
     assert problem["requested_position"] == position
     assert problem["reached_position"] == int(behind.headers["Doudi-View-Position"]) < position
+    metrics = client.get("/metrics").text
+    assert re.search(r"^doudi_read_views_behind_total [1-9]", metrics, re.MULTILINE)
+    assert re.search(r"^doudi_read_position_wait_seconds_count [1-9]", metrics, re.MULTILINE)
 
     services.settings.read_wait_s = 5.0
     services.follow()
