@@ -182,14 +182,17 @@ class Listener:
 
     def run(self) -> None:
         listener: Any = None
+        look = True  # at the tracking table: at start, after a reconnection or a quiet spell
         while not self._stop.is_set():
             try:
                 if listener is None:
-                    listener = _listen(self.db, VIEWS_CHANNEL)
-                self.reached.raise_to(*self.read())
-                for payload in _await_notification(listener, self.poll_s, self._stop):
-                    views, seal = (int(part) for part in payload.split())
-                    self.reached.raise_to(views, seal)
+                    listener, look = _listen(self.db, VIEWS_CHANNEL), True
+                if look:
+                    self.reached.raise_to(*self.read())
+                payloads = _await_notification(listener, self.poll_s, self._stop)
+                for payload in payloads:
+                    self.reached.raise_to(*_positions(payload))
+                look = not payloads
             except Exception:
                 log.exception("projection_listener_error")
                 listener = _close(listener)
@@ -206,6 +209,14 @@ class Listener:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+def _positions(payload: str) -> tuple[int | None, int | None]:
+    """(views, seal) of an announcement "views seal"; nothing from one that is not."""
+    parts = payload.split()
+    if len(parts) != 2 or not all(part.isascii() and part.isdigit() for part in parts):
+        return None, None
+    return int(parts[0]), int(parts[1])
 
 
 def _listen(db: Database, channel: str) -> Any:

@@ -278,3 +278,11 @@ def test_a_failing_follower_goes_on(services: Services) -> None:
     assert len(calls) == 3
     assert reported and reported[0] > 0
     assert follower.reached.views == services.log_position()
+
+
+def test_an_announcement_that_is_not_two_positions_raises_nothing() -> None:
+    from projections.follow import _positions
+
+    assert _positions("12 10") == (12, 10)
+    for odd in ("", "12", "12 x", "-1 3", "1 2 3", "１２ 3"):
+        assert _positions(odd) == (None, None)
