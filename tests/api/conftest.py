@@ -36,6 +36,24 @@ class SessionClient(TestClient):
         return response
 
 
+class LogHeadClient(SessionClient):
+    """For scenarios that write beside the API (into the store directly): every request sends
+    the log's head as it is then, so each read waits until the views hold everything recorded
+    before it."""
+
+    def __init__(self, app: Any, services: Services) -> None:
+        super().__init__(app)
+        self.services = services
+
+    @property  # type: ignore[override]
+    def position(self) -> int:
+        return self.services.log_position()
+
+    @position.setter
+    def position(self, _answered: int) -> None:
+        pass
+
+
 @pytest.fixture
 def client(settings: Settings, services: Services) -> Iterator[TestClient]:
     """The app over fresh services, read through a ``SessionClient``. After the scenario, the

@@ -89,7 +89,7 @@ def test_without_the_token_a_read_answers_at_once_from_lagging_views(
     assert re.search(r"^doudi_read_views_behind_total [1-9]", metrics, re.MULTILINE)
     assert re.search(r"^doudi_read_position_wait_seconds_count [1-9]", metrics, re.MULTILINE)
 
-    services.settings.read_wait_s = 5.0
+    services.settings.read_wait_s = 30.0
     services.follow()
     seen = client.get(f"{HOUSEHOLDS}/{case_id}", headers=headers | {
         "Doudi-Log-Position": str(position)})  # fmt: skip
@@ -219,7 +219,7 @@ def test_a_busy_worker_does_not_hold_up_reads_without_the_token(
                 "Doudi-Log-Position": str(position)})  # fmt: skip
             assert behind.status_code == 503
             assert behind.json()["reached_position"] < position
-        api.settings.read_wait_s = 5.0
+        api.settings.read_wait_s = 30.0
         seen = client.get(HOUSEHOLDS, headers=headers | {"Doudi-Log-Position": str(position)})
         assert seen.status_code == 200
         assert case_id in {item["case_id"] for item in seen.json()["items"]}
