@@ -189,7 +189,7 @@ def test_worker_shape_reads_wait_on_the_workers_notification(
     worker.follower.stop()
     assert answers["read"].status_code == 200, answers["read"].text
     assert answers["read"].json()["case_id"] == case_id
-    assert 0.3 <= answers["seconds"] < 1.8
+    assert 0.3 <= answers["seconds"] < 4.5  # the listener's own look comes at 5 s
 
 
 @pytest.mark.postgres
