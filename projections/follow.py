@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from domain.errors import InvalidValue, ViewsBehind
-from ledger.store.db import Database
+from ledger.store.db import Cursor, Database
 from projections.runner import ProjectionRunner
 
 LOG_CHANNEL = "doudi_log"
@@ -31,9 +31,15 @@ VIEWS_CHANNEL = "doudi_views"
 log = structlog.get_logger("doudi")
 
 
-def notify_trigger_sql(events_table: str) -> list[str]:
+def notify_trigger_sql(cur: Cursor, events_table: str) -> list[str]:
     """The trigger by which every transaction that records events announces its commit on
-    ``LOG_CHANNEL`` (PostgreSQL; one empty notification per transaction, sent on commit)."""
+    ``LOG_CHANNEL`` (PostgreSQL; one empty notification per transaction, sent on commit), if
+    it is missing: creating it locks the table against inserts, so not at every start."""
+    if cur.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgname = 'doudi_log_notify' AND tgrelid = %s::regclass",
+        (events_table,),
+    ).fetchone():
+        return []
     return [
         "CREATE OR REPLACE FUNCTION doudi_log_notify() RETURNS trigger LANGUAGE plpgsql AS"
         f" $$ BEGIN PERFORM pg_notify('{LOG_CHANNEL}', ''); RETURN NULL; END $$",

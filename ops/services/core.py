@@ -343,7 +343,7 @@ class Services:
         self._following: Follower | Listener | None = None
         if not self.db.is_sqlite:
             with self.db.transaction(write=True) as cur:
-                for sql in notify_trigger_sql(self.app.recorder.events_table_name):
+                for sql in notify_trigger_sql(cur, self.app.recorder.events_table_name):
                     cur.execute(sql)
 
     def pool_stats(self) -> dict[str, dict[str, int]]:
