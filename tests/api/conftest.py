@@ -66,6 +66,16 @@ def client(settings: Settings, services: Services) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def log_head_client(settings: Settings, services: Services) -> Iterator[TestClient]:
+    """``client`` for scenarios that also write beside the API (imports, direct commands): a
+    ``LogHeadClient``, so each read waits for everything recorded before it."""
+    with LogHeadClient(create_app(settings, services), services) as found:
+        yield found
+    report = replay(services, diff=True, limit=3)
+    assert report["equal"], [table for table in report["tables"] if not table["equal"]]
+
+
+@pytest.fixture
 def token(services: Services) -> Callable[..., dict[str, str]]:
     """Headers with a bearer token for a role and region scope (default: the test county)."""
 
