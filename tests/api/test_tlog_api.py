@@ -189,9 +189,11 @@ def test_a_proof_catches_up_no_view_and_seals_only_what_it_asks_for(
     officer, auditor = token("admin"), token("auditor")
     apply(client, officer, seed=6)
     client.get(f"{API}/audit/checkpoint", headers=auditor)
+    services.stop_following()  # no follower sealing in the background: the seal lags
     apply(client, officer, seed=7)
     newest = services.log_position()
     assert services.tlog.head().position < newest
+    auditor |= {"Doudi-Log-Position": "0"}  # a read that waits for nothing
 
     def no_catch_up(*args: Any, **kwargs: Any) -> int:
         raise AssertionError("a proof request caught up the views")
