@@ -382,6 +382,7 @@ class Services:
         ``DOUDI_PROJECTIONS=worker`` a listener for what ``doudi projections run`` reached."""
         if self._following is not None:
             return
+        self.reached.raise_to(*self._positions())  # where the views stand, before any news
         if self.settings.projections == "worker":
             self._following = Listener(self.db, self._positions, self.reached)
         else:

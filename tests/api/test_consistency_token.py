@@ -286,3 +286,17 @@ def test_an_announcement_that_is_not_two_positions_raises_nothing() -> None:
     assert _positions("12 10") == (12, 10)
     for odd in ("", "12", "12 x", "-1 3", "1 2 3", "１２ 3"):
         assert _positions(odd) == (None, None)
+
+
+def test_a_read_states_where_the_views_stand_from_the_start(
+    settings: Settings, services: Services, token: Callable[..., dict[str, str]]
+) -> None:
+    """An API process starting over caught-up views states their position on its first read,
+    not 0 until its follower first reports."""
+    headers = token("admin")
+    services.fresh()
+    with TestClient(create_app(settings, services)) as client:
+        services.stop_following()
+        read = client.get(HOUSEHOLDS, headers=headers)
+        assert read.status_code == 200
+        assert int(read.headers["Doudi-View-Position"]) == services.log_position() > 0
