@@ -168,6 +168,54 @@ class Follower:
             self._thread = None
 
 
+class Following:
+    """One process's hold on the log: where its views stand (``reached``), its ``follower``,
+    and once started what keeps ``reached`` current: the follower in a thread, or (``worker``
+    mode, PostgreSQL) a ``Listener`` for what ``doudi projections run`` announces."""
+
+    def __init__(
+        self,
+        db: Database,
+        runner: ProjectionRunner,
+        seal: Callable[[], int],
+        seal_position: Callable[[], int],
+        head: Callable[[], int],
+    ) -> None:
+        self.db, self.runner, self.seal_position, self.head = db, runner, seal_position, head
+        self.reached = Reached()
+        self.follower = Follower(db, runner, seal, seal_position, self.reached,
+                                 poll_s=1.0 if db.is_sqlite else 5.0)  # fmt: skip
+        self.active: Follower | Listener | None = None
+
+    def positions(self) -> tuple[int, int]:
+        """(views, seal) as the tracking table has them now."""
+        return self.runner.reached(), self.seal_position()
+
+    def start(self, worker: bool) -> None:
+        if self.active is not None:
+            return
+        self.reached.raise_to(*self.positions())  # where the views stand, before any news
+        self.active = Listener(self.db, self.positions, self.reached) if worker else self.follower
+        self.active.start()
+
+    def stop(self) -> None:
+        if self.active is not None:
+            self.active.stop()
+            self.active = None
+
+    def recorded(self) -> None:
+        """After a save of this process: on SQLite wake the follower (PostgreSQL's trigger
+        wakes the followers of every process)."""
+        if self.active is self.follower and self.db.is_sqlite:
+            self.follower.poke()
+
+    def views_at(self, wanted: int | None, wait_s: float, sealed: bool = False) -> int:
+        """The log position a read reflects: where the views are, or once they reach
+        ``wanted``, waiting at most ``wait_s`` for the follower; never a catch-up here."""
+        poke = self.follower.poke if self.active is self.follower else None
+        return await_views(self.reached, wanted, self.head, wait_s, poke, sealed)
+
+
 class Listener:
     """For an API process whose views a projection worker keeps (PostgreSQL): raises this
     process's ``Reached`` from the worker's announcements, and from the tracking table itself

@@ -60,7 +60,7 @@ from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
 from projections.findings.view import FindingsView
-from projections.follow import Follower, Listener, Reached, await_views, notify_trigger_sql
+from projections.follow import Following, notify_trigger_sql
 from projections.grants.view import GrantsView
 from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView
@@ -249,7 +249,7 @@ class DeploymentApplication(DoudiApplication):
 
     name = "doudi"  # the store's tables and environment prefix, as DoudiApplication names them
     snapshotting_intervals = {LedgerPeriod: 10, AccountGuard: 10}  # noqa: RUF012 - read by the library
-    # Called after every save of this process (SQLite: wakes the views' follower thread).
+    # Called after every save of this process (``Following.recorded``).
     recorded: Callable[[], None] | None = None
 
     def _notify(self, recordings: Any) -> None:
@@ -337,10 +337,10 @@ class Services:
         self.issued.setup()
         # How far the views are, as this process knows it, and who keeps them current once
         # ``follow`` starts (``projections/follow.py``).
-        self.reached = Reached()
-        self.follower = Follower(self.db, self.projections, self.keep_sealed, self.seal_position,
-                                 self.reached, poll_s=1.0 if self.db.is_sqlite else 5.0)  # fmt: skip
-        self._following: Follower | Listener | None = None
+        self.following = Following(self.db, self.projections, self.keep_sealed,
+                                   self.seal_position, self.log_position)  # fmt: skip
+        self.reached, self.follower = self.following.reached, self.following.follower
+        self.app.recorded = self.following.recorded
         if not self.db.is_sqlite:
             with self.db.transaction(write=True) as cur:
                 for sql in notify_trigger_sql(cur, self.app.recorder.events_table_name):
@@ -374,48 +374,30 @@ class Services:
         decide on a view); the API's reads wait for a position instead (``views_at``)."""
         self.projections.catch_up()
         self.keep_sealed()
-        self.reached.raise_to(self.projections.reached(), self.seal_position())
+        self.reached.raise_to(*self.following.positions())
         return self
 
     def follow(self) -> None:
         """Keep the views current from now on (the API process): a follower thread, or with
         ``DOUDI_PROJECTIONS=worker`` a listener for what ``doudi projections run`` reached."""
-        if self._following is not None:
-            return
-        self.reached.raise_to(*self._positions())  # where the views stand, before any news
-        if self.settings.projections == "worker":
-            self._following = Listener(self.db, self._positions, self.reached)
-        else:
-            self._following = self.follower
-            if self.db.is_sqlite:  # PostgreSQL's trigger wakes the follower of every process
-                self.app.recorded = self.follower.poke
-        self._following.start()
+        self.following.start(worker=self.settings.projections == "worker")
 
     def stop_following(self) -> None:
-        if self._following is not None:
-            self._following.stop()
-            self.app.recorded = None
-            self._following = None
+        self.following.stop()
 
     def views_at(self, wanted: int | None, sealed: bool = False) -> int:
-        """The log position a read reflects: where the views are, or once they reach
-        ``wanted`` (``Doudi-Log-Position``), waiting at most ``DOUDI_READ_WAIT_S`` for the
-        follower (``follow``); never a catch-up here."""
-        poke = self.follower.poke if self._following is self.follower else None
-        return await_views(self.reached, wanted, self.log_position, self.settings.read_wait_s,
-                           poke, sealed)  # fmt: skip
+        """The position a read reflects, once the views reach ``wanted`` if given (bounded by
+        ``DOUDI_READ_WAIT_S``): ``Following.views_at``."""
+        return self.following.views_at(wanted, self.settings.read_wait_s, sealed)
 
     def _views_catch_up(self) -> None:
         """Wait (bounded) for the views to reach the log's head as it is now (no follower:
         catch them up here)."""
-        if self._following is None:  # the command line
+        if self.following.active is None:  # the command line
             self.fresh()
             return
         with contextlib.suppress(ViewsBehind):
             self.views_at(self.log_position())
-
-    def _positions(self) -> tuple[int, int]:
-        return self.projections.reached(), self.seal_position()
 
     def seal_position(self) -> int:
         with self.db.transaction() as cur:
