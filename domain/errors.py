@@ -100,3 +100,21 @@ class ProjectionFailure(DomainError):
             rule="projection_failure",
         )
         self.aggregate_id = aggregate_id
+
+
+class ViewsBehind(DomainError):
+    """A read that named a log position (``Doudi-Log-Position``) the views did not reach within
+    the wait allowed: the answer would not show that write yet. ``reached`` is where they are."""
+
+    status = 503
+    title = "Views behind the requested log position"
+
+    def __init__(self, wanted: int, reached: int) -> None:
+        super().__init__(
+            f"the views reached log position {reached}, not {wanted}, within the wait allowed;"
+            " retry",
+            field="Doudi-Log-Position",
+            rule="views_behind",
+        )
+        self.wanted = wanted
+        self.reached = reached

@@ -7,8 +7,8 @@ after it, and moves the position. Two processes catching up at once therefore ne
 event twice, and a crash between batches loses nothing: the next catch-up starts where the
 committed position says.
 
-SQLite has no subscriptions, so this polling catch-up is how projections follow the log there;
-on PostgreSQL the same code runs in the API (read-your-writes) and in ``doudi projections run``.
+``projections/follow.py`` runs it off the request path: in ``doudi projections run`` or a
+thread of the API process, woken when the log moves.
 
 No single stored event stops a view. When a batch fails with an error of the data (a text the
 database refuses, a payload the mapping does not expect, a state that cannot be decrypted),
@@ -282,6 +282,10 @@ class ProjectionRunner:
             rows = cur.execute("SELECT name, position FROM projection_tracking").fetchall()
         return {row["name"]: int(row["position"]) for row in rows if row["name"] in self.views}
 
+    def reached(self) -> int:
+        """The log position every view has applied through (those being rebuilt left out)."""
+        return min((p for p in self.positions().values() if p != REBUILDING), default=0)
+
     def catch_up(
         self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None
     ) -> int:
@@ -304,11 +308,33 @@ class ProjectionRunner:
             for index, group in enumerate(groups):
                 decoded: dict[int, Any] = {}
                 through = covered if index == len(groups) - 1 else group[-1].id
+                idle = [name for name in wanted if not self._has_events(name, group, positions)]
                 for name in wanted:
-                    self._apply(self.views[name], group, through, decoded)
+                    if name not in idle:
+                        self._apply(self.views[name], group, through, decoded)
+                self._move(idle, through)
             total += covered - start
             if progress is not None:
                 progress(covered - start)
+
+    def _has_events(self, name: str, group: Sequence[Any], positions: dict[str, int]) -> bool:
+        """Whether the view reads some notification of ``group`` after its position."""
+        view, after = self.views[name], positions[name]
+        return any(n.id > after and _reads(view, n) for n in group)
+
+    def _move(self, names: Sequence[str], through: int) -> None:
+        """Move views that have no event in the batch to ``through``, all in one statement
+        (each otherwise costs a transaction of its own for nothing but its position). Never
+        backwards, and never a view being rebuilt (``REBUILDING``)."""
+        if not names:
+            return
+        marks = ", ".join(["%s"] * len(names))
+        with self.db.transaction(write=True) as cur:
+            cur.execute(
+                f"UPDATE projection_tracking SET position = %s WHERE name IN ({marks})"
+                " AND position >= 0 AND position < %s",
+                [through, *names, through],
+            )
 
     def catch_up_if_behind(self, name: str) -> None:
         """Catch one view up only if an event it reads was recorded after its position: a

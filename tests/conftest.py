@@ -113,9 +113,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def make_settings(database_url: str) -> Settings:
-    return Settings(
-        environment="test", database_url=database_url, secret="test-secret", log_json=True
-    )
+    # Reads that name a position wait for the views up to 30 s: on a loaded test machine the
+    # follower thread may take longer than production's 2 s (the tests of the bound set it).
+    return Settings(environment="test", database_url=database_url, secret="test-secret",
+                    log_json=True, read_wait_s=30.0)  # fmt: skip
 
 
 @pytest.fixture

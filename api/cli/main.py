@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -77,6 +76,11 @@ def serve(
             "--workers above 1 needs PostgreSQL (DOUDI_DATABASE_URL): SQLite is one process"
         )
         raise typer.Exit(2)
+    if workers > 1 and settings.projections == "thread":
+        console.print(
+            "note: each of the workers follows the log itself (DOUDI_PROJECTIONS=thread); the"
+            " production shape is DOUDI_PROJECTIONS=worker beside `doudi projections run`"
+        )
     _share_metrics(workers)
     if workers == 1:
         from api.http.app import create_app
@@ -199,19 +203,25 @@ def projections_rebuild(
 
 @projections_app.command("run")
 def projections_run(
-    interval: Annotated[float, typer.Option(help="seconds between polls")] = 0.5,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="seconds between looks at the log without a wake-up")
+    ] = 5.0,
     once: Annotated[bool, typer.Option(help="catch up once and stop")] = False,
 ) -> None:
-    """A projection worker: follow the log and keep every read model up to date."""
+    """The projection worker: keep every read model and the log's seal current, woken by each
+    commit (PostgreSQL LISTEN/NOTIFY; polled every INTERVAL on SQLite), and announce how far
+    they came to the API processes, whose reads wait for a Doudi-Log-Position on it."""
     services = _services()
+    services.follower.poll_s = interval
     try:
-        while True:
-            count = services.projections.catch_up() + services.keep_sealed()
+        if once:
+            count = services.follower.step()
             if count:
                 console.print(f"applied {count} events")
-            if once:
-                break
-            time.sleep(interval)
+            return
+        services.follower.run(report=lambda count: console.print(f"applied {count} events"))
+    except KeyboardInterrupt:
+        pass
     finally:
         services.close()
 

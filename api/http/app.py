@@ -40,9 +40,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or Services(settings)
-        app.state.services.fresh()
+        app.state.services.follow()
         metrics.STARTS.inc()
         yield
+        app.state.services.stop_following()
         if owned:
             app.state.services.close()
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import email.message
 import json
+import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.http.metrics import READ_WAITS, VIEWS_BEHIND
 from api.http.schemas import HEADER_UTF8, TEXT_RULE
 from domain.access import Principal
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, ViewsBehind
 from domain.text import visible
 from ops.services.core import Services
 
@@ -63,12 +65,52 @@ def idempotency_key(
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 
-def fresh_services(services: ServicesDep) -> Services:
-    """Services whose views have caught up with the log: reads see every write before them."""
-    return services.fresh()
+LOG_POSITION = "Doudi-Log-Position"
+PositionHeader = Annotated[
+    int | None,
+    Header(
+        alias=LOG_POSITION,
+        ge=0,
+        le=2**63 - 1,
+        description="read your writes: the Doudi-Log-Position a command answered; the read"
+        " waits (bounded, then 503) until the views have reached it. Without it the read"
+        " answers at once from the views as they are (Doudi-View-Position says where)",
+    ),
+]
 
 
-ReadServices = Annotated[Services, Depends(fresh_services)]
+def _read(request: Request, services: Services, position: int | None, sealed: bool) -> Services:
+    """The views a read answers from, once they reached ``position`` if given; the position
+    they reflect goes back in ``Doudi-View-Position`` (``app.py``'s middleware)."""
+    if position is None:
+        request.state.view_position = services.views_at(None, sealed=sealed)
+        return services
+    began = time.monotonic()
+    try:
+        request.state.view_position = services.views_at(position, sealed=sealed)
+    except ViewsBehind:
+        VIEWS_BEHIND.inc()
+        raise
+    finally:
+        READ_WAITS.observe(time.monotonic() - began)
+    return services
+
+
+def read_services(
+    request: Request, services: ServicesDep, position: PositionHeader = None
+) -> Services:
+    return _read(request, services, position, sealed=False)
+
+
+def sealed_read_services(
+    request: Request, services: ServicesDep, position: PositionHeader = None
+) -> Services:
+    """For the verifiable log's reads: the seal, too, has reached the position."""
+    return _read(request, services, position, sealed=True)
+
+
+ReadServices = Annotated[Services, Depends(read_services)]
+SealedReadServices = Annotated[Services, Depends(sealed_read_services)]
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

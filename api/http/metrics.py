@@ -43,6 +43,19 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
 )  # fmt: skip
 STARTS = Counter("doudi_api_starts", "API processes started (each worker once; restarts add).")
+# Reads that sent Doudi-Log-Position: how long they waited for the views (0 when already there),
+# and those answered 503 because the views did not reach it in time.
+READ_WAITS = Histogram(
+    "doudi_read_position_wait_seconds",
+    "Time a read naming Doudi-Log-Position waited for the views to reach it.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+VIEWS_BEHIND = Counter(
+    "doudi_read_views_behind", "Reads answered 503: the views did not reach their position in time."
+)
+# The header every read answers: the log position its views reflect (``deps.read_services``
+# puts it in the request's state).
+VIEW_POSITION = "Doudi-View-Position"
 # Routes kept out of the OpenAPI document that are still counted by name.
 OUTSIDE_SCHEMA = frozenset({"/metrics", "/docs", "/redoc", "/openapi.json"})
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -103,7 +116,11 @@ class Observed:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                position = scope.get("state", {}).get("view_position")
+                if position is not None:  # a read: the log position its views reflect
+                    headers[VIEW_POSITION] = str(position)
             await send(message)
 
         try:

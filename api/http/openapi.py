@@ -13,6 +13,8 @@ they are derived here rather than repeated on every route:
   or a decision the record's state refuses.
 - 413: it takes a request body (the size limit is counted on the body).
 - 422: it takes any input (path, query, header or body).
+- 503: it is a read that takes ``Doudi-Log-Position``: the views did not reach the position
+  within the wait allowed. Its successful answers carry ``Doudi-View-Position``.
 
 Every problem is ``application/problem+json`` with the ``Problem`` schema (``api/http/problems.py``
 writes them). FastAPI's own 422 schema (``HTTPValidationError``) is replaced, since the
@@ -40,6 +42,15 @@ DESCRIPTIONS = {
     409: "Refused by the record's state, or an Idempotency-Key reused with another request",
     413: "The request body is larger than the limit",
     422: "An input breaks a rule; `errors` names each field and rule",
+    503: "The views did not reach the Doudi-Log-Position sent within the wait allowed"
+    " (`reached_position` says where they are); retry",
+}
+LOG_POSITION = "Doudi-Log-Position"
+VIEW_POSITION_HEADER = {
+    "Doudi-View-Position": {
+        "description": "the log position the views answering this read have reached",
+        "schema": {"type": "integer", "minimum": 0},
+    }
 }
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 QUERY = "x-query"
@@ -61,7 +72,16 @@ def problem_statuses(method: str, operation: dict[str, Any]) -> set[int]:
         statuses.add(413)
     if parameters or has_body:
         statuses.add(422)
+    if _is_read(operation):
+        statuses.add(503)
     return statuses
+
+
+def _is_read(operation: dict[str, Any]) -> bool:
+    """Whether the operation answers from the views (it takes ``Doudi-Log-Position``)."""
+    return any(
+        p["in"] == "header" and p["name"] == LOG_POSITION for p in operation.get("parameters", [])
+    )
 
 
 def _problem_components() -> dict[str, Any]:
@@ -84,6 +104,10 @@ def document(app: FastAPI) -> dict[str, Any]:
         for method, operation in operations.items():
             _example_request(path, operation)
             responses = operation["responses"]
+            if _is_read(operation):
+                for code, answer in responses.items():
+                    if code.startswith("2"):
+                        answer.setdefault("headers", {}).update(VIEW_POSITION_HEADER)
             for status in sorted(problem_statuses(method, operation)):
                 declared = responses.get(str(status), {}) if status != 422 else {}
                 responses[str(status)] = {

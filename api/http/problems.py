@@ -9,7 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError, Forbidden, InsufficientFunds, IntegrityFailure, NotFound
+from domain.errors import (
+    DomainError,
+    Forbidden,
+    InsufficientFunds,
+    IntegrityFailure,
+    NotFound,
+    ViewsBehind,
+)
 from domain.text import visible
 from ops.logging import log
 
@@ -74,7 +81,9 @@ def install(app: FastAPI) -> None:
             extensions = {"aggregate_id": error.aggregate_id}
         if isinstance(error, InsufficientFunds):
             extensions = {"funds": error.funds}
-        return problem(
+        if isinstance(error, ViewsBehind):
+            extensions = {"requested_position": error.wanted, "reached_position": error.reached}
+        response = problem(
             error.status,
             error.title,
             error.detail,
@@ -83,6 +92,10 @@ def install(app: FastAPI) -> None:
             problem_type=f"/problems/{error.rule}",
             extensions=extensions,
         )
+        if isinstance(error, ViewsBehind):
+            response.headers["Retry-After"] = "1"
+            response.headers["Doudi-View-Position"] = str(error.reached)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -7,9 +7,10 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "development-only-secret-change-me"
@@ -87,6 +88,12 @@ class Settings(BaseSettings):
     max_file_bytes: int = 64_000_000
     postgres_pool_size: int = 5
     log_json: bool = True
+    # Who keeps the views current: "thread", a thread of the API process (one process; always
+    # so on SQLite), or "worker", `doudi projections run` beside the API processes (PostgreSQL).
+    projections: Literal["thread", "worker"] = "thread"
+    # How long a read that names a log position (Doudi-Log-Position) waits for the views to
+    # reach it before answering 503.
+    read_wait_s: float = Field(default=2.0, ge=0, le=60)
     # The Ed25519 key that signs the log's checkpoints (``ledger/proof/signing.py``): the path of a
     # file holding "PRIVATE+KEY+…" (``doudi audit keygen`` writes one), or that text itself. It
     # lives outside the database. Production refuses to start without it; development and tests
@@ -121,6 +128,14 @@ class Settings(BaseSettings):
         if self.environment is Environment.PRODUCTION and not self.log_signing_key:
             raise ValueError(
                 "production needs DOUDI_LOG_SIGNING_KEY (a key file from `doudi audit keygen`)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _worker_needs_postgres(self) -> Settings:
+        if self.projections == "worker" and self.database.kind != "postgres":
+            raise ValueError(
+                "DOUDI_PROJECTIONS=worker needs PostgreSQL: SQLite is one process (use thread)"
             )
         return self
 

@@ -11,6 +11,7 @@ the command allows retries. The API and the command line both go through it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -34,6 +35,7 @@ from domain.errors import (
     IntegrityFailure,
     NotFound,
     ProjectionFailure,
+    ViewsBehind,
 )
 from domain.policy import RegionPolicy, policy_id
 from domain.regions import load_region_table
@@ -58,6 +60,7 @@ from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
 from projections.findings.view import FindingsView
+from projections.follow import Following, notify_trigger_sql
 from projections.grants.view import GrantsView
 from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView
@@ -247,6 +250,12 @@ class DeploymentApplication(DoudiApplication):
 
     name = "doudi"  # the store's tables and environment prefix, as DoudiApplication names them
     snapshotting_intervals = {LedgerPeriod: 100, AccountGuard: 100}  # noqa: RUF012 - read by the library
+    # Called after every save of this process (``Following.recorded``).
+    recorded: Callable[[], None] | None = None
+
+    def _notify(self, recordings: Any) -> None:
+        if self.recorded is not None:
+            self.recorded()
 
 
 class Services:
@@ -328,6 +337,16 @@ class Services:
         self.sealing.setup()
         self.issued = IssuedCheckpoints(self.db)  # the signed checkpoints served, kept
         self.issued.setup()
+        # How far the views are, as this process knows it, and who keeps them current once
+        # ``follow`` starts (``projections/follow.py``).
+        self.following = Following(self.db, self.projections, self.keep_sealed,
+                                   self.seal_position, self.log_position)  # fmt: skip
+        self.reached, self.follower = self.following.reached, self.following.follower
+        self.app.recorded = self.following.recorded
+        if not self.db.is_sqlite:
+            with self.db.transaction(write=True) as cur:
+                for sql in notify_trigger_sql(cur, self.app.recorder.events_table_name):
+                    cur.execute(sql)
 
     def pool_stats(self) -> dict[str, dict[str, int]]:
         """Each PostgreSQL connection pool of this process (event store, views, turns) with
@@ -339,6 +358,7 @@ class Services:
         return {name: stats for name, stats in pools.items() if stats}
 
     def close(self) -> None:
+        self.stop_following()
         self.turns.close()
         self.db.close()
         self.app.close()
@@ -352,10 +372,38 @@ class Services:
         return int(self.app.recorder.max_notification_id() or 0)
 
     def fresh(self) -> Services:
-        """Bring the views up to the log before a read (read-your-writes)."""
+        """Bring the views up to the log here and now (the command line, and commands that
+        decide on a view); the API's reads wait for a position instead (``views_at``)."""
         self.projections.catch_up()
         self.keep_sealed()
+        self.reached.raise_to(*self.following.positions())
         return self
+
+    def follow(self) -> None:
+        """Keep the views current from now on (the API process): a follower thread, or with
+        ``DOUDI_PROJECTIONS=worker`` a listener for what ``doudi projections run`` reached."""
+        self.following.start(worker=self.settings.projections == "worker")
+
+    def stop_following(self) -> None:
+        self.following.stop()
+
+    def views_at(self, wanted: int | None, sealed: bool = False) -> int:
+        """The position a read reflects, once the views reach ``wanted`` if given (bounded by
+        ``DOUDI_READ_WAIT_S``): ``Following.views_at``."""
+        return self.following.views_at(wanted, self.settings.read_wait_s, sealed)
+
+    def _views_catch_up(self) -> None:
+        """Wait (bounded) for the views to reach the log's head as it is now (no follower:
+        catch them up here)."""
+        if self.following.active is None:  # the command line
+            self.fresh()
+            return
+        with contextlib.suppress(ViewsBehind):
+            self.views_at(self.log_position())
+
+    def seal_position(self) -> int:
+        with self.db.transaction() as cur:
+            return int(self.sealing.position(cur))
 
     def case_as_of_period(
         self, case: dict[str, Any], period: tuple[str, str] | None, known_at: Any = None
@@ -620,8 +668,8 @@ class Services:
 
     def authenticate(self, token: str) -> Principal | None:
         row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
-        if row is None:
-            self.fresh()
+        if row is None:  # a credential just issued, perhaps: look again once the views are there
+            self._views_catch_up()
             row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
         if row is None or row["revoked"]:
             return None

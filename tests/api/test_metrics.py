@@ -85,7 +85,8 @@ def test_lag_in_events_and_seconds_per_view(
     _text, caught_up = scrape(client)
     assert value(caught_up, "doudi_projection_lag_events", view="case_state") == 0
     assert value(caught_up, "doudi_projection_lag_seconds", view="case_state") == 0
-    # A write the views have not applied yet (the API's reads would catch up; a scrape does not).
+    # A write the views have not applied yet: the follower stopped, as a worker that is down.
+    services.stop_following()
     services.issue_credential("test", role="admin", region_scope="420582", staff_id="m1")
     behind_events = services.log_position() - services.projections.positions()["access"]
     assert behind_events > 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ops.services.core import Services
@@ -56,6 +57,12 @@ def by_month(line: dict[str, Any]) -> dict[str, int]:
     for part in line["components"]:
         months[part["month"]] = months.get(part["month"], 0) + part["amount_fen"]
     return months
+
+
+@pytest.fixture
+def client(log_head_client: TestClient) -> TestClient:
+    """The scenario imports beside the API: its reads wait for the log's head."""
+    return log_head_client
 
 
 def test_the_first_roll_settles_up_against_the_migrated_months(

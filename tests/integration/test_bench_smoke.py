@@ -149,3 +149,17 @@ def test_api_bench(
     assert {e["endpoint"] for e in reads["endpoints"]} >= {"GET /households/{case_id}"}
     assert writes["mix"] == "write" and writes["total"]["requests"] > 0
     assert reads["cpu_s"]["api"] > 0 and reads["cpu_s"]["locust"] > 0
+
+
+@pytest.mark.postgres
+def test_read_bench(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from ops.bench import read_bench
+
+    require_postgres()
+    root = str(Path(__file__).resolve().parents[2])
+    argv = ["--tree", root, "--households", "30", "--seconds", "2", "--readers", "1",
+            "--writers", "1", "--workers", "1", "--rounds", "1"]  # fmt: skip
+    (report,) = run_main(read_bench, argv, monkeypatch, capsys)
+    assert report["tree"] == root and report["failed"] == {}
+    assert report["reads_per_s"] > 0 and report["writes_per_s"] > 0
+    assert report["token_read_p50_ms"] > 0

@@ -74,7 +74,8 @@ def free_port() -> int:
 def servers(postgres_url: str, tmp_path: Path) -> Iterator[list[str]]:
     """Two uvicorn processes of ``api.http.app:create_app`` on free loopback ports, one database."""
     env = os.environ | {"DOUDI_DATABASE_URL": postgres_url, "DOUDI_SECRET": "test-secret",
-                        "DOUDI_ENVIRONMENT": "test", "DOUDI_LOG_JSON": "true", "PYTHONPATH": str(ROOT)}  # fmt: skip
+                        "DOUDI_ENVIRONMENT": "test", "DOUDI_LOG_JSON": "true", "PYTHONPATH": str(ROOT),
+                        "DOUDI_READ_WAIT_S": "30"}  # fmt: skip
     Services(make_settings(postgres_url)).close()  # the tables, before two processes race for them
     processes, urls, logs = [], [], [tmp_path / f"server-{number}.log" for number in range(2)]
     for number in range(2):
@@ -127,6 +128,7 @@ def test_fifty_fundable_postings_across_two_processes(
     answered: list[float] = []
     barrier = threading.Barrier(REQUESTS, action=lambda: released.append(time.monotonic()))
     answers: list[tuple[int, str]] = []
+    positions: list[int] = []  # of the postings recorded: the balances read waits for them
 
     def worker(number: int) -> None:
         with httpx.Client(base_url=servers[number % 2], headers=headers, timeout=30) as http:
@@ -136,6 +138,7 @@ def test_fifty_fundable_postings_across_two_processes(
                                  headers={"Idempotency-Key": f"reserve-{number}"})  # fmt: skip
             rules = [e.get("rule", "") for e in response.json().get("errors", [])]
             answers.append((response.status_code, ",".join(rules)))
+            positions.append(int(response.headers.get("Doudi-Log-Position", 0)))
             answered.append(time.monotonic() - released[0])
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(REQUESTS)]
@@ -149,7 +152,8 @@ def test_fifty_fundable_postings_across_two_processes(
     assert max(answered) < 10, answered  # retries stop within their budget
     assert all(status == 201 or rule == "concurrent_decision" for status, rule in answers), answers
     with httpx.Client(base_url=servers[0], headers=headers, timeout=30) as http:
-        items = http.get("/ledger/balances").json()["items"]
+        seen = {"Doudi-Log-Position": str(max(positions))}
+        items = http.get("/ledger/balances", headers=seen).json()["items"]
         held = {item["account"]: int(item["balance_fen"]) for item in items}
         assert held["reserved:420582:dibao"] == created * EACH_FEN
         assert held["pool:420582:dibao"] == total - created * EACH_FEN >= 0

@@ -29,6 +29,7 @@ from ops.services.core import INTEGRITY_FAILURE, Services
 from ops.services.rebuild import rebuild
 from projections.audit_trail.view import AuditTrailView
 from projections.runner import aggregate_topic
+from tests.api.conftest import LogHeadClient
 from tests.conftest import COUNTY
 from tests.factories import household_body, income_body
 from tests.integration.test_contract import admin, demo_log
@@ -38,7 +39,7 @@ NUL_NAME = "王\x00一"
 
 @pytest.fixture
 def client(settings: Settings, services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, services)) as found:
+    with LogHeadClient(create_app(settings, services), services) as found:
         yield found
 
 

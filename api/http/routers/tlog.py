@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http import schemas
-from api.http.deps import PrincipalDep, ReadServices, ServicesDep
+from api.http.deps import PrincipalDep, SealedReadServices, ServicesDep
 from api.http.responses import Page, answer
 from domain.errors import InvalidValue, NotFound
 from ops.services.core import Services
@@ -50,7 +50,7 @@ class ConsistencyProof(BaseModel):
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-def checkpoint(services: ReadServices, principal: PrincipalDep) -> Response:
+def checkpoint(services: SealedReadServices, principal: PrincipalDep) -> Response:
     principal.require("read.audit")
     note = services.issue_checkpoint()
     return Response(note, media_type="text/plain; charset=utf-8")
@@ -113,7 +113,7 @@ def issued_checkpoint(
     },
 )
 def inclusion(
-    services: ServicesDep,
+    services: SealedReadServices,
     principal: PrincipalDep,
     position: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     case_id: UUID | None = None,
@@ -128,7 +128,6 @@ def inclusion(
             rule="position_or_case_version",
         )
     if case_id is not None and version is not None:
-        services.fresh()  # the case as recorded so far, and its events sealed
         case = services.case_state.get(str(case_id))
         found = services.tree_reader.position_of(case_id, version)
         if (
@@ -177,7 +176,7 @@ def _sealed_first(services: Services, answer: Callable[[], dict[str, Any]]) -> d
     responses={200: {"content": {"application/zip": {}}}},
 )
 def export(
-    services: ReadServices,
+    services: SealedReadServices,
     principal: PrincipalDep,
     first: Annotated[str, Query(alias="from", pattern=r"^[0-9]{4}-[0-9]{2}$", max_length=7)],
     last: Annotated[str, Query(alias="to", pattern=r"^[0-9]{4}-[0-9]{2}$", max_length=7)],
