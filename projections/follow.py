@@ -7,76 +7,33 @@ announces every commit on ``LOG_CHANNEL``, and the follower announces each posit
 have reached on ``VIEWS_CHANNEL``; on SQLite the process's own saves wake it, and it polls for
 the writes of other processes (the command line).
 
-``Reached`` is what one process knows of how far the views have come: a lower bound, raised as
-followers announce, that a read answers at once (``Doudi-View-Position``) or waits on, bounded,
-when it names a position it must see (``Doudi-Log-Position``, read-your-writes).
+The notifications themselves, and the positions reads wait for (``Reached``), are in
+``ledger.store.notify``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
-from domain.errors import InvalidValue, ViewsBehind
-from ledger.store.db import Cursor, Database
+from ledger.store.db import Database
+from ledger.store.notify import (
+    LOG_CHANNEL,
+    VIEWS_CHANNEL,
+    Listener,
+    Reached,
+    await_notification,
+    await_views,
+    close_quietly,
+    listen,
+    wake_listeners,
+)
 from projections.runner import ProjectionRunner
 
-LOG_CHANNEL = "doudi_log"
-VIEWS_CHANNEL = "doudi_views"
 log = structlog.get_logger("doudi")
-
-
-def notify_trigger_sql(cur: Cursor, events_table: str) -> list[str]:
-    """The trigger by which every transaction that records events announces its commit on
-    ``LOG_CHANNEL`` (PostgreSQL; one empty notification per transaction, sent on commit), if
-    it is missing: creating it locks the table against inserts, so not at every start."""
-    if cur.execute(
-        "SELECT 1 FROM pg_trigger WHERE tgname = 'doudi_log_notify' AND tgrelid = %s::regclass",
-        (events_table,),
-    ).fetchone():
-        return []
-    return [
-        "CREATE OR REPLACE FUNCTION doudi_log_notify() RETURNS trigger LANGUAGE plpgsql AS"
-        f" $$ BEGIN PERFORM pg_notify('{LOG_CHANNEL}', ''); RETURN NULL; END $$",
-        f"CREATE OR REPLACE TRIGGER doudi_log_notify AFTER INSERT ON {events_table}"
-        " FOR EACH STATEMENT EXECUTE FUNCTION doudi_log_notify()",
-    ]
-
-
-class Reached:
-    """The log positions this process knows the views and the seal have reached (lower bounds:
-    they only rise), and the readers waiting for them to reach one."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self.views = 0
-        self.seal = 0
-
-    def at(self, sealed: bool = False) -> int:
-        """The position the views have reached (and the seal too, if ``sealed``)."""
-        return min(self.views, self.seal) if sealed else self.views
-
-    def raise_to(self, views: int | None = None, seal: int | None = None) -> None:
-        with self._changed:
-            self.views = max(self.views, views if views is not None else 0)
-            self.seal = max(self.seal, seal if seal is not None else 0)
-            self._changed.notify_all()
-
-    def wait(self, wanted: int, timeout: float, sealed: bool = False) -> int:
-        """Wait until ``at(sealed)`` reaches ``wanted`` or ``timeout`` seconds pass; return it."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while self.at(sealed) < wanted:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._changed.wait(remaining)
-            return self.at(sealed)
 
 
 class Follower:
@@ -138,20 +95,21 @@ class Follower:
         while not stop.is_set():
             try:
                 if listener is None and not self.db.is_sqlite:
-                    listener = _listen(self.db, LOG_CHANNEL)
+                    listener = listen(self.db, LOG_CHANNEL)
                 moved = self.step()
                 if moved and report is not None:
                     report(moved)
                 if listener is not None:
-                    _await_notification(listener, self.poll_s, stop)
+                    await_notification(listener, self.poll_s, stop)
                 else:
                     self._wake.wait(self.poll_s)
                     self._wake.clear()
             except Exception:
                 log.exception("projection_follower_error")
-                listener = _close(listener)
+                close_quietly(listener)
+                listener = None
                 stop.wait(1.0)
-        _close(listener)
+        close_quietly(listener)
 
     def start(self) -> None:
         """Follow the log in a daemon thread of this process (until ``stop``)."""
@@ -162,7 +120,7 @@ class Follower:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        _wake_listeners(self.db, LOG_CHANNEL)
+        wake_listeners(self.db, LOG_CHANNEL)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -214,132 +172,3 @@ class Following:
         ``wanted``, waiting at most ``wait_s`` for the follower; never a catch-up here."""
         poke = self.follower.poke if self.active is self.follower else None
         return await_views(self.reached, wanted, self.head, wait_s, poke, sealed)
-
-
-class Listener:
-    """For an API process whose views a projection worker keeps (PostgreSQL): raises this
-    process's ``Reached`` from the worker's announcements, and from the tracking table itself
-    at start, after a reconnection, and every ``poll_s`` without news."""
-
-    def __init__(
-        self,
-        db: Database,
-        read: Callable[[], tuple[int, int]],
-        reached: Reached,
-        poll_s: float = 5.0,
-    ) -> None:
-        self.db = db
-        self.read = read
-        self.reached = reached
-        self.poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def run(self) -> None:
-        listener: Any = None
-        look = True  # at the tracking table: at start, after a reconnection or a quiet spell
-        while not self._stop.is_set():
-            try:
-                if listener is None:
-                    listener, look = _listen(self.db, VIEWS_CHANNEL), True
-                if look:
-                    self.reached.raise_to(*self.read())
-                payloads = _await_notification(listener, self.poll_s, self._stop)
-                for payload in payloads:
-                    self.reached.raise_to(*_positions(payload))
-                look = not payloads
-            except Exception:
-                log.exception("projection_listener_error")
-                listener = _close(listener)
-                self._stop.wait(1.0)
-        _close(listener)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="doudi-listener", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        _wake_listeners(self.db, VIEWS_CHANNEL)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-
-def _positions(payload: str) -> tuple[int | None, int | None]:
-    """(views, seal) of an announcement "views seal"; nothing from one that is not."""
-    parts = payload.split()
-    if len(parts) != 2 or not all(part.isascii() and part.isdigit() for part in parts):
-        return None, None
-    return int(parts[0]), int(parts[1])
-
-
-def _wake_listeners(db: Database, channel: str) -> None:
-    """An empty notification on ``channel`` (PostgreSQL), so a listener stopping sees it at
-    once rather than at the end of its wait; the others take it for a look at the log."""
-    if db.is_sqlite:
-        return
-    with contextlib.suppress(Exception), db.transaction(write=True) as cur:
-        cur.execute("SELECT pg_notify(%s, '')", (channel,))
-
-
-def _listen(db: Database, channel: str) -> Any:
-    """A connection of its own (autocommit) listening on ``channel``."""
-    import psycopg
-
-    conn = psycopg.connect(db.target.postgres_conninfo(), autocommit=True)
-    conn.execute(f"LISTEN {channel}")
-    return conn
-
-
-def _await_notification(conn: Any, timeout: float, stop: threading.Event) -> list[str]:
-    """The payloads of the notifications that arrive within ``timeout`` (returning at the first
-    and those pending with it; at most half a second at a time, so ``stop`` is seen)."""
-    deadline = time.monotonic() + timeout
-    while not stop.is_set():
-        wait = min(0.5, deadline - time.monotonic())
-        if wait <= 0:
-            return []
-        found = [n.payload for n in conn.notifies(timeout=wait, stop_after=1)]
-        if found:
-            found += [n.payload for n in conn.notifies(timeout=0.001)]
-            return found
-    return []
-
-
-def _close(conn: Any) -> None:
-    if conn is not None:
-        with contextlib.suppress(Exception):  # closing a connection already lost
-            conn.close()
-    return None
-
-
-def await_views(
-    reached: Reached,
-    wanted: int | None,
-    head: Callable[[], int],
-    timeout: float,
-    poke: Callable[[], None] | None = None,
-    sealed: bool = False,
-) -> int:
-    """The position a read reflects: at once where the views are if ``wanted`` is None; else
-    once they reach ``wanted`` (bounded by ``timeout``: then ``ViewsBehind``). A position
-    beyond the log's head is refused (it names no write), never waited for."""
-    at = reached.at(sealed)
-    if wanted is None or wanted <= at:
-        return at
-    newest = head()
-    if wanted > newest:
-        raise InvalidValue(
-            f"Doudi-Log-Position {wanted} is beyond the log's head ({newest}): send the"
-            " position a command answered",
-            field="Doudi-Log-Position",
-            rule="beyond_log_head",
-        )
-    if poke is not None:
-        poke()
-    at = reached.wait(wanted, timeout, sealed)
-    if at < wanted:
-        raise ViewsBehind(wanted, at)
-    return at

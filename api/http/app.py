@@ -12,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from api.http import metrics, openapi, problems, responses
 from api.http.deps import unique_json_keys
 from api.http.limits import BodyLimit, BodyTooLarge, too_large
+from api.http.logs import configure_logging
 from api.http.routers import (
     audit,
     credentials,
@@ -27,7 +28,6 @@ from api.http.routers import (
 )
 from ledger.store.runtime import tune_gc
 from ledger.store.settings import Settings
-from ops.logging import configure_logging
 from ops.services.core import Services
 
 

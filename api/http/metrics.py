@@ -30,7 +30,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ops.logging import log
+from api.http.logs import log
 from ops.services.core import Services
 
 REQUESTS = Counter(

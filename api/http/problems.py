@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.http.logs import log
 from domain.errors import (
     DomainError,
     Forbidden,
@@ -18,7 +19,6 @@ from domain.errors import (
     ViewsBehind,
 )
 from domain.text import visible
-from ops.logging import log
 
 PROBLEM = "application/problem+json"
 

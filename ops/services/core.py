@@ -52,6 +52,7 @@ from ledger.store.application import (
 from ledger.store.db import Database
 from ledger.store.keys import Keys
 from ledger.store.logreader import LogReader
+from ledger.store.notify import notify_trigger_sql
 from ledger.store.settings import DatabaseTarget, Environment, Settings
 from ledger.store.transcoding import EventFields
 from ops import native
@@ -60,7 +61,7 @@ from projections.access.view import AccessView
 from projections.audit_trail.view import AuditTrailView
 from projections.case_state.view import CaseStateView
 from projections.findings.view import FindingsView
-from projections.follow import Following, notify_trigger_sql
+from projections.follow import Following
 from projections.grants.view import GrantsView
 from projections.ledger.view import LedgerView
 from projections.policy_book.view import PolicyBookView

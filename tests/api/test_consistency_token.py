@@ -20,9 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.http.app import create_app
+from ledger.store.notify import Reached, await_views
 from ledger.store.settings import Settings
 from ops.services.core import Services
-from projections.follow import Follower, Reached, await_views
+from projections.follow import Follower
 from tests.conftest import make_settings
 from tests.factories import household_body
 
@@ -281,7 +282,7 @@ def test_a_failing_follower_goes_on(services: Services) -> None:
 
 
 def test_an_announcement_that_is_not_two_positions_raises_nothing() -> None:
-    from projections.follow import _positions
+    from ledger.store.notify import announced as _positions
 
     assert _positions("12 10") == (12, 10)
     for odd in ("", "12", "12 x", "-1 3", "1 2 3", "１２ 3"):
