@@ -211,6 +211,7 @@ def test_linked_sequences_answer_as_documented(seeded: Seeded) -> None:
     """Sequences along the links schemathesis infers (a listed id into the next call), as a
     finance officer (rolls reach approval and the bank): every step answers as documented."""
     headers = _headers(seeded, "finance_officer")
+    steps: list[str] = []
 
     class Sequences(seeded.schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
@@ -220,13 +221,17 @@ def test_linked_sequences_answer_as_documented(seeded: Seeded) -> None:
             return {"headers": headers | {"Doudi-Log-Position": head}}
 
         def validate_response(self, response: Any, case: Any, **_: Any) -> None:
+            steps.append(case.operation.label)
             case.validate_response(response, checks=CHECKS)
 
+    # One long sequence rather than many short ones: the server's state carries over from one
+    # example to the next, so hypothesis, replaying a prefix, would find the rules on offer
+    # changed (FlakyStrategyDefinition), as it did in CI once lists and findings grew.
     run_state_machine_as_test(
         Sequences,
         settings=settings(
-            max_examples=3 * EXAMPLES,
-            stateful_step_count=8,
+            max_examples=1,
+            stateful_step_count=8 * 3 * EXAMPLES,
             derandomize=True,
             deadline=None,
             database=None,
@@ -234,3 +239,4 @@ def test_linked_sequences_answer_as_documented(seeded: Seeded) -> None:
             suppress_health_check=list(HealthCheck),
         ),
     )
+    assert len(steps) >= 50 and len(set(steps)) >= 10, (len(steps), sorted(set(steps)))
