@@ -1,7 +1,7 @@
 /* The log's hashing in C: the optional accelerator of ledger/proof/verify.py.
  *
  * The same bytes as the readable reference (verify.entry_bytes, verify.leaf_hash, and
- * projections/tlog/tiles.subtree), with OpenSSL's SHA-256 (SHA-NI where the CPU has it) and the
+ * ledger/proof/tiles.subtree), with OpenSSL's SHA-256 (SHA-NI where the CPU has it) and the
  * GIL released while hashing, so that the thread reading the next page runs meanwhile. Built by
  * `make native` (ops/native.py); held equal to the reference by tests/property/test_accel.py.
  */

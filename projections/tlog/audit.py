@@ -16,7 +16,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.proof import tiles
 from ledger.proof.reader import TreeReader
+from ledger.proof.tiles import POSITION_SIZE, Builder, Tile
 from ledger.proof.verify import (
     HASH_SIZE,
     Checkpoint,
@@ -27,8 +29,6 @@ from ledger.proof.verify import (
     verify_checkpoint,
 )
 from ledger.store.db import Database
-from projections.tlog import tiles
-from projections.tlog.tiles import POSITION_SIZE, Builder, Tile
 from projections.tlog.view import SealView, unpack_positions
 
 

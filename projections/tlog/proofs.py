@@ -7,8 +7,8 @@ import base64
 from typing import Any
 
 from domain.errors import InvalidValue, NotFound
+from ledger.proof.tree import consistency_ranges, inclusion_ranges
 from ledger.proof.verify import Checkpoint
-from projections.tlog.tree import consistency_ranges, inclusion_ranges
 from projections.tlog.view import SealView
 
 

@@ -25,14 +25,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.proof import tiles
 from ledger.proof.reader import Digested, TreeReader
+from ledger.proof.tiles import Builder, Tile
+from ledger.proof.tree import Node, consistency_ranges, fold, inclusion_ranges, perfect_parts
 from ledger.proof.verify import EMPTY_ROOT, HASH_SIZE, entry_bytes, event_leaf, leaf_hash
 from ledger.store.db import Cursor, Database
 from ledger.store.logreader import Unread
 from projections.runner import View
-from projections.tlog import tiles
-from projections.tlog.tiles import Builder, Tile
-from projections.tlog.tree import Node, consistency_ranges, fold, inclusion_ranges, perfect_parts
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS tlog_tiles (level INTEGER NOT NULL, tile BIGINT NOT NULL,

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import pytest
 
 from api.cli.demo import load_demo
+from ledger.proof import tiles
 from ledger.proof import verify as v
 from ledger.store.settings import Settings
 from ops.services.core import Services
-from projections.tlog import tiles
 from projections.tlog import view as seal_view
 from projections.tlog.audit import verify_database
 from projections.tlog.view import Sealer

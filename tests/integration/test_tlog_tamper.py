@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from ledger.proof import tiles
 from ledger.proof.signing import SigningKey
 from ledger.proof.verify import Checkpoint
 from ledger.store.settings import Settings
 from ops.services.core import Services
-from projections.tlog import tiles
 from projections.tlog.audit import Report, verify_database
 from tests.integration.test_contract import admin, checked_case
 from tests.integration.test_tlog import sealed_leaves_of

@@ -14,10 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.proof import fast
+from ledger.proof import fast, tiles
 from ledger.proof import verify as v
 from ops import native
-from projections.tlog import tiles
 
 try:
     from ledger.proof import accel

@@ -1,4 +1,4 @@
-"""The auditor's verifying module (ledger/proof/verify.py) and the proof layouts (projections/tlog/tree.py),
+"""The auditor's verifying module (ledger/proof/verify.py) and the proof layouts (ledger/proof/tree.py),
 against published vectors and an independent implementation (pymerkle)."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
+from ledger.proof import tiles, tree
 from ledger.proof import verify as v
 from ledger.proof.signing import SigningKey
-from projections.tlog import tiles, tree
 
 h = bytes.fromhex
 # RFC 6962's test vectors, as certificate-transparency and Go's tlog test against them.

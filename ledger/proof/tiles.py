@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from ledger.proof.fast import subtree
+from ledger.proof.tree import Node, fold, perfect_parts
 from ledger.proof.verify import EMPTY_ROOT, HASH_SIZE
-from projections.tlog.tree import Node, fold, perfect_parts
 
 HEIGHT = 8  # hashes per tile: 2^HEIGHT (tests set a smaller height to have full tiles)
 POSITION_SIZE = 8
