@@ -273,7 +273,9 @@ class CaseStateView(View):
             return None
         ((_id, members, _timeline),) = rows.write_back()
         case = rows.cases[case_id]
-        return _shown({column: case[column] for column in CASE_COLUMN_NAMES}, members, day)
+        # Without a day, statuses are told as of today, as the live reads tell them.
+        row = {column: case[column] for column in CASE_COLUMN_NAMES}
+        return _shown(row, members, day or _today())
 
     def event_summary(self, position: int, event: Any) -> dict[str, Any]:
         """What an auditor needs to find one event of a case: where and when it was recorded,
