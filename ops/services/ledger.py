@@ -337,7 +337,7 @@ def carry_over(
         if proposal is not None:
             proposal.same_content("carry_over", content_sha256(content))
             return Outcome([], proposal.summary(), 202)
-        held = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
+        held = services.fresh().ledger.year_end_balances(county, year)
         proposal = PostingProposal.above_threshold(
             confirmation_threshold(services, county), namespace=f"carry-over:{county}",
             key=str(year), kind="carry_over", content=content,
@@ -367,7 +367,7 @@ def carry_over(
             )
             periods.append(period)
     books.carry_over(year)
-    balances = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
+    balances = services.fresh().ledger.year_end_balances(county, year)
     carried = LedgerYear(county_code=county, year=year, balances=balances,
                          document_ref=document_ref, **people)  # fmt: skip
     confirmed = [proposal] if confirm and proposal is not None else []
