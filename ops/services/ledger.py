@@ -332,12 +332,13 @@ def carry_over(
             f"{county} {year} is already carried over", field="year", rule="carry_over_once"
         )
     document_ref = require_document(proposal.content["document_ref"] if confirm else document_ref)
+    services.projections.catch_up_if_behind(services.ledger.name)  # the balances it carries
     if not confirm:
         content = {"county_code": county, "year": year, "document_ref": document_ref}
         if proposal is not None:
             proposal.same_content("carry_over", content_sha256(content))
             return Outcome([], proposal.summary(), 202)
-        held = services.fresh().ledger.year_end_balances(county, year)
+        held = services.ledger.year_end_balances(county, year)
         proposal = PostingProposal.above_threshold(
             confirmation_threshold(services, county), namespace=f"carry-over:{county}",
             key=str(year), kind="carry_over", content=content,
@@ -367,7 +368,7 @@ def carry_over(
             )
             periods.append(period)
     books.carry_over(year)
-    balances = services.fresh().ledger.year_end_balances(county, year)
+    balances = services.ledger.year_end_balances(county, year)
     carried = LedgerYear(county_code=county, year=year, balances=balances,
                          document_ref=document_ref, **people)  # fmt: skip
     confirmed = [proposal] if confirm and proposal is not None else []

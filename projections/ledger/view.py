@@ -438,19 +438,11 @@ def _count_months(cur: Cursor, entries: list[tuple[Any, ...]], codes: dict[str, 
     """Add the entries to their accounts' month totals (``ledger_month_totals``); ``codes``:
     each entry's transaction's code."""
     sums: dict[tuple[str, str, str, str], list[Any]] = {}
-    for (
-        txn,
-        _no,
-        account,
-        kind,
-        _region,
-        county,
-        debit,
-        credit,
-        source,
-        posting_date,
-        _p,
-    ) in entries:
+    if not entries:
+        return
+    for entry in entries:
+        txn, account, kind, county, debit, credit, source, posting_date = (
+            entry[0], *entry[2:4], *entry[5:10])  # fmt: skip
         found = sums.setdefault((county, posting_date[:7], account, source),
                                 [kind, 0, 0, 0, 0, posting_date, None])  # fmt: skip
         allocated = codes[txn] == "allocate"
@@ -460,21 +452,16 @@ def _count_months(cur: Cursor, entries: list[tuple[Any, ...]], codes: dict[str, 
         if credit and (found[6] is None or posting_date > found[6]):
             found[6] = posting_date
     t = "ledger_month_totals"
+    summed = ("debit_fen", "credit_fen", "allocated_debit_fen", "allocated_credit_fen")
     cur.executemany(
-        f"INSERT INTO {t} (county_code, month, account, source, kind, debit_fen, credit_fen,"
-        " allocated_debit_fen, allocated_credit_fen, first_on, last_out_on)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (county_code, month, account, source) DO UPDATE SET"
-        f" debit_fen = {t}.debit_fen + excluded.debit_fen,"
-        f" credit_fen = {t}.credit_fen + excluded.credit_fen,"
-        f" allocated_debit_fen = {t}.allocated_debit_fen + excluded.allocated_debit_fen,"
-        f" allocated_credit_fen = {t}.allocated_credit_fen + excluded.allocated_credit_fen,"
-        f" first_on = CASE WHEN excluded.first_on < {t}.first_on THEN excluded.first_on"
-        f" ELSE {t}.first_on END, last_out_on = CASE WHEN {t}.last_out_on IS NULL"
-        f" OR excluded.last_out_on > {t}.last_out_on THEN excluded.last_out_on"
-        f" ELSE {t}.last_out_on END",
+        f"INSERT INTO {t} (county_code, month, account, source, kind, {', '.join(summed)}, first_on,"
+        " last_out_on) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (county_code,"
+        f" month, account, source) DO UPDATE SET {', '.join(f'{c} = {t}.{c} + excluded.{c}' for c in summed)},"
+        f" first_on = CASE WHEN excluded.first_on < {t}.first_on THEN excluded.first_on ELSE {t}.first_on END,"
+        f" last_out_on = CASE WHEN {t}.last_out_on IS NULL OR excluded.last_out_on > {t}.last_out_on"
+        f" THEN excluded.last_out_on ELSE {t}.last_out_on END",
         [(*key, *values) for key, values in sorted(sums.items())],
-    )
+    )  # fmt: skip
 
 
 def _parts(account: str) -> tuple[str, str, str]:

@@ -61,6 +61,8 @@ DDL = (
         valid_from BIGINT NOT NULL, valid_to BIGINT, households INTEGER NOT NULL,
         persons INTEGER NOT NULL, amount_fen BIGINT NOT NULL, continuing INTEGER NOT NULL,
         PRIMARY KEY (county_code, month, programme, valid_from))""",
+    # A province's or city's months: a month range first, the counties in it within.
+    "CREATE INDEX IF NOT EXISTS roll_statistics_month ON roll_statistics (month, county_code)",
 )
 STATISTICS_FIELDS = ("households", "persons", "amount_fen", "continuing")
 # The roll's case stream probes each case's paid months for one whose ``as_of`` is older than
@@ -518,16 +520,13 @@ def _restate_statistics(cur: Cursor, roll: str, position: int) -> None:
     month and programmes, and the month after's (whose households paid the month before
     changed), from every counted roll of those months: only the rows whose totals moved."""
     found = cur.execute(
-        "SELECT county_code, month FROM rolls WHERE roll_id = %s", (roll,)
-    ).fetchone()
-    if found is None:
+        "SELECT DISTINCT r.county_code, r.month, l.programme FROM rolls r JOIN roll_lines l"
+        " ON l.gen = r.gen WHERE r.roll_id = %s", (roll,),
+    ).fetchall()  # fmt: skip
+    if not found:
         return
-    county, month = found["county_code"], found["month"]
-    programmes = [row["programme"] for row in cur.execute(
-        "SELECT DISTINCT l.programme FROM rolls r JOIN roll_lines l ON l.gen = r.gen"
-        " WHERE r.roll_id = %s", (roll,)).fetchall()]  # fmt: skip
-    if not programmes:
-        return
+    county, month = found[0]["county_code"], found[0]["month"]
+    programmes = [row["programme"] for row in found]
     months, line_month, _amount = line_months(cur.sqlite)
     marks = ", ".join(["%s"] * len(programmes))
     for this in (month, add_months(month, 1)):
@@ -551,11 +550,10 @@ def _restate_statistics(cur: Cursor, roll: str, position: int) -> None:
             key = (county, this, row["programme"])
             values = tuple(int(row[name]) for name in STATISTICS_FIELDS)
             current = cur.execute(
-                "SELECT households, persons, amount_fen, continuing FROM roll_statistics WHERE"
-                " county_code = %s AND month = %s AND programme = %s AND valid_to IS NULL",
-                key,
-            ).fetchone()
-            if current is not None and tuple(int(current[n]) for n in STATISTICS_FIELDS) == values:
+                f"SELECT {', '.join(STATISTICS_FIELDS)} FROM roll_statistics WHERE county_code = %s"
+                " AND month = %s AND programme = %s AND valid_to IS NULL", key,
+            ).fetchone()  # fmt: skip
+            if current is not None and tuple(map(int, current.values())) == values:
                 continue
             cur.execute(
                 "UPDATE roll_statistics SET valid_to = %s WHERE county_code = %s AND month = %s"
