@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
+from typing import Any, ClassVar
+from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, LRUCache
 from eventsourcing.persistence import Mapper, Transcoder
 
 from ledger.store.settings import Settings
@@ -17,6 +20,28 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
     """The event store of one deployment shard (one province in production)."""
 
     name = "doudi"
+    # Aggregates of these types are kept as this process last saved them (``kept``): those a
+    # hot command reads and saves each time, such as the guard of a pool every posting moves.
+    kept_types: ClassVar[tuple[type, ...]] = ()
+    _kept: LRUCache[UUID, Any] | None = None
+
+    def _record(self, processing_event: Any) -> Any:
+        recordings = super()._record(processing_event)
+        if self._kept is None:
+            self._kept = LRUCache(maxsize=4096)
+        for aggregate_id, aggregate in processing_event.aggregates.items():
+            if isinstance(aggregate, self.kept_types):
+                self._kept.put(aggregate_id, deepcopy(aggregate))
+        return recordings
+
+    def kept(self, aggregate_id: UUID, version: int) -> Any | None:
+        """A copy of the aggregate as this process last saved it, if that is ``version`` (the
+        store's last, as the caller found it): no event read, nothing decoded."""
+        try:
+            found = self._kept.get(aggregate_id) if self._kept is not None else None
+        except KeyError:
+            return None
+        return deepcopy(found) if found is not None and found.version == version else None
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON encoding, decoded with orjson (``ledger/store/transcoding.py``)."""
