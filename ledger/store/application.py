@@ -34,6 +34,23 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
                 self._kept.put(aggregate_id, deepcopy(aggregate))
         return recordings
 
+    def _take_snapshots(self, processing_event: Any) -> None:
+        """Snapshot an aggregate due one from its state as just saved when that is the version
+        due (its last event), as the library would after reloading it from its last snapshot
+        and the events since."""
+        if not (self.snapshots and self.snapshotting_intervals):
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None or event.originator_version % interval:
+                continue
+            if aggregate.version != event.originator_version:
+                self.take_snapshot(event.originator_id, version=event.originator_version)
+                continue
+            snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+            self.snapshots.put([snapshot_class.take(aggregate)])
+
     def kept(self, aggregate_id: UUID, version: int) -> Any | None:
         """A copy of the aggregate as this process last saved it, if that is ``version`` (the
         store's last, as the caller found it): no event read, nothing decoded."""

@@ -131,3 +131,24 @@ def test_a_remembered_threshold_follows_a_policy_fact_of_another_process(
         assert post_transaction(services, FINANCE, "t2", fields).status_code == 202
     finally:
         other.close()
+
+
+def test_a_snapshot_taken_from_the_saved_state_is_the_state_the_events_give(
+    services: Services,
+) -> None:
+    """A guard snapshotted at its hundredth version, taken from the aggregate as saved, holds
+    what folding its hundred events gives; loading it through the snapshot gives the same."""
+    guard = AccountGuard(account="pool:420582:dibao")
+    for number in range(99):
+        guard.move(transaction_key=f"t{number}", delta_fen=number + 1, sources={"central": 1})
+        if number % 10 == 9:
+            services.app.save(guard)
+    services.app.save(guard)
+    (snapshot,) = services.app.snapshots.get(guard.id, desc=True, limit=1)
+    assert snapshot.originator_version == 100
+    folded = None
+    for event in services.app.events.get(guard.id):
+        folded = event.mutate(folded)
+    taken = snapshot.mutate(None)
+    assert vars(taken) == vars(folded) and taken.balance_fen == sum(range(1, 100))
+    assert vars(services.app.repository.get(guard.id)) == vars(folded)
