@@ -90,6 +90,10 @@ def test_versions_name_each_recorded_aggregates_last_version(services: Services)
     post(services, "k2", 100, "clearing:420582:bank", "source:420582:central")
     guard = guard_id("clearing:420582:bank")
     assert services.log.versions([guard, uuid4()]) == {guard: 3}  # opened, moved twice
+    kept = services.app.kept(guard, 3)
+    kept.sources["central"] = -1  # a decision's changes stay its own
+    assert services.app.kept(guard, 3).sources == {"central": 200}
+    assert services.app.kept(guard, 2) is None
 
 
 def test_a_posting_decides_on_what_another_process_left(
