@@ -133,10 +133,10 @@ class ReconciliationView:
             rows = cur.execute(
                 "SELECT c.account, CAST(SUM(c.amount_fen) AS BIGINT) AS carried_fen, CAST(COALESCE((SELECT"
                 f" SUM(m.debit_fen) - SUM(m.credit_fen) FROM {self._months()} m WHERE m.county_code"
-                " = c.county_code AND m.account = c.account AND m.month < %s), 0) AS BIGINT) AS opening_fen"
+                " = %s AND m.account = c.account AND m.month < %s), 0) AS BIGINT) AS opening_fen"
                 f" FROM ledger_carry_overs c WHERE c.county_code = %s AND c.year = %s{self._upto('c.position')}"
                 " GROUP BY c.account ORDER BY c.account",
-                (month, county, int(month[:4]) - 1),
+                (county, month, county, int(month[:4]) - 1),
             ).fetchall()
         return [
             row | {"agrees": int(row["carried_fen"]) == int(row["opening_fen"])} for row in rows

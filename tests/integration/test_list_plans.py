@@ -101,12 +101,15 @@ def _fill(services: Services) -> None:
         " persons, amount_fen, continuing) SELECT c, to_char(DATE '1900-01-01' + (i / 3 || ' months')"
         "::interval, 'YYYY-MM'), (ARRAY['dibao_urban','dibao_rural','marginal'])[1 + i % 3], i,"
         f" CASE WHEN i % 2 = 0 THEN i + 1 END, 10, 20, 1000, 5 FROM {counties}",
+        # A province's month totals: 50 counties, 35 accounts each, ten years of months.
         "INSERT INTO ledger_month_totals (county_code, month, account, source, kind, debit_fen,"
         " credit_fen, allocated_debit_fen, allocated_credit_fen, first_on, last_out_on)"
-        " SELECT c, to_char(DATE '1900-01-01' + (i / 20 || ' months')::interval, 'YYYY-MM'),"
-        " CASE WHEN i % 20 = 0 THEN 'pool:' || c || ':dibao' ELSE 'reserve:' || c"
-        " || lpad((i % 20)::text, 3, '0') || ':temporary' END, 'central', CASE WHEN i % 20 = 0"
-        f" THEN 'pool' ELSE 'reserve' END, 100, 50, 0, 0, '1900-01-01', NULL FROM {counties}",
+        " SELECT c, to_char(DATE '1985-01-01' + (m || ' months')::interval, 'YYYY-MM'),"
+        " CASE WHEN a = 0 THEN 'pool:' || c || ':dibao' ELSE 'reserve:' || c || lpad(a::text, 3, '0')"
+        " || ':temporary' END, 'central', CASE WHEN a = 0 THEN 'pool' ELSE 'reserve' END, 100, 50,"
+        f" 0, 0, '1985-01-01', NULL FROM (SELECT '{COUNTY}' UNION ALL SELECT '{OTHER}' UNION ALL"
+        " SELECT (420600 + n)::text FROM generate_series(1, 48) AS n) AS v(c),"
+        " generate_series(0, 34) AS a, generate_series(0, 119) AS m",
         "INSERT INTO ledger_balances (account, kind, region_code, debit_fen, credit_fen)"
         " SELECT account, min(kind), min(region_code), max(debit_total), 0 FROM ledger_entries"
         " GROUP BY account",
