@@ -48,7 +48,7 @@ class DoudiApplication(Application):  # type: ignore[type-arg]
             if aggregate.version != event.originator_version:
                 self.take_snapshot(event.originator_id, version=event.originator_version)
                 continue
-            snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+            snapshot_class: Any = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
             self.snapshots.put([snapshot_class.take(aggregate)])
 
     def kept(self, aggregate_id: UUID, version: int) -> Any | None:
