@@ -96,26 +96,32 @@ class StoreReader:
         """Those of these aggregates that have events (one statement): a decision that only
         needs to know a record is new asks this rather than failing to load it, which costs a
         snapshot lookup and an event read each."""
+        return set(self.versions(originator_ids))
+
+    def versions(self, originator_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The last version of each of these aggregates that has events (one statement, on the
+        primary key): which are new, and whether one kept as last saved is still current."""
         if not originator_ids:
-            return set()
+            return {}
         if self.postgres:
             statement = SQL(
-                "SELECT DISTINCT originator_id FROM {table} WHERE originator_id = ANY(%s)"
+                "SELECT originator_id, max(originator_version) FROM {table}"
+                " WHERE originator_id = ANY(%s) GROUP BY originator_id"
             ).format(table=self.table())
             with (
                 self.recorder.datastore.get_connection() as conn,
                 conn.cursor(row_factory=tuple_row) as curs,
             ):
                 rows = curs.execute(statement, [list(originator_ids)], prepare=True).fetchall()
-            return {UUID(str(row[0])) for row in rows}
+            return {UUID(str(row[0])): int(row[1]) for row in rows}
         marks = ", ".join("?" * len(originator_ids))
         with self.recorder.datastore.transaction(commit=False) as curs:
             curs.execute(
-                f"SELECT DISTINCT originator_id FROM {self.recorder.events_table_name}"
-                f" WHERE originator_id IN ({marks})",
+                f"SELECT originator_id, max(originator_version) FROM {self.recorder.events_table_name}"
+                f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
                 [i.hex for i in originator_ids],  # the library stores the id as hex digits
             )
-            return {UUID(row[0]) for row in curs.fetchall()}
+            return {UUID(row[0]): int(row[1]) for row in curs.fetchall()}
 
 
 class LogReader(StoreReader):

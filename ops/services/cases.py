@@ -84,7 +84,7 @@ def require_unrelated(services: Services, principal: Principal, id_numbers: Iter
     keys = [services.person_key(id_number) for id_number in id_numbers]
     if not keys:
         return
-    services.projections.catch_up([services.registry.name])  # every record up to this decision
+    services.projections.catch_up_if_behind(services.registry.name)  # every record recorded yet
     if services.registry.related(principal.staff_id, keys):
         raise Forbidden(
             "an official related to a member of this case (近亲属备案) must recuse",
@@ -97,7 +97,8 @@ def require_unrelated_to_roll(services: Services, principal: Principal, roll_id:
     """Recusal on a roll (回避): an official registered as related to a member of a case the
     roll pays (the relative's open cases) neither approves it nor takes its bank file (403
     ``recusal`` naming the line); another officer can."""
-    services.projections.catch_up([services.registry.name, services.rolls.name])
+    for view in (services.registry.name, services.rolls.name):
+        services.projections.catch_up_if_behind(view)
     cases: set[str] = set()
     for key in services.registry.relatives_of(principal.staff_id):
         with contextlib.suppress(AggregateNotFoundError):

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from prometheus_client import Counter
@@ -40,7 +40,7 @@ from domain.errors import (
 from domain.policy import RegionPolicy, policy_id
 from domain.regions import load_region_table
 from domain.roll import chunk_id
-from ledger.journal import AccountGuard, LedgerPeriod
+from ledger.journal import AccountGuard, LedgerBooks, LedgerPeriod
 from ledger.proof.reader import TreeReader
 from ledger.proof.signing import load_signing_key
 from ledger.store.application import (
@@ -245,12 +245,13 @@ def save_or_keep(app: Application, *aggregates: Aggregate) -> Any:  # type: igno
 
 class DeploymentApplication(DoudiApplication):
     """The event store as a deployment runs it. A ledger period is checked by every posting dated
-    in it, and a pool's guard moves with every posting through the pool: a process keeps them in
-    its aggregate cache (``ledger.store.application``), and snapshots bound what loading one
-    afresh reads, however busy it is."""
+    in it, and a pool's guard moves with every posting through the pool: a process keeps them
+    as it saved them (``kept``; the books of the county too), and snapshots bound what loading
+    one afresh reads, however busy it is."""
 
     name = "doudi"  # the store's tables and environment prefix, as DoudiApplication names them
     snapshotting_intervals = {LedgerPeriod: 100, AccountGuard: 100}  # noqa: RUF012 - read by the library
+    kept_types = (LedgerPeriod, AccountGuard, LedgerBooks)
     # Called after every save of this process (``Following.recorded``).
     recorded: Callable[[], None] | None = None
 
@@ -294,6 +295,9 @@ class Services:
         self.app = DeploymentApplication(env=application_env(settings))
         self.db = Database(settings.database, settings.postgres_pool_size)
         self.turns = Turns(settings.database)
+        self.thresholds: LRUCache[Any, Any] = LRUCache(
+            maxsize=1024
+        )  # ``ledger.confirmation_threshold``
         self.group_commit = GroupCommit(self)
         self.case_state = CaseStateView(
             self.db, self.person_key, self.keys.seal, EventFields(self.app.mapper, utc_text)

@@ -104,7 +104,8 @@ class ApproveGrant(Command):
         level = approval_level(principal, self.committee_document_ref)
         now = now_utc()
         today = now.date().isoformat()
-        limits = services.fresh().policy.in_force(
+        services.projections.catch_up_if_behind("policy_book")
+        limits = services.policy.in_force(
             self.paying_township[:6], ApprovalLimits, "", today, utc_text(now)
         )
         if limits is None:

@@ -17,6 +17,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
@@ -27,7 +28,8 @@ from domain.csv_input import csv_table
 from domain.dates import FIRST_YEAR, LAST_YEAR
 from domain.decisions import require_document
 from domain.errors import Conflict, InsufficientFunds, InvalidTransition, InvalidValue, NotFound
-from domain.policy import DEFAULT_CONFIRMATION_THRESHOLD_FEN, LedgerConfirmation
+from domain.policy import DEFAULT_CONFIRMATION_THRESHOLD_FEN, LedgerConfirmation, policy_id
+from domain.regions import policy_lookup_chain
 from domain.text import clean_text
 from ledger.accounts import parse_account
 from ledger.journal import (
@@ -59,17 +61,29 @@ from ops.services.core import (
 from projections.runner import utc_text
 
 
-def confirmation_threshold(services: Services, region_code: str) -> tuple[int, str]:
+def confirmation_threshold(
+    services: Services, region_code: str, versions: dict[UUID, int] | None = None
+) -> tuple[int, str]:
     """The confirmation threshold in force today for a region (its own, its city's, its
-    province's ``ledger_confirmation`` fact, else the documented default) and what set it."""
+    province's ``ledger_confirmation`` fact, else the documented default) and what set it.
+    Given ``versions`` (``log.versions`` of the policy records of ``policy_lookup_chain``), it
+    is remembered until one of them or the day changes."""
     now = now_utc()
+    chain = policy_lookup_chain(region_code)
+    remembered = None if versions is None else (
+        region_code, now.date(), *(versions.get(policy_id(code)) for code in chain))  # fmt: skip
+    if remembered is not None:
+        with contextlib.suppress(KeyError):
+            return services.thresholds.get(remembered)  # type: ignore[no-any-return]
     services.projections.catch_up_if_behind("policy_book")
     fact = services.policy.in_force(
         region_code, LedgerConfirmation, "", now.date().isoformat(), utc_text(now)
     )
-    if fact is None:
-        return DEFAULT_CONFIRMATION_THRESHOLD_FEN, "default"
-    return fact.value.threshold_fen, fact.source
+    found = (DEFAULT_CONFIRMATION_THRESHOLD_FEN, "default") if fact is None else (
+        fact.value.threshold_fen, fact.source)  # fmt: skip
+    if remembered is not None:
+        services.thresholds.put(remembered, found)
+    return found
 
 
 def _get(services: Services, cls: type[Any], aggregate_id: Any) -> Any | None:
@@ -80,16 +94,38 @@ def _get(services: Services, cls: type[Any], aggregate_id: Any) -> Any | None:
     return found if isinstance(found, cls) else None
 
 
+def _effect_ids(transaction: JournalTransaction) -> list[UUID]:
+    """The books and periods a transaction checks and the guards it may move (``_effects``)."""
+    month = transaction.posting_date[:7]
+    counties = {line["account"].split(":")[1][:6] for line in transaction.lines}
+    return [*(books_id(county) for county in counties), *(period_id(c, month) for c in counties),
+            *(guard_id(account) for account in guarded_deltas(transaction.lines))]  # fmt: skip
+
+
 def _effects(
-    services: Services, transaction: JournalTransaction, loaded: dict[Any, Aggregate] | None = None
-) -> list[Aggregate]:
+    services: Services, transaction: JournalTransaction, loaded: dict[Any, Aggregate] | None = None,
+    versions: dict[UUID, int] | None = None,
+) -> list[Aggregate]:  # fmt: skip
     """The periods checked open and the guards moved by a new transaction. ``loaded`` shares
-    aggregates between several transactions decided together (one save, one version each)."""
+    aggregates between several transactions decided together (one save, one version each);
+    ``versions``, the store's last version of each of ``_effect_ids`` that exists, if looked
+    up: the others are new, and one this process saved last is taken as it kept it."""
     loaded = {} if loaded is None else loaded
 
+    def found(cls: type[Any], aggregate_id: Any) -> Any:
+        if aggregate_id in loaded:
+            return loaded[aggregate_id]
+        if versions is not None and aggregate_id not in versions:
+            return None  # nothing recorded yet
+        kept = None if versions is None else services.app.kept(aggregate_id, versions[aggregate_id])
+        aggregate = kept or _get(services, cls, aggregate_id)
+        if aggregate is not None:
+            loaded[aggregate_id] = aggregate
+        return aggregate
+
     def get(cls: type[Any], aggregate_id: Any, make: Any) -> Any:
-        if aggregate_id not in loaded:
-            loaded[aggregate_id] = _get(services, cls, aggregate_id) or make()
+        if found(cls, aggregate_id) is None:
+            loaded[aggregate_id] = make()
         return loaded[aggregate_id]
 
     touched: list[Aggregate] = []
@@ -97,11 +133,7 @@ def _effects(
     for county in sorted({line["account"].split(":")[1][:6] for line in transaction.lines}):
         books = get(LedgerBooks, books_id(county), lambda c=county: LedgerBooks(county_code=c))
         books.check_open(month)  # a month of a carried-over year, opened or not
-        if period_id(county, month) not in loaded:
-            loaded[period_id(county, month)] = _get(
-                services, LedgerPeriod, period_id(county, month)
-            )
-        period = loaded[period_id(county, month)]
+        period = found(LedgerPeriod, period_id(county, month))
         if period is None:  # the month's first posting opens it in the books
             period = loaded[period_id(county, month)] = LedgerPeriod(
                 county_code=county, month=month
@@ -155,7 +187,10 @@ def post_transaction(
     _in_scope(principal, transaction)
     shared = {} if shared is None else shared
     proposed_id = proposal_id(namespace, key)
-    recorded = services.log.existing([transaction.id, proposed_id])  # a new key: neither
+    # One statement: whether the key is new (neither), and what the effects' aggregates are at.
+    policies = [policy_id(code) for code in policy_lookup_chain(principal.region_scope)]
+    recorded = services.log.versions([transaction.id, proposed_id, *_effect_ids(transaction),
+                                      *policies])  # fmt: skip
     existing = shared.get(transaction.id) or (
         _get(services, JournalTransaction, transaction.id) if transaction.id in recorded else None
     )
@@ -168,13 +203,13 @@ def post_transaction(
         return Outcome([], proposed.summary(), 202)
     total = sum(line["debit_fen"] for line in transaction.lines)
     proposal = PostingProposal.above_threshold(
-        confirmation_threshold(services, principal.region_scope), namespace=namespace, key=key,
-        kind="posting", content=dict(fields), content_sha256=transaction.content_sha256,
+        confirmation_threshold(services, principal.region_scope, recorded), namespace=namespace,
+        key=key, kind="posting", content=dict(fields), content_sha256=transaction.content_sha256,
         total_fen=total, actor=principal.credential_id, staff_id=principal.staff_id,
     )  # fmt: skip
     if proposal is not None:
         return Outcome([proposal], proposal.summary(), 202)
-    effects = _effects(services, transaction, shared)
+    effects = _effects(services, transaction, shared, recorded)
     shared[transaction.id] = transaction  # the same key later in a group finds it
     return Outcome([transaction, *effects], transaction.summary(), 201)
 
@@ -332,12 +367,13 @@ def carry_over(
             f"{county} {year} is already carried over", field="year", rule="carry_over_once"
         )
     document_ref = require_document(proposal.content["document_ref"] if confirm else document_ref)
+    services.projections.catch_up_if_behind(services.ledger.name)  # the balances it carries
     if not confirm:
         content = {"county_code": county, "year": year, "document_ref": document_ref}
         if proposal is not None:
             proposal.same_content("carry_over", content_sha256(content))
             return Outcome([], proposal.summary(), 202)
-        held = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
+        held = services.ledger.year_end_balances(county, year)
         proposal = PostingProposal.above_threshold(
             confirmation_threshold(services, county), namespace=f"carry-over:{county}",
             key=str(year), kind="carry_over", content=content,
@@ -367,7 +403,7 @@ def carry_over(
             )
             periods.append(period)
     books.carry_over(year)
-    balances = services.fresh().ledger.year_end_balances(county, f"{year}-12-31")
+    balances = services.ledger.year_end_balances(county, year)
     carried = LedgerYear(county_code=county, year=year, balances=balances,
                          document_ref=document_ref, **people)  # fmt: skip
     confirmed = [proposal] if confirm and proposal is not None else []

@@ -58,6 +58,14 @@ DDL = (
         county_code TEXT NOT NULL, year INTEGER NOT NULL, account TEXT NOT NULL, source TEXT NOT NULL,
         amount_fen BIGINT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT NOT NULL, document_ref TEXT NOT NULL,
         position BIGINT NOT NULL, PRIMARY KEY (county_code, year, account, source))""",
+    # Each account's debits and credits per funding source and posting month, kept as entries
+    # arrive (those of allocations apart), with its first posting date and last outgoing one:
+    # what the reconciliation as known now reads instead of summing the county's entries.
+    """CREATE TABLE IF NOT EXISTS ledger_month_totals (
+        county_code TEXT NOT NULL, month TEXT NOT NULL, account TEXT NOT NULL, source TEXT NOT NULL,
+        kind TEXT NOT NULL, debit_fen BIGINT NOT NULL, credit_fen BIGINT NOT NULL,
+        allocated_debit_fen BIGINT NOT NULL, allocated_credit_fen BIGINT NOT NULL,
+        first_on TEXT NOT NULL, last_out_on TEXT, PRIMARY KEY (county_code, month, account, source))""",
     """CREATE TABLE IF NOT EXISTS ledger_periods (
         county_code TEXT NOT NULL, month TEXT NOT NULL, closed_at TEXT NOT NULL, closed_by TEXT NOT NULL,
         document_ref TEXT NOT NULL, PRIMARY KEY (county_code, month))""",
@@ -131,9 +139,9 @@ def _statement_text(position: int, event: Any) -> str:
 class LedgerView(View):
     name = "ledger"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 8
+    version = 9
     tables = ("ledger_transactions", "ledger_entries", "ledger_periods", "bank_statement_lines",
-              "bank_statements", "ledger_carry_overs", "ledger_balances")  # fmt: skip
+              "bank_statements", "ledger_carry_overs", "ledger_balances", "ledger_month_totals")  # fmt: skip
     topics = (
         aggregate_topic(JournalTransaction),
         aggregate_topic(LedgerPeriod),
@@ -164,6 +172,7 @@ class LedgerView(View):
         def flush() -> None:
             cur.insert_many("ledger_transactions", TRANSACTION_FIELDS, transactions)
             cur.insert_many("ledger_entries", ENTRY_FIELDS, _with_totals(cur, entries))
+            _count_months(cur, entries, {row[0]: row[2] for row in transactions})
             transactions.clear()
             entries.clear()
             if chunks and cur.sqlite:
@@ -330,15 +339,16 @@ class LedgerView(View):
                 [*params, limit],
             ).fetchall()
 
-    def year_end_balances(self, county: str, last_day: str) -> list[list[Any]]:
+    def year_end_balances(self, county: str, year: int) -> list[list[Any]]:
         """[account, source, fen] of every non-zero balance of a county's cash accounts — bank
-        clearing, pools, township reserves, roll reservations — at the end of ``last_day``."""
+        clearing, pools, township reserves, roll reservations — at the end of ``year``, from
+        their month totals."""
         with self.db.transaction() as cur:
             rows = cur.execute(
-                "SELECT account, source, CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS fen FROM ledger_entries"
-                " WHERE county_code = %s AND kind IN ('clearing', 'pool', 'reserve', 'reserved') AND posting_date <= %s"
+                "SELECT account, source, CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS fen FROM ledger_month_totals"
+                " WHERE county_code = %s AND month <= %s AND kind IN ('clearing', 'pool', 'reserve', 'reserved')"
                 " GROUP BY account, source HAVING SUM(debit_fen) - SUM(credit_fen) <> 0 ORDER BY account, source",
-                (county, last_day),
+                (county, f"{year}-12"),
             ).fetchall()
         return [[row["account"], row["source"], int(row["fen"])] for row in rows]
 
@@ -422,6 +432,36 @@ def _with_totals(cur: Cursor, entries: list[tuple[Any, ...]]) -> list[tuple[Any,
         [(account, *shown[account], *totals[account]) for account in sorted(shown)],
     )
     return counted
+
+
+def _count_months(cur: Cursor, entries: list[tuple[Any, ...]], codes: dict[str, str]) -> None:
+    """Add the entries to their accounts' month totals (``ledger_month_totals``); ``codes``:
+    each entry's transaction's code."""
+    sums: dict[tuple[str, str, str, str], list[Any]] = {}
+    if not entries:
+        return
+    for entry in entries:
+        txn, account, kind, county, debit, credit, source, posting_date = (
+            entry[0], *entry[2:4], *entry[5:10])  # fmt: skip
+        found = sums.setdefault((county, posting_date[:7], account, source),
+                                [kind, 0, 0, 0, 0, posting_date, None])  # fmt: skip
+        allocated = codes[txn] == "allocate"
+        found[1:5] = [found[1] + debit, found[2] + credit, found[3] + debit * allocated,
+                      found[4] + credit * allocated]  # fmt: skip
+        found[5] = min(found[5], posting_date)
+        if credit and (found[6] is None or posting_date > found[6]):
+            found[6] = posting_date
+    t = "ledger_month_totals"
+    summed = ("debit_fen", "credit_fen", "allocated_debit_fen", "allocated_credit_fen")
+    cur.executemany(
+        f"INSERT INTO {t} (county_code, month, account, source, kind, {', '.join(summed)}, first_on,"
+        " last_out_on) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (county_code,"
+        f" month, account, source) DO UPDATE SET {', '.join(f'{c} = {t}.{c} + excluded.{c}' for c in summed)},"
+        f" first_on = CASE WHEN excluded.first_on < {t}.first_on THEN excluded.first_on ELSE {t}.first_on END,"
+        f" last_out_on = CASE WHEN {t}.last_out_on IS NULL OR excluded.last_out_on > {t}.last_out_on"
+        f" THEN excluded.last_out_on ELSE {t}.last_out_on END",
+        [(*key, *values) for key, values in sorted(sums.items())],
+    )  # fmt: skip
 
 
 def _parts(account: str) -> tuple[str, str, str]:

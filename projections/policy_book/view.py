@@ -48,16 +48,24 @@ class PolicyBookView(View):
     ) -> dict[str, Any] | None:
         """The fact in force on ``on_date`` as known at ``as_of``: the most specific region wins, then
         the latest effective date, then the latest recording (a correction of the same date)."""
+        chain = policy_lookup_chain(region_code)
+        # One statement: each region's latest fact (one index lookup each), the most specific first.
+        each = (
+            f"SELECT * FROM (SELECT {FACT_COLUMNS}, %s AS rank FROM policy_facts WHERE region_code = %s"
+            " AND kind = %s AND item = %s AND effective_date <= %s AND recorded_at <= %s"
+            " ORDER BY effective_date DESC, position DESC LIMIT 1) AS f"
+        )
+        params = [
+            x for rank, code in enumerate(chain) for x in (rank, code, kind, item, on_date, as_of)
+        ]
         with self.db.transaction() as cur:
-            for code in policy_lookup_chain(region_code):
-                row = cur.execute(
-                    f"SELECT {FACT_COLUMNS} FROM policy_facts WHERE region_code = %s AND kind = %s AND item = %s"
-                    " AND effective_date <= %s AND recorded_at <= %s ORDER BY effective_date DESC, position DESC LIMIT 1",
-                    (code, kind, item, on_date, as_of),
-                ).fetchone()
-                if row is not None:
-                    return _decoded(row)
-        return None
+            row = cur.execute(
+                " UNION ALL ".join([each] * len(chain)) + " ORDER BY rank LIMIT 1", params
+            ).fetchone()
+        if row is None:
+            return None
+        del row["rank"]
+        return _decoded(row)
 
     def in_force(
         self, region_code: str, kind: type[V], item: str, on_date: str, as_of: str

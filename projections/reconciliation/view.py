@@ -1,6 +1,8 @@
 """Fund reconciliation per county × month (SPEC §7): roll ↔ ledger ↔ bank statement.
 
-It reads the rolls and ledger views' tables (none of its own) and answers:
+It reads the rolls and ledger views' tables (none of its own) and answers — the ledger's sums
+from the accounts' month totals the ledger view keeps (``ledger_month_totals``), never from the
+county's entries:
 - the ledger: per account, the balance before the month, debits and credits in it, the balance
   after; receipts into the pools by funding source;
 - the three-way comparison of each roll of the month: every payable line against the bank's
@@ -66,6 +68,20 @@ class ReconciliationView:
             return "bank_status"
         return f"CASE WHEN bank_position <= {int(self.known_at)} THEN bank_status END"
 
+    def _months(self) -> str:
+        """The accounts' totals per source and month: as known now the kept ones, as known at
+        a position those of the entries recorded by then, in the same columns."""
+        if self.known_at is None:
+            return "ledger_month_totals"
+        allocated = "CASE WHEN t.code = 'allocate' THEN e.{} ELSE 0 END AS allocated_{}"
+        return (
+            "(SELECT e.county_code, substr(e.posting_date, 1, 7) AS month, e.account, e.source,"
+            " e.kind, e.debit_fen, e.credit_fen, e.posting_date AS first_on,"
+            f" {allocated.format('debit_fen', 'debit_fen')}, {allocated.format('credit_fen', 'credit_fen')},"
+            " CASE WHEN e.credit_fen > 0 THEN e.posting_date END AS last_out_on FROM ledger_entries e"
+            f" JOIN ledger_transactions t ON t.txn_id = e.txn_id WHERE e.position <= {int(self.known_at)})"
+        )  # fmt: skip
+
     def _complete(self) -> str:
         return COMPLETE.replace("{known}", self._upto("position"))
 
@@ -82,16 +98,15 @@ class ReconciliationView:
         }  # fmt: skip
 
     def accounts(self, county: str, month: str) -> list[dict[str, Any]]:
-        start, end = first_day(month), first_day(add_months(month, 1))
         with self.db.transaction() as cur:
             rows = cur.execute(
                 "SELECT account, kind,"
-                " CAST(SUM(CASE WHEN posting_date < %s THEN debit_fen - credit_fen ELSE 0 END) AS BIGINT) AS opening_fen,"
-                " CAST(SUM(CASE WHEN posting_date >= %s AND posting_date < %s THEN debit_fen ELSE 0 END) AS BIGINT) AS debit_fen,"
-                " CAST(SUM(CASE WHEN posting_date >= %s AND posting_date < %s THEN credit_fen ELSE 0 END) AS BIGINT) AS credit_fen"
-                f" FROM ledger_entries WHERE county_code = %s AND posting_date < %s{self._upto('position')}"
+                " CAST(SUM(CASE WHEN month < %s THEN debit_fen - credit_fen ELSE 0 END) AS BIGINT) AS opening_fen,"
+                " CAST(SUM(CASE WHEN month = %s THEN debit_fen ELSE 0 END) AS BIGINT) AS debit_fen,"
+                " CAST(SUM(CASE WHEN month = %s THEN credit_fen ELSE 0 END) AS BIGINT) AS credit_fen"
+                f" FROM {self._months()} m WHERE county_code = %s AND month <= %s"
                 " GROUP BY account, kind ORDER BY account",
-                (start, start, end, start, end, county, end),
+                (month, month, month, county, month),
             ).fetchall()
         for row in rows:
             row["closing_fen"] = (
@@ -100,14 +115,12 @@ class ReconciliationView:
         return rows
 
     def receipts(self, county: str, month: str) -> list[dict[str, Any]]:
-        start, end = first_day(month), first_day(add_months(month, 1))
         with self.db.transaction() as cur:
             return cur.execute(
-                "SELECT source, CAST(SUM(debit_fen) AS BIGINT) AS amount_fen FROM ledger_entries WHERE county_code = %s"
-                f" AND kind = 'pool' AND debit_fen > 0 AND posting_date >= %s AND posting_date < %s{self._upto('position')}"
-                " AND txn_id IN (SELECT txn_id FROM ledger_transactions WHERE code = 'allocate')"
-                " GROUP BY source ORDER BY source",
-                (county, start, end),
+                "SELECT source, CAST(SUM(allocated_debit_fen) AS BIGINT) AS amount_fen"
+                f" FROM {self._months()} m WHERE county_code = %s AND month = %s AND kind = 'pool'"
+                " AND allocated_debit_fen > 0 GROUP BY source ORDER BY source",
+                (county, month),
             ).fetchall()
 
     def carried_in(self, county: str, month: str) -> list[dict[str, Any]]:
@@ -116,15 +129,14 @@ class ReconciliationView:
         year afterwards, which closed periods refuse)."""
         if not month.endswith("-01"):
             return []
-        start = first_day(month)
         with self.db.transaction() as cur:
             rows = cur.execute(
                 "SELECT c.account, CAST(SUM(c.amount_fen) AS BIGINT) AS carried_fen, CAST(COALESCE((SELECT"
-                " SUM(e.debit_fen) - SUM(e.credit_fen) FROM ledger_entries e WHERE e.account = c.account"
-                f" AND e.posting_date < %s{self._upto('e.position')}), 0) AS BIGINT) AS opening_fen"
+                f" SUM(m.debit_fen) - SUM(m.credit_fen) FROM {self._months()} m WHERE m.county_code"
+                " = %s AND m.account = c.account AND m.month < %s), 0) AS BIGINT) AS opening_fen"
                 f" FROM ledger_carry_overs c WHERE c.county_code = %s AND c.year = %s{self._upto('c.position')}"
                 " GROUP BY c.account ORDER BY c.account",
-                (start, county, int(month[:4]) - 1),
+                (county, month, county, int(month[:4]) - 1),
             ).fetchall()
         return [
             row | {"agrees": int(row["carried_fen"]) == int(row["opening_fen"])} for row in rows
@@ -134,21 +146,18 @@ class ReconciliationView:
         """Each funding source's money through the month (资金来源追溯): allocated into the pools,
         paid out to beneficiaries, and what of it the county still holds at the month's end
         (pools, township reserves, reserved for rolls at the bank)."""
-        start, end = first_day(month), first_day(add_months(month, 1))
         with self.db.transaction() as cur:
             rows = cur.execute(
-                "SELECT e.source,"
-                " CAST(SUM(CASE WHEN e.kind = 'pool' AND t.code = 'allocate' AND e.posting_date >= %s"
-                "  THEN e.debit_fen - e.credit_fen ELSE 0 END) AS BIGINT) AS allocated_fen,"
-                " CAST(SUM(CASE WHEN e.kind = 'disbursed' AND e.posting_date >= %s"
-                "  THEN e.debit_fen - e.credit_fen ELSE 0 END) AS BIGINT) AS disbursed_fen,"
-                " CAST(SUM(CASE WHEN e.kind IN ('pool', 'reserve', 'reserved')"
-                "  THEN e.debit_fen - e.credit_fen ELSE 0 END) AS BIGINT) AS held_fen"
-                " FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = e.txn_id"
-                " WHERE e.county_code = %s AND e.posting_date < %s AND e.kind IN ('pool', 'reserve', 'reserved', 'disbursed')"
-                f"{self._upto('e.position')}"
-                " GROUP BY e.source ORDER BY e.source",
-                (start, start, county, end),
+                "SELECT source,"
+                " CAST(SUM(CASE WHEN kind = 'pool' AND month = %s"
+                "  THEN allocated_debit_fen - allocated_credit_fen ELSE 0 END) AS BIGINT) AS allocated_fen,"
+                " CAST(SUM(CASE WHEN kind = 'disbursed' AND month = %s"
+                "  THEN debit_fen - credit_fen ELSE 0 END) AS BIGINT) AS disbursed_fen,"
+                " CAST(SUM(CASE WHEN kind IN ('pool', 'reserve', 'reserved')"
+                "  THEN debit_fen - credit_fen ELSE 0 END) AS BIGINT) AS held_fen"
+                f" FROM {self._months()} m WHERE county_code = %s AND month <= %s"
+                " AND kind IN ('pool', 'reserve', 'reserved', 'disbursed') GROUP BY source ORDER BY source",
+                (month, month, county, month),
             ).fetchall()
         return [{k: (int(v) if k != "source" else v) for k, v in row.items()} for row in rows]
 
@@ -288,9 +297,9 @@ class ReconciliationView:
         """Pools that hold money and have not paid anything out for more than ``idle_days`` (滞留)."""
         with self.db.transaction() as cur:
             rows = cur.execute(
-                "SELECT account, CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS balance_fen, MIN(posting_date) AS first_in,"
-                " MAX(CASE WHEN credit_fen > 0 THEN posting_date END) AS last_out FROM ledger_entries"
-                f" WHERE county_code = %s AND kind = 'pool'{self._upto('position')} GROUP BY account ORDER BY account",
+                "SELECT account, CAST(SUM(debit_fen) - SUM(credit_fen) AS BIGINT) AS balance_fen, MIN(first_on) AS first_in,"
+                f" MAX(last_out_on) AS last_out FROM {self._months()} m"
+                " WHERE county_code = %s AND kind = 'pool' GROUP BY account ORDER BY account",
                 (county,),
             ).fetchall()
         found = []

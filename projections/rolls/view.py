@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
+from domain.dates import add_months
 from domain.lines import table_rows
 from domain.roll import LINES_PER_CHUNK, PaymentRoll, RollChunk, chunk_id
 from ledger.store.db import Cursor, Database, chunks
@@ -51,7 +52,19 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS paid_months (
         case_id TEXT NOT NULL, month TEXT NOT NULL, roll_id TEXT NOT NULL, amount_fen BIGINT NOT NULL,
         as_of TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id){paid_include})""",
+    # The statistics' totals per county × programme × month of the counted (approved) rolls,
+    # restated at each approval that changes them and valid from its position to the next
+    # restatement's: households and persons of the lines paying the month itself, the amount of
+    # every line, and how many of those households the month before's rolls paid too.
+    """CREATE TABLE IF NOT EXISTS roll_statistics (
+        county_code TEXT NOT NULL, month TEXT NOT NULL, programme TEXT NOT NULL,
+        valid_from BIGINT NOT NULL, valid_to BIGINT, households INTEGER NOT NULL,
+        persons INTEGER NOT NULL, amount_fen BIGINT NOT NULL, continuing INTEGER NOT NULL,
+        PRIMARY KEY (county_code, month, programme, valid_from))""",
+    # A province's or city's months: a month range first, the counties in it within.
+    "CREATE INDEX IF NOT EXISTS roll_statistics_month ON roll_statistics (month, county_code)",
 )
+STATISTICS_FIELDS = ("households", "persons", "amount_fen", "continuing")
 # The roll's case stream probes each case's paid months for one whose ``as_of`` is older than
 # what was learned since (``CaseStateView.county_case_pages``): on PostgreSQL the key's entries
 # carry ``as_of`` and the amount, so a million probes read the index alone, not a heap page
@@ -70,8 +83,9 @@ ROLL_COLUMNS = (
 class RollsView(View):
     name = "rolls"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 11
-    tables = ("rolls", "roll_lines", "roll_generations", "roll_chunks_ahead", "paid_months")
+    version = 12
+    tables = ("rolls", "roll_lines", "roll_generations", "roll_chunks_ahead", "paid_months",
+              "roll_statistics")  # fmt: skip
     # Also lists generations whose chunks never reached the log (a failed save): not rebuilt.
     working_tables = ("roll_chunks_ahead", "roll_generations")
     topics = (aggregate_topic(PaymentRoll), aggregate_topic(RollChunk))
@@ -286,6 +300,7 @@ class RollsView(View):
                 # month, known since ever (as-of ''): once the hold is lifted, the next roll's
                 # adjustments pay the month back; while it holds, its line is held whole.
                 _record_held(cur, roll)
+                _restate_statistics(cur, roll, position)
 
     def _bank(self, cur: Cursor, event: Any, roll: str, position: int) -> None:
         match event:
@@ -498,6 +513,57 @@ def line_months(sqlite: bool) -> tuple[str, str, str]:
         "m.month",
         "m.amount_fen",
     )
+
+
+def _restate_statistics(cur: Cursor, roll: str, position: int) -> None:
+    """Restate, as of an approval at ``position``, the statistics' totals of the roll's county,
+    month and programmes, and the month after's (whose households paid the month before
+    changed), from every counted roll of those months: only the rows whose totals moved."""
+    found = cur.execute(
+        "SELECT DISTINCT r.county_code, r.month, l.programme FROM rolls r JOIN roll_lines l"
+        " ON l.gen = r.gen WHERE r.roll_id = %s", (roll,),
+    ).fetchall()  # fmt: skip
+    if not found:
+        return
+    county, month = found[0]["county_code"], found[0]["month"]
+    programmes = [row["programme"] for row in found]
+    months, line_month, _amount = line_months(cur.sqlite)
+    marks = ", ".join(["%s"] * len(programmes))
+    for this in (month, add_months(month, 1)):
+        before = add_months(this, -1)
+        totals = cur.execute(
+            "WITH lines AS (SELECT r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
+            f" EXISTS (SELECT 1 FROM {months} WHERE {line_month} = r.month) AS regular"
+            " FROM roll_lines l JOIN rolls r ON r.gen = l.gen WHERE r.county_code = %s"
+            " AND r.month IN (%s, %s) AND r.approved_position IS NOT NULL"
+            f" AND l.programme IN ({marks})), paid_before AS (SELECT DISTINCT programme, case_id"
+            " FROM lines WHERE month = %s AND regular)"
+            " SELECT c.programme, COUNT(DISTINCT CASE WHEN c.regular THEN c.case_id END) AS households,"
+            " CAST(SUM(CASE WHEN c.regular THEN c.covered_members ELSE 0 END) AS BIGINT) AS persons,"
+            " CAST(SUM(c.total_fen) AS BIGINT) AS amount_fen, COUNT(DISTINCT CASE WHEN c.regular"
+            " AND p.case_id IS NOT NULL THEN c.case_id END) AS continuing FROM lines c"
+            " LEFT JOIN paid_before p ON p.programme = c.programme AND p.case_id = c.case_id"
+            " WHERE c.month = %s GROUP BY c.programme",
+            (county, before, this, *programmes, before, this),
+        ).fetchall()
+        for row in totals:
+            key = (county, this, row["programme"])
+            values = tuple(int(row[name]) for name in STATISTICS_FIELDS)
+            current = cur.execute(
+                f"SELECT {', '.join(STATISTICS_FIELDS)} FROM roll_statistics WHERE county_code = %s"
+                " AND month = %s AND programme = %s AND valid_to IS NULL", key,
+            ).fetchone()  # fmt: skip
+            if current is not None and tuple(map(int, current.values())) == values:
+                continue
+            cur.execute(
+                "UPDATE roll_statistics SET valid_to = %s WHERE county_code = %s AND month = %s"
+                " AND programme = %s AND valid_to IS NULL", (position, *key),
+            )  # fmt: skip
+            cur.execute(
+                "INSERT INTO roll_statistics (county_code, month, programme, valid_from, households,"
+                " persons, amount_fen, continuing) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (*key, position, *values),
+            )
 
 
 def generation_key(token: str) -> int:

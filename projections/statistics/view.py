@@ -6,12 +6,16 @@ households (户), persons (人), person-times (人次: persons summed over the m
 (amount ÷ person-times: Xinping's 463.33万元 ÷ 8,520 人次 = 543.82 元), additions (新增: paid this
 month, not the month before) and removals (清退: paid the month before, not this month).
 
-It reads the rolls view's tables (no tables of its own), counting only rolls approved, sent or
-settled. Households and persons of a quarter or year are those of its last month.
+It reads the totals the rolls view keeps per county × programme × month as rolls are approved
+(``roll_statistics``: households, persons and amount of the counted rolls, and how many of the
+households the month before paid too), never the lines. An area's households and persons are
+the sums of its counties' (a case belongs to one county); additions are the households less
+those paid the month before, removals the month before's less those paid again. Households
+and persons of a quarter or year are those of its last month.
 
 As known at a log position: an approved roll is never generated again and stays counted, and
-its lines are recorded before its approval, so the statistics known then are those of the
-rolls whose approval (in the audit trail's events) lies at or before the position.
+each restatement of a month's totals is valid from the position of the approval that made it,
+so the statistics known then read the rows valid at the position.
 """
 
 from __future__ import annotations
@@ -23,14 +27,9 @@ from typing import Any
 from domain.dates import add_months
 from domain.money import RoundingMode, RoundingUnit, divide_rounded, format_yuan
 from ledger.store.db import Database
-from projections.rolls.view import line_months
+from projections.keyset import prefix_range
 
 LEVEL_DIGITS = {"county": 6, "city": 4, "province": 2}
-# The rolls approved at or before a log position (the parameter).
-APPROVED_BY = (
-    "SELECT originator_id FROM audit_events WHERE event_type = 'PaymentRoll.Approved'"
-    " AND position <= %s"
-)
 
 
 def period_of(month: str, period: str) -> str:
@@ -48,14 +47,14 @@ def area_of(county_code: str, level: str) -> str:
 
 @dataclass
 class Bucket:
-    months: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    persons_by_month: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    households_by_month: dict[str, int] = field(default_factory=dict)
+    persons_by_month: dict[str, int] = field(default_factory=dict)
     amount_fen: int = 0
     additions: int = 0
     removals: int = 0
 
     def row(self) -> dict[str, Any]:
-        last = max(self.months) if self.months else None
+        last = max(self.households_by_month) if self.households_by_month else None
         person_times = sum(self.persons_by_month.values())
         average = (
             divide_rounded(self.amount_fen, person_times, RoundingUnit.FEN, RoundingMode.HALF_UP)
@@ -63,7 +62,7 @@ class Bucket:
             else 0
         )
         return {
-            "households": len(self.months[last]) if last else 0,
+            "households": self.households_by_month[last] if last else 0,
             "persons": self.persons_by_month[last] if last else 0,
             "person_times": person_times, "amount_fen": self.amount_fen, "amount_yuan": format_yuan(self.amount_fen),
             "average_monthly_fen": average, "average_monthly_yuan": format_yuan(average),
@@ -75,7 +74,7 @@ class StatisticsView:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _lines(
+    def _totals(
         self,
         scope_prefix: str,
         first: str,
@@ -83,20 +82,20 @@ class StatisticsView:
         programme: str | None,
         known_at: int | None = None,
     ) -> list[dict[str, Any]]:
-        months, month, _amount = line_months(self.db.is_sqlite)
-        counted, params = "r.status IN ('approved', 'sent', 'settled')", []
+        """The kept totals of the counties in scope for the months ``first``…``last``, as they
+        stand (or as they stood at log position ``known_at``): one index range."""
+        valid, params = "valid_to IS NULL", []
         if known_at is not None:
-            counted = f"r.roll_id IN ({APPROVED_BY})"
-            params.append(known_at)
+            valid = "valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)"
+            params += [known_at, known_at]
+        ranged, bounds = prefix_range("county_code", scope_prefix)
         sql = (
-            "SELECT r.county_code, r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
-            f" EXISTS (SELECT 1 FROM {months} WHERE {month} = r.month) AS regular"
-            f" FROM roll_lines l JOIN rolls r ON r.gen = l.gen WHERE {counted}"
-            " AND r.county_code LIKE %s AND r.month >= %s AND r.month <= %s"
+            "SELECT county_code, month, programme, households, persons, amount_fen, continuing"
+            f" FROM roll_statistics WHERE {valid}{ranged} AND month >= %s AND month <= %s"
         )
-        params += [scope_prefix + "%", first, last]
+        params += [*bounds, first, last]
         if programme is not None:
-            sql += " AND l.programme = %s"
+            sql += " AND programme = %s"
             params.append(programme)
         with self.db.transaction() as cur:
             return cur.execute(sql, params).fetchall()
@@ -113,29 +112,25 @@ class StatisticsView:
         known_at: int | None = None,
     ) -> list[dict[str, Any]]:
         # One month before the range, to count additions and removals in its first month.
-        rows = self._lines(scope_prefix, add_months(first, -1), last, programme, known_at)
-        paid: dict[tuple[str, str, str], set[str]] = defaultdict(
-            set
-        )  # (area, programme, month) → cases
-        buckets: dict[tuple[str, str, str], Bucket] = defaultdict(Bucket)
+        rows = self._totals(scope_prefix, add_months(first, -1), last, programme, known_at)
+        # (area, programme, month) → [households, persons, amount, households paid before too]
+        sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for row in rows:
-            area = area_of(row["county_code"], level)
-            if row["regular"]:
-                paid[area, row["programme"], row["month"]].add(row["case_id"])
-            if row["month"] < first:
-                continue
-            bucket = buckets[area, row["programme"], period_of(row["month"], period)]
-            bucket.amount_fen += int(row["total_fen"])
-            if row["regular"]:
-                bucket.months[row["month"]].add(row["case_id"])
-                bucket.persons_by_month[row["month"]] += int(row["covered_members"])
-        for (area, programme_code, month), cases in list(paid.items()):
+            found = sums[area_of(row["county_code"], level), row["programme"], row["month"]]
+            for index, name in enumerate(("households", "persons", "amount_fen", "continuing")):
+                found[index] += int(row[name])
+        buckets: dict[tuple[str, str, str], Bucket] = defaultdict(Bucket)
+        for (area, programme_code, month), (households, persons, amount, kept) in sums.items():
             if month < first:
                 continue
-            before = paid.get((area, programme_code, add_months(month, -1)), set())
             bucket = buckets[area, programme_code, period_of(month, period)]
-            bucket.additions += len(cases - before)
-            bucket.removals += len(before - cases)
+            bucket.amount_fen += amount
+            if households:
+                before = sums.get((area, programme_code, add_months(month, -1)), [0])[0]
+                bucket.households_by_month[month] = households
+                bucket.persons_by_month[month] = persons
+                bucket.additions += households - kept
+                bucket.removals += before - kept
         return [
             {
                 "area": area,

@@ -314,6 +314,90 @@ def test_statistics_as_the_seeds_report_them(client: TestClient, token: Any) -> 
     )
 
 
+def lines_oracle(services: Services, level: str, period: str, known_at: int | None) -> list[Any]:
+    """The statistics summed from the approved rolls' lines themselves, as they were computed
+    before the totals were kept (the approvals by ``known_at`` from the audit trail)."""
+    from collections import defaultdict
+
+    from domain.dates import add_months
+    from projections.rolls.view import line_months
+    from projections.statistics.view import Bucket, area_of, period_of
+
+    months, month, _amount = line_months(services.db.is_sqlite)
+    counted = "r.status IN ('approved', 'sent', 'settled')" if known_at is None else (
+        "r.roll_id IN (SELECT originator_id FROM audit_events WHERE event_type ="
+        f" 'PaymentRoll.Approved' AND position <= {known_at})")  # fmt: skip
+    with services.db.transaction() as cur:
+        rows = cur.execute(
+            "SELECT r.county_code, r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
+            f" EXISTS (SELECT 1 FROM {months} WHERE {month} = r.month) AS regular FROM roll_lines l"
+            f" JOIN rolls r ON r.gen = l.gen WHERE {counted} AND r.month >= '2023-12'"
+            " AND r.month <= '2024-03'"
+        ).fetchall()
+    paid: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    cases: dict[tuple[str, str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    buckets: dict[tuple[str, str, str], Bucket] = defaultdict(Bucket)
+    for row in rows:
+        area = area_of(row["county_code"], level)
+        if row["regular"]:
+            paid[area, row["programme"], row["month"]].add(row["case_id"])
+        if row["month"] < "2024-01":
+            continue
+        key = (area, row["programme"], period_of(row["month"], period))
+        buckets[key].amount_fen += int(row["total_fen"])
+        if row["regular"]:
+            cases[key][row["month"]].add(row["case_id"])
+            persons = buckets[key].persons_by_month
+            persons[row["month"]] = persons.get(row["month"], 0) + int(row["covered_members"])
+    for key, by_month in cases.items():
+        buckets[key].households_by_month = {m: len(found) for m, found in by_month.items()}
+    for (area, programme, month_paid), found in list(paid.items()):
+        if month_paid >= "2024-01":
+            before = paid.get((area, programme, add_months(month_paid, -1)), set())
+            bucket = buckets[area, programme, period_of(month_paid, period)]
+            bucket.additions += len(found - before)
+            bucket.removals += len(before - found)
+    return [{"area": a, "level": level, "programme": p, "period": k, **b.row()}
+            for (a, p, k), b in sorted(buckets.items())]  # fmt: skip
+
+
+def test_kept_statistics_answer_what_the_lines_sum_to(
+    client: TestClient, token: Any, services: Services
+) -> None:
+    """The statistics read from the totals the rolls view keeps equal those summed from the
+    approved lines, at every level and period, as known now and after each approval, while a
+    case leaves in March (a removal) and the rolls are approved out of month order."""
+    admin, finance = token("admin"), token("finance_officer")
+    ids = county_with_cases(client, admin)
+    rolls = {month: client.post(f"{API}/rolls", json={"county_code": "420582", "month": month},
+                                headers=finance).json() for month in ("2024-01", "2024-02")}  # fmt: skip
+    ended = client.post(f"{API}/households/{ids['a']}/terminate", headers=colleague(client, admin),
+                        json={"effective_date": "2024-03-01", "reason": "income_above_standard",
+                              "document_ref": "当民〔2024〕5号"})  # fmt: skip
+    assert ended.status_code == 200, ended.text
+    rolls["2024-03"] = client.post(
+        f"{API}/rolls", json={"county_code": "420582", "month": "2024-03"}, headers=finance
+    ).json()
+    positions = []
+    for month in ("2024-02", "2024-03", "2024-01"):
+        approved = client.post(f"{API}/rolls/{rolls[month]['roll_id']}/approve",
+                               headers=colleague(client, finance))  # fmt: skip
+        assert approved.status_code == 200, approved.text
+        positions.append(services.log_position())
+    services.fresh()
+    for known_at in [None, *positions]:
+        for level in ("county", "city", "province"):
+            for period in ("month", "quarter", "year"):
+                kept = services.statistics.report(
+                    scope_prefix="42", level=level, period=period, first="2024-01",
+                    last="2024-03", programme=None, known_at=known_at,
+                )  # fmt: skip
+                assert kept == lines_oracle(services, level, period, known_at), (level, period)
+    assert any(row["removals"] for row in services.statistics.report(
+        scope_prefix="42", level="county", period="month", first="2024-01", last="2024-03",
+        programme=None))  # fmt: skip
+
+
 def test_approval_reserves_funds_and_is_refused_without_them(
     client: TestClient, token: Any, services: Services
 ) -> None:

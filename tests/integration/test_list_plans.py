@@ -28,6 +28,7 @@ ROWS = 40_000  # per county
 COUNTY_SIZED = {
     "audit_events", "audit_subjects", "case_state", "case_versions", "temporary_grants", "grant_scopes", "rolls", "roll_lines",
     "findings", "registry_records", "ledger_entries", "ledger_transactions", "ledger_balances",
+    "roll_statistics", "ledger_month_totals",
 }  # fmt: skip
 
 
@@ -96,6 +97,19 @@ def _fill(services: Services) -> None:
         "INSERT INTO audit_subjects (subject_kind, subject_id, position)"
         f" SELECT 'account', CASE WHEN i % 2 = 0 THEN 'pool:{COUNTY}:dibao' ELSE 'pool:{OTHER}:dibao'"
         f" END, i FROM generate_series(1, {2 * ROWS}) AS i",
+        "INSERT INTO roll_statistics (county_code, month, programme, valid_from, valid_to, households,"
+        " persons, amount_fen, continuing) SELECT c, to_char(DATE '1900-01-01' + (i / 3 || ' months')"
+        "::interval, 'YYYY-MM'), (ARRAY['dibao_urban','dibao_rural','marginal'])[1 + i % 3], i,"
+        f" CASE WHEN i % 2 = 0 THEN i + 1 END, 10, 20, 1000, 5 FROM {counties}",
+        # A province's month totals: 50 counties, 35 accounts each, ten years of months.
+        "INSERT INTO ledger_month_totals (county_code, month, account, source, kind, debit_fen,"
+        " credit_fen, allocated_debit_fen, allocated_credit_fen, first_on, last_out_on)"
+        " SELECT c, to_char(DATE '1985-01-01' + (m || ' months')::interval, 'YYYY-MM'),"
+        " CASE WHEN a = 0 THEN 'pool:' || c || ':dibao' ELSE 'reserve:' || c || lpad(a::text, 3, '0')"
+        " || ':temporary' END, 'central', CASE WHEN a = 0 THEN 'pool' ELSE 'reserve' END, 100, 50,"
+        f" 0, 0, '1985-01-01', NULL FROM (SELECT '{COUNTY}' UNION ALL SELECT '{OTHER}' UNION ALL"
+        " SELECT (420600 + n)::text FROM generate_series(1, 48) AS n) AS v(c),"
+        " generate_series(0, 34) AS a, generate_series(0, 119) AS m",
         "INSERT INTO ledger_balances (account, kind, region_code, debit_fen, credit_fen)"
         " SELECT account, min(kind), min(region_code), max(debit_total), 0 FROM ledger_entries"
         " GROUP BY account",
@@ -284,3 +298,32 @@ def test_audit_trail_pages(filled: Services) -> None:
         filled.audit.for_subject("account", pool, as_of="2025-01-01", limit=101, after=1000)
 
     assert_index_only_reads(planned(filled, read))
+
+
+def test_statistics_and_reconciliation_read_kept_totals(filled: Services) -> None:
+    """Statistics at every level and period (as known now and at a position) and the
+    reconciliation's ledger sums as known now read the totals their projections keep through
+    an index, never a roll's lines, the county's entries or the approvals."""
+
+    def statistics() -> None:
+        for level, period, scope in (("county", "month", COUNTY), ("city", "quarter", "4205"),
+                                     ("province", "year", "42")):  # fmt: skip
+            filled.statistics.report(scope_prefix=scope, level=level, period=period,
+                                     first="1990-01", last="1990-12", programme=None)  # fmt: skip
+        filled.statistics.report(scope_prefix=COUNTY, level="county", period="month",
+                                 first="1990-01", last="1990-03", programme="marginal",
+                                 known_at=ROWS // 2)  # fmt: skip
+
+    def reconciliation() -> None:
+        view = filled.reconciliation
+        for read in (view.accounts, view.receipts, view.funds_by_source, view.carried_in):
+            read(COUNTY, "1990-01")
+        view.idle(COUNTY, 30, "2024-06-30")
+        filled.ledger.year_end_balances(COUNTY, 1990)
+
+    for sql, nodes in planned(filled, statistics) + planned(filled, reconciliation):
+        shown = [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in nodes]
+        read = {n.get("Relation Name") for n in nodes} - {None}
+        assert not read & {"roll_lines", "ledger_entries", "rolls", "audit_events"}, (sql, shown)
+        scanned = [n.get("Relation Name") for n in nodes if n["Node Type"] == "Seq Scan"]
+        assert not set(scanned) & COUNTY_SIZED, (sql, shown)
