@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -57,6 +58,7 @@ from domain.tekun import TekunPerson
 from domain.temporary import TemporaryGrant
 from ledger.journal import JournalTransaction
 from ledger.store.db import Cursor, Database, chunks
+from projections.findings.seed import seed
 from projections.keyset import after as keyset_after
 from projections.keyset import prefix_range, split
 from projections.runner import View, aggregate_topic, event_name, utc_text
@@ -108,6 +110,12 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS finding_paid (
         case_id TEXT NOT NULL, month TEXT NOT NULL, roll_id TEXT NOT NULL,
         amount_fen BIGINT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id))""",
+    # A roll's approval reads and checks its own paid months (a county's), never the province's.
+    "CREATE INDEX IF NOT EXISTS finding_paid_roll ON finding_paid (roll_id)",
+    # The few cases a payment rule starts from: terminated ones, and the 特困 ones (whose
+    # members may be in a household case too).
+    "CREATE INDEX IF NOT EXISTS finding_cases_ended ON finding_cases (case_id) WHERE status = 'terminated'",
+    "CREATE INDEX IF NOT EXISTS finding_cases_tekun ON finding_cases (case_id) WHERE kind = 'tekun'",
     # Money allocated to a county pool (拨付) and how much of it is still unspent, first in first
     # out; ``idle_from`` is the day it counts as idle if still unspent, ``idle`` whether it did.
     """CREATE TABLE IF NOT EXISTS finding_allocations (
@@ -130,15 +138,18 @@ ACTIVE = ("active", "suspended", "gradual_exit")
 # A case in one of these states holds its members (the two-cases rule): a gradual exit (渐退)
 # releases them once it is over, with no event saying so, so it is left out.
 ENROLLED = ("active", "suspended")
-# How to find, among the cases an approved roll paid (``finding_paid p``), those each payment
-# rule may fire on.
+# How to find, among the cases an approved roll paid, those each payment rule may fire on,
+# starting from the few cases it can fire on (a death record's, a terminated one, a 特困 case
+# with a member in a household case; there are only two kinds) and the roll's own paid months,
+# so that a roll's check reads its county, not the province.
 CANDIDATES = {
-    "death": "JOIN finding_members m ON m.case_id = p.case_id JOIN finding_records r"
-    " ON r.person_key = m.person_key AND r.kind = 'death'",
-    "ended": "JOIN finding_cases c ON c.case_id = p.case_id AND c.status = 'terminated'",
-    "twice": "JOIN finding_cases c ON c.case_id = p.case_id JOIN finding_members m"
-    " ON m.case_id = p.case_id JOIN finding_members o ON o.person_key = m.person_key"
-    " AND o.case_id <> m.case_id JOIN finding_cases k ON k.case_id = o.case_id AND k.kind <> c.kind",
+    "death": "SELECT m.case_id FROM finding_records r JOIN finding_members m"
+    " ON m.person_key = r.person_key WHERE r.kind = 'death'",
+    "ended": "SELECT case_id FROM finding_cases WHERE status = 'terminated'",
+    "twice": "SELECT x.case_id FROM finding_cases t JOIN finding_members tm ON tm.case_id = t.case_id"
+    " JOIN finding_members hm ON hm.person_key = tm.person_key AND hm.case_id <> tm.case_id"
+    " JOIN finding_cases h ON h.case_id = hm.case_id AND h.kind = 'household'"
+    " JOIN finding_cases x ON x.case_id IN (t.case_id, h.case_id) WHERE t.kind = 'tekun'",
 }
 FINDING_COLUMNS = (
     "finding_id, rule, severity, region_code, status, case_id, id_masked, record_id, grant_id,"
@@ -216,7 +227,7 @@ def _ref(event: Any, position: int) -> str:
 class FindingsView(View):
     name = "findings"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 2
+    version = 3
     tables = ("findings", "finding_steps", *FACT_TABLES)
     topics = (
         # The case events the rules read, not every one (an import's economic checks are a
@@ -237,10 +248,24 @@ class FindingsView(View):
         f"{aggregate_topic(JournalTransaction)}Posted",
     )
 
-    def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
+    def __init__(
+        self, db: Database, person_key: Callable[[str], str], seal: Callable[[str], str],
+        events_of: Callable[[str, int], list[tuple[int, Any]]],
+    ) -> None:  # fmt: skip
+        """``seal`` keys bank accounts as the case-state view seals them (deterministic), so
+        that a start from empty reads them there; ``events_of`` gives one record's events up
+        to a log position (``projections.findings.seed``)."""
         self.db = db
         self.person_key = person_key
+        self.seal = lru_cache(maxsize=16_384)(seal)  # a batch asks for each account twice
+        self.events_of = events_of
         self._batch: Batch = Batch()
+
+    def seed(self, cur: Cursor, positions: dict[str, int]) -> int:
+        return seed(self, cur, positions)
+
+    def start_batch(self) -> None:
+        self._batch = Batch()
 
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
@@ -258,7 +283,7 @@ class FindingsView(View):
             is not None
         )
         accounts = sorted({
-            self.person_key(event.payee["account_number"]) for _position, event in batch
+            self.seal(event.payee["account_number"]) for _position, event in batch
             if isinstance(event, HouseholdCase.Approved | HouseholdCase.PayeeAccountChanged)
         })  # fmt: skip
         for keys in chunks(accounts):
@@ -620,8 +645,8 @@ class FindingsView(View):
             name: [
                 row["case_id"]
                 for row in cur.execute(
-                    f"SELECT DISTINCT p.case_id FROM finding_paid p {join} WHERE p.roll_id = %s"
-                    " ORDER BY p.case_id",
+                    f"SELECT DISTINCT p.case_id FROM ({join}) c JOIN finding_paid p"
+                    " ON p.case_id = c.case_id WHERE p.roll_id = %s ORDER BY p.case_id",
                     (roll_id,),
                 ).fetchall()
             ]
@@ -916,7 +941,7 @@ class FindingsView(View):
         """One bank account paid for several households: a household case starts being paid
         to (or changes to) an account another paid household case is paid to."""
         case_id, account = str(event.originator_id), event.payee["account_number"]
-        key, batch = self.person_key(account), self._batch
+        key, batch = self.seal(account), self._batch
         pending = batch.cases.get(case_id)
         if pending is not None:
             pending["account_key"], pending["account_masked"] = key, mask_account(account)

@@ -51,6 +51,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS paid_months (
         case_id TEXT NOT NULL, month TEXT NOT NULL, roll_id TEXT NOT NULL, amount_fen BIGINT NOT NULL,
         as_of TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id){paid_include})""",
+    # What one roll paid, as the findings view copies it on the roll's approval.
+    "CREATE INDEX IF NOT EXISTS paid_months_roll ON paid_months (roll_id)",
 )
 # The roll's case stream probes each case's paid months for one whose ``as_of`` is older than
 # what was learned since (``CaseStateView.county_case_pages``): on PostgreSQL the key's entries
