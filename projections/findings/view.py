@@ -8,6 +8,8 @@ one exception is what approved rolls paid: on a roll's approval (and again when 
 release failed lines) the view copies that roll's paid months from the rolls view, which the
 runner applies before this one. A finding's id is derived from its rule and the records it
 names (``domain.findings.finding_id``), so a rebuild gives the same findings with the same ids.
+From empty on PostgreSQL, the log's leading bulk import is taken from the case-state and
+audit-trail views instead (``seed.py``), with the same findings.
 """
 
 from __future__ import annotations
