@@ -42,10 +42,15 @@ CLEAN = (
 def seed(view: FindingsView, cur: Cursor, positions: dict[str, int]) -> int:
     """Fill the empty view as the log up to the prefix's end would; return that position (0:
     none). The audit trail must have reached the case-state view, so that it lists every case
-    event the case rows show."""
+    event the case rows show, and neither may have passed over an event."""
     case_at = positions.get("case_state", 0)
     if cur.sqlite or positions.get("audit_trail", 0) < case_at or case_at <= 0:
         return 0
+    if cur.execute(
+        "SELECT 1 AS open FROM projection_failures WHERE resolved_at IS NULL"
+        " AND view_name IN ('case_state', 'audit_trail') LIMIT 1"
+    ).fetchone():
+        return 0  # an event those views could not apply: their tables are not the log's
     stop = cur.execute(
         "SELECT MIN(position) AS stop FROM audit_events WHERE position <= %s AND"
         " (event_type = ANY(%s) OR event_type LIKE ANY(%s)"
