@@ -329,8 +329,8 @@ class ProjectionRunner:
         """Let a view at position 0 start from what the other views hold (``View.seed``), in
         one transaction with its position; whether it did."""
         view = self.views[name]
-        if self.db.is_sqlite or type(view).seed is View.seed:
-            return False  # a bulk start is PostgreSQL's
+        if self.db.is_sqlite or type(view).seed is View.seed or not any(positions.values()):
+            return False  # a bulk start is PostgreSQL's, and draws on views that hold something
         with self.db.transaction(write=True) as cur:
             if self._position(cur, view) != 0:
                 return False
