@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from domain.findings import Rule
 from domain.household import HouseholdCase
 from domain.identity import mask_account
 from ledger.store.db import Cursor
+from projections.findings.view import HOUSEHOLD_EVENTS, FindingsView
 from projections.runner import event_name, utc_text
-
-if TYPE_CHECKING:
-    from projections.findings.view import FindingsView
 
 # Event types (audit_events.event_type) that end the prefix: every other one the view acts on.
 STOPS = [
-    *(f"HouseholdCase.{name}" for name in ("Rejected", "MemberAdded", "MemberRemoved",
-      "IncomeReassessed", "PayeeAccountChanged", "Suspended", "Resumed", "GradualExitStarted",
-      "Terminated")),
-    "TekunPerson.Approved", "TekunPerson.Terminated", "PaymentRoll.Opened", "PaymentRoll.Approved",
-    "PaymentRoll.Sent", "PaymentRoll.BankResultsImported", "JournalTransaction.Posted",
+    *(f"HouseholdCase.{name}" for name in HOUSEHOLD_EVENTS[2:]), "TekunPerson.Approved",
+    "TekunPerson.Terminated", "PaymentRoll.Opened", "PaymentRoll.Approved", "PaymentRoll.Sent",
+    "PaymentRoll.BankResultsImported", "JournalTransaction.Posted",
 ]  # fmt: skip
 STOP_PATTERNS = ["RegistryRecord.%", "TemporaryGrant.%"]
 # An approval by a named person is a decision the back-dating rule checks: it ends the prefix.

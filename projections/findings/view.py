@@ -60,7 +60,6 @@ from domain.tekun import TekunPerson
 from domain.temporary import TemporaryGrant
 from ledger.journal import JournalTransaction
 from ledger.store.db import Cursor, Database, chunks
-from projections.findings.seed import seed
 from projections.keyset import after as keyset_after
 from projections.keyset import prefix_range, split
 from projections.runner import View, aggregate_topic, event_name, utc_text
@@ -264,6 +263,8 @@ class FindingsView(View):
         self._batch: Batch = Batch()
 
     def seed(self, cur: Cursor, positions: dict[str, int]) -> int:
+        from projections.findings.seed import seed  # it reads this module's tables and rules
+
         return seed(self, cur, positions)
 
     def start_batch(self) -> None:
