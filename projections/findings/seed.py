@@ -77,6 +77,7 @@ def seed(view: FindingsView, cur: Cursor, positions: dict[str, int]) -> int:
         " jsonb_array_elements(convert_from(h.members, 'UTF8')::jsonb) m"
     )
     view.create(cur)
+    cur.execute("ANALYZE finding_cases, finding_members")  # the per-event rest plans on these
     for row in cur.execute(
         "SELECT originator_id, details FROM audit_events WHERE position <= %s"
         " AND event_type = 'HouseholdCase.Applied' AND details NOT LIKE %s",
