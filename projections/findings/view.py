@@ -139,14 +139,14 @@ ACTIVE = ("active", "suspended", "gradual_exit")
 # A case in one of these states holds its members (the two-cases rule): a gradual exit (渐退)
 # releases them once it is over, with no event saying so, so it is left out.
 ENROLLED = ("active", "suspended")
-# How to find, among the cases an approved roll paid, those each payment rule may fire on,
-# starting from the few cases it can fire on (a death record's, a terminated one, a 特困 case
-# with a member in a household case; there are only two kinds) and the roll's own paid months,
-# so that a roll's check reads its county, not the province.
+# The few cases each payment rule may fire on when a roll is approved (a member's death
+# record; terminated in the roll's county; a 特困 case and a household case sharing a member,
+# there being only two kinds), found from their own side and then matched with the roll's paid
+# months by case: bounded by them whatever the planner knows of the tables' sizes.
 CANDIDATES = {
     "death": "SELECT m.case_id FROM finding_records r JOIN finding_members m"
     " ON m.person_key = r.person_key WHERE r.kind = 'death'",
-    "ended": "SELECT case_id FROM finding_cases WHERE status = 'terminated'",
+    "ended": "SELECT case_id FROM finding_cases WHERE status = 'terminated' AND region_code LIKE %s",
     "twice": "SELECT x.case_id FROM finding_cases t JOIN finding_members tm ON tm.case_id = t.case_id"
     " JOIN finding_members hm ON hm.person_key = tm.person_key AND hm.case_id <> tm.case_id"
     " JOIN finding_cases h ON h.case_id = hm.case_id AND h.kind = 'household'"
@@ -642,19 +642,17 @@ class FindingsView(View):
             " SELECT case_id, month, roll_id, amount_fen, %s FROM paid_months WHERE roll_id = %s",
             (ref, roll_id),
         )
-        # Only the cases a rule can fire on: a member with a death record, a termination, or a
-        # member in a case of the other kind (a roll pays every case of a county).
-        candidates = {
-            name: [
-                row["case_id"]
-                for row in cur.execute(
-                    f"SELECT DISTINCT p.case_id FROM ({join}) c JOIN finding_paid p"
-                    " ON p.case_id = c.case_id WHERE p.roll_id = %s ORDER BY p.case_id",
-                    (roll_id,),
-                ).fetchall()
-            ]
-            for name, join in CANDIDATES.items()
-        }
+        # Only the cases a rule can fire on (a roll pays every case of a county).
+        roll = cur.execute("SELECT county_code FROM finding_rolls WHERE roll_id = %s", (roll_id,))
+        county = (roll.fetchone() or {"county_code": ""})["county_code"]
+        candidates: dict[str, list[str]] = {}
+        for name, query in CANDIDATES.items():
+            rows = cur.execute(query, (county + "%",) if "%s" in query else ()).fetchall()
+            found = {row["case_id"] for row in rows}
+            paid = _by_keys(
+                cur, "SELECT case_id, roll_id FROM finding_paid", "case_id", sorted(found)
+            )
+            candidates[name] = sorted({r["case_id"] for r in paid if r["roll_id"] == roll_id})
         for case_id in candidates["death"]:
             self._paid_after_death(cur, case_id, at)
         for case_id in candidates["ended"]:
