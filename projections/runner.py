@@ -154,6 +154,12 @@ class View(ABC):
         for position, event in batch:
             self.process(cur, position, event)
 
+    def seed(self, cur: Cursor, positions: dict[str, int]) -> int:
+        """From empty (position 0), fill the tables in bulk, from what the other views at
+        ``positions`` hold, as applying the log up to some position would; return that
+        position (0: nothing done, the log is applied event by event)."""
+        return 0
+
     def drop(self, cur: Cursor) -> None:
         for table in self.tables:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
@@ -296,6 +302,8 @@ class ProjectionRunner:
         total = 0
         while True:
             positions = self.positions()
+            if any(positions[name] == 0 and self._seed(name, positions) for name in asked):
+                continue
             wanted = [name for name in asked if positions[name] != REBUILDING]
             if not wanted:
                 return total
@@ -316,6 +324,22 @@ class ProjectionRunner:
             total += covered - start
             if progress is not None:
                 progress(covered - start)
+
+    def _seed(self, name: str, positions: dict[str, int]) -> bool:
+        """Let a view at position 0 start from what the other views hold (``View.seed``), in
+        one transaction with its position; whether it did."""
+        view = self.views[name]
+        if self.db.is_sqlite or type(view).seed is View.seed or not any(positions.values()):
+            return False  # a bulk start is PostgreSQL's, and draws on views that hold something
+        with self.db.transaction(write=True) as cur:
+            if self._position(cur, view) != 0:
+                return False
+            through = view.seed(cur, positions)
+            if through > 0:
+                cur.execute(
+                    "UPDATE projection_tracking SET position = %s WHERE name = %s", (through, name)
+                )
+        return through > 0
 
     def _has_events(self, name: str, group: Sequence[Any], positions: dict[str, int]) -> bool:
         """Whether the view reads some notification of ``group`` after its position."""

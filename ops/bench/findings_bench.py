@@ -20,6 +20,9 @@ rule). Timed:
    rolls view (one process), and after each, on its own clock, ``incremental_s``: the findings
    view catching up with that roll (copying what they paid, checking the cases a rule can fire on, the months above the
    standard, the pools' postings).
+
+Then (``--check-rebuild``) the view rebuilt once more and compared with the live one; with
+``--per-event`` also rebuilt event by event, without the bulk start (``per_event_s``), and compared.
 """
 
 from __future__ import annotations
@@ -143,7 +146,7 @@ def copy_of(template: str) -> Iterator[str]:
 def run(
     kind: str, households: int, counties: tuple[str, ...], month: str, folder: Path,
     template: str | None = None, case_state: bool = False, from_empty: bool = True,
-    check: bool = True, plant_every: int = 333,
+    check: bool = True, plant_every: int = 333, per_event: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     from ops.services.ledger import confirm_posting, post_transaction
     from ops.services.rolls import approve_roll, generate_roll
@@ -205,10 +208,16 @@ def run(
             incremental_s += time.perf_counter() - between
         result["roll_s"], result["incremental_s"] = round(roll_s, 2), round(incremental_s, 2)
         result["incremental_of_roll"] = round(result["incremental_s"] / result["roll_s"], 3)
-        if check:  # the same findings, ids and all, from an empty view
+        if check:  # the same findings, ids and all, from an empty view (seeded, event by event)
             live = services.projections.dump("findings")
             services.projections.rebuild("findings")
             result["rebuild_equal"] = services.projections.dump("findings") == live
+            if per_event:
+                services.findings.seed = lambda cur, positions: 0  # type: ignore[method-assign]
+                started = time.perf_counter()
+                services.projections.rebuild("findings")
+                result["per_event_s"] = round(time.perf_counter() - started, 2)
+                result["per_event_equal"] = services.projections.dump("findings") == live
         total, money, _items, by_rule, _next = services.findings.search(
             scope_prefix="", rule=None, status=None, period=None, staff_id=None, limit=1
         )
@@ -237,11 +246,14 @@ def main() -> None:
         "--check-rebuild", action=argparse.BooleanOptionalAction, default=True,
         help="rebuild once more at the end and compare with the live view",
     )  # fmt: skip
+    parser.add_argument("--per-event", action="store_true",
+                        help="with the check, rebuild event by event too (timed) and compare")  # fmt: skip
     args = parser.parse_args()
     with TemporaryDirectory() as folder:
         result = run(
             args.backend, args.households, COUNTIES[: args.counties], args.month, Path(folder),
             args.copy_of, args.case_state, args.from_empty, args.check_rebuild, args.plant_every,
+            args.per_event,
         )  # fmt: skip
         print(json.dumps(result, ensure_ascii=False), flush=True)
 

@@ -315,7 +315,7 @@ class Services:
         self.reconciliation = ReconciliationView(self.db)
         self.grants = GrantsView(self.db, self.person_key)
         # After the rolls view: it copies what an approved roll paid from there.
-        self.findings = FindingsView(self.db, self.person_key)
+        self.findings = FindingsView(self.db, self.person_key, self.keys.seal, self._events_of)
         self.projections = ProjectionRunner(
             self.db,
             self.log.read,
@@ -375,6 +375,11 @@ class Services:
 
     def log_position(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
+
+    def _events_of(self, originator_id: str, stop: int) -> list[tuple[int, Any]]:
+        """One record's events up to a log position, decoded, with their positions."""
+        notifications = self.log.aggregate(UUID(originator_id), stop)
+        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
 
     def fresh(self) -> Services:
         """Bring the views up to the log here and now (the command line, and commands that

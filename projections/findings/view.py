@@ -8,12 +8,15 @@ one exception is what approved rolls paid: on a roll's approval (and again when 
 release failed lines) the view copies that roll's paid months from the rolls view, which the
 runner applies before this one. A finding's id is derived from its rule and the records it
 names (``domain.findings.finding_id``), so a rebuild gives the same findings with the same ids.
+From empty on PostgreSQL, the log's leading bulk import is taken from the case-state and
+audit-trail views instead (``seed.py``), with the same findings.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -108,6 +111,8 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS finding_paid (
         case_id TEXT NOT NULL, month TEXT NOT NULL, roll_id TEXT NOT NULL,
         amount_fen BIGINT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (case_id, month, roll_id))""",
+    # A roll's approval reads and checks its own paid months (a county's), never the province's.
+    "CREATE INDEX IF NOT EXISTS finding_paid_roll ON finding_paid (roll_id)",
     # Money allocated to a county pool (拨付) and how much of it is still unspent, first in first
     # out; ``idle_from`` is the day it counts as idle if still unspent, ``idle`` whether it did.
     """CREATE TABLE IF NOT EXISTS finding_allocations (
@@ -130,8 +135,8 @@ ACTIVE = ("active", "suspended", "gradual_exit")
 # A case in one of these states holds its members (the two-cases rule): a gradual exit (渐退)
 # releases them once it is over, with no event saying so, so it is left out.
 ENROLLED = ("active", "suspended")
-# How to find, among the cases an approved roll paid (``finding_paid p``), those each payment
-# rule may fire on.
+# How to find, among the cases an approved roll paid (``finding_paid p``, by its roll index), those
+# each payment rule may fire on.
 CANDIDATES = {
     "death": "JOIN finding_members m ON m.case_id = p.case_id JOIN finding_records r"
     " ON r.person_key = m.person_key AND r.kind = 'death'",
@@ -216,7 +221,7 @@ def _ref(event: Any, position: int) -> str:
 class FindingsView(View):
     name = "findings"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 2
+    version = 3
     tables = ("findings", "finding_steps", *FACT_TABLES)
     topics = (
         # The case events the rules read, not every one (an import's economic checks are a
@@ -237,10 +242,26 @@ class FindingsView(View):
         f"{aggregate_topic(JournalTransaction)}Posted",
     )
 
-    def __init__(self, db: Database, person_key: Callable[[str], str]) -> None:
+    def __init__(
+        self, db: Database, person_key: Callable[[str], str], seal: Callable[[str], str],
+        events_of: Callable[[str, int], list[tuple[int, Any]]],
+    ) -> None:  # fmt: skip
+        """``seal`` keys bank accounts as the case-state view seals them (deterministic), so
+        that a start from empty reads them there; ``events_of`` gives one record's events up
+        to a log position (``projections.findings.seed``)."""
         self.db = db
         self.person_key = person_key
+        self.seal = lru_cache(maxsize=16_384)(seal)  # a batch asks for each account twice
+        self.events_of = events_of
         self._batch: Batch = Batch()
+
+    def seed(self, cur: Cursor, positions: dict[str, int]) -> int:
+        from projections.findings.seed import seed  # it reads this module's tables and rules
+
+        return seed(self, cur, positions)
+
+    def start_batch(self) -> None:
+        self._batch = Batch()
 
     def create(self, cur: Cursor) -> None:
         for statement in DDL:
@@ -258,7 +279,7 @@ class FindingsView(View):
             is not None
         )
         accounts = sorted({
-            self.person_key(event.payee["account_number"]) for _position, event in batch
+            self.seal(event.payee["account_number"]) for _position, event in batch
             if isinstance(event, HouseholdCase.Approved | HouseholdCase.PayeeAccountChanged)
         })  # fmt: skip
         for keys in chunks(accounts):
@@ -916,7 +937,7 @@ class FindingsView(View):
         """One bank account paid for several households: a household case starts being paid
         to (or changes to) an account another paid household case is paid to."""
         case_id, account = str(event.originator_id), event.payee["account_number"]
-        key, batch = self.person_key(account), self._batch
+        key, batch = self.seal(account), self._batch
         pending = batch.cases.get(case_id)
         if pending is not None:
             pending["account_key"], pending["account_masked"] = key, mask_account(account)

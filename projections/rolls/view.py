@@ -63,6 +63,8 @@ DDL = (
         PRIMARY KEY (county_code, month, programme, valid_from))""",
     # A province's or city's months: a month range first, the counties in it within.
     "CREATE INDEX IF NOT EXISTS roll_statistics_month ON roll_statistics (month, county_code)",
+    # What one roll paid, as the findings view copies it on the roll's approval.
+    "CREATE INDEX IF NOT EXISTS paid_months_roll ON paid_months (roll_id)",
 )
 STATISTICS_FIELDS = ("households", "persons", "amount_fen", "continuing")
 # The roll's case stream probes each case's paid months for one whose ``as_of`` is older than

@@ -63,10 +63,13 @@ def test_findings_bench(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """At 2,000 households in 2 counties: hits planted (registry records, a member in a second
-    county's case), every rule timed from empty and after a roll, the rebuild equal to live."""
-    argv = ["--households", "2000", "--counties", "2", "--backend", "sqlite", "--case-state"]
+    county's case), every rule timed from empty and after a roll, the rebuild (and one event by event) equal to
+    live."""
+    argv = ["--households", "2000", "--counties", "2", "--backend", "sqlite", "--case-state",
+            "--per-event"]  # fmt: skip
     (report,) = run_main(findings_bench, argv, monkeypatch, capsys)
     assert report["planted"] >= 3 and report["planted_twice"] == 1 and report["rebuild_equal"]
+    assert report["per_event_equal"] and report["per_event_s"] > 0
     assert report["by_rule"]["two_active_cases"]["count"] == 1
     assert report["by_rule"]["registry_hit"]["count"] >= 1 and report["from_empty_s"] > 0
     assert report["notifications"] > 2000 and report["incremental_s"] > 0
