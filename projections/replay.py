@@ -38,12 +38,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 from domain.errors import Conflict
 from ledger.store.db import Cursor, Database
+from ledger.store.logreader import Shard
+from ledger.store.runtime import tune_gc, worker_pool
 from projections.runner import REBUILDING, ProjectionRunner, View
 
 MODULUS = 2**128
@@ -235,26 +238,79 @@ def scratch_database(live: Database) -> Iterator[Database]:
 
 def replay_into(
     scratch: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
-    positions: dict[str, int],
+    positions: dict[str, int], *, shard: Shard | None = None, setup: bool = True,
 ) -> None:  # fmt: skip
-    """Replay each view, as the same code over ``scratch``, up to its position."""
+    """Replay each view, as the same code over ``scratch``, up to its position. With ``shard``,
+    only the events of that shard of the aggregates (a ``shardable`` view, untracked: the caller
+    replays every shard); ``setup=False`` when the caller has created the tables already."""
 
     def stop_of(view: View) -> int:
         return positions[view.name]
 
     for stop, group in groupby(sorted(views, key=stop_of), key=stop_of):
 
-        def bounded(start: int, count: int, topics: Any, unread: Any, stop: int = stop) -> Any:
-            return read(start, count, topics, unread, stop=stop)
+        def bounded(start: int, count: int, topics: Any, unread: Any = (), stop: int = stop) -> Any:
+            return read(start, count, topics, unread, stop=stop, shard=shard)
 
         runner = ProjectionRunner(scratch, bounded, decoder, [view.on(scratch) for view in group])
-        runner.setup()
-        runner.catch_up()
+        if setup:
+            runner.setup()
+        if shard is None:
+            runner.catch_up()
+        for view in group if shard is not None else ():
+            runner.apply_shard(view.name, bounded, stop)
+
+
+def replay_jobs(views: Sequence[View], workers: int) -> list[tuple[list[str], Shard | None]]:
+    """The replay as jobs for ``workers`` processes: (views, shard). The views that are not
+    shardable go together, in the runner's order (the findings view reads the rolls view's rows
+    as it applies the log), and first; each shardable view is split in ``workers`` shards."""
+    whole = [view.name for view in views if not view.shardable]
+    split = [
+        ([view.name], (k, workers)) for view in views if view.shardable for k in range(workers)
+    ]
+    return ([(whole, None)] if whole else []) + split
+
+
+# (scratch, views, positions) → None: replays the views into the scratch database, its tables
+# set up, up to their positions (``replay_into`` in this process, or ``replay_shared``).
+Replayer = Callable[[Database, Sequence[View], dict[str, int]], None]
+_worker: dict[str, Any] = {}  # a replaying process's deployment and scratch database
+
+
+def replay_shared(make: Callable[[Any], Any], settings: Any, workers: int) -> Replayer:
+    """A replayer sharing the work among ``workers`` processes (PostgreSQL) that take the jobs
+    of ``replay_jobs`` in turn, each with the deployment ``make(settings)`` builds
+    (``ops.services.core.Services``: the same views, log reader and decoder)."""
+
+    def shared(scratch: Database, views: Sequence[View], positions: dict[str, int]) -> None:
+        jobs = [(names, shard, positions) for names, shard in replay_jobs(views, workers)]
+        with worker_pool(workers, _start, (make, settings, scratch.target.schema)) as pool:
+            list(pool.map(_replay_job, jobs))
+
+    return shared
+
+
+def _start(make: Callable[[Any], Any], settings: Any, schema: str) -> None:
+    tune_gc()
+    deployment = make(settings)
+    scratch = Database(dataclasses.replace(deployment.db.target, schema=schema), pool_size=2)
+    _worker.update(deployment=deployment, scratch=scratch)
+    Finalize(deployment, deployment.close, exitpriority=10)
+    Finalize(scratch, scratch.close, exitpriority=10)
+
+
+def _replay_job(job: tuple[list[str], Shard | None, dict[str, int]]) -> None:
+    names, shard, positions = job
+    deployment = _worker["deployment"]
+    views = [deployment.projections.views[name] for name in names]
+    replay_into(_worker["scratch"], views, deployment.log.read,
+                deployment.app.mapper.to_domain_event, positions, shard=shard, setup=False)  # fmt: skip
 
 
 def replay_views(
     live_db: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
-    *, diff: bool, limit: int,
+    *, diff: bool, limit: int, replayer: Replayer | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Replay ``views`` into a scratch database up to their live positions and compare: a
     report with ``equal``, each view's position, each table's digests (with ``diff``, the
@@ -269,7 +325,11 @@ def replay_views(
                 field="view",
                 rule="view_rebuilding",
             )
-        replay_into(scratch, views, read, decoder, positions)
+        ProjectionRunner(scratch, read, decoder, [view.on(scratch) for view in views]).setup()
+        if replayer is None:
+            replay_into(scratch, views, read, decoder, positions, setup=False)
+        else:
+            replayer(scratch, views, positions)
         with scratch.transaction() as replayed:
             reports = compare(live, replayed, views, diff=diff, limit=limit)
     return {
