@@ -257,8 +257,8 @@ def replay_into(
             runner.setup()
         if shard is None:
             runner.catch_up()
-        for view in group if shard is not None else ():
-            runner.apply_shard(view.name, bounded, stop)
+        for name in runner.views if shard is not None else ():
+            runner.apply_shard(name, bounded, stop)
 
 
 def replay_jobs(views: Sequence[View], workers: int) -> list[tuple[list[str], Shard | None]]:
