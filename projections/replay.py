@@ -35,6 +35,7 @@ import hashlib
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -187,20 +188,33 @@ def differences(
 
 
 def compare(
-    live: Cursor, replayed: Cursor, views: Sequence[View], *, diff: bool, limit: int = 10
-) -> list[TableReport]:
+    live: Cursor, replayed: Cursor, views: Sequence[View], *, diff: bool, limit: int = 10,
+    scratch: Database | None = None,
+) -> list[TableReport]:  # fmt: skip
     """Compare every compared table of ``views``, and their open failures, between the live
-    database (read in a snapshot) and the replayed one."""
+    database (read in a snapshot) and the replayed one. Given the ``scratch`` database (on
+    PostgreSQL), its digests are taken by a thread of their own while the live ones are."""
     tables = [(v.name, t, f"SELECT * FROM {t}") for v in views for t in compared_tables(v)]
     names = ", ".join(f"'{view.name}'" for view in views)
     tables.append(("", FAILURES, f"{FAILURES_SQL} AND view_name IN ({names})"))
+    with ThreadPoolExecutor(1) as pool:
+        ahead = None
+        if scratch is not None and not live.sqlite:
+            ahead = pool.submit(_digests, scratch, [sql for _v, _t, sql in tables])
+        mine = [digest(live, sql) for _v, _t, sql in tables]
+        theirs = ahead.result() if ahead else [digest(replayed, sql) for _v, _t, sql in tables]
     reports = []
-    for view_name, table, sql in tables:
-        report = TableReport(view_name, table, digest(live, sql), digest(replayed, sql))
+    for (view_name, table, sql), one, other in zip(tables, mine, theirs, strict=True):
+        report = TableReport(view_name, table, one, other)
         if diff and not report.equal:
             report.differences = differences(live, replayed, table, sql, limit)
         reports.append(report)
     return reports
+
+
+def _digests(db: Database, sqls: list[str]) -> list[Digest]:
+    with db.transaction() as cur:
+        return [digest(cur, sql) for sql in sqls]
 
 
 def compared_tables(view: View) -> list[str]:
@@ -331,7 +345,7 @@ def replay_views(
         else:
             replayer(scratch, views, positions)
         with scratch.transaction() as replayed:
-            reports = compare(live, replayed, views, diff=diff, limit=limit)
+            reports = compare(live, replayed, views, diff=diff, limit=limit, scratch=scratch)
     return {
         "equal": all(report.equal for report in reports),
         "positions": {view.name: positions[view.name] for view in views},
