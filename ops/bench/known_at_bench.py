@@ -124,7 +124,8 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
         view = sum(found.get(t, 0) for t in ("case_state", "case_history", "case_programmes"))
         return {
             "backend": "sqlite" if services.db.is_sqlite else "postgres",
-            "households": args.households, "events": head, "known_at_position": middle,
+            "households": services.case_state.count(scope_prefix="42", kind="household"),
+            "events": head, "known_at_position": middle,
             "list_page_now": now, "list_page_known_at": then,
             "province_statistics_now": stats_now, "province_statistics_known_at": stats_then,
             "refold_per_case_ms": round(per_case_ms, 3),

@@ -11,7 +11,7 @@ settled. Households and persons of a quarter or year are those of its last month
 
 As known at a log position: an approved roll is never generated again and stays counted, and
 its lines are recorded before its approval, so the statistics known then are those of the
-rolls whose approval (in the audit trail's events) lies at or before the position.
+rolls whose approval (``rolls.approved_position``) lies at or before the position.
 """
 
 from __future__ import annotations
@@ -26,11 +26,6 @@ from ledger.store.db import Database
 from projections.rolls.view import line_months
 
 LEVEL_DIGITS = {"county": 6, "city": 4, "province": 2}
-# The rolls approved at or before a log position (the parameter).
-APPROVED_BY = (
-    "SELECT originator_id FROM audit_events WHERE event_type = 'PaymentRoll.Approved'"
-    " AND position <= %s"
-)
 
 
 def period_of(month: str, period: str) -> str:
@@ -86,7 +81,7 @@ class StatisticsView:
         months, month, _amount = line_months(self.db.is_sqlite)
         counted, params = "r.status IN ('approved', 'sent', 'settled')", []
         if known_at is not None:
-            counted = f"r.roll_id IN ({APPROVED_BY})"
+            counted = "r.approved_position <= %s"  # NULL (never approved) is not counted
             params.append(known_at)
         sql = (
             "SELECT r.county_code, r.month, l.programme, l.case_id, l.covered_members, l.total_fen,"
