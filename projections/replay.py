@@ -280,10 +280,11 @@ def replay_jobs(views: Sequence[View], workers: int) -> list[tuple[list[str], Sh
     shardable go together, in the runner's order (the findings view reads the rolls view's rows
     as it applies the log), and first; each shardable view is split in ``workers`` shards."""
     whole = [view.name for view in views if not view.shardable]
-    split = [
+    jobs: list[tuple[list[str], Shard | None]] = [(whole, None)] if whole else []
+    jobs += [
         ([view.name], (k, workers)) for view in views if view.shardable for k in range(workers)
     ]
-    return ([(whole, None)] if whole else []) + split
+    return jobs
 
 
 # (scratch, views, positions) → None: replays the views into the scratch database, its tables
