@@ -35,15 +35,19 @@ import hashlib
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 from domain.errors import Conflict
 from ledger.store.db import Cursor, Database
+from ledger.store.logreader import Shard
+from ledger.store.runtime import tune_gc, worker_pool
 from projections.runner import REBUILDING, ProjectionRunner, View
 
 MODULUS = 2**128
@@ -184,20 +188,33 @@ def differences(
 
 
 def compare(
-    live: Cursor, replayed: Cursor, views: Sequence[View], *, diff: bool, limit: int = 10
-) -> list[TableReport]:
+    live: Cursor, replayed: Cursor, views: Sequence[View], *, diff: bool, limit: int = 10,
+    scratch: Database | None = None,
+) -> list[TableReport]:  # fmt: skip
     """Compare every compared table of ``views``, and their open failures, between the live
-    database (read in a snapshot) and the replayed one."""
+    database (read in a snapshot) and the replayed one. Given the ``scratch`` database (on
+    PostgreSQL), its digests are taken by a thread of their own while the live ones are."""
     tables = [(v.name, t, f"SELECT * FROM {t}") for v in views for t in compared_tables(v)]
     names = ", ".join(f"'{view.name}'" for view in views)
     tables.append(("", FAILURES, f"{FAILURES_SQL} AND view_name IN ({names})"))
+    with ThreadPoolExecutor(1) as pool:
+        ahead = None
+        if scratch is not None and not live.sqlite:
+            ahead = pool.submit(_digests, scratch, [sql for _v, _t, sql in tables])
+        mine = [digest(live, sql) for _v, _t, sql in tables]
+        theirs = ahead.result() if ahead else [digest(replayed, sql) for _v, _t, sql in tables]
     reports = []
-    for view_name, table, sql in tables:
-        report = TableReport(view_name, table, digest(live, sql), digest(replayed, sql))
+    for (view_name, table, sql), one, other in zip(tables, mine, theirs, strict=True):
+        report = TableReport(view_name, table, one, other)
         if diff and not report.equal:
             report.differences = differences(live, replayed, table, sql, limit)
         reports.append(report)
     return reports
+
+
+def _digests(db: Database, sqls: list[str]) -> list[Digest]:
+    with db.transaction() as cur:
+        return [digest(cur, sql) for sql in sqls]
 
 
 def compared_tables(view: View) -> list[str]:
@@ -235,26 +252,80 @@ def scratch_database(live: Database) -> Iterator[Database]:
 
 def replay_into(
     scratch: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
-    positions: dict[str, int],
+    positions: dict[str, int], *, shard: Shard | None = None, setup: bool = True,
 ) -> None:  # fmt: skip
-    """Replay each view, as the same code over ``scratch``, up to its position."""
+    """Replay each view, as the same code over ``scratch``, up to its position. With ``shard``,
+    only the events of that shard of the aggregates (a ``shardable`` view, untracked: the caller
+    replays every shard); ``setup=False`` when the caller has created the tables already."""
 
     def stop_of(view: View) -> int:
         return positions[view.name]
 
     for stop, group in groupby(sorted(views, key=stop_of), key=stop_of):
 
-        def bounded(start: int, count: int, topics: Any, unread: Any, stop: int = stop) -> Any:
-            return read(start, count, topics, unread, stop=stop)
+        def bounded(start: int, count: int, topics: Any, unread: Any = (), stop: int = stop) -> Any:
+            return read(start, count, topics, unread, stop=stop, shard=shard)
 
         runner = ProjectionRunner(scratch, bounded, decoder, [view.on(scratch) for view in group])
-        runner.setup()
-        runner.catch_up()
+        if setup:
+            runner.setup()
+        if shard is None:
+            runner.catch_up()
+        for name in runner.views if shard is not None else ():
+            runner.apply_shard(name, bounded, stop)
+
+
+def replay_jobs(views: Sequence[View], workers: int) -> list[tuple[list[str], Shard | None]]:
+    """The replay as jobs for ``workers`` processes: (views, shard). The views that are not
+    shardable go together, in the runner's order (the findings view reads the rolls view's rows
+    as it applies the log), and first; each shardable view is split in ``workers`` shards."""
+    whole = [view.name for view in views if not view.shardable]
+    jobs: list[tuple[list[str], Shard | None]] = [(whole, None)] if whole else []
+    jobs += [
+        ([view.name], (k, workers)) for view in views if view.shardable for k in range(workers)
+    ]
+    return jobs
+
+
+# (scratch, views, positions) → None: replays the views into the scratch database, its tables
+# set up, up to their positions (``replay_into`` in this process, or ``replay_shared``).
+Replayer = Callable[[Database, Sequence[View], dict[str, int]], None]
+_worker: dict[str, Any] = {}  # a replaying process's deployment and scratch database
+
+
+def replay_shared(make: Callable[[Any], Any], settings: Any, workers: int) -> Replayer:
+    """A replayer sharing the work among ``workers`` processes (PostgreSQL) that take the jobs
+    of ``replay_jobs`` in turn, each with the deployment ``make(settings)`` builds
+    (``ops.services.core.Services``: the same views, log reader and decoder)."""
+
+    def shared(scratch: Database, views: Sequence[View], positions: dict[str, int]) -> None:
+        jobs = [(names, shard, positions) for names, shard in replay_jobs(views, workers)]
+        with worker_pool(workers, _start, (make, settings, scratch.target.schema)) as pool:
+            list(pool.map(_replay_job, jobs))
+
+    return shared
+
+
+def _start(make: Callable[[Any], Any], settings: Any, schema: str) -> None:
+    tune_gc()
+    deployment = make(settings)
+    scratch = Database(dataclasses.replace(deployment.db.target, schema=schema), pool_size=2)
+    _worker.update(deployment=deployment, scratch=scratch)
+    Finalize(deployment, deployment.close, exitpriority=10)
+    Finalize(scratch, scratch.close, exitpriority=10)
+
+
+def _replay_job(job: tuple[list[str], Shard | None, dict[str, int]]) -> None:
+    names, shard, positions = job
+    deployment = _worker["deployment"]
+    views = [deployment.projections.views[name] for name in names]
+    replay_into(_worker["scratch"], views, deployment.log.read,
+                deployment.app.mapper.to_domain_event, positions, shard=shard, setup=False)  # fmt: skip
 
 
 def replay_views(
     live_db: Database, views: Sequence[View], read: LogRead, decoder: Callable[[Any], Any],
-    *, diff: bool, limit: int,
+    *, diff: bool, limit: int, replayer: Replayer | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Replay ``views`` into a scratch database up to their live positions and compare: a
     report with ``equal``, each view's position, each table's digests (with ``diff``, the
@@ -269,9 +340,13 @@ def replay_views(
                 field="view",
                 rule="view_rebuilding",
             )
-        replay_into(scratch, views, read, decoder, positions)
+        ProjectionRunner(scratch, read, decoder, [view.on(scratch) for view in views]).setup()
+        if replayer is None:
+            replay_into(scratch, views, read, decoder, positions, setup=False)
+        else:
+            replayer(scratch, views, positions)
         with scratch.transaction() as replayed:
-            reports = compare(live, replayed, views, diff=diff, limit=limit)
+            reports = compare(live, replayed, views, diff=diff, limit=limit, scratch=scratch)
     return {
         "equal": all(report.equal for report in reports),
         "positions": {view.name: positions[view.name] for view in views},

@@ -21,6 +21,9 @@ def replay_command(
     limit: Annotated[
         int, typer.Option(min=1, max=1000, help="differing keys shown per table")
     ] = 10,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="processes sharing the replay (PostgreSQL)")
+    ] = 2,
 ) -> None:
     """Replay the whole log into a scratch database (a temporary SQLite file, or PostgreSQL
     schema) with the same projection code and compare every view table with the live one (an
@@ -28,7 +31,7 @@ def replay_command(
     report; exit status 1 if any table differs."""
     services = Services(Settings())
     try:
-        report = replay(services, diff=diff, limit=limit)
+        report = replay(services, diff=diff, limit=limit, workers=workers)
     finally:
         services.close()
     typer.echo(json.dumps(report, indent=1, ensure_ascii=False))

@@ -1,13 +1,16 @@
-"""Known-at reads and the replay proof on a demo county.
+"""Known-at reads and the replay proof on a demo county, or on a copy of a loaded province.
 
     python -m ops.bench.known_at_bench --households 5000 [--backend postgres|sqlite]
+    python -m ops.bench.known_at_bench --copy-of doudi_base_1m --reassess 2000
 
-Imports the demo county's roster (N households) and then reassesses the income of every
-other household (not timed), then measures: a page of the county's active households as known
-now and as known at the end of the import (p50/p99 of repeated reads); what folding each
-case's own events would cost instead (per case, and for the whole county's list); the size of
-the case versions against the case-state view's own tables (PostgreSQL); and the whole-log
-replay-and-diff rate, beside the rate of a plain read of the whole log (its yardstick).
+Imports the demo county's roster (N households; or copies a database loaded by ``roll_bench``)
+and then reassesses the income of every other one of the county's first households (not
+timed), then measures: a page of the county's active households, and the province's monthly
+statistics of the months paid, as known now and as known before the reassessments (p50/p99 of
+repeated reads); what folding each case's own events would cost instead (per case, and for the
+whole county's list); the size of the case versions against the case-state view's own tables
+(PostgreSQL); and the whole-log replay-and-diff rate (``--workers`` processes), in turns with a
+plain read of the whole log (its yardstick), ``--replay-rounds`` times.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -70,12 +74,11 @@ def whole_log_read(services: Services) -> float:
         position = covered
 
 
-def load(services: Services, households: int) -> int:
-    """The roster imported, then every other household's income reassessed: the position at
-    the end of the import."""
-    import_households(services, io.StringIO(roster_csv(households)), "bench")
-    imported = services.log_position()
+def reassess(services: Services, households: int) -> int:
+    """Every other one of the county's first ``households`` has its income reassessed: the
+    position before."""
     services.fresh()
+    imported = services.log_position()
     cases, _next = services.case_state.search(**PAGE | {"status": None, "limit": households})
     officer = Principal("bench", "admin", COUNTY, staff_id="bench")
     income = {"income": {"household_income_fen": 1_000}, "effective_date": "2024-01-10",
@@ -87,13 +90,24 @@ def load(services: Services, households: int) -> int:
     return imported
 
 
-def measure(url: str, households: int, rounds: int) -> dict[str, Any]:
+def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     services = Services(Settings(environment="test", database_url=url, secret="bench"))
     try:
-        middle = load(services, households)
-        head = services.log_position()
+        if not args.copy_of:
+            import_households(services, io.StringIO(roster_csv(args.households)), "bench")
+        middle = reassess(services, args.reassess or args.households)
+        head, rounds = services.log_position(), args.rounds
         now = timed(lambda: services.case_state.search(**PAGE), rounds)
         then = timed(lambda: services.case_state.search(**PAGE, known_at=middle), rounds)
+        with services.db.transaction() as cur:
+            paid = cur.execute("SELECT MIN(month) AS a, MAX(month) AS b FROM rolls").fetchone()
+        months = [(paid or {}).get(end) or "2022-01" for end in ("a", "b")]
+        stats = {"scope_prefix": "42", "level": "province", "period": "month", "programme": None,
+                 "first": months[0], "last": months[1]}  # fmt: skip
+        stats_now = timed(lambda: services.statistics.report(**stats), max(3, rounds // 10))
+        stats_then = timed(
+            lambda: services.statistics.report(**stats, known_at=middle), max(3, rounds // 10)
+        )
         total = services.case_state.count(scope_prefix=COUNTY, kind="household")
         sample, _next = services.case_state.search(**PAGE | {"status": None, "limit": 200})
         start = time.perf_counter()
@@ -101,23 +115,28 @@ def measure(url: str, households: int, rounds: int) -> dict[str, Any]:
             case_known_at(services, case["case_id"], KnownAt(middle))
         per_case_ms = (time.perf_counter() - start) * 1000 / max(len(sample), 1)
         found = sizes(services)
-        read_s = whole_log_read(services)
-        start = time.perf_counter()
-        report = replay(services)
-        replay_s = time.perf_counter() - start
+        read_s, replay_s, equal = [], [], []
+        for _ in range(args.replay_rounds):
+            read_s.append(whole_log_read(services))
+            start = time.perf_counter()
+            equal.append(replay(services, workers=args.workers)["equal"])
+            replay_s.append(time.perf_counter() - start)
         view = sum(found.get(t, 0) for t in ("case_state", "case_history", "case_programmes"))
         return {
             "backend": "sqlite" if services.db.is_sqlite else "postgres",
-            "households": households, "events": head, "known_at_position": middle,
+            "households": services.case_state.count(scope_prefix="42", kind="household"),
+            "events": head, "known_at_position": middle,
             "list_page_now": now, "list_page_known_at": then,
+            "province_statistics_now": stats_now, "province_statistics_known_at": stats_then,
             "refold_per_case_ms": round(per_case_ms, 3),
             "refold_county_list_s": round(per_case_ms * total / 1000, 2),
             "sizes_bytes": found,
             "versions_over_view": round(found["case_versions"] / view, 2) if view else None,
-            "replay_equal": report["equal"], "replay_s": round(replay_s, 2),
-            "replay_events_per_s": round(head / replay_s),
-            "read_events_per_s": round(head / read_s),
-            "replay_over_read": round(replay_s / read_s, 1),
+            "replay_equal": equal, "replay_s": [round(x, 2) for x in replay_s],
+            "replay_events_per_s": [round(head / x) for x in replay_s],
+            "read_events_per_s": [round(head / x) for x in read_s],
+            "replay_over_read": [round(x / y, 2) for x, y in zip(replay_s, read_s, strict=True)],
+            "load_average": [round(x, 2) for x in os.getloadavg()],
         }  # fmt: skip
     finally:
         services.close()
@@ -128,9 +147,17 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=5000)
     parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--copy-of", help="a PostgreSQL database loaded by roll_bench, copied")
+    parser.add_argument("--reassess", type=int, help="households reassessed (default: all)")
+    parser.add_argument("--workers", type=int, default=2, help="processes replaying")
+    parser.add_argument("--replay-rounds", type=int, default=3)
     args = parser.parse_args()
-    with TemporaryDirectory() as folder, fresh_database(args.backend, Path(folder)) as url:
-        print(json.dumps(measure(url, args.households, args.rounds)))
+    kind = "postgres" if args.copy_of else args.backend
+    with (
+        TemporaryDirectory() as folder,
+        fresh_database(kind, Path(folder), "doudi_replay", args.copy_of) as url,
+    ):
+        print(json.dumps(measure(url, args)))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from api.cli.main import app
 from domain.errors import Conflict
 from ops.services.core import Services
 from ops.services.replay import replay
-from projections.replay import Digest, row_hash
+from projections.replay import Digest, replay_jobs, row_hash
+from tests.conftest import make_settings
 from tests.integration.test_contract import demo_log
 
 
@@ -81,6 +82,36 @@ def test_a_tampered_view_row_is_caught_and_named(services: Services) -> None:
     assert missing["replayed"]["case_id"] == case["case_id"]
     # without --diff only the digests are told
     assert all("differences" not in table for table in differing(replay(services, diff=False)))
+
+
+@pytest.mark.postgres
+def test_a_replay_shared_by_two_processes_equals_the_live_views(postgres_url: str) -> None:
+    """Two processes share the replay on PostgreSQL (the views that are not shardable as one
+    job, the rolls view before the findings view that reads it, then each shard of the case-state
+    and audit-trail views): equal on a demo county with a roll; a case-state row and an audit
+    row changed behind the views' back are still caught, each by its key."""
+    services = Services(make_settings(postgres_url))
+    try:
+        demo_log(services, households=20, tekun=4)
+        views = list(services.projections.views.values())
+        jobs = replay_jobs(views, 2)
+        assert jobs[0][1] is None and jobs[0][0].index("rolls") < jobs[0][0].index("findings")
+        assert (["case_state"], (1, 2)) in jobs and (["audit_trail"], (0, 2)) in jobs
+        report = replay(services, diff=True, workers=2)
+        assert differing(report) == [] and report["equal"]
+        with services.db.transaction(write=True) as cur:
+            case = cur.execute("SELECT case_id FROM case_state ORDER BY case_id LIMIT 1").fetchone()
+            assert case is not None
+            cur.execute("UPDATE case_state SET status = 'x' WHERE case_id = %s", (case["case_id"],))
+            cur.execute(
+                "DELETE FROM audit_events WHERE position = (SELECT MAX(position) FROM audit_events)"
+            )
+        bad = {t["table"]: t for t in differing(replay(services, diff=True, workers=2))}
+        assert set(bad) == {"case_state", "audit_events"}
+        assert bad["case_state"]["differences"][0]["key"] == {"case_id": case["case_id"]}
+        assert bad["audit_events"]["differences"][0]["live"] is None
+    finally:
+        services.close()
 
 
 def test_the_digest_does_not_depend_on_row_order() -> None:
