@@ -162,7 +162,8 @@ def serve(tree: Path, args: Any, folder: Path, database: str) -> list[dict[str, 
     """Start the servers of ``tree`` (the production shape on PostgreSQL: API processes that only
     read the views, one worker keeping them; on SQLite one process), run every mix, stop them."""
     env = {**os.environ, "DOUDI_DATABASE_URL": args.database, "DOUDI_ENVIRONMENT": "test",
-           "DOUDI_SECRET": "bench", "DOUDI_LOG_JSON": "true", "PYTHONPATH": str(tree),
+           "DOUDI_SECRET": "bench", "DOUDI_LOG_JSON": "true",
+           "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]),
            "DOUDI_PROJECTIONS": "worker" if database else "thread"}  # fmt: skip
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": tree,
              "start_new_session": True}  # fmt: skip
