@@ -34,17 +34,18 @@ class Principals:
 
     def __init__(self) -> None:
         self._kept: dict[str, tuple[float, datetime | None, Principal]] = {}
+        self.clock = time.monotonic
 
     def get(self, token: str) -> Principal | None:
         kept = self._kept.get(token)
-        if kept is None or kept[0] <= time.monotonic() or (kept[1] and kept[1] <= now_utc()):
+        if kept is None or kept[0] <= self.clock() or (kept[1] and kept[1] <= now_utc()):
             return None
         return kept[2]
 
     def keep(self, token: str, principal: Principal, expires: datetime | None) -> None:
         if len(self._kept) > 10_000:  # a bound, not a policy: tokens are few
             self._kept.clear()
-        self._kept[token] = (time.monotonic() + PRINCIPAL_TTL_S, expires, principal)
+        self._kept[token] = (self.clock() + PRINCIPAL_TTL_S, expires, principal)
 
 
 # The dependencies that do no I/O are coroutines: FastAPI runs a plain function in a worker

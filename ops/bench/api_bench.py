@@ -79,16 +79,14 @@ def fixture(url: str, county: str, month: str) -> dict[str, Any]:
 
 def _cpu_ticks(group: int | None = None, command: str = "") -> int:
     """The CPU ticks (user + system) of every process in the process group ``group``, or of
-    every process whose command line starts with ``command``."""
+    every process whose command line holds ``command``."""
     total = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             if group is not None and int(fields[2]) != group:
                 continue
-            if command and not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(
-                command.encode()
-            ):
+            if command and command.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 continue
         except OSError:
             continue
@@ -202,7 +200,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     target = settings(args.database).database
-    database = f"postgres: {target.user} {target.dbname} " if target.kind == "postgres" else ""
+    # A backend's title: "postgres: [cluster: ]user database client state".
+    database = f": {target.user} {target.dbname} " if target.kind == "postgres" else ""
     trees = [tree.resolve() for tree in args.tree or [Path(__file__).parents[2]]]
     with TemporaryDirectory() as name:
         folder = Path(name)
