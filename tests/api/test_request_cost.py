@@ -1,6 +1,7 @@
 """What a request costs the server beyond its own reads: a bearer token is looked up once per
-``PRINCIPAL_TTL_S`` and never honoured past its expiry, and a read's JSON is written by orjson
-exactly as FastAPI's encoder and ``json`` would write it. Both backends."""
+``PRINCIPAL_TTL_S`` and never honoured past its expiry, a read's JSON is written by orjson
+exactly as FastAPI's encoder and ``json`` would write it, and the pages of a roll's lines decode
+their chunk once. Both backends."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from api.http import deps
 from api.http.routing import json_bytes
 from ops.services import core
 from ops.services.core import Services
+from tests.api.test_rolls_api import API, county_with_cases
 
 
 def counted_lookups(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -105,3 +107,24 @@ def test_a_read_is_written_as_fastapi_would_write_it(content: Any) -> None:
     every kind of value a view returns and a few it might. Method: compare both, parsed."""
     expected = json.dumps(jsonable_encoder(content), ensure_ascii=False)
     assert json.loads(json_bytes(content)) == json.loads(expected)
+
+
+def test_the_pages_of_a_chunk_decode_it_once(
+    client: TestClient, services: Services, token: Callable[..., dict[str, str]]
+) -> None:
+    """Goal: paging through a roll's lines decodes each chunk once per process, and a roll
+    generated again reads its new chunk. Method: a roll of three lines read as two pages, then
+    regenerated and read again, counting the rolls view's decoded chunks kept and reused."""
+    county_with_cases(client, token("admin"))
+    finance = token("finance_officer")
+    body = {"county_code": "420582", "month": "2024-03"}
+    roll = client.post(f"{API}/rolls", json=body, headers=finance).json()["roll_id"]
+    whole = client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"]
+    first = client.get(f"{API}/rolls/{roll}/lines?limit=2", headers=finance).json()
+    rest = client.get(f"{API}/rolls/{roll}/lines?cursor={first['next']}", headers=finance).json()
+    assert first["items"] + rest["items"] == whole and len(whole) == 3
+    kept = services.rolls.chunk_lines.cache_info()  # type: ignore[attr-defined]
+    assert (kept.misses, kept.hits) == (1, 2)
+    client.post(f"{API}/rolls", json=body, headers=finance)
+    assert client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"] == whole
+    assert services.rolls.chunk_lines.cache_info().misses == 2  # type: ignore[attr-defined]
