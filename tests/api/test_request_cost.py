@@ -123,8 +123,8 @@ def test_the_pages_of_a_chunk_decode_it_once(
     first = client.get(f"{API}/rolls/{roll}/lines?limit=2", headers=finance).json()
     rest = client.get(f"{API}/rolls/{roll}/lines?cursor={first['next']}", headers=finance).json()
     assert first["items"] + rest["items"] == whole and len(whole) == 3
-    kept = services.rolls.chunk_lines.cache_info()  # type: ignore[attr-defined]
+    kept = services.rolls.chunk_lines.cache_info()
     assert (kept.misses, kept.hits) == (1, 2)
     client.post(f"{API}/rolls", json=body, headers=finance)
     assert client.get(f"{API}/rolls/{roll}/lines", headers=finance).json()["items"] == whole
-    assert services.rolls.chunk_lines.cache_info().misses == 2  # type: ignore[attr-defined]
+    assert services.rolls.chunk_lines.cache_info().misses == 2
