@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
-from api.http import metrics, openapi, problems, responses
+from api.http import deps, metrics, openapi, problems, responses
 from api.http.deps import unique_json_keys
 from api.http.limits import BodyLimit, BodyTooLarge, too_large
 from api.http.logs import configure_logging
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services
+    app.state.principals = deps.Principals()
     problems.install(app)
     _middleware(app, settings)
     metrics.install(app)

@@ -6,22 +6,51 @@ from __future__ import annotations
 import email.message
 import json
 import time
+from datetime import datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.http.metrics import READ_WAITS, VIEWS_BEHIND
 from api.http.schemas import HEADER_UTF8, TEXT_RULE
 from domain.access import Principal
 from domain.errors import InvalidValue, ViewsBehind
 from domain.text import visible
-from ops.services.core import Services
+from ops.services.core import Services, now_utc
 
 bearer = HTTPBearer(auto_error=False)
+# How long a process answers a bearer token from what it last read of its credential, never past
+# the token's expiry: a request then authenticates without a database round trip, and a
+# credential revoked is refused by every process within this many seconds.
+PRINCIPAL_TTL_S = 5.0
 
 
-def get_services(request: Request) -> Services:
+class Principals:
+    """Each bearer token's principal as last read (one per app), until ``PRINCIPAL_TTL_S`` has
+    passed or the token expires, whichever is first; unknown tokens are never kept."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[float, datetime | None, Principal]] = {}
+        self.clock = time.monotonic
+
+    def get(self, token: str) -> Principal | None:
+        kept = self._kept.get(token)
+        if kept is None or kept[0] <= self.clock() or (kept[1] and kept[1] <= now_utc()):
+            return None
+        return kept[2]
+
+    def keep(self, token: str, principal: Principal, expires: datetime | None) -> None:
+        if len(self._kept) > 10_000:  # a bound, not a policy: tokens are few
+            self._kept.clear()
+        self._kept[token] = (self.clock() + PRINCIPAL_TTL_S, expires, principal)
+
+
+# The dependencies that do no I/O are coroutines: FastAPI runs a plain function in a worker
+# thread, a hop that costs more than the little they do.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -29,19 +58,26 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_principal(
+async def get_principal(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    principal = services.authenticate(credentials.credentials) if credentials else None
+    principal = None
+    if credentials:
+        principals: Principals = request.app.state.principals
+        principal = principals.get(credentials.credentials)
+        if principal is None:  # a database read (perhaps a wait for the views): off the loop
+            found = await run_in_threadpool(services.credential, credentials.credentials)
+            if found is not None:
+                principal, expires = found
+                principals.keep(credentials.credentials, principal, expires)
     if principal is None:
         raise HTTPException(
             401,
             "missing, unknown, expired or revoked bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    import structlog
-
     structlog.contextvars.bind_contextvars(
         credential_id=principal.credential_id, role=str(principal.role)
     )
@@ -51,7 +87,7 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def idempotency_key(
+async def idempotency_key(
     header: Annotated[
         str | None,
         Header(alias="Idempotency-Key", min_length=1, max_length=200),
@@ -79,12 +115,9 @@ PositionHeader = Annotated[
 ]
 
 
-def _read(request: Request, services: Services, position: int | None, sealed: bool) -> Services:
-    """The views a read answers from, once they reached ``position`` if given; the position
-    they reflect goes back in ``Doudi-View-Position`` (``app.py``'s middleware)."""
-    if position is None:
-        request.state.view_position = services.views_at(None, sealed=sealed)
-        return services
+def _read(request: Request, services: Services, position: int, sealed: bool) -> None:
+    """Wait (bounded) until the views have reached ``position``; the position they reflect
+    goes back in ``Doudi-View-Position`` (``metrics.Observed``)."""
     began = time.monotonic()
     try:
         request.state.view_position = services.views_at(position, sealed=sealed)
@@ -93,20 +126,29 @@ def _read(request: Request, services: Services, position: int | None, sealed: bo
         raise
     finally:
         READ_WAITS.observe(time.monotonic() - began)
+
+
+async def _reading(request: Request, services: Services, position: int | None, sealed: bool) -> Services:  # fmt: skip
+    """The views a read answers from: at once as they are (known in memory), or in a worker
+    thread once they reached ``position``."""
+    if position is None:
+        request.state.view_position = services.views_at(None, sealed=sealed)
+    else:
+        await run_in_threadpool(_read, request, services, position, sealed)
     return services
 
 
-def read_services(
+async def read_services(
     request: Request, services: ServicesDep, position: PositionHeader = None
 ) -> Services:
-    return _read(request, services, position, sealed=False)
+    return await _reading(request, services, position, sealed=False)
 
 
-def sealed_read_services(
+async def sealed_read_services(
     request: Request, services: ServicesDep, position: PositionHeader = None
 ) -> Services:
     """For the verifiable log's reads: the seal, too, has reached the position."""
-    return _read(request, services, position, sealed=True)
+    return await _reading(request, services, position, sealed=True)
 
 
 ReadServices = Annotated[Services, Depends(read_services)]

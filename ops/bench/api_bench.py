@@ -1,15 +1,20 @@
 """The API under load: locust (headless, bounded) against `doudi serve --workers N` and one
-projection worker on a loaded PostgreSQL database (issue #29 item 7).
+projection worker on a loaded PostgreSQL database, or one `doudi serve` on SQLite (issue #29
+item 7).
 
     pip install -e '.[bench]'     # locust
     python -m ops.bench.api_bench --database URL [--mixes read,write,mixed] [--rounds 3]
+                                  [--load 20000] [--tree . --tree /tmp/old]
 
 URL is a database loaded with ``roll_bench --load-only`` and paid with ``--pay-month`` (a copy:
-the write mix adds applications, postings and decisions to it). Per mix and round: locust runs
-``--users`` clients for ``--seconds`` against the API, and the report gives each endpoint's
-throughput and p50/p95/p99, the failures, and the CPU seconds of the API processes, the
-projection worker, PostgreSQL and locust over the run (read from /proc, so the load generator's
-own cost is visible beside the server's).
+the write mix adds applications, postings and decisions to it), or an empty one (PostgreSQL or
+``sqlite:///path``) that ``--load N`` fills with N households of ``--county`` and pays. A mix is
+``read``, ``write``, ``mixed`` or one endpoint's task of ``api_locust`` (``one_case``, …). Per
+round, tree (the servers run each tree's code, in turns) and mix: locust runs ``--users``
+clients for ``--seconds``, and the report gives each endpoint's throughput and p50/p95/p99, the
+failures, the CPU seconds of the API processes, the projection worker, the database's backends
+and locust (read from /proc, so the load generator's own cost is visible beside the server's),
+and the server side's CPU milliseconds per request.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from ledger.store.db import Database
-from ops.bench.roll_bench import settings
+from ops.bench.read_bench import DOUDI
+from ops.bench.roll_bench import load, pay_month, settings
 from ops.services.core import Services
 
 LOCUSTFILE = Path(__file__).with_name("api_locust.py")
@@ -73,16 +79,14 @@ def fixture(url: str, county: str, month: str) -> dict[str, Any]:
 
 def _cpu_ticks(group: int | None = None, command: str = "") -> int:
     """The CPU ticks (user + system) of every process in the process group ``group``, or of
-    every process whose command line starts with ``command``."""
+    every process whose command line holds ``command``."""
     total = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             if group is not None and int(fields[2]) != group:
                 continue
-            if command and not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(
-                command.encode()
-            ):
+            if command and command.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 continue
         except OSError:
             continue
@@ -118,18 +122,20 @@ def _stats(prefix: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def run_mix(mix: str, port: int, users: int, seconds: int, folder: Path, groups: dict[str, int]) -> dict[str, Any]:  # fmt: skip
-    """One mix for ``seconds``: locust's per-endpoint figures and each party's CPU seconds."""
+def run_mix(mix: str, port: int, args: Any, folder: Path, groups: dict[str, int | None], database: str) -> dict[str, Any]:  # fmt: skip
+    """One mix for ``args.seconds``: locust's per-endpoint figures and each party's CPU seconds;
+    ``database`` is the command line of its PostgreSQL backends (empty on SQLite)."""
     prefix = folder / f"{mix}-{time.monotonic_ns()}"
-    before = {name: _cpu_ticks(group) for name, group in groups.items()}
-    before["postgres"] = _cpu_ticks(command="postgres: ")
+    groups = {**groups, "postgres": None} if database else groups
+    ticks = {name: _cpu_ticks(group, database if name == "postgres" else "") for name, group in groups.items()}  # fmt: skip
     started = time.perf_counter()
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), MIXES[mix], "--headless",
-        "--host", f"http://127.0.0.1:{port}", "--users", str(users), "--spawn-rate", str(users),
-        "--run-time", f"{seconds}s", "--csv", str(prefix), "--only-summary", "--loglevel", "ERROR",
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), MIXES.get(mix, "Only"), "--headless",
+        "--host", f"http://127.0.0.1:{port}", "--users", str(args.users), "--spawn-rate",
+        str(args.users), "--run-time", f"{args.seconds}s", "--csv", str(prefix), "--only-summary",
+        "--loglevel", "ERROR",
     ]  # fmt: skip
-    environment = {**os.environ, "DOUDI_BENCH_FIXTURE": str(folder / "fixture.json")}
+    environment = {**os.environ, "DOUDI_BENCH_FIXTURE": str(folder / "fixture.json"), "DOUDI_BENCH_TASKS": mix}  # fmt: skip
     with (folder / "locust.log").open("a") as log:
         locust = subprocess.Popen(command, env=environment, stdout=log, stderr=log,
                                   start_new_session=True)  # fmt: skip
@@ -138,19 +144,52 @@ def run_mix(mix: str, port: int, users: int, seconds: int, folder: Path, groups:
             locust_ticks = _cpu_ticks(locust.pid)
             time.sleep(0.25)
     elapsed = time.perf_counter() - started
-    cpu = {name: (_cpu_ticks(group) - before[name]) / TICKS for name, group in groups.items()}
-    cpu["postgres"] = (_cpu_ticks(command="postgres: ") - before["postgres"]) / TICKS
-    cpu["locust"] = locust_ticks / TICKS
+    cpu = {name: (_cpu_ticks(group, database if name == "postgres" else "") - ticks[name]) / TICKS
+           for name, group in groups.items()}  # fmt: skip
     rows = _stats(prefix)
     total = next(r for r in rows if r["endpoint"] == "Aggregated")
-    return {"mix": mix, "users": users, "seconds": round(elapsed, 1), "total": total,
+    served = 1000 * sum(cpu.values()) / max(total["requests"], 1)  # server, worker, database
+    cpu["locust"] = locust_ticks / TICKS
+    return {"mix": mix, "users": args.users, "seconds": round(elapsed, 1), "total": total,
             "endpoints": [r for r in rows if r["endpoint"] != "Aggregated"],
-            "cpu_s": {name: round(value, 1) for name, value in cpu.items()}}  # fmt: skip
+            "cpu_s": {name: round(value, 1) for name, value in cpu.items()},
+            "server_cpu_ms_per_request": round(served, 2), "load": os.getloadavg()[0]}  # fmt: skip
+
+
+def serve(tree: Path, args: Any, folder: Path, database: str) -> list[dict[str, Any]]:
+    """Start the servers of ``tree`` (the production shape on PostgreSQL: API processes that only
+    read the views, one worker keeping them; on SQLite one process), run every mix, stop them."""
+    env = {**os.environ, "DOUDI_DATABASE_URL": args.database, "DOUDI_ENVIRONMENT": "test",
+           "DOUDI_SECRET": "bench", "DOUDI_LOG_JSON": "true",
+           "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]),
+           "DOUDI_PROJECTIONS": "worker" if database else "thread"}  # fmt: skip
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": tree,
+             "start_new_session": True}  # fmt: skip
+    workers = ["--workers", str(args.workers)] if database else []
+    children = {"api": subprocess.Popen([*DOUDI, "serve", *workers, "--port", str(args.port)], **quiet)}  # type: ignore[call-overload]  # fmt: skip
+    if database:
+        children["worker"] = subprocess.Popen([*DOUDI, "projections", "run", "--interval", "0.05"], **quiet)  # type: ignore[call-overload]  # fmt: skip
+    try:
+        _wait_healthy(args.port)
+        groups: dict[str, int | None] = {name: child.pid for name, child in children.items()}
+        return [run_mix(mix, args.port, args, folder, groups, database) | {"tree": str(tree)}
+                for mix in args.mixes.split(",")]  # fmt: skip
+    finally:
+        for child in children.values():
+            os.killpg(child.pid, signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:  # a worker stuck in a request
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--database", required=True, help="a loaded, paid PostgreSQL database")
+    parser.add_argument("--database", required=True, help="a loaded, paid database (or see --load)")
+    parser.add_argument("--load", type=int, metavar="N", help="first load N households and pay")
+    parser.add_argument("--tree", action="append", type=Path, help="source trees, in turns")
     parser.add_argument("--county", default="420582")
     parser.add_argument("--month", default="2022-12", help="the paid roll's month")
     parser.add_argument("--workers", type=int, default=2)
@@ -160,40 +199,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
-    # The production shape: API processes that only read the views, one worker keeping them.
-    env = {**os.environ, "DOUDI_DATABASE_URL": args.database, "DOUDI_ENVIRONMENT": "test",
-           "DOUDI_SECRET": "bench", "DOUDI_LOG_JSON": "true", "DOUDI_PROJECTIONS": "worker"}  # fmt: skip
-    doudi = str(Path(sys.executable).with_name("doudi"))
+    target = settings(args.database).database
+    # A backend's title: "postgres: [cluster: ]user database client state".
+    database = f": {target.user} {target.dbname} " if target.kind == "postgres" else ""
+    trees = [tree.resolve() for tree in args.tree or [Path(__file__).parents[2]]]
     with TemporaryDirectory() as name:
         folder = Path(name)
+        if args.load:
+            load(args.database, args.load, (args.county,), folder)
+            pay_month(args.database, (args.county,), args.month)
         fixture_path = folder / "fixture.json"
         fixture_path.write_text(json.dumps(fixture(args.database, args.county, args.month)))
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
-        worker = subprocess.Popen(  # type: ignore[call-overload]
-            [doudi, "projections", "run", "--interval", "0.05"], start_new_session=True, **quiet
-        )
-        server = subprocess.Popen(  # type: ignore[call-overload]
-            [doudi, "serve", "--workers", str(args.workers), "--port", str(args.port)],
-            start_new_session=True,
-            **quiet,
-        )
-        groups = {"api": server.pid, "worker": worker.pid}
-        try:
-            _wait_healthy(args.port)
-            for round_number in range(args.rounds):
-                for mix in args.mixes.split(","):
-                    result = run_mix(mix, args.port, args.users, args.seconds, folder, groups)
-                    result["round"] = round_number + 1
-                    print(json.dumps(result, ensure_ascii=False), flush=True)
-        finally:
-            for child in (server, worker):
-                os.killpg(child.pid, signal.SIGTERM)
-            for child in (server, worker):
-                try:
-                    child.wait(60)
-                except subprocess.TimeoutExpired:  # a worker stuck in a request
-                    os.killpg(child.pid, signal.SIGKILL)
-                    child.wait()
+        for round_number in range(args.rounds):
+            for tree in trees if round_number % 2 == 0 else trees[::-1]:
+                for result in serve(tree, args, folder, database):
+                    print(json.dumps(result | {"round": round_number + 1}, ensure_ascii=False), flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

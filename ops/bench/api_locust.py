@@ -55,6 +55,11 @@ def one_case(user: FastHttpUser) -> None:
     _get(user, path, "case_worker", "GET /households/{case_id}")
 
 
+def timeline(user: FastHttpUser) -> None:
+    path = f"/api/v1/households/{random.choice(FIXTURE['case_ids'])}/timeline"
+    _get(user, path, "case_worker", "GET /households/{case_id}/timeline")
+
+
 def statistics(user: FastHttpUser) -> None:
     path = f"/api/v1/statistics?from={FIXTURE['month']}&to={FIXTURE['month']}&level=county"
     _get(user, path, "auditor", "GET /statistics")
@@ -68,6 +73,11 @@ def balances(user: FastHttpUser) -> None:
 def roll_lines(user: FastHttpUser) -> None:
     path = f"/api/v1/rolls/{FIXTURE['roll_id']}/lines?limit=50"
     _get(user, path, "finance_officer", "GET /rolls/{roll_id}/lines")
+
+
+def reconciliation(user: FastHttpUser) -> None:
+    path = f"/api/v1/ledger/reconciliation/{FIXTURE['county']}/{FIXTURE['month']}"
+    _get(user, path, "finance_officer", "GET /ledger/reconciliation/{county_code}/{month}")
 
 
 def findings(user: FastHttpUser) -> None:
@@ -110,7 +120,8 @@ def decision(user: FastHttpUser) -> None:
     _post(user, path, "case_worker", "POST /households/{case_id}/income", body)
 
 
-READS = {household_page: 4, one_case: 4, statistics: 1, balances: 1, roll_lines: 2, findings: 1}
+READS = {household_page: 4, one_case: 4, timeline: 2, roll_lines: 2, statistics: 1, balances: 1,
+         reconciliation: 1}  # fmt: skip
 WRITES = {application: 2, posting: 2, decision: 1}
 # 9 reads to 1 write, each mix keeping its own proportions.
 MIXED = {
@@ -120,8 +131,8 @@ MIXED = {
 
 
 class Reads(FastHttpUser):
-    """The read mix: a list page, one case, statistics, balances, a page of roll lines and a
-    page of findings, as a county's staff and an auditor use them."""
+    """The read mix: a list page, one case, its timeline, a page of roll lines, statistics,
+    balances and a reconciliation, as a county's staff and an auditor use them."""
 
     wait_time = constant(0)
     tasks = READS
@@ -139,3 +150,11 @@ class Mixed(FastHttpUser):
 
     wait_time = constant(0)
     tasks = MIXED
+
+
+class Only(FastHttpUser):
+    """The tasks named in ``DOUDI_BENCH_TASKS`` (``one_case,timeline``): one endpoint alone."""
+
+    wait_time = constant(0)
+    tasks = [globals()[name] for name in os.environ.get("DOUDI_BENCH_TASKS", "one_case").split(",")
+             if name in globals()] or [one_case]  # fmt: skip

@@ -677,17 +677,21 @@ class Services:
         return served.response["credential_id"], served.response["token"]
 
     def authenticate(self, token: str) -> Principal | None:
+        found = self.credential(token)
+        return None if found is None else found[0]
+
+    def credential(self, token: str) -> tuple[Principal, datetime | None] | None:
+        """The principal of a live bearer token and when the token expires (None: never); None
+        for a token unknown, revoked or expired."""
         row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
         if row is None:  # a credential just issued, perhaps: look again once the views are there
             self._views_catch_up()
             row = self.access.by_token_hash(hashlib.sha256(token.encode()).hexdigest())
         if row is None or row["revoked"]:
             return None
-        if (
-            row["expires_at"]
-            and datetime.fromisoformat(row["expires_at"]).astimezone(UTC) <= now_utc()
-        ):
+        expires = row["expires_at"] and datetime.fromisoformat(row["expires_at"]).astimezone(UTC)
+        if expires and expires <= now_utc():
             return None
         return Principal(row["credential_id"], row["role"], row["region_scope"],
                          period_to=row["period_to"], period_from=row["period_from"],
-                         staff_id=row["staff_id"])  # fmt: skip
+                         staff_id=row["staff_id"]), expires or None  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -82,6 +83,10 @@ ROLL_COLUMNS = (
 )
 
 
+# Decoded chunks a process keeps for reading pages of lines (1,000 lines each).
+CHUNKS_KEPT = 8
+
+
 class RollsView(View):
     name = "rolls"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
@@ -106,7 +111,9 @@ class RollsView(View):
         with the states of those that came unread (``LogReader.states``)."""
         self.db = db
         self.decode = decode
-        self.chunk_lines = chunk_lines
+        # A chunk's stored event never changes (a roll generated again has new chunk ids), so a
+        # process keeps the last few it decoded: the pages of a chunk's 1,000 lines read it once.
+        self.chunk_lines = functools.lru_cache(maxsize=CHUNKS_KEPT)(chunk_lines)
         self.states = states
 
     def create(self, cur: Cursor) -> None:

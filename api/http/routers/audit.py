@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.http import paths, schemas
 from api.http.deps import PrincipalDep, ReadServices
@@ -11,6 +11,7 @@ from api.http.openapi import QUERY
 from api.http.paging import CursorQuery, Pager
 from api.http.responses import Trail, answer
 from api.http.routers.policy import AsOf, _as_of, _readable
+from api.http.routing import Router
 from domain.errors import NotFound
 from domain.identity import validate_id_number
 from domain.policy import policy_id
@@ -18,7 +19,7 @@ from ledger.accounts import parse_account
 from projections.case_state.view import case_in_period
 from projections.keyset import split
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = Router(prefix="/audit", tags=["audit"])
 TrailLimit = Annotated[int, Query(ge=1, le=1000)]
 
 

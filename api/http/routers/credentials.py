@@ -1,16 +1,17 @@
 """Credentials: an admin issues bearer tokens within its own scope (the token is shown once),
 never for its own person (staff id)."""
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.http import schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
 from api.http.responses import CredentialIssued, answer
+from api.http.routing import Router
 from ops.services.access import IssueCredential
 
-router = APIRouter(prefix="/credentials", tags=["credentials"])
+router = Router(prefix="/credentials", tags=["credentials"])
 
 
 @router.post("", status_code=201, responses=answer(CredentialIssued, 201))

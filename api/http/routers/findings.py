@@ -4,7 +4,7 @@ confirm them."""
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.http import schemas
 from api.http.commands import add_decision_route
@@ -12,10 +12,11 @@ from api.http.deps import PrincipalDep, ReadServices
 from api.http.paging import CursorQuery
 from api.http.responses import Finding, FindingPage, FindingReviewed, answer
 from api.http.routers.households import Limit
+from api.http.routing import Router
 from domain.findings import Rule
 from ops.services.findings import ReviewFinding, search_findings, visible_finding
 
-router = APIRouter(prefix="/findings", tags=["findings"])
+router = Router(prefix="/findings", tags=["findings"])
 RuleName = Literal[tuple(rule.value for rule in Rule)]  # type: ignore[valid-type]
 
 

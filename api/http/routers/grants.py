@@ -3,7 +3,7 @@
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.http import schemas
@@ -12,11 +12,12 @@ from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDe
 from api.http.paging import CursorQuery, Pager
 from api.http.responses import Grant, GrantPage, GrantSummary, answer
 from api.http.routers.households import Limit
+from api.http.routing import Router
 from domain.errors import NotFound
 from ops.services.grants import ApproveGrant, PayGrant, RecordSupplement, RequestGrant
 from projections.grants.view import grant_as_of
 
-router = APIRouter(prefix="/temporary-grants", tags=["temporary assistance"])
+router = Router(prefix="/temporary-grants", tags=["temporary assistance"])
 
 
 @router.post(

@@ -15,6 +15,7 @@ from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDe
 from api.http.known_at import AsKnownAt, AsOfPosition
 from api.http.paging import CursorQuery, Pager
 from api.http.responses import Case, CasePage, CaseSummary, Timeline, answer
+from api.http.routing import Router
 from domain.errors import NotFound
 from domain.household import CaseStatus
 from domain.programmes import Programme
@@ -22,7 +23,7 @@ from ops.services.cases import HOUSEHOLD_DECISIONS, ApplyHousehold
 from ops.services.known_at import case_known_at, resolve
 from projections.case_state.view import case_in_period
 
-router = APIRouter(prefix="/households", tags=["households"])
+router = Router(prefix="/households", tags=["households"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,7 @@ from api.http.responses import (
     answer,
 )
 from api.http.routers.households import Limit
+from api.http.routing import Router
 from domain.errors import NotFound
 from ledger.accounts import parse_account
 from ops.services.known_at import reconciliation as known_reconciliation
@@ -37,7 +38,7 @@ from ops.services.ledger import (
     ReverseTransaction,
 )
 
-router = APIRouter(prefix="/ledger", tags=["ledger"])
+router = Router(prefix="/ledger", tags=["ledger"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The transaction's id is the client's idempotency key: required, not optional, on postings.
 TransactionKey = Annotated[

@@ -2,13 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from api.http import paths, schemas
 from api.http.commands import run
 from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDep
 from api.http.responses import Facts, PolicyRecorded, Standard, answer
+from api.http.routing import Router
 from domain import policy as kinds
 from domain.dates import first_day
 from domain.errors import Forbidden, NotFound
@@ -21,7 +22,7 @@ from ops.services.policy import SetPolicy
 from projections.policy_book.view import typed
 from projections.runner import utc_text
 
-router = APIRouter(prefix="/policy", tags=["policy"])
+router = Router(prefix="/policy", tags=["policy"])
 RegionPath = Annotated[str, "region"]
 DEFAULT_ROUNDING = RoundingRule(unit=RoundingUnit.FEN.value, mode=RoundingMode.HALF_UP.value)
 

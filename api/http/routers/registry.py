@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from api.http import schemas
@@ -11,10 +11,11 @@ from api.http.deps import IdempotencyKey, PrincipalDep, ReadServices, ServicesDe
 from api.http.paging import CursorQuery, Pager
 from api.http.responses import KeysetPage, RecordDismissed, RegistryRecorded, answer
 from api.http.routers.households import Limit
+from api.http.routing import Router
 from ops.services.access import RecordRegistryEntry
 from ops.services.findings import DismissRecord
 
-router = APIRouter(prefix="/registry", tags=["registry"])
+router = Router(prefix="/registry", tags=["registry"])
 
 
 @router.post(
@@ -56,7 +57,7 @@ def records(
     return pager.page(limit, items, last)
 
 
-record_router = APIRouter(prefix="/records")
+record_router = Router(prefix="/records")
 add_decision_route(
     record_router, path_id="record_id", action="dismiss", model=schemas.DismissIn, name="record",
     summary="An officer dismisses a record (a death record then holds no payment from the next roll)",

@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +22,7 @@ from api.http.responses import (
     answer,
 )
 from api.http.routers.households import Limit
+from api.http.routing import Router
 from api.outputs import rolls as roll_outputs
 from domain.errors import InvalidValue, NotFound
 from domain.programmes import Programme
@@ -29,7 +30,7 @@ from ops.services.bank import ImportBankResults, SendBankFile
 from ops.services.known_at import resolve
 from ops.services.roll_commands import ApproveRoll, GenerateRoll
 
-router = APIRouter(prefix="/rolls", tags=["rolls"])
+router = Router(prefix="/rolls", tags=["rolls"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -211,7 +212,7 @@ def disclosure(roll_id: UUID, services: ReadServices, principal: PrincipalDep) -
     )
 
 
-statistics_router = APIRouter(prefix="/statistics", tags=["statistics"])
+statistics_router = Router(prefix="/statistics", tags=["statistics"])
 
 
 @statistics_router.get(

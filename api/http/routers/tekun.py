@@ -1,6 +1,6 @@
 """特困 persons: apply, approve, reassess care level, change mode, terminate, list, read."""
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.http import schemas
@@ -8,9 +8,10 @@ from api.http.commands import add_decision_route, run
 from api.http.deps import IdempotencyKey, PrincipalDep, ServicesDep
 from api.http.responses import CaseSummary, TekunApplication, answer
 from api.http.routers.households import add_case_reads
+from api.http.routing import Router
 from ops.services.cases import TEKUN_DECISIONS, ApplyTekun, ApproveTekun
 
-router = APIRouter(prefix="/tekun", tags=["tekun"])
+router = Router(prefix="/tekun", tags=["tekun"])
 
 
 @router.post(

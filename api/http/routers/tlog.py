@@ -4,19 +4,20 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.http import schemas
 from api.http.deps import PrincipalDep, SealedReadServices, ServicesDep
 from api.http.responses import Page, answer
+from api.http.routing import Router
 from domain.errors import InvalidValue, NotFound
 from ops.services.core import Services
 from ops.services.export import package_zip
 from projections.case_state.view import case_in_period
 from projections.tlog.proofs import consistency_proof, inclusion_proof
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = Router(prefix="/audit", tags=["audit"])
 Base64Hash = Field(description="a SHA-256 hash, base64", min_length=44, max_length=44)
 
 
