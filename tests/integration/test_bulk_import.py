@@ -19,6 +19,7 @@ from domain.text import text_problem
 from ledger.store.application import DoudiApplication
 from ledger.store.bulk import StoredEventEncoder, event_shape
 from ops.demo import roster_csv
+from ops.services import importer
 from ops.services.core import Services
 from ops.services.importer import (
     build_household,
@@ -209,3 +210,26 @@ def test_worker_processes_record_what_one_process_records(
             type(theirs), theirs.originator_id, theirs.originator_version,
         )  # fmt: skip
         assert fields_of(ours) == fields_of(theirs)
+
+
+def test_a_large_import_leaves_the_log_analysed(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import of many events refreshes the log's planner statistics on PostgreSQL (so that
+    an aggregate's few events are not planned as a table scan); a small one does not."""
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL's planner statistics")
+    table = services.app.recorder.events_table_name  # type: ignore[attr-defined]
+
+    def analysed() -> bool:
+        with services.db.transaction() as cur:
+            row = cur.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)
+            ).fetchone()
+        return row is not None and float(row["reltuples"]) > 0
+
+    import_households(services, io.StringIO(roster_csv(5, seed=3)), "import")
+    assert not analysed()
+    monkeypatch.setattr(importer, "ANALYZED_AFTER", 10)
+    import_households(services, io.StringIO(roster_csv(5, seed=4)), "import")
+    assert analysed()
