@@ -30,9 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -118,31 +115,6 @@ def read_log(services: Services, decode: bool) -> int:
     return count
 
 
-@contextmanager
-def copy_of(template: str) -> Iterator[str]:
-    """A PostgreSQL database made from ``template`` (which must have no connections), dropped
-    at the end."""
-    import psycopg
-
-    from ops.bench.databases import PG_ADMIN
-
-    name = f"h_findings_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        for attempt in range(30):
-            try:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-                break
-            except psycopg.errors.ObjectInUse:
-                if attempt == 29:
-                    raise
-                time.sleep(10)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def run(
     kind: str, households: int, counties: tuple[str, ...], month: str, folder: Path,
     template: str | None = None, case_state: bool = False, from_empty: bool = True,
@@ -151,7 +123,7 @@ def run(
     from ops.services.ledger import confirm_posting, post_transaction
     from ops.services.rolls import approve_roll, generate_roll
 
-    database = copy_of(template) if template else fresh_database(kind, folder, "h_findings")
+    database = fresh_database(kind, folder, "h_findings", template)
     with database as url:
         if template is None:
             load(url, households, counties, folder)
