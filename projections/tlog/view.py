@@ -257,6 +257,8 @@ class Prover:
         self.tiles = view.upper_tiles(size)
         self.positions: dict[int, tuple[int, ...]] = {}  # level-0 tile → its positions
         self.levels: dict[tuple[int, int], tuple[tuple[bytes, ...], ...]] = {}
+        self.uppers: dict[int, list[bytes]] = {}  # full level-0 tile → its leaves' proof above it
+        self.leaf_levels: tuple[int, tuple[tuple[bytes, ...], ...]] = (-1, ())
         full, rest = tiles.tiles_needed(size, 0)
         with view.db.transaction() as cur:
             rows = cur.execute(
@@ -302,6 +304,21 @@ class Prover:
         return (index << tiles.HEIGHT) + at
 
     def inclusion(self, index: int) -> list[bytes]:
+        """The inclusion proof of leaf ``index``. A full level-0 tile is a subtree of the tree:
+        its leaves share the proof above it (computed once a tile) and differ only in their
+        siblings within it."""
+        tile = index >> tiles.HEIGHT
+        if (tile + 1) << tiles.HEIGHT > self.size:  # the partial tile at the edge
+            return self._inclusion(index)
+        upper = self.uppers.get(tile)
+        if upper is None:
+            upper = self.uppers[tile] = self._inclusion(tile << tiles.HEIGHT)[tiles.HEIGHT :]
+        if self.leaf_levels[0] != tile:
+            self.leaf_levels = (tile, tiles.tile_levels(self.tiles[(0, tile)]))
+        levels, at = self.leaf_levels[1], index & (tiles.width() - 1)
+        return [levels[height][(at >> height) ^ 1] for height in range(tiles.HEIGHT)] + upper
+
+    def _inclusion(self, index: int) -> list[bytes]:
         parts = [perfect_parts(start, end) for start, end in inclusion_ranges(index, self.size)]
         located = [[(node, tiles.locate(node)) for node in nodes] for nodes in parts]
         missing = {place[:2] for nodes in located for _, place in nodes} - self.tiles.keys()
@@ -313,6 +330,10 @@ class Prover:
 
     def _node(self, node: Node, place: tuple[int, int, int, int]) -> bytes:
         level, number, first, count = place
+        if level == 0:  # one of many: computed when asked (tile_levels keeps the last few)
+            return tiles.node_in_levels(
+                first, count, tiles.tile_levels(self.tiles[place[:2]]), node
+            )
         levels = self.levels.get((level, number))
         if levels is None:
             levels = self.levels[(level, number)] = tiles.tile_levels(self.tiles[(level, number)])
