@@ -257,7 +257,7 @@ class Prover:
         self.tiles = view.upper_tiles(size)
         self.positions: dict[int, tuple[int, ...]] = {}  # level-0 tile → its positions
         self.levels: dict[tuple[int, int], tuple[tuple[bytes, ...], ...]] = {}
-        self.uppers: dict[int, list[bytes]] = {}  # full level-0 tile → its leaves' proof above it
+        self.above: dict[tuple[int, int], list[bytes]] = {}  # see _above
         self.leaf_levels: tuple[int, tuple[tuple[bytes, ...], ...]] = (-1, ())
         full, rest = tiles.tiles_needed(size, 0)
         with view.db.transaction() as cur:
@@ -304,24 +304,44 @@ class Prover:
         return (index << tiles.HEIGHT) + at
 
     def inclusion(self, index: int) -> list[bytes]:
-        """The inclusion proof of leaf ``index``. A full level-0 tile is a subtree of the tree:
-        its leaves share the proof above it (computed once a tile) and differ only in their
-        siblings within it."""
-        tile = index >> tiles.HEIGHT
-        if (tile + 1) << tiles.HEIGHT > self.size:  # the partial tile at the edge
-            return self._inclusion(index)
-        upper = self.uppers.get(tile)
-        if upper is None:
-            upper = self.uppers[tile] = self._inclusion(tile << tiles.HEIGHT)[tiles.HEIGHT :]
-        if self.leaf_levels[0] != tile:
-            self.leaf_levels = (tile, tiles.tile_levels(self.tiles[(0, tile)]))
-        levels, at = self.leaf_levels[1], index & (tiles.width() - 1)
-        return [levels[height][(at >> height) ^ 1] for height in range(tiles.HEIGHT)] + upper
+        """The inclusion proof of leaf ``index``."""
+        return self._above(0, index)
+
+    def _above(self, level: int, index: int) -> list[bytes]:
+        """The proof of the subtree of height HEIGHT·``level`` at ``index`` (a leaf at level 0):
+        its siblings up to the root. Within a full tile they are read from the tile, and the
+        rest is the tile's own proof, shared by all it holds (kept above level 0)."""
+        kept = self.above.get((level, index)) if level else None
+        if kept is not None:
+            return kept
+        tile, at = index >> tiles.HEIGHT, index & (tiles.width() - 1)
+        if (tile + 1) << (tiles.HEIGHT * (level + 1)) > self.size:  # a partial tile at the edge
+            height = tiles.HEIGHT * level
+            proof = self._inclusion(index << height)[height:]
+        else:
+            levels = self._levels(level, tile)
+            proof = [levels[height][(at >> height) ^ 1] for height in range(tiles.HEIGHT)]
+            proof += self._above(level + 1, tile)
+        if level:
+            self.above[(level, index)] = proof
+        return proof
+
+    def _levels(self, level: int, tile: int) -> tuple[tuple[bytes, ...], ...]:
+        if level == 0:  # the leaves' tiles, one after another in an export: the last one kept
+            if self.leaf_levels[0] != tile:
+                self.leaf_levels = (tile, tiles.tile_levels(self.tiles[(0, tile)]))
+            return self.leaf_levels[1]
+        levels = self.levels.get((level, tile))
+        if levels is None:
+            levels = self.levels[(level, tile)] = tiles.tile_levels(self.tiles[(level, tile)])
+        return levels
 
     def _inclusion(self, index: int) -> list[bytes]:
         parts = [perfect_parts(start, end) for start, end in inclusion_ranges(index, self.size)]
         located = [[(node, tiles.locate(node)) for node in nodes] for nodes in parts]
-        missing = {place[:2] for nodes in located for _, place in nodes} - self.tiles.keys()
+        missing = {
+            place[:2] for nodes in located for _, place in nodes if place[:2] not in self.tiles
+        }
         if missing:
             with self.view.db.transaction() as cur:
                 for key, tile in _read_tiles(cur, missing, self.size).items():
@@ -330,13 +350,11 @@ class Prover:
 
     def _node(self, node: Node, place: tuple[int, int, int, int]) -> bytes:
         level, number, first, count = place
-        if level == 0:  # one of many: computed when asked (tile_levels keeps the last few)
-            return tiles.node_in_levels(
-                first, count, tiles.tile_levels(self.tiles[place[:2]]), node
-            )
-        levels = self.levels.get((level, number))
-        if levels is None:
-            levels = self.levels[(level, number)] = tiles.tile_levels(self.tiles[(level, number)])
+        levels = (
+            tiles.tile_levels(self.tiles[(0, number)])
+            if level == 0
+            else self._levels(level, number)
+        )
         return tiles.node_in_levels(first, count, levels, node)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ledger.store.settings import Settings
 from ops.bench import (
     bare_pipeline,
     findings_bench,
@@ -24,7 +25,10 @@ from ops.bench import (
     roll_bench,
     tlog_bench,
 )
-from tests.conftest import require_postgres
+from ops.demo import write_roster
+from ops.services.core import Services
+from ops.services.importer import import_households
+from tests.conftest import new_postgres_database, require_postgres
 
 
 def run_main(
@@ -111,6 +115,27 @@ def test_tlog_bench(tmp_path: Path) -> None:
     require_postgres()
     report = tlog_bench.run(events=30, households=3, state_bytes=10, rounds=1, folder=tmp_path)
     assert report["median"]["events"] == report["rounds"][0]["events"] > 30
+
+
+def test_tlog_bench_export_of_a_loaded_database(tmp_path: Path) -> None:
+    """``--export-of``: the export of a county's year from a database loaded beforehand, and
+    the proofs' latency on it."""
+    url, drop = new_postgres_database()
+    try:
+        services = Services(Settings(environment="test", database_url=url, secret="bench"))
+        roster = tmp_path / "roster.csv"
+        with roster.open("w", encoding="utf-8", newline="") as stream:
+            write_roster(stream, 4, seed=1, counties=[tlog_bench.COUNTY])
+        with roster.open(encoding="utf-8", newline="") as stream:
+            imported = import_households(services, stream, "bench")
+        services.fresh()
+        services.close()
+        report = tlog_bench.export_rounds(url, tlog_bench.COUNTY, 2, tmp_path)
+    finally:
+        drop()
+    assert report["cases"] == 4 and report["cases"] <= report["events"] <= imported.events
+    assert len(report["export_seconds"]) == len(report["proofs"]) == 2
+    assert all(proofs["inclusion_ms_p50_p99"][0] > 0 for proofs in report["proofs"])
 
 
 def test_known_at_bench(
