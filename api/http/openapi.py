@@ -23,6 +23,7 @@ validation handler answers a problem, not that shape.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
@@ -128,12 +129,20 @@ def _example_request(path: str, operation: dict[str, Any]) -> None:
             media["example"] = JSON_EXAMPLES[name]
 
 
+# The documents built in this process, by app title, version, description and route count:
+# every app ``create_app`` makes has the same routes, and building one takes about a second.
+_DOCUMENTS: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+
+
 def install(app: FastAPI) -> None:
     """Serve ``document(app)`` at /openapi.json (built once, on first request)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document(app)
+            key = (app.title, app.version, app.description, len(app.routes))
+            if key not in _DOCUMENTS:
+                _DOCUMENTS[key] = document(app)
+            app.openapi_schema = copy.deepcopy(_DOCUMENTS[key])
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

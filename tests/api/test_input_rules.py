@@ -9,6 +9,7 @@ recorded".
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -90,6 +91,7 @@ def sample(spec: dict[str, Any], schema: dict[str, Any], name: str = "") -> Any:
     return "a" * max(schema.get("minLength", 2), 2)
 
 
+@functools.cache  # hypothesis's search and shrinking take ~0.1 s a pattern; the answer is fixed
 def pattern_sample(pattern: str) -> str:
     """A known sample for the API's patterns, else the simplest text the pattern matches."""
     if pattern in PATTERN_SAMPLES:
