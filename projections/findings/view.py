@@ -92,12 +92,19 @@ DDL = (
         programme TEXT NOT NULL, status TEXT NOT NULL, end_date TEXT, end_ref TEXT,
         staff_ids TEXT NOT NULL, account_key TEXT, account_masked TEXT)""",
     "CREATE INDEX IF NOT EXISTS finding_cases_account ON finding_cases (account_key)",
+    # The few terminated cases, probed for every case a roll pays (``CANDIDATES``).
+    "CREATE INDEX IF NOT EXISTS finding_cases_ended ON finding_cases (case_id)"
+    " WHERE status = 'terminated'",
     """CREATE TABLE IF NOT EXISTS finding_rolls (
         roll_id TEXT PRIMARY KEY, county_code TEXT NOT NULL, month TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS finding_members (
         case_id TEXT NOT NULL, person_key TEXT NOT NULL, id_masked TEXT NOT NULL,
         PRIMARY KEY (case_id, person_key))""",
     "CREATE INDEX IF NOT EXISTS finding_members_person ON finding_members (person_key)",
+    # The cases that have shared a member with a case of the other kind (a household and a
+    # 特困 case, as the two-cases check of an activation met them): the only cases the
+    # dibao-and-特困 rule can fire on (``CANDIDATES``).
+    "CREATE TABLE IF NOT EXISTS finding_crossed (case_id TEXT PRIMARY KEY)",
     """CREATE TABLE IF NOT EXISTS finding_records (
         record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, person_key TEXT NOT NULL,
         region_code TEXT NOT NULL, effective_date TEXT NOT NULL, ref TEXT NOT NULL,
@@ -128,7 +135,7 @@ DDL = (
 )
 FACT_TABLES = (
     "finding_cases", "finding_members", "finding_records", "finding_grants", "finding_paid",
-    "finding_policy", "finding_rolls", "finding_allocations",
+    "finding_policy", "finding_rolls", "finding_allocations", "finding_crossed",
 )  # fmt: skip
 # A case in one of these states is paid (or may be): a registry hit on it is a finding.
 ACTIVE = ("active", "suspended", "gradual_exit")
@@ -136,14 +143,17 @@ ACTIVE = ("active", "suspended", "gradual_exit")
 # releases them once it is over, with no event saying so, so it is left out.
 ENROLLED = ("active", "suspended")
 # How to find, among the cases an approved roll paid (``finding_paid p``, by its roll index), those
-# each payment rule may fire on.
+# each payment rule may fire on. A roll pays thousands of cases and nearly none is a candidate,
+# so none is probed per case paid: each query starts from the few that can be (the death
+# records, the terminated cases by their partial index, the cases of ``finding_crossed``).
 CANDIDATES = {
-    "death": "JOIN finding_members m ON m.case_id = p.case_id JOIN finding_records r"
-    " ON r.person_key = m.person_key AND r.kind = 'death'",
-    "ended": "JOIN finding_cases c ON c.case_id = p.case_id AND c.status = 'terminated'",
-    "twice": "JOIN finding_cases c ON c.case_id = p.case_id JOIN finding_members m"
-    " ON m.case_id = p.case_id JOIN finding_members o ON o.person_key = m.person_key"
-    " AND o.case_id <> m.case_id JOIN finding_cases k ON k.case_id = o.case_id AND k.kind <> c.kind",
+    "death": "SELECT DISTINCT p.case_id FROM finding_paid p JOIN finding_members m"
+    " ON m.case_id = p.case_id JOIN finding_records r ON r.person_key = m.person_key"
+    " AND r.kind = 'death' WHERE p.roll_id = %s ORDER BY p.case_id",
+    "ended": "SELECT DISTINCT p.case_id FROM finding_paid p JOIN finding_cases c"
+    " ON c.case_id = p.case_id AND c.status = 'terminated' WHERE p.roll_id = %s ORDER BY p.case_id",
+    "twice": "SELECT x.case_id FROM finding_crossed x WHERE EXISTS (SELECT 1 FROM finding_paid p"
+    " WHERE p.case_id = x.case_id AND p.roll_id = %s) ORDER BY x.case_id",
 }
 FINDING_COLUMNS = (
     "finding_id, rule, severity, region_code, status, case_id, id_masked, record_id, grant_id,"
@@ -187,6 +197,9 @@ class Batch:
         # (region, kind, day) → the policy fact in force as ``FindingsView._fact`` found it:
         # a replay of an import asks the same county's thresholds for every decision.
         self.facts: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+        # (county, month) → the standards' ceilings ``FindingsView._ceilings`` found: a roll's
+        # lines ask for the same few months (cleared with the facts).
+        self.ceilings: dict[tuple[str, str], dict[str, int]] = {}
         # The cases that started being paid (or gained a member) since the last flush, in log
         # order: the two-cases rule checks them once they are written (``_two_cases``).
         self.activated: dict[str, tuple[int, str, str]] = {}  # case id → (position, time, ref)
@@ -221,7 +234,7 @@ def _ref(event: Any, position: int) -> str:
 class FindingsView(View):
     name = "findings"
     # Bumped whenever what the tables hold changes: the view is then rebuilt from the log.
-    version = 3
+    version = 4
     tables = ("findings", "finding_steps", *FACT_TABLES)
     topics = (
         # The case events the rules read, not every one (an import's economic checks are a
@@ -282,17 +295,12 @@ class FindingsView(View):
             self.seal(event.payee["account_number"]) for _position, event in batch
             if isinstance(event, HouseholdCase.Approved | HouseholdCase.PayeeAccountChanged)
         })  # fmt: skip
-        for keys in chunks(accounts):
-            marks = ", ".join(["%s"] * len(keys))
-            for row in cur.execute(
-                "SELECT case_id, account_key, status FROM finding_cases WHERE kind = 'household'"
-                f" AND account_key IN ({marks})",
-                list(keys),
-            ).fetchall():
-                self._batch.by_key.setdefault(row["account_key"], {})[row["case_id"]] = row[
-                    "status"
-                ]
-                self._batch.key_of[row["case_id"]] = row["account_key"]
+        known = self._batch
+        for row in _by_keys(cur, "SELECT case_id, kind, account_key, status FROM finding_cases",
+                            "account_key", accounts):  # fmt: skip
+            if row["kind"] == "household":
+                known.by_key.setdefault(row["account_key"], {})[row["case_id"]] = row["status"]
+                known.key_of[row["case_id"]] = row["account_key"]
         for position, event in batch:
             self._apply(cur, position, event)
         self._flush(cur)
@@ -423,6 +431,7 @@ class FindingsView(View):
             ):
                 value = json.dumps(event.value().payload(), sort_keys=True)
                 self._batch.facts.clear()
+                self._batch.ceilings.clear()
                 cur.execute(
                     "INSERT INTO finding_policy (policy_id, region_code, kind, effective_date, position,"
                     " value) SELECT policy_id, region_code, %s, %s, %s, %s FROM finding_policy"
@@ -482,11 +491,8 @@ class FindingsView(View):
                 ids = sorted(set(json.loads(pending["staff_ids"])) | {staff})
                 pending["staff_ids"] = json.dumps(ids)
             return
-        cur.execute("UPDATE finding_cases SET status = %s WHERE case_id = %s", (status, case_id))
-        if programme is not None:
-            cur.execute(
-                "UPDATE finding_cases SET programme = %s WHERE case_id = %s", (programme, case_id)
-            )
+        cur.execute("UPDATE finding_cases SET status = %s, programme = COALESCE(%s, programme)"
+                    " WHERE case_id = %s", (status, programme, case_id))  # fmt: skip
         if staff:
             row = cur.execute(
                 "SELECT staff_ids FROM finding_cases WHERE case_id = %s", (case_id,)
@@ -638,15 +644,8 @@ class FindingsView(View):
         # Only the cases a rule can fire on: a member with a death record, a termination, or a
         # member in a case of the other kind (a roll pays every case of a county).
         candidates = {
-            name: [
-                row["case_id"]
-                for row in cur.execute(
-                    f"SELECT DISTINCT p.case_id FROM finding_paid p {join} WHERE p.roll_id = %s"
-                    " ORDER BY p.case_id",
-                    (roll_id,),
-                ).fetchall()
-            ]
-            for name, join in CANDIDATES.items()
+            name: [row["case_id"] for row in cur.execute(query, (roll_id,)).fetchall()]
+            for name, query in CANDIDATES.items()
         }
         for case_id in candidates["death"]:
             self._paid_after_death(cur, case_id, at)
@@ -725,7 +724,9 @@ class FindingsView(View):
         """Per programme, the most its standard allows a covered person for ``month`` in a
         county (``monthly_ceiling_fen``): the standard in force on the month's first day, or a
         higher one taking effect within the month, from the county's, city's or province's
-        policy (the nearest that sets one for the programme)."""
+        policy (the nearest that sets one for the programme). Looked up once a batch."""
+        if (county, month) in self._batch.ceilings:
+            return self._batch.ceilings[county, month]
         found: dict[str, int] = {}
         start, end = first_day(month), f"{month}-31"
         for code in policy_lookup_chain(county):
@@ -745,6 +746,7 @@ class FindingsView(View):
             for programme, ceiling in mine.items():
                 if programme in HOUSEHOLD_PROGRAMMES:  # 特困 is paid by its own rule
                     found.setdefault(programme, ceiling)
+        self._batch.ceilings[county, month] = found
         return found
 
     # --- the same person in two cases ------------------------------------------------------
@@ -763,7 +765,8 @@ class FindingsView(View):
         every command; the rule finds what got past it (a migrated caseload, a writer around
         the service). Each pair fires once, on the case enrolled second (the one whose
         activation met the other); the checks of a flush see exactly what each activation saw,
-        since nothing but applications and approvals happened in between."""
+        since nothing but applications and approvals happened in between. Cases of two kinds
+        sharing a person go to ``finding_crossed``: both get paid only if an activation met them."""
         activated, self._batch.activated = self._batch.activated, {}
         # Single-table lookups by key, joined here: during an import's catch-up the tables grow
         # faster than the planner's statistics, and a join it plans on stale ones can go
@@ -780,11 +783,15 @@ class FindingsView(View):
         if not pairs:
             return
         cases = self._cases(cur, {c for m, o in pairs for c in (m["case_id"], o)})
+        crossed: set[str] = set()
         for member, other in pairs:
             case_id = member["case_id"]
             mine, theirs = activated[case_id], activated.get(other)
             case, found = cases.get(case_id), cases.get(other)
-            if case is None or found is None or case["kind"] != found["kind"]:
+            if case is None or found is None:
+                continue
+            if case["kind"] != found["kind"]:  # the dibao-and-特困 rule's, on a roll
+                crossed.update((case_id, other))
                 continue
             if case["status"] not in ENROLLED or found["status"] not in ENROLLED:
                 continue
@@ -799,6 +806,10 @@ class FindingsView(View):
                 case | {"id_masked": member["id_masked"]}, (mine[0], mine[1]),
                 dated=mine[1][:10], amount_fen=0, evidence=evidence, person=person,
             )  # fmt: skip
+        cur.executemany(
+            "INSERT INTO finding_crossed (case_id) VALUES (%s) ON CONFLICT DO NOTHING",
+            [(case_id,) for case_id in sorted(crossed)],
+        )
 
     def _members_of(self, cur: Cursor, ids: list[str]) -> list[dict[str, Any]]:
         """The members of these cases: those an import's batch just wrote, from memory (kept
@@ -817,15 +828,9 @@ class FindingsView(View):
     @staticmethod
     def _cases(cur: Cursor, ids: set[str]) -> dict[str, dict[str, Any]]:
         """The cases of these ids, by id (only after a flush: none pending in the batch)."""
-        found: dict[str, dict[str, Any]] = {}
-        for part in chunks(sorted(ids)):
-            for row in cur.execute(
-                "SELECT case_id, kind, region_code, programme, status, end_date, end_ref, staff_ids"
-                f" FROM finding_cases WHERE case_id IN ({', '.join(['%s'] * len(part))})",
-                part,
-            ).fetchall():
-                found[row["case_id"]] = row
-        return found
+        rows = _by_keys(cur, "SELECT case_id, kind, region_code, programme, status, end_date,"
+                        " end_ref, staff_ids FROM finding_cases", "case_id", sorted(ids))  # fmt: skip
+        return {row["case_id"]: row for row in rows}
 
     # --- allocated funds left idle (滞留) -----------------------------------------------------
 
