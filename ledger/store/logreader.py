@@ -121,14 +121,17 @@ class StoreReader:
             ):
                 rows = curs.execute(statement, [list(originator_ids)], prepare=True).fetchall()
             return {UUID(str(row[0])): int(row[1]) for row in rows if row[1] is not None}
-        marks = ", ".join("?" * len(originator_ids))
+        # The same on SQLite: one seek an id (a GROUP BY read every version of each, and the
+        # guards and books a posting moves gain a version with every posting).
+        values = ", ".join(["(?)"] * len(originator_ids))
         with self.recorder.datastore.transaction(commit=False) as curs:
             curs.execute(
-                f"SELECT originator_id, max(originator_version) FROM {self.recorder.events_table_name}"
-                f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
+                f"WITH ids(id) AS (VALUES {values}) SELECT id, (SELECT e.originator_version"
+                f" FROM {self.recorder.events_table_name} e WHERE e.originator_id = ids.id"
+                " ORDER BY e.originator_version DESC LIMIT 1) FROM ids",
                 [i.hex for i in originator_ids],  # the library stores the id as hex digits
             )
-            return {UUID(row[0]): int(row[1]) for row in curs.fetchall()}
+            return {UUID(row[0]): int(row[1]) for row in curs.fetchall() if row[1] is not None}
 
 
 class LogReader(StoreReader):
